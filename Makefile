@@ -1,0 +1,31 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+# Each creates its own virtualenv (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint man bench clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/demo.sh
+
+test: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check ama remote tests bench
+
+man: $(BIN)/.installed
+	$(BIN)/python -m ama.cli.manpages man
+
+bench: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

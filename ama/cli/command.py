@@ -1,0 +1,114 @@
+"""What every ama command shares: its help sections (exit status, examples, see also, which
+the man pages are generated from) and access to the store and the asset directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import Any
+
+import click
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "the operation failed (a conflict, a missing or corrupt object, a failed check)",
+    2: "bad usage or bad input",
+    3: "not found (an object, a ref, an asset directory)",
+    4: "not authenticated or not allowed",
+    5: "the remote cannot be reached",
+}
+
+
+class AmaCommand(click.Command):
+    """A click command that carries its examples, exit status and related commands."""
+
+    def __init__(self, *args: Any, examples: Iterable[tuple[str, str]] = (),
+                 see_also: Iterable[str] = (), exit_codes: dict[int, str] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
+        super().__init__(*args, **kwargs)
+        self.examples = list(examples)
+        self.see_also = list(see_also)
+        self.exit_codes = exit_codes if exit_codes is not None else EXIT_CODES
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        with formatter.section("Exit status"):
+            formatter.write_dl([(str(code), text) for code, text in self.exit_codes.items()])
+        if self.examples:
+            with formatter.section("Examples"):
+                for text, example in self.examples:
+                    formatter.write_text(text)
+                    with formatter.indentation():
+                        formatter.write_text(f"$ {example}")
+        if self.see_also:
+            formatter.write_paragraph()
+            formatter.write_text("See also: " + ", ".join(self.see_also))
+
+
+def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], AmaCommand]:
+    """Declare an ama command (``examples``, ``see_also`` and ``exit_codes`` go to its help
+    and man page)."""
+    return click.command(name, cls=AmaCommand, **kwargs)  # type: ignore[return-value]
+
+
+class Env:
+    """The store, the asset directory and revision names, opened on first use."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        self.environ = dict(os.environ) if environ is None else environ
+
+    @cached_property
+    def store(self):  # type: ignore[no-untyped-def]
+        from ama.plumbing.store import Store
+
+        return Store.open(self.environ)
+
+    @cached_property
+    def asset_dir(self):  # type: ignore[no-untyped-def]
+        from ama.plumbing.worktree import AssetDir
+
+        return AssetDir.find(environ=self.environ)
+
+    def head_refs(self):  # type: ignore[no-untyped-def]
+        from ama.plumbing.refs import RefStore
+
+        return RefStore(self.asset_dir.meta, prefix="HEAD")
+
+    def resolve(self, text: str) -> str:
+        """Return the object id that ``text`` names (see ama-rev-parse(1))."""
+        from ama.plumbing.revision import resolve
+
+        return resolve(self.store.objects, self.store.refs, self.head_refs, text)
+
+
+def write_records(records: Iterable[str], nul: bool = False) -> None:
+    """Write records to stdout, each ended by a newline, or by NUL with ``nul``."""
+    end = "\0" if nul else "\n"
+    out = sys.stdout
+    buffer: list[str] = []
+    for record in records:
+        buffer.append(record)
+        buffer.append(end)
+        if len(buffer) >= 8192:
+            out.write("".join(buffer))
+            buffer.clear()
+    out.write("".join(buffer))
+    out.flush()
+
+
+def read_records(stream: Any, nul: bool = False) -> Iterable[str]:
+    """Yield the records of a text ``stream``: lines, or NUL-terminated with ``nul``."""
+    if nul:
+        data = stream.read()
+        parts = data.split("\0")
+        if parts and parts[-1] == "":
+            parts.pop()
+        yield from parts
+    else:
+        for line in stream:
+            line = line.rstrip("\n")
+            if line:
+                yield line

@@ -1,0 +1,100 @@
+"""The ``ama`` (and ``git-ama``) entry point and its lazy command table.
+
+One table drives dispatch, ``ama --help`` and the man pages. A command's module is imported
+only when that command runs, so ``ama --help`` and the git hooks start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from ama import __version__
+from ama.plumbing.errors import AmaError
+
+# name -> (module under ama.cli.commands, one-line summary, group)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "hash-object": ("hash_object", "Compute object ids of files, optionally storing them",
+                    "plumbing"),
+    "cat-object": ("cat_object", "Show an object's type, size, content or existence", "plumbing"),
+    "mktree": ("mktree", "Build a tree object from ls-tree lines on stdin", "plumbing"),
+    "ls-tree": ("ls_tree", "List the entries of a tree", "plumbing"),
+    "update-index": ("update_index", "Stage files in the index, remove them, or refresh it",
+                     "plumbing"),
+    "ls-files": ("ls_files", "List staged, modified, deleted or untracked files", "plumbing"),
+    "write-tree": ("write_tree", "Write the index as tree objects and print the root id",
+                   "plumbing"),
+    "read-tree": ("read_tree", "Replace the index with the contents of a tree", "plumbing"),
+    "checkout-index": ("checkout_index", "Write staged files from the store into the work tree",
+                       "plumbing"),
+    "commit-manifest": ("commit_manifest", "Create a manifest object for a tree", "plumbing"),
+    "update-ref": ("update_ref", "Move or delete a ref by compare-and-swap", "plumbing"),
+    "show-ref": ("show_ref", "List refs and the ids they hold", "plumbing"),
+    "rev-parse": ("rev_parse", "Turn ids, prefixes and ref names into full ids", "plumbing"),
+    "rev-list": ("rev_list", "List manifests, and their objects, reachable from others",
+                 "plumbing"),
+    "fsck": ("fsck", "Verify every object in the store", "plumbing"),
+    "count-objects": ("count_objects", "Count the objects in the store and their size",
+                      "plumbing"),
+}
+
+
+class AmaGroup(click.Group):
+    """A group that imports each command's module only when it is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(f"ama.cli.commands.{entry[0]}")
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            _module, summary, group = COMMANDS[name]
+            groups.setdefault(group, []).append((name, summary))
+        for group, rows in groups.items():
+            with formatter.section(f"{group.capitalize()} commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AmaError as e:
+            report(e)
+            ctx.exit(e.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`ama ls-files | head`): stop quietly, as git does.
+            sys.stderr.close()
+            ctx.exit(141)
+
+
+def report(error: AmaError) -> None:
+    """Print an error the way every ama command does."""
+    click.echo(f"ama: error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+
+
+@click.group(cls=AmaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ama")
+def cli() -> None:
+    """ama: a version-controlled, immutable store for datasets, models and configurations.
+
+    Plumbing commands read and write the object database of the asset store
+    ($AMA_HOME, default ~/.ama) and the index of an asset directory; their output is a
+    stable interface for scripts. See ama-format(5) for the formats.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run ``ama``; this is the console script for ``ama`` and ``git-ama``."""
+    return cli.main(args=argv, prog_name="ama")

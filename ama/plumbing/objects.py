@@ -1,0 +1,373 @@
+"""The three kinds of object (blob, tree, manifest): their values, bytes and validation rules.
+
+Every rule of DESIGN §2 is enforced both when a value is built and when bytes are read, so an
+object that deserializes is one that would serialize to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ama.plumbing.errors import BadInput
+from ama.plumbing.hashing import is_id
+
+TREE_HEADER = b"ama-tree 1\n"
+MANIFEST_FORMAT = "ama-manifest/1"
+ENTRY_TYPES = ("blob", "exec", "tree")
+MAX_NAME_BYTES = 255
+
+CLASS_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}\Z")
+VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
+_ORDINAL_RE = re.compile(r"[1-9][0-9]*\Z")
+_SIZE_RE = re.compile(rb"(0|[1-9][0-9]*)\Z")
+_CREATED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_FORBIDDEN_IN_NAME = ("/", "\0", "\n", "\t", "\r")
+
+
+class InvalidName(BadInput):
+    """A file or directory name that cannot be stored in a tree."""
+
+
+class InvalidObject(BadInput):
+    """Bytes or values that break the format of a tree or manifest."""
+
+
+def name_problem(name: str) -> str | None:
+    """Return why ``name`` cannot be a tree entry name, or None if it can."""
+    if name == "":
+        return "a name cannot be empty"
+    if name in (".", ".."):
+        return f"{name!r} is not allowed as a name"
+    for ch in _FORBIDDEN_IN_NAME:
+        if ch in name:
+            return f"a name cannot contain {ch!r}"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a name must be valid UTF-8"
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"a name is at most {MAX_NAME_BYTES} bytes (this one is {len(encoded)})"
+    return None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid tree entry name, else raise :class:`InvalidName`."""
+    problem = name_problem(name)
+    if problem:
+        raise InvalidName(f"invalid name {name!r}: {problem}")
+    return name
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One line of a tree: a blob, an executable blob or a subtree, with its size in bytes."""
+
+    type: str
+    id: str
+    size: int
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.type not in ENTRY_TYPES:
+            raise InvalidObject(f"entry {self.name!r}: unknown type {self.type!r}")
+        if not is_id(self.id):
+            raise InvalidObject(f"entry {self.name!r}: {self.id!r} is not an object id")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
+            raise InvalidObject(f"entry {self.name!r}: size must be a non-negative integer")
+        check_name(self.name)
+
+    @property
+    def sort_key(self) -> bytes:
+        return self.name.encode("utf-8")
+
+    def serialize(self) -> bytes:
+        return f"{self.type} {self.id} {self.size}\t{self.name}\n".encode()
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One directory: entries sorted by the UTF-8 bytes of their names, no two alike."""
+
+    entries: tuple[TreeEntry, ...] = ()
+
+    def __post_init__(self) -> None:
+        previous: bytes | None = None
+        for entry in self.entries:
+            key = entry.sort_key
+            if previous is not None:
+                if key == previous:
+                    raise InvalidObject(f"tree has two entries named {entry.name!r}")
+                if key < previous:
+                    raise InvalidObject(
+                        f"tree entries are not sorted: {entry.name!r} comes after "
+                        f"{previous.decode()!r}"
+                    )
+            previous = key
+
+    @classmethod
+    def of(cls, entries: list[TreeEntry] | tuple[TreeEntry, ...]) -> Tree:
+        """Return a tree of ``entries`` in canonical order (raises on duplicate names)."""
+        return cls(tuple(sorted(entries, key=lambda e: e.sort_key)))
+
+    @property
+    def size(self) -> int:
+        """Total bytes of all blobs below this tree."""
+        return sum(e.size for e in self.entries)
+
+    def serialize(self) -> bytes:
+        return TREE_HEADER + b"".join(e.serialize() for e in self.entries)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> Tree:
+        """Parse tree bytes; raise :class:`InvalidObject` naming the first broken rule."""
+        if not data.startswith(TREE_HEADER):
+            raise InvalidObject("not a tree: it does not start with 'ama-tree 1'")
+        body = data[len(TREE_HEADER):]
+        if body and not body.endswith(b"\n"):
+            raise InvalidObject("tree does not end with a newline")
+        entries = []
+        for number, line in enumerate(body.split(b"\n")[:-1], start=2):
+            entries.append(parse_entry_line(line, number))
+        return cls(tuple(entries))
+
+
+def parse_entry_line(line: bytes, number: int) -> TreeEntry:
+    head, tab, raw_name = line.partition(b"\t")
+    parts = head.split(b" ")
+    if not tab or len(parts) != 3:
+        raise InvalidObject(f"tree line {number}: expected '<type> <id> <size>\\t<name>'")
+    kind, oid, size = parts
+    if not _SIZE_RE.match(size):
+        raise InvalidObject(f"tree line {number}: size {size!r} is not a canonical number")
+    try:
+        name = raw_name.decode("utf-8")
+        return TreeEntry(kind.decode("ascii"), oid.decode("ascii"), int(size), name)
+    except UnicodeDecodeError as e:
+        raise InvalidObject(f"tree line {number}: not valid UTF-8") from e
+    except BadInput as e:
+        raise InvalidObject(f"tree line {number}: {e.message}") from e
+
+
+def check_class_name(name: str) -> str:
+    """Return ``name`` if it is a valid class name, else raise :class:`InvalidName`."""
+    if not CLASS_NAME_RE.match(name):
+        raise InvalidName(
+            f"invalid class name {name!r}: use 1 to 63 of a-z, 0-9, '.', '_', '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_version(version: str) -> str:
+    """Return ``version`` if it is ``<major>.<minor>.<patch>`` without leading zeros."""
+    if not VERSION_RE.match(version):
+        raise InvalidName(f"invalid version {version!r}: expected e.g. 0.0.1")
+    return version
+
+
+def check_version_name(name: str) -> str:
+    """Return ``name`` if it is ``<class>/<ordinal>/<version>``."""
+    parts = name.split("/")
+    if len(parts) != 3 or not _ORDINAL_RE.match(parts[1]):
+        raise InvalidName(f"invalid version name {name!r}: expected <class>/<ordinal>/<version>")
+    check_class_name(parts[0])
+    check_version(parts[2])
+    return name
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Input:
+    """A lineage link: the manifest of a version of another asset, its name and a label."""
+
+    manifest: str
+    name: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not is_id(self.manifest):
+            raise InvalidObject(f"input {self.name!r}: {self.manifest!r} is not a manifest id")
+        check_version_name(self.name)
+        if not isinstance(self.label, str):
+            raise InvalidObject(f"input {self.name!r}: label must be a string")
+
+    def to_json(self) -> dict[str, str]:
+        return {"label": self.label, "manifest": self.manifest, "name": self.name}
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the canonical JSON bytes of ``value`` (sorted keys, no spaces, UTF-8)."""
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except ValueError as e:
+        raise InvalidObject(f"not canonical JSON: {e}") from e
+
+
+def format_created(moment: datetime) -> str:
+    """Return ``moment`` as the manifest's UTC timestamp, to the second."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidObject(f"manifest contains {name}, which JSON does not allow")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The object that is a version: its tree, parents, inputs, author, time and metadata."""
+
+    tree: str
+    author: Author
+    created: str
+    message: str = ""
+    parents: tuple[str, ...] = ()
+    inputs: tuple[Input, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not is_id(self.tree):
+            raise InvalidObject(f"manifest tree {self.tree!r} is not an object id")
+        for parent in self.parents:
+            if not is_id(parent):
+                raise InvalidObject(f"manifest parent {parent!r} is not an object id")
+        if len(set(self.parents)) != len(self.parents):
+            raise InvalidObject("manifest names the same parent twice")
+        if [i.name for i in self.inputs] != sorted(i.name for i in self.inputs):
+            raise InvalidObject("manifest inputs are not sorted by name")
+        if len({i.manifest for i in self.inputs}) != len(self.inputs):
+            raise InvalidObject("manifest names the same input twice")
+        if not _CREATED_RE.match(self.created):
+            raise InvalidObject(f"manifest time {self.created!r} is not YYYY-MM-DDTHH:MM:SSZ")
+        try:
+            datetime.strptime(self.created, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError as e:
+            raise InvalidObject(f"manifest time {self.created!r} is not a real date") from e
+        if not isinstance(self.author.name, str) or not isinstance(self.author.email, str):
+            raise InvalidObject("manifest author needs a name and an email, both strings")
+        if not isinstance(self.message, str):
+            raise InvalidObject("manifest message must be a string")
+        if not isinstance(self.metadata, dict):
+            raise InvalidObject("manifest metadata must be a JSON object")
+        canonical_json(self.metadata)
+
+    @classmethod
+    def create(
+        cls,
+        tree: str,
+        author: Author,
+        created: datetime,
+        message: str = "",
+        parents: list[str] | tuple[str, ...] = (),
+        inputs: list[Input] | tuple[Input, ...] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> Manifest:
+        """Return a manifest with inputs put in canonical order."""
+        return cls(
+            tree=tree,
+            author=author,
+            created=format_created(created),
+            message=message,
+            parents=tuple(parents),
+            inputs=tuple(sorted(inputs, key=lambda i: i.name)),
+            metadata=dict(metadata or {}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "tree": self.tree,
+            "parents": list(self.parents),
+            "inputs": [i.to_json() for i in self.inputs],
+            "author": self.author.to_json(),
+            "created": self.created,
+            "message": self.message,
+            "metadata": self.metadata,
+        }
+
+    def serialize(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> Manifest:
+        """Parse manifest bytes; raise :class:`InvalidObject` unless they are canonical."""
+        try:
+            doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise InvalidObject(f"not a manifest: {e}") from e
+        if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
+            raise InvalidObject(f"not a manifest: its format is not {MANIFEST_FORMAT!r}")
+        expected = {"format", "tree", "parents", "inputs", "author", "created", "message",
+                    "metadata"}
+        if set(doc) != expected:
+            missing, extra = expected - set(doc), set(doc) - expected
+            raise InvalidObject(
+                "manifest fields are wrong: "
+                + ", ".join([f"missing {k!r}" for k in sorted(missing)]
+                            + [f"unknown {k!r}" for k in sorted(extra)])
+            )
+        try:
+            author = doc["author"]
+            if not isinstance(author, dict) or set(author) != {"name", "email"}:
+                raise InvalidObject("manifest author must be {\"name\", \"email\"}")
+            inputs = []
+            for item in _list(doc["inputs"], "inputs"):
+                if not isinstance(item, dict) or set(item) != {"manifest", "name", "label"}:
+                    raise InvalidObject("each manifest input must be {manifest, name, label}")
+                inputs.append(Input(item["manifest"], item["name"], item["label"]))
+            manifest = cls(
+                tree=doc["tree"] if isinstance(doc["tree"], str) else "",
+                author=Author(author["name"], author["email"]),
+                created=doc["created"] if isinstance(doc["created"], str) else "",
+                message=doc["message"],
+                parents=tuple(_list(doc["parents"], "parents")),
+                inputs=tuple(inputs),
+                metadata=doc["metadata"],
+            )
+        except InvalidObject:
+            raise
+        except BadInput as e:
+            raise InvalidObject(f"manifest: {e.message}") from e
+        if manifest.serialize() != data:
+            raise InvalidObject("manifest is not in canonical form (sorted keys, no spaces)")
+        return manifest
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidObject(f"manifest {what} must be a list")
+    return value
+
+
+def object_type(data: bytes) -> str:
+    """Return ``tree``, ``manifest`` or ``blob`` for an object's bytes.
+
+    A tree or manifest is recognised by its header and only if it parses; anything else is
+    a blob, since a file may hold any bytes.
+    """
+    if data.startswith(TREE_HEADER):
+        try:
+            Tree.deserialize(data)
+            return "tree"
+        except InvalidObject:
+            return "blob"
+    if data.startswith(b'{"author":') and b'"format":"ama-manifest/1"' in data:
+        try:
+            Manifest.deserialize(data)
+            return "manifest"
+        except InvalidObject:
+            return "blob"
+    return "blob"

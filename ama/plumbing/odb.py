@@ -1,0 +1,343 @@
+"""The object database: immutable objects stored once under their id.
+
+Layout: ``<root>/ab/cdef…`` (the first two hex characters name a folder). Objects are written
+once and atomically: into a temp file in the final folder (created read-only, 0444), made
+durable, then renamed to their id. Writes inside :meth:`FileObjectDatabase.batch` share one
+filesystem sync before their renames and one after, like git's ``core.fsyncMethod=batch``, so
+an operation that writes 100,000 objects pays two syncs, not 100,000. Every read re-hashes
+the bytes and refuses an object whose bytes do not match its id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.hashing import MMAP_THRESHOLD, check_prefix, hash_bytes, hash_file, is_id
+
+_TEMP_PREFIX = ".tmp-"
+
+
+class MissingObject(NotFound):
+    """An object that is not in the object database."""
+
+    def __init__(self, oid: str, where: str = "the object database") -> None:
+        super().__init__(
+            f"object {oid} is not in {where}",
+            "fetch or download it from the remote, or check the id",
+        )
+        self.oid = oid
+
+
+class CorruptObject(AmaError):
+    """An object whose bytes do not hash to its id: it is never served."""
+
+    def __init__(self, oid: str, where: str, actual: str | None = None) -> None:
+        detail = f" (its bytes hash to {actual})" if actual else ""
+        super().__init__(
+            f"object {oid} at {where} is corrupt{detail}",
+            "run 'ama fsck' to list every damaged object, then fetch good copies",
+        )
+        self.oid = oid
+        self.where = where
+
+
+class AmbiguousId(BadInput):
+    """An id prefix that names more than one object."""
+
+
+class ObjectDatabase(Protocol):
+    """What every object database offers; :class:`FileObjectDatabase` and
+    :class:`MemoryObjectDatabase` both pass the same conformance tests."""
+
+    def has(self, oid: str) -> bool: ...
+    def get(self, oid: str) -> bytes: ...
+    def size(self, oid: str) -> int: ...
+    def write(self, data: bytes) -> str: ...
+    def write_file(self, path: str | os.PathLike[str]) -> str: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def resolve(self, prefix: str) -> str: ...
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+def _resolve_among(prefix: str, candidates: Iterator[str]) -> str:
+    check_prefix(prefix)
+    found = [oid for oid in candidates if oid.startswith(prefix)]
+    if not found:
+        raise MissingObject(prefix) if len(prefix) == 64 else NotFound(
+            f"no object id starts with {prefix}", "check the id, or run 'ama fsck'"
+        )
+    if len(found) > 1:
+        shown = ", ".join(sorted(found)[:5])
+        raise AmbiguousId(
+            f"id prefix {prefix} is ambiguous: it matches {len(found)} objects ({shown}…)",
+            "give more characters of the id",
+        )
+    return found[0]
+
+
+def _syncfs(path: Path) -> None:
+    """Flush every dirty page of the filesystem holding ``path`` to stable storage."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
+except (OSError, AttributeError):
+    _LIBC = None
+
+
+class FileObjectDatabase:
+    """Objects as read-only files under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._made: set[str] = set()
+        self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
+        self._counter = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def path(self, oid: str) -> Path:
+        """Return where the object ``oid`` is (or would be) stored."""
+        return self.root / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        """Return whether ``oid`` is stored, without reading it."""
+        if self._pending is not None and oid in self._pending:
+            return True
+        return os.path.exists(os.path.join(self.root, oid[:2], oid[2:]))
+
+    def get(self, oid: str) -> bytes:
+        """Return the bytes of ``oid`` after checking they hash to it.
+
+        Raises :class:`MissingObject` or :class:`CorruptObject`.
+        """
+        path = self._readable_path(oid)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise MissingObject(oid) from None
+        actual = hash_bytes(data)
+        if actual != oid:
+            raise CorruptObject(oid, str(path), actual)
+        return data
+
+    def verify(self, oid: str) -> Path:
+        """Re-hash the stored file of ``oid`` without loading it whole; return its path."""
+        path = self._readable_path(oid)
+        try:
+            actual = hash_file(path)
+        except FileNotFoundError:
+            raise MissingObject(oid) from None
+        if actual != oid:
+            raise CorruptObject(oid, str(path), actual)
+        return Path(path)
+
+    def size(self, oid: str) -> int:
+        """Return the stored length of ``oid`` in bytes (from a stat, not a read)."""
+        try:
+            return os.stat(self._readable_path(oid)).st_size
+        except FileNotFoundError:
+            raise MissingObject(oid) from None
+
+    def _readable_path(self, oid: str) -> str:
+        if self._pending is not None and oid in self._pending:
+            return self._pending[oid]
+        return os.path.join(self.root, oid[:2], oid[2:])
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield every stored id (in no particular order)."""
+        try:
+            folders = os.scandir(self.root)
+        except FileNotFoundError:
+            return
+        with folders:
+            for folder in folders:
+                if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(folder.path) as files:
+                    for f in files:
+                        oid = folder.name + f.name
+                        if is_id(oid):
+                            yield oid
+
+    def temp_files(self) -> list[Path]:
+        """Return temp files left by writes that never finished (a killed process)."""
+        found: list[Path] = []
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                if folder.is_dir():
+                    found.extend(p for p in folder.iterdir() if p.name.startswith(_TEMP_PREFIX))
+        return found
+
+    def resolve(self, prefix: str) -> str:
+        """Return the one stored id starting with ``prefix`` (at least 4 hex characters).
+
+        Raises :class:`InvalidId`, :class:`NotFound` or :class:`AmbiguousId`.
+        """
+        check_prefix(prefix)
+        if len(prefix) == 64:
+            if not self.has(prefix):
+                raise MissingObject(prefix)
+            return prefix
+        folder = self.root / prefix[:2]
+        names: list[str] = []
+        if folder.is_dir():
+            names = [prefix[:2] + n for n in os.listdir(folder) if is_id(prefix[:2] + n)]
+        if self._pending:
+            names.extend(oid for oid in self._pending if oid.startswith(prefix[:2]))
+        return _resolve_among(prefix, iter(set(names)))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group writes into one operation with one durable sync (re-entrant).
+
+        On success every object written inside is durable and visible under its id; on an
+        exception the temp files are removed and nothing becomes visible.
+        """
+        if self._pending is not None:
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+            pending = self._pending
+            if pending:
+                _syncfs(self.root)
+                for oid, temp in pending.items():
+                    os.replace(temp, os.path.join(self.root, oid[:2], oid[2:]))
+                _syncfs(self.root)
+        except BaseException:
+            for temp in self._pending.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            raise
+        finally:
+            self._pending = None
+
+    def write(self, data: bytes) -> str:
+        """Store ``data`` (if not already stored) and return its id."""
+        oid = hash_bytes(data)
+        if self.has(oid):
+            return oid
+        with self.batch():
+            temp = self._temp_path(oid)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            assert self._pending is not None
+            self._pending[oid] = temp
+        return oid
+
+    def write_file(self, path: str | os.PathLike[str], size: int | None = None) -> str:
+        """Store the bytes of the file at ``path`` and return their id.
+
+        Small files are read once, so the id is of exactly the bytes stored. Large files are
+        copied first and the copy is hashed, for the same guarantee without holding them in
+        memory.
+        """
+        if size is None:
+            size = os.stat(path).st_size
+        if size < MMAP_THRESHOLD:
+            with open(path, "rb") as f:
+                return self.write(f.read())
+        self._ensure_folder("tmp")
+        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
+        try:
+            shutil.copyfile(path, temp)
+            oid = hash_file(temp)
+            if self.has(oid):
+                os.unlink(temp)
+                return oid
+            os.chmod(temp, 0o444)
+            with self.batch():
+                final_temp = self._temp_path(oid)
+                os.rename(temp, final_temp)
+                assert self._pending is not None
+                self._pending[oid] = final_temp
+            return oid
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def _ensure_folder(self, name: str) -> str:
+        folder = os.path.join(self.root, name)
+        if name not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(name)
+        return folder
+
+    def _temp_path(self, oid: str) -> str:
+        folder = self._ensure_folder(oid[:2])
+        return os.path.join(folder, f"{_TEMP_PREFIX}{oid[2:14]}-{os.getpid()}-{self._next()}")
+
+
+class MemoryObjectDatabase:
+    """An in-memory twin of :class:`FileObjectDatabase`, for tests and scratch work."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def has(self, oid: str) -> bool:
+        return oid in self.objects
+
+    def get(self, oid: str) -> bytes:
+        try:
+            data = self.objects[oid]
+        except KeyError:
+            raise MissingObject(oid) from None
+        actual = hash_bytes(data)
+        if actual != oid:
+            raise CorruptObject(oid, "memory", actual)
+        return data
+
+    def size(self, oid: str) -> int:
+        try:
+            return len(self.objects[oid])
+        except KeyError:
+            raise MissingObject(oid) from None
+
+    def write(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        self.objects.setdefault(oid, bytes(data))
+        return oid
+
+    def write_file(self, path: str | os.PathLike[str], size: int | None = None) -> str:
+        with open(path, "rb") as f:
+            return self.write(f.read())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.objects))
+
+    def resolve(self, prefix: str) -> str:
+        return _resolve_among(prefix, iter(self.objects))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        yield
