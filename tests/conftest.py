@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-_KEEP = {"PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "PYTHONPATH", "VIRTUAL_ENV"}
+pytest_plugins = ["tests.services.postgres", "tests.services.s3", "tests.services.gcs"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,1 @@
+"""Fixtures for the gcs test service (see ../shared/TESTING.md)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the s3 test service (see ../shared/TESTING.md)."""
