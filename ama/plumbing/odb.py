@@ -340,4 +340,11 @@ class MemoryObjectDatabase:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        yield
+        """Group writes; on an exception the objects written inside are dropped again."""
+        before = set(self.objects)
+        try:
+            yield
+        except BaseException:
+            for oid in set(self.objects) - before:
+                del self.objects[oid]
+            raise
