@@ -10,8 +10,8 @@ from ama.cli.command import Env, command
 @command(
     "update-ref",
     examples=[
-        ("Create a ref that must not exist yet:",
-         "ama update-ref refs/heads/main $NEW 0000000000000000000000000000000000000000000000000000000000000000"),
+        ("Create a ref that must not exist yet ('' or 64 zeros as OLD):",
+         "ama update-ref refs/heads/main $NEW ''"),
         ("Move it only if nobody else did:", "ama update-ref refs/heads/main $NEW $OLD"),
         ("Delete it:", "ama update-ref -d refs/heads/main $OLD"),
     ],
