@@ -1,0 +1,268 @@
+"""The index: its binary format, atomic writes, damage detection and the stat cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ama.plumbing.errors import AmaError
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.index import (
+    MODE_EXEC,
+    MODE_FILE,
+    Change,
+    CorruptIndex,
+    Index,
+    IndexEntry,
+    changes,
+)
+from ama.plumbing.worktree import AssetDir, NotAnAssetDir, OutsideAssetDir
+
+
+def entry(path: str, data: bytes = b"x", **kw: int) -> IndexEntry:
+    return IndexEntry(path, hash_bytes(data), len(data), **kw)
+
+
+def test_round_trip_keeps_every_field_and_sorts_by_utf8_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    entries = [
+        IndexEntry("b/ü.txt", hash_bytes(b"1"), 1, 1_700_000_000_123_456_789, 42, MODE_FILE),
+        IndexEntry("B", hash_bytes(b"22"), 2**40, -5, 2**63, MODE_EXEC),
+        IndexEntry("a.txt", hash_bytes(b""), 0),
+        IndexEntry("a/b/c", hash_bytes(b"c"), 7, 1, 2, MODE_FILE),
+    ]
+    index = Index(path)
+    for e in entries:
+        index.add(e)
+    index.write()
+    again = Index.read(path)
+    assert list(again) == sorted(entries, key=lambda e: e.path.encode())
+    assert [e.path for e in again] == ["B", "a.txt", "a/b/c", "b/ü.txt"]
+    assert again.get("B") == entries[1] and again.get("B").executable  # type: ignore[union-attr]
+    assert again.written_ns == os.stat(path).st_mtime_ns
+    assert path.read_bytes()[:4] == b"AMAI"
+
+
+def test_a_missing_index_is_empty(tmp_path: Path) -> None:
+    index = Index.read(tmp_path / "nope")
+    assert len(index) == 0 and list(index) == []
+
+
+def test_write_replaces_the_file_atomically(tmp_path: Path) -> None:
+    path = tmp_path / "meta" / "index"
+    first = Index(path)
+    first.add(entry("old"))
+    first.write()
+    old_bytes = path.read_bytes()
+    with open(path, "rb") as reader:  # a reader that opened the old index keeps seeing it
+        second = Index.read(path)
+        second.remove("old")
+        second.add(entry("new"))
+        second.write()
+        assert reader.read() == old_bytes
+    assert [e.path for e in Index.read(path)] == ["new"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index"]  # no temp file left
+
+
+def test_a_write_that_fails_leaves_the_old_index(tmp_path: Path) -> None:
+    path = tmp_path / "meta" / "index"
+    good = Index(path)
+    good.add(entry("kept"))
+    good.write()
+    before = path.read_bytes()
+    bad = Index.read(path)
+    bad.entries["broken"] = IndexEntry("broken", "not hex", 1)
+    with pytest.raises(ValueError):
+        bad.write()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index"]
+
+
+def _valid_index(tmp_path: Path) -> Path:
+    path = tmp_path / "index"
+    index = Index(path)
+    index.add(entry("a.txt", b"hello"))
+    index.add(entry("dir/b.txt", b"bye"))
+    index.write()
+    return path
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda d: d[:-1], "checksum does not match"),
+    (lambda d: d[:20], "too short"),
+    (lambda d: b"", "too short"),
+    (lambda d: d[:40] + bytes([d[40] ^ 1]) + d[41:], "checksum does not match"),
+    (lambda d: b"GITI" + d[4:], "not an ama index"),
+    (lambda d: d + b"\0", "checksum does not match"),
+])
+def test_a_damaged_index_is_refused(tmp_path: Path, damage, said: str) -> None:  # type: ignore[no-untyped-def]
+    path = _valid_index(tmp_path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CorruptIndex) as caught:
+        Index.read(path)
+    assert str(path) in caught.value.message
+    assert said in caught.value.message
+    assert caught.value.exit_code == 1
+    assert caught.value.hint
+
+
+def test_an_index_of_another_version_is_refused(tmp_path: Path) -> None:
+    from blake3 import blake3
+
+    path = _valid_index(tmp_path)
+    body = bytearray(path.read_bytes()[:-32])
+    body[4:8] = (2).to_bytes(4, "little")
+    path.write_bytes(bytes(body) + blake3(bytes(body)).digest())
+    with pytest.raises(CorruptIndex, match="has version 2"):
+        Index.read(path)
+
+
+def test_an_index_whose_count_lies_is_refused_even_with_a_valid_checksum(tmp_path: Path
+                                                                          ) -> None:
+    from blake3 import blake3
+
+    path = _valid_index(tmp_path)
+    body = bytearray(path.read_bytes()[:-32])
+    body[8:12] = (3).to_bytes(4, "little")
+    path.write_bytes(bytes(body) + blake3(bytes(body)).digest())
+    with pytest.raises(CorruptIndex, match="fewer records than it says"):
+        Index.read(path)
+
+
+def test_a_file_and_a_folder_cannot_share_a_path(tmp_path: Path) -> None:
+    index = Index(tmp_path / "index")
+    index.add(entry("data/train.csv"))
+    with pytest.raises(AmaError, match="files below data/ are staged"):
+        index.add(entry("data"))
+    index.add(entry("model"))
+    with pytest.raises(AmaError, match="model is staged as a file"):
+        index.add(entry("model/weights"))
+    assert sorted(index.entries) == ["data/train.csv", "model"]
+
+
+# -- the stat cache ------------------------------------------------------------------------
+
+def stage(root: Path, index: Index, rel: str) -> IndexEntry:
+    full = root / rel
+    e = IndexEntry.from_stat(rel, hash_bytes(full.read_bytes()), os.stat(full))
+    index.add(e)
+    return e
+
+
+def age(path: Path, seconds: int) -> None:
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 10**9))
+
+
+@pytest.fixture
+def staged(tmp_path: Path) -> tuple[Path, Index]:
+    """Four staged files, stat'ed well before the index was written (none racily clean)."""
+    root = tmp_path / "work"
+    root.mkdir()
+    for name, data in [("same", b"same"), ("edit", b"before"), ("gone", b"bye"),
+                       ("touch", b"touch")]:
+        (root / name).write_bytes(data)
+        age(root / name, 100)
+    index = Index(tmp_path / "index")
+    for name in ("same", "edit", "gone", "touch"):
+        stage(root, index, name)
+    index.write()
+    return root, Index.read(index.path)
+
+
+def by_path(found: list[Change]) -> dict[str, str]:
+    return {c.entry.path: c.state for c in found}
+
+
+def test_changes_tells_modified_deleted_and_touched_apart(staged: tuple[Path, Index]) -> None:
+    root, index = staged
+    (root / "edit").write_bytes(b"after!")  # same size, new bytes
+    (root / "gone").unlink()
+    os.utime(root / "touch")  # new mtime, same bytes
+    found = list(changes(index, root))
+    assert by_path(found) == {"edit": "modified", "gone": "deleted", "touch": "touched"}
+    touched = next(c.entry for c in found if c.state == "touched")
+    assert touched.id == hash_bytes(b"touch")
+    assert touched.mtime_ns == os.stat(root / "touch").st_mtime_ns
+
+
+def test_changes_sees_size_mode_and_type_changes(staged: tuple[Path, Index]) -> None:
+    root, index = staged
+    (root / "edit").write_bytes(b"longer content")
+    os.chmod(root / "same", 0o755)
+    (root / "gone").unlink()
+    (root / "gone").mkdir()  # a folder where a file was staged
+    (root / "touch").unlink()
+    os.symlink(root / "nowhere", root / "touch")  # a dangling symlink
+    assert by_path(list(changes(index, root))) == {
+        "edit": "modified", "same": "modified", "gone": "deleted", "touch": "deleted"}
+
+
+def test_an_unchanged_stat_is_trusted_without_rehashing(staged: tuple[Path, Index]) -> None:
+    root, index = staged
+    st = os.stat(root / "edit")
+    (root / "edit").write_bytes(b"BEFORE")  # same size, same inode, mtime put back
+    os.utime(root / "edit", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert list(changes(index, root)) == []
+
+
+def test_a_racily_clean_file_is_rehashed(tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    root.mkdir()
+    f = root / "racy"
+    f.write_bytes(b"before")
+    index = Index(tmp_path / "index")
+    stage(root, index, "racy")
+    index.write()
+    st = os.stat(f)
+    # The index was written in the same clock tick as the file was last modified:
+    os.utime(index.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    f.write_bytes(b"BEFORE")  # modified within that tick: the stat looks unchanged
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(f).st_ino == st.st_ino
+    racy = Index.read(index.path)
+    assert racy.is_racy(racy.entries["racy"])
+    assert by_path(list(changes(racy, root))) == {"racy": "modified"}
+    f.write_bytes(b"before")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = list(changes(Index.read(index.path), root))  # re-hashed, found identical
+    assert [(c.state, c.entry.id) for c in again] == [("touched", hash_bytes(b"before"))]
+
+
+# -- finding the asset directory -----------------------------------------------------------
+
+def test_the_asset_directory_is_found_upward(tmp_path: Path) -> None:
+    (tmp_path / "asset" / ".ama").mkdir(parents=True)
+    deep = tmp_path / "asset" / "a" / "b"
+    deep.mkdir(parents=True)
+    found = AssetDir.find(deep, environ={})
+    assert found.root == tmp_path / "asset"
+    assert found.index_path == tmp_path / "asset" / ".ama" / "index"
+    assert found.relpath("c.txt", cwd=deep) == "a/b/c.txt"
+    assert found.relpath("../../x", cwd=deep) == "x"
+    assert found.relpath(".", cwd=tmp_path / "asset") == ""
+    with pytest.raises(OutsideAssetDir, match="outside the asset directory"):
+        found.relpath("../../../elsewhere", cwd=deep)
+    with pytest.raises(OutsideAssetDir, match=".ama/"):
+        found.relpath(".ama/index", cwd=tmp_path / "asset")
+
+
+def test_no_asset_directory_is_not_found_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(NotAnAssetDir) as caught:
+        AssetDir.find(tmp_path, environ={})
+    assert str(tmp_path) in caught.value.message
+    assert caught.value.exit_code == 3
+    assert "AMA_INDEX_FILE" in (caught.value.hint or "")
+
+
+def test_ama_index_file_makes_any_directory_a_work_tree(tmp_path: Path) -> None:
+    (tmp_path / "outer" / ".ama").mkdir(parents=True)
+    here = tmp_path / "outer" / "scratch"
+    here.mkdir()
+    found = AssetDir.find(here, environ={"AMA_INDEX_FILE": "my.index"})
+    assert found.root == here
+    assert found.index_path == here / "my.index"
+    absolute = AssetDir.find(here, environ={"AMA_INDEX_FILE": str(tmp_path / "i")})
+    assert absolute.index_path == tmp_path / "i"
