@@ -1,0 +1,125 @@
+"""The remote's database: one SQLAlchemy engine over SQLite (default) or PostgreSQL.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout; a write transaction starts
+with ``BEGIN IMMEDIATE`` so two writers queue for the lock up front instead of one failing
+with "database is locked" halfway through (the pysqlite recipe from the SQLAlchemy docs:
+the driver's own transaction handling is switched off and the ``begin`` event emits BEGIN).
+PostgreSQL (``postgresql+psycopg://``) runs at READ COMMITTED; the service serializes racing
+writes with ``SELECT … FOR UPDATE`` on the rows they depend on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "ama_write"
+# PostgreSQL SQLSTATEs that mean "run the transaction again": serialization failure, deadlock.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+class Database:
+    """An engine plus the two ways the service talks to it: ``transaction()`` and ``read()``."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            _sqlite_hooks(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Yield a session in a write transaction; commit on success, roll back on error."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with Session(bind=conn, expire_on_commit=False, autoflush=True) as session:
+                with session.begin():
+                    yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session for reads (a deferred transaction, rolled back at the end)."""
+        with self.engine.connect() as conn:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                yield session
+
+    def run(self, work: Callable[[Session], T], attempts: int = 8) -> T:
+        """Return ``work(session)`` run in a write transaction, retried when it lost a race.
+
+        A race is a unique-key collision with a concurrent writer (the retry sees the winner's
+        row), a PostgreSQL serialization failure or deadlock, or SQLite still busy after the
+        busy timeout. Other errors, and the last attempt's, propagate.
+        """
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except DBAPIError as e:
+                if attempt == attempts - 1 or not _is_race(e):
+                    raise
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (Alembic, programmatic); safe to run twice."""
+        config = Config()
+        config.set_main_option("script_location", "ama_remote:migrations")
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _is_race(error: DBAPIError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRY_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+def _sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def advisory_lock(conn: Any) -> None:
+    """Serialize migrations across processes on PostgreSQL (SQLite's BEGIN IMMEDIATE does it)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7231)"))
