@@ -1,12 +1,14 @@
 """Object ids: BLAKE3-256 of an object's bytes, as 64 lowercase hex characters (DESIGN §2).
 
 A blob's id equals what ``b3sum FILE`` prints. Large files are hashed through a memory map
-with every core; small files are read whole and hashed on the calling thread, so hashing many
+with every core, one window at a time so a 100 GiB file never counts 100 GiB against the
+process's memory; small files are read whole and hashed on the calling thread, so hashing many
 small files pays no thread start-up per file.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from typing import BinaryIO
@@ -20,6 +22,10 @@ ID_HEX_LEN = 64
 # hasher costs more than it saves (measured on 2 cores: the cross-over is near 1 MiB).
 MMAP_THRESHOLD = 1 << 20
 CHUNK = 1 << 20
+# Large files are mapped this much at a time: as fast as one map of the whole file (measured
+# on 2 cores, 1 GiB in the page cache), while the peak RSS stays near 32 MiB instead of the
+# file's size (mapped pages count as resident).
+MAP_WINDOW = 32 << 20
 
 EMPTY_BLOB_ID = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 
@@ -44,11 +50,30 @@ def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
     if size is None:
         size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
-        hasher = blake3(max_threads=blake3.AUTO)
-        hasher.update_mmap(path)
-        return hasher.hexdigest()
+        return _hash_mapped(path)
     with open(path, "rb") as f:
         return blake3(f.read()).hexdigest()
+
+
+def _hash_mapped(path: str | os.PathLike[str]) -> str:
+    """Hash a large file with every core, through successive read-only memory maps."""
+    hasher = blake3(max_threads=blake3.AUTO)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        offset = 0
+        while offset < size:
+            length = min(MAP_WINDOW, size - offset)
+            window = mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ,
+                               offset=offset)
+            try:
+                hasher.update(window)
+            finally:
+                window.close()
+            offset += length
+    finally:
+        os.close(fd)
+    return hasher.hexdigest()
 
 
 def hash_stream(stream: BinaryIO) -> tuple[str, int]:
