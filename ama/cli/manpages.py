@@ -209,7 +209,7 @@ class Page:
         ]
 
     def section(self, title: str) -> None:
-        self.lines.extend([".SH", title])
+        self.lines.append(f".SH {title}")
 
     def subsection(self, roff: str) -> None:
         self.lines.extend([".SS", line(roff)])
