@@ -1,0 +1,173 @@
+"""The storage backend interface: a few calls over object bytes, plus a not-found error.
+
+Every backend (``file://``, ``s3://``, ``gs://``) stores an object under the same key layout,
+``<prefix>/objects/ab/cdef…`` (DESIGN §4); callers name objects by :func:`object_key` and the
+backend adds its own prefix. Writes are create-only: an object, once stored, is never replaced,
+so a second upload of the same id cannot overwrite verified bytes. One contract test suite
+(tests/integration/test_storage_contract.py) runs against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
+from ama.plumbing.hashing import check_id
+
+# Reads and writes move through memory in pieces of this size, never whole objects.
+CHUNK = 8 << 20
+
+
+class ObjectMissing(NotFound):
+    """A key that is not stored in a backend."""
+
+    def __init__(self, key: str, url: str) -> None:
+        super().__init__(
+            f"{key} is not in the storage at {url}",
+            "upload it again, or run 'ama-server fsck' to list every missing object",
+        )
+        self.key = key
+        self.url = url
+
+
+class StorageUnreachable(AmaError):
+    """A backend that cannot be reached or does not exist (a wrong endpoint, bucket or path)."""
+
+    exit_code = UNREACHABLE
+
+    def __init__(self, url: str, detail: str, hint: str | None = None) -> None:
+        super().__init__(
+            f"storage {url} is unreachable: {detail}",
+            hint or "check the project's storage URL and the endpoint settings, then retry",
+        )
+        self.url = url
+
+
+class StorageDenied(AmaError):
+    """A backend that refused the credentials it was given."""
+
+    exit_code = NOT_ALLOWED
+
+    def __init__(self, url: str, detail: str, hint: str | None = None) -> None:
+        super().__init__(
+            f"storage {url} refused access: {detail}",
+            hint or "check the credentials the server runs with for this storage",
+        )
+        self.url = url
+
+
+class SizeMismatch(BadInput):
+    """An upload whose stream did not hold exactly the announced number of bytes."""
+
+    def __init__(self, key: str, expected: int, got: str) -> None:
+        super().__init__(
+            f"upload of {key} announced {expected} bytes but the stream held {got}",
+            "retry the upload; if it fails again, run 'ama store verify'",
+        )
+
+
+class Backend(Protocol):
+    """Object bytes under keys. Keys are relative ``a/b/c`` paths below the backend's prefix."""
+
+    url: str
+
+    def put(self, key: str, stream: BinaryIO, size: int) -> bool:
+        """Store exactly ``size`` bytes read from ``stream`` under ``key``, unless it exists.
+
+        Returns True when stored, False when ``key`` already existed (its bytes are kept).
+        Raises :class:`SizeMismatch` when the stream is shorter or longer than ``size``.
+        """
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """Return a readable stream of the bytes under ``key``; raises :class:`ObjectMissing`."""
+        ...
+
+    def stat(self, key: str) -> int | None:
+        """Return the size of ``key`` in bytes, or None when it is absent."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing an absent key is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield every key that starts with ``prefix`` (relative keys, in no promised order)."""
+        ...
+
+    def presign(
+        self, key: str, method: str, expires: int, size: int | None = None
+    ) -> dict | None:
+        """Return a transfer action ``{"href", "method", "headers", "expires"}`` or None.
+
+        ``method`` is ``GET`` or ``PUT``; the URL stays valid for ``expires`` seconds, which is
+        also the ``expires`` value returned. The client sends every header in ``headers``
+        with its request. A PUT URL only creates: when the key already exists the storage
+        answers 412 Precondition Failed, which the client may take as "already uploaded".
+        Backends without direct transfer (``file://``) return None: the server streams.
+        """
+        ...
+
+
+def object_key(oid: str) -> str:
+    """Return the key of object ``oid``: ``objects/ab/cdef…``. Raises InvalidId."""
+    check_id(oid)
+    return f"objects/{oid[:2]}/{oid[2:]}"
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a relative ``a/b/c`` key with no empty, ``.`` or ``..`` part."""
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
+        raise BadInput(f"storage key {key!r} is not a relative a/b/c path")
+    return key
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` upper-cased if it is GET or PUT."""
+    upper = method.upper()
+    if upper not in ("GET", "PUT"):
+        raise BadInput(f"cannot presign {method!r}: only GET and PUT transfer objects")
+    return upper
+
+
+class SizedReader:
+    """A read-only view of ``stream`` that yields exactly ``size`` bytes.
+
+    ``read(n)`` returns exactly ``n`` bytes (fewer only at the announced end), whatever
+    short reads the underlying stream makes. Raises :class:`SizeMismatch` when ``stream``
+    ends early, or, as soon as the last announced byte is read, when it holds more: so a
+    truncated or padded upload fails before its last piece is sent and is never stored.
+    """
+
+    def __init__(self, stream: BinaryIO, size: int, key: str) -> None:
+        if size < 0:
+            raise BadInput(f"upload of {key} announced a negative size ({size})")
+        self._stream = stream
+        self._left = size
+        self._size = size
+        self._key = key
+        if size == 0:
+            self._check_end()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        pieces = []
+        while want:
+            data = self._stream.read(want)
+            if not data:
+                raise SizeMismatch(self._key, self._size, f"only {self._size - self._left}")
+            pieces.append(data)
+            self._left -= len(data)
+            want -= len(data)
+            if self._left == 0:
+                self._check_end()
+        return b"".join(pieces)
+
+    def _check_end(self) -> None:
+        if self._stream.read(1):
+            raise SizeMismatch(self._key, self._size, "more")

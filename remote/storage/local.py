@@ -1,0 +1,152 @@
+"""The ``file://`` storage backend: objects as read-only files below a local directory.
+
+Each write goes to a temp file created with ``O_EXCL`` in the object's own folder, is made
+durable (fsync), and is then hard-linked to its final name. ``link`` fails when the name
+exists, so two writers racing for one key cannot overwrite each other: exactly one wins and
+the other gets False. On a filesystem without hard links the temp file is renamed instead,
+after checking that the name is absent (not atomic against a concurrent writer there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ama_remote.storage.base import (
+    CHUNK,
+    ObjectMissing,
+    SizedReader,
+    StorageDenied,
+    StorageUnreachable,
+    check_key,
+    check_method,
+)
+
+_TEMP_PREFIX = ".tmp-"
+# link() errors that mean "this filesystem has no hard links", not "the name exists".
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
+
+
+class LocalBackend:
+    """Objects under ``root`` (an absolute directory, created on the first write)."""
+
+    def __init__(self, root: str | os.PathLike[str], url: str | None = None) -> None:
+        self.root = Path(root)
+        self.url = url or self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, stream: BinaryIO, size: int) -> bool:
+        """Store ``size`` bytes of ``stream`` under ``key`` unless it exists; see Backend.put."""
+        final = self._path(key)
+        reader = SizedReader(stream, size, key)
+        if final.exists():
+            return False
+        folder = final.parent
+        with self._errors():
+            folder.mkdir(parents=True, exist_ok=True)
+            temp = folder / f"{_TEMP_PREFIX}{final.name[:12]}-{secrets.token_hex(8)}"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                try:
+                    while chunk := reader.read(CHUNK):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                created = _link_if_absent(temp, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            if created:
+                _fsync_dir(folder)
+            return created
+
+    def open(self, key: str) -> BinaryIO:
+        """Return the file of ``key`` opened for reading; raises ObjectMissing."""
+        path = self._path(key)
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes the stream
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectMissing(key, self.url) from None
+        except PermissionError as e:
+            raise StorageDenied(self.url, f"{path}: {e.strerror}") from None
+
+    def stat(self, key: str) -> int | None:
+        """Return the size of ``key``, or None when absent."""
+        try:
+            info = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return info.st_size
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; absent is fine."""
+        with self._errors(), contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(self._path(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield the keys starting with ``prefix``, sorted, without unfinished temp files."""
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        for folder, dirs, files in os.walk(start):
+            dirs.sort()
+            rel = Path(folder).relative_to(self.root).as_posix()
+            for name in sorted(files):
+                if name.startswith(_TEMP_PREFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    yield key
+
+    def presign(
+        self, key: str, method: str, expires: int, size: int | None = None
+    ) -> dict | None:
+        """Return None: a file:// storage has no URLs of its own, the server streams."""
+        check_key(key)
+        check_method(method)
+        return None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except PermissionError as e:
+            raise StorageDenied(self.url, f"{e.filename}: {e.strerror}") from None
+        except (NotADirectoryError, FileExistsError) as e:
+            raise StorageUnreachable(
+                self.url, f"{e.filename} is not a directory", "point the storage at a folder"
+            ) from None
+
+
+def _link_if_absent(temp: Path, final: Path) -> bool:
+    try:
+        os.link(temp, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:
+        if e.errno not in _NO_LINKS:
+            raise
+    if final.exists():
+        return False
+    os.rename(temp, final)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
