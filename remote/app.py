@@ -1,0 +1,501 @@
+"""The HTTP face of the remote: the Falcon app serving the ``/v1`` API of DESIGN §4.
+
+Resources are thin: they parse the request, call the :class:`~ama_remote.service.Service`
+and shape the answer. Errors are mapped to HTTP statuses in one place (:func:`_handle_ama_error`)
+and every error body is ``{"error": {"code", "message", "hint"}}``.
+
+``create_app(service, config)`` builds the app from its dependencies; ``get_app()`` builds
+them from the environment and ``$AMA_SERVER_HOME/server.toml``, for gunicorn::
+
+    gunicorn 'ama_remote.app:get_app()'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import falcon
+from ama_remote.config import ServerConfig, load_config, open_service
+from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
+
+from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.hashing import check_id
+
+log = logging.getLogger("ama_remote.app")
+
+# A login method for POST /v1/auth/token: it receives the request's JSON body and returns the
+# username it has proved (or raises Unauthenticated). OpenID Connect registers one here.
+Grant = Callable[[dict[str, Any]], str]
+
+ERROR_CODES: dict[int, str] = {
+    400: "bad_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 411: "length_required",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+    500: "internal",
+}
+BUMPS = ("patch", "minor", "major")
+
+
+# -- request helpers -------------------------------------------------------------------------
+
+def _json_body(req: falcon.Request, config: ServerConfig,
+               optional: bool = False) -> dict[str, Any]:
+    """Return the request's JSON object: 415 if not JSON, 413 if too large, 400 if malformed."""
+    if optional and not req.content_length and req.content_type is None:
+        return {}
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"{req.method} {req.path} takes a JSON body, not {media_type or 'no content type'}",
+            "send the header 'Content-Type: application/json'")
+    limit = config.max_request_bytes
+    if req.content_length is not None and req.content_length > limit:
+        raise PayloadTooLarge(f"request body of {req.content_length} bytes is larger than the "
+                              f"{limit} bytes this server accepts")
+    raw = req.bounded_stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is larger than the {limit} bytes this server accepts")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadInput(f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise BadInput("request body must be a JSON object")
+    return body
+
+
+_MISSING = object()
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
+           default: Any = _MISSING, nullable: bool = False) -> Any:
+    """Return ``body[name]`` if it has type ``kind``; else 400 naming the field."""
+    value = body.get(name, _MISSING)
+    if value is _MISSING:
+        if default is _MISSING:
+            raise BadInput(f"field '{name}' is required")
+        return default
+    if value is None and nullable:
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python but never a valid count, ordinal or size here.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join(k.__name__ for k in kinds) + (" or null" if nullable else "")
+        raise BadInput(f"field '{name}' must be {names}, not {type(value).__name__}")
+    return value
+
+
+def _ordinal(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+class _Paging:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+
+    def params(self, req: falcon.Request) -> tuple[int, int]:
+        page = req.get_param_as_int("page", min_value=1, default=1)
+        per_page = req.get_param_as_int("per_page", min_value=1,
+                                        max_value=self.config.max_per_page,
+                                        default=self.config.per_page)
+        return page, per_page
+
+    def slice(self, req: falcon.Request, items: list[Any]) -> dict[str, Any]:
+        """Return one page of ``items`` as ``{"items", "next_page"}``."""
+        page, per_page = self.params(req)
+        start = (page - 1) * per_page
+        chunk = items[start:start + per_page]
+        return {"items": chunk, "next_page": page + 1 if start + per_page < len(items) else None}
+
+
+# -- resources ------------------------------------------------------------------------------
+
+class _Resource:
+    public = False  # True: the auth middleware lets requests through without a token
+
+    def __init__(self, service: Any, config: ServerConfig) -> None:
+        self.service = service
+        self.config = config
+        self.paging = _Paging(config)
+
+
+class Signup(_Resource):
+    public = True
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.signup(_field(body, "username", str), _field(body, "email", str))
+        resp.status = falcon.HTTP_201
+
+
+class Token(_Resource):
+    """POST: a fresh token, by rotating the caller's or by a login grant; DELETE: revoke it."""
+
+    public = True  # POST checks the bearer token itself: a login grant has none yet
+
+    def __init__(self, service: Any, config: ServerConfig, grants: Mapping[str, Grant]) -> None:
+        super().__init__(service, config)
+        self.grants = dict(grants)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = _json_body(req, self.config, optional=True)
+        grant_type = _field(body, "grant_type", str, default=None)
+        if grant_type is None:
+            # Rotation: the presented token is exchanged for a new one and stops working.
+            old = _bearer(req)
+            caller = self.service.authenticate(old)
+            token = self.service.issue_token(caller.username)
+            self.service.revoke_token(old)
+            username = caller.username
+        elif grant_type in self.grants:
+            username = self.grants[grant_type](body)
+            token = self.service.issue_token(username)
+        else:
+            known = ", ".join(sorted(self.grants)) or "none"
+            raise BadInput(f"field 'grant_type' names an unknown login method {grant_type!r}",
+                           f"this server knows: {known}; omit grant_type to rotate your token")
+        resp.media = {"token": token, "username": username}
+        resp.status = falcon.HTTP_201
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = _bearer(req)
+        self.service.authenticate(token)
+        self.service.revoke_token(token)
+        resp.status = falcon.HTTP_204
+
+
+class Me(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.me(req.context.caller)
+
+
+class Projects(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.paging.slice(req, self.service.list_projects(req.context.caller))
+
+
+class Project(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        resp.media = self.service.get_project(req.context.caller, project)
+
+
+def _class_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "description": _field(body, "description", str, default=""),
+        "schema": _field(body, "schema", dict, default=None, nullable=True),
+        "rules": _field(body, "rules", (list, dict), default=None, nullable=True),
+        "visualisation": _field(body, "visualisation", (list, dict), default=None, nullable=True),
+    }
+
+
+class Classes(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        resp.media = self.paging.slice(req, self.service.list_classes(req.context.caller, project))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.put_class(req.context.caller, project, _field(body, "name", str),
+                                            **_class_fields(body))
+        resp.status = falcon.HTTP_201
+
+
+class Class(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str) -> None:
+        resp.media = self.service.get_class(req.context.caller, project, cls)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.put_class(req.context.caller, project, cls, **_class_fields(body))
+
+
+class Assets(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str) -> None:
+        page, per_page = self.paging.params(req)
+        resp.media = self.service.list_assets(req.context.caller, project, cls, page=page,
+                                              per_page=per_page)
+
+
+def _resolve_ordinal(service: Any, caller: Any, project: str, cls: str, name: str) -> int:
+    ordinal = _ordinal(name)
+    if ordinal is None:
+        ordinal = int(service.get_asset(caller, project, cls, name)["ordinal"])
+    return ordinal
+
+
+class Asset(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+               name: str) -> None:
+        resp.media = self.service.get_asset(req.context.caller, project, cls, name)
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+                 name: str) -> None:
+        body = _json_body(req, self.config)
+        tags = _field(body, "tags", list, default=None, nullable=True)
+        if tags is not None and not all(isinstance(t, str) for t in tags):
+            raise BadInput("field 'tags' must be a list of strings")
+        caller = req.context.caller
+        resp.media = self.service.update_asset(
+            caller, project, cls, _resolve_ordinal(self.service, caller, project, cls, name),
+            title=_field(body, "title", str, default=None, nullable=True),
+            description=_field(body, "description", str, default=None, nullable=True),
+            tags=tags)
+
+
+class AssetVersions(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+               name: str) -> None:
+        caller = req.context.caller
+        ordinal = _resolve_ordinal(self.service, caller, project, cls, name)
+        resp.media = self.paging.slice(
+            req, self.service.list_versions(caller, project, cls, ordinal))
+
+
+class VersionSize(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+               name: str, version: str) -> None:
+        caller = req.context.caller
+        ordinal = _resolve_ordinal(self.service, caller, project, cls, name)
+        resp.media = self.service.version_size(caller, project, cls, ordinal, version)
+
+
+class Commit(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str) -> None:
+        body = _json_body(req, self.config)
+        asset = _field(body, "asset", int, nullable=True)
+        parent = _field(body, "parent", str, nullable=True)
+        manifest = check_id(_field(body, "manifest", str), "field 'manifest'")
+        if parent is not None:
+            check_id(parent, "field 'parent'")
+        key = _field(body, "idempotency_key", str)
+        if not 0 < len(key) <= 200:
+            raise BadInput("field 'idempotency_key' must be 1 to 200 characters")
+        bump = _field(body, "bump", str, default="patch")
+        if bump not in BUMPS:
+            raise BadInput(f"field 'bump' must be one of {', '.join(BUMPS)}, not {bump!r}")
+        resp.media = self.service.commit(req.context.caller, project, cls, asset, parent,
+                                         manifest, key, bump=bump)
+        resp.status = falcon.HTTP_201
+
+
+class Alias(_Resource):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+               alias: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.put_alias(req.context.caller, project, cls, alias,
+                                            _field(body, "asset", int))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+                  alias: str) -> None:
+        self.service.delete_alias(req.context.caller, project, cls, alias)
+        resp.status = falcon.HTTP_204
+
+
+class Find(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        query = {"hash": req.get_param("hash"), "alias": req.get_param("alias"),
+                 "cls": req.get_param("class"), "blob": req.get_param("blob")}
+        if not any(query.values()):
+            raise BadInput("find needs one of the parameters hash=, alias=, class= or blob=")
+        resp.media = self.paging.slice(req, self.service.find(req.context.caller, project,
+                                                              **query))
+
+
+class Lineage(_Resource):
+    """GET versions/{manifest}/inputs and …/dependents."""
+
+    def __init__(self, service: Any, config: ServerConfig, direction: str) -> None:
+        super().__init__(service, config)
+        self.direction = direction
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str,
+               manifest: str) -> None:
+        check_id(manifest, "manifest id")
+        lookup = getattr(self.service, self.direction)
+        resp.media = self.paging.slice(req, lookup(req.context.caller, project, manifest))
+
+
+def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    objects = _field(body, "objects", list)
+    result = []
+    for n, item in enumerate(objects):
+        if not isinstance(item, dict):
+            raise BadInput(f"field 'objects[{n}]' must be an object with 'id' and 'size'")
+        oid = check_id(_field(item, "id", str), f"field 'objects[{n}].id'")
+        size = _field(item, "size", int)
+        if size < 0:
+            raise BadInput(f"field 'objects[{n}].size' must not be negative")
+        result.append({"id": oid, "size": size})
+    return result
+
+
+class Batch(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        body = _json_body(req, self.config)
+        operation = _field(body, "operation", str)
+        if operation not in ("upload", "download"):
+            raise BadInput(f"field 'operation' must be upload or download, not {operation!r}")
+        answer = self.service.batch(req.context.caller, project, operation, _object_list(body))
+        # The file:// backend's hrefs are this server's own paths: make them absolute from
+        # the address the client used to reach us.
+        prefix = req.forwarded_prefix
+        for item in answer.get("objects", []):
+            for action in (item.get("actions") or {}).values():
+                href = action.get("href")
+                if isinstance(href, str) and href.startswith("/"):
+                    action["href"] = prefix + href
+        resp.media = answer
+
+
+class Verify(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        body = _json_body(req, self.config)
+        ids = _field(body, "ids", list)
+        resp.media = self.service.verify_objects(
+            req.context.caller, project,
+            [check_id(i if isinstance(i, str) else "", f"field 'ids[{n}]'")
+             for n, i in enumerate(ids)])
+
+
+class Object(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
+        stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
+        resp.content_type = falcon.MEDIA_OCTET_STREAM
+        resp.set_stream(stream, size)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
+        check_id(oid)
+        size = req.content_length
+        if size is None:
+            raise falcon.HTTPLengthRequired(
+                description="send the object's size in the Content-Length header")
+        if size > self.config.max_object_bytes:
+            raise PayloadTooLarge(
+                f"object {oid} of {size} bytes is larger than the {self.config.max_object_bytes}"
+                " bytes this server accepts",
+                "ask the server's administrator to raise max_object_bytes")
+        resp.media = self.service.put_object(req.context.caller, project, oid,
+                                             req.bounded_stream, size)
+        resp.status = falcon.HTTP_201
+
+
+# -- auth and errors ------------------------------------------------------------------------
+
+def _bearer(req: falcon.Request) -> str | None:
+    header = req.get_header("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerAuth:
+    """Authenticate every request to a non-public resource; the caller lands in
+    ``req.context.caller`` and the token in ``req.context.token``."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         params: dict[str, Any]) -> None:
+        if resource is None or getattr(resource, "public", False):
+            return
+        req.context.token = _bearer(req)
+        req.context.caller = self.service.authenticate(req.context.token)
+
+
+def _error_body(status: int, message: str, hint: str | None, **extra: Any) -> dict[str, Any]:
+    error = {"code": ERROR_CODES.get(status, "error"), "message": message, "hint": hint}
+    error.update({k: v for k, v in extra.items() if v is not None})
+    return {"error": error}
+
+
+def _handle_ama_error(req: falcon.Request, resp: falcon.Response, ex: AmaError,
+                      params: dict[str, Any]) -> None:
+    status = http_status(ex)
+    if status == 500:
+        _handle_unexpected(req, resp, ex, params)
+        return
+    extra: dict[str, Any] = {}
+    if hasattr(ex, "latest"):
+        extra["latest"] = ex.latest
+    if getattr(ex, "problems", None):
+        extra["problems"] = list(ex.problems)
+    resp.status = status
+    resp.media = _error_body(status, ex.message, ex.hint, **extra)
+    if status == 401:
+        resp.set_header("WWW-Authenticate", 'Bearer realm="ama"')
+
+
+def _handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,
+                       params: dict[str, Any]) -> None:
+    # The traceback goes to the server's log (path only: a query string may carry secrets);
+    # the client learns nothing about the server's internals.
+    log.error("internal error on %s %s", req.method, req.path, exc_info=ex)
+    resp.status = 500
+    resp.media = _error_body(500, "the server failed to handle this request",
+                             "try again later; if it persists, tell the server's administrator")
+
+
+def _serialize_http_error(req: falcon.Request, resp: falcon.Response,
+                          ex: falcon.HTTPError) -> None:
+    message = ex.title if not ex.description else f"{ex.title}: {ex.description}"
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(_error_body(ex.status_code, message, None))
+
+
+# -- the app --------------------------------------------------------------------------------
+
+def create_app(service: Any, config: ServerConfig,
+               grants: Mapping[str, Grant] | None = None) -> falcon.App:
+    """Return the Falcon app serving ``service`` under ``/v1``.
+
+    ``grants`` maps a ``grant_type`` of ``POST /v1/auth/token`` to a login method (OpenID
+    Connect registers itself there); without one, that endpoint rotates the caller's token.
+    """
+    app = falcon.App(middleware=[BearerAuth(service)])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.set_error_serializer(_serialize_http_error)
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(AmaError, _handle_ama_error)
+
+    def r(cls: type[_Resource], *args: Any) -> _Resource:
+        return cls(service, config, *args)
+
+    p = "/v1/projects/{project}"
+    c = p + "/classes/{cls}"
+    routes: list[tuple[str, Any]] = [
+        ("/v1/auth/signup", r(Signup)),
+        ("/v1/auth/token", r(Token, grants or {})),
+        ("/v1/auth/me", r(Me)),
+        ("/v1/projects", r(Projects)),
+        (p, r(Project)),
+        (p + "/classes", r(Classes)),
+        (c, r(Class)),
+        (c + "/assets", r(Assets)),
+        (c + "/assets/{name}", r(Asset)),
+        (c + "/assets/{name}/versions", r(AssetVersions)),
+        (c + "/assets/{name}/versions/{version}/size", r(VersionSize)),
+        (c + "/versions", r(Commit)),
+        (c + "/aliases/{alias}", r(Alias)),
+        (p + "/find", r(Find)),
+        (p + "/versions/{manifest}/inputs", r(Lineage, "inputs")),
+        (p + "/versions/{manifest}/dependents", r(Lineage, "dependents")),
+        (p + "/objects/batch", r(Batch)),
+        (p + "/objects/verify", r(Verify)),
+        (p + "/objects/{oid}", r(Object)),
+    ]
+    for template, resource in routes:
+        app.add_route(template, resource)
+    return app
+
+
+def get_app(environ: Mapping[str, str] | None = None) -> falcon.App:
+    """Return the app for this server's configuration (``AMA_SERVER_HOME``,
+    ``AMA_DATABASE_URL``, ``server.toml``): the entry point for gunicorn."""
+    config = load_config(environ)
+    return create_app(open_service(config), config)

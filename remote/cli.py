@@ -1,0 +1,408 @@
+"""``ama-server``: set up, run and administer the remote (DESIGN §4).
+
+Every command reads its configuration from the flags ``--home`` and ``--database-url``,
+then the environment (``AMA_SERVER_HOME``, ``AMA_DATABASE_URL``), then
+``$AMA_SERVER_HOME/server.toml`` (see :mod:`ama_remote.config`). Commands print results on
+stdout, notes on stderr, and exit with the codes of DESIGN §6.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import sys
+from typing import Any
+
+import click
+from ama_remote.config import ServerConfig, load_config
+
+from ama import __version__
+from ama.cli.command import AmaCommandGroup, command
+from ama.plumbing.errors import FAILED, AmaError
+
+ROLES = ("reader", "writer", "admin")
+# Without a query string: the server's own paths never carry secrets, but a proxy's could,
+# and the Authorization header is never logged.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss'
+
+
+class AlreadyInitialised(AmaError):
+    """``init`` on a server that already has users."""
+
+    exit_code = FAILED
+
+
+class _Settings:
+    """What the group's options say, turned into a configuration and a service on demand."""
+
+    def __init__(self, home: str | None, database_url: str | None) -> None:
+        self.home = home
+        self.database_url = database_url
+
+    def config(self, **overrides: Any) -> ServerConfig:
+        return load_config(home=self.home, database_url=self.database_url, **overrides)
+
+    def service(self, config: ServerConfig | None = None) -> Any:
+        from ama_remote.config import open_service
+
+        return open_service(config or self.config())
+
+
+class _Group(AmaCommandGroup):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AmaError as e:
+            click.echo(f"ama-server: error: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            ctx.exit(e.exit_code)
+
+
+
+
+@click.group("ama-server", cls=_Group, see_also=["ama(1)", "gunicorn(1)"],
+             examples=[("Set up a server and run it:", "ama-server init --email alice@example.org"),
+                       ("Then:", "ama-server serve --bind 127.0.0.1:8080")])
+@click.version_option(__version__, prog_name="ama-server")
+@click.option("--home", metavar="DIR",
+              help="The server's folder (default $AMA_SERVER_HOME, else ~/.ama-server).")
+@click.option("--database-url", metavar="URL",
+              help="SQLAlchemy URL of the database (default $AMA_DATABASE_URL, else "
+                   "sqlite:///HOME/ama.db).")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
+    """ama-server: the ama remote, its database and its users.
+
+    Start with 'ama-server init', add a project with 'ama-server project add', then run
+    'ama-server serve'. Settings come from the options, the environment
+    (AMA_SERVER_HOME, AMA_DATABASE_URL) and $AMA_SERVER_HOME/server.toml.
+    """
+    ctx.obj = _Settings(home, database_url)
+
+
+def _settings() -> _Settings:
+    settings: _Settings = click.get_current_context().find_object(_Settings)
+    return settings
+
+
+def check_storage(url: str) -> None:
+    """Write, read back and delete a probe object in the storage at ``url``; raise the
+    backend's error if any step fails."""
+    from ama_remote.storage import open_backend
+
+    backend = open_backend(url)
+    key = f"ama-server-check/{secrets.token_hex(8)}"
+    data = b"ama-server storage check\n"
+    try:
+        backend.put(key, io.BytesIO(data), len(data))
+        with backend.open(key) as f:
+            back = f.read()
+        if back != data:
+            raise AmaError(f"storage {url} returned other bytes than were written",
+                           "check the storage service")
+    finally:
+        backend.delete(key)
+
+
+@cli.command("init",
+             examples=[("Set up a server in ~/.ama-server with SQLite and local storage:",
+                        "ama-server init --admin alice --email alice@example.org "
+                        "--storage file:///srv/ama/objects"),
+                       ("Set up a server on PostgreSQL:",
+                        "AMA_DATABASE_URL=postgresql+psycopg://ama@db/ama ama-server init "
+                        "--admin alice --email alice@example.org")],
+             see_also=["ama-server-serve(1)"],
+             exit_codes={0: "the server is ready; the admin's token is on stdout",
+                         1: "the server already has users", 2: "bad usage or bad settings",
+                         4: "the storage refused access", 5: "the storage is unreachable"})
+@click.option("--admin", default="admin", show_default=True, help="The first admin's username.")
+@click.option("--email", required=True, help="The first admin's email address.")
+@click.option("--storage", metavar="URL",
+              help="Check that this storage (file://, s3://, gs://) can be written.")
+def init(admin: str, email: str, storage: str | None) -> None:
+    """Create the server's folder and database, bring the database up to date, check the
+    storage, and add the first admin user. The admin's token is printed once on stdout:
+    keep it, it cannot be shown again ('ama-server token issue' makes a new one).
+
+    A server.toml recording the database URL is written to the server's folder if there
+    is none.
+    """
+    settings = _settings()
+    config = settings.config()
+    config.home.mkdir(parents=True, exist_ok=True)
+    if not config.config_file.exists():
+        _write_config(config)
+    if storage:
+        check_storage(storage)
+        click.echo(f"storage {storage} is writable", err=True)
+    _migrate(config)
+    service = settings.service(config)
+    if service.list_users():
+        raise AlreadyInitialised(f"the server at {config.home} already has users",
+                                 f"make a token for an existing user with "
+                                 f"'ama-server token issue {admin}'")
+    service.add_user(admin, email, admin=True, active=True)
+    token = service.issue_token(admin)
+    click.echo(token)
+    click.echo(f"ama-server: created admin {admin}; the token above is shown only once",
+               err=True)
+
+
+def _write_config(config: ServerConfig) -> None:
+    import json
+
+    path = config.config_file
+    # A PostgreSQL URL may hold a password: the file is readable by its owner only.
+    with open(path, "x", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as f:
+        f.write("# ama-server settings; see 'ama-server --help'\n")
+        f.write(f"database_url = {json.dumps(config.database_url)}\n")
+
+
+def _migrate(config: ServerConfig) -> None:
+    from ama_remote.db import Database
+
+    db = Database(config.database_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+
+
+@cli.command("migrate",
+             examples=[("Upgrade the database after installing a new release:",
+                        "ama-server migrate")],
+             see_also=["ama-server-init(1)"])
+def migrate() -> None:
+    """Bring the database's schema up to this release (safe to run twice)."""
+    config = _settings().config()
+    _migrate(config)
+    click.echo("ama-server: the database is up to date", err=True)
+
+
+@cli.command("serve",
+             examples=[("Serve on port 8080 of every interface with 4 workers:",
+                        "ama-server serve --bind 0.0.0.0:8080 --workers 4"),
+                       ("Serve on a local port, behind a reverse proxy:",
+                        "ama-server serve --bind 127.0.0.1:8080")],
+             see_also=["ama-server-init(1)", "gunicorn(1)"],
+             exit_codes={0: "the server was stopped", 2: "bad usage or bad settings",
+                         1: "the server could not start (the port is taken, the database "
+                            "cannot be opened)"})
+@click.option("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:8080).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default 2).")
+@click.option("--timeout", type=click.IntRange(min=1),
+              help="Seconds a worker may spend on one request (default 300).")
+@click.option("--access-log", metavar="FILE",
+              help="Where to write the access log ('-' for stderr, the default).")
+def serve(bind: str | None, workers: int | None, timeout: int | None,
+          access_log: str | None) -> None:
+    """Run the HTTP API under gunicorn until stopped (SIGTERM or Ctrl-C).
+
+    Run 'ama-server migrate' first after an upgrade. The access log never records query
+    strings or the Authorization header.
+    """
+    config = _settings().config(bind=bind, workers=workers, timeout=timeout,
+                                accesslog=access_log)
+    _Gunicorn(config).run()
+
+
+class _Gunicorn:
+    """gunicorn's BaseApplication, built lazily so other commands never import gunicorn."""
+
+    def __new__(cls, config: ServerConfig) -> Any:
+        from gunicorn.app.base import BaseApplication
+
+        class Application(BaseApplication):  # type: ignore[misc]
+            def __init__(self) -> None:
+                self.server_config = config
+                super().__init__()
+
+            def load_config(self) -> None:
+                settings = {
+                    "bind": config.bind, "workers": config.workers, "timeout": config.timeout,
+                    "accesslog": config.accesslog, "errorlog": config.errorlog,
+                    "access_log_format": ACCESS_LOG_FORMAT, "proc_name": "ama-server",
+                }
+                for key, value in settings.items():
+                    if value is not None:
+                        self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                # In each worker after the fork: database connections are never shared.
+                from ama_remote.app import create_app
+                from ama_remote.config import open_service
+
+                return create_app(open_service(config), config)
+
+        return Application()
+
+
+# -- users ----------------------------------------------------------------------------------
+
+@cli.group("user", cls=AmaCommandGroup)
+def user() -> None:
+    """Add, list, activate and disable users."""
+
+
+@user.command("add",
+              examples=[("Add a user:", "ama-server user add bob --email bob@example.org"),
+                        ("Add a server admin:",
+                         "ama-server user add carol --email carol@example.org --admin")],
+              see_also=["ama-server-token(1)", "ama-server-project(1)"])
+@click.argument("username")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--admin", is_flag=True, help="Make the user a server admin (every project).")
+@click.option("--inactive", is_flag=True, help="Add the user disabled until activated.")
+def user_add(username: str, email: str, admin: bool, inactive: bool) -> None:
+    """Add a user. Give them a token with 'ama-server token issue' and a role in a project
+    with 'ama-server project grant'."""
+    _settings().service().add_user(username, email, admin=admin, active=not inactive)
+    click.echo(f"ama-server: added user {username}", err=True)
+
+
+@user.command("list",
+              examples=[("List every user:", "ama-server user list")],
+              see_also=["ama-server-user(1)"])
+def user_list() -> None:
+    """List users, one per line: username, email, 'active' or 'disabled', and 'admin' or
+    'user', separated by tabs."""
+    for u in _settings().service().list_users():
+        active = "active" if u.get("active", u.get("is_active")) else "disabled"
+        role = "admin" if u.get("admin", u.get("is_admin")) else "user"
+        click.echo(f"{u['username']}\t{u.get('email', '')}\t{active}\t{role}")
+
+
+@user.command("activate",
+              examples=[("Let a user who signed up in:", "ama-server user activate bob")])
+@click.argument("username")
+def user_activate(username: str) -> None:
+    """Activate a user (one who signed up from a domain not open for signup, or was disabled)."""
+    _settings().service().activate_user(username)
+    click.echo(f"ama-server: activated user {username}", err=True)
+
+
+@user.command("disable",
+              examples=[("Lock a user out; their tokens stop working at once:",
+                         "ama-server user disable bob")])
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable a user: their tokens are refused until they are activated again."""
+    _settings().service().disable_user(username)
+    click.echo(f"ama-server: disabled user {username}", err=True)
+
+
+# -- projects -------------------------------------------------------------------------------
+
+@cli.group("project", cls=AmaCommandGroup)
+def project() -> None:
+    """Add projects and grant roles in them."""
+
+
+@project.command("add",
+                 examples=[("Add a project stored in S3:",
+                            "ama-server project add vision --storage s3://ama-data/vision"),
+                           ("Add a project stored on this machine:",
+                            "ama-server project add scratch --storage file:///srv/ama/scratch")],
+                 see_also=["ama-server-project(1)"],
+                 exit_codes={0: "success", 1: "the project exists", 2: "bad usage or bad URL",
+                             4: "the storage refused access", 5: "the storage is unreachable"})
+@click.argument("name")
+@click.option("--storage", required=True, metavar="URL",
+              help="Where the project's objects live: file:///path, s3://bucket/prefix or "
+                   "gs://bucket/prefix.")
+@click.option("--no-check", is_flag=True, help="Do not check that the storage can be written.")
+def project_add(name: str, storage: str, no_check: bool) -> None:
+    """Add a project whose objects live in the storage at URL (checked by writing, reading
+    and deleting a probe object first)."""
+    if not no_check:
+        check_storage(storage)
+    _settings().service().create_project(name, storage)
+    click.echo(f"ama-server: added project {name} on {storage}", err=True)
+
+
+@project.command("grant",
+                 examples=[("Let bob upload to the project vision:",
+                            "ama-server project grant vision bob writer")],
+                 see_also=["ama-server-user(1)"])
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("username", metavar="USER")
+@click.argument("role", type=click.Choice(ROLES))
+def project_grant(project_name: str, username: str, role: str) -> None:
+    """Give USER the ROLE in PROJECT: reader (read), writer (also upload, commit, set
+    aliases) or admin (also edit classes and grant roles)."""
+    _settings().service().grant(project_name, username, role)
+    click.echo(f"ama-server: {username} is now {role} of {project_name}", err=True)
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+@cli.group("token", cls=AmaCommandGroup)
+def token() -> None:
+    """Issue tokens."""
+
+
+@token.command("issue",
+               examples=[("Make a token for bob and hand it over safely:",
+                          "ama-server token issue bob"),
+                         ("Make a token valid for 7 days:",
+                          "ama-server token issue bob --days 7")],
+               see_also=["ama-server-user(1)"])
+@click.argument("username")
+@click.option("--days", type=click.IntRange(min=1), help="Days until it expires "
+              "(default: the server's token_ttl, 30 days).")
+def token_issue(username: str, days: int | None) -> None:
+    """Issue a new token for USERNAME and print it on stdout (it is shown only once; the
+    user logs in with 'ama auth login --token')."""
+    service = _settings().service()
+    click.echo(service.issue_token(username, ttl=days * 86400 if days else None))
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+@command("fsck", examples=[("Check every project:", "ama-server fsck"),
+                           ("Check one project:", "ama-server fsck --project vision")],
+         see_also=["ama-fsck(1)"],
+         exit_codes={0: "every version's objects are present and intact",
+                     1: "problems were found (listed on stdout)", 2: "bad usage",
+                     3: "no such project"})
+@click.option("--project", "project_name", metavar="NAME", help="Check only this project.")
+def fsck(project_name: str | None) -> None:
+    """Check that every object every version names is in its project's storage and hashes to
+    its id. Each problem is one line on stdout, its fields separated by tabs."""
+    problems = _settings().service().fsck(project_name)
+    for p in problems:
+        click.echo("\t".join(str(v) for v in p.values()))
+    if problems:
+        click.echo(f"ama-server fsck: {len(problems)} problem(s) found", err=True)
+        sys.exit(1)
+
+
+cli.add_command(fsck)
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    """Return every leaf command with its full name ('ama-server user add', …): what the
+    man page generator documents."""
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(parent: click.Group, prefix: str) -> None:
+        for name in sorted(parent.commands):
+            sub = parent.commands[name]
+            if isinstance(sub, click.Group):
+                walk(sub, f"{prefix} {name}")
+            else:
+                found.append((f"{prefix} {name}", sub))
+
+    walk(cli, "ama-server")
+    return found
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run ``ama-server``: the console script."""
+    return cli.main(args=argv, prog_name="ama-server")
+
+
+if __name__ == "__main__":
+    main()
