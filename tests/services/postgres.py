@@ -57,7 +57,7 @@ def _run(args: list[str]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """Yield ``postgresql+psycopg://user@host:port/db`` of a server the tests may create databases on."""
+    """Yield the URL of a PostgreSQL server on which tests may create databases."""
     if _CONFIGURED_URL:
         yield _CONFIGURED_URL
         return

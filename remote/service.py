@@ -1,0 +1,1254 @@
+"""The one service layer of the remote: users, tokens, projects, classes, assets, versions, objects.
+
+The HTTP app and the embedded ``file://`` remote both call this class, so ordinals, the
+compare-and-swap on a version's parent, object checks and class rules are one piece of code
+(DESIGN §4). Every method returns plain JSON-ready dicts and lists and raises the errors of
+``ama_remote.errors``. Every call on a project checks the caller's role; a project the caller
+is not a member of answers exactly like a project that does not exist.
+
+Class rules (``put_class(rules=…)``), every key optional::
+
+    {"required_files": ["README.md", "*.onnx"],   # gitignore-style; each must match a file
+     "forbidden_files": ["*.tmp", "secrets/"],    # no file may match any of these
+     "max_total_size": 10000000000,               # bytes, all files together
+     "max_file_size": 2000000000,                 # bytes, any one file
+     "max_file_count": 100000}
+
+``schema`` is a JSON Schema the manifest's ``metadata`` must satisfy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, BinaryIO
+
+import jsonschema
+import pathspec
+from ama_remote.db import Database
+from ama_remote.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from ama_remote.models import (
+    ROLES,
+    Alias,
+    Asset,
+    AssetClass,
+    AuditEntry,
+    IdempotencyKey,
+    Membership,
+    Project,
+    StoredObject,
+    Token,
+    User,
+    Version,
+    VersionInput,
+)
+from ama_remote.storage.base import object_key
+from blake3 import blake3
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
+
+from ama.plumbing.hashing import check_id, is_id
+from ama.plumbing.objects import (
+    CLASS_NAME_RE,
+    TREE_HEADER,
+    InvalidObject,
+    Manifest,
+    Tree,
+    check_class_name,
+    object_type,
+)
+
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+BUMPS = ("patch", "minor", "major")
+RULE_KEYS = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
+             "max_file_count")
+# Ids per IN (…) query: below SQLite's oldest limit of 999 bound parameters.
+ID_CHUNK = 900
+# Trees and manifests up to this size keep their bytes in the database for commit's walk.
+KEEP_LIMIT = 64 << 20
+READ_CHUNK = 1 << 20
+TRANSFER_TTL = 3600
+MAX_LISTED = 20
+_MANIFEST_START = b'{"author":'
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _open_backend(url: str) -> Any:
+    from ama_remote.storage import open_backend
+
+    return open_backend(url)
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _chunks(items: list[str], size: int = ID_CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an authenticated user, and whether they administer the whole server."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+
+
+class _HashingReader:
+    """Pass a stream through while hashing and counting it; keep the bytes of a tree or
+    manifest (recognised by its first bytes), never those of a blob."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hasher = blake3()
+        self.count = 0
+        self._kept: bytearray | None = bytearray()
+        self._decided = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(READ_CHUNK if n is None or n < 0 else n)
+        if data:
+            self._hasher.update(data)
+            self.count += len(data)
+            self._keep(data)
+        return data
+
+    def _keep(self, data: bytes) -> None:
+        if self._kept is None:
+            return
+        self._kept += data
+        if len(self._kept) > KEEP_LIMIT:
+            self._kept = None
+            return
+        if not self._decided and len(self._kept) >= len(TREE_HEADER):
+            self._decided = True
+            if not (self._kept.startswith(TREE_HEADER) or self._kept.startswith(_MANIFEST_START)):
+                self._kept = None
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+    def structured(self) -> tuple[str | None, bytes | None]:
+        """Return ("tree"|"manifest", bytes) for a tree or manifest, else (None, None)."""
+        if self._kept is None:
+            return None, None
+        data = bytes(self._kept)
+        kind = object_type(data)
+        return (kind, data) if kind in ("tree", "manifest") else (None, None)
+
+
+class Service:
+    """Every operation of the remote, over a :class:`Database` and per-project storage."""
+
+    def __init__(
+        self,
+        db: Database,
+        open_storage: Callable[[str], Any] = _open_backend,
+        clock: Callable[[], datetime] = utc_now,
+        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        open_signup_domains: tuple[str, ...] = (),
+        token_ttl: int = 30 * 86400,
+    ) -> None:
+        self.db = db
+        self._open_storage = open_storage
+        self._clock = clock
+        self._token_bytes = token_bytes
+        self.open_signup_domains = tuple(d.lower() for d in open_signup_domains)
+        self.token_ttl = token_ttl
+        self._storages: dict[str, Any] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """The injected clock's time as naive UTC, the form every table stores."""
+        return self._clock().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+    def _storage(self, url: str) -> Any:
+        if url not in self._storages:
+            self._storages[url] = self._open_storage(url)
+        return self._storages[url]
+
+    @staticmethod
+    def _project(s: Session, caller: Caller, name: str, need: str = "reader") -> Project:
+        project = s.scalars(select(Project).where(Project.name == name)).first()
+        role = None
+        if project is not None:
+            role = "admin" if caller.is_admin else s.scalar(
+                select(Membership.role).where(Membership.project_id == project.id,
+                                              Membership.user_id == caller.user_id))
+        if project is None or role is None:
+            raise NotFound(f"project {name!r} not found",
+                           "run 'ama project list' to see the projects you can use")
+        if ROLE_RANK[role] < ROLE_RANK[need]:
+            raise Forbidden(
+                f"{caller.username} is a {role} of project {name!r}; this needs {need}",
+                f"ask an admin of {name!r} to run "
+                f"'ama-server project grant {name} {caller.username} {need}'")
+        return project
+
+    @staticmethod
+    def _class(s: Session, project: Project, name: str, lock: bool = False) -> AssetClass:
+        query = select(AssetClass).where(AssetClass.project_id == project.id,
+                                         AssetClass.name == name)
+        if lock:
+            query = query.with_for_update()
+        klass = s.scalars(query).first()
+        if klass is None:
+            raise NotFound(f"class {name!r} not found in project {project.name!r}",
+                           "run 'ama class list' to see the classes of this project")
+        return klass
+
+    @staticmethod
+    def _asset(s: Session, klass: AssetClass, name: int | str, lock: bool = False) -> Asset:
+        """The asset ``name`` (an ordinal, or an alias) of ``klass``; raises NotFound."""
+        query = select(Asset).where(Asset.class_id == klass.id)
+        if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
+            query = query.where(Asset.ordinal == int(name))
+        else:
+            query = query.join(Alias, Alias.asset_id == Asset.id).where(Alias.name == name)
+        if lock:
+            query = query.with_for_update(of=Asset)
+        asset = s.scalars(query).first()
+        if asset is None:
+            raise NotFound(f"asset {klass.name}/{name} not found",
+                           f"run 'ama list {klass.name}' to see its assets")
+        return asset
+
+    @staticmethod
+    def _latest(s: Session, asset_id: int) -> Version | None:
+        return s.scalars(select(Version).where(Version.asset_id == asset_id)
+                         .order_by(Version.major.desc(), Version.minor.desc(),
+                                   Version.patch.desc()).limit(1)).first()
+
+    @staticmethod
+    def _object_rows(s: Session, project_id: int, ids: Iterable[str],
+                     with_data: bool = False) -> dict[str, Any]:
+        """Return oid -> row (oid, size, verified[, data]) for the ids the project holds."""
+        unique = sorted(set(ids))
+        cols = [StoredObject.oid, StoredObject.size, StoredObject.verified]
+        if with_data:
+            cols.append(StoredObject.data)
+        rows: dict[str, Any] = {}
+        for chunk in _chunks(unique):
+            for row in s.execute(select(*cols).where(StoredObject.project_id == project_id,
+                                                     StoredObject.oid.in_(chunk))):
+                rows[row.oid] = row
+        return rows
+
+    def _upsert_object(self, s: Session, project_id: int, oid: str, size: int, verified: bool,
+                       kind: str | None = None, data: bytes | None = None,
+                       keep_verified: bool = False) -> None:
+        values = {"project_id": project_id, "oid": oid, "size": size, "verified": verified,
+                  "kind": kind, "data": data, "created": self._now()}
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        stmt = insert(StoredObject).values(**values)
+        if keep_verified:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["project_id", "oid"])
+        else:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["project_id", "oid"],
+                set_={"size": size, "verified": verified, "kind": kind, "data": data})
+        s.execute(stmt)
+
+    @staticmethod
+    def _version_query() -> Select[Any]:
+        parent = aliased(Version)
+        return (select(Version, Asset.ordinal, AssetClass.name, User.username,
+                       parent.manifest_id.label("parent_manifest"))
+                .join(Asset, Version.asset_id == Asset.id)
+                .join(AssetClass, Asset.class_id == AssetClass.id)
+                .join(User, Version.author_id == User.id)
+                .outerjoin(parent, Version.parent_id == parent.id))
+
+    @staticmethod
+    def _version_dict(row: Any) -> dict[str, Any]:
+        v, ordinal, cls, author, parent = row
+        number = f"{v.major}.{v.minor}.{v.patch}"
+        return {"class": cls, "ordinal": ordinal, "name": f"{cls}/{ordinal}", "version": number,
+                "manifest": v.manifest_id, "parent": parent, "created": _stamp(v.created),
+                "tree": v.tree_id, "author": author}
+
+    def _versions(self, s: Session, *where: Any) -> list[dict[str, Any]]:
+        query = self._version_query().where(*where).order_by(
+            AssetClass.name, Asset.ordinal, Version.major, Version.minor, Version.patch)
+        return [self._version_dict(row) for row in s.execute(query)]
+
+    def _asset_dict(self, s: Session, klass: AssetClass, asset: Asset) -> dict[str, Any]:
+        aliases = s.scalars(select(Alias.name).where(Alias.asset_id == asset.id)
+                            .order_by(Alias.name)).all()
+        newest = self._latest(s, asset.id)
+        latest = self._versions(s, Version.id == newest.id) if newest else []
+        count = s.scalar(select(func.count()).select_from(Version)
+                         .where(Version.asset_id == asset.id))
+        return {"class": klass.name, "ordinal": asset.ordinal,
+                "name": f"{klass.name}/{asset.ordinal}", "title": asset.title,
+                "description": asset.description, "tags": list(asset.tags or []),
+                "aliases": list(aliases), "created": _stamp(asset.created),
+                "versions": count, "latest": latest[0] if latest else None}
+
+    @staticmethod
+    def _class_dict(klass: AssetClass) -> dict[str, Any]:
+        return {"name": klass.name, "description": klass.description, "schema": klass.schema,
+                "rules": klass.rules or {}, "visualisation": klass.visualisation,
+                "created": _stamp(klass.created)}
+
+    @staticmethod
+    def _user_dict(user: User) -> dict[str, Any]:
+        return {"username": user.username, "email": user.email, "admin": user.is_admin,
+                "active": user.active, "created": _stamp(user.created)}
+
+    @staticmethod
+    def _user(s: Session, username: str) -> User:
+        user = s.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"user {username!r} not found",
+                           "run 'ama-server user list' to see every user")
+        return user
+
+    # -- users and tokens ------------------------------------------------------------------
+
+    def signup(self, username: str, email: str) -> dict[str, Any]:
+        """Create a user; active at once when the email's domain is open for signup.
+
+        Returns the user; raises BadInput (bad name or email) or Conflict (name taken).
+        """
+        domain = email.rpartition("@")[2].lower()
+        return self.add_user(username, email, admin=False,
+                             active=domain in self.open_signup_domains)
+
+    def add_user(self, username: str, email: str, admin: bool = False,
+                 active: bool = True) -> dict[str, Any]:
+        """Create a user and return it; raises BadInput or Conflict (the name is taken)."""
+        if not (1 <= len(username) <= 128) or not username.isprintable() or " " in username:
+            raise BadInput(f"invalid user name {username!r}: use 1 to 128 printable characters "
+                           "without spaces")
+        if "@" not in email or len(email) > 320:
+            raise BadInput(f"invalid email address {email!r}")
+
+        def work(s: Session) -> dict[str, Any]:
+            if s.scalars(select(User).where(User.username == username)).first():
+                raise Conflict(f"user {username!r} already exists",
+                               "choose another name, or run 'ama-server user list'")
+            user = User(username=username, email=email, is_admin=admin, active=active,
+                        created=self._now())
+            s.add(user)
+            s.flush()
+            return self._user_dict(user)
+
+        return self.db.run(work)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Return every user, by name."""
+        with self.db.read() as s:
+            return [self._user_dict(u)
+                    for u in s.scalars(select(User).order_by(User.username))]
+
+    def _set_active(self, username: str, active: bool) -> None:
+        def work(s: Session) -> None:
+            self._user(s, username).active = active
+
+        self.db.run(work)
+
+    def activate_user(self, username: str) -> None:
+        """Let ``username`` sign in again; raises NotFound."""
+        self._set_active(username, True)
+
+    def disable_user(self, username: str) -> None:
+        """Refuse every token of ``username`` from now on; raises NotFound."""
+        self._set_active(username, False)
+
+    @staticmethod
+    def _token_hash(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    def issue_token(self, username: str, ttl: int | None = None) -> str:
+        """Return a new token for ``username`` (its text is never stored: only its hash)."""
+        raw = self._token_bytes(32)
+        token = "ama_" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        lifetime = self.token_ttl if ttl is None else ttl
+        if lifetime <= 0:
+            raise BadInput(f"a token's lifetime must be positive, not {lifetime} seconds")
+
+        def work(s: Session) -> None:
+            user = self._user(s, username)
+            now = self._now()
+            s.add(Token(user_id=user.id, token_hash=self._token_hash(token), created=now,
+                        expires=now + timedelta(seconds=lifetime)))
+
+        self.db.run(work)
+        return token
+
+    def authenticate(self, token: str | None) -> Caller:
+        """Return who holds ``token``; raises Unauthenticated when it is missing, unknown,
+        expired or revoked, or its user is disabled."""
+        login = "run 'ama auth login' to get a new token"
+        if not token:
+            raise Unauthenticated("no token was given", login)
+        with self.db.read() as s:
+            row = s.execute(select(Token, User).join(User, Token.user_id == User.id)
+                            .where(Token.token_hash == self._token_hash(token))).first()
+            if row is None:
+                raise Unauthenticated("the token is not valid", login)
+            tok, user = row
+            if tok.revoked is not None:
+                raise Unauthenticated(f"the token was revoked on {_stamp(tok.revoked)}", login)
+            if tok.expires <= self._now():
+                raise Unauthenticated(f"the token expired on {_stamp(tok.expires)}", login)
+            if not user.active:
+                raise Unauthenticated(
+                    f"user {user.username!r} is disabled",
+                    f"ask a server admin to run 'ama-server user activate {user.username}'")
+            return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke ``token`` (an unknown or already revoked token is left as it is)."""
+        def work(s: Session) -> None:
+            tok = s.scalars(select(Token).where(Token.token_hash == self._token_hash(token))
+                            ).first()
+            if tok is not None and tok.revoked is None:
+                tok.revoked = self._now()
+
+        self.db.run(work)
+
+    def me(self, caller: Caller) -> dict[str, Any]:
+        """Return the caller's name, email and the projects they can use with their role."""
+        with self.db.read() as s:
+            user = s.get(User, caller.user_id)
+            if user is None:
+                raise Unauthenticated("the token's user no longer exists",
+                                      "run 'ama auth login'")
+            return {"username": user.username, "email": user.email, "admin": user.is_admin,
+                    "projects": self._projects_of(s, caller)}
+
+    @staticmethod
+    def _projects_of(s: Session, caller: Caller) -> list[dict[str, Any]]:
+        if caller.is_admin:
+            return [{"name": name, "role": "admin"}
+                    for name in s.scalars(select(Project.name).order_by(Project.name))]
+        rows = s.execute(select(Project.name, Membership.role)
+                         .join(Membership, Membership.project_id == Project.id)
+                         .where(Membership.user_id == caller.user_id).order_by(Project.name))
+        return [{"name": name, "role": role} for name, role in rows]
+
+    # -- projects --------------------------------------------------------------------------
+
+    def create_project(self, name: str, storage_url: str) -> dict[str, Any]:
+        """Create project ``name`` storing objects at ``storage_url``; raises Conflict if taken."""
+        if not CLASS_NAME_RE.match(name):
+            raise BadInput(f"invalid project name {name!r}: use 1 to 63 of a-z, 0-9, '.', '_', "
+                           "'-', starting with a letter or digit")
+        if "://" not in storage_url:
+            raise BadInput(f"invalid storage URL {storage_url!r}: expected file://, s3:// or gs://")
+
+        def work(s: Session) -> dict[str, Any]:
+            if s.scalars(select(Project).where(Project.name == name)).first():
+                raise Conflict(f"project {name!r} already exists",
+                               "choose another name, or run 'ama-server project list'")
+            project = Project(name=name, storage_url=storage_url, created=self._now())
+            s.add(project)
+            s.flush()
+            return {"name": name, "storage": storage_url, "created": _stamp(project.created)}
+
+        return self.db.run(work)
+
+    def grant(self, project: str, username: str, role: str) -> None:
+        """Make ``username`` a ``role`` (reader, writer, admin) of ``project``."""
+        if role not in ROLES:
+            raise BadInput(f"invalid role {role!r}: use one of {', '.join(ROLES)}")
+
+        def work(s: Session) -> None:
+            proj = s.scalars(select(Project).where(Project.name == project)).first()
+            if proj is None:
+                raise NotFound(f"project {project!r} not found",
+                               "run 'ama-server project add' to create it")
+            user = self._user(s, username)
+            member = s.get(Membership, (proj.id, user.id))
+            if member is None:
+                s.add(Membership(project_id=proj.id, user_id=user.id, role=role))
+            else:
+                member.role = role
+
+        self.db.run(work)
+
+    def list_projects(self, caller: Caller) -> list[dict[str, Any]]:
+        """Return the projects the caller can use, each with the caller's role."""
+        with self.db.read() as s:
+            return self._projects_of(s, caller)
+
+    def get_project(self, caller: Caller, project: str) -> dict[str, Any]:
+        """Return a project the caller can use, with its role and classes; raises NotFound."""
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            role = next(p["role"] for p in self._projects_of(s, caller) if p["name"] == project)
+            classes = s.scalars(select(AssetClass.name).where(AssetClass.project_id == proj.id)
+                                .order_by(AssetClass.name)).all()
+            return {"name": proj.name, "role": role, "created": _stamp(proj.created),
+                    "classes": list(classes)}
+
+    # -- classes ---------------------------------------------------------------------------
+
+    def list_classes(self, caller: Caller, project: str) -> list[dict[str, Any]]:
+        """Return every class of ``project``, by name."""
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            return [self._class_dict(k) for k in s.scalars(
+                select(AssetClass).where(AssetClass.project_id == proj.id)
+                .order_by(AssetClass.name))]
+
+    def get_class(self, caller: Caller, project: str, name: str) -> dict[str, Any]:
+        """Return class ``name``; raises NotFound."""
+        with self.db.read() as s:
+            return self._class_dict(self._class(s, self._project(s, caller, project), name))
+
+    def put_class(self, caller: Caller, project: str, name: str, description: str = "",
+                  schema: dict[str, Any] | None = None, rules: dict[str, Any] | None = None,
+                  visualisation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create or replace class ``name`` (project admins); raises BadInput for a bad
+        name, JSON Schema or rule."""
+        check_class_name(name)
+        _check_schema(schema)
+        _check_rules(rules)
+        if visualisation is not None and not isinstance(visualisation, dict):
+            raise BadInput("visualisation rules must be a JSON object")
+
+        def work(s: Session) -> dict[str, Any]:
+            proj = self._project(s, caller, project, "admin")
+            klass = s.scalars(select(AssetClass).where(AssetClass.project_id == proj.id,
+                                                       AssetClass.name == name)).first()
+            if klass is None:
+                klass = AssetClass(project_id=proj.id, name=name, next_ordinal=1,
+                                   created=self._now())
+                s.add(klass)
+            klass.description = description
+            klass.schema = schema
+            klass.rules = rules or {}
+            klass.visualisation = visualisation
+            s.flush()
+            return self._class_dict(klass)
+
+        return self.db.run(work)
+
+    # -- assets and versions ---------------------------------------------------------------
+
+    def list_assets(self, caller: Caller, project: str, cls: str, page: int = 1,
+                    per_page: int = 100) -> dict[str, Any]:
+        """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``."""
+        if page < 1 or not 1 <= per_page <= 1000:
+            raise BadInput(f"invalid page {page} of {per_page}: pages start at 1, "
+                           "and hold 1 to 1000 items")
+        with self.db.read() as s:
+            klass = self._class(s, self._project(s, caller, project), cls)
+            assets = s.scalars(select(Asset).where(Asset.class_id == klass.id)
+                               .order_by(Asset.ordinal).offset((page - 1) * per_page)
+                               .limit(per_page + 1)).all()
+            items = [self._asset_dict(s, klass, a) for a in assets[:per_page]]
+            return {"items": items, "next_page": page + 1 if len(assets) > per_page else None}
+
+    def get_asset(self, caller: Caller, project: str, cls: str, name: int | str
+                  ) -> dict[str, Any]:
+        """Return asset ``name`` (an ordinal or an alias) with its latest version."""
+        with self.db.read() as s:
+            klass = self._class(s, self._project(s, caller, project), cls)
+            return self._asset_dict(s, klass, self._asset(s, klass, name))
+
+    def list_versions(self, caller: Caller, project: str, cls: str, ordinal: int | str
+                      ) -> list[dict[str, Any]]:
+        """Return every version of an asset, oldest first."""
+        with self.db.read() as s:
+            klass = self._class(s, self._project(s, caller, project), cls)
+            asset = self._asset(s, klass, ordinal)
+            return self._versions(s, Version.asset_id == asset.id)
+
+    def update_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
+                     title: str | None = None, description: str | None = None,
+                     tags: list[str] | None = None) -> dict[str, Any]:
+        """Change an asset's title, description or tags (writers); each change is audited."""
+        if tags is not None and (not isinstance(tags, list)
+                                 or not all(isinstance(t, str) and t for t in tags)):
+            raise BadInput("tags must be a list of non-empty strings")
+        for label, value in (("title", title), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise BadInput(f"{label} must be a string")
+
+        def work(s: Session) -> dict[str, Any]:
+            proj = self._project(s, caller, project, "writer")
+            klass = self._class(s, proj, cls)
+            asset = self._asset(s, klass, ordinal, lock=True)
+            changes = {"title": title, "description": description,
+                       "tags": sorted(set(tags)) if tags is not None else None}
+            for field, new in changes.items():
+                old = getattr(asset, field)
+                if new is None or new == old:
+                    continue
+                setattr(asset, field, new)
+                self._audit(s, caller, proj, klass, asset.ordinal, field,
+                            f"{cls}/{asset.ordinal}", old, new)
+            s.flush()
+            return self._asset_dict(s, klass, asset)
+
+        return self.db.run(work)
+
+    def _audit(self, s: Session, caller: Caller, proj: Project, klass: AssetClass,
+               ordinal: int | None, field: str, target: str, old: Any, new: Any) -> None:
+        s.add(AuditEntry(project_id=proj.id, class_id=klass.id, ordinal=ordinal,
+                         user_id=caller.user_id, at=self._now(), field=field, target=target,
+                         old=old, new=new))
+
+    def put_alias(self, caller: Caller, project: str, cls: str, alias: str,
+                  ordinal: int | str) -> dict[str, Any]:
+        """Point ``alias`` at asset ``ordinal`` (writers), moving it if it named another
+        asset; audited. Raises BadInput for a name that cannot be an alias."""
+        _check_alias(alias)
+
+        def work(s: Session) -> dict[str, Any]:
+            proj = self._project(s, caller, project, "writer")
+            klass = self._class(s, proj, cls)
+            asset = self._asset(s, klass, ordinal)
+            row = s.scalars(select(Alias).where(Alias.class_id == klass.id,
+                                                Alias.name == alias)).first()
+            old = None
+            if row is None:
+                s.add(Alias(class_id=klass.id, name=alias, asset_id=asset.id))
+            elif row.asset_id != asset.id:
+                old = f"{cls}/{s.get(Asset, row.asset_id).ordinal}"  # type: ignore[union-attr]
+                row.asset_id = asset.id
+            if row is None or old is not None:
+                self._audit(s, caller, proj, klass, asset.ordinal, "alias", f"{cls}/{alias}",
+                            old, f"{cls}/{asset.ordinal}")
+            s.flush()
+            return {"class": cls, "alias": alias, "ordinal": asset.ordinal,
+                    "name": f"{cls}/{asset.ordinal}"}
+
+        return self.db.run(work)
+
+    def delete_alias(self, caller: Caller, project: str, cls: str, alias: str) -> None:
+        """Remove ``alias`` (writers); audited. Raises NotFound when it does not exist."""
+        def work(s: Session) -> None:
+            proj = self._project(s, caller, project, "writer")
+            klass = self._class(s, proj, cls)
+            row = s.scalars(select(Alias).where(Alias.class_id == klass.id,
+                                                Alias.name == alias)).first()
+            if row is None:
+                raise NotFound(f"alias {cls}/{alias} not found",
+                               f"run 'ama list {cls}' to see the aliases of this class")
+            ordinal = s.get(Asset, row.asset_id).ordinal  # type: ignore[union-attr]
+            s.delete(row)
+            self._audit(s, caller, proj, klass, ordinal, "alias", f"{cls}/{alias}",
+                        f"{cls}/{ordinal}", None)
+
+        self.db.run(work)
+
+    def commit(self, caller: Caller, project: str, cls: str, asset: int | None,
+               parent: str | None, manifest: str, idempotency_key: str,
+               bump: str = "patch") -> dict[str, Any]:
+        """Record ``manifest`` as the next version of ``cls/asset`` (a new asset when None).
+
+        In one transaction: allocate the ordinal of a new asset; check ``parent`` is still
+        the asset's latest version (Conflict naming the latest); check every object reachable
+        from the manifest is uploaded and verified (ValidationFailed listing the missing);
+        check the class rules (ValidationFailed naming each broken rule); record the version
+        and its inputs. The same ``idempotency_key`` again returns the first result.
+        Returns ``{"class","ordinal","name","version","manifest","parent","created",…}``.
+        """
+        check_id(manifest, "manifest id")
+        if parent is not None:
+            check_id(parent, "parent manifest id")
+        if bump not in BUMPS:
+            raise BadInput(f"invalid bump {bump!r}: use patch, minor or major")
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise BadInput("an idempotency key is 1 to 200 characters")
+        if asset is not None and (not isinstance(asset, int) or asset < 1):
+            raise BadInput(f"invalid asset ordinal {asset!r}: ordinals start at 1")
+        if asset is None and parent is not None:
+            raise BadInput(f"a new asset of {cls} has no parent version, but {parent} was given",
+                           "give the asset's ordinal to upload a new version of it")
+        request = {"class": cls, "asset": asset, "parent": parent, "manifest": manifest,
+                   "bump": bump}
+        return self.db.run(lambda s: self._commit(s, caller, project, request,
+                                                  idempotency_key))
+
+    def _commit(self, s: Session, caller: Caller, project: str, request: dict[str, Any],
+                key: str) -> dict[str, Any]:
+        proj = self._project(s, caller, project, "writer")
+        cls, asset_no, parent = request["class"], request["asset"], request["parent"]
+        manifest = request["manifest"]
+        prior = s.get(IdempotencyKey, (proj.id, key))
+        if prior is not None:
+            if prior.request != request:
+                raise BadInput(f"idempotency key {key!r} was already used for another commit",
+                               "use a new key for a new commit")
+            return dict(prior.result)
+        # Claim the key first: a concurrent commit with the same key waits on this row and,
+        # retried, returns this commit's result.
+        claim = IdempotencyKey(project_id=proj.id, key=key, user_id=caller.user_id,
+                               request=request, result=None, created=self._now())
+        s.add(claim)
+        s.flush()
+        klass = self._class(s, proj, cls, lock=asset_no is None)
+        target: Asset | None = None
+        latest: Version | None = None
+        number = (0, 0, 0)
+        if asset_no is not None:
+            target = self._asset(s, klass, asset_no, lock=True)
+            latest = self._latest(s, target.id)
+            if latest is not None:
+                current = f"{latest.major}.{latest.minor}.{latest.patch}"
+                if parent != latest.manifest_id:
+                    raise Conflict(
+                        f"{cls}/{asset_no} has moved on: its latest version is {current} "
+                        f"(manifest {latest.manifest_id}), not "
+                        f"{parent if parent else 'none'}",
+                        f"run 'ama pull {cls}/{asset_no}', merge your changes and upload again",
+                        latest=latest.manifest_id)
+                same = s.scalars(select(Version).where(Version.asset_id == target.id,
+                                                       Version.manifest_id == manifest)).first()
+                if same is not None:
+                    raise Conflict(
+                        f"{cls}/{asset_no} already has manifest {manifest} as version "
+                        f"{same.major}.{same.minor}.{same.patch}",
+                        "there is nothing new to upload", latest=latest.manifest_id)
+                number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
+        parsed, files, missing = self._reachable(s, proj.id, manifest)
+        if missing:
+            raise ValidationFailed(
+                f"{len(missing)} object(s) reachable from manifest {manifest} are not "
+                f"uploaded to project {project!r}",
+                "upload them ('ama upload' sends what is missing) and commit again",
+                problems=missing)
+        assert parsed is not None
+        problems = _rule_problems(klass, parsed, files)
+        if problems:
+            raise ValidationFailed(
+                f"the version breaks {len(problems)} rule(s) of class {cls!r}",
+                f"fix them, or run 'ama class show {cls}' to read the rules", problems=problems)
+        now = self._now()
+        if target is None:
+            target = Asset(class_id=klass.id, ordinal=klass.next_ordinal, title="",
+                           description="", tags=[], created=now)
+            klass.next_ordinal += 1
+            s.add(target)
+            s.flush()
+        version = Version(asset_id=target.id, major=number[0], minor=number[1], patch=number[2],
+                          manifest_id=manifest, tree_id=parsed.tree,
+                          parent_id=latest.id if latest else None, author_id=caller.user_id,
+                          created=now)
+        s.add(version)
+        s.flush()
+        for item in parsed.inputs:
+            s.add(VersionInput(version_id=version.id, manifest_id=item.manifest, name=item.name,
+                               label=item.label))
+        result = {"class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
+                  "version": ".".join(map(str, number)), "manifest": manifest,
+                  "parent": latest.manifest_id if latest else None, "created": _stamp(now),
+                  "tree": parsed.tree, "author": caller.username}
+        claim.result = result
+        return result
+
+    def _reachable(self, s: Session, project_id: int, manifest: str
+                   ) -> tuple[Manifest | None, list[tuple[str, str, int]], list[str]]:
+        """Walk a manifest through the trees stored in the database.
+
+        Returns (manifest, files as (path, blob id, size), problems naming each object that
+        is missing or not verified in the project).
+        """
+        missing: list[str] = []
+        row = self._object_rows(s, project_id, [manifest], with_data=True).get(manifest)
+        if row is None or not row.verified or row.data is None:
+            return None, [], [f"missing manifest {manifest}"]
+        try:
+            parsed = Manifest.deserialize(row.data)
+        except InvalidObject as e:
+            raise ValidationFailed(f"object {manifest} is not a manifest: {e.message}",
+                                   problems=[f"not a manifest: {manifest}"]) from e
+        files: list[tuple[str, str, int]] = []
+        level = [(parsed.tree, "")]
+        while level:
+            rows = self._object_rows(s, project_id, [oid for oid, _ in level], with_data=True)
+            below = []
+            for oid, prefix in level:
+                tree_row = rows.get(oid)
+                if tree_row is None or not tree_row.verified or tree_row.data is None:
+                    missing.append(f"missing tree {oid} ({prefix or '/'})")
+                    continue
+                try:
+                    tree = Tree.deserialize(tree_row.data)
+                except InvalidObject as e:
+                    missing.append(f"not a tree: {oid} ({prefix or '/'}): {e.message}")
+                    continue
+                for entry in tree.entries:
+                    path = prefix + entry.name
+                    if entry.type == "tree":
+                        below.append((entry.id, path + "/"))
+                    else:
+                        files.append((path, entry.id, entry.size))
+            level = below
+        blobs = self._object_rows(s, project_id, (oid for _, oid, _ in files))
+        for path, oid, size in files:
+            blob = blobs.get(oid)
+            if blob is None or not blob.verified:
+                missing.append(f"missing blob {oid} ({path})")
+            elif blob.size != size:
+                missing.append(f"blob {oid} ({path}) is {blob.size} bytes, the tree says {size}")
+        return parsed, files, missing
+
+    # -- objects ---------------------------------------------------------------------------
+
+    def _own_action(self, project: str, oid: str, method: str) -> dict[str, Any]:
+        return {"href": f"/v1/projects/{project}/objects/{oid}", "method": method,
+                "headers": {}, "expires": TRANSFER_TTL}
+
+    def batch(self, caller: Caller, project: str, operation: str,
+              objects: list[dict[str, Any]]) -> dict[str, Any]:
+        """Answer, per object, nothing (already present), a transfer action, or an error.
+
+        ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
+        get a ``verify`` action too: the client calls :meth:`verify_objects` after them.
+        """
+        if operation not in ("upload", "download"):
+            raise BadInput(f"invalid operation {operation!r}: use upload or download")
+        if not isinstance(objects, list):
+            raise BadInput("objects must be a list of {id, size}")
+        ids = [o.get("id") for o in objects if isinstance(o, dict)]
+        with self.db.read() as s:
+            proj = self._project(s, caller, project,
+                                 "writer" if operation == "upload" else "reader")
+            known = self._object_rows(s, proj.id, (i for i in ids if isinstance(i, str)
+                                                   and is_id(i)))
+            storage_url = proj.storage_url
+        storage = self._storage(storage_url)
+        answers: list[dict[str, Any]] = []
+        pending: list[tuple[str, int]] = []
+        for item in objects:
+            oid = item.get("id") if isinstance(item, dict) else None
+            size = item.get("size") if isinstance(item, dict) else None
+            if not isinstance(oid, str) or not is_id(oid):
+                answers.append({"id": oid, "error": {
+                    "code": 400, "message": f"{oid!r} is not an object id"}})
+                continue
+            row = known.get(oid)
+            if operation == "download":
+                if row is None or not row.verified:
+                    answers.append({"id": oid, "error": {
+                        "code": 404, "message": f"object {oid} not found in project {project!r}"}})
+                    continue
+                action = storage.presign(object_key(oid), "GET", TRANSFER_TTL) \
+                    or self._own_action(project, oid, "GET")
+                answers.append({"id": oid, "size": row.size, "actions": {"download": action}})
+                continue
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                answers.append({"id": oid, "error": {
+                    "code": 400, "message": f"object {oid}: size must be a non-negative integer"}})
+                continue
+            if row is not None and row.verified:
+                answers.append({"id": oid, "size": row.size})
+                continue
+            presigned = storage.presign(object_key(oid), "PUT", TRANSFER_TTL, size)
+            actions: dict[str, Any]
+            if presigned is None:
+                actions = {"upload": self._own_action(project, oid, "PUT")}
+            else:
+                pending.append((oid, size))
+                actions = {"upload": presigned, "verify": {
+                    "href": f"/v1/projects/{project}/objects/verify", "method": "POST",
+                    "headers": {}, "expires": TRANSFER_TTL}}
+            answers.append({"id": oid, "size": size, "actions": actions})
+        if pending:
+            def remember(s: Session) -> None:
+                for oid, size in pending:
+                    self._upsert_object(s, proj.id, oid, size, False, keep_verified=True)
+
+            self.db.run(remember)
+        return {"objects": answers}
+
+    def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
+                   size: int) -> dict[str, Any]:
+        """Store an object from ``stream`` (writers), hashing it on the way through.
+
+        Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
+        do not hash to ``oid`` they are deleted and ValidationFailed says which.
+        """
+        check_id(oid)
+        if not isinstance(size, int) or size < 0:
+            raise BadInput(f"object {oid}: size must be a non-negative integer")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            project_id, storage_url = proj.id, proj.storage_url
+        if row is not None and row.verified:
+            return {"id": oid, "size": row.size, "verified": True}
+        storage = self._storage(storage_url)
+        reader = _HashingReader(stream)
+        try:
+            created = storage.put(object_key(oid), reader, size)
+        except BadInput as e:  # the backend's SizeMismatch: nothing was stored
+            raise ValidationFailed(
+                f"upload of object {oid} was rejected: {e.message}",
+                "upload it again", problems=[f"size mismatch: {oid}"]) from e
+        if not created:
+            reader.drain()
+        digest, count = reader.hexdigest(), reader.count
+        if count != size or digest != oid:
+            if created:
+                storage.delete(object_key(oid))
+            what = (f"{count} bytes arrived, {size} were announced" if count != size
+                    else f"the bytes hash to {digest}")
+            raise ValidationFailed(
+                f"upload of object {oid} does not match: {what}; it was deleted",
+                "upload it again; if this repeats, run 'ama store verify'",
+                problems=[f"{'size' if count != size else 'hash'} mismatch: {oid}"])
+        if not created and not self._stored_matches(storage, oid, size):
+            storage.delete(object_key(oid))
+            raise ValidationFailed(
+                f"the stored copy of object {oid} was corrupt and has been deleted",
+                "upload it again", problems=[f"hash mismatch: {oid}"])
+        kind, data = reader.structured()
+        self.db.run(lambda s: self._upsert_object(s, project_id, oid, size, True, kind, data))
+        return {"id": oid, "size": size, "verified": True}
+
+    @staticmethod
+    def _stored_matches(storage: Any, oid: str, size: int | None) -> bool:
+        reader = _HashingReader(storage.open(object_key(oid)))
+        try:
+            reader.drain()
+        finally:
+            close = getattr(reader._stream, "close", None)
+            if close:
+                close()
+        return reader.hexdigest() == oid and (size is None or reader.count == size)
+
+    def open_object(self, caller: Caller, project: str, oid: str) -> tuple[BinaryIO, int]:
+        """Return a stream of a verified object's bytes and its size; raises NotFound."""
+        check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            storage_url = proj.storage_url
+        if row is None or not row.verified:
+            raise NotFound(f"object {oid} not found in project {project!r}",
+                           "run 'ama-server fsck' if a version names it")
+        return self._storage(storage_url).open(object_key(oid)), row.size
+
+    def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+        """Hash objects uploaded through presigned URLs, from storage (writers).
+
+        Returns ``{"objects": [{"id","size","verified": True} | {"id","error"}]}``; an
+        object whose stored bytes do not match its id is deleted.
+        """
+        for oid in ids:
+            check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            rows = self._object_rows(s, proj.id, ids)
+            project_id, storage_url = proj.id, proj.storage_url
+        storage = self._storage(storage_url)
+        answers: list[dict[str, Any]] = []
+        for oid in dict.fromkeys(ids):
+            row = rows.get(oid)
+            if row is not None and row.verified:
+                answers.append({"id": oid, "size": row.size, "verified": True})
+                continue
+            if storage.stat(object_key(oid)) is None:
+                answers.append({"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} was not uploaded"}})
+                continue
+            reader = _HashingReader(storage.open(object_key(oid)))
+            reader.drain()
+            expected = row.size if row is not None else reader.count
+            if reader.hexdigest() != oid or reader.count != expected:
+                storage.delete(object_key(oid))
+                answers.append({"id": oid, "error": {
+                    "code": 422, "message": f"object {oid} does not match its id "
+                    f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}})
+                continue
+            kind, data = reader.structured()
+            self.db.run(lambda s, oid=oid, n=reader.count, k=kind, d=data:
+                        self._upsert_object(s, project_id, oid, n, True, k, d))
+            answers.append({"id": oid, "size": reader.count, "verified": True})
+        return {"objects": answers}
+
+    # -- finding and lineage ---------------------------------------------------------------
+
+    def find(self, caller: Caller, project: str, hash: str | None = None,
+             alias: str | None = None, cls: str | None = None,
+             blob: str | None = None) -> list[dict[str, Any]]:
+        """Return versions, oldest first: those whose root tree is ``hash``; the latest
+        version of the asset named ``alias``; or those containing blob ``blob`` (each with
+        the ``paths`` where it appears). ``cls`` narrows the search to one class."""
+        if sum(x is not None for x in (hash, alias, blob)) != 1:
+            raise BadInput("find needs exactly one of hash, alias or blob")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            where = [AssetClass.project_id == proj.id]
+            if cls is not None:
+                where.append(AssetClass.id == self._class(s, proj, cls).id)
+            if hash is not None:
+                return self._versions(s, *where, Version.tree_id == check_id(hash, "hash"))
+            if alias is not None:
+                query = (select(Asset.id).join(AssetClass, Asset.class_id == AssetClass.id)
+                         .join(Alias, Alias.asset_id == Asset.id)
+                         .where(*where, Alias.name == alias))
+                found = []
+                for asset_id in s.scalars(query):
+                    latest = self._latest(s, asset_id)
+                    if latest is not None:
+                        found += self._versions(s, Version.id == latest.id)
+                return found
+            assert blob is not None
+            check_id(blob, "blob id")
+            versions = self._versions(s, *where)
+            memo: dict[str, list[str]] = {}
+            found = []
+            for version in versions:
+                paths = self._paths_of(s, proj.id, version["tree"], blob, memo)
+                if paths:
+                    found.append({**version, "paths": paths})
+            return found
+
+    def _paths_of(self, s: Session, project_id: int, tree_id: str, blob: str,
+                  memo: dict[str, list[str]]) -> list[str]:
+        """Paths below ``tree_id`` where ``blob`` appears (trees shared across versions are
+        walked once)."""
+        if tree_id in memo:
+            return memo[tree_id]
+        memo[tree_id] = []
+        row = self._object_rows(s, project_id, [tree_id], with_data=True).get(tree_id)
+        paths: list[str] = []
+        if row is not None and row.data is not None:
+            for entry in Tree.deserialize(row.data).entries:
+                if entry.type == "tree":
+                    paths += [f"{entry.name}/{p}" for p in
+                              self._paths_of(s, project_id, entry.id, blob, memo)]
+                elif entry.id == blob:
+                    paths.append(entry.name)
+        memo[tree_id] = paths
+        return paths
+
+    def version_size(self, caller: Caller, project: str, cls: str, ordinal: int | str,
+                     version: str) -> dict[str, Any]:
+        """Return ``{"bytes", "files"}`` of one version, from its stored trees."""
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            asset = self._asset(s, self._class(s, proj, cls), ordinal)
+            row = self._find_version(s, asset, version)
+            _, files, _ = self._reachable(s, proj.id, row.manifest_id)
+            return {"bytes": sum(size for _, _, size in files), "files": len(files)}
+
+    @staticmethod
+    def _find_version(s: Session, asset: Asset, version: str) -> Version:
+        parts = version.split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise BadInput(f"invalid version {version!r}: expected e.g. 0.0.1")
+        major, minor, patch = map(int, parts)
+        row = s.scalars(select(Version).where(Version.asset_id == asset.id,
+                                              Version.major == major, Version.minor == minor,
+                                              Version.patch == patch)).first()
+        if row is None:
+            raise NotFound(f"version {version} of asset {asset.ordinal} not found",
+                           "run 'ama versions' to list the versions of this asset")
+        return row
+
+    def _version_by_manifest(self, s: Session, proj: Project, manifest: str) -> Version:
+        check_id(manifest, "manifest id")
+        row = s.scalars(select(Version).join(Asset, Version.asset_id == Asset.id)
+                        .join(AssetClass, Asset.class_id == AssetClass.id)
+                        .where(AssetClass.project_id == proj.id,
+                               Version.manifest_id == manifest)).first()
+        if row is None:
+            raise NotFound(f"no version of project {proj.name!r} has manifest {manifest}",
+                           "run 'ama find' to look a version up by hash or alias")
+        return row
+
+    def inputs(self, caller: Caller, project: str, manifest: str) -> list[dict[str, Any]]:
+        """Return the inputs of the version whose manifest is ``manifest``: each edge's
+        manifest, name and label, and ``version`` (that version here, or None)."""
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            version = self._version_by_manifest(s, proj, manifest)
+            edges = s.scalars(select(VersionInput).where(VersionInput.version_id == version.id)
+                              .order_by(VersionInput.name)).all()
+            found = {v["manifest"]: v for v in self._versions(
+                s, AssetClass.project_id == proj.id,
+                Version.manifest_id.in_([e.manifest_id for e in edges]))} if edges else {}
+            return [{"manifest": e.manifest_id, "name": e.name, "label": e.label,
+                     "version": found.get(e.manifest_id)} for e in edges]
+
+    def dependents(self, caller: Caller, project: str, manifest: str) -> list[dict[str, Any]]:
+        """Return the versions that name ``manifest`` as an input, each with its ``label``."""
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            check_id(manifest, "manifest id")
+            query = (self._version_query().add_columns(VersionInput.label)
+                     .join(VersionInput, VersionInput.version_id == Version.id)
+                     .where(AssetClass.project_id == proj.id,
+                            VersionInput.manifest_id == manifest)
+                     .order_by(AssetClass.name, Asset.ordinal, Version.major, Version.minor,
+                               Version.patch))
+            return [{**self._version_dict(row[:5]), "label": row[5]} for row in s.execute(query)]
+
+    def fsck(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Check every version's objects are in storage with bytes matching their ids.
+
+        Returns one problem per object: ``{"project","object","problem","versions"}``.
+        """
+        problems: list[dict[str, Any]] = []
+        with self.db.read() as s:
+            query = select(Project).order_by(Project.name)
+            if project is not None:
+                query = query.where(Project.name == project)
+            projects = s.scalars(query).all()
+            if project is not None and not projects:
+                raise NotFound(f"project {project!r} not found",
+                               "run 'ama-server project list'")
+            plan = []
+            for proj in projects:
+                holders: dict[str, list[str]] = {}
+                for version in self._versions(s, AssetClass.project_id == proj.id):
+                    name = f"{version['name']}/{version['version']}"
+                    holders.setdefault(version["manifest"], []).append(name)
+                    _, files, missing = self._reachable(s, proj.id, version["manifest"])
+                    for problem in missing:
+                        oid = next(w for w in problem.split() if is_id(w))
+                        holders.setdefault(oid, []).append(name)
+                    for _, oid, _ in files:
+                        holders.setdefault(oid, []).append(name)
+                    tree_ids = self._tree_ids(s, proj.id, version["tree"])
+                    for oid in tree_ids:
+                        holders.setdefault(oid, []).append(name)
+                sizes = self._object_rows(s, proj.id, holders)
+                plan.append((proj.name, proj.storage_url, holders, sizes))
+        for name, url, holders, sizes in plan:
+            storage = self._storage(url)
+            for oid, versions in sorted(holders.items()):
+                entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
+                row = sizes.get(oid)
+                if storage.stat(object_key(oid)) is None:
+                    problems.append({**entry, "problem": "missing"})
+                elif row is None or not self._stored_matches(storage, oid, row.size):
+                    problems.append({**entry, "problem": "corrupt"})
+        return problems
+
+    def _tree_ids(self, s: Session, project_id: int, root: str) -> list[str]:
+        seen: list[str] = []
+        level = [root]
+        while level:
+            seen += level
+            rows = self._object_rows(s, project_id, level, with_data=True)
+            level = [e.id for r in rows.values() if r.data is not None
+                     for e in Tree.deserialize(r.data).entries if e.type == "tree"]
+        return seen
+
+
+def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:
+    major, minor, patch = number
+    if bump == "major":
+        return major + 1, 0, 0
+    if bump == "minor":
+        return major, minor + 1, 0
+    return major, minor, patch + 1
+
+
+def _check_alias(alias: str) -> None:
+    if not isinstance(alias, str) or not CLASS_NAME_RE.match(alias):
+        raise BadInput(f"invalid alias {alias!r}: use 1 to 63 of a-z, 0-9, '.', '_', '-', "
+                       "starting with a letter or digit")
+    if alias.isdigit():
+        raise BadInput(f"invalid alias {alias!r}: an alias is never all digits "
+                       "(that would read as an ordinal)")
+    if alias.startswith("temp_"):
+        raise BadInput(f"invalid alias {alias!r}: names starting with temp_ are for "
+                       "assets not uploaded yet")
+
+
+def _check_schema(schema: Any) -> None:
+    if schema is None:
+        return
+    if not isinstance(schema, dict):
+        raise BadInput("a class schema must be a JSON Schema object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise BadInput(f"invalid JSON Schema: {e.message}") from e
+
+
+def _check_rules(rules: Any) -> None:
+    if rules is None:
+        return
+    if not isinstance(rules, dict):
+        raise BadInput("class rules must be a JSON object")
+    unknown = sorted(set(rules) - set(RULE_KEYS))
+    if unknown:
+        raise BadInput(f"unknown class rule(s) {', '.join(unknown)}: "
+                       f"the rules are {', '.join(RULE_KEYS)}")
+    for key in ("required_files", "forbidden_files"):
+        value = rules.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise BadInput(f"rule {key} must be a list of gitignore-style patterns")
+        try:
+            pathspec.GitIgnoreSpec.from_lines(value)
+        except Exception as e:  # pathspec raises several types for a bad pattern
+            raise BadInput(f"rule {key}: invalid pattern: {e}") from e
+    for key in ("max_total_size", "max_file_size", "max_file_count"):
+        value = rules.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 0):
+            raise BadInput(f"rule {key} must be a non-negative integer")
+
+
+def _rule_problems(klass: AssetClass, manifest: Manifest,
+                   files: list[tuple[str, str, int]]) -> list[str]:
+    """Return one line per broken class rule (empty when the version passes them all)."""
+    problems: list[str] = []
+    if klass.schema:
+        validator = jsonschema.validators.validator_for(klass.schema)(klass.schema)
+        for error in sorted(validator.iter_errors(manifest.metadata), key=lambda e: e.path):
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            problems.append(f"schema: metadata {where}: {error.message}")
+    rules = klass.rules or {}
+    paths = [path for path, _, _ in files]
+    for pattern in rules.get("required_files", []):
+        if not any(pathspec.GitIgnoreSpec.from_lines([pattern]).match_files(paths)):
+            problems.append(f"required_files: no file matches {pattern!r}")
+    for pattern in rules.get("forbidden_files", []):
+        hits = list(pathspec.GitIgnoreSpec.from_lines([pattern]).match_files(paths))
+        problems += [f"forbidden_files: {path} matches {pattern!r}" for path in hits[:MAX_LISTED]]
+    total = sum(size for _, _, size in files)
+    limit = rules.get("max_total_size")
+    if limit is not None and total > limit:
+        problems.append(f"max_total_size: the files total {total} bytes, over {limit}")
+    limit = rules.get("max_file_size")
+    if limit is not None:
+        big = [(path, size) for path, _, size in files if size > limit]
+        problems += [f"max_file_size: {path} is {size} bytes, over {limit}"
+                     for path, size in big[:MAX_LISTED]]
+    limit = rules.get("max_file_count")
+    if limit is not None and len(files) > limit:
+        problems.append(f"max_file_count: {len(files)} files, over {limit}")
+    return problems
