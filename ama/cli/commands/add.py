@@ -1,0 +1,43 @@
+"""ama add: stage new and changed files."""
+
+from __future__ import annotations
+
+import click
+
+from ama.cli.command import command
+from ama.cli.commands._porcelain import (emit_json, json_option, note, open_asset, progress,
+                                         quiet_option)
+
+
+@command(
+    "add",
+    examples=[
+        ("Stage everything in the asset directory:", "ama add ."),
+        ("Stage one folder and one file:", "ama add data/ config.yaml"),
+    ],
+    see_also=["ama-status(1)", "ama-update(1)", "ama-remove(1)", "ama-discard(1)"],
+    exit_codes={0: "success", 2: "bad usage, an excluded file, or a special file or bad name",
+                3: "a path that does not exist, or not an asset directory"},
+)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH…")
+@quiet_option
+@json_option
+def command(paths: tuple[str, ...], quiet: bool, as_json: bool) -> None:
+    """Stage the files below each PATH ('.' for the whole directory): new files, files
+    whose content changed, and the removal of staged files that were deleted.
+
+    Each file's bytes are stored in the asset store and recorded in the index with its stat,
+    so only files that change are read again. Files matched by .amaignore are skipped.
+    Symbolic links, FIFOs, sockets and devices are refused, naming each: nothing is staged
+    until every path is fine.
+    """
+    from ama.porcelain.add import add
+
+    asset = open_asset()
+    with progress("Staging", not (quiet or as_json)) as bar:
+        result = add(asset, list(paths), progress=bar)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    note(f"{len(result.new)} new, {len(result.modified)} modified, "
+         f"{len(result.removed)} removed", quiet)

@@ -1,0 +1,82 @@
+"""ama class: create and list the asset classes known on this machine."""
+
+from __future__ import annotations
+
+import click
+
+from ama.cli.command import group
+from ama.cli.commands._porcelain import emit_json, json_option
+
+
+@group(
+    "class",
+    examples=[
+        ("Create a class for models:", "ama class init ml-models --description 'Trained models'"),
+        ("Create a class whose versions' metadata must follow a JSON Schema:",
+         "ama class init imagenet-subsets --schema schema.json"),
+        ("List classes:", "ama class list"),
+    ],
+    see_also=["ama-init(1)"],
+    exit_codes={0: "success", 1: "the class exists already",
+                2: "a bad class name, schema or rules file", 3: "no such class or file"},
+)
+def command() -> None:
+    """Create, list and show asset classes.
+
+    A class is a named category of assets in a project (ml-models, imagenet-subsets): the
+    JSON Schema its versions' metadata must follow and its validation rules. Classes are
+    kept in the asset store under projects/<remote>/<project>/classes/.
+    """
+
+
+@command.command("init")
+@click.argument("name")
+@click.option("--schema", "schema_file", metavar="FILE",
+              help="A JSON Schema that versions' metadata must follow.")
+@click.option("--rules", "rules_file", metavar="FILE", help="Validation rules, as JSON.")
+@click.option("--description", default="", help="One line saying what the class holds.")
+@json_option
+def init(name: str, schema_file: str | None, rules_file: str | None, description: str,
+         as_json: bool) -> None:
+    """Create the class NAME."""
+    from ama.porcelain.classes import LocalClasses, init_class
+
+    cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file)
+    if as_json:
+        emit_json(cls.to_json())
+    else:
+        click.echo(f"Created class {cls.name}")
+
+
+@command.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """List the classes known on this machine, with their descriptions."""
+    from ama.porcelain.classes import LocalClasses
+
+    classes = LocalClasses.open().list()
+    if as_json:
+        emit_json([c.to_json() for c in classes])
+        return
+    for c in classes:
+        click.echo(f"{c.name}\t{c.description}" if c.description else c.name)
+
+
+@command.command("info")
+@click.option("-n", "--name", required=True, help="The class to show.")
+@json_option
+def info(name: str, as_json: bool) -> None:
+    """Show a class: description, schema and rules."""
+    import json
+
+    from ama.porcelain.classes import LocalClasses
+
+    cls = LocalClasses.open().get(name)
+    if as_json:
+        emit_json(cls.to_json())
+        return
+    click.echo(f"name: {cls.name}")
+    click.echo(f"description: {cls.description}")
+    click.echo(f"created: {cls.created}")
+    click.echo("schema: " + (json.dumps(cls.schema, indent=2) if cls.schema else "none"))
+    click.echo("rules: " + (json.dumps(cls.rules, indent=2) if cls.rules else "none"))

@@ -1,0 +1,54 @@
+"""ama diff: which files differ between versions, or between a version and the work tree."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ama.cli.command import command
+from ama.cli.commands._porcelain import emit_json, json_option, open_asset
+
+
+@command(
+    "diff",
+    examples=[
+        ("What changed since the last upload (staged or not):", "ama diff"),
+        ("What changed between two versions, as A/M/D lines:",
+         "ama diff 0.0.0 0.0.1 --name-status"),
+    ],
+    see_also=["ama-status(1)", "ama-rev-parse(1)"],
+    exit_codes={0: "success", 2: "bad usage or a malformed version",
+                3: "a version or object not known on this machine"},
+)
+@click.argument("versions", nargs=-1, metavar="[VERSION [VERSION]]")
+@click.option("--name-status", is_flag=True,
+              help="Print only '<A|M|D><TAB><path>' per file.")
+@json_option
+def command(versions: tuple[str, ...], name_status: bool, as_json: bool) -> None:
+    """Show the files that were added (A), modified (M) or deleted (D).
+
+    With no VERSION: from the directory's version (HEAD) to the work tree's staged files
+    with their current content; with one: from VERSION to the work tree; with two: from
+    the first to the second. A VERSION is HEAD, a version number of this asset known on
+    this machine (0.0.1), or a manifest or tree id (see ama-rev-parse(1)). Untracked files
+    are not compared. Without --name-status each line also gives the old and new sizes.
+    """
+    from ama.porcelain.diff import diff
+
+    if len(versions) > 2:
+        raise click.UsageError("name at most two versions")
+    changes = diff(open_asset(), list(versions))
+    if as_json:
+        emit_json([c.to_json() for c in changes])
+        return
+    lines = []
+    for c in changes:
+        if name_status:
+            lines.append(f"{c.status}\t{c.path}")
+        else:
+            old = "-" if c.old is None else str(c.old[1])
+            new = "-" if c.new is None else str(c.new[1])
+            lines.append(f"{c.status}\t{c.path}\t{old} -> {new} bytes")
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")

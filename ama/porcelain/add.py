@@ -1,0 +1,92 @@
+"""``ama add PATH…``: stage new and changed files (and the removal of deleted ones)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ama.plumbing.errors import BadInput, NotFound
+from ama.plumbing.index import IndexEntry, path_key
+from ama.plumbing.worktree import IGNORE_FILE, load_ignore
+from ama.porcelain.asset import Asset, locked_index, scan, under_any
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Staged:
+    """What a staging command did, each list sorted by path."""
+
+    new: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def sort(self) -> Staged:
+        for name in ("new", "modified", "removed"):
+            getattr(self, name).sort(key=path_key)
+        return self
+
+    def to_json(self) -> dict[str, object]:
+        return {"new": self.new, "modified": self.modified, "removed": self.removed,
+                "bytes": self.bytes}
+
+
+def pathspecs(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None
+              ) -> list[str]:
+    """Turn command-line paths (relative to ``cwd``) into paths from the asset root."""
+    if not paths:
+        raise BadInput("name the paths to stage, or '.' for everything here")
+    return [asset.dir.relpath(p, cwd) for p in paths]
+
+
+def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None,
+        progress: Progress | None = None) -> Staged:
+    """Stage the files below ``paths``: new files, files whose content changed, and the
+    removal of staged files that were deleted. Honours ``.amaignore``.
+
+    Every path is checked before anything is written: a path that matches nothing, a file
+    ``.amaignore`` excludes, or a special file raise (:class:`NotFound`,
+    :class:`BadInput`, :class:`~ama.plumbing.worktree.UnsupportedFiles`) with the index
+    and the store unchanged. Returns what was staged.
+    """
+    prefixes = pathspecs(asset, paths, cwd)
+    with locked_index(asset) as index:
+        ignore = None
+        for name, prefix in zip(paths, prefixes):
+            full = asset.root / prefix
+            if not os.path.lexists(full):
+                if not any(under_any(p, [prefix]) for p in index.entries):
+                    raise NotFound(f"{name}: no such file or folder, and nothing staged there")
+            elif prefix and not os.path.isdir(full) and prefix not in index:
+                ignore = ignore if ignore is not None else load_ignore(asset.root) or False
+                if ignore and ignore.match_file(prefix):
+                    raise BadInput(f"{name} is excluded by {IGNORE_FILE}",
+                                   f"remove the pattern from {IGNORE_FILE} to stage it")
+        work = scan(asset, index, prefixes, strict=True)
+        result = Staged()
+        todo = [(path, st, None) for path, st in work.new]
+        todo.extend((entry.path, st, entry) for entry, st in work.stale)
+        total = len(todo)
+        odb = asset.odb
+        root = os.fspath(asset.root)
+        join = os.path.join
+        with odb.batch():
+            for n, (path, st, entry) in enumerate(todo, 1):
+                oid = odb.write_file(join(root, path), st.st_size)
+                index.add(IndexEntry.from_stat(path, oid, st))
+                if entry is None:
+                    result.new.append(path)
+                    result.bytes += st.st_size
+                elif entry.id != oid or entry.mode != st.st_mode:
+                    result.modified.append(path)
+                    result.bytes += st.st_size
+                if progress is not None and (n % 2000 == 0 or n == total):
+                    progress(n, total)
+        for entry in work.missing:
+            index.remove(entry.path)
+            result.removed.append(entry.path)
+        if todo or work.missing:
+            index.write()
+    return result.sort()

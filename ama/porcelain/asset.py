@@ -1,0 +1,359 @@
+"""The state of an asset directory: ``.ama/HEAD``, its index and the version it came from,
+and the registry of asset directories on this machine (``$AMA_HOME/worktrees``).
+
+``.ama/HEAD`` is one JSON object (canonical: sorted keys, UTF-8, a final newline)::
+
+    {"asset":"temp_3f9a1c2be4d5","class":"ml-models","format":"ama-head/1",
+     "manifest":null,"project":"default","remote":"local","version":"temp_"}
+
+``asset`` is the asset's name within its class (``temp_<12 hex>`` until the first upload,
+then the ordinal as a string, ``"1"``); ``version`` is ``temp_`` until then, then the version
+the directory holds (``0.0.0``); ``manifest`` is that version's manifest id, or null;
+``remote`` and ``project`` name where the asset lives (the remote by its configured name).
+HEAD is replaced atomically (temp file, fsync, rename).
+
+The registry is a text file, one absolute path per line; it lists the roots that
+``ama store gc`` must keep objects for, and ``ama store prune`` drops the lines of
+directories that no longer exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.graph import read_manifest, read_tree
+from ama.plumbing.index import Index, IndexEntry
+from ama.plumbing.objects import TreeEntry
+from ama.plumbing.odb import MissingObject, ObjectDatabase
+from ama.plumbing.store import Store, home_dir
+from ama.plumbing.worktree import META_DIR, AssetDir, NotAnAssetDir, UnsupportedFiles, walk
+from ama.porcelain.config import Config
+
+HEAD_FORMAT = "ama-head/1"
+TEMP_PREFIX = "temp_"
+TEMP_VERSION = "temp_"
+REGISTRY_FILE = "worktrees"
+
+
+class CorruptHead(AmaError):
+    """``.ama/HEAD`` that is not the JSON ama writes."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """Which asset and version an asset directory holds (see the module docstring)."""
+
+    class_name: str
+    asset: str
+    version: str = TEMP_VERSION
+    manifest: str | None = None
+    remote: str = "local"
+    project: str = "default"
+
+    @property
+    def is_temp(self) -> bool:
+        return self.asset.startswith(TEMP_PREFIX)
+
+    @property
+    def name(self) -> str:
+        """The name users type: ``ml-models/1``, or the temp name before the first upload."""
+        return self.asset if self.is_temp else f"{self.class_name}/{self.asset}"
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["class"] = data.pop("class_name")
+        data["format"] = HEAD_FORMAT
+        return data
+
+    def serialize(self) -> bytes:
+        return (json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False) + "\n").encode("utf-8")
+
+    @classmethod
+    def deserialize(cls, data: bytes, where: str = ".ama/HEAD") -> Head:
+        try:
+            value = json.loads(data)
+            if not isinstance(value, dict) or value.get("format") != HEAD_FORMAT:
+                raise ValueError(f"it is not an {HEAD_FORMAT} object")
+            return cls(class_name=str(value["class"]), asset=str(value["asset"]),
+                       version=str(value["version"]), manifest=value["manifest"],
+                       remote=str(value["remote"]), project=str(value["project"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptHead(f"{where} is damaged: {e}",
+                              "restore it from a backup, or clone the asset again") from None
+
+    @classmethod
+    def read(cls, meta: Path) -> Head:
+        path = meta / "HEAD"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotAnAssetDir(f"{meta.parent} has {META_DIR}/ but no {META_DIR}/HEAD",
+                                "run 'ama init CLASS' there to start an asset") from None
+        return cls.deserialize(data, str(path))
+
+    def write(self, meta: Path) -> None:
+        path = meta / "HEAD"
+        temp = meta / f"HEAD.{os.getpid()}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, self.serialize())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+
+
+class Asset:
+    """An opened asset directory with the store and settings it works with."""
+
+    def __init__(self, asset_dir: AssetDir, store: Store, config: Config) -> None:
+        self.dir = asset_dir
+        self.store = store
+        self.config = config
+        self.head = Head.read(asset_dir.meta)
+
+    @classmethod
+    def open(cls, start: str | os.PathLike[str] | None = None,
+             environ: Mapping[str, str] | None = None) -> Asset:
+        """Open the asset directory holding ``start`` (default: the working directory).
+
+        Raises :class:`NotAnAssetDir` or :class:`CorruptHead`.
+        """
+        environ = os.environ if environ is None else environ
+        # AMA_INDEX_FILE is for plumbing scripts building trees anywhere; the porcelain
+        # always works on a real asset directory.
+        scrubbed = {k: v for k, v in environ.items() if k != "AMA_INDEX_FILE"}
+        asset_dir = AssetDir.find(start, scrubbed)
+        return cls(asset_dir, Store(home_dir(environ)), Config(home_dir(environ), environ))
+
+    @property
+    def root(self) -> Path:
+        return self.dir.root
+
+    @property
+    def odb(self) -> ObjectDatabase:
+        return self.store.objects
+
+    def index(self) -> Index:
+        return Index.read(self.dir.index_path)
+
+    def link_strategy(self) -> str:
+        return self.config.get("link.strategy")
+
+    def set_head(self, head: Head) -> None:
+        head.write(self.dir.meta)
+        self.head = head
+
+    def committed(self) -> dict[str, TreeEntry]:
+        """Return path → entry for every file of the version HEAD names (empty for a temp
+        asset). Raises :class:`MissingObject` naming the command that fetches it."""
+        if self.head.manifest is None:
+            return {}
+        try:
+            tree = read_manifest(self.odb, self.head.manifest).tree
+        except MissingObject:
+            raise MissingObject(self.head.manifest,
+                                f"the asset store (the manifest of {self.head.name} "
+                                f"{self.head.version})") from None
+        return flatten_tree(self.odb, tree)
+
+
+def flatten_tree(odb: ObjectDatabase, tree: str, prefix: str = "") -> dict[str, TreeEntry]:
+    """Return path → entry for every file below the tree ``tree``."""
+    files: dict[str, TreeEntry] = {}
+    stack = [(tree, prefix)]
+    while stack:
+        oid, where = stack.pop()
+        for entry in read_tree(odb, oid).entries:
+            if entry.type == "tree":
+                stack.append((entry.id, f"{where}{entry.name}/"))
+            else:
+                files[where + entry.name] = entry
+    return files
+
+
+# -- the registry of asset directories -------------------------------------------------------
+
+
+def registry_path(home: Path) -> Path:
+    return home / REGISTRY_FILE
+
+
+def registered(home: Path) -> list[Path]:
+    """Return the asset directories registered on this machine, in registration order."""
+    try:
+        lines = registry_path(home).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    seen: dict[str, None] = {}
+    for line in lines:
+        if line.strip():
+            seen.setdefault(line, None)
+    return [Path(p) for p in seen]
+
+
+def register(home: Path, root: Path) -> None:
+    """Add ``root`` to the registry (one append of one line: safe with concurrent writers)."""
+    if root in registered(home):
+        return
+    text = str(root)
+    if "\n" in text:
+        raise BadInput(f"cannot register {text!r}: the path holds a newline")
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(registry_path(home), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (text + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def write_registry(home: Path, roots: list[Path]) -> None:
+    """Replace the registry with ``roots`` atomically."""
+    path = registry_path(home)
+    temp = path.with_name(f"{REGISTRY_FILE}.{os.getpid()}.tmp")
+    temp.write_text("".join(f"{r}\n" for r in roots), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def is_asset_dir(path: Path) -> bool:
+    return (path / META_DIR / "HEAD").is_file()
+
+
+# -- locking the index ------------------------------------------------------------------------
+
+
+class IndexLocked(AmaError):
+    """Another command holds ``.ama/index.lock``."""
+
+
+@contextlib.contextmanager
+def locked_index(asset: Asset) -> Iterator[Index]:
+    """Hold ``.ama/index.lock`` (with this process's PID) and yield the index read under it.
+
+    Commands that change the index take it, so two of them never overwrite each other's
+    staging. Raises :class:`IndexLocked` naming the holder, live or dead.
+    """
+    lock = asset.dir.meta / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        text = ""
+        with contextlib.suppress(OSError):
+            text = lock.read_text().strip()
+        pid = int(text) if text.isdigit() else None
+        alive = False
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except PermissionError:
+                alive = True
+            except ProcessLookupError:
+                alive = False
+        if alive:
+            raise IndexLocked(f"the index is locked by running process {pid} ({lock})",
+                              "wait for that ama command to finish, then retry") from None
+        raise IndexLocked(f"the index has a stale lock left by a process that died ({lock})",
+                          f"make sure no ama command is running here, then remove {lock}"
+                          ) from None
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    try:
+        yield asset.index()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+
+
+# -- comparing the work tree with the index ---------------------------------------------------
+
+
+class WorkScan(NamedTuple):
+    """What a walk of the work tree found, compared with the index by stat only.
+
+    ``new``: files not staged; ``stale``: staged files whose stat differs (or is racy), so
+    their content may differ; ``missing``: staged files with no regular file left;
+    ``problems``: paths that cannot be content (special files, bad names).
+    """
+
+    new: list[tuple[str, os.stat_result]]
+    stale: list[tuple[IndexEntry, os.stat_result]]
+    missing: list[IndexEntry]
+    problems: list[tuple[str, str]]
+
+
+def under_any(path: str, prefixes: list[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or below one (``""`` is the whole tree)."""
+    for p in prefixes:
+        if not p or path == p or path.startswith(p + "/"):
+            return True
+    return False
+
+
+def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
+         strict: bool = False) -> WorkScan:
+    """Walk the work tree below ``prefixes`` (default: all of it) and compare with ``index``.
+
+    One ``lstat`` per file: the walk's. With ``strict`` a path that cannot be content
+    raises :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
+    otherwise it is reported in ``problems``.
+    """
+    prefixes = [""] if prefixes is None else prefixes
+    if "" in prefixes:
+        prefixes = [""]
+    root = asset.root
+    entries = index.entries
+    written = index.written_ns
+    link_root = asset.odb.root
+    new: list[tuple[str, os.stat_result]] = []
+    stale: list[tuple[IndexEntry, os.stat_result]] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for prefix in prefixes:
+        if prefix and not os.path.lexists(root / prefix):
+            continue
+        try:
+            for path, st in walk(root, prefix, link_root):
+                entry = entries.get(path)
+                if entry is None:
+                    new.append((path, st))
+                    continue
+                seen.add(path)
+                if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
+                        and st.st_ino == entry.ino and st.st_mode == entry.mode
+                        and entry.mtime_ns < written):
+                    continue
+                stale.append((entry, st))
+        except UnsupportedFiles as e:
+            if strict:
+                raise
+            problems.extend(e.problems)
+    missing: list[IndexEntry] = []
+    if len(seen) != len(entries):
+        for path, entry in entries.items():
+            if path in seen or not under_any(path, prefixes):
+                continue
+            # Not walked: deleted, not a regular file any more, or matched by .amaignore
+            # after it was staged (then it is still content).
+            full = root / path
+            try:
+                st = os.stat(full) if os.path.islink(full) else os.lstat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                missing.append(entry)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                missing.append(entry)
+            elif not entry.matches(st) or entry.mtime_ns >= written:
+                stale.append((entry, st))
+    return WorkScan(new, stale, missing, problems)

@@ -1,0 +1,161 @@
+"""Asset classes known on this machine (``ama class init|list|info``).
+
+A class is cached as ``$AMA_HOME/projects/<remote>/<project>/classes/<name>.json``: its name,
+description, metadata JSON Schema and validation rules. ``ama init CLASS`` accepts only a
+class found there. Creating a class writes it here through :class:`LocalClasses`; once the
+remote is reachable, :func:`init_class` is given a ``publish`` callable that sends the class
+to the remote first, and the local copy is written only after the remote accepted it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.objects import check_class_name, format_created
+from ama.plumbing.store import home_dir
+from ama.porcelain.config import Config
+
+
+class UnknownClass(NotFound):
+    """A class this machine does not know."""
+
+
+class ClassExists(AmaError):
+    """``ama class init`` of a name that is taken."""
+
+
+@dataclass(frozen=True)
+class AssetClass:
+    """A class: its name, description, metadata schema and validation rules."""
+
+    name: str
+    description: str = ""
+    schema: dict[str, Any] | None = None
+    rules: Any = None
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "schema": self.schema,
+                "rules": self.rules, "created": self.created, **self.extra}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> AssetClass:
+        known = {"name", "description", "schema", "rules", "created"}
+        return cls(name=value["name"], description=value.get("description") or "",
+                   schema=value.get("schema"), rules=value.get("rules"),
+                   created=value.get("created") or "",
+                   extra={k: v for k, v in value.items() if k not in known})
+
+
+def project_dir(home: Path, remote: str, project: str) -> Path:
+    """The cache folder of one project of one remote."""
+    return home / "projects" / remote / project
+
+
+class LocalClasses:
+    """The classes cached for one project of one remote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def open(cls, environ: Mapping[str, str] | None = None) -> LocalClasses:
+        """The classes of the active project of the default remote."""
+        config = Config.open(environ)
+        home = home_dir(environ)
+        return cls(project_dir(home, config.get("remote.default"), config.get("project.active"))
+                   / "classes")
+
+    def get(self, name: str) -> AssetClass:
+        """Return the class ``name``; raise :class:`UnknownClass` with what to run."""
+        check_class_name(name)
+        try:
+            value = json.loads((self.folder / f"{name}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            known = self.names()
+            listed = f" (known: {', '.join(known)})" if known else " (none is known yet)"
+            raise UnknownClass(f"unknown class {name!r}{listed}",
+                               f"create it with 'ama class init {name}', or list classes "
+                               "with 'ama class list'") from None
+        return AssetClass.from_json(value)
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def list(self) -> list[AssetClass]:
+        return [self.get(name) for name in self.names()]
+
+    def put(self, cls: AssetClass) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{cls.name}.json"
+        temp = path.with_name(f".{cls.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps(cls.to_json(), indent=2, sort_keys=True) + "\n",
+                        encoding="utf-8")
+        os.replace(temp, path)
+
+
+def load_json_file(path: str | os.PathLike[str], what: str) -> Any:
+    """Return the JSON in ``path``; raise :class:`BadInput` naming ``what`` and the problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{what} file {path} cannot be read: {e}") from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise BadInput(f"{what} file {path} is not JSON: {e}") from None
+
+
+def check_schema(schema: Any, where: str) -> dict[str, Any]:
+    """Return ``schema`` if it is a valid JSON Schema object, else raise :class:`BadInput`."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise BadInput(f"schema {where} must hold a JSON object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise BadInput(f"schema {where} is not a valid JSON Schema: {e.message}",
+                       "see https://json-schema.org for the format") from None
+    return schema
+
+
+def init_class(classes: LocalClasses, name: str, description: str = "",
+               schema_file: str | None = None, rules_file: str | None = None,
+               publish: Callable[[AssetClass], AssetClass] | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> AssetClass:
+    """Create the class ``name`` and return it.
+
+    Every input is checked before anything is written. ``publish`` (once the remote exists)
+    sends the class to the remote and returns what the remote recorded. Raises
+    :class:`ClassExists`, :class:`BadInput` or :class:`NotFound`.
+    """
+    check_class_name(name)
+    if name in classes.names():
+        raise ClassExists(f"class {name!r} already exists",
+                          f"see it with 'ama class info -n {name}'")
+    schema = None
+    if schema_file is not None:
+        schema = check_schema(load_json_file(schema_file, "schema"), schema_file)
+    rules = None
+    if rules_file is not None:
+        rules = load_json_file(rules_file, "rules")
+    if "\n" in description:
+        raise BadInput("a class description must be one line")
+    cls = AssetClass(name, description, schema, rules, format_created(now()))
+    if publish is not None:
+        cls = publish(cls)
+    classes.put(cls)
+    return cls

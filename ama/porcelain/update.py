@@ -1,0 +1,50 @@
+"""``ama update PATH…|--all``: re-stage tracked files that changed (and unstage deleted ones)."""
+
+from __future__ import annotations
+
+import os
+
+from ama.plumbing.errors import BadInput, NotFound
+from ama.plumbing.index import IndexEntry
+from ama.porcelain.add import Progress, Staged, pathspecs
+from ama.porcelain.asset import Asset, locked_index, scan, under_any
+
+
+def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+           progress: Progress | None = None) -> Staged:
+    """Re-stage the staged files below ``paths`` (None: all of them) whose content changed,
+    and unstage those that were deleted. Files not staged yet are left alone (``ama add``
+    stages them). A path with nothing staged below it raises :class:`NotFound` before
+    anything changes. Returns what was staged.
+    """
+    if paths is not None and not paths:
+        raise BadInput("name the files to update, or pass --all")
+    prefixes = [""] if paths is None else pathspecs(asset, paths, cwd)
+    with locked_index(asset) as index:
+        if paths is not None:
+            for name, prefix in zip(paths, prefixes):
+                if not any(under_any(p, [prefix]) for p in index.entries):
+                    what = "no such file" if not os.path.lexists(asset.root / prefix) else (
+                        "it is not staged")
+                    raise NotFound(f"{name}: {what}, so there is nothing to update",
+                                   f"stage a new file with 'ama add {name}'")
+        work = scan(asset, index, prefixes)
+        result = Staged()
+        odb = asset.odb
+        root = os.fspath(asset.root)
+        total = len(work.stale)
+        with odb.batch():
+            for n, (entry, st) in enumerate(work.stale, 1):
+                oid = odb.write_file(os.path.join(root, entry.path), st.st_size)
+                index.add(IndexEntry.from_stat(entry.path, oid, st))
+                if entry.id != oid or entry.mode != st.st_mode:
+                    result.modified.append(entry.path)
+                    result.bytes += st.st_size
+                if progress is not None and (n % 2000 == 0 or n == total):
+                    progress(n, total)
+        for entry in work.missing:
+            index.remove(entry.path)
+            result.removed.append(entry.path)
+        if work.stale or work.missing:
+            index.write()
+    return result.sort()
