@@ -39,6 +39,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fsck": ("fsck", "Verify every object in the store", "plumbing"),
     "count-objects": ("count_objects", "Count the objects in the store and their size",
                       "plumbing"),
+    "init": ("init", "Make the current directory an asset directory of a class", "porcelain"),
+    "class": ("class_", "Create, list and show asset classes", "porcelain"),
+    "config": ("config", "Read and change settings", "porcelain"),
+    "add": ("add", "Stage new and changed files", "porcelain"),
+    "update": ("update", "Re-stage staged files that changed", "porcelain"),
+    "remove": ("remove", "Unstage files and delete them from the asset", "porcelain"),
+    "discard": ("discard", "Throw away changes, restoring files from the store", "porcelain"),
+    "status": ("status", "Show staged, changed, deleted and untracked files", "porcelain"),
+    "diff": ("diff", "Show files that differ between versions or the work tree", "porcelain"),
+    "store": ("store", "Inspect, move, verify and clean the asset store", "porcelain"),
 }
 
 
