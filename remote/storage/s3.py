@@ -1,0 +1,211 @@
+"""The ``s3://bucket/prefix`` storage backend, through boto3 (imported only here).
+
+Create-only writes use S3 conditional writes: every PutObject and CompleteMultipartUpload
+this backend sends carries ``If-None-Match: *`` (added by a client event hook, so boto3's own
+multipart transfer keeps it too). S3 then stores an object only if its key is absent, and a
+multipart upload becomes visible atomically at completion, so a concurrent or repeated
+upload of a key never replaces the bytes already there. Objects up to one part (8 MiB) go up
+in one request; larger ones, unless already stored, stream in 8 MiB parts. Presigned URLs use SigV4.
+
+Configuration: the options of :func:`~ama_remote.storage.open_backend`, else boto3's own
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, …). Addressing is path-style.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import boto3
+import botocore.exceptions
+from ama_remote.storage.base import (
+    CHUNK,
+    ObjectMissing,
+    SizedReader,
+    StorageDenied,
+    StorageUnreachable,
+    check_key,
+    check_method,
+)
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from ama.plumbing.errors import BadInput
+
+MAX_EXPIRES = 7 * 86400  # SigV4 presigned URLs live at most a week
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+_ABSENT = {"NoSuchKey", "404", "NotFound"}
+
+
+def _create_only(params: dict[str, Any], **_: Any) -> None:
+    params.setdefault("IfNoneMatch", "*")
+
+
+class S3Backend:
+    """Objects in ``bucket`` below ``prefix``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        max_attempts: int = 3,
+        part_size: int = CHUNK,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.part_size = part_size
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+        )
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        events = self._client.meta.events
+        events.register("before-parameter-build.s3.PutObject", _create_only)
+        events.register("before-parameter-build.s3.CompleteMultipartUpload", _create_only)
+        self._transfer = TransferConfig(
+            multipart_threshold=part_size + 1,
+            multipart_chunksize=part_size,
+            max_concurrency=2,
+        )
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, stream: BinaryIO, size: int) -> bool:
+        """Store ``size`` bytes of ``stream`` under ``key`` unless it exists; see Backend.put."""
+        name = self._name(key)
+        reader = SizedReader(stream, size, key)
+        try:
+            with self._errors():
+                if size <= self.part_size:
+                    body = reader.read()
+                    self._client.put_object(Bucket=self.bucket, Key=name, Body=body)
+                elif self.stat(key) is not None:
+                    # Re-sending a large object that is already stored is common (an
+                    # interrupted push, run again): answer it without streaming every part.
+                    return False
+                else:
+                    self._client.upload_fileobj(reader, self.bucket, name, Config=self._transfer)
+        except _Precondition:
+            return False
+        return True
+
+    def open(self, key: str) -> BinaryIO:
+        """Return a stream of the bytes under ``key``; raises ObjectMissing."""
+        name = self._name(key)
+        try:
+            with self._errors():
+                answer = self._client.get_object(Bucket=self.bucket, Key=name)
+        except _Absent:
+            raise ObjectMissing(key, self.url) from None
+        return answer["Body"]  # type: ignore[no-any-return]
+
+    def stat(self, key: str) -> int | None:
+        """Return the size of ``key``, or None when absent."""
+        name = self._name(key)
+        try:
+            with self._errors():
+                answer = self._client.head_object(Bucket=self.bucket, Key=name)
+        except _Absent:
+            return None
+        return int(answer["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; absent is fine."""
+        name = self._name(key)
+        with contextlib.suppress(_Absent), self._errors():
+            self._client.delete_object(Bucket=self.bucket, Key=name)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield the keys below the backend's prefix that start with ``prefix``."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base + prefix
+        )
+        with self._errors():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(base) :]
+
+    def presign(
+        self, key: str, method: str, expires: int, size: int | None = None
+    ) -> dict | None:
+        """Return a SigV4 presigned GET or PUT; a PUT only creates (412 when the key exists)."""
+        name = self._name(key)
+        method = check_method(method)
+        if not 1 <= expires <= MAX_EXPIRES:
+            raise BadInput(f"presigned URLs expire after 1 to {MAX_EXPIRES} seconds, not {expires}")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
+        headers: dict[str, str] = {}
+        if method == "PUT":
+            params["IfNoneMatch"] = headers["If-None-Match"] = "*"
+            if size is not None:
+                params["ContentLength"] = size
+                headers["Content-Length"] = str(size)
+        with self._errors():
+            href = self._client.generate_presigned_url(
+                "put_object" if method == "PUT" else "get_object",
+                Params=params,
+                ExpiresIn=expires,
+                HttpMethod=method,
+            )
+        return {"href": href, "method": method, "headers": headers, "expires": expires}
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn boto3's errors into ours: absent, precondition, denied, unreachable."""
+        try:
+            yield
+        except botocore.exceptions.ClientError as e:
+            error = e.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            message = error.get("Message") or code
+            if code in ("PreconditionFailed", "412") or status == 412:
+                raise _Precondition from None
+            if code == "NoSuchBucket":
+                raise StorageUnreachable(
+                    self.url, f"bucket {self.bucket} does not exist", "create the bucket"
+                ) from None
+            if code in _ABSENT or status == 404:
+                raise _Absent from None
+            if code in _DENIED or status == 403:
+                raise StorageDenied(self.url, f"{code}: {message}") from None
+            raise StorageUnreachable(self.url, f"{code}: {message}") from None
+        except botocore.exceptions.NoCredentialsError:
+            raise StorageDenied(
+                self.url,
+                "no credentials",
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile) for the server",
+            ) from None
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+        ) as e:
+            raise StorageUnreachable(self.url, str(e)) from None
+
+
+class _Precondition(Exception):
+    """The key already exists (If-None-Match: * failed)."""
+
+
+class _Absent(Exception):
+    """The key does not exist."""
