@@ -1,0 +1,250 @@
+"""The ``gs://bucket/prefix`` storage backend, through google-cloud-storage (imported only here).
+
+Create-only writes use ``if_generation_match=0``: GCS stores the object only if no live
+version of the key exists, for one-request and resumable uploads alike, so a repeated or
+concurrent upload never replaces the bytes already there. Objects up to one part (8 MiB) go
+up in one request; larger ones, unless already stored, stream through a resumable upload in
+8 MiB chunks (fake-gcs-server enforces the precondition only on one-request uploads; GCS
+enforces it on both). Reads
+stream in ranged chunks of the generation that was found.
+
+Configuration: ``STORAGE_EMULATOR_HOST`` (or the ``emulator_host`` option) selects an
+emulator, reached with anonymous credentials. Otherwise the client authenticates with the
+service-account key named by the ``credentials_file`` option or
+``GOOGLE_APPLICATION_CREDENTIALS``, else with the machine's default credentials. V4 signed
+URLs need a service-account key (the same option); without one, presign is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import google.api_core.exceptions as api_errors
+import google.auth.exceptions
+import requests
+from ama_remote.storage.base import (
+    CHUNK,
+    ObjectMissing,
+    SizedReader,
+    StorageDenied,
+    StorageUnreachable,
+    check_key,
+    check_method,
+)
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+from google.oauth2 import service_account
+
+from ama.plumbing.errors import BadInput
+
+MAX_EXPIRES = 7 * 86400  # V4 signed URLs live at most a week
+_SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
+_SIGNING_HINT = (
+    "give the server a service-account key: the credentials_file storage option "
+    "or GOOGLE_APPLICATION_CREDENTIALS"
+)
+
+
+class GCSBackend:
+    """Objects in ``bucket`` below ``prefix``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        credentials_file: str | None = None,
+        project: str | None = None,
+        emulator_host: str | None = None,
+        retry_deadline: float = 60.0,
+        part_size: int = CHUNK,
+    ) -> None:
+        self.bucket_name = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
+        self.part_size = part_size
+        self._credentials_file = credentials_file or os.environ.get(
+            "GOOGLE_APPLICATION_CREDENTIALS"
+        )
+        self._project = project
+        self._emulator_host = emulator_host or os.environ.get("STORAGE_EMULATOR_HOST")
+        self._retry = DEFAULT_RETRY.with_timeout(retry_deadline)
+
+    # The client is made on first use: making it may read key files or probe for credentials.
+    @functools.cached_property
+    def _signer(self) -> service_account.Credentials | None:
+        if not self._credentials_file:
+            return None
+        with self._errors():
+            return service_account.Credentials.from_service_account_file(
+                self._credentials_file, scopes=_SCOPES
+            )
+
+    @functools.cached_property
+    def _bucket(self) -> storage.Bucket:
+        with self._errors():
+            if self._emulator_host:
+                client = storage.Client(
+                    project=self._project or os.environ.get("GOOGLE_CLOUD_PROJECT") or "ama",
+                    credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": self._emulator_host},
+                )
+            elif self._signer is not None:
+                client = storage.Client(
+                    project=self._project or self._signer.project_id, credentials=self._signer
+                )
+            else:
+                client = storage.Client(project=self._project)
+        return client.bucket(self.bucket_name)
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, stream: BinaryIO, size: int) -> bool:
+        """Store ``size`` bytes of ``stream`` under ``key`` unless it exists; see Backend.put."""
+        name = self._name(key)
+        reader = SizedReader(stream, size, key)
+        blob = self._bucket.blob(name)
+        try:
+            with self._errors():
+                if size <= self.part_size:
+                    blob.upload_from_string(
+                        reader.read(),
+                        content_type="application/octet-stream",
+                        if_generation_match=0,
+                        retry=self._retry,
+                    )
+                    return True
+                # Re-sending a large object that is already stored is common (an interrupted
+                # push, run again): answer it without streaming. The precondition below still
+                # decides a race between two uploads.
+                if self.stat(key) is not None:
+                    return False
+                writer = blob.open(
+                    "wb",
+                    chunk_size=self.part_size,
+                    content_type="application/octet-stream",
+                    if_generation_match=0,
+                    retry=self._retry,
+                    ignore_flush=True,
+                )
+                with writer:  # on an error the resumable upload is cancelled, never finished
+                    while chunk := reader.read(self.part_size):
+                        writer.write(chunk)
+        except _Precondition:
+            return False
+        return True
+
+    def open(self, key: str) -> BinaryIO:
+        """Return a stream of the bytes under ``key``; raises ObjectMissing."""
+        name = self._name(key)
+        with self._errors():
+            blob = self._bucket.get_blob(name, retry=self._retry)
+        if blob is None:
+            raise ObjectMissing(key, self.url)
+        return _ErrorMapping(blob.open("rb", chunk_size=self.part_size, retry=self._retry), self)
+
+    def stat(self, key: str) -> int | None:
+        """Return the size of ``key``, or None when absent."""
+        name = self._name(key)
+        with self._errors():
+            blob = self._bucket.get_blob(name, retry=self._retry)
+        return None if blob is None else int(blob.size)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; absent is fine."""
+        name = self._name(key)
+        with self._errors(), contextlib.suppress(api_errors.NotFound):
+            self._bucket.blob(name).delete(retry=self._retry)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield the keys below the backend's prefix that start with ``prefix``."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        with self._errors():
+            for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
+                yield blob.name[len(base) :]
+
+    def presign(
+        self, key: str, method: str, expires: int, size: int | None = None
+    ) -> dict | None:
+        """Return a V4 signed GET or PUT; a PUT only creates (412 when the key exists)."""
+        name = self._name(key)
+        method = check_method(method)
+        if not 1 <= expires <= MAX_EXPIRES:
+            raise BadInput(f"signed URLs expire after 1 to {MAX_EXPIRES} seconds, not {expires}")
+        headers: dict[str, str] = {}
+        if method == "PUT":
+            headers["x-goog-if-generation-match"] = "0"
+            if size is not None:
+                headers["x-goog-content-length-range"] = f"{size},{size}"
+        with self._errors():
+            try:
+                href = self._bucket.blob(name).generate_signed_url(
+                    version="v4",
+                    expiration=datetime.timedelta(seconds=expires),
+                    method=method,
+                    headers=headers or None,
+                    credentials=self._signer,
+                )
+            except AttributeError as e:  # credentials without a private key cannot sign
+                raise StorageDenied(self.url, f"cannot sign URLs: {e}", _SIGNING_HINT) from None
+        return {"href": href, "method": method, "headers": headers, "expires": expires}
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn google's errors into ours: precondition, denied, unreachable."""
+        try:
+            yield
+        except api_errors.PreconditionFailed:
+            raise _Precondition from None
+        except api_errors.NotFound:
+            raise StorageUnreachable(
+                self.url, f"bucket {self.bucket_name} does not exist", "create the bucket"
+            ) from None
+        except (api_errors.Forbidden, api_errors.Unauthorized) as e:
+            raise StorageDenied(self.url, e.message) from None
+        except (google.auth.exceptions.DefaultCredentialsError, FileNotFoundError) as e:
+            raise StorageDenied(self.url, f"no usable credentials: {e}", _SIGNING_HINT) from None
+        except (
+            api_errors.GoogleAPICallError,
+            api_errors.RetryError,
+            google.auth.exceptions.TransportError,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+        ) as e:
+            raise StorageUnreachable(self.url, str(e)) from None
+
+
+class _ErrorMapping:
+    """A reading stream whose storage errors come out as ours."""
+
+    def __init__(self, reader: Any, backend: GCSBackend) -> None:
+        self._reader = reader
+        self._backend = backend
+
+    def read(self, n: int = -1) -> bytes:
+        with self._backend._errors():
+            return self._reader.read(n)  # type: ignore[no-any-return]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> _ErrorMapping:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Precondition(Exception):
+    """The key already exists (if_generation_match=0 failed)."""
