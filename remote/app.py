@@ -71,9 +71,11 @@ _MISSING = object()
 
 
 def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
-           default: Any = _MISSING, nullable: bool = False) -> Any:
-    """Return ``body[name]`` if it has type ``kind``; else 400 naming the field."""
+           default: Any = _MISSING, nullable: bool = False, label: str | None = None) -> Any:
+    """Return ``body[name]`` if it has type ``kind``; else 400 naming the field (as
+    ``label``, for a field inside a list)."""
     value = body.get(name, _MISSING)
+    name = label or name
     if value is _MISSING:
         if default is _MISSING:
             raise BadInput(f"field '{name}' is required")
@@ -218,17 +220,16 @@ class Assets(_Resource):
                                               per_page=per_page)
 
 
-def _resolve_ordinal(service: Any, caller: Any, project: str, cls: str, name: str) -> int:
+def _asset_name(name: str) -> int | str:
+    """An asset in a path is its ordinal or an alias."""
     ordinal = _ordinal(name)
-    if ordinal is None:
-        ordinal = int(service.get_asset(caller, project, cls, name)["ordinal"])
-    return ordinal
+    return name if ordinal is None else ordinal
 
 
 class Asset(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                name: str) -> None:
-        resp.media = self.service.get_asset(req.context.caller, project, cls, name)
+        resp.media = self.service.get_asset(req.context.caller, project, cls, _asset_name(name))
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                  name: str) -> None:
@@ -238,7 +239,7 @@ class Asset(_Resource):
             raise BadInput("field 'tags' must be a list of strings")
         caller = req.context.caller
         resp.media = self.service.update_asset(
-            caller, project, cls, _resolve_ordinal(self.service, caller, project, cls, name),
+            caller, project, cls, _asset_name(name),
             title=_field(body, "title", str, default=None, nullable=True),
             description=_field(body, "description", str, default=None, nullable=True),
             tags=tags)
@@ -248,7 +249,7 @@ class AssetVersions(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                name: str) -> None:
         caller = req.context.caller
-        ordinal = _resolve_ordinal(self.service, caller, project, cls, name)
+        ordinal = _asset_name(name)
         resp.media = self.paging.slice(
             req, self.service.list_versions(caller, project, cls, ordinal))
 
@@ -257,7 +258,7 @@ class VersionSize(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                name: str, version: str) -> None:
         caller = req.context.caller
-        ordinal = _resolve_ordinal(self.service, caller, project, cls, name)
+        ordinal = _asset_name(name)
         resp.media = self.service.version_size(caller, project, cls, ordinal, version)
 
 
@@ -323,8 +324,9 @@ def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     for n, item in enumerate(objects):
         if not isinstance(item, dict):
             raise BadInput(f"field 'objects[{n}]' must be an object with 'id' and 'size'")
-        oid = check_id(_field(item, "id", str), f"field 'objects[{n}].id'")
-        size = _field(item, "size", int)
+        oid = check_id(_field(item, "id", str, label=f"objects[{n}].id"),
+                       f"field 'objects[{n}].id'")
+        size = _field(item, "size", int, label=f"objects[{n}].size")
         if size < 0:
             raise BadInput(f"field 'objects[{n}].size' must not be negative")
         result.append({"id": oid, "size": size})
@@ -362,7 +364,7 @@ class Verify(_Resource):
 class Object(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
-        resp.content_type = falcon.MEDIA_OCTET_STREAM
+        resp.content_type = "application/octet-stream"
         resp.set_stream(stream, size)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.services.postgres", "tests.services.s3", "tests.services.gcs"]
+pytest_plugins = ["tests.services.postgres", "tests.services.s3", "tests.services.gcs",
+                  "tests.services.server"]
 
 
 @pytest.fixture(autouse=True)

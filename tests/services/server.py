@@ -1,0 +1,166 @@
+"""Fixtures for a real ``ama-server serve`` (gunicorn, 2 workers) on 127.0.0.1.
+
+- ``start_ama_server`` (per test): a factory, ``start(database_url=None, storage_url=None)``,
+  that runs ``ama-server init`` (an admin user, whose token it keeps), ``project add demo``
+  on the storage URL, and ``serve`` on a free loopback port; waits until the server answers
+  and returns a :class:`RunningServer`. Every server it started is stopped after the test.
+  Defaults: SQLite in tmp_path, ``file://`` storage in tmp_path.
+- ``server_database_url``: parametrized over ``sqlite`` and ``postgresql`` (a fresh database
+  from ``postgres_url``).
+- ``server_storage_url``: parametrized over ``file``, ``s3`` (moto, ``s3_bucket``) and ``gcs``
+  (fake-gcs-server, ``gcs_bucket``); those fixtures put the endpoints in the environment,
+  which the server process inherits.
+- ``ama_server``: a started server on every combination of the two above.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+PROJECT = "demo"
+ADMIN = "admin"
+START_TIMEOUT = 30.0
+
+
+def ama_server_command() -> list[str]:
+    """The installed ``ama-server`` console script beside this Python, else the module."""
+    script = Path(sys.executable).parent / "ama-server"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ama_remote.cli"]
+
+
+@dataclass
+class RunningServer:
+    url: str  # http://127.0.0.1:PORT
+    token: str  # the admin's token
+    project: str
+    home: Path
+    database_url: str
+    storage_url: str
+    log: Path  # the server's stderr: gunicorn's error and access logs
+    process: subprocess.Popen[bytes]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "AMA_SERVER_HOME": str(self.home),
+                "AMA_DATABASE_URL": self.database_url}
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``ama-server ARGS`` on this server's home and database."""
+        return run_ama_server(self.env(), *args, check=check)
+
+
+def run_ama_server(env: dict[str, str], *args: str,
+                   check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*ama_server_command(), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"ama-server {' '.join(args)} exited {done.returncode}:\n"
+                             f"{done.stdout}{done.stderr}")
+    return done
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(process: subprocess.Popen[bytes], url: str, log: Path) -> bool:
+    """Return True once the server answers; False if it exited (a port taken, say)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            # Any HTTP answer will do: without a token this is a 401 from the app itself.
+            requests.get(f"{url}/v1/auth/me", timeout=1)
+            return True
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    _stop(process)
+    pytest.fail(f"ama-server did not answer at {url} within {START_TIMEOUT}s; its log:\n"
+                f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()  # gunicorn stops its workers on SIGTERM
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """Yield ``start(database_url=None, storage_url=None, workers=2)`` -> RunningServer."""
+    started: list[subprocess.Popen[bytes]] = []
+    count = 0
+
+    def start(database_url: str | None = None, storage_url: str | None = None,
+              workers: int = 2) -> RunningServer:
+        nonlocal count
+        count += 1
+        root = tmp_path / f"server-{count}"
+        home = root / "home"
+        database_url = database_url or f"sqlite:///{root / 'ama.db'}"
+        storage_url = storage_url or f"file://{root / 'storage'}"
+        env = {**os.environ, "AMA_SERVER_HOME": str(home), "AMA_DATABASE_URL": database_url}
+        token = run_ama_server(env, "init", "--admin", ADMIN, "--email", "admin@example.org",
+                               "--storage", storage_url).stdout.strip()
+        run_ama_server(env, "project", "add", PROJECT, "--storage", storage_url, "--no-check")
+        run_ama_server(env, "project", "grant", PROJECT, ADMIN, "admin")
+        log = root / "server.log"
+        for _attempt in range(3):  # another process may take the free port first
+            url = f"http://127.0.0.1:{_free_port()}"
+            with open(log, "ab") as out:
+                process = subprocess.Popen(
+                    [*ama_server_command(), "serve", "--bind", url.removeprefix("http://"),
+                     "--workers", str(workers)],
+                    env=env, stdout=out, stderr=subprocess.STDOUT)
+            started.append(process)
+            if _wait(process, url, log):
+                return RunningServer(url, token, PROJECT, home, database_url, storage_url,
+                                     log, process)
+        pytest.fail(f"ama-server serve exited at start; its log:\n"
+                    f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            _stop(process)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'server.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(params=["file", "s3", "gcs"])
+def server_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "file":
+        return f"file://{tmp_path / 'server-storage'}"
+    bucket = request.getfixturevalue("s3_bucket" if request.param == "s3" else "gcs_bucket")
+    url: str = bucket.storage_url("ama")
+    return url
+
+
+@pytest.fixture
+def ama_server(start_ama_server: Callable[..., RunningServer], server_database_url: str,
+               server_storage_url: str) -> RunningServer:
+    """A running server on each database and storage kind."""
+    return start_ama_server(server_database_url, server_storage_url)
