@@ -1,0 +1,512 @@
+"""The service layer against a real database and a real file:// storage.
+
+This module runs on SQLite; tests/integration/test_service_db.py runs the same tests on
+PostgreSQL by overriding the ``db_url`` fixture.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
+from ama_remote.db import Database
+from ama_remote.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from ama_remote.models import AuditEntry, StoredObject, Version
+from ama_remote.service import Caller, Service
+from ama_remote.storage import open_backend
+from ama_remote.storage.base import object_key
+
+T0 = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Counter:
+    """Deterministic token bytes: each call returns fresh, distinct bytes."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, size: int) -> bytes:
+        self.n += 1
+        return self.n.to_bytes(size, "big")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ama.db'}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Service]:
+    db = Database(db_url)
+    db.migrate()
+    svc = Service(db, clock=clock, token_bytes=Counter(), open_signup_domains=("example.org",))
+    svc.create_project("lab", (tmp_path / "storage").as_uri())
+    yield svc
+    db.dispose()
+
+
+def make_caller(service: Service, name: str, role: str | None, project: str = "lab") -> Caller:
+    service.add_user(name, f"{name}@example.org")
+    if role:
+        service.grant(project, name, role)
+    return service.authenticate(service.issue_token(name))
+
+
+@pytest.fixture
+def admin(service: Service) -> Caller:
+    caller = make_caller(service, "ada", "admin")
+    service.put_class(caller, "lab", "models")
+    return caller
+
+
+def build(files: dict[str, bytes], metadata: dict[str, Any] | None = None,
+          inputs: tuple[Input, ...] = (), message: str = "") -> tuple[str, dict[str, bytes]]:
+    """Return (manifest id, every object id -> bytes) for a version holding ``files``."""
+    objects: dict[str, bytes] = {}
+
+    def tree_of(entries: dict[str, Any]) -> tuple[str, int]:
+        items = []
+        for name, value in entries.items():
+            if isinstance(value, dict):
+                oid, size = tree_of(value)
+                items.append(TreeEntry("tree", oid, size, name))
+            else:
+                oid = hash_bytes(value)
+                objects[oid] = value
+                items.append(TreeEntry("blob", oid, len(value), name))
+        tree = Tree.of(items)
+        data = tree.serialize()
+        objects[hash_bytes(data)] = data
+        return hash_bytes(data), tree.size
+
+    nested: dict[str, Any] = {}
+    for path, data in files.items():
+        *dirs, leaf = path.split("/")
+        node = nested
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = data
+    root, _ = tree_of(nested)
+    manifest = Manifest.create(root, Author("Ada", "ada@example.org"), T0, message=message,
+                               inputs=inputs, metadata=metadata or {})
+    data = manifest.serialize()
+    objects[hash_bytes(data)] = data
+    return hash_bytes(data), objects
+
+
+def upload(service: Service, caller: Caller, objects: dict[str, bytes],
+           project: str = "lab") -> None:
+    for oid, data in objects.items():
+        service.put_object(caller, project, oid, io.BytesIO(data), len(data))
+
+
+def commit_files(service: Service, caller: Caller, files: dict[str, bytes],
+                 asset: int | None = None, parent: str | None = None, key: str | None = None,
+                 cls: str = "models", **kwargs: Any) -> dict[str, Any]:
+    metadata = kwargs.pop("metadata", None)
+    inputs = kwargs.pop("inputs", ())
+    manifest, objects = build(files, metadata, inputs)
+    upload(service, caller, objects)
+    return service.commit(caller, "lab", cls, asset, parent, manifest,
+                          key or f"key-{cls}-{asset}-{manifest}", **kwargs)
+
+
+# -- ordinals, versions, compare-and-swap ------------------------------------------------------
+
+def test_first_uploads_get_ordinals_one_two_three_per_class(service: Service, admin: Caller
+                                                           ) -> None:
+    service.put_class(admin, "lab", "datasets")
+    got = [commit_files(service, admin, {"a.txt": f"{i}".encode()}) for i in range(3)]
+    assert [(r["name"], r["version"], r["parent"]) for r in got] == [
+        ("models/1", "0.0.0", None), ("models/2", "0.0.0", None), ("models/3", "0.0.0", None)]
+    other = commit_files(service, admin, {"a.txt": b"x"}, cls="datasets")
+    assert other["name"] == "datasets/1"
+    assert [a["ordinal"] for a in service.list_assets(admin, "lab", "models")["items"]] == [1, 2, 3]
+
+
+def test_versions_bump_patch_then_minor_and_major_on_request(service: Service, admin: Caller
+                                                            ) -> None:
+    first = commit_files(service, admin, {"a": b"1"})
+    second = commit_files(service, admin, {"a": b"2"}, asset=1, parent=first["manifest"])
+    third = commit_files(service, admin, {"a": b"3"}, asset=1, parent=second["manifest"],
+                         bump="minor")
+    fourth = commit_files(service, admin, {"a": b"4"}, asset=1, parent=third["manifest"],
+                          bump="major")
+    assert [v["version"] for v in (first, second, third, fourth)] == [
+        "0.0.0", "0.0.1", "0.1.0", "1.0.0"]
+    assert second["parent"] == first["manifest"]
+    listed = service.list_versions(admin, "lab", "models", 1)
+    assert [v["version"] for v in listed] == ["0.0.0", "0.0.1", "0.1.0", "1.0.0"]
+    assert service.get_asset(admin, "lab", "models", "1")["latest"]["version"] == "1.0.0"
+
+
+def test_a_stale_parent_is_a_conflict_naming_the_latest(service: Service, admin: Caller) -> None:
+    first = commit_files(service, admin, {"a": b"1"})
+    second = commit_files(service, admin, {"a": b"2"}, asset=1, parent=first["manifest"])
+    with pytest.raises(Conflict) as stale:
+        commit_files(service, admin, {"a": b"3"}, asset=1, parent=first["manifest"])
+    assert stale.value.latest == second["manifest"]
+    assert "0.0.1" in stale.value.message and second["manifest"] in stale.value.message
+    with pytest.raises(Conflict) as missing_parent:
+        commit_files(service, admin, {"a": b"4"}, asset=1, parent=None)
+    assert missing_parent.value.latest == second["manifest"]
+    assert len(service.list_versions(admin, "lab", "models", 1)) == 2
+
+
+def test_committing_to_a_missing_asset_or_class_is_not_found(service: Service, admin: Caller
+                                                            ) -> None:
+    with pytest.raises(NotFound, match="models/7"):
+        commit_files(service, admin, {"a": b"1"}, asset=7, parent="0" * 64)
+    with pytest.raises(NotFound, match="class 'nope'"):
+        commit_files(service, admin, {"a": b"1"}, cls="nope")
+
+
+def test_missing_objects_are_listed_and_nothing_is_recorded(service: Service, admin: Caller
+                                                           ) -> None:
+    manifest, objects = build({"data/big.bin": b"big", "README.md": b"hi"})
+    blob = hash_bytes(b"big")
+    upload(service, admin, {k: v for k, v in objects.items() if k != blob})
+    with pytest.raises(ValidationFailed) as failed:
+        service.commit(admin, "lab", "models", None, None, manifest, "k1")
+    assert failed.value.problems == [f"missing blob {blob} (data/big.bin)"]
+    with pytest.raises(ValidationFailed) as no_manifest:
+        service.commit(admin, "lab", "models", None, None, "e" * 64, "k2")
+    assert no_manifest.value.problems == [f"missing manifest {'e' * 64}"]
+    # The failed commits used no ordinal: the next new asset is still 1.
+    upload(service, admin, {blob: b"big"})
+    assert service.commit(admin, "lab", "models", None, None, manifest, "k1")["ordinal"] == 1
+
+
+RULES = [
+    ({"schema": {"type": "object", "required": ["accuracy"]}}, {"a": b"1"}, {},
+     "schema: metadata (root): 'accuracy' is a required property"),
+    ({"schema": {"type": "object", "properties": {"accuracy": {"type": "number"}}}},
+     {"a": b"1"}, {"accuracy": "high"}, "schema: metadata accuracy: 'high' is not of type"),
+    ({"rules": {"required_files": ["*.onnx"]}}, {"a.txt": b"1"}, {},
+     "required_files: no file matches '*.onnx'"),
+    ({"rules": {"forbidden_files": ["*.tmp"]}}, {"x/y.tmp": b"1"}, {},
+     "forbidden_files: x/y.tmp matches '*.tmp'"),
+    ({"rules": {"max_total_size": 3}}, {"a": b"12", "b": b"34"}, {},
+     "max_total_size: the files total 4 bytes, over 3"),
+    ({"rules": {"max_file_size": 2}}, {"a": b"12", "b": b"345"}, {},
+     "max_file_size: b is 3 bytes, over 2"),
+    ({"rules": {"max_file_count": 1}}, {"a": b"1", "b": b"2"}, {},
+     "max_file_count: 2 files, over 1"),
+]
+
+
+@pytest.mark.parametrize(("spec", "files", "metadata", "problem"), RULES)
+def test_each_class_rule_is_checked_and_named(service: Service, admin: Caller,
+                                              spec: dict[str, Any], files: dict[str, bytes],
+                                              metadata: dict[str, Any], problem: str) -> None:
+    service.put_class(admin, "lab", "strict", **spec)
+    with pytest.raises(ValidationFailed) as failed:
+        commit_files(service, admin, files, cls="strict", metadata=metadata)
+    assert len(failed.value.problems) == 1
+    assert failed.value.problems[0].startswith(problem)
+    assert service.list_assets(admin, "lab", "strict")["items"] == []
+
+
+def test_a_version_that_keeps_every_rule_is_recorded(service: Service, admin: Caller) -> None:
+    service.put_class(admin, "lab", "strict", schema={"type": "object",
+                                                      "required": ["accuracy"]},
+                      rules={"required_files": ["model.onnx"], "forbidden_files": ["*.tmp"],
+                             "max_total_size": 10, "max_file_size": 5, "max_file_count": 2})
+    got = commit_files(service, admin, {"model.onnx": b"12345", "README": b"hi"}, cls="strict",
+                       metadata={"accuracy": 0.9})
+    assert got["name"] == "strict/1"
+
+
+def test_bad_class_definitions_are_refused(service: Service, admin: Caller) -> None:
+    with pytest.raises(BadInput, match="JSON Schema"):
+        service.put_class(admin, "lab", "c", schema={"type": 12})
+    with pytest.raises(BadInput, match="unknown class rule"):
+        service.put_class(admin, "lab", "c", rules={"max_size": 1})
+    with pytest.raises(BadInput, match="class name"):
+        service.put_class(admin, "lab", "Bad Name")
+
+
+# -- idempotency -----------------------------------------------------------------------------
+
+def test_the_same_idempotency_key_returns_the_first_result(service: Service, admin: Caller
+                                                          ) -> None:
+    manifest, objects = build({"a": b"1"})
+    upload(service, admin, objects)
+    first = service.commit(admin, "lab", "models", None, None, manifest, "once")
+    again = service.commit(admin, "lab", "models", None, None, manifest, "once")
+    assert again == first
+    assert [a["ordinal"] for a in service.list_assets(admin, "lab", "models")["items"]] == [1]
+    assert len(service.list_versions(admin, "lab", "models", 1)) == 1
+    other, objects = build({"a": b"2"})
+    upload(service, admin, objects)
+    with pytest.raises(BadInput, match="already used"):
+        service.commit(admin, "lab", "models", None, None, other, "once")
+
+
+# -- roles, projects, users and tokens -------------------------------------------------------
+
+def test_a_reader_reads_but_cannot_write(service: Service, admin: Caller) -> None:
+    commit_files(service, admin, {"a": b"1"})
+    reader = make_caller(service, "rita", "reader")
+    assert service.get_asset(reader, "lab", "models", 1)["ordinal"] == 1
+    manifest, objects = build({"a": b"2"})
+    with pytest.raises(Forbidden, match="rita is a reader of project 'lab'; this needs writer"):
+        service.commit(reader, "lab", "models", None, None, manifest, "k")
+    oid, data = next(iter(objects.items()))
+    with pytest.raises(Forbidden):
+        service.put_object(reader, "lab", oid, io.BytesIO(data), len(data))
+    with pytest.raises(Forbidden):
+        service.batch(reader, "lab", "upload", [{"id": oid, "size": len(data)}])
+    with pytest.raises(Forbidden):
+        service.put_alias(reader, "lab", "models", "best", 1)
+    writer = make_caller(service, "will", "writer")
+    service.put_alias(writer, "lab", "models", "best", 1)
+    with pytest.raises(Forbidden, match="needs admin"):
+        service.put_class(writer, "lab", "other")
+
+
+def test_a_non_member_sees_not_found_exactly_like_a_missing_project(service: Service,
+                                                                    admin: Caller) -> None:
+    stranger = make_caller(service, "sam", None)
+    with pytest.raises(NotFound) as hidden:
+        service.get_project(stranger, "lab")
+    with pytest.raises(NotFound) as missing:
+        service.get_project(stranger, "nope")
+    assert hidden.value.message == missing.value.message.replace("nope", "lab")
+    assert hidden.value.hint == missing.value.hint
+    with pytest.raises(NotFound):
+        service.list_classes(stranger, "lab")
+    assert service.list_projects(stranger) == []
+    assert service.me(stranger)["projects"] == []
+    assert service.me(admin)["projects"] == [{"name": "lab", "role": "admin"}]
+
+
+def test_tokens_expire_are_revocable_and_need_an_active_user(service: Service, clock: Clock
+                                                           ) -> None:
+    service.add_user("tom", "tom@example.org")
+    token = service.issue_token("tom", ttl=60)
+    assert service.authenticate(token).username == "tom"
+    with pytest.raises(Unauthenticated, match="no token"):
+        service.authenticate(None)
+    with pytest.raises(Unauthenticated, match="not valid"):
+        service.authenticate(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    service.disable_user("tom")
+    with pytest.raises(Unauthenticated, match="'tom' is disabled"):
+        service.authenticate(token)
+    service.activate_user("tom")
+    assert service.authenticate(token).username == "tom"
+    clock.now = T0 + timedelta(seconds=61)
+    with pytest.raises(Unauthenticated, match="expired"):
+        service.authenticate(token)
+    fresh = service.issue_token("tom")
+    service.revoke_token(fresh)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate(fresh)
+
+
+def test_tokens_are_stored_only_as_hashes(service: Service, db_url: str) -> None:
+    service.add_user("tom", "tom@example.org")
+    token = service.issue_token("tom")
+    with service.db.engine.connect() as conn:
+        dump = repr(conn.exec_driver_sql("SELECT * FROM tokens").all())
+    assert token not in dump and token[4:] not in dump
+
+
+def test_signup_is_active_only_for_open_domains(service: Service) -> None:
+    assert service.signup("amy", "amy@example.org")["active"] is True
+    assert service.signup("bob", "bob@elsewhere.com")["active"] is False
+    with pytest.raises(Conflict, match="'amy' already exists"):
+        service.signup("amy", "amy@example.org")
+    assert [u["username"] for u in service.list_users()] == ["amy", "bob"]
+
+
+# -- aliases, titles, tags and their audit ---------------------------------------------------
+
+def test_alias_title_and_tag_changes_are_audited(service: Service, admin: Caller,
+                                                 clock: Clock) -> None:
+    commit_files(service, admin, {"a": b"1"})
+    commit_files(service, admin, {"a": b"2"})
+    service.update_asset(admin, "lab", "models", 1, title="ResNet", tags=["cv", "prod"])
+    service.put_alias(admin, "lab", "models", "prod-resnet", 1)
+    clock.now = T0 + timedelta(hours=1)
+    service.put_alias(admin, "lab", "models", "prod-resnet", 2)
+    assert service.get_asset(admin, "lab", "models", "prod-resnet")["ordinal"] == 2
+    service.delete_alias(admin, "lab", "models", "prod-resnet")
+    with service.db.read() as s:
+        rows = [(r.field, r.target, r.old, r.new, r.at) for r in
+                s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    later = (T0 + timedelta(hours=1)).replace(tzinfo=None)
+    assert rows == [
+        ("title", "models/1", "", "ResNet", T0.replace(tzinfo=None)),
+        ("tags", "models/1", [], ["cv", "prod"], T0.replace(tzinfo=None)),
+        ("alias", "models/prod-resnet", None, "models/1", T0.replace(tzinfo=None)),
+        ("alias", "models/prod-resnet", "models/1", "models/2", later),
+        ("alias", "models/prod-resnet", "models/2", None, later),
+    ]
+    with pytest.raises(NotFound, match="alias models/prod-resnet"):
+        service.delete_alias(admin, "lab", "models", "prod-resnet")
+
+
+@pytest.mark.parametrize("alias", ["123", "temp_abc", "Big", "-x", "a/b", ""])
+def test_aliases_follow_the_name_rules(service: Service, admin: Caller, alias: str) -> None:
+    commit_files(service, admin, {"a": b"1"})
+    with pytest.raises(BadInput, match="invalid alias"):
+        service.put_alias(admin, "lab", "models", alias, 1)
+
+
+# -- objects ----------------------------------------------------------------------------------
+
+def test_put_object_verifies_and_keeps_tree_and_manifest_bytes(service: Service, admin: Caller,
+                                                               tmp_path: Path) -> None:
+    manifest, objects = build({"a": b"hello"})
+    upload(service, admin, objects)
+    with service.db.read() as s:
+        rows = {r.oid: r for r in s.scalars(select(StoredObject))}
+    assert all(r.verified for r in rows.values())
+    assert rows[manifest].kind == "manifest" and rows[manifest].data == objects[manifest]
+    assert rows[hash_bytes(b"hello")].data is None
+    stream, size = service.open_object(admin, "lab", hash_bytes(b"hello"))
+    with stream:
+        assert (stream.read(), size) == (b"hello", 5)
+
+
+def test_put_object_deletes_bytes_that_do_not_match(service: Service, admin: Caller,
+                                                    tmp_path: Path) -> None:
+    storage = open_backend((tmp_path / "storage").as_uri())
+    oid = hash_bytes(b"right")
+    with pytest.raises(ValidationFailed, match="does not match") as wrong:
+        service.put_object(admin, "lab", oid, io.BytesIO(b"wrong"), 5)
+    assert wrong.value.problems == [f"hash mismatch: {oid}"]
+    assert storage.stat(object_key(oid)) is None
+    with pytest.raises(ValidationFailed) as short:
+        service.put_object(admin, "lab", oid, io.BytesIO(b"righ"), 5)
+    assert short.value.problems == [f"size mismatch: {oid}"]
+    assert storage.stat(object_key(oid)) is None
+    with pytest.raises(NotFound):
+        service.open_object(admin, "lab", oid)
+    assert service.put_object(admin, "lab", oid, io.BytesIO(b"right"), 5)["verified"]
+
+
+def test_batch_answers_present_missing_and_invalid_ids(service: Service, admin: Caller) -> None:
+    have = hash_bytes(b"have")
+    service.put_object(admin, "lab", have, io.BytesIO(b"have"), 4)
+    need = hash_bytes(b"need")
+    up = service.batch(admin, "lab", "upload", [
+        {"id": have, "size": 4}, {"id": need, "size": 4}, {"id": "nope", "size": 1}])
+    assert up["objects"][0] == {"id": have, "size": 4}
+    assert up["objects"][1]["actions"]["upload"]["href"] == f"/v1/projects/lab/objects/{need}"
+    assert up["objects"][1]["actions"]["upload"]["method"] == "PUT"
+    assert up["objects"][2]["error"]["code"] == 400
+    down = service.batch(admin, "lab", "download", [{"id": have}, {"id": need}])
+    assert down["objects"][0]["actions"]["download"]["method"] == "GET"
+    assert down["objects"][1]["error"]["code"] == 404
+
+
+def test_batch_negotiates_a_hundred_thousand_ids_in_one_call(service: Service, admin: Caller
+                                                            ) -> None:
+    present = [hash_bytes(b"%d" % i) for i in range(5)]
+    for i, oid in enumerate(present):
+        data = b"%d" % i
+        service.put_object(admin, "lab", oid, io.BytesIO(data), len(data))
+    ids = present + [hash_bytes(b"x%d" % i) for i in range(100_000 - len(present))]
+    answer = service.batch(admin, "lab", "upload", [{"id": i, "size": 1} for i in ids])
+    assert len(answer["objects"]) == 100_000
+    assert [o["id"] for o in answer["objects"] if "actions" not in o] == present
+
+
+def test_verify_objects_hashes_what_reached_storage(service: Service, admin: Caller,
+                                                    tmp_path: Path) -> None:
+    storage = open_backend((tmp_path / "storage").as_uri())
+    good, bad = hash_bytes(b"good"), hash_bytes(b"bad")
+    storage.put(object_key(good), io.BytesIO(b"good"), 4)
+    storage.put(object_key(bad), io.BytesIO(b"evil"), 4)
+    answer = service.verify_objects(admin, "lab", [good, bad, hash_bytes(b"absent")])
+    assert answer["objects"][0] == {"id": good, "size": 4, "verified": True}
+    assert answer["objects"][1]["error"]["code"] == 422
+    assert answer["objects"][2]["error"]["code"] == 404
+    assert storage.stat(object_key(bad)) is None
+    assert service.open_object(admin, "lab", good)[1] == 4
+
+
+def test_fsck_reports_objects_changed_or_lost_in_storage(service: Service, admin: Caller,
+                                                         tmp_path: Path) -> None:
+    commit_files(service, admin, {"a": b"one", "b": b"two"})
+    assert service.fsck() == []
+    storage = open_backend((tmp_path / "storage").as_uri())
+    storage.delete(object_key(hash_bytes(b"one")))
+    problems = service.fsck("lab")
+    assert [(p["object"], p["problem"], p["versions"]) for p in problems] == [
+        (hash_bytes(b"one"), "missing", ["models/1/0.0.0"])]
+
+
+# -- finding and lineage ---------------------------------------------------------------------
+
+def test_find_by_hash_alias_and_blob(service: Service, admin: Caller) -> None:
+    service.put_class(admin, "lab", "copies")
+    one = commit_files(service, admin, {"w/model.bin": b"weights", "README": b"one"})
+    two = commit_files(service, admin, {"model.bin": b"weights"})
+    copy = commit_files(service, admin, {"w/model.bin": b"weights", "README": b"one"},
+                        cls="copies")
+    assert [v["name"] for v in service.find(admin, "lab", hash=one["tree"])] == [
+        "copies/1", "models/1"]
+    assert [v["name"] for v in service.find(admin, "lab", hash=one["tree"], cls="models")] == [
+        "models/1"]
+    service.put_alias(admin, "lab", "models", "best", 2)
+    assert [v["manifest"] for v in service.find(admin, "lab", alias="best")] == [two["manifest"]]
+    found = service.find(admin, "lab", blob=hash_bytes(b"weights"), cls="models")
+    assert [(v["name"], v["paths"]) for v in found] == [
+        ("models/1", ["w/model.bin"]), ("models/2", ["model.bin"])]
+    assert copy["tree"] == one["tree"]
+    assert service.find(admin, "lab", blob=hash_bytes(b"nothing")) == []
+    assert service.version_size(admin, "lab", "models", 1, "0.0.0") == {"bytes": 10, "files": 2}
+
+
+def test_inputs_and_dependents_follow_lineage_both_ways(service: Service, admin: Caller) -> None:
+    service.put_class(admin, "lab", "datasets")
+    data = commit_files(service, admin, {"d.csv": b"1,2"}, cls="datasets")
+    model = commit_files(service, admin, {"m": b"w"}, inputs=(
+        Input(data["manifest"], "datasets/1/0.0.0", "training-data"),))
+    assert service.inputs(admin, "lab", model["manifest"]) == [
+        {"manifest": data["manifest"], "name": "datasets/1/0.0.0", "label": "training-data",
+         "version": {**{k: data[k] for k in ("class", "ordinal", "name", "version",
+                                             "manifest", "parent", "created", "tree")},
+                     "author": "ada"}}]
+    dependents = service.dependents(admin, "lab", data["manifest"])
+    assert [(d["name"], d["version"], d["label"]) for d in dependents] == [
+        ("models/1", "0.0.0", "training-data")]
+    with pytest.raises(NotFound):
+        service.inputs(admin, "lab", "f" * 64)
+
+
+def test_migrating_twice_changes_nothing(service: Service) -> None:
+    service.db.migrate()
+    with service.db.read() as s:
+        assert s.scalars(select(Version)).all() == []
