@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -335,3 +336,30 @@ def test_a_url_no_backend_serves_is_bad_input(url: str) -> None:
 
     with pytest.raises(BadInput):
         open_backend(url)
+
+
+@pytest.mark.parametrize("expires", [0, 8 * 86400])
+def test_presigned_urls_expire_within_a_week(cloud_storage: Storage, expires: int) -> None:
+    from ama.plumbing.errors import BadInput
+
+    with pytest.raises(BadInput):
+        cloud_storage.backend.presign(object_key("0" * 64), "GET", expires)
+
+
+def test_gcs_signs_with_the_configured_key_and_refuses_without_one(
+    gcs_bucket: Any, gcs_credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ama_remote.storage.base import StorageDenied
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    key = object_key("0" * 64)
+    with pytest.raises(StorageDenied) as caught:
+        open_backend(gcs_bucket.storage_url("p")).presign(key, "GET", 60)
+    assert caught.value.exit_code == 4
+    assert "credentials_file" in (caught.value.hint or "")
+
+    configured = open_backend(gcs_bucket.storage_url("p"), credentials_file=str(gcs_credentials))
+    action = configured.presign(key, "GET", 60)
+    assert action is not None
+    credential = parse_qs(urlsplit(action["href"]).query)["X-Goog-Credential"][0]
+    assert credential.startswith("ama-server@ama-test.iam.gserviceaccount.com/")
