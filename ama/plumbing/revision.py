@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.graph import read_manifest, tree_of
-from ama.plumbing.hashing import is_id
+from ama.plumbing.hashing import InvalidId, is_id
 from ama.plumbing.odb import ObjectDatabase
 from ama.plumbing.refs import MAX_SYMREF_DEPTH, SYMREF_PREFIX, RefStore
 
 _SUFFIX_RE = re.compile(r"\^\{tree\}|\^[0-9]*|~[0-9]*")
 _HEX_RE = re.compile(r"[0-9a-f]{4,64}\Z")
+_LOOSE_HEX_RE = re.compile(r"[0-9a-fA-F]+\Z")
 
 
 class UnknownRevision(NotFound):
@@ -60,6 +61,10 @@ def resolve(odb: ObjectDatabase, refs: RefStore, head: Callable[[], RefStore], t
         oid = resolve_ref(refs, head, base)
     elif _HEX_RE.match(base):
         oid = odb.resolve(base)
+    elif _LOOSE_HEX_RE.match(base):
+        # A malformed id (too short, upper case, too long) is bad input, not a missing name.
+        raise InvalidId(f"{base!r} is not an object id: ids are lowercase hex, "
+                        "and a prefix has at least 4 characters")
     else:
         raise UnknownRevision(
             f"{text!r} is not an object id, an id prefix (4+ hex characters), HEAD or a ref",
