@@ -82,9 +82,9 @@ def _wait(process: subprocess.Popen[bytes], url: str, log: Path) -> bool:
             return False
         try:
             # Any HTTP answer will do: without a token this is a 401 from the app itself.
-            requests.get(f"{url}/v1/auth/me", timeout=1)
+            requests.get(f"{url}/v1/auth/me", timeout=5)
             return True
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             time.sleep(0.05)
     _stop(process)
     pytest.fail(f"ama-server did not answer at {url} within {START_TIMEOUT}s; its log:\n"
