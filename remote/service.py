@@ -73,8 +73,9 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 BUMPS = ("patch", "minor", "major")
 RULE_KEYS = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
              "max_file_count")
-# Ids per IN (…) query: below SQLite's oldest limit of 999 bound parameters.
-ID_CHUNK = 900
+# Ids per IN (…) query: below SQLite's bound-parameter limit (32766 since SQLite 3.32) and
+# large enough that 100,000 ids take a few dozen queries.
+ID_CHUNK = 5000
 # Trees and manifests up to this size keep their bytes in the database for commit's walk.
 KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
@@ -846,6 +847,8 @@ class Service:
         storage = self._storage(storage_url)
         answers: list[dict[str, Any]] = []
         pending: list[tuple[str, int]] = []
+        # A backend either presigns every key or none (file://): ask once, not per object.
+        presigns = True
         for item in objects:
             oid = item.get("id") if isinstance(item, dict) else None
             size = item.get("size") if isinstance(item, dict) else None
@@ -859,8 +862,10 @@ class Service:
                     answers.append({"id": oid, "error": {
                         "code": 404, "message": f"object {oid} not found in project {project!r}"}})
                     continue
-                action = storage.presign(object_key(oid), "GET", TRANSFER_TTL) \
-                    or self._own_action(project, oid, "GET")
+                action = presigns and storage.presign(object_key(oid), "GET", TRANSFER_TTL)
+                if not action:
+                    presigns = False
+                    action = self._own_action(project, oid, "GET")
                 answers.append({"id": oid, "size": row.size, "actions": {"download": action}})
                 continue
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -870,9 +875,10 @@ class Service:
             if row is not None and row.verified:
                 answers.append({"id": oid, "size": row.size})
                 continue
-            presigned = storage.presign(object_key(oid), "PUT", TRANSFER_TTL, size)
+            presigned = presigns and storage.presign(object_key(oid), "PUT", TRANSFER_TTL, size)
             actions: dict[str, Any]
-            if presigned is None:
+            if not presigned:
+                presigns = False
                 actions = {"upload": self._own_action(project, oid, "PUT")}
             else:
                 pending.append((oid, size))
