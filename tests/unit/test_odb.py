@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ama.plumbing.hashing import EMPTY_BLOB_ID, MMAP_THRESHOLD, InvalidId, hash_bytes
 from ama.plumbing.errors import NotFound
+from ama.plumbing.hashing import EMPTY_BLOB_ID, MMAP_THRESHOLD, InvalidId, hash_bytes
 from ama.plumbing.odb import (
     AmbiguousId,
     CorruptObject,
