@@ -165,7 +165,8 @@ class _PinnedAddressAdapter(HTTPAdapter):
         self.address = address
         super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
         parts = urlsplit(request.url or "")
         if (parts.hostname or "").lower() == self.host:
             request.headers["Host"] = parts.netloc.rpartition("@")[2]
