@@ -82,11 +82,19 @@ def walk_tree(odb: ObjectDatabase, oid: str, recursive: bool = True, prefix: str
 
 
 def tree_of(odb: ObjectDatabase, oid: str) -> str:
-    """Return the root tree of ``oid``: itself for a tree, its tree for a manifest."""
+    """Return the root tree of ``oid``: itself for a tree, its tree for a manifest.
+
+    Raises :class:`InvalidObject` for any other object.
+    """
+    from ama.plumbing.objects import object_type
+
     data = odb.get(oid)
-    if data.startswith(b"ama-tree 1\n"):
+    kind = object_type(data)
+    if kind == "tree":
         return oid
-    return read_manifest(odb, oid).tree
+    if kind == "manifest":
+        return Manifest.deserialize(data).tree
+    raise InvalidObject(f"object {oid} is a blob, not a tree or a manifest")
 
 
 def reachable(odb: ObjectDatabase, include: Iterable[str], exclude: Iterable[str] = (),

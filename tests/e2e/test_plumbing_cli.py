@@ -274,7 +274,8 @@ def test_ls_tree_recursive_nul_and_names(ama: Ama) -> None:
     assert ama("ls-tree", "-r", "-z", "--name-only", built.tree).out == (
         b"empty\0run.sh\0sub/hello.txt\0")
     assert ama.ok("ls-tree", "--name-only", SUB_ID[:7]) == "hello.txt"
-    assert f"object {HELLO_ID} is not a" in ama.fails(2, "ls-tree", HELLO_ID).err
+    assert (f"object {HELLO_ID} is a blob, not a tree or a manifest"
+            in ama.fails(2, "ls-tree", HELLO_ID).err)
 
 
 # -- update-index / ls-files ---------------------------------------------------------------
