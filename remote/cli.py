@@ -18,7 +18,7 @@ import click
 from ama_remote.config import ServerConfig, load_config
 
 from ama import __version__
-from ama.cli.command import AmaCommandGroup, command
+from ama.commandline import AmaCommandGroup, command
 from ama.plumbing.errors import FAILED, AmaError
 
 ROLES = ("reader", "writer", "admin")
