@@ -368,7 +368,32 @@ def generate() -> dict[str, str]:
         ctx = context(command, name, root)
         entry = COMMANDS.get(name)
         pages[f"{_page_name(ctx)}.1"] = command_page(ctx, entry[1] if entry else "")
+    for program, group in _other_programs():
+        top = context(group, program)
+        pages[f"{program}.1"] = command_page(top)
+        for name in group.list_commands(top):
+            command = group.get_command(top, name)
+            if command is not None and not command.hidden:
+                ctx = context(command, name, top)
+                pages[f"{_page_name(ctx)}.1"] = command_page(ctx)
     return pages
+
+
+def _other_programs() -> list[tuple[str, click.Group]]:
+    """The other console scripts of this distribution whose module has a click group
+    ``cli`` (``ama-server``), found through the installed entry points so the client's
+    command line never imports the remote's code."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group="console_scripts"):
+        if ep.name.startswith("ama") and ep.module != "ama.cli.main" and (
+                ep.dist is None or ep.dist.name == "amapy"):
+            group = getattr(importlib.import_module(ep.module), "cli", None)
+            if isinstance(group, click.Group):
+                found.append((ep.name, group))
+    return sorted(found, key=lambda item: item[0])
 
 
 def write(folder: str | Path) -> list[Path]:
