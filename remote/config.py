@@ -6,6 +6,7 @@ defaults, resolved once into a frozen :class:`ServerConfig`) and the service the
     database_url = "postgresql+psycopg://ama@db.internal/ama"
     max_object_bytes = 10_000_000_000
     open_signup_domains = ["example.org"]
+    oidc_client_id = "1234-abc.apps.googleusercontent.com"   # browser login (ama_remote.oidc)
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class ServerConfig:
     max_per_page: int = 1000
     open_signup_domains: tuple[str, ...] = ()
     token_ttl: int = 30 * 86400
+    # Browser login with OpenID Connect (ama_remote.oidc): off until a client id is set.
+    oidc_issuer: str = "https://accounts.google.com"
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
     bind: str = "127.0.0.1:8080"
     workers: int = 2
     timeout: int = 300
@@ -99,6 +105,9 @@ def load_config(environ: Mapping[str, str] | None = None,
         if not all(isinstance(d, str) for d in domains):
             raise BadConfig("setting open_signup_domains must be a list of domain names")
         values["open_signup_domains"] = tuple(d.strip().lower() for d in domains)
+    for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_scopes"):
+        if name in values and not isinstance(values[name], str):
+            raise BadConfig(f"setting {name} must be a string, not {values[name]!r}")
     values.setdefault("database_url", f"sqlite:///{root / 'ama.db'}")
     return ServerConfig(home=root, **values)
 
