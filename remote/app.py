@@ -456,9 +456,14 @@ def create_app(service: Any, config: ServerConfig,
                grants: Mapping[str, Grant] | None = None) -> falcon.App:
     """Return the Falcon app serving ``service`` under ``/v1``.
 
-    ``grants`` maps a ``grant_type`` of ``POST /v1/auth/token`` to a login method (OpenID
-    Connect registers itself there); without one, that endpoint rotates the caller's token.
+    ``grants`` maps a ``grant_type`` of ``POST /v1/auth/token`` to a login method; by
+    default OpenID Connect registers itself there when ``config`` names a client
+    (:mod:`ama_remote.oidc`). Without a grant type, that endpoint rotates the caller's token.
     """
+    from ama_remote.oidc import login_grants
+
+    oidc, oidc_grants = login_grants(service, config)
+    grants = oidc_grants if grants is None else grants
     app = falcon.App(middleware=[BearerAuth(service)])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(_serialize_http_error)
@@ -474,6 +479,7 @@ def create_app(service: Any, config: ServerConfig,
         ("/v1/auth/signup", r(Signup)),
         ("/v1/auth/token", r(Token, grants or {})),
         ("/v1/auth/me", r(Me)),
+        ("/v1/auth/oidc", oidc),
         ("/v1/projects", r(Projects)),
         (p, r(Project)),
         (p + "/classes", r(Classes)),
