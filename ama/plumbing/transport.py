@@ -290,6 +290,20 @@ class HttpTransport:
     def revoke_token(self) -> None:
         self._call("DELETE", "/v1/auth/token")
 
+    def login_settings(self) -> dict[str, Any]:
+        """Return what browser login needs (issuer, client id, scopes); raises NotFound
+        when the remote has no browser login."""
+        result: dict[str, Any] = self._call("GET", "/v1/auth/oidc")
+        return result
+
+    def login(self, grant_type: str, **fields: Any) -> dict[str, Any]:
+        """Exchange a login grant (an ID token, …) for a token; keep it and return
+        ``{"token", "username"}``."""
+        result: dict[str, Any] = self._call("POST", "/v1/auth/token",
+                                            {"grant_type": grant_type, **fields})
+        self.token = result["token"]
+        return result
+
     def me(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/auth/me")
         return result
