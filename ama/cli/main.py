@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("status", "Show staged, changed, deleted and untracked files", "porcelain"),
     "diff": ("diff", "Show files that differ between versions or the work tree", "porcelain"),
     "store": ("store", "Inspect, move, verify and clean the asset store", "porcelain"),
+    "auth": ("auth", "Sign up, log in to and out of a remote", "porcelain"),
 }
 
 
