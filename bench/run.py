@@ -69,6 +69,8 @@ class Run:
 
 
 TIME = "/usr/bin/time"
+# Where a run's stdout is captured: outside the work trees, so no tool ever sees it.
+SCRATCH = Path(tempfile.gettempdir())
 
 
 def run(argv: Sequence[str], env: dict[str, str], cwd: Path, stdin: Path | None = None,
@@ -80,7 +82,7 @@ def run(argv: Sequence[str], env: dict[str, str], cwd: Path, stdin: Path | None 
     spawned straight from here inherits this process's high-water mark at exec (which the
     in-process hashing pushes past 1 GiB), so ``wait4`` would overstate it.
     """
-    out = out if out is not None else cwd / ".bench-out"
+    out = out if out is not None else SCRATCH / f"out-{os.getpid()}"
     rss_file = out.with_name(out.name + ".rss")
     prefix = [TIME, "-f", "%M", "-o", str(rss_file)] if os.access(TIME, os.X_OK) else []
     with open(stdin or os.devnull, "rb") as fin, open(out, "wb") as fout:
@@ -112,6 +114,11 @@ def best(results: Sequence[Run]) -> Run:
                fastest.stdout)
 
 
+# Nothing is deleted until the end: ext4 skips inodes freed in the last ~30 s when it
+# allocates new ones, and checking each one made creating files after a 100,000-file delete
+# 5 to 20 times slower (perf: recently_deleted in __ext4_new_inode), whatever tool ran next.
+
+
 def drop_dirty() -> None:
     """Write back every dirty page first, so no timed run pays for data made before it."""
     os.sync()
@@ -119,7 +126,9 @@ def drop_dirty() -> None:
 
 class Bench:
     def __init__(self, tmp: Path, repeat: int, files: int, folders: int, big: int) -> None:
+        global SCRATCH
         self.tmp = tmp
+        SCRATCH = tmp
         self.repeat = repeat
         self.files = files
         self.folders = folders
@@ -254,8 +263,8 @@ class Bench:
     def create_rename_limit(self, count: int) -> float:
         """Seconds for Python to create ``count`` files of 1 KiB as temp files in 256 folders,
         rename each to its final name, and sync the filesystem once (ama's durability)."""
-        root = self.tmp / "limit"
-        shutil.rmtree(root, ignore_errors=True)
+        self._limits = getattr(self, "_limits", 0) + 1
+        root = self.tmp / f"limit{self._limits}"
         folders = [str(root / f"{i:02x}") for i in range(256)]
         for folder in folders:
             os.makedirs(folder)
@@ -276,9 +285,7 @@ class Bench:
             os.sync()
         finally:
             os.close(fd)
-        seconds = time.perf_counter() - start
-        shutil.rmtree(root)
-        return seconds
+        return time.perf_counter() - start
 
     def part_many(self) -> None:
         tree, paths = self.tree()
@@ -298,7 +305,6 @@ class Bench:
             ids = ama_runs[-1].stdout.split()
             if len(ids) != count:
                 raise SystemExit(f"bench: hash-object -w printed {len(ids)} ids, not {count}")
-            shutil.rmtree(home)
         got = best(ama_runs)
 
         git_times = []
@@ -311,7 +317,6 @@ class Bench:
                              "--stdin-paths"], self.env, tree, stdin=listing),
                         "git hash-object")
             git_times.append(r.seconds)
-            shutil.rmtree(repo)
         git_seconds = min(git_times)
 
         rate, limit_rate, git_rate = count / got.seconds, count / limit, count / git_seconds
@@ -343,26 +348,27 @@ class Bench:
             add_runs.append(checked(run([self.ama, "update-index", "--add", "--stdin", "-z"],
                                         self.ama_env(home), tree, stdin=listing),
                                     "update-index --add"))
-            shutil.rmtree(home)
         add = best(add_runs)
         env = self.ama_env(self.fresh_home())
         staged = checked(run([self.ama, "ls-files"], env, tree), "ls-files")
         if len(staged.stdout.split()) != count:
             raise SystemExit("bench: ls-files does not list every staged file")
 
-        git_dir = self.tmp / "git-index"
-        git = [self.git, "--git-dir", str(git_dir), "--work-tree", str(tree)]
         git_add_times = []
-        for _ in range(self.repeat):
-            shutil.rmtree(git_dir, ignore_errors=True)
+        for i in range(self.repeat):
+            git_dir = self.tmp / f"git-index{i}"
+            git = [self.git, "--git-dir", str(git_dir), "--work-tree", str(tree)]
             subprocess.run([self.git, "init", "-q", "--bare", str(git_dir)], env=self.env,
                            check=True)
             (git_dir / "info").mkdir(exist_ok=True)
-            (git_dir / "info" / "exclude").write_text(".ama/\n.bench-out\n")
+            (git_dir / "info" / "exclude").write_text(".ama/\n")
             drop_dirty()
             git_add_times.append(checked(run([*git, "add", "."], self.env, tree),
                                          "git add").seconds)
         git_add = min(git_add_times)
+        # Committed, so a clean status has nothing to list, as ama's index after staging.
+        subprocess.run([*git, "commit", "-q", "-m", "bench"], env=self.env, cwd=tree,
+                       check=True)
 
         # Nothing changed since staging: both tools only stat.
         checked(run([*git, "status", "--porcelain"], self.env, tree), "git status")
