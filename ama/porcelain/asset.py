@@ -31,10 +31,11 @@ from typing import NamedTuple
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.index import Index, IndexEntry
-from ama.plumbing.objects import TreeEntry
+from ama.plumbing.objects import TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
 from ama.plumbing.store import Store, home_dir
-from ama.plumbing.worktree import META_DIR, AssetDir, NotAnAssetDir, UnsupportedFiles, walk
+from ama.plumbing.worktree import (META_DIR, AssetDir, NotAnAssetDir, UnsupportedFiles,
+                                   _links_into, _show, file_problem, load_ignore)
 from ama.porcelain.config import Config
 
 HEAD_FORMAT = "ama-head/1"
@@ -305,55 +306,109 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
          strict: bool = False) -> WorkScan:
     """Walk the work tree below ``prefixes`` (default: all of it) and compare with ``index``.
 
-    One ``lstat`` per file: the walk's. With ``strict`` a path that cannot be content
+    Staged files are checked by one ``lstat`` each, in the index's order, as
+    :func:`ama.plumbing.index.changes` does; folders are listed only to find files the
+    index lacks, which alone get the checks of :func:`ama.plumbing.worktree.walk` (their
+    names, their type, ``.amaignore``). With ``strict`` a path that cannot be content
     raises :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
     otherwise it is reported in ``problems``.
     """
     prefixes = [""] if prefixes is None else prefixes
     if "" in prefixes:
         prefixes = [""]
-    root = asset.root
+    root = os.fspath(asset.root)
     entries = index.entries
     written = index.written_ns
-    link_root = asset.odb.root
-    new: list[tuple[str, os.stat_result]] = []
     stale: list[tuple[IndexEntry, os.stat_result]] = []
-    problems: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for prefix in prefixes:
-        if prefix and not os.path.lexists(root / prefix):
-            continue
-        try:
-            for path, st in walk(root, prefix, link_root):
-                entry = entries.get(path)
-                if entry is None:
-                    new.append((path, st))
-                    continue
-                seen.add(path)
-                if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
-                        and st.st_ino == entry.ino and st.st_mode == entry.mode
-                        and entry.mtime_ns < written):
-                    continue
-                stale.append((entry, st))
-        except UnsupportedFiles as e:
-            if strict:
-                raise
-            problems.extend(e.problems)
     missing: list[IndexEntry] = []
-    if len(seen) != len(entries):
-        for path, entry in entries.items():
-            if path in seen or not under_any(path, prefixes):
-                continue
-            # Not walked: deleted, not a regular file any more, or matched by .amaignore
-            # after it was staged (then it is still content).
-            full = root / path
-            try:
-                st = os.stat(full) if os.path.islink(full) else os.lstat(full)
-            except (FileNotFoundError, NotADirectoryError):
-                missing.append(entry)
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                missing.append(entry)
-            elif not entry.matches(st) or entry.mtime_ns >= written:
-                stale.append((entry, st))
+    lstat = os.lstat
+    base = os.path.join(root, "")
+    whole = prefixes == [""]
+    for path, entry in entries.items():
+        if not whole and not under_any(path, prefixes):
+            continue
+        full = base + path
+        try:
+            st = lstat(full)
+            if st.st_mode & 0o170000 == 0o120000:
+                st = os.stat(full)  # a symlink placed from the store: its target counts
+        except (FileNotFoundError, NotADirectoryError):
+            missing.append(entry)
+            continue
+        if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
+                and st.st_ino == entry.ino and st.st_mode == entry.mode
+                and entry.mtime_ns < written):
+            continue
+        if st.st_mode & 0o170000 != 0o100000:
+            missing.append(entry)
+        else:
+            stale.append((entry, st))
+    new: list[tuple[str, os.stat_result]] = []
+    problems: list[tuple[str, str]] = []
+    ignore = load_ignore(asset.root)
+    link_root = asset.odb.root
+    for prefix in prefixes:
+        full = base + prefix if prefix else root
+        if prefix and not os.path.lexists(full):
+            continue
+        if prefix and (os.path.islink(full) or not os.path.isdir(full)):
+            if prefix not in entries:
+                _untracked_file(asset.root, prefix, ignore, link_root, new, problems)
+            continue
+        _untracked(root, prefix, entries, ignore, link_root, new, problems)
+    if problems:
+        problems.sort()
+        if strict:
+            raise UnsupportedFiles(problems)
     return WorkScan(new, stale, missing, problems)
+
+
+def _untracked(root: str, prefix: str, entries: Mapping[str, IndexEntry],
+               ignore: object, link_root: Path, new: list[tuple[str, os.stat_result]],
+               problems: list[tuple[str, str]]) -> None:
+    """Find the files below ``prefix`` that ``entries`` lacks (see :func:`scan`)."""
+    # Deferred to the one untracked path that needs it: the walk's checks and messages.
+    stack = [(os.path.join(root, prefix) if prefix else root, prefix + "/" if prefix else "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            listing = os.scandir(folder)
+        except PermissionError:
+            problems.append((rel.rstrip("/") or ".", "cannot be read (permission denied)"))
+            continue
+        with listing:
+            for entry in listing:
+                path = rel + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if not rel and entry.name == META_DIR:
+                        continue
+                    if ignore is not None and ignore.match_file(path + "/"):  # type: ignore[attr-defined]
+                        continue
+                    problem = name_problem(entry.name)
+                    if problem:
+                        problems.append((_show(path), problem))
+                        continue
+                    stack.append((entry.path, path + "/"))
+                    continue
+                if path in entries:
+                    continue
+                _untracked_file(Path(root), path, ignore, link_root, new, problems)
+
+
+def _untracked_file(root: Path, path: str, ignore: object, link_root: Path,
+                    new: list[tuple[str, os.stat_result]],
+                    problems: list[tuple[str, str]]) -> None:
+    if ignore is not None and ignore.match_file(path):  # type: ignore[attr-defined]
+        return
+    problem = name_problem(path.rpartition("/")[2])
+    if problem:
+        problems.append((_show(path), problem))
+        return
+    full = os.path.join(root, path)
+    st = os.lstat(full)
+    if stat.S_ISREG(st.st_mode):
+        new.append((path, st))
+    elif stat.S_ISLNK(st.st_mode) and _links_into(full, link_root):
+        new.append((path, os.stat(full)))
+    else:
+        problems.append((_show(path), file_problem(st.st_mode) or "is not a regular file"))

@@ -6,7 +6,7 @@ import os
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.index import IndexEntry
-from ama.porcelain.add import Progress, Staged, pathspecs
+from ama.porcelain.add import Progress, Staged, pathspecs, store_file
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
 
@@ -35,7 +35,7 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
         total = len(work.stale)
         with odb.batch():
             for n, (entry, st) in enumerate(work.stale, 1):
-                oid = odb.write_file(os.path.join(root, entry.path), st.st_size)
+                oid = store_file(odb, os.path.join(root, entry.path), st.st_size)
                 index.add(IndexEntry.from_stat(entry.path, oid, st))
                 if entry.id != oid or entry.mode != st.st_mode:
                     result.modified.append(entry.path)
