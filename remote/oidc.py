@@ -195,7 +195,7 @@ class IdTokenVerifier:
         age and nonce are checked; raises :class:`Unauthenticated` naming what failed."""
         try:
             token = self._decode(id_token)
-        except BadSignatureError:
+        except (BadSignatureError, InvalidKeyIdError):
             raise Unauthenticated("the ID token's signature does not match the keys of "
                                   f"{self.settings.issuer}", LOGIN_HINT) from None
         except JoseError as e:

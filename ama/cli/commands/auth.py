@@ -54,7 +54,11 @@ def _print_account(account: dict[str, Any], verb: str) -> None:
         click.echo(f"  {p['name']}\t{p['role']}")
 
 
-@command.command("signup", exit_codes={0: "the account was created", 1: "the name is taken",
+@command.command("signup",
+                 examples=[("Ask for an account on a server:",
+                            "ama auth signup -u ada -e ada@example.org --remote "
+                            "https://ama.example.org")],
+                 exit_codes={0: "the account was created", 1: "the name is taken",
                                         2: "bad usage or an invalid name or email",
                                         5: "the remote cannot be reached"})
 @click.option("-u", "--username", required=True, help="The user name you want.")
@@ -80,7 +84,12 @@ def signup(username: str, email: str, remote: str | None, as_json: bool) -> None
                    "the account before you can log in")
 
 
-@command.command("login", exit_codes=EXIT_CODES)
+@command.command("login",
+                 examples=[("Log in with the browser:",
+                            "ama auth login --remote https://ama.example.org"),
+                           ("On a machine without a browser, with a token printed elsewhere:",
+                            "ama auth login --token ama_… --remote https://ama.example.org")],
+                 exit_codes=EXIT_CODES)
 @click.option("--token", metavar="TOKEN",
               help="Log in with a token printed by 'ama auth info --token' or "
                    "'ama-server token issue' instead of the browser.")
@@ -121,7 +130,11 @@ def _open_browser(link: str) -> bool:
     return webbrowser.open(link)
 
 
-@command.command("info", exit_codes={0: "logged in", 2: "bad usage, or no remote given",
+@command.command("info",
+                 examples=[("Who am I on the server in AMA_REMOTE:", "ama auth info"),
+                           ("Print the token to log in on another machine:",
+                            "ama auth info --token")],
+                 exit_codes={0: "logged in", 2: "bad usage, or no remote given",
                                       4: "not logged in, or the token is no longer valid",
                                       5: "the remote cannot be reached"})
 @click.option("--token", "show_token", is_flag=True,
@@ -144,7 +157,10 @@ def info(show_token: bool, remote: str | None, as_json: bool) -> None:
     _print_account(account, "logged in to")
 
 
-@command.command("logout", exit_codes={0: "logged out", 2: "bad usage, or no remote given",
+@command.command("logout",
+                 examples=[("Log out of a server:",
+                            "ama auth logout --remote https://ama.example.org")],
+                 exit_codes={0: "logged out", 2: "bad usage, or no remote given",
                                         4: "not logged in", 5: "the remote cannot be reached"})
 @remote_option
 @quiet_option
