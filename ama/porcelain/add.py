@@ -56,7 +56,7 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
     prefixes = pathspecs(asset, paths, cwd)
     with locked_index(asset) as index:
         ignore = None
-        for name, prefix in zip(paths, prefixes):
+        for name, prefix in zip(paths, prefixes, strict=True):
             full = asset.root / prefix
             if not os.path.lexists(full):
                 if not any(under_any(p, [prefix]) for p in index.entries):

@@ -34,8 +34,16 @@ from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.objects import TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
 from ama.plumbing.store import Store, home_dir
-from ama.plumbing.worktree import (META_DIR, AssetDir, NotAnAssetDir, UnsupportedFiles,
-                                   _links_into, _show, file_problem, load_ignore)
+from ama.plumbing.worktree import (
+    META_DIR,
+    AssetDir,
+    NotAnAssetDir,
+    UnsupportedFiles,
+    _links_into,
+    _show,
+    file_problem,
+    load_ignore,
+)
 from ama.porcelain.config import Config
 
 HEAD_FORMAT = "ama-head/1"

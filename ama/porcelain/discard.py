@@ -42,7 +42,7 @@ def discard(asset: Asset, paths: list[str] | None = None, staged: bool = False,
     result = Discarded()
     with locked_index(asset) as index:
         if paths is not None:
-            for name, prefix in zip(paths, prefixes):
+            for name, prefix in zip(paths, prefixes, strict=True):
                 if not any(under_any(p, [prefix]) for p in index.entries) and not any(
                         under_any(p, [prefix]) for p in committed):
                     raise NotFound(f"{name} is not staged" +

@@ -40,7 +40,7 @@ def remove(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = 
     prefixes = pathspecs(asset, paths, cwd)
     with locked_index(asset) as index:
         chosen: list[str] = []
-        for name, prefix in zip(paths, prefixes):
+        for name, prefix in zip(paths, prefixes, strict=True):
             found = [p for p in index.entries if under_any(p, [prefix])]
             if not found:
                 raise NotFound(f"{name} is not staged, so there is nothing to remove",

@@ -22,7 +22,7 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
     prefixes = [""] if paths is None else pathspecs(asset, paths, cwd)
     with locked_index(asset) as index:
         if paths is not None:
-            for name, prefix in zip(paths, prefixes):
+            for name, prefix in zip(paths, prefixes, strict=True):
                 if not any(under_any(p, [prefix]) for p in index.entries):
                     what = "no such file" if not os.path.lexists(asset.root / prefix) else (
                         "it is not staged")

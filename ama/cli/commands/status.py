@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-
 from ama.cli.command import command
 from ama.cli.commands._porcelain import emit_json, json_option, open_asset
 

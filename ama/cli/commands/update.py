@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._porcelain import (emit_json, json_option, note, open_asset, progress,
-                                         quiet_option)
+from ama.cli.commands._porcelain import (
+    emit_json,
+    json_option,
+    note,
+    open_asset,
+    progress,
+    quiet_option,
+)
 
 
 @command(

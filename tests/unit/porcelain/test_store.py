@@ -11,8 +11,16 @@ from ama.plumbing.store import Store
 from ama.porcelain.add import add
 from ama.porcelain.asset import Asset, registered
 from ama.porcelain.config import Config
-from ama.porcelain.store import (UnreadableRoot, clear, effective_strategy, gc, info, prune,
-                                 set_path, verify)
+from ama.porcelain.store import (
+    UnreadableRoot,
+    clear,
+    effective_strategy,
+    gc,
+    info,
+    prune,
+    set_path,
+    verify,
+)
 from tests.unit.porcelain.conftest import commit, write
 
 
