@@ -226,9 +226,11 @@ def _parse(data: bytes, path: Path) -> dict[str, IndexEntry]:
     if len(paths) != count + 1 or paths[-1] != "":
         raise corrupt("the number of paths does not match the number of records")
     records = _RECORD.iter_unpack(body[_HEADER.size:records_end])
+    # tuple.__new__ skips the named tuple's Python-level __new__: a third of the load time.
+    new = tuple.__new__
     return {
-        p: IndexEntry(p, raw.hex(), size, mtime, ino, mode)
-        for p, (raw, mode, size, mtime, ino) in zip(paths, records)
+        p: new(IndexEntry, (p, raw.hex(), size, mtime, ino, mode))
+        for p, (raw, mode, size, mtime, ino) in zip(paths, records, strict=False)
     }
 
 
@@ -251,25 +253,30 @@ def changes(index: Index, root: str | os.PathLike[str]) -> Iterator[Change]:
     base = os.fspath(root)
     lstat = os.lstat
     written = index.written_ns
-    for path, entry in index.entries.items():
-        full = os.path.join(base, path)
-        try:
-            st = lstat(full)
-            if st.st_mode & 0o170000 == 0o120000:
-                # A symlink checked out from the store: its target is the content.
-                st = os.stat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            yield Change("deleted", entry)
-            continue
-        if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
-                and st.st_ino == entry.ino and st.st_mode == entry.mode
-                and entry.mtime_ns < written):
-            continue
-        if not (st.st_mode & 0o170000 == 0o100000):
-            yield Change("deleted", entry)
-        elif st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
-            yield Change("modified", entry._replace(size=st.st_size))
-        elif hash_file(full, st.st_size) != entry.id:
-            yield Change("modified", entry)
-        else:
-            yield Change("touched", IndexEntry.from_stat(path, entry.id, st))
+    # Stat relative to an open handle on the root: the kernel walks only the path inside the
+    # asset directory, and no full path is built per file (most of the cost at 100,000 files).
+    root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for path, entry in index.entries.items():
+            try:
+                st = lstat(path, dir_fd=root_fd)
+                if st.st_mode & 0o170000 == 0o120000:
+                    # A symlink checked out from the store: its target is the content.
+                    st = os.stat(path, dir_fd=root_fd)
+            except (FileNotFoundError, NotADirectoryError):
+                yield Change("deleted", entry)
+                continue
+            if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
+                    and st.st_ino == entry.ino and st.st_mode == entry.mode
+                    and entry.mtime_ns < written):
+                continue
+            if not (st.st_mode & 0o170000 == 0o100000):
+                yield Change("deleted", entry)
+            elif st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
+                yield Change("modified", entry._replace(size=st.st_size))
+            elif hash_file(f"{base}/{path}", st.st_size) != entry.id:
+                yield Change("modified", entry)
+            else:
+                yield Change("touched", IndexEntry.from_stat(path, entry.id, st))
+    finally:
+        os.close(root_fd)
