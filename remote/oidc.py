@@ -180,9 +180,10 @@ class IdTokenVerifier:
                 if not isinstance(jwks_uri, str):
                     raise IssuerUnreachable(f"the OpenID configuration of "
                                             f"{self.settings.issuer} has no jwks_uri")
+                keys: Any = self._get_json(jwks_uri, "signing keys")
                 try:
-                    self._keys = KeySet.import_key_set(self._get_json(jwks_uri, "signing keys"))
-                except JoseError as e:
+                    self._keys = KeySet.import_key_set(keys)
+                except (JoseError, KeyError, TypeError, ValueError) as e:
                     raise IssuerUnreachable(f"the signing keys at {jwks_uri} cannot be "
                                             f"read: {e}") from None
                 self._keys_fetched = self.clock()

@@ -370,7 +370,7 @@ def logout(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]
         _transport(url, token, environ).revoke_token()
     except Unauthenticated:
         revoked = False  # expired or revoked already: nothing left to revoke
-    forgotten = bool(stored) and stored["token"] == token and credentials.remove(url)
+    forgotten = stored is not None and stored["token"] == token and credentials.remove(url)
     return {"remote": url, "revoked": revoked, "forgotten": forgotten}
 
 
