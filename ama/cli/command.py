@@ -37,9 +37,9 @@ class Env:
         return AssetDir.find(environ=self.environ)
 
     def head_refs(self):  # type: ignore[no-untyped-def]
-        from ama.plumbing.refs import RefStore
+        from ama.plumbing.head import HeadRef
 
-        return RefStore(self.asset_dir.meta, prefix="HEAD")
+        return HeadRef(self.asset_dir.meta)
 
     def resolve(self, text: str) -> str:
         """Return the object id that ``text`` names (see ama-rev-parse(1))."""

@@ -152,7 +152,7 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
                 continue
             problem = name_problem(name)
             if problem:
-                problems.append((_show(path), problem))
+                problems.append((show_path(path), problem))
                 continue
             if is_dir:
                 stack.append((entry.path, path + "/"))
@@ -160,7 +160,7 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISREG(st.st_mode):
                 yield path, st
-            elif stat.S_ISLNK(st.st_mode) and _links_into(entry.path, link_root):
+            elif stat.S_ISLNK(st.st_mode) and links_into(entry.path, link_root):
                 yield path, os.stat(entry.path)
             else:
                 _check_one(path, st, problems)
@@ -169,7 +169,7 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
         raise UnsupportedFiles(problems)
 
 
-def _links_into(path: str, link_root: str | os.PathLike[str] | None) -> bool:
+def links_into(path: str, link_root: str | os.PathLike[str] | None) -> bool:
     if link_root is None:
         return False
     target = os.path.realpath(path)
@@ -195,10 +195,10 @@ def file_problem(mode: int) -> str | None:
 def _check_one(path: str, st: os.stat_result, problems: list[tuple[str, str]]) -> None:
     why = file_problem(st.st_mode)
     if why:
-        problems.append((_show(path), why))
+        problems.append((show_path(path), why))
 
 
-def _show(path: str) -> str:
+def show_path(path: str) -> str:
     """A path as a user can read it, with undecodable bytes and control characters escaped."""
     if path.isprintable():
         try:

@@ -1,16 +1,6 @@
-"""The state of an asset directory: ``.ama/HEAD``, its index and the version it came from,
-and the registry of asset directories on this machine (``$AMA_HOME/worktrees``).
-
-``.ama/HEAD`` is one JSON object (canonical: sorted keys, UTF-8, a final newline)::
-
-    {"asset":"temp_3f9a1c2be4d5","class":"ml-models","format":"ama-head/1",
-     "manifest":null,"project":"default","remote":"local","version":"temp_"}
-
-``asset`` is the asset's name within its class (``temp_<12 hex>`` until the first upload,
-then the ordinal as a string, ``"1"``); ``version`` is ``temp_`` until then, then the version
-the directory holds (``0.0.0``); ``manifest`` is that version's manifest id, or null;
-``remote`` and ``project`` name where the asset lives (the remote by its configured name).
-HEAD is replaced atomically (temp file, fsync, rename).
+"""The state of an asset directory: its HEAD (:mod:`ama.plumbing.head`), its index and the
+version it came from, and the registry of asset directories on this machine
+(``$AMA_HOME/worktrees``).
 
 The registry is a text file, one absolute path per line; it lists the roots that
 ``ama store gc`` must keep objects for, and ``ama store prune`` drops the lines of
@@ -20,16 +10,21 @@ directories that no longer exist.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
+from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
+    HEAD_FORMAT,
+    TEMP_PREFIX,
+    TEMP_VERSION,
+    CorruptHead,
+    Head,
+)
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.objects import TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
@@ -37,88 +32,15 @@ from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
     META_DIR,
     AssetDir,
-    NotAnAssetDir,
     UnsupportedFiles,
-    _links_into,
-    _show,
     file_problem,
+    links_into,
     load_ignore,
+    show_path,
 )
 from ama.porcelain.config import Config
 
-HEAD_FORMAT = "ama-head/1"
-TEMP_PREFIX = "temp_"
-TEMP_VERSION = "temp_"
 REGISTRY_FILE = "worktrees"
-
-
-class CorruptHead(AmaError):
-    """``.ama/HEAD`` that is not the JSON ama writes."""
-
-
-@dataclass(frozen=True)
-class Head:
-    """Which asset and version an asset directory holds (see the module docstring)."""
-
-    class_name: str
-    asset: str
-    version: str = TEMP_VERSION
-    manifest: str | None = None
-    remote: str = "local"
-    project: str = "default"
-
-    @property
-    def is_temp(self) -> bool:
-        return self.asset.startswith(TEMP_PREFIX)
-
-    @property
-    def name(self) -> str:
-        """The name users type: ``ml-models/1``, or the temp name before the first upload."""
-        return self.asset if self.is_temp else f"{self.class_name}/{self.asset}"
-
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["class"] = data.pop("class_name")
-        data["format"] = HEAD_FORMAT
-        return data
-
-    def serialize(self) -> bytes:
-        return (json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False) + "\n").encode("utf-8")
-
-    @classmethod
-    def deserialize(cls, data: bytes, where: str = ".ama/HEAD") -> Head:
-        try:
-            value = json.loads(data)
-            if not isinstance(value, dict) or value.get("format") != HEAD_FORMAT:
-                raise ValueError(f"it is not an {HEAD_FORMAT} object")
-            return cls(class_name=str(value["class"]), asset=str(value["asset"]),
-                       version=str(value["version"]), manifest=value["manifest"],
-                       remote=str(value["remote"]), project=str(value["project"]))
-        except (ValueError, KeyError, TypeError) as e:
-            raise CorruptHead(f"{where} is damaged: {e}",
-                              "restore it from a backup, or clone the asset again") from None
-
-    @classmethod
-    def read(cls, meta: Path) -> Head:
-        path = meta / "HEAD"
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise NotAnAssetDir(f"{meta.parent} has {META_DIR}/ but no {META_DIR}/HEAD",
-                                "run 'ama init CLASS' there to start an asset") from None
-        return cls.deserialize(data, str(path))
-
-    def write(self, meta: Path) -> None:
-        path = meta / "HEAD"
-        temp = meta / f"HEAD.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, self.serialize())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
 
 
 class Asset:
@@ -394,7 +316,7 @@ def _untracked(root: str, prefix: str, entries: Mapping[str, IndexEntry],
                         continue
                     problem = name_problem(entry.name)
                     if problem:
-                        problems.append((_show(path), problem))
+                        problems.append((show_path(path), problem))
                         continue
                     stack.append((entry.path, path + "/"))
                     continue
@@ -410,13 +332,13 @@ def _untracked_file(root: Path, path: str, ignore: object, link_root: Path,
         return
     problem = name_problem(path.rpartition("/")[2])
     if problem:
-        problems.append((_show(path), problem))
+        problems.append((show_path(path), problem))
         return
     full = os.path.join(root, path)
     st = os.lstat(full)
     if stat.S_ISREG(st.st_mode):
         new.append((path, st))
-    elif stat.S_ISLNK(st.st_mode) and _links_into(full, link_root):
+    elif stat.S_ISLNK(st.st_mode) and links_into(full, link_root):
         new.append((path, os.stat(full)))
     else:
-        problems.append((_show(path), file_problem(st.st_mode) or "is not a regular file"))
+        problems.append((show_path(path), file_problem(st.st_mode) or "is not a regular file"))

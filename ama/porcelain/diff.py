@@ -16,9 +16,9 @@ from typing import Any
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.graph import tree_of
 from ama.plumbing.hashing import hash_file
+from ama.plumbing.head import HeadRef
 from ama.plumbing.index import path_key
 from ama.plumbing.objects import VERSION_RE
-from ama.plumbing.refs import RefStore
 from ama.plumbing.revision import resolve
 from ama.porcelain.asset import Asset, flatten_tree, scan
 from ama.porcelain.classes import project_dir
@@ -76,7 +76,7 @@ def resolve_version(asset: Asset, text: str) -> str:
                            "list versions with 'ama versions', fetch them with 'ama fetch'"
                            ) from None
         return tree_of(odb, manifest)
-    head_refs = lambda: RefStore(asset.dir.meta, prefix="HEAD")  # noqa: E731
+    head_refs = lambda: HeadRef(asset.dir.meta)  # noqa: E731
     if text.startswith("HEAD"):
         raise BadInput(f"{text!r}: use a version number to name an earlier version",
                        "list versions with 'ama versions'")

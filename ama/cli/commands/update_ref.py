@@ -37,6 +37,8 @@ def command(delete: bool, no_deref: bool, name: str, values: tuple[str, ...]) ->
     env = Env()
     store = env.head_refs() if name == "HEAD" else env.store.refs
     target = name
+    if name == "HEAD":
+        store.check_movable()
     if name == "HEAD" and not no_deref:
         current = store.read("HEAD")
         if current and current.startswith(SYMREF_PREFIX):
