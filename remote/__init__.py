@@ -1,1 +1,2 @@
-"""The remote: the service layer, its database and storage backends, the HTTP app and ama-server (DESIGN §4). Installed as ``ama_remote``."""
+"""The remote: the service layer, its database and storage backends, the HTTP app and
+ama-server (DESIGN §4). Installed as ``ama_remote``."""

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import falcon
-from ama_remote.config import ServerConfig, load_config, open_service
-from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import check_id
+from ama_remote.config import ServerConfig, load_config, open_service
+from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
 log = logging.getLogger("ama_remote.app")
 

@@ -15,11 +15,11 @@ import sys
 from typing import Any
 
 import click
-from ama_remote.config import ServerConfig, load_config
 
 from ama import __version__
 from ama.commandline import AmaCommandGroup, command
 from ama.plumbing.errors import FAILED, AmaError
+from ama_remote.config import ServerConfig, load_config
 
 ROLES = ("reader", "writer", "admin")
 # Without a query string: the server's own paths never carry secrets, but a proxy's could,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from ama_remote.db import Database
 from ama_remote.models import Membership, Project, User
 from ama_remote.service import Caller, Service, utc_now
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 LOCAL_USER = "local"
 DEFAULT_PROJECT = "default"

@@ -46,8 +46,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from ama_remote.errors import Conflict, Forbidden, Unauthenticated
-from ama_remote.models import User
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -62,6 +60,8 @@ from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
 from ama.plumbing.errors import UNREACHABLE, AmaError, BadInput, NotFound
+from ama_remote.errors import Conflict, Forbidden, Unauthenticated
+from ama_remote.models import User
 
 GOOGLE = "https://accounts.google.com"
 DEFAULT_SCOPES = "openid email profile"

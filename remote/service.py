@@ -29,6 +29,20 @@ from typing import Any, BinaryIO
 
 import jsonschema
 import pathspec
+from blake3 import blake3
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
+
+from ama.plumbing.hashing import check_id, is_id
+from ama.plumbing.objects import (
+    CLASS_NAME_RE,
+    TREE_HEADER,
+    InvalidObject,
+    Manifest,
+    Tree,
+    check_class_name,
+    object_type,
+)
 from ama_remote.db import Database
 from ama_remote.errors import (
     BadInput,
@@ -54,20 +68,6 @@ from ama_remote.models import (
     VersionInput,
 )
 from ama_remote.storage.base import object_key
-from blake3 import blake3
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased
-
-from ama.plumbing.hashing import check_id, is_id
-from ama.plumbing.objects import (
-    CLASS_NAME_RE,
-    TREE_HEADER,
-    InvalidObject,
-    Manifest,
-    Tree,
-    check_class_name,
-    object_type,
-)
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 BUMPS = ("patch", "minor", "major")

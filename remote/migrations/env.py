@@ -8,9 +8,10 @@ nothing left to do.
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import create_engine
+
 from ama_remote.db import advisory_lock
 from ama_remote.models import Base
-from sqlalchemy import create_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ama_remote.storage.base import Backend, ObjectMissing, object_key
-
 from ama.plumbing.errors import BadInput
+from ama_remote.storage.base import Backend, ObjectMissing, object_key
 
 __all__ = ["Backend", "ObjectMissing", "object_key", "open_backend"]
 

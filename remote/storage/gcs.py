@@ -27,6 +27,12 @@ from typing import Any, BinaryIO
 import google.api_core.exceptions as api_errors
 import google.auth.exceptions
 import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+from google.oauth2 import service_account
+
+from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
     ObjectMissing,
@@ -36,12 +42,6 @@ from ama_remote.storage.base import (
     check_key,
     check_method,
 )
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
-from google.cloud.storage.retry import DEFAULT_RETRY
-from google.oauth2 import service_account
-
-from ama.plumbing.errors import BadInput
 
 MAX_EXPIRES = 7 * 86400  # V4 signed URLs live at most a week
 _SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]

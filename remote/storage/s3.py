@@ -19,6 +19,10 @@ from typing import Any, BinaryIO
 
 import boto3
 import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
     ObjectMissing,
@@ -28,10 +32,6 @@ from ama_remote.storage.base import (
     check_key,
     check_method,
 )
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-
-from ama.plumbing.errors import BadInput
 
 MAX_EXPIRES = 7 * 86400  # SigV4 presigned URLs live at most a week
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}

@@ -11,13 +11,13 @@ from typing import Any
 
 import falcon.testing
 import pytest
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 from ama_remote.app import create_app
 from ama_remote.config import load_config
 from ama_remote.db import Database
 from ama_remote.service import Service
-
-from ama.plumbing.hashing import hash_bytes
-from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 
 HOST = "ama.test"
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 import requests
-from ama_remote.errors import Unauthenticated as Refused
-from ama_remote.oidc import IdTokenVerifier, OidcSettings, nonce_hash
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
 from ama.plumbing.errors import AmaError
 from ama.plumbing.transport import Forbidden, HttpTransport, Unauthenticated
 from ama.porcelain import auth
+from ama_remote.errors import Unauthenticated as Refused
+from ama_remote.oidc import IdTokenVerifier, OidcSettings, nonce_hash
 from tests.services.server import (
     _free_port,
     _stop,

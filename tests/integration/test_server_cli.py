@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from ama_remote.cli import commands
 from ama_remote.config import load_config, open_service
-
 from tests.services.server import run_ama_server
 
 
@@ -105,10 +105,9 @@ def test_projects_are_added_and_granted(tmp_path: Path) -> None:
 
 
 def test_fsck_reports_a_damaged_object_and_exits_1(tmp_path: Path) -> None:
-    from ama_remote.storage import object_key
-
     from ama.plumbing.hashing import hash_bytes
     from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
+    from ama_remote.storage import object_key
 
     env = env_for(tmp_path)
     init(env, tmp_path)

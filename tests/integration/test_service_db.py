@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
 from ama_remote.db import Database
 from ama_remote.embedded import open_embedded
 from ama_remote.errors import Conflict
 from ama_remote.models import Asset, Membership, Project, User, Version
 from ama_remote.service import Caller, Service
-from sqlalchemy import select
-
 from tests.unit.remote.test_service import *  # noqa: F403  (the suite, re-run on PostgreSQL)
 from tests.unit.remote.test_service import build, upload
 

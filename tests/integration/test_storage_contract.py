@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from ama_remote.storage import Backend, ObjectMissing, object_key, open_backend
-from ama_remote.storage.base import SizeMismatch, StorageUnreachable
 from blake3 import blake3
 
 from ama.plumbing.errors import NotFound
 from ama.plumbing.hashing import hash_bytes
+from ama_remote.storage import Backend, ObjectMissing, object_key, open_backend
+from ama_remote.storage.base import SizeMismatch, StorageUnreachable
 
 PREFIX = "team/datasets"
 MiB = 1 << 20

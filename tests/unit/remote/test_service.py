@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
 from ama_remote.db import Database
 from ama_remote.errors import (
     BadInput,
@@ -26,10 +30,6 @@ from ama_remote.models import AuditEntry, StoredObject, Version
 from ama_remote.service import Caller, Service
 from ama_remote.storage import open_backend
 from ama_remote.storage.base import object_key
-from sqlalchemy import select
-
-from ama.plumbing.hashing import hash_bytes
-from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
 
 T0 = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)
 
