@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Protocol
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
-from ama.plumbing.hashing import MMAP_THRESHOLD, check_prefix, hash_bytes, hash_file, is_id
+from ama.plumbing.hashing import (
+    MMAP_THRESHOLD,
+    check_prefix,
+    hash_bytes,
+    hash_file,
+    is_id,
+    read_small,
+)
 
 _TEMP_PREFIX = ".tmp-"
 
@@ -105,6 +112,9 @@ class FileObjectDatabase:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        # Paths are built by string formatting on this: os.path.join and Path cost more than
+        # the syscalls they feed when a batch writes 100,000 small objects.
+        self._base = os.fspath(self.root)
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = 0
@@ -119,7 +129,7 @@ class FileObjectDatabase:
         """Return whether ``oid`` is stored, without reading it."""
         if self._pending is not None and oid in self._pending:
             return True
-        return os.path.exists(os.path.join(self.root, oid[:2], oid[2:]))
+        return os.path.exists(f"{self._base}/{oid[:2]}/{oid[2:]}")
 
     def get(self, oid: str) -> bytes:
         """Return the bytes of ``oid`` after checking they hash to it.
@@ -221,8 +231,9 @@ class FileObjectDatabase:
             pending = self._pending
             if pending:
                 _syncfs(self.root)
+                base, replace = self._base, os.replace
                 for oid, temp in pending.items():
-                    os.replace(temp, os.path.join(self.root, oid[:2], oid[2:]))
+                    replace(temp, f"{base}/{oid[:2]}/{oid[2:]}")
                 _syncfs(self.root)
         except BaseException:
             for temp in self._pending.values():
@@ -237,18 +248,25 @@ class FileObjectDatabase:
         oid = hash_bytes(data)
         if self.has(oid):
             return oid
-        with self.batch():
-            temp = self._temp_path(oid)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            assert self._pending is not None
-            self._pending[oid] = temp
+        if self._pending is None:
+            with self.batch():
+                self._write_temp(oid, data)
+        else:
+            self._write_temp(oid, data)
         return oid
+
+    def _write_temp(self, oid: str, data: bytes) -> None:
+        """Write ``data`` to a new read-only temp file, renamed to ``oid`` when the batch ends."""
+        assert self._pending is not None
+        temp = self._temp_path(oid)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        self._pending[oid] = temp
 
     def write_file(self, path: str | os.PathLike[str], size: int | None = None) -> str:
         """Store the bytes of the file at ``path`` and return their id.
@@ -260,8 +278,7 @@ class FileObjectDatabase:
         if size is None:
             size = os.stat(path).st_size
         if size < MMAP_THRESHOLD:
-            with open(path, "rb") as f:
-                return self.write(f.read())
+            return self.write(read_small(path, size))
         self._ensure_folder("tmp")
         temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
         try:
@@ -287,7 +304,7 @@ class FileObjectDatabase:
         return self._counter
 
     def _ensure_folder(self, name: str) -> str:
-        folder = os.path.join(self.root, name)
+        folder = f"{self._base}/{name}"
         if name not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(name)
@@ -295,7 +312,8 @@ class FileObjectDatabase:
 
     def _temp_path(self, oid: str) -> str:
         folder = self._ensure_folder(oid[:2])
-        return os.path.join(folder, f"{_TEMP_PREFIX}{oid[2:14]}-{os.getpid()}-{self._next()}")
+        self._counter += 1
+        return f"{folder}/{_TEMP_PREFIX}{oid[2:14]}-{os.getpid()}-{self._counter}"
 
 
 class MemoryObjectDatabase:
