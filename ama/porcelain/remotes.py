@@ -1,0 +1,439 @@
+"""Named remotes (``ama remote add|list|remove|default``) and opening one (:func:`open_remote`).
+
+Remotes are kept in ``$AMA_HOME/config`` as git keeps them, one section per name::
+
+    [remote "team"]
+    url = https://ama.example.org
+
+The remote ``local`` always exists: the embedded ``file://`` remote at ``$AMA_HOME/remote``,
+whose project ``default`` is made on first use. It is the default until ``ama remote
+default NAME`` (or ``AMA_REMOTE``) names another, so a newcomer needs no server and no login.
+
+:func:`open_remote` returns a :class:`~ama.plumbing.transport.Transport`: HTTP for
+``http(s)://`` URLs (with the stored token), and for ``file://`` an
+:class:`InProcessTransport` over the remote's service layer. This module is the only
+client code that imports ``ama_remote`` (DESIGN §5), and only for ``file://``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import hashlib
+import io
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.hashing import CHUNK
+from ama.plumbing.objects import CLASS_NAME_RE
+from ama.plumbing.odb import CorruptObject
+from ama.plumbing.transport import (
+    Conflict,
+    Forbidden,
+    HttpTransport,
+    PayloadTooLarge,
+    Transport,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
+
+LOCAL_DIR = "remote"
+_T = TypeVar("_T")
+
+
+class UnknownRemote(NotFound):
+    """A remote name that is not configured."""
+
+
+class RemoteExists(AmaError):
+    """``ama remote add`` of a name that is taken."""
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """A remote: its name, URL, the project commands work in, and whether it is the default."""
+
+    name: str
+    url: str
+    project: str
+    default: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "file" if self.url.startswith("file://") else "http"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "project": self.project,
+                "default": self.default, "kind": self.kind}
+
+
+# -- the list of remotes ----------------------------------------------------------------------
+
+
+def _section(name: str) -> str:
+    return f'remote "{name}"'
+
+
+def _read(config: Config) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    with contextlib.suppress(FileNotFoundError):
+        parser.read_string(config.path.read_text(encoding="utf-8"), str(config.path))
+    return parser
+
+
+def _write(config: Config, parser: configparser.ConfigParser) -> None:
+    out = io.StringIO()
+    parser.write(out)
+    config.home.mkdir(parents=True, exist_ok=True)
+    temp = config.path.with_name(f"{CONFIG_FILE}.{os.getpid()}.tmp")
+    temp.write_text(out.getvalue(), encoding="utf-8")
+    os.replace(temp, config.path)
+
+
+def local_url(config: Config) -> str:
+    """The URL of the embedded remote: ``file://$AMA_HOME/remote``."""
+    return (config.home / LOCAL_DIR).absolute().as_uri()
+
+
+def check_remote_name(name: str) -> str:
+    if not CLASS_NAME_RE.match(name):
+        raise BadInput(f"invalid remote name {name!r}: use 1 to 63 of a-z, 0-9, '.', '_', '-', "
+                       "starting with a letter or digit")
+    return name
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` without a trailing slash if it is http(s)://host[:port] or file:///path."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "file" and parts.path.startswith("/") and parts.netloc in ("", "localhost"):
+        return "file://" + parts.path.rstrip("/")
+    raise BadInput(f"invalid remote URL {url!r}",
+                   "use https://HOST[:PORT] for an ama server or file:///PATH for a folder")
+
+
+def _urls(config: Config) -> dict[str, str]:
+    parser = _read(config)
+    urls = {LOCAL_REMOTE: local_url(config)}
+    for section in parser.sections():
+        if section.startswith('remote "') and section.endswith('"'):
+            url = parser.get(section, "url", fallback="")
+            if url:
+                urls[section[8:-1]] = url
+    return urls
+
+
+def list_remotes(config: Config) -> list[RemoteInfo]:
+    """Return every remote, ``local`` first, then by name."""
+    default = config.get("remote.default")
+    project = config.get("project.active")
+    urls = _urls(config)
+    names = [LOCAL_REMOTE] + sorted(n for n in urls if n != LOCAL_REMOTE)
+    return [RemoteInfo(n, urls[n], project, n == default) for n in names]
+
+
+def add(config: Config, name: str, url: str) -> RemoteInfo:
+    """Add the remote ``name`` at ``url``; raises :class:`RemoteExists` or BadInput."""
+    check_remote_name(name)
+    url = check_url(url)
+    if name in _urls(config):
+        raise RemoteExists(f"remote {name!r} already exists",
+                           f"remove it first with 'ama remote remove {name}'")
+    parser = _read(config)
+    parser.add_section(_section(name))
+    parser.set(_section(name), "url", url)
+    _write(config, parser)
+    return RemoteInfo(name, url, config.get("project.active"),
+                      config.get("remote.default") == name)
+
+
+def remove(config: Config, name: str) -> RemoteInfo:
+    """Forget the remote ``name`` (``local`` cannot be removed); if it was the default,
+    ``local`` becomes the default again. Returns what was removed."""
+    info = get(config, name)
+    if name == LOCAL_REMOTE:
+        raise BadInput("the remote 'local' is built in and cannot be removed",
+                       "make another remote the default: ama remote default NAME")
+    parser = _read(config)
+    parser.remove_section(_section(name))
+    _write(config, parser)
+    if config.stored("remote.default") == name:
+        Config(config.home, config.environ).unset("remote.default")
+    return info
+
+
+def set_default(config: Config, name: str) -> RemoteInfo:
+    """Make ``name`` the remote commands use when none is named."""
+    get(config, name)
+    Config(config.home, config.environ).set("remote.default", name)
+    return get(Config(config.home, config.environ), name)
+
+
+def get(config: Config, name: str | None = None) -> RemoteInfo:
+    """Return the remote ``name`` (default: the configured default).
+
+    ``name`` may also be a URL (``AMA_REMOTE=https://…``): it is then the configured remote
+    with that URL, or an unnamed one called ``url-<hash>``. Raises :class:`UnknownRemote`.
+    """
+    name = name or config.get("remote.default")
+    urls = _urls(config)
+    project = config.get("project.active")
+    default = config.get("remote.default")
+    if "://" in name:
+        url = check_url(name)
+        for known, known_url in urls.items():
+            if known_url == url:
+                return RemoteInfo(known, url, project, known == default)
+        short = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
+        return RemoteInfo(f"url-{short}", url, project, True)
+    if name not in urls:
+        listed = ", ".join(sorted(urls))
+        raise UnknownRemote(f"unknown remote {name!r} (known: {listed})",
+                            f"add it with 'ama remote add {name} URL'")
+    return RemoteInfo(name, urls[name], project, name == default)
+
+
+# -- opening a remote ---------------------------------------------------------------------------
+
+
+def open_remote(config: Config, name: str | None = None,
+                project: str | None = None) -> tuple[Transport, RemoteInfo]:
+    """Return a transport to the remote ``name`` (default: the default remote) and its info.
+
+    ``project`` overrides the active project in the returned info. Raises
+    :class:`UnknownRemote`; reaching the remote can raise the transport's errors later.
+    """
+    info = get(config, name)
+    if project:
+        info = RemoteInfo(info.name, info.url, project, info.default)
+    if info.kind == "file":
+        return InProcessTransport.open(info.url), info
+    from ama.porcelain.auth import current_token
+
+    timeout = float(config.get("transfer.timeout"))
+    transport = HttpTransport(info.url, token=current_token(info.url, config.environ),
+                              address=config.get("server.ip") or None, environ=config.environ,
+                              timeout=(min(10.0, timeout), timeout))
+    return transport, info
+
+
+def file_path(url: str) -> Path:
+    return Path(unquote(urlsplit(url).path))
+
+
+_OPENED: dict[str, Any] = {}
+
+
+def _translate(call: Callable[[], _T]) -> _T:
+    """Run ``call``, raising the remote's errors as the transport's, so callers handle one
+    set of errors whatever the remote."""
+    from ama_remote import errors as remote_errors
+
+    try:
+        return call()
+    except remote_errors.Conflict as e:
+        raise Conflict(e.message, e.hint, latest=e.latest) from None
+    except remote_errors.ValidationFailed as e:
+        raise ValidationFailed(e.message, e.hint, problems=e.problems) from None
+    except remote_errors.Unauthenticated as e:
+        raise Unauthenticated(e.message, e.hint) from None
+    except remote_errors.Forbidden as e:
+        raise Forbidden(e.message, e.hint) from None
+    except remote_errors.PayloadTooLarge as e:
+        raise PayloadTooLarge(e.message, e.hint) from None
+    except remote_errors.UnsupportedMediaType as e:
+        raise UnsupportedMediaType(e.message, e.hint) from None
+
+
+class InProcessTransport:
+    """The :class:`Transport` to an embedded ``file://`` remote: the service layer called in
+    this process as its local admin user (a folder needs no login)."""
+
+    def __init__(self, url: str, service: Any, caller: Any) -> None:
+        self.url = url
+        self.service = service
+        self.caller = caller
+
+    @classmethod
+    def open(cls, url: str) -> InProcessTransport:
+        """Open (creating on first use) the embedded remote at the ``file://`` ``url``."""
+        opened = _OPENED.get(url)
+        if opened is None:
+            from ama_remote.embedded import open_embedded
+
+            opened = _OPENED[url] = open_embedded(file_path(url))
+        service, caller = opened
+        return cls(url, service, caller)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        function = getattr(self.service, method)
+        return _translate(lambda: function(self.caller, *args, **kwargs))
+
+    def _no_login(self) -> AmaError:
+        return BadInput(f"{self.url} is a local remote: it needs no login")
+
+    # -- auth --
+    def signup(self, username: str, email: str) -> dict[str, Any]:
+        raise self._no_login()
+
+    def rotate_token(self) -> str:
+        raise self._no_login()
+
+    def revoke_token(self) -> None:
+        raise self._no_login()
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("me")
+        return result
+
+    # -- projects, classes, assets --
+    def projects(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("list_projects")
+        return result
+
+    def project(self, project: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("get_project", project)
+        return result
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        """Create the project ``name`` with its objects beside the remote's database, and
+        make the local user its admin (only a ``file://`` remote can do this from here)."""
+        storage = (file_path(self.url) / f"storage-{name}").as_uri()
+        result: dict[str, Any] = _translate(lambda: self.service.create_project(name, storage))
+        _translate(lambda: self.service.grant(name, self.caller.username, "admin"))
+        return result
+
+    def classes(self, project: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("list_classes", project)
+        return result
+
+    def get_class(self, project: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("get_class", project, name)
+        return result
+
+    def put_class(self, project: str, name: str, description: str = "",
+                  schema: dict[str, Any] | None = None, rules: Any = None,
+                  visualisation: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("put_class", project, name, description, schema,
+                                            rules, visualisation)
+        return result
+
+    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]:
+        page: int | None = 1
+        while page is not None:
+            answer = self._call("list_assets", project, cls, page=page)
+            yield from answer["items"]
+            page = answer.get("next_page")
+
+    def asset(self, project: str, cls: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("get_asset", project, cls, name)
+        return result
+
+    def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
+                     description: str | None = None,
+                     tags: list[str] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("update_asset", project, cls, name, title=title,
+                                            description=description, tags=tags)
+        return result
+
+    def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("list_versions", project, cls, asset)
+        return result
+
+    def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("version_size", project, cls, asset, version)
+        return result
+
+    def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
+               manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]:
+        result: dict[str, Any] = self._call("commit", project, cls, asset, parent, manifest,
+                                            idempotency_key, bump)
+        return result
+
+    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("put_alias", project, cls, alias, asset)
+        return result
+
+    def delete_alias(self, project: str, cls: str, alias: str) -> None:
+        self._call("delete_alias", project, cls, alias)
+
+    # -- finding and lineage --
+    def find(self, project: str, hash: str | None = None, alias: str | None = None,
+             cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("find", project, hash=hash, alias=alias,
+                                                  cls=cls, blob=blob)
+        return result
+
+    def inputs(self, project: str, manifest: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("inputs", project, manifest)
+        return result
+
+    def dependents(self, project: str, manifest: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("dependents", project, manifest)
+        return result
+
+    # -- objects --
+    def batch(self, project: str, operation: str,
+              objects: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("batch", project, operation, objects)
+        return result
+
+    def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("verify_objects", project, ids)
+        return result
+
+    @staticmethod
+    def _target(action: Mapping[str, Any]) -> tuple[str, str]:
+        """The project and id an action's own href (``/v1/projects/P/objects/ID``) names."""
+        parts = urlsplit(str(action.get("href", ""))).path.strip("/").split("/")
+        if len(parts) != 5 or parts[:1] != ["v1"] or parts[1] != "projects" \
+                or parts[3] != "objects":
+            raise BadInput(f"transfer href {action.get('href')!r} is not this remote's own")
+        return unquote(parts[2]), parts[4]
+
+    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+        project, oid = self._target(action)
+        size = os.stat(path).st_size
+        with open(path, "rb") as f:
+            self._call("put_object", project, oid, f, size)
+
+    def download(self, action: Mapping[str, Any], oid: str,
+                 path: str | os.PathLike[str]) -> int:
+        from blake3 import blake3
+
+        project, _ = self._target(action)
+        stream, _size = self._call("open_object", project, oid)
+        hasher = blake3()
+        total = 0
+        try:
+            with open(path, "wb") as f:
+                while True:
+                    chunk = stream.read(CHUNK)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+                    f.write(chunk)
+                    total += len(chunk)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        actual = hasher.hexdigest()
+        if actual != oid:
+            Path(path).unlink(missing_ok=True)
+            raise CorruptObject(oid, self.url, actual)
+        return total
+
+
+__all__ = ["InProcessTransport", "RemoteExists", "RemoteInfo", "UnknownRemote", "add",
+           "check_url", "get", "list_remotes", "local_url", "open_remote", "remove",
+           "set_default"]
