@@ -28,7 +28,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 import jsonschema
-import pathspec
 from blake3 import blake3
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
@@ -43,6 +42,7 @@ from ama.plumbing.objects import (
     check_class_name,
     object_type,
 )
+from ama.plumbing.rules import check_rules, rule_problems
 from ama_remote.db import Database
 from ama_remote.errors import (
     BadInput,
@@ -71,8 +71,6 @@ from ama_remote.storage.base import object_key
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 BUMPS = ("patch", "minor", "major")
-RULE_KEYS = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
-             "max_file_count")
 # Ids per IN (…) query: below SQLite's bound-parameter limit (32766 since SQLite 3.32) and
 # large enough that 100,000 ids take a few dozen queries.
 ID_CHUNK = 5000
@@ -80,7 +78,6 @@ ID_CHUNK = 5000
 KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
 TRANSFER_TTL = 3600
-MAX_LISTED = 20
 _MANIFEST_START = b'{"author":'
 
 
@@ -536,7 +533,7 @@ class Service:
         name, JSON Schema or rule."""
         check_class_name(name)
         _check_schema(schema)
-        _check_rules(rules)
+        check_rules(rules)
         if visualisation is not None and not isinstance(visualisation, dict):
             raise BadInput("visualisation rules must be a JSON object")
 
@@ -1204,57 +1201,7 @@ def _check_schema(schema: Any) -> None:
         raise BadInput(f"invalid JSON Schema: {e.message}") from e
 
 
-def _check_rules(rules: Any) -> None:
-    if rules is None:
-        return
-    if not isinstance(rules, dict):
-        raise BadInput("class rules must be a JSON object")
-    unknown = sorted(set(rules) - set(RULE_KEYS))
-    if unknown:
-        raise BadInput(f"unknown class rule(s) {', '.join(unknown)}: "
-                       f"the rules are {', '.join(RULE_KEYS)}")
-    for key in ("required_files", "forbidden_files"):
-        value = rules.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
-            raise BadInput(f"rule {key} must be a list of gitignore-style patterns")
-        try:
-            pathspec.GitIgnoreSpec.from_lines(value)
-        except Exception as e:  # pathspec raises several types for a bad pattern
-            raise BadInput(f"rule {key}: invalid pattern: {e}") from e
-    for key in ("max_total_size", "max_file_size", "max_file_count"):
-        value = rules.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < 0):
-            raise BadInput(f"rule {key} must be a non-negative integer")
-
-
 def _rule_problems(klass: AssetClass, manifest: Manifest,
                    files: list[tuple[str, str, int]]) -> list[str]:
     """Return one line per broken class rule (empty when the version passes them all)."""
-    problems: list[str] = []
-    if klass.schema:
-        validator = jsonschema.validators.validator_for(klass.schema)(klass.schema)
-        for error in sorted(validator.iter_errors(manifest.metadata), key=lambda e: e.path):
-            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            problems.append(f"schema: metadata {where}: {error.message}")
-    rules = klass.rules or {}
-    paths = [path for path, _, _ in files]
-    for pattern in rules.get("required_files", []):
-        if not any(pathspec.GitIgnoreSpec.from_lines([pattern]).match_files(paths)):
-            problems.append(f"required_files: no file matches {pattern!r}")
-    for pattern in rules.get("forbidden_files", []):
-        hits = list(pathspec.GitIgnoreSpec.from_lines([pattern]).match_files(paths))
-        problems += [f"forbidden_files: {path} matches {pattern!r}" for path in hits[:MAX_LISTED]]
-    total = sum(size for _, _, size in files)
-    limit = rules.get("max_total_size")
-    if limit is not None and total > limit:
-        problems.append(f"max_total_size: the files total {total} bytes, over {limit}")
-    limit = rules.get("max_file_size")
-    if limit is not None:
-        big = [(path, size) for path, _, size in files if size > limit]
-        problems += [f"max_file_size: {path} is {size} bytes, over {limit}"
-                     for path, size in big[:MAX_LISTED]]
-    limit = rules.get("max_file_count")
-    if limit is not None and len(files) > limit:
-        problems.append(f"max_file_count: {len(files)} files, over {limit}")
-    return problems
+    return rule_problems(klass.schema, klass.rules, manifest.metadata, files)
