@@ -57,7 +57,7 @@ def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
 def read_small(path: str | os.PathLike[str], size: int) -> bytes:
     """Return every byte of the file at ``path``, expected to be ``size`` long.
 
-    Two syscalls besides open and close for a file of the expected size, with no buffered
+    One read besides open and close for a file of the expected size, and no buffered
     file object: this is most of the cost of hashing a 1 KiB file. A file that grew since
     its stat is still read to its end.
     """

@@ -79,15 +79,16 @@ class AssetDir:
 
         The root itself is ``""``. Raises :class:`OutsideAssetDir`.
         """
-        base = Path(cwd if cwd is not None else os.getcwd())
-        full = Path(os.path.normpath(base / path))
-        try:
-            rel = full.relative_to(self.root)
-        except ValueError:
-            raise OutsideAssetDir(f"{path} is outside the asset directory {self.root}") from None
-        text = rel.as_posix()
-        if text == ".":
+        # String operations, not Path: update-index calls this once per file it stages.
+        base = os.fspath(cwd) if cwd is not None else os.getcwd()
+        full = os.path.normpath(os.path.join(base, path))
+        root = os.path.normpath(self.root)
+        if full == root:
             return ""
+        inside = root if root.endswith("/") else root + "/"
+        if not full.startswith(inside):
+            raise OutsideAssetDir(f"{path} is outside the asset directory {self.root}")
+        text = full[len(inside):]
         if text == META_DIR or text.startswith(META_DIR + "/"):
             raise OutsideAssetDir(f"{path} is inside {META_DIR}/, which holds ama's own files")
         return text

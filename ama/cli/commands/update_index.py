@@ -75,12 +75,14 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
     if not names and not refresh:
         raise click.UsageError("name the paths to update (or use --stdin or --refresh)")
     plan: list[tuple[str, str, os.stat_result | None]] = []
+    cwd = os.getcwd()
+    root = os.fspath(asset_dir.root)
     for name in names:
-        rel = asset_dir.relpath(name)
+        rel = asset_dir.relpath(name, cwd)
         if not rel:
             raise BadInput(f"{name} is the asset directory itself: name files",
                            "use 'ama add .' to stage a whole folder")
-        full = asset_dir.root / rel
+        full = f"{root}/{rel}"
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
@@ -114,6 +116,6 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
                 index.remove(rel)
                 continue
             assert st is not None
-            oid = odb.write_file(asset_dir.root / rel, st.st_size)
+            oid = odb.write_file(f"{root}/{rel}", st.st_size)
             index.add(IndexEntry.from_stat(rel, oid, st))
     index.write()
