@@ -1,0 +1,41 @@
+"""The assets of a class on the remote (``ama list``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ama.plumbing.objects import check_class_name
+from ama.porcelain.info import Remote
+
+
+@dataclass(frozen=True)
+class AssetSummary:
+    """One row of ``ama list``: the asset's name, aliases, title, tags and latest version."""
+
+    name: str
+    ordinal: int
+    aliases: tuple[str, ...]
+    title: str
+    tags: tuple[str, ...]
+    latest: str | None
+    versions: int
+
+    @classmethod
+    def from_remote(cls, record: dict[str, Any]) -> AssetSummary:
+        latest = record.get("latest")
+        return cls(record["name"], int(record["ordinal"]), tuple(record.get("aliases") or ()),
+                   record.get("title") or "", tuple(record.get("tags") or ()),
+                   latest["version"] if latest else None, int(record.get("versions") or 0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ordinal": self.ordinal, "aliases": list(self.aliases),
+                "title": self.title, "tags": list(self.tags), "latest": self.latest,
+                "versions": self.versions}
+
+
+def list_assets(remote: Remote, cls: str) -> list[AssetSummary]:
+    """Return every asset of class ``cls`` by ordinal. Raises BadInput for a bad class
+    name and NotFound for a class the project does not have."""
+    check_class_name(cls)
+    return [AssetSummary.from_remote(r) for r in remote.transport.assets(remote.project, cls)]
