@@ -50,6 +50,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("diff", "Show files that differ between versions or the work tree", "porcelain"),
     "store": ("store", "Inspect, move, verify and clean the asset store", "porcelain"),
     "auth": ("auth", "Sign up, log in to and out of a remote", "porcelain"),
+    "list": ("list", "List the assets of a class", "porcelain"),
+    "info": ("info", "Show an asset or a version, or its asset hash", "porcelain"),
+    "find": ("find", "Find versions by hash, alias or file, or tell a version's size",
+             "porcelain"),
+    "alias": ("alias", "Add, list and remove an asset's aliases", "porcelain"),
+    "asset": ("asset", "Set an asset's title, description and tags", "porcelain"),
+    "inputs": ("inputs", "Stage the inputs of the next upload; show lineage", "porcelain"),
+    "completion": ("completion", "Print the shell completion script for bash or zsh",
+                   "porcelain"),
 }
 
 

@@ -1,0 +1,98 @@
+"""ama info: an asset or a version, as the remote knows it; --hash for the asset hash."""
+
+from __future__ import annotations
+
+import click
+
+from ama.cli.command import command
+from ama.cli.commands._metadata import METADATA_EXIT_CODES, remote_option, target
+from ama.cli.commands._porcelain import emit_json, json_option
+
+
+@command(
+    "info",
+    examples=[
+        ("Show the asset of the current directory and the version it holds:", "ama info"),
+        ("Show an asset and all its versions:", "ama info ml-models/1"),
+        ("Show one version, by alias:", "ama info ml-models/prod-resnet/0.0.1"),
+        ("Print the asset hash (the id of the version's root tree):", "ama info --hash"),
+        ("Find other versions with exactly the same files:",
+         "ama find --class ml-models --hash $(ama info --hash)"),
+    ],
+    see_also=["ama-list(1)", "ama-find(1)", "ama-inputs(1)", "ama-asset(1)"],
+    exit_codes=METADATA_EXIT_CODES,
+)
+@click.argument("name", required=False)
+@click.option("--hash", "only_hash", is_flag=True,
+              help="Print only the asset hash: the root tree id of the version.")
+@remote_option
+@json_option
+def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool) -> None:
+    """Show an asset (NAME: CLASS/ORDINAL or CLASS/ALIAS) with its title, description,
+    tags, aliases and versions, or one version of it (CLASS/ASSET/VERSION) with its asset
+    hash, author, message, inputs and the versions made from it. Without NAME: the asset
+    of the current directory and the version it holds.
+
+    The asset hash is the id of the version's root tree: two versions with the same files
+    at the same paths have the same hash. 'ama info --hash' in an asset directory needs no
+    remote.
+
+    With --json: {"asset", "version", "hash", "message", "metadata", "inputs",
+    "dependents", "versions"} (message, metadata and inputs are null when the version's
+    manifest is not in the asset store).
+    """
+    from ama.plumbing.store import Store
+    from ama.porcelain.info import info
+
+    if only_hash and name is None and not as_json:
+        from ama.cli.commands._porcelain import open_asset
+        from ama.porcelain.info import asset_hash
+
+        click.echo(asset_hash(open_asset()))
+        return
+    where, ref = target(name, remote, version=None)
+    shown = info(where, ref, Store.open().objects)
+    if only_hash:
+        if shown.hash is None:
+            from ama.plumbing.errors import NotFound
+
+            raise NotFound(f"asset {ref} has no version yet, so no asset hash")
+        if as_json:
+            emit_json({"name": shown.asset["name"], "version": shown.version["version"]
+                       if shown.version else None, "hash": shown.hash})
+        else:
+            click.echo(shown.hash)
+        return
+    if as_json:
+        emit_json(shown.to_json())
+        return
+    a = shown.asset
+    out = [f"asset:       {a['name']}"]
+    if a.get("aliases"):
+        out.append(f"aliases:     {', '.join(a['class'] + '/' + x for x in a['aliases'])}")
+    out.append(f"title:       {a.get('title') or '-'}")
+    if a.get("description"):
+        out.append(f"description: {a['description']}")
+    out.append(f"tags:        {', '.join(a.get('tags') or []) or '-'}")
+    out.append(f"project:     {where.project} on {where.name}")
+    v = shown.version
+    if v is None:
+        out.append("no version yet")
+    else:
+        label = "version:" if ref.version else "latest:"
+        out.append(f"{label:<12} {v['version']}")
+        out.append(f"hash:        {v['tree']}")
+        out.append(f"manifest:    {v['manifest']}")
+        out.append(f"created:     {v['created']} by {v['author']}")
+        m = shown.manifest
+        if m is not None:
+            out.append(f"message:     {m.message}")
+            for i in m.inputs:
+                out.append(f"input:       {i.name} ({i.label})")
+        for d in shown.dependents:
+            out.append(f"used by:     {d['name']}/{d['version']} ({d.get('label') or '-'})")
+    if shown.versions:
+        out.append("versions:")
+        for item in shown.versions:
+            out.append(f"  {item['version']}\t{item['created']}\t{item['author']}")
+    click.echo("\n".join(out))

@@ -1,0 +1,72 @@
+"""ama list: the assets of a class on the remote."""
+
+from __future__ import annotations
+
+import click
+
+from ama.cli.command import command
+from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_class, remote_option
+from ama.cli.commands._porcelain import emit_json, json_option
+
+
+@command(
+    "list",
+    examples=[
+        ("List the models:", "ama list --class ml-models"),
+        ("The same, naming the class as an argument:", "ama list ml-models"),
+        ("Inside an asset directory, list the assets of its class:", "ama list"),
+        ("Names of the assets tagged 'vision', for a script:",
+         "ama list ml-models --json | jq -r '.[] | select(.tags | index(\"vision\")) | .name'"),
+    ],
+    see_also=["ama-info(1)", "ama-find(1)", "ama-clone(1)"],
+    exit_codes=METADATA_EXIT_CODES,
+)
+@click.argument("cls_arg", metavar="[CLASS]", required=False, shell_complete=complete_class)
+@click.option("--class", "cls_opt", metavar="CLASS", shell_complete=complete_class,
+              help="The class whose assets to list.")
+@remote_option
+@json_option
+def command(cls_arg: str | None, cls_opt: str | None, remote: str | None,
+            as_json: bool) -> None:
+    """List the assets of a class in the active project of the remote: name, aliases,
+    latest version and title. Without a class, the class of the asset directory you are
+    in.
+
+    With --json: a list of {"name", "ordinal", "aliases", "title", "tags", "latest",
+    "versions"}.
+    """
+    from ama.plumbing.errors import BadInput
+    from ama.porcelain.config import Config
+    from ama.porcelain.info import connect, connect_asset
+    from ama.porcelain.list import list_assets
+
+    if cls_arg and cls_opt and cls_arg != cls_opt:
+        raise BadInput(f"two classes given: {cls_arg} and {cls_opt}", "give one")
+    cls = cls_arg or cls_opt
+    if cls is None:
+        from ama.plumbing.worktree import NotAnAssetDir
+        from ama.porcelain.asset import Asset
+
+        try:
+            asset = Asset.open()
+        except NotAnAssetDir:
+            raise BadInput("which class? give one, or run this in an asset directory",
+                           "list the classes with 'ama class list', then "
+                           "'ama list --class CLASS'") from None
+        cls = asset.head.class_name
+        where = connect(asset.config, remote) if remote else connect_asset(asset)
+    else:
+        where = connect(Config.open(), remote)
+    assets = list_assets(where, cls)
+    if as_json:
+        emit_json([a.to_json() for a in assets])
+        return
+    if not assets:
+        click.echo(f"no assets of class {cls} yet in project {where.project}", err=True)
+        return
+    rows = [(a.name, ",".join(a.aliases) or "-", a.latest or "-", a.title) for a in assets]
+    widths = [max(len(r[i]) for r in [("NAME", "ALIAS", "LATEST", ""), *rows]) for i in range(3)]
+    click.echo(f"{'NAME':<{widths[0]}}  {'ALIAS':<{widths[1]}}  {'LATEST':<{widths[2]}}  TITLE")
+    for r in rows:
+        click.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}"
+                   .rstrip())
