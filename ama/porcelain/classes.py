@@ -159,3 +159,27 @@ def init_class(classes: LocalClasses, name: str, description: str = "",
         cls = publish(cls)
     classes.put(cls)
     return cls
+
+
+def remote_publisher(config: Config, remote: str | None = None
+                     ) -> Callable[[AssetClass], AssetClass]:
+    """Return the ``publish`` callable of :func:`init_class` for the remote ``remote``
+    (default: the default remote) and the active project: it refuses a class the remote
+    has already (:class:`ClassExists`) and otherwise creates it there."""
+
+    def publish(cls: AssetClass) -> AssetClass:
+        from ama.porcelain.remotes import open_remote
+
+        transport, info = open_remote(config, remote)
+        try:
+            transport.get_class(info.project, cls.name)
+        except NotFound:
+            pass
+        else:
+            raise ClassExists(f"class {cls.name!r} already exists on the remote {info.name}",
+                              "bring it here with 'ama class fetch'")
+        stored = transport.put_class(info.project, cls.name, cls.description, cls.schema,
+                                     cls.rules)
+        return AssetClass.from_json({**stored, "created": stored.get("created") or cls.created})
+
+    return publish
