@@ -1,0 +1,99 @@
+"""``ama clone NAME[/VERSION] [-d DIR] [--soft]``: a new asset directory holding a version of
+an asset from the remote (by default its latest, into ``<class>/<ordinal>/``).
+
+The directory is made an asset directory first (``.ama/HEAD`` naming the version, the index
+listing its files), then the file bytes are fetched and placed; so a clone that is killed
+leaves a directory where ``ama download`` brings the rest. ``soft`` stops before the bytes:
+metadata only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.index import Index
+from ama.plumbing.store import Store, home_dir
+from ama.plumbing.worktree import META_DIR
+from ama.porcelain.asset import Asset, Head, register
+from ama.porcelain.classes import AssetClass, LocalClasses, project_dir
+from ama.porcelain.config import Config
+from ama.porcelain.versions import asset_versions, parse_name, record
+
+Progress = Callable[[int, int], None]
+
+
+class DestinationTaken(AmaError):
+    """A clone into a directory that holds files already."""
+
+
+def clone(name: str, dest: Path | None = None, *, version: str | None = None,
+          soft: bool = False, environ: Mapping[str, str] | None = None,
+          progress: Progress | None = None) -> Asset:
+    """Clone ``name`` (``class/ordinal`` or ``class/alias``, optionally ``/version``) into
+    ``dest`` (default: ``<class>/<ordinal>`` below the working directory); return the
+    opened asset directory.
+
+    Raises BadInput (a malformed name, two versions named), NotFound (an unknown asset or
+    version), :class:`DestinationTaken`, and the transport's errors; nothing is created
+    before the remote has answered.
+    """
+    from ama.porcelain.download import download, fetch_metadata, version_files
+    from ama.porcelain.remotes import open_remote
+
+    environ = os.environ if environ is None else environ
+    cls, asset_name, named_version = parse_name(name)
+    if version is not None and named_version is not None and version != named_version:
+        raise BadInput(f"{name} names version {named_version}, but version {version} was "
+                       "asked for too")
+    version = version or named_version
+    config = Config.open(environ)
+    transport, remote = open_remote(config)
+    info, listed = asset_versions(transport, remote.project, cls, asset_name)
+    if not listed:
+        raise NotFound(f"{info['name']} has no versions yet")
+    if version is None:
+        chosen = listed[-1]
+    else:
+        found = [v for v in listed if v["version"] == version]
+        if not found:
+            shown = ", ".join(v["version"] for v in listed)
+            raise NotFound(f"{info['name']} has no version {version} (versions: {shown})",
+                           f"list them with 'ama versions {info['name']}'")
+        chosen = found[0]
+    ordinal = str(info["ordinal"])
+    root = (Path(dest) if dest is not None else Path(cls) / ordinal).absolute()
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise DestinationTaken(f"{root} exists and is not an empty directory",
+                               "clone into another directory with -d DIR")
+    for parent in root.parents:
+        if (parent / META_DIR).is_dir():
+            raise BadInput(f"{root} is inside the asset directory {parent}: asset "
+                           "directories cannot nest", "clone somewhere outside it with -d DIR")
+    home = home_dir(environ)
+    store = Store(home)
+    record(home, remote.name, remote.project, cls, ordinal, listed)
+    classes = LocalClasses(project_dir(home, remote.name, remote.project) / "classes")
+    if cls not in classes.names():
+        classes.put(AssetClass.from_json(transport.get_class(remote.project, cls)))
+    parallelism = int(config.get("transfer.parallelism"))
+    fetch_metadata(transport, remote.project, store.objects, [v["manifest"] for v in listed],
+                   trees=False, parallelism=parallelism)
+    fetch_metadata(transport, remote.project, store.objects, [chosen["manifest"]],
+                   parallelism=parallelism)
+    files = version_files(store.objects, chosen["manifest"])
+    root.mkdir(parents=True, exist_ok=True)
+    meta = root / META_DIR
+    meta.mkdir()
+    index = Index(meta / "index", dict(files))
+    index.write()
+    head = Head(class_name=cls, asset=ordinal, version=chosen["version"],
+                manifest=chosen["manifest"], remote=remote.name, project=remote.project)
+    head.write(meta)
+    register(home, root)
+    asset = Asset.open(root, environ)
+    if not soft:
+        download(asset, progress=progress)
+    return asset

@@ -1,0 +1,234 @@
+"""``ama download [PATH|GLOB…]``: file bytes of the version an asset directory holds, and
+the receiving side of every transfer from a remote (clone, fetch, switch use it).
+
+Objects are negotiated in one batch call per 50,000 ids, received in parallel
+(``transfer.parallelism``) into temp files under ``$AMA_HOME/incoming``, re-hashed as they
+arrive (the transport refuses bytes that do not match their id) and again as they enter the
+store. A download that is killed leaves only whole objects in the store, so running it again
+fetches just the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ama.plumbing.checkout import checkout
+from ama.plumbing.errors import NotFound
+from ama.plumbing.graph import read_manifest, read_tree
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, IndexEntry, path_key
+from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.transport import Transport
+from ama.porcelain.asset import Asset, locked_index
+
+Progress = Callable[[int, int], None]
+BATCH = 50_000
+INCOMING = "incoming"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _incoming(home: Path) -> Path:
+    """``$AMA_HOME/incoming``, without the temp files of downloads that were killed."""
+    folder = home / INCOMING
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(folder):
+        pid = name.split(".")[1] if name.count(".") >= 2 else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / name)
+    return folder
+
+
+def receive(transport: Transport, project: str, odb: FileObjectDatabase,
+            wanted: Iterable[tuple[str, int]], parallelism: int = 8,
+            progress: Progress | None = None) -> int:
+    """Bring the objects ``wanted`` (id, size) that the store lacks from the remote; return
+    how many were received. Raises NotFound naming an object the remote does not hold, and
+    the transport's errors."""
+    todo = list({oid: size for oid, size in wanted if not odb.has(oid)}.items())
+    if not todo:
+        return 0
+    home = odb.root.parent
+    folder = _incoming(home)
+    total = len(todo)
+    done = 0
+    counter = 0
+    for start in range(0, total, BATCH):
+        chunk = todo[start:start + BATCH]
+        answer = transport.batch(project, "download", [{"id": o, "size": s} for o, s in chunk])
+        actions: list[tuple[str, dict[str, Any]]] = []
+        for item in answer["objects"]:
+            if "error" in item:
+                raise NotFound(f"object {item.get('id')} is not on the remote "
+                               f"{transport.url} (project {project}): "
+                               f"{item['error'].get('message')}",
+                               "ask whoever uploaded it to upload it again, or run "
+                               "'ama-server fsck' on the server")
+            action = (item.get("actions") or {}).get("download")
+            if action is not None:
+                actions.append((item["id"], action))
+        with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
+            pending: set[Future[str]] = set()
+            paths: dict[Future[str], str] = {}
+
+            def ingest(finished: set[Future[str]],
+                       paths: dict[Future[str], str] = paths) -> None:
+                nonlocal done
+                for future in finished:
+                    temp = paths.pop(future)
+                    try:
+                        future.result()
+                        odb.write_file(temp)
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(temp)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+
+            try:
+                for oid, action in actions:
+                    counter += 1
+                    temp = str(folder / f"{oid[:16]}.{os.getpid()}.{counter}")
+                    future = pool.submit(_fetch_one, transport, action, oid, temp)
+                    paths[future] = temp
+                    pending.add(future)
+                    if len(pending) >= parallelism * 4:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        ingest(finished)
+                finished, pending = wait(pending)
+                ingest(finished)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                for temp in paths.values():
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                raise
+    return done
+
+
+def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
+    transport.download(action, oid, temp)
+    return temp
+
+
+def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,
+                   manifests: Iterable[str], trees: bool = True, parallelism: int = 8,
+                   progress: Progress | None = None) -> int:
+    """Bring ``manifests`` and (with ``trees``) every tree below them; no file bytes.
+    Returns how many objects were received."""
+    manifests = list(dict.fromkeys(manifests))
+    count = receive(transport, project, odb, [(m, 0) for m in manifests], parallelism)
+    if not trees:
+        return count
+    level = list(dict.fromkeys(read_manifest(odb, m).tree for m in manifests))
+    seen: set[str] = set()
+    while level:
+        count += receive(transport, project, odb, [(t, 0) for t in level], parallelism,
+                         progress)
+        below: list[str] = []
+        for tree in level:
+            seen.add(tree)
+            below.extend(e.id for e in read_tree(odb, tree).entries
+                         if e.type == "tree" and e.id not in seen)
+        level = list(dict.fromkeys(below))
+    return count
+
+
+def version_files(odb: FileObjectDatabase, manifest: str) -> dict[str, IndexEntry]:
+    """Path → a stat-less index entry for every file of the version ``manifest``."""
+    from ama.porcelain.asset import flatten_tree
+
+    tree = read_manifest(odb, manifest).tree
+    return {p: IndexEntry(p, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
+            for p, e in flatten_tree(odb, tree).items()}
+
+
+@dataclass
+class DownloadResult:
+    """Objects received from the remote and files placed in the work tree."""
+
+    received: int = 0
+    placed: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"received": self.received, "placed": self.placed, "bytes": self.bytes}
+
+
+def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
+             progress: Progress | None = None, force: bool = False) -> DownloadResult:
+    """Bring the bytes of the files of HEAD's version that match ``patterns`` (paths from
+    the asset root, folders, or globs; none: every file) and place the missing ones in the
+    work tree. A file that is there with other bytes is refused unless ``force``
+    (:class:`~ama.plumbing.checkout.WouldOverwrite`). Raises NotFound for a pattern that
+    matches no file, and the transport's errors."""
+    from ama.porcelain.remotes import open_remote
+
+    head = asset.head
+    if head.manifest is None:
+        raise NotFound(f"{head.name} was never uploaded: there is nothing to download",
+                       "upload it with 'ama upload -m MESSAGE'")
+    transport, remote = open_remote(asset.config, head.remote, head.project)
+    parallelism = int(asset.config.get("transfer.parallelism"))
+    if not asset.store.objects.has(head.manifest):
+        fetch_metadata(transport, remote.project, asset.store.objects, [head.manifest],
+                       parallelism=parallelism)
+    files = version_files(asset.store.objects, head.manifest)
+    chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
+    result = DownloadResult()
+    result.received = receive(transport, remote.project, asset.store.objects,
+                              [(files[p].id, files[p].size) for p in chosen], parallelism,
+                              progress)
+    with locked_index(asset) as index:
+        for path in chosen:
+            current = index.get(path)
+            if current is None or current.id != files[path].id:
+                index.add(files[path])
+        result.placed = checkout(asset.store.objects, index, asset.root, chosen,
+                                 asset.link_strategy(), force=force)
+    result.placed.sort(key=path_key)
+    result.bytes = sum(files[p].size for p in result.placed)
+    return result
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _match(files: dict[str, IndexEntry], patterns: list[str]) -> list[str]:
+    if not patterns:
+        return sorted(files, key=path_key)
+    chosen: dict[str, None] = {}
+    for pattern in patterns:
+        if pattern in ("", "."):
+            hits = list(files)
+        elif _is_glob(pattern):
+            hits = [p for p in files if fnmatch.fnmatchcase(p, pattern)]
+        else:
+            prefix = pattern.rstrip("/")
+            hits = [p for p in files if p == prefix or p.startswith(prefix + "/")]
+        if not hits:
+            raise NotFound(f"{pattern} matches no file of this version",
+                           "list the version's files with 'ama ls-tree -r HEAD'")
+        chosen.update(dict.fromkeys(hits))
+    return sorted(chosen, key=path_key)
+
+
+__all__ = ["DownloadResult", "download", "fetch_metadata", "receive", "version_files"]

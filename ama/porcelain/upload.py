@@ -1,0 +1,336 @@
+"""``ama upload -m MSG``: make the staged files the asset's next version on its remote.
+
+In order: build the tree of the index; check the class rules here (the same code the remote
+runs, :mod:`ama.plumbing.rules`); write the manifest; record the upload in
+``.ama/upload`` and ``$AMA_HOME/uploads/<key>`` (so gc keeps its trees and manifest);
+negotiate (one batch call per 50,000 ids, leaving out what the parent version already
+holds); send only what the remote lacks, in parallel; commit with the idempotency key;
+record the version's ref; move HEAD; forget the upload.
+
+An upload that is killed resumes when run again: the same manifest and key are reused
+(when the staged files, parent, message and metadata are the same), the remote answers
+"present" for every object that arrived, and a commit that went through answers the same
+version again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.graph import read_manifest, read_tree, write_tree
+from ama.plumbing.objects import Manifest
+from ama.plumbing.odb import FileObjectDatabase, MissingObject
+from ama.plumbing.rules import rule_problems
+from ama.plumbing.transport import Conflict, Transport, ValidationFailed
+from ama.porcelain.asset import Asset, Head, locked_index
+from ama.porcelain.classes import LocalClasses, load_json_file, project_dir
+from ama.porcelain.store import UPLOADS_DIR
+
+Progress = Callable[[int, int], None]
+BATCH = 50_000
+PENDING_FILE = "upload"
+BUMPS = ("patch", "minor", "major")
+
+
+class NothingStaged(AmaError):
+    """An upload of a temp asset with no staged files."""
+
+
+class ParentMoved(AmaError):
+    """Someone uploaded a newer version of this asset first."""
+
+
+class RulesBroken(ValidationFailed):
+    """The staged files or metadata break the class rules (found before sending anything)."""
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What an upload did: the asset's name and new version (``created`` False when nothing
+    changed and no version was made), its manifest, and the objects sent."""
+
+    name: str
+    version: str
+    manifest: str
+    created: bool = True
+    objects_sent: int = 0
+    bytes_sent: int = 0
+    objects_total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "manifest": self.manifest,
+                "created": self.created, "objects_sent": self.objects_sent,
+                "bytes_sent": self.bytes_sent, "objects_total": self.objects_total}
+
+
+def _load_metadata(metadata: Any) -> dict[str, Any] | None:
+    if metadata is None:
+        return None
+    if isinstance(metadata, (str, os.PathLike)):
+        metadata = load_json_file(metadata, "metadata")
+    if not isinstance(metadata, dict):
+        raise BadInput("version metadata must be a JSON object")
+    return metadata
+
+
+def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "patch",
+           progress: Progress | None = None,
+           now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+           key: Callable[[], str] = lambda: secrets.token_hex(16)) -> UploadResult:
+    """Upload the staged files as the next version of ``asset`` (see the module docstring).
+
+    ``metadata`` is a dict or the path of a JSON file. Raises :class:`NothingStaged`,
+    :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the transport's errors;
+    nothing is sent when a local check fails.
+    """
+    from ama.porcelain.remotes import open_remote
+
+    if bump not in BUMPS:
+        raise BadInput(f"invalid bump {bump!r}: use minor or major (patch is the default)")
+    if not message.strip():
+        raise BadInput("an upload needs a message", "pass -m 'what changed'")
+    from ama.porcelain.inputs import reset as reset_inputs
+    from ama.porcelain.inputs import staged as staged_inputs
+
+    given = _load_metadata(metadata)
+    head = asset.head
+    odb = asset.store.objects
+    with locked_index(asset) as index:
+        entries = list(index.entries.values())
+        if not entries and head.is_temp:
+            raise NothingStaged(f"nothing is staged in {asset.root}: an asset needs files",
+                                "stage files with 'ama add PATH…' first")
+        inputs = staged_inputs(asset)
+        tree = write_tree(odb, entries)
+        parent = read_manifest(odb, head.manifest) if head.manifest else None
+        # Metadata and inputs carry over from the parent unless new ones are given.
+        meta = given if given is not None else (dict(parent.metadata) if parent else {})
+        if (parent is not None and parent.tree == tree and list(parent.inputs) == inputs
+                and parent.metadata == meta):
+            return UploadResult(head.name, head.version, head.manifest or "", created=False)
+        classes = LocalClasses(project_dir(asset.store.home, head.remote, head.project)
+                               / "classes")
+        cls = classes.get(head.class_name)
+        problems = rule_problems(cls.schema, cls.rules, meta,
+                                 [(e.path, e.id, e.size) for e in entries])
+        if problems:
+            raise RulesBroken(
+                f"the staged files break {len(problems)} rule(s) of class {cls.name!r}:\n"
+                + "\n".join(f"  {p}" for p in problems),
+                f"fix them and upload again; read the rules with 'ama class info -n {cls.name}'",
+                problems=problems)
+        pending = _pending(asset)
+        manifest_id = None
+        upload_key = None
+        if pending is not None:
+            with contextlib.suppress(AmaError):
+                old = read_manifest(odb, pending["manifest"])
+                if (old.tree == tree and list(old.parents) == ([head.manifest] if head.manifest
+                                                               else [])
+                        and old.message == message and old.metadata == meta
+                        and list(old.inputs) == sorted(inputs, key=lambda i: i.name)
+                        and pending.get("bump") == bump):
+                    manifest_id, upload_key = pending["manifest"], pending["key"]
+        if manifest_id is None or upload_key is None:
+            manifest = Manifest.create(tree, asset.config.author(), now(), message,
+                                       parents=[head.manifest] if head.manifest else [],
+                                       inputs=inputs, metadata=meta)
+            manifest_id = odb.write(manifest.serialize())
+            upload_key = key()
+            if pending is not None:
+                _forget(asset, pending["key"])
+        new_trees = _new_trees(odb, tree, parent.tree if parent else None)
+        _remember(asset, upload_key, manifest_id, bump, new_trees)
+    transport, remote = open_remote(asset.config, head.remote, head.project)
+    objects = [(manifest_id, odb.size(manifest_id))]
+    objects += [(t, odb.size(t)) for t in new_trees]
+    objects += _new_blobs(odb, new_trees, parent.tree if parent else None)
+    sent, sent_bytes = send(transport, remote.project, odb, objects,
+                            int(asset.config.get("transfer.parallelism")), progress)
+    try:
+        result = transport.commit(remote.project, head.class_name,
+                                  None if head.is_temp else int(head.asset), head.manifest,
+                                  manifest_id, upload_key, bump)
+    except Conflict as e:
+        latest = e.latest
+        if latest is not None and latest == manifest_id:
+            raise  # "already has this manifest": the remote's message says it all
+        _forget(asset, upload_key)
+        raise ParentMoved(
+            f"{head.name} has moved on: someone uploaded a newer version than "
+            f"{head.version}, which this directory holds ({e.message})",
+            "fetch it with 'ama fetch', switch to it with 'ama switch --version VERSION' "
+            "(stage your changes again afterwards), then upload") from None
+    from ama.porcelain.versions import record
+
+    record(asset.store.home, remote.name, remote.project, head.class_name,
+           result["ordinal"], [result])
+    asset.set_head(Head(class_name=head.class_name, asset=str(result["ordinal"]),
+                        version=result["version"], manifest=manifest_id, remote=head.remote,
+                        project=head.project))
+    reset_inputs(asset)
+    _forget(asset, upload_key)
+    return UploadResult(result["name"], result["version"], manifest_id, True, sent, sent_bytes,
+                        len(objects))
+
+
+# -- the record of an unfinished upload --------------------------------------------------------
+
+
+def _pending(asset: Asset) -> dict[str, Any] | None:
+    try:
+        value = json.loads((asset.dir.meta / PENDING_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return value if isinstance(value, dict) and "key" in value and "manifest" in value else None
+
+
+def _remember(asset: Asset, key: str, manifest: str, bump: str, trees: list[str]) -> None:
+    """Write ``$AMA_HOME/uploads/<key>`` (ids gc must keep) and ``.ama/upload``."""
+    folder = asset.store.home / UPLOADS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / key, "".join(f"{i}\n" for i in [manifest, *trees]))
+    _write_atomic(asset.dir.meta / PENDING_FILE,
+                  json.dumps({"key": key, "manifest": manifest, "bump": bump}) + "\n")
+
+
+def _forget(asset: Asset, key: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(asset.dir.meta / PENDING_FILE)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(asset.store.home / UPLOADS_DIR / key)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+
+
+# -- what to send -----------------------------------------------------------------------------
+
+
+def _tree_ids(odb: FileObjectDatabase, root: str | None) -> set[str]:
+    """Every tree and blob id below ``root`` (empty when None or not in the store)."""
+    found: set[str] = set()
+    if root is None:
+        return found
+    stack = [root]
+    try:
+        while stack:
+            oid = stack.pop()
+            if oid in found:
+                continue
+            found.add(oid)
+            for e in read_tree(odb, oid).entries:
+                if e.type == "tree":
+                    stack.append(e.id)
+                else:
+                    found.add(e.id)
+    except MissingObject:
+        return set()  # an incomplete parent: send everything, the remote skips what it has
+    return found
+
+
+def _new_trees(odb: FileObjectDatabase, root: str, parent_root: str | None) -> list[str]:
+    """Trees below ``root`` that the parent version's tree does not hold."""
+    old = _tree_ids(odb, parent_root)
+    found: list[str] = []
+    stack = [root]
+    seen: set[str] = set()
+    while stack:
+        oid = stack.pop()
+        if oid in seen or oid in old:
+            continue
+        seen.add(oid)
+        found.append(oid)
+        stack.extend(e.id for e in read_tree(odb, oid).entries if e.type == "tree")
+    return found
+
+
+def _new_blobs(odb: FileObjectDatabase, trees: list[str], parent_root: str | None
+               ) -> list[tuple[str, int]]:
+    old = _tree_ids(odb, parent_root)
+    blobs: dict[str, int] = {}
+    for tree in trees:
+        for e in read_tree(odb, tree).entries:
+            if e.type != "tree" and e.id not in old:
+                blobs[e.id] = e.size
+    return list(blobs.items())
+
+
+def send(transport: Transport, project: str, odb: FileObjectDatabase,
+         objects: list[tuple[str, int]], parallelism: int = 8,
+         progress: Progress | None = None) -> tuple[int, int]:
+    """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
+    a time; ask the remote to verify objects sent to its storage directly. Returns (objects
+    sent, bytes sent)."""
+    sent = 0
+    sent_bytes = 0
+    for start in range(0, len(objects), BATCH):
+        chunk = objects[start:start + BATCH]
+        answer = transport.batch(project, "upload", [{"id": o, "size": s} for o, s in chunk])
+        todo: list[tuple[str, int, dict[str, Any]]] = []
+        verify: list[str] = []
+        for item in answer["objects"]:
+            if "error" in item:
+                raise ValidationFailed(f"the remote refused object {item.get('id')}: "
+                                       f"{item['error'].get('message')}",
+                                       problems=[str(item.get("id"))])
+            actions = item.get("actions") or {}
+            if "upload" in actions:
+                todo.append((item["id"], item.get("size", 0), actions["upload"]))
+                if "verify" in actions:
+                    verify.append(item["id"])
+        done = 0
+        with ThreadPoolExecutor(max_workers=parallelism) as pool:
+            pending: set[Future[int]] = set()
+            try:
+                for oid, size, action in todo:
+                    pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
+                    if len(pending) >= parallelism * 4:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            sent_bytes += future.result()
+                            done += 1
+                        if progress is not None:
+                            progress(sent + done, len(objects))
+                finished, pending = wait(pending)
+                for future in finished:
+                    sent_bytes += future.result()
+                    done += 1
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        sent += done
+        if progress is not None:
+            progress(sent, len(objects))
+        for begin in range(0, len(verify), 1000):
+            checked = transport.verify(project, verify[begin:begin + 1000])
+            bad = [i for i in checked.get("objects", []) if "error" in i]
+            if bad:
+                raise ValidationFailed(
+                    f"{len(bad)} object(s) did not arrive intact: "
+                    + "; ".join(i["error"].get("message", "") for i in bad[:5]),
+                    "run the upload again", problems=[str(i.get("id")) for i in bad])
+    return sent, sent_bytes
+
+
+def _send_one(transport: Transport, action: dict[str, Any], odb: FileObjectDatabase,
+              oid: str, size: int) -> int:
+    transport.upload(action, odb.path(oid))
+    return size
