@@ -59,6 +59,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inputs": ("inputs", "Stage the inputs of the next upload; show lineage", "porcelain"),
     "completion": ("completion", "Print the shell completion script for bash or zsh",
                    "porcelain"),
+    "remote": ("remote", "Add, list, remove and choose remotes", "porcelain"),
+    "project": ("project", "List, show, activate and create projects", "porcelain"),
+    "upload": ("upload", "Upload the staged files as the asset's next version", "porcelain"),
+    "clone": ("clone", "Clone an asset version from the remote into a new directory",
+              "porcelain"),
+    "fetch": ("fetch", "Fetch versions and history from the remote, without file bytes",
+              "porcelain"),
+    "download": ("download", "Fetch and place the file bytes of the current version",
+                 "porcelain"),
+    "versions": ("versions", "List the versions of an asset", "porcelain"),
+    "switch": ("switch", "Make the asset directory hold another version", "porcelain"),
+    "history": ("history", "Show what changed in each version", "porcelain"),
 }
 
 

@@ -15,10 +15,12 @@ from ama.cli.commands._porcelain import emit_json, json_option
         ("Create a class whose versions' metadata must follow a JSON Schema:",
          "ama class init imagenet-subsets --schema schema.json"),
         ("List classes:", "ama class list"),
+        ("Bring the classes of the active project from the remote:", "ama class fetch"),
     ],
     see_also=["ama-init(1)"],
-    exit_codes={0: "success", 1: "the class exists already",
-                2: "a bad class name, schema or rules file", 3: "no such class or file"},
+    exit_codes={0: "success", 1: "the class exists already (here or on the remote)",
+                2: "a bad class name, schema or rules file", 3: "no such class or file",
+                4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
 def command() -> None:
     """Create, list and show asset classes.
@@ -39,13 +41,31 @@ def command() -> None:
 def init(name: str, schema_file: str | None, rules_file: str | None, description: str,
          as_json: bool) -> None:
     """Create the class NAME."""
-    from ama.porcelain.classes import LocalClasses, init_class
+    from ama.porcelain.classes import LocalClasses, init_class, remote_publisher
+    from ama.porcelain.config import Config
 
-    cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file)
+    cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file,
+                     publish=remote_publisher(Config.open()))
     if as_json:
         emit_json(cls.to_json())
     else:
         click.echo(f"Created class {cls.name}")
+
+
+@command.command("fetch")
+@json_option
+def fetch(as_json: bool) -> None:
+    """Bring every class of the active project, with its schema and rules, from the
+    remote into the asset store."""
+    from ama.porcelain.config import Config
+    from ama.porcelain.fetch import fetch_classes
+
+    classes = fetch_classes(Config.open())
+    if as_json:
+        emit_json([c.to_json() for c in classes])
+        return
+    for c in classes:
+        click.echo(c.name)
 
 
 @command.command("list")

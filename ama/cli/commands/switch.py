@@ -1,0 +1,51 @@
+"""ama switch: make the asset directory hold another version."""
+
+from __future__ import annotations
+
+import click
+
+from ama.cli.command import command
+from ama.cli.commands._porcelain import (
+    emit_json,
+    json_option,
+    note,
+    open_asset,
+    progress,
+    quiet_option,
+)
+
+
+@command(
+    "switch",
+    examples=[
+        ("Go back to the first version:", "ama switch --version 0.0.0"),
+        ("Throw away changes that were not uploaded while switching:",
+         "ama switch --version 0.0.2 --force"),
+    ],
+    see_also=["ama-versions(1)", "ama-fetch(1)", "ama-status(1)"],
+    exit_codes={0: "success", 1: "files changed here are not uploaded (see --force)",
+                2: "a malformed version", 3: "no such version, or not an asset directory",
+                4: "not logged in or not allowed", 5: "the remote cannot be reached"},
+)
+@click.option("--version", "version", required=True, help="The version to switch to.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite changes that are not uploaded.")
+@quiet_option
+@json_option
+def command(version: str, force: bool, quiet: bool, as_json: bool) -> None:
+    """Make this directory hold VERSION of its asset. Only the files that differ between
+    the two versions are fetched, written or deleted; untracked files stay. Changes not
+    uploaded are refused unless --force. A switch that was interrupted completes when run
+    again."""
+    from ama.porcelain.switch import switch
+
+    asset = open_asset()
+    with progress("Switching", not (quiet or as_json)) as bar:
+        result = switch(asset, version, force=force, progress=bar)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.old == result.new:
+        note(f"{result.name} is at {result.new} already", quiet)
+        return
+    note(f"Switched {result.name} from {result.old} to {result.new}: "
+         f"{len(result.written)} written, {len(result.deleted)} deleted", quiet)
