@@ -62,21 +62,24 @@ class IssuerUnreachable(AmaError):
 # -- which remote ----------------------------------------------------------------------------
 
 def remote_url(remote: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """Return the URL of the remote to log in to: ``remote``, else ``AMA_REMOTE``.
+    """Return the URL of the remote to log in to: ``remote`` (a URL or the name of a
+    remote), else ``AMA_REMOTE``, else the default remote.
 
-    Raises BadInput when neither is set, for a remote name (named remotes are not here yet)
-    and for a ``file://`` remote (it needs no login).
+    Raises BadInput for a ``file://`` remote (it needs no login) and a malformed URL, and
+    :class:`~ama.porcelain.remotes.UnknownRemote` for an unknown name.
     """
+    from ama.porcelain.config import Config
+    from ama.porcelain.remotes import get
+
     environ = os.environ if environ is None else environ
     url = (remote or environ.get("AMA_REMOTE") or "").strip()
+    if url and "://" not in url:
+        url = get(Config.open(environ), url).url  # a remote name (ama remote add)
     if not url:
-        raise BadInput("no remote to log in to",
-                       "pass --remote https://HOST or set AMA_REMOTE to the server's URL")
+        url = get(Config.open(environ)).url  # the default remote
     if url.startswith("file://"):
-        raise BadInput(f"{url} is a local remote: it needs no login")
-    if "://" not in url:
-        raise BadInput(f"remote {url!r} is a name, not a URL",
-                       "pass the server's URL: --remote https://HOST")
+        raise BadInput(f"{url} is a local remote: it needs no login",
+                       "name a server: --remote NAME or --remote https://HOST")
     scheme = url.partition("://")[0].lower()
     if scheme not in ("http", "https"):
         raise BadInput(f"remote URL {url!r} is not http(s)://host[:port]")
