@@ -322,3 +322,33 @@ def test_metadata_verbs_against_ama_server(tmp_path: Path,
     run("info", "ml-models/5", code=3)
     ama("list", "ml-models", "--remote", "team", cwd=tmp_path,
         env={**env, "AMA_TOKEN": "not-a-token"}, code=4)
+
+
+def test_lineage_aliases_and_hash_with_the_real_upload_and_clone(tmp_path: Path) -> None:
+    for cls in ("datasets", "ml-models"):
+        ama("class", "init", cls, cwd=tmp_path)
+    d, m = tmp_path / "d", tmp_path / "m"
+    for root, cls, name in ((d, "datasets", "d.csv"), (m, "ml-models", "w.bin")):
+        root.mkdir()
+        ama("init", cls, cwd=root)
+        (root / name).write_bytes(b"1,2\n" if cls == "datasets" else b"weights")
+        ama("add", ".", cwd=root)
+    ama("upload", "-m", "data", cwd=d)
+    ama("alias", "add", "tiny", cwd=d)
+    ama("inputs", "add", "datasets/tiny/0.0.0", "--label", "training-data", cwd=m)
+    ama("upload", "-m", "model", cwd=m)
+    # The upload recorded the staged input and took the staged file away.
+    assert not (m / ".ama" / "inputs").exists()
+    shown = as_json("info", cwd=m)
+    assert shown["message"] == "model" and [i["name"] for i in shown["inputs"]] == [
+        "datasets/1/0.0.0"]
+    assert "ml-models/1/0.0.0\ttraining-data" in ama("inputs", "list", cwd=d).stdout
+
+    ama("clone", "ml-models/1", cwd=tmp_path)
+    clone = tmp_path / "ml-models" / "1"
+    assert ama("info", "--hash", cwd=clone).stdout == ama("info", "--hash", cwd=m).stdout
+    listed = as_json("inputs", "list", cwd=clone)
+    assert [i["name"] for i in listed["staged"]] == ["datasets/1/0.0.0"] and not listed["added"]
+    found = as_json("find", "--class", "ml-models", "--hash",
+                    ama("info", "--hash", cwd=m).stdout.strip(), cwd=tmp_path)
+    assert [(f["name"], f["version"]) for f in found] == [("ml-models/1", "0.0.0")]
