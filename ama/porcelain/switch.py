@@ -83,6 +83,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                    [m for m in (target, head.manifest) if m], parallelism=parallelism)
     new_files = version_files(asset.store.objects, target)
     result = SwitchResult(head.name, head.version, version, target)
+    restore: list[str] = []
     with locked_index(asset) as index:
         if pending is None:
             if target == head.manifest:
@@ -96,6 +97,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                     f"lost by switching to {version}:\n{shown}{more}",
                     "upload them ('ama upload -m MESSAGE'), discard them ('ama discard "
                     "--staged --all'), or pass --force to overwrite them")
+            restore = [p for p in changed if p in new_files]  # with force: back to target
             _write_pending(asset, {"version": version, "manifest": target,
                                    "from": head.manifest})
         # Which paths differ: compare the index (what is here) with the target.
@@ -103,6 +105,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         differ = [p for p, e in new_files.items()
                   if (cur := old.get(p)) is None or cur.id != e.id or cur.mode != e.mode]
         gone = [p for p in old if p not in new_files]
+        differ = list(dict.fromkeys(differ + restore))
         result.received = receive(transport, remote.project, asset.store.objects,
                                   [(new_files[p].id, new_files[p].size) for p in differ],
                                   parallelism, progress)
