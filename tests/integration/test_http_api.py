@@ -14,6 +14,7 @@ import pytest
 
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
+from ama.plumbing.transport import _expand_batch
 from ama_remote.app import create_app
 from ama_remote.config import load_config
 from ama_remote.db import Database
@@ -298,6 +299,43 @@ def test_upload_commit_and_read_back_through_every_route(api: Api) -> None:
     deleted = api.call("DELETE", "/v1/projects/demo/classes/models/aliases/prod", "wendy")
     assert deleted.status_code == 204
     assert api.call("GET", f"{base}/prod", "rita").status_code == 404
+
+
+@pytest.mark.parametrize("operation", ["upload", "download"])
+def test_the_compact_negotiation_answer_expands_to_the_full_one(api: Api,
+                                                                operation: str) -> None:
+    objects, _ = objects_of_one_file(b"held\n")
+    upload(api, objects)
+    held = sorted(objects)
+    new = [hash_bytes(b"new %d" % n) for n in range(3)]
+    asked = [{"id": oid, "size": 5} for oid in [new[0], *held, new[1], held[0], new[2]]]
+    path = "/v1/projects/demo/objects/batch"
+    full = api.call("POST", path, "wendy", json={"operation": operation, "objects": asked})
+    compact = api.call("POST", path, "wendy",
+                       json={"operation": operation, "objects": asked, "compact": 1})
+    assert full.status_code == compact.status_code == 200, compact.text
+    answer = compact.json
+    assert answer["compact"] == 1
+    transfer = answer["transfer"]
+    assert transfer["href"] == f"http://{HOST}/v1/projects/demo/objects/{{id}}"
+    if operation == "upload":
+        # Held objects are listed by size alone, new ones once, with no action each.
+        assert answer["present"] == {oid: len(objects[oid]) for oid in held}
+        assert transfer["objects"] == {oid: 5 for oid in new}
+        assert answer["objects"] == [] and transfer["method"] == "PUT"
+    else:
+        assert answer["present"] == {}
+        assert transfer["objects"] == {oid: len(objects[oid]) for oid in held}
+        assert [item["id"] for item in answer["objects"]] == new
+        assert all(item["error"]["code"] == 404 for item in answer["objects"])
+    assert _expand_batch(answer, operation, asked, "http://ama.test") == full.json
+    assert len(full.json["objects"]) == len(asked)
+
+
+def test_a_compact_format_the_server_does_not_speak_is_400(api: Api) -> None:
+    result = api.call("POST", "/v1/projects/demo/objects/batch", "wendy",
+                      json={"operation": "upload", "objects": [], "compact": 2})
+    assert result.status_code == 400 and "'compact'" in error(result)["message"]
 
 
 def test_a_stale_parent_is_409_naming_the_latest_version(api: Api) -> None:
