@@ -35,7 +35,11 @@ def command() -> None:
     """
 
 
-@command.command("set")
+@command.command("set", examples=[
+    ("Title and tags of the asset of this directory:",
+     "ama asset set --title 'ResNet-50' --tag vision --tag resnet"),
+    ("Add a tag to another asset:", "ama asset set --asset ml-models/prod --add-tag live"),
+])
 @asset_option
 @click.option("--title", metavar="TEXT", help="A one-line title.")
 @click.option("--description", metavar="TEXT", help="What the asset is, for the people "
