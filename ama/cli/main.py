@@ -71,6 +71,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "versions": ("versions", "List the versions of an asset", "porcelain"),
     "switch": ("switch", "Make the asset directory hold another version", "porcelain"),
     "history": ("history", "Show what changed in each version", "porcelain"),
+    "git": ("git", "Record the assets a git repository uses in ama.lock; keep them in step",
+            "git"),
+    "hooks": ("hooks", "Install or remove the git hooks that keep assets in step", "git"),
 }
 
 
@@ -129,4 +132,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run ``ama``; this is the console script for ``ama`` and ``git-ama``."""
+    if argv is None and sys.argv and sys.argv[0].rpartition("/")[2] == "git-ama":
+        from ama.cli.commands.git import git_ama_args
+
+        return cli.main(args=git_ama_args(sys.argv[1:]), prog_name="git ama")
     return cli.main(args=argv, prog_name="ama")

@@ -10,6 +10,14 @@ from ama.cli.command import group
 from ama.cli.commands._porcelain import emit_json, json_option, note, progress, quiet_option
 
 
+def git_ama_args(args: list[str]) -> list[str]:
+    """The ``ama`` arguments for ``git ama ARGS``: ``git ama add|remove|status|sync`` are
+    ``ama git …``; anything else (``git ama hooks install``) is ``ama …``."""
+    if args and args[0] in command.commands:
+        return ["git", *args]
+    return args
+
+
 def _repo():  # type: ignore[no-untyped-def]
     from ama.plumbing.gitrepo import GitRepo
 
