@@ -13,6 +13,8 @@ Parts:
          against Python creating and renaming as many files, and ``git hash-object -w``.
   index  ``ama update-index --add --stdin -z`` of those files, then ``ama ls-files -m`` with
          nothing changed, against ``git add`` and ``git status`` of the same tree.
+  lifecycle  the porcelain against DVC and git-lfs (``bench/lifecycle.py``, its own table and
+         ``bench/results/lifecycle.json``); only when named, since it takes a quarter of an hour.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ GIB = 1 << 30
 MB = 1_000_000
 RSS_LIMIT_MB = 300
 PARTS = ("hash", "many", "index")
+EXTRA_PARTS = ("lifecycle",)  # run only when named with --only
 
 
 @dataclass
@@ -415,7 +418,7 @@ def table(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", choices=PARTS,
+    parser.add_argument("--only", action="append", choices=PARTS + EXTRA_PARTS,
                         help="run only this part (repeatable); default: all")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
     parser.add_argument("--files", type=int, default=100_000, help="number of small files")
@@ -424,6 +427,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args(argv)
     parts = args.only or list(PARTS)
+    status = 0
+    if "lifecycle" in parts:
+        import lifecycle
+
+        status = lifecycle.main(["--files", str(args.files), "--folders", str(args.folders)])
+        parts = [p for p in parts if p != "lifecycle"]
+        if not parts:
+            return status
 
     tmp = Path(tempfile.mkdtemp(prefix="ama-bench-", dir="/tmp"))
     bench = Bench(tmp, args.repeat, args.files, args.folders, args.big_mib << 20)
@@ -452,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         "all_passed": all(r["passed"] is not False for r in figures.values()),
     }, indent=2) + "\n")
     print(f"results: {RESULTS}", file=sys.stderr)
-    return 0 if all(r.passed is not False for r in bench.rows) else 1
+    return status or (0 if all(r.passed is not False for r in bench.rows) else 1)
 
 
 if __name__ == "__main__":
