@@ -84,6 +84,14 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     new_files = version_files(asset.store.objects, target)
     result = SwitchResult(head.name, head.version, version, target)
     restore: list[str] = []
+    if pending is not None:
+        _clear_stale_lock(asset)
+    # Bring the bytes first, without holding the index: only the files that differ.
+    here = asset.index().entries
+    result.received = receive(
+        transport, remote.project, asset.store.objects,
+        [(e.id, e.size) for p, e in new_files.items()
+         if (cur := here.get(p)) is None or cur.id != e.id], parallelism, progress)
     with locked_index(asset) as index:
         if pending is None:
             if target == head.manifest:
@@ -106,9 +114,9 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                   if (cur := old.get(p)) is None or cur.id != e.id or cur.mode != e.mode]
         gone = [p for p in old if p not in new_files]
         differ = list(dict.fromkeys(differ + restore))
-        result.received = receive(transport, remote.project, asset.store.objects,
-                                  [(new_files[p].id, new_files[p].size) for p in differ],
-                                  parallelism, progress)
+        result.received += receive(transport, remote.project, asset.store.objects,
+                                   [(new_files[p].id, new_files[p].size) for p in differ],
+                                   parallelism)
         for path in differ:
             index.add(new_files[path])
         for path in gone:
@@ -148,6 +156,26 @@ def _local_changes(asset: Asset, index: Any, head: Head) -> list[str]:
             changed.add(entry.path)
     changed.update(e.path for e in work.missing)
     return sorted(changed, key=path_key)
+
+
+def _clear_stale_lock(asset: Asset) -> None:
+    """Remove ``.ama/index.lock`` when the process that left it is dead: a switch killed
+    half-way holds it, and running the switch again must complete that switch."""
+    lock = asset.dir.meta / "index.lock"
+    try:
+        text = lock.read_text().strip()
+    except FileNotFoundError:
+        return
+    if text.isdigit():
+        try:
+            os.kill(int(text), 0)
+            return
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return
+    with contextlib.suppress(FileNotFoundError):
+        lock.unlink()
 
 
 def _prune_empty(asset: Asset, folder: Any) -> None:
