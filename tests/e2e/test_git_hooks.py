@@ -188,6 +188,12 @@ def test_commit_and_push_stop_on_what_the_remote_lacks(local: Tools, tmp_path: P
     assert "cd data && ama upload -m MESSAGE" in done.stderr
     local.ama("discard", "--all", cwd=work / "data")
     local.git("commit", "-q", "-a", "-m", "v2", cwd=work)
+    # After a check passed, a checkout switched to another version stops the next commit.
+    local.ama("switch", "--version", "0.0.1", cwd=work / "data")
+    done = local.git("commit", "-q", "--allow-empty", "-m", "empty", cwd=work, code=1)
+    assert "data holds ml-models/1 0.0.1, but ama.lock names ml-models/1 0.0.0" in done.stderr
+    local.ama("switch", "--version", "0.0.0", cwd=work / "data")
+    local.git("commit", "-q", "--allow-empty", "-m", "empty", cwd=work)
     # A lock naming a version the remote does not have stops the commit…
     text = lock_text(work)
     (work / "ama.lock").write_text(text.replace('"0.0.0"', '"0.0.7"'))
@@ -202,7 +208,7 @@ def test_commit_and_push_stop_on_what_the_remote_lacks(local: Tools, tmp_path: P
     assert local.git("rev-parse", "-q", "--verify", "refs/heads/main", cwd=bare,
                      code=1).stdout == ""
     # Syncing by hand follows the lock in the work tree.
-    local.git("checkout", "-q", "HEAD~2", cwd=work)
+    local.git("checkout", "-q", "HEAD~3", cwd=work)
     (work / "ama.lock").write_text(text.replace('"0.0.0"', '"0.0.1"'))
     local.ama("git", "sync", cwd=work)
     assert (work / "data" / "w.txt").read_text() == "two"
