@@ -2,7 +2,8 @@
 
 One schema for SQLite and PostgreSQL: only portable column types, naive UTC datetimes, JSON
 columns for free-form documents, and named constraints so Alembic can alter them later. The
-initial migration (migrations/versions/0001_initial.py) creates exactly these tables.
+migrations (migrations/versions/) create exactly these tables: 0001 all of them, 0002 the
+unique index on users' lowercased email addresses.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +52,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(DateTime)
+
+
+# One user per email address, whatever its case: an email names its user at OpenID login.
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
 
 
 class Token(Base):

@@ -28,7 +28,8 @@ decides who someone is:
    base64url(SHA-256(raw)). An ID token copied from elsewhere carries only the hash of the
    nonce, so it is worthless without the secret that never left the CLI.
 4. The verified email (``email_verified`` must be true) names the user
-   (:func:`user_for_email`): an existing user with that email; none, and the email's domain
+   (:func:`user_for_email`): the user with that email (emails are unique, whatever their
+   case); none, and the email's domain
    is open for sign-up (``open_signup_domains``), a new active user; otherwise the login is
    refused, as it is for an inactive user, saying what to do. The server then issues an
    ordinary ama token.
@@ -57,11 +58,9 @@ from joserfc.errors import (
     MissingClaimError,
 )
 from joserfc.jwk import KeySet
-from sqlalchemy import func, select
 
 from ama.plumbing.errors import UNREACHABLE, AmaError, BadInput, NotFound
 from ama_remote.errors import Conflict, Forbidden, Unauthenticated
-from ama_remote.models import User
 
 GOOGLE = "https://accounts.google.com"
 DEFAULT_SCOPES = "openid email profile"
@@ -276,23 +275,14 @@ def user_for_email(service: Any, email: str, claims: Mapping[str, Any] | None = 
     """Return the username of the active user whose email is ``email``, creating one when
     the email's domain is open for sign-up.
 
-    Raises :class:`Forbidden` when no user has this email and the domain is not open, when
-    several users share it, or when the user is not active.
+    Two first logins with one email at once make one user: the second sign-up finds the
+    address taken and returns the user the first one made. Raises :class:`Forbidden` when
+    no user has this email and the domain is not open, or when the user is not active.
     """
-    with service.db.read() as s:
-        users = s.scalars(select(User).where(func.lower(User.email) == email.lower())
-                          .order_by(User.id)).all()
-        found = [(u.username, u.active) for u in users]
-    if len(found) > 1:
-        names = ", ".join(name for name, _ in found)
-        raise Forbidden(f"several users have the email {email} ({names})",
-                        "ask a server admin to give each user their own email address")
-    if found:
-        username, active = found[0]
-        if not active:
-            raise Forbidden(f"user {username!r} ({email}) is not active on this server",
-                            f"ask a server admin to run 'ama-server user activate {username}'")
-        return username
+    try:
+        return _active(service.user_by_email(email), email)
+    except NotFound:
+        pass
     domain = email.rpartition("@")[2].lower()
     if domain not in service.open_signup_domains:
         raise Forbidden(f"no user on this server has the email {email}",
@@ -302,10 +292,21 @@ def user_for_email(service: Any, email: str, claims: Mapping[str, Any] | None = 
         try:
             service.signup(name, email)
         except Conflict:
-            continue
+            try:  # the name is someone else's, or a login at the same time took the email
+                return _active(service.user_by_email(email), email)
+            except NotFound:
+                continue
         return name
     raise Forbidden(f"cannot find a free user name for {email}",
                     f"sign up with 'ama auth signup -u NAME -e {email}'")
+
+
+def _active(user: Mapping[str, Any], email: str) -> str:
+    username = str(user["username"])
+    if not user["active"]:
+        raise Forbidden(f"user {username!r} ({email}) is not active on this server",
+                        f"ask a server admin to run 'ama-server user activate {username}'")
+    return username
 
 
 # -- the HTTP side ---------------------------------------------------------------------------

@@ -342,7 +342,8 @@ class Service:
     def signup(self, username: str, email: str) -> dict[str, Any]:
         """Create a user; active at once when the email's domain is open for signup.
 
-        Returns the user; raises BadInput (bad name or email) or Conflict (name taken).
+        Returns the user; raises BadInput (bad name or email) or Conflict (the name or the
+        email address is taken).
         """
         domain = email.rpartition("@")[2].lower()
         return self.add_user(username, email, admin=False,
@@ -350,7 +351,8 @@ class Service:
 
     def add_user(self, username: str, email: str, admin: bool = False,
                  active: bool = True) -> dict[str, Any]:
-        """Create a user and return it; raises BadInput or Conflict (the name is taken)."""
+        """Create a user and return it; raises BadInput, or Conflict when the name or the
+        email address (compared without regard to case) belongs to another user."""
         if not (1 <= len(username) <= 128) or not username.isprintable() or " " in username:
             raise BadInput(f"invalid user name {username!r}: use 1 to 128 printable characters "
                            "without spaces")
@@ -361,6 +363,10 @@ class Service:
             if s.scalars(select(User).where(User.username == username)).first():
                 raise Conflict(f"user {username!r} already exists",
                                "choose another name, or run 'ama-server user list'")
+            if s.scalars(select(User).where(func.lower(User.email) == email.lower())).first():
+                raise Conflict(f"the email address {email} is already registered on this "
+                               "server", "log in with 'ama auth login', or sign up with "
+                               "another address")
             user = User(username=username, email=email, is_admin=admin, active=active,
                         created=self._now())
             s.add(user)
@@ -368,6 +374,17 @@ class Service:
             return self._user_dict(user)
 
         return self.db.run(work)
+
+    def user_by_email(self, email: str) -> dict[str, Any]:
+        """Return the user whose email address is ``email``, compared without regard to
+        case; raises NotFound."""
+        with self.db.read() as s:
+            user = s.scalars(select(User).where(func.lower(User.email) == email.lower())
+                             ).first()
+            if user is None:
+                raise NotFound(f"no user on this server has the email address {email}",
+                               "run 'ama-server user list' to see every user")
+            return self._user_dict(user)
 
     def list_users(self) -> list[dict[str, Any]]:
         """Return every user, by name."""

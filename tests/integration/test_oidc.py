@@ -24,19 +24,16 @@ import pytest
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
+from sqlalchemy import text
 
 from ama.plumbing.errors import AmaError
 from ama.plumbing.transport import Forbidden, HttpTransport, Unauthenticated
 from ama.porcelain import auth
+from ama_remote.db import Database
 from ama_remote.errors import Unauthenticated as Refused
-from ama_remote.oidc import IdTokenVerifier, OidcSettings, nonce_hash
-from tests.services.server import (
-    _free_port,
-    _stop,
-    _wait,
-    ama_server_command,
-    run_ama_server,
-)
+from ama_remote.oidc import IdTokenVerifier, OidcSettings, nonce_hash, user_for_email
+from ama_remote.service import Service
+from tests.services.server import run_ama_server, serving
 
 CLIENT_ID = "ama-cli"
 CLIENT_SECRET = "native-client-secret"
@@ -114,19 +111,11 @@ def server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 f'oidc_client_secret = "{CLIENT_SECRET}"\n'
                 f'open_signup_domains = ["{OPEN_DOMAIN}"]\n')
     log = root / "server.log"
-    url = f"http://127.0.0.1:{_free_port()}"
-    with open(log, "ab") as out:
-        process = subprocess.Popen([*ama_server_command(), "serve", "--bind",
-                                    url.removeprefix("http://"), "--workers", "2"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        assert _wait(process, url, log), log.read_text()
-        yield Server(url, env)
-    finally:
-        _stop(process)
-        # No token or code from a login ever reaches the server's log.
-        text = log.read_text(errors="replace")
-        assert "ama_" not in text and "code=" not in text and "eyJ" not in text
+    with serving(env, log) as running:
+        yield Server(running.url, env)
+    # No token or code from a login ever reaches the server's log.
+    text = log.read_text(errors="replace")
+    assert "ama_" not in text and "code=" not in text and "eyJ" not in text
 
 
 def _browser(sub: str) -> Any:
@@ -250,6 +239,77 @@ def test_an_unknown_email_is_refused_unless_its_domain_is_open(server: Server,
     assert account["username"] == newcomer and account["email"] == f"{newcomer}@{OPEN_DOMAIN}"
     assert f"{newcomer}\t{newcomer}@{OPEN_DOMAIN}\tactive\tuser" in \
         server.admin("user", "list").stdout
+
+
+def test_an_email_address_names_one_user_whatever_its_case(server: Server,
+                                                           provider: Provider) -> None:
+    name = _user("uma")
+    email = f"{name}@example.org"
+    server.admin("user", "add", name, "--email", email)
+    taken = requests.post(f"{server.url}/v1/auth/signup", timeout=30,
+                          json={"username": _user("umb"), "email": email.upper()})
+    assert taken.status_code == 409, taken.text
+    assert f"the email address {email.upper()} is already registered" in \
+        taken.json()["error"]["message"]
+    added = run_ama_server(server.env, "user", "add", _user("umc"), "--email", email,
+                           check=False)
+    assert added.returncode == 1 and "already registered" in added.stderr
+
+    provider.add_user(name, email.upper())  # the provider spells it in capitals
+    assert _login(server, name)["username"] == name
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_first_logins_at_once_with_one_email_make_one_user(
+        request: pytest.FixtureRequest, tmp_path: Path, database: str) -> None:
+    url = (f"sqlite:///{tmp_path / 'ama.db'}" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    db = Database(url)
+    db.migrate()
+    service = Service(db, open_signup_domains=(OPEN_DOMAIN,))
+    logins = 8
+    start = threading.Barrier(logins)
+    names: list[str] = []
+    errors: list[BaseException] = []
+
+    def first_login(n: int) -> None:
+        start.wait()
+        try:  # the same person, in two browsers at once: the name may come spelt two ways
+            names.append(user_for_email(service, f"Neo@{OPEN_DOMAIN}" if n % 2 else
+                                        f"neo@{OPEN_DOMAIN}", {"preferred_username": "neo"}))
+        except BaseException as e:  # noqa: BLE001 - every failure is reported
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_login, args=(n,)) for n in range(logins)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    db.dispose()
+    assert errors == []
+    assert names == ["neo"] * logins
+    users = service.list_users()
+    assert [(u["username"], u["email"].lower(), u["active"]) for u in users] == \
+        [("neo", f"neo@{OPEN_DOMAIN}", True)]
+
+
+def test_migrating_users_who_share_an_email_stops_and_names_them(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'ama.db'}")
+    db.migrate("0001")  # before emails were unique
+    with db.engine.begin() as conn:
+        for name, email in (("ann", "Ann@example.org"), ("bea", "ann@example.org")):
+            conn.execute(text("INSERT INTO users (username, email, is_admin, active, created) "
+                              "VALUES (:n, :e, false, true, '2026-11-27 16:00:00')"),
+                         {"n": name, "e": email})
+    with pytest.raises(AmaError) as refused:
+        db.migrate()
+    assert "ann@example.org: ann, bea" in refused.value.message
+    assert "ama-server migrate" in (refused.value.hint or "")
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE users SET email = 'bea@example.org' WHERE username = 'bea'"))
+    db.migrate()
+    assert Service(db).user_by_email("ANN@example.org")["username"] == "ann"
+    db.dispose()
 
 
 def test_an_email_the_issuer_has_not_verified_is_refused(server: Server,
