@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,13 +16,7 @@ from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 from ama.plumbing.transport import Conflict, HttpTransport
 from tests.services.s3 import S3Bucket
-from tests.services.server import (
-    _free_port,
-    _stop,
-    _wait,
-    ama_server_command,
-    run_ama_server,
-)
+from tests.services.server import run_ama_server, serving
 
 CLIENTS = 16
 NEW_ASSETS_EACH = 3
@@ -44,22 +37,9 @@ def two_servers(postgres_url: str, s3_bucket: S3Bucket, tmp_path: Path
                            "--storage", storage).stdout.strip()
     run_ama_server(env, "project", "add", PROJECT, "--storage", storage)
     run_ama_server(env, "project", "grant", PROJECT, "admin", "admin")
-    processes, urls, logs = [], [], []
-    try:
-        for n in range(2):
-            url = f"http://127.0.0.1:{_free_port()}"
-            log = tmp_path / f"server-{n}.log"
-            with open(log, "ab") as out:
-                processes.append(subprocess.Popen(
-                    [*ama_server_command(), "serve", "--bind", url.removeprefix("http://"),
-                     "--workers", "2"], env=env, stdout=out, stderr=subprocess.STDOUT))
-            assert _wait(processes[-1], url, log), log.read_text()
-            urls.append(url)
-            logs.append(log)
-        yield urls, token, logs
-    finally:
-        for process in processes:
-            _stop(process)
+    logs = [tmp_path / f"server-{n}.log" for n in range(2)]
+    with serving(env, logs[0]) as first, serving(env, logs[1]) as second:
+        yield [first.url, second.url], token, logs
 
 
 def _objects(count: int, tag: str) -> tuple[dict[str, bytes], list[str]]:

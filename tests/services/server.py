@@ -1,5 +1,10 @@
 """Fixtures for a real ``ama-server serve`` (gunicorn, 2 workers) on 127.0.0.1.
 
+- ``serving(env, log, workers=2)``: a context manager that runs ``ama-server serve`` for
+  the server home and database named in ``env`` (``AMA_SERVER_HOME``, ``AMA_DATABASE_URL``;
+  already set up with ``ama-server init``) on a free loopback port, waits until it answers,
+  yields a :class:`ServerProcess` (its ``url``) and stops it at the end. ``start_server``
+  and ``ServerProcess.stop()`` do the same in two steps.
 - ``start_ama_server`` (per test): a factory, ``start(database_url=None, storage_url=None)``,
   that runs ``ama-server init`` (an admin user, whose token it keeps), ``project add demo``
   on the storage URL, and ``serve`` on a free loopback port; waits until the server answers
@@ -20,7 +25,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +74,8 @@ def run_ama_server(env: dict[str, str], *args: str,
     return done
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -101,10 +108,50 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+@dataclass
+class ServerProcess:
+    """An ``ama-server serve`` started by :func:`start_server`."""
+
+    url: str  # http://127.0.0.1:PORT
+    process: subprocess.Popen[bytes]
+    log: Path  # its stdout and stderr: gunicorn's error and access logs
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 15 s); stopping twice is fine."""
+        _stop(self.process)
+
+
+def start_server(env: Mapping[str, str], log: Path, workers: int = 2) -> ServerProcess:
+    """Start ``ama-server serve`` with ``env`` on a free port of 127.0.0.1, appending its
+    output to ``log``; return once it answers. Fails the test if it never does."""
+    for _attempt in range(3):  # another process may take the free port first
+        url = f"http://127.0.0.1:{free_port()}"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                [*ama_server_command(), "serve", "--bind", url.removeprefix("http://"),
+                 "--workers", str(workers)],
+                env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+        if _wait(process, url, log):
+            return ServerProcess(url, process, log)
+        _stop(process)
+    pytest.fail(f"ama-server serve exited at start; its log:\n"
+                f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+
+
+@contextmanager
+def serving(env: Mapping[str, str], log: Path, workers: int = 2) -> Iterator[ServerProcess]:
+    """Run ``ama-server serve`` (see :func:`start_server`) for the duration of the block."""
+    server = start_server(env, log, workers)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Yield ``start(database_url=None, storage_url=None, workers=2)`` -> RunningServer."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[ServerProcess] = []
     count = 0
 
     def start(database_url: str | None = None, storage_url: str | None = None,
@@ -120,26 +167,16 @@ def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
                                "--storage", storage_url).stdout.strip()
         run_ama_server(env, "project", "add", PROJECT, "--storage", storage_url, "--no-check")
         run_ama_server(env, "project", "grant", PROJECT, ADMIN, "admin")
-        log = root / "server.log"
-        for _attempt in range(3):  # another process may take the free port first
-            url = f"http://127.0.0.1:{_free_port()}"
-            with open(log, "ab") as out:
-                process = subprocess.Popen(
-                    [*ama_server_command(), "serve", "--bind", url.removeprefix("http://"),
-                     "--workers", str(workers)],
-                    env=env, stdout=out, stderr=subprocess.STDOUT)
-            started.append(process)
-            if _wait(process, url, log):
-                return RunningServer(url, token, PROJECT, home, database_url, storage_url,
-                                     log, process)
-        pytest.fail(f"ama-server serve exited at start; its log:\n"
-                    f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+        server = start_server(env, root / "server.log", workers)
+        started.append(server)
+        return RunningServer(server.url, token, PROJECT, home, database_url, storage_url,
+                             server.log, server.process)
 
     try:
         yield start
     finally:
-        for process in started:
-            _stop(process)
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
