@@ -52,7 +52,7 @@ def init(name: str, schema_file: str | None, rules_file: str | None, description
         click.echo(f"Created class {cls.name}")
 
 
-@command.command("fetch")
+@command.command("fetch", examples=[("Bring the classes from the remote:", "ama class fetch")])
 @json_option
 def fetch(as_json: bool) -> None:
     """Bring every class of the active project, with its schema and rules, from the

@@ -28,7 +28,8 @@ def command() -> None:
     """
 
 
-@command.command("list")
+@command.command("list", examples=[
+    ("List your projects:", "ama project list")])
 @json_option
 def list_(as_json: bool) -> None:
     """List the projects you may use, with your role."""
@@ -43,7 +44,8 @@ def list_(as_json: bool) -> None:
         click.echo(f"{'*' if p['active'] else ' '} {p['name']}\t{p.get('role', '')}")
 
 
-@command.command("activate")
+@command.command("activate", examples=[
+    ("Work in the project vision:", "ama project activate vision")])
 @click.argument("name")
 def activate(name: str) -> None:
     """Make NAME the project commands work in."""
@@ -54,7 +56,8 @@ def activate(name: str) -> None:
     click.echo(f"Active project: {name}")
 
 
-@command.command("info")
+@command.command("info", examples=[
+    ("Show the active project:", "ama project info")])
 @click.argument("name", required=False)
 @json_option
 def info(name: str | None, as_json: bool) -> None:
@@ -70,7 +73,8 @@ def info(name: str | None, as_json: bool) -> None:
         click.echo(f"{key}: {found[key]}")
 
 
-@command.command("create")
+@command.command("create", examples=[
+    ("Create a project on a folder remote:", "ama project create vision")])
 @click.argument("name")
 @json_option
 def create(name: str, as_json: bool) -> None:

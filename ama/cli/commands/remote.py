@@ -29,7 +29,8 @@ def command() -> None:
     """
 
 
-@command.command("add")
+@command.command("add", examples=[
+    ("Add a team server:", "ama remote add team https://ama.example.org")])
 @click.argument("name")
 @click.argument("url")
 @json_option
@@ -45,7 +46,8 @@ def add(name: str, url: str, as_json: bool) -> None:
         click.echo(f"Added remote {info.name} at {info.url}")
 
 
-@command.command("list")
+@command.command("list", examples=[
+    ("List remotes:", "ama remote list --json")])
 @json_option
 def list_(as_json: bool) -> None:
     """List remotes with their URLs; * marks the default."""
@@ -60,7 +62,8 @@ def list_(as_json: bool) -> None:
         click.echo(f"{'*' if r.default else ' '} {r.name}\t{r.url}")
 
 
-@command.command("remove")
+@command.command("remove", examples=[
+    ("Forget a remote:", "ama remote remove team")])
 @click.argument("name")
 def remove(name: str) -> None:
     """Forget the remote NAME ('local' becomes the default again if NAME was)."""
@@ -71,7 +74,8 @@ def remove(name: str) -> None:
     click.echo(f"Removed remote {info.name}")
 
 
-@command.command("default")
+@command.command("default", examples=[
+    ("Use the team server by default:", "ama remote default team")])
 @click.argument("name")
 def default(name: str) -> None:
     """Make NAME the remote used when none is named."""
