@@ -51,7 +51,11 @@ def command() -> None:
     """
 
 
-@command.command("add")
+@command.command("add", examples=[
+    ("Check out version 0.0.2 of imagenet-subsets/3 in data/train and record it:",
+     "ama git add imagenet-subsets/3/0.0.2 --path data/train"),
+    ("Record the version an asset directory of the work tree holds (after an upload):",
+     "ama git add data/labels")])
 @click.argument("target", metavar="NAME[/VERSION]|DIR")
 @click.option("--path", "path", metavar="DIR",
               help="Where to check the asset out (default: CLASS/ORDINAL at the root).")
@@ -76,7 +80,10 @@ def add(target: str, path: str | None, quiet: bool, as_json: bool) -> None:
     note("commit it: git add ama.lock .gitignore && git commit", quiet)
 
 
-@command.command("remove")
+@command.command("remove", examples=[
+    ("Stop using the asset checked out in data/train and delete the folder:",
+     "ama git remove data/train"),
+    ("Stop recording it but keep the files:", "ama git remove --keep data/train")])
 @click.argument("path", metavar="DIR")
 @click.option("--keep", is_flag=True, help="Keep the folder; only stop recording it.")
 @click.option("--force", is_flag=True, help="Delete the folder even with changes not uploaded.")
@@ -103,7 +110,11 @@ _WORDS = {
 }
 
 
-@command.command("status")
+@command.command("status", examples=[
+    ("See whether every checkout holds the version ama.lock names:", "ama git status"),
+    ("The same for a script:", "ama git status --json | jq '.checkouts[].state'")],
+    exit_codes={0: "every checkout is in step", 1: "a checkout is out of step",
+                2: "a damaged ama.lock", 3: "not in a git work tree"})
 @json_option
 def status(as_json: bool) -> None:
     """Show each checkout ama.lock names: in step (the locked version, unchanged), holding
@@ -137,7 +148,9 @@ def status(as_json: bool) -> None:
         sys.exit(1)
 
 
-@command.command("sync")
+@command.command("sync", examples=[
+    ("Bring every checkout to the locked versions after a pull:", "ama git sync"),
+    ("Overwrite changes that are not uploaded:", "ama git sync --force")])
 @click.option("--force", is_flag=True,
               help="Overwrite changes in checkouts that are not uploaded.")
 @quiet_option

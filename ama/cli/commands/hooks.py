@@ -42,7 +42,9 @@ def command() -> None:
     """
 
 
-@command.command("install")
+@command.command("install", examples=[
+    ("Install the hooks (in core.hooksPath when it is set):", "ama hooks install"),
+    ("Set aside a hook that cannot be chained:", "ama hooks install --force")])
 @click.option("--force", is_flag=True,
               help="Set aside existing hooks that cannot be chained (not executable, not "
                    "a file) instead of refusing.")
@@ -63,7 +65,8 @@ def install(force: bool, quiet: bool, as_json: bool) -> None:
          or not any(c.action in ("chained", "replaced") for c in changes))
 
 
-@command.command("uninstall")
+@command.command("uninstall", examples=[
+    ("Remove ama's hooks, restoring the previous ones:", "ama hooks uninstall")])
 @quiet_option
 @json_option
 def uninstall(quiet: bool, as_json: bool) -> None:
@@ -79,7 +82,9 @@ def uninstall(quiet: bool, as_json: bool) -> None:
             click.echo(f"{c.name}: {c.action} ({c.path})")
 
 
-@command.command("run", hidden=True,
+@command.command("run", hidden=True, examples=[
+    ("What the installed pre-commit hook runs when an asset changed:",
+     "ama hooks run pre-commit")],
                  context_settings={"ignore_unknown_options": True})
 @click.argument("hook")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
