@@ -15,11 +15,15 @@ Parts:
          nothing changed, against ``git add`` and ``git status`` of the same tree.
   lifecycle  the porcelain against DVC and git-lfs (``bench/lifecycle.py``, its own table and
          ``bench/results/lifecycle.json``); only when named, since it takes a quarter of an hour.
+  remote the remote under gunicorn on SQLite and PostgreSQL: negotiating 100,000 ids and
+         commits by 16 clients at once (``bench/remote.py``, its own table and
+         ``bench/results/remote.json``); only when named, since it starts PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "plumbing.json"
@@ -39,7 +44,7 @@ GIB = 1 << 30
 MB = 1_000_000
 RSS_LIMIT_MB = 300
 PARTS = ("hash", "many", "index")
-EXTRA_PARTS = ("lifecycle",)  # run only when named with --only
+EXTRA_PARTS = ("lifecycle", "remote")  # run only when named with --only
 
 
 @dataclass
@@ -416,6 +421,17 @@ def table(rows: list[Row]) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)])
 
 
+def _remote_bench() -> Any:
+    """bench/remote.py, loaded from its file: ``import remote`` could find the remote's
+    own source folder instead."""
+    spec = importlib.util.spec_from_file_location("bench_remote", HERE / "remote.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=PARTS + EXTRA_PARTS,
@@ -433,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
 
         status = lifecycle.main(["--files", str(args.files), "--folders", str(args.folders)])
         parts = [p for p in parts if p != "lifecycle"]
+        if not parts:
+            return status
+    if "remote" in parts:
+        status = _remote_bench().main(["--repeat", str(args.repeat)]) or status
+        parts = [p for p in parts if p != "remote"]
         if not parts:
             return status
 
