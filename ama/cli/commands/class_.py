@@ -31,7 +31,10 @@ def command() -> None:
     """
 
 
-@command.command("init")
+@command.command("init", examples=[
+    ("Create a class with a metadata schema and rules:",
+     "ama class init ml-models --schema schema.json --rules rules.json"),
+])
 @click.argument("name")
 @click.option("--schema", "schema_file", metavar="FILE",
               help="A JSON Schema that versions' metadata must follow.")
@@ -52,7 +55,10 @@ def init(name: str, schema_file: str | None, rules_file: str | None, description
         click.echo(f"Created class {cls.name}")
 
 
-@command.command("fetch", examples=[("Bring the classes from the remote:", "ama class fetch")])
+@command.command("fetch", examples=[
+    ("Bring the classes from the remote:",
+     "ama class fetch"),
+])
 @json_option
 def fetch(as_json: bool) -> None:
     """Bring every class of the active project, with its schema and rules, from the
@@ -68,7 +74,10 @@ def fetch(as_json: bool) -> None:
         click.echo(c.name)
 
 
-@command.command("list")
+@command.command("list", examples=[
+    ("List the classes of the active project:",
+     "ama class list"),
+])
 @json_option
 def list_(as_json: bool) -> None:
     """List the classes known on this machine, with their descriptions."""
@@ -82,7 +91,10 @@ def list_(as_json: bool) -> None:
         click.echo(f"{c.name}\t{c.description}" if c.description else c.name)
 
 
-@command.command("info")
+@command.command("info", examples=[
+    ("Show a class's schema and rules:",
+     "ama class info -n ml-models"),
+])
 @click.option("-n", "--name", required=True, help="The class to show.")
 @json_option
 def info(name: str, as_json: bool) -> None:

@@ -39,7 +39,10 @@ def command() -> None:
     """
 
 
-@command.command("get")
+@command.command("get", examples=[
+    ("Show the link strategy in effect:",
+     "ama config get link.strategy"),
+])
 @click.argument("name")
 def get(name: str) -> None:
     """Print the value in effect for the setting NAME."""
@@ -52,7 +55,10 @@ def get(name: str) -> None:
     click.echo(value)
 
 
-@command.command("set")
+@command.command("set", examples=[
+    ("Link files from the store as hard links:",
+     "ama config set link.strategy hardlink"),
+])
 @click.argument("name")
 @click.argument("value")
 def set_(name: str, value: str) -> None:
@@ -62,7 +68,10 @@ def set_(name: str, value: str) -> None:
     Config.open().set(name, value)
 
 
-@command.command("unset")
+@command.command("unset", examples=[
+    ("Go back to the default link strategy:",
+     "ama config unset link.strategy"),
+])
 @click.argument("name")
 def unset(name: str) -> None:
     """Remove the setting NAME from the file, so its default applies."""
@@ -71,7 +80,10 @@ def unset(name: str) -> None:
     Config.open().unset(name)
 
 
-@command.command("list")
+@command.command("list", examples=[
+    ("Show every setting and where it comes from:",
+     "ama config list"),
+])
 @json_option
 def list_(as_json: bool) -> None:
     """Print every setting as NAME=VALUE, with where the value comes from."""

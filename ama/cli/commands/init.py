@@ -11,8 +11,8 @@ from ama.cli.commands._porcelain import emit_json, json_option
 @command(
     "init",
     examples=[
-        ("Start a new model asset in a new folder:",
-         "mkdir m && cd m && ama init ml-models"),
+        ("Start a new model asset in a new, empty folder (mkdir m && cd m first):",
+         "ama init ml-models"),
     ],
     see_also=["ama-class(1)", "ama-add(1)", "ama-status(1)", "ama-format(5)"],
     exit_codes={0: "success", 1: "the directory is an asset directory already",

@@ -32,7 +32,10 @@ def command() -> None:
     """
 
 
-@command.command("info")
+@command.command("info", examples=[
+    ("Show where the store is and which link strategy is in effect:",
+     "ama store info"),
+])
 @json_option
 def info(as_json: bool) -> None:
     """Show the store's path, object count and size, and the link strategy in effect."""
@@ -55,7 +58,10 @@ def info(as_json: bool) -> None:
                   if result.missing_asset_dirs else ""))
 
 
-@command.command("set")
+@command.command("set", examples=[
+    ("Move the asset store to a bigger disk:",
+     "ama store set /data/ama-store"),
+])
 @click.argument("path")
 def set_(path: str) -> None:
     """Move the store's objects to PATH (new or empty) and keep using them there.
@@ -66,7 +72,10 @@ def set_(path: str) -> None:
     click.echo(set_path(_open(), path))
 
 
-@command.command("verify")
+@command.command("verify", examples=[
+    ("Re-hash a tenth of the stored objects:",
+     "ama store verify --sample 10"),
+])
 @click.option("--sample", type=float, default=100.0, metavar="PCT",
               help="Re-hash a random PCT percent of the objects (default: all).")
 @quiet_option
@@ -90,7 +99,10 @@ def verify(sample: float, quiet: bool, as_json: bool) -> None:
                        "run 'ama store gc' if nothing needs them, or download them again")
 
 
-@command.command("gc")
+@command.command("gc", examples=[
+    ("See what garbage collection would delete:",
+     "ama store gc --dry-run"),
+])
 @click.option("-n", "--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--grace", type=click.IntRange(min=0), default=3600, show_default=True,
               metavar="SECONDS", help="Keep objects written in the last SECONDS.")
@@ -116,7 +128,10 @@ def gc(dry_run: bool, grace: int, quiet: bool, as_json: bool) -> None:
          quiet)
 
 
-@command.command("prune")
+@command.command("prune", examples=[
+    ("Forget asset directories that were deleted:",
+     "ama store prune"),
+])
 @click.option("-n", "--dry-run", is_flag=True, help="Only list what would be dropped.")
 @json_option
 def prune(dry_run: bool, as_json: bool) -> None:
@@ -131,7 +146,10 @@ def prune(dry_run: bool, as_json: bool) -> None:
         click.echo(path)
 
 
-@command.command("clear")
+@command.command("clear", examples=[
+    ("Empty the store without asking:",
+     "ama store clear --yes"),
+])
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-n", "--dry-run", is_flag=True, help="Only report what would be deleted.")
 @json_option
