@@ -297,7 +297,7 @@ def user_disable(username: str) -> None:
 
 @cli.group("project", cls=AmaCommandGroup)
 def project() -> None:
-    """Add projects and grant roles in them."""
+    """Add and list projects, and grant roles in them."""
 
 
 @project.command("add",
@@ -320,6 +320,17 @@ def project_add(name: str, storage: str, no_check: bool) -> None:
         check_storage(storage)
     _settings().service().create_project(name, storage)
     click.echo(f"ama-server: added project {name} on {storage}", err=True)
+
+
+@project.command("list",
+                 examples=[("List every project on this server:", "ama-server project list"),
+                           ("Just the names:", "ama-server project list | cut -f1")],
+                 see_also=["ama-server-project(1)", "ama-server-fsck(1)"])
+def project_list() -> None:
+    """List every project, one per line: name, storage URL and number of members,
+    separated by tabs."""
+    for p in _settings().service().all_projects():
+        click.echo(f"{p['name']}\t{p['storage']}\t{p['members']}")
 
 
 @project.command("grant",

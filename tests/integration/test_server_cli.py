@@ -103,6 +103,13 @@ def test_projects_are_added_and_granted(tmp_path: Path) -> None:
     no_project = ama_server(env, "project", "grant", "nope", "bob", "reader")
     assert no_project.returncode == 3 and "nope" in no_project.stderr
 
+    listed = ama_server(env, "project", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"vision\tfile://{tmp_path / 'vision'}\t1" in listed.stdout.splitlines()
+    # Every hint that names a project list names this command.
+    unknown = ama_server(env, "fsck", "--project", "nope")
+    assert unknown.returncode == 3 and "'ama-server project list'" in unknown.stderr
+
 
 def test_fsck_reports_a_damaged_object_and_exits_1(tmp_path: Path) -> None:
     from ama.plumbing.hashing import hash_bytes
