@@ -430,6 +430,28 @@ def test_batch_answers_present_missing_and_invalid_ids(service: Service, admin: 
     assert down["objects"][1]["error"]["code"] == 404
 
 
+def test_a_compact_batch_answer_says_the_same_without_an_action_per_object(
+        service: Service, admin: Caller) -> None:
+    held = [hash_bytes(b"held %d" % i) for i in range(3)]
+    for i, oid in enumerate(held):
+        data = b"held %d" % i
+        service.put_object(admin, "lab", oid, io.BytesIO(data), len(data))
+    new = [hash_bytes(b"new %d" % i) for i in range(3)]
+    asked = [{"id": oid, "size": 7} for oid in [*new, *held]] + [{"id": "nope", "size": 1}]
+    up = service.batch(admin, "lab", "upload", asked, href_prefix="http://h", compact=True)
+    assert up == {"compact": 1, "present": {oid: 6 for oid in held},
+                  "transfer": {"href": "http://h/v1/projects/lab/objects/{id}",
+                               "method": "PUT", "headers": {}, "expires": 3600,
+                               "objects": {oid: 7 for oid in new}},
+                  "objects": [{"id": "nope", "error": {
+                      "code": 400, "message": "'nope' is not an object id"}}]}
+    down = service.batch(admin, "lab", "download", asked[:-1], compact=True)
+    assert down["present"] == {}
+    assert down["transfer"]["objects"] == {oid: 6 for oid in held}
+    assert down["transfer"]["method"] == "GET"
+    assert [(o["id"], o["error"]["code"]) for o in down["objects"]] == [(n, 404) for n in new]
+
+
 def test_batch_negotiates_a_hundred_thousand_ids_in_one_call(service: Service, admin: Caller
                                                             ) -> None:
     present = [hash_bytes(b"%d" % i) for i in range(5)]
