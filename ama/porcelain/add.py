@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ama.plumbing.errors import BadInput, NotFound
-from ama.plumbing.hashing import MMAP_THRESHOLD
+from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file
 from ama.plumbing.index import IndexEntry, path_key
-from ama.plumbing.odb import ObjectDatabase
+from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase
+from ama.plumbing.odb import _syncfs as _syncfs  # the store's one durable-sync primitive
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
@@ -52,6 +53,10 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
     ``.amaignore`` excludes, or a special file raise (:class:`NotFound`,
     :class:`BadInput`, :class:`~ama.plumbing.worktree.UnsupportedFiles`) with the index
     and the store unchanged. Returns what was staged.
+
+    With the ``hardlink`` link strategy a file becomes its store object by a hard link
+    instead of a copy (see :func:`link_files`): it turns read-only, as files a hardlink
+    clone places do.
     """
     prefixes = pathspecs(asset, paths, cwd)
     with locked_index(asset) as index:
@@ -73,24 +78,111 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
         total = len(todo)
         odb = asset.odb
         base = os.path.join(os.fspath(asset.root), "")
+        linking = (asset.link_strategy() == "hardlink"
+                   and isinstance(odb, FileObjectDatabase))
+        hashed: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
+        staged: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
         with odb.batch():
             for n, (path, st, entry) in enumerate(todo, 1):
-                oid = store_file(odb, base + path, st.st_size)
-                index.add(IndexEntry.from_stat(path, oid, st))
-                if entry is None:
-                    result.new.append(path)
-                    result.bytes += st.st_size
-                elif entry.id != oid or entry.mode != st.st_mode:
-                    result.modified.append(path)
-                    result.bytes += st.st_size
+                if linking and _linkable(st):
+                    hashed.append((path, hash_file(base + path, st.st_size), st, entry))
+                else:
+                    staged.append((path, store_file(odb, base + path, st.st_size), st, entry))
                 if progress is not None and (n % 2000 == 0 or n == total):
                     progress(n, total)
+        if hashed:
+            staged.extend(link_files(odb, base, hashed))  # type: ignore[arg-type]
+        for path, oid, st, entry in staged:
+            index.add(IndexEntry.from_stat(path, oid, st))
+            if entry is None:
+                result.new.append(path)
+                result.bytes += st.st_size
+            elif entry.id != oid or entry.mode != st.st_mode:
+                result.modified.append(path)
+                result.bytes += st.st_size
         for entry in work.missing:
             index.remove(entry.path)
             result.removed.append(entry.path)
         if todo or work.missing:
             index.write()
     return result.sort()
+
+
+def _linkable(st: os.stat_result) -> bool:
+    """Whether a file may become its own store object by a hard link: not executable (an
+    object is 0444 and cannot carry the bit) and not already sharing its inode with another
+    name (making it read-only would change files the user did not name)."""
+    return st.st_nlink == 1 and not st.st_mode & 0o111
+
+
+def link_files(odb: FileObjectDatabase, base: str,
+               hashed: list[tuple[str, str, os.stat_result, IndexEntry | None]]
+               ) -> list[tuple[str, str, os.stat_result, IndexEntry | None]]:
+    """Make each hashed work-tree file its store object by a hard link, as the
+    ``hardlink`` link strategy places objects in asset directories: the file becomes
+    read-only (0444), shares its inode with the object, and nothing is copied.
+
+    ``hashed`` holds (path below ``base``, id of its bytes, stat before hashing, old index
+    entry). The files' bytes are made durable before any object name appears, and the names
+    before this returns (two filesystem syncs, as a batch of written objects). A file whose
+    stat changed while it was hashed, or that cannot be linked (another filesystem, a link
+    limit), is stored by copy instead. Returns the same tuples with each file's new stat.
+    """
+    os.makedirs(odb.root, exist_ok=True)
+    _syncfs(odb.root)
+    done: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
+    again: list[tuple[str, os.stat_result, IndexEntry | None]] = []
+    made: set[str] = set()
+    root = os.fspath(odb.root)
+    lstat, chmod, link = os.lstat, os.chmod, os.link
+    linking = True
+    for path, oid, st, entry in hashed:
+        full = base + path
+        if not linking:
+            again.append((path, st, entry))
+            continue
+        folder = f"{root}/{oid[:2]}"
+        if oid[:2] not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(oid[:2])
+        target = f"{folder}/{oid[2:]}"
+        mode = st.st_mode & 0o7777
+        try:
+            chmod(full, 0o444)
+        except OSError:  # not the user's own file: leave it be and copy it
+            again.append((path, st, entry))
+            continue
+        try:
+            link(full, target)
+        except FileExistsError:
+            chmod(full, mode)  # already stored: the file stays the user's own
+            now = lstat(full)
+            if (now.st_mtime_ns, now.st_size, now.st_ino) != (st.st_mtime_ns, st.st_size,
+                                                              st.st_ino):
+                again.append((path, now, entry))
+            else:
+                done.append((path, oid, now, entry))
+            continue
+        except OSError:
+            chmod(full, mode)  # another filesystem, or a link limit: copy from here on
+            linking = False
+            again.append((path, st, entry))
+            continue
+        now = lstat(full)
+        if (now.st_mtime_ns, now.st_size, now.st_ino) != (st.st_mtime_ns, st.st_size,
+                                                          st.st_ino):
+            # Written to while it was hashed: its bytes may not be ``oid``'s.
+            os.unlink(target)
+            chmod(full, mode)
+            again.append((path, lstat(full), entry))
+            continue
+        done.append((path, oid, now, entry))
+    _syncfs(odb.root)
+    if again:
+        with odb.batch():
+            for path, st, entry in again:
+                done.append((path, store_file(odb, base + path, st.st_size), st, entry))
+    return done
 
 
 def store_file(odb: ObjectDatabase, path: str, size: int) -> str:
