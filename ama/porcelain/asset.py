@@ -26,7 +26,7 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
     Head,
 )
 from ama.plumbing.index import Index, IndexEntry
-from ama.plumbing.objects import TreeEntry, name_problem
+from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
@@ -87,15 +87,26 @@ class Asset:
     def committed(self) -> dict[str, TreeEntry]:
         """Return path → entry for every file of the version HEAD names (empty for a temp
         asset). Raises :class:`MissingObject` naming the command that fetches it."""
+        tree = self._committed_tree()
+        return {} if tree is None else flatten_tree(self.odb, tree)
+
+    def committed_ids(self) -> dict[str, tuple[str, str]]:
+        """Return path → (type, id) for every file of the version HEAD names: what
+        :meth:`committed` says, without a validated entry object per file (a tenth of the
+        time on 100,000 files, for ``ama status``). Raises as :meth:`committed`, and
+        :class:`~ama.plumbing.objects.InvalidObject` for a tree that does not parse."""
+        tree = self._committed_tree()
+        return {} if tree is None else flatten_tree_ids(self.odb, tree)
+
+    def _committed_tree(self) -> str | None:
         if self.head.manifest is None:
-            return {}
+            return None
         try:
-            tree = read_manifest(self.odb, self.head.manifest).tree
+            return read_manifest(self.odb, self.head.manifest).tree
         except MissingObject:
             raise MissingObject(self.head.manifest,
                                 f"the asset store (the manifest of {self.head.name} "
                                 f"{self.head.version})") from None
-        return flatten_tree(self.odb, tree)
 
 
 def flatten_tree(odb: ObjectDatabase, tree: str, prefix: str = "") -> dict[str, TreeEntry]:
@@ -109,6 +120,38 @@ def flatten_tree(odb: ObjectDatabase, tree: str, prefix: str = "") -> dict[str, 
                 stack.append((entry.id, f"{where}{entry.name}/"))
             else:
                 files[where + entry.name] = entry
+    return files
+
+
+def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str]]:
+    """Return path → (type, id) for every file below the tree ``tree``.
+
+    Each tree's bytes are read through the store (so re-hashed against their id) and split
+    by hand; a tree that does not split cleanly is handed to
+    :func:`~ama.plumbing.graph.read_tree`, whose error names the broken rule.
+    """
+    files: dict[str, tuple[str, str]] = {}
+    stack = [(tree, "")]
+    header = TREE_HEADER
+    while stack:
+        oid, where = stack.pop()
+        data = odb.get(oid)
+        try:
+            if not data.startswith(header):
+                raise ValueError
+            lines = data[len(header):].decode("utf-8").split("\n")
+            if lines.pop() != "":
+                raise ValueError
+            for line in lines:
+                head, _tab, name = line.partition("\t")
+                kind, entry_id, _size = head.split(" ")
+                if kind == "tree":
+                    stack.append((entry_id, f"{where}{name}/"))
+                else:
+                    files[where + name] = (kind, entry_id)
+        except ValueError:  # UnicodeDecodeError too
+            read_tree(odb, oid)
+            raise InvalidObject(f"object {oid} is not a tree") from None
     return files
 
 
@@ -322,19 +365,22 @@ def _untracked(root: str, prefix: str, entries: Mapping[str, IndexEntry],
                     continue
                 if path in entries:
                     continue
-                _untracked_file(Path(root), path, ignore, link_root, new, problems)
+                _untracked_file(root, path, ignore, link_root, new, problems, entry.path)
 
 
-def _untracked_file(root: Path, path: str, ignore: object, link_root: Path,
+def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path,
                     new: list[tuple[str, os.stat_result]],
-                    problems: list[tuple[str, str]]) -> None:
+                    problems: list[tuple[str, str]], full: str | None = None) -> None:
+    """Sort one file the index lacks into ``new`` or ``problems``; ``full`` is its path
+    when the caller has it (a folder listing's entry), saving a join per file."""
     if ignore is not None and ignore.match_file(path):  # type: ignore[attr-defined]
         return
     problem = name_problem(path.rpartition("/")[2])
     if problem:
         problems.append((show_path(path), problem))
         return
-    full = os.path.join(root, path)
+    if full is None:
+        full = os.path.join(root, path)
     st = os.lstat(full)
     if stat.S_ISREG(st.st_mode):
         new.append((path, st))

@@ -79,13 +79,13 @@ def status(asset: Asset, refresh: bool = True) -> Status:
     """
     index = asset.index()
     result = Status(asset.head, tracked=len(index))
-    committed = asset.committed()
+    committed = asset.committed_ids()
     entries = index.entries
     for path, entry in entries.items():
         old = committed.get(path)
         if old is None:
             result.staged_new.append(path)
-        elif old.id != entry.id or old.type != entry.type:
+        elif old[1] != entry.id or old[0] != entry.type:
             result.staged_modified.append(path)
     if len(committed) + len(result.staged_new) != len(entries):
         result.staged_deleted = [p for p in committed if p not in entries]
