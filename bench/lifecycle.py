@@ -485,14 +485,20 @@ def main(argv: list[str] | None = None) -> int:
         for tool in ("ama", "dvc", "lfs"):
             if tool in tools:
                 getattr(bench, f"{tool}_flow")()
+        return report(bench, args, time.perf_counter() - start)
     finally:
+        # Last: deleting some 700,000 files takes minutes here, and the figures are out.
         if args.keep:
             print(f"bench: kept {tmp}", file=sys.stderr)
         else:
+            print("bench: removing the temp folder", file=sys.stderr)
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(bench: Lifecycle, args: argparse.Namespace, total: float) -> int:
+    """Print the table and write the JSON; return the exit status (1: a target missed)."""
     bench.make_rows()
-    print(table(bench.rows))
-    total = time.perf_counter() - start
+    print(table(bench.rows), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
