@@ -1,16 +1,29 @@
-"""Checking out staged files: writing the index's blobs from the store into the work tree."""
+"""Checking out staged files: writing the index's blobs from the store into the work tree.
+
+Files are placed by a small pool of threads (linking, copying and re-hashing are system
+calls and reads, which run in parallel), in chunks, with one :class:`~ama.plumbing.link.Linker`
+for the whole checkout so a filesystem without reflinks is probed once.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ama.plumbing.errors import AmaError
-from ama.plumbing.hashing import hash_file
+from ama.plumbing.hashing import MMAP_THRESHOLD, hash_bytes, hash_file, read_small
 from ama.plumbing.index import Index, IndexEntry
-from ama.plumbing.link import place
-from ama.plumbing.odb import CorruptObject, FileObjectDatabase
+from ama.plumbing.link import Linker
+from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
+
+# Threads placing files: enough to overlap the system calls of two cores, few enough that
+# they do not fight over the interpreter.
+WORKERS = 4
+CHUNK = 256
 
 
 class WouldOverwrite(AmaError):
@@ -26,24 +39,33 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     re-hashed as it is placed, so a corrupt store object never reaches the work tree.
     The index is updated with the new files' stat and written.
     """
+    base = os.fspath(root)
     entries = [index.entries[p] for p in paths]
-    todo: list[IndexEntry] = []
+    todo: list[tuple[IndexEntry, bool]] = []  # (entry, nothing is at its path)
     blocked: list[str] = []
+    missing_folders: dict[str, bool] = {}
     for entry in entries:
-        full = root / entry.path
+        full = f"{base}/{entry.path}"
+        folder = full.rpartition("/")[0]
+        absent = missing_folders.get(folder)
+        if absent is None:
+            absent = missing_folders[folder] = not os.path.isdir(folder)
+        if absent:
+            todo.append((entry, True))  # no folder, so no file: skip a stat per file
+            continue
         try:
             st = os.stat(full)
         except (FileNotFoundError, NotADirectoryError):
-            todo.append(entry)
+            todo.append((entry, True))
             continue
         if entry.matches(st) and not index.is_racy(entry):
             continue
         if (os.path.isfile(full) and st.st_size == entry.size
                 and hash_file(full, st.st_size) == entry.id
                 and bool(st.st_mode & 0o100) == entry.executable):
-            index.add(IndexEntry.from_stat(entry.path, entry.id, st))
+            index.entries[entry.path] = IndexEntry.from_stat(entry.path, entry.id, st)
             continue
-        todo.append(entry)
+        todo.append((entry, False))
         blocked.append(entry.path)
     if blocked and not force:
         listed = "\n".join(f"  {p}" for p in blocked[:20])
@@ -53,27 +75,88 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             f"overwritten:\n{listed}{more}",
             "stage or move them first, or pass -f to overwrite them",
         )
-    written = []
-    for entry in todo:
-        dest = root / entry.path
-        if force:
-            _clear_way(root, dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        src = odb.path(entry.id)
-        if not src.exists():
-            from ama.plumbing.odb import MissingObject
+    linker = Linker(strategy)
+    if force:
+        for entry, _ in todo:
+            _clear_way(root, root / entry.path)
+    for folder in {f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo}:
+        os.makedirs(folder, exist_ok=True)
+    store = os.fspath(odb.root)
 
-            raise MissingObject(entry.id, f"the asset store (needed for {entry.path})")
-        used = place(str(src), str(dest), strategy, entry.executable)
-        check = src if used in ("hardlink", "symlink") else dest
-        actual = hash_file(check, entry.size)
-        if actual != entry.id:
-            os.unlink(dest)
-            raise CorruptObject(entry.id, str(src), actual)
-        index.add(IndexEntry.from_stat(entry.path, entry.id, os.stat(dest)))
-        written.append(entry.path)
+    def place_chunk(chunk: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
+        placed = []
+        for entry, fresh in chunk:
+            dest = f"{base}/{entry.path}"
+            src = f"{store}/{entry.id[:2]}/{entry.id[2:]}"
+            st = _place_checked(linker, src, dest, entry, fresh and not force)
+            placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
+        return placed
+
+    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    written: list[str] = []
+    if len(chunks) <= 1:
+        results = [place_chunk(c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            futures = [pool.submit(place_chunk, c) for c in chunks]
+            try:
+                results = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    for placed in results:
+        for new in placed:
+            index.entries[new.path] = new
+            written.append(new.path)
     index.write()
     return written
+
+
+def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
+                   fresh: bool) -> os.stat_result:
+    """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
+
+    A copy is checked from the bytes read for it; a link from the object it shares.
+    """
+    used = linker.used_for(dest, entry.executable)
+    try:
+        if used == "copy" and entry.size < MMAP_THRESHOLD:
+            data = read_small(src, entry.size)
+            actual = hash_bytes(data)
+            if actual != entry.id:
+                raise CorruptObject(entry.id, src, actual)
+            _write_new(dest, data, 0o755 if entry.executable else 0o644)
+            return os.stat(dest)
+        used = linker.place(src, dest, entry.executable, fresh=fresh)
+    except FileNotFoundError:
+        if not os.path.exists(src):
+            raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
+        raise
+    actual = hash_file(src if used in ("hardlink", "symlink") else dest, entry.size)
+    if actual != entry.id:
+        os.unlink(dest)
+        raise CorruptObject(entry.id, src, actual)
+    return os.stat(dest)
+
+
+def _write_new(dest: str, data: bytes, mode: int) -> None:
+    """Make ``dest`` hold ``data``, appearing whole (temp file beside it, then rename)."""
+    temp = f"{dest}.ama-{os.getpid()}-{threading.get_ident()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def _clear_way(root: Path, dest: Path) -> None:

@@ -14,12 +14,15 @@ import errno
 import fcntl
 import os
 import shutil
+import threading
 
 from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.hashing import read_small
 
 STRATEGIES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT = "auto"
 _FICLONE = 0x40049409  # ioctl number of FICLONE on Linux
+_COPY_IN_KERNEL = 1 << 20  # from this size a copy goes through copy_file_range/sendfile
 
 
 class LinkFailed(AmaError):
@@ -54,32 +57,101 @@ def reflink(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
 def place(src: str, dest: str, strategy: str, executable: bool) -> str:
     """Put the object file ``src`` at ``dest`` by ``strategy``; return the strategy used.
 
-    ``dest`` is replaced atomically if it exists. Raises :class:`LinkFailed`.
+    ``dest`` is replaced atomically if it exists. Raises :class:`LinkFailed`. To place
+    many files, use one :class:`Linker`, which stops trying a reflink where it failed.
     """
-    temp = f"{dest}.ama-{os.getpid()}.tmp"
-    used = strategy
-    if executable and strategy in ("hardlink", "symlink"):
-        used = "copy"
-    try:
-        if used in ("reflink", "auto"):
+    return Linker(strategy).place(src, dest, executable)
+
+
+class Linker:
+    """Places objects by one strategy for one operation (a checkout, a clone, a switch).
+
+    With ``auto``, the first reflink refused by a filesystem is remembered: every later
+    file on that filesystem is copied straight away instead of trying again, so a checkout
+    of 100,000 files on ext4 pays one failed reflink, not 100,000. Safe to share between
+    threads.
+    """
+
+    def __init__(self, strategy: str) -> None:
+        self.strategy = check_strategy(strategy)
+        self._no_reflink: set[int] = set()  # st_dev of filesystems that refused a reflink
+        self._devices: dict[str, int] = {}  # folder -> st_dev, for folders seen so far
+
+    def _device(self, folder: str) -> int:
+        dev = self._devices.get(folder)
+        if dev is None:
+            dev = self._devices[folder] = os.stat(folder).st_dev
+        return dev
+
+    def used_for(self, dest: str, executable: bool) -> str:
+        """Return the strategy that :meth:`place` will try first for ``dest``."""
+        used = self.strategy
+        if executable and used in ("hardlink", "symlink"):
+            return "copy"
+        if used == "auto" and self._no_reflink \
+                and self._device(os.path.dirname(dest) or ".") in self._no_reflink:
+            return "copy"
+        return used
+
+    def place(self, src: str, dest: str, executable: bool, fresh: bool = False) -> str:
+        """Put the object file ``src`` at ``dest``; return the strategy used.
+
+        ``dest`` appears atomically whole, replacing what was there. With ``fresh`` (the
+        caller found nothing at ``dest``) a hard or symbolic link is made at ``dest``
+        directly, which is as atomic and saves a rename. Raises :class:`LinkFailed`.
+        """
+        used = self.used_for(dest, executable)
+        if fresh and used in ("hardlink", "symlink"):
             try:
-                reflink(src, temp)
-                used = "reflink"
-            except LinkFailed:
-                if used == "reflink":
-                    raise
-                used = "copy"
-        if used == "copy":
-            shutil.copyfile(src, temp)
-        elif used == "hardlink":
-            os.link(src, temp)
-        elif used == "symlink":
-            os.symlink(os.path.abspath(src), temp)
-        if used in ("copy", "reflink"):
-            os.chmod(temp, 0o755 if executable else 0o644)
-        os.replace(temp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return used
+                if used == "hardlink":
+                    os.link(src, dest)
+                else:
+                    os.symlink(os.path.abspath(src), dest)
+                return used
+            except FileExistsError:
+                pass  # something appeared meanwhile: replace it as below
+        temp = f"{dest}.ama-{os.getpid()}-{threading.get_ident()}.tmp"
+        try:
+            if used in ("reflink", "auto"):
+                try:
+                    reflink(src, temp)
+                    used = "reflink"
+                except LinkFailed:
+                    if used == "reflink":
+                        raise
+                    self._no_reflink.add(self._device(os.path.dirname(dest) or "."))
+                    used = "copy"
+            if used == "copy":
+                _copy(src, temp, 0o755 if executable else 0o644)
+            elif used == "hardlink":
+                os.link(src, temp)
+            elif used == "symlink":
+                os.symlink(os.path.abspath(src), temp)
+            if used == "reflink":
+                os.chmod(temp, 0o755 if executable else 0o644)
+            os.replace(temp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return used
+
+
+def _copy(src: str, dest: str, mode: int) -> None:
+    """Copy ``src`` to the new file ``dest`` created with ``mode``: small files with one read
+    and one write (shutil's machinery costs several times that for a 1 KiB file), large ones
+    through the kernel."""
+    size = os.stat(src).st_size
+    if size >= _COPY_IN_KERNEL:
+        shutil.copyfile(src, dest)
+        os.chmod(dest, mode)
+        return
+    data = read_small(src, size)
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(out, mode)  # whatever the umask, as a copy by shutil and chmod would be
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view):]
+    finally:
+        os.close(out)

@@ -1,0 +1,93 @@
+"""Placing files from the store: link strategies remembered per operation, and checkout
+by a pool of threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ama.plumbing.checkout import CHUNK, WouldOverwrite, checkout
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry
+from ama.plumbing.link import Linker
+from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
+
+
+def stage(odb: FileObjectDatabase, index: Index, files: dict[str, bytes],
+          mode: int = MODE_FILE) -> None:
+    with odb.batch():
+        for path, data in files.items():
+            index.add(IndexEntry(path, odb.write(data), len(data), 0, 0, mode))
+
+
+def many(n: int) -> dict[str, bytes]:
+    return {f"d{i % 7}/f{i:04d}.bin": f"file {i}\n".encode() * 3 for i in range(n)}
+
+
+def test_auto_remembers_a_filesystem_without_reflinks(tmp_path: Path) -> None:
+    src = tmp_path / "object"
+    src.write_bytes(b"bytes")
+    linker = Linker("auto")
+    first = linker.place(str(src), str(tmp_path / "a"), False)
+    assert (tmp_path / "a").read_bytes() == b"bytes"
+    if first == "reflink":  # a filesystem with reflinks keeps using them
+        assert linker.used_for(str(tmp_path / "b"), False) == "auto"
+    else:
+        assert first == "copy"
+        assert linker.used_for(str(tmp_path / "b"), False) == "copy"
+        assert Linker("auto").used_for(str(tmp_path / "b"), False) == "auto"
+
+
+@pytest.mark.parametrize("strategy", ["hardlink", "copy", "auto", "symlink"])
+def test_checkout_places_every_file_with_its_bytes(tmp_path: Path, strategy: str) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    files = many(CHUNK * 3 + 5)  # several chunks: the pool of threads places them
+    stage(odb, index, files)
+    stage(odb, index, {"run.sh": b"#!/bin/sh\necho hi\n"}, MODE_EXEC)
+    root = tmp_path / "work"
+    written = checkout(odb, index, root, list(index.entries), strategy)
+    assert sorted(written) == sorted(index.entries)
+    for path, data in files.items():
+        assert (root / path).read_bytes() == data
+        entry = index.entries[path]
+        assert entry.matches(os.stat(root / path))  # the stat cache is filled in
+        if strategy == "hardlink":
+            assert os.stat(root / path).st_ino == os.stat(odb.path(entry.id)).st_ino
+            assert not os.stat(root / path).st_mode & 0o222  # read-only: edits fail
+    assert os.access(root / "run.sh", os.X_OK)  # an executable is never a shared link
+    assert os.stat(root / "run.sh").st_ino != os.stat(odb.path(index.entries["run.sh"].id)).st_ino
+    # Nothing changed: nothing is written again.
+    assert checkout(odb, index, root, list(index.entries), strategy) == []
+
+
+def test_checkout_refuses_a_corrupt_object_and_a_missing_one(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"a.txt": b"alpha\n"})
+    stored = odb.path(index.entries["a.txt"].id)
+    stored.chmod(0o644)
+    stored.write_bytes(b"evil!\n")
+    for strategy in ("hardlink", "copy"):
+        with pytest.raises(CorruptObject):
+            checkout(odb, index, tmp_path / strategy, ["a.txt"], strategy)
+        assert not (tmp_path / strategy / "a.txt").exists()
+    index.add(IndexEntry("b.txt", hash_bytes(b"absent"), 6))
+    with pytest.raises(MissingObject):
+        checkout(odb, index, tmp_path / "w", ["b.txt"], "hardlink")
+
+
+def test_checkout_keeps_local_edits_unless_forced(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"a.txt": b"alpha\n", "d/b.txt": b"beta\n"})
+    root = tmp_path / "work"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "b.txt").write_bytes(b"mine\n")
+    with pytest.raises(WouldOverwrite):
+        checkout(odb, index, root, ["a.txt", "d/b.txt"], "hardlink")
+    assert (root / "d" / "b.txt").read_bytes() == b"mine\n"
+    assert checkout(odb, index, root, ["a.txt", "d/b.txt"], "hardlink", force=True)
+    assert (root / "d" / "b.txt").read_bytes() == b"beta\n"
