@@ -22,8 +22,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
@@ -33,7 +35,7 @@ from blake3 import blake3
 from sqlalchemy import Select, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
-from ama.plumbing.hashing import check_id, is_id
+from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
 from ama.plumbing.objects import (
     CLASS_NAME_RE,
     TREE_HEADER,
@@ -77,6 +79,9 @@ KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
 TRANSFER_TTL = 3600
 _MANIFEST_START = b'{"author":'
+# Bulk uploads are stored and hashed by a few threads, this many objects per task.
+_BULK_WORKERS = 4
+_BULK_CHUNK = 256
 
 
 def utc_now() -> datetime:
@@ -1022,6 +1027,170 @@ class Service:
                            "run 'ama-server fsck' if a version names it")
         return self._storage(storage_url).open(object_key(oid)), row.size
 
+    def put_object_files(self, caller: Caller, project: str,
+                         files: list[tuple[str, int, str]],
+                         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Store many objects from files on this machine in one operation (writers): the
+        embedded remote's upload, whose client shares the machine.
+
+        ``files`` holds (id, size, path). Objects the project holds verified are skipped.
+        The others are stored (a ``file://`` storage hard-links a read-only file on its own
+        filesystem, else copies it), then the stored bytes of each are measured and hashed:
+        one that is not its id is deleted and answered with an error. The verified ones are
+        made durable by one storage sync, then recorded in one transaction. ``progress`` is
+        called with the number of objects handled so far.
+
+        Returns ``{"objects": [{"id","size","verified": True,"stored": bool} |
+        {"id","error"}]}``, one entry per file, in order; ``stored`` is False for an object
+        whose bytes the storage held already (verified now, or before).
+        """
+        for oid, size, _ in files:
+            check_id(oid)
+            if not isinstance(size, int) or size < 0:
+                raise BadInput(f"object {oid}: size must be a non-negative integer")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            rows = self._object_rows(s, proj.id, (oid for oid, _, _ in files))
+            project_id, storage_url = proj.id, proj.storage_url
+        storage = self._storage(storage_url)
+        answers: dict[str, dict[str, Any]] = {}
+        todo: list[tuple[str, int, str]] = []
+        for oid, size, path in files:
+            row = rows.get(oid)
+            if row is not None and row.verified:
+                answers[oid] = {"id": oid, "size": row.size, "verified": True, "stored": False}
+            elif oid not in answers:
+                answers[oid] = {}
+                todo.append((oid, size, path))
+        store_one = (self._store_local if hasattr(storage, "put_file")
+                     else self._store_streamed)
+        chunks = [todo[i:i + _BULK_CHUNK] for i in range(0, len(todo), _BULK_CHUNK)]
+        done = len(files) - len(todo)
+
+        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+            return [store_one(storage, oid, size, path) for oid, size, path in chunk]
+
+        verified: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
+            for chunk, results in zip(chunks, pool.map(store_chunk, chunks), strict=True):
+                for (oid, _, _), answer in zip(chunk, results, strict=True):
+                    answers[oid] = answer
+                    if "error" not in answer:
+                        verified.append(answer)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+        if verified:
+            sync = getattr(storage, "sync", None)
+            if sync is not None:
+                sync()
+            now = self._now()
+            values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
+                       "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
+                       "created": now} for a in verified]
+            self.db.run(lambda s: self._upsert_verified(s, values))
+        return {"objects": [answers[oid] for oid, _, _ in files]}
+
+    @staticmethod
+    def _upsert_verified(s: Session, values: list[dict[str, Any]]) -> None:
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        stmt = insert(StoredObject)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["project_id", "oid"],
+            set_={"size": stmt.excluded.size, "verified": True, "kind": stmt.excluded.kind,
+                  "data": stmt.excluded.data})
+        for start in range(0, len(values), 10_000):
+            s.execute(stmt, values[start:start + 10_000])
+
+    @staticmethod
+    def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+        """Store one file into a storage with local files and check what is stored."""
+        key = object_key(oid)
+        try:
+            created = storage.put_file(key, path, size)
+        except BadInput as e:  # SizeMismatch: nothing was stored
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} was rejected: {e.message}"}}
+        except FileNotFoundError:
+            return {"id": oid, "error": {"code": 404, "message":
+                                         f"object {oid} is not at {path}"}}
+        stored = storage.local_path(key)
+        kind: str | None = None
+        data: bytes | None = None
+        if size < MMAP_THRESHOLD or (size <= KEEP_LIMIT and _structured_start(stored)):
+            whole = read_small(stored, size)
+            count, digest = len(whole), blake3(whole).hexdigest()
+            if whole.startswith((TREE_HEADER, _MANIFEST_START)):
+                found = object_type(whole)
+                if found in ("tree", "manifest"):
+                    kind, data = found, whole
+        else:
+            count = os.stat(stored).st_size
+            digest = hash_file(stored, count) if count == size else ""
+        if count != size or digest != oid:
+            storage.delete(key)
+            what = (f"{count} bytes are stored, {size} were announced" if count != size
+                    else f"the stored bytes hash to {digest}")
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match: {what}; "
+                                         "it was deleted"}}
+        return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
+                "data": data}
+
+    def _store_streamed(self, storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+        """Store one file into any storage through its stream interface, as put_object."""
+        key = object_key(oid)
+        with open(path, "rb") as f:
+            reader = _HashingReader(f)
+            try:
+                created = storage.put(key, reader, size)
+            except BadInput as e:
+                return {"id": oid, "error": {"code": 422, "message":
+                                             f"upload of object {oid} was rejected: "
+                                             f"{e.message}"}}
+            if not created:
+                reader.drain()
+        if reader.count != size or reader.hexdigest() != oid or (
+                not created and not self._stored_matches(storage, oid, size)):
+            storage.delete(key)
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match its id or "
+                                         "size; it was deleted"}}
+        kind, data = reader.structured()
+        return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
+                "data": data}
+
+    def object_files(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+        """Where the verified objects ``ids`` are on this machine (readers): the embedded
+        remote's download, whose client links or copies them and re-hashes what it got.
+
+        Returns ``{"objects": [{"id","size","path"} | {"id","error"}]}`` in order; ``path``
+        is None when the project's storage has no local files (read those with
+        :meth:`open_object`). An id the project does not hold verified is an error, as in
+        :meth:`batch`.
+        """
+        for oid in ids:
+            check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            rows = self._object_rows(s, proj.id, ids)
+            storage_url = proj.storage_url
+        storage = self._storage(storage_url)
+        local = getattr(storage, "local_path", None)
+        answers: list[dict[str, Any]] = []
+        for oid in ids:
+            row = rows.get(oid)
+            if row is None or not row.verified:
+                answers.append({"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} not found in project {project!r}"}})
+                continue
+            answers.append({"id": oid, "size": row.size,
+                            "path": local(object_key(oid)) if local is not None else None})
+        return {"objects": answers}
+
     def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
@@ -1230,6 +1399,12 @@ class Service:
             level = [e.id for r in rows.values() if r.data is not None
                      for e in Tree.deserialize(r.data).entries if e.type == "tree"]
         return seen
+
+
+def _structured_start(path: str) -> bool:
+    """Whether the file at ``path`` begins like a tree or a manifest."""
+    with open(path, "rb") as f:
+        return f.read(len(TREE_HEADER)).startswith((TREE_HEADER, _MANIFEST_START[:10]))
 
 
 def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:

@@ -5,11 +5,17 @@ durable (fsync), and is then hard-linked to its final name. ``link`` fails when 
 exists, so two writers racing for one key cannot overwrite each other: exactly one wins and
 the other gets False. On a filesystem without hard links the temp file is renamed instead,
 after checking that the name is absent (not atomic against a concurrent writer there).
+
+Bulk paths for the embedded remote, whose client is on this machine: :meth:`LocalBackend.put_file`
+stores a local file by hard-linking it (read-only files on the same filesystem) or copying
+it, without a sync per object; :meth:`LocalBackend.sync` then makes a whole batch durable at
+once, and :meth:`LocalBackend.local_path` lets the caller read (and re-hash) what is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import secrets
@@ -22,6 +28,7 @@ from ama_remote.storage.base import (
     CHUNK,
     ObjectMissing,
     SizedReader,
+    SizeMismatch,
     StorageDenied,
     StorageUnreachable,
     check_key,
@@ -39,6 +46,7 @@ class LocalBackend:
     def __init__(self, root: str | os.PathLike[str], url: str | None = None) -> None:
         self.root = Path(root)
         self.url = url or self.root.as_uri()
+        self._folders: set[str] = set()  # folders known to exist, for put_file
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -70,6 +78,62 @@ class LocalBackend:
             if created:
                 _fsync_dir(folder)
             return created
+
+    def put_file(self, key: str, source: str, size: int) -> bool:
+        """Store the local file ``source`` under ``key`` unless it exists; like :meth:`put`
+        but not yet durable (call :meth:`sync` once after a batch).
+
+        A read-only ``source`` on this filesystem is hard-linked (no bytes copied; it can
+        never be written through, as the link is read-only too), any other is copied.
+        Returns True when stored, False when ``key`` existed. Raises SizeMismatch when
+        ``source`` is not ``size`` bytes long; nothing is stored then.
+        """
+        final = os.path.join(self.root, check_key(key))
+        with self._errors():
+            st = os.stat(source)
+            if st.st_size != size:
+                raise SizeMismatch(key, size, str(st.st_size))
+            folder = os.path.dirname(final)
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            if not st.st_mode & 0o222:
+                try:
+                    os.link(source, final)
+                    return True
+                except FileExistsError:
+                    return False
+                except OSError as e:
+                    if e.errno not in _NO_LINKS:
+                        raise
+            if os.path.exists(final):
+                return False
+            temp = f"{folder}/{_TEMP_PREFIX}{os.path.basename(final)[:12]}-{secrets.token_hex(8)}"
+            try:
+                with open(source, "rb") as src:
+                    reader = SizedReader(src, size, key)
+                    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                    try:
+                        while chunk := reader.read(CHUNK):
+                            view = memoryview(chunk)
+                            while view:
+                                view = view[os.write(fd, view):]
+                    finally:
+                        os.close(fd)
+                return _link_if_absent(Path(temp), Path(final))
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+
+    def local_path(self, key: str) -> str:
+        """Return the file that holds (or would hold) ``key``."""
+        return os.path.join(self.root, check_key(key))
+
+    def sync(self) -> None:
+        """Make every object stored so far durable: one filesystem flush for a batch of
+        :meth:`put_file` calls instead of one per object."""
+        if self.root.is_dir():
+            _syncfs(self.root)
 
     def open(self, key: str) -> BinaryIO:
         """Return the file of ``key`` opened for reading; raises ObjectMissing."""
@@ -150,3 +214,21 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush every dirty page and directory entry of the filesystem holding ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
+except (OSError, AttributeError):
+    _LIBC = None
