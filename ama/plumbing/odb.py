@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from ama.plumbing.hashing import (
 )
 
 _TEMP_PREFIX = ".tmp-"
+# link() errors that mean "no hard link between these two files", not a failure.
+_NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 
 
 class MissingObject(NotFound):
@@ -117,7 +121,7 @@ class FileObjectDatabase:
         self._base = os.fspath(self.root)
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
-        self._counter = 0
+        self._counter = itertools.count(1)  # next() on it is safe from many threads
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -299,9 +303,54 @@ class FileObjectDatabase:
                 os.unlink(temp)
             raise
 
+    def write_link(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
+        """Store the file at ``src`` as ``oid`` unless stored: hard-linked when it is
+        read-only and on this filesystem (another store's object), else copied. The stored
+        bytes are re-hashed first; returns whether the object was added.
+
+        Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
+        to call from several threads inside one :meth:`batch`.
+        """
+        if self.has(oid):
+            return False
+        if self._pending is None:
+            with self.batch():
+                return self.write_link(src, oid, size)
+        shared = not os.stat(src).st_mode & 0o222  # a writable file is never shared
+        temp = self._temp_path(oid)
+        if shared:
+            try:
+                os.link(src, temp)
+            except OSError as e:
+                if e.errno not in _NO_LINKS:
+                    raise
+                shared = False
+        if not shared and size < MMAP_THRESHOLD:
+            return self._copy_small(src, oid, size)
+        try:
+            if not shared:
+                shutil.copyfile(src, temp)
+                os.chmod(temp, 0o444)
+            actual = hash_file(temp, size)
+            if actual != oid:
+                raise CorruptObject(oid, os.fspath(src), actual)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        self._pending[oid] = temp
+        return True
+
+    def _copy_small(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
+        data = read_small(src, size)
+        actual = hash_bytes(data)
+        if actual != oid:
+            raise CorruptObject(oid, os.fspath(src), actual)
+        self._write_temp(oid, data)
+        return True
+
     def _next(self) -> int:
-        self._counter += 1
-        return self._counter
+        return next(self._counter)
 
     def _ensure_folder(self, name: str) -> str:
         folder = f"{self._base}/{name}"
@@ -312,8 +361,7 @@ class FileObjectDatabase:
 
     def _temp_path(self, oid: str) -> str:
         folder = self._ensure_folder(oid[:2])
-        self._counter += 1
-        return f"{folder}/{_TEMP_PREFIX}{oid[2:14]}-{os.getpid()}-{self._counter}"
+        return f"{folder}/{_TEMP_PREFIX}{oid[2:14]}-{os.getpid()}-{self._next()}"
 
 
 class MemoryObjectDatabase:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
@@ -134,6 +134,26 @@ class Transport(Protocol):
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str,
                  path: str | os.PathLike[str]) -> int: ...
+
+
+@runtime_checkable
+class LocalTransfer(Protocol):
+    """What a transport to a remote on this machine (``file://``) adds to :class:`Transport`:
+    objects move as files in bulk, a whole operation at once, instead of one request each.
+    Callers use these when a transport has them (``isinstance(t, LocalTransfer)``)."""
+
+    def send_files(self, project: str, files: list[tuple[str, int, str]],
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Store (id, size, path) files in the remote; it verifies each and skips those it
+        holds. Returns ``{"objects": [{"id","size","verified","stored"} | {"id","error"}]}``."""
+        ...
+
+    def receive_files(self, project: str, objects: list[tuple[str, int]], odb: Any,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """Bring (id, size) objects into the object database ``odb`` (inside the caller's
+        ``odb.batch()``), each re-hashed before it enters; return how many were added.
+        Raises NotFound naming an object the remote does not hold."""
+        ...
 
 
 # -- HTTP -----------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     version), :class:`DestinationTaken`, and the transport's errors; nothing is created
     before the remote has answered.
     """
-    from ama.porcelain.download import download, fetch_metadata, version_files
+    from ama.porcelain.download import download, receive, version_files
     from ama.porcelain.remotes import open_remote
 
     environ = os.environ if environ is None else environ
@@ -79,11 +79,11 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     if cls not in classes.names():
         classes.put(AssetClass.from_json(transport.get_class(remote.project, cls)))
     parallelism = int(config.get("transfer.parallelism"))
-    fetch_metadata(transport, remote.project, store.objects, [v["manifest"] for v in listed],
-                   trees=False, parallelism=parallelism)
-    fetch_metadata(transport, remote.project, store.objects, [chosen["manifest"]],
-                   parallelism=parallelism)
-    files = version_files(store.objects, chosen["manifest"])
+    with store.objects.batch():
+        receive(transport, remote.project, store.objects, [(v["manifest"], 0) for v in listed],
+                parallelism)
+        files = version_files(store.objects, chosen["manifest"], transport, remote.project,
+                              parallelism)
     root.mkdir(parents=True, exist_ok=True)
     meta = root / META_DIR
     meta.mkdir()
@@ -95,5 +95,5 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     register(home, root)
     asset = Asset.open(root, environ)
     if not soft:
-        download(asset, progress=progress)
+        download(asset, progress=progress, files=files)
     return asset

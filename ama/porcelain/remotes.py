@@ -22,16 +22,18 @@ import contextlib
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import CHUNK
 from ama.plumbing.objects import CLASS_NAME_RE
-from ama.plumbing.odb import CorruptObject
+from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.transport import (
     Conflict,
     Forbidden,
@@ -45,6 +47,9 @@ from ama.plumbing.transport import (
 from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
 
 LOCAL_DIR = "remote"
+# Objects received from a file:// remote: a few threads, this many objects per task.
+_WORKERS = 4
+_CHUNK = 256
 _T = TypeVar("_T")
 
 
@@ -258,21 +263,34 @@ class InProcessTransport:
     """The :class:`Transport` to an embedded ``file://`` remote: the service layer called in
     this process as its local admin user (a folder needs no login)."""
 
-    def __init__(self, url: str, service: Any, caller: Any) -> None:
+    def __init__(self, url: str, service: Any = None, caller: Any = None) -> None:
         self.url = url
-        self.service = service
-        self.caller = caller
+        self._opened = (service, caller) if service is not None else None
 
     @classmethod
     def open(cls, url: str) -> InProcessTransport:
-        """Open (creating on first use) the embedded remote at the ``file://`` ``url``."""
-        opened = _OPENED.get(url)
-        if opened is None:
-            from ama_remote.embedded import open_embedded
+        """Return the transport to the embedded remote at the ``file://`` ``url``; the remote
+        is opened (and created on first use) by the first call that needs it, so a command
+        that finds everything in the store never loads the database."""
+        return cls(url)
 
-            opened = _OPENED[url] = open_embedded(file_path(url))
-        service, caller = opened
-        return cls(url, service, caller)
+    def _open(self) -> tuple[Any, Any]:
+        if self._opened is None:
+            opened = _OPENED.get(self.url)
+            if opened is None:
+                from ama_remote.embedded import open_embedded
+
+                opened = _OPENED[self.url] = open_embedded(file_path(self.url))
+            self._opened = opened
+        return self._opened
+
+    @property
+    def service(self) -> Any:
+        return self._open()[0]
+
+    @property
+    def caller(self) -> Any:
+        return self._open()[1]
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         function = getattr(self.service, method)
@@ -390,6 +408,64 @@ class InProcessTransport:
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("verify_objects", project, ids)
         return result
+
+    def send_files(self, project: str, files: list[tuple[str, int, str]],
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Store local files in the remote in one operation (see LocalTransfer)."""
+        result: dict[str, Any] = self._call("put_object_files", project, files, progress)
+        return result
+
+    def receive_files(self, project: str, objects: list[tuple[str, int]],
+                      odb: FileObjectDatabase,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """Link or copy objects from the remote's storage into ``odb``, re-hashing each,
+        a few threads at a time; objects the storage keeps elsewhere are streamed. Call
+        inside ``odb.batch()``: the objects become durable and visible when it ends."""
+        answer = self._call("object_files", project, [oid for oid, _ in objects])
+        missing = [item for item in answer["objects"] if "error" in item]
+        if missing:
+            raise NotFound(f"object {missing[0]['id']} is not on the remote {self.url} "
+                           f"(project {project}): {missing[0]['error'].get('message')}",
+                           "ask whoever uploaded it to upload it again, or run "
+                           "'ama-server fsck' on the server")
+        items = answer["objects"]
+        chunks = [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+        def receive_chunk(chunk: list[dict[str, Any]]) -> int:
+            added = 0
+            for item in chunk:
+                if item["path"] is not None:
+                    added += odb.write_link(item["path"], item["id"], item["size"])
+                else:
+                    added += self._stream_in(project, item["id"], odb)
+            return added
+
+        done = count = 0
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            futures = [pool.submit(receive_chunk, c) for c in chunks]
+            try:
+                for chunk, future in zip(chunks, futures, strict=True):
+                    count += future.result()
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return count
+
+    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase) -> int:
+        temp = odb.root.parent / "incoming" / f"{oid[:16]}.{os.getpid()}.{threading.get_ident()}"
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.download({"href": f"/v1/projects/{quote(project, safe='')}/objects/{oid}"},
+                          oid, temp)
+            before = odb.has(oid)
+            odb.write_file(temp)
+            return int(not before)
+        finally:
+            temp.unlink(missing_ok=True)
 
     @staticmethod
     def _target(action: Mapping[str, Any]) -> tuple[str, str]:

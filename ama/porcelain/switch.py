@@ -20,6 +20,7 @@ from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.index import path_key
 from ama.plumbing.objects import VERSION_RE
+from ama.plumbing.odb import MissingObject
 from ama.porcelain.asset import Asset, Head, locked_index, scan
 from ama.porcelain.download import fetch_metadata, receive, version_files
 from ama.porcelain.versions import asset_versions, known, record
@@ -79,24 +80,32 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                        "list versions with 'ama versions'")
     target = versions[version]
     parallelism = int(asset.config.get("transfer.parallelism"))
-    fetch_metadata(transport, remote.project, asset.store.objects,
-                   [m for m in (target, head.manifest) if m], parallelism=parallelism)
-    new_files = version_files(asset.store.objects, target)
     result = SwitchResult(head.name, head.version, version, target)
     restore: list[str] = []
     if pending is not None:
         _clear_stale_lock(asset)
-    # Bring the bytes first, without holding the index: only the files that differ.
-    here = asset.index().entries
-    result.received = receive(
-        transport, remote.project, asset.store.objects,
-        [(e.id, e.size) for p, e in new_files.items()
-         if (cur := here.get(p)) is None or cur.id != e.id], parallelism, progress)
+    # Bring the trees and the bytes first, without holding the index: only the files that
+    # differ, all made durable by one sync.
+    with asset.store.objects.batch():
+        new_files = version_files(asset.store.objects, target, transport, remote.project,
+                                  parallelism)
+        here = asset.index().entries
+        result.received = receive(
+            transport, remote.project, asset.store.objects,
+            [(e.id, e.size) for p, e in new_files.items()
+             if (cur := here.get(p)) is None or cur.id != e.id], parallelism, progress)
     with locked_index(asset) as index:
         if pending is None:
             if target == head.manifest:
                 return result
-            changed = _local_changes(asset, index, head)
+            try:
+                changed = _local_changes(asset, index, head)
+            except MissingObject:  # the trees of the version here: fetch them, once
+                if head.manifest is None:
+                    raise
+                fetch_metadata(transport, remote.project, asset.store.objects,
+                               [head.manifest], parallelism=parallelism)
+                changed = _local_changes(asset, index, head)
             if changed and not force:
                 shown = "\n".join(f"  {p}" for p in changed[:20])
                 more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
@@ -144,9 +153,9 @@ def switch(asset: Asset, version: str, *, force: bool = False,
 def _local_changes(asset: Asset, index: Any, head: Head) -> list[str]:
     """Paths whose content here differs from the version HEAD names: staged changes, and
     staged files changed or deleted since."""
-    committed = asset.committed()
+    committed = asset.committed_ids()
     changed = {p for p, e in index.entries.items()
-               if (c := committed.get(p)) is None or c.id != e.id}
+               if (c := committed.get(p)) is None or c[1] != e.id}
     changed.update(p for p in committed if p not in index.entries)
     work = scan(asset, index)
     from ama.plumbing.hashing import hash_file

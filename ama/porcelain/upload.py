@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from ama.plumbing.errors import AmaError, BadInput
-from ama.plumbing.graph import read_manifest, read_tree, write_tree
+from ama.plumbing.graph import read_manifest, write_tree
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.rules import rule_problems
-from ama.plumbing.transport import Conflict, Transport, ValidationFailed
+from ama.plumbing.transport import Conflict, LocalTransfer, Transport, ValidationFailed
 from ama.porcelain.asset import Asset, Head, locked_index
 from ama.porcelain.classes import LocalClasses, load_json_file, project_dir
 from ama.porcelain.store import UPLOADS_DIR
@@ -111,50 +111,52 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
             raise NothingStaged(f"nothing is staged in {asset.root}: an asset needs files",
                                 "stage files with 'ama add PATH…' first")
         inputs = staged_inputs(asset)
-        tree = write_tree(odb, entries)
-        parent = read_manifest(odb, head.manifest) if head.manifest else None
-        # Metadata and inputs carry over from the parent unless new ones are given.
-        meta = given if given is not None else (dict(parent.metadata) if parent else {})
-        if (parent is not None and parent.tree == tree and list(parent.inputs) == inputs
-                and parent.metadata == meta):
-            return UploadResult(head.name, head.version, head.manifest or "", created=False)
-        classes = LocalClasses(project_dir(asset.store.home, head.remote, head.project)
-                               / "classes")
-        cls = classes.get(head.class_name)
-        problems = rule_problems(cls.schema, cls.rules, meta,
-                                 [(e.path, e.id, e.size) for e in entries])
-        if problems:
-            raise RulesBroken(
-                f"the staged files break {len(problems)} rule(s) of class {cls.name!r}:\n"
-                + "\n".join(f"  {p}" for p in problems),
-                f"fix them and upload again; read the rules with 'ama class info -n {cls.name}'",
-                problems=problems)
-        pending = _pending(asset)
-        manifest_id = None
-        upload_key = None
-        if pending is not None:
-            with contextlib.suppress(AmaError):
-                old = read_manifest(odb, pending["manifest"])
-                if (old.tree == tree and list(old.parents) == ([head.manifest] if head.manifest
-                                                               else [])
-                        and old.message == message and old.metadata == meta
-                        and list(old.inputs) == sorted(inputs, key=lambda i: i.name)
-                        and pending.get("bump") == bump):
-                    manifest_id, upload_key = pending["manifest"], pending["key"]
-        if manifest_id is None or upload_key is None:
-            manifest = Manifest.create(tree, asset.config.author(), now(), message,
-                                       parents=[head.manifest] if head.manifest else [],
-                                       inputs=inputs, metadata=meta)
-            manifest_id = odb.write(manifest.serialize())
-            upload_key = key()
+        # The trees and the manifest become durable together: one sync, not one each.
+        with odb.batch():
+            tree = write_tree(odb, entries)
+            parent = read_manifest(odb, head.manifest) if head.manifest else None
+            # Metadata and inputs carry over from the parent unless new ones are given.
+            meta = given if given is not None else (dict(parent.metadata) if parent else {})
+            if (parent is not None and parent.tree == tree and list(parent.inputs) == inputs
+                    and parent.metadata == meta):
+                return UploadResult(head.name, head.version, head.manifest or "", created=False)
+            classes = LocalClasses(project_dir(asset.store.home, head.remote, head.project)
+                                   / "classes")
+            cls = classes.get(head.class_name)
+            problems = rule_problems(cls.schema, cls.rules, meta,
+                                     [(e.path, e.id, e.size) for e in entries])
+            if problems:
+                raise RulesBroken(
+                    f"the staged files break {len(problems)} rule(s) of class {cls.name!r}:\n"
+                    + "\n".join(f"  {p}" for p in problems),
+                    "fix them and upload again; read the rules with "
+                    f"'ama class info -n {cls.name}'", problems=problems)
+            pending = _pending(asset)
+            manifest_id = None
+            upload_key = None
             if pending is not None:
-                _forget(asset, pending["key"])
-        new_trees = _new_trees(odb, tree, parent.tree if parent else None)
+                with contextlib.suppress(AmaError):
+                    old = read_manifest(odb, pending["manifest"])
+                    parents = [head.manifest] if head.manifest else []
+                    if (old.tree == tree and list(old.parents) == parents
+                            and old.message == message and old.metadata == meta
+                            and list(old.inputs) == sorted(inputs, key=lambda i: i.name)
+                            and pending.get("bump") == bump):
+                        manifest_id, upload_key = pending["manifest"], pending["key"]
+            if manifest_id is None or upload_key is None:
+                manifest = Manifest.create(tree, asset.config.author(), now(), message,
+                                           parents=[head.manifest] if head.manifest else [],
+                                           inputs=inputs, metadata=meta)
+                manifest_id = odb.write(manifest.serialize())
+                upload_key = key()
+                if pending is not None:
+                    _forget(asset, pending["key"])
+        new_trees, new_blobs = _to_send(odb, tree, parent.tree if parent else None)
         _remember(asset, upload_key, manifest_id, bump, new_trees)
     transport, remote = open_remote(asset.config, head.remote, head.project)
     objects = [(manifest_id, odb.size(manifest_id))]
     objects += [(t, odb.size(t)) for t in new_trees]
-    objects += _new_blobs(odb, new_trees, parent.tree if parent else None)
+    objects += new_blobs
     sent, sent_bytes = send(transport, remote.project, odb, objects,
                             int(asset.config.get("transfer.parallelism")), progress)
     try:
@@ -223,53 +225,44 @@ def _write_atomic(path: Path, text: str) -> None:
 # -- what to send -----------------------------------------------------------------------------
 
 
-def _tree_ids(odb: FileObjectDatabase, root: str | None) -> set[str]:
-    """Every tree and blob id below ``root`` (empty when None or not in the store)."""
-    found: set[str] = set()
-    if root is None:
-        return found
-    stack = [root]
-    try:
-        while stack:
-            oid = stack.pop()
-            if oid in found:
-                continue
-            found.add(oid)
-            for e in read_tree(odb, oid).entries:
-                if e.type == "tree":
-                    stack.append(e.id)
-                else:
-                    found.add(e.id)
-    except MissingObject:
-        return set()  # an incomplete parent: send everything, the remote skips what it has
-    return found
+def _walk(odb: FileObjectDatabase, root: str, skip: set[str] | frozenset[str] = frozenset()
+          ) -> tuple[list[str], dict[str, int]]:
+    """Every tree (parents first) and blob (id → size) below ``root``, leaving out the
+    trees in ``skip`` and everything below them; each tree is read once."""
+    from ama.porcelain.download import tree_entries
 
-
-def _new_trees(odb: FileObjectDatabase, root: str, parent_root: str | None) -> list[str]:
-    """Trees below ``root`` that the parent version's tree does not hold."""
-    old = _tree_ids(odb, parent_root)
-    found: list[str] = []
-    stack = [root]
+    trees: list[str] = []
+    blobs: dict[str, int] = {}
     seen: set[str] = set()
+    stack = [root]
     while stack:
         oid = stack.pop()
-        if oid in seen or oid in old:
+        if oid in seen or oid in skip:
             continue
         seen.add(oid)
-        found.append(oid)
-        stack.extend(e.id for e in read_tree(odb, oid).entries if e.type == "tree")
-    return found
+        trees.append(oid)
+        for kind, entry, size, _name in tree_entries(odb, oid):
+            if kind == "tree":
+                stack.append(entry)
+            else:
+                blobs[entry] = size
+    return trees, blobs
 
 
-def _new_blobs(odb: FileObjectDatabase, trees: list[str], parent_root: str | None
-               ) -> list[tuple[str, int]]:
-    old = _tree_ids(odb, parent_root)
-    blobs: dict[str, int] = {}
-    for tree in trees:
-        for e in read_tree(odb, tree).entries:
-            if e.type != "tree" and e.id not in old:
-                blobs[e.id] = e.size
-    return list(blobs.items())
+def _to_send(odb: FileObjectDatabase, root: str, parent_root: str | None
+             ) -> tuple[list[str], list[tuple[str, int]]]:
+    """The trees and blobs (id, size) below ``root`` that the parent version's tree does
+    not hold: each tree of both versions is read once."""
+    old_trees: set[str] = set()
+    old_blobs: dict[str, int] = {}
+    if parent_root is not None:
+        try:
+            listed, old_blobs = _walk(odb, parent_root)
+            old_trees = set(listed)
+        except MissingObject:
+            old_trees, old_blobs = set(), {}  # an incomplete parent: send all, the remote skips
+    trees, blobs = _walk(odb, root, old_trees)
+    return trees, [(oid, size) for oid, size in blobs.items() if oid not in old_blobs]
 
 
 def send(transport: Transport, project: str, odb: FileObjectDatabase,
@@ -278,6 +271,8 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
     """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
     a time; ask the remote to verify objects sent to its storage directly. Returns (objects
     sent, bytes sent)."""
+    if isinstance(transport, LocalTransfer):
+        return _send_files(transport, project, odb, objects, progress)
     sent = 0
     sent_bytes = 0
     for start in range(0, len(objects), BATCH):
@@ -328,6 +323,26 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                     + "; ".join(i["error"].get("message", "") for i in bad[:5]),
                     "run the upload again", problems=[str(i.get("id")) for i in bad])
     return sent, sent_bytes
+
+
+def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
+                objects: list[tuple[str, int]], progress: Progress | None) -> tuple[int, int]:
+    """Send to a remote on this machine: every object in one operation, no negotiation
+    (the remote skips what it holds), each verified by the remote."""
+    base = os.fspath(odb.root)
+    total = len(objects)
+    answer = transport.send_files(
+        project, [(oid, size, f"{base}/{oid[:2]}/{oid[2:]}") for oid, size in objects],
+        None if progress is None else lambda done: progress(done, total))
+    bad = [item for item in answer["objects"] if "error" in item]
+    if bad:
+        raise ValidationFailed(
+            f"{len(bad)} object(s) did not arrive intact: "
+            + "; ".join(str(i["error"].get("message", "")) for i in bad[:5]),
+            "check the store with 'ama store verify', then run the upload again",
+            problems=[str(i.get("id")) for i in bad])
+    stored = [item for item in answer["objects"] if item.get("stored")]
+    return len(stored), sum(int(item["size"]) for item in stored)
 
 
 def _send_one(transport: Transport, action: dict[str, Any], odb: FileObjectDatabase,
