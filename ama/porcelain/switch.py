@@ -120,7 +120,8 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         # Which paths differ: compare the index (what is here) with the target.
         old = index.entries
         differ = [p for p, e in new_files.items()
-                  if (cur := old.get(p)) is None or cur.id != e.id or cur.mode != e.mode]
+                  if (cur := old.get(p)) is None or cur.id != e.id
+                  or cur.executable != e.executable]
         gone = [p for p in old if p not in new_files]
         differ = list(dict.fromkeys(differ + restore))
         result.received += receive(transport, remote.project, asset.store.objects,

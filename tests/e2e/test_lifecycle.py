@@ -121,6 +121,39 @@ def test_switch_moves_only_differing_files_and_keeps_changes(tmp_path: Path) -> 
     assert (a / "new.txt").read_text() == "new\n"
 
 
+def test_switch_in_a_hardlinked_clone_moves_only_differing_files(tmp_path: Path) -> None:
+    """In a clone whose files are hard links into the store (read-only, mode 0444), a
+    switch places only the files whose bytes differ, as read-only links again."""
+    home = {"AMA_HOME": str(tmp_path / "home")}
+    ama("config", "set", "link.strategy", "hardlink", cwd=tmp_path, env=home)
+    ama("class", "init", "data", cwd=tmp_path, env=home)
+    a = tmp_path / "a"
+    (a / "d").mkdir(parents=True)
+    ama("init", "data", cwd=a, env=home)
+    for n in range(30):
+        (a / "d" / f"{n:02d}.bin").write_bytes(f"file {n}\n".encode())
+    ama("add", ".", cwd=a, env=home)
+    ama("upload", "-m", "first", cwd=a, env=home)
+    for n in (3, 17):
+        (a / "d" / f"{n:02d}.bin").unlink()
+        (a / "d" / f"{n:02d}.bin").write_bytes(b"changed\n")
+    ama("add", ".", cwd=a, env=home)
+    ama("upload", "-m", "second", cwd=a, env=home)
+    c = tmp_path / "c"
+    ama("clone", "data/1", "-d", str(c), cwd=tmp_path, env=home)
+    assert files(c) == files(a)
+    assert not (c / "d" / "00.bin").stat().st_mode & 0o222
+    result = json.loads(ama("switch", "--version", "0.0.0", "--json", cwd=c, env=home).stdout)
+    assert result["written"] == ["d/03.bin", "d/17.bin"] and result["deleted"] == []
+    assert (c / "d" / "03.bin").read_bytes() == b"file 3\n"
+    placed = (c / "d" / "03.bin").stat()
+    assert placed.st_nlink >= 2 and not placed.st_mode & 0o222
+    back = json.loads(ama("switch", "--version", "0.0.1", "--json", cwd=c, env=home).stdout)
+    assert back["written"] == ["d/03.bin", "d/17.bin"]
+    assert files(c) == files(a)
+    assert json.loads(ama("status", "--json", cwd=c, env=home).stdout)["uploaded"] is True
+
+
 def test_two_users_race_to_upload(tmp_path: Path) -> None:
     """Two users with their own asset stores share one folder remote; both change the same
     version and upload at once: one wins, the other is told to fetch and switch."""
