@@ -255,7 +255,7 @@ class Service:
             return {}
         cols = [StoredObject.oid, StoredObject.size, StoredObject.verified]
         if with_data:
-            cols.append(StoredObject.data)
+            cols += [StoredObject.data, StoredObject.kind]
         if len(unique) == 1:
             match = StoredObject.oid == unique[0]
         elif s.get_bind().dialect.name == "postgresql":
@@ -835,16 +835,16 @@ class Service:
                     missing.append(f"missing tree {oid} ({prefix or '/'})")
                     continue
                 try:
-                    tree = Tree.deserialize(tree_row.data)
+                    entries = _tree_entries(tree_row.data, tree_row.kind == "tree")
                 except InvalidObject as e:
                     missing.append(f"not a tree: {oid} ({prefix or '/'}): {e.message}")
                     continue
-                for entry in tree.entries:
-                    path = prefix + entry.name
-                    if entry.type == "tree":
-                        below.append((entry.id, path + "/"))
+                for kind, entry_id, size, name in entries:
+                    path = prefix + name
+                    if kind == "tree":
+                        below.append((entry_id, path + "/"))
                     else:
-                        files.append((path, entry.id, entry.size))
+                        files.append((path, entry_id, size))
             level = below
         blobs = self._object_rows(s, project_id, (oid for _, oid, _ in files))
         for path, oid, size in files:
@@ -1097,13 +1097,16 @@ class Service:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        stmt = insert(StoredObject)
+        # On the table, not the mapped class: the driver's executemany straight away,
+        # without the ORM's bookkeeping per row (most of the time for 100,000 rows).
+        stmt = insert(StoredObject.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["project_id", "oid"],
             set_={"size": stmt.excluded.size, "verified": True, "kind": stmt.excluded.kind,
                   "data": stmt.excluded.data})
+        connection = s.connection()
         for start in range(0, len(values), 10_000):
-            s.execute(stmt, values[start:start + 10_000])
+            connection.execute(stmt, values[start:start + 10_000])
 
     @staticmethod
     def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
@@ -1399,6 +1402,20 @@ class Service:
             level = [e.id for r in rows.values() if r.data is not None
                      for e in Tree.deserialize(r.data).entries if e.type == "tree"]
         return seen
+
+
+def _tree_entries(data: bytes, checked: bool) -> list[tuple[str, str, int, str]]:
+    """The entries (type, id, size, name) of a tree's bytes. A tree ``checked`` when it was
+    stored (its row's kind is "tree": it parsed then) is split by hand, five times faster;
+    any other is parsed, raising InvalidObject for a broken one."""
+    if checked:
+        out = []
+        for line in data[len(TREE_HEADER):-1].decode("utf-8").split("\n"):
+            head, _tab, name = line.partition("\t")
+            kind, oid, size = head.split(" ")
+            out.append((kind, oid, int(size), name))
+        return out
+    return [(e.type, e.id, e.size, e.name) for e in Tree.deserialize(data).entries]
 
 
 def _structured_start(path: str) -> bool:
