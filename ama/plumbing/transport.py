@@ -215,12 +215,15 @@ class HttpTransport:
     ``address`` is the server's IP address, used instead of resolving the host name when
     ``ASSET_SERVER_SKIP_DNS`` is true in ``environ``. ``session`` may be injected (tests,
     connection reuse); connection failures are retried a few times, answers never are.
+    ``pool_size`` connections per host are kept open for reuse: as many as the threads
+    that transfer at once, so none is closed and opened again for each object.
     """
 
     def __init__(self, url: str, token: str | None = None, address: str | None = None,
                  environ: Mapping[str, str] | None = None,
                  session: requests.Session | None = None,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3) -> None:
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
+                 pool_size: int = 10) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"remote URL {url!r} is not http(s)://host[:port]")
@@ -236,9 +239,10 @@ class HttpTransport:
                     f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
                     "log in again to record it, or run 'ama config set remote.address IP'")
             adapter: HTTPAdapter = _PinnedAddressAdapter(parts.hostname, address,
-                                                         max_retries=retry)
+                                                         max_retries=retry,
+                                                         pool_maxsize=pool_size)
         else:
-            adapter = HTTPAdapter(max_retries=retry)
+            adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._origin = (parts.scheme, parts.netloc.lower())

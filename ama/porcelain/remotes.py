@@ -227,7 +227,8 @@ def open_remote(config: Config, name: str | None = None,
     timeout = float(config.get("transfer.timeout"))
     transport = HttpTransport(info.url, token=current_token(info.url, config.environ),
                               address=config.get("server.ip") or None, environ=config.environ,
-                              timeout=(min(10.0, timeout), timeout))
+                              timeout=(min(10.0, timeout), timeout),
+                              pool_size=max(10, int(config.get("transfer.parallelism"))))
     return transport, info
 
 
