@@ -762,7 +762,8 @@ class Service:
                         f"{cls}/{asset_no} has moved on: its latest version is {current} "
                         f"(manifest {latest.manifest_id}), not "
                         f"{parent if parent else 'none'}",
-                        f"run 'ama pull {cls}/{asset_no}', merge your changes and upload again",
+                        f"run 'ama fetch {cls}/{asset_no}' and 'ama switch --version {current}', "
+                        "then upload again",
                         latest=latest.manifest_id)
                 same = s.scalars(select(Version).where(Version.asset_id == target.id,
                                                        Version.manifest_id == manifest)).first()
@@ -784,7 +785,7 @@ class Service:
         if problems:
             raise ValidationFailed(
                 f"the version breaks {len(problems)} rule(s) of class {cls!r}",
-                f"fix them, or run 'ama class show {cls}' to read the rules", problems=problems)
+                f"fix them, or run 'ama class info -n {cls}' to read the rules", problems=problems)
         now = self._now()
         if target is None:
             target = Asset(class_id=klass.id, ordinal=klass.next_ordinal, title="",

@@ -237,7 +237,7 @@ class HttpTransport:
             if not address:
                 raise BadInput(
                     f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
-                    "log in again to record it, or run 'ama config set remote.address IP'")
+                    "log in again to record it, or run 'ama config set server.ip IP'")
             adapter: HTTPAdapter = _PinnedAddressAdapter(parts.hostname, address,
                                                          max_retries=retry,
                                                          pool_maxsize=pool_size)
