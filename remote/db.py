@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -77,8 +75,22 @@ class Database:
                 time.sleep(min(0.5, 0.01 * 2**attempt))
         raise AssertionError("unreachable")
 
+    def at_head(self) -> bool:
+        """Whether the schema is at the newest migration (one cheap query, no Alembic)."""
+        from ama_remote.migrations import HEAD
+
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except DBAPIError:
+            return False
+        return row is not None and row[0] == HEAD
+
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` (Alembic, programmatic); safe to run twice."""
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", "ama_remote:migrations")
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))

@@ -28,7 +28,8 @@ def open_embedded(path: str | Path) -> tuple[Service, Caller]:
     root.mkdir(parents=True, exist_ok=True)
     storage_url = (root / "storage").as_uri()
     db = Database(f"sqlite:///{root / 'ama.db'}")
-    db.migrate()
+    if not db.at_head():
+        db.migrate()
 
     def setup(s: Session) -> Caller:
         now = utc_now().replace(tzinfo=None, microsecond=0)
