@@ -7,12 +7,15 @@ they are; the app maps every class here to its ``http_status`` in one place.
 from __future__ import annotations
 
 from ama.plumbing.errors import (
-    BAD_INPUT,
-    FAILED,
-    NOT_ALLOWED,
     AmaError,
     BadInput,
+    Conflict,
+    Forbidden,
     NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
 )
 
 __all__ = [
@@ -29,59 +32,16 @@ __all__ = [
 ]
 
 
-class Unauthenticated(AmaError):
-    """No token, or a token that is unknown, expired, revoked or belongs to a disabled user."""
-
-    exit_code = NOT_ALLOWED
-    http_status = 401
-
-
-class Forbidden(AmaError):
-    """The caller is a member of the project but their role does not allow this."""
-
-    exit_code = NOT_ALLOWED
-    http_status = 403
-
-
-class Conflict(AmaError):
-    """A compare-and-swap lost: ``latest`` is the asset's latest version now (or None)."""
-
-    exit_code = FAILED
-    http_status = 409
-
-    def __init__(self, message: str, hint: str | None = None, latest: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.latest = latest
-
-
-class ValidationFailed(AmaError):
-    """A request that is well formed but breaks a rule: ``problems`` names each broken one."""
-
-    exit_code = FAILED
-    http_status = 422
-
-    def __init__(
-        self, message: str, hint: str | None = None, problems: list[str] | None = None
-    ) -> None:
-        super().__init__(message, hint)
-        self.problems = list(problems or [])
-
-
-class PayloadTooLarge(AmaError):
-    """A request body larger than the server accepts."""
-
-    exit_code = BAD_INPUT
-    http_status = 413
-
-
-class UnsupportedMediaType(AmaError):
-    """A request body of a content type the endpoint does not take."""
-
-    exit_code = BAD_INPUT
-    http_status = 415
-
-
-_STATUS: dict[type[AmaError], int] = {NotFound: 404, BadInput: 400}
+_STATUS: dict[type[AmaError], int] = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    Conflict: 409,
+    ValidationFailed: 422,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    NotFound: 404,
+    BadInput: 400,
+}
 
 
 def http_status(error: AmaError) -> int:

@@ -38,3 +38,54 @@ class NotFound(AmaError):
     """Something named does not exist."""
 
     exit_code = NOT_FOUND
+
+
+# The errors of the remote protocol, raised alike by the service layer (in process, for a
+# file:// remote) and by the HTTP transport (decoding a server's answer), so callers handle
+# one set whatever the remote. The server maps each to its HTTP status in one place
+# (ama_remote.errors.http_status).
+
+
+class Unauthenticated(AmaError):
+    """No token, or a token that is unknown, expired, revoked or belongs to a disabled user."""
+
+    exit_code = NOT_ALLOWED
+
+
+class Forbidden(AmaError):
+    """The caller's role in the project does not allow this, or a transfer link was refused."""
+
+    exit_code = NOT_ALLOWED
+
+
+class Conflict(AmaError):
+    """A compare-and-swap lost: ``latest`` is the asset's latest version now (or None)."""
+
+    exit_code = FAILED
+
+    def __init__(self, message: str, hint: str | None = None, latest: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.latest = latest
+
+
+class ValidationFailed(AmaError):
+    """A well-formed request that breaks a rule: ``problems`` names each broken one."""
+
+    exit_code = FAILED
+
+    def __init__(self, message: str, hint: str | None = None,
+                 problems: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.problems = list(problems or [])
+
+
+class PayloadTooLarge(AmaError):
+    """A request or object larger than the remote accepts."""
+
+    exit_code = BAD_INPUT
+
+
+class UnsupportedMediaType(AmaError):
+    """A request body of a content type the endpoint does not take."""
+
+    exit_code = BAD_INPUT

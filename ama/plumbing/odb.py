@@ -93,8 +93,9 @@ def _resolve_among(prefix: str, candidates: Iterator[str]) -> str:
     return found[0]
 
 
-def _syncfs(path: Path) -> None:
-    """Flush every dirty page of the filesystem holding ``path`` to stable storage."""
+def syncfs(path: str | os.PathLike[str]) -> None:
+    """Flush every dirty page and directory entry of the filesystem holding ``path`` to
+    stable storage: the one durable sync that a batch of writes pays (syncfs(2), else sync)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         if _LIBC is not None and _LIBC.syncfs(fd) == 0:
@@ -234,11 +235,11 @@ class FileObjectDatabase:
             yield
             pending = self._pending
             if pending:
-                _syncfs(self.root)
+                syncfs(self.root)
                 base, replace = self._base, os.replace
                 for oid, temp in pending.items():
                     replace(temp, f"{base}/{oid[:2]}/{oid[2:]}")
-                _syncfs(self.root)
+                syncfs(self.root)
         except BaseException:
             for temp in self._pending.values():
                 with contextlib.suppress(FileNotFoundError):

@@ -65,7 +65,8 @@ def check_ref_name(name: str) -> str:
     return name
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (the holder of a lock file, say)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -184,7 +185,7 @@ class RefStore:
         except OSError:
             text = ""
         pid = int(text) if text.isdigit() else None
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             return RefLocked(
                 f"ref {name} is locked by running process {pid} ({lock})",
                 "wait for that process to finish, then retry",

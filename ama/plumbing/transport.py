@@ -21,64 +21,23 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ama.plumbing.errors import (
-    BAD_INPUT,
+from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised from here too
     FAILED,
-    NOT_ALLOWED,
     UNREACHABLE,
     AmaError,
     BadInput,
+    Conflict,
+    Forbidden,
     NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
 )
 from ama.plumbing.hashing import CHUNK
 from ama.plumbing.odb import CorruptObject
 
 # -- errors ---------------------------------------------------------------------------------
-
-
-class Unauthenticated(AmaError):
-    """The remote did not accept our token (none, unknown, expired or revoked)."""
-
-    exit_code = NOT_ALLOWED
-
-
-class Forbidden(AmaError):
-    """Our role in the project does not allow this, or a transfer link was refused."""
-
-    exit_code = NOT_ALLOWED
-
-
-class Conflict(AmaError):
-    """Someone else uploaded first: ``latest`` is the asset's latest version now."""
-
-    exit_code = FAILED
-
-    def __init__(self, message: str, hint: str | None = None, latest: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.latest = latest
-
-
-class ValidationFailed(AmaError):
-    """The remote refused a well-formed request: ``problems`` lists each broken rule."""
-
-    exit_code = FAILED
-
-    def __init__(self, message: str, hint: str | None = None,
-                 problems: list[str] | None = None) -> None:
-        super().__init__(message, hint)
-        self.problems = list(problems or [])
-
-
-class PayloadTooLarge(AmaError):
-    """A request or object larger than the remote accepts."""
-
-    exit_code = BAD_INPUT
-
-
-class UnsupportedMediaType(AmaError):
-    """A request body the remote does not take (a client bug rather than a user's)."""
-
-    exit_code = BAD_INPUT
 
 
 class RemoteError(AmaError):

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file
 from ama.plumbing.index import IndexEntry, path_key
-from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase
-from ama.plumbing.odb import _syncfs as _syncfs  # the store's one durable-sync primitive
+from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, syncfs
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
@@ -129,7 +128,7 @@ def link_files(odb: FileObjectDatabase, base: str,
     limit), is stored by copy instead. Returns the same tuples with each file's new stat.
     """
     os.makedirs(odb.root, exist_ok=True)
-    _syncfs(odb.root)
+    syncfs(odb.root)
     done: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
     again: list[tuple[str, os.stat_result, IndexEntry | None]] = []
     made: set[str] = set()
@@ -177,7 +176,7 @@ def link_files(odb: FileObjectDatabase, base: str,
             again.append((path, lstat(full), entry))
             continue
         done.append((path, oid, now, entry))
-    _syncfs(odb.root)
+    syncfs(odb.root)
     if again:
         with odb.batch():
             for path, st, entry in again:

@@ -28,6 +28,7 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
+from ama.plumbing.refs import pid_alive
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
     META_DIR,
@@ -224,16 +225,7 @@ def locked_index(asset: Asset) -> Iterator[Index]:
         with contextlib.suppress(OSError):
             text = lock.read_text().strip()
         pid = int(text) if text.isdigit() else None
-        alive = False
-        if pid is not None:
-            try:
-                os.kill(pid, 0)
-                alive = True
-            except PermissionError:
-                alive = True
-            except ProcessLookupError:
-                alive = False
-        if alive:
+        if pid is not None and pid_alive(pid):
             raise IndexLocked(f"the index is locked by running process {pid} ({lock})",
                               "wait for that ama command to finish, then retry") from None
         raise IndexLocked(f"the index has a stale lock left by a process that died ({lock})",

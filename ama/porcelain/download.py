@@ -26,6 +26,7 @@ from ama.plumbing.hashing import is_id
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, IndexEntry, path_key
 from ama.plumbing.objects import TREE_HEADER
 from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
 from ama.porcelain.asset import Asset, locked_index
 
@@ -35,23 +36,13 @@ INCOMING = "incoming"
 _TYPES = ("blob", "exec", "tree")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _incoming(home: Path) -> Path:
     """``$AMA_HOME/incoming``, without the temp files of downloads that were killed."""
     folder = home / INCOMING
     folder.mkdir(parents=True, exist_ok=True)
     for name in os.listdir(folder):
         pid = name.split(".")[1] if name.count(".") >= 2 else ""
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(folder / name)
     return folder

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
@@ -35,14 +35,8 @@ from ama.plumbing.hashing import CHUNK
 from ama.plumbing.objects import CLASS_NAME_RE
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.transport import (
-    Conflict,
-    Forbidden,
     HttpTransport,
-    PayloadTooLarge,
     Transport,
-    Unauthenticated,
-    UnsupportedMediaType,
-    ValidationFailed,
 )
 from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
 
@@ -50,7 +44,6 @@ LOCAL_DIR = "remote"
 # Objects received from a file:// remote: a few threads, this many objects per task.
 _WORKERS = 4
 _CHUNK = 256
-_T = TypeVar("_T")
 
 
 class UnknownRemote(NotFound):
@@ -239,27 +232,6 @@ def file_path(url: str) -> Path:
 _OPENED: dict[str, Any] = {}
 
 
-def _translate(call: Callable[[], _T]) -> _T:
-    """Run ``call``, raising the remote's errors as the transport's, so callers handle one
-    set of errors whatever the remote."""
-    from ama_remote import errors as remote_errors
-
-    try:
-        return call()
-    except remote_errors.Conflict as e:
-        raise Conflict(e.message, e.hint, latest=e.latest) from None
-    except remote_errors.ValidationFailed as e:
-        raise ValidationFailed(e.message, e.hint, problems=e.problems) from None
-    except remote_errors.Unauthenticated as e:
-        raise Unauthenticated(e.message, e.hint) from None
-    except remote_errors.Forbidden as e:
-        raise Forbidden(e.message, e.hint) from None
-    except remote_errors.PayloadTooLarge as e:
-        raise PayloadTooLarge(e.message, e.hint) from None
-    except remote_errors.UnsupportedMediaType as e:
-        raise UnsupportedMediaType(e.message, e.hint) from None
-
-
 class InProcessTransport:
     """The :class:`Transport` to an embedded ``file://`` remote: the service layer called in
     this process as its local admin user (a folder needs no login)."""
@@ -295,7 +267,7 @@ class InProcessTransport:
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         function = getattr(self.service, method)
-        return _translate(lambda: function(self.caller, *args, **kwargs))
+        return function(self.caller, *args, **kwargs)
 
     def _no_login(self) -> AmaError:
         return BadInput(f"{self.url} is a local remote: it needs no login")
@@ -327,8 +299,8 @@ class InProcessTransport:
         """Create the project ``name`` with its objects beside the remote's database, and
         make the local user its admin (only a ``file://`` remote can do this from here)."""
         storage = (file_path(self.url) / f"storage-{name}").as_uri()
-        result: dict[str, Any] = _translate(lambda: self.service.create_project(name, storage))
-        _translate(lambda: self.service.grant(name, self.caller.username, "admin"))
+        result: dict[str, Any] = self.service.create_project(name, storage)
+        self.service.grant(name, self.caller.username, "admin")
         return result
 
     def classes(self, project: str) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ once, and :meth:`LocalBackend.local_path` lets the caller read (and re-hash) wha
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import secrets
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ama.plumbing.odb import syncfs
 from ama_remote.storage.base import (
     CHUNK,
     ObjectMissing,
@@ -133,7 +133,7 @@ class LocalBackend:
         """Make every object stored so far durable: one filesystem flush for a batch of
         :meth:`put_file` calls instead of one per object."""
         if self.root.is_dir():
-            _syncfs(self.root)
+            syncfs(self.root)
 
     def open(self, key: str) -> BinaryIO:
         """Return the file of ``key`` opened for reading; raises ObjectMissing."""
@@ -215,20 +215,3 @@ def _fsync_dir(folder: Path) -> None:
     finally:
         os.close(fd)
 
-
-def _syncfs(path: Path) -> None:
-    """Flush every dirty page and directory entry of the filesystem holding ``path``."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
-            return
-        os.sync()
-    finally:
-        os.close(fd)
-
-
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-    _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
-except (OSError, AttributeError):
-    _LIBC = None
