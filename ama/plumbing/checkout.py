@@ -133,11 +133,34 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
-    actual = hash_file(src if used in ("hardlink", "symlink") else dest, entry.size)
+    if used in ("hardlink", "symlink") and entry.size < MMAP_THRESHOLD:
+        # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its
+        # stat is the stat of the object file read here, taken after the link was made.
+        actual, st = _hash_small_with_stat(src, entry.size)
+    else:
+        actual = hash_file(src if used in ("hardlink", "symlink") else dest, entry.size)
+        st = None
     if actual != entry.id:
         os.unlink(dest)
         raise CorruptObject(entry.id, src, actual)
-    return os.stat(dest)
+    return os.stat(dest) if st is None else st
+
+
+def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:
+    """Return the id of the small file at ``path`` and its stat, from one open: a read
+    (to its end if it grew) and an fstat."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) > size:
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return hash_bytes(data), st
 
 
 def _write_new(dest: str, data: bytes, mode: int) -> None:

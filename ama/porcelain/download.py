@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from typing import Any
 from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, read_tree
-from ama.plumbing.hashing import is_id
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, IndexEntry, path_key
 from ama.plumbing.objects import TREE_HEADER
 from ama.plumbing.odb import FileObjectDatabase
@@ -34,6 +34,11 @@ Progress = Callable[[int, int], None]
 BATCH = 50_000
 INCOMING = "incoming"
 _TYPES = ("blob", "exec", "tree")
+# One line of a tree as tree_entries accepts it: a known type, a 64-hex-digit id, a size
+# without leading zeros, a name that is not empty and holds no "/", NUL nor CR.
+_LINE = r"(blob|exec|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\r\n]+)\n"
+_TREE_LINE = re.compile(_LINE)
+_TREE_BODY = re.compile(f"(?:{_LINE})*")
 
 
 def _incoming(home: Path) -> Path:
@@ -54,7 +59,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     """Bring the objects ``wanted`` (id, size) that the store lacks from the remote; return
     how many were received. Raises NotFound naming an object the remote does not hold, and
     the transport's errors."""
-    todo = list({oid: size for oid, size in wanted if not odb.has(oid)}.items())
+    todo = _lacking(odb, dict(wanted))
     if not todo:
         return 0
     total = len(todo)
@@ -121,6 +126,31 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     return done
 
 
+# From this many ids, which the store holds is read from its folders' listings (one per
+# two-hex-digit folder, 256 at most) rather than asked with one stat per id.
+_LIST_FROM = 2_000
+
+
+def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str, int]]:
+    """The (id, size) of ``wanted`` that ``odb`` does not hold, in ``wanted``'s order."""
+    if len(wanted) < _LIST_FROM:
+        return [(oid, size) for oid, size in wanted.items() if not odb.has(oid)]
+    base = os.fspath(odb.root)
+    listed: dict[str, set[str]] = {}
+    todo = []
+    for oid, size in wanted.items():
+        names = listed.get(oid[:2])
+        if names is None:
+            try:
+                names = listed[oid[:2]] = set(os.listdir(f"{base}/{oid[:2]}"))
+            except (FileNotFoundError, NotADirectoryError):
+                names = listed[oid[:2]] = set()
+        # Not listed: asked again, which also sees objects pending in an unfinished batch.
+        if oid[2:] not in names and not odb.has(oid):
+            todo.append((oid, size))
+    return todo
+
+
 def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
     transport.download(action, oid, temp)
     return temp
@@ -137,17 +167,15 @@ def tree_entries(odb: FileObjectDatabase, oid: str) -> list[tuple[str, str, int,
     """
     data = odb.get(oid)
     try:
-        if not data.startswith(TREE_HEADER) or not data.endswith(b"\n"):
+        if not data.startswith(TREE_HEADER):
             raise ValueError
-        entries = []
-        for line in data[len(TREE_HEADER):-1].decode("utf-8").split("\n"):
-            head, _tab, name = line.partition("\t")
-            kind, entry, size = head.split(" ")
-            if (kind not in _TYPES or not is_id(entry) or not size.isdigit()
-                    or (size[0] == "0" and size != "0") or not name or name in (".", "..")
-                    or "/" in name or "\0" in name or "\r" in name):
-                raise ValueError
-            entries.append((kind, entry, int(size), name))
+        body = data[len(TREE_HEADER):].decode("utf-8")
+        if not body or _TREE_BODY.fullmatch(body) is None:
+            raise ValueError
+        entries = [(kind, entry, int(size), name)
+                   for kind, entry, size, name in _TREE_LINE.findall(body)]
+        if any(e[3] in (".", "..") for e in entries):
+            raise ValueError
         return entries
     except ValueError:  # and UnicodeDecodeError
         return [(e.type, e.id, e.size, e.name) for e in read_tree(odb, oid).entries]
