@@ -89,17 +89,26 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     with asset.store.objects.batch():
         new_files = version_files(asset.store.objects, target, transport, remote.project,
                                   parallelism)
-        here = asset.index().entries
+        # What differs from the version here: the files of HEAD's version, which the check
+        # for local changes needs below anyway (so the index is read once, under its lock);
+        # when the trees of that version are not in the store, the index says what is here.
+        committed: dict[str, tuple[str, str]] | None
+        try:
+            committed = asset.committed_ids()
+            here = {p: c[1] for p, c in committed.items()}
+        except MissingObject:
+            committed = None
+            here = {p: e.id for p, e in asset.index().entries.items()}
         result.received = receive(
             transport, remote.project, asset.store.objects,
-            [(e.id, e.size) for p, e in new_files.items()
-             if (cur := here.get(p)) is None or cur.id != e.id], parallelism, progress)
+            [(e.id, e.size) for p, e in new_files.items() if here.get(p) != e.id],
+            parallelism, progress)
     with locked_index(asset) as index:
         if pending is None:
             if target == head.manifest:
                 return result
             try:
-                changed = _local_changes(asset, index, head)
+                changed = _local_changes(asset, index, head, committed)
             except MissingObject:  # the trees of the version here: fetch them, once
                 if head.manifest is None:
                     raise
@@ -151,10 +160,13 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     return result
 
 
-def _local_changes(asset: Asset, index: Any, head: Head) -> list[str]:
-    """Paths whose content here differs from the version HEAD names: staged changes, and
-    staged files changed or deleted since."""
-    committed = asset.committed_ids()
+def _local_changes(asset: Asset, index: Any, head: Head,
+                   committed: dict[str, tuple[str, str]] | None = None) -> list[str]:
+    """Paths whose content here differs from the version HEAD names (``committed``, its
+    files, when the caller has them): staged changes, and staged files changed or deleted
+    since."""
+    if committed is None:
+        committed = asset.committed_ids()
     changed = {p for p, e in index.entries.items()
                if (c := committed.get(p)) is None or c[1] != e.id}
     changed.update(p for p in committed if p not in index.entries)
