@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,13 +31,17 @@ class WouldOverwrite(AmaError):
 
 
 def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[str],
-             strategy: str = "auto", force: bool = False) -> list[str]:
+             strategy: str = "auto", force: bool = False,
+             verified: Collection[str] = frozenset()) -> list[str]:
     """Write the staged files ``paths`` into ``root`` from ``odb``; return the paths written.
 
     A file already holding the staged bytes is left alone. A file with other bytes (or a
     folder in the way) is refused, listing every one, unless ``force``. Each object is
-    re-hashed as it is placed, so a corrupt store object never reaches the work tree.
-    The index is updated with the new files' stat and written.
+    re-hashed as it is placed, so a corrupt store object never reaches the work tree;
+    except an object in ``verified``, ids that the caller's own operation re-hashed as it
+    entered the store just before, when it is placed as a hard or symbolic link (a copy is
+    still hashed from the bytes it reads). The index is updated with the new files' stat
+    and written.
     """
     base = os.fspath(root)
     entries = [index.entries[p] for p in paths]
@@ -88,7 +92,8 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         for entry, fresh in chunk:
             dest = f"{base}/{entry.path}"
             src = f"{store}/{entry.id[:2]}/{entry.id[2:]}"
-            st = _place_checked(linker, src, dest, entry, fresh and not force)
+            st = _place_checked(linker, src, dest, entry, fresh and not force,
+                                entry.id in verified)
             placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
         return placed
 
@@ -114,10 +119,11 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
 
 
 def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
-                   fresh: bool) -> os.stat_result:
+                   fresh: bool, verified: bool = False) -> os.stat_result:
     """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
 
-    A copy is checked from the bytes read for it; a link from the object it shares.
+    A copy is checked from the bytes read for it; a link from the object it shares, unless
+    ``verified`` (hashed as it entered the store by the same operation).
     """
     used = linker.used_for(dest, entry.executable)
     try:
@@ -133,6 +139,8 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
+    if verified and used in ("hardlink", "symlink"):
+        return os.stat(dest)
     if used in ("hardlink", "symlink") and entry.size < MMAP_THRESHOLD:
         # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its
         # stat is the stat of the object file read here, taken after the link was made.

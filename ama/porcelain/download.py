@@ -55,18 +55,25 @@ def _incoming(home: Path) -> Path:
 
 def receive(transport: Transport, project: str, odb: FileObjectDatabase,
             wanted: Iterable[tuple[str, int]], parallelism: int = 8,
-            progress: Progress | None = None) -> int:
+            progress: Progress | None = None, *, brought: set[str] | None = None) -> int:
     """Bring the objects ``wanted`` (id, size) that the store lacks from the remote; return
     how many were received. Raises NotFound naming an object the remote does not hold, and
-    the transport's errors."""
+    the transport's errors.
+
+    Every object received is re-hashed as it enters the store. ``brought``, when given,
+    gets the ids of the objects that this call found missing and brought in, once all are
+    in: a checkout in the same operation need not hash them again (``verified``)."""
     todo = _lacking(odb, dict(wanted))
     if not todo:
         return 0
     total = len(todo)
     if isinstance(transport, LocalTransfer):
         with odb.batch():
-            return transport.receive_files(
+            count = transport.receive_files(
                 project, todo, odb, None if progress is None else lambda n: progress(n, total))
+        if brought is not None:
+            brought.update(oid for oid, _ in todo)
+        return count
     home = odb.root.parent
     folder = _incoming(home)
     done = 0
@@ -123,6 +130,8 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(temp)
                 raise
+    if brought is not None:
+        brought.update(oid for oid, _ in todo)
     return done
 
 
@@ -267,9 +276,10 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                               parallelism)
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
+    brought: set[str] = set()
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
-                              progress)
+                              progress, brought=brought)
     with locked_index(asset) as index:
         entries = index.entries
         for path in chosen:
@@ -277,7 +287,7 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
             if current is None or current.id != files[path].id:
                 index.add(files[path])
         result.placed = checkout(asset.store.objects, index, asset.root, chosen,
-                                 asset.link_strategy(), force=force)
+                                 asset.link_strategy(), force=force, verified=brought)
     result.placed.sort(key=path_key)
     result.bytes = sum(files[p].size for p in result.placed)
     return result

@@ -99,10 +99,11 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         except MissingObject:
             committed = None
             here = {p: e.id for p, e in asset.index().entries.items()}
+        brought: set[str] = set()
         result.received = receive(
             transport, remote.project, asset.store.objects,
             [(e.id, e.size) for p, e in new_files.items() if here.get(p) != e.id],
-            parallelism, progress)
+            parallelism, progress, brought=brought)
     with locked_index(asset) as index:
         if pending is None:
             if target == head.manifest:
@@ -135,7 +136,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         differ = list(dict.fromkeys(differ + restore))
         result.received += receive(transport, remote.project, asset.store.objects,
                                    [(new_files[p].id, new_files[p].size) for p in differ],
-                                   parallelism)
+                                   parallelism, brought=brought)
         for path in differ:
             index.add(new_files[path])
         for path in gone:
@@ -148,7 +149,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
             _prune_empty(asset, full.parent)
         result.written = checkout(asset.store.objects, index, asset.root,
                                   sorted(differ, key=path_key), asset.link_strategy(),
-                                  force=True)
+                                  force=True, verified=brought)
         asset.set_head(Head(class_name=head.class_name, asset=head.asset, version=version,
                             manifest=target, remote=head.remote, project=head.project))
         from ama.porcelain.inputs import reset as reset_inputs
