@@ -79,6 +79,24 @@ def test_checkout_refuses_a_corrupt_object_and_a_missing_one(tmp_path: Path) -> 
         checkout(odb, index, tmp_path / "w", ["b.txt"], "hardlink")
 
 
+def test_only_objects_the_caller_verified_skip_the_hash_when_linked(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"a.txt": b"alpha\n", "b.txt": b"beta\n"})
+    for name in ("a.txt", "b.txt"):
+        stored = odb.path(index.entries[name].id)
+        stored.chmod(0o644)
+        stored.write_bytes(b"evil!\n" if name == "a.txt" else b"bad!!\n")
+    verified = {index.entries["b.txt"].id}
+    with pytest.raises(CorruptObject) as caught:
+        checkout(odb, index, tmp_path / "w", ["a.txt"], "hardlink", verified=verified)
+    assert index.entries["a.txt"].id in str(caught.value)
+    assert not (tmp_path / "w" / "a.txt").exists()
+    # A verified id is trusted as the caller's own operation just hashed it: linked as is.
+    checkout(odb, index, tmp_path / "w", ["b.txt"], "hardlink", verified=verified)
+    assert (tmp_path / "w" / "b.txt").exists()
+
+
 def test_checkout_keeps_local_edits_unless_forced(tmp_path: Path) -> None:
     odb = FileObjectDatabase(tmp_path / "objects")
     index = Index(tmp_path / "index")
