@@ -105,6 +105,15 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a folder's entries (a rename, a new name) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
     _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)

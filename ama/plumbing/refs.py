@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import is_id
+from ama.plumbing.odb import fsync_dir
 
 ZERO_ID = "0" * 64
 SYMREF_PREFIX = "ref: "
@@ -134,7 +135,7 @@ class RefStore:
             finally:
                 os.close(fd)
             os.replace(temp, path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def delete(self, name: str, old: str | None | _Any) -> None:
         """Remove ``name`` if it currently holds ``old`` (see :meth:`update`)."""
@@ -144,7 +145,7 @@ class RefStore:
                 raise NotFound(f"ref {name} does not exist")
             self._check_old(name, old)
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def _check_old(self, name: str, old: str | None | _Any) -> None:
         if old is ANY:
@@ -195,11 +196,3 @@ class RefStore:
             f"ref {name} has a stale lock left by {who} ({lock})",
             f"make sure no ama command is running, then remove {lock}",
         )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

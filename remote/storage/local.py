@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ama.plumbing.odb import syncfs
+from ama.plumbing.odb import fsync_dir, syncfs
 from ama_remote.storage.base import (
     CHUNK,
     ObjectMissing,
@@ -76,7 +76,7 @@ class LocalBackend:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
             if created:
-                _fsync_dir(folder)
+                fsync_dir(folder)
             return created
 
     def put_file(self, key: str, source: str, size: int) -> bool:
@@ -206,12 +206,4 @@ def _link_if_absent(temp: Path, final: Path) -> bool:
         return False
     os.rename(temp, final)
     return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
