@@ -15,7 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ama.plumbing.errors import AmaError
-from ama.plumbing.hashing import MMAP_THRESHOLD, hash_bytes, hash_file, read_small
+from ama.plumbing.hashing import (
+    MMAP_THRESHOLD,
+    hash_bytes,
+    hash_file,
+    read_small,
+    read_small_with_stat,
+)
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
@@ -156,19 +162,8 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
 
 
 def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:
-    """Return the id of the small file at ``path`` and its stat, from one open: a read
-    (to its end if it grew) and an fstat."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, size + 1)
-        if len(data) > size:
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
+    """Return the id of the small file at ``path`` and its stat, from one open."""
+    data, st = read_small_with_stat(path, size)
     return hash_bytes(data), st
 
 

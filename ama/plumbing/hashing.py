@@ -63,15 +63,29 @@ def read_small(path: str | os.PathLike[str], size: int) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.read(fd, size + 1)
-        if len(data) > size:
-            chunks = [data]
-            while chunk := os.read(fd, CHUNK):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        return data
+        return _read_all(fd, size)
     finally:
         os.close(fd)
+
+
+def read_small_with_stat(path: str | os.PathLike[str], size: int
+                         ) -> tuple[bytes, os.stat_result]:
+    """Like :func:`read_small`, also returning the file's stat from the same open."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _read_all(fd, size), os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    data = os.read(fd, size + 1)
+    if len(data) > size:
+        chunks = [data]
+        while chunk := os.read(fd, CHUNK):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    return data
 
 
 def _hash_mapped(path: str | os.PathLike[str]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ama.plumbing.errors import BadInput, NotFound
-from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file
+from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file, read_small
 from ama.plumbing.index import IndexEntry, path_key
 from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, syncfs
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
@@ -192,16 +192,6 @@ def store_file(odb: ObjectDatabase, path: str, size: int) -> str:
     """
     if size >= MMAP_THRESHOLD:
         return odb.write_file(path, size)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, size + 1)
-        if len(data) > size:
-            # The file grew after it was listed: store all of it (its new stat is newer
-            # than the one recorded, so the next status reads it again).
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-    finally:
-        os.close(fd)
-    return odb.write(data)
+    # A file that grew after it was listed is stored whole; its new stat is newer than the
+    # one recorded, so the next status reads it again.
+    return odb.write(read_small(path, size))
