@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from toolenv import tool_env, venv_bin
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import Run, drop_dirty  # noqa: E402
@@ -75,21 +77,12 @@ class Lifecycle:
         self.rows: list[Row] = []
         self.figures: dict[str, dict[str, float | None]] = {}
         self.rss: dict[str, float] = {}
-        venv_bin = Path(os.path.abspath(sys.executable)).parent
-        self.ama = os.path.abspath(shutil.which("ama", path=str(venv_bin))
-                                   or shutil.which("ama") or venv_bin / "ama")
+        bin_dir = venv_bin()
+        self.ama = os.path.abspath(shutil.which("ama", path=str(bin_dir))
+                                   or shutil.which("ama") or bin_dir / "ama")
         self.git = shutil.which("git") or "git"
-        self.env = {
-            "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(tmp),
-            "LANG": "C.UTF-8",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": str(tmp / "gitconfig"),
-            "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-            "AMA_AUTHOR_NAME": "bench", "AMA_AUTHOR_EMAIL": "bench@example.com",
-            "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0",
-        }
+        self.env = tool_env(tmp, AMA_AUTHOR_NAME="bench", AMA_AUTHOR_EMAIL="bench@example.com",
+                            DVC_NO_ANALYTICS="1", GIT_TERMINAL_PROMPT="0")
         (tmp / "gitconfig").write_text(
             "[core]\n\tuntrackedCache = false\n[init]\n\tdefaultBranch = main\n"
             "[advice]\n\tdetachedHead = false\n"

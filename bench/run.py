@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolenv import tool_env, venv_bin
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "plumbing.json"
 GIB = 1 << 30
@@ -142,18 +144,9 @@ class Bench:
         self.folders = folders
         self.big = big
         self.rows: list[Row] = []
-        venv_bin = Path(os.path.abspath(sys.executable)).parent
-        self.ama = os.path.abspath(shutil.which("ama") or venv_bin / "ama")
+        self.ama = os.path.abspath(shutil.which("ama") or venv_bin() / "ama")
         self.git = shutil.which("git") or "git"
-        self.env = {
-            "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(tmp),
-            "LANG": "C.UTF-8",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": str(tmp / "gitconfig"),
-            "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-        }
+        self.env = tool_env(tmp)
         (tmp / "gitconfig").write_text("[core]\n\tuntrackedCache = false\n")
         self._homes = 0
         self._tree: Path | None = None

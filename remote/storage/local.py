@@ -98,14 +98,9 @@ class LocalBackend:
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
             if not st.st_mode & 0o222:
-                try:
-                    os.link(source, final)
-                    return True
-                except FileExistsError:
-                    return False
-                except OSError as e:
-                    if e.errno not in _NO_LINKS:
-                        raise
+                linked = _try_link(source, final)
+                if linked is not None:
+                    return linked
             if os.path.exists(final):
                 return False
             temp = f"{folder}/{_TEMP_PREFIX}{os.path.basename(final)[:12]}-{secrets.token_hex(8)}"
@@ -193,15 +188,24 @@ class LocalBackend:
             ) from None
 
 
-def _link_if_absent(temp: Path, final: Path) -> bool:
+def _try_link(source: str | Path, final: str | Path) -> bool | None:
+    """Hard-link ``source`` at ``final`` only if absent: True when linked, False when
+    ``final`` existed, None when this filesystem has no hard links."""
     try:
-        os.link(temp, final)
+        os.link(source, final)
         return True
     except FileExistsError:
         return False
     except OSError as e:
         if e.errno not in _NO_LINKS:
             raise
+    return None
+
+
+def _link_if_absent(temp: Path, final: Path) -> bool:
+    linked = _try_link(temp, final)
+    if linked is not None:
+        return linked
     if final.exists():
         return False
     os.rename(temp, final)

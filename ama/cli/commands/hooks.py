@@ -4,6 +4,7 @@ run their checks."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -55,12 +56,8 @@ def install(force: bool, quiet: bool, as_json: bool) -> None:
     from ama.porcelain.hooks import install as install_
 
     changes = install_(_repo(), force=force)
-    if as_json:
-        emit_json([c.to_json() for c in changes])
+    if _report(changes, quiet, as_json):
         return
-    for c in changes:
-        if not quiet:
-            click.echo(f"{c.name}: {c.action} ({c.path})")
     note("the previous hooks run first; 'ama hooks uninstall' restores them", quiet
          or not any(c.action in ("chained", "replaced") for c in changes))
 
@@ -74,12 +71,18 @@ def uninstall(quiet: bool, as_json: bool) -> None:
     from ama.porcelain.hooks import uninstall as uninstall_
 
     changes = uninstall_(_repo())
+    _report(changes, quiet, as_json)
+
+
+def _report(changes: list[Any], quiet: bool, as_json: bool) -> bool:
+    """Print what install or uninstall did to each hook; return whether it was JSON."""
     if as_json:
         emit_json([c.to_json() for c in changes])
-        return
-    for c in changes:
-        if not quiet:
+        return True
+    if not quiet:
+        for c in changes:
             click.echo(f"{c.name}: {c.action} ({c.path})")
+    return False
 
 
 @command.command("run", hidden=True, examples=[
