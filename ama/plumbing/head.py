@@ -19,10 +19,10 @@ always means the manifest the directory holds.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.refs import RefStore, _Any
 from ama.plumbing.worktree import META_DIR, NotAnAssetDir
@@ -90,15 +90,7 @@ class Head:
         return cls.deserialize(data, str(path))
 
     def write(self, meta: Path) -> None:
-        path = meta / "HEAD"
-        temp = meta / f"HEAD.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, self.serialize())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
+        write_atomic(meta / "HEAD", self.serialize())
 
 
 class HeadRef:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
@@ -193,10 +194,7 @@ def register(home: Path, root: Path) -> None:
 
 def write_registry(home: Path, roots: list[Path]) -> None:
     """Replace the registry with ``roots`` atomically."""
-    path = registry_path(home)
-    temp = path.with_name(f"{REGISTRY_FILE}.{os.getpid()}.tmp")
-    temp.write_text("".join(f"{r}\n" for r in roots), encoding="utf-8")
-    os.replace(temp, path)
+    write_atomic(registry_path(home), "".join(f"{r}\n" for r in roots).encode("utf-8"))
 
 
 def is_asset_dir(path: Path) -> bool:

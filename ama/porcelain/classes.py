@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.objects import check_class_name, format_created
 from ama.plumbing.store import home_dir
@@ -97,11 +98,8 @@ class LocalClasses:
 
     def put(self, cls: AssetClass) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{cls.name}.json"
-        temp = path.with_name(f".{cls.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(cls.to_json(), indent=2, sort_keys=True) + "\n",
-                        encoding="utf-8")
-        os.replace(temp, path)
+        text = json.dumps(cls.to_json(), indent=2, sort_keys=True) + "\n"
+        write_atomic(self.folder / f"{cls.name}.json", text.encode("utf-8"))
 
 
 def load_json_file(path: str | os.PathLike[str], what: str) -> Any:

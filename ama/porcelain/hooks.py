@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, NotFound
 from ama.plumbing.gitrepo import GitRepo
 
@@ -97,10 +98,7 @@ def _why_unchainable(path: Path) -> str | None:
 
 
 def _write_hook(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.chmod(temp, 0o755)
-    os.replace(temp, path)
+    write_atomic(path, text.encode("utf-8"), 0o755)
 
 
 def install(repo: GitRepo, force: bool = False, ama: str | None = None) -> list[HookChange]:

@@ -17,11 +17,11 @@ added); the file is replaced atomically (temp file, fsync, rename).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.objects import Input, InvalidObject, canonical_json
 from ama.plumbing.odb import MissingObject
@@ -98,14 +98,7 @@ def write_staged(asset: Asset, inputs: list[Input]) -> None:
     items = sorted(inputs, key=lambda i: i.name)
     data = canonical_json({"format": INPUTS_FORMAT,
                            "inputs": [i.to_json() for i in items]}) + b"\n"
-    temp = path.with_name(f"{INPUTS_FILE}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
+    write_atomic(path, data)
 
 
 def reset(asset: Asset) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ama.plumbing.checkout import checkout
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.index import path_key
 from ama.plumbing.objects import VERSION_RE
@@ -220,10 +221,4 @@ def _pending(asset: Asset) -> dict[str, Any] | None:
 
 
 def _write_pending(asset: Asset, value: dict[str, Any]) -> None:
-    path = asset.dir.meta / SWITCH_FILE
-    temp = path.with_name(f"{SWITCH_FILE}.{os.getpid()}.tmp")
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(value) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+    write_atomic(asset.dir.meta / SWITCH_FILE, (json.dumps(value) + "\n").encode("utf-8"))

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, write_tree
 from ama.plumbing.objects import Manifest
@@ -201,9 +201,9 @@ def _remember(asset: Asset, key: str, manifest: str, bump: str, trees: list[str]
     """Write ``$AMA_HOME/uploads/<key>`` (ids gc must keep) and ``.ama/upload``."""
     folder = asset.store.home / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / key, "".join(f"{i}\n" for i in [manifest, *trees]))
-    _write_atomic(asset.dir.meta / PENDING_FILE,
-                  json.dumps({"key": key, "manifest": manifest, "bump": bump}) + "\n")
+    write_atomic(folder / key, "".join(f"{i}\n" for i in [manifest, *trees]).encode("ascii"))
+    write_atomic(asset.dir.meta / PENDING_FILE,
+                 (json.dumps({"key": key, "manifest": manifest, "bump": bump}) + "\n").encode())
 
 
 def _forget(asset: Asset, key: str) -> None:
@@ -211,15 +211,6 @@ def _forget(asset: Asset, key: str) -> None:
         os.unlink(asset.dir.meta / PENDING_FILE)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(asset.store.home / UPLOADS_DIR / key)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
 
 
 # -- what to send -----------------------------------------------------------------------------

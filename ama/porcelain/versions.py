@@ -12,11 +12,11 @@ written by upload, fetch and clone (diff and gc read them). Names that users typ
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest
 from ama.plumbing.objects import CLASS_NAME_RE, VERSION_RE, check_class_name
@@ -62,9 +62,7 @@ def record(home: Path, remote: str, project: str, cls: str, ordinal: str | int,
         path = folder / v["version"]
         if path.exists():
             continue
-        temp = folder / f".{v['version']}.{os.getpid()}.tmp"
-        temp.write_text(v["manifest"] + "\n", encoding="utf-8")
-        os.replace(temp, path)
+        write_atomic(path, (v["manifest"] + "\n").encode("ascii"))
 
 
 def known(home: Path, remote: str, project: str, cls: str, ordinal: str | int) -> dict[str, str]:
