@@ -1,14 +1,26 @@
-"""The object graph: trees built from staged files, trees walked back into paths, and the
-set of objects reachable from manifests (history through parents, files through trees)."""
+"""The object graph: trees built from staged files, trees walked back into paths, two trees
+compared file by file, and the set of objects reachable from manifests (history through
+parents, files through trees)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NoReturn
 
 from ama.plumbing.errors import NotFound
 from ama.plumbing.index import IndexEntry
-from ama.plumbing.objects import InvalidObject, Manifest, Tree, TreeEntry
+from ama.plumbing.objects import (
+    TREE_HEADER,
+    InvalidObject,
+    Manifest,
+    Tree,
+    TreeEntry,
+    parse_entry_line,
+)
 from ama.plumbing.odb import ObjectDatabase
+
+# One side of a file in a tree diff: its type (``blob`` or ``exec``), id and size.
+FileSide = tuple[str, str, int]
 
 
 def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry]) -> str:
@@ -79,6 +91,98 @@ def walk_tree(odb: ObjectDatabase, oid: str, recursive: bool = True, prefix: str
             yield from walk_tree(odb, entry.id, True, path + "/")
         else:
             yield path, entry
+
+
+def diff_trees(odb: ObjectDatabase, old: str | None, new: str | None, *,
+               want: Callable[[list[str]], object] | None = None
+               ) -> Iterator[tuple[str, FileSide | None, FileSide | None]]:
+    """Yield ``(path, old, new)`` for every file whose type, id or size differs between the
+    trees ``old`` and ``new`` (None: an empty tree); a side is ``(type, id, size)``, or None
+    where the path holds no file (absent, or a folder). A path that is a file on one side
+    and a folder on the other yields the file's removal or addition, and each file below
+    the folder.
+
+    The work is proportional to what differs: subtrees with equal ids are skipped, and in a
+    folder present on both sides only the lines found on one side alone are parsed. Those
+    lines get every check of a tree entry (a name is never empty, ``.``, ``..`` nor holds
+    ``/``; an id is 64 hex digits), so no path yielded leaves the tree. Folders are compared
+    one level at a time; ``want``, when given, is called with the ids of each level's trees
+    before they are read (to fetch those the store lacks). Each tree is read through
+    ``odb`` (so re-hashed against its id). Paths come level by level, sorted within a folder.
+
+    Raises :class:`InvalidObject` for a tree that breaks the format in what is read, and
+    the store's errors (:class:`~ama.plumbing.odb.MissingObject`).
+    """
+    level: list[tuple[str | None, str | None, str]] = [(old, new, "")] if old != new else []
+    while level:
+        if want is not None:
+            want(list(dict.fromkeys(t for a, b, _ in level for t in (a, b) if t is not None)))
+        below: list[tuple[str | None, str | None, str]] = []
+        for old_id, new_id, prefix in level:
+            old_lines = _tree_lines(odb, old_id)
+            new_lines = _tree_lines(odb, new_id)
+            if old_lines and new_lines:
+                old_set, new_set = set(old_lines), set(new_lines)
+                removed = _entries(old_id, old_lines, old_set - new_set)
+                added = _entries(new_id, new_lines, new_set - old_set)
+            else:
+                removed = _entries(old_id, old_lines, old_lines)
+                added = _entries(new_id, new_lines, new_lines)
+            for name in sorted(removed.keys() | added.keys(), key=_utf8):
+                a, b = removed.get(name), added.get(name)
+                sub_old = a.id if a is not None and a.type == "tree" else None
+                sub_new = b.id if b is not None and b.type == "tree" else None
+                if sub_old != sub_new:
+                    below.append((sub_old, sub_new, f"{prefix}{name}/"))
+                a_file = None if a is None or sub_old else (a.type, a.id, a.size)
+                b_file = None if b is None or sub_new else (b.type, b.id, b.size)
+                if a_file != b_file:
+                    yield prefix + name, a_file, b_file
+        level = below
+
+
+def _utf8(name: str) -> bytes:
+    return name.encode("utf-8")
+
+
+def _tree_lines(odb: ObjectDatabase, oid: str | None) -> list[bytes]:
+    """The entry lines of the tree ``oid`` (none for None), without their newlines."""
+    if oid is None:
+        return []
+    data = odb.get(oid)
+    if not data.startswith(TREE_HEADER):
+        raise InvalidObject(f"object {oid} is not a tree: it does not start with 'ama-tree 1'")
+    lines = data[len(TREE_HEADER):].split(b"\n")
+    if lines.pop() != b"":
+        raise InvalidObject(f"object {oid} is not a tree: it does not end with a newline")
+    return lines
+
+
+def _entries(oid: str | None, lines: list[bytes], chosen: Iterable[bytes]
+             ) -> dict[str, TreeEntry]:
+    """Name → entry for the ``chosen`` lines of the tree ``oid`` (``lines``), each parsed
+    with every check of a tree entry; two lines for one name break the format."""
+    found: dict[str, TreeEntry] = {}
+    for line in chosen:
+        try:
+            entry = parse_entry_line(line, 0)
+        except InvalidObject:
+            _raise_for_line(oid, lines, line)
+        if entry.name in found:
+            raise InvalidObject(f"object {oid} is not a tree: two entries are named "
+                                f"{entry.name!r}")
+        found[entry.name] = entry
+    return found
+
+
+def _raise_for_line(oid: str | None, lines: list[bytes], line: bytes) -> NoReturn:
+    """Raise the :class:`InvalidObject` naming ``line``'s number and broken rule (the
+    number is looked up only here, once a line failed)."""
+    try:
+        parse_entry_line(line, lines.index(line) + 2)
+    except InvalidObject as e:
+        raise InvalidObject(f"object {oid} is not a tree: {e.message}") from None
+    raise InvalidObject(f"object {oid} is not a tree")
 
 
 def tree_of(odb: ObjectDatabase, oid: str) -> str:
