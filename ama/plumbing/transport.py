@@ -1,6 +1,9 @@
 """How the client talks to a remote: the :class:`Transport` interface and its HTTP
 implementation over ``requests`` (DESIGN §4, §5).
 
+``requests`` is imported when an HTTP transport is built, not with this module: a command
+on a ``file://`` remote (or none) never pays for loading it.
+
 The in-process implementation for ``file://`` remotes lives with the porcelain, which is the
 only client code allowed to import the remote. Both raise the errors defined here (or the
 plumbing's :class:`NotFound` and :class:`BadInput`), so a caller handles one set of errors
@@ -12,14 +15,12 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised from here too
     FAILED,
@@ -36,6 +37,10 @@ from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised 
 )
 from ama.plumbing.hashing import CHUNK
 from ama.plumbing.odb import CorruptObject
+
+if TYPE_CHECKING:
+    import requests
+    from requests.adapters import HTTPAdapter
 
 # -- errors ---------------------------------------------------------------------------------
 
@@ -137,35 +142,54 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-class _PinnedAddressAdapter(HTTPAdapter):
-    """Connects to ``address`` for every URL on ``host``, while the Host header, TLS server
-    name and certificate check still use ``host`` (ASSET_SERVER_SKIP_DNS)."""
+def _pinned_adapter(host: str, address: str, **kwargs: Any) -> HTTPAdapter:
+    """An adapter that connects to ``address`` for every URL on ``host``, while the Host
+    header, TLS server name and certificate check still use ``host`` (ASSET_SERVER_SKIP_DNS).
+    ``kwargs`` go to :class:`requests.adapters.HTTPAdapter`."""
+    adapter: HTTPAdapter = _pinned_adapter_class()(host, address, **kwargs)
+    return adapter
 
-    def __init__(self, host: str, address: str, **kwargs: Any) -> None:
-        self.host = host.lower()
-        self.address = address
-        super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
-             **kwargs: Any) -> requests.Response:
-        parts = urlsplit(request.url or "")
-        if (parts.hostname or "").lower() == self.host:
-            request.headers["Host"] = parts.netloc.rpartition("@")[2]
-            ip = f"[{self.address}]" if ":" in self.address else self.address
-            netloc = ip + (f":{parts.port}" if parts.port else "")
-            request.url = urlunsplit(parts._replace(netloc=netloc))
-        return super().send(request, **kwargs)
+@cache
+def _pinned_adapter_class() -> Any:
+    """The class of :func:`_pinned_adapter`, made on first use: it subclasses a ``requests``
+    class, which this module does not import until an HTTP transport needs it."""
+    from requests.adapters import HTTPAdapter
 
-    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
-                                        proxies: Any = None, cert: Any = None) -> Any:
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["host"].strip("[]") != self.address:
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = self.host
-            pool_kwargs["assert_hostname"] = self.host
-        # No proxy: the point of pinning the address is to reach the server directly.
-        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+    class PinnedAddressAdapter(HTTPAdapter):
+        """Connects to ``address`` for every URL on ``host``, while the Host header, TLS
+        server name and certificate check still use ``host``."""
+
+        def __init__(self, host: str, address: str, **kwargs: Any) -> None:
+            self.host = host.lower()
+            self.address = address
+            super().__init__(**kwargs)
+
+        def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+                 **kwargs: Any) -> requests.Response:
+            parts = urlsplit(request.url or "")
+            if (parts.hostname or "").lower() == self.host:
+                request.headers["Host"] = parts.netloc.rpartition("@")[2]
+                ip = f"[{self.address}]" if ":" in self.address else self.address
+                netloc = ip + (f":{parts.port}" if parts.port else "")
+                request.url = urlunsplit(parts._replace(netloc=netloc))
+            return super().send(request, **kwargs)
+
+        def get_connection_with_tls_context(self, request: requests.PreparedRequest,
+                                            verify: Any, proxies: Any = None,
+                                            cert: Any = None) -> Any:
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+                request, verify, cert)
+            if host_params["host"].strip("[]") != self.address:
+                return super().get_connection_with_tls_context(request, verify, proxies, cert)
+            if host_params["scheme"] == "https":
+                pool_kwargs["server_hostname"] = self.host
+                pool_kwargs["assert_hostname"] = self.host
+            # No proxy: the point of pinning the address is to reach the server directly.
+            return self.poolmanager.connection_from_host(**host_params,
+                                                         pool_kwargs=pool_kwargs)
+
+    return PinnedAddressAdapter
 
 
 class HttpTransport:
@@ -183,6 +207,10 @@ class HttpTransport:
                  session: requests.Session | None = None,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
                  pool_size: int = 10) -> None:
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"remote URL {url!r} is not http(s)://host[:port]")
@@ -197,9 +225,8 @@ class HttpTransport:
                 raise BadInput(
                     f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
                     "log in again to record it, or run 'ama config set server.ip IP'")
-            adapter: HTTPAdapter = _PinnedAddressAdapter(parts.hostname, address,
-                                                         max_retries=retry,
-                                                         pool_maxsize=pool_size)
+            adapter: HTTPAdapter = _pinned_adapter(parts.hostname, address,
+                                                   max_retries=retry, pool_maxsize=pool_size)
         else:
             adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -216,6 +243,8 @@ class HttpTransport:
         return {}
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        import requests
+
         headers = {**self._headers_for(url), **kwargs.pop("headers", {})}
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout,
@@ -429,6 +458,7 @@ class HttpTransport:
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str]) -> int:
         """Stream a download action's href into ``path``, hashing as it comes; return the
         size. Raises :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
+        import requests
         from blake3 import blake3
 
         hasher = blake3()
