@@ -24,7 +24,7 @@ from ama.plumbing.hashing import (
 )
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
-from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
+from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
 
 # Threads placing files: one per core, up to 4, so that they overlap their system calls
 # without fighting over the interpreter (on 2 cores, 4 threads place 100,000 hard links
@@ -45,10 +45,14 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     A file already holding the staged bytes is left alone. A file with other bytes (or a
     folder in the way) is refused, listing every one, unless ``force``. Each object is
     re-hashed as it is placed, so a corrupt store object never reaches the work tree;
-    except an object in ``verified``, ids that the caller's own operation re-hashed as it
-    entered the store just before, when it is placed as a hard or symbolic link (a copy is
-    still hashed from the bytes it reads). The index is updated with the new files' stat
-    and written.
+    except, when it is placed as a hard or symbolic link, a sealed object (see
+    :func:`~ama.plumbing.odb.is_sealed`: its stat shows no write since it was hashed) and
+    an object in ``verified`` (ids that the caller's own operation re-hashed as it entered
+    the store just before). A copy is still hashed from the bytes it reads. A linked object
+    that was re-hashed and matched is sealed, so the next checkout trusts it. Raises
+    :class:`~ama.plumbing.odb.CorruptObject` (naming the id and the object's path; the
+    file is not placed) and :class:`~ama.plumbing.odb.MissingObject`. The index is updated
+    with the new files' stat and written.
     """
     base = os.fspath(root)
     entries = [index.entries[p] for p in paths]
@@ -130,7 +134,9 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
     """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
 
     A copy is checked from the bytes read for it; a link from the object it shares, unless
-    ``verified`` (hashed as it entered the store by the same operation).
+    the object is sealed or ``verified`` (hashed as it entered the store by the same
+    operation). A linked object that had to be hashed is sealed once it matches, and the
+    stat returned is the one taken after sealing, as the index must record it.
     """
     used = linker.used_for(dest, entry.executable)
     try:
@@ -146,19 +152,27 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
-    if verified and used in ("hardlink", "symlink"):
+    if used not in ("hardlink", "symlink"):
+        actual = hash_file(dest, entry.size)
+        if actual != entry.id:
+            os.unlink(dest)
+            raise CorruptObject(entry.id, src, actual)
         return os.stat(dest)
-    if used in ("hardlink", "symlink") and entry.size < MMAP_THRESHOLD:
-        # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its
-        # stat is the stat of the object file read here, taken after the link was made.
+    # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its stat,
+    # taken after the link was made, is the object's.
+    st = os.stat(dest)
+    if verified or is_sealed(st):
+        return st
+    if entry.size < MMAP_THRESHOLD:
         actual, st = _hash_small_with_stat(src, entry.size)
     else:
-        actual = hash_file(src if used in ("hardlink", "symlink") else dest, entry.size)
-        st = None
+        actual = hash_file(src, entry.size)
     if actual != entry.id:
         os.unlink(dest)
         raise CorruptObject(entry.id, src, actual)
-    return os.stat(dest) if st is None else st
+    if not st.st_mode & 0o222 and seal(src):
+        st = os.stat(dest)  # the seal moved the mtime that the index records
+    return st
 
 
 def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:

@@ -6,6 +6,13 @@ durable, then renamed to their id. Writes inside :meth:`FileObjectDatabase.batch
 filesystem sync before their renames and one after, like git's ``core.fsyncMethod=batch``, so
 an operation that writes 100,000 objects pays two syncs, not 100,000. Every read re-hashes
 the bytes and refuses an object whose bytes do not match its id.
+
+An object written from bytes that were just hashed is *sealed* (:func:`seal`): its mtime is
+set to a moment whose nanoseconds are :data:`SEAL_NS`. Writing to a file's bytes makes the
+kernel set its mtime to the current time, which breaks the seal, while hard-linking changes
+only the ctime; so a placement by link may trust a read-only sealed object from its stat
+(:func:`is_sealed`) instead of reading it again (DESIGN §2, "a cheap stat-based schedule").
+``ama store verify`` and ``ama fsck`` ignore seals and re-hash every object.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import errno
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +41,49 @@ from ama.plumbing.hashing import (
 _TEMP_PREFIX = ".tmp-"
 # link() errors that mean "no hard link between these two files", not a failure.
 _NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
+
+
+# The nanoseconds part of a sealed object's mtime. Not 0, and not a whole number of
+# microseconds: a filesystem that keeps timestamps in seconds (ext4 with small inodes, HFS+),
+# in 2 s (FAT), in 100 ns (NTFS) or in microseconds cannot store it, so there no object ever
+# looks sealed and every one is re-hashed before it is linked, as if seals did not exist.
+SEAL_NS = 727_272_727
+_NS = 1_000_000_000
+
+
+def seal_time_ns(now_ns: int) -> int:
+    """Return the seal timestamp for ``now_ns``: the latest moment not after it whose
+    nanoseconds are :data:`SEAL_NS` (never in the future, so an index written after the
+    seal never sees the object as racily modified)."""
+    t = now_ns - now_ns % _NS + SEAL_NS
+    return t if t <= now_ns else t - _NS
+
+
+def seal(target: str | int | os.PathLike[str], now_ns: int | None = None) -> bool:
+    """Mark the object file ``target`` (a path or an open descriptor) as holding exactly the
+    bytes of its id: call it only right after hashing those very bytes. Sets its access and
+    modification times to :func:`seal_time_ns`; any later write to the bytes moves the mtime
+    off the seal. Returns False, leaving the file unsealed (so it is re-hashed when used),
+    where its times cannot be set: another user's file, a read-only filesystem."""
+    t = seal_time_ns(time.time_ns() if now_ns is None else now_ns)
+    try:
+        os.utime(target, ns=(t, t))
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+            return False
+        raise
+    return True
+
+
+def is_sealed(st: os.stat_result) -> bool:
+    """Return whether the stat ``st`` of an object file shows it sealed (see :func:`seal`)
+    and still read-only, so its bytes may be trusted to be its id without reading them.
+
+    A seal is a cheap guard against accidents (an edit through a hard link, a truncation),
+    not against someone who sets the mtime back on purpose: ``ama store verify`` re-hashes
+    every object whatever its stat.
+    """
+    return st.st_mtime_ns % _NS == SEAL_NS and not st.st_mode & 0o222
 
 
 class MissingObject(NotFound):
@@ -270,7 +321,8 @@ class FileObjectDatabase:
         return oid
 
     def _write_temp(self, oid: str, data: bytes) -> None:
-        """Write ``data`` to a new read-only temp file, renamed to ``oid`` when the batch ends."""
+        """Write ``data`` to a new read-only sealed temp file, renamed to ``oid`` when the
+        batch ends."""
         assert self._pending is not None
         temp = self._temp_path(oid)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
@@ -278,6 +330,7 @@ class FileObjectDatabase:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            seal(fd)  # ``oid`` is the hash of exactly these bytes
         finally:
             os.close(fd)
         self._pending[oid] = temp
@@ -287,7 +340,7 @@ class FileObjectDatabase:
 
         Small files are read once, so the id is of exactly the bytes stored. Large files are
         copied first and the copy is hashed, for the same guarantee without holding them in
-        memory.
+        memory. The new object is sealed (:func:`seal`).
         """
         if size is None:
             size = os.stat(path).st_size
@@ -302,6 +355,7 @@ class FileObjectDatabase:
                 os.unlink(temp)
                 return oid
             os.chmod(temp, 0o444)
+            seal(temp)  # the bytes just hashed, in a file no one else has opened
             with self.batch():
                 final_temp = self._temp_path(oid)
                 os.rename(temp, final_temp)
@@ -316,7 +370,8 @@ class FileObjectDatabase:
     def write_link(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
         """Store the file at ``src`` as ``oid`` unless stored: hard-linked when it is
         read-only and on this filesystem (another store's object), else copied. The stored
-        bytes are re-hashed first; returns whether the object was added.
+        bytes are re-hashed first, and sealed when they match (:func:`seal`; a shared file
+        is sealed for both stores); returns whether the object was added.
 
         Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
         to call from several threads inside one :meth:`batch`.
@@ -344,6 +399,7 @@ class FileObjectDatabase:
             actual = hash_file(temp, size)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
+            seal(temp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
