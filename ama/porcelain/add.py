@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file, read_small
 from ama.plumbing.index import IndexEntry, path_key
-from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, syncfs
+from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, seal, syncfs
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
@@ -72,26 +72,10 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
                                    f"remove the pattern from {IGNORE_FILE} to stage it")
         work = scan(asset, index, prefixes, strict=True)
         result = Staged()
-        todo = [(path, st, None) for path, st in work.new]
+        todo: list[tuple[str, os.stat_result, IndexEntry | None]] = [
+            (path, st, None) for path, st in work.new]
         todo.extend((entry.path, st, entry) for entry, st in work.stale)
-        total = len(todo)
-        odb = asset.odb
-        base = os.path.join(os.fspath(asset.root), "")
-        linking = (asset.link_strategy() == "hardlink"
-                   and isinstance(odb, FileObjectDatabase))
-        hashed: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
-        staged: list[tuple[str, str, os.stat_result, IndexEntry | None]] = []
-        with odb.batch():
-            for n, (path, st, entry) in enumerate(todo, 1):
-                if linking and _linkable(st):
-                    hashed.append((path, hash_file(base + path, st.st_size), st, entry))
-                else:
-                    staged.append((path, store_file(odb, base + path, st.st_size), st, entry))
-                if progress is not None and (n % 2000 == 0 or n == total):
-                    progress(n, total)
-        if hashed:
-            staged.extend(link_files(odb, base, hashed))  # type: ignore[arg-type]
-        for path, oid, st, entry in staged:
+        for path, oid, st, entry in store_files(asset, todo, progress):
             index.add(IndexEntry.from_stat(path, oid, st))
             if entry is None:
                 result.new.append(path)
@@ -105,6 +89,37 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
         if todo or work.missing:
             index.write()
     return result.sort()
+
+
+Stored = tuple[str, str, os.stat_result, IndexEntry | None]
+
+
+def store_files(asset: Asset,
+                todo: Sequence[tuple[str, os.stat_result, IndexEntry | None]],
+                progress: Progress | None = None) -> list[Stored]:
+    """Store the work-tree files ``todo`` (path from the asset root, stat, old index entry)
+    as objects; return (path, id, stat to record, old entry) for each, in no set order.
+
+    With the ``hardlink`` link strategy a plain file becomes its object by a hard link
+    (:func:`link_files`); other files, and every file under another strategy, are copied.
+    """
+    total = len(todo)
+    odb = asset.odb
+    base = os.path.join(os.fspath(asset.root), "")
+    linking = asset.link_strategy() == "hardlink" and isinstance(odb, FileObjectDatabase)
+    hashed: list[Stored] = []
+    staged: list[Stored] = []
+    with odb.batch():
+        for n, (path, st, entry) in enumerate(todo, 1):
+            if linking and _linkable(st):
+                hashed.append((path, hash_file(base + path, st.st_size), st, entry))
+            else:
+                staged.append((path, store_file(odb, base + path, st.st_size), st, entry))
+            if progress is not None and (n % 2000 == 0 or n == total):
+                progress(n, total)
+    if hashed:
+        staged.extend(link_files(odb, base, hashed))  # type: ignore[arg-type]
+    return staged
 
 
 def _linkable(st: os.stat_result) -> bool:
@@ -125,7 +140,9 @@ def link_files(odb: FileObjectDatabase, base: str,
     entry). The files' bytes are made durable before any object name appears, and the names
     before this returns (two filesystem syncs, as a batch of written objects). A file whose
     stat changed while it was hashed, or that cannot be linked (another filesystem, a link
-    limit), is stored by copy instead. Returns the same tuples with each file's new stat.
+    limit), is stored by copy instead. A linked file, its stat proving its bytes are the
+    ones hashed, is sealed (:func:`~ama.plumbing.odb.seal`) so a checkout links it without
+    reading it again. Returns the same tuples with each file's new stat (after the seal).
     """
     os.makedirs(odb.root, exist_ok=True)
     syncfs(odb.root)
@@ -175,6 +192,8 @@ def link_files(odb: FileObjectDatabase, base: str,
             chmod(full, mode)
             again.append((path, lstat(full), entry))
             continue
+        if seal(full):
+            now = lstat(full)  # the index records the sealed mtime
         done.append((path, oid, now, entry))
     syncfs(odb.root)
     if again:

@@ -6,7 +6,7 @@ import os
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.index import IndexEntry
-from ama.porcelain.add import Progress, Staged, pathspecs, store_file
+from ama.porcelain.add import Progress, Staged, pathspecs, store_files
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
 
@@ -15,7 +15,9 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
     """Re-stage the staged files below ``paths`` (None: all of them) whose content changed,
     and unstage those that were deleted. Files not staged yet are left alone (``ama add``
     stages them). A path with nothing staged below it raises :class:`NotFound` before
-    anything changes. Returns what was staged.
+    anything changes. Files are stored as ``ama add`` stores them: with the ``hardlink``
+    link strategy a plain file becomes its store object by a hard link. Returns what was
+    staged.
     """
     if paths is not None and not paths:
         raise BadInput("name the files to update, or pass --all")
@@ -30,18 +32,13 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
                                    f"stage a new file with 'ama add {name}'")
         work = scan(asset, index, prefixes)
         result = Staged()
-        odb = asset.odb
-        root = os.fspath(asset.root)
-        total = len(work.stale)
-        with odb.batch():
-            for n, (entry, st) in enumerate(work.stale, 1):
-                oid = store_file(odb, os.path.join(root, entry.path), st.st_size)
-                index.add(IndexEntry.from_stat(entry.path, oid, st))
-                if entry.id != oid or entry.mode != st.st_mode:
-                    result.modified.append(entry.path)
-                    result.bytes += st.st_size
-                if progress is not None and (n % 2000 == 0 or n == total):
-                    progress(n, total)
+        todo = [(entry.path, st, entry) for entry, st in work.stale]
+        for path, oid, st, old in store_files(asset, todo, progress):
+            index.add(IndexEntry.from_stat(path, oid, st))
+            assert old is not None
+            if old.id != oid or old.mode != st.st_mode:
+                result.modified.append(path)
+                result.bytes += st.st_size
         for entry in work.missing:
             index.remove(entry.path)
             result.removed.append(entry.path)
