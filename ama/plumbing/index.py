@@ -7,10 +7,17 @@ index was written ("racily clean") is re-hashed too, as git does.
 
 The file is binary, so 100,000 entries load in a few milliseconds (layout in ama-format(5)):
 
-    magic "AMAI", version u32, entry count u32
+    magic "AMAI", version u32 (2), entry count u32, length of the paths in bytes u32
     count records of '<32sIQqQ': raw id, mode, size, mtime_ns, inode
     the paths, UTF-8, each followed by NUL, in the records' order (sorted by UTF-8 bytes)
+    extensions: each a 4-byte signature, a u32 length and that many bytes
     BLAKE3 of all the bytes above (32 bytes)
+
+Version 1 (read, no longer written) has a 12-byte header and no extensions. The one
+extension, ``TREE``, holds the raw id of the tree whose files the entries are known to
+equal (see :attr:`Index.tree`), so ``ama status`` need not flatten that tree to find that
+nothing is staged. The entries are built lazily: a command that only compares stats reads
+the records through :meth:`Index.stat_rows` without making an entry per file.
 
 It is written atomically (temp file, fsync, rename) and a damaged file is refused.
 """
@@ -18,18 +25,24 @@ It is written atomically (temp file, fsync, rename) and a damaged file is refuse
 from __future__ import annotations
 
 import os
+import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from blake3 import blake3
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError
+from ama.plumbing.parallel import PARALLEL_FROM, forked
 
 MAGIC = b"AMAI"
-VERSION = 1
-_HEADER = struct.Struct("<4sII")
+VERSION = 2
+_HEADER_V1 = struct.Struct("<4sII")
+_HEADER = struct.Struct("<4sIII")
+_EXTENSION = struct.Struct("<4sI")
+EXT_TREE = b"TREE"
 _RECORD = struct.Struct("<32sIQqQ")
 _CHECKSUM_LEN = 32
 
@@ -79,20 +92,36 @@ class IndexEntry(NamedTuple):
 
 
 def path_key(path: str) -> bytes:
-    """The sort key of index paths: their UTF-8 bytes, as for tree entries."""
+    """The sort key of index paths: their UTF-8 bytes, as for tree entries.
+
+    UTF-8 keeps the order of code points, so sorting the strings themselves gives the same
+    order; the index does that, which saves encoding every path.
+    """
     return path.encode("utf-8")
 
 
+# A record as stored: raw id, mode, size, mtime_ns, inode.
+Record = tuple[bytes, int, int, int, int]
+
+
 class Index:
-    """The entries of one index file, kept in memory; :meth:`write` saves them atomically."""
+    """The entries of one index file, kept in memory; :meth:`write` saves them atomically.
+
+    ``tree`` is the id of the tree whose files (paths, types and ids) the entries equal,
+    when a command knows it (after ``ama upload``, ``clone``, ``switch``, ``read-tree``),
+    else None. Staging a file with other bytes or another type, or unstaging one, forgets it.
+    """
 
     def __init__(self, path: str | os.PathLike[str], entries: dict[str, IndexEntry] | None = None,
-                 written_ns: int = 0) -> None:
+                 written_ns: int = 0, tree: str | None = None) -> None:
         self.path = Path(path)
-        self.entries: dict[str, IndexEntry] = entries if entries is not None else {}
+        self._entries: dict[str, IndexEntry] = entries if entries is not None else {}
+        # The records as read, until something needs the entries (see :meth:`stat_rows`).
+        self._rows: tuple[list[str], list[Record]] | None = None
         # mtime of the index file when it was read: entries whose files were modified at or
         # after this moment may have changed without a visible stat change.
         self.written_ns = written_ns
+        self.tree = tree
         self._dir_cache: set[str] | None = None
 
     @classmethod
@@ -105,14 +134,47 @@ class Index:
                 data = f.read()
         except FileNotFoundError:
             return cls(path)
-        return cls(path, _parse(data, path), st.st_mtime_ns)
+        paths, records, tree = _parse(data, path)
+        index = cls(path, None, st.st_mtime_ns, tree)
+        index._rows = (paths, records)
+        return index
+
+    @property
+    def entries(self) -> dict[str, IndexEntry]:
+        """Path → entry, in path order as read (built on first use)."""
+        if self._rows is not None:
+            paths, records = self._rows
+            # tuple.__new__ skips the named tuple's Python-level __new__: a third of the time.
+            new = tuple.__new__
+            self._entries = {
+                p: new(IndexEntry, (p, raw.hex(), size, mtime, ino, mode))
+                for p, (raw, mode, size, mtime, ino) in zip(paths, records, strict=True)
+            }
+            self._rows = None
+        return self._entries
+
+    def records(self) -> Iterable[tuple[str, Record]]:
+        """``(path, (raw id, mode, size, mtime_ns, inode))`` for every entry, without
+        building the entries when they were not needed yet (a stat check of 100,000 files
+        then makes no object per file); :func:`record_entry` makes the entry of one."""
+        if self._rows is not None:
+            return zip(*self._rows, strict=True)
+        return ((e.path, (bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino))
+                for e in self._entries.values())
+
+    def paths(self) -> Collection[str]:
+        """The staged paths, for membership tests (cheap before the entries are built)."""
+        if self._rows is not None:
+            return frozenset(self._rows[0])
+        return self._entries.keys()
 
     def __iter__(self) -> Iterator[IndexEntry]:
-        for key in sorted(self.entries, key=path_key):
-            yield self.entries[key]
+        entries = self.entries
+        for key in sorted(entries):
+            yield entries[key]
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._rows[0]) if self._rows is not None else len(self._entries)
 
     def __contains__(self, path: object) -> bool:
         return path in self.entries
@@ -122,16 +184,27 @@ class Index:
 
     def add(self, entry: IndexEntry) -> None:
         """Stage ``entry``, replacing any entry at its path (and refusing file/dir clashes)."""
-        self._check_clash(entry.path)
-        self.entries[entry.path] = entry
+        entries = self.entries
+        old = entries.get(entry.path)
+        if old is None:
+            self._check_clash(entry.path)
+            self.tree = None
+        elif old.id != entry.id or old.executable != entry.executable:
+            self.tree = None
+        entries[entry.path] = entry
 
     def remove(self, path: str) -> bool:
         """Unstage ``path``; return whether it was staged."""
-        return self.entries.pop(path, None) is not None
+        if self.entries.pop(path, None) is None:
+            return False
+        self.tree = None
+        return True
 
     def clear(self) -> None:
-        self.entries.clear()
+        self._rows = None
+        self._entries.clear()
         self._dir_cache = None
+        self.tree = None
 
     def is_racy(self, entry: IndexEntry) -> bool:
         """Whether the file may have changed after it was hashed within one clock tick."""
@@ -172,66 +245,84 @@ class Index:
 
     def write(self) -> None:
         """Save the entries atomically: temp file in the same folder, fsync, rename."""
-        entries = list(self)
-        parts = [_HEADER.pack(MAGIC, VERSION, len(entries))]
-        pack = _RECORD.pack
-        parts.extend(
-            pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino) for e in entries
-        )
-        parts.append("".join(e.path + "\0" for e in entries).encode("utf-8"))
+        if self._rows is not None:
+            paths, records = self._rows
+            pack = _RECORD.pack
+            packed = [pack(raw, mode, size, mtime, ino)
+                      for raw, mode, size, mtime, ino in records]
+        else:
+            entries = list(self)
+            paths = [e.path for e in entries]
+            pack = _RECORD.pack
+            packed = [pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino)
+                      for e in entries]
+        names = "".join(p + "\0" for p in paths).encode("utf-8")
+        parts = [_HEADER.pack(MAGIC, VERSION, len(paths), len(names)), *packed, names]
+        if self.tree is not None:
+            parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
         body = b"".join(parts)
-        data = body + blake3(body).digest()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temp)
-            raise
-        os.close(fd)
-        os.replace(temp, self.path)
+        write_atomic(self.path, body + blake3(body).digest())
         self.written_ns = os.stat(self.path).st_mtime_ns
 
 
-def _parse(data: bytes, path: Path) -> dict[str, IndexEntry]:
+def record_entry(path: str, record: Record) -> IndexEntry:
+    """The entry of one record of :meth:`Index.records`."""
+    raw, mode, size, mtime, ino = record
+    return IndexEntry(path, raw.hex(), size, mtime, ino, mode)
+
+
+def _parse(data: bytes, path: Path) -> tuple[list[str], list[Record], str | None]:
+    """Return the paths, the records and the ``TREE`` extension of an index file."""
     def corrupt(why: str) -> CorruptIndex:
         return CorruptIndex(
             f"index {path} is damaged: {why}",
             "remove it and stage the files again ('ama update-index --add' or 'ama add .')",
         )
 
-    if len(data) < _HEADER.size + _CHECKSUM_LEN:
+    if len(data) < _HEADER_V1.size + _CHECKSUM_LEN:
         raise corrupt("it is too short")
-    magic, version, count = _HEADER.unpack_from(data)
+    magic, version, count = _HEADER_V1.unpack_from(data)
     if magic != MAGIC:
         raise corrupt("it is not an ama index")
-    if version != VERSION:
-        raise CorruptIndex(f"index {path} has version {version}; this ama reads version {VERSION}",
-                           "upgrade ama")
+    if version not in (1, VERSION):
+        raise CorruptIndex(f"index {path} has version {version}; this ama reads versions 1 "
+                           f"to {VERSION}", "upgrade ama")
     body, checksum = data[:-_CHECKSUM_LEN], data[-_CHECKSUM_LEN:]
     if blake3(body).digest() != checksum:
         raise corrupt("its checksum does not match")
-    records_end = _HEADER.size + count * _RECORD.size
-    if records_end > len(body):
+    if version == 1:
+        records_start, names_len = _HEADER_V1.size, None
+    else:
+        if len(body) < _HEADER.size:
+            raise corrupt("it is too short")
+        names_len = _HEADER.unpack_from(body)[3]
+        records_start = _HEADER.size
+    records_end = records_start + count * _RECORD.size
+    names_end = len(body) if names_len is None else records_end + names_len
+    if names_end > len(body):
         raise corrupt("it holds fewer records than it says")
     try:
-        paths = body[records_end:].decode("utf-8").split("\0")
+        paths = body[records_end:names_end].decode("utf-8").split("\0")
     except UnicodeDecodeError:
         raise corrupt("a path is not UTF-8") from None
     if len(paths) != count + 1 or paths[-1] != "":
         raise corrupt("the number of paths does not match the number of records")
-    records = _RECORD.iter_unpack(body[_HEADER.size:records_end])
-    # tuple.__new__ skips the named tuple's Python-level __new__: a third of the load time.
-    new = tuple.__new__
-    return {
-        p: new(IndexEntry, (p, raw.hex(), size, mtime, ino, mode))
-        for p, (raw, mode, size, mtime, ino) in zip(paths, records, strict=False)
-    }
+    paths.pop()
+    records = list(_RECORD.iter_unpack(body[records_start:records_end]))
+    tree = None
+    at = names_end
+    while at < len(body):
+        if at + _EXTENSION.size > len(body):
+            raise corrupt("an extension is cut short")
+        signature, size = _EXTENSION.unpack_from(body, at)
+        at += _EXTENSION.size
+        if at + size > len(body):
+            raise corrupt("an extension is cut short")
+        if signature == EXT_TREE and size == 32:
+            tree = body[at:at + size].hex()
+        at += size  # an extension this ama does not know is a cache it can do without
+    return paths, records, tree
 
 
 class Change(NamedTuple):
@@ -245,38 +336,72 @@ class Change(NamedTuple):
     entry: IndexEntry
 
 
+def stat_differs(index: Index, root: str | os.PathLike[str],
+                 select: Callable[[str], bool] | None = None,
+                 meanwhile: Callable[[], None] | None = None,
+                 split_at: int = PARALLEL_FROM) -> list[tuple[IndexEntry, os.stat_result | None]]:
+    """Return, in the index's order, the staged files below ``root`` (those whose path
+    ``select`` accepts, default all) whose stat differs from their entry or is racily
+    clean, each with its ``lstat`` (``os.stat`` for a symbolic link placed from the store),
+    or None when nothing is at its path.
+
+    One ``lstat`` per file, no entry built for a file that matches. From ``split_at`` files
+    on, a forked child checks part of them (:func:`~ama.plumbing.parallel.forked`);
+    ``meanwhile``, if given, runs in this process during that time (it always runs once).
+    """
+    base = os.path.join(os.fspath(root), "")
+    written = index.written_ns
+    rows = list(index.records() if select is None
+                else ((p, r) for p, r in index.records() if select(p)))
+    if len(rows) < split_at:
+        found = _stat_differs(rows, base, written)
+        if meanwhile is not None:
+            meanwhile()
+        return found
+    # This process also runs ``meanwhile``: it takes the smaller part of the files.
+    cut = len(rows) * (4 if meanwhile is not None else 5) // 10
+    rest = rows[cut:]
+    theirs = forked(lambda: _stat_differs(rest, base, written))
+    found = _stat_differs(rows[:cut], base, written)
+    if meanwhile is not None:
+        meanwhile()
+    found.extend(theirs())
+    return found
+
+
+def _stat_differs(rows: list[tuple[str, Record]], base: str, written: int
+                  ) -> list[tuple[IndexEntry, os.stat_result | None]]:
+    found: list[tuple[IndexEntry, os.stat_result | None]] = []
+    lstat = os.lstat
+    for path, record in rows:
+        _raw, mode, size, mtime, ino = record
+        full = base + path
+        try:
+            st = lstat(full)
+            if st.st_mode & 0o170000 == 0o120000:
+                st = os.stat(full)  # a symbolic link placed from the store: its target counts
+        except (FileNotFoundError, NotADirectoryError):
+            found.append((record_entry(path, record), None))
+            continue
+        if (st.st_mtime_ns == mtime and st.st_size == size and st.st_ino == ino
+                and st.st_mode == mode and mtime < written):
+            continue
+        found.append((record_entry(path, record), st))
+    return found
+
+
 def changes(index: Index, root: str | os.PathLike[str]) -> Iterator[Change]:
     """Yield the staged files under ``root`` whose stat differs from the index, re-hashing
     only those (and racily clean ones) to tell a real change from a touch."""
     from ama.plumbing.hashing import hash_file
 
     base = os.fspath(root)
-    lstat = os.lstat
-    written = index.written_ns
-    # Stat relative to an open handle on the root: the kernel walks only the path inside the
-    # asset directory, and no full path is built per file (most of the cost at 100,000 files).
-    root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for path, entry in index.entries.items():
-            try:
-                st = lstat(path, dir_fd=root_fd)
-                if st.st_mode & 0o170000 == 0o120000:
-                    # A symlink checked out from the store: its target is the content.
-                    st = os.stat(path, dir_fd=root_fd)
-            except (FileNotFoundError, NotADirectoryError):
-                yield Change("deleted", entry)
-                continue
-            if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
-                    and st.st_ino == entry.ino and st.st_mode == entry.mode
-                    and entry.mtime_ns < written):
-                continue
-            if not (st.st_mode & 0o170000 == 0o100000):
-                yield Change("deleted", entry)
-            elif st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
-                yield Change("modified", entry._replace(size=st.st_size))
-            elif hash_file(f"{base}/{path}", st.st_size) != entry.id:
-                yield Change("modified", entry)
-            else:
-                yield Change("touched", IndexEntry.from_stat(path, entry.id, st))
-    finally:
-        os.close(root_fd)
+    for entry, st in stat_differs(index, root):
+        if st is None or not stat.S_ISREG(st.st_mode):
+            yield Change("deleted", entry)
+        elif st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
+            yield Change("modified", entry._replace(size=st.st_size))
+        elif hash_file(f"{base}/{entry.path}", st.st_size) != entry.id:
+            yield Change("modified", entry)
+        else:
+            yield Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))

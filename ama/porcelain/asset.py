@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +26,7 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
     CorruptHead,
     Head,
 )
-from ama.plumbing.index import Index, IndexEntry
+from ama.plumbing.index import Index, IndexEntry, stat_differs
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
 from ama.plumbing.refs import pid_alive
@@ -89,7 +89,7 @@ class Asset:
     def committed(self) -> dict[str, TreeEntry]:
         """Return path → entry for every file of the version HEAD names (empty for a temp
         asset). Raises :class:`MissingObject` naming the command that fetches it."""
-        tree = self._committed_tree()
+        tree = self.committed_tree()
         return {} if tree is None else flatten_tree(self.odb, tree)
 
     def committed_ids(self) -> dict[str, tuple[str, str]]:
@@ -97,10 +97,12 @@ class Asset:
         :meth:`committed` says, without a validated entry object per file (a tenth of the
         time on 100,000 files, for ``ama status``). Raises as :meth:`committed`, and
         :class:`~ama.plumbing.objects.InvalidObject` for a tree that does not parse."""
-        tree = self._committed_tree()
+        tree = self.committed_tree()
         return {} if tree is None else flatten_tree_ids(self.odb, tree)
 
-    def _committed_tree(self) -> str | None:
+    def committed_tree(self) -> str | None:
+        """Return the id of the root tree of the version HEAD names (None for a temp
+        asset). Raises :class:`MissingObject` naming the command that fetches it."""
         if self.head.manifest is None:
             return None
         try:
@@ -266,59 +268,60 @@ def under_any(path: str, prefixes: list[str]) -> bool:
 
 
 def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
-         strict: bool = False) -> WorkScan:
+         strict: bool = False, untracked: bool = True) -> WorkScan:
     """Walk the work tree below ``prefixes`` (default: all of it) and compare with ``index``.
 
     Staged files are checked by one ``lstat`` each, in the index's order, as
-    :func:`ama.plumbing.index.changes` does; folders are listed only to find files the
-    index lacks, which alone get the checks of :func:`ama.plumbing.worktree.walk` (their
-    names, their type, ``.amaignore``). With ``strict`` a path that cannot be content
-    raises :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
+    :func:`ama.plumbing.index.changes` does, from the index's records (no entry is built
+    for a file whose stat matches); folders are listed only to find files the index lacks
+    (skipped without ``untracked``), which alone get the checks of
+    :func:`ama.plumbing.worktree.walk` (their names, their type, ``.amaignore``). With
+    ``strict`` a path that cannot be content raises
+    :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
     otherwise it is reported in ``problems``.
     """
     prefixes = [""] if prefixes is None else prefixes
     if "" in prefixes:
         prefixes = [""]
     root = os.fspath(asset.root)
-    entries = index.entries
-    written = index.written_ns
-    stale: list[tuple[IndexEntry, os.stat_result]] = []
-    missing: list[IndexEntry] = []
-    lstat = os.lstat
     base = os.path.join(root, "")
-    whole = prefixes == [""]
-    for path, entry in entries.items():
-        if not whole and not under_any(path, prefixes):
-            continue
-        full = base + path
-        try:
-            st = lstat(full)
-            if st.st_mode & 0o170000 == 0o120000:
-                st = os.stat(full)  # a symlink placed from the store: its target counts
-        except (FileNotFoundError, NotADirectoryError):
-            missing.append(entry)
-            continue
-        if (st.st_mtime_ns == entry.mtime_ns and st.st_size == entry.size
-                and st.st_ino == entry.ino and st.st_mode == entry.mode
-                and entry.mtime_ns < written):
-            continue
-        if st.st_mode & 0o170000 != 0o100000:
-            missing.append(entry)
-        else:
-            stale.append((entry, st))
     new: list[tuple[str, os.stat_result]] = []
     problems: list[tuple[str, str]] = []
-    ignore = load_ignore(asset.root)
+    staged = index.paths()
+    ignore = load_ignore(asset.root) if untracked else None
     link_root = asset.odb.root
-    for prefix in prefixes:
+
+    def walk(prefix: str, tracked: Collection[str]) -> None:
         full = base + prefix if prefix else root
         if prefix and not os.path.lexists(full):
-            continue
+            return
         if prefix and (os.path.islink(full) or not os.path.isdir(full)):
-            if prefix not in entries:
+            if prefix not in tracked:
                 _untracked_file(asset.root, prefix, ignore, link_root, new, problems)
-            continue
-        _untracked(root, prefix, entries, ignore, link_root, new, problems)
+            return
+        _untracked(root, prefix, tracked, ignore, link_root, new, problems)
+
+    def walk_all() -> None:
+        for prefix in prefixes:
+            walk(prefix, staged)
+
+    differ = stat_differs(index, root, None if prefixes == [""] else
+                          (lambda path: under_any(path, prefixes)),
+                          walk_all if untracked else None)
+    stale: list[tuple[IndexEntry, os.stat_result]] = []
+    missing: list[IndexEntry] = []
+    folders: list[str] = []  # staged files that are folders now: what they hold is new
+    for entry, st in differ:
+        if st is None or not stat.S_ISREG(st.st_mode):
+            missing.append(entry)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                folders.append(entry.path)
+        else:
+            stale.append((entry, st))
+    if untracked and folders:
+        tracked = set(staged) - set(folders)
+        for folder in folders:
+            walk(folder, tracked)
     if problems:
         problems.sort()
         if strict:
@@ -326,43 +329,51 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
     return WorkScan(new, stale, missing, problems)
 
 
-def _untracked(root: str, prefix: str, entries: Mapping[str, IndexEntry],
+def _untracked(root: str, prefix: str, tracked: Collection[str],
                ignore: object, link_root: Path, new: list[tuple[str, os.stat_result]],
                problems: list[tuple[str, str]]) -> None:
-    """Find the files below ``prefix`` that ``entries`` lacks (see :func:`scan`)."""
-    # Deferred to the one untracked path that needs it: the walk's checks and messages.
+    """Find the files below ``prefix`` that are not ``tracked`` (see :func:`scan`).
+
+    Each folder is listed by name only and its staged files are dropped in one pass; only
+    the names left (new files and subfolders) cost a ``lstat`` each.
+    """
     stack = [(os.path.join(root, prefix) if prefix else root, prefix + "/" if prefix else "")]
     while stack:
         folder, rel = stack.pop()
         try:
-            listing = os.scandir(folder)
+            names = os.listdir(folder)
         except PermissionError:
             problems.append((rel.rstrip("/") or ".", "cannot be read (permission denied)"))
             continue
-        with listing:
-            for entry in listing:
-                path = rel + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if not rel and entry.name == META_DIR:
-                        continue
-                    if ignore is not None and ignore.match_file(path + "/"):  # type: ignore[attr-defined]
-                        continue
-                    problem = name_problem(entry.name)
-                    if problem:
-                        problems.append((show_path(path), problem))
-                        continue
-                    stack.append((entry.path, path + "/"))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed while the walk ran
+        for name in [n for n in names if rel + n not in tracked]:
+            path = rel + name
+            full = f"{folder}/{name}"
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if not rel and name == META_DIR:
                     continue
-                if path in entries:
+                if ignore is not None and ignore.match_file(path + "/"):  # type: ignore[attr-defined]
                     continue
-                _untracked_file(root, path, ignore, link_root, new, problems, entry.path)
+                problem = name_problem(name)
+                if problem:
+                    problems.append((show_path(path), problem))
+                    continue
+                stack.append((full, path + "/"))
+                continue
+            _untracked_file(root, path, ignore, link_root, new, problems, full, st)
 
 
 def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path,
                     new: list[tuple[str, os.stat_result]],
-                    problems: list[tuple[str, str]], full: str | None = None) -> None:
+                    problems: list[tuple[str, str]], full: str | None = None,
+                    st: os.stat_result | None = None) -> None:
     """Sort one file the index lacks into ``new`` or ``problems``; ``full`` is its path
-    when the caller has it (a folder listing's entry), saving a join per file."""
+    and ``st`` its lstat when the caller has them, saving a join and a system call."""
     if ignore is not None and ignore.match_file(path):  # type: ignore[attr-defined]
         return
     problem = name_problem(path.rpartition("/")[2])
@@ -371,7 +382,8 @@ def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path
         return
     if full is None:
         full = os.path.join(root, path)
-    st = os.lstat(full)
+    if st is None:
+        st = os.lstat(full)
     if stat.S_ISREG(st.st_mode):
         new.append((path, st))
     elif stat.S_ISLNK(st.st_mode) and links_into(full, link_root):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.graph import read_manifest
 from ama.plumbing.index import Index
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import META_DIR
@@ -87,7 +88,8 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     root.mkdir(parents=True, exist_ok=True)
     meta = root / META_DIR
     meta.mkdir()
-    index = Index(meta / "index", dict(files))
+    index = Index(meta / "index", dict(files),
+                  tree=read_manifest(store.objects, chosen["manifest"]).tree)
     index.write()
     head = Head(class_name=cls, asset=ordinal, version=chosen["version"],
                 manifest=chosen["manifest"], remote=remote.name, project=remote.project)

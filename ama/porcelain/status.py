@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ama.plumbing.hashing import hash_file
-from ama.plumbing.index import IndexEntry, path_key
+from ama.plumbing.index import Index, IndexEntry, path_key
 from ama.porcelain.asset import Asset, Head, IndexLocked, WorkScan, locked_index, scan
 
 
@@ -79,16 +79,8 @@ def status(asset: Asset, refresh: bool = True) -> Status:
     """
     index = asset.index()
     result = Status(asset.head, tracked=len(index))
-    committed = asset.committed_ids()
-    entries = index.entries
-    for path, entry in entries.items():
-        old = committed.get(path)
-        if old is None:
-            result.staged_new.append(path)
-        elif old[1] != entry.id or old[0] != entry.type:
-            result.staged_modified.append(path)
-    if len(committed) + len(result.staged_new) != len(entries):
-        result.staged_deleted = [p for p in committed if p not in entries]
+    if index.tree is None or index.tree != asset.committed_tree():
+        staged(asset, index, result)
     work = scan(asset, index)
     touched = compare(asset, work, result)
     result.untracked = [p for p, _st in work.new]
@@ -104,6 +96,21 @@ def status(asset: Asset, refresh: bool = True) -> Status:
                     fresh.add(entry)
             fresh.write()
     return result
+
+
+def staged(asset: Asset, index: Index, result: Status) -> None:
+    """Sort the differences between the index and the version HEAD names into
+    ``result.staged_*`` (unsorted)."""
+    committed = asset.committed_ids()
+    entries = index.entries
+    for path, entry in entries.items():
+        old = committed.get(path)
+        if old is None:
+            result.staged_new.append(path)
+        elif old[1] != entry.id or old[0] != entry.type:
+            result.staged_modified.append(path)
+    if len(committed) + len(result.staged_new) != len(entries):
+        result.staged_deleted = [p for p in committed if p not in entries]
 
 
 def compare(asset: Asset, work: WorkScan, result: Status) -> list[IndexEntry]:

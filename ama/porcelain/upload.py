@@ -28,6 +28,7 @@ from typing import Any
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, write_tree
+from ama.plumbing.index import Index
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.rules import rule_problems
@@ -119,6 +120,7 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
             meta = given if given is not None else (dict(parent.metadata) if parent else {})
             if (parent is not None and parent.tree == tree and list(parent.inputs) == inputs
                     and parent.metadata == meta):
+                _remember_tree(index, tree)  # the parent's tree: already durable
                 return UploadResult(head.name, head.version, head.manifest or "", created=False)
             classes = LocalClasses(project_dir(asset.store.home, head.remote, head.project)
                                    / "classes")
@@ -151,6 +153,7 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
                 upload_key = key()
                 if pending is not None:
                     _forget(asset, pending["key"])
+        _remember_tree(index, tree)  # after the batch: the tree is durable
         new_trees, new_blobs = _to_send(odb, tree, parent.tree if parent else None)
         _remember(asset, upload_key, manifest_id, bump, new_trees)
     transport, remote = open_remote(asset.config, head.remote, head.project)
@@ -184,6 +187,14 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
     _forget(asset, upload_key)
     return UploadResult(result["name"], result["version"], manifest_id, True, sent, sent_bytes,
                         len(objects))
+
+
+def _remember_tree(index: Index, tree: str) -> None:
+    """Record in the index that its entries are the files of ``tree``, so that status and
+    switch know nothing is staged without flattening the version's trees."""
+    if index.tree != tree:
+        index.tree = tree
+        index.write()
 
 
 # -- the record of an unfinished upload --------------------------------------------------------

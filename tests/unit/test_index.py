@@ -113,9 +113,9 @@ def test_an_index_of_another_version_is_refused(tmp_path: Path) -> None:
 
     path = _valid_index(tmp_path)
     body = bytearray(path.read_bytes()[:-32])
-    body[4:8] = (2).to_bytes(4, "little")
+    body[4:8] = (3).to_bytes(4, "little")
     path.write_bytes(bytes(body) + blake3(bytes(body)).digest())
-    with pytest.raises(CorruptIndex, match="has version 2"):
+    with pytest.raises(CorruptIndex, match="has version 3; this ama reads versions 1 to 2"):
         Index.read(path)
 
 
@@ -266,3 +266,77 @@ def test_ama_index_file_makes_any_directory_a_work_tree(tmp_path: Path) -> None:
     assert found.index_path == here / "my.index"
     absolute = AssetDir.find(here, environ={"AMA_INDEX_FILE": str(tmp_path / "i")})
     assert absolute.index_path == tmp_path / "i"
+
+
+def _resign(path: Path, body: bytes) -> None:
+    from blake3 import blake3
+
+    path.write_bytes(body + blake3(body).digest())
+
+
+def test_a_version_1_index_is_still_read(tmp_path: Path) -> None:
+    import struct
+
+    one, two = entry("a.txt", b"hello", mtime_ns=5, ino=6), entry("d/b", b"bye")
+    records = b"".join(struct.pack("<32sIQqQ", bytes.fromhex(e.id), e.mode, e.size,
+                                   e.mtime_ns, e.ino) for e in (one, two))
+    path = tmp_path / "index"
+    _resign(path, b"AMAI" + struct.pack("<II", 1, 2) + records + b"a.txt\0d/b\0")
+    index = Index.read(path)
+    assert list(index) == [one, two] and index.tree is None
+    index.write()  # written back as the current version, same entries
+    assert path.read_bytes()[4:8] == (2).to_bytes(4, "little")
+    assert list(Index.read(path)) == [one, two]
+
+
+def test_the_tree_extension_round_trips_and_is_forgotten_by_a_staging_change(
+        tmp_path: Path) -> None:
+    path = _valid_index(tmp_path)
+    tree = hash_bytes(b"some tree")
+    index = Index.read(path)
+    assert index.tree is None
+    index.tree = tree
+    index.write()
+    again = Index.read(path)
+    assert again.tree == tree
+    # A new stat for the same bytes keeps it; other bytes, another type or a removal do not.
+    old = again.get("a.txt")
+    assert old is not None
+    again.add(old._replace(mtime_ns=99, ino=7))
+    assert again.tree == tree
+    again.add(old._replace(mode=MODE_EXEC))
+    assert again.tree is None
+    for change in (lambda i: i.add(entry("a.txt", b"other")), lambda i: i.remove("dir/b.txt"),
+                   lambda i: i.add(entry("new.txt")), lambda i: i.clear()):
+        fresh = Index.read(path)
+        change(fresh)
+        assert fresh.tree is None
+        fresh.write()
+        assert Index.read(path).tree is None
+        fresh.tree = tree
+        fresh.write()
+    # Removing a path that is not staged changes nothing.
+    kept = Index.read(path)
+    assert kept.remove("never/staged") is False and kept.tree == tree
+
+
+def test_an_unknown_extension_is_skipped_and_a_cut_one_refused(tmp_path: Path) -> None:
+    path = _valid_index(tmp_path)
+    body = path.read_bytes()[:-32]
+    _resign(path, body + b"ZZZZ" + (3).to_bytes(4, "little") + b"abc")
+    assert [e.path for e in Index.read(path)] == ["a.txt", "dir/b.txt"]
+    _resign(path, body + b"TREE" + (32).to_bytes(4, "little") + b"x" * 10)
+    with pytest.raises(CorruptIndex, match="extension is cut short"):
+        Index.read(path)
+
+
+def test_records_give_every_entry_with_or_without_built_entries(tmp_path: Path) -> None:
+    from ama.plumbing.index import record_entry
+
+    path = _valid_index(tmp_path)
+    lazy = Index.read(path)
+    rows = list(lazy.records())
+    assert len(lazy) == 2 and set(lazy.paths()) == {"a.txt", "dir/b.txt"}
+    built = Index.read(path)
+    assert [record_entry(p, r) for p, r in rows] == list(built.entries.values())
+    assert list(built.records()) == rows

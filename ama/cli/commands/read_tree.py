@@ -33,4 +33,5 @@ def command(object_name: str) -> None:
     }
     index.clear()
     index.entries.update(entries)
+    index.tree = tree
     index.write()

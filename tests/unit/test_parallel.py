@@ -1,0 +1,84 @@
+"""Work split with a forked child: the same answer as in one process, whatever happens."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.index import Index, IndexEntry, changes, stat_differs
+from ama.plumbing.parallel import can_fork, forked
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="needs fork and two cores")
+
+
+@needs_fork
+def test_forked_work_runs_in_a_child_and_its_result_comes_back() -> None:
+    here = os.getpid()
+    result = forked(lambda: (os.getpid(), [("x", 1)] * 3, {"big": b"z" * 300_000}))
+    pid, items, big = result()
+    assert pid != here
+    assert items == [("x", 1)] * 3 and big == {"big": b"z" * 300_000}
+
+
+@needs_fork
+def test_a_failing_child_means_the_work_is_done_here() -> None:
+    here = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != here:
+            raise RuntimeError("only in the child")
+        return os.getpid()
+
+    assert forked(work)() == here
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    here = os.getpid()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+        assert forked(os.getpid)() == here
+    finally:
+        stop.set()
+        other.join()
+
+
+def _tree_with_changes(root: Path) -> Index:
+    index = Index(root / ".ama" / "index")
+    for i in range(300):
+        path = root / f"d{i % 7}" / f"f{i}"
+        path.parent.mkdir(exist_ok=True)
+        data = f"file {i}".encode()
+        path.write_bytes(data)
+        index.add(IndexEntry.from_stat(f"d{i % 7}/f{i}", hash_bytes(data), path.stat()))
+    index.write()
+    os.utime(index.path, ns=(4_000_000_000_000_000_000,) * 2)  # no entry is racy
+    index = Index.read(index.path)
+    (root / "d1" / "f1").write_bytes(b"other bytes")   # modified
+    os.unlink(root / "d2" / "f100")                     # deleted
+    os.unlink(root / "d3" / "f3")                       # a folder where a file was
+    (root / "d3" / "f3").mkdir()
+    os.utime(root / "d4" / "f4", ns=(1, 1))             # touched only
+    return index
+
+
+def test_the_split_check_finds_what_the_single_one_does(tmp_path: Path) -> None:
+    index = _tree_with_changes(tmp_path)
+    ran: list[int] = []
+    single = stat_differs(index, tmp_path, split_at=10**9)
+    split = stat_differs(index, tmp_path, meanwhile=lambda: ran.append(1), split_at=2)
+    assert ran == [1]
+    assert split == single
+    assert [(e.path, None if st is None else st.st_mode >> 12) for e, st in single] == [
+        ("d1/f1", 0o10), ("d2/f100", None), ("d3/f3", 0o04), ("d4/f4", 0o10)]
+    selected = stat_differs(index, tmp_path, select=lambda p: p.startswith("d2/"), split_at=2)
+    assert [e.path for e, _st in selected] == ["d2/f100"]
+    assert [(c.state, c.entry.path) for c in changes(index, tmp_path)] == [
+        ("modified", "d1/f1"), ("deleted", "d2/f100"), ("deleted", "d3/f3"),
+        ("touched", "d4/f4")]
