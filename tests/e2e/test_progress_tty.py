@@ -1,0 +1,61 @@
+"""Progress bars: drawn on stderr when it is a terminal, never into a pipe, never with -q."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.e2e.conftest import installed
+
+
+def run(args: list[str], cwd: Path, tty: bool) -> tuple[int, bytes, bytes]:
+    """Run the installed ``ama`` with stderr on a pseudo-terminal (``tty``) or a pipe;
+    return the exit status, stdout and everything written to stderr."""
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
+    if not tty:
+        proc = subprocess.run([installed(), *args], cwd=cwd, env=env, capture_output=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout, proc.stderr
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.Popen([installed(), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=secondary)
+        os.close(secondary)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out = proc.stdout.read() if proc.stdout else b""
+        return proc.wait(timeout=120), out, drawn
+    finally:
+        os.close(primary)
+
+
+def test_add_draws_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    for i in range(400):
+        folder = root / f"d{i % 40}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"f{i}").write_bytes(f"file {i}\n".encode() * 64)
+
+    code, out, drawn = run(["add", "d0", "d1", "d2", "d3"], root, tty=True)
+    assert code == 0
+    assert b"Staging" in drawn and b"\x1b[" in drawn  # the bar, with terminal escapes
+    assert b"Staging" not in out
+
+    code, out, err = run(["add", "d4", "d5", "d6", "d7"], root, tty=False)
+    assert code == 0
+    assert b"Staging" not in err and b"\x1b[" not in err
+
+    code, out, drawn = run(["add", "-q", "."], root, tty=True)
+    assert code == 0
+    assert b"Staging" not in drawn and out == b""
