@@ -4,12 +4,14 @@ parents, files through trees)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NoReturn
 
 from ama.plumbing.errors import NotFound
 from ama.plumbing.index import IndexEntry
 from ama.plumbing.objects import (
+    MAX_NAME_BYTES,
     TREE_HEADER,
     InvalidObject,
     Manifest,
@@ -21,6 +23,9 @@ from ama.plumbing.odb import ObjectDatabase
 
 # One side of a file in a tree diff: its type (``blob`` or ``exec``), id and size.
 FileSide = tuple[str, str, int]
+# A tree line as the diff accepts it without a closer look: a known type, 64 lower-case hex
+# digits, a size without leading zeros, a name holding no "/", NUL, tab, CR nor LF.
+_LINE = re.compile(rb"(blob|exec|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\t\r\n]+)")
 
 
 def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry]) -> str:
@@ -130,12 +135,12 @@ def diff_trees(odb: ObjectDatabase, old: str | None, new: str | None, *,
                 added = _entries(new_id, new_lines, new_lines)
             for name in sorted(removed.keys() | added.keys(), key=_utf8):
                 a, b = removed.get(name), added.get(name)
-                sub_old = a.id if a is not None and a.type == "tree" else None
-                sub_new = b.id if b is not None and b.type == "tree" else None
+                sub_old = a[1] if a is not None and a[0] == "tree" else None
+                sub_new = b[1] if b is not None and b[0] == "tree" else None
                 if sub_old != sub_new:
                     below.append((sub_old, sub_new, f"{prefix}{name}/"))
-                a_file = None if a is None or sub_old else (a.type, a.id, a.size)
-                b_file = None if b is None or sub_new else (b.type, b.id, b.size)
+                a_file = None if sub_old else a
+                b_file = None if sub_new else b
                 if a_file != b_file:
                     yield prefix + name, a_file, b_file
         level = below
@@ -159,19 +164,26 @@ def _tree_lines(odb: ObjectDatabase, oid: str | None) -> list[bytes]:
 
 
 def _entries(oid: str | None, lines: list[bytes], chosen: Iterable[bytes]
-             ) -> dict[str, TreeEntry]:
-    """Name → entry for the ``chosen`` lines of the tree ``oid`` (``lines``), each parsed
-    with every check of a tree entry; two lines for one name break the format."""
-    found: dict[str, TreeEntry] = {}
+             ) -> dict[str, tuple[str, str, int]]:
+    """Name → (type, id, size) for the ``chosen`` lines of the tree ``oid`` (``lines``),
+    each checked as a tree entry is; two lines for one name break the format."""
+    found: dict[str, tuple[str, str, int]] = {}
+    match = _LINE.fullmatch
     for line in chosen:
+        # The pattern holds every rule of a line but two of a name's: not "." nor "..",
+        # and at most MAX_NAME_BYTES; a line failing any is parsed again for the message.
+        m = match(line)
         try:
-            entry = parse_entry_line(line, 0)
-        except InvalidObject:
+            if m is None or len(m[4]) > MAX_NAME_BYTES:
+                raise ValueError
+            name = m[4].decode("utf-8")
+        except ValueError:  # and UnicodeDecodeError
             _raise_for_line(oid, lines, line)
-        if entry.name in found:
-            raise InvalidObject(f"object {oid} is not a tree: two entries are named "
-                                f"{entry.name!r}")
-        found[entry.name] = entry
+        if name in (".", ".."):
+            _raise_for_line(oid, lines, line)
+        if name in found:
+            raise InvalidObject(f"object {oid} is not a tree: two entries are named {name!r}")
+        found[name] = (m[1].decode(), m[2].decode(), int(m[3]))
     return found
 
 
