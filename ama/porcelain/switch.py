@@ -1,10 +1,16 @@
 """``ama switch --version V``: make an asset directory hold another version of its asset.
 
-The work is proportional to the files that differ between the two versions: only those
-are fetched, placed or deleted. Files changed here and not uploaded are never overwritten
-without ``force``. A switch that is killed half-way completes when run again: the target is
-written to ``.ama/switch`` first, then the files are moved, then HEAD, and a switch finding
-``.ama/switch`` finishes that one (the files it already placed match and are skipped).
+The work is proportional to the files that differ between the two versions: the two trees
+are compared folder by folder, skipping folders that are equal
+(:func:`~ama.plumbing.graph.diff_trees`), and only the files that differ are fetched,
+placed, deleted and restaged. Files changed here and not uploaded are never overwritten
+without ``force``: the check compares the index with the version here (nothing to compare
+when the index records that it equals that version's tree) and every staged file's stat
+with the work tree, re-hashing only the files whose stat changed. A switch that is killed
+half-way completes when run again: the target is written to ``.ama/switch`` first, then the
+files are moved, then HEAD, and a switch finding ``.ama/switch`` finishes that one by
+comparing the whole index with the target (the files it already placed match and are
+skipped).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from typing import Any
 from ama.plumbing.checkout import checkout
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
-from ama.plumbing.index import path_key
-from ama.plumbing.objects import VERSION_RE
-from ama.plumbing.odb import MissingObject
-from ama.porcelain.asset import Asset, Head, locked_index, scan
+from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
+from ama.plumbing.hashing import hash_file
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
+from ama.plumbing.objects import VERSION_RE, TreeEntry
+from ama.plumbing.odb import FileObjectDatabase, MissingObject
+from ama.plumbing.transport import Transport
+from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index, scan
 from ama.porcelain.download import fetch_metadata, receive, version_files
 from ama.porcelain.versions import asset_versions, known, record
 
@@ -64,7 +73,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     if not VERSION_RE.match(version):
         raise BadInput(f"invalid version {version!r}: use MAJOR.MINOR.PATCH, such as 0.0.1",
                        "list versions with 'ama versions'")
-    if head.is_temp:
+    if head.is_temp or head.manifest is None:
         raise NotFound(f"{head.name} was never uploaded: it has no versions to switch to",
                        "upload it with 'ama upload -m MESSAGE'")
     home = asset.store.home
@@ -80,106 +89,208 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         raise NotFound(f"{head.name} has no version {version} (versions: {shown})",
                        "list versions with 'ama versions'")
     target = versions[version]
-    parallelism = int(asset.config.get("transfer.parallelism"))
     result = SwitchResult(head.name, head.version, version, target)
-    restore: list[str] = []
+    fetch = _Fetch(transport, remote.project, asset.store.objects,
+                   int(asset.config.get("transfer.parallelism")))
     if pending is not None:
         _clear_stale_lock(asset)
-    # Bring the trees and the bytes first, without holding the index: only the files that
-    # differ, all made durable by one sync.
-    with asset.store.objects.batch():
-        new_files = version_files(asset.store.objects, target, transport, remote.project,
-                                  parallelism)
-        # What differs from the version here: the files of HEAD's version, which the check
-        # for local changes needs below anyway (so the index is read once, under its lock);
-        # when the trees of that version are not in the store, the index says what is here.
-        committed: dict[str, tuple[str, str]] | None
-        try:
-            committed = asset.committed_ids()
-            here = {p: c[1] for p, c in committed.items()}
-        except MissingObject:
-            committed = None
-            here = {p: e.id for p, e in asset.index().entries.items()}
+        _finish_pending(asset, fetch, result, progress)
+        return result
+    if target == head.manifest:
+        return result
+    odb = asset.store.objects
+    # Bring the trees and the bytes first, without holding the index: only the folders and
+    # files that differ, all made durable by one sync. HEAD's manifest and trees are
+    # fetched too where the store lacks them (``want`` asks for both sides of each level).
+    with odb.batch():
+        fetch([target, head.manifest])
+        old_tree = read_manifest(odb, head.manifest).tree
+        new_tree = read_manifest(odb, target).tree
+        files = {path: new for path, _old, new in diff_trees(odb, old_tree, new_tree,
+                                                             want=fetch)}
         brought: set[str] = set()
-        result.received = receive(
-            transport, remote.project, asset.store.objects,
-            [(e.id, e.size) for p, e in new_files.items() if here.get(p) != e.id],
-            parallelism, progress, brought=brought)
+        result.received = fetch.files([f for f in files.values() if f is not None],
+                                      progress, brought)
     with locked_index(asset) as index:
-        if pending is None:
-            if target == head.manifest:
-                return result
-            try:
-                changed = _local_changes(asset, index, head, committed)
-            except MissingObject:  # the trees of the version here: fetch them, once
-                if head.manifest is None:
-                    raise
-                fetch_metadata(transport, remote.project, asset.store.objects,
-                               [head.manifest], parallelism=parallelism)
-                changed = _local_changes(asset, index, head)
-            if changed and not force:
-                shown = "\n".join(f"  {p}" for p in changed[:20])
-                more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
-                raise LocalChanges(
-                    f"{len(changed)} file(s) changed here are not uploaded and would be "
-                    f"lost by switching to {version}:\n{shown}{more}",
-                    "upload them ('ama upload -m MESSAGE'), discard them ('ama discard "
-                    "--staged --all'), or pass --force to overwrite them")
-            restore = [p for p in changed if p in new_files]  # with force: back to target
-            _write_pending(asset, {"version": version, "manifest": target,
-                                   "from": head.manifest})
-        # Which paths differ: compare the index (what is here) with the target.
-        old = index.entries
-        differ = [p for p, e in new_files.items()
-                  if (cur := old.get(p)) is None or cur.id != e.id
-                  or cur.executable != e.executable]
-        gone = [p for p in old if p not in new_files]
-        differ = list(dict.fromkeys(differ + restore))
-        result.received += receive(transport, remote.project, asset.store.objects,
-                                   [(new_files[p].id, new_files[p].size) for p in differ],
-                                   parallelism, brought=brought)
-        for path in differ:
-            index.add(new_files[path])
-        for path in gone:
-            index.remove(path)
-            full = asset.root / path
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                if not full.is_dir() or full.is_symlink():
-                    os.unlink(full)
-                    result.deleted.append(path)
-            _prune_empty(asset, full.parent)
-        result.written = checkout(asset.store.objects, index, asset.root,
-                                  sorted(differ, key=path_key), asset.link_strategy(),
-                                  force=True, verified=brought)
-        asset.set_head(Head(class_name=head.class_name, asset=head.asset, version=version,
-                            manifest=target, remote=head.remote, project=head.project))
-        from ama.porcelain.inputs import reset as reset_inputs
-
-        reset_inputs(asset)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(asset.dir.meta / SWITCH_FILE)
+        changed = _local_changes(asset, index, old_tree, head.manifest, fetch)
+        if changed and not force:
+            shown = "\n".join(f"  {p}" for p in changed[:20])
+            more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
+            raise LocalChanges(
+                f"{len(changed)} file(s) changed here are not uploaded and would be "
+                f"lost by switching to {version}:\n{shown}{more}",
+                "upload them ('ama upload -m MESSAGE'), discard them ('ama discard "
+                "--staged --all'), or pass --force to overwrite them")
+        # With force, each changed path also goes back to the target's file (or away), so
+        # the index ends equal to the target's tree whatever was staged or edited here.
+        restore = _files_at(odb, new_tree, [p for p in changed if p not in files], fetch)
+        result.received += fetch.files([f for f in restore.values() if f is not None],
+                                       None, brought)
+        files.update(restore)
+        _write_pending(asset, {"version": version, "manifest": target,
+                               "from": head.manifest})
+        place = {p: _entry(p, f) for p, f in files.items() if f is not None}
+        _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
+              new_tree, result)
+        _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
     return result
 
 
-def _local_changes(asset: Asset, index: Any, head: Head,
-                   committed: dict[str, tuple[str, str]] | None = None) -> list[str]:
-    """Paths whose content here differs from the version HEAD names (``committed``, its
-    files, when the caller has them): staged changes, and staged files changed or deleted
-    since."""
-    if committed is None:
-        committed = asset.committed_ids()
-    changed = {p for p, e in index.entries.items()
-               if (c := committed.get(p)) is None or c[1] != e.id}
-    changed.update(p for p in committed if p not in index.entries)
-    work = scan(asset, index)
-    from ama.plumbing.hashing import hash_file
+class _Fetch:
+    """Brings what one switch needs and the store lacks from the remote."""
 
+    def __init__(self, transport: Transport, project: str, odb: FileObjectDatabase,
+                 parallelism: int) -> None:
+        self.transport, self.project, self.odb = transport, project, odb
+        self.parallelism = parallelism
+
+    def __call__(self, ids: list[str]) -> None:
+        """Bring the manifests or trees ``ids`` that the store lacks."""
+        # One stat per id: a level of a tree diff asks for a few thousand trees at most,
+        # which the store holds but for the few a remote has to send.
+        has = self.odb.has
+        lacking = [(oid, 0) for oid in ids if not has(oid)]
+        if lacking:
+            receive(self.transport, self.project, self.odb, lacking, self.parallelism)
+
+    def files(self, files: list[FileSide], progress: Progress | None,
+              brought: set[str]) -> int:
+        """Bring the bytes of ``files``, adding the ids received to ``brought``; return
+        how many objects were received."""
+        return receive(self.transport, self.project, self.odb,
+                       [(oid, size) for _kind, oid, size in files], self.parallelism,
+                       progress, brought=brought)
+
+    def metadata(self, manifest: str) -> None:
+        """Bring ``manifest`` and every tree below it."""
+        fetch_metadata(self.transport, self.project, self.odb, [manifest],
+                       parallelism=self.parallelism)
+
+
+def _entry(path: str, file: FileSide) -> IndexEntry:
+    """A stat-less index entry for ``file`` at ``path`` (the checkout records the stat)."""
+    kind, oid, size = file
+    return IndexEntry(path, oid, size, 0, 0, MODE_EXEC if kind == "exec" else MODE_FILE)
+
+
+def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
+                   fetch: _Fetch) -> list[str]:
+    """Paths whose content here differs from the version whose root tree is ``tree``:
+    staged changes (none to look for when the index records that it equals ``tree``), and
+    staged files whose bytes, executable bit or presence changed since they were staged.
+    The trees of that version (``manifest`` and all below) are fetched if the store lacks
+    them."""
+    changed: set[str] = set()
+    if index.tree != tree:
+        try:
+            committed = flatten_tree_ids(asset.odb, tree)
+        except MissingObject:
+            fetch.metadata(manifest)
+            committed = flatten_tree_ids(asset.odb, tree)
+        entries = index.entries
+        for path, e in entries.items():
+            if committed.get(path) != ("exec" if e.mode & 0o100 else "blob", e.id):
+                changed.add(path)
+        changed.update(p for p in committed if p not in entries)
+    work = scan(asset, index, untracked=False)
     for entry, st in work.stale:
-        if hash_file(asset.root / entry.path, st.st_size) != entry.id:
+        if (st.st_size != entry.size or bool(st.st_mode & 0o100) != entry.executable
+                or hash_file(asset.root / entry.path, st.st_size) != entry.id):
             changed.add(entry.path)
     changed.update(e.path for e in work.missing)
     return sorted(changed, key=path_key)
+
+
+def _files_at(odb: FileObjectDatabase, tree: str, paths: list[str],
+              fetch: _Fetch) -> dict[str, FileSide | None]:
+    """Path → the file that the tree ``tree`` holds there (None: no file), for ``paths``;
+    each folder on the way is read once, and fetched if the store lacks it."""
+    folders: dict[str, dict[str, TreeEntry] | None] = {}
+
+    def folder(prefix: str) -> dict[str, TreeEntry] | None:
+        if prefix not in folders:
+            oid: str | None = tree
+            if prefix:
+                parent, _, name = prefix[:-1].rpartition("/")
+                above = folder(parent + "/" if parent else "")
+                entry = None if above is None else above.get(name)
+                oid = entry.id if entry is not None and entry.type == "tree" else None
+            if oid is None:
+                folders[prefix] = None
+            else:
+                fetch([oid])
+                folders[prefix] = {e.name: e for e in read_tree(odb, oid).entries}
+        return folders[prefix]
+
+    found: dict[str, FileSide | None] = {}
+    for path in paths:
+        parent, _, name = path.rpartition("/")
+        listing = folder(parent + "/" if parent else "")
+        entry = None if listing is None else listing.get(name)
+        found[path] = (None if entry is None or entry.type == "tree"
+                       else (entry.type, entry.id, entry.size))
+    return found
+
+
+def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEntry],
+          brought: set[str], tree: str, result: SwitchResult) -> None:
+    """Unstage and delete ``gone`` (a path not staged is an untracked file: left alone),
+    then stage and place ``place``, recording that the index now equals ``tree``; the
+    checkout writes the index."""
+    for path in gone:
+        if not index.remove(path):
+            continue
+        full = asset.root / path
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if not full.is_dir() or full.is_symlink():
+                os.unlink(full)
+                result.deleted.append(path)
+        _prune_empty(asset, full.parent)
+    for entry in place.values():
+        index.add(entry)
+    index.tree = tree  # after the adds, which forget it
+    result.written = checkout(asset.store.objects, index, asset.root,
+                              sorted(place, key=path_key), asset.link_strategy(),
+                              force=True, verified=brought)
+
+
+def _finish(asset: Asset, head: Head, version: str, manifest: str) -> None:
+    """Move HEAD to ``version``, forget staged inputs, and drop ``.ama/switch``."""
+    asset.set_head(Head(class_name=head.class_name, asset=head.asset, version=version,
+                        manifest=manifest, remote=head.remote, project=head.project))
+    from ama.porcelain.inputs import reset as reset_inputs
+
+    reset_inputs(asset)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(asset.dir.meta / SWITCH_FILE)
+
+
+def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
+                    progress: Progress | None) -> None:
+    """Switch to ``result.manifest`` after a switch was killed half-way: the index may hold
+    either version's entries and the work tree a mix, so every staged path is compared
+    with the target's files. There is no check for local changes: the switch that wrote
+    ``.ama/switch`` made it."""
+    odb = asset.store.objects
+    target = result.manifest
+    with odb.batch():
+        new_files = version_files(odb, target, fetch.transport, fetch.project,
+                                  fetch.parallelism)
+        here = {p: e.id for p, e in asset.index().entries.items()}
+        brought: set[str] = set()
+        result.received = fetch.files(
+            [(e.type, e.id, e.size) for p, e in new_files.items() if here.get(p) != e.id],
+            progress, brought)
+    with locked_index(asset) as index:
+        old = index.entries
+        differ = {p: e for p, e in new_files.items()
+                  if (cur := old.get(p)) is None or cur.id != e.id
+                  or cur.executable != e.executable}
+        gone = [p for p in old if p not in new_files]
+        _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
+        _finish(asset, asset.head, result.new, target)
+    result.deleted.sort(key=path_key)
 
 
 def _clear_stale_lock(asset: Asset) -> None:
