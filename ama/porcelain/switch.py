@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from stat import S_ISREG
 from typing import Any
 
 from ama.plumbing.checkout import checkout
@@ -27,11 +28,11 @@ from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
 from ama.plumbing.hashing import hash_file
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key, stat_differs
 from ama.plumbing.objects import VERSION_RE, TreeEntry
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
-from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index, scan
+from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
 from ama.porcelain.download import fetch_metadata, receive, version_files
 from ama.porcelain.versions import asset_versions, known, record
 
@@ -177,11 +178,22 @@ def _entry(path: str, file: FileSide) -> IndexEntry:
 def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
                    fetch: _Fetch) -> list[str]:
     """Paths whose content here differs from the version whose root tree is ``tree``:
-    staged changes (none to look for when the index records that it equals ``tree``), and
-    staged files whose bytes, executable bit or presence changed since they were staged.
+    staged files whose bytes, executable bit or presence changed since they were staged,
+    and staged changes (none to look for when the index records that it equals ``tree``).
     The trees of that version (``manifest`` and all below) are fetched if the store lacks
     them."""
     changed: set[str] = set()
+
+    def build_entries() -> None:
+        # While a child process checks part of the stats: the entries, which restaging
+        # the files that differ needs next, are built meanwhile.
+        index.entries  # noqa: B018 - built on first use
+
+    for entry, st in stat_differs(index, asset.root, meanwhile=build_entries):
+        if (st is None or not S_ISREG(st.st_mode) or st.st_size != entry.size
+                or bool(st.st_mode & 0o100) != entry.executable
+                or hash_file(asset.root / entry.path, st.st_size) != entry.id):
+            changed.add(entry.path)
     if index.tree != tree:
         try:
             committed = flatten_tree_ids(asset.odb, tree)
@@ -193,12 +205,6 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
             if committed.get(path) != ("exec" if e.mode & 0o100 else "blob", e.id):
                 changed.add(path)
         changed.update(p for p in committed if p not in entries)
-    work = scan(asset, index, untracked=False)
-    for entry, st in work.stale:
-        if (st.st_size != entry.size or bool(st.st_mode & 0o100) != entry.executable
-                or hash_file(asset.root / entry.path, st.st_size) != entry.id):
-            changed.add(entry.path)
-    changed.update(e.path for e in work.missing)
     return sorted(changed, key=path_key)
 
 
