@@ -176,10 +176,13 @@ class Bench:
         from blake3 import blake3
 
         big = self.tmp / "big.bin"
-        block = os.urandom(64 << 20)
+        block = os.urandom(min(64 << 20, self.big))
         with open(big, "wb") as f:
-            for _ in range(self.big // len(block)):
-                f.write(block[:-1] + os.urandom(1))
+            left = self.big  # every byte asked for, even below one block or past whole ones
+            while left:
+                part = block[:min(left, len(block))]
+                f.write(part[:-1] + os.urandom(1))
+                left -= len(part)
         size = big.stat().st_size
         drop_dirty()
 
@@ -425,6 +428,13 @@ def _remote_bench() -> Any:
     return module
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=PARTS + EXTRA_PARTS,
@@ -432,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
     parser.add_argument("--files", type=int, default=100_000, help="number of small files")
     parser.add_argument("--folders", type=int, default=1_000, help="folders they are spread in")
-    parser.add_argument("--big-mib", type=int, default=1024, help="size of the big file")
+    parser.add_argument("--big-mib", type=_positive, default=1024,
+                        help="size of the big file (at least 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args(argv)
     parts = args.only or list(PARTS)
