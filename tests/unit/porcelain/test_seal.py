@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from ama.cli.main import cli
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import is_sealed
 from ama.porcelain.add import add
@@ -93,9 +96,12 @@ def test_a_clone_from_a_warm_store_links_sealed_objects_unread(asset: Asset,
     assert_index_trusted(copy)
     assert not status(copy).modified
     # store verify re-hashes every object: it finds the one changed behind its seal.
+    oid = asset.index().entries["d1/f1.bin"].id
     found = verify(copy.store).corrupt
-    assert [(c["id"], c["path"]) for c in found] == [
-        (asset.index().entries["d1/f1.bin"].id, str(victim))]
+    assert [(c["id"], c["path"]) for c in found] == [(oid, str(victim))]
+    result = CliRunner().invoke(cli, ["store", "verify"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"corrupt\t{oid}\t{victim}: ")
 
 
 def test_a_clone_seals_the_objects_it_had_to_hash(asset: Asset, tmp_path: Path) -> None:
