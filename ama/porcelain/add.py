@@ -75,6 +75,10 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
         todo: list[tuple[str, os.stat_result, IndexEntry | None]] = [
             (path, st, None) for path, st in work.new]
         todo.extend((entry.path, st, entry) for entry, st in work.stale)
+        # Removals first: a staged folder that is a file now (or the reverse) is replaced.
+        for entry in work.missing:
+            index.remove(entry.path)
+            result.removed.append(entry.path)
         for path, oid, st, entry in store_files(asset, todo, progress):
             index.add(IndexEntry.from_stat(path, oid, st))
             if entry is None:
@@ -83,9 +87,6 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
             elif entry.id != oid or entry.mode != st.st_mode:
                 result.modified.append(path)
                 result.bytes += st.st_size
-        for entry in work.missing:
-            index.remove(entry.path)
-            result.removed.append(entry.path)
         if todo or work.missing:
             index.write()
     return result.sort()

@@ -148,3 +148,20 @@ def test_open_outside_an_asset_dir(tmp_path: Path) -> None:
 
     with pytest.raises(NotAnAssetDir):
         Asset.open(tmp_path)
+
+
+def test_add_stages_a_folder_that_became_a_file_and_back(asset: Asset) -> None:
+    import shutil
+
+    write(asset.root, {"old/a": "a", "old/b": "b", "keep": "k"})
+    add(asset, ["."])
+    shutil.rmtree(asset.root / "old")
+    write(asset.root, {"old": "a file now"})
+    staged = add(asset, ["."])
+    assert staged.removed == ["old/a", "old/b"] and staged.new == ["old"]
+    assert sorted(asset.index().entries) == ["keep", "old"]
+    os.unlink(asset.root / "old")
+    write(asset.root, {"old/c": "a folder again"})
+    staged = add(asset, ["."])
+    assert staged.removed == ["old"] and staged.new == ["old/c"]
+    assert sorted(asset.index().entries) == ["keep", "old/c"]
