@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ama.plumbing.errors import AmaError
+from ama.plumbing.errors import AmaError, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
     hash_bytes,
@@ -55,7 +55,12 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     with the new files' stat and written.
     """
     base = os.fspath(root)
-    entries = [index.entries[p] for p in paths]
+    entries: list[IndexEntry] = []
+    for p in paths:
+        staged = index.get(p)
+        if staged is None:
+            raise NotFound(f"{p} is not staged", "stage it first ('ama update-index --add')")
+        entries.append(staged)
     todo: list[tuple[IndexEntry, bool]] = []  # (entry, nothing is at its path)
     blocked: list[str] = []
     missing_folders: dict[str, bool] = {}
@@ -78,7 +83,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         if (os.path.isfile(full) and st.st_size == entry.size
                 and hash_file(full, st.st_size) == entry.id
                 and bool(st.st_mode & 0o100) == entry.executable):
-            index.entries[entry.path] = IndexEntry.from_stat(entry.path, entry.id, st)
+            index.add(IndexEntry.from_stat(entry.path, entry.id, st))
             continue
         todo.append((entry, False))
         blocked.append(entry.path)
@@ -123,7 +128,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
                 raise
     for placed in results:
         for new in placed:
-            index.entries[new.path] = new
+            index.add(new)
             written.append(new.path)
     index.write()
     return written

@@ -24,6 +24,7 @@ It is written atomically (temp file, fsync, rename) and a damaged file is refuse
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import struct
@@ -104,6 +105,49 @@ def path_key(path: str) -> bytes:
 Record = tuple[bytes, int, int, int, int]
 
 
+class _Table:
+    """The records of an index file as read, patched in place until the entries are built.
+
+    A command that restages a few files of 100,000 (a switch, a status refreshing stats)
+    then rewrites single records and writes the file back without an entry per file.
+    """
+
+    def __init__(self, paths: list[str], raw: bytearray, names: bytes) -> None:
+        self.paths = paths
+        self.raw = raw  # the packed records, _RECORD.size bytes each
+        self.names: bytes | None = names  # the encoded paths block; None once one is removed
+        self.removed: set[int] = set()
+        self._pos: dict[str, int] | None = None
+
+    def pos(self) -> dict[str, int]:
+        """Path → record number, for the records not removed."""
+        if self._pos is None:
+            self._pos = {p: i for i, p in enumerate(self.paths)}
+            for i in self.removed:
+                del self._pos[self.paths[i]]
+        return self._pos
+
+    def record(self, i: int) -> Record:
+        return _RECORD.unpack_from(self.raw, i * _RECORD.size)  # type: ignore[return-value]
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterable[tuple[str, Record]]:
+        """The records ``start`` to ``stop`` (in file order, removed ones included in the
+        count but not yielded)."""
+        stop = len(self.paths) if stop is None else stop
+        size = _RECORD.size
+        rows = zip(self.paths[start:stop],
+                   _RECORD.iter_unpack(memoryview(self.raw)[start * size:stop * size]),
+                   strict=True)
+        if not self.removed:
+            return rows  # type: ignore[return-value]
+        removed = self.removed
+        return (row for i, row in enumerate(rows, start)  # type: ignore[misc]
+                if i not in removed)
+
+    def __len__(self) -> int:
+        return len(self.paths) - len(self.removed)
+
+
 class Index:
     """The entries of one index file, kept in memory; :meth:`write` saves them atomically.
 
@@ -116,8 +160,8 @@ class Index:
                  written_ns: int = 0, tree: str | None = None) -> None:
         self.path = Path(path)
         self._entries: dict[str, IndexEntry] = entries if entries is not None else {}
-        # The records as read, until something needs the entries (see :meth:`stat_rows`).
-        self._rows: tuple[list[str], list[Record]] | None = None
+        # The records as read, until something needs the entries (see :meth:`records`).
+        self._table: _Table | None = None
         # mtime of the index file when it was read: entries whose files were modified at or
         # after this moment may have changed without a visible stat change.
         self.written_ns = written_ns
@@ -134,38 +178,46 @@ class Index:
                 data = f.read()
         except FileNotFoundError:
             return cls(path)
-        paths, records, tree = _parse(data, path)
+        table, tree = _parse(data, path)
         index = cls(path, None, st.st_mtime_ns, tree)
-        index._rows = (paths, records)
+        index._table = table
         return index
 
     @property
     def entries(self) -> dict[str, IndexEntry]:
         """Path → entry, in path order as read (built on first use)."""
-        if self._rows is not None:
-            paths, records = self._rows
+        if self._table is not None:
+            rows = self._table.rows()
             # tuple.__new__ skips the named tuple's Python-level __new__: a third of the time.
             new = tuple.__new__
             self._entries = {
                 p: new(IndexEntry, (p, raw.hex(), size, mtime, ino, mode))
-                for p, (raw, mode, size, mtime, ino) in zip(paths, records, strict=True)
+                for p, (raw, mode, size, mtime, ino) in rows
             }
-            self._rows = None
+            self._table = None
         return self._entries
 
-    def records(self) -> Iterable[tuple[str, Record]]:
-        """``(path, (raw id, mode, size, mtime_ns, inode))`` for every entry, without
-        building the entries when they were not needed yet (a stat check of 100,000 files
-        then makes no object per file); :func:`record_entry` makes the entry of one."""
-        if self._rows is not None:
-            return zip(*self._rows, strict=True)
+    def records(self, start: int = 0, stop: int | None = None
+                ) -> Iterable[tuple[str, Record]]:
+        """``(path, (raw id, mode, size, mtime_ns, inode))`` for the entries ``start`` to
+        ``stop`` (default all), without building the entries when they were not needed
+        yet (a stat check of 100,000 files then makes no object per file);
+        :func:`record_entry` makes the entry of one. The slice counts the records as read,
+        so slices of one index that cover it yield each entry once."""
+        if self._table is not None:
+            return self._table.rows(start, stop)
+        values = itertools.islice(self._entries.values(), start, stop)
         return ((e.path, (bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino))
-                for e in self._entries.values())
+                for e in values)
+
+    def _count(self) -> int:
+        """How many records :meth:`records` slices: removed ones included."""
+        return len(self._table.paths) if self._table is not None else len(self._entries)
 
     def paths(self) -> Collection[str]:
         """The staged paths, for membership tests (cheap before the entries are built)."""
-        if self._rows is not None:
-            return frozenset(self._rows[0])
+        if self._table is not None:
+            return self._table.pos().keys()
         return self._entries.keys()
 
     def __iter__(self) -> Iterator[IndexEntry]:
@@ -174,16 +226,29 @@ class Index:
             yield entries[key]
 
     def __len__(self) -> int:
-        return len(self._rows[0]) if self._rows is not None else len(self._entries)
+        return len(self._table) if self._table is not None else len(self._entries)
 
     def __contains__(self, path: object) -> bool:
-        return path in self.entries
+        return path in self.paths()
 
     def get(self, path: str) -> IndexEntry | None:
-        return self.entries.get(path)
+        if self._table is not None:
+            i = self._table.pos().get(path)
+            return None if i is None else record_entry(path, self._table.record(i))
+        return self._entries.get(path)
 
     def add(self, entry: IndexEntry) -> None:
         """Stage ``entry``, replacing any entry at its path (and refusing file/dir clashes)."""
+        table = self._table
+        if table is not None:
+            i = table.pos().get(entry.path)
+            if i is not None:  # a new record in place of the old: no entry built
+                raw, mode = table.record(i)[:2]
+                if raw.hex() != entry.id or (mode ^ entry.mode) & 0o100:
+                    self.tree = None
+                _RECORD.pack_into(table.raw, i * _RECORD.size, bytes.fromhex(entry.id),
+                                  entry.mode, entry.size, entry.mtime_ns, entry.ino)
+                return
         entries = self.entries
         old = entries.get(entry.path)
         if old is None:
@@ -195,13 +260,20 @@ class Index:
 
     def remove(self, path: str) -> bool:
         """Unstage ``path``; return whether it was staged."""
-        if self.entries.pop(path, None) is None:
+        table = self._table
+        if table is not None:
+            i = table.pos().pop(path, None)
+            if i is None:
+                return False
+            table.removed.add(i)
+            table.names = None
+        elif self._entries.pop(path, None) is None:
             return False
         self.tree = None
         return True
 
     def clear(self) -> None:
-        self._rows = None
+        self._table = None
         self._entries.clear()
         self._dir_cache = None
         self.tree = None
@@ -245,19 +317,23 @@ class Index:
 
     def write(self) -> None:
         """Save the entries atomically: temp file in the same folder, fsync, rename."""
-        if self._rows is not None:
-            paths, records = self._rows
-            pack = _RECORD.pack
-            packed = [pack(raw, mode, size, mtime, ino)
-                      for raw, mode, size, mtime, ino in records]
+        table = self._table
+        if table is not None and not table.removed and table.names is not None:
+            count, records, names = len(table.paths), bytes(table.raw), table.names
+        elif table is not None:
+            size, removed = _RECORD.size, table.removed
+            kept = [i for i in range(len(table.paths)) if i not in removed]
+            count = len(kept)
+            records = b"".join(table.raw[i * size:(i + 1) * size] for i in kept)
+            names = "".join(table.paths[i] + "\0" for i in kept).encode("utf-8")
         else:
             entries = list(self)
-            paths = [e.path for e in entries]
             pack = _RECORD.pack
-            packed = [pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino)
-                      for e in entries]
-        names = "".join(p + "\0" for p in paths).encode("utf-8")
-        parts = [_HEADER.pack(MAGIC, VERSION, len(paths), len(names)), *packed, names]
+            count = len(entries)
+            records = b"".join(pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino)
+                               for e in entries)
+            names = "".join(e.path + "\0" for e in entries).encode("utf-8")
+        parts = [_HEADER.pack(MAGIC, VERSION, count, len(names)), records, names]
         if self.tree is not None:
             parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
         body = b"".join(parts)
@@ -272,7 +348,7 @@ def record_entry(path: str, record: Record) -> IndexEntry:
     return IndexEntry(path, raw.hex(), size, mtime, ino, mode)
 
 
-def _parse(data: bytes, path: Path) -> tuple[list[str], list[Record], str | None]:
+def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
     """Return the paths, the records and the ``TREE`` extension of an index file."""
     def corrupt(why: str) -> CorruptIndex:
         return CorruptIndex(
@@ -309,7 +385,8 @@ def _parse(data: bytes, path: Path) -> tuple[list[str], list[Record], str | None
     if len(paths) != count + 1 or paths[-1] != "":
         raise corrupt("the number of paths does not match the number of records")
     paths.pop()
-    records = list(_RECORD.iter_unpack(body[records_start:records_end]))
+    table = _Table(paths, bytearray(body[records_start:records_end]),
+                   body[records_end:names_end])
     tree = None
     at = names_end
     while at < len(body):
@@ -322,7 +399,7 @@ def _parse(data: bytes, path: Path) -> tuple[list[str], list[Record], str | None
         if signature == EXT_TREE and size == 32:
             tree = body[at:at + size].hex()
         at += size  # an extension this ama does not know is a cache it can do without
-    return paths, records, tree
+    return table, tree
 
 
 class Change(NamedTuple):
@@ -351,25 +428,30 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     """
     base = os.path.join(os.fspath(root), "")
     written = index.written_ns
-    rows = list(index.records() if select is None
-                else ((p, r) for p, r in index.records() if select(p)))
-    if len(rows) < split_at:
+    count = index._count()
+    if count < split_at:
+        rows = index.records() if select is None else (
+            (p, r) for p, r in index.records() if select(p))
         found = _stat_differs(rows, base, written)
         if meanwhile is not None:
             meanwhile()
         return found
     # This process also runs ``meanwhile``: it takes the smaller part of the files.
-    cut = len(rows) * (4 if meanwhile is not None else 5) // 10
-    rest = rows[cut:]
-    theirs = forked(lambda: _stat_differs(rest, base, written))
-    found = _stat_differs(rows[:cut], base, written)
+    cut = count * (4 if meanwhile is not None else 5) // 10
+
+    def part(start: int, stop: int | None) -> Iterable[tuple[str, Record]]:
+        rows = index.records(start, stop)
+        return rows if select is None else ((p, r) for p, r in rows if select(p))
+
+    theirs = forked(lambda: _stat_differs(part(cut, None), base, written))
+    found = _stat_differs(part(0, cut), base, written)
     if meanwhile is not None:
         meanwhile()
     found.extend(theirs())
     return found
 
 
-def _stat_differs(rows: list[tuple[str, Record]], base: str, written: int
+def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
                   ) -> list[tuple[IndexEntry, os.stat_result | None]]:
     found: list[tuple[IndexEntry, os.stat_result | None]] = []
     lstat = os.lstat

@@ -183,13 +183,7 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
     The trees of that version (``manifest`` and all below) are fetched if the store lacks
     them."""
     changed: set[str] = set()
-
-    def build_entries() -> None:
-        # While a child process checks part of the stats: the entries, which restaging
-        # the files that differ needs next, are built meanwhile.
-        index.entries  # noqa: B018 - built on first use
-
-    for entry, st in stat_differs(index, asset.root, meanwhile=build_entries):
+    for entry, st in stat_differs(index, asset.root):
         if (st is None or not S_ISREG(st.st_mode) or st.st_size != entry.size
                 or bool(st.st_mode & 0o100) != entry.executable
                 or hash_file(asset.root / entry.path, st.st_size) != entry.id):

@@ -340,3 +340,59 @@ def test_records_give_every_entry_with_or_without_built_entries(tmp_path: Path) 
     built = Index.read(path)
     assert [record_entry(p, r) for p, r in rows] == list(built.entries.values())
     assert list(built.records()) == rows
+
+
+def test_changes_to_a_read_index_write_the_same_bytes_with_or_without_built_entries(
+        tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    first = Index(path)
+    for i in range(50):
+        first.add(entry(f"d{i % 4}/f{i:02d}", f"v{i}".encode(), mtime_ns=i, ino=i))
+    first.tree = hash_bytes(b"a tree")
+    first.write()
+
+    def change(index: Index) -> Index:
+        old = index.get("d1/f01")
+        assert old is not None and old.ino == 1 and "d1/f01" in index
+        index.add(old._replace(mtime_ns=77, ino=78))             # a new stat: tree kept
+        assert index.tree == hash_bytes(b"a tree")
+        index.add(entry("d2/f02", b"other bytes", mtime_ns=5))   # other bytes: tree gone
+        assert index.tree is None
+        assert index.remove("d3/f03") and not index.remove("d3/f03")
+        assert index.get("d3/f03") is None and "d3/f03" not in index
+        assert len(index) == 49
+        return index
+
+    change(Index.read(path)).write()
+    lazy_bytes = path.read_bytes()
+    # The same changes from the same file, this time with the entries built first.
+    first.write()
+    built = Index.read(path)
+    built.entries  # noqa: B018 - built on first use
+    change(built).write()
+    assert path.read_bytes() == lazy_bytes
+    again = Index.read(path)
+    assert again.get("d1/f01") == entry("d1/f01", b"v1", mtime_ns=77, ino=78)
+    assert again.get("d2/f02") == entry("d2/f02", b"other bytes", mtime_ns=5)
+    assert [e.path for e in again].count("d3/f03") == 0 and len(again) == 49
+    # A new path added to a read index is staged in order.
+    again.add(entry("d0/new", b"n"))
+    again.write()
+    assert "d0/new" in [e.path for e in Index.read(path)]
+
+
+def test_slices_of_the_records_cover_each_entry_once(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = Index(path)
+    for i in range(10):
+        index.add(entry(f"f{i}", bytes([i])))
+    index.write()
+    for built in (False, True):
+        again = Index.read(path)
+        again.remove("f3")
+        if built:
+            again.entries  # noqa: B018 - built on first use
+        whole = list(again.records())
+        assert [p for p, _r in whole] == [f"f{i}" for i in range(10) if i != 3]
+        for cut in range(11):
+            assert list(again.records(0, cut)) + list(again.records(cut, None)) == whole
