@@ -25,6 +25,7 @@ from ama.plumbing.hashing import (
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
+from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked
 
 # Threads placing files: one per core, up to 4, so that they overlap their system calls
 # without fighting over the interpreter (on 2 cores, 4 threads place 100,000 hard links
@@ -39,7 +40,8 @@ class WouldOverwrite(AmaError):
 
 def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[str],
              strategy: str = "auto", force: bool = False,
-             verified: Collection[str] = frozenset()) -> list[str]:
+             verified: Collection[str] = frozenset(),
+             split_at: int = PARALLEL_FROM) -> list[str]:
     """Write the staged files ``paths`` into ``root`` from ``odb``; return the paths written.
 
     A file already holding the staged bytes is left alone. A file with other bytes (or a
@@ -53,6 +55,9 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     :class:`~ama.plumbing.odb.CorruptObject` (naming the id and the object's path; the
     file is not placed) and :class:`~ama.plumbing.odb.MissingObject`. The index is updated
     with the new files' stat and written.
+
+    From ``split_at`` files on, a forked child places half of them
+    (:func:`~ama.plumbing.parallel.forked`); below, a few threads do.
     """
     base = os.fspath(root)
     entries: list[IndexEntry] = []
@@ -99,9 +104,11 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     if force:
         for entry, _ in todo:
             _clear_way(root, root / entry.path)
-    for folder in {f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo}:
-        os.makedirs(folder, exist_ok=True)
     store = os.fspath(odb.root)
+
+    def make_folders(part: list[tuple[IndexEntry, bool]]) -> None:
+        for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in part):
+            os.makedirs(folder, exist_ok=True)
 
     def place_chunk(chunk: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
         placed = []
@@ -113,11 +120,24 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
         return placed
 
+    def place_part(part: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
+        make_folders(part)
+        return place_chunk(part)
+
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     written: list[str] = []
-    if len(chunks) <= 1:
+    if len(todo) >= split_at and can_fork():
+        # A process each, not threads: linking and stat'ing 100,000 files is as much the
+        # interpreter's work as the kernel's. A part that fails in the child is placed
+        # again here, which raises its error (placing a file twice is harmless).
+        cut = len(todo) // 2
+        theirs = forked(lambda: place_part(todo[cut:]))
+        results = [place_part(todo[:cut]), theirs()]
+    elif len(chunks) <= 1:
+        make_folders(todo)
         results = [place_chunk(c) for c in chunks]
     else:
+        make_folders(todo)
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             futures = [pool.submit(place_chunk, c) for c in chunks]
             try:

@@ -211,8 +211,9 @@ class IndexLocked(AmaError):
 
 
 @contextlib.contextmanager
-def locked_index(asset: Asset) -> Iterator[Index]:
-    """Hold ``.ama/index.lock`` (with this process's PID) and yield the index read under it.
+def locked_index(asset: Asset, index: Index | None = None) -> Iterator[Index]:
+    """Hold ``.ama/index.lock`` (with this process's PID) and yield the index read under it
+    (or ``index``, the one the caller has just written, which saves reading it again).
 
     Commands that change the index take it, so two of them never overwrite each other's
     staging. Raises :class:`IndexLocked` naming the holder, live or dead.
@@ -236,7 +237,7 @@ def locked_index(asset: Asset) -> Iterator[Index]:
     finally:
         os.close(fd)
     try:
-        yield asset.index()
+        yield asset.index() if index is None else index
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)

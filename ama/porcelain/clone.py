@@ -97,5 +97,5 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     register(home, root)
     asset = Asset.open(root, environ)
     if not soft:
-        download(asset, progress=progress, files=files)
+        download(asset, progress=progress, files=files, index=index)
     return asset

@@ -23,7 +23,7 @@ from typing import Any
 from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, read_tree
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, IndexEntry, path_key
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
 from ama.plumbing.objects import TREE_HEADER
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.refs import pid_alive
@@ -256,13 +256,15 @@ class DownloadResult:
 
 def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
              progress: Progress | None = None, force: bool = False, *,
-             files: dict[str, IndexEntry] | None = None) -> DownloadResult:
+             files: dict[str, IndexEntry] | None = None,
+             index: Index | None = None) -> DownloadResult:
     """Bring the bytes of the files of HEAD's version that match ``patterns`` (paths from
     the asset root, folders, or globs; none: every file) and place the missing ones in the
     work tree. A file that is there with other bytes is refused unless ``force``
     (:class:`~ama.plumbing.checkout.WouldOverwrite`). ``files`` is the version's files
-    when the caller has them already (:func:`version_files`). Raises NotFound for a
-    pattern that matches no file, and the transport's errors."""
+    when the caller has them already (:func:`version_files`), and ``index`` the index as
+    the caller has just written it (a clone). Raises NotFound for a pattern that matches
+    no file, and the transport's errors."""
     from ama.porcelain.remotes import open_remote
 
     head = asset.head
@@ -280,12 +282,14 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
                               progress, brought=brought)
-    with locked_index(asset) as index:
-        entries = index.entries
-        for path in chosen:
-            current = entries.get(path)
-            if current is None or current.id != files[path].id:
-                index.add(files[path])
+    with locked_index(asset, index) as index:
+        # Restage the chosen files the index holds with other bytes; none when the index
+        # records that it equals the version's tree (as a clone leaves it).
+        if index.tree is None or index.tree != asset.committed_tree():
+            for path in chosen:
+                current = index.get(path)
+                if current is None or current.id != files[path].id:
+                    index.add(files[path])
         result.placed = checkout(asset.store.objects, index, asset.root, chosen,
                                  asset.link_strategy(), force=force, verified=brought)
     result.placed.sort(key=path_key)

@@ -109,3 +109,37 @@ def test_checkout_keeps_local_edits_unless_forced(tmp_path: Path) -> None:
     assert (root / "d" / "b.txt").read_bytes() == b"mine\n"
     assert checkout(odb, index, root, ["a.txt", "d/b.txt"], "hardlink", force=True)
     assert (root / "d" / "b.txt").read_bytes() == b"beta\n"
+
+
+@pytest.mark.parametrize("strategy", ["hardlink", "copy"])
+def test_checkout_split_with_a_child_process_places_the_same(tmp_path: Path,
+                                                             strategy: str) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    files = many(300)
+    single, split = Index(tmp_path / "one"), Index(tmp_path / "two")
+    stage(odb, single, files)
+    stage(odb, split, files)
+    checkout(odb, single, tmp_path / "a", sorted(files), strategy, split_at=10**9)
+    written = checkout(odb, split, tmp_path / "b", sorted(files), strategy, split_at=2)
+    assert written == sorted(files)
+    for path, data in files.items():
+        assert (tmp_path / "b" / path).read_bytes() == data
+        assert split.get(path).matches(os.stat(tmp_path / "b" / path))  # type: ignore[union-attr]
+    assert {p: e.id for p, e in split.entries.items()} == {
+        p: e.id for p, e in single.entries.items()}
+
+
+def test_a_corrupt_object_in_the_childs_half_is_refused(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    files = many(300)
+    stage(odb, index, files)
+    last = sorted(files)[-1]  # in the second half: the child's
+    victim = odb.path(index.get(last).id)  # type: ignore[union-attr]
+    victim.chmod(0o644)
+    victim.write_bytes(b"X" * len(files[last]))  # written: no longer sealed
+    victim.chmod(0o444)
+    with pytest.raises(CorruptObject) as caught:
+        checkout(odb, index, tmp_path / "w", sorted(files), "hardlink", split_at=2)
+    assert str(victim) in caught.value.message
+    assert not (tmp_path / "w" / last).exists()
