@@ -188,6 +188,8 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
                 or bool(st.st_mode & 0o100) != entry.executable
                 or hash_file(asset.root / entry.path, st.st_size) != entry.id):
             changed.add(entry.path)
+        else:  # the same bytes: its new stat saves the next command a re-hash
+            index.add(IndexEntry.from_stat(entry.path, entry.id, st))
     if index.tree != tree:
         try:
             committed = flatten_tree_ids(asset.odb, tree)

@@ -165,3 +165,11 @@ def test_a_switch_on_a_file_remote_does_not_load_the_http_client(tmp_path: Path)
                           timeout=120, check=True)
     assert done.stdout.split("\n")[0] == "['a.txt'] False False"
     assert (c / "a.txt").read_bytes() == b"0\n"
+
+
+def test_switch_records_the_new_stat_of_files_touched_but_unchanged(tmp_path: Path) -> None:
+    c = two_versions(tmp_path, FIRST, SECOND)
+    os.utime(c / "keep" / "k.txt", ns=(1_000_000_000, 1_000_000_000))  # same bytes
+    switch(Asset.open(c), "0.0.0")
+    entry = Asset.open(c).index().get("keep/k.txt")
+    assert entry is not None and entry.matches(os.stat(c / "keep" / "k.txt"))
