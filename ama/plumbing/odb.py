@@ -371,7 +371,8 @@ class FileObjectDatabase:
         """Store the file at ``src`` as ``oid`` unless stored: hard-linked when it is
         read-only and on this filesystem (another store's object), else copied. The stored
         bytes are re-hashed first, and sealed when they match (:func:`seal`; a shared file
-        is sealed for both stores); returns whether the object was added.
+        is sealed for both stores, unless it is sealed already); returns whether the object
+        was added.
 
         Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
         to call from several threads inside one :meth:`batch`.
@@ -399,7 +400,11 @@ class FileObjectDatabase:
             actual = hash_file(temp, size)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
-            seal(temp)
+            # A shared file sealed already keeps its times: sealing it again would change
+            # the mtime of every hard link to it, and so the stat that the indexes of
+            # asset directories holding those links recorded.
+            if not (shared and is_sealed(os.stat(temp))):
+                seal(temp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -5,6 +5,7 @@ reading it, re-hashes (and then seals) an unsealed one, and refuses one whose by
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,18 @@ def test_an_unsealed_corrupt_object_stays_unsealed(tmp_path: Path) -> None:
     assert not is_sealed(path.stat())
     with pytest.raises(CorruptObject):  # and it is refused again the next time
         checkout(odb, index, tmp_path / "w", ["a.txt"], "hardlink")
+
+
+def test_linking_a_sealed_object_from_another_store_keeps_its_times(tmp_path: Path) -> None:
+    """Hard links to the object elsewhere (files in asset directories) keep the stat their
+    indexes recorded: a sealed shared file is not sealed again."""
+    first = FileObjectDatabase(tmp_path / "one")
+    oid = first.write(b"shared bytes")
+    seal(first.path(oid), now_ns=time.time_ns() - 3600 * NS)  # sealed an hour ago
+    before = os.stat(first.path(oid))
+    assert is_sealed(before)
+    second = FileObjectDatabase(tmp_path / "two")
+    assert second.write_link(first.path(oid), oid, len(b"shared bytes"))
+    after = os.stat(second.path(oid))
+    assert after.st_ino == before.st_ino
+    assert after.st_mtime_ns == before.st_mtime_ns
