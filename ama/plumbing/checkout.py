@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ama.plumbing.errors import AmaError, NotFound
+from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
     hash_bytes,
@@ -93,11 +93,9 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         todo.append((entry, False))
         blocked.append(entry.path)
     if blocked and not force:
-        listed = "\n".join(f"  {p}" for p in blocked[:20])
-        more = f"\n  … and {len(blocked) - 20} more" if len(blocked) > 20 else ""
         raise WouldOverwrite(
             f"{len(blocked)} file(s) in the work tree differ from the index and would be "
-            f"overwritten:\n{listed}{more}",
+            f"overwritten:\n{path_list(blocked)}",
             "stage or move them first, or pass -f to overwrite them",
         )
     linker = Linker(strategy)

@@ -28,6 +28,14 @@ class AmaError(Exception):
         return self.message
 
 
+def path_list(paths: list[str], most: int = 20) -> str:
+    """Paths for an error message: one per line, indented, the first ``most`` of them and
+    then how many more there are."""
+    lines = "\n".join(f"  {p}" for p in paths[:most])
+    more = f"\n  … and {len(paths) - most} more" if len(paths) > most else ""
+    return lines + more
+
+
 class BadInput(AmaError):
     """Input that can never be valid: a malformed id, name or object."""
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ama.plumbing.checkout import checkout
 from ama.plumbing.durable import write_atomic
-from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
 from ama.plumbing.hashing import hash_file
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key, stat_differs
@@ -115,11 +115,9 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     with locked_index(asset) as index:
         changed = _local_changes(asset, index, old_tree, head.manifest, fetch)
         if changed and not force:
-            shown = "\n".join(f"  {p}" for p in changed[:20])
-            more = f"\n  … and {len(changed) - 20} more" if len(changed) > 20 else ""
             raise LocalChanges(
                 f"{len(changed)} file(s) changed here are not uploaded and would be "
-                f"lost by switching to {version}:\n{shown}{more}",
+                f"lost by switching to {version}:\n{path_list(changed)}",
                 "upload them ('ama upload -m MESSAGE'), discard them ('ama discard "
                 "--staged --all'), or pass --force to overwrite them")
         # With force, each changed path also goes back to the target's file (or away), so

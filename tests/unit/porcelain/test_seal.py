@@ -22,6 +22,7 @@ from ama.porcelain.store import verify
 from ama.porcelain.update import update
 from ama.porcelain.upload import upload
 from tests.unit.porcelain.conftest import write
+from tests.unit.test_seal import tamper_keeping_the_seal
 
 NS = 1_000_000_000
 
@@ -66,14 +67,6 @@ def test_update_links_changed_files_into_the_store_as_add_does(asset: Asset) -> 
     assert is_sealed(stored)
     assert asset.odb.get(hash_bytes(b"old")) == b"old"  # the old object is untouched
     assert_index_trusted(asset)
-
-
-def tamper_keeping_the_seal(path: Path, data: bytes) -> None:
-    before = path.stat()
-    path.chmod(0o644)
-    path.write_bytes(data)
-    path.chmod(0o444)
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def uploaded(asset: Asset) -> Asset:
