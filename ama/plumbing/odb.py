@@ -24,9 +24,9 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
@@ -37,10 +37,12 @@ from ama.plumbing.hashing import (
     is_id,
     read_small,
 )
+from ama.plumbing.parallel import PARALLEL_FROM, forked
 
 _TEMP_PREFIX = ".tmp-"
 # link() errors that mean "no hard link between these two files", not a failure.
 _NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
+T = TypeVar("T")
 
 
 # The nanoseconds part of a sealed object's mtime. Not 0, and not a whole number of
@@ -183,6 +185,8 @@ class FileObjectDatabase:
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = itertools.count(1)  # next() on it is safe from many threads
+        # From this many objects a batch's renames are split with a forked child.
+        self.split_at = PARALLEL_FROM
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -296,9 +300,14 @@ class FileObjectDatabase:
             pending = self._pending
             if pending:
                 syncfs(self.root)
-                base, replace = self._base, os.replace
-                for oid, temp in pending.items():
-                    replace(temp, f"{base}/{oid[:2]}/{oid[2:]}")
+                renames = list(pending.items())
+                if len(renames) >= self.split_at:  # half by a child: see in_child
+                    cut = len(renames) // 2
+                    theirs = forked(lambda: self._rename(renames[cut:]))
+                    self._rename(renames[:cut])
+                    theirs()
+                else:
+                    self._rename(renames)
                 syncfs(self.root)
         except BaseException:
             for temp in self._pending.values():
@@ -307,6 +316,55 @@ class FileObjectDatabase:
             raise
         finally:
             self._pending = None
+
+    def _rename(self, renames: list[tuple[str, str]]) -> None:
+        """Give the temp files of a batch their names: ``(id, temp path)`` each. Renaming
+        a file renamed already (by a child that failed half-way) is skipped."""
+        base, replace = self._base, os.replace
+        for oid, temp in renames:
+            try:
+                replace(temp, f"{base}/{oid[:2]}/{oid[2:]}")
+            except FileNotFoundError:
+                if not os.path.exists(f"{base}/{oid[:2]}/{oid[2:]}"):
+                    raise
+
+    def in_child(self, work: Callable[[], T]) -> Callable[[], T]:
+        """Start ``work``, which writes objects into the current :meth:`batch`, in a forked
+        child (:func:`~ama.plumbing.parallel.forked`); return a function that waits for its
+        result and joins the objects it wrote to this batch, to become visible with the
+        rest. When the child fails, its temp files are removed and ``work`` runs here
+        instead, so its error is raised here."""
+        assert self._pending is not None, "in_child needs a batch"
+        before = set(self._pending)
+
+        def child() -> tuple[T, dict[str, str]]:
+            pending = self._pending
+            assert pending is not None
+            try:
+                result = work()
+            except BaseException:
+                for oid, temp in list(pending.items()):
+                    if oid not in before:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(temp)
+                        del pending[oid]
+                raise
+            return result, {o: t for o, t in pending.items() if o not in before}
+
+        waiting = forked(child)
+
+        def join() -> T:
+            result, written = waiting()
+            pending = self._pending
+            assert pending is not None
+            for oid, temp in written.items():
+                known = pending.setdefault(oid, temp)
+                if known != temp:  # the same bytes, written on both sides
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+            return result
+
+        return join
 
     def write(self, data: bytes) -> str:
         """Store ``data`` (if not already stored) and return its id."""

@@ -82,3 +82,39 @@ def test_the_split_check_finds_what_the_single_one_does(tmp_path: Path) -> None:
     assert [(c.state, c.entry.path) for c in changes(index, tmp_path)] == [
         ("modified", "d1/f1"), ("deleted", "d2/f100"), ("deleted", "d3/f3"),
         ("touched", "d4/f4")]
+
+
+def test_objects_written_by_a_child_join_the_batch(tmp_path: Path) -> None:
+    from ama.plumbing.odb import FileObjectDatabase
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    odb.split_at = 2  # the renames are split with a child too
+    with odb.batch():
+        theirs = odb.in_child(lambda: [odb.write(f"child {i}".encode()) for i in range(40)]
+                              + [odb.write(b"both sides")])
+        mine = [odb.write(f"parent {i}".encode()) for i in range(40)] + [odb.write(b"both sides")]
+        child_ids = theirs()
+        assert not odb.path(mine[0]).exists()  # nothing visible before the batch ends
+    for oid in mine + child_ids:
+        assert odb.get(oid)
+    assert sorted(odb) == sorted(set(mine + child_ids))
+    assert odb.temp_files() == []  # the duplicate's second temp file was removed
+
+
+@needs_fork
+def test_a_child_that_fails_leaves_no_temp_files_and_its_error_is_raised(
+        tmp_path: Path) -> None:
+    from ama.plumbing.odb import FileObjectDatabase
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    missing = tmp_path / "not-there"
+
+    def work() -> str:
+        odb.write(b"written before the failure")
+        return odb.write_file(missing)
+
+    with pytest.raises(FileNotFoundError), odb.batch():
+        theirs = odb.in_child(work)
+        odb.write(b"the parent's own")
+        theirs()
+    assert list(odb) == [] and odb.temp_files() == []
