@@ -15,25 +15,46 @@ from ama.plumbing.parallel import can_fork, forked
 needs_fork = pytest.mark.skipif(not can_fork(), reason="needs fork and two cores")
 
 
+def _in_fresh_interpreter(code: str) -> str:
+    """Run ``code`` in a new interpreter, single-threaded as a command is (a test process
+    may hold threads of its own, which rightly stop any fork); return what it prints."""
+    import subprocess
+    import sys
+    import textwrap
+
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
 @needs_fork
 def test_forked_work_runs_in_a_child_and_its_result_comes_back() -> None:
-    here = os.getpid()
-    result = forked(lambda: (os.getpid(), [("x", 1)] * 3, {"big": b"z" * 300_000}))
-    pid, items, big = result()
-    assert pid != here
-    assert items == [("x", 1)] * 3 and big == {"big": b"z" * 300_000}
+    printed = _in_fresh_interpreter("""
+        import os
+        from ama.plumbing.parallel import forked
+        here = os.getpid()
+        result = forked(lambda: (os.getpid(), [("x", 1)] * 3, {"big": b"z" * 300_000}))
+        pid, items, big = result()
+        print(pid != here, items == [("x", 1)] * 3, big == {"big": b"z" * 300_000})
+    """)
+    assert printed == "True True True"
 
 
 @needs_fork
-def test_a_failing_child_means_the_work_is_done_here() -> None:
-    here = os.getpid()
-
-    def work() -> int:
-        if os.getpid() != here:
-            raise RuntimeError("only in the child")
-        return os.getpid()
-
-    assert forked(work)() == here
+def test_a_failing_child_means_the_work_is_done_here(tmp_path: Path) -> None:
+    printed = _in_fresh_interpreter(f"""
+        import os
+        from ama.plumbing.parallel import forked
+        here = os.getpid()
+        def work():
+            if os.getpid() != here:
+                open({str(tmp_path / "child-ran")!r}, "w").close()
+                raise RuntimeError("only in the child")
+            return os.getpid()
+        print(forked(work)() == here)
+    """)
+    assert printed == "True"
+    assert (tmp_path / "child-ran").exists()  # the child did start, and failed
 
 
 def test_no_fork_while_another_thread_runs() -> None:
