@@ -59,3 +59,43 @@ def test_add_draws_progress_on_a_terminal_only(tmp_path: Path) -> None:
     code, out, drawn = run(["add", "-q", "."], root, tty=True)
     assert code == 0
     assert b"Staging" not in drawn and out == b""
+
+
+def test_the_bar_runs_no_thread_so_a_command_can_still_fork(tmp_path: Path) -> None:
+    """A live thread stops the forked split of large work (ama.plumbing.parallel): the bar
+    is redrawn from the command's own calls, not by a thread of its own."""
+    import sys
+
+    script = tmp_path / "bar.py"
+    script.write_text(
+        "import threading\n"
+        "from ama.cli.commands._porcelain import progress\n"
+        "from ama.plumbing.parallel import can_fork\n"
+        "with progress('Placing') as bar:\n"
+        "    assert bar is not None, 'stderr is a terminal: a bar is drawn'\n"
+        "    bar(1, 2)\n"
+        "    seen = (threading.active_count(), can_fork())\n"
+        "    bar(2, 2)\n"
+        "print(*seen)\n")
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                stderr=secondary, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "TERM": "xterm-256color"})
+        os.close(secondary)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out = proc.stdout.read() if proc.stdout else b""
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    assert b"Placing" in drawn
+    assert out.split()[0] == b"1"
+    assert out.split()[1] == (b"True" if (os.cpu_count() or 1) > 1 else b"False")

@@ -41,16 +41,29 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    import time
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
+    # Redrawn from the callback, not by rich's refresh thread: a command with no thread of
+    # its own may split its work with a forked child (ama.plumbing.parallel), which a live
+    # thread rightly prevents.
     with Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-             TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+             TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+             auto_refresh=False) as bar:
         task = bar.add_task(label, total=None)
+        bar.refresh()
+        drawn = 0.0
 
         def update(done: int, total: int) -> None:
+            nonlocal drawn
             bar.update(task, completed=done, total=total)
+            now = time.monotonic()
+            if now - drawn >= 0.1 or done >= total:
+                drawn = now
+                bar.refresh()
 
         yield update
 
