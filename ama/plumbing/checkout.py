@@ -7,13 +7,12 @@ for the whole checkout so a filesystem without reflinks is probed once.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -168,7 +167,7 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
             actual = hash_bytes(data)
             if actual != entry.id:
                 raise CorruptObject(entry.id, src, actual)
-            _write_new(dest, data, 0o755 if entry.executable else 0o644)
+            write_atomic(dest, data, 0o755 if entry.executable else 0o644, sync=False)
             return os.stat(dest)
         used = linker.place(src, dest, entry.executable, fresh=fresh)
     except FileNotFoundError:
@@ -202,25 +201,6 @@ def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:
     """Return the id of the small file at ``path`` and its stat, from one open."""
     data, st = read_small_with_stat(path, size)
     return hash_bytes(data), st
-
-
-def _write_new(dest: str, data: bytes, mode: int) -> None:
-    """Make ``dest`` hold ``data``, appearing whole (temp file beside it, then rename)."""
-    temp = f"{dest}.ama-{os.getpid()}-{threading.get_ident()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(temp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def _clear_way(root: Path, dest: Path) -> None:

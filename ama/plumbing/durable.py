@@ -7,9 +7,12 @@ import contextlib
 import os
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
+                 sync: bool = True) -> None:
     """Replace the file at ``path`` with ``data``: a temp file beside it, synced, then renamed
-    over it, so a reader sees the old bytes or the new ones and a crash leaves one of them."""
+    over it, so a reader sees the old bytes or the new ones and a crash leaves one of them.
+    Without ``sync`` the bytes are not forced to disk first (a file placed in a work tree,
+    which the store can place again)."""
     path = os.fspath(path)
     folder, name = os.path.split(path)
     temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
@@ -20,7 +23,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
             while view:
                 view = view[os.write(fd, view):]
             os.fchmod(fd, mode)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)

@@ -146,6 +146,17 @@ def diff_trees(odb: ObjectDatabase, old: str | None, new: str | None, *,
         level = below
 
 
+def tree_entries(odb: ObjectDatabase, oid: str) -> list[tuple[str, str, int, str]]:
+    """The entries ``(type, id, size, name)`` of the tree ``oid`` in its order, read through
+    ``odb`` (so re-hashed against its id), each line checked as :func:`diff_trees` checks
+    them (a name is never empty, ``.``, ``..`` nor holds ``/``; an id is 64 hex digits),
+    without building a validated entry each. Raises :class:`InvalidObject` naming the
+    broken line."""
+    lines = _tree_lines(odb, oid)
+    return [(kind, entry_id, size, name)
+            for name, (kind, entry_id, size) in _entries(oid, lines, lines).items()]
+
+
 def _utf8(name: str) -> bytes:
     return name.encode("utf-8")
 

@@ -475,15 +475,21 @@ def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
 def changes(index: Index, root: str | os.PathLike[str]) -> Iterator[Change]:
     """Yield the staged files under ``root`` whose stat differs from the index, re-hashing
     only those (and racily clean ones) to tell a real change from a touch."""
-    from ama.plumbing.hashing import hash_file
-
     base = os.fspath(root)
     for entry, st in stat_differs(index, root):
-        if st is None or not stat.S_ISREG(st.st_mode):
-            yield Change("deleted", entry)
-        elif st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
-            yield Change("modified", entry._replace(size=st.st_size))
-        elif hash_file(f"{base}/{entry.path}", st.st_size) != entry.id:
-            yield Change("modified", entry)
-        else:
-            yield Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))
+        yield change_of(entry, st, base)
+
+
+def change_of(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change:
+    """What became of a staged file whose stat differs (``st``, None: nothing at its path;
+    as :func:`stat_differs` gives them), re-hashing it only when size and executable bit
+    cannot tell."""
+    from ama.plumbing.hashing import hash_file
+
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return Change("deleted", entry)
+    if st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
+        return Change("modified", entry._replace(size=st.st_size))
+    if hash_file(f"{root}/{entry.path}", st.st_size) != entry.id:
+        return Change("modified", entry)
+    return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))

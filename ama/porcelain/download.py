@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -22,9 +21,8 @@ from typing import Any
 
 from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import NotFound
-from ama.plumbing.graph import read_manifest, read_tree
+from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
-from ama.plumbing.objects import TREE_HEADER
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
@@ -33,12 +31,6 @@ from ama.porcelain.asset import Asset, locked_index
 Progress = Callable[[int, int], None]
 BATCH = 50_000
 INCOMING = "incoming"
-_TYPES = ("blob", "exec", "tree")
-# One line of a tree as tree_entries accepts it: a known type, a 64-hex-digit id, a size
-# without leading zeros, a name that is not empty and holds no "/", NUL nor CR.
-_LINE = r"(blob|exec|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\r\n]+)\n"
-_TREE_LINE = re.compile(_LINE)
-_TREE_BODY = re.compile(f"(?:{_LINE})*")
 
 
 def _incoming(home: Path) -> Path:
@@ -163,31 +155,6 @@ def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str,
 def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
     transport.download(action, oid, temp)
     return temp
-
-
-def tree_entries(odb: FileObjectDatabase, oid: str) -> list[tuple[str, str, int, str]]:
-    """The entries (type, id, size, name) of the tree ``oid``, read through the store (so
-    re-hashed against its id).
-
-    The lines are split by hand, five times faster than building validated entries, with
-    the checks that keep a path inside the work tree (a name is never empty, ``.``, ``..``
-    nor holds ``/``; an id is 64 hex digits); a tree that does not split cleanly is parsed
-    by :func:`read_tree`, whose error names the broken rule.
-    """
-    data = odb.get(oid)
-    try:
-        if not data.startswith(TREE_HEADER):
-            raise ValueError
-        body = data[len(TREE_HEADER):].decode("utf-8")
-        if not body or _TREE_BODY.fullmatch(body) is None:
-            raise ValueError
-        entries = [(kind, entry, int(size), name)
-                   for kind, entry, size, name in _TREE_LINE.findall(body)]
-        if any(e[3] in (".", "..") for e in entries):
-            raise ValueError
-        return entries
-    except ValueError:  # and UnicodeDecodeError
-        return [(e.type, e.id, e.size, e.name) for e in read_tree(odb, oid).entries]
 
 
 def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,

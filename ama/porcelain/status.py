@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ama.plumbing.hashing import hash_file
-from ama.plumbing.index import Index, IndexEntry, path_key
+from ama.plumbing.index import Index, IndexEntry, change_of, path_key
 from ama.porcelain.asset import Asset, Head, IndexLocked, WorkScan, locked_index, scan
 
 
@@ -120,12 +119,11 @@ def compare(asset: Asset, work: WorkScan, result: Status) -> list[IndexEntry]:
     touched: list[IndexEntry] = []
     root = os.fspath(asset.root)
     for entry, st in work.stale:
-        if st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
-            result.modified.append(entry.path)
-        elif hash_file(os.path.join(root, entry.path), st.st_size) != entry.id:
-            result.modified.append(entry.path)
+        change = change_of(entry, st, root)
+        if change.state == "touched":
+            touched.append(change.entry)
         else:
-            touched.append(IndexEntry.from_stat(entry.path, entry.id, st))
+            result.modified.append(entry.path)
     result.deleted.extend(e.path for e in work.missing)
     return touched
 

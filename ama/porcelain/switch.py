@@ -20,17 +20,16 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from stat import S_ISREG
 from typing import Any
 
 from ama.plumbing.checkout import checkout
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
-from ama.plumbing.hashing import hash_file
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key, stat_differs
+from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, changes, path_key
 from ama.plumbing.objects import VERSION_RE, TreeEntry
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
+from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
 from ama.porcelain.download import fetch_metadata, receive, version_files
@@ -181,13 +180,11 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
     The trees of that version (``manifest`` and all below) are fetched if the store lacks
     them."""
     changed: set[str] = set()
-    for entry, st in stat_differs(index, asset.root):
-        if (st is None or not S_ISREG(st.st_mode) or st.st_size != entry.size
-                or bool(st.st_mode & 0o100) != entry.executable
-                or hash_file(asset.root / entry.path, st.st_size) != entry.id):
-            changed.add(entry.path)
-        else:  # the same bytes: its new stat saves the next command a re-hash
-            index.add(IndexEntry.from_stat(entry.path, entry.id, st))
+    for change in changes(index, asset.root):
+        if change.state == "touched":  # the same bytes: the new stat saves a re-hash later
+            index.add(change.entry)
+        else:
+            changed.add(change.entry.path)
     if index.tree != tree:
         try:
             committed = flatten_tree_ids(asset.odb, tree)
@@ -301,14 +298,8 @@ def _clear_stale_lock(asset: Asset) -> None:
         text = lock.read_text().strip()
     except FileNotFoundError:
         return
-    if text.isdigit():
-        try:
-            os.kill(int(text), 0)
-            return
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            return
+    if text.isdigit() and pid_alive(int(text)):
+        return
     with contextlib.suppress(FileNotFoundError):
         lock.unlink()
 

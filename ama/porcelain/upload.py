@@ -27,7 +27,7 @@ from typing import Any
 
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
-from ama.plumbing.graph import read_manifest, write_tree
+from ama.plumbing.graph import read_manifest, tree_entries, write_tree
 from ama.plumbing.index import Index
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
@@ -231,8 +231,6 @@ def _walk(odb: FileObjectDatabase, root: str, skip: set[str] | frozenset[str] = 
           ) -> tuple[list[str], dict[str, int]]:
     """Every tree (parents first) and blob (id → size) below ``root``, leaving out the
     trees in ``skip`` and everything below them; each tree is read once."""
-    from ama.porcelain.download import tree_entries
-
     trees: list[str] = []
     blobs: dict[str, int] = {}
     seen: set[str] = set()
