@@ -269,14 +269,15 @@ def under_any(path: str, prefixes: list[str]) -> bool:
 
 
 def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
-         strict: bool = False, untracked: bool = True) -> WorkScan:
+         strict: bool = False) -> WorkScan:
     """Walk the work tree below ``prefixes`` (default: all of it) and compare with ``index``.
 
     Staged files are checked by one ``lstat`` each, in the index's order, as
     :func:`ama.plumbing.index.changes` does, from the index's records (no entry is built
-    for a file whose stat matches); folders are listed only to find files the index lacks
-    (skipped without ``untracked``), which alone get the checks of
-    :func:`ama.plumbing.worktree.walk` (their names, their type, ``.amaignore``). With
+    for a file whose stat matches); folders are listed (while a forked child checks part of
+    the stats, see :func:`~ama.plumbing.index.stat_differs`) only to find files the index
+    lacks, which alone get the checks of :func:`ama.plumbing.worktree.walk` (their names,
+    their type, ``.amaignore``). With
     ``strict`` a path that cannot be content raises
     :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
     otherwise it is reported in ``problems``.
@@ -289,7 +290,7 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
     new: list[tuple[str, os.stat_result]] = []
     problems: list[tuple[str, str]] = []
     staged = index.paths()
-    ignore = load_ignore(asset.root) if untracked else None
+    ignore = load_ignore(asset.root)
     link_root = asset.odb.root
 
     def walk(prefix: str, tracked: Collection[str]) -> None:
@@ -308,7 +309,7 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
 
     differ = stat_differs(index, root, None if prefixes == [""] else
                           (lambda path: under_any(path, prefixes)),
-                          walk_all if untracked else None)
+                          walk_all)
     stale: list[tuple[IndexEntry, os.stat_result]] = []
     missing: list[IndexEntry] = []
     folders: list[str] = []  # staged files that are folders now: what they hold is new
@@ -319,7 +320,7 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
                 folders.append(entry.path)
         else:
             stale.append((entry, st))
-    if untracked and folders:
+    if folders:
         tracked = set(staged) - set(folders)
         for folder in folders:
             walk(folder, tracked)
