@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint man bench clean
+.PHONY: demo test tools lint man bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 demo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/demo.sh
 
-test: $(BIN)/.installed
+tools:
+	bash tests/services/tools.sh
+
+test: $(BIN)/.installed tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed

@@ -44,6 +44,9 @@ from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 from ama.plumbing.transport import HttpTransport
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from tests.services.pgcluster import throwaway_cluster  # noqa: E402
+
 RESULTS = HERE / "results" / "remote.json"
 PARTS = ("negotiate", "commits")
 PROJECT = "bench"
@@ -67,49 +70,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    # initdb and pg_ctl refuse to run as root.
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @contextmanager
 def postgres() -> Iterator[str]:
-    """Yield the URL of a fresh database on a throwaway cluster (fsync off), as
-    tests/services/postgres.py starts one; stop and remove it afterwards."""
+    """Yield the URL of a fresh database on a throwaway cluster (fsync off), the one the
+    tests start; stop and remove it afterwards."""
     url = os.environ.get("AMA_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    root = Path("/usr/lib/postgresql")
-    bins = sorted((p for p in root.glob("*/bin") if (p / "pg_ctl").exists()),
-                  key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()])
-    if not bins:
-        raise SystemExit("bench: PostgreSQL is not installed (apt-get install -y postgresql)")
-    pg_bin = bins[-1]
-    folder = Path(tempfile.mkdtemp(prefix="ama-bench-pg."))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
-    data = folder / "data"
-    subprocess.run(_as_postgres([str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres",
-                                 "-A", "trust", "-E", "UTF8", "--no-sync"]),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data), "-l",
-                                 str(folder / "log"), "-w", "-o",
-                                 f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off "
-                                 "-c max_connections=200", "start"]),
-                   check=True, capture_output=True)
-    try:
-        import psycopg
+    import psycopg
 
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                             autocommit=True) as conn:
+    with throwaway_cluster(prefix="ama-bench-pg.") as server:
+        with psycopg.connect(server.replace("+psycopg", ""), autocommit=True) as conn:
             conn.execute("CREATE DATABASE ama_bench")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/ama_bench"
-    finally:
-        subprocess.run(_as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                     "-w", "stop"]), capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        yield server.rsplit("/", 1)[0] + "/ama_bench"
 
 
 def _ama_server() -> list[str]:
