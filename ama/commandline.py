@@ -90,3 +90,16 @@ def group(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], AmaCommand
     listing every subcommand with its options (``examples``, ``see_also`` and
     ``exit_codes`` as for :func:`command`)."""
     return click.group(name, cls=AmaCommandGroup, **kwargs)  # type: ignore[return-value]
+
+
+def positional_or_option(positional: Any, option: Any, metavar: str, flag: str,
+                         required: bool = True) -> Any:
+    """The value given as the positional ``metavar`` or as the option ``flag``: commands take
+    what people type (``ama switch 0.0.1``) and keep the option older scripts use. Raises
+    :class:`click.UsageError` when both disagree, or when a required value is missing."""
+    if positional is not None and option is not None and positional != option:
+        raise click.UsageError(f"{metavar} given twice: {positional!r} and {flag} {option!r}")
+    value = positional if positional is not None else option
+    if value is None and required:
+        raise click.UsageError(f"missing {metavar} (or {flag} {metavar})")
+    return value

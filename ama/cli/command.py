@@ -15,6 +15,7 @@ from ama.commandline import (  # noqa: F401 - the command modules import these f
     AmaCommandGroup,
     command,
     group,
+    positional_or_option,
 )
 
 

@@ -6,11 +6,13 @@ only when that command runs, so ``ama --help`` and the git hooks start fast.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from ama import __version__
 from ama.plumbing.errors import AmaError
@@ -83,6 +85,27 @@ class AmaGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(repr(f'ama {c}') for c in close)}?" if close
+                    else "run 'ama --help' for the list of commands")
+            raise UsageError(f"no such command {name!r}", hint, ctx=ctx)
+        return super().resolve_command(ctx, args)
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise  # bare `ama`: click prints the help, as it should
+        except click.ClickException as e:
+            # ama's own options are parsed before invoke: report them the same way.
+            report_click(e)
+            sys.exit(e.exit_code)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
         if entry is None:
@@ -106,6 +129,11 @@ class AmaGroup(click.Group):
         except AmaError as e:
             report(e)
             ctx.exit(e.exit_code)
+        except NoArgsIsHelpError:
+            raise
+        except click.ClickException as e:
+            report_click(e)
+            ctx.exit(e.exit_code)
         except BrokenPipeError:
             # The reader went away (`ama ls-files | head`): stop quietly, as git does.
             sys.stderr.close()
@@ -117,6 +145,26 @@ def report(error: AmaError) -> None:
     click.echo(f"ama: error: {error.message}", err=True)
     if error.hint:
         click.echo(f"hint: {error.hint}", err=True)
+
+
+class UsageError(click.UsageError):
+    """A usage error that names the fix itself, instead of the generic ``--help`` hint."""
+
+    def __init__(self, message: str, hint: str, ctx: click.Context | None = None) -> None:
+        super().__init__(message, ctx=ctx)
+        self.hint = hint
+
+
+def report_click(error: click.ClickException) -> None:
+    """Print click's own errors (usage, bad values, missing files) in ama's shape: one
+    ``ama: error:`` line and a ``hint:`` naming what to run next."""
+    message = error.format_message()
+    if message[:2].istitle():  # click's "Missing option", not a metavar like "VERSION"
+        message = message[:1].lower() + message[1:]
+    hint = getattr(error, "hint", None)
+    if hint is None and isinstance(error, click.UsageError) and error.ctx is not None:
+        hint = f"run '{error.ctx.command_path} --help' for its usage"
+    report(AmaError(message.rstrip("."), hint or ""))
 
 
 @click.group(cls=AmaGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -68,7 +68,7 @@ def test_newcomer_flow(tmp_path: Path) -> None:
         ("0.0.0", "first", False), ("0.0.1", "second", True)]
     human = ama("versions", cwd=clone).stdout.splitlines()
     assert human[1].startswith("* 0.0.1")
-    switched = json.loads(ama("switch", "--version", "0.0.0", "--json", cwd=clone).stdout)
+    switched = json.loads(ama("switch", "0.0.0", "--json", cwd=clone).stdout)
     assert switched["written"] == ["conf/train.yaml"] and switched["deleted"] == []
     assert files(clone) == v0
     assert json.loads(ama("status", "--json", cwd=clone).stdout)["version"] == "0.0.0"

@@ -50,7 +50,7 @@ def two_versions(tmp_path: Path, first: dict[str, bytes], second: dict[str, byte
     upload(a, first, "first")
     upload(a, second, "second")
     clone = tmp_path / "c"
-    ama("clone", "data/1", "-d", str(clone), cwd=tmp_path)
+    ama("clone", "data/1", str(clone), cwd=tmp_path)
     return clone
 
 

@@ -66,13 +66,38 @@ def test_ama_without_a_command_shows_help() -> None:
 def test_unknown_command_exits_2_and_says_so() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"], prog_name="ama")
     assert result.exit_code == 2
-    assert "No such command 'no-such-command'" in result.output
+    assert result.output == ("ama: error: no such command 'no-such-command'\n"
+                             "hint: run 'ama --help' for the list of commands\n")
+
+
+def test_mistyped_command_suggests_the_right_one() -> None:
+    result = CliRunner().invoke(cli, ["uplaod"], prog_name="ama")
+    assert result.exit_code == 2
+    assert result.output == ("ama: error: no such command 'uplaod'\n"
+                             "hint: did you mean 'ama upload'?\n")
 
 
 def test_unknown_option_exits_2() -> None:
     result = CliRunner().invoke(cli, ["hash-object", "--no-such-option"], prog_name="ama")
     assert result.exit_code == 2
-    assert "No such option" in result.output and "--no-such-option" in result.output
+    assert result.output == ("ama: error: no such option '--no-such-option'\n"
+                             "hint: run 'ama hash-object --help' for its usage\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["class", "info"], "missing NAME (or --name NAME)"),
+    (["switch"], "missing VERSION (or --version VERSION)"),
+    (["switch", "0.0.1", "--version", "0.0.2"],
+     "VERSION given twice: '0.0.1' and --version '0.0.2'"),
+    (["clone"], "missing argument 'NAME'"),
+    (["clone", "ml-models/1", "a", "b"], "got unexpected extra argument (b)"),
+])
+def test_usage_errors_have_the_shape_of_every_error(argv: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, argv, prog_name="ama")
+    assert result.exit_code == 2
+    command = " ".join(a for a in argv[:2] if a.isalpha())
+    assert result.output == (f"ama: error: {message}\n"
+                             f"hint: run 'ama {command} --help' for its usage\n")
 
 
 def test_version() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ama.cli.command import group
+from ama.cli.command import group, positional_or_option
 from ama.cli.commands._porcelain import emit_json, json_option
 
 
@@ -93,16 +93,18 @@ def list_(as_json: bool) -> None:
 
 @command.command("info", examples=[
     ("Show a class's schema and rules:",
-     "ama class info -n ml-models"),
+     "ama class info ml-models"),
 ])
-@click.option("-n", "--name", required=True, help="The class to show.")
+@click.argument("name_arg", metavar="NAME", required=False)
+@click.option("-n", "--name", help="The class to show (or give it as NAME).")
 @json_option
-def info(name: str, as_json: bool) -> None:
-    """Show a class: description, schema and rules."""
+def info(name_arg: str | None, name: str | None, as_json: bool) -> None:
+    """Show the class NAME: description, schema and rules."""
     import json
 
     from ama.porcelain.classes import LocalClasses
 
+    name = positional_or_option(name_arg, name, "NAME", "--name")
     cls = LocalClasses.open().get(name)
     if as_json:
         emit_json(cls.to_json())

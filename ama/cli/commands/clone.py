@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ama.cli.command import command
+from ama.cli.command import command, positional_or_option
 from ama.cli.commands._porcelain import emit_json, json_option, note, progress, quiet_option
 
 
@@ -15,7 +15,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
     examples=[
         ("Clone the latest version into ml-models/1/:", "ama clone ml-models/1"),
         ("Clone one version into a directory of your choice:",
-         "ama clone ml-models/1/0.0.0 -d old-model"),
+         "ama clone ml-models/1/0.0.0 old-model"),
         ("Clone by alias, metadata only (fetch bytes later with ama download):",
          "ama clone ml-models/prod-resnet --soft"),
     ],
@@ -25,17 +25,21 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
 @click.argument("name")
+@click.argument("dest_arg", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @click.option("-d", "--dir", "dest", type=click.Path(path_type=Path),
-              help="Where to clone (default: CLASS/ORDINAL below the current directory).")
+              help="Where to clone, as DIR (default: CLASS/ORDINAL below the current "
+                   "directory).")
 @click.option("--soft", is_flag=True, help="Fetch metadata only, no file bytes.")
 @quiet_option
 @json_option
-def command(name: str, dest: Path | None, soft: bool, quiet: bool, as_json: bool) -> None:
+def command(name: str, dest_arg: Path | None, dest: Path | None, soft: bool, quiet: bool,
+            as_json: bool) -> None:
     """Clone the asset NAME (CLASS/ORDINAL or CLASS/ALIAS, optionally /VERSION; default
     the latest version) from the remote into a new asset directory. Files reach it from
     the asset store by the configured link strategy."""
     from ama.porcelain.clone import clone
 
+    dest = positional_or_option(dest_arg, dest, "DIR", "--dir", required=False)
     with progress("Cloning", not (quiet or as_json)) as bar:
         asset = clone(name, dest, soft=soft, progress=bar)
     head = asset.head

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ama.cli.command import command
+from ama.cli.command import command, positional_or_option
 from ama.cli.commands._porcelain import (
     emit_json,
     json_option,
@@ -18,26 +18,29 @@ from ama.cli.commands._porcelain import (
 @command(
     "switch",
     examples=[
-        ("Go back to the first version:", "ama switch --version 0.0.0"),
+        ("Go back to the first version:", "ama switch 0.0.0"),
         ("Throw away changes that were not uploaded while switching:",
-         "ama switch --version 0.0.2 --force"),
+         "ama switch 0.0.2 --force"),
     ],
     see_also=["ama-versions(1)", "ama-fetch(1)", "ama-status(1)"],
     exit_codes={0: "success", 1: "files changed here are not uploaded (see --force)",
                 2: "a malformed version", 3: "no such version, or not an asset directory",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@click.option("--version", "version", required=True, help="The version to switch to.")
+@click.argument("version_arg", metavar="VERSION", required=False)
+@click.option("--version", "version", help="The version to switch to (or give it as VERSION).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite changes that are not uploaded.")
 @quiet_option
 @json_option
-def command(version: str, force: bool, quiet: bool, as_json: bool) -> None:
+def command(version_arg: str | None, version: str | None, force: bool, quiet: bool,
+            as_json: bool) -> None:
     """Make this directory hold VERSION of its asset. Only the files that differ between
     the two versions are fetched, written or deleted; untracked files stay. Changes not
     uploaded are refused unless --force. A switch that was interrupted completes when run
     again."""
     from ama.porcelain.switch import switch
 
+    version = positional_or_option(version_arg, version, "VERSION", "--version")
     asset = open_asset()
     with progress("Switching", not (quiet or as_json)) as bar:
         result = switch(asset, version, force=force, progress=bar)
