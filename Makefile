@@ -10,6 +10,10 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	# An editable install leaves out the man pages: link them where man finds them for
+	# .venv/bin on PATH (share/man beside it).
+	for s in 1 5 7; do mkdir -p $(VENV)/share/man/man$$s && \
+	  ln -sf $(CURDIR)/man/*.$$s $(VENV)/share/man/man$$s/; done
 	touch $@
 
 demo: $(BIN)/.installed
@@ -26,6 +30,7 @@ lint: $(BIN)/.installed
 
 man: $(BIN)/.installed
 	$(BIN)/python -m ama.cli.manpages man
+	for s in 1 5 7; do ln -sf $(CURDIR)/man/*.$$s $(VENV)/share/man/man$$s/; done
 
 bench: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py

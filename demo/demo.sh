@@ -8,7 +8,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ama-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export AMA_HOME="$work/store" AMA_AUTHOR_NAME="Demo User" AMA_AUTHOR_EMAIL=demo@example.org
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "$*"; "$@"; }
+# Print a command as it would be pasted: words with spaces or quotes in single quotes.
+shown() {
+  local words=() w q="'"
+  for w in "$@"; do
+    if [[ $w =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then words+=("$w")
+    else words+=("'${w//$q/$q\\$q$q}'"); fi
+  done
+  printf '%s' "${words[*]}"
+}
+run() { say "$(shown "$@")"; "$@"; }
 
 cd "$work"
 run ama class init ml-models --description "Trained models"
@@ -27,7 +36,7 @@ say "cd .."; cd ..
 run ama clone ml-models/1
 say "cd ml-models/1"; cd ml-models/1
 run ama versions
-run ama switch --version 0.0.0
+run ama switch 0.0.0
 run cat config/train.yaml
 run ama history
 run cmp "$work/m/weights.bin" weights.bin

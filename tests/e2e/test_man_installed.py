@@ -69,3 +69,13 @@ def test_installed_package_puts_man_pages_where_man_finds_them(tmp_path: Path) -
     assert "ama hash-object [OPTIONS] [FILES]..." in shown
     assert "EXIT STATUS" in shown and "EXAMPLES" in shown
 
+
+
+def test_man_finds_the_pages_with_the_virtualenv_on_path(tmp_path: Path) -> None:
+    """The README's set-up (`make demo` or `make test`, then `.venv/bin` on PATH) lets
+    `man ama-upload` find the page, though an editable install leaves man pages out."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    for page, section in (("ama-upload", "1"), ("ama-format", "5"), ("ama-protocol", "7")):
+        found = subprocess.run(["man", "-w", page], env=env, capture_output=True, text=True)
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.strip().endswith(f"{page}.{section}")
