@@ -12,13 +12,14 @@ import io
 import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ama import __version__
 from ama.commandline import AmaCommandGroup, command
-from ama.plumbing.errors import FAILED, AmaError
+from ama.plumbing.errors import FAILED, AmaError, NotFound
 from ama_remote.config import ServerConfig, load_config
 
 ROLES = ("reader", "writer", "admin")
@@ -43,10 +44,28 @@ class _Settings:
     def config(self, **overrides: Any) -> ServerConfig:
         return load_config(home=self.home, database_url=self.database_url, **overrides)
 
-    def service(self, config: ServerConfig | None = None) -> Any:
+    def service(self, config: ServerConfig | None = None, initialising: bool = False) -> Any:
         from ama_remote.config import open_service
 
-        return open_service(config or self.config())
+        config = config or self.config()
+        if not initialising:
+            _check_initialised(config)
+        return open_service(config)
+
+
+def _check_initialised(config: ServerConfig) -> None:
+    """Refuse, with the command that fixes it, a server home that ``init`` never set up
+    (instead of the database driver's traceback when it cannot open the file)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if not Path(url.database).exists():
+        raise NotFound(f"no ama-server is set up at {config.home}: its database "
+                       f"{url.database} does not exist",
+                       "set one up with 'ama-server init --email EMAIL', or name the "
+                       "server's folder with --home or AMA_SERVER_HOME")
 
 
 class _Group(AmaCommandGroup):
@@ -138,7 +157,7 @@ def init(admin: str, email: str, storage: str | None) -> None:
         check_storage(storage)
         click.echo(f"storage {storage} is writable", err=True)
     _migrate(config)
-    service = settings.service(config)
+    service = settings.service(config, initialising=True)
     if service.list_users():
         raise AlreadyInitialised(f"the server at {config.home} already has users",
                                  f"make a token for an existing user with "

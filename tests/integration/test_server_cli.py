@@ -202,3 +202,15 @@ def test_every_command_answers_help_with_exit_status_and_examples(name: str, com
     done = ama_server(dict(os.environ), *args, "--help")
     assert done.returncode == 0, done.stderr
     assert "Exit status:" in done.stdout and "Examples:" in done.stdout
+
+
+@pytest.mark.parametrize("args", [("user", "list"), ("project", "list"), ("fsck",)])
+def test_commands_on_a_home_never_set_up_say_how_to_set_it_up(tmp_path: Path,
+                                                              args: tuple[str, ...]) -> None:
+    env = env_for(tmp_path)
+    done = ama_server(env, *args)
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("ama-server: error: no ama-server is set up at ")
+    assert "hint: set one up with 'ama-server init --email EMAIL'" in done.stderr
+    assert not (tmp_path / "srv" / "ama.db").exists()
