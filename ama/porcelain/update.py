@@ -26,10 +26,11 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
         if paths is not None:
             for name, prefix in zip(paths, prefixes, strict=True):
                 if not any(under_any(p, [prefix]) for p in index.entries):
-                    what = "no such file" if not os.path.lexists(asset.root / prefix) else (
-                        "it is not staged")
-                    raise NotFound(f"{name}: {what}, so there is nothing to update",
-                                   f"stage a new file with 'ama add {name}'")
+                    if os.path.lexists(asset.root / prefix):
+                        raise NotFound(f"{name}: it is not staged, so there is nothing to "
+                                       "update", f"stage it with 'ama add {name}'")
+                    raise NotFound(f"{name}: no such file, staged or not",
+                                   "check the path; 'ama status' lists the asset's files")
         work = scan(asset, index, prefixes)
         result = Staged()
         todo = [(entry.path, st, entry) for entry, st in work.stale]

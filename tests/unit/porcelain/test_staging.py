@@ -64,8 +64,13 @@ def test_update_restages_only_tracked_files(asset: Asset) -> None:
     result = update(asset)
     assert (result.modified, result.removed, result.new) == (["a"], ["b"], [])
     assert "new" not in asset.index()
-    with pytest.raises(NotFound, match="nothing to update"):
+    with pytest.raises(NotFound, match="nothing to update") as staged:
         update(asset, ["new"])
+    assert staged.value.hint == "stage it with 'ama add new'"
+    # A hint that leads to another error is worse than none: no `ama add` for a missing file.
+    with pytest.raises(NotFound, match="nothere.bin: no such file") as missing:
+        update(asset, ["nothere.bin"])
+    assert missing.value.hint is not None and "ama add" not in missing.value.hint
 
 
 def test_status_reports_every_state(asset: Asset) -> None:
