@@ -202,8 +202,12 @@ def info(remote: Remote, ref: AssetRef, odb: Any = None) -> Info:
 
 def asset_hash(asset: Asset) -> str:
     """The asset hash of the version an asset directory holds, from the asset store alone
-    (no remote needed). Raises :class:`NotUploaded` or :class:`MissingObject`."""
-    ref_of(asset)
+    (no remote needed); for an asset not uploaded yet, the hash its staged files would
+    have as a version (what ``ama write-tree`` prints). Raises :class:`MissingObject`."""
+    if asset.head.is_temp:
+        from ama.plumbing.graph import write_tree
+
+        return write_tree(asset.odb, asset.index().entries.values())
     assert asset.head.manifest is not None
     manifest = local_manifest(asset, asset.head.manifest)
     if manifest is None:

@@ -35,7 +35,8 @@ def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool
 
     The asset hash is the id of the version's root tree: two versions with the same files
     at the same paths have the same hash. 'ama info --hash' in an asset directory needs no
-    remote.
+    remote; in one not uploaded yet it prints the hash of the staged files, the hash the
+    first version will have if they are uploaded as they are.
 
     With --json: {"asset", "version", "hash", "message", "metadata", "inputs",
     "dependents", "versions"} (message, metadata and inputs are null when the version's

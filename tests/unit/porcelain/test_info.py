@@ -76,9 +76,22 @@ def test_lookups_on_the_embedded_remote(tmp_path: Path) -> None:
 
 
 def test_a_temp_asset_is_not_on_the_remote(asset: Asset) -> None:
-    from ama.porcelain.info import asset_hash, ref_of
+    from ama.porcelain.info import ref_of
 
     with pytest.raises(NotUploaded, match="not uploaded yet"):
         ref_of(asset)
-    with pytest.raises(NotUploaded):
-        asset_hash(asset)
+
+
+def test_the_hash_of_a_temp_asset_is_the_hash_of_its_staged_files(asset: Asset) -> None:
+    from ama.plumbing.graph import write_tree
+    from ama.porcelain.add import add
+    from ama.porcelain.info import asset_hash
+
+    (asset.root / "a.txt").write_text("a")
+    (asset.root / "d").mkdir()
+    (asset.root / "d" / "b.txt").write_text("b")
+    add(asset, ["."])
+    expected = write_tree(asset.odb, asset.index().entries.values())
+    assert asset_hash(asset) == expected
+    (asset.root / "a.txt").write_text("changed, not staged")
+    assert asset_hash(asset) == expected
