@@ -140,16 +140,24 @@ def list_remotes(config: Config) -> list[RemoteInfo]:
 
 
 def add(config: Config, name: str, url: str) -> RemoteInfo:
-    """Add the remote ``name`` at ``url``; raises :class:`RemoteExists` or BadInput."""
+    """Add the remote ``name`` at ``url``; raises :class:`RemoteExists` or BadInput.
+
+    The first remote added besides the built-in ``local``, while no default was ever
+    chosen, becomes the default: someone adding a team server means to use it (the result's
+    ``default`` says so)."""
     check_remote_name(name)
     url = check_url(url)
-    if name in _urls(config):
+    known = _urls(config)
+    if name in known:
         raise RemoteExists(f"remote {name!r} already exists",
                            f"remove it first with 'ama remote remove {name}'")
     parser = _read(config)
     parser.add_section(_section(name))
     parser.set(_section(name), "url", url)
     _write(config, parser)
+    fresh = Config(config.home, config.environ)  # `config` may predate a default just set
+    if set(known) <= {LOCAL_REMOTE} and fresh.stored("remote.default") is None:
+        return set_default(config, name)
     return RemoteInfo(name, url, config.get("project.active"),
                       config.get("remote.default") == name)
 

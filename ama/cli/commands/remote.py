@@ -35,8 +35,10 @@ def command() -> None:
 @click.argument("url")
 @json_option
 def add(name: str, url: str, as_json: bool) -> None:
-    """Add the remote NAME at URL."""
+    """Add the remote NAME at URL. The first remote added besides 'local', while no
+    default was chosen, becomes the default."""
     from ama.porcelain.config import Config
+    from ama.porcelain.remotes import LOCAL_REMOTE
     from ama.porcelain.remotes import add as add_remote
 
     info = add_remote(Config.open(), name, url)
@@ -44,6 +46,9 @@ def add(name: str, url: str, as_json: bool) -> None:
         emit_json(info.to_json())
     else:
         click.echo(f"Added remote {info.name} at {info.url}")
+        if info.default:
+            click.echo(f"{info.name} is now the default remote ('ama remote default "
+                       f"{LOCAL_REMOTE}' goes back to the built-in one)", err=True)
 
 
 @command.command("list", examples=[
