@@ -129,3 +129,28 @@ def test_config_round_trip_and_json_shapes(tmp_path: Path) -> None:
 def test_help(tmp_path: Path, name: str) -> None:
     out = ama(name, "--help", cwd=tmp_path).stdout
     assert "Exit status" in out
+
+
+def test_json_output_has_the_shape_its_help_promises(tmp_path: Path) -> None:
+    """Every --json help says whether it prints an object or an array; listings print arrays."""
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.txt").write_text("a")
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "first", cwd=m)
+    tree = ama("info", "--hash", cwd=m).stdout.strip()
+    runs = {
+        ("class", "list"): tmp_path, ("remote", "list"): tmp_path, ("project", "list"): tmp_path,
+        ("list", "ml-models"): tmp_path, ("versions",): m, ("history",): m, ("diff",): m,
+        ("find", "--hash", tree): m, ("status",): m, ("info",): m,
+        ("class", "info", "ml-models"): tmp_path, ("project", "info"): tmp_path,
+    }
+    for argv, cwd in runs.items():
+        helped = ama(*argv[:2 if argv[0] in ("class", "remote", "project") else 1], "--help",
+                     cwd=cwd).stdout
+        promised = list if "one JSON array" in helped else dict
+        assert "one JSON array" in helped or "one JSON object" in helped, argv
+        printed = json.loads(ama(*argv, "--json", cwd=cwd).stdout)
+        assert isinstance(printed, promised), (argv, printed)

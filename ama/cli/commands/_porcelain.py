@@ -19,6 +19,12 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Print the result as one JSON object on stdout.")(f)
 
 
+def json_array_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` for listings, which print an array (one element per item listed)."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the result as one JSON array on stdout.")(f)
+
+
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-q", "--quiet", is_flag=True,
                         help="Print no progress and no summary.")(f)

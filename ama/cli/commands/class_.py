@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import group, positional_or_option
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
 
 
 @group(
@@ -59,7 +59,7 @@ def init(name: str, schema_file: str | None, rules_file: str | None, description
     ("Bring the classes from the remote:",
      "ama class fetch"),
 ])
-@json_option
+@json_array_option
 def fetch(as_json: bool) -> None:
     """Bring every class of the active project, with its schema and rules, from the
     remote into the asset store."""
@@ -78,7 +78,7 @@ def fetch(as_json: bool) -> None:
     ("List the classes of the active project:",
      "ama class list"),
 ])
-@json_option
+@json_array_option
 def list_(as_json: bool) -> None:
     """List the classes known on this machine, with their descriptions."""
     from ama.porcelain.classes import LocalClasses

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._porcelain import emit_json, json_option, open_asset
+from ama.cli.commands._porcelain import emit_json, json_array_option, open_asset
 
 
 @command(
@@ -24,7 +24,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, open_asset
 @click.argument("versions", nargs=-1, metavar="[VERSION [VERSION]]")
 @click.option("--name-status", is_flag=True,
               help="Print only '<A|M|D><TAB><path>' per file.")
-@json_option
+@json_array_option
 def command(versions: tuple[str, ...], name_status: bool, as_json: bool) -> None:
     """Show the files that were added (A), modified (M) or deleted (D).
 

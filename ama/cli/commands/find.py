@@ -13,7 +13,7 @@ from ama.cli.commands._metadata import (
     human_size,
     remote_option,
 )
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json
 
 
 @command(
@@ -41,7 +41,9 @@ from ama.cli.commands._porcelain import emit_json, json_option
 @click.option("--class", "cls", metavar="CLASS", shell_complete=complete_class,
               help="Look only in this class.")
 @remote_option
-@json_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the versions found as one JSON array on stdout (with --size, "
+                   "one JSON object).")
 def command(hash_: str | None, alias: str | None, size_of: str | None, file_: str | None,
             cls: str | None, remote: str | None, as_json: bool) -> None:
     """Find versions in the active project of the remote: by asset hash (--hash), by

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._porcelain import emit_json, json_option, open_asset
+from ama.cli.commands._porcelain import emit_json, json_array_option, open_asset
 
 
 @command(
@@ -16,7 +16,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, open_asset
     exit_codes={0: "success", 3: "not an asset directory, or never uploaded",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@json_option
+@json_array_option
 def command(as_json: bool) -> None:
     """Show each version of the asset here, newest first: its number, time, author and
     message, and the files it added (A), modified (M) and deleted (D)."""

@@ -9,7 +9,12 @@ from typing import Any
 import click
 
 from ama.cli.command import group
-from ama.cli.commands._porcelain import emit_json, json_option, note, quiet_option
+from ama.cli.commands._porcelain import (
+    emit_json,
+    json_array_option,
+    note,
+    quiet_option,
+)
 
 
 def _repo():  # type: ignore[no-untyped-def]
@@ -50,7 +55,7 @@ def command() -> None:
               help="Set aside existing hooks that cannot be chained (not executable, not "
                    "a file) instead of refusing.")
 @quiet_option
-@json_option
+@json_array_option
 def install(force: bool, quiet: bool, as_json: bool) -> None:
     """Install pre-commit, pre-push, post-checkout and post-merge."""
     from ama.porcelain.hooks import install as install_
@@ -65,7 +70,7 @@ def install(force: bool, quiet: bool, as_json: bool) -> None:
 @command.command("uninstall", examples=[
     ("Remove ama's hooks, restoring the previous ones:", "ama hooks uninstall")])
 @quiet_option
-@json_option
+@json_array_option
 def uninstall(quiet: bool, as_json: bool) -> None:
     """Remove ama's hooks and put back the hooks they chained or set aside."""
     from ama.porcelain.hooks import uninstall as uninstall_

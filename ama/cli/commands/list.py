@@ -6,7 +6,7 @@ import click
 
 from ama.cli.command import command
 from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_class, remote_option
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json, json_array_option
 
 
 @command(
@@ -25,7 +25,7 @@ from ama.cli.commands._porcelain import emit_json, json_option
 @click.option("--class", "cls_opt", metavar="CLASS", shell_complete=complete_class,
               help="The class whose assets to list.")
 @remote_option
-@json_option
+@json_array_option
 def command(cls_arg: str | None, cls_opt: str | None, remote: str | None,
             as_json: bool) -> None:
     """List the assets of a class in the active project of the remote: name, aliases,

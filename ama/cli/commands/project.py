@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import group
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
 
 
 @group(
@@ -30,7 +30,7 @@ def command() -> None:
 
 @command.command("list", examples=[
     ("List your projects:", "ama project list")])
-@json_option
+@json_array_option
 def list_(as_json: bool) -> None:
     """List the projects you may use, with your role."""
     from ama.porcelain.config import Config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import group
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
 
 
 @group(
@@ -53,7 +53,7 @@ def add(name: str, url: str, as_json: bool) -> None:
 
 @command.command("list", examples=[
     ("List remotes:", "ama remote list --json")])
-@json_option
+@json_array_option
 def list_(as_json: bool) -> None:
     """List remotes with their URLs; * marks the default."""
     from ama.porcelain.config import Config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._porcelain import emit_json, json_option
+from ama.cli.commands._porcelain import emit_json, json_array_option
 
 
 @command(
@@ -20,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_option
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
 @click.argument("name", required=False)
-@json_option
+@json_array_option
 def command(name: str | None, as_json: bool) -> None:
     """List the versions of NAME (CLASS/ORDINAL or CLASS/ALIAS), or of the asset here,
     oldest first: version, time, author and message.
