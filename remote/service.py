@@ -290,20 +290,23 @@ class Service:
     @staticmethod
     def _version_query() -> Select[Any]:
         parent = aliased(Version)
+        manifest = aliased(StoredObject)
         return (select(Version, Asset.ordinal, AssetClass.name, User.username,
-                       parent.manifest_id.label("parent_manifest"))
+                       parent.manifest_id.label("parent_manifest"), manifest.data)
                 .join(Asset, Version.asset_id == Asset.id)
                 .join(AssetClass, Asset.class_id == AssetClass.id)
                 .join(User, Version.author_id == User.id)
-                .outerjoin(parent, Version.parent_id == parent.id))
+                .outerjoin(parent, Version.parent_id == parent.id)
+                .outerjoin(manifest, (manifest.project_id == AssetClass.project_id)
+                           & (manifest.oid == Version.manifest_id)))
 
     @staticmethod
     def _version_dict(row: Any) -> dict[str, Any]:
-        v, ordinal, cls, author, parent = row
+        v, ordinal, cls, uploader, parent, manifest = row
         number = f"{v.major}.{v.minor}.{v.patch}"
         return {"class": cls, "ordinal": ordinal, "name": f"{cls}/{ordinal}", "version": number,
-                "manifest": v.manifest_id, "parent": parent, "created": _stamp(v.created),
-                "tree": v.tree_id, "author": author}
+                "manifest": v.manifest_id, "parent": parent, "tree": v.tree_id,
+                **_written_by(manifest, uploader, v.created)}
 
     def _versions(self, s: Session, *where: Any) -> list[dict[str, Any]]:
         query = self._version_query().where(*where).order_by(
@@ -804,8 +807,8 @@ class Service:
                                label=item.label))
         result = {"class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
                   "version": ".".join(map(str, number)), "manifest": manifest,
-                  "parent": latest.manifest_id if latest else None, "created": _stamp(now),
-                  "tree": parsed.tree, "author": caller.username}
+                  "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
+                  **_written_by(parsed, caller.username, now)}
         claim.result = result
         return result
 
@@ -1350,7 +1353,7 @@ class Service:
                             VersionInput.manifest_id == manifest)
                      .order_by(AssetClass.name, Asset.ordinal, Version.major, Version.minor,
                                Version.patch))
-            return [{**self._version_dict(row[:5]), "label": row[5]} for row in s.execute(query)]
+            return [{**self._version_dict(row[:6]), "label": row[6]} for row in s.execute(query)]
 
     def fsck(self, project: str | None = None) -> list[dict[str, Any]]:
         """Check every version's objects are in storage with bytes matching their ids.
@@ -1417,6 +1420,24 @@ def _tree_entries(data: bytes, checked: bool) -> list[tuple[str, str, int, str]]
             out.append((kind, oid, int(size), name))
         return out
     return [(e.type, e.id, e.size, e.name) for e in Tree.deserialize(data).entries]
+
+
+def _written_by(manifest: Manifest | bytes | None, uploader: str, uploaded: datetime
+                ) -> dict[str, Any]:
+    """Who made a version and when, as its manifest says (the author the uploader's client
+    recorded), beside the account that uploaded it and the server's time of upload."""
+    if isinstance(manifest, bytes):
+        try:
+            manifest = Manifest.deserialize(manifest)
+        except InvalidObject:
+            manifest = None
+    uploaded_at = _stamp(uploaded)
+    if manifest is None:  # not expected: a commit stores its manifest's bytes
+        return {"author": uploader, "author_email": None, "created": uploaded_at,
+                "message": None, "uploader": uploader, "uploaded": uploaded_at}
+    return {"author": manifest.author.name, "author_email": manifest.author.email,
+            "created": manifest.created, "message": manifest.message, "uploader": uploader,
+            "uploaded": uploaded_at}
 
 
 def _structured_start(path: str) -> bool:

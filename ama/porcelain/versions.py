@@ -82,8 +82,9 @@ def version_key(version: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One version of an asset: its number, manifest, parent, time, author and message
-    (the message when the manifest is in the store), and whether the directory holds it."""
+    """One version of an asset: its number, manifest, parent, the time, author and message
+    its manifest records, the account that uploaded it and when, and whether the directory
+    holds it."""
 
     name: str
     version: str
@@ -93,11 +94,15 @@ class VersionInfo:
     author: str | None
     message: str | None = None
     current: bool = False
+    author_email: str | None = None
+    uploader: str | None = None
+    uploaded: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "manifest": self.manifest,
                 "parent": self.parent, "created": self.created, "author": self.author,
-                "message": self.message, "current": self.current}
+                "author_email": self.author_email, "message": self.message,
+                "current": self.current, "uploader": self.uploader, "uploaded": self.uploaded}
 
 
 def asset_versions(transport: Transport, project: str, cls: str, name: str
@@ -136,11 +141,13 @@ def versions(target: Asset | str, environ: Any = None) -> list[VersionInfo]:
     record(config.home, remote.name, remote.project, cls, info["ordinal"], listed)
     result = []
     for v in listed:
-        message = None
-        with contextlib.suppress(AmaError):
-            if odb.has(v["manifest"]):
-                message = read_manifest(odb, v["manifest"]).message
+        message = v.get("message")
+        if message is None:  # a remote that does not send it: the manifest, when it is here
+            with contextlib.suppress(AmaError):
+                if odb.has(v["manifest"]):
+                    message = read_manifest(odb, v["manifest"]).message
         result.append(VersionInfo(v["name"], v["version"], v["manifest"], v.get("parent"),
                                   v.get("created"), v.get("author"), message,
-                                  v["manifest"] == current))
+                                  v["manifest"] == current, v.get("author_email"),
+                                  v.get("uploader"), v.get("uploaded")))
     return result

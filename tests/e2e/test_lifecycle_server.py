@@ -51,6 +51,13 @@ def test_lifecycle_on_a_server_with_s3(tmp_path: Path, s3_bucket: object,
     assert files(clone) == v1
     listed = json.loads(ama("versions", "--json", cwd=clone, env=other).stdout)
     assert [v["version"] for v in listed] == ["0.0.0", "0.0.1"]
+    # The manifest's author and message, not only the account that uploaded it.
+    assert [(v["author"], v["author_email"], v["message"], v["uploader"]) for v in listed] == [
+        ("Test User", "test@example.org", "first", "admin"),
+        ("Test User", "test@example.org", "second", "admin")]
+    shown = ama("info", cwd=clone, env=other).stdout
+    assert "by Test User <test@example.org>" in shown and "uploaded:" in shown
+    assert "by admin" in shown
     ama("switch", "--version", "0.0.0", cwd=clone, env=other)
     assert files(clone) == v0
     history = json.loads(ama("history", "--json", cwd=clone, env=other).stdout)

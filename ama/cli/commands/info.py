@@ -43,6 +43,7 @@ def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool
     manifest is not in the asset store).
     """
     from ama.plumbing.store import Store
+    from ama.plumbing.transport import HttpTransport
     from ama.porcelain.info import info
 
     if only_hash and name is None and not as_json:
@@ -84,7 +85,11 @@ def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool
         out.append(f"{label:<12} {v['version']}")
         out.append(f"hash:        {v['tree']}")
         out.append(f"manifest:    {v['manifest']}")
-        out.append(f"created:     {v['created']} by {v['author']}")
+        email = f" <{v['author_email']}>" if v.get("author_email") else ""
+        out.append(f"created:     {v['created']} by {v['author']}{email}")
+        if isinstance(where.transport, HttpTransport) and v.get("uploader"):
+            # On a server the uploading account is someone; the embedded remote's is not.
+            out.append(f"uploaded:    {v.get('uploaded')} by {v['uploader']}")
         m = shown.manifest
         if m is not None:
             out.append(f"message:     {m.message}")

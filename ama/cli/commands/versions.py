@@ -25,8 +25,11 @@ def command(name: str | None, as_json: bool) -> None:
     """List the versions of NAME (CLASS/ORDINAL or CLASS/ALIAS), or of the asset here,
     oldest first: version, time, author and message.
 
+    The time, author and message are the ones the version's manifest records; with
+    --json, "uploader" and "uploaded" add the account that uploaded it and when.
+
     With --json: a list of {"name", "version", "manifest", "parent", "created", "author",
-    "message", "current"}.
+    "author_email", "message", "current", "uploader", "uploaded"}.
     """
     from ama.porcelain.asset import Asset
     from ama.porcelain.versions import versions
