@@ -431,7 +431,27 @@ def commands() -> list[tuple[str, click.Command]]:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run ``ama-server``: the console script."""
+    missing = [name for name in SERVER_MODULES if not _importable(name)]
+    if missing:
+        # `pip install amapy` is the client; the server's packages are an extra.
+        click.echo(f"ama-server: error: the server's packages are not installed "
+                   f"(missing: {', '.join(missing)})", err=True)
+        click.echo("hint: pip install 'amapy[server]'", err=True)
+        sys.exit(2)
     return cli.main(args=argv, prog_name="ama-server")
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a missing parent package (google for google.cloud…)
+        return False
+
+
+# What `amapy[server]` adds to the client's install (setup.cfg).
+SERVER_MODULES = ("falcon", "gunicorn", "psycopg", "boto3", "google.cloud.storage")
 
 
 if __name__ == "__main__":
