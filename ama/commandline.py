@@ -1,9 +1,9 @@
-"""The conventions every ama command line follows (DESIGN §6), shared by ``ama`` and
+"""The conventions every ama command line follows (docs/design.md §6), shared by ``ama`` and
 ``ama-server``: the exit codes, and the help sections (exit status, examples, see also) that
 both ``--help`` and the generated man pages show.
 
 It lives outside ``ama/cli`` so the remote's ``ama-server`` can follow the same conventions
-without importing the client's command line (DESIGN §5).
+without importing the client's command line (docs/design.md §5).
 """
 
 from __future__ import annotations

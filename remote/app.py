@@ -1,4 +1,4 @@
-"""The HTTP face of the remote: the Falcon app serving the ``/v1`` API of DESIGN §4.
+"""The HTTP face of the remote: the Falcon app serving the ``/v1`` API of docs/design.md §4.
 
 Resources are thin: they parse the request, call the :class:`~ama_remote.service.Service`
 and shape the answer. Errors are mapped to HTTP statuses in one place (:func:`_handle_ama_error`)

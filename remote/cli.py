@@ -1,9 +1,9 @@
-"""``ama-server``: set up, run and administer the remote (DESIGN §4).
+"""``ama-server``: set up, run and administer the remote (docs/design.md §4).
 
 Every command reads its configuration from the flags ``--home`` and ``--database-url``,
 then the environment (``AMA_SERVER_HOME``, ``AMA_DATABASE_URL``), then
 ``$AMA_SERVER_HOME/server.toml`` (see :mod:`ama_remote.config`). Commands print results on
-stdout, notes on stderr, and exit with the codes of DESIGN §6.
+stdout, notes on stderr, and exit with the codes of docs/design.md §6.
 """
 
 from __future__ import annotations

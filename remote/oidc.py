@@ -1,4 +1,4 @@
-"""OpenID Connect login: the server's side of ``ama auth login`` (DESIGN §4, Auth).
+"""OpenID Connect login: the server's side of ``ama auth login`` (docs/design.md §4, Auth).
 
 The design is the native-app pattern of RFC 8252, with the ama server as the party that
 decides who someone is:

@@ -2,7 +2,7 @@
 
 The HTTP app and the embedded ``file://`` remote both call this class, so ordinals, the
 compare-and-swap on a version's parent, object checks and class rules are one piece of code
-(DESIGN §4). Every method returns plain JSON-ready dicts and lists and raises the errors of
+(docs/design.md §4). Every method returns plain JSON-ready dicts and lists and raises the errors of
 ``ama_remote.errors``. Every call on a project checks the caller's role; a project the caller
 is not a member of answers exactly like a project that does not exist.
 

@@ -1,4 +1,4 @@
-"""The root of every error ama raises, and the exit codes of DESIGN §6."""
+"""The root of every error ama raises, and the exit codes of docs/design.md §6."""
 
 from __future__ import annotations
 

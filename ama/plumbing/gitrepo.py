@@ -1,4 +1,4 @@
-"""Git repositories that reference assets: the one module that reads git (DESIGN §5).
+"""Git repositories that reference assets: the one module that reads git (docs/design.md §5).
 
 Questions git answers best about itself (where its hooks folder is, with ``core.hooksPath``
 and linked work trees; what the index holds under ``GIT_INDEX_FILE``) are asked of the

@@ -1,4 +1,4 @@
-"""Object ids: BLAKE3-256 of an object's bytes, as 64 lowercase hex characters (DESIGN §2).
+"""Object ids: BLAKE3-256 of an object's bytes, as 64 lowercase hex characters (docs/design.md §2).
 
 A blob's id equals what ``b3sum FILE`` prints. Large files are hashed through a memory map
 with every core, one window at a time so a 100 GiB file never counts 100 GiB against the

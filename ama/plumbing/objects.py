@@ -1,7 +1,8 @@
 """The three kinds of object (blob, tree, manifest): their values, bytes and validation rules.
 
-Every rule of DESIGN §2 is enforced both when a value is built and when bytes are read, so an
-object that deserializes is one that would serialize to the same bytes.
+Every rule of docs/design.md §2 and ama-format(5) is enforced both when a value is built and
+when bytes are read, so an object that deserializes is one that would serialize to the same
+bytes.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ An object written from bytes that were just hashed is *sealed* (:func:`seal`): i
 set to a moment whose nanoseconds are :data:`SEAL_NS`. Writing to a file's bytes makes the
 kernel set its mtime to the current time, which breaks the seal, while hard-linking changes
 only the ctime; so a placement by link may trust a read-only sealed object from its stat
-(:func:`is_sealed`) instead of reading it again (DESIGN §2, "a cheap stat-based schedule").
+(:func:`is_sealed`) instead of reading it again (docs/design.md §2, "a cheap stat-based schedule").
 ``ama store verify`` and ``ama fsck`` ignore seals and re-hash every object.
 """
 

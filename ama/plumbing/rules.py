@@ -1,4 +1,4 @@
-"""Class rules: the checks a version must pass to be uploaded to a class (DESIGN §1).
+"""Class rules: the checks a version must pass to be uploaded to a class (docs/design.md §1).
 
 The remote runs them in its commit and the client runs them before it transfers anything,
 so a version that breaks a rule is refused early and both sides say the same thing. Rules,

@@ -1,5 +1,5 @@
 """The asset store (``$AMA_HOME``, default ``~/.ama``): the machine-wide object database,
-refs and settings that every asset directory on this machine shares (DESIGN §3)."""
+refs and settings that every asset directory on this machine shares (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """How the client talks to a remote: the :class:`Transport` interface and its HTTP
-implementation over ``requests`` (DESIGN §4, §5).
+implementation over ``requests`` (docs/design.md §4, §5).
 
 ``requests`` is imported when an HTTP transport is built, not with this module: a command
 on a ``file://`` remote (or none) never pays for loading it.
@@ -7,7 +7,7 @@ on a ``file://`` remote (or none) never pays for loading it.
 The in-process implementation for ``file://`` remotes lives with the porcelain, which is the
 only client code allowed to import the remote. Both raise the errors defined here (or the
 plumbing's :class:`NotFound` and :class:`BadInput`), so a caller handles one set of errors
-whatever the remote, and each carries the exit code of DESIGN §6.
+whatever the remote, and each carries the exit code of docs/design.md §6.
 """
 
 from __future__ import annotations

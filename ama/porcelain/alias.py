@@ -15,7 +15,8 @@ _DIGITS = re.compile(r"[0-9]+\Z")
 
 
 def check_alias(alias: str) -> str:
-    """Return ``alias`` if it can name an asset (DESIGN §1), else raise :class:`BadInput`."""
+    """Return ``alias`` if it can name an asset (docs/design.md §1), else raise
+    :class:`BadInput`."""
     if not CLASS_NAME_RE.match(alias):
         raise BadInput(f"invalid alias {alias!r}: use 1 to 63 of a-z, 0-9, '.', '_', '-', "
                        "starting with a letter or digit")

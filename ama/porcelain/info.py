@@ -1,5 +1,5 @@
 """Looking assets and versions up on their remote (``ama info``), and the names users type
-for them (DESIGN §1): ``<class>/<ordinal>``, ``<class>/<alias>``, each optionally followed
+for them (docs/design.md §1): ``<class>/<ordinal>``, ``<class>/<alias>``, each optionally followed
 by ``/<version>``.
 
 The other metadata verbs (list, inputs, find, alias, asset set) reach the remote through

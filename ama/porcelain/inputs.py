@@ -1,6 +1,6 @@
 """Lineage staged for the next upload: ``.ama/inputs`` (``ama inputs add|list|remove``).
 
-An input says which version of another asset a version was made from (DESIGN §1). Inputs
+An input says which version of another asset a version was made from (docs/design.md §1). Inputs
 are to lineage what the index is to files: ``.ama/inputs`` holds the complete list of
 inputs the next upload records in its manifest. While the file is absent, that list is the
 inputs of the version the directory holds (so an upload keeps them, as it keeps unchanged

@@ -12,7 +12,7 @@ default NAME`` (or ``AMA_REMOTE``) names another, so a newcomer needs no server 
 :func:`open_remote` returns a :class:`~ama.plumbing.transport.Transport`: HTTP for
 ``http(s)://`` URLs (with the stored token), and for ``file://`` an
 :class:`InProcessTransport` over the remote's service layer. This module is the only
-client code that imports ``ama_remote`` (DESIGN §5), and only for ``file://``.
+client code that imports ``ama_remote`` (docs/design.md §5), and only for ``file://``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``ama store info|set|verify|gc|prune|clear``: the machine-wide asset store (DESIGN §3).
+"""``ama store info|set|verify|gc|prune|clear``: the machine-wide asset store (docs/design.md §3).
 
 What ``gc`` keeps (its roots): for every registered asset directory that still exists, every
 object its index names and everything reachable from the manifest its HEAD names (history

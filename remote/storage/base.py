@@ -1,9 +1,9 @@
 """The storage backend interface: a few calls over object bytes, plus a not-found error.
 
 Every backend (``file://``, ``s3://``, ``gs://``) stores an object under the same key layout,
-``<prefix>/objects/ab/cdef…`` (DESIGN §4); callers name objects by :func:`object_key` and the
-backend adds its own prefix. Writes are create-only: an object, once stored, is never replaced,
-so a second upload of the same id cannot overwrite verified bytes. One contract test suite
+``<prefix>/objects/ab/cdef…`` (docs/design.md §4); callers name objects by :func:`object_key`
+and the backend adds its own prefix. Writes are create-only: an object, once stored, is never
+replaced, so a second upload of the same id cannot overwrite verified bytes. One contract test suite
 (tests/integration/test_storage_contract.py) runs against every backend.
 """
 

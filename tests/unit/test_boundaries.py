@@ -1,4 +1,4 @@
-"""The module boundaries of DESIGN §5, checked by walking every import of every module."""
+"""The module boundaries of docs/design.md §5, checked by walking every import of every module."""
 
 from __future__ import annotations
 

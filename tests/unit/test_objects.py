@@ -1,4 +1,4 @@
-"""Trees and manifests: golden ids, round trips, and every format rule of DESIGN §2."""
+"""Trees and manifests: golden ids, round trips, and every format rule of docs/design.md §2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Packaging: every package folder is installed, under the name DESIGN §5 gives it."""
+"""Packaging: every package folder is installed, under the name docs/design.md §5 gives it."""
 
 from __future__ import annotations
 
