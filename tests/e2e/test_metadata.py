@@ -273,17 +273,37 @@ def test_completion_scripts_complete_commands_and_classes(tmp_path: Path) -> Non
     assert 'eval "$(ama completion bash)"' in ama("completion", "--help", cwd=tmp_path).stdout
     ama("completion", "tcsh", cwd=tmp_path, code=2)
 
-    def complete(words: str) -> list[str]:
+    def complete(words: str, cwd: Path = tmp_path) -> list[str]:
         env = {"_AMA_COMPLETE": "bash_complete", "COMP_WORDS": words,
                "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
-        out = ama(cwd=tmp_path, env=env).stdout
-        return [line.split(",", 1)[1] for line in out.splitlines()]
+        out = ama(cwd=cwd, env=env).stdout
+        return [line.split(",", 1)[1] for line in out.splitlines() if line]
 
     assert complete("ama li") == ["list"]
     assert "inputs" in complete("ama in")
     assert complete("ama inputs ") == ["add", "list", "remove"]
     assert complete("ama list --class ml") == ["ml-models"]
     assert complete("ama find --cl") == ["--class"]
+    assert complete("ama class info ml") == ["ml-models"]
+    assert complete("ama init m") == ["ml-models"]
+    # Asset names and versions, from what this machine has seen of the remote.
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.txt").write_text("a")
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "one", cwd=m)
+    (m / "a.txt").write_text("b")
+    ama("update", "a.txt", cwd=m)
+    ama("upload", "-m", "two", cwd=m)
+    assert complete("ama clone ml") == ["ml-models/"]
+    assert complete("ama clone ml-models/") == ["ml-models/1"]
+    assert complete("ama versions ml-models/1/") == ["ml-models/1/0.0.0", "ml-models/1/0.0.1"]
+    assert complete("ama info ml-models/1/0.0.1") == ["ml-models/1/0.0.1"]
+    assert complete("ama inputs add ml-models/1/0") == ["ml-models/1/0.0.0", "ml-models/1/0.0.1"]
+    assert complete("ama switch ", cwd=m) == ["0.0.0", "0.0.1"]
+    assert complete("ama diff 0.0.", cwd=m) == ["0.0.0", "0.0.1"]
+    assert complete("ama switch ", cwd=tmp_path) == []  # not an asset directory: nothing
     if shutil.which("bash"):
         # The script bash would source defines the completion function and registers it.
         script = ama("completion", "bash", cwd=tmp_path).stdout

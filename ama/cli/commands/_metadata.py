@@ -61,6 +61,27 @@ def human_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def complete_asset(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of CLASS/ORDINAL[/VERSION]: the assets and versions known here."""
+    from ama.porcelain.complete import asset_names
+
+    try:
+        return asset_names(incomplete)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+
+
+def complete_version(ctx: click.Context, param: click.Parameter, incomplete: str
+                     ) -> list[str]:
+    """Shell completion of a VERSION of the asset in the current directory."""
+    from ama.porcelain.complete import versions_here
+
+    try:
+        return versions_here(incomplete)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+
+
 def complete_class(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion of class names: the classes known on this machine."""
     from ama.porcelain.classes import LocalClasses

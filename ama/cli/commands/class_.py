@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import group, positional_or_option
+from ama.cli.commands._metadata import complete_class
 from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
 
 
@@ -95,7 +96,7 @@ def list_(as_json: bool) -> None:
     ("Show a class's schema and rules:",
      "ama class info ml-models"),
 ])
-@click.argument("name_arg", metavar="NAME", required=False)
+@click.argument("name_arg", metavar="NAME", required=False, shell_complete=complete_class)
 @click.option("-n", "--name", help="The class to show (or give it as NAME).")
 @json_option
 def info(name_arg: str | None, name: str | None, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ama.cli.command import command, positional_or_option
+from ama.cli.commands._metadata import complete_asset
 from ama.cli.commands._porcelain import emit_json, json_option, note, progress, quiet_option
 
 
@@ -24,7 +25,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
                 2: "a malformed name", 3: "no such asset or version",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@click.argument("name")
+@click.argument("name", shell_complete=complete_asset)
 @click.argument("dest_arg", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @click.option("-d", "--dir", "dest", type=click.Path(path_type=Path),
               help="Where to clone, as DIR (default: CLASS/ORDINAL below the current "

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ama.cli.command import command
+from ama.cli.commands._metadata import complete_version
 from ama.cli.commands._porcelain import emit_json, json_array_option, open_asset
 
 
@@ -21,7 +22,8 @@ from ama.cli.commands._porcelain import emit_json, json_array_option, open_asset
     exit_codes={0: "success", 2: "bad usage or a malformed version",
                 3: "a version or object not known on this machine"},
 )
-@click.argument("versions", nargs=-1, metavar="[VERSION [VERSION]]")
+@click.argument("versions", nargs=-1, metavar="[VERSION [VERSION]]",
+                shell_complete=complete_version)
 @click.option("--name-status", is_flag=True,
               help="Print only '<A|M|D><TAB><path>' per file.")
 @json_array_option

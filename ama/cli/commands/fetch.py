@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
+from ama.cli.commands._metadata import complete_asset
 from ama.cli.commands._porcelain import emit_json, json_option, note, progress, quiet_option
 
 
@@ -19,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
     exit_codes={0: "success", 2: "bad usage or a malformed name", 3: "no such asset or class",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_asset)
 @click.option("--class", "cls", metavar="CLASS", help="Fetch every asset of CLASS.")
 @click.option("--all", "everything", is_flag=True, help="Fetch every asset of every class.")
 @quiet_option

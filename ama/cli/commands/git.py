@@ -7,6 +7,7 @@ import sys
 import click
 
 from ama.cli.command import group
+from ama.cli.commands._metadata import complete_asset
 from ama.cli.commands._porcelain import emit_json, json_option, note, progress, quiet_option
 
 
@@ -56,7 +57,7 @@ def command() -> None:
      "ama git add imagenet-subsets/3/0.0.2 --path data/train"),
     ("Record the version an asset directory of the work tree holds (after an upload):",
      "ama git add data/labels")])
-@click.argument("target", metavar="NAME[/VERSION]|DIR")
+@click.argument("target", metavar="NAME[/VERSION]|DIR", shell_complete=complete_asset)
 @click.option("--path", "path", metavar="DIR",
               help="Where to check the asset out (default: CLASS/ORDINAL at the root).")
 @quiet_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._metadata import METADATA_EXIT_CODES, remote_option, target
+from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset, remote_option, target
 from ama.cli.commands._porcelain import emit_json, json_option
 
 
@@ -22,7 +22,7 @@ from ama.cli.commands._porcelain import emit_json, json_option
     see_also=["ama-list(1)", "ama-find(1)", "ama-inputs(1)", "ama-asset(1)"],
     exit_codes=METADATA_EXIT_CODES,
 )
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_asset)
 @click.option("--hash", "only_hash", is_flag=True,
               help="Print only the asset hash: the root tree id of the version.")
 @remote_option

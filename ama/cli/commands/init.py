@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
+from ama.cli.commands._metadata import complete_class
 from ama.cli.commands._porcelain import emit_json, json_option
 
 
@@ -19,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_option
                 2: "the directory is inside an asset directory or contains one",
                 3: "the class is not known on this machine"},
 )
-@click.argument("class_name", metavar="CLASS")
+@click.argument("class_name", metavar="CLASS", shell_complete=complete_class)
 @json_option
 def command(class_name: str, as_json: bool) -> None:
     """Make the current directory an asset directory holding a new asset of CLASS.

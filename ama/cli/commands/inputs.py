@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import group
-from ama.cli.commands._metadata import METADATA_EXIT_CODES
+from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset
 from ama.cli.commands._porcelain import emit_json, json_option, open_asset
 
 
@@ -35,7 +35,7 @@ def command() -> None:
 @command.command("add", examples=[("Add a training set:",
                                    "ama inputs add imagenet-subsets/3/0.0.1 "
                                    "--label training-data")])
-@click.argument("name", metavar="NAME/VERSION")
+@click.argument("name", metavar="NAME/VERSION", shell_complete=complete_asset)
 @click.option("--label", required=True, metavar="TEXT",
               help="How the input was used, e.g. training-data.")
 @json_option
@@ -57,7 +57,7 @@ def add(name: str, label: str, as_json: bool) -> None:
 
 @command.command("remove", examples=[("Drop an input:",
                                       "ama inputs remove imagenet-subsets/3/0.0.1")])
-@click.argument("name", metavar="NAME/VERSION")
+@click.argument("name", metavar="NAME/VERSION", shell_complete=complete_asset)
 @json_option
 def remove(name: str, as_json: bool) -> None:
     """Unstage the input NAME/VERSION (as 'ama inputs list' shows it; an alias is looked

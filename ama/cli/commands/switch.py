@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command, positional_or_option
+from ama.cli.commands._metadata import complete_version
 from ama.cli.commands._porcelain import (
     emit_json,
     json_option,
@@ -27,7 +28,8 @@ from ama.cli.commands._porcelain import (
                 2: "a malformed version", 3: "no such version, or not an asset directory",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@click.argument("version_arg", metavar="VERSION", required=False)
+@click.argument("version_arg", metavar="VERSION", required=False,
+                shell_complete=complete_version)
 @click.option("--version", "version", help="The version to switch to (or give it as VERSION).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite changes that are not uploaded.")
 @quiet_option

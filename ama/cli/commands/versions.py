@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
+from ama.cli.commands._metadata import complete_asset
 from ama.cli.commands._porcelain import emit_json, json_array_option
 
 
@@ -19,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_array_option
                 3: "no such asset, or the asset here was never uploaded",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_asset)
 @json_array_option
 def command(name: str | None, as_json: bool) -> None:
     """List the versions of NAME (CLASS/ORDINAL or CLASS/ALIAS), or of the asset here,
