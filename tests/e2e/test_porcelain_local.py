@@ -51,8 +51,11 @@ def test_newcomer_flow(tmp_path: Path) -> None:
     assert json.loads(ama("status", "--json", cwd=m).stdout)["modified"] == []
     assert ama("diff", "--name-status", cwd=m).stdout == "A\tconf/train.yaml\nA\tweights.bin\n"
     (m / "weights.bin").write_bytes(b"oops")
-    ama("discard", "weights.bin", cwd=m)
+    assert ama("discard", "weights.bin", cwd=m).stderr == "1 restored, 0 unstaged\n"
     assert (m / "weights.bin").read_bytes() == b"\0" * 5000
+    # Nothing left to discard: said in words, success as the help says.
+    again = ama("discard", "weights.bin", cwd=m)
+    assert again.stderr == "Nothing to discard: the files named have no changes\n"
     removed = json.loads(ama("remove", "conf", "--json", cwd=m).stdout)
     assert removed == {"unstaged": ["conf/train.yaml"], "deleted": ["conf/train.yaml"]}
     assert not (m / "conf").exists()

@@ -15,8 +15,9 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, open_asset
         ("Go back to the last uploaded version everywhere:", "ama discard --staged --all"),
     ],
     see_also=["ama-status(1)", "ama-add(1)", "ama-remove(1)"],
-    exit_codes={0: "success", 2: "bad usage", 3: "a path with nothing to discard, or a "
-                "needed object that is not in the store"},
+    exit_codes={0: "success, also when the files named have no changes to discard",
+                2: "bad usage", 3: "a path below which nothing is staged, or a needed object "
+                "that is not in the store"},
 )
 @click.argument("paths", nargs=-1, metavar="PATH…")
 @click.option("--staged", is_flag=True,
@@ -40,5 +41,8 @@ def command(paths: tuple[str, ...], staged: bool, all_: bool, quiet: bool,
     result = discard(open_asset(), None if all_ else list(paths), staged=staged)
     if as_json:
         emit_json(result.to_json())
+        return
+    if not result.restored and not result.unstaged:
+        note("Nothing to discard: the files named have no changes", quiet)
         return
     note(f"{len(result.restored)} restored, {len(result.unstaged)} unstaged", quiet)
