@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.gitrepo import GitRepo, PushedRef
 from ama.plumbing.worktree import META_DIR
 from ama.porcelain.lockfile import LOCK_FILE, BadLock, Lock, LockEntry, check_path
+
+if TYPE_CHECKING:
+    from ama.porcelain.asset import Asset
 
 Progress = Callable[[int, int], None]
 STAMP = "ama/pre-commit.ok"
@@ -182,8 +185,9 @@ def add(repo: GitRepo, target: str, path: str | None = None, *,
 
     ``target`` is either ``NAME[/VERSION]`` (cloned into ``path``, default ``NAME`` from the
     root of the work tree) or an asset directory already inside the work tree, recorded at
-    the version it holds (run it again after uploading from there). Raises BadInput,
-    NotFound, BadLock and what clone raises.
+    the version it holds (run it again after uploading from there). Where ``path`` holds
+    the same asset already, it is switched to ``VERSION`` (default: the latest) and
+    re-pinned. Raises BadInput, NotFound, BadLock and what clone and switch raise.
     """
     cwd = cwd or Path.cwd()
     lock = Lock.read(repo.root)
@@ -205,9 +209,20 @@ def add(repo: GitRepo, target: str, path: str | None = None, *,
         current = lock.get(rel)
         folder = repo.root / rel
         if current is not None and (folder / META_DIR / "HEAD").is_file():
-            raise BadInput(f"{rel} already holds {current.name} (recorded in {LOCK_FILE})",
-                           f"change its version with 'cd {q(rel)} && ama switch --version V' "
-                           f"then 'ama git add {q(rel)}', or pick another --path")
+            asset = _open_asset(folder, environ)
+            if not _holds(asset, cls, name):
+                raise BadInput(f"{rel} already holds {current.name}, another asset (recorded "
+                               f"in {LOCK_FILE})", "pick another --path, or drop it first "
+                               f"with 'ama git remove {q(rel)}'")
+            # The same asset at another version: move the checkout there and re-pin it.
+            from ama.porcelain.lockfile import entry_from_head
+            from ama.porcelain.switch import switch
+
+            switch(asset, version or _latest(asset), progress=progress)
+            entry = entry_from_head(rel, asset.head)
+            lock = lock.with_entry(entry)
+            lock.write(repo.root)
+            return AddResult(entry, False, _ignore(repo.root, entry.path))
         if folder.exists() and any(folder.iterdir()):
             raise BadInput(f"{rel} exists and is not empty", "choose another folder with --path")
         lock.with_entry(LockEntry(rel, cls, "1", "0.0.0", "0" * 64))  # refuse overlaps early
@@ -221,6 +236,31 @@ def add(repo: GitRepo, target: str, path: str | None = None, *,
     lock.write(repo.root)
     ignored = _ignore(repo.root, entry.path)
     return AddResult(entry, cloned, ignored)
+
+
+def _holds(asset: Asset, cls: str, name: str) -> bool:
+    """Whether ``asset``'s directory holds the asset ``cls/name`` (an ordinal or an alias,
+    which the remote resolves)."""
+    head = asset.head
+    if head.is_temp or head.class_name != cls:
+        return False
+    if name.isdigit():
+        return int(name) == int(head.asset)
+    from ama.porcelain.remotes import open_remote
+
+    transport, remote = open_remote(asset.config, head.remote, head.project)
+    return int(transport.asset(remote.project, cls, name)["ordinal"]) == int(head.asset)
+
+
+def _latest(asset: Asset) -> str:
+    """The latest version of the asset a directory holds, as its remote lists it now."""
+    from ama.porcelain.remotes import open_remote
+    from ama.porcelain.versions import asset_versions
+
+    head = asset.head
+    transport, remote = open_remote(asset.config, head.remote, head.project)
+    _info, listed = asset_versions(transport, remote.project, head.class_name, head.asset)
+    return str(listed[-1]["version"])
 
 
 @dataclass

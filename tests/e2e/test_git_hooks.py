@@ -302,3 +302,23 @@ def test_remove_forgets_the_checkout(local: Tools) -> None:
 def test_hooks_need_a_git_work_tree(local: Tools, tmp_path: Path) -> None:
     done = local.ama("hooks", "install", cwd=tmp_path, code=3)
     assert "not in a git work tree" in done.stderr
+
+
+def test_git_add_of_another_version_switches_the_checkout_and_repins_it(local: Tools) -> None:
+    name = local.publish()
+    work, _bare = local.repo()
+    local.ama("git", "add", f"{name}/0.0.0", "--path", "data", cwd=work)
+    assert (work / "data" / "w.txt").read_text() == "one"
+    local.ama("git", "add", f"{name}/0.0.1", "--path", "data", cwd=work)
+    assert (work / "data" / "w.txt").read_text() == "two"
+    assert 'version = "0.0.1"' in lock_text(work)
+    # No version: the latest, as for a first add. Changes not uploaded are never overwritten.
+    local.ama("git", "add", f"{name}/0.0.0", "--path", "data", cwd=work)
+    (work / "data" / "w.txt").write_text("mine")
+    done = local.ama("git", "add", name, "--path", "data", cwd=work, code=1)
+    assert "not uploaded" in done.stderr or "--force" in done.stderr
+    assert (work / "data" / "w.txt").read_text() == "mine"
+    assert 'version = "0.0.0"' in lock_text(work)
+    local.ama("discard", "--all", cwd=work / "data")
+    local.ama("git", "add", name, "--path", "data", cwd=work)
+    assert 'version = "0.0.1"' in lock_text(work)

@@ -65,7 +65,9 @@ def command() -> None:
 def add(target: str, path: str | None, quiet: bool, as_json: bool) -> None:
     """Clone NAME[/VERSION] into the work tree and record it in ama.lock, or record DIR, an
     asset directory inside the work tree, at the version it holds (an asset never uploaded
-    is recorded too: it can be committed but not pushed)."""
+    is recorded too: it can be committed but not pushed). Where the checkout holds NAME
+    already, at another version, it is switched to VERSION (default: the latest) and
+    re-pinned; changes not uploaded there are refused, as ama switch refuses them."""
     from ama.porcelain.gitsync import add as add_
 
     with progress("Cloning", not (quiet or as_json)) as bar:
