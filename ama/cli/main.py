@@ -72,6 +72,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "porcelain"),
     "versions": ("versions", "List the versions of an asset", "porcelain"),
     "switch": ("switch", "Make the asset directory hold another version", "porcelain"),
+    "pull": ("pull", "Switch the asset directory to the latest version on the remote",
+             "porcelain"),
     "history": ("history", "Show what changed in each version", "porcelain"),
     "git": ("git", "Record the assets a git repository uses in ama.lock; keep them in step",
             "git"),
