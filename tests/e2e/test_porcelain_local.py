@@ -157,3 +157,37 @@ def test_json_output_has_the_shape_its_help_promises(tmp_path: Path) -> None:
         assert "one JSON array" in helped or "one JSON object" in helped, argv
         printed = json.loads(ama(*argv, "--json", cwd=cwd).stdout)
         assert isinstance(printed, promised), (argv, printed)
+
+
+def test_diff_file_shows_how_a_text_file_changed(tmp_path: Path) -> None:
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    m = tmp_path / "m"
+    (m / "conf").mkdir(parents=True)
+    (m / "conf" / "train.yaml").write_text("lr: 0.1\nepochs: 10\n")
+    (m / "w.bin").write_bytes(b"\0\1\2")
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "one", cwd=m)
+    (m / "conf" / "train.yaml").write_text("lr: 0.01\nepochs: 10\n")
+    ama("update", "conf/train.yaml", cwd=m)
+    ama("upload", "-m", "two", cwd=m)
+    shown = ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1", cwd=m).stdout
+    assert shown == ("--- 0.0.0:conf/train.yaml\n+++ 0.0.1:conf/train.yaml\n"
+                     "@@ -1,2 +1,2 @@\n-lr: 0.1\n+lr: 0.01\n epochs: 10\n")
+    # Against the work tree, without a trailing newline.
+    (m / "conf" / "train.yaml").write_text("lr: 0.01\nepochs: 20")
+    shown = ama("diff", "--file", "conf/train.yaml", cwd=m).stdout
+    assert "+epochs: 20\n\\ No newline at end of file\n" in shown
+    assert shown.startswith("--- HEAD:conf/train.yaml\n+++ work tree:conf/train.yaml\n")
+    page = ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1", "--html", cwd=m).stdout
+    assert page.startswith("<!DOCTYPE html") and "0.0.1:conf/train.yaml" in page
+    assert "lr:&nbsp;0.1<" in page and "lr:&nbsp;0.<span class=\"diff_add\">0<" in page
+    # Bytes the store lacks are fetched; binary files are refused with what to run instead.
+    clone = tmp_path / "c"
+    ama("clone", "ml-models/1", str(clone), "--soft", cwd=tmp_path)
+    assert "+lr: 0.01" in ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1",
+                              cwd=clone).stdout
+    refused = ama("diff", "--file", "w.bin", "0.0.0", "0.0.1", cwd=m, code=2).stderr
+    assert "w.bin (0.0.0) is not a text file" in refused and "hint: compare ids" in refused
+    ama("diff", "--file", "nothere.txt", "0.0.0", "0.0.1", cwd=m, code=3)
+    ama("diff", "--html", cwd=m, code=2)
