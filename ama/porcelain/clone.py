@@ -99,3 +99,43 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     if not soft:
         download(asset, progress=progress, files=files, index=index)
     return asset
+
+
+def clone_inputs(asset: Asset, *, soft: bool = False, base: Path | None = None,
+                 environ: Mapping[str, str] | None = None,
+                 progress: Progress | None = None) -> list[tuple[str, Asset | None]]:
+    """Clone every input of the version ``asset`` holds, and theirs in turn, each into
+    ``<class>/<ordinal>`` below ``base`` (default: the working directory), at the version
+    the lineage names. Returns ``(name, asset)`` per input, oldest link first; the asset is
+    None for an input whose folder holds that version already (left as it is).
+
+    Raises :class:`DestinationTaken` for a folder that holds something else, and what
+    :func:`clone` raises; the inputs cloned before stay.
+    """
+    base = (base or Path.cwd()).absolute()
+    done: list[tuple[str, Asset | None]] = []
+    seen = {asset.head.manifest}
+    todo = list(read_manifest(asset.odb, asset.head.manifest).inputs) if asset.head.manifest \
+        else []
+    while todo:
+        item = todo.pop(0)
+        if item.manifest in seen:
+            continue
+        seen.add(item.manifest)
+        cls, ordinal, version = item.name.split("/")
+        folder = base / cls / ordinal
+        if (folder / META_DIR / "HEAD").is_file():
+            there = Asset.open(folder, environ)
+            if there.head.manifest != item.manifest:
+                raise DestinationTaken(
+                    f"{folder} holds {there.head.name} {there.head.version}, not the input "
+                    f"{item.name}", f"switch it with 'cd {folder} && ama switch {version}', "
+                    "then clone again")
+            cloned: Asset | None = None
+            current = there
+        else:
+            cloned = current = clone(item.name, folder, soft=soft, environ=environ,
+                                     progress=progress)
+        done.append((item.name, cloned))
+        todo.extend(read_manifest(current.odb, item.manifest).inputs)
+    return done

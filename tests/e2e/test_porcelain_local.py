@@ -191,3 +191,34 @@ def test_diff_file_shows_how_a_text_file_changed(tmp_path: Path) -> None:
     assert "w.bin (0.0.0) is not a text file" in refused and "hint: compare ids" in refused
     ama("diff", "--file", "nothere.txt", "0.0.0", "0.0.1", cwd=m, code=3)
     ama("diff", "--html", cwd=m, code=2)
+
+
+def test_clone_recursive_brings_the_inputs_and_theirs(tmp_path: Path) -> None:
+    ama("class", "init", "datasets", cwd=tmp_path)
+    ama("class", "init", "ml-models", cwd=tmp_path)
+
+    def publish(cls: str, folder: str, text: str, inputs: list[str]) -> None:
+        d = tmp_path / "src" / folder
+        d.mkdir(parents=True)
+        (d / "f.txt").write_text(text)
+        ama("init", cls, cwd=d)
+        ama("add", ".", cwd=d)
+        for name in inputs:
+            ama("inputs", "add", name, "--label", "made-from", cwd=d)
+        ama("upload", "-m", text, cwd=d)
+
+    publish("datasets", "raw", "raw", [])                        # datasets/1
+    publish("datasets", "clean", "clean", ["datasets/1/0.0.0"])  # datasets/2
+    publish("ml-models", "model", "model", ["datasets/2/0.0.0", "datasets/1/0.0.0"])
+    work = tmp_path / "work"
+    work.mkdir()
+    out = json.loads(ama("clone", "ml-models/1", "--recursive", "--json", cwd=work).stdout)
+    # Each input once, though datasets/1 is reached twice (directly and through datasets/2).
+    assert sorted((i["name"], i["cloned"]) for i in out["inputs"]) == [
+        ("datasets/1/0.0.0", True), ("datasets/2/0.0.0", True)]
+    for folder, text in (("ml-models/1", "model"), ("datasets/2", "clean"),
+                         ("datasets/1", "raw")):
+        assert (work / folder / "f.txt").read_text() == text
+    # Run again into another folder: inputs already here are left as they are.
+    again = json.loads(ama("clone", "ml-models/1", "m2", "-r", "--json", cwd=work).stdout)
+    assert [i["cloned"] for i in again["inputs"]] == [False, False]
