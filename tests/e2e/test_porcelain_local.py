@@ -222,3 +222,27 @@ def test_clone_recursive_brings_the_inputs_and_theirs(tmp_path: Path) -> None:
     # Run again into another folder: inputs already here are left as they are.
     again = json.loads(ama("clone", "ml-models/1", "m2", "-r", "--json", cwd=work).stdout)
     assert [i["cloned"] for i in again["inputs"]] == [False, False]
+
+
+def test_info_metadata_prints_the_versions_metadata_fetching_its_manifest(
+        tmp_path: Path) -> None:
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.txt").write_text("a")
+    (tmp_path / "meta.json").write_text('{"accuracy": 0.91, "epochs": [1, 2]}')
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "one", "--metadata", str(tmp_path / "meta.json"), cwd=m)
+    expected = {"accuracy": 0.91, "epochs": [1, 2]}
+    assert json.loads(ama("info", "--metadata", cwd=m).stdout) == expected
+    # Another machine's store, without the manifest: it is fetched from the remote.
+    other = {**os.environ, "AMA_HOME": str(tmp_path / "other")}
+    shared = (Path(os.environ["AMA_HOME"]) / "remote").as_uri()
+    for args in (("remote", "add", "team", shared),):
+        subprocess.run([AMA, *args], cwd=tmp_path, env=other, check=True, capture_output=True)
+    done = subprocess.run([AMA, "info", "ml-models/1/0.0.0", "--metadata"], cwd=tmp_path,
+                          env=other, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == expected
+    ama("info", "--metadata", "--hash", cwd=m, code=2)
