@@ -131,7 +131,9 @@ def init(admin: str, email: str, storage: str | None) -> None:
     """
     settings = _settings()
     config = settings.config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    # The folder holds the database (users, token hashes) and server.toml (perhaps a
+    # database password): its owner's alone, whatever the umask.
+    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not config.config_file.exists():
         _write_config(config)
     if storage:
