@@ -308,7 +308,9 @@ def project() -> None:
                            ("Add a project stored on this machine:",
                             "ama-server project add scratch --storage file:///srv/ama/scratch")],
                  see_also=["ama-server-project(1)"],
-                 exit_codes={0: "success", 1: "the project exists", 2: "bad usage or bad URL",
+                 exit_codes={0: "success", 1: "the project exists, or its storage is, "
+                             "contains or lies inside another project's",
+                             2: "bad usage or bad URL",
                              4: "the storage refused access", 5: "the storage is unreachable"})
 @click.argument("name")
 @click.option("--storage", required=True, metavar="URL",
@@ -317,7 +319,8 @@ def project() -> None:
 @click.option("--no-check", is_flag=True, help="Do not check that the storage can be written.")
 def project_add(name: str, storage: str, no_check: bool) -> None:
     """Add a project whose objects live in the storage at URL (checked by writing, reading
-    and deleting a probe object first)."""
+    and deleting a probe object first). Each project needs its own storage: a URL that
+    is, contains or lies inside another project's is refused."""
     if not no_check:
         check_storage(storage)
     _settings().service().create_project(name, storage)
@@ -383,10 +386,14 @@ def token_issue(username: str, days: int | None) -> None:
 @click.option("--project", "project_name", metavar="NAME", help="Check only this project.")
 def fsck(project_name: str | None) -> None:
     """Check that every object every version names is in its project's storage and hashes to
-    its id. Each problem is one line on stdout, its fields separated by tabs."""
+    its id, and that no two projects share a storage. Each problem is one line on stdout,
+    its fields separated by tabs: the project; the object's id (or the storage URL); the
+    problem (missing, corrupt, or shared-storage); the versions that name the object (or
+    the projects the storage is shared with), separated by commas."""
     problems = _settings().service().fsck(project_name)
     for p in problems:
-        click.echo("\t".join(str(v) for v in p.values()))
+        click.echo("\t".join(",".join(v) if isinstance(v, list) else str(v)
+                             for v in p.values()))
     if problems:
         click.echo(f"ama-server fsck: {len(problems)} problem(s) found", err=True)
         sys.exit(1)

@@ -70,6 +70,7 @@ from ama_remote.models import (
     Version,
     VersionInput,
 )
+from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import object_key
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
@@ -498,6 +499,17 @@ class Service:
             if s.scalars(select(Project).where(Project.name == name)).first():
                 raise Conflict(f"project {name!r} already exists",
                                "choose another name, or run 'ama-server project list'")
+            # Presence and verification are per project, but bytes in a storage are not:
+            # a project on another's storage could claim the other's objects as its own.
+            for other, other_url in s.execute(select(Project.name, Project.storage_url)
+                                              .order_by(Project.name)):
+                if storages_overlap(storage_url, other_url):
+                    raise Conflict(
+                        f"storage {storage_url} of project {name!r} would share the storage "
+                        f"of project {other!r} ({other_url}); every project needs its own",
+                        "give the project a bucket, prefix or folder that neither contains "
+                        "nor lies inside another project's ('ama-server project list' shows "
+                        "them)")
             project = Project(name=name, storage_url=storage_url, created=self._now())
             s.add(project)
             s.flush()
@@ -1121,6 +1133,12 @@ class Service:
         except FileNotFoundError:
             return {"id": oid, "error": {"code": 404, "message":
                                          f"object {oid} is not at {path}"}}
+        # Bytes already in storage prove nothing about the sender: the file handed in must
+        # itself be the object, as a streamed upload's bytes are hashed on the way in.
+        if not created and hash_file(path, size) != oid:
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match: the file "
+                                         f"{path} does not hash to it"}}
         stored = storage.local_path(key)
         kind: str | None = None
         data: bytes | None = None
@@ -1198,6 +1216,11 @@ class Service:
     def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
+        Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
+        read: bytes in storage prove nothing about who sent them, so a claim on any other
+        id, or on an id another project on an overlapping storage (a legacy setup that
+        ``ama-server fsck`` reports) holds, is answered exactly like an id never uploaded.
+
         Returns ``{"objects": [{"id","size","verified": True} | {"id","error"}]}``; an
         object whose stored bytes do not match its id is deleted.
         """
@@ -1207,6 +1230,8 @@ class Service:
             proj = self._project(s, caller, project, "writer")
             rows = self._object_rows(s, proj.id, ids)
             project_id, storage_url = proj.id, proj.storage_url
+            others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
+                                                        if not r.verified])
         storage = self._storage(storage_url)
         answers: list[dict[str, Any]] = []
         for oid in dict.fromkeys(ids):
@@ -1214,13 +1239,13 @@ class Service:
             if row is not None and row.verified:
                 answers.append({"id": oid, "size": row.size, "verified": True})
                 continue
-            if storage.stat(object_key(oid)) is None:
+            if row is None or oid in others or storage.stat(object_key(oid)) is None:
                 answers.append({"id": oid, "error": {
                     "code": 404, "message": f"object {oid} was not uploaded"}})
                 continue
             reader = _HashingReader(storage.open(object_key(oid)))
             reader.drain()
-            expected = row.size if row is not None else reader.count
+            expected = row.size
             if reader.hexdigest() != oid or reader.count != expected:
                 storage.delete(object_key(oid))
                 answers.append({"id": oid, "error": {
@@ -1232,6 +1257,17 @@ class Service:
                         self._upsert_object(s, project_id, oid, n, True, k, d))
             answers.append({"id": oid, "size": reader.count, "verified": True})
         return {"objects": answers}
+
+    def _held_by_neighbours(self, s: Session, proj: Project, ids: list[str]) -> set[str]:
+        """The ``ids`` that a project whose storage overlaps ``proj``'s holds (in any state)."""
+        if not ids:
+            return set()
+        held: set[str] = set()
+        for other_id, other_url in s.execute(select(Project.id, Project.storage_url)
+                                             .where(Project.id != proj.id)):
+            if storages_overlap(proj.storage_url, other_url):
+                held |= set(self._object_rows(s, other_id, ids))
+        return held
 
     # -- finding and lineage ---------------------------------------------------------------
 
@@ -1353,9 +1389,13 @@ class Service:
             return [{**self._version_dict(row[:5]), "label": row[5]} for row in s.execute(query)]
 
     def fsck(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Check every version's objects are in storage with bytes matching their ids.
+        """Check every version's objects are in storage with bytes matching their ids, and
+        that no two projects share a storage.
 
-        Returns one problem per object: ``{"project","object","problem","versions"}``.
+        Returns one problem per object: ``{"project","object","problem","versions"}``
+        (``problem`` is ``missing`` or ``corrupt``); and one per project whose storage
+        overlaps another's: ``object`` is its storage URL, ``problem`` is
+        ``shared-storage`` and ``versions`` names the other projects.
         """
         problems: list[dict[str, Any]] = []
         with self.db.read() as s:
@@ -1383,6 +1423,14 @@ class Service:
                         holders.setdefault(oid, []).append(name)
                 sizes = self._object_rows(s, proj.id, holders)
                 plan.append((proj.name, proj.storage_url, holders, sizes))
+            every = s.execute(select(Project.name, Project.storage_url)).all()
+        for name, url, _, _ in plan:
+            # A legacy server let projects share a storage; each must move to its own.
+            sharing = sorted(other for other, other_url in every
+                             if other != name and storages_overlap(url, other_url))
+            if sharing:
+                problems.append({"project": name, "object": url, "problem": "shared-storage",
+                                 "versions": sharing})
         for name, url, holders, sizes in plan:
             storage = self._storage(url)
             for oid, versions in sorted(holders.items()):

@@ -121,6 +121,22 @@ def test_projects_are_added_and_granted(tmp_path: Path) -> None:
     assert unknown.returncode == 3 and "'ama-server project list'" in unknown.stderr
 
 
+def test_project_add_refuses_a_storage_another_project_uses(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    init(env, tmp_path)
+    vision = tmp_path / "vision"
+    assert ama_server(env, "project", "add", "vision", "--storage",
+                      f"file://{vision}").returncode == 0
+    for url in (f"file://{vision}/", f"file://{vision}/audio", f"file://{tmp_path}"):
+        refused = ama_server(env, "project", "add", "audio", "--storage", url)
+        assert refused.returncode == 1, refused.stderr
+        assert "project 'vision'" in refused.stderr and "hint:" in refused.stderr
+    assert ama_server(env, "project", "list").stdout.splitlines() == [
+        f"vision\tfile://{vision}\t0"]
+    assert ama_server(env, "project", "add", "audio", "--storage",
+                      f"file://{tmp_path / 'audio'}").returncode == 0
+
+
 def test_fsck_reports_a_damaged_object_and_exits_1(tmp_path: Path) -> None:
     from ama.plumbing.hashing import hash_bytes
     from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
