@@ -378,24 +378,42 @@ def token_issue(username: str, days: int | None) -> None:
 # -- checks ---------------------------------------------------------------------------------
 
 @command("fsck", examples=[("Check every project:", "ama-server fsck"),
-                           ("Check one project:", "ama-server fsck --project vision")],
+                           ("Check one project:", "ama-server fsck --project vision"),
+                           ("Remove what uploads cut off an hour ago or more left behind:",
+                            "ama-server fsck --repair --grace 3600")],
          see_also=["ama-fsck(1)"],
-         exit_codes={0: "every version's objects are present and intact",
+         exit_codes={0: "every version's objects are present and intact, and nothing is "
+                        "left to repair",
                      1: "problems were found (listed on stdout)", 2: "bad usage",
                      3: "no such project"})
 @click.option("--project", "project_name", metavar="NAME", help="Check only this project.")
-def fsck(project_name: str | None) -> None:
+@click.option("--repair", is_flag=True,
+              help="Remove leftovers of uploads, and record unverified objects whose bytes "
+                   "are right as held again.")
+@click.option("--grace", type=click.IntRange(min=0), default=86400, show_default=True,
+              metavar="SECONDS",
+              help="Leave leftovers younger than this alone: their upload may still run.")
+def fsck(project_name: str | None, repair: bool, grace: int) -> None:
     """Check that every object every version names is in its project's storage and hashes to
-    its id, and that no two projects share a storage. Each problem is one line on stdout,
-    its fields separated by tabs: the project; the object's id (or the storage URL); the
-    problem (missing, corrupt, or shared-storage); the versions that name the object (or
-    the projects the storage is shared with), separated by commas."""
-    problems = _settings().service().fsck(project_name)
+    its id, that no two projects share a storage, and what uploads cut off (a worker
+    killed, a machine stopped) left in storage. Each problem is one line on stdout, its
+    fields separated by tabs: the project; the object's id (or the storage URL, or the
+    leftover's name); the versions that name the object (or the projects the storage is
+    shared with), separated by commas; the problem (missing, corrupt, unverified,
+    shared-storage or leftover); and, with --repair, 'repaired' for each one repaired.
+    """
+    from datetime import timedelta
+
+    problems = _settings().service().fsck(project_name, repair=repair,
+                                          grace=timedelta(seconds=grace))
     for p in problems:
-        click.echo("\t".join(",".join(v) if isinstance(v, list) else str(v)
-                             for v in p.values()))
-    if problems:
-        click.echo(f"ama-server fsck: {len(problems)} problem(s) found", err=True)
+        fields = [p["project"], p["object"], ",".join(p["versions"]), p["problem"]]
+        click.echo("\t".join(fields + (["repaired"] if p.get("repaired") else [])))
+    left = [p for p in problems if not p.get("repaired")]
+    if len(left) < len(problems):
+        click.echo(f"ama-server fsck: {len(problems) - len(left)} problem(s) repaired", err=True)
+    if left:
+        click.echo(f"ama-server fsck: {len(left)} problem(s) found", err=True)
         sys.exit(1)
 
 

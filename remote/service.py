@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -32,7 +33,7 @@ from typing import Any, BinaryIO
 
 import jsonschema
 from blake3 import blake3
-from sqlalchemy import Select, Text, any_, bindparam, func, select
+from sqlalchemy import Select, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
@@ -52,6 +53,7 @@ from ama_remote.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    ObjectCorrupt,
     Unauthenticated,
     ValidationFailed,
 )
@@ -79,6 +81,9 @@ BUMPS = ("patch", "minor", "major")
 KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
 TRANSFER_TTL = 3600
+# fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
+# (a worker may spend minutes on one, an embedded client copying a huge file longer).
+LEFTOVER_GRACE = timedelta(days=1)
 _MANIFEST_START = b'{"author":'
 # Bulk uploads are stored and hashed by a few threads, this many objects per task.
 _BULK_WORKERS = 4
@@ -157,6 +162,51 @@ class _HashingReader:
         data = bytes(self._kept)
         kind = object_type(data)
         return (kind, data) if kind in ("tree", "manifest") else (None, None)
+
+
+class _CheckedStream:
+    """Hand out a stored object's ``size`` bytes while hashing them, keeping back the last
+    piece until the whole has hashed to ``oid``: on a mismatch (or bytes missing) ``read``
+    raises what ``corrupt(detail)`` returns instead, so the response is cut short."""
+
+    def __init__(self, stream: BinaryIO, oid: str, size: int,
+                 corrupt: Callable[[str], Exception]) -> None:
+        self._stream = stream
+        self._oid = oid
+        self._left = size
+        self._size = size
+        self._corrupt = corrupt
+        self._hasher = blake3()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._left == 0:
+            return b""
+        want = READ_CHUNK if n is None or n < 0 else max(1, n)
+        data = self._stream.read(min(want, self._left))
+        if not data:
+            self.close()
+            raise self._corrupt(f"only {self._size - self._left} of {self._size} bytes")
+        self._hasher.update(data)
+        self._left -= len(data)
+        if self._left == 0 and self._hasher.hexdigest() != self._oid:
+            self.close()
+            raise self._corrupt(f"the bytes hash to {self._hasher.hexdigest()}")
+        return data
+
+    def read_all(self) -> bytes:
+        pieces = []
+        while piece := self.read(READ_CHUNK):
+            pieces.append(piece)
+        self.close()
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
 
 
 class Service:
@@ -1029,16 +1079,39 @@ class Service:
         return reader.hexdigest() == oid and (size is None or reader.count == size)
 
     def open_object(self, caller: Caller, project: str, oid: str) -> tuple[BinaryIO, int]:
-        """Return a stream of a verified object's bytes and its size; raises NotFound."""
+        """Return a stream of a verified object's bytes and its size; raises NotFound.
+
+        The bytes are hashed as they are read. When they turn out not to be the object, the
+        object is recorded as not held and :class:`ObjectCorrupt` is raised: before any byte
+        for an object up to one read chunk, else from the stream's read before its last
+        piece, so that no reader ever gets the whole of wrong bytes.
+        """
         check_id(oid)
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             row = self._object_rows(s, proj.id, [oid]).get(oid)
-            storage_url = proj.storage_url
+            project_id, storage_url = proj.id, proj.storage_url
         if row is None or not row.verified:
             raise NotFound(f"object {oid} not found in project {project!r}",
                            "run 'ama-server fsck' if a version names it")
-        return self._storage(storage_url).open(object_key(oid)), row.size
+        size = row.size
+
+        def corrupt(detail: str) -> ObjectCorrupt:
+            # Recorded as not held: it is no longer offered, a commit naming it asks for it
+            # again, a new upload replaces the bad copy, and fsck lists it until then.
+            self.db.run(lambda s: s.execute(
+                update(StoredObject).where(StoredObject.project_id == project_id,
+                                           StoredObject.oid == oid)
+                .values(verified=False)))
+            return ObjectCorrupt(oid, project, detail)
+
+        checked = _CheckedStream(self._storage(storage_url).open(object_key(oid)), oid, size,
+                                 corrupt)
+        if size <= READ_CHUNK:
+            # A small object is checked whole before any byte goes out, so its reader gets
+            # a plain error answer instead of a cut-off body.
+            return io.BytesIO(checked.read_all()), size
+        return checked, size
 
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
@@ -1388,14 +1461,21 @@ class Service:
                                Version.patch))
             return [{**self._version_dict(row[:5]), "label": row[5]} for row in s.execute(query)]
 
-    def fsck(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Check every version's objects are in storage with bytes matching their ids, and
-        that no two projects share a storage.
+    def fsck(self, project: str | None = None, repair: bool = False,
+             grace: timedelta = LEFTOVER_GRACE) -> list[dict[str, Any]]:
+        """Check every version's objects are in storage with bytes matching their ids, that
+        no two projects share a storage, and what unfinished uploads left in storage.
 
         Returns one problem per object: ``{"project","object","problem","versions"}``
-        (``problem`` is ``missing`` or ``corrupt``); and one per project whose storage
-        overlaps another's: ``object`` is its storage URL, ``problem`` is
-        ``shared-storage`` and ``versions`` names the other projects.
+        (``problem`` is ``missing``, ``corrupt``, or ``unverified``: the bytes are right but
+        the object is recorded as not held, as after a read found it corrupt and it was then
+        restored); one per project whose storage overlaps another's (``object`` is its
+        storage URL, ``problem`` is ``shared-storage``, ``versions`` names the other
+        projects); and one per leftover of an upload older than ``grace`` (``object`` is its
+        name in the storage, ``problem`` is ``leftover``, ``versions`` is empty), younger
+        ones being uploads that may still be running. With ``repair``, leftovers are removed
+        and unverified objects recorded as held again; each such problem has
+        ``"repaired": True``.
         """
         problems: list[dict[str, Any]] = []
         with self.db.read() as s:
@@ -1422,17 +1502,22 @@ class Service:
                     for oid in tree_ids:
                         holders.setdefault(oid, []).append(name)
                 sizes = self._object_rows(s, proj.id, holders)
-                plan.append((proj.name, proj.storage_url, holders, sizes))
+                plan.append((proj.id, proj.name, proj.storage_url, holders, sizes))
             every = s.execute(select(Project.name, Project.storage_url)).all()
-        for name, url, _, _ in plan:
+        for _, name, url, _, _ in plan:
             # A legacy server let projects share a storage; each must move to its own.
             sharing = sorted(other for other, other_url in every
                              if other != name and storages_overlap(url, other_url))
             if sharing:
                 problems.append({"project": name, "object": url, "problem": "shared-storage",
                                  "versions": sharing})
-        for name, url, holders, sizes in plan:
+        listed: set[str] = set()
+        for project_id, name, url, holders, sizes in plan:
             storage = self._storage(url)
+            if url not in listed:  # a storage two legacy projects share is walked once
+                listed.add(url)
+                problems += self._leftovers(name, storage, repair, grace)
+            restored: list[str] = []
             for oid, versions in sorted(holders.items()):
                 entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
                 row = sizes.get(oid)
@@ -1440,7 +1525,29 @@ class Service:
                     problems.append({**entry, "problem": "missing"})
                 elif row is None or not self._stored_matches(storage, oid, row.size):
                     problems.append({**entry, "problem": "corrupt"})
+                elif not row.verified:
+                    problems.append({**entry, "problem": "unverified", "repaired": repair})
+                    restored.append(oid)
+            if repair and restored:
+                self.db.run(lambda s, pid=project_id, ids=restored: s.execute(
+                    update(StoredObject).where(StoredObject.project_id == pid,
+                                               StoredObject.oid.in_(ids))
+                    .values(verified=True)))
         return problems
+
+    def _leftovers(self, project: str, storage: Any, repair: bool,
+                   grace: timedelta) -> list[dict[str, Any]]:
+        """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
+        found = []
+        cutoff = self._clock().astimezone(timezone.utc) - grace
+        for leftover in storage.leftovers():
+            if leftover.modified > cutoff:
+                continue  # perhaps an upload still running
+            if repair:
+                storage.remove_leftover(leftover)
+            found.append({"project": project, "object": leftover.name, "problem": "leftover",
+                          "versions": [], "repaired": repair})
+        return found
 
     def _tree_ids(self, s: Session, project_id: int, root: str) -> list[str]:
         seen: list[str] = []

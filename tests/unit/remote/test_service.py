@@ -574,6 +574,62 @@ def test_fsck_reports_objects_changed_or_lost_in_storage(service: Service, admin
         (hash_bytes(b"one"), "missing", ["models/1/0.0.0"])]
 
 
+def test_a_read_that_finds_changed_bytes_fails_before_the_end_and_fsck_can_restore_it(
+        service: Service, admin: Caller, tmp_path: Path) -> None:
+    from ama_remote.errors import ObjectCorrupt
+
+    big, small = bytes(range(256)) * (12 << 10), b"small"
+    commit_files(service, admin, {"big": big, "small": small})
+    paths = {data: tmp_path / "storage" / object_key(hash_bytes(data)) for data in (big, small)}
+    for data, path in paths.items():
+        path.chmod(0o644)
+        path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    stream, size = service.open_object(admin, "lab", hash_bytes(big))
+    got = bytearray()
+    with pytest.raises(ObjectCorrupt):
+        while chunk := stream.read(1 << 20):
+            got += chunk
+    assert size == len(big) and len(got) < size
+    with pytest.raises(ObjectCorrupt):
+        service.open_object(admin, "lab", hash_bytes(small))
+    with pytest.raises(NotFound):  # no longer offered
+        service.open_object(admin, "lab", hash_bytes(big))
+    assert {(p["object"], p["problem"]) for p in service.fsck()} == {
+        (hash_bytes(big), "corrupt"), (hash_bytes(small), "corrupt")}
+
+    for data, path in paths.items():  # restored from a backup, say
+        path.write_bytes(data)
+    assert {(p["object"], p["problem"], p["repaired"]) for p in service.fsck()} == {
+        (hash_bytes(big), "unverified", False), (hash_bytes(small), "unverified", False)}
+    assert len(service.fsck(repair=True)) == 2
+    assert service.fsck() == []
+    assert service.open_object(admin, "lab", hash_bytes(small))[0].read() == small
+
+
+def test_fsck_lists_leftovers_of_uploads_older_than_the_grace_and_repair_removes_them(
+        service: Service, clock: Clock, tmp_path: Path) -> None:
+    import os
+
+    from ama_remote.storage.local import _TEMP_PREFIX
+
+    folder = tmp_path / "storage" / "objects" / "ab"
+    folder.mkdir(parents=True)
+    temp = folder / f"{_TEMP_PREFIX}abcdef012345-0011223344556677"
+    temp.write_bytes(b"x" * 100)
+    written = T0.timestamp()
+    os.utime(temp, (written, written))
+    clock.now = T0 + timedelta(minutes=30)
+    assert service.fsck() == []  # perhaps still being written
+    assert service.fsck(grace=timedelta(minutes=10)) == [{
+        "project": "lab", "object": "objects/ab/" + temp.name, "problem": "leftover",
+        "versions": [], "repaired": False}]
+    assert temp.exists()
+    clock.now = T0 + timedelta(days=2)
+    assert [p["repaired"] for p in service.fsck(repair=True)] == [True]
+    assert not temp.exists()
+    assert service.fsck() == []
+
+
 # -- finding and lineage ---------------------------------------------------------------------
 
 def test_find_by_hash_alias_and_blob(service: Service, admin: Caller) -> None:
