@@ -45,6 +45,7 @@ from ama.plumbing.objects import (
     Tree,
     check_class_name,
     object_type,
+    path_problems,
 )
 from ama.plumbing.rules import check_rules, rule_problems
 from ama_remote.db import Database
@@ -843,6 +844,13 @@ class Service:
                 "upload them ('ama upload' sends what is missing) and commit again",
                 problems=missing)
         assert parsed is not None
+        unsafe = path_problems(path for path, _, _ in files)
+        if unsafe:
+            raise ValidationFailed(
+                f"the version holds {len(unsafe)} path(s) that no asset directory may hold, "
+                f"such as {unsafe[0][0]!r}",
+                "remove them (names such as .ama are ama's own), then upload again",
+                problems=[f"{path}: {why}" for path, why in unsafe])
         problems = _rule_problems(klass, parsed, files)
         if problems:
             raise ValidationFailed(

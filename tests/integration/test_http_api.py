@@ -364,6 +364,21 @@ def test_committing_a_manifest_whose_objects_are_missing_is_422_listing_them(api
     assert manifest in " ".join(err["problems"]) + err["message"]
 
 
+def test_committing_a_version_that_holds_ama_files_is_422_naming_the_path(api: Api) -> None:
+    make_class(api)
+    blob = b"class: models\nasset: 9\n"
+    tree = Tree.of([TreeEntry("blob", hash_bytes(blob), len(blob), "HEAD")]).serialize()
+    root = Tree.of([TreeEntry("tree", hash_bytes(tree), len(blob), ".ama")]).serialize()
+    manifest = Manifest(tree=hash_bytes(root), author=Author("T", "t@example.org"),
+                        created="2026-11-27T16:00:00Z").serialize()
+    upload(api, {hash_bytes(d): d for d in (blob, tree, root, manifest)})
+    result = commit(api, hash_bytes(manifest))
+    assert result.status_code == 422
+    err = error(result)
+    assert err["code"] == "validation_failed" and ".ama/HEAD" in err["message"]
+    assert [p.split(":")[0] for p in err["problems"]] == [".ama/HEAD"]
+
+
 def test_bytes_that_do_not_match_the_id_are_refused(api: Api) -> None:
     oid = hash_bytes(b"right")
     result = api.call("PUT", f"/v1/projects/demo/objects/{oid}", "wendy", body=b"wrong")

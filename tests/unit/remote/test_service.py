@@ -235,6 +235,18 @@ def test_each_class_rule_is_checked_and_named(service: Service, admin: Caller,
     assert service.list_assets(admin, "lab", "strict")["items"] == []
 
 
+def test_a_version_holding_a_path_through_ama_is_refused_naming_it(service: Service,
+                                                                  admin: Caller) -> None:
+    manifest, objects = build({".ama/HEAD": b"class: x\n", "sub/.AMA/index": b"i",
+                               "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    with pytest.raises(ValidationFailed) as refused:
+        service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert [p.split(":")[0] for p in refused.value.problems] == [".ama/HEAD", "sub/.AMA/index"]
+    assert "'.ama/HEAD'" in refused.value.message
+    assert service.list_assets(admin, "lab", "models")["items"] == []
+
+
 def test_a_version_that_keeps_every_rule_is_recorded(service: Service, admin: Caller) -> None:
     service.put_class(admin, "lab", "strict", schema={"type": "object",
                                                       "required": ["accuracy"]},
