@@ -390,10 +390,10 @@ def token_issue(username: str, days: int | None) -> None:
 @click.option("--repair", is_flag=True,
               help="Remove leftovers of uploads, and record unverified objects whose bytes "
                    "are right as held again.")
-@click.option("--grace", type=click.IntRange(min=0), default=86400, show_default=True,
-              metavar="SECONDS",
-              help="Leave leftovers younger than this alone: their upload may still run.")
-def fsck(project_name: str | None, repair: bool, grace: int) -> None:
+@click.option("--grace", type=click.IntRange(min=0), metavar="SECONDS",
+              help="Leave leftovers younger than this alone: their upload may still run "
+                   "(default: a day).")
+def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     """Check that every object every version names is in its project's storage and hashes to
     its id, that no two projects share a storage, and what uploads cut off (a worker
     killed, a machine stopped) left in storage. Each problem is one line on stdout, its
@@ -404,8 +404,8 @@ def fsck(project_name: str | None, repair: bool, grace: int) -> None:
     """
     from datetime import timedelta
 
-    problems = _settings().service().fsck(project_name, repair=repair,
-                                          grace=timedelta(seconds=grace))
+    options = {} if grace is None else {"grace": timedelta(seconds=grace)}
+    problems = _settings().service().fsck(project_name, repair=repair, **options)
     for p in problems:
         fields = [p["project"], p["object"], ",".join(p["versions"]), p["problem"]]
         click.echo("\t".join(fields + (["repaired"] if p.get("repaired") else [])))
