@@ -136,7 +136,10 @@ def test_fsck_lists_and_repair_removes_what_a_killed_upload_left_but_not_one_in_
         worker = worker_holding(server, temp)
         assert worker is not None
         os.kill(worker, signal.SIGKILL)
-        assert conn.recv(1) == b""  # the connection died with its worker
+        try:  # the connection died with its worker (reset: it left bytes unread)
+            assert conn.recv(1) == b""
+        except ConnectionResetError:
+            pass
     assert temp.exists()
 
     # Young: it could be an upload still running, so it is neither listed nor removed.
