@@ -22,6 +22,7 @@ def command(object_name: str) -> None:
     """
     from ama.plumbing.graph import tree_of, walk_tree
     from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry
+    from ama.plumbing.objects import check_paths
 
     env = Env()
     odb = env.store.objects
@@ -31,6 +32,7 @@ def command(object_name: str) -> None:
         path: IndexEntry(path, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
         for path, e in walk_tree(odb, tree)
     }
+    check_paths(entries, f"tree {tree}")
     index.clear()
     index.entries.update(entries)
     index.tree = tree
