@@ -28,7 +28,7 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
 )
 from ama.plumbing.index import Index, IndexEntry, stat_differs
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
-from ama.plumbing.odb import MissingObject, ObjectDatabase
+from ama.plumbing.odb import FileObjectDatabase, MissingObject, ObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
@@ -73,7 +73,7 @@ class Asset:
         return self.dir.root
 
     @property
-    def odb(self) -> ObjectDatabase:
+    def odb(self) -> FileObjectDatabase:
         return self.store.objects
 
     def index(self) -> Index:
