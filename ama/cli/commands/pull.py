@@ -5,14 +5,8 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._porcelain import (
-    emit_json,
-    json_option,
-    note,
-    open_asset,
-    progress,
-    quiet_option,
-)
+from ama.cli.commands._porcelain import json_option, open_asset, progress, quiet_option
+from ama.cli.commands.switch import report
 
 
 @command(
@@ -39,11 +33,5 @@ def command(force: bool, quiet: bool, as_json: bool) -> None:
     asset = open_asset()
     with progress("Pulling", not (quiet or as_json)) as bar:
         result = pull(asset, force=force, progress=bar)
-    if as_json:
-        emit_json(result.to_json())
-        return
-    if result.old == result.new:
-        note(f"{result.name} is at the latest version, {result.new}, already", quiet)
-        return
-    note(f"Pulled {result.name} from {result.old} to {result.new}: "
-         f"{len(result.written)} written, {len(result.deleted)} deleted", quiet)
+    report(result, "Pulled", f"{result.name} is at the latest version, {result.new}, already",
+           quiet, as_json)
