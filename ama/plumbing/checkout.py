@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ama.plumbing.durable import write_atomic
+from ama.plumbing.durable import remove_temp_files, write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -97,6 +97,11 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             f"overwritten:\n{path_list(blocked)}",
             "stage or move them first, or pass -f to overwrite them",
         )
+    # Temp files that a killed checkout left beside the files it was placing: those files
+    # are placed again now, so their folders are where the leftovers are.
+    for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
+        if not missing_folders.get(folder):
+            remove_temp_files(folder)
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:

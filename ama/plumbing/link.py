@@ -14,9 +14,9 @@ import errno
 import fcntl
 import os
 import shutil
-import threading
 from collections.abc import Callable
 
+from ama.plumbing.durable import temp_beside
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import read_small
 
@@ -114,7 +114,7 @@ class Linker:
                 return used
             except FileExistsError:
                 pass  # something appeared meanwhile: replace it as below
-        temp = f"{dest}.ama-{os.getpid()}-{threading.get_ident()}.tmp"
+        temp = temp_beside(dest)
         try:
             if used in ("reflink", "auto"):
                 try:
