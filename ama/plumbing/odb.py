@@ -105,7 +105,8 @@ class CorruptObject(AmaError):
         detail = f" (its bytes hash to {actual})" if actual else ""
         super().__init__(
             f"object {oid} at {where} is corrupt{detail}",
-            "run 'ama fsck' to list every damaged object, then fetch good copies",
+            "run 'ama fsck' to list every damaged object, and 'ama store verify --repair' "
+            "to fetch good copies of them",
         )
         self.oid = oid
         self.where = where
