@@ -27,6 +27,7 @@ from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
 from ama.porcelain.asset import Asset, locked_index
+from ama.porcelain.clone import CLONE_MARKER
 
 Progress = Callable[[int, int], None]
 BATCH = 50_000
@@ -284,7 +285,7 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                               parallelism)
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
-    if index is None and (asset.dir.meta / "clone").exists():
+    if index is None and (asset.dir.meta / CLONE_MARKER).exists():
         from ama.porcelain.switch import _clear_stale_lock
 
         _clear_stale_lock(asset)  # a killed clone's, which this download finishes
@@ -316,7 +317,7 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
     if not patterns:
         # Every file is in place: an unfinished clone this finished is a clone no more.
         with contextlib.suppress(FileNotFoundError):
-            (asset.dir.meta / "clone").unlink()
+            (asset.dir.meta / CLONE_MARKER).unlink()
     result.placed.sort(key=path_key)
     result.bytes = sum(files[p].size for p in result.placed)
     return result
