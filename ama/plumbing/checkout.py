@@ -196,7 +196,7 @@ def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> os.stat_resu
     st = os.stat(src)
     if st.st_size != entry.size:
         raise CorruptObject(entry.id, f"{src} ({st.st_size} bytes, not {entry.size})")
-    if verified or is_sealed(st):
+    if verified or is_sealed(st, entry.id):
         return st
     if entry.size < MMAP_THRESHOLD:
         actual, st = _hash_small_with_stat(src, entry.size)
@@ -204,7 +204,7 @@ def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> os.stat_resu
         actual = hash_file(src, entry.size)
     if actual != entry.id:
         raise CorruptObject(entry.id, src, actual)
-    if not st.st_mode & 0o222 and seal(src):
+    if not st.st_mode & 0o222 and seal(src, entry.id):
         st = os.stat(src)  # the seal moved the mtime that the index records
     return st
 
