@@ -98,10 +98,12 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             "stage or move them first, or pass -f to overwrite them",
         )
     # Temp files that a killed checkout left beside the files it was placing: those files
-    # are placed again now, so their folders are where the leftovers are.
+    # are placed again now, so their folders are where the leftovers are. (A staged file
+    # that merely has such a name, which no walk stages, is kept.)
     for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
         if not missing_folders.get(folder):
-            remove_temp_files(folder)
+            prefix = folder[len(base) + 1:] + "/" if folder != base else ""
+            remove_temp_files(folder, lambda name, p=prefix: p + name in index)
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:
