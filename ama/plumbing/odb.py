@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -154,15 +155,6 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         if _LIBC is not None and _LIBC.syncfs(fd) == 0:
             return
         os.sync()
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a folder's entries (a rename, a new name) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
