@@ -215,3 +215,24 @@ def _clear_way(root: Path, dest: Path) -> None:
             parent.unlink()
             break
         parent = parent.parent
+
+
+def checkout_index(odb: FileObjectDatabase, index_path: str | os.PathLike[str], root: Path,
+                   paths: Iterable[str] | None, strategy: str = "auto",
+                   force: bool = False) -> list[str]:
+    """``ama checkout-index``: under the lock of the index at ``index_path``, write its
+    staged files ``paths`` (paths from ``root``; None: every one) into ``root`` as
+    :func:`checkout` does, recording their stat; return the paths written. Raises
+    :class:`~ama.plumbing.errors.NotFound` for a path that is not staged (before anything
+    is written), :class:`~ama.plumbing.index.IndexLocked`, and :func:`checkout`'s errors."""
+    from ama.plumbing.index import locked
+
+    with locked(index_path) as index:
+        if paths is None:
+            chosen = list(index.entries)
+        else:
+            chosen = list(paths)
+            for path in chosen:
+                if path not in index:
+                    raise NotFound(f"{path} is not staged")
+        return checkout(odb, index, root, chosen, strategy, force)
