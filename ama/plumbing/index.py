@@ -40,7 +40,7 @@ from blake3 import blake3
 
 from ama.plumbing.errors import AmaError
 from ama.plumbing.lock import Lock, Locked, held
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 if TYPE_CHECKING:
     from ama.plumbing.odb import ObjectDatabase
@@ -456,7 +456,8 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     or None when nothing is at its path.
 
     One ``lstat`` per file, no entry built for a file that matches. From ``split_at`` files
-    on, a forked child checks part of them (:func:`~ama.plumbing.parallel.forked`);
+    on, forked children check shares of them, one per core
+    (:func:`~ama.plumbing.parallel.forked`);
     ``meanwhile``, if given, runs in this process during that time (it always runs once).
     """
     base = os.path.join(os.fspath(root), "")
@@ -469,18 +470,20 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
         if meanwhile is not None:
             meanwhile()
         return found
-    # This process also runs ``meanwhile``: it takes the smaller part of the files.
-    cut = count * (4 if meanwhile is not None else 5) // 10
+    # This process also runs ``meanwhile``: it takes a smaller share of the files.
+    own, *others = shares(count, workers(), 2 / 3 if meanwhile is not None else 1.0)
 
     def part(start: int, stop: int | None) -> Iterable[tuple[str, Record]]:
         rows = index.records(start, stop)
         return rows if select is None else ((p, r) for p, r in rows if select(p))
 
-    theirs = forked(lambda: _stat_differs(part(cut, None), base, written))
-    found = _stat_differs(part(0, cut), base, written)
+    theirs = [forked(lambda a=a, b=b: _stat_differs(part(a, b), base, written))
+              for a, b in others]
+    found = _stat_differs(part(*own), base, written)
     if meanwhile is not None:
         meanwhile()
-    found.extend(theirs())
+    for result in theirs:
+        found.extend(result())
     return found
 
 

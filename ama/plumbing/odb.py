@@ -38,7 +38,7 @@ from ama.plumbing.hashing import (
     is_id,
     read_small,
 )
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
 # link() errors that mean "no hard link between these two files", not a failure.
@@ -177,7 +177,7 @@ class FileObjectDatabase:
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = itertools.count(1)  # next() on it is safe from many threads
-        # From this many objects a batch's renames are split with a forked child.
+        # From this many objects a batch's renames are split with forked children.
         self.split_at = PARALLEL_FROM
 
     # -- reading ---------------------------------------------------------------------------
@@ -293,11 +293,13 @@ class FileObjectDatabase:
             if pending:
                 syncfs(self.root)
                 renames = list(pending.items())
-                if len(renames) >= self.split_at:  # half by a child: see in_child
-                    cut = len(renames) // 2
-                    theirs = forked(lambda: self._rename(renames[cut:]))
-                    self._rename(renames[:cut])
-                    theirs()
+                if len(renames) >= self.split_at:  # a share per core: see in_child
+                    own, *others = shares(len(renames), workers())
+                    theirs = [forked(lambda a=a, b=b: self._rename(renames[a:b]))
+                              for a, b in others]
+                    self._rename(renames[own[0]:own[1]])
+                    for done in theirs:
+                        done()
                 else:
                     self._rename(renames)
                 syncfs(self.root)
