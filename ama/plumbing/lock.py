@@ -69,8 +69,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def held(target: str | os.PathLike[str]) -> Lock | None:
-    """The lock this process holds on ``target``, if any."""
-    return _held.get(os.path.abspath(target))
+    """The lock this process holds on ``target`` (by whatever path it was taken), if any."""
+    return _held.get(os.path.realpath(target))
 
 
 class Lock:
@@ -105,7 +105,7 @@ class Lock:
         for _attempt in range(3):
             if self._create():
                 self.locked = True
-                _held[self.target] = self
+                _held[os.path.realpath(self.target)] = self
                 return
             holder = self._break()
             if holder is not None:
@@ -118,7 +118,7 @@ class Lock:
         if not self.locked:
             return
         self.locked = False
-        _held.pop(self.target, None)
+        _held.pop(os.path.realpath(self.target), None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
