@@ -114,10 +114,12 @@ def _lost(asset: Asset, index: Index, prefixes: list[str], work: WorkScan
     handled = {entry.path for entry, _st in work.stale}
     handled.update(entry.path for entry in work.missing)
     base = os.path.join(os.fspath(asset.root), "")
-    has = asset.odb.has
+    stored = _stored(os.fspath(asset.odb.root), len(index))
+    everything = "" in prefixes
     found: list[tuple[str, os.stat_result, IndexEntry | None]] = []
     for path, record in index.records():
-        if path in handled or not under_any(path, prefixes) or has(record[0].hex()):
+        if (stored(record[0].hex()) or path in handled
+                or not (everything or under_any(path, prefixes))):
             continue
         try:
             st = os.lstat(base + path)
@@ -125,6 +127,27 @@ def _lost(asset: Asset, index: Index, prefixes: list[str], work: WorkScan
             continue
         found.append((path, st, record_entry(path, record)))
     return found
+
+
+def _stored(store: str, count: int) -> Callable[[str], bool]:
+    """A test of whether an object is in the store at ``store``, for ``count`` ids: a set
+    of every stored id when the store is not much bigger than that (listing its folders
+    costs a third of a check per id, measured on 30,000 objects), else a check per id.
+    The size is guessed from the folder of ids starting ``00``."""
+    try:
+        sample = len(os.listdir(f"{store}/00"))
+    except FileNotFoundError:
+        sample = 0
+    if sample * 256 > 4 * count:
+        exists = os.path.exists
+        return lambda oid: exists(f"{store}/{oid[:2]}/{oid[2:]}")
+    ids: set[str] = set()
+    for prefix in (f"{i:02x}" for i in range(256)):
+        try:
+            ids.update(prefix + name for name in os.listdir(f"{store}/{prefix}"))
+        except FileNotFoundError:
+            continue
+    return ids.__contains__
 
 
 Stored = tuple[str, str, os.stat_result, IndexEntry | None]

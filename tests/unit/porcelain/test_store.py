@@ -131,3 +131,17 @@ def test_add_stores_again_a_staged_object_gone_from_the_store(asset: Asset) -> N
     again = add(asset, ["."])
     assert (again.new, again.modified, again.restored) == ([], [], ["b"])
     assert asset.odb.get(lost) == b"lost"
+
+
+@pytest.mark.parametrize("count", [0, 10_000])  # a store much bigger than the index, or not
+def test_the_check_for_lost_objects_finds_what_is_stored(tmp_path: Path, count: int) -> None:
+    from ama.plumbing.odb import FileObjectDatabase
+    from ama.porcelain.add import _stored
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    kept = [odb.write(f"object {i}".encode()) for i in range(300)]
+    (odb.root / "00").mkdir(exist_ok=True)
+    (odb.root / "00" / ("1" * 62)).write_bytes(b"")  # a name in the folder sampled
+    stored = _stored(str(odb.root), count)
+    assert all(stored(oid) for oid in kept) and stored("00" + "1" * 62)
+    assert not stored(hash_bytes(b"never written")) and not stored("01" + "1" * 62)
