@@ -42,6 +42,8 @@ log = logging.getLogger("ama")
 # Whether a lock held by a live process (or one on another host) is taken anyway: set once
 # by ``ama --break-lock`` for the command it runs.
 _break_held = False
+# A lock file younger than this many seconds that names no process is still being written.
+FRESH = 5.0
 # The locks this process holds, by the path of the file they guard.
 _held: dict[str, Lock] = {}
 
@@ -167,6 +169,11 @@ class Lock:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one breaker at a time
             text = os.read(fd, 4096).decode("utf-8", "replace").split()
             pid = int(text[0]) if text and text[0].isdigit() else None
+            if pid is None and time.time() - os.fstat(fd).st_mtime < FRESH:
+                # Being written (an older ama, or a filesystem without hard links creates
+                # the file, then writes its line): not stale yet.
+                return self.error(f"{self.what} is being locked by another process "
+                                  f"({self.path})", "retry in a moment")
             host = text[1] if len(text) > 1 else self.host  # older ama wrote the pid only
             here = host == self.host
             stale = pid is None or (here and not self.alive(pid))
