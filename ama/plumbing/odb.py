@@ -5,7 +5,9 @@ once and atomically: into a temp file in the final folder (created read-only, 04
 durable, then renamed to their id. Writes inside :meth:`FileObjectDatabase.batch` share one
 filesystem sync before their renames and one after, like git's ``core.fsyncMethod=batch``, so
 an operation that writes 100,000 objects pays two syncs, not 100,000. Every read re-hashes
-the bytes and refuses an object whose bytes do not match its id.
+the bytes and refuses an object whose bytes do not match its id. A batch holds the store's
+lock shared (:func:`~ama.plumbing.lock.store_in_use`), so gc never removes its temp files or
+its objects before the command names them.
 
 An object written from bytes that were just hashed is *sealed* (:func:`seal`): its mtime is
 set to a moment whose nanoseconds name its id (:func:`seal_ns`). Writing to a file's bytes
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -39,7 +42,8 @@ from ama.plumbing.hashing import (
     read_small,
 )
 from ama.plumbing.link import LinkFailed, reflink
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.lock import store_in_use
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
 T = TypeVar("T")
@@ -174,15 +178,6 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a folder's entries (a rename, a new name) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
     _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
@@ -201,7 +196,7 @@ class FileObjectDatabase:
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = itertools.count(1)  # next() on it is safe from many threads
-        # From this many objects a batch's renames are split with a forked child.
+        # From this many objects a batch's renames are split with forked children.
         self.split_at = PARALLEL_FROM
         self._no_reflink = False  # a reflink into this store failed once: copy
 
@@ -311,6 +306,10 @@ class FileObjectDatabase:
         if self._pending is not None:
             yield
             return
+        with store_in_use(self.root):  # gc waits until the objects have their names
+            yield from self._batch()
+
+    def _batch(self) -> Iterator[None]:
         self._pending = {}
         try:
             yield
@@ -318,11 +317,13 @@ class FileObjectDatabase:
             if pending:
                 syncfs(self.root)
                 renames = list(pending.items())
-                if len(renames) >= self.split_at:  # half by a child: see in_child
-                    cut = len(renames) // 2
-                    theirs = forked(lambda: self._rename(renames[cut:]))
-                    self._rename(renames[:cut])
-                    theirs()
+                if len(renames) >= self.split_at:  # a share per core: see in_child
+                    own, *others = shares(len(renames), workers())
+                    theirs = [forked(lambda a=a, b=b: self._rename(renames[a:b]))
+                              for a, b in others]
+                    self._rename(renames[own[0]:own[1]])
+                    for done in theirs:
+                        done()
                 else:
                     self._rename(renames)
                 syncfs(self.root)
