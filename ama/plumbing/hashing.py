@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+from collections.abc import Callable
 from typing import BinaryIO
 
 from blake3 import blake3
@@ -58,15 +59,18 @@ def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     return blake3(data).hexdigest()
 
 
-def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
+def hash_file(path: str | os.PathLike[str], size: int | None = None,
+              hashed: Callable[[int], None] | None = None) -> str:
     """Return the id of the file at ``path``, as ``b3sum`` would print it.
 
-    ``size`` is the file's length if the caller already has it from a stat.
+    ``size`` is the file's length if the caller already has it from a stat. ``hashed``, if
+    given, is called with the bytes of each window of a large file as it is hashed, so a
+    progress bar moves while one large file takes seconds.
     """
     if size is None:
         size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
-        return _hash_mapped(path)
+        return _hash_mapped(path, hashed)
     return blake3(read_small(path, size)).hexdigest()
 
 
@@ -104,7 +108,8 @@ def _read_all(fd: int, size: int) -> bytes:
     return data
 
 
-def _hash_mapped(path: str | os.PathLike[str]) -> str:
+def _hash_mapped(path: str | os.PathLike[str],
+                 hashed: Callable[[int], None] | None = None) -> str:
     """Hash a large file with every core, through successive read-only memory maps.
 
     In a forked child of a process that used BLAKE3's pool, on one thread: that pool is
@@ -128,6 +133,8 @@ def _hash_mapped(path: str | os.PathLike[str]) -> str:
             finally:
                 window.close()
             offset += length
+            if hashed is not None:
+                hashed(length)
     finally:
         os.close(fd)
     return hasher.hexdigest()

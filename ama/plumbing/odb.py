@@ -411,12 +411,14 @@ class FileObjectDatabase:
             os.close(fd)
         self._pending[oid] = temp
 
-    def write_file(self, path: str | os.PathLike[str], size: int | None = None) -> str:
+    def write_file(self, path: str | os.PathLike[str], size: int | None = None,
+                   hashed: Callable[[int], None] | None = None) -> str:
         """Store the bytes of the file at ``path`` and return their id.
 
         Small files are read once, so the id is of exactly the bytes stored. Large files are
         copied first and the copy is hashed, for the same guarantee without holding them in
-        memory. The new object is sealed (:func:`seal`).
+        memory; ``hashed`` is told of each window hashed (see :func:`hash_file`). The new
+        object is sealed (:func:`seal`).
         """
         if size is None:
             size = os.stat(path).st_size
@@ -426,7 +428,7 @@ class FileObjectDatabase:
         temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
         try:
             shutil.copyfile(path, temp)
-            oid = hash_file(temp)
+            oid = hash_file(temp, None, hashed)
             if self.has(oid):
                 os.unlink(temp)
                 return oid

@@ -15,7 +15,8 @@ from ama.plumbing.parallel import PARALLEL_FROM, can_fork, shares, workers
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, WorkScan, locked_index, scan, under_any
 
-Progress = Callable[[int, int], None]
+# (files done, files total[, bytes done, bytes total])
+Progress = Callable[..., None]
 
 
 @dataclass
@@ -163,9 +164,12 @@ def store_files(asset: Asset,
     (:func:`link_files`); other files, and every file under another strategy, are copied.
     """
     total = len(todo)
+    total_bytes = sum(st.st_size for _, st, _ in todo)
     odb = asset.odb
     base = os.path.join(os.fspath(asset.root), "")
     linking = asset.link_strategy() == "hardlink" and isinstance(odb, FileObjectDatabase)
+    if progress is not None:
+        progress(0, total, 0, total_bytes)  # the totals, before any file is read
 
     def part(files: Sequence[tuple[str, os.stat_result, IndexEntry | None]],
              report: Progress | None = None) -> tuple[list[Stored], list[Stored]]:
@@ -173,13 +177,31 @@ def store_files(asset: Asset,
         hashed: list[Stored] = []
         stored: list[Stored] = []
         count = len(files)
-        for n, (path, st, entry) in enumerate(files, 1):
+        done_bytes = 0
+        count_bytes = sum(st.st_size for _, st, _ in files)
+        n = 0
+
+        def window(length: int) -> None:
+            # A large file is reported window by window, not only once it is done.
+            nonlocal done_bytes
+            done_bytes += length
+            if report is not None:
+                report(n, count, done_bytes, count_bytes)
+
+        for n, (path, st, entry) in enumerate(files):
             if linking and _linkable(st):
-                hashed.append((path, hash_file(base + path, st.st_size), st, entry))
+                hashed.append((path, hash_file(base + path, st.st_size,
+                                               window if report is not None else None),
+                               st, entry))
             else:
-                stored.append((path, store_file(odb, base + path, st.st_size), st, entry))
-            if report is not None and (n % 1000 == 0 or n == count):
-                report(n, count)
+                stored.append((path, store_file(odb, base + path, st.st_size,
+                                                window if report is not None else None),
+                               st, entry))
+            if st.st_size < MMAP_THRESHOLD:  # a large one was counted window by window
+                done_bytes += st.st_size
+            if report is not None and ((n + 1) % 1000 == 0 or n + 1 == count
+                                       or st.st_size >= MMAP_THRESHOLD):
+                report(n + 1, count, done_bytes, count_bytes)
         return hashed, stored
 
     with odb.batch():
@@ -190,9 +212,13 @@ def store_files(asset: Asset,
             # this batch).
             own, *others = shares(total, workers())
             theirs = [odb.in_child(lambda a=a, b=b: part(todo[a:b])) for a, b in others]
-            # The bar follows this share; the others go at the same pace.
-            scaled = None if progress is None else (
-                lambda n, count: progress(min(n * total // count, total - 1), total))
+            scaled: Progress | None = None
+            if progress is not None:
+                def scaled(n: int, count: int, nbytes: int = 0, count_bytes: int = 0) -> None:
+                    # The bar follows this share; the others go at the same pace.
+                    progress(min(n * total // max(count, 1), total - 1), total,
+                             min(nbytes * total_bytes // max(count_bytes, 1), total_bytes),
+                             total_bytes)
             hashed, staged = part(todo[own[0]:own[1]], scaled)
             for result in theirs:
                 more_hashed, more_staged = result()
@@ -201,7 +227,7 @@ def store_files(asset: Asset,
         else:
             hashed, staged = part(todo, progress)
         if progress is not None:
-            progress(total, total)
+            progress(total, total, total_bytes, total_bytes)
     if hashed:
         staged.extend(link_files(odb, base, hashed))  # type: ignore[arg-type]
     return staged
@@ -288,13 +314,16 @@ def link_files(odb: FileObjectDatabase, base: str,
     return done
 
 
-def store_file(odb: ObjectDatabase, path: str, size: int) -> str:
+def store_file(odb: ObjectDatabase, path: str, size: int,
+               hashed: Callable[[int], None] | None = None) -> str:
     """Store the file at ``path`` (``size`` bytes by its stat) and return its id.
 
     A small file is read with one ``read`` call on a raw descriptor: for 100,000 small
     files the buffered reader's extra system calls cost more than the hashing.
     """
     if size >= MMAP_THRESHOLD:
+        if hashed is not None and isinstance(odb, FileObjectDatabase):
+            return odb.write_file(path, size, hashed)
         return odb.write_file(path, size)
     # A file that grew after it was listed is stored whole; its new stat is newer than the
     # one recorded, so the next status reads it again.

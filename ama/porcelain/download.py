@@ -30,7 +30,8 @@ from ama.plumbing.transport import LocalTransfer, Transport
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.clone import CLONE_MARKER
 
-Progress = Callable[[int, int], None]
+# (files done, files total[, bytes done, bytes total])
+Progress = Callable[..., None]
 BATCH = 50_000
 INCOMING = "incoming"
 
@@ -61,6 +62,8 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     if not todo:
         return 0
     total = len(todo)
+    if progress is not None:
+        progress(0, total, 0, sum(size for _, size in todo))  # the totals, before transfer
     if isinstance(transport, LocalTransfer):
         with odb.batch():
             count = transport.receive_files(

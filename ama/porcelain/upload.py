@@ -38,7 +38,8 @@ from ama.porcelain.asset import Asset, Head, locked_index
 from ama.porcelain.classes import LocalClasses, load_json_file, project_dir
 from ama.porcelain.store import UPLOADS_DIR
 
-Progress = Callable[[int, int], None]
+# (files done, files total[, bytes done, bytes total])
+Progress = Callable[..., None]
 BATCH = 50_000
 PENDING_FILE = "upload"
 BUMPS = ("patch", "minor", "major")
@@ -307,6 +308,9 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
     """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
     a time; ask the remote to verify objects sent to its storage directly. Returns (objects
     sent, bytes sent)."""
+    total_bytes = sum(size for _, size in objects)
+    if progress is not None:
+        progress(0, len(objects), 0, total_bytes)  # the totals, before any transfer
     if isinstance(transport, LocalTransfer):
         return _send_files(transport, project, odb, objects, progress)
     sent = 0
@@ -338,7 +342,7 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                             sent_bytes += future.result()
                             done += 1
                         if progress is not None:
-                            progress(sent + done, len(objects))
+                            progress(sent + done, len(objects), sent_bytes, total_bytes)
                 finished, pending = wait(pending)
                 for future in finished:
                     sent_bytes += future.result()
@@ -349,7 +353,7 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                 raise
         sent += done
         if progress is not None:
-            progress(sent, len(objects))
+            progress(sent, len(objects), sent_bytes, total_bytes)
         for begin in range(0, len(verify), 1000):
             checked = transport.verify(project, verify[begin:begin + 1000])
             bad = [i for i in checked.get("objects", []) if "error" in i]

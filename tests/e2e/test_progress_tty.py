@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -99,3 +100,29 @@ def test_the_bar_runs_no_thread_so_a_command_can_still_fork(tmp_path: Path) -> N
     assert b"Placing" in drawn
     assert out.split()[0] == b"1"
     assert out.split()[1] == (b"True" if (os.cpu_count() or 1) > 1 else b"False")
+
+
+def frames(drawn: bytes, label: str) -> list[str]:
+    """The bar's successive lines as drawn on the terminal, escapes removed."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", drawn.decode("utf-8", "replace"))  # colours
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", text)  # cursor moves between frames
+    return [line.strip() for line in re.split(r"[\r\n]+", text) if label in line]
+
+
+def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Path) -> None:
+    """The first frame names the files and bytes to do; a large file moves the bar window
+    by window, not in one jump at its end."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    (root / "a-big.bin").write_bytes(os.urandom(1 << 20) * 64)
+    for i in range(3):
+        (root / f"small{i}.txt").write_bytes(b"x" * 1000)
+
+    code, _, drawn = run(["add", "."], root, tty=True)
+    assert code == 0
+    shown = [f for f in frames(drawn, "Staging") if "counting" not in f]
+    assert shown and "0/4 files" in shown[0] and "64.0 MiB" in shown[0], shown[:3]
+    half = re.compile(r"[0-3]/4 files +32\.[0-9] MiB/64\.0 MiB")
+    assert any(half.search(f) for f in shown), "\n".join(shown)

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-Progress = Callable[[int, int], None]
+# (files done, files total[, bytes done, bytes total])
+Progress = Callable[..., None]
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,36 +43,71 @@ def open_asset():  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
-    """Yield a ``(done, total)`` callback drawing a bar on stderr, or None when stderr is not
-    a terminal or ``enabled`` is false (with -q or --json)."""
+    """Yield a ``(done, total[, done_bytes, total_bytes])`` callback drawing a bar on stderr,
+    or None when stderr is not a terminal or ``enabled`` is false (with -q or --json).
+
+    Commands call it with ``(0, total, 0, total_bytes)`` as soon as they know the totals,
+    so the first frame shows them, and again as files (and bytes of large files) are done.
+    """
     if not enabled or not sys.stderr.isatty():
         yield None
         return
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+    from rich.filesize import decimal
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
+
+    from ama.plumbing.hashing import MAP_WINDOW
 
     # Redrawn from the callback, not by rich's refresh thread: a command with no thread of
     # its own may split its work with a forked child (ama.plumbing.parallel), which a live
     # thread rightly prevents.
-    with Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+    with Bar("[progress.description]{task.description}", BarColumn(),
+             TextColumn("{task.fields[files]}"), TextColumn("{task.fields[size]}"),
              TimeElapsedColumn(), console=Console(stderr=True), transient=True,
              auto_refresh=False) as bar:
-        task = bar.add_task(label, total=None)
+        # Until the command has counted its work, the bar says so rather than "0/?".
+        task = bar.add_task(label, total=None, files="counting…", size="")
         bar.refresh()
         drawn = 0.0
+        drawn_bytes = 0
+        start = time.monotonic()
 
-        def update(done: int, total: int) -> None:
-            nonlocal drawn
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int, done_bytes: int | None = None,
+                   total_bytes: int | None = None) -> None:
+            nonlocal drawn, drawn_bytes
             now = time.monotonic()
-            if now - drawn >= 0.1 or done >= total:
+            fields = {"files": f"{done:,}/{total:,} files"}
+            if total_bytes:
+                # The bar follows bytes when they are known: one large file is most of the
+                # work of a few.
+                rate = (done_bytes or 0) / max(now - start, 1e-3)
+                fields["size"] = (f"{_size(done_bytes or 0)}/{_size(total_bytes)}  "
+                                  f"{decimal(int(rate))}/s")
+                bar.update(task, completed=done_bytes or 0, total=total_bytes, **fields)
+            else:
+                fields["size"] = ""
+                bar.update(task, completed=done, total=total, **fields)
+            # Ten frames a second at most, but a frame for every window of a large file
+            # (each is tens of MiB of work, so they are few): the bar moves within it.
+            if (now - drawn >= 0.1 or done >= total or done == 0
+                    or (done_bytes or 0) - drawn_bytes >= MAP_WINDOW):
                 drawn = now
+                drawn_bytes = done_bytes or 0
                 bar.refresh()
 
         yield update
+
+
+def _size(n: int) -> str:
+    """A byte count in binary units, one decimal: 1.2 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} TiB"
 
 
 def note(text: str, quiet: bool = False) -> None:
