@@ -10,10 +10,12 @@ from pathlib import Path
 from tests.e2e.conftest import installed
 
 
-def run(args: list[str], cwd: Path, tty: bool) -> tuple[int, bytes, bytes]:
-    """Run the installed ``ama`` with stderr on a pseudo-terminal (``tty``) or a pipe;
-    return the exit status, stdout and everything written to stderr."""
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
+def run(args: list[str], cwd: Path, tty: bool,
+        extra: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    """Run the installed ``ama`` with stderr on a pseudo-terminal (``tty``) or a pipe, with
+    ``extra`` in its environment; return the exit status, stdout and everything written to
+    stderr."""
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", **(extra or {})}
     if not tty:
         proc = subprocess.run([installed(), *args], cwd=cwd, env=env, capture_output=True,
                               timeout=120, stdin=subprocess.DEVNULL)
@@ -126,3 +128,17 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
     assert shown and "0/4 files" in shown[0] and "64.0 MiB" in shown[0], shown[:3]
     half = re.compile(r"[0-3]/4 files +32\.[0-9] MiB/64\.0 MiB")
     assert any(half.search(f) for f in shown), "\n".join(shown)
+
+    # Another user's store, so that the clone has every object to bring.
+    bob = {"AMA_HOME": str(tmp_path / "bob-home")}
+    remote = (Path(os.environ["AMA_HOME"]) / "remote").as_uri()
+    assert run(["remote", "add", "team", remote], tmp_path, False, bob)[0] == 0
+    assert run(["remote", "default", "team"], tmp_path, False, bob)[0] == 0
+    for args, label, cwd, env in ((["upload", "-m", "first"], "Uploading", root, None),
+                                  (["clone", "ml-models/1", "-d", "c"], "Cloning", tmp_path,
+                                   bob)):
+        code, _, drawn = run(args, cwd, True, env)
+        assert code == 0, args
+        shown = [f for f in frames(drawn, label) if "counting" not in f]
+        # Objects, not work-tree files: the version's tree and manifest travel too.
+        assert shown and re.search(r"0/[1-9] files +0 B/64\.0 MiB", shown[0]), shown
