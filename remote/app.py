@@ -24,6 +24,7 @@ import orjson
 
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import check_id, is_id
+from ama.plumbing.jsontext import parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
@@ -40,6 +41,9 @@ ERROR_CODES: dict[int, str] = {
     500: "internal",
 }
 BUMPS = ("patch", "minor", "major")
+# The largest integer a request may carry, in a path, a query or a JSON body: what SQL's
+# BIGINT holds, so an ordinal or a size never overflows the database (which would be a 500).
+MAX_INT = 2**63 - 1
 
 
 # -- request helpers -------------------------------------------------------------------------
@@ -55,16 +59,20 @@ def _json_body(req: falcon.Request, config: ServerConfig,
             f"{req.method} {req.path} takes a JSON body, not {media_type or 'no content type'}",
             "send the header 'Content-Type: application/json'")
     limit = config.max_request_bytes
+    too_large = PayloadTooLarge(
+        f"request body is larger than the {limit} bytes this server accepts",
+        "send a smaller request, or ask the server's administrator to raise "
+        "max_request_bytes")
     if req.content_length is not None and req.content_length > limit:
-        raise PayloadTooLarge(f"request body of {req.content_length} bytes is larger than the "
-                              f"{limit} bytes this server accepts")
-    raw = req.bounded_stream.read(limit + 1)
+        raise too_large
+    # A chunked body has no Content-Length, and Falcon's bounded stream then reads nothing:
+    # read the server's own stream, which ends where the chunks end.
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    stream = req.stream if chunked and req.content_length is None else req.bounded_stream
+    raw = stream.read(limit + 1)
     if len(raw) > limit:
-        raise PayloadTooLarge(f"request body is larger than the {limit} bytes this server accepts")
-    try:
-        body = orjson.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise BadInput(f"request body is not valid JSON: {e}") from None
+        raise too_large
+    body = parse_json(raw, "request body")
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")
     return body
@@ -90,11 +98,30 @@ def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         names = " or ".join(k.__name__ for k in kinds) + (" or null" if nullable else "")
         raise BadInput(f"field '{name}' must be {names}, not {type(value).__name__}")
+    if type(value) is int and not -MAX_INT <= value <= MAX_INT:
+        raise BadInput(f"field '{name}' is out of range (at most {MAX_INT} in size)")
     return value
 
 
+def _int(value: str | None, name: str, default: int, low: int = 0,
+         high: int = MAX_INT) -> int:
+    """Return the decimal ``value`` of path or query parameter ``name`` (``default`` if it is
+    absent); 400 naming it unless it is an integer from ``low`` to ``high``. Every number
+    that comes in a path or a query goes through here."""
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(high)) \
+            or not low <= int(value) <= high:
+        raise BadInput(f"parameter '{name}' must be an integer from {low} to {high}, "
+                       f"not {value[:40]!r}")
+    return int(value)
+
+
 def _ordinal(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    """An all-digit asset name is an ordinal (400 if it is out of range), else None."""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return _int(value, "asset", 0, 0, MAX_INT)
 
 
 class _Paging:
@@ -102,10 +129,10 @@ class _Paging:
         self.config = config
 
     def params(self, req: falcon.Request) -> tuple[int, int]:
-        page = req.get_param_as_int("page", min_value=1, default=1)
-        per_page = req.get_param_as_int("per_page", min_value=1,
-                                        max_value=self.config.max_per_page,
-                                        default=self.config.per_page)
+        per_page = _int(req.get_param("per_page"), "per_page", self.config.per_page, 1,
+                        self.config.max_per_page)
+        # The first item of the page, (page - 1) * per_page, must fit in the database's offset.
+        page = _int(req.get_param("page"), "page", 1, 1, MAX_INT // self.config.max_per_page)
         return page, per_page
 
     def slice(self, req: falcon.Request, items: list[Any]) -> dict[str, Any]:
@@ -327,7 +354,7 @@ def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     objects = _field(body, "objects", list)
     for item in objects:  # the common case, 100,000 good items: no call per item
         if (type(item) is not dict or type(item.get("id")) is not str
-                or type(item.get("size")) is not int or item["size"] < 0
+                or type(item.get("size")) is not int or not 0 <= item["size"] <= MAX_INT
                 or not is_id(item["id"])):
             break
     else:

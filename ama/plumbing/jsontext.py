@@ -1,0 +1,70 @@
+"""JSON text from users: the one parser of version metadata on the client and of request
+bodies on the remote.
+
+Python's own parser recurses once per level of nesting and keeps the last of two equal
+keys, so unchecked input can crash a command (100,000 ``[``) or mean two different things
+to two readers (``{"asset": 1, "asset": 2}``). This parser refuses both, and anything
+nested deeper than :data:`MAX_DEPTH`, which leaves headroom for the code that walks a
+document recursively afterwards (JSON Schema validation takes several frames per level).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ama.plumbing.errors import BadInput
+
+MAX_DEPTH = 64
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def depth(value: Any) -> int:
+    """Return how deeply ``value`` nests lists and dicts (0 for a scalar), without recursing."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        node, level = todo.pop()
+        if type(node) is dict:
+            node = node.values()
+        elif type(node) is not list:
+            continue
+        deepest = max(deepest, level)
+        todo += [(child, level + 1) for child in node
+                 if type(child) is dict or type(child) is list]
+    return deepest
+
+
+def parse_json(text: str | bytes, what: str, max_bytes: int | None = None) -> Any:
+    """Return the JSON value of ``text``; raise :class:`BadInput` naming ``what`` when it is
+    not JSON, longer than ``max_bytes``, has an object with a key given twice, or nests
+    deeper than :data:`MAX_DEPTH`."""
+    if max_bytes is not None and len(text) > max_bytes:
+        raise BadInput(f"{what} is {len(text)} bytes, over the limit of {max_bytes}")
+    try:
+        value = json.loads(text, object_pairs_hook=_object)
+    except _DuplicateKey as e:
+        raise BadInput(f"{what} gives the key {e.key!r} twice in one object") from None
+    except RecursionError:
+        raise BadInput(f"{what} nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # UnicodeDecodeError is one
+        raise BadInput(f"{what} is not JSON: {e}") from None
+    if depth(value) > MAX_DEPTH:
+        raise BadInput(f"{what} nests deeper than {MAX_DEPTH} levels")
+    return value
