@@ -24,7 +24,7 @@ import orjson
 
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import check_id, is_id
-from ama.plumbing.jsontext import parse_json
+from ama.plumbing.jsontext import MAX_INT, parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
@@ -41,9 +41,6 @@ ERROR_CODES: dict[int, str] = {
     500: "internal",
 }
 BUMPS = ("patch", "minor", "major")
-# The largest integer a request may carry, in a path, a query or a JSON body: what SQL's
-# BIGINT holds, so an ordinal or a size never overflows the database (which would be a 500).
-MAX_INT = 2**63 - 1
 
 
 # -- request helpers -------------------------------------------------------------------------
@@ -98,8 +95,6 @@ def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         names = " or ".join(k.__name__ for k in kinds) + (" or null" if nullable else "")
         raise BadInput(f"field '{name}' must be {names}, not {type(value).__name__}")
-    if type(value) is int and not -MAX_INT <= value <= MAX_INT:
-        raise BadInput(f"field '{name}' is out of range (at most {MAX_INT} in size)")
     return value
 
 
@@ -152,6 +147,17 @@ class _Resource:
         self.service = service
         self.config = config
         self.paging = _Paging(config)
+
+
+class OpenApi(_Resource):
+    """GET: the OpenAPI document of this API (:mod:`ama_remote.openapi`)."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        from ama_remote.openapi import DOCUMENT
+
+        resp.media = DOCUMENT
 
 
 class Signup(_Resource):
@@ -354,7 +360,7 @@ def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     objects = _field(body, "objects", list)
     for item in objects:  # the common case, 100,000 good items: no call per item
         if (type(item) is not dict or type(item.get("id")) is not str
-                or type(item.get("size")) is not int or not 0 <= item["size"] <= MAX_INT
+                or type(item.get("size")) is not int or item["size"] < 0
                 or not is_id(item["id"])):
             break
     else:
@@ -527,6 +533,7 @@ def create_app(service: Any, config: ServerConfig,
     p = "/v1/projects/{project}"
     c = p + "/classes/{cls}"
     routes: list[tuple[str, Any]] = [
+        ("/v1/openapi.json", r(OpenApi)),
         ("/v1/auth/signup", r(Signup)),
         ("/v1/auth/token", r(Token, grants or {})),
         ("/v1/auth/me", r(Me)),

@@ -11,11 +11,15 @@ document recursively afterwards (JSON Schema validation takes several frames per
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ama.plumbing.errors import BadInput
 
 MAX_DEPTH = 64
+# The largest integer accepted, either sign: what a database's BIGINT and orjson hold, so
+# that a number read here can be stored and sent back without overflowing.
+MAX_INT = 2**63 - 1
 
 
 class _DuplicateKey(ValueError):
@@ -33,6 +37,29 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _DuplicateKey(key)
             seen.add(key)
     return obj
+
+
+class _BadNumber(ValueError):
+    pass
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not -MAX_INT <= value <= MAX_INT:
+        raise _BadNumber(f"the integer {text[:30]}{'...' if len(text) > 30 else ''} is out "
+                         f"of range (at most {MAX_INT} in size)")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _BadNumber(f"{name} is not a JSON number")
 
 
 def depth(value: Any) -> int:
@@ -53,14 +80,18 @@ def depth(value: Any) -> int:
 
 def parse_json(text: str | bytes, what: str, max_bytes: int | None = None) -> Any:
     """Return the JSON value of ``text``; raise :class:`BadInput` naming ``what`` when it is
-    not JSON, longer than ``max_bytes``, has an object with a key given twice, or nests
+    not JSON, longer than ``max_bytes``, has an object with a key given twice, an integer
+    beyond :data:`MAX_INT`, a number beyond a float, a NaN or an Infinity, or nests
     deeper than :data:`MAX_DEPTH`."""
     if max_bytes is not None and len(text) > max_bytes:
         raise BadInput(f"{what} is {len(text)} bytes, over the limit of {max_bytes}")
     try:
-        value = json.loads(text, object_pairs_hook=_object)
+        value = json.loads(text, object_pairs_hook=_object, parse_int=_int,
+                           parse_float=_float, parse_constant=_constant)
     except _DuplicateKey as e:
         raise BadInput(f"{what} gives the key {e.key!r} twice in one object") from None
+    except _BadNumber as e:
+        raise BadInput(f"{what}: {e}") from None
     except RecursionError:
         raise BadInput(f"{what} nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as e:  # UnicodeDecodeError is one

@@ -201,19 +201,31 @@ def test_a_number_out_of_range_in_a_path_or_query_is_400_naming_it(
     assert f"'{name}'" in error(result)["message"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "field"), [
-    ("PUT", "/v1/projects/demo/classes/models/aliases/prod", {"asset": 10**20}, "asset"),
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", "/v1/projects/demo/classes/models/aliases/prod", {"asset": 10**20}),
     ("POST", "/v1/projects/demo/classes/models/versions",
-     {"asset": 2**63, "parent": None, "manifest": "a" * 64, "idempotency_key": "k"}, "asset"),
+     {"asset": 2**63, "parent": None, "manifest": "a" * 64, "idempotency_key": "k"}),
     ("POST", "/v1/projects/demo/objects/batch",
-     {"operation": "upload", "objects": [{"id": "a" * 64, "size": 2**64 - 1}]}, "objects[0].size"),
+     {"operation": "upload", "objects": [{"id": "a" * 64, "size": 2**64 - 1}]}),
+    ("PUT", "/v1/projects/demo/classes/models", {"visualisation": {"x": -(2**70)}}),
 ])
 def test_a_number_out_of_range_in_a_body_is_400_naming_it(
-        api: Api, method: str, path: str, body: dict[str, object], field: str) -> None:
+        api: Api, method: str, path: str, body: dict[str, object]) -> None:
     make_class(api)
-    result = api.call(method, path, "wendy", json=body)
+    result = api.call(method, path, "admin", json=body)
     assert result.status_code == 400, result.text
-    assert f"'{field}'" in error(result)["message"]
+    assert "is out of range" in error(result)["message"]
+    number = next(n for n in (10**20, 2**63, 2**64 - 1, -(2**70)) if str(n) in json.dumps(body))
+    assert str(number) in error(result)["message"]
+
+
+def test_a_float_beyond_range_is_400(api: Api) -> None:
+    make_class(api)
+    result = api.call("PUT", "/v1/projects/demo/classes/models",
+                      body=b'{"visualisation": {"x": 1e400}}',
+                      headers={"Content-Type": "application/json"})
+    assert result.status_code == 400, result.text
+    assert "1e400 is out of range" in error(result)["message"]
 
 
 # -- JSON bodies: depth, duplicate keys, size ------------------------------------------------
