@@ -113,10 +113,20 @@ def _int(value: str | None, name: str, default: int, low: int = 0,
 
 
 def _ordinal(value: str) -> int | None:
-    """An all-digit asset name is an ordinal (400 if it is out of range), else None."""
-    if not (value.isascii() and value.isdigit()):
+    """An all-digit asset name is an ordinal (400 if it is out of range, or digits other
+    than 0-9, such as '¹'), else None."""
+    if not value.isdigit():
         return None
     return _int(value, "asset", 0, 0, MAX_INT)
+
+
+def _version(value: str) -> str:
+    """Return the version name ``value`` once each of its numbers is in range (400 naming
+    the parameter otherwise); its form is the service's to check."""
+    for part in value.split("."):
+        if part.isdigit():
+            _int(part, "version", 0, 0, MAX_INT)
+    return value
 
 
 class _Paging:
@@ -295,7 +305,8 @@ class VersionSize(_Resource):
                name: str, version: str) -> None:
         caller = req.context.caller
         ordinal = _asset_name(name)
-        resp.media = self.service.version_size(caller, project, cls, ordinal, version)
+        resp.media = self.service.version_size(caller, project, cls, ordinal,
+                                               _version(version))
 
 
 class Commit(_Resource):

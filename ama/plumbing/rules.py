@@ -133,9 +133,9 @@ def _registry() -> Any:
     from referencing.exceptions import NoSuchResource
 
     def refuse(uri: str) -> Any:
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # an attrs alias mypy misses
 
-    return REGISTRY.combine(Registry(retrieve=refuse))
+    return REGISTRY.combine(Registry(retrieve=refuse))  # type: ignore[call-arg]
 
 
 def _validator_class(schema: dict[str, Any]) -> Any:
@@ -176,7 +176,7 @@ def check_schema(schema: Any) -> dict[str, Any] | None:
     nodes: dict[int, Any] = {id(schema): schema}
     in_place: dict[int, list[int]] = {}
     todo = [(schema, _registry().resolver_with_root(resource(schema)))]
-    uses = set()
+    uses: set[str] = set()
     while todo:
         node, resolver = todo.pop()
         if not isinstance(node, dict):

@@ -192,6 +192,10 @@ def test_a_pattern_re2_cannot_run_is_refused_at_class_creation(api: Api, pattern
     ("/v1/projects/demo/classes/models/assets?per_page=99999999999999999999", "per_page"),
     ("/v1/projects?page=99999999999999999999", "page"),
     ("/v1/projects/demo/classes/models/assets?page=9223372036854775807", "page"),
+    ("/v1/projects/demo/classes/models/assets/%C2%B9", "asset"),  # '¹' is a digit to Python
+    ("/v1/projects/demo/classes/models/assets/1/versions/99999999999999999999.0.0/size",
+     "version"),
+    ("/v1/projects/demo/classes/models/assets/1/versions/0.%C2%B2.0/size", "version"),
 ])
 def test_a_number_out_of_range_in_a_path_or_query_is_400_naming_it(
         api: Api, path: str, name: str) -> None:
