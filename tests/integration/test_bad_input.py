@@ -320,3 +320,20 @@ def test_a_chunked_body_over_the_limit_is_413_naming_the_limit(
                           data=iter([b'{"operation": "upload", ', b'"objects": []}']),
                           timeout=30)
     assert small.status_code == 200, small.text
+
+
+def test_a_manifest_nested_100000_deep_is_refused_not_a_500(api: Api) -> None:
+    # Manifests are parsed as objects, not as request bodies: their parser has its own guard.
+    make_class(api)
+    tree = Tree.of([TreeEntry("blob", hash_bytes(b"x"), 1, "data.txt")]).serialize()
+    shallow = Manifest(tree=hash_bytes(tree), author=Author("T", "t@example.org"),
+                       created="2026-11-27T16:00:00Z", message="m",
+                       metadata={"deep": 0}).serialize()
+    manifest = shallow.replace(b'{"deep":0}', b'{"deep":' + b"[" * 100_000 + b"]" * 100_000
+                               + b"}")
+    upload(api, {hash_bytes(b"x"): b"x", hash_bytes(tree): tree, hash_bytes(manifest): manifest})
+    result = api.call("POST", "/v1/projects/demo/classes/models/versions", "wendy", json={
+        "asset": None, "parent": None, "manifest": hash_bytes(manifest),
+        "idempotency_key": "k"})
+    # The object is taken (its bytes match its id) but is no manifest the commit can use.
+    assert result.status_code == 422, result.text
