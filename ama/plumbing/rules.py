@@ -283,7 +283,7 @@ def rule_problems(schema: dict[str, Any] | None, rules: dict[str, Any] | None,
             check_schema(schema)
         except BadInput as e:
             return [f"schema: {e.message}"]
-        if depth(metadata) > MAX_DEPTH:  # a manifest is not parsed by parse_json
+        if depth(metadata, MAX_DEPTH) > MAX_DEPTH:  # a manifest is not parsed by parse_json
             return [f"schema: metadata nests deeper than {MAX_DEPTH} levels"]
         validator = _validator_class(schema)(schema, registry=_registry())
         for error in sorted(validator.iter_errors(metadata), key=lambda e: list(e.path)):
