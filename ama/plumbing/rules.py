@@ -24,6 +24,7 @@ takes seconds, and a few more letters take hours). A pattern RE2 cannot compile
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,7 @@ def check_rules(rules: Any) -> None:
             raise BadInput(f"rule {key} must be a non-negative integer")
 
 
+@functools.lru_cache(maxsize=256)  # a pattern is matched against every key and string
 def _regex(pattern: str) -> Any:
     """Return ``pattern`` compiled by RE2; raise :class:`BadInput` naming it if RE2 cannot."""
     import re2
