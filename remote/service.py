@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
-import jsonschema
 from blake3 import blake3
 from sqlalchemy import Select, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -47,7 +46,7 @@ from ama.plumbing.objects import (
     object_type,
     path_problems,
 )
-from ama.plumbing.rules import check_rules, rule_problems
+from ama.plumbing.rules import check_rules, check_schema, rule_problems
 from ama_remote.db import Database
 from ama_remote.errors import (
     BadInput,
@@ -636,7 +635,7 @@ class Service:
         """Create or replace class ``name`` (project admins); raises BadInput for a bad
         name, JSON Schema or rule."""
         check_class_name(name)
-        _check_schema(schema)
+        check_schema(schema)
         check_rules(rules)
         if visualisation is not None and not isinstance(visualisation, dict):
             raise BadInput("visualisation rules must be a JSON object")
@@ -1637,17 +1636,6 @@ def _check_alias(alias: str) -> None:
     if alias.startswith("temp_"):
         raise BadInput(f"invalid alias {alias!r}: names starting with temp_ are for "
                        "assets not uploaded yet")
-
-
-def _check_schema(schema: Any) -> None:
-    if schema is None:
-        return
-    if not isinstance(schema, dict):
-        raise BadInput("a class schema must be a JSON Schema object")
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as e:
-        raise BadInput(f"invalid JSON Schema: {e.message}") from e
 
 
 def _rule_problems(klass: AssetClass, manifest: Manifest,

@@ -365,7 +365,7 @@ class Manifest:
         """Parse manifest bytes; raise :class:`InvalidObject` unless they are canonical."""
         try:
             doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise InvalidObject(f"not a manifest: {e}") from e
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
             raise InvalidObject(f"not a manifest: its format is not {MANIFEST_FORMAT!r}")
