@@ -102,21 +102,33 @@ SUBSTITUTIONS: list[tuple[str, str, str]] = [
 
 # Command lines not run by bash -c as they are, and what is done instead.
 SPECIAL: dict[str, str] = {
-    "make demo": "runs demo/demo.sh, which test_demo_runs_end_to_end runs directly",
+    "make demo": "builds .venv and runs demo/demo.sh, which test_demo_runs_end_to_end runs",
     "make test": "runs the whole test suite, of which this test is a part",
-    "ama auth login --remote https://ama.example.org":
-        "opens a browser for OpenID Connect; the token login beside it is run instead",
-    "ama auth login": "opens a browser for OpenID Connect (README); the token login is run",
 }
 
 
 # Command lines run as another command line, and why.
 RUN_INSTEAD: dict[str, tuple[str, str]] = {
+    "ama auth login --remote https://ama.example.org": (
+        "ama auth login --token {token} --remote https://ama.example.org",
+        "opens a browser for OpenID Connect, which there is none of here: the token login "
+        "of the same remote is run"),
+    "ama auth login": (
+        "ama auth login --token {token}",
+        "opens a browser for OpenID Connect, which there is none of here: the token login "
+        "of the same remote is run"),
     'eval "$(ama completion zsh)"': (
         'ama completion zsh | grep -q compdef',
         "a zsh line, and zsh is not installed here: the script it evaluates is checked to "
         "be a zsh completion script"),
 }
+
+
+def instead(command: str, world: World) -> str:
+    """The command line to run for ``command``: itself, or what RUN_INSTEAD says."""
+    if command in RUN_INSTEAD:
+        return RUN_INSTEAD[command][0].format(**vars(world))
+    return command
 
 
 def _is_serve(command: str) -> bool:
@@ -267,7 +279,7 @@ def expected_code(example: Example) -> int:
 
 def run_example(example: Example, world: World, env: dict[str, str],
                 cwd: Path | None = None) -> None:
-    command = world.substitute(RUN_INSTEAD.get(example.command, (example.command,))[0])
+    command = world.substitute(instead(example.command, world))
     cwd = cwd or cwd_of(command, world.root)
     done = bash(command, env, cwd)
     assert done.returncode == expected_code(example), (
@@ -397,3 +409,88 @@ def test_server_example(example: Example, server_world: Path, s3_world: dict[str
     finally:
         if server is not None:
             server.stop()
+
+
+def serve_script(command: str, url: str) -> str:
+    """``command`` (an ``ama-server serve``) started in the background, waited for until it
+    answers, then stopped: it runs until stopped, so 'exits 0' means it stops cleanly."""
+    return (f"{command} & pid=$!\n"
+            f"until curl -s -o /dev/null {url}/v1/auth/me; do\n"
+            "  kill -0 $pid || exit 99\n"  # it died before answering
+            "  sleep 0.1\n"
+            "done\n"
+            "kill -TERM $pid && wait $pid\n")
+
+
+@pytest.mark.parametrize("example", SERVE, ids=lambda e: e.id)
+def test_serve_example(example: Example, server_world: Path, s3_world: dict[str, str],
+                       tmp_path: Path) -> None:
+    root = copy_world(server_world, tmp_path)
+    env = {**environment(root), **s3_world}
+    world = World(root, s3=s3_world["S3"], port=free_port())
+    command = world.substitute(example.command)
+    done = bash(serve_script(command, f"http://127.0.0.1:{world.port}"), env, root / "work")
+    assert done.returncode == 0, f"{example.id}\n{command}\n{done.stdout}{done.stderr}"
+
+
+# -- the README and the demo -----------------------------------------------------------------
+
+
+def readme_lines() -> list[str]:
+    """Every line of the README's ``sh`` blocks, in order, without its trailing comment."""
+    return [re.sub(r"\s{2,}#.*$", "", line) for block in readme_blocks()
+            for line in block.command.splitlines() if line.strip()]
+
+
+def test_readme_runs_top_to_bottom(s3_world: dict[str, str], tmp_path: Path) -> None:
+    """The README's blocks run in one shell, in order, as a newcomer would paste them: the
+    local flow, then a team server (served in the background) and a client on it."""
+    root = tmp_path / "readme"
+    (root / "home").mkdir(parents=True)
+    (root / "work").mkdir()
+    env = {**environment(root), **s3_world}
+    world = World(root, s3=s3_world["S3"], port=free_port())
+    world.url = f"http://127.0.0.1:{world.port}"
+    script = ["set -euo pipefail", "base=$PWD", "cd() { builtin cd \"$@\"; }"]
+    for line in readme_lines():
+        if line in SPECIAL:
+            continue
+        world.token = "$token"
+        command = instead(line, world)
+        if line.startswith("ama-server init"):
+            script.append(f"token=$({world.substitute(command)})")
+        elif _is_serve(line):
+            command = world.substitute(command)
+            script.append(f"{command} >$base/serve.log 2>&1 & serving=$!")
+            script.append("trap 'kill -TERM $serving; wait $serving' EXIT")
+            script.append(f"until curl -s -o /dev/null {world.url}/v1/auth/me; do "
+                          "kill -0 $serving; sleep 0.1; done")
+        else:
+            script.append(world.substitute(command))
+    done = bash("\n".join(script), env, root / "work")
+    assert done.returncode == 0, "\n".join(script) + f"\n{done.stdout}{done.stderr}"
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    env = {**environment(tmp_path), "TMPDIR": str(tmp_path)}
+    done = subprocess.run([str(REPO / "demo" / "demo.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "weights.bin is byte for byte the original" in done.stdout
+
+
+# -- nothing left out ------------------------------------------------------------------------
+
+
+def test_every_example_is_run() -> None:
+    """Every example of every command is run by one of the tests above or listed, with its
+    reason, in SPECIAL; the tables name only lines the documentation still has."""
+    documented = {e.command for e in ALL} | set(readme_lines())
+    run = {e.command for e in LOCAL + SERVER + SERVE} | (set(readme_lines()) - set(SPECIAL))
+    assert documented - set(SPECIAL) == run
+    assert len(ALL) > 100  # the walk found the commands' examples, not an empty table
+    assert set(SPECIAL) <= documented, "SPECIAL names lines no documentation shows"
+    assert set(RUN_INSTEAD) <= documented, "RUN_INSTEAD names lines no documentation shows"
+    stale = [pattern for pattern, _, _ in SUBSTITUTIONS
+             if not any(pattern in line for line in documented)]
+    assert not stale, f"SUBSTITUTIONS for lines no documentation shows: {stale}"
