@@ -346,9 +346,9 @@ ama remote remove team > /dev/null
 """
 
 
-@pytest.fixture(scope="module")
-def s3_world(s3_server: str) -> dict[str, str]:
-    """A bucket on moto and the environment that points boto3 at it."""
+def s3_environment(s3_server: str) -> dict[str, str]:
+    """A bucket on moto (made if missing: other tests on this worker reset moto after
+    theirs) and the environment that points boto3 at it."""
     import boto3
 
     env = {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing",
@@ -357,15 +357,22 @@ def s3_world(s3_server: str) -> dict[str, str]:
            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket="ama-examples")
+    if "ama-examples" not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket="ama-examples")
     return {**env, "S3": "s3://ama-examples"}
 
 
+@pytest.fixture
+def s3_world(s3_server: str) -> dict[str, str]:
+    return s3_environment(s3_server)
+
+
 @pytest.fixture(scope="module")
-def server_world(local_world: Path, s3_world: dict[str, str],
+def server_world(local_world: Path, s3_server: str,
                  tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = copy_world(local_world, tmp_path_factory.mktemp("server-world"))
-    done = bash(SERVER_SETUP, {**environment(root), **s3_world}, root / "work")
+    s3 = s3_environment(s3_server)
+    done = bash(SERVER_SETUP, {**environment(root), **s3}, root / "work")
     assert done.returncode == 0, done.stdout + done.stderr
     return root
 
