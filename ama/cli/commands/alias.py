@@ -20,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, quiet_opti
         ("Call the asset of the current directory ml-models/prod-resnet:",
          "ama alias add prod-resnet"),
         ("Point the alias at another asset (it moves; the change is audited):",
-         "ama alias add prod-resnet --asset ml-models/7"),
+         "ama alias add prod-resnet --asset ml-models/2"),
         ("Clone by alias:", "ama clone ml-models/prod-resnet"),
         ("Remove it:", "ama alias remove prod-resnet"),
     ],
