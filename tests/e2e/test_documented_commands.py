@@ -160,7 +160,7 @@ echo onnx > model.onnx && echo a > model.pt && echo 'lr: 1' > config.yaml
 mkdir -p data weights scratch && echo x,y > data/train.csv && echo 1,2 > data/test.csv
 echo w > weights/w.bin && echo old > old.csv && echo scratch > scratch/notes.txt
 ama add . >/dev/null && upload first
-echo b > model.pt && ama update model.pt >/dev/null && upload second
+echo b > model.pt && echo 'lr: 0.1' > config.yaml && ama update --all >/dev/null && upload second
 echo c > model.pt && ama update --all >/dev/null && upload third
 ama alias add prod-resnet >/dev/null && ama alias add prod >/dev/null
 cd .. && mkdir m2 && cd m2 && ama init ml-models >/dev/null
