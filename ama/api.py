@@ -488,17 +488,21 @@ class LocalAsset:
         return self.client.version(f"{head.class_name}/{head.asset}/{result.version}")
 
 
-_DEFAULT: Client | None = None
+_DEFAULT: tuple[tuple[str | None, ...], Client] | None = None
 _DEFAULT_LOCK = threading.Lock()
+_SETTINGS = ("HOME", "AMA_HOME", "AMA_REMOTE", "AMA_TOKEN", "AMA_PROJECT")
 
 
 def client() -> Client:
-    """The default client, configured like the CLI (made on first use)."""
+    """The default client, configured like the CLI: made on first use, and again when the
+    environment names another store, remote, token or project (a notebook that sets
+    ``os.environ["AMA_REMOTE"]`` after a first call)."""
     global _DEFAULT
+    key = tuple(os.environ.get(name) for name in _SETTINGS)
     with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = Client()
-        return _DEFAULT
+        if _DEFAULT is None or _DEFAULT[0] != key:
+            _DEFAULT = (key, Client())
+        return _DEFAULT[1]
 
 
 def version(name: str, version: str | None = None) -> Version:
