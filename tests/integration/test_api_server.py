@@ -1,0 +1,92 @@
+"""The Python API and the ``ama://`` filesystem against ama-server under gunicorn, on each
+storage kind: a version written from one machine's store is read file by file, and in
+ranges, from another's, with the remote and token passed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import fsspec
+import pandas as pd
+import pytest
+import requests
+
+import ama
+from ama.plumbing.hashing import hash_bytes
+from tests.services.server import RunningServer
+
+CSV = b"a,b\n1,2\n3,4\n"
+BIG = bytes(range(256)) * 2048  # 512 KiB
+
+
+@pytest.fixture
+def server(start_ama_server: Callable[..., RunningServer],
+           server_storage_url: str) -> RunningServer:
+    return start_ama_server(storage_url=server_storage_url)
+
+
+def publish(server: RunningServer, tmp_path: Path) -> ama.Version:
+    writer = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "writer")
+    writer.create_class("ml-models")
+    root = tmp_path / "asset"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "train.csv").write_bytes(CSV)
+    (root / "data" / "big.bin").write_bytes(BIG)
+    return writer.create("ml-models", root).upload("first", metadata={"k": 1})
+
+
+def test_a_version_is_read_file_by_file_and_in_ranges(server: RunningServer,
+                                                      tmp_path: Path) -> None:
+    first = publish(server, tmp_path)
+    reader = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "reader")
+    v = reader.version("ml-models/1")
+    assert (v.version, v.manifest, v.metadata) == ("0.0.0", first.manifest, {"k": 1})
+    assert [(f.path, f.size) for f in v.files()] == [("data/big.bin", len(BIG)),
+                                                     ("data/train.csv", len(CSV))]
+    assert reader.blobs_fetched == 0
+    assert v.read_range("data/big.bin", 70_000, 1000) == BIG[70_000:71_000]
+    assert v.read_range("data/big.bin", len(BIG) - 5, 100) == BIG[-5:]
+    assert reader.blobs_fetched == 0
+    with v.open("data/train.csv") as fh:
+        assert fh.read() == CSV
+    assert reader.blobs_fetched == 1
+    assert not reader.store.objects.has(hash_bytes(BIG))
+    fs = fsspec.filesystem("ama", remote=server.url, token=server.token,
+                           project=server.project, home=str(tmp_path / "reader"))
+    assert fs.find("ml-models/1") == ["ml-models/1/data/big.bin", "ml-models/1/data/train.csv"]
+    frame = pd.read_csv("ama://ml-models/1@0.0.0/data/train.csv",
+                        storage_options={"remote": server.url, "token": server.token,
+                                         "project": server.project,
+                                         "home": str(tmp_path / "reader")})
+    assert frame.to_dict("list") == {"a": [1, 3], "b": [2, 4]}
+
+
+def test_without_the_token_the_api_raises_the_clis_error(server: RunningServer,
+                                                         tmp_path: Path) -> None:
+    publish(server, tmp_path)
+    stranger = ama.Client(remote=server.url, token="not-a-token", project=server.project,
+                          home=tmp_path / "stranger")
+    with pytest.raises(ama.Unauthenticated) as refused:
+        stranger.version("ml-models/1")
+    assert refused.value.exit_code == 4
+
+
+def test_the_objects_route_answers_a_range(start_ama_server: Callable[..., RunningServer],
+                                           tmp_path: Path) -> None:
+    server = start_ama_server()
+    publish(server, tmp_path)
+    url = f"{server.url}/v1/projects/{server.project}/objects/{hash_bytes(BIG)}"
+    auth = {"Authorization": f"Bearer {server.token}"}
+    whole = requests.get(url, headers=auth, timeout=10)
+    assert (whole.status_code, whole.content) == (200, BIG)
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = requests.get(url, headers={**auth, "Range": "bytes=10-19"}, timeout=10)
+    assert (part.status_code, part.content) == (206, BIG[10:20])
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(BIG)}"
+    tail = requests.get(url, headers={**auth, "Range": "bytes=-4"}, timeout=10)
+    assert (tail.status_code, tail.content) == (206, BIG[-4:])
+    beyond = requests.get(url, headers={**auth, "Range": f"bytes={len(BIG)}-"}, timeout=10)
+    assert beyond.status_code == 416
