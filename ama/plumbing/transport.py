@@ -512,7 +512,7 @@ class HttpTransport:
                         if len(data) >= length:
                             break
                     skipped += len(chunk)
-                data = data[:length + 1] if len(data) > length else data
+                data = data[:length]
         finally:
             response.close()
         if len(data) != length:

@@ -4,6 +4,9 @@ ranges, from another's, with the remote and token passed explicitly."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import requests
 
 import ama
 from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.transport import HttpTransport, RemoteError
 from tests.services.server import RunningServer
 
 CSV = b"a,b\n1,2\n3,4\n"
@@ -90,3 +94,26 @@ def test_the_objects_route_answers_a_range(start_ama_server: Callable[..., Runni
     assert (tail.status_code, tail.content) == (206, BIG[-4:])
     beyond = requests.get(url, headers={**auth, "Range": f"bytes={len(BIG)}-"}, timeout=10)
     assert beyond.status_code == 416
+
+
+def test_a_ranged_read_from_a_server_that_ignores_range_skips_to_it(tmp_path: Path) -> None:
+    # Python's own file server answers every GET with the whole file (200, no Range).
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "blob").write_bytes(BIG)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        host, port = httpd.server_address[:2]
+        transport = HttpTransport(f"http://{host}:{port}")
+        try:
+            action = {"href": f"http://{host}:{port}/blob", "method": "GET"}
+            oid = hash_bytes(BIG)
+            assert transport.read_range(action, oid, 100_000, 70_000) == BIG[100_000:170_000]
+            assert transport.read_range(action, oid, 0, 3) == BIG[:3]
+            with pytest.raises(RemoteError):
+                transport.read_range(action, oid, len(BIG) - 2, 10)
+        finally:
+            transport.session.close()
+            httpd.shutdown()
