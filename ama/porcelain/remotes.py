@@ -201,6 +201,12 @@ def get(config: Config, name: str | None = None) -> RemoteInfo:
                 return RemoteInfo(known, url, project, known == default)
         short = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
         return RemoteInfo(f"url-{short}", url, project, True)
+    if name.startswith("url-") and name not in urls and "://" in default:
+        # The name an unnamed URL got (above), as an asset directory's HEAD records it:
+        # the URL is still the default when AMA_REMOTE names it.
+        url = check_url(default)
+        if hashlib.sha256(url.encode("utf-8")).hexdigest()[:12] == name[4:]:
+            return RemoteInfo(name, url, project, True)
     if name not in urls:
         listed = ", ".join(sorted(urls))
         raise UnknownRemote(f"unknown remote {name!r} (known: {listed})",
