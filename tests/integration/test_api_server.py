@@ -18,6 +18,8 @@ import requests
 import ama
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.transport import HttpTransport, RemoteError
+from ama.porcelain.alias import add_alias
+from ama.porcelain.info import AssetRef
 from tests.services.server import RunningServer
 
 CSV = b"a,b\n1,2\n3,4\n"
@@ -117,3 +119,30 @@ def test_a_ranged_read_from_a_server_that_ignores_range_skips_to_it(tmp_path: Pa
         finally:
             transport.session.close()
             httpd.shutdown()
+
+
+def test_every_call_of_the_api_works_against_the_server(
+        start_ama_server: Callable[..., RunningServer], tmp_path: Path) -> None:
+    server = start_ama_server()
+    first = publish(server, tmp_path)
+    client = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "writer")
+    local = client.open_dir(tmp_path / "asset")
+    (tmp_path / "asset" / "data" / "train.csv").write_bytes(CSV + b"5,6\n")
+    assert local.add("data/train.csv") == ["data/train.csv"]
+    second = local.upload("second", bump="minor")
+    assert (str(second), second.message, second.metadata) == ("ml-models/1/0.1.0", "second",
+                                                             {"k": 1})
+    add_alias(client.remote, AssetRef("ml-models", "1"), "best")
+    assert [str(v) for v in client.find(alias="best")] == ["ml-models/1/0.1.0"]
+    assert [str(v) for v in client.find(file=hash_bytes(CSV))] == ["ml-models/1/0.0.0"]
+    assert [str(v) for v in client.find(file=tmp_path / "asset" / "data" / "big.bin")] == \
+        ["ml-models/1/0.0.0", "ml-models/1/0.1.0"]
+    assert [str(v) for v in client.find(hash=first.tree_id)] == ["ml-models/1/0.0.0"]
+    assert [(a.name, a.latest, a.aliases) for a in client.assets("ml-models")] == \
+        [("ml-models/1", "0.1.0", ("best",))]
+    reader = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "reader")
+    reader.version("ml-models/best/0.0.0").checkout(tmp_path / "co")
+    assert (tmp_path / "co" / "data" / "train.csv").read_bytes() == CSV
+    assert (tmp_path / "co" / "data" / "big.bin").read_bytes() == BIG
