@@ -218,3 +218,21 @@ def test_import_ama_loads_neither_the_porcelain_nor_heavy_libraries() -> None:
                          text=True).stdout.strip()
     assert out == "[]"
     assert "Version" in dir(ama)
+
+
+def test_a_file_whose_stored_bytes_changed_is_refused_and_never_returned(
+        published, tmp_path: Path) -> None:
+    writer, _ = published
+    stored = (Path(writer.environ["AMA_HOME"]) / "remote" / "storage" / "objects"
+              / hash_bytes(CSV2)[:2] / hash_bytes(CSV2)[2:])
+    stored.chmod(0o644)
+    stored.write_bytes(CSV2.replace(b"5", b"7"))
+    client = cold_client(tmp_path, writer)
+    v = client.version("ml-models/1")
+    with pytest.raises(ama.AmaError) as refused:
+        v.open("data/train.csv")
+    assert hash_bytes(CSV2) in str(refused.value)
+    assert not client.store.objects.has(hash_bytes(CSV2))
+    with pytest.raises(ama.AmaError):
+        fsspec.filesystem("ama", client=client, skip_instance_cache=True).cat(
+            "ml-models/1/data/train.csv")
