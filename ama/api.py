@@ -40,7 +40,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -278,8 +278,7 @@ class Version:
     def __init__(self, client: Client, record: Mapping[str, Any]) -> None:
         self.client = client
         self.record = dict(record)
-        self.name: str = str(record["name"]).rsplit("/", 1)[0] \
-            if str(record["name"]).count("/") == 2 else str(record["name"])
+        self.name: str = f"{record['class']}/{record['ordinal']}"
         self.version: str = str(record["version"])
         self.manifest: str = str(record["manifest"])
         self.tree_id: str = str(record["tree"])
@@ -356,7 +355,7 @@ class Version:
 
     def listdir(self, path: str = "") -> list[Entry]:
         """Return the entries of the folder ``path`` (default: the root), by name.
-        Raises :class:`NotFound`, or :class:`IsADirectory`'s opposite for a file."""
+        Raises :class:`NotFound`, or :class:`BadInput` when ``path`` is a file."""
         kind, oid, _ = self._lookup(path)
         if kind == "tree":
             prefix = path.strip("/")
@@ -453,7 +452,6 @@ class LocalAsset:
 
     client: Client
     path: str | os.PathLike[str]
-    _asset: Any = field(default=None, repr=False)
 
     def _open(self) -> Any:
         from ama.porcelain.asset import Asset
