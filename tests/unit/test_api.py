@@ -236,3 +236,14 @@ def test_a_file_whose_stored_bytes_changed_is_refused_and_never_returned(
     with pytest.raises(ama.AmaError):
         fsspec.filesystem("ama", client=client, skip_instance_cache=True).cat(
             "ml-models/1/data/train.csv")
+
+
+def test_progress_goes_to_the_callback_and_nothing_is_printed(
+        published, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    writer, _ = published
+    seen: list[tuple[int, int]] = []
+    client = cold_client(tmp_path, writer, progress=lambda done, total: seen.append((done, total)))
+    capsys.readouterr()
+    assert client.version("ml-models/1").read_bytes("data/big.bin") == BIG
+    assert seen and seen[-1] == (1, 1)
+    assert capsys.readouterr() == ("", "")
