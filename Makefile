@@ -27,6 +27,8 @@ test: $(BIN)/.installed tools
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check ama remote tests bench
+	mkdir -p build/mypy && ln -sfn ../../remote build/mypy/ama_remote
+	$(BIN)/mypy
 
 man: $(BIN)/.installed
 	$(BIN)/python -m ama.cli.manpages man

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -72,6 +73,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "porcelain"),
     "versions": ("versions", "List the versions of an asset", "porcelain"),
     "switch": ("switch", "Make the asset directory hold another version", "porcelain"),
+    "pull": ("pull", "Switch the asset directory to the latest version on the remote",
+             "porcelain"),
     "history": ("history", "Show what changed in each version", "porcelain"),
     "git": ("git", "Record the assets a git repository uses in ama.lock; keep them in step",
             "git"),
@@ -165,17 +168,40 @@ def report_click(error: click.ClickException) -> None:
     if hint is None and isinstance(error, click.UsageError) and error.ctx is not None:
         hint = f"run '{error.ctx.command_path} --help' for its usage"
     report(AmaError(message.rstrip("."), hint or ""))
+class _Warnings(logging.Handler):
+    """Print what the library warns about (a stale lock it broke) as ``ama: warning: …``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"ama: warning: {record.getMessage()}", err=True)
 
 
 @click.group(cls=AmaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ama")
-def cli() -> None:
+@click.option("--break-lock", is_flag=True,
+              help="Take every lock the command needs even when another process holds it "
+                   "(one that is stuck, or one on another host sharing the folder). A lock "
+                   "left by a process of this host that is no longer running is always "
+                   "taken, with a warning.")
+def cli(break_lock: bool) -> None:
     """ama: a version-controlled, immutable store for datasets, models and configurations.
 
     Plumbing commands read and write the object database of the asset store
     ($AMA_HOME, default ~/.ama) and the index of an asset directory; their output is a
     stable interface for scripts. See ama-format(5) for the formats.
     """
+    from ama.plumbing.lock import break_held_locks, store_in_use
+
+    logger = logging.getLogger("ama")
+    if not any(isinstance(h, _Warnings) for h in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
+    break_held_locks(break_lock)
+    ctx = click.get_current_context()
+    if ctx.invoked_subcommand not in (None, "store"):
+        # For as long as the command runs, the objects it writes or finds stored and is
+        # about to name in an index or ref are safe from 'ama store gc'.
+        from ama.plumbing.store import home_dir
+
+        ctx.with_resource(store_in_use(home_dir() / "objects", create=False))
 
 
 def main(argv: list[str] | None = None) -> Any:

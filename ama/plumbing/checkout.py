@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ama.plumbing.durable import write_atomic
+from ama.plumbing.durable import remove_temp_files, write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -23,8 +23,9 @@ from ama.plumbing.hashing import (
 )
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
+from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
-from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked
+from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked, shares, workers
 
 # Threads placing files: one per core, up to 4, so that they overlap their system calls
 # without fighting over the interpreter (on 2 cores, 4 threads place 100,000 hard links
@@ -55,7 +56,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     file is not placed) and :class:`~ama.plumbing.odb.MissingObject`. The index is updated
     with the new files' stat and written.
 
-    From ``split_at`` files on, a forked child places half of them
+    From ``split_at`` files on, forked children place a share of them each
     (:func:`~ama.plumbing.parallel.forked`); below, a few threads do.
     """
     base = os.fspath(root)
@@ -65,6 +66,9 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         if staged is None:
             raise NotFound(f"{p} is not staged", "stage it first ('ama update-index --add')")
         entries.append(staged)
+    # A path through .ama/ (or .., or any name a tree may not hold) would write outside the
+    # files of the version: refuse the whole checkout before the first write.
+    check_paths((e.path for e in entries), "the index")
     todo: list[tuple[IndexEntry, bool]] = []  # (entry, nothing is at its path)
     blocked: list[str] = []
     missing_folders: dict[str, bool] = {}
@@ -97,6 +101,13 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             f"overwritten:\n{path_list(blocked)}",
             "stage or move them first, or pass -f to overwrite them",
         )
+    # Temp files that a killed checkout left beside the files it was placing: those files
+    # are placed again now, so their folders are where the leftovers are. (A staged file
+    # that merely has such a name, which no walk stages, is kept.)
+    for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
+        if not missing_folders.get(folder):
+            prefix = folder[len(base) + 1:] + "/" if folder != base else ""
+            remove_temp_files(folder, lambda name, p=prefix: p + name in index)
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:
@@ -123,13 +134,13 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
 
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     written: list[str] = []
-    if len(todo) >= split_at and can_fork():
-        # A process each, not threads: linking and stat'ing 100,000 files is as much the
-        # interpreter's work as the kernel's. A part that fails in the child is placed
+    if len(todo) >= split_at and can_fork() and workers() > 1:
+        # A process per core, not threads: linking and stat'ing 100,000 files is as much
+        # the interpreter's work as the kernel's. A share that fails in a child is placed
         # again here, which raises its error (placing a file twice is harmless).
-        cut = len(todo) // 2
-        theirs = forked(lambda: place_part(todo[cut:]))
-        results = [place_part(todo[:cut]), theirs()]
+        own, *others = shares(len(todo), workers())
+        theirs = [forked(lambda a=a, b=b: place_part(todo[a:b])) for a, b in others]
+        results = [place_part(todo[own[0]:own[1]])] + [result() for result in theirs]
     elif len(chunks) <= 1:
         make_folders(todo)
         results = [place_chunk(c) for c in chunks]
@@ -155,10 +166,13 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
                    fresh: bool, verified: bool = False) -> os.stat_result:
     """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
 
-    A copy is checked from the bytes read for it; a link from the object it shares, unless
-    the object is sealed or ``verified`` (hashed as it entered the store by the same
-    operation). A linked object that had to be hashed is sealed once it matches, and the
-    stat returned is the one taken after sealing, as the index must record it.
+    Every check comes before ``dest`` is replaced, so a corrupt object leaves what was at
+    ``dest`` as it was (a user's file that discard was to restore is never deleted because
+    of a store problem). A copy is checked from the bytes read for it, a reflink from the
+    new file; a link by the object's size and, unless the object is sealed or ``verified``
+    (hashed as it entered the store by the same operation), by hashing it. A linked object
+    that had to be hashed is sealed once it matches, and the stat returned is the one
+    taken after sealing, as the index must record it.
     """
     used = linker.used_for(dest, entry.executable)
     try:
@@ -169,32 +183,46 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
                 raise CorruptObject(entry.id, src, actual)
             write_atomic(dest, data, 0o755 if entry.executable else 0o644, sync=False)
             return os.stat(dest)
-        used = linker.place(src, dest, entry.executable, fresh=fresh)
+        linked = _check_linkable(src, entry, verified) if used in ("hardlink",
+                                                                   "symlink") else None
+        linker.place(src, dest, entry.executable, fresh=fresh,
+                     check=lambda new, how: _check_new(new, how, src, entry))
     except FileNotFoundError:
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
-    if used not in ("hardlink", "symlink"):
-        actual = hash_file(dest, entry.size)
-        if actual != entry.id:
-            os.unlink(dest)
-            raise CorruptObject(entry.id, src, actual)
-        return os.stat(dest)
-    # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its stat,
-    # taken after the link was made, is the object's.
-    st = os.stat(dest)
-    if verified or is_sealed(st):
+    # A link's stat is the object's (a symbolic one is followed): taken already.
+    return linked if linked is not None else os.stat(dest)
+
+
+def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> os.stat_result:
+    """Check, before it is linked, that the object file ``src`` holds ``entry.id``: its size
+    always, its bytes unless it is sealed or ``verified``; seal it when they matched. Return
+    its stat (after the seal). Raises :class:`~ama.plumbing.odb.CorruptObject`."""
+    st = os.stat(src)
+    if st.st_size != entry.size:
+        raise CorruptObject(entry.id, f"{src} ({st.st_size} bytes, not {entry.size})")
+    if verified or is_sealed(st, entry.id):
         return st
     if entry.size < MMAP_THRESHOLD:
         actual, st = _hash_small_with_stat(src, entry.size)
     else:
         actual = hash_file(src, entry.size)
     if actual != entry.id:
-        os.unlink(dest)
         raise CorruptObject(entry.id, src, actual)
-    if not st.st_mode & 0o222 and seal(src):
-        st = os.stat(dest)  # the seal moved the mtime that the index records
+    if not st.st_mode & 0o222 and seal(src, entry.id):
+        st = os.stat(src)  # the seal moved the mtime that the index records
     return st
+
+
+def _check_new(new: str, used: str, src: str, entry: IndexEntry) -> None:
+    """Check a placed copy or reflink ``new`` before it replaces anything (a link was
+    checked by :func:`_check_linkable`)."""
+    if used in ("hardlink", "symlink"):
+        return
+    actual = hash_file(new, entry.size)
+    if actual != entry.id:
+        raise CorruptObject(entry.id, src, actual)
 
 
 def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:
@@ -215,3 +243,24 @@ def _clear_way(root: Path, dest: Path) -> None:
             parent.unlink()
             break
         parent = parent.parent
+
+
+def checkout_index(odb: FileObjectDatabase, index_path: str | os.PathLike[str], root: Path,
+                   paths: Iterable[str] | None, strategy: str = "auto",
+                   force: bool = False) -> list[str]:
+    """``ama checkout-index``: under the lock of the index at ``index_path``, write its
+    staged files ``paths`` (paths from ``root``; None: every one) into ``root`` as
+    :func:`checkout` does, recording their stat; return the paths written. Raises
+    :class:`~ama.plumbing.errors.NotFound` for a path that is not staged (before anything
+    is written), :class:`~ama.plumbing.index.IndexLocked`, and :func:`checkout`'s errors."""
+    from ama.plumbing.index import locked
+
+    with locked(index_path) as index:
+        if paths is None:
+            chosen = list(index.entries)
+        else:
+            chosen = list(paths)
+            for path in chosen:
+                if path not in index:
+                    raise NotFound(f"{path} is not staged")
+        return checkout(odb, index, root, chosen, strategy, force)

@@ -5,18 +5,61 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+
+# Temp files in work trees and stores have short names of their own (not the final name with
+# a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
+# tree can skip what a killed command left behind.
+TEMP_PREFIX = ".ama-tmp-"
+
+
+def temp_beside(path: str) -> str:
+    """Return a new temp file path in the folder of ``path``: ``.ama-tmp-<random>``."""
+    return os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.urandom(8).hex()}")
+
+
+def is_temp(name: str) -> bool:
+    """Whether the file name ``name`` is one of ama's temp files (see :data:`TEMP_PREFIX`)."""
+    return name.startswith(TEMP_PREFIX)
+
+
+def remove_temp_files(folder: str, keep: Callable[[str], bool] = lambda name: False) -> int:
+    """Remove ama's temp files directly in ``folder`` (left by a killed command; call it
+    only while no other command writes there), except names for which ``keep`` is true;
+    return how many there were."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for name in names:
+        if name.startswith(TEMP_PREFIX) and not keep(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a folder's entries (a rename, a new name) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
-                 sync: bool = True) -> None:
+                 sync: bool = True,
+                 sync_dir: Callable[[str], None] = fsync_dir) -> None:
     """Replace the file at ``path`` with ``data``: a temp file beside it, synced, then renamed
     over it, so a reader sees the old bytes or the new ones and a crash leaves one of them.
-    Without ``sync`` the bytes are not forced to disk first (a file placed in a work tree,
-    which the store can place again)."""
+    With ``sync`` the folder is synced after the rename (``sync_dir`` of it) too: until then
+    a crash may bring back the old name, or no file at all where there was none. Without
+    ``sync`` nothing is forced to disk (a file placed in a work tree, which the store can
+    place again)."""
     path = os.fspath(path)
-    folder, name = os.path.split(path)
-    temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    temp = temp_beside(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
             view = memoryview(data)
@@ -32,3 +75,5 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+    if sync:
+        sync_dir(os.path.dirname(path) or ".")

@@ -5,14 +5,17 @@ once and atomically: into a temp file in the final folder (created read-only, 04
 durable, then renamed to their id. Writes inside :meth:`FileObjectDatabase.batch` share one
 filesystem sync before their renames and one after, like git's ``core.fsyncMethod=batch``, so
 an operation that writes 100,000 objects pays two syncs, not 100,000. Every read re-hashes
-the bytes and refuses an object whose bytes do not match its id.
+the bytes and refuses an object whose bytes do not match its id. A batch holds the store's
+lock shared (:func:`~ama.plumbing.lock.store_in_use`), so gc never removes its temp files or
+its objects before the command names them.
 
 An object written from bytes that were just hashed is *sealed* (:func:`seal`): its mtime is
-set to a moment whose nanoseconds are :data:`SEAL_NS`. Writing to a file's bytes makes the
-kernel set its mtime to the current time, which breaks the seal, while hard-linking changes
-only the ctime; so a placement by link may trust a read-only sealed object from its stat
-(:func:`is_sealed`) instead of reading it again (docs/design.md §2, "a cheap stat-based schedule").
-``ama store verify`` and ``ama fsck`` ignore seals and re-hash every object.
+set to a moment whose nanoseconds name its id (:func:`seal_ns`). Writing to a file's bytes
+makes the kernel set its mtime to the current time, which breaks the seal, while
+hard-linking changes only the ctime; so a placement by link may trust a read-only object
+sealed for its id from its stat (:func:`is_sealed`) instead of reading it again
+(docs/design.md §7, "Sealed objects"). ``ama store verify`` and ``ama fsck`` ignore seals
+and re-hash every object.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -37,37 +41,46 @@ from ama.plumbing.hashing import (
     is_id,
     read_small,
 )
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.link import LinkFailed, reflink
+from ama.plumbing.lock import store_in_use
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
-# link() errors that mean "no hard link between these two files", not a failure.
-_NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 T = TypeVar("T")
 
 
-# The nanoseconds part of a sealed object's mtime. Not 0, and not a whole number of
-# microseconds: a filesystem that keeps timestamps in seconds (ext4 with small inodes, HFS+),
-# in 2 s (FAT), in 100 ns (NTFS) or in microseconds cannot store it, so there no object ever
-# looks sealed and every one is re-hashed before it is linked, as if seals did not exist.
-SEAL_NS = 727_272_727
+# The nanoseconds part of a sealed object's mtime: SEAL_BASE_NS plus 1,000 times the first
+# 16 bits of its id, so that the seal names the object it vouches for and an object file
+# under another id's name (two objects swapped) does not look sealed there. Never a whole
+# number of microseconds (it ends in 727): a filesystem that keeps timestamps in seconds
+# (ext4 with small inodes, HFS+), in 2 s (FAT), in 100 ns (NTFS) or in microseconds cannot
+# store it, so there no object ever looks sealed and every one is re-hashed before it is
+# linked, as if seals did not exist.
+SEAL_BASE_NS = 700_000_727
+_SEAL_LAST_NS = SEAL_BASE_NS + 0xFFFF * 1000
 _NS = 1_000_000_000
 
 
-def seal_time_ns(now_ns: int) -> int:
-    """Return the seal timestamp for ``now_ns``: the latest moment not after it whose
-    nanoseconds are :data:`SEAL_NS` (never in the future, so an index written after the
-    seal never sees the object as racily modified)."""
-    t = now_ns - now_ns % _NS + SEAL_NS
+def seal_ns(oid: str) -> int:
+    """Return the nanoseconds of the mtime of an object sealed as ``oid``."""
+    return SEAL_BASE_NS + int(oid[:4], 16) * 1000
+
+
+def seal_time_ns(now_ns: int, oid: str) -> int:
+    """Return the seal timestamp of ``oid`` for ``now_ns``: the latest moment not after it
+    whose nanoseconds are :func:`seal_ns` (never in the future, so an index written after
+    the seal never sees the object as racily modified)."""
+    t = now_ns - now_ns % _NS + seal_ns(oid)
     return t if t <= now_ns else t - _NS
 
 
-def seal(target: str | int | os.PathLike[str], now_ns: int | None = None) -> bool:
+def seal(target: str | int | os.PathLike[str], oid: str, now_ns: int | None = None) -> bool:
     """Mark the object file ``target`` (a path or an open descriptor) as holding exactly the
-    bytes of its id: call it only right after hashing those very bytes. Sets its access and
+    bytes of ``oid``: call it only right after hashing those very bytes. Sets its access and
     modification times to :func:`seal_time_ns`; any later write to the bytes moves the mtime
     off the seal. Returns False, leaving the file unsealed (so it is re-hashed when used),
     where its times cannot be set: another user's file, a read-only filesystem."""
-    t = seal_time_ns(time.time_ns() if now_ns is None else now_ns)
+    t = seal_time_ns(time.time_ns() if now_ns is None else now_ns, oid)
     try:
         os.utime(target, ns=(t, t))
     except OSError as e:
@@ -77,15 +90,21 @@ def seal(target: str | int | os.PathLike[str], now_ns: int | None = None) -> boo
     return True
 
 
-def is_sealed(st: os.stat_result) -> bool:
-    """Return whether the stat ``st`` of an object file shows it sealed (see :func:`seal`)
-    and still read-only, so its bytes may be trusted to be its id without reading them.
+def is_sealed(st: os.stat_result, oid: str | None = None) -> bool:
+    """Return whether the stat ``st`` of an object file shows it sealed as ``oid`` (see
+    :func:`seal`; None: as any id) and still read-only, so its bytes may be trusted to be
+    that id's without reading them.
 
-    A seal is a cheap guard against accidents (an edit through a hard link, a truncation),
-    not against someone who sets the mtime back on purpose: ``ama store verify`` re-hashes
-    every object whatever its stat.
+    A seal is a cheap guard against accidents (an edit through a hard link, a truncation, a
+    file renamed to another object's name), not against someone who sets the mtime back on
+    purpose: ``ama store verify`` re-hashes every object whatever its stat.
     """
-    return st.st_mtime_ns % _NS == SEAL_NS and not st.st_mode & 0o222
+    if st.st_mode & 0o222:
+        return False
+    ns = st.st_mtime_ns % _NS
+    if oid is not None:
+        return ns == seal_ns(oid)
+    return SEAL_BASE_NS <= ns <= _SEAL_LAST_NS and ns % 1000 == SEAL_BASE_NS % 1000
 
 
 class MissingObject(NotFound):
@@ -106,7 +125,8 @@ class CorruptObject(AmaError):
         detail = f" (its bytes hash to {actual})" if actual else ""
         super().__init__(
             f"object {oid} at {where} is corrupt{detail}",
-            "run 'ama fsck' to list every damaged object, then fetch good copies",
+            "run 'ama fsck' to list every damaged object, and 'ama store verify --repair' "
+            "to fetch good copies of them",
         )
         self.oid = oid
         self.where = where
@@ -158,15 +178,6 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a folder's entries (a rename, a new name) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
     _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
@@ -185,8 +196,9 @@ class FileObjectDatabase:
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = itertools.count(1)  # next() on it is safe from many threads
-        # From this many objects a batch's renames are split with a forked child.
+        # From this many objects a batch's renames are split with forked children.
         self.split_at = PARALLEL_FROM
+        self._no_reflink = False  # a reflink into this store failed once: copy
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -294,6 +306,10 @@ class FileObjectDatabase:
         if self._pending is not None:
             yield
             return
+        with store_in_use(self.root):  # gc waits until the objects have their names
+            yield from self._batch()
+
+    def _batch(self) -> Iterator[None]:
         self._pending = {}
         try:
             yield
@@ -301,11 +317,13 @@ class FileObjectDatabase:
             if pending:
                 syncfs(self.root)
                 renames = list(pending.items())
-                if len(renames) >= self.split_at:  # half by a child: see in_child
-                    cut = len(renames) // 2
-                    theirs = forked(lambda: self._rename(renames[cut:]))
-                    self._rename(renames[:cut])
-                    theirs()
+                if len(renames) >= self.split_at:  # a share per core: see in_child
+                    own, *others = shares(len(renames), workers())
+                    theirs = [forked(lambda a=a, b=b: self._rename(renames[a:b]))
+                              for a, b in others]
+                    self._rename(renames[own[0]:own[1]])
+                    for done in theirs:
+                        done()
                 else:
                     self._rename(renames)
                 syncfs(self.root)
@@ -388,7 +406,7 @@ class FileObjectDatabase:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            seal(fd)  # ``oid`` is the hash of exactly these bytes
+            seal(fd, oid)  # ``oid`` is the hash of exactly these bytes
         finally:
             os.close(fd)
         self._pending[oid] = temp
@@ -413,7 +431,7 @@ class FileObjectDatabase:
                 os.unlink(temp)
                 return oid
             os.chmod(temp, 0o444)
-            seal(temp)  # the bytes just hashed, in a file no one else has opened
+            seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
             with self.batch():
                 final_temp = self._temp_path(oid)
                 os.rename(temp, final_temp)
@@ -426,11 +444,11 @@ class FileObjectDatabase:
             raise
 
     def write_link(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
-        """Store the file at ``src`` as ``oid`` unless stored: hard-linked when it is
-        read-only and on this filesystem (another store's object), else copied. The stored
-        bytes are re-hashed first, and sealed when they match (:func:`seal`; a shared file
-        is sealed for both stores, unless it is sealed already); returns whether the object
-        was added.
+        """Store the file at ``src`` (another store's object) as ``oid`` unless stored:
+        reflinked where the filesystem shares blocks copy-on-write, else copied, never
+        hard-linked, so that no write through one store's file can change the other's.
+        The stored bytes are re-hashed and sealed when they match (:func:`seal`); returns
+        whether the object was added.
 
         Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
         to call from several threads inside one :meth:`batch`.
@@ -440,29 +458,24 @@ class FileObjectDatabase:
         if self._pending is None:
             with self.batch():
                 return self.write_link(src, oid, size)
-        shared = not os.stat(src).st_mode & 0o222  # a writable file is never shared
-        temp = self._temp_path(oid)
-        if shared:
-            try:
-                os.link(src, temp)
-            except OSError as e:
-                if e.errno not in _NO_LINKS:
-                    raise
-                shared = False
-        if not shared and size < MMAP_THRESHOLD:
+        if size < MMAP_THRESHOLD:
             return self._copy_small(src, oid, size)
+        temp = self._temp_path(oid)
         try:
-            if not shared:
+            cloned = False
+            if not self._no_reflink:
+                try:
+                    reflink(src, temp)
+                    cloned = True
+                except LinkFailed:
+                    self._no_reflink = True
+            if not cloned:
                 shutil.copyfile(src, temp)
-                os.chmod(temp, 0o444)
+            os.chmod(temp, 0o444)
             actual = hash_file(temp, size)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
-            # A shared file sealed already keeps its times: sealing it again would change
-            # the mtime of every hard link to it, and so the stat that the indexes of
-            # asset directories holding those links recorded.
-            if not (shared and is_sealed(os.stat(temp))):
-                seal(temp)
+            seal(temp, oid)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Protocol
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.graph import read_manifest, tree_of
 from ama.plumbing.hashing import InvalidId, is_id
 from ama.plumbing.odb import ObjectDatabase
 from ama.plumbing.refs import MAX_SYMREF_DEPTH, SYMREF_PREFIX, RefStore
+
+
+class RefReader(Protocol):
+    """What a revision needs of a ref store: the stored value of a ref (an id or a
+    symbolic ref), or None. :class:`RefStore` and the asset directory's HEAD both are."""
+
+    def read(self, name: str) -> str | None: ...
 
 _SUFFIX_RE = re.compile(r"\^\{tree\}|\^[0-9]*|~[0-9]*")
 _HEX_RE = re.compile(r"[0-9a-f]{4,64}\Z")
@@ -26,9 +34,9 @@ class UnknownRevision(NotFound):
     """A name that is neither an id, a prefix nor a ref."""
 
 
-def resolve_ref(refs: RefStore, head: Callable[[], RefStore], name: str) -> str:
+def resolve_ref(refs: RefStore, head: Callable[[], RefReader], name: str) -> str:
     """Follow ``name`` (``HEAD`` or ``refs/…``) through symbolic refs to an id."""
-    seen = []
+    seen: list[str] = []
     for _ in range(MAX_SYMREF_DEPTH + 1):
         store = head() if name == "HEAD" else refs
         value = store.read(name)
@@ -46,7 +54,8 @@ def resolve_ref(refs: RefStore, head: Callable[[], RefStore], name: str) -> str:
     raise BadInput(f"ref {seen[0]} points through more than {MAX_SYMREF_DEPTH} symbolic refs")
 
 
-def resolve(odb: ObjectDatabase, refs: RefStore, head: Callable[[], RefStore], text: str) -> str:
+def resolve(odb: ObjectDatabase, refs: RefStore, head: Callable[[], RefReader], text: str
+            ) -> str:
     """Return the id that ``text`` names.
 
     ``head`` returns the ref store holding ``HEAD`` (the asset directory's), called only

@@ -118,6 +118,105 @@ def diff(asset: Asset, versions: list[str]) -> list[FileChange]:
     return compare_sides(old, new)
 
 
+# A text diff holds both sides in memory; beyond this, compare ids with plain `ama diff`.
+MAX_TEXT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """One file's text on two sides (None where the file does not exist), and the labels
+    that name the sides (``0.0.1:data/x.csv``, ``work tree:data/x.csv``)."""
+
+    path: str
+    old_label: str
+    new_label: str
+    old: str | None
+    new: str | None
+
+    def unified(self, context: int = 3) -> str:
+        import difflib
+
+        lines = difflib.unified_diff(
+            (self.old or "").splitlines(keepends=True), (self.new or "").splitlines(keepends=True),
+            self.old_label if self.old is not None else "/dev/null",
+            self.new_label if self.new is not None else "/dev/null", n=context)
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                       for line in lines)
+
+    def html(self) -> str:
+        """A self-contained HTML page showing both sides next to each other."""
+        import difflib
+
+        return difflib.HtmlDiff(wrapcolumn=100).make_file(
+            (self.old or "").splitlines(), (self.new or "").splitlines(),
+            self.old_label, self.new_label, context=True, numlines=3).lstrip()
+
+
+def file_diff(asset: Asset, path: str, versions: list[str]) -> FileDiff:
+    """Return the text of ``path`` on the two sides ``versions`` names (as for :func:`diff`:
+    none is HEAD against the work tree, one is that version against the work tree). Bytes
+    not in the store are fetched from the remote and verified first.
+
+    Raises :class:`BadInput` for a file that is not UTF-8 text or is too large to diff as
+    text, :class:`NotFound` when neither side has ``path``, and what :func:`diff` raises.
+    """
+    if len(versions) > 2:
+        raise BadInput("name at most two versions to compare")
+    path = path.strip("/")
+    names = (["HEAD"] if not versions else versions[:1])
+    old_side = tree_side(asset, resolve_version(asset, names[0]))
+    old = _text(asset, path, old_side.get(path), names[0])
+    if len(versions) == 2:
+        new = _text(asset, path, tree_side(asset, resolve_version(asset, versions[1])).get(path),
+                    versions[1])
+        new_label = f"{versions[1]}:{path}"
+    else:
+        new, new_label = _work_text(asset, path), f"work tree:{path}"
+    if old is None and new is None:
+        raise NotFound(f"{path} is on neither side of the comparison",
+                       "list the files that differ with 'ama diff --name-status'")
+    return FileDiff(path, f"{names[0]}:{path}", new_label, old, new)
+
+
+def _decode(data: bytes, path: str, where: str) -> str:
+    if len(data) > MAX_TEXT_BYTES or b"\0" in data:
+        raise BadInput(f"{path} ({where}) is not a text file this diff can show "
+                       f"({len(data)} bytes)", "compare ids and sizes with 'ama diff'")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} ({where}) is not UTF-8 text",
+                       "compare ids and sizes with 'ama diff'") from None
+
+
+def _text(asset: Asset, path: str, entry: tuple[str, int, str] | None, where: str
+          ) -> str | None:
+    if entry is None:
+        return None
+    oid, size, _kind = entry
+    if size > MAX_TEXT_BYTES:
+        raise BadInput(f"{path} ({where}) is too large to diff as text ({size} bytes)",
+                       "compare ids and sizes with 'ama diff'")
+    if not asset.odb.has(oid):
+        from ama.porcelain.download import receive
+        from ama.porcelain.remotes import open_remote
+
+        head = asset.head
+        transport, remote = open_remote(asset.config, head.remote, head.project)
+        receive(transport, remote.project, asset.odb, [(oid, size)])
+    return _decode(asset.odb.get(oid), path, where)
+
+
+def _work_text(asset: Asset, path: str) -> str | None:
+    full = asset.root / path
+    if not full.is_file() or full.is_symlink():
+        return None
+    if full.stat().st_size > MAX_TEXT_BYTES:
+        raise BadInput(f"{path} (work tree) is too large to diff as text",
+                       "compare ids and sizes with 'ama diff'")
+    return _decode(full.read_bytes(), path, "work tree")
+
+
 def compare_sides(old: Side, new: Side) -> list[FileChange]:
     changes = []
     for path, value in new.items():

@@ -217,8 +217,9 @@ def add(repo: GitRepo, target: str, path: str | None = None, *,
             # The same asset at another version: move the checkout there and re-pin it.
             from ama.porcelain.lockfile import entry_from_head
             from ama.porcelain.switch import switch
+            from ama.porcelain.versions import latest_version
 
-            switch(asset, version or _latest(asset), progress=progress)
+            switch(asset, version or latest_version(asset), progress=progress)
             entry = entry_from_head(rel, asset.head)
             lock = lock.with_entry(entry)
             lock.write(repo.root)
@@ -250,17 +251,6 @@ def _holds(asset: Asset, cls: str, name: str) -> bool:
 
     transport, remote = open_remote(asset.config, head.remote, head.project)
     return int(transport.asset(remote.project, cls, name)["ordinal"]) == int(head.asset)
-
-
-def _latest(asset: Asset) -> str:
-    """The latest version of the asset a directory holds, as its remote lists it now."""
-    from ama.porcelain.remotes import open_remote
-    from ama.porcelain.versions import asset_versions
-
-    head = asset.head
-    transport, remote = open_remote(asset.config, head.remote, head.project)
-    _info, listed = asset_versions(transport, remote.project, head.class_name, head.asset)
-    return str(listed[-1]["version"])
 
 
 @dataclass

@@ -180,10 +180,12 @@ def local_manifest(asset_or_store: Any, oid: str) -> Manifest | None:
         return None
 
 
-def info(remote: Remote, ref: AssetRef, odb: Any = None) -> Info:
+def info(remote: Remote, ref: AssetRef, odb: Any = None, *, fetch_manifest: bool = False
+         ) -> Info:
     """Look ``ref`` up on ``remote``: the asset, the version named (or the latest), every
     version when no version was named, and the dependents of the version. The manifest is
-    read from ``odb`` (the asset store) when it is there. Raises :class:`NotFound`."""
+    read from ``odb`` (the asset store) when it is there, and with ``fetch_manifest``
+    brought from the remote (verified) when it is not. Raises :class:`NotFound`."""
     record = remote.transport.asset(remote.project, ref.cls, ref.asset)
     versions: list[dict[str, Any]] = []
     if ref.version is None:
@@ -194,6 +196,10 @@ def info(remote: Remote, ref: AssetRef, odb: Any = None) -> Info:
     manifest = None
     dependents: list[dict[str, Any]] = []
     if version is not None:
+        if odb is not None and fetch_manifest and not odb.has(version["manifest"]):
+            from ama.porcelain.download import receive
+
+            receive(remote.transport, remote.project, odb, [(version["manifest"], 0)])
         if odb is not None:
             manifest = local_manifest(odb, version["manifest"])
         dependents = remote.transport.dependents(remote.project, version["manifest"])

@@ -6,9 +6,16 @@ through parents, as far as it is in the store); everything reachable from the st
 every manifest id cached under ``projects/`` (versions known locally); and every id listed in
 ``$AMA_HOME/uploads/*`` (one id per line: the objects an unfinished upload still needs; the
 upload command writes such a file before it starts and removes it when the version is
-committed). Objects written in the last ``grace`` seconds are kept too, so a command staging
-files while gc runs never loses them. An asset directory whose index or HEAD cannot be read
-stops gc before anything is deleted.
+committed). An asset directory whose index or HEAD cannot be read stops gc before anything
+is deleted.
+
+Objects in flight are safe two ways, as git makes them. Every command that writes objects
+or names them holds the store's lock shared while it runs, and gc holds it exclusively
+(:func:`~ama.plumbing.lock.store_exclusive`): it waits for those commands to finish (up to
+``wait`` seconds, then stops naming them), and they wait for it. And objects younger than
+``grace`` seconds are kept, by the later of their mtime and ctime: a sealed object's mtime
+is when it was sealed (or, for a file hard-linked from elsewhere, long before), while
+linking or renaming it into the store sets its ctime.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.hashing import hash_file, is_id
 from ama.plumbing.index import Index
 from ama.plumbing.link import LinkFailed, reflink
+from ama.plumbing.lock import store_exclusive
 from ama.plumbing.objects import TREE_HEADER, InvalidObject
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
 from ama.plumbing.refs import SYMREF_PREFIX
@@ -38,6 +46,7 @@ from ama.porcelain.config import Config
 Progress = Callable[[int, int], None]
 UPLOADS_DIR = "uploads"
 DEFAULT_GRACE = 3600
+DEFAULT_WAIT = 60.0
 
 
 class UnreadableRoot(AmaError):
@@ -144,9 +153,11 @@ class Verified:
     checked: int = 0
     total: int = 0
     corrupt: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # corrupt ids fetched again (--repair)
 
     def to_json(self) -> dict[str, Any]:
-        return {"checked": self.checked, "total": self.total, "corrupt": self.corrupt}
+        return {"checked": self.checked, "total": self.total, "corrupt": self.corrupt,
+                "repaired": self.repaired}
 
 
 def verify(store: Store, sample: float = 100.0, progress: Progress | None = None,
@@ -175,6 +186,46 @@ def verify(store: Store, sample: float = 100.0, progress: Progress | None = None
         if progress is not None and (n % 1000 == 0 or n == len(chosen)):
             progress(n, len(chosen))
     return result
+
+
+def repair(store: Store, ids: Iterable[str], config: Config) -> list[str]:
+    """Replace the corrupt objects ``ids`` with good copies from a remote; return the ids
+    replaced (each copy re-hashed before it takes the id's name).
+
+    The remotes tried, in order, are those of the asset directories registered on this
+    machine (their remote and project), then the default remote's active project; one that
+    cannot be reached, or does not hold an object, is passed over. An object no remote has
+    a good copy of keeps its corrupt file and is left out.
+    """
+    from ama.porcelain.download import refetch
+    from ama.porcelain.remotes import open_remote
+
+    todo: dict[str, int] = {}
+    for oid in ids:
+        try:
+            todo[oid] = os.stat(store.objects.path(oid)).st_size
+        except FileNotFoundError:
+            todo[oid] = 0
+    places: dict[tuple[str | None, str | None], None] = {}
+    for root in registered(store.home):
+        with contextlib.suppress(AmaError, OSError):
+            head = Head.read(root / ".ama")
+            places[(head.remote, head.project)] = None
+    places[(None, None)] = None
+    repaired: list[str] = []
+    for remote, project in places:
+        if not todo:
+            break
+        try:
+            transport, info = open_remote(config, remote, project)
+            done = refetch(transport, info.project, store.objects, list(todo.items()),
+                           int(config.get("transfer.parallelism")))
+        except AmaError:
+            continue
+        for oid in done:
+            del todo[oid]
+            repaired.append(oid)
+    return repaired
 
 
 # -- gc, clear, prune ------------------------------------------------------------------------
@@ -288,7 +339,7 @@ def _sweep(store: Store, keep: set[str], dry_run: bool, grace: float,
             st = os.lstat(path)
         except FileNotFoundError:
             continue
-        if st.st_mtime > cutoff:
+        if max(st.st_mtime, st.st_ctime) > cutoff:
             result.kept += 1
             continue
         result.deleted.append(oid)
@@ -310,20 +361,30 @@ def _all_ids(odb: FileObjectDatabase) -> Iterator[str]:
 
 
 def gc(store: Store, dry_run: bool = False, grace: float = DEFAULT_GRACE,
-       now: Callable[[], float] = time.time) -> Collected:
-    """Delete every object no root needs (see the module docstring); return what went."""
-    staged, heads = asset_dir_roots(store)
-    keep: set[str] = set(staged)
-    keep.update(upload_roots(store.home))
-    _reach(store.objects, heads | _ref_roots(store) | cached_roots(store.home), keep)
-    return _sweep(store, keep, dry_run, grace, now)
+       now: Callable[[], float] = time.time, wait: float = DEFAULT_WAIT) -> Collected:
+    """Delete every object no root needs (see the module docstring); return what went.
+
+    Raises :class:`~ama.plumbing.lock.StoreBusy` when other commands still use the store
+    after ``wait`` seconds, and :class:`UnreadableRoot`."""
+    with store_exclusive(store.objects.root, wait):
+        staged, heads = asset_dir_roots(store)
+        keep: set[str] = set(staged)
+        keep.update(upload_roots(store.home))
+        _reach(store.objects, heads | _ref_roots(store) | cached_roots(store.home), keep)
+        return _sweep(store, keep, dry_run, grace, now)
 
 
-def clear(store: Store, dry_run: bool = False, now: Callable[[], float] = time.time
-          ) -> Collected:
+def clear(store: Store, dry_run: bool = False, now: Callable[[], float] = time.time,
+          wait: float = DEFAULT_WAIT) -> Collected:
     """Empty the store of everything that can be fetched again: keep only what registered
     asset directories hold now (their indexes, their HEAD version's manifest and tree) and
-    what unfinished uploads need; drop history, refs' objects and cached remote metadata."""
+    what unfinished uploads need; drop history, refs' objects and cached remote metadata.
+    Raises as :func:`gc`."""
+    with store_exclusive(store.objects.root, wait):
+        return _clear(store, dry_run, now)
+
+
+def _clear(store: Store, dry_run: bool, now: Callable[[], float]) -> Collected:
     staged, heads = asset_dir_roots(store)
     keep: set[str] = set(staged)
     keep.update(upload_roots(store.home))

@@ -112,6 +112,25 @@ def asset_versions(transport: Transport, project: str, cls: str, name: str
     return info, transport.versions(project, cls, str(info["ordinal"]))
 
 
+def latest_version(asset: Asset) -> str:
+    """The latest version of the asset a directory holds, as its remote lists it now (and
+    recorded locally on the way). Raises :class:`NotUploaded` for a temp asset, NotFound,
+    and the transport's errors."""
+    from ama.porcelain.remotes import open_remote
+
+    head = asset.head
+    if head.is_temp:
+        raise NotUploaded(f"{head.name} has no versions: it was never uploaded",
+                          "upload it with 'ama upload -m MESSAGE'")
+    transport, remote = open_remote(asset.config, head.remote, head.project)
+    info, listed = asset_versions(transport, remote.project, head.class_name, head.asset)
+    record(asset.store.home, remote.name, remote.project, head.class_name, info["ordinal"],
+           listed)
+    if not listed:
+        raise NotFound(f"{head.class_name}/{head.asset} has no version on the remote")
+    return str(listed[-1]["version"])
+
+
 def versions(target: Asset | str, environ: Any = None) -> list[VersionInfo]:
     """Return the versions of ``target`` (an asset directory, or a name such as
     ``ml-models/1``), oldest first, as the remote lists them now; they are recorded

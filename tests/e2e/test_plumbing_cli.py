@@ -740,7 +740,7 @@ def test_every_plumbing_command_has_help_with_exit_status(ama: Ama) -> None:
 
 
 def test_usage_errors_exit_2(ama: Ama) -> None:
-    assert "No such command" in ama.fails(2, "no-such-command").err
+    assert ama.fails(2, "no-such-command").err.startswith("ama: error: no such command")
     ama.fails(2, "ls-files", "--no-such-option")
     ama.fails(2, "rev-parse")
 

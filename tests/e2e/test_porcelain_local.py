@@ -116,7 +116,7 @@ def test_config_round_trip_and_json_shapes(tmp_path: Path) -> None:
     ama("init", "data", cwd=d)
     (d / "x").write_text("x")
     assert json.loads(ama("add", "--json", ".", cwd=d).stdout) == {
-        "new": ["x"], "modified": [], "removed": [], "bytes": 1}
+        "new": ["x"], "modified": [], "removed": [], "restored": [], "bytes": 1}
     diff = json.loads(ama("diff", "--json", cwd=d).stdout)
     assert diff == [{"status": "A", "path": "x", "old": None,
                      "new": {"id": diff[0]["new"]["id"], "size": 1, "type": "blob"}}]
@@ -157,3 +157,92 @@ def test_json_output_has_the_shape_its_help_promises(tmp_path: Path) -> None:
         assert "one JSON array" in helped or "one JSON object" in helped, argv
         printed = json.loads(ama(*argv, "--json", cwd=cwd).stdout)
         assert isinstance(printed, promised), (argv, printed)
+
+
+def test_diff_file_shows_how_a_text_file_changed(tmp_path: Path) -> None:
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    m = tmp_path / "m"
+    (m / "conf").mkdir(parents=True)
+    (m / "conf" / "train.yaml").write_text("lr: 0.1\nepochs: 10\n")
+    (m / "w.bin").write_bytes(b"\0\1\2")
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "one", cwd=m)
+    (m / "conf" / "train.yaml").write_text("lr: 0.01\nepochs: 10\n")
+    ama("update", "conf/train.yaml", cwd=m)
+    ama("upload", "-m", "two", cwd=m)
+    shown = ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1", cwd=m).stdout
+    assert shown == ("--- 0.0.0:conf/train.yaml\n+++ 0.0.1:conf/train.yaml\n"
+                     "@@ -1,2 +1,2 @@\n-lr: 0.1\n+lr: 0.01\n epochs: 10\n")
+    # Against the work tree, without a trailing newline.
+    (m / "conf" / "train.yaml").write_text("lr: 0.01\nepochs: 20")
+    shown = ama("diff", "--file", "conf/train.yaml", cwd=m).stdout
+    assert "+epochs: 20\n\\ No newline at end of file\n" in shown
+    assert shown.startswith("--- HEAD:conf/train.yaml\n+++ work tree:conf/train.yaml\n")
+    page = ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1", "--html", cwd=m).stdout
+    assert page.startswith("<!DOCTYPE html") and "0.0.1:conf/train.yaml" in page
+    assert "lr:&nbsp;0.1<" in page and "lr:&nbsp;0.<span class=\"diff_add\">0<" in page
+    # Bytes the store lacks are fetched; binary files are refused with what to run instead.
+    clone = tmp_path / "c"
+    ama("clone", "ml-models/1", str(clone), "--soft", cwd=tmp_path)
+    assert "+lr: 0.01" in ama("diff", "--file", "conf/train.yaml", "0.0.0", "0.0.1",
+                              cwd=clone).stdout
+    refused = ama("diff", "--file", "w.bin", "0.0.0", "0.0.1", cwd=m, code=2).stderr
+    assert "w.bin (0.0.0) is not a text file" in refused and "hint: compare ids" in refused
+    ama("diff", "--file", "nothere.txt", "0.0.0", "0.0.1", cwd=m, code=3)
+    ama("diff", "--html", cwd=m, code=2)
+
+
+def test_clone_recursive_brings_the_inputs_and_theirs(tmp_path: Path) -> None:
+    ama("class", "init", "datasets", cwd=tmp_path)
+    ama("class", "init", "ml-models", cwd=tmp_path)
+
+    def publish(cls: str, folder: str, text: str, inputs: list[str]) -> None:
+        d = tmp_path / "src" / folder
+        d.mkdir(parents=True)
+        (d / "f.txt").write_text(text)
+        ama("init", cls, cwd=d)
+        ama("add", ".", cwd=d)
+        for name in inputs:
+            ama("inputs", "add", name, "--label", "made-from", cwd=d)
+        ama("upload", "-m", text, cwd=d)
+
+    publish("datasets", "raw", "raw", [])                        # datasets/1
+    publish("datasets", "clean", "clean", ["datasets/1/0.0.0"])  # datasets/2
+    publish("ml-models", "model", "model", ["datasets/2/0.0.0", "datasets/1/0.0.0"])
+    work = tmp_path / "work"
+    work.mkdir()
+    out = json.loads(ama("clone", "ml-models/1", "--recursive", "--json", cwd=work).stdout)
+    # Each input once, though datasets/1 is reached twice (directly and through datasets/2).
+    assert sorted((i["name"], i["cloned"]) for i in out["inputs"]) == [
+        ("datasets/1/0.0.0", True), ("datasets/2/0.0.0", True)]
+    for folder, text in (("ml-models/1", "model"), ("datasets/2", "clean"),
+                         ("datasets/1", "raw")):
+        assert (work / folder / "f.txt").read_text() == text
+    # Run again into another folder: inputs already here are left as they are.
+    again = json.loads(ama("clone", "ml-models/1", "m2", "-r", "--json", cwd=work).stdout)
+    assert [i["cloned"] for i in again["inputs"]] == [False, False]
+
+
+def test_info_metadata_prints_the_versions_metadata_fetching_its_manifest(
+        tmp_path: Path) -> None:
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.txt").write_text("a")
+    (tmp_path / "meta.json").write_text('{"accuracy": 0.91, "epochs": [1, 2]}')
+    ama("init", "ml-models", cwd=m)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "one", "--metadata", str(tmp_path / "meta.json"), cwd=m)
+    expected = {"accuracy": 0.91, "epochs": [1, 2]}
+    assert json.loads(ama("info", "--metadata", cwd=m).stdout) == expected
+    # Another machine's store, without the manifest: it is fetched from the remote.
+    other = {**os.environ, "AMA_HOME": str(tmp_path / "other")}
+    shared = (Path(os.environ["AMA_HOME"]) / "remote").as_uri()
+    for args in (("remote", "add", "team", shared),):
+        subprocess.run([AMA, *args], cwd=tmp_path, env=other, check=True, capture_output=True)
+    done = subprocess.run([AMA, "info", "ml-models/1/0.0.0", "--metadata"], cwd=tmp_path,
+                          env=other, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == expected
+    ama("info", "--metadata", "--hash", cwd=m, code=2)

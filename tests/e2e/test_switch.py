@@ -173,3 +173,32 @@ def test_switch_records_the_new_stat_of_files_touched_but_unchanged(tmp_path: Pa
     switch(Asset.open(c), "0.0.0")
     entry = Asset.open(c).index().get("keep/k.txt")
     assert entry is not None and entry.matches(os.stat(c / "keep" / "k.txt"))
+
+
+def test_pull_brings_the_latest_version_and_keeps_changes_not_uploaded(tmp_path: Path) -> None:
+    ama("class", "init", "data", cwd=tmp_path)
+    a = tmp_path / "a"
+    a.mkdir()
+    ama("init", "data", cwd=a)
+    upload(a, {"x.txt": b"one", "keep.txt": b"k"}, "first")
+    clone = tmp_path / "clone"
+    ama("clone", "data/1", str(clone), cwd=tmp_path)
+    assert ama("pull", cwd=clone).stderr == "data/1 is at the latest version, 0.0.0, already\n"
+    upload(a, {"x.txt": b"two", "keep.txt": b"k", "new.txt": b"n"}, "second")
+    pulled = json.loads(ama("pull", "--json", cwd=clone).stdout)
+    assert (pulled["from"], pulled["to"]) == ("0.0.0", "0.0.1")
+    assert sorted(pulled["written"]) == ["new.txt", "x.txt"]
+    assert files(clone) == files(a)
+    # A change here is never overwritten without --force.
+    upload(a, {"x.txt": b"three", "keep.txt": b"k"}, "third")
+    (clone / "x.txt").write_text("mine")
+    refused = ama("pull", cwd=clone, code=1)
+    assert "x.txt" in refused.stderr and "--force" in refused.stderr
+    assert (clone / "x.txt").read_text() == "mine"
+    ama("pull", "--force", "-q", cwd=clone)
+    assert files(clone) == files(a)
+    # An asset never uploaded has nothing to pull.
+    temp = tmp_path / "t"
+    temp.mkdir()
+    ama("init", "data", cwd=temp)
+    assert "ama upload" in ama("pull", cwd=temp, code=3).stderr

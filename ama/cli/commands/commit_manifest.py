@@ -7,6 +7,7 @@ import json
 import socket
 import sys
 from datetime import datetime, timezone
+from typing import Any, TextIO
 
 import click
 
@@ -36,8 +37,8 @@ from ama.plumbing.errors import BadInput
 @click.option("--metadata", "metadata_file", type=click.File("r"),
               help="A JSON object file with the version's metadata ('-' for stdin).")
 def command(tree_name: str, parents: tuple[str, ...], inputs: tuple[str, ...],
-            message: str | None, message_file: click.utils.LazyFile | None,
-            metadata_file: click.utils.LazyFile | None) -> None:
+            message: str | None, message_file: TextIO | None,
+            metadata_file: TextIO | None) -> None:
     """Write a manifest for the tree TREE and print its id.
 
     The author is $AMA_AUTHOR_NAME <$AMA_AUTHOR_EMAIL> (default: the login name at this
@@ -71,7 +72,7 @@ def command(tree_name: str, parents: tuple[str, ...], inputs: tuple[str, ...],
             input_list.append(Input(full, name, label))
         except InvalidObject as e:
             raise BadInput(e.message) from None
-    metadata = {}
+    metadata: dict[str, Any] = {}
     if metadata_file is not None:
         try:
             metadata = json.load(metadata_file)

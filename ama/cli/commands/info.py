@@ -16,6 +16,7 @@ from ama.cli.commands._porcelain import emit_json, json_option
         ("Show an asset and all its versions:", "ama info ml-models/1"),
         ("Show one version, by alias:", "ama info ml-models/prod-resnet/0.0.1"),
         ("Print the asset hash (the id of the version's root tree):", "ama info --hash"),
+        ("Print a version's metadata as JSON:", "ama info ml-models/1/0.0.0 --metadata"),
         ("Find other versions with exactly the same files:",
          "ama find --class ml-models --hash $(ama info --hash)"),
     ],
@@ -25,9 +26,12 @@ from ama.cli.commands._porcelain import emit_json, json_option
 @click.argument("name", required=False, shell_complete=complete_asset)
 @click.option("--hash", "only_hash", is_flag=True,
               help="Print only the asset hash: the root tree id of the version.")
+@click.option("--metadata", "only_metadata", is_flag=True,
+              help="Print only the version's metadata, as JSON (fetching its manifest).")
 @remote_option
 @json_option
-def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool) -> None:
+def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str | None,
+            as_json: bool) -> None:
     """Show an asset (NAME: CLASS/ORDINAL or CLASS/ALIAS) with its title, description,
     tags, aliases and versions, or one version of it (CLASS/ASSET/VERSION) with its asset
     hash, author, message, inputs and the versions made from it. Without NAME: the asset
@@ -46,6 +50,8 @@ def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool
     from ama.plumbing.transport import HttpTransport
     from ama.porcelain.info import info
 
+    if only_hash and only_metadata:
+        raise click.UsageError("--hash and --metadata each print one thing: pick one")
     if only_hash and name is None and not as_json:
         from ama.cli.commands._porcelain import open_asset
         from ama.porcelain.info import asset_hash
@@ -53,7 +59,14 @@ def command(name: str | None, only_hash: bool, remote: str | None, as_json: bool
         click.echo(asset_hash(open_asset()))
         return
     where, ref = target(name, remote, version=None)
-    shown = info(where, ref, Store.open().objects)
+    shown = info(where, ref, Store.open().objects, fetch_manifest=only_metadata)
+    if only_metadata:
+        if shown.manifest is None:
+            from ama.plumbing.errors import NotFound
+
+            raise NotFound(f"asset {ref} has no version yet, so no metadata")
+        emit_json(shown.manifest.metadata)
+        return
     if only_hash:
         if shown.hash is None:
             from ama.plumbing.errors import NotFound

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ama.cli.command import command, positional_or_option
@@ -14,6 +16,9 @@ from ama.cli.commands._porcelain import (
     progress,
     quiet_option,
 )
+
+if TYPE_CHECKING:
+    from ama.porcelain.switch import SwitchResult
 
 
 @command(
@@ -46,11 +51,16 @@ def command(version_arg: str | None, version: str | None, force: bool, quiet: bo
     asset = open_asset()
     with progress("Switching", not (quiet or as_json)) as bar:
         result = switch(asset, version, force=force, progress=bar)
+    report(result, "Switched", f"{result.name} is at {result.new} already", quiet, as_json)
+
+
+def report(result: SwitchResult, verb: str, unchanged: str, quiet: bool,
+           as_json: bool) -> None:
+    """Print what a switch (or a pull, which is one) did."""
     if as_json:
         emit_json(result.to_json())
-        return
-    if result.old == result.new:
-        note(f"{result.name} is at {result.new} already", quiet)
-        return
-    note(f"Switched {result.name} from {result.old} to {result.new}: "
-         f"{len(result.written)} written, {len(result.deleted)} deleted", quiet)
+    elif result.old == result.new:
+        note(unchanged, quiet)
+    else:
+        note(f"{verb} {result.name} from {result.old} to {result.new}: "
+             f"{len(result.written)} written, {len(result.deleted)} deleted", quiet)
