@@ -506,11 +506,16 @@ class InProcessTransport:
             if start + length > size:
                 raise BadInput(f"bytes {start}-{start + length - 1} are beyond the end of "
                                f"object {oid} ({size} bytes)")
-            if stream.seekable():
+            # The remote's stream seeks on file:// storage; on others, read up to the range.
+            if getattr(stream, "seekable", lambda: False)():
                 stream.seek(start)
             else:
-                stream.read(start)
-            data: bytes = stream.read(length)
+                skip = start
+                while skip and (chunk := stream.read(min(skip, CHUNK))):
+                    skip -= len(chunk)
+            data = b""
+            while len(data) < length and (chunk := stream.read(length - len(data))):
+                data += chunk
         finally:
             stream.close()
         return data

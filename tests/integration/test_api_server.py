@@ -146,3 +146,24 @@ def test_every_call_of_the_api_works_against_the_server(
     reader.version("ml-models/best/0.0.0").checkout(tmp_path / "co")
     assert (tmp_path / "co" / "data" / "train.csv").read_bytes() == CSV
     assert (tmp_path / "co" / "data" / "big.bin").read_bytes() == BIG
+
+
+def test_a_range_of_a_large_object_from_the_server(
+        start_ama_server: Callable[..., RunningServer], tmp_path: Path) -> None:
+    # Over 1 MiB the server streams an object while hashing it; a range starts mid-way.
+    server = start_ama_server()
+    huge = bytes(range(251)) * 20_000  # 5,020,000 bytes
+    writer = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "writer")
+    writer.create_class("blobs")
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "huge.bin").write_bytes(huge)
+    writer.create("blobs", tmp_path / "h").upload("huge")
+    url = f"{server.url}/v1/projects/{server.project}/objects/{hash_bytes(huge)}"
+    auth = {"Authorization": f"Bearer {server.token}"}
+    part = requests.get(url, headers={**auth, "Range": "bytes=4000000-4999999"}, timeout=30)
+    assert (part.status_code, part.content) == (206, huge[4_000_000:5_000_000])
+    reader = ama.Client(remote=server.url, token=server.token, project=server.project,
+                        home=tmp_path / "reader")
+    assert reader.version("blobs/1").read_range("huge.bin", 3, 2_000_000) == huge[3:2_000_003]
+    assert reader.blobs_fetched == 0

@@ -247,3 +247,19 @@ def test_progress_goes_to_the_callback_and_nothing_is_printed(
     assert client.version("ml-models/1").read_bytes("data/big.bin") == BIG
     assert seen and seen[-1] == (1, 1)
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_range_of_an_object_larger_than_the_remotes_read_chunk(tmp_path: Path) -> None:
+    # Over 1 MiB the remote streams an object while hashing it; a range starts mid-way.
+    huge = bytes(range(251)) * 20_000  # 5,020,000 bytes
+    writer = ama.Client()
+    writer.create_class("blobs")
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "huge.bin").write_bytes(huge)
+    writer.create("blobs", tmp_path / "h").upload("huge")
+    client = cold_client(tmp_path, writer)
+    v = client.version("blobs/1")
+    assert v.read_range("huge.bin", 4_000_000, 1_500_000) == huge[4_000_000:]
+    assert v.read_range("huge.bin", 7, 2_000_000) == huge[7:2_000_007]
+    assert client.blobs_fetched == 0
+    assert v.read_bytes("huge.bin") == huge
