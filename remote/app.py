@@ -425,11 +425,48 @@ class Verify(_Resource):
              for n, i in enumerate(ids)])
 
 
+class _Limited:
+    """The first ``left`` bytes of a stream, as a stream (the server sends no more)."""
+
+    def __init__(self, stream: Any, left: int) -> None:
+        self.stream, self.left = stream, left
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data: bytes = self.stream.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class Object(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
         resp.content_type = "application/octet-stream"
-        resp.set_stream(stream, size)
+        resp.accept_ranges = "bytes"
+        if req.range is None:
+            resp.set_stream(stream, size)
+            return
+        # One range (ama-protocol(7)): a client reading part of a large file.
+        start, end = req.range
+        if start < 0:
+            start, end = max(0, size + start), size - 1
+        end = size - 1 if end < 0 else min(end, size - 1)
+        if start > end:
+            stream.close()
+            raise falcon.HTTPRangeNotSatisfiable(size)
+        # A storage's stream may not seek (S3's body): read up to the range instead.
+        if getattr(stream, "seekable", lambda: False)():
+            stream.seek(start)
+        else:
+            skip = start
+            while skip and (chunk := stream.read(min(skip, 1 << 20))):
+                skip -= len(chunk)
+        resp.status = falcon.HTTP_206
+        resp.content_range = (start, end, size)
+        resp.set_stream(_Limited(stream, end - start + 1), end - start + 1)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         check_id(oid)
