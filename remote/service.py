@@ -1039,8 +1039,8 @@ class Service:
         embedded remote's upload, whose client shares the machine.
 
         ``files`` holds (id, size, path). Objects the project holds verified are skipped.
-        The others are stored (a ``file://`` storage hard-links a read-only file on its own
-        filesystem, else copies it), then the stored bytes of each are measured and hashed:
+        The others are stored (a ``file://`` storage reflinks or copies a file, never
+        hard-links it), then the stored bytes of each are measured and hashed:
         one that is not its id is deleted and answered with an error. The verified ones are
         made durable by one storage sync, then recorded in one transaction. ``progress`` is
         called with the number of objects handled so far.

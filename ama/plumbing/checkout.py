@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ama.plumbing.crash import crash_point
-from ama.plumbing.durable import write_atomic
+from ama.plumbing.durable import remove_temp_files, write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -98,6 +98,11 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             f"overwritten:\n{path_list(blocked)}",
             "stage or move them first, or pass -f to overwrite them",
         )
+    # Temp files that a killed checkout left beside the files it was placing: those files
+    # are placed again now, so their folders are where the leftovers are.
+    for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
+        if not missing_folders.get(folder):
+            remove_temp_files(folder)
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:
@@ -158,10 +163,13 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
                    fresh: bool, verified: bool = False) -> os.stat_result:
     """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
 
-    A copy is checked from the bytes read for it; a link from the object it shares, unless
-    the object is sealed or ``verified`` (hashed as it entered the store by the same
-    operation). A linked object that had to be hashed is sealed once it matches, and the
-    stat returned is the one taken after sealing, as the index must record it.
+    Every check comes before ``dest`` is replaced, so a corrupt object leaves what was at
+    ``dest`` as it was (a user's file that discard was to restore is never deleted because
+    of a store problem). A copy is checked from the bytes read for it, a reflink from the
+    new file; a link by the object's size and, unless the object is sealed or ``verified``
+    (hashed as it entered the store by the same operation), by hashing it. A linked object
+    that had to be hashed is sealed once it matches, and the stat returned is the one
+    taken after sealing, as the index must record it.
     """
     used = linker.used_for(dest, entry.executable)
     try:
@@ -172,32 +180,44 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
                 raise CorruptObject(entry.id, src, actual)
             write_atomic(dest, data, 0o755 if entry.executable else 0o644, sync=False)
             return os.stat(dest)
-        used = linker.place(src, dest, entry.executable, fresh=fresh)
+        if used in ("hardlink", "symlink"):
+            _check_linkable(src, entry, verified)
+        used = linker.place(src, dest, entry.executable, fresh=fresh,
+                            check=lambda new, how: _check_new(new, how, src, entry))
     except FileNotFoundError:
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
-    if used not in ("hardlink", "symlink"):
-        actual = hash_file(dest, entry.size)
-        if actual != entry.id:
-            os.unlink(dest)
-            raise CorruptObject(entry.id, src, actual)
-        return os.stat(dest)
-    # dest is src's inode (a link to it, or a symbolic link that os.stat follows): its stat,
-    # taken after the link was made, is the object's.
-    st = os.stat(dest)
+    return os.stat(dest)
+
+
+def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> None:
+    """Check, before it is linked, that the object file ``src`` holds ``entry.id``: its size
+    always, its bytes unless it is sealed or ``verified``; seal it when they matched. Raises
+    :class:`~ama.plumbing.odb.CorruptObject`."""
+    st = os.stat(src)
+    if st.st_size != entry.size:
+        raise CorruptObject(entry.id, f"{src} ({st.st_size} bytes, not {entry.size})")
     if verified or is_sealed(st):
-        return st
+        return
     if entry.size < MMAP_THRESHOLD:
         actual, st = _hash_small_with_stat(src, entry.size)
     else:
         actual = hash_file(src, entry.size)
     if actual != entry.id:
-        os.unlink(dest)
         raise CorruptObject(entry.id, src, actual)
-    if not st.st_mode & 0o222 and seal(src):
-        st = os.stat(dest)  # the seal moved the mtime that the index records
-    return st
+    if not st.st_mode & 0o222:
+        seal(src)
+
+
+def _check_new(new: str, used: str, src: str, entry: IndexEntry) -> None:
+    """Check a placed copy or reflink ``new`` before it replaces anything (a link was
+    checked by :func:`_check_linkable`)."""
+    if used in ("hardlink", "symlink"):
+        return
+    actual = hash_file(new, entry.size)
+    if actual != entry.id:
+        raise CorruptObject(entry.id, src, actual)
 
 
 def _hash_small_with_stat(path: str, size: int) -> tuple[str, os.stat_result]:

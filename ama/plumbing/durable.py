@@ -6,6 +6,37 @@ from __future__ import annotations
 import contextlib
 import os
 
+# Temp files in work trees and stores have short names of their own (not the final name with
+# a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
+# tree can skip what a killed command left behind.
+TEMP_PREFIX = ".ama-tmp-"
+
+
+def temp_beside(path: str) -> str:
+    """Return a new temp file path in the folder of ``path``: ``.ama-tmp-<random>``."""
+    return os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.urandom(8).hex()}")
+
+
+def is_temp(name: str) -> bool:
+    """Whether the file name ``name`` is one of ama's temp files (see :data:`TEMP_PREFIX`)."""
+    return name.startswith(TEMP_PREFIX)
+
+
+def remove_temp_files(folder: str) -> int:
+    """Remove ama's temp files directly in ``folder`` (left by a killed command; call it
+    only while no other command writes there); return how many there were."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for name in names:
+        if name.startswith(TEMP_PREFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
                  sync: bool = True) -> None:
@@ -14,9 +45,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
     Without ``sync`` the bytes are not forced to disk first (a file placed in a work tree,
     which the store can place again)."""
     path = os.fspath(path)
-    folder, name = os.path.split(path)
-    temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    temp = temp_beside(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
             view = memoryview(data)

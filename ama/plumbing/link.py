@@ -14,8 +14,9 @@ import errno
 import fcntl
 import os
 import shutil
-import threading
+from collections.abc import Callable
 
+from ama.plumbing.durable import temp_beside
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import read_small
 
@@ -93,12 +94,15 @@ class Linker:
             return "copy"
         return used
 
-    def place(self, src: str, dest: str, executable: bool, fresh: bool = False) -> str:
+    def place(self, src: str, dest: str, executable: bool, fresh: bool = False,
+              check: Callable[[str, str], None] | None = None) -> str:
         """Put the object file ``src`` at ``dest``; return the strategy used.
 
         ``dest`` appears atomically whole, replacing what was there. With ``fresh`` (the
         caller found nothing at ``dest``) a hard or symbolic link is made at ``dest``
-        directly, which is as atomic and saves a rename. Raises :class:`LinkFailed`.
+        directly, which is as atomic and saves a rename. ``check(path, used)`` is called
+        on the new file before it replaces ``dest`` (not for a fresh link, which replaces
+        nothing): what it raises leaves ``dest`` as it was. Raises :class:`LinkFailed`.
         """
         used = self.used_for(dest, executable)
         if fresh and used in ("hardlink", "symlink"):
@@ -110,7 +114,7 @@ class Linker:
                 return used
             except FileExistsError:
                 pass  # something appeared meanwhile: replace it as below
-        temp = f"{dest}.ama-{os.getpid()}-{threading.get_ident()}.tmp"
+        temp = temp_beside(dest)
         try:
             if used in ("reflink", "auto"):
                 try:
@@ -129,7 +133,14 @@ class Linker:
                 os.symlink(os.path.abspath(src), temp)
             if used == "reflink":
                 os.chmod(temp, 0o755 if executable else 0o644)
+            if check is not None:
+                check(temp, used)
             os.replace(temp, dest)
+            if used == "hardlink":
+                # rename() between two links of one inode does nothing, leaving the temp
+                # name: dest held this very object already.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -37,11 +37,10 @@ from ama.plumbing.hashing import (
     is_id,
     read_small,
 )
+from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.parallel import PARALLEL_FROM, forked
 
 _TEMP_PREFIX = ".tmp-"
-# link() errors that mean "no hard link between these two files", not a failure.
-_NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 T = TypeVar("T")
 
 
@@ -187,6 +186,7 @@ class FileObjectDatabase:
         self._counter = itertools.count(1)  # next() on it is safe from many threads
         # From this many objects a batch's renames are split with a forked child.
         self.split_at = PARALLEL_FROM
+        self._no_reflink = False  # a reflink into this store failed once: copy
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -426,11 +426,11 @@ class FileObjectDatabase:
             raise
 
     def write_link(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
-        """Store the file at ``src`` as ``oid`` unless stored: hard-linked when it is
-        read-only and on this filesystem (another store's object), else copied. The stored
-        bytes are re-hashed first, and sealed when they match (:func:`seal`; a shared file
-        is sealed for both stores, unless it is sealed already); returns whether the object
-        was added.
+        """Store the file at ``src`` (another store's object) as ``oid`` unless stored:
+        reflinked where the filesystem shares blocks copy-on-write, else copied, never
+        hard-linked, so that no write through one store's file can change the other's.
+        The stored bytes are re-hashed and sealed when they match (:func:`seal`); returns
+        whether the object was added.
 
         Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
         to call from several threads inside one :meth:`batch`.
@@ -440,29 +440,24 @@ class FileObjectDatabase:
         if self._pending is None:
             with self.batch():
                 return self.write_link(src, oid, size)
-        shared = not os.stat(src).st_mode & 0o222  # a writable file is never shared
-        temp = self._temp_path(oid)
-        if shared:
-            try:
-                os.link(src, temp)
-            except OSError as e:
-                if e.errno not in _NO_LINKS:
-                    raise
-                shared = False
-        if not shared and size < MMAP_THRESHOLD:
+        if size < MMAP_THRESHOLD:
             return self._copy_small(src, oid, size)
+        temp = self._temp_path(oid)
         try:
-            if not shared:
+            cloned = False
+            if not self._no_reflink:
+                try:
+                    reflink(src, temp)
+                    cloned = True
+                except LinkFailed:
+                    self._no_reflink = True
+            if not cloned:
                 shutil.copyfile(src, temp)
-                os.chmod(temp, 0o444)
+            os.chmod(temp, 0o444)
             actual = hash_file(temp, size)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
-            # A shared file sealed already keeps its times: sealing it again would change
-            # the mtime of every hard link to it, and so the stat that the indexes of
-            # asset directories holding those links recorded.
-            if not (shared and is_sealed(os.stat(temp))):
-                seal(temp)
+            seal(temp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ama.plumbing.durable import is_temp
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.objects import name_problem
 
@@ -97,7 +98,9 @@ class AssetDir:
              ) -> Iterator[tuple[str, os.stat_result]]:
         """Yield ``(path, lstat)`` for each regular file below ``under``, in no fixed order.
 
-        ``.ama/`` and paths matched by ``.amaignore`` are skipped. Raises
+        ``.ama/``, ama's temp files (``.ama-tmp-*``, see
+        :data:`~ama.plumbing.durable.TEMP_PREFIX`) and paths matched by ``.amaignore`` are
+        skipped. Raises
         :class:`UnsupportedFiles` naming every path that is not a regular file or has a name
         a tree cannot hold (after yielding the good ones). A symlink into ``link_root`` (the
         store's objects, placed by the symlink strategy) counts as the file it points at.
@@ -157,6 +160,8 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
                 continue
             if is_dir:
                 stack.append((entry.path, path + "/"))
+                continue
+            if is_temp(name):  # left by a killed checkout, which the next one removes
                 continue
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISREG(st.st_mode):

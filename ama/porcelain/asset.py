@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from ama.plumbing.durable import write_atomic
+from ama.plumbing.durable import is_temp, write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
@@ -376,9 +376,12 @@ def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path
                     st: os.stat_result | None = None) -> None:
     """Sort one file the index lacks into ``new`` or ``problems``; ``full`` is its path
     and ``st`` its lstat when the caller has them, saving a join and a system call."""
+    name = path.rpartition("/")[2]
+    if is_temp(name):  # left by a killed checkout: never content (the next one removes it)
+        return
     if ignore is not None and ignore.match_file(path):  # type: ignore[attr-defined]
         return
-    problem = name_problem(path.rpartition("/")[2])
+    problem = name_problem(name)
     if problem:
         problems.append((show_path(path), problem))
         return

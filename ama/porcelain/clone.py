@@ -3,16 +3,20 @@ an asset from the remote (by default its latest, into ``<class>/<ordinal>/``).
 
 The directory is made an asset directory first (``.ama/HEAD`` naming the version, the index
 listing its files), then the file bytes are fetched and placed; so a clone that is killed
-leaves a directory where ``ama download`` brings the rest. ``soft`` stops before the bytes:
-metadata only.
+leaves a directory where ``ama download`` brings the rest. Until the clone has finished,
+``.ama/clone`` marks the directory as an unfinished clone of one version: cloning the same
+asset into it again resumes it. ``soft`` stops before the bytes: metadata only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest
 from ama.plumbing.index import Index
@@ -26,8 +30,25 @@ from ama.porcelain.versions import asset_versions, parse_name, record
 Progress = Callable[[int, int], None]
 
 
+CLONE_MARKER = "clone"  # in .ama/: the version an unfinished clone is placing
+
+
 class DestinationTaken(AmaError):
     """A clone into a directory that holds files already."""
+
+
+def _unfinished(root: Path) -> dict[str, str] | None:
+    """Return what the unfinished clone in ``root`` is of (``name``, ``version``,
+    ``manifest``), or None when ``root`` holds no unfinished clone."""
+    try:
+        text = (root / META_DIR / CLONE_MARKER).read_text(encoding="utf-8")
+        marker = json.loads(text)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not all(
+            isinstance(marker.get(k), str) for k in ("name", "version", "manifest")):
+        return None
+    return marker
 
 
 def clone(name: str, dest: Path | None = None, *, version: str | None = None,
@@ -66,7 +87,19 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
         chosen = found[0]
     ordinal = str(info["ordinal"])
     root = (Path(dest) if dest is not None else Path(cls) / ordinal).absolute()
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    unfinished = _unfinished(root)
+    if unfinished is not None:
+        # A clone of this asset killed part-way: go on with the version it was placing.
+        same = [v for v in listed if v["manifest"] == unfinished["manifest"]]
+        if unfinished["name"] != f"{cls}/{ordinal}" or not same or (
+                version is not None and version != unfinished["version"]):
+            raise DestinationTaken(
+                f"{root} holds an unfinished clone of {unfinished['name']} "
+                f"{unfinished['version']}",
+                f"finish it with 'cd {root} && ama download', or clone into another "
+                "directory with -d DIR")
+        chosen = same[0]
+    elif root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise DestinationTaken(f"{root} exists and is not an empty directory",
                                "clone into another directory with -d DIR")
     for parent in root.parents:
@@ -87,15 +120,25 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
                               parallelism)
     root.mkdir(parents=True, exist_ok=True)
     meta = root / META_DIR
-    meta.mkdir()
-    index = Index(meta / "index", dict(files),
-                  tree=read_manifest(store.objects, chosen["manifest"]).tree)
-    index.write()
+    meta.mkdir(exist_ok=unfinished is not None)
     head = Head(class_name=cls, asset=ordinal, version=chosen["version"],
                 manifest=chosen["manifest"], remote=remote.name, project=remote.project)
-    head.write(meta)
+    marker = meta / CLONE_MARKER
+    index: Index | None = None
+    if unfinished is None or not (meta / "HEAD").exists():
+        # The marker first: a clone killed from here on is resumed by cloning again.
+        write_atomic(marker, json.dumps({"name": f"{cls}/{ordinal}",
+                                         "version": chosen["version"],
+                                         "manifest": chosen["manifest"]}).encode())
+        index = Index(meta / "index", dict(files),
+                      tree=read_manifest(store.objects, chosen["manifest"]).tree)
+        index.write()
+        head.write(meta)
+    # Resumed with HEAD written: the index holds the stat of the files placed already.
     register(home, root)
     asset = Asset.open(root, environ)
     if not soft:
-        download(asset, progress=progress, files=files, index=index)
+        download(asset, progress=progress, files=files, index=index)  # removes the marker
+    with contextlib.suppress(FileNotFoundError):
+        marker.unlink()
     return asset

@@ -246,6 +246,10 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                               parallelism)
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
+    if index is None and (asset.dir.meta / "clone").exists():
+        from ama.porcelain.switch import _clear_stale_lock
+
+        _clear_stale_lock(asset)  # a killed clone's, which this download finishes
     brought: set[str] = set()
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
@@ -261,6 +265,10 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                     index.add(files[path])
         result.placed = checkout(asset.store.objects, index, asset.root, chosen,
                                  asset.link_strategy(), force=force, verified=brought)
+    if not patterns:
+        # Every file is in place: an unfinished clone this finished is a clone no more.
+        with contextlib.suppress(FileNotFoundError):
+            (asset.dir.meta / "clone").unlink()
     result.placed.sort(key=path_key)
     result.bytes = sum(files[p].size for p in result.placed)
     return result

@@ -391,7 +391,7 @@ class InProcessTransport:
     def receive_files(self, project: str, objects: list[tuple[str, int]],
                       odb: FileObjectDatabase,
                       progress: Callable[[int], None] | None = None) -> int:
-        """Link or copy objects from the remote's storage into ``odb``, re-hashing each,
+        """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
         inside ``odb.batch()``: the objects become durable and visible when it ends."""
         answer = self._call("object_files", project, [oid for oid, _ in objects])

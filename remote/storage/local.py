@@ -7,9 +7,11 @@ the other gets False. On a filesystem without hard links the temp file is rename
 after checking that the name is absent (not atomic against a concurrent writer there).
 
 Bulk paths for the embedded remote, whose client is on this machine: :meth:`LocalBackend.put_file`
-stores a local file by hard-linking it (read-only files on the same filesystem) or copying
-it, without a sync per object; :meth:`LocalBackend.sync` then makes a whole batch durable at
-once, and :meth:`LocalBackend.local_path` lets the caller read (and re-hash) what is stored.
+stores a local file by reflinking or copying it (never by a hard link: the remote's object
+must not share an inode with the client's store or a work tree, where a user can make a
+file writable and change it), without a sync per object; :meth:`LocalBackend.sync` then
+makes a whole batch durable at once, and :meth:`LocalBackend.local_path` lets the caller
+read (and re-hash) what is stored.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
 from ama_remote.storage.base import (
     CHUNK,
@@ -47,6 +50,7 @@ class LocalBackend:
         self.root = Path(root)
         self.url = url or self.root.as_uri()
         self._folders: set[str] = set()  # folders known to exist, for put_file
+        self._no_reflink = False  # a reflink failed here once: put_file copies
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -83,10 +87,9 @@ class LocalBackend:
         """Store the local file ``source`` under ``key`` unless it exists; like :meth:`put`
         but not yet durable (call :meth:`sync` once after a batch).
 
-        A read-only ``source`` on this filesystem is hard-linked (no bytes copied; it can
-        never be written through, as the link is read-only too), any other is copied.
-        Returns True when stored, False when ``key`` existed. Raises SizeMismatch when
-        ``source`` is not ``size`` bytes long; nothing is stored then.
+        The bytes are reflinked where the filesystem shares blocks copy-on-write, else
+        copied; never hard-linked. Returns True when stored, False when ``key`` existed.
+        Raises SizeMismatch when ``source`` is not ``size`` bytes long; nothing is stored then.
         """
         final = os.path.join(self.root, check_key(key))
         with self._errors():
@@ -97,28 +100,38 @@ class LocalBackend:
             if folder not in self._folders:
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
-            if not st.st_mode & 0o222:
-                linked = _try_link(source, final)
-                if linked is not None:
-                    return linked
             if os.path.exists(final):
                 return False
             temp = f"{folder}/{_TEMP_PREFIX}{os.path.basename(final)[:12]}-{secrets.token_hex(8)}"
             try:
-                with open(source, "rb") as src:
-                    reader = SizedReader(src, size, key)
-                    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                    try:
-                        while chunk := reader.read(CHUNK):
-                            view = memoryview(chunk)
-                            while view:
-                                view = view[os.write(fd, view):]
-                    finally:
-                        os.close(fd)
+                if not self._cloned(source, temp):
+                    with open(source, "rb") as src:
+                        reader = SizedReader(src, size, key)
+                        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                        try:
+                            while chunk := reader.read(CHUNK):
+                                view = memoryview(chunk)
+                                while view:
+                                    view = view[os.write(fd, view):]
+                        finally:
+                            os.close(fd)
                 return _link_if_absent(Path(temp), Path(final))
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
+
+    def _cloned(self, source: str, temp: str) -> bool:
+        """Reflink ``source`` to the new read-only file ``temp``; False where this
+        filesystem cannot (then it is not tried again)."""
+        if self._no_reflink:
+            return False
+        try:
+            reflink(source, temp)
+        except LinkFailed:
+            self._no_reflink = True
+            return False
+        os.chmod(temp, 0o444)
+        return True
 
     def local_path(self, key: str) -> str:
         """Return the file that holds (or would hold) ``key``."""

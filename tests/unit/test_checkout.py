@@ -86,7 +86,7 @@ def test_only_objects_the_caller_verified_skip_the_hash_when_linked(tmp_path: Pa
     for name in ("a.txt", "b.txt"):
         stored = odb.path(index.entries[name].id)
         stored.chmod(0o644)
-        stored.write_bytes(b"evil!\n" if name == "a.txt" else b"bad!!\n")
+        stored.write_bytes(b"evil!\n" if name == "a.txt" else b"bad!\n")
     verified = {index.entries["b.txt"].id}
     with pytest.raises(CorruptObject) as caught:
         checkout(odb, index, tmp_path / "w", ["a.txt"], "hardlink", verified=verified)

@@ -1,5 +1,5 @@
-"""Objects taken into the store from another store's files (odb.write_link): shared by a
-hard link when read-only, copied otherwise, re-hashed either way."""
+"""Objects taken into the store from another store's files (odb.write_link): reflinked or
+copied, never sharing an inode with the other store, re-hashed either way."""
 
 from __future__ import annotations
 
@@ -8,25 +8,28 @@ from pathlib import Path
 
 import pytest
 
-from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.hashing import MMAP_THRESHOLD, hash_bytes
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 
 
-def test_write_link_shares_read_only_objects_and_copies_others(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [12, MMAP_THRESHOLD + 1])
+def test_write_link_never_shares_an_inode_with_the_other_store(tmp_path: Path,
+                                                               size: int) -> None:
     other = FileObjectDatabase(tmp_path / "other")
-    oid = other.write(b"shared bytes")
+    data = (b"shared bytes" * (size // 12 + 1))[:size]
+    oid = other.write(data)
     odb = FileObjectDatabase(tmp_path / "objects")
     with odb.batch():
-        assert odb.write_link(other.path(oid), oid, 12) is True
-        assert odb.get(oid) == b"shared bytes"  # readable before the batch ends
-    assert os.stat(odb.path(oid)).st_ino == os.stat(other.path(oid)).st_ino
-    assert odb.write_link(other.path(oid), oid, 12) is False  # already stored
-    loose = tmp_path / "loose"
-    loose.write_bytes(b"writable")
-    lid = hash_bytes(b"writable")
-    assert odb.write_link(loose, lid, 8) is True
-    assert os.stat(odb.path(lid)).st_ino != os.stat(loose).st_ino
-    assert not os.stat(odb.path(lid)).st_mode & 0o222
+        assert odb.write_link(other.path(oid), oid, size) is True
+        assert odb.get(oid) == data  # readable before the batch ends
+    assert os.stat(odb.path(oid)).st_ino != os.stat(other.path(oid)).st_ino
+    assert not os.stat(odb.path(oid)).st_mode & 0o222
+    assert odb.write_link(other.path(oid), oid, size) is False  # already stored
+    # A write through the other store's file (made writable) leaves this one whole.
+    os.chmod(other.path(oid), 0o644)
+    with open(other.path(oid), "ab") as f:
+        f.write(b"appended")
+    assert odb.get(oid) == data
 
 
 def test_write_link_refuses_bytes_that_are_not_their_id(tmp_path: Path) -> None:

@@ -36,6 +36,13 @@ def command(paths: tuple[str, ...], quiet: bool, as_json: bool) -> None:
     so only files that change are read again. Files matched by .amaignore are skipped.
     Symbolic links, FIFOs, sockets and devices are refused, naming each: nothing is staged
     until every path is fine.
+
+    With the hardlink link strategy (ama config set link.strategy hardlink) a plain file
+    that has no other hard link is not copied: the file itself becomes its store object by
+    a hard link and turns read-only (0444). It is then part of the store, shared with every
+    hardlink checkout of it: edit it by replacing it (as most editors save), never by
+    making it writable and writing into it. ama status reports such a file as modified
+    if its bytes change anyway, and ama store verify finds the damaged object.
     """
     from ama.porcelain.add import add
 

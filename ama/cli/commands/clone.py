@@ -20,7 +20,8 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
          "ama clone ml-models/prod-resnet --soft"),
     ],
     see_also=["ama-download(1)", "ama-versions(1)", "ama-switch(1)"],
-    exit_codes={0: "success", 1: "the directory is not empty, or a transfer failed",
+    exit_codes={0: "success", 1: "the directory is not empty (nor an unfinished clone of "
+                                  "this asset), or a transfer failed",
                 2: "a malformed name", 3: "no such asset or version",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
@@ -33,7 +34,11 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, progress, 
 def command(name: str, dest: Path | None, soft: bool, quiet: bool, as_json: bool) -> None:
     """Clone the asset NAME (CLASS/ORDINAL or CLASS/ALIAS, optionally /VERSION; default
     the latest version) from the remote into a new asset directory. Files reach it from
-    the asset store by the configured link strategy."""
+    the asset store by the configured link strategy.
+
+    A clone that was interrupted (killed, or a transfer failed) is resumed by running the
+    same clone again into the same directory: it goes on with the version it began.
+    """
     from ama.porcelain.clone import clone
 
     with progress("Cloning", not (quiet or as_json)) as bar:

@@ -40,7 +40,7 @@ def stored_path(tmp_path: Path, oid: str) -> Path:
     return tmp_path / "storage" / object_key(oid)
 
 
-def test_bulk_upload_links_read_only_files_verifies_and_commits(
+def test_bulk_upload_copies_read_only_files_verifies_and_commits(
         service: Service, admin: Caller, tmp_path: Path) -> None:
     manifest, objects = build({"a.txt": b"alpha\n", "d/b.bin": os.urandom(3000)})
     files = write_objects(tmp_path / "client", objects)
@@ -52,7 +52,8 @@ def test_bulk_upload_links_read_only_files_verifies_and_commits(
     for oid, _, path in files:
         stored = stored_path(tmp_path, oid)
         assert stored.read_bytes() == objects[oid]
-        assert os.stat(stored).st_ino == os.stat(path).st_ino  # shared, not copied
+        # Its own inode: a client file made writable and written to cannot change it.
+        assert os.stat(stored).st_ino != os.stat(path).st_ino
         assert not os.stat(stored).st_mode & 0o222
     recorded = rows(service)
     assert {oid for oid in objects} == set(recorded)
