@@ -7,6 +7,7 @@ only when that command runs, so ``ama --help`` and the git hooks start fast.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -119,15 +120,33 @@ def report(error: AmaError) -> None:
         click.echo(f"hint: {error.hint}", err=True)
 
 
+class _Warnings(logging.Handler):
+    """Print what the library warns about (a stale lock it broke) as ``ama: warning: …``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"ama: warning: {record.getMessage()}", err=True)
+
+
 @click.group(cls=AmaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ama")
-def cli() -> None:
+@click.option("--break-lock", is_flag=True,
+              help="Take every lock the command needs even when another process holds it "
+                   "(one that is stuck, or one on another host sharing the folder). A lock "
+                   "left by a process of this host that is no longer running is always "
+                   "taken, with a warning.")
+def cli(break_lock: bool) -> None:
     """ama: a version-controlled, immutable store for datasets, models and configurations.
 
     Plumbing commands read and write the object database of the asset store
     ($AMA_HOME, default ~/.ama) and the index of an asset directory; their output is a
     stable interface for scripts. See ama-format(5) for the formats.
     """
+    from ama.plumbing.lock import break_held_locks
+
+    logger = logging.getLogger("ama")
+    if not any(isinstance(h, _Warnings) for h in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
+    break_held_locks(break_lock)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -25,7 +25,7 @@ from ama.plumbing.hashing import (
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
-from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked
+from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked, shares, workers
 
 # Threads placing files: one per core, up to 4, so that they overlap their system calls
 # without fighting over the interpreter (on 2 cores, 4 threads place 100,000 hard links
@@ -56,7 +56,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     file is not placed) and :class:`~ama.plumbing.odb.MissingObject`. The index is updated
     with the new files' stat and written.
 
-    From ``split_at`` files on, a forked child places half of them
+    From ``split_at`` files on, forked children place a share of them each
     (:func:`~ama.plumbing.parallel.forked`); below, a few threads do.
     """
     base = os.fspath(root)
@@ -130,13 +130,13 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
 
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     written: list[str] = []
-    if len(todo) >= split_at and can_fork():
-        # A process each, not threads: linking and stat'ing 100,000 files is as much the
-        # interpreter's work as the kernel's. A part that fails in the child is placed
+    if len(todo) >= split_at and can_fork() and workers() > 1:
+        # A process per core, not threads: linking and stat'ing 100,000 files is as much
+        # the interpreter's work as the kernel's. A share that fails in a child is placed
         # again here, which raises its error (placing a file twice is harmless).
-        cut = len(todo) // 2
-        theirs = forked(lambda: place_part(todo[cut:]))
-        results = [place_part(todo[:cut]), theirs()]
+        own, *others = shares(len(todo), workers())
+        theirs = [forked(lambda a=a, b=b: place_part(todo[a:b])) for a, b in others]
+        results = [place_part(todo[own[0]:own[1]])] + [result() for result in theirs]
     elif len(chunks) <= 1:
         make_folders(todo)
         results = [place_chunk(c) for c in chunks]
@@ -238,3 +238,24 @@ def _clear_way(root: Path, dest: Path) -> None:
             parent.unlink()
             break
         parent = parent.parent
+
+
+def checkout_index(odb: FileObjectDatabase, index_path: str | os.PathLike[str], root: Path,
+                   paths: Iterable[str] | None, strategy: str = "auto",
+                   force: bool = False) -> list[str]:
+    """``ama checkout-index``: under the lock of the index at ``index_path``, write its
+    staged files ``paths`` (paths from ``root``; None: every one) into ``root`` as
+    :func:`checkout` does, recording their stat; return the paths written. Raises
+    :class:`~ama.plumbing.errors.NotFound` for a path that is not staged (before anything
+    is written), :class:`~ama.plumbing.index.IndexLocked`, and :func:`checkout`'s errors."""
+    from ama.plumbing.index import locked
+
+    with locked(index_path) as index:
+        if paths is None:
+            chosen = list(index.entries)
+        else:
+            chosen = list(paths)
+            for path in chosen:
+                if path not in index:
+                    raise NotFound(f"{path} is not staged")
+        return checkout(odb, index, root, chosen, strategy, force)

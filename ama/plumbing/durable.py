@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a folder's entries (a rename, a new name) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 # Temp files in work trees and stores have short names of their own (not the final name with
 # a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
@@ -39,11 +50,14 @@ def remove_temp_files(folder: str) -> int:
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
-                 sync: bool = True) -> None:
+                 sync: bool = True,
+                 sync_dir: Callable[[str], None] = fsync_dir) -> None:
     """Replace the file at ``path`` with ``data``: a temp file beside it, synced, then renamed
     over it, so a reader sees the old bytes or the new ones and a crash leaves one of them.
-    Without ``sync`` the bytes are not forced to disk first (a file placed in a work tree,
-    which the store can place again)."""
+    With ``sync`` the folder is synced after the rename (``sync_dir`` of it) too: until then
+    a crash may bring back the old name, or no file at all where there was none. Without
+    ``sync`` nothing is forced to disk (a file placed in a work tree, which the store can
+    place again)."""
     path = os.fspath(path)
     temp = temp_beside(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -62,3 +76,5 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+    if sync:
+        sync_dir(os.path.dirname(path) or ".")

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from blake3 import blake3
 
 from ama.plumbing.errors import BadInput
+from ama.plumbing.parallel import in_forked_child
 
 ID_HEX_LEN = 64
 # Below this size a file is read and hashed on one thread: spinning up the multi-threaded
@@ -89,8 +90,11 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def _hash_mapped(path: str | os.PathLike[str]) -> str:
-    """Hash a large file with every core, through successive read-only memory maps."""
-    hasher = blake3(max_threads=blake3.AUTO)
+    """Hash a large file with every core, through successive read-only memory maps.
+
+    In a forked child, on one thread: BLAKE3's pool, started in the parent, is not there
+    (see :mod:`ama.plumbing.parallel`)."""
+    hasher = blake3(max_threads=1 if in_forked_child() else blake3.AUTO)
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size

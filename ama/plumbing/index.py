@@ -19,24 +19,31 @@ equal (see :attr:`Index.tree`), so ``ama status`` need not flatten that tree to 
 nothing is staged. The entries are built lazily: a command that only compares stats reads
 the records through :meth:`Index.stat_rows` without making an entry per file.
 
-It is written atomically (temp file, fsync, rename) and a damaged file is refused.
+It is written atomically (temp file, fsync, rename) under its lock, ``index.lock``
+(:class:`~ama.plumbing.lock.Lock`): a command that reads, changes and writes it holds the
+lock throughout (:func:`locked`), so two commands never overwrite each other's staging. A
+damaged file is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import stat
 import struct
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from blake3 import blake3
 
-from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.lock import Lock, Locked, held
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
+
+if TYPE_CHECKING:
+    from ama.plumbing.odb import ObjectDatabase
 
 MAGIC = b"AMAI"
 VERSION = 2
@@ -53,6 +60,25 @@ MODE_EXEC = 0o100755
 
 class CorruptIndex(AmaError):
     """The index file is damaged or of an unknown version."""
+
+
+class IndexLocked(Locked):
+    """Another command holds the index's lock."""
+
+
+def index_lock(path: str | os.PathLike[str]) -> Lock:
+    """The lock on the index at ``path``."""
+    return Lock(path, "the index", IndexLocked)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str], index: Index | None = None) -> Iterator[Index]:
+    """Hold the lock of the index at ``path`` and yield the index read under it (or
+    ``index``, the one the caller has just built, which saves reading it again); its
+    :meth:`Index.write` replaces the file under this lock. Raises :class:`IndexLocked`
+    naming the holder."""
+    with index_lock(path):
+        yield Index.read(path) if index is None else index
 
 
 class IndexEntry(NamedTuple):
@@ -316,7 +342,9 @@ class Index:
         return self._dir_cache
 
     def write(self) -> None:
-        """Save the entries atomically: temp file in the same folder, fsync, rename."""
+        """Save the entries atomically (temp file in the same folder, fsync, rename) under
+        the index's lock: the one this process holds (see :func:`locked`), else taken for
+        the write alone. Raises :class:`IndexLocked` when another process holds it."""
         table = self._table
         if table is not None and not table.removed and table.names is not None:
             count, records, names = len(table.paths), bytes(table.raw), table.names
@@ -338,7 +366,12 @@ class Index:
             parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
         body = b"".join(parts)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, body + blake3(body).digest())
+        lock = held(self.path)
+        if lock is not None:
+            lock.commit(body + blake3(body).digest())
+        else:
+            with index_lock(self.path) as lock:
+                lock.commit(body + blake3(body).digest())
         self.written_ns = os.stat(self.path).st_mtime_ns
 
 
@@ -423,7 +456,8 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     or None when nothing is at its path.
 
     One ``lstat`` per file, no entry built for a file that matches. From ``split_at`` files
-    on, a forked child checks part of them (:func:`~ama.plumbing.parallel.forked`);
+    on, forked children check shares of them, one per core
+    (:func:`~ama.plumbing.parallel.forked`);
     ``meanwhile``, if given, runs in this process during that time (it always runs once).
     """
     base = os.path.join(os.fspath(root), "")
@@ -436,18 +470,20 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
         if meanwhile is not None:
             meanwhile()
         return found
-    # This process also runs ``meanwhile``: it takes the smaller part of the files.
-    cut = count * (4 if meanwhile is not None else 5) // 10
+    # This process also runs ``meanwhile``: it takes a smaller share of the files.
+    own, *others = shares(count, workers(), 2 / 3 if meanwhile is not None else 1.0)
 
     def part(start: int, stop: int | None) -> Iterable[tuple[str, Record]]:
         rows = index.records(start, stop)
         return rows if select is None else ((p, r) for p, r in rows if select(p))
 
-    theirs = forked(lambda: _stat_differs(part(cut, None), base, written))
-    found = _stat_differs(part(0, cut), base, written)
+    theirs = [forked(lambda a=a, b=b: _stat_differs(part(a, b), base, written))
+              for a, b in others]
+    found = _stat_differs(part(*own), base, written)
     if meanwhile is not None:
         meanwhile()
-    found.extend(theirs())
+    for result in theirs:
+        found.extend(result())
     return found
 
 
@@ -493,3 +529,98 @@ def change_of(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change
     if hash_file(f"{root}/{entry.path}", st.st_size) != entry.id:
         return Change("modified", entry)
     return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))
+
+
+# -- the plumbing commands that write the index ------------------------------------------------
+
+
+def update_index(path: str | os.PathLike[str], root: str | os.PathLike[str],
+                 odb: ObjectDatabase,
+                 names: Sequence[tuple[str, str]], *, add: bool = False,
+                 remove: bool = False, force_remove: bool = False,
+                 refresh: bool = False) -> list[str]:
+    """``ama update-index``: under the lock of the index at ``path``, stage or unstage the
+    files ``names`` ((name as given, path from ``root``) each) of the work tree ``root``,
+    storing their bytes in ``odb``; with ``refresh`` first re-check every staged file's
+    stat, recording the touched ones.
+
+    Returns the staged files ``refresh`` found with other content, sorted; when there are
+    any, nothing in ``names`` is staged. Every path is checked before anything is written:
+    raises :class:`~ama.plumbing.errors.BadInput`, :class:`~ama.plumbing.errors.NotFound`
+    or :class:`~ama.plumbing.worktree.UnsupportedFiles` with the index and the store
+    unchanged, and :class:`IndexLocked` when another command holds the index.
+    """
+    from ama.plumbing.errors import BadInput, NotFound
+    from ama.plumbing.objects import check_name
+    from ama.plumbing.worktree import UnsupportedFiles, file_problem
+
+    base = os.fspath(root)
+    with locked(path) as index:
+        if refresh:
+            stale = []
+            for change in changes(index, base):
+                if change.state == "touched":
+                    index.add(change.entry)
+                else:
+                    stale.append(change.entry.path)
+            index.write()
+            if stale:
+                return sorted(stale)
+        plan: list[tuple[str, str, os.stat_result | None]] = []
+        for name, rel in names:
+            if not rel:
+                raise BadInput(f"{name} is the asset directory itself: name files",
+                               "use 'ama add .' to stage a whole folder")
+            try:
+                st: os.stat_result | None = os.lstat(f"{base}/{rel}")
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if force_remove or st is None:
+                if rel not in index:
+                    if st is None:
+                        raise NotFound(f"{name}: no such file, and it is not staged")
+                    raise NotFound(f"{name} is not staged, so it cannot be removed")
+                if st is not None or remove or force_remove:
+                    plan.append(("remove", rel, None))
+                    continue
+                raise BadInput(f"{name} no longer exists", "pass --remove to unstage it")
+            if stat.S_ISDIR(st.st_mode):
+                raise BadInput(f"{name} is a folder: update-index takes files",
+                               "list its files with find, or use 'ama add'")
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsupportedFiles([(name, file_problem(st.st_mode) or "")])
+            for part in rel.split("/"):
+                check_name(part)
+            if rel not in index and not add:
+                raise BadInput(f"{name} is not staged yet", "pass --add to stage a new file")
+            plan.append(("add", rel, st))
+        if not plan and refresh:
+            return []
+        with odb.batch():
+            for action, rel, st in plan:
+                if action == "remove":
+                    index.remove(rel)
+                    continue
+                assert st is not None
+                oid = odb.write_file(f"{base}/{rel}", st.st_size)
+                index.add(IndexEntry.from_stat(rel, oid, st))
+        index.write()
+    return []
+
+
+def read_tree_into(path: str | os.PathLike[str], odb: ObjectDatabase, tree: str) -> Index:
+    """``ama read-tree``: under the lock of the index at ``path``, replace its entries with
+    the files of the tree ``tree`` (entries without a stat, so the next check re-hashes
+    each file once); return it. Raises :class:`IndexLocked` and the store's errors."""
+    from ama.plumbing.graph import walk_tree
+
+    with locked(path) as index:
+        entries = {
+            p: IndexEntry(p, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
+            for p, e in walk_tree(odb, tree)
+        }
+        index.clear()
+        index.entries.update(entries)
+        index.tree = tree
+        index.write()
+    return index

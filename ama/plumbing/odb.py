@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -38,7 +39,7 @@ from ama.plumbing.hashing import (
     read_small,
 )
 from ama.plumbing.link import LinkFailed, reflink
-from ama.plumbing.parallel import PARALLEL_FROM, forked
+from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
 T = TypeVar("T")
@@ -157,15 +158,6 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a folder's entries (a rename, a new name) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
     _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
@@ -184,7 +176,7 @@ class FileObjectDatabase:
         self._made: set[str] = set()
         self._pending: dict[str, str] | None = None  # id -> temp path, inside a batch
         self._counter = itertools.count(1)  # next() on it is safe from many threads
-        # From this many objects a batch's renames are split with a forked child.
+        # From this many objects a batch's renames are split with forked children.
         self.split_at = PARALLEL_FROM
         self._no_reflink = False  # a reflink into this store failed once: copy
 
@@ -301,11 +293,13 @@ class FileObjectDatabase:
             if pending:
                 syncfs(self.root)
                 renames = list(pending.items())
-                if len(renames) >= self.split_at:  # half by a child: see in_child
-                    cut = len(renames) // 2
-                    theirs = forked(lambda: self._rename(renames[cut:]))
-                    self._rename(renames[:cut])
-                    theirs()
+                if len(renames) >= self.split_at:  # a share per core: see in_child
+                    own, *others = shares(len(renames), workers())
+                    theirs = [forked(lambda a=a, b=b: self._rename(renames[a:b]))
+                              for a, b in others]
+                    self._rename(renames[own[0]:own[1]])
+                    for done in theirs:
+                        done()
                 else:
                     self._rename(renames)
                 syncfs(self.root)

@@ -1,23 +1,23 @@
 """Refs: names that point at object ids, moved only by compare-and-swap under a lock file.
 
 A ref is a file ``<root>/<name>`` holding ``<id>\\n``, or ``ref: <other name>\\n`` for a
-symbolic ref. An update takes ``<name>.lock`` (created exclusively, holding the writer's PID),
-compares the current value with the expected old one, writes the new value into the lock file,
-makes it durable and renames it over the ref. A lock left by a killed process is reported with
-that process's PID and never broken silently.
+symbolic ref. An update takes ``<name>.lock`` (:class:`~ama.plumbing.lock.Lock`), compares
+the current value with the expected old one, and replaces the ref durably while it holds the
+lock. A lock left by a process that died is broken with a warning; a live holder is named in
+the error.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from ama.plumbing.durable import fsync_dir
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import is_id
-from ama.plumbing.odb import fsync_dir
+from ama.plumbing.lock import Lock, Locked, pid_alive  # noqa: F401 - pid_alive re-exported
 
 ZERO_ID = "0" * 64
 SYMREF_PREFIX = "ref: "
@@ -34,8 +34,8 @@ class RefConflict(AmaError):
     """The ref did not hold the expected old value: someone else moved it first."""
 
 
-class RefLocked(AmaError):
-    """Another process holds the ref's lock, or a killed one left it behind."""
+class RefLocked(Locked):
+    """Another process holds the ref's lock."""
 
 
 class _Any:
@@ -64,17 +64,6 @@ def check_ref_name(name: str) -> str:
     if problem:
         raise InvalidRefName(f"invalid ref name {name!r}: {problem}")
     return name
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (the holder of a lock file, say)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RefStore:
@@ -107,8 +96,8 @@ class RefStore:
         elif base.is_dir():
             for dirpath, _dirs, files in os.walk(base):
                 for fname in files:
-                    if fname.endswith(".lock"):
-                        continue
+                    if fname.endswith(".lock") or fname.startswith("."):
+                        continue  # locks, and temp files a killed writer left
                     full = Path(dirpath) / fname
                     found.append((full.relative_to(self.root).as_posix(), full.read_text().strip()))
         return iter(sorted(found))
@@ -125,22 +114,14 @@ class RefStore:
             raise BadInput(f"{new!r} is not an object id")
         if new.startswith(SYMREF_PREFIX):
             check_ref_name(new[len(SYMREF_PREFIX):])
-        with self._locked(name, path):
+        with self._lock(name, path) as lock:
             self._check_old(name, old)
-            temp = f"{path}.{os.getpid()}.new.lock"  # ".lock": never a valid ref name
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, (new + "\n").encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, path)
-            fsync_dir(path.parent)
+            lock.commit((new + "\n").encode())
 
     def delete(self, name: str, old: str | None | _Any) -> None:
         """Remove ``name`` if it currently holds ``old`` (see :meth:`update`)."""
         path = self._path(name)
-        with self._locked(name, path):
+        with self._lock(name, path):
             if self.read(name) is None:
                 raise NotFound(f"ref {name} does not exist")
             self._check_old(name, old)
@@ -160,39 +141,6 @@ class RefStore:
                 "someone else moved it: read it again and retry with its current value",
             )
 
-    @contextlib.contextmanager
-    def _locked(self, name: str, path: Path) -> Iterator[None]:
-        """Hold ``<name>.lock`` (holding this process's PID) for the duration."""
-        lock = str(path) + ".lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise self._lock_error(name, lock) from None
-        try:
-            os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
-            os.close(fd)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock)
-
     @staticmethod
-    def _lock_error(name: str, lock: str) -> RefLocked:
-        try:
-            text = Path(lock).read_text().strip()
-        except OSError:
-            text = ""
-        pid = int(text) if text.isdigit() else None
-        if pid is not None and pid_alive(pid):
-            return RefLocked(
-                f"ref {name} is locked by running process {pid} ({lock})",
-                "wait for that process to finish, then retry",
-            )
-        who = f"process {pid}, which is no longer running" if pid else "a process that died"
-        return RefLocked(
-            f"ref {name} has a stale lock left by {who} ({lock})",
-            f"make sure no ama command is running, then remove {lock}",
-        )
+    def _lock(name: str, path: Path) -> Lock:
+        return Lock(path, f"ref {name}", RefLocked)

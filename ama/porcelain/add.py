@@ -11,7 +11,7 @@ from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file, read_small
 from ama.plumbing.index import IndexEntry, path_key
 from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, seal, syncfs
-from ama.plumbing.parallel import PARALLEL_FROM, can_fork
+from ama.plumbing.parallel import PARALLEL_FROM, can_fork, shares, workers
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, locked_index, scan, under_any
 
@@ -129,18 +129,21 @@ def store_files(asset: Asset,
         return hashed, stored
 
     with odb.batch():
-        if total >= PARALLEL_FROM and isinstance(odb, FileObjectDatabase) and can_fork():
+        if (total >= PARALLEL_FROM and isinstance(odb, FileObjectDatabase) and can_fork()
+                and workers() > 1):
             # Reading, hashing and writing 100,000 small files is as much the interpreter's
-            # work as the kernel's: a forked child does half (its objects join this batch).
-            cut = total // 2
-            theirs = odb.in_child(lambda: part(todo[cut:]))
-            # The bar follows this half; the other one goes at the same pace.
+            # work as the kernel's: forked children do a share each (their objects join
+            # this batch).
+            own, *others = shares(total, workers())
+            theirs = [odb.in_child(lambda a=a, b=b: part(todo[a:b])) for a, b in others]
+            # The bar follows this share; the others go at the same pace.
             scaled = None if progress is None else (
                 lambda n, count: progress(min(n * total // count, total - 1), total))
-            hashed, staged = part(todo[:cut], scaled)
-            more_hashed, more_staged = theirs()
-            hashed += more_hashed
-            staged += more_staged
+            hashed, staged = part(todo[own[0]:own[1]], scaled)
+            for result in theirs:
+                more_hashed, more_staged = result()
+                hashed += more_hashed
+                staged += more_staged
         else:
             hashed, staged = part(todo, progress)
         if progress is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ama.plumbing.durable import is_temp, write_atomic
-from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.errors import BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
     HEAD_FORMAT,
@@ -26,10 +26,15 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
     CorruptHead,
     Head,
 )
-from ama.plumbing.index import Index, IndexEntry, stat_differs
+from ama.plumbing.index import (  # noqa: F401 - IndexLocked re-exported for the porcelain
+    Index,
+    IndexEntry,
+    IndexLocked,
+    locked,
+    stat_differs,
+)
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
 from ama.plumbing.odb import MissingObject, ObjectDatabase
-from ama.plumbing.refs import pid_alive
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
     META_DIR,
@@ -206,41 +211,16 @@ def is_asset_dir(path: Path) -> bool:
 # -- locking the index ------------------------------------------------------------------------
 
 
-class IndexLocked(AmaError):
-    """Another command holds ``.ama/index.lock``."""
-
-
 @contextlib.contextmanager
 def locked_index(asset: Asset, index: Index | None = None) -> Iterator[Index]:
-    """Hold ``.ama/index.lock`` (with this process's PID) and yield the index read under it
-    (or ``index``, the one the caller has just written, which saves reading it again).
+    """Hold the index's lock and yield the index read under it (or ``index``, the one the
+    caller has just written); see :func:`ama.plumbing.index.locked`.
 
     Commands that change the index take it, so two of them never overwrite each other's
-    staging. Raises :class:`IndexLocked` naming the holder, live or dead.
+    staging. Raises :class:`IndexLocked` naming the holder; a holder that died is broken.
     """
-    lock = asset.dir.meta / "index.lock"
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        text = ""
-        with contextlib.suppress(OSError):
-            text = lock.read_text().strip()
-        pid = int(text) if text.isdigit() else None
-        if pid is not None and pid_alive(pid):
-            raise IndexLocked(f"the index is locked by running process {pid} ({lock})",
-                              "wait for that ama command to finish, then retry") from None
-        raise IndexLocked(f"the index has a stale lock left by a process that died ({lock})",
-                          f"make sure no ama command is running here, then remove {lock}"
-                          ) from None
-    try:
-        os.write(fd, f"{os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
-    try:
-        yield asset.index() if index is None else index
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
+    with locked(asset.dir.index_path, index) as held:
+        yield held
 
 
 # -- comparing the work tree with the index ---------------------------------------------------

@@ -30,7 +30,6 @@ from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, changes, path_key
 from ama.plumbing.objects import VERSION_RE, TreeEntry
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
-from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
 from ama.porcelain.download import fetch_metadata, receive, version_files
@@ -94,7 +93,6 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     fetch = _Fetch(transport, remote.project, asset.store.objects,
                    int(asset.config.get("transfer.parallelism")))
     if pending is not None:
-        _clear_stale_lock(asset)
         _finish_pending(asset, fetch, result, progress)
         return result
     if target == head.manifest:
@@ -290,20 +288,6 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
         _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
         _finish(asset, asset.head, result.new, target)
     result.deleted.sort(key=path_key)
-
-
-def _clear_stale_lock(asset: Asset) -> None:
-    """Remove ``.ama/index.lock`` when the process that left it is dead: a switch killed
-    half-way holds it, and running the switch again must complete that switch."""
-    lock = asset.dir.meta / "index.lock"
-    try:
-        text = lock.read_text().strip()
-    except FileNotFoundError:
-        return
-    if text.isdigit() and pid_alive(int(text)):
-        return
-    with contextlib.suppress(FileNotFoundError):
-        lock.unlink()
 
 
 def _prune_empty(asset: Asset, folder: Any) -> None:

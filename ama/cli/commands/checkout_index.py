@@ -30,22 +30,12 @@ def command(everything: bool, force: bool, strategy: str, paths: tuple[str, ...]
     so a corrupt object never reaches the work tree. hardlink and symlink give read-only
     files; an executable file is always copied.
     """
-    from ama.plumbing.checkout import checkout
-    from ama.plumbing.errors import NotFound
-    from ama.plumbing.index import Index
+    from ama.plumbing.checkout import checkout_index
 
     if everything == bool(paths):
         raise click.UsageError("give either -a or the paths to write")
     env = Env()
     asset_dir = env.asset_dir
-    index = Index.read(asset_dir.index_path)
-    if everything:
-        chosen = list(index.entries)
-    else:
-        chosen = []
-        for name in paths:
-            rel = asset_dir.relpath(name)
-            if rel not in index:
-                raise NotFound(f"{name} is not staged")
-            chosen.append(rel)
-    checkout(env.store.objects, index, asset_dir.root, chosen, strategy, force)
+    checkout_index(env.store.objects, asset_dir.index_path, asset_dir.root,
+                   None if everything else [asset_dir.relpath(name) for name in paths],
+                   strategy, force)

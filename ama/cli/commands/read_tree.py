@@ -20,18 +20,9 @@ def command(object_name: str) -> None:
     The work tree is not touched: run checkout-index -a to write the files. The new entries
     carry no stat, so the next check re-hashes each file once.
     """
-    from ama.plumbing.graph import tree_of, walk_tree
-    from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry
+    from ama.plumbing.graph import tree_of
+    from ama.plumbing.index import read_tree_into
 
     env = Env()
     odb = env.store.objects
-    tree = tree_of(odb, env.resolve(object_name))
-    index = Index.read(env.asset_dir.index_path)
-    entries = {
-        path: IndexEntry(path, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
-        for path, e in walk_tree(odb, tree)
-    }
-    index.clear()
-    index.entries.update(entries)
-    index.tree = tree
-    index.write()
+    read_tree_into(env.asset_dir.index_path, odb, tree_of(odb, env.resolve(object_name)))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import stat
 import sys
 
 import click
 
 from ama.cli.command import Env, command, read_records
-from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.errors import AmaError
 
 
 class NeedsUpdate(AmaError):
@@ -48,74 +47,21 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
     checked before anything is written: one bad path leaves the index and the store as they
     were.
     """
-    from ama.plumbing.index import Index, IndexEntry, changes
+    from ama.plumbing.index import update_index
 
     env = Env()
     asset_dir = env.asset_dir
-    index = Index.read(asset_dir.index_path)
-    odb = env.store.objects
     names = list(paths)
     if from_stdin:
         names.extend(read_records(sys.stdin, nul))
-    if refresh:
-        stale = []
-        for change in changes(index, asset_dir.root):
-            if change.state == "touched":
-                index.add(change.entry)
-            else:
-                stale.append(change.entry.path)
-        index.write()
-        if stale:
-            for path in sorted(stale):
-                click.echo(f"{path}: needs update")
-            raise NeedsUpdate(f"{len(stale)} staged file(s) changed",
-                              "stage them with 'ama update-index PATH'")
-        if not names:
-            return
     if not names and not refresh:
         raise click.UsageError("name the paths to update (or use --stdin or --refresh)")
-    plan: list[tuple[str, str, os.stat_result | None]] = []
     cwd = os.getcwd()
-    root = os.fspath(asset_dir.root)
-    for name in names:
-        rel = asset_dir.relpath(name, cwd)
-        if not rel:
-            raise BadInput(f"{name} is the asset directory itself: name files",
-                           "use 'ama add .' to stage a whole folder")
-        full = f"{root}/{rel}"
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            st = None
-        if force_remove or st is None:
-            if rel not in index:
-                if st is None:
-                    raise NotFound(f"{name}: no such file, and it is not staged")
-                raise NotFound(f"{name} is not staged, so it cannot be removed")
-            if st is not None or remove or force_remove:
-                plan.append(("remove", rel, None))
-                continue
-            raise BadInput(f"{name} no longer exists", "pass --remove to unstage it")
-        if stat.S_ISDIR(st.st_mode):
-            raise BadInput(f"{name} is a folder: update-index takes files",
-                           "list its files with find, or use 'ama add'")
-        if not stat.S_ISREG(st.st_mode):
-            from ama.plumbing.worktree import UnsupportedFiles, file_problem
-
-            raise UnsupportedFiles([(name, file_problem(st.st_mode) or "")])
-        from ama.plumbing.objects import check_name
-
-        for part in rel.split("/"):
-            check_name(part)
-        if rel not in index and not add:
-            raise BadInput(f"{name} is not staged yet", "pass --add to stage a new file")
-        plan.append(("add", rel, st))
-    with odb.batch():
-        for action, rel, st in plan:
-            if action == "remove":
-                index.remove(rel)
-                continue
-            assert st is not None
-            oid = odb.write_file(f"{root}/{rel}", st.st_size)
-            index.add(IndexEntry.from_stat(rel, oid, st))
-    index.write()
+    stale = update_index(asset_dir.index_path, asset_dir.root, env.store.objects,
+                         [(name, asset_dir.relpath(name, cwd)) for name in names],
+                         add=add, remove=remove, force_remove=force_remove, refresh=refresh)
+    if stale:
+        for path in stale:
+            click.echo(f"{path}: needs update")
+        raise NeedsUpdate(f"{len(stale)} staged file(s) changed",
+                          "stage them with 'ama update-index PATH'")

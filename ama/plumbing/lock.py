@@ -1,0 +1,187 @@
+"""Lock files: ``NAME.lock`` beside the file ``NAME`` that a command is about to replace.
+
+The one mechanism behind the locks of refs, of the index and of a switch. A lock file is
+created exclusively and holds ``<pid> <host>\\n``, the process that took it; it appears
+with that line already in it (a hard link of a temp file that holds it), so a reader never
+sees an empty lock that is still being written. While held, :meth:`Lock.commit` replaces
+``NAME`` atomically and durably (temp file, fsync, rename, fsync of the folder).
+
+A lock left by a killed process would block every later command. When the holder was on
+this host and is no longer running, the lock is broken, with a warning on the ``ama``
+logger, and taken. A holder that is alive, or on another host (where this one cannot tell),
+is named in the error, and ``ama --break-lock`` (:func:`break_held_locks`) takes the lock
+anyway. Two processes breaking the same stale lock at once are serialised by an ``flock``
+on it, and each unlinks it only while the name still points at the file it judged stale,
+so neither removes the lock the other has just taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from ama.plumbing.durable import write_atomic
+from ama.plumbing.errors import AmaError
+
+log = logging.getLogger("ama")
+
+# Whether a lock held by a live process (or one on another host) is taken anyway: set once
+# by ``ama --break-lock`` for the command it runs.
+_break_held = False
+# The locks this process holds, by the path of the file they guard.
+_held: dict[str, Lock] = {}
+
+
+class Locked(AmaError):
+    """Another process holds the lock: its message names the lock file, the pid and host."""
+
+
+def break_held_locks(enabled: bool = True) -> None:
+    """Make the locks taken from now on in this process break a lock that another process
+    holds, live or on another host (``ama --break-lock``), with a warning naming it."""
+    global _break_held
+    _break_held = enabled
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def held(target: str | os.PathLike[str]) -> Lock | None:
+    """The lock this process holds on ``target``, if any."""
+    return _held.get(os.path.abspath(target))
+
+
+class Lock:
+    """The lock on ``target`` (the file ``target.lock``), as a context manager.
+
+    ``what`` names the locked thing in messages ("the index", "ref refs/heads/main");
+    ``error`` is the :class:`Locked` subclass raised when another process holds it.
+    """
+
+    def __init__(self, target: str | os.PathLike[str], what: str,
+                 error: type[Locked] = Locked, *,
+                 host: str | None = None, alive: Callable[[int], bool] = pid_alive) -> None:
+        self.target = os.path.abspath(target)
+        self.path = self.target + ".lock"
+        self.what = what
+        self.error = error
+        self.host = socket.gethostname() if host is None else host
+        self.alive = alive
+        self.locked = False
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lock; raises :attr:`error` when another process holds it."""
+        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            if self._create():
+                self.locked = True
+                _held[self.target] = self
+                return
+            holder = self._break()
+            if holder is not None:
+                raise holder
+        raise self.error(f"{self.what} is locked: {self.path} keeps coming back",
+                         "another ama command is taking it: wait for it, then retry")
+
+    def release(self) -> None:
+        """Give the lock up (nothing happens when it is not held)."""
+        if not self.locked:
+            return
+        self.locked = False
+        _held.pop(self.target, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def commit(self, data: bytes, mode: int = 0o644) -> None:
+        """Replace the locked file with ``data``, durably, keeping the lock."""
+        assert self.locked, f"{self.path} is not held"
+        write_atomic(self.target, data, mode)
+
+    def _create(self) -> bool:
+        """Make the lock file with its holder line in it; False when it exists."""
+        line = f"{os.getpid()} {self.host}\n".encode()
+        folder, name = os.path.split(self.path)
+        temp = f"{folder}/.{name}.{os.getpid()}"  # a dot name: never a ref, never listed
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: create, then write
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+    def _break(self) -> Locked | None:
+        """Remove the lock file when its holder is gone (or ``--break-lock`` says so), with
+        a warning; otherwise return the error naming the holder."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None  # released meanwhile: try again
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one breaker at a time
+            text = os.read(fd, 4096).decode("utf-8", "replace").split()
+            pid = int(text[0]) if text and text[0].isdigit() else None
+            host = text[1] if len(text) > 1 else self.host  # older ama wrote the pid only
+            here = host == self.host
+            stale = pid is None or (here and not self.alive(pid))
+            if not (stale or _break_held):
+                return self._holder_error(pid, host, here)
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.unlink(self.path)
+                who = ("a process that died" if pid is None
+                       else f"process {pid}, which is no longer running" if stale
+                       else f"process {pid} on {host}")
+                log.warning("removed the lock on %s left by %s (%s)", self.what, who, self.path)
+            return None
+        finally:
+            os.close(fd)
+
+    def _holder_error(self, pid: int | None, host: str, here: bool) -> Locked:
+        hint = ("if it is stuck, stop it, or retry with 'ama --break-lock …'" if here else
+                "if no ama command runs there, retry with 'ama --break-lock …'")
+        where = "running process" if here else "process"
+        on = "" if here else f" on {host}"
+        return self.error(f"{self.what} is locked by {where} {pid}{on} ({self.path})",
+                          f"wait for that ama command to finish, then retry; {hint}")
