@@ -131,7 +131,9 @@ def init(admin: str, email: str, storage: str | None) -> None:
     """
     settings = _settings()
     config = settings.config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    # The folder holds the database (users, token hashes) and server.toml (perhaps a
+    # database password): its owner's alone, whatever the umask.
+    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not config.config_file.exists():
         _write_config(config)
     if storage:
@@ -306,7 +308,9 @@ def project() -> None:
                            ("Add a project stored on this machine:",
                             "ama-server project add scratch --storage file:///srv/ama/scratch")],
                  see_also=["ama-server-project(1)"],
-                 exit_codes={0: "success", 1: "the project exists", 2: "bad usage or bad URL",
+                 exit_codes={0: "success", 1: "the project exists, or its storage is, "
+                             "contains or lies inside another project's",
+                             2: "bad usage or bad URL",
                              4: "the storage refused access", 5: "the storage is unreachable"})
 @click.argument("name")
 @click.option("--storage", required=True, metavar="URL",
@@ -315,7 +319,8 @@ def project() -> None:
 @click.option("--no-check", is_flag=True, help="Do not check that the storage can be written.")
 def project_add(name: str, storage: str, no_check: bool) -> None:
     """Add a project whose objects live in the storage at URL (checked by writing, reading
-    and deleting a probe object first)."""
+    and deleting a probe object first). Each project needs its own storage: a URL that
+    is, contains or lies inside another project's is refused."""
     if not no_check:
         check_storage(storage)
     _settings().service().create_project(name, storage)
@@ -373,20 +378,42 @@ def token_issue(username: str, days: int | None) -> None:
 # -- checks ---------------------------------------------------------------------------------
 
 @command("fsck", examples=[("Check every project:", "ama-server fsck"),
-                           ("Check one project:", "ama-server fsck --project vision")],
+                           ("Check one project:", "ama-server fsck --project vision"),
+                           ("Remove what uploads cut off an hour ago or more left behind:",
+                            "ama-server fsck --repair --grace 3600")],
          see_also=["ama-fsck(1)"],
-         exit_codes={0: "every version's objects are present and intact",
+         exit_codes={0: "every version's objects are present and intact, and nothing is "
+                        "left to repair",
                      1: "problems were found (listed on stdout)", 2: "bad usage",
                      3: "no such project"})
 @click.option("--project", "project_name", metavar="NAME", help="Check only this project.")
-def fsck(project_name: str | None) -> None:
+@click.option("--repair", is_flag=True,
+              help="Remove leftovers of uploads, and record unverified objects whose bytes "
+                   "are right as held again.")
+@click.option("--grace", type=click.IntRange(min=0), metavar="SECONDS",
+              help="Leave leftovers younger than this alone: their upload may still run "
+                   "(default: a day).")
+def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     """Check that every object every version names is in its project's storage and hashes to
-    its id. Each problem is one line on stdout, its fields separated by tabs."""
-    problems = _settings().service().fsck(project_name)
+    its id, that no two projects share a storage, and what uploads cut off (a worker
+    killed, a machine stopped) left in storage. Each problem is one line on stdout, its
+    fields separated by tabs: the project; the object's id (or the storage URL, or the
+    leftover's name); the versions that name the object (or the projects the storage is
+    shared with), separated by commas; the problem (missing, corrupt, unverified,
+    shared-storage or leftover); and, with --repair, 'repaired' for each one repaired.
+    """
+    from datetime import timedelta
+
+    options = {} if grace is None else {"grace": timedelta(seconds=grace)}
+    problems = _settings().service().fsck(project_name, repair=repair, **options)
     for p in problems:
-        click.echo("\t".join(str(v) for v in p.values()))
-    if problems:
-        click.echo(f"ama-server fsck: {len(problems)} problem(s) found", err=True)
+        fields = [p["project"], p["object"], ",".join(p["versions"]), p["problem"]]
+        click.echo("\t".join(fields + (["repaired"] if p.get("repaired") else [])))
+    left = [p for p in problems if not p.get("repaired")]
+    if len(left) < len(problems):
+        click.echo(f"ama-server fsck: {len(problems) - len(left)} problem(s) repaired", err=True)
+    if left:
+        click.echo(f"ama-server fsck: {len(left)} problem(s) found", err=True)
         sys.exit(1)
 
 

@@ -24,12 +24,26 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "NotFound",
+    "ObjectCorrupt",
     "PayloadTooLarge",
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
     "http_status",
 ]
+
+
+class ObjectCorrupt(NotFound):
+    """A stored object whose bytes no longer hash to its id: the project no longer holds a
+    good copy, so it is answered (404) and recorded as not held until it is uploaded again."""
+
+    def __init__(self, oid: str, project: str, detail: str) -> None:
+        super().__init__(
+            f"object {oid} of project {project!r} is corrupt in the server's storage "
+            f"({detail}); it is no longer served",
+            "upload it again if you have it ('ama upload'), and tell the server's "
+            "administrator to run 'ama-server fsck'")
+        self.oid = oid
 
 
 _STATUS: dict[type[AmaError], int] = {

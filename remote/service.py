@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -32,7 +33,7 @@ from typing import Any, BinaryIO
 
 import jsonschema
 from blake3 import blake3
-from sqlalchemy import Select, Text, any_, bindparam, func, select
+from sqlalchemy import Select, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing.crash import crash_point
@@ -45,6 +46,7 @@ from ama.plumbing.objects import (
     Tree,
     check_class_name,
     object_type,
+    path_problems,
 )
 from ama.plumbing.rules import check_rules, rule_problems
 from ama_remote.db import Database
@@ -53,6 +55,7 @@ from ama_remote.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    ObjectCorrupt,
     Unauthenticated,
     ValidationFailed,
 )
@@ -71,6 +74,7 @@ from ama_remote.models import (
     Version,
     VersionInput,
 )
+from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import object_key
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
@@ -79,6 +83,9 @@ BUMPS = ("patch", "minor", "major")
 KEEP_LIMIT = 64 << 20
 READ_CHUNK = 1 << 20
 TRANSFER_TTL = 3600
+# fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
+# (a worker may spend minutes on one, an embedded client copying a huge file longer).
+LEFTOVER_GRACE = timedelta(days=1)
 _MANIFEST_START = b'{"author":'
 # Bulk uploads are stored and hashed by a few threads, this many objects per task.
 _BULK_WORKERS = 4
@@ -157,6 +164,51 @@ class _HashingReader:
         data = bytes(self._kept)
         kind = object_type(data)
         return (kind, data) if kind in ("tree", "manifest") else (None, None)
+
+
+class _CheckedStream:
+    """Hand out a stored object's ``size`` bytes while hashing them, keeping back the last
+    piece until the whole has hashed to ``oid``: on a mismatch (or bytes missing) ``read``
+    raises what ``corrupt(detail)`` returns instead, so the response is cut short."""
+
+    def __init__(self, stream: BinaryIO, oid: str, size: int,
+                 corrupt: Callable[[str], Exception]) -> None:
+        self._stream = stream
+        self._oid = oid
+        self._left = size
+        self._size = size
+        self._corrupt = corrupt
+        self._hasher = blake3()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._left == 0:
+            return b""
+        want = READ_CHUNK if n is None or n < 0 else max(1, n)
+        data = self._stream.read(min(want, self._left))
+        if not data:
+            self.close()
+            raise self._corrupt(f"only {self._size - self._left} of {self._size} bytes")
+        self._hasher.update(data)
+        self._left -= len(data)
+        if self._left == 0 and self._hasher.hexdigest() != self._oid:
+            self.close()
+            raise self._corrupt(f"the bytes hash to {self._hasher.hexdigest()}")
+        return data
+
+    def read_all(self) -> bytes:
+        pieces = []
+        while piece := self.read(READ_CHUNK):
+            pieces.append(piece)
+        self.close()
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
 
 
 class Service:
@@ -499,6 +551,17 @@ class Service:
             if s.scalars(select(Project).where(Project.name == name)).first():
                 raise Conflict(f"project {name!r} already exists",
                                "choose another name, or run 'ama-server project list'")
+            # Presence and verification are per project, but bytes in a storage are not:
+            # a project on another's storage could claim the other's objects as its own.
+            for other, other_url in s.execute(select(Project.name, Project.storage_url)
+                                              .order_by(Project.name)):
+                if storages_overlap(storage_url, other_url):
+                    raise Conflict(
+                        f"storage {storage_url} of project {name!r} would share the storage "
+                        f"of project {other!r} ({other_url}); every project needs its own",
+                        "give the project a bucket, prefix or folder that neither contains "
+                        "nor lies inside another project's ('ama-server project list' shows "
+                        "them)")
             project = Project(name=name, storage_url=storage_url, created=self._now())
             s.add(project)
             s.flush()
@@ -784,6 +847,13 @@ class Service:
                 "upload them ('ama upload' sends what is missing) and commit again",
                 problems=missing)
         assert parsed is not None
+        unsafe = path_problems(path for path, _, _ in files)
+        if unsafe:
+            raise ValidationFailed(
+                f"the version holds {len(unsafe)} path(s) that no asset directory may hold, "
+                f"such as {unsafe[0][0]!r}",
+                "remove them (names such as .ama are ama's own), then upload again",
+                problems=[f"{path}: {why}" for path, why in unsafe])
         problems = _rule_problems(klass, parsed, files)
         if problems:
             raise ValidationFailed(
@@ -1021,16 +1091,39 @@ class Service:
         return reader.hexdigest() == oid and (size is None or reader.count == size)
 
     def open_object(self, caller: Caller, project: str, oid: str) -> tuple[BinaryIO, int]:
-        """Return a stream of a verified object's bytes and its size; raises NotFound."""
+        """Return a stream of a verified object's bytes and its size; raises NotFound.
+
+        The bytes are hashed as they are read. When they turn out not to be the object, the
+        object is recorded as not held and :class:`ObjectCorrupt` is raised: before any byte
+        for an object up to one read chunk, else from the stream's read before its last
+        piece, so that no reader ever gets the whole of wrong bytes.
+        """
         check_id(oid)
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             row = self._object_rows(s, proj.id, [oid]).get(oid)
-            storage_url = proj.storage_url
+            project_id, storage_url = proj.id, proj.storage_url
         if row is None or not row.verified:
             raise NotFound(f"object {oid} not found in project {project!r}",
                            "run 'ama-server fsck' if a version names it")
-        return self._storage(storage_url).open(object_key(oid)), row.size
+        size = row.size
+
+        def corrupt(detail: str) -> ObjectCorrupt:
+            # Recorded as not held: it is no longer offered, a commit naming it asks for it
+            # again, a new upload replaces the bad copy, and fsck lists it until then.
+            self.db.run(lambda s: s.execute(
+                update(StoredObject).where(StoredObject.project_id == project_id,
+                                           StoredObject.oid == oid)
+                .values(verified=False)))
+            return ObjectCorrupt(oid, project, detail)
+
+        checked = _CheckedStream(self._storage(storage_url).open(object_key(oid)), oid, size,
+                                 corrupt)
+        if size <= READ_CHUNK:
+            # A small object is checked whole before any byte goes out, so its reader gets
+            # a plain error answer instead of a cut-off body.
+            return io.BytesIO(checked.read_all()), size
+        return checked, size
 
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
@@ -1125,6 +1218,12 @@ class Service:
         except FileNotFoundError:
             return {"id": oid, "error": {"code": 404, "message":
                                          f"object {oid} is not at {path}"}}
+        # Bytes already in storage prove nothing about the sender: the file handed in must
+        # itself be the object, as a streamed upload's bytes are hashed on the way in.
+        if not created and hash_file(path, size) != oid:
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match: the file "
+                                         f"{path} does not hash to it"}}
         stored = storage.local_path(key)
         kind: str | None = None
         data: bytes | None = None
@@ -1202,6 +1301,11 @@ class Service:
     def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
+        Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
+        read: bytes in storage prove nothing about who sent them, so a claim on any other
+        id, or on an id another project on an overlapping storage (a legacy setup that
+        ``ama-server fsck`` reports) holds, is answered exactly like an id never uploaded.
+
         Returns ``{"objects": [{"id","size","verified": True} | {"id","error"}]}``; an
         object whose stored bytes do not match its id is deleted.
         """
@@ -1211,6 +1315,8 @@ class Service:
             proj = self._project(s, caller, project, "writer")
             rows = self._object_rows(s, proj.id, ids)
             project_id, storage_url = proj.id, proj.storage_url
+            others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
+                                                        if not r.verified])
         storage = self._storage(storage_url)
         answers: list[dict[str, Any]] = []
         for oid in dict.fromkeys(ids):
@@ -1218,13 +1324,13 @@ class Service:
             if row is not None and row.verified:
                 answers.append({"id": oid, "size": row.size, "verified": True})
                 continue
-            if storage.stat(object_key(oid)) is None:
+            if row is None or oid in others or storage.stat(object_key(oid)) is None:
                 answers.append({"id": oid, "error": {
                     "code": 404, "message": f"object {oid} was not uploaded"}})
                 continue
             reader = _HashingReader(storage.open(object_key(oid)))
             reader.drain()
-            expected = row.size if row is not None else reader.count
+            expected = row.size
             if reader.hexdigest() != oid or reader.count != expected:
                 storage.delete(object_key(oid))
                 answers.append({"id": oid, "error": {
@@ -1236,6 +1342,17 @@ class Service:
                         self._upsert_object(s, project_id, oid, n, True, k, d))
             answers.append({"id": oid, "size": reader.count, "verified": True})
         return {"objects": answers}
+
+    def _held_by_neighbours(self, s: Session, proj: Project, ids: list[str]) -> set[str]:
+        """The ``ids`` that a project whose storage overlaps ``proj``'s holds (in any state)."""
+        if not ids:
+            return set()
+        held: set[str] = set()
+        for other_id, other_url in s.execute(select(Project.id, Project.storage_url)
+                                             .where(Project.id != proj.id)):
+            if storages_overlap(proj.storage_url, other_url):
+                held |= set(self._object_rows(s, other_id, ids))
+        return held
 
     # -- finding and lineage ---------------------------------------------------------------
 
@@ -1356,10 +1473,21 @@ class Service:
                                Version.patch))
             return [{**self._version_dict(row[:5]), "label": row[5]} for row in s.execute(query)]
 
-    def fsck(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Check every version's objects are in storage with bytes matching their ids.
+    def fsck(self, project: str | None = None, repair: bool = False,
+             grace: timedelta = LEFTOVER_GRACE) -> list[dict[str, Any]]:
+        """Check every version's objects are in storage with bytes matching their ids, that
+        no two projects share a storage, and what unfinished uploads left in storage.
 
-        Returns one problem per object: ``{"project","object","problem","versions"}``.
+        Returns one problem per object: ``{"project","object","problem","versions"}``
+        (``problem`` is ``missing``, ``corrupt``, or ``unverified``: the bytes are right but
+        the object is recorded as not held, as after a read found it corrupt and it was then
+        restored); one per project whose storage overlaps another's (``object`` is its
+        storage URL, ``problem`` is ``shared-storage``, ``versions`` names the other
+        projects); and one per leftover of an upload older than ``grace`` (``object`` is its
+        name in the storage, ``problem`` is ``leftover``, ``versions`` is empty), younger
+        ones being uploads that may still be running. With ``repair``, leftovers are removed
+        and unverified objects recorded as held again; each such problem has
+        ``"repaired": True``.
         """
         problems: list[dict[str, Any]] = []
         with self.db.read() as s:
@@ -1386,9 +1514,22 @@ class Service:
                     for oid in tree_ids:
                         holders.setdefault(oid, []).append(name)
                 sizes = self._object_rows(s, proj.id, holders)
-                plan.append((proj.name, proj.storage_url, holders, sizes))
-        for name, url, holders, sizes in plan:
+                plan.append((proj.id, proj.name, proj.storage_url, holders, sizes))
+            every = s.execute(select(Project.name, Project.storage_url)).all()
+        for _, name, url, _, _ in plan:
+            # A legacy server let projects share a storage; each must move to its own.
+            sharing = sorted(other for other, other_url in every
+                             if other != name and storages_overlap(url, other_url))
+            if sharing:
+                problems.append({"project": name, "object": url, "problem": "shared-storage",
+                                 "versions": sharing})
+        listed: set[str] = set()
+        for project_id, name, url, holders, sizes in plan:
             storage = self._storage(url)
+            if url not in listed:  # a storage two legacy projects share is walked once
+                listed.add(url)
+                problems += self._leftovers(name, storage, repair, grace)
+            restored: list[str] = []
             for oid, versions in sorted(holders.items()):
                 entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
                 row = sizes.get(oid)
@@ -1396,7 +1537,29 @@ class Service:
                     problems.append({**entry, "problem": "missing"})
                 elif row is None or not self._stored_matches(storage, oid, row.size):
                     problems.append({**entry, "problem": "corrupt"})
+                elif not row.verified:
+                    problems.append({**entry, "problem": "unverified", "repaired": repair})
+                    restored.append(oid)
+            if repair and restored:
+                self.db.run(lambda s, pid=project_id, ids=restored: s.execute(
+                    update(StoredObject).where(StoredObject.project_id == pid,
+                                               StoredObject.oid.in_(ids))
+                    .values(verified=True)))
         return problems
+
+    def _leftovers(self, project: str, storage: Any, repair: bool,
+                   grace: timedelta) -> list[dict[str, Any]]:
+        """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
+        found = []
+        cutoff = self._clock().astimezone(timezone.utc) - grace
+        for leftover in storage.leftovers():
+            if leftover.modified > cutoff:
+                continue  # perhaps an upload still running
+            if repair:
+                storage.remove_leftover(leftover)
+            found.append({"project": project, "object": leftover.name, "problem": "leftover",
+                          "versions": [], "repaired": repair})
+        return found
 
     def _tree_ids(self, s: Session, project_id: int, root: str) -> list[str]:
         seen: list[str] = []

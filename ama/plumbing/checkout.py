@@ -24,6 +24,7 @@ from ama.plumbing.hashing import (
 )
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
+from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
 from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked, shares, workers
 
@@ -66,6 +67,9 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         if staged is None:
             raise NotFound(f"{p} is not staged", "stage it first ('ama update-index --add')")
         entries.append(staged)
+    # A path through .ama/ (or .., or any name a tree may not hold) would write outside the
+    # files of the version: refuse the whole checkout before the first write.
+    check_paths((e.path for e in entries), "the index")
     todo: list[tuple[IndexEntry, bool]] = []  # (entry, nothing is at its path)
     blocked: list[str] = []
     missing_folders: dict[str, bool] = {}

@@ -613,12 +613,14 @@ def read_tree_into(path: str | os.PathLike[str], odb: ObjectDatabase, tree: str)
     the files of the tree ``tree`` (entries without a stat, so the next check re-hashes
     each file once); return it. Raises :class:`IndexLocked` and the store's errors."""
     from ama.plumbing.graph import walk_tree
+    from ama.plumbing.objects import check_paths
 
     with locked(path) as index:
         entries = {
             p: IndexEntry(p, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
             for p, e in walk_tree(odb, tree)
         }
+        check_paths(entries, f"tree {tree}")
         index.clear()
         index.entries.update(entries)
         index.tree = tree

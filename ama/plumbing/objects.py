@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ama.plumbing.errors import BadInput
+from ama.plumbing.errors import AmaError, BadInput, path_list
 from ama.plumbing.hashing import is_id
 
 TREE_HEADER = b"ama-tree 1\n"
@@ -52,6 +53,63 @@ def name_problem(name: str) -> str | None:
     if len(encoded) > MAX_NAME_BYTES:
         return f"a name is at most {MAX_NAME_BYTES} bytes (this one is {len(encoded)})"
     return None
+
+
+# The name of the folder in which ama keeps an asset directory's own files (HEAD, index).
+RESERVED_NAME = ".ama"
+# Code points HFS+ ignores in names, so that ".a\u200cma" is ".ama" there.
+_IGNORED_BY_HFS = dict.fromkeys(map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d"
+                                         "\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"))
+
+
+class UnsafePaths(AmaError):
+    """Paths of a version that no asset directory may hold: nothing was written."""
+
+    def __init__(self, problems: list[tuple[str, str]], what: str) -> None:
+        super().__init__(
+            f"{what} holds {len(problems)} path(s) that no asset directory may hold; "
+            f"nothing was written:\n{path_list([f'{p}: {why}' for p, why in problems])}",
+            "ask its author to upload a version without them")
+        self.problems = problems
+
+
+def reserved_problem(name: str) -> str | None:
+    """Return why ``name`` is reserved at any depth of a version, or None if it is not.
+
+    ``.ama`` is where ama keeps an asset directory's own files, and a folder of that name
+    below the root makes its own asset directory: a version holding one would overwrite
+    them, or plant one. The name is compared as the filesystems that store it compare
+    names: whatever the case (macOS, Windows), ignoring trailing dots and spaces (Windows)
+    and the code points HFS+ ignores.
+    """
+    if name.isascii():
+        folded = name.rstrip(". ").lower()
+    else:
+        folded = name.translate(_IGNORED_BY_HFS).rstrip(". ").casefold()
+    if folded == RESERVED_NAME:
+        return f"{name!r} is reserved: ama keeps its own files in {RESERVED_NAME}/"
+    return None
+
+
+def path_problems(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """Return ``(path, why)`` for each ``/``-separated path whose names break the name rules
+    (:func:`name_problem`) or are reserved (:func:`reserved_problem`), in the given order."""
+    found = []
+    for path in paths:
+        for name in path.split("/"):
+            problem = name_problem(name) or reserved_problem(name)
+            if problem:
+                found.append((path, problem))
+                break
+    return found
+
+
+def check_paths(paths: Iterable[str], what: str) -> None:
+    """Raise :class:`UnsafePaths` listing every path of ``what`` (such as "version 0.0.1
+    of models/1") that :func:`path_problems` finds, before anything is written."""
+    problems = path_problems(paths)
+    if problems:
+        raise UnsafePaths(problems, what)
 
 
 def check_name(name: str) -> str:

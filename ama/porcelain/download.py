@@ -24,6 +24,7 @@ from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
+from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
@@ -207,6 +208,7 @@ def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport |
                         files[path] = IndexEntry(path, oid, size, 0, 0,
                                                  MODE_EXEC if kind == "exec" else MODE_FILE)
             level = below
+    check_paths(files, f"the version whose manifest is {manifest}")
     return files
 
 

@@ -28,7 +28,7 @@ from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, changes, path_key
-from ama.plumbing.objects import VERSION_RE, TreeEntry
+from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
@@ -107,6 +107,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         new_tree = read_manifest(odb, target).tree
         files = {path: new for path, _old, new in diff_trees(odb, old_tree, new_tree,
                                                              want=fetch)}
+        check_paths(files, f"version {version} of {head.name}")
         brought: set[str] = set()
         result.received = fetch.files([f for f in files.values() if f is not None],
                                       progress, brought)

@@ -6,13 +6,15 @@ GCS modules import their cloud libraries only when such a URL is opened.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import Backend, ObjectMissing, object_key
 
-__all__ = ["Backend", "ObjectMissing", "object_key", "open_backend"]
+__all__ = ["Backend", "ObjectMissing", "object_key", "open_backend", "storage_location",
+           "storages_overlap"]
 
 
 def open_backend(url: str, **options: Any) -> Backend:
@@ -59,6 +61,33 @@ def open_backend(url: str, **options: Any) -> Backend:
         f"storage URL {url!r} has no backend",
         "use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix",
     )
+
+
+def storage_location(url: str) -> tuple[str, ...]:
+    """Return where ``url`` keeps its objects as comparable parts: the scheme, the bucket
+    ("" for ``file://``) and each folder of the path or prefix, so that two spellings of one
+    place are equal and a place inside another begins with the other's parts.
+
+    A local path is made absolute with its symbolic links resolved; empty parts of a
+    prefix are dropped (``s3://b//p/`` is ``s3://b/p``). A URL no backend serves is only
+    equal to itself.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+        path = os.path.realpath(unquote(parts.path))
+        return ("file", "", *(p for p in path.split("/") if p))
+    if scheme in ("s3", "gs") and parts.netloc:
+        return (scheme, parts.netloc.lower(), *(p for p in parts.path.split("/") if p))
+    return ("?", url)
+
+
+def storages_overlap(a: str, b: str) -> bool:
+    """Whether the storages at URLs ``a`` and ``b`` are one place, or one lies inside the
+    other (so one's listing or keys may show the other's objects)."""
+    x, y = storage_location(a), storage_location(b)
+    n = min(len(x), len(y))
+    return x[:n] == y[:n]
 
 
 def _no_options(url: str, options: dict[str, Any]) -> None:

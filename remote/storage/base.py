@@ -10,6 +10,8 @@ so a second upload of the same id cannot overwrite verified bytes. One contract 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
@@ -67,6 +69,18 @@ class SizeMismatch(BadInput):
         )
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """What an upload cut off (a worker killed, a machine stopped) left in a storage: a temp
+    file, or a multipart upload never completed. It is no object and costs space until
+    removed."""
+
+    name: str  # as the backend shows it: a key, with the upload id of a multipart upload
+    size: int  # bytes, as far as the backend can tell without reading them
+    modified: datetime  # the last write, timezone-aware
+    handle: str  # what remove_leftover needs to find it again
+
+
 class Backend(Protocol):
     """Object bytes under keys. Keys are relative ``a/b/c`` paths below the backend's prefix."""
 
@@ -94,6 +108,15 @@ class Backend(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Yield every key that starts with ``prefix`` (relative keys, in no promised order)."""
+        ...
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield what unfinished uploads left behind, in flight or abandoned alike (the
+        caller decides by ``modified`` which are old enough to remove)."""
+        ...
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove a leftover that :meth:`leftovers` yielded; one already gone is fine."""
         ...
 
     def presign(

@@ -35,6 +35,7 @@ from google.oauth2 import service_account
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
+    Leftover,
     ObjectMissing,
     SizedReader,
     StorageDenied,
@@ -170,6 +171,15 @@ class GCSBackend:
         with self._errors():
             for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
                 yield blob.name[len(base) :]
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield nothing: a one-request upload is stored whole or not at all, and an
+        unfinished resumable upload never appears in the bucket (GCS drops its session a
+        week after it began)."""
+        return iter(())
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Nothing to remove: :meth:`leftovers` yields nothing."""
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None

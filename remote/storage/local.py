@@ -22,13 +22,16 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from ama.plumbing.errors import BadInput
 from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
 from ama_remote.storage.base import (
     CHUNK,
+    Leftover,
     ObjectMissing,
     SizedReader,
     SizeMismatch,
@@ -180,6 +183,30 @@ class LocalBackend:
                 key = name if rel == "." else f"{rel}/{name}"
                 if key.startswith(prefix):
                     yield key
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield the temp files of writes that never finished (their process was killed
+        between creating the temp file and linking it to its name)."""
+        for folder, dirs, files in os.walk(self.root):
+            dirs.sort()
+            for name in sorted(files):
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    info = os.stat(path)
+                except FileNotFoundError:  # its write just finished
+                    continue
+                rel = Path(path).relative_to(self.root).as_posix()
+                yield Leftover(rel, info.st_size,
+                               datetime.fromtimestamp(info.st_mtime, timezone.utc), rel)
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove a temp file :meth:`leftovers` found."""
+        name = leftover.handle.rpartition("/")[2]
+        if not name.startswith(_TEMP_PREFIX):
+            raise BadInput(f"{leftover.handle} is not a temp file of this storage")
+        self.delete(leftover.handle)
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None

@@ -25,6 +25,7 @@ from botocore.config import Config
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
+    Leftover,
     ObjectMissing,
     SizedReader,
     StorageDenied,
@@ -142,6 +143,33 @@ class S3Backend:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"][len(base) :]
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Yield the multipart uploads below the prefix never completed or aborted: a large
+        object's upload whose process was killed keeps its parts, billed, until aborted."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=base
+        )
+        with self._errors():
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    key, upload_id = upload["Key"], upload["UploadId"]
+                    parts = self._client.list_parts(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    ).get("Parts", [])
+                    yield Leftover(
+                        f"{key[len(base):]} (multipart upload {upload_id})",
+                        sum(int(p["Size"]) for p in parts),
+                        upload["Initiated"],
+                        f"{upload_id}/{key}",
+                    )
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Abort an unfinished multipart upload, freeing its parts."""
+        upload_id, _, key = leftover.handle.partition("/")
+        with contextlib.suppress(_Absent), self._errors():
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None

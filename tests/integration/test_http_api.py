@@ -364,11 +364,57 @@ def test_committing_a_manifest_whose_objects_are_missing_is_422_listing_them(api
     assert manifest in " ".join(err["problems"]) + err["message"]
 
 
+def test_committing_a_version_that_holds_ama_files_is_422_naming_the_path(api: Api) -> None:
+    make_class(api)
+    blob = b"class: models\nasset: 9\n"
+    tree = Tree.of([TreeEntry("blob", hash_bytes(blob), len(blob), "HEAD")]).serialize()
+    root = Tree.of([TreeEntry("tree", hash_bytes(tree), len(blob), ".ama")]).serialize()
+    manifest = Manifest(tree=hash_bytes(root), author=Author("T", "t@example.org"),
+                        created="2026-11-27T16:00:00Z").serialize()
+    upload(api, {hash_bytes(d): d for d in (blob, tree, root, manifest)})
+    result = commit(api, hash_bytes(manifest))
+    assert result.status_code == 422
+    err = error(result)
+    assert err["code"] == "validation_failed" and ".ama/HEAD" in err["message"]
+    assert [p.split(":")[0] for p in err["problems"]] == [".ama/HEAD"]
+
+
 def test_bytes_that_do_not_match_the_id_are_refused(api: Api) -> None:
     oid = hash_bytes(b"right")
     result = api.call("PUT", f"/v1/projects/demo/objects/{oid}", "wendy", body=b"wrong")
     assert result.status_code == 422
     assert api.call("GET", f"/v1/projects/demo/objects/{oid}", "wendy").status_code == 404
+
+
+def test_a_project_on_a_shared_storage_cannot_claim_another_projects_objects(
+        api: Api, tmp_path: Path) -> None:
+    from ama_remote.models import Project
+
+    # A legacy server let two projects share one storage; its rows are still there.
+    with api.db.transaction() as s:
+        s.add(Project(name="theirs", storage_url=f"file://{tmp_path / 'storage'}",
+                      created=datetime(2026, 1, 1)))
+    api.service.grant("theirs", "olga", "admin")
+    made = api.call("POST", "/v1/projects/theirs/classes", "olga", json={"name": "models"})
+    assert made.status_code == 201, made.text
+    make_class(api)
+    objects, manifest = objects_of_one_file(b"demo's own data\n")
+    upload(api, objects)
+    assert commit(api, manifest).status_code == 201
+
+    claim = api.call("POST", "/v1/projects/theirs/objects/verify", "olga",
+                     json={"ids": list(objects)})
+    assert claim.status_code == 200
+    assert [o.get("error", {}).get("code") for o in claim.json["objects"]] == [404] * 3
+    nothing = hash_bytes(b"nowhere")
+    absent = api.call("POST", "/v1/projects/theirs/objects/verify", "olga", json={"ids": [nothing]})
+    assert claim.json["objects"][0]["error"]["message"].replace(next(iter(objects)), "") == \
+        absent.json["objects"][0]["error"]["message"].replace(nothing, "")
+    stolen = api.call("POST", "/v1/projects/theirs/classes/models/versions", "olga", json={
+        "asset": None, "parent": None, "manifest": manifest, "idempotency_key": "k"})
+    assert stolen.status_code == 422
+    for oid in objects:
+        assert api.call("GET", f"/v1/projects/theirs/objects/{oid}", "olga").status_code == 404
 
 
 def test_a_reader_cannot_upload_commit_or_alias(api: Api) -> None:

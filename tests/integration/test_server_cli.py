@@ -11,7 +11,7 @@ import pytest
 
 from ama_remote.cli import commands
 from ama_remote.config import load_config, open_service
-from tests.services.server import run_ama_server
+from tests.services.server import ama_server_command, run_ama_server
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -42,6 +42,16 @@ def test_init_creates_the_database_and_prints_the_admins_token_once(tmp_path: Pa
     assert again.returncode == 1
     assert "already has users" in again.stderr and "ama-server token issue" in again.stderr
     assert again.stdout == ""
+
+
+def test_init_makes_the_servers_folder_private_whatever_the_umask(tmp_path: Path) -> None:
+    home = tmp_path / "srv"
+    done = subprocess.run(
+        [*ama_server_command(), "init", "--email", "a@example.org"],
+        env=env_for(tmp_path), capture_output=True, text=True, timeout=120, umask=0)
+    assert done.returncode == 0, done.stderr
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert (home / "server.toml").stat().st_mode & 0o777 == 0o600
 
 
 def test_init_refuses_a_storage_it_cannot_use(tmp_path: Path) -> None:
@@ -109,6 +119,22 @@ def test_projects_are_added_and_granted(tmp_path: Path) -> None:
     # Every hint that names a project list names this command.
     unknown = ama_server(env, "fsck", "--project", "nope")
     assert unknown.returncode == 3 and "'ama-server project list'" in unknown.stderr
+
+
+def test_project_add_refuses_a_storage_another_project_uses(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    init(env, tmp_path)
+    vision = tmp_path / "vision"
+    assert ama_server(env, "project", "add", "vision", "--storage",
+                      f"file://{vision}").returncode == 0
+    for url in (f"file://{vision}/", f"file://{vision}/audio", f"file://{tmp_path}"):
+        refused = ama_server(env, "project", "add", "audio", "--storage", url)
+        assert refused.returncode == 1, refused.stderr
+        assert "project 'vision'" in refused.stderr and "hint:" in refused.stderr
+    assert ama_server(env, "project", "list").stdout.splitlines() == [
+        f"vision\tfile://{vision}\t0"]
+    assert ama_server(env, "project", "add", "audio", "--storage",
+                      f"file://{tmp_path / 'audio'}").returncode == 0
 
 
 def test_fsck_reports_a_damaged_object_and_exits_1(tmp_path: Path) -> None:

@@ -363,3 +363,45 @@ def test_gcs_signs_with_the_configured_key_and_refuses_without_one(
     assert action is not None
     credential = parse_qs(urlsplit(action["href"]).query)["X-Goog-Credential"][0]
     assert credential.startswith("ama-server@ama-test.iam.gserviceaccount.com/")
+
+
+def test_what_an_upload_cut_off_leaves_is_listed_and_removed(
+        storage: Storage, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    backend = storage.backend
+    put_bytes(backend, "objects/aa/whole", b"whole")
+    assert list(backend.leftovers()) == []
+    started = datetime.now(timezone.utc) - timedelta(seconds=5)
+    cut = f"{PREFIX}/objects/ab/cut"
+    # What a process killed in the middle of a write leaves, for each kind of storage:
+    if storage.kind == "file":
+        from ama_remote.storage.local import _TEMP_PREFIX
+
+        temp = tmp_path / "storage" / PREFIX / "objects" / "ab" / f"{_TEMP_PREFIX}cut-0123"
+        temp.parent.mkdir(parents=True)
+        temp.write_bytes(b"x" * 1000)
+    elif storage.kind == "s3":
+        client = request.getfixturevalue("s3_bucket").client
+        bucket = request.getfixturevalue("s3_bucket").name
+        upload = client.create_multipart_upload(Bucket=bucket, Key=cut)
+        client.upload_part(Bucket=bucket, Key=cut, UploadId=upload["UploadId"], PartNumber=1,
+                           Body=b"x" * 1000)
+    else:
+        gcs = request.getfixturevalue("gcs_bucket")
+        gcs.client.bucket(gcs.name).blob(cut).create_resumable_upload_session()
+        # An unfinished resumable upload is no object: nothing to list or remove.
+        assert list(backend.leftovers()) == []
+        assert storage.raw_keys() == [f"{PREFIX}/objects/aa/whole"]
+        return
+    found = list(backend.leftovers())
+    assert len(found) == 1
+    assert found[0].name.startswith("objects/ab/") and found[0].size == 1000
+    assert found[0].modified.tzinfo is not None
+    if storage.kind == "file":  # moto answers one fixed time for every multipart upload
+        assert found[0].modified >= started
+    backend.remove_leftover(found[0])
+    backend.remove_leftover(found[0])  # already gone is fine
+    assert list(backend.leftovers()) == []
+    assert storage.raw_keys() == [f"{PREFIX}/objects/aa/whole"]
+    assert read_all(backend, "objects/aa/whole") == b"whole"

@@ -126,3 +126,25 @@ def test_object_files_names_verified_objects_only(service: Service, admin: Calle
     outsider = make_caller(service, "olga", None)
     with pytest.raises(NotFound):
         service.object_files(outsider, "lab", [files[0][0]])
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o644])
+def test_bulk_upload_takes_bytes_already_in_storage_only_from_a_file_that_holds_them(
+        service: Service, admin: Caller, tmp_path: Path, mode: int) -> None:
+    import io
+
+    from ama.plumbing.hashing import hash_bytes
+    from ama_remote.storage import open_backend
+
+    data = b"someone else's bytes"
+    oid = hash_bytes(data)
+    open_backend((tmp_path / "storage").as_uri()).put(object_key(oid), io.BytesIO(data),
+                                                      len(data))
+    forged = write_objects(tmp_path / "client", {oid: b"x" * len(data)}, mode)
+    answer = service.put_object_files(admin, "lab", forged)["objects"]
+    assert answer[0]["error"]["code"] == 422 and str(forged[0][2]) in answer[0]["error"]["message"]
+    assert oid not in rows(service)
+    genuine = write_objects(tmp_path / "genuine", {oid: data}, mode)
+    answer = service.put_object_files(admin, "lab", genuine)["objects"]
+    assert answer == [{"id": oid, "size": len(data), "verified": True, "stored": False}]
+    assert rows(service)[oid].verified

@@ -26,7 +26,7 @@ from ama_remote.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from ama_remote.models import AuditEntry, StoredObject, Version
+from ama_remote.models import AuditEntry, Project, StoredObject, Version
 from ama_remote.service import Caller, Service
 from ama_remote.storage import open_backend
 from ama_remote.storage.base import object_key
@@ -233,6 +233,18 @@ def test_each_class_rule_is_checked_and_named(service: Service, admin: Caller,
     assert len(failed.value.problems) == 1
     assert failed.value.problems[0].startswith(problem)
     assert service.list_assets(admin, "lab", "strict")["items"] == []
+
+
+def test_a_version_holding_a_path_through_ama_is_refused_naming_it(service: Service,
+                                                                  admin: Caller) -> None:
+    manifest, objects = build({".ama/HEAD": b"class: x\n", "sub/.AMA/index": b"i",
+                               "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    with pytest.raises(ValidationFailed) as refused:
+        service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert [p.split(":")[0] for p in refused.value.problems] == [".ama/HEAD", "sub/.AMA/index"]
+    assert "'.ama/HEAD'" in refused.value.message
+    assert service.list_assets(admin, "lab", "models")["items"] == []
 
 
 def test_a_version_that_keeps_every_rule_is_recorded(service: Service, admin: Caller) -> None:
@@ -464,18 +476,103 @@ def test_batch_negotiates_a_hundred_thousand_ids_in_one_call(service: Service, a
     assert [o["id"] for o in answer["objects"] if "actions" not in o] == present
 
 
+def negotiated(service: Service, project: str, ids: dict[str, int]) -> None:
+    """Leave the rows an upload negotiation through presigned URLs leaves: not verified."""
+    with service.db.transaction() as s:
+        project_id = s.scalar(select(Project.id).where(Project.name == project))
+        for oid, size in ids.items():
+            s.add(StoredObject(project_id=project_id, oid=oid, size=size, verified=False,
+                               created=T0.replace(tzinfo=None)))
+
+
 def test_verify_objects_hashes_what_reached_storage(service: Service, admin: Caller,
                                                     tmp_path: Path) -> None:
     storage = open_backend((tmp_path / "storage").as_uri())
     good, bad = hash_bytes(b"good"), hash_bytes(b"bad")
     storage.put(object_key(good), io.BytesIO(b"good"), 4)
     storage.put(object_key(bad), io.BytesIO(b"evil"), 4)
+    negotiated(service, "lab", {good: 4, bad: 3, hash_bytes(b"absent"): 6})
     answer = service.verify_objects(admin, "lab", [good, bad, hash_bytes(b"absent")])
     assert answer["objects"][0] == {"id": good, "size": 4, "verified": True}
     assert answer["objects"][1]["error"]["code"] == 422
     assert answer["objects"][2]["error"]["code"] == 404
     assert storage.stat(object_key(bad)) is None
     assert service.open_object(admin, "lab", good)[1] == 4
+
+
+def test_verify_reads_only_ids_the_project_negotiated(service: Service, admin: Caller,
+                                                     tmp_path: Path) -> None:
+    storage = open_backend((tmp_path / "storage").as_uri())
+    stray = hash_bytes(b"put there by someone else")
+    storage.put(object_key(stray), io.BytesIO(b"put there by someone else"), 25)
+    absent = hash_bytes(b"absent")
+    answer = service.verify_objects(admin, "lab", [stray, absent])["objects"]
+    # The same answer for bytes in storage and for no bytes at all: no existence oracle.
+    assert answer == [{"id": oid, "error": {"code": 404, "message":
+                                            f"object {oid} was not uploaded"}}
+                      for oid in (stray, absent)]
+    with pytest.raises(NotFound):
+        service.open_object(admin, "lab", stray)
+
+
+def legacy_project(service: Service, name: str, storage_url: str) -> None:
+    """Add a project row directly, as a server that let projects share a storage did."""
+    with service.db.transaction() as s:
+        s.add(Project(name=name, storage_url=storage_url, created=T0.replace(tzinfo=None)))
+
+
+def test_a_project_sharing_a_storage_cannot_claim_the_others_objects(
+        service: Service, admin: Caller, tmp_path: Path) -> None:
+    legacy_project(service, "thieves", (tmp_path / "storage").as_uri() + "/")
+    thief = make_caller(service, "mallory", "writer", project="thieves")
+    service.put_class(make_caller(service, "tom", "admin", project="thieves"),
+                      "thieves", "models")
+    manifest, objects = build({"secret.bin": b"the lab's weights"})
+    upload(service, admin, objects)
+    absent = hash_bytes(b"never uploaded anywhere")
+    answers = service.verify_objects(thief, "thieves", [*objects, absent])["objects"]
+    assert answers == [{"id": oid, "error": {"code": 404, "message":
+                                             f"object {oid} was not uploaded"}}
+                       for oid in [*objects, absent]]
+    # Negotiating first does not help either: the bytes may be the other project's.
+    negotiated(service, "thieves", {oid: len(data) for oid, data in objects.items()})
+    answers = service.verify_objects(thief, "thieves", list(objects))["objects"]
+    assert all(a["error"]["code"] == 404 for a in answers)
+    with pytest.raises(ValidationFailed):
+        service.commit(thief, "thieves", "models", None, None, manifest, "steal")
+    assert service.batch(thief, "thieves", "download", [
+        {"id": oid, "size": 0} for oid in objects])["objects"][0]["error"]["code"] == 404
+    problems = [(p["project"], p["problem"], p["versions"]) for p in service.fsck()]
+    assert ("lab", "shared-storage", ["thieves"]) in problems
+    assert ("thieves", "shared-storage", ["lab"]) in problems
+    # Bytes actually sent to the project are still taken, and hashed on the way in.
+    blob = hash_bytes(b"the lab's weights")
+    assert service.put_object(thief, "thieves", blob, io.BytesIO(b"the lab's weights"),
+                              17)["verified"]
+
+
+@pytest.mark.parametrize("url", [
+    "{root}/storage", "{root}/storage/", "{root}/./storage", "{root}/storage/inside",
+    "{root}", "{link}", "{link}/inside"])
+def test_a_project_may_not_share_nest_in_or_hold_another_projects_storage(
+        service: Service, tmp_path: Path, url: str) -> None:
+    (tmp_path / "link").symlink_to(tmp_path / "storage", target_is_directory=True)
+    storage_url = "file://" + url.format(root=tmp_path, link=tmp_path / "link")
+    with pytest.raises(Conflict) as refused:
+        service.create_project("other", storage_url)
+    assert "'lab'" in refused.value.message and "own" in refused.value.message
+    assert [p["name"] for p in service.all_projects()] == ["lab"]
+
+
+def test_cloud_storages_are_compared_by_bucket_and_prefix(service: Service) -> None:
+    service.create_project("a", "s3://bucket/team/a")
+    service.create_project("b", "s3://bucket/team/ab")
+    service.create_project("c", "gs://bucket/team/a")
+    service.create_project("d", "s3://other/team/a")
+    for taken in ("s3://bucket/team/a/", "s3://BUCKET//team/a", "s3://bucket/team",
+                  "s3://bucket", "s3://bucket/team/a/x", "gs://bucket/team/a/y"):
+        with pytest.raises(Conflict):
+            service.create_project("e", taken)
 
 
 def test_fsck_reports_objects_changed_or_lost_in_storage(service: Service, admin: Caller,
@@ -487,6 +584,62 @@ def test_fsck_reports_objects_changed_or_lost_in_storage(service: Service, admin
     problems = service.fsck("lab")
     assert [(p["object"], p["problem"], p["versions"]) for p in problems] == [
         (hash_bytes(b"one"), "missing", ["models/1/0.0.0"])]
+
+
+def test_a_read_that_finds_changed_bytes_fails_before_the_end_and_fsck_can_restore_it(
+        service: Service, admin: Caller, tmp_path: Path) -> None:
+    from ama_remote.errors import ObjectCorrupt
+
+    big, small = bytes(range(256)) * (12 << 10), b"small"
+    commit_files(service, admin, {"big": big, "small": small})
+    paths = {data: tmp_path / "storage" / object_key(hash_bytes(data)) for data in (big, small)}
+    for data, path in paths.items():
+        path.chmod(0o644)
+        path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    stream, size = service.open_object(admin, "lab", hash_bytes(big))
+    got = bytearray()
+    with pytest.raises(ObjectCorrupt):
+        while chunk := stream.read(1 << 20):
+            got += chunk
+    assert size == len(big) and len(got) < size
+    with pytest.raises(ObjectCorrupt):
+        service.open_object(admin, "lab", hash_bytes(small))
+    with pytest.raises(NotFound):  # no longer offered
+        service.open_object(admin, "lab", hash_bytes(big))
+    assert {(p["object"], p["problem"]) for p in service.fsck()} == {
+        (hash_bytes(big), "corrupt"), (hash_bytes(small), "corrupt")}
+
+    for data, path in paths.items():  # restored from a backup, say
+        path.write_bytes(data)
+    assert {(p["object"], p["problem"], p["repaired"]) for p in service.fsck()} == {
+        (hash_bytes(big), "unverified", False), (hash_bytes(small), "unverified", False)}
+    assert len(service.fsck(repair=True)) == 2
+    assert service.fsck() == []
+    assert service.open_object(admin, "lab", hash_bytes(small))[0].read() == small
+
+
+def test_fsck_lists_leftovers_of_uploads_older_than_the_grace_and_repair_removes_them(
+        service: Service, clock: Clock, tmp_path: Path) -> None:
+    import os
+
+    from ama_remote.storage.local import _TEMP_PREFIX
+
+    folder = tmp_path / "storage" / "objects" / "ab"
+    folder.mkdir(parents=True)
+    temp = folder / f"{_TEMP_PREFIX}abcdef012345-0011223344556677"
+    temp.write_bytes(b"x" * 100)
+    written = T0.timestamp()
+    os.utime(temp, (written, written))
+    clock.now = T0 + timedelta(minutes=30)
+    assert service.fsck() == []  # perhaps still being written
+    assert service.fsck(grace=timedelta(minutes=10)) == [{
+        "project": "lab", "object": "objects/ab/" + temp.name, "problem": "leftover",
+        "versions": [], "repaired": False}]
+    assert temp.exists()
+    clock.now = T0 + timedelta(days=2)
+    assert [p["repaired"] for p in service.fsck(repair=True)] == [True]
+    assert not temp.exists()
+    assert service.fsck() == []
 
 
 # -- finding and lineage ---------------------------------------------------------------------
