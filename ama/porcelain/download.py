@@ -248,10 +248,6 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                               parallelism)
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
-    if index is None and (asset.dir.meta / "clone").exists():
-        from ama.porcelain.switch import _clear_stale_lock
-
-        _clear_stale_lock(asset)  # a killed clone's, which this download finishes
     brought: set[str] = set()
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
