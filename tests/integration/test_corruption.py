@@ -144,50 +144,54 @@ def store_clean(home: Path) -> None:
 
 def test_damaged_in_the_asset_store(tmp_path: Path) -> None:
     """The embedded remote holds a good copy of each damaged object: the clone that meets
-    it fails naming it and places nothing wrong; fsck and store verify list it; repaired
-    from the remote ('ama download -f' where the clone got as far as the files, else
-    'ama store verify --repair'), the clone is whole and the store clean."""
+    one fails naming it and places nothing wrong; fsck and store verify list them all;
+    repaired from the remote ('ama download -f' in a clone that got as far as the files,
+    'ama store verify --repair' for the rest), every clone is whole and the store clean."""
     home = tmp_path / "home"
     run("class", "init", "data", cwd=tmp_path, home=home)
     place = folder_place(home / "objects")
+    cases = {(kind, damage): upload_case(tmp_path, home, kind, damage)
+             for kind, damage in CASES}
+    good = {}
+    for (_kind, damage), case in cases.items():
+        good[case.target], good[case.partner] = place.damage(case, damage)
+    fsck = run("fsck", cwd=tmp_path, home=home, code=1)
+    verify = run("store", "verify", "--json", cwd=tmp_path, home=home, code=1)
+    listed = [c["id"] for c in json.loads(verify.stdout)["corrupt"]]
     problems: list[str] = []
-    for kind, damage in CASES:
-        case = upload_case(tmp_path, home, kind, damage)
-        good, other = place.damage(case, damage)
+    partial: list[tuple[Uploaded, Path]] = []
+    for (kind, damage), case in cases.items():
+        where = f"{kind} {damage} ({case.target})"
+        if f"corrupt\t{case.target}\t" not in fsck.stdout:
+            problems.append(f"{where}: not listed by fsck")
+        if case.target not in listed:
+            problems.append(f"{where}: not listed by store verify")
         dest = tmp_path / f"clone-{kind}-{damage}"
         failed = run("clone", case.name, "-d", str(dest), cwd=tmp_path, home=home, code=None)
         if failed.returncode != 1 or (case.target not in failed.stderr
                                       and case.partner not in failed.stderr):
-            problems.append(f"{kind} {damage}: clone exited {failed.returncode}: "
-                            f"{failed.stderr}")
+            problems.append(f"{where}: clone exited {failed.returncode}: {failed.stderr}")
         no_wrong_bytes(dest, case.files)
-        fsck = run("fsck", cwd=tmp_path, home=home, code=None)
-        if fsck.returncode != 1 or f"corrupt\t{case.target}\t" not in fsck.stdout:
-            problems.append(f"{kind} {damage}: fsck exited {fsck.returncode}: {fsck.stdout}")
-        verify = run("store", "verify", "--json", cwd=tmp_path, home=home, code=None)
-        if verify.returncode != 1 or case.target not in verify.stdout:
-            problems.append(f"{kind} {damage}: store verify exited {verify.returncode}: "
-                            f"{verify.stdout}")
         if kind == "blob" and (dest / ".ama" / "HEAD").exists():
-            repair = ("download", "-f")
-            repaired = run(*repair, cwd=dest, home=home, code=None)
-        else:
-            repair = ("store", "verify", "--repair")
-            repaired = run(*repair, cwd=tmp_path, home=home, code=None)
-            if repaired.returncode == 0:
-                dest = tmp_path / f"again-{kind}-{damage}"
-                repaired = run("clone", case.name, "-d", str(dest), cwd=tmp_path, home=home,
-                               code=None)
-        if repaired.returncode != 0:
-            problems.append(f"{kind} {damage}: 'ama {' '.join(repair)}' did not repair it: "
-                            f"exit {repaired.returncode}: {repaired.stderr}")
-            place.write(case.target, good)  # so that the next cases meet only their own
-            place.write(case.partner, other)
-            continue
-        no_wrong_bytes(dest, case.files)
-        if files(dest) != case.files or place.read(case.target) != good:
-            problems.append(f"{kind} {damage}: not repaired")
+            partial.append((case, dest))
+    # A clone that got as far as the files: 'download -f' fetches good copies again.
+    for case, dest in partial:
+        done = run("download", "-f", cwd=dest, home=home, code=None)
+        if done.returncode != 0 or files(dest) != case.files:
+            problems.append(f"download -f in {dest.name} did not repair {case.target}: "
+                            f"exit {done.returncode}: {done.stderr}")
+    repaired = run("store", "verify", "--repair", cwd=tmp_path, home=home, code=None)
+    if repaired.returncode != 0:
+        problems.append(f"store verify --repair exited {repaired.returncode}: "
+                        f"{repaired.stderr}")
+    for oid, data in good.items():
+        if place.read(oid) != data:
+            problems.append(f"{oid} was not repaired")
     assert problems == []
+    for (kind, damage), case in cases.items():
+        dest = tmp_path / f"again-{kind}-{damage}"
+        run("clone", case.name, "-d", str(dest), cwd=tmp_path, home=home)
+        assert files(dest) == case.files
     store_clean(home)
 
 
