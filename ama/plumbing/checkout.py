@@ -103,10 +103,12 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             "stage or move them first, or pass -f to overwrite them",
         )
     # Temp files that a killed checkout left beside the files it was placing: those files
-    # are placed again now, so their folders are where the leftovers are.
+    # are placed again now, so their folders are where the leftovers are. (A staged file
+    # that merely has such a name, which no walk stages, is kept.)
     for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
         if not missing_folders.get(folder):
-            remove_temp_files(folder)
+            prefix = folder[len(base) + 1:] + "/" if folder != base else ""
+            remove_temp_files(folder, lambda name, p=prefix: p + name in index)
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:
@@ -184,34 +186,36 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
                 raise CorruptObject(entry.id, src, actual)
             write_atomic(dest, data, 0o755 if entry.executable else 0o644, sync=False)
             return os.stat(dest)
-        if used in ("hardlink", "symlink"):
-            _check_linkable(src, entry, verified)
-        used = linker.place(src, dest, entry.executable, fresh=fresh,
-                            check=lambda new, how: _check_new(new, how, src, entry))
+        linked = _check_linkable(src, entry, verified) if used in ("hardlink",
+                                                                   "symlink") else None
+        linker.place(src, dest, entry.executable, fresh=fresh,
+                     check=lambda new, how: _check_new(new, how, src, entry))
     except FileNotFoundError:
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
         raise
-    return os.stat(dest)
+    # A link's stat is the object's (a symbolic one is followed): taken already.
+    return linked if linked is not None else os.stat(dest)
 
 
-def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> None:
+def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> os.stat_result:
     """Check, before it is linked, that the object file ``src`` holds ``entry.id``: its size
-    always, its bytes unless it is sealed or ``verified``; seal it when they matched. Raises
-    :class:`~ama.plumbing.odb.CorruptObject`."""
+    always, its bytes unless it is sealed or ``verified``; seal it when they matched. Return
+    its stat (after the seal). Raises :class:`~ama.plumbing.odb.CorruptObject`."""
     st = os.stat(src)
     if st.st_size != entry.size:
         raise CorruptObject(entry.id, f"{src} ({st.st_size} bytes, not {entry.size})")
-    if verified or is_sealed(st):
-        return
+    if verified or is_sealed(st, entry.id):
+        return st
     if entry.size < MMAP_THRESHOLD:
         actual, st = _hash_small_with_stat(src, entry.size)
     else:
         actual = hash_file(src, entry.size)
     if actual != entry.id:
         raise CorruptObject(entry.id, src, actual)
-    if not st.st_mode & 0o222:
-        seal(src)
+    if not st.st_mode & 0o222 and seal(src, entry.id):
+        st = os.stat(src)  # the seal moved the mtime that the index records
+    return st
 
 
 def _check_new(new: str, used: str, src: str, entry: IndexEntry) -> None:

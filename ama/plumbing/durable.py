@@ -33,16 +33,17 @@ def is_temp(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-def remove_temp_files(folder: str) -> int:
+def remove_temp_files(folder: str, keep: Callable[[str], bool] = lambda name: False) -> int:
     """Remove ama's temp files directly in ``folder`` (left by a killed command; call it
-    only while no other command writes there); return how many there were."""
+    only while no other command writes there), except names for which ``keep`` is true;
+    return how many there were."""
     removed = 0
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return 0
     for name in names:
-        if name.startswith(TEMP_PREFIX):
+        if name.startswith(TEMP_PREFIX) and not keep(name):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, name))
                 removed += 1

@@ -8,10 +8,10 @@ an operation that writes 100,000 objects pays two syncs, not 100,000. Every read
 the bytes and refuses an object whose bytes do not match its id.
 
 An object written from bytes that were just hashed is *sealed* (:func:`seal`): its mtime is
-set to a moment whose nanoseconds are :data:`SEAL_NS`. Writing to a file's bytes makes the
-kernel set its mtime to the current time, which breaks the seal, while hard-linking changes
-only the ctime; so a placement by link may trust a read-only sealed object from its stat
-(:func:`is_sealed`) instead of reading it again (DESIGN §2, "a cheap stat-based schedule").
+set to a moment whose nanoseconds name its id (:func:`seal_ns`). Writing to a file's bytes
+makes the kernel set its mtime to the current time, which breaks the seal, while
+hard-linking changes only the ctime; so a placement by link may trust a read-only object
+sealed for its id from its stat (:func:`is_sealed`) instead of reading it again.
 ``ama store verify`` and ``ama fsck`` ignore seals and re-hash every object.
 """
 
@@ -45,29 +45,38 @@ _TEMP_PREFIX = ".tmp-"
 T = TypeVar("T")
 
 
-# The nanoseconds part of a sealed object's mtime. Not 0, and not a whole number of
-# microseconds: a filesystem that keeps timestamps in seconds (ext4 with small inodes, HFS+),
-# in 2 s (FAT), in 100 ns (NTFS) or in microseconds cannot store it, so there no object ever
-# looks sealed and every one is re-hashed before it is linked, as if seals did not exist.
-SEAL_NS = 727_272_727
+# The nanoseconds part of a sealed object's mtime: SEAL_BASE_NS plus 1,000 times the first
+# 16 bits of its id, so that the seal names the object it vouches for and an object file
+# under another id's name (two objects swapped) does not look sealed there. Never a whole
+# number of microseconds (it ends in 727): a filesystem that keeps timestamps in seconds
+# (ext4 with small inodes, HFS+), in 2 s (FAT), in 100 ns (NTFS) or in microseconds cannot
+# store it, so there no object ever looks sealed and every one is re-hashed before it is
+# linked, as if seals did not exist.
+SEAL_BASE_NS = 700_000_727
+_SEAL_LAST_NS = SEAL_BASE_NS + 0xFFFF * 1000
 _NS = 1_000_000_000
 
 
-def seal_time_ns(now_ns: int) -> int:
-    """Return the seal timestamp for ``now_ns``: the latest moment not after it whose
-    nanoseconds are :data:`SEAL_NS` (never in the future, so an index written after the
-    seal never sees the object as racily modified)."""
-    t = now_ns - now_ns % _NS + SEAL_NS
+def seal_ns(oid: str) -> int:
+    """Return the nanoseconds of the mtime of an object sealed as ``oid``."""
+    return SEAL_BASE_NS + int(oid[:4], 16) * 1000
+
+
+def seal_time_ns(now_ns: int, oid: str) -> int:
+    """Return the seal timestamp of ``oid`` for ``now_ns``: the latest moment not after it
+    whose nanoseconds are :func:`seal_ns` (never in the future, so an index written after
+    the seal never sees the object as racily modified)."""
+    t = now_ns - now_ns % _NS + seal_ns(oid)
     return t if t <= now_ns else t - _NS
 
 
-def seal(target: str | int | os.PathLike[str], now_ns: int | None = None) -> bool:
+def seal(target: str | int | os.PathLike[str], oid: str, now_ns: int | None = None) -> bool:
     """Mark the object file ``target`` (a path or an open descriptor) as holding exactly the
-    bytes of its id: call it only right after hashing those very bytes. Sets its access and
+    bytes of ``oid``: call it only right after hashing those very bytes. Sets its access and
     modification times to :func:`seal_time_ns`; any later write to the bytes moves the mtime
     off the seal. Returns False, leaving the file unsealed (so it is re-hashed when used),
     where its times cannot be set: another user's file, a read-only filesystem."""
-    t = seal_time_ns(time.time_ns() if now_ns is None else now_ns)
+    t = seal_time_ns(time.time_ns() if now_ns is None else now_ns, oid)
     try:
         os.utime(target, ns=(t, t))
     except OSError as e:
@@ -77,15 +86,21 @@ def seal(target: str | int | os.PathLike[str], now_ns: int | None = None) -> boo
     return True
 
 
-def is_sealed(st: os.stat_result) -> bool:
-    """Return whether the stat ``st`` of an object file shows it sealed (see :func:`seal`)
-    and still read-only, so its bytes may be trusted to be its id without reading them.
+def is_sealed(st: os.stat_result, oid: str | None = None) -> bool:
+    """Return whether the stat ``st`` of an object file shows it sealed as ``oid`` (see
+    :func:`seal`; None: as any id) and still read-only, so its bytes may be trusted to be
+    that id's without reading them.
 
-    A seal is a cheap guard against accidents (an edit through a hard link, a truncation),
-    not against someone who sets the mtime back on purpose: ``ama store verify`` re-hashes
-    every object whatever its stat.
+    A seal is a cheap guard against accidents (an edit through a hard link, a truncation, a
+    file renamed to another object's name), not against someone who sets the mtime back on
+    purpose: ``ama store verify`` re-hashes every object whatever its stat.
     """
-    return st.st_mtime_ns % _NS == SEAL_NS and not st.st_mode & 0o222
+    if st.st_mode & 0o222:
+        return False
+    ns = st.st_mtime_ns % _NS
+    if oid is not None:
+        return ns == seal_ns(oid)
+    return SEAL_BASE_NS <= ns <= _SEAL_LAST_NS and ns % 1000 == SEAL_BASE_NS % 1000
 
 
 class MissingObject(NotFound):
@@ -106,7 +121,8 @@ class CorruptObject(AmaError):
         detail = f" (its bytes hash to {actual})" if actual else ""
         super().__init__(
             f"object {oid} at {where} is corrupt{detail}",
-            "run 'ama fsck' to list every damaged object, then fetch good copies",
+            "run 'ama fsck' to list every damaged object, and 'ama store verify --repair' "
+            "to fetch good copies of them",
         )
         self.oid = oid
         self.where = where
@@ -382,7 +398,7 @@ class FileObjectDatabase:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            seal(fd)  # ``oid`` is the hash of exactly these bytes
+            seal(fd, oid)  # ``oid`` is the hash of exactly these bytes
         finally:
             os.close(fd)
         self._pending[oid] = temp
@@ -407,7 +423,7 @@ class FileObjectDatabase:
                 os.unlink(temp)
                 return oid
             os.chmod(temp, 0o444)
-            seal(temp)  # the bytes just hashed, in a file no one else has opened
+            seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
             with self.batch():
                 final_temp = self._temp_path(oid)
                 os.rename(temp, final_temp)
@@ -451,7 +467,7 @@ class FileObjectDatabase:
             actual = hash_file(temp, size)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
-            seal(temp)
+            seal(temp, oid)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -223,7 +223,7 @@ def link_files(odb: FileObjectDatabase, base: str,
             chmod(full, mode)
             again.append((path, lstat(full), entry))
             continue
-        if seal(full):
+        if seal(full, oid):
             now = lstat(full)  # the index records the sealed mtime
         done.append((path, oid, now, entry))
     syncfs(odb.root)

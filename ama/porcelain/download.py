@@ -25,10 +25,11 @@ from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
 from ama.plumbing.objects import check_paths
-from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
 from ama.porcelain.asset import Asset, locked_index
+from ama.porcelain.clone import CLONE_MARKER
 
 Progress = Callable[[int, int], None]
 BATCH = 50_000
@@ -129,6 +130,40 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     return done
 
 
+def refetch(transport: Transport, project: str, odb: FileObjectDatabase,
+            objects: Iterable[tuple[str, int]], parallelism: int = 8) -> list[str]:
+    """Replace the corrupt stored objects ``objects`` (id, size) with good copies from the
+    remote; return the ids replaced.
+
+    The corrupt file is moved aside (to a ``.tmp-`` name, garbage if this is killed) so
+    that the object is fetched like a missing one, re-hashed before it takes the id's name;
+    then the corrupt file is deleted. An object the remote does not hold, or holds no good
+    copy of, gets its corrupt file back and is left out of the ids returned. Files in asset
+    directories that share the corrupt file's inode (hard links) keep it."""
+    repaired: list[str] = []
+    for oid, size in objects:
+        path = os.fspath(odb.path(oid))
+        aside = f"{os.path.dirname(path)}/.tmp-corrupt-{oid[2:14]}-{os.getpid()}"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            aside = ""
+        try:
+            receive(transport, project, odb, [(oid, size)], parallelism)
+        except (NotFound, CorruptObject):
+            if aside:
+                os.replace(aside, path)
+            continue
+        except BaseException:
+            if aside and not os.path.exists(path):
+                os.replace(aside, path)
+            raise
+        if aside:
+            os.unlink(aside)
+        repaired.append(oid)
+    return repaired
+
+
 # From this many ids, which the store holds is read from its folders' listings (one per
 # two-hex-digit folder, 256 at most) rather than asked with one stat per id.
 _LIST_FROM = 2_000
@@ -219,9 +254,11 @@ class DownloadResult:
     received: int = 0
     placed: list[str] = field(default_factory=list)
     bytes: int = 0
+    repaired: list[str] = field(default_factory=list)  # corrupt objects fetched again
 
     def to_json(self) -> dict[str, Any]:
-        return {"received": self.received, "placed": self.placed, "bytes": self.bytes}
+        return {"received": self.received, "placed": self.placed, "bytes": self.bytes,
+                "repaired": self.repaired}
 
 
 def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
@@ -233,8 +270,11 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
     work tree. A file that is there with other bytes is refused unless ``force``
     (:class:`~ama.plumbing.checkout.WouldOverwrite`). ``files`` is the version's files
     when the caller has them already (:func:`version_files`), and ``index`` the index as
-    the caller has just written it (a clone). Raises NotFound for a pattern that matches
-    no file, and the transport's errors."""
+    the caller has just written it (a clone). With ``force``, a store object found corrupt
+    as it is placed is fetched again from the remote (:func:`refetch`) and placed.
+    Raises NotFound for a pattern that matches no file,
+    :class:`~ama.plumbing.odb.CorruptObject` (without ``force``, or when the remote has
+    no good copy), and the transport's errors."""
     from ama.porcelain.remotes import open_remote
 
     head = asset.head
@@ -261,12 +301,23 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                 current = index.get(path)
                 if current is None or current.id != files[path].id:
                     index.add(files[path])
-        result.placed = checkout(asset.store.objects, index, asset.root, chosen,
-                                 asset.link_strategy(), force=force, verified=brought)
+        sizes = {files[p].id: files[p].size for p in chosen}
+        while True:
+            try:
+                result.placed = checkout(asset.store.objects, index, asset.root, chosen,
+                                         asset.link_strategy(), force=force, verified=brought)
+                break
+            except CorruptObject as e:
+                # Placing is idempotent: after a repair, the checkout goes on from there.
+                if not force or e.oid in result.repaired or not refetch(
+                        transport, remote.project, asset.store.objects,
+                        [(e.oid, sizes.get(e.oid, 0))], parallelism):
+                    raise
+                result.repaired.append(e.oid)
     if not patterns:
         # Every file is in place: an unfinished clone this finished is a clone no more.
         with contextlib.suppress(FileNotFoundError):
-            (asset.dir.meta / "clone").unlink()
+            (asset.dir.meta / CLONE_MARKER).unlink()
     result.placed.sort(key=path_key)
     result.bytes = sum(files[p].size for p in result.placed)
     return result

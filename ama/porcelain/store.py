@@ -145,9 +145,11 @@ class Verified:
     checked: int = 0
     total: int = 0
     corrupt: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # corrupt ids fetched again (--repair)
 
     def to_json(self) -> dict[str, Any]:
-        return {"checked": self.checked, "total": self.total, "corrupt": self.corrupt}
+        return {"checked": self.checked, "total": self.total, "corrupt": self.corrupt,
+                "repaired": self.repaired}
 
 
 def verify(store: Store, sample: float = 100.0, progress: Progress | None = None,
@@ -176,6 +178,46 @@ def verify(store: Store, sample: float = 100.0, progress: Progress | None = None
         if progress is not None and (n % 1000 == 0 or n == len(chosen)):
             progress(n, len(chosen))
     return result
+
+
+def repair(store: Store, ids: Iterable[str], config: Config) -> list[str]:
+    """Replace the corrupt objects ``ids`` with good copies from a remote; return the ids
+    replaced (each copy re-hashed before it takes the id's name).
+
+    The remotes tried, in order, are those of the asset directories registered on this
+    machine (their remote and project), then the default remote's active project; one that
+    cannot be reached, or does not hold an object, is passed over. An object no remote has
+    a good copy of keeps its corrupt file and is left out.
+    """
+    from ama.porcelain.download import refetch
+    from ama.porcelain.remotes import open_remote
+
+    todo: dict[str, int] = {}
+    for oid in ids:
+        try:
+            todo[oid] = os.stat(store.objects.path(oid)).st_size
+        except FileNotFoundError:
+            todo[oid] = 0
+    places: dict[tuple[str | None, str | None], None] = {}
+    for root in registered(store.home):
+        with contextlib.suppress(AmaError, OSError):
+            head = Head.read(root / ".ama")
+            places[(head.remote, head.project)] = None
+    places[(None, None)] = None
+    repaired: list[str] = []
+    for remote, project in places:
+        if not todo:
+            break
+        try:
+            transport, info = open_remote(config, remote, project)
+            done = refetch(transport, info.project, store.objects, list(todo.items()),
+                           int(config.get("transfer.parallelism")))
+        except AmaError:
+            continue
+        for oid in done:
+            del todo[oid]
+            repaired.append(oid)
+    return repaired
 
 
 # -- gc, clear, prune ------------------------------------------------------------------------

@@ -143,3 +143,20 @@ def test_a_corrupt_object_in_the_childs_half_is_refused(tmp_path: Path) -> None:
         checkout(odb, index, tmp_path / "w", sorted(files), "hardlink", split_at=2)
     assert str(victim) in caught.value.message
     assert not (tmp_path / "w" / last).exists()
+
+
+def test_checkout_removes_leftover_temp_files_where_it_places_but_keeps_staged_ones(
+        tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"d/a.txt": b"alpha\n", "d/.ama-tmp-staged": b"kept\n",
+                       "e/b.txt": b"beta\n"})
+    root = tmp_path / "work"
+    checkout(odb, index, root, ["d/.ama-tmp-staged", "e/b.txt"], "copy")
+    for folder in ("d", "e"):
+        (root / folder / ".ama-tmp-0123456789abcdef").write_bytes(b"left by a kill")
+    assert checkout(odb, index, root, ["d/a.txt"], "copy") == ["d/a.txt"]
+    assert sorted(os.listdir(root / "d")) == [".ama-tmp-staged", "a.txt"]
+    assert (root / "d" / ".ama-tmp-staged").read_bytes() == b"kept\n"
+    # A folder the checkout placed nothing in is left alone.
+    assert (root / "e" / ".ama-tmp-0123456789abcdef").exists()

@@ -15,11 +15,11 @@ from ama.plumbing.fsck import check
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_bytes
 from ama.plumbing.index import MODE_FILE, Index, IndexEntry
 from ama.plumbing.odb import (
-    SEAL_NS,
     CorruptObject,
     FileObjectDatabase,
     is_sealed,
     seal,
+    seal_ns,
     seal_time_ns,
 )
 from ama.plumbing.store import Store
@@ -28,12 +28,22 @@ NS = 1_000_000_000
 BIG = MMAP_THRESHOLD + 17
 
 
-@pytest.mark.parametrize("now", [5 * NS, 5 * NS + SEAL_NS - 1, 5 * NS + SEAL_NS,
-                                 5 * NS + SEAL_NS + 1, 6 * NS - 1])
+OID = hash_bytes(b"x")
+
+
+@pytest.mark.parametrize("now", [5 * NS, 5 * NS + seal_ns(OID) - 1, 5 * NS + seal_ns(OID),
+                                 5 * NS + seal_ns(OID) + 1, 6 * NS - 1])
 def test_the_seal_time_is_the_latest_moment_with_the_seal_nanoseconds(now: int) -> None:
-    t = seal_time_ns(now)
-    assert t % NS == SEAL_NS
+    t = seal_time_ns(now, OID)
+    assert t % NS == seal_ns(OID)
     assert now - NS < t <= now  # never in the future, at most a second back
+
+
+@pytest.mark.parametrize("oid", ["0" * 64, "f" * 64, hash_bytes(b"x"), hash_bytes(b"y")])
+def test_the_seal_nanoseconds_name_the_id_and_no_whole_microsecond(oid: str) -> None:
+    ns = seal_ns(oid)
+    assert 0 < ns < NS and ns % 1000 != 0
+    assert (ns - seal_ns("0" * 64)) // 1000 == int(oid[:4], 16)
 
 
 def test_a_seal_needs_its_nanoseconds_and_a_read_only_file(tmp_path: Path) -> None:
@@ -41,8 +51,9 @@ def test_a_seal_needs_its_nanoseconds_and_a_read_only_file(tmp_path: Path) -> No
     f.write_bytes(b"x")
     f.chmod(0o444)
     assert not is_sealed(f.stat())
-    assert seal(f)
-    assert is_sealed(f.stat())
+    assert seal(f, OID)
+    assert is_sealed(f.stat()) and is_sealed(f.stat(), OID)
+    assert not is_sealed(f.stat(), hash_bytes(b"y"))  # sealed as another object
     f.chmod(0o644)  # writable again: not trusted, whatever its mtime
     assert not is_sealed(f.stat())
     f.chmod(0o444)
@@ -161,7 +172,7 @@ def test_an_unsealed_object_is_hashed_placed_and_sealed(tmp_path: Path, strategy
     assert is_sealed(stored(odb, oid))
     # The index holds the stat taken after the seal, so the file is not re-read later.
     entry = Index.read(tmp_path / "index").entries["a.txt"]
-    assert entry.matches(os.stat(placed)) and entry.mtime_ns % NS == SEAL_NS
+    assert entry.matches(os.stat(placed)) and entry.mtime_ns % NS == seal_ns(oid)
 
 
 def test_an_unsealed_corrupt_object_stays_unsealed(tmp_path: Path) -> None:
@@ -182,7 +193,7 @@ def test_taking_a_sealed_object_from_another_store_keeps_its_times(tmp_path: Pat
     keep the stat their indexes recorded: write_link copies it and seals only the copy."""
     first = FileObjectDatabase(tmp_path / "one")
     oid = first.write(b"shared bytes")
-    seal(first.path(oid), now_ns=time.time_ns() - 3600 * NS)  # sealed an hour ago
+    seal(first.path(oid), oid, now_ns=time.time_ns() - 3600 * NS)  # sealed an hour ago
     before = os.stat(first.path(oid))
     assert is_sealed(before)
     second = FileObjectDatabase(tmp_path / "two")

@@ -27,7 +27,9 @@ from ama.cli.commands._porcelain import (
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
 @click.argument("patterns", nargs=-1, metavar="[PATH|GLOB]…")
-@click.option("-f", "--force", is_flag=True, help="Overwrite files that hold other bytes.")
+@click.option("-f", "--force", is_flag=True,
+              help="Overwrite files that hold other bytes, and fetch again each store "
+                   "object found corrupt.")
 @quiet_option
 @json_option
 def command(patterns: tuple[str, ...], force: bool, quiet: bool, as_json: bool) -> None:
@@ -44,4 +46,5 @@ def command(patterns: tuple[str, ...], force: bool, quiet: bool, as_json: bool) 
         emit_json(result.to_json())
         return
     note(f"received {result.received} objects, placed {len(result.placed)} files "
-         f"({result.bytes} bytes)", quiet)
+         f"({result.bytes} bytes)" + (f", repaired {len(result.repaired)} corrupt objects"
+                                      if result.repaired else ""), quiet)

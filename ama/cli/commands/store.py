@@ -23,8 +23,8 @@ def _open():  # type: ignore[no-untyped-def]
         ("Move the objects to a bigger disk:", "ama store set /mnt/big/ama-objects"),
     ],
     see_also=["ama-config(1)", "ama-fsck(1)", "ama-count-objects(1)"],
-    exit_codes={0: "success", 1: "verify found corrupt objects, or gc could not read an "
-                "asset directory", 2: "bad usage or input"},
+    exit_codes={0: "success", 1: "verify found corrupt objects (that --repair could not "
+                "replace), or gc could not read an asset directory", 2: "bad usage or input"},
 )
 def command() -> None:
     """Inspect and maintain the asset store ($AMA_HOME, default ~/.ama): every object
@@ -75,28 +75,48 @@ def set_(path: str) -> None:
 @command.command("verify", examples=[
     ("Re-hash a tenth of the stored objects:",
      "ama store verify --sample 10"),
+    ("Re-hash every object and fetch good copies of the corrupt ones:",
+     "ama store verify --repair"),
 ])
 @click.option("--sample", type=float, default=100.0, metavar="PCT",
               help="Re-hash a random PCT percent of the objects (default: all).")
+@click.option("--repair", is_flag=True,
+              help="Replace each corrupt object with a copy from a remote, re-hashed first: "
+                   "the remotes of the asset directories on this machine, then the default "
+                   "one.")
 @quiet_option
 @json_option
-def verify(sample: float, quiet: bool, as_json: bool) -> None:
-    """Re-hash stored objects and report every one whose bytes no longer match its id."""
+def verify(sample: float, repair: bool, quiet: bool, as_json: bool) -> None:
+    """Re-hash stored objects and report every one whose bytes no longer match its id
+    ('corrupt<TAB>id<TAB>path: problem'), and with --repair each one replaced by a good
+    copy ('repaired<TAB>id')."""
     from ama.plumbing.errors import AmaError
     from ama.porcelain.store import verify as store_verify
 
+    store = _open()
     with progress("Verifying", not (quiet or as_json)) as bar:
-        result = store_verify(_open(), sample, bar)
+        result = store_verify(store, sample, bar)
+    if repair and result.corrupt:
+        from ama.porcelain.config import Config
+        from ama.porcelain.store import repair as store_repair
+
+        result.repaired = store_repair(store, [bad["id"] for bad in result.corrupt],
+                                       Config.open())
     if as_json:
         emit_json(result.to_json())
     else:
         for bad in result.corrupt:
             click.echo(f"corrupt\t{bad['id']}\t{bad['path']}: {bad['problem']}")
+        for oid in result.repaired:
+            click.echo(f"repaired\t{oid}")
         note(f"checked {result.checked} of {result.total} objects, "
-             f"{len(result.corrupt)} corrupt", quiet)
-    if result.corrupt:
-        raise AmaError(f"{len(result.corrupt)} corrupt object(s) in the store",
-                       "run 'ama store gc' if nothing needs them, or download them again")
+             f"{len(result.corrupt)} corrupt" +
+             (f", {len(result.repaired)} repaired" if repair else ""), quiet)
+    left = len(result.corrupt) - len(result.repaired)
+    if left:
+        raise AmaError(f"{left} corrupt object(s) in the store",
+                       "run 'ama store verify --repair' to fetch good copies from the remote, "
+                       "or 'ama store gc' if nothing needs them")
 
 
 @command.command("gc", examples=[

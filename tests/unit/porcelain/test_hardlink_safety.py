@@ -93,6 +93,27 @@ def test_a_linked_checkout_refuses_swapped_sealed_objects(asset: Asset,
     assert placed.get("b.txt", b"bravo, longer\n") == b"bravo, longer\n"
 
 
+def test_a_linked_checkout_refuses_swapped_sealed_objects_of_one_size(
+        asset: Asset, tmp_path: Path) -> None:
+    asset = uploaded(asset)
+    write(asset.root, {"c.txt": "charlie\n", "d.txt": "delta!!\n"})
+    add(asset, ["c.txt", "d.txt"])
+    upload(asset, "second")
+    c, d = (asset.index().entries[n].id for n in ("c.txt", "d.txt"))
+    assert c[:4] != d[:4]
+    # Swapped by name, same size, each still carrying its own seal.
+    os.rename(asset.odb.path(c), tmp_path / "swap")
+    os.rename(asset.odb.path(d), asset.odb.path(c))
+    os.rename(tmp_path / "swap", asset.odb.path(d))
+    assert is_sealed(os.stat(asset.odb.path(c))) and not is_sealed(os.stat(asset.odb.path(c)), c)
+    with pytest.raises(CorruptObject) as raised:
+        clone("ml-models/1", tmp_path / "c")
+    assert raised.value.oid in (c, d)
+    for name, data in (("c.txt", b"charlie\n"), ("d.txt", b"delta!!\n")):
+        placed = tmp_path / "c" / name
+        assert not placed.exists() or placed.read_bytes() == data
+
+
 def test_status_reports_a_linked_file_changed_through_another_link(
         asset: Asset, tmp_path: Path) -> None:
     asset = uploaded(asset)
