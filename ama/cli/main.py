@@ -141,12 +141,19 @@ def cli(break_lock: bool) -> None:
     ($AMA_HOME, default ~/.ama) and the index of an asset directory; their output is a
     stable interface for scripts. See ama-format(5) for the formats.
     """
-    from ama.plumbing.lock import break_held_locks
+    from ama.plumbing.lock import break_held_locks, store_in_use
 
     logger = logging.getLogger("ama")
     if not any(isinstance(h, _Warnings) for h in logger.handlers):
         logger.addHandler(_Warnings(logging.WARNING))
     break_held_locks(break_lock)
+    ctx = click.get_current_context()
+    if ctx.invoked_subcommand not in (None, "store"):
+        # For as long as the command runs, the objects it writes or finds stored and is
+        # about to name in an index or ref are safe from 'ama store gc'.
+        from ama.plumbing.store import home_dir
+
+        ctx.with_resource(store_in_use(home_dir() / "objects", create=False))
 
 
 def main(argv: list[str] | None = None) -> Any:

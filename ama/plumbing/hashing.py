@@ -16,7 +16,6 @@ from typing import BinaryIO
 from blake3 import blake3
 
 from ama.plumbing.errors import BadInput
-from ama.plumbing.parallel import in_forked_child
 
 ID_HEX_LEN = 64
 # Below this size a file is read and hashed on one thread: spinning up the multi-threaded
@@ -29,6 +28,22 @@ CHUNK = 1 << 20
 MAP_WINDOW = 32 << 20
 
 EMPTY_BLOB_ID = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+
+# BLAKE3 hashes large files on a native thread pool of its own, started on first use. Its
+# threads do not survive a fork, while its state says they run: in a forked child of a
+# process that used it, hashing with it hangs for ever. So a child whose parent (or any
+# ancestor) started it hashes on one thread; a child of a process that never did may start
+# a pool of its own (a gunicorn worker, say).
+_pool_started = False
+_pool_lost = False
+
+
+def _after_fork_in_child() -> None:
+    global _pool_lost
+    _pool_lost = _pool_started
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _ID_RE = re.compile(r"[0-9a-f]{64}\Z")
 _PREFIX_RE = re.compile(r"[0-9a-f]{4,64}\Z")
@@ -92,9 +107,14 @@ def _read_all(fd: int, size: int) -> bytes:
 def _hash_mapped(path: str | os.PathLike[str]) -> str:
     """Hash a large file with every core, through successive read-only memory maps.
 
-    In a forked child, on one thread: BLAKE3's pool, started in the parent, is not there
-    (see :mod:`ama.plumbing.parallel`)."""
-    hasher = blake3(max_threads=1 if in_forked_child() else blake3.AUTO)
+    In a forked child of a process that used BLAKE3's pool, on one thread: that pool is
+    not there (see ``_pool_lost``)."""
+    global _pool_started
+    if _pool_lost:
+        hasher = blake3(max_threads=1)
+    else:
+        _pool_started = True
+        hasher = blake3(max_threads=blake3.AUTO)
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size

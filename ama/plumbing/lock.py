@@ -13,6 +13,13 @@ is named in the error, and ``ama --break-lock`` (:func:`break_held_locks`) takes
 anyway. Two processes breaking the same stale lock at once are serialised by an ``flock``
 on it, and each unlinks it only while the name still points at the file it judged stale,
 so neither removes the lock the other has just taken.
+
+The asset store has a lock of another kind (:func:`store_in_use`, :func:`store_exclusive`):
+an ``flock`` on the objects folder itself (no file of its own), held shared by every
+command that may write objects or name them in an index or ref, for as long as it runs, and
+exclusively by ``ama store gc``, which so never deletes an object that a running command
+has just written or is about to name. The kernel drops an ``flock`` when its holder dies:
+it is never stale.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import fcntl
 import logging
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +42,8 @@ log = logging.getLogger("ama")
 # Whether a lock held by a live process (or one on another host) is taken anyway: set once
 # by ``ama --break-lock`` for the command it runs.
 _break_held = False
+# A lock file younger than this many seconds that names no process is still being written.
+FRESH = 5.0
 # The locks this process holds, by the path of the file they guard.
 _held: dict[str, Lock] = {}
 
@@ -61,8 +71,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def held(target: str | os.PathLike[str]) -> Lock | None:
-    """The lock this process holds on ``target``, if any."""
-    return _held.get(os.path.abspath(target))
+    """The lock this process holds on ``target`` (by whatever path it was taken), if any."""
+    return _held.get(os.path.realpath(target))
 
 
 class Lock:
@@ -97,7 +107,7 @@ class Lock:
         for _attempt in range(3):
             if self._create():
                 self.locked = True
-                _held[self.target] = self
+                _held[os.path.realpath(self.target)] = self
                 return
             holder = self._break()
             if holder is not None:
@@ -110,7 +120,7 @@ class Lock:
         if not self.locked:
             return
         self.locked = False
-        _held.pop(self.target, None)
+        _held.pop(os.path.realpath(self.target), None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -159,6 +169,11 @@ class Lock:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one breaker at a time
             text = os.read(fd, 4096).decode("utf-8", "replace").split()
             pid = int(text[0]) if text and text[0].isdigit() else None
+            if pid is None and time.time() - os.fstat(fd).st_mtime < FRESH:
+                # Being written (an older ama, or a filesystem without hard links creates
+                # the file, then writes its line): not stale yet.
+                return self.error(f"{self.what} is being locked by another process "
+                                  f"({self.path})", "retry in a moment")
             host = text[1] if len(text) > 1 else self.host  # older ama wrote the pid only
             here = host == self.host
             stale = pid is None or (here and not self.alive(pid))
@@ -185,3 +200,110 @@ class Lock:
         on = "" if here else f" on {host}"
         return self.error(f"{self.what} is locked by {where} {pid}{on} ({self.path})",
                           f"wait for that ama command to finish, then retry; {hint}")
+
+
+# -- the store lock: objects in flight are safe from gc ---------------------------------------
+
+# Per objects folder: [descriptor, depth, exclusive]; one open file per process, so a
+# process that holds it never waits for itself.
+_store: dict[str, list[int]] = {}
+
+
+class StoreBusy(AmaError):
+    """gc waited for the commands using the asset store, and they did not finish."""
+
+
+@contextlib.contextmanager
+def store_in_use(objects: str | os.PathLike[str], create: bool = True
+                 ) -> Iterator[None]:
+    """Hold the store's lock (an ``flock`` on the folder ``objects``) shared: objects this
+    process writes, or finds stored and is about to name in an index or ref, are safe from
+    gc until it ends. Waits while gc runs. Re-entrant, and a no-op in a process that runs
+    gc itself; without ``create``, a no-op where there is no objects folder yet (nothing
+    to collect)."""
+    path = os.path.realpath(objects)
+    held = _store.get(path)
+    if held is None:
+        try:
+            if create:
+                os.makedirs(path, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:  # no objects folder yet: nothing gc could collect
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        held = _store[path] = [fd, 0, 0]
+    held[1] += 1
+    try:
+        yield
+    finally:
+        held[1] -= 1
+        if held[1] == 0:
+            del _store[path]
+            os.close(held[0])  # releases the lock
+
+
+@contextlib.contextmanager
+def store_exclusive(objects: str | os.PathLike[str], wait: float,
+                    clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+    """Hold the store's lock exclusively (gc): no other command uses the store meanwhile.
+
+    Waits up to ``wait`` seconds for the commands using it to finish, then raises
+    :class:`StoreBusy` naming them."""
+    path = os.path.realpath(objects)
+    assert path not in _store, "the store lock is held by this process already"
+    os.makedirs(path, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        deadline = clock() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    users = _users(fd)
+                    who = ", ".join(users) if users else "another ama command"
+                    raise StoreBusy(
+                        f"the asset store {os.fspath(objects)} is in use by {who}",
+                        "let it finish, then run this again (or wait longer with --wait "
+                        "SECONDS)") from None
+                sleep(min(0.1, max(0.0, deadline - clock())))
+        _store[path] = [fd, 1, 1]
+        try:
+            yield
+        finally:
+            del _store[path]
+    finally:
+        os.close(fd)
+
+
+def _users(fd: int) -> list[str]:
+    """The processes holding the lock on ``fd`` (``process PID (COMMAND)``), as Linux's
+    /proc/locks tells; empty where it does not."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    found: list[str] = []
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or inode not in fields or "->" in fields:
+            continue
+        pid = fields[fields.index(inode) - 1]
+        if pid == str(os.getpid()) or not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().rstrip(b"\0").split(b"\0")
+        except OSError:
+            argv = []
+        shown = " ".join(a.decode("utf-8", "replace") for a in argv)
+        entry = f"process {pid} ({shown})" if shown else f"process {pid}"
+        if entry not in found:
+            found.append(entry)
+    return found

@@ -5,7 +5,9 @@ once and atomically: into a temp file in the final folder (created read-only, 04
 durable, then renamed to their id. Writes inside :meth:`FileObjectDatabase.batch` share one
 filesystem sync before their renames and one after, like git's ``core.fsyncMethod=batch``, so
 an operation that writes 100,000 objects pays two syncs, not 100,000. Every read re-hashes
-the bytes and refuses an object whose bytes do not match its id.
+the bytes and refuses an object whose bytes do not match its id. A batch holds the store's
+lock shared (:func:`~ama.plumbing.lock.store_in_use`), so gc never removes its temp files or
+its objects before the command names them.
 
 An object written from bytes that were just hashed is *sealed* (:func:`seal`): its mtime is
 set to a moment whose nanoseconds name its id (:func:`seal_ns`). Writing to a file's bytes
@@ -39,6 +41,7 @@ from ama.plumbing.hashing import (
     read_small,
 )
 from ama.plumbing.link import LinkFailed, reflink
+from ama.plumbing.lock import store_in_use
 from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
@@ -302,6 +305,10 @@ class FileObjectDatabase:
         if self._pending is not None:
             yield
             return
+        with store_in_use(self.root):  # gc waits until the objects have their names
+            yield from self._batch()
+
+    def _batch(self) -> Iterator[None]:
         self._pending = {}
         try:
             yield

@@ -16,9 +16,9 @@ What a fork costs in safety, and how each cost is paid:
 - Native thread pools are threads Python does not count. BLAKE3 hashes a large file on a
   pool of its own (``max_threads=AUTO``, for files of 1 MiB and more); in a child of a
   process that used it, the pool's threads are gone while its state says they run, and
-  hashing hangs forever. :func:`in_forked_child` tells the hashing code to use one thread
-  (``max_threads=1``) in a child: a flag set by an ``os.register_at_fork`` hook, so it holds
-  in any forked child, ours or not.
+  hashing hangs forever. :mod:`ama.plumbing.hashing` keeps track with an
+  ``os.register_at_fork`` hook (so in any forked child, ours or not) and hashes on one
+  thread (``max_threads=1``) in a child whose parent had started the pool.
 - A child must not outlive its parent: one killed half-way through placing files would go
   on writing into the work tree behind the user's back. On Linux the child asks the kernel
   to kill it when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and checks that its parent
@@ -51,23 +51,6 @@ PARALLEL_FROM = 20_000
 SLOWER = 4
 MIN_WAIT = 60.0
 _PR_SET_PDEATHSIG = 1
-
-_forked_child = False
-
-
-def _after_fork_in_child() -> None:
-    global _forked_child
-    _forked_child = True
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def in_forked_child() -> bool:
-    """Whether this process is a forked child (of any process, by any code): native thread
-    pools started before the fork must not be used here."""
-    return _forked_child
-
 
 def workers() -> int:
     """How many processes can run at once here: the cores this process may use."""

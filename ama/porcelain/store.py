@@ -6,9 +6,16 @@ through parents, as far as it is in the store); everything reachable from the st
 every manifest id cached under ``projects/`` (versions known locally); and every id listed in
 ``$AMA_HOME/uploads/*`` (one id per line: the objects an unfinished upload still needs; the
 upload command writes such a file before it starts and removes it when the version is
-committed). Objects written in the last ``grace`` seconds are kept too, so a command staging
-files while gc runs never loses them. An asset directory whose index or HEAD cannot be read
-stops gc before anything is deleted.
+committed). An asset directory whose index or HEAD cannot be read stops gc before anything
+is deleted.
+
+Objects in flight are safe two ways, as git makes them. Every command that writes objects
+or names them holds the store's lock shared while it runs, and gc holds it exclusively
+(:func:`~ama.plumbing.lock.store_exclusive`): it waits for those commands to finish (up to
+``wait`` seconds, then stops naming them), and they wait for it. And objects younger than
+``grace`` seconds are kept, by the later of their mtime and ctime: a sealed object's mtime
+is when it was sealed (or, for a file hard-linked from elsewhere, long before), while
+linking or renaming it into the store sets its ctime.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.hashing import hash_file, is_id
 from ama.plumbing.index import Index
 from ama.plumbing.link import LinkFailed, reflink
+from ama.plumbing.lock import store_exclusive
 from ama.plumbing.objects import TREE_HEADER, InvalidObject
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
 from ama.plumbing.refs import SYMREF_PREFIX
@@ -39,6 +47,7 @@ from ama.porcelain.config import Config
 Progress = Callable[[int, int], None]
 UPLOADS_DIR = "uploads"
 DEFAULT_GRACE = 3600
+DEFAULT_WAIT = 60.0
 
 
 class UnreadableRoot(AmaError):
@@ -331,7 +340,7 @@ def _sweep(store: Store, keep: set[str], dry_run: bool, grace: float,
             st = os.lstat(path)
         except FileNotFoundError:
             continue
-        if st.st_mtime > cutoff:
+        if max(st.st_mtime, st.st_ctime) > cutoff:
             result.kept += 1
             continue
         result.deleted.append(oid)
@@ -354,20 +363,30 @@ def _all_ids(odb: FileObjectDatabase) -> Iterator[str]:
 
 
 def gc(store: Store, dry_run: bool = False, grace: float = DEFAULT_GRACE,
-       now: Callable[[], float] = time.time) -> Collected:
-    """Delete every object no root needs (see the module docstring); return what went."""
-    staged, heads = asset_dir_roots(store)
-    keep: set[str] = set(staged)
-    keep.update(upload_roots(store.home))
-    _reach(store.objects, heads | _ref_roots(store) | cached_roots(store.home), keep)
-    return _sweep(store, keep, dry_run, grace, now)
+       now: Callable[[], float] = time.time, wait: float = DEFAULT_WAIT) -> Collected:
+    """Delete every object no root needs (see the module docstring); return what went.
+
+    Raises :class:`~ama.plumbing.lock.StoreBusy` when other commands still use the store
+    after ``wait`` seconds, and :class:`UnreadableRoot`."""
+    with store_exclusive(store.objects.root, wait):
+        staged, heads = asset_dir_roots(store)
+        keep: set[str] = set(staged)
+        keep.update(upload_roots(store.home))
+        _reach(store.objects, heads | _ref_roots(store) | cached_roots(store.home), keep)
+        return _sweep(store, keep, dry_run, grace, now)
 
 
-def clear(store: Store, dry_run: bool = False, now: Callable[[], float] = time.time
-          ) -> Collected:
+def clear(store: Store, dry_run: bool = False, now: Callable[[], float] = time.time,
+          wait: float = DEFAULT_WAIT) -> Collected:
     """Empty the store of everything that can be fetched again: keep only what registered
     asset directories hold now (their indexes, their HEAD version's manifest and tree) and
-    what unfinished uploads need; drop history, refs' objects and cached remote metadata."""
+    what unfinished uploads need; drop history, refs' objects and cached remote metadata.
+    Raises as :func:`gc`."""
+    with store_exclusive(store.objects.root, wait):
+        return _clear(store, dry_run, now)
+
+
+def _clear(store: Store, dry_run: bool, now: Callable[[], float]) -> Collected:
     staged, heads = asset_dir_roots(store)
     keep: set[str] = set(staged)
     keep.update(upload_roots(store.home))

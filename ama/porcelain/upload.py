@@ -29,7 +29,8 @@ from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, tree_entries, write_tree
-from ama.plumbing.index import Index
+from ama.plumbing.index import Index, IndexEntry
+from ama.plumbing.lock import store_in_use
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.rules import rule_problems
@@ -95,6 +96,13 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
     :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the transport's errors;
     nothing is sent when a local check fails.
     """
+    # The objects sent must stay in the store until the remote has them all.
+    with store_in_use(asset.store.objects.root):
+        return _upload(asset, message, metadata, bump, progress, now, key)
+
+
+def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Progress | None,
+            now: Callable[[], datetime], key: Callable[[], str]) -> UploadResult:
     from ama.porcelain.remotes import open_remote
 
     if bump not in BUMPS:
@@ -115,6 +123,7 @@ def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "pat
         inputs = staged_inputs(asset)
         # The trees and the manifest become durable together: one sync, not one each.
         with odb.batch():
+            _store_lost(asset, odb, entries)
             tree = write_tree(odb, entries)
             parent = read_manifest(odb, head.manifest) if head.manifest else None
             # Metadata and inputs carry over from the parent unless new ones are given.
@@ -228,6 +237,33 @@ def _forget(asset: Asset, key: str) -> None:
 
 
 # -- what to send -----------------------------------------------------------------------------
+
+
+def _store_lost(asset: Asset, odb: FileObjectDatabase, entries: list[IndexEntry]) -> None:
+    """Store again, from the work tree, the staged blobs that are no longer in the store
+    (the index is not trusted to name only stored objects: one existence check per staged
+    file). Raises :class:`~ama.plumbing.odb.MissingObject` naming the file when its bytes
+    changed."""
+    lost = {e.id for e in entries if not odb.has(e.id)}
+    if not lost:
+        return
+    from ama.plumbing.hashing import hash_file
+    from ama.porcelain.add import store_file
+
+    base = os.fspath(asset.root)
+    with odb.batch():
+        for entry in entries:
+            if entry.id not in lost:
+                continue
+            path = f"{base}/{entry.path}"
+            with contextlib.suppress(OSError):
+                if hash_file(path) == entry.id:
+                    store_file(odb, path, os.stat(path).st_size)
+                    lost.discard(entry.id)
+                    continue
+            raise MissingObject(entry.id, f"the asset store, and {entry.path} no longer "
+                                "holds its bytes: stage the file again with 'ama add "
+                                f"{entry.path}' or restore it") from None
 
 
 def _walk(odb: FileObjectDatabase, root: str, skip: set[str] | frozenset[str] = frozenset()

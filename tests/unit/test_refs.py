@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -205,7 +206,10 @@ def test_an_empty_lock_file_is_broken_as_stale(refs: RefStore,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     lock = refs.root / (MAIN + ".lock")
     lock.parent.mkdir(parents=True)
-    lock.write_text("")
+    lock.write_text("")  # a process that died before it wrote its line, or is writing it
+    with pytest.raises(RefLocked, match="is being locked by another process"):
+        refs.update(MAIN, A, None)
+    os.utime(lock, (1, 1))  # long ago: it died
     refs.update(MAIN, A, None)
     assert refs.read(MAIN) == A
     assert "left by a process that died" in caplog.text

@@ -52,5 +52,7 @@ def command(paths: tuple[str, ...], quiet: bool, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
+    restored = (f", {len(result.restored)} stored again (their objects had gone from the "
+                "store)" if result.restored else "")
     note(f"{len(result.new)} new, {len(result.modified)} modified, "
-         f"{len(result.removed)} removed", quiet)
+         f"{len(result.removed)} removed{restored}", quiet)

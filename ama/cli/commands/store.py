@@ -24,7 +24,8 @@ def _open():  # type: ignore[no-untyped-def]
     ],
     see_also=["ama-config(1)", "ama-fsck(1)", "ama-count-objects(1)"],
     exit_codes={0: "success", 1: "verify found corrupt objects (that --repair could not "
-                "replace), or gc could not read an asset directory", 2: "bad usage or input"},
+                "replace), or gc could not read an asset directory, or other ama commands "
+                "used the store for longer than --wait", 2: "bad usage or input"},
 )
 def command() -> None:
     """Inspect and maintain the asset store ($AMA_HOME, default ~/.ama): every object
@@ -126,17 +127,23 @@ def verify(sample: float, repair: bool, quiet: bool, as_json: bool) -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--grace", type=click.IntRange(min=0), default=3600, show_default=True,
               metavar="SECONDS", help="Keep objects written in the last SECONDS.")
+@click.option("--wait", type=click.FloatRange(min=0), default=60, show_default=True,
+              metavar="SECONDS",
+              help="Wait this long for other ama commands using the store to finish.")
 @quiet_option
 @json_option
-def gc(dry_run: bool, grace: int, quiet: bool, as_json: bool) -> None:
+def gc(dry_run: bool, grace: int, wait: float, quiet: bool, as_json: bool) -> None:
     """Delete objects that nothing needs.
 
     Kept: what every registered asset directory's index and HEAD version need (with its
     history), what refs and locally known versions reach, and what unfinished uploads
-    need. See ama-store(1) and 'ama store prune' for directories that are gone."""
+    need. See ama-store(1) and 'ama store prune' for directories that are gone.
+
+    gc waits for ama commands that are running to finish (they may be writing objects
+    that nothing names yet), and commands that start meanwhile wait for gc."""
     from ama.porcelain.store import gc as store_gc
 
-    result = store_gc(_open(), dry_run=dry_run, grace=grace)
+    result = store_gc(_open(), dry_run=dry_run, grace=grace, wait=wait)
     if as_json:
         emit_json(result.to_json())
         return

@@ -100,3 +100,48 @@ def test_info_and_moving_the_objects(asset: Asset, tmp_path: Path) -> None:
     assert (asset.store.home / "objects").resolve() == dest
     moved = Store(asset.store.home)
     assert moved.objects.get(hash_bytes(b"123")) == b"123"
+
+
+def test_gc_grace_counts_from_when_an_object_entered_the_store(asset: Asset,
+                                                               tmp_path: Path) -> None:
+    # An object hard-linked from another store keeps that store's seal, two days old: its
+    # mtime says old, but it came into this store just now (its ctime), so grace keeps it.
+    import time
+
+    from ama.plumbing.odb import is_sealed, seal
+
+    src = tmp_path / "other-store-object"
+    src.write_bytes(b"shared bytes")
+    os.chmod(src, 0o444)
+    assert seal(src, now_ns=time.time_ns() - 2 * 86400 * 10**9)
+    oid = hash_bytes(b"shared bytes")
+    assert asset.odb.write_link(src, oid, src.stat().st_size)
+    st = os.stat(asset.odb.path(oid))
+    assert is_sealed(st) and st.st_mtime < time.time() - 86400
+    assert gc(asset.store, grace=3600).deleted == []
+    assert asset.odb.has(oid)
+    assert gc(asset.store, grace=0).deleted == [oid]
+
+
+def test_add_stores_again_a_staged_object_gone_from_the_store(asset: Asset) -> None:
+    write(asset.root, {"a": "kept", "b": "lost"})
+    add(asset, ["."])
+    lost = hash_bytes(b"lost")
+    os.unlink(asset.odb.path(lost))
+    again = add(asset, ["."])
+    assert (again.new, again.modified, again.restored) == ([], [], ["b"])
+    assert asset.odb.get(lost) == b"lost"
+
+
+@pytest.mark.parametrize("count", [0, 10_000])  # a store much bigger than the index, or not
+def test_the_check_for_lost_objects_finds_what_is_stored(tmp_path: Path, count: int) -> None:
+    from ama.plumbing.odb import FileObjectDatabase
+    from ama.porcelain.add import _stored
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    kept = [odb.write(f"object {i}".encode()) for i in range(300)]
+    (odb.root / "00").mkdir(exist_ok=True)
+    (odb.root / "00" / ("1" * 62)).write_bytes(b"")  # a name in the folder sampled
+    stored = _stored(str(odb.root), count)
+    assert all(stored(oid) for oid in kept) and stored("00" + "1" * 62)
+    assert not stored(hash_bytes(b"never written")) and not stored("01" + "1" * 62)
