@@ -1481,13 +1481,15 @@ class Service:
         Returns one problem per object: ``{"project","object","problem","versions"}``
         (``problem`` is ``missing``, ``corrupt``, or ``unverified``: the bytes are right but
         the object is recorded as not held, as after a read found it corrupt and it was then
-        restored); one per project whose storage overlaps another's (``object`` is its
-        storage URL, ``problem`` is ``shared-storage``, ``versions`` names the other
-        projects); and one per leftover of an upload older than ``grace`` (``object`` is its
-        name in the storage, ``problem`` is ``leftover``, ``versions`` is empty), younger
-        ones being uploads that may still be running. With ``repair``, leftovers are removed
-        and unverified objects recorded as held again; each such problem has
-        ``"repaired": True``.
+        restored); one per path that versions hold and no asset directory may
+        (:func:`~ama.plumbing.objects.path_problems`: ``object`` is the path, ``problem`` is
+        ``unsafe-path``), which an older server recorded; one per project whose storage
+        overlaps another's (``object`` is its storage URL, ``problem`` is
+        ``shared-storage``, ``versions`` names the other projects); and one per leftover of
+        an upload older than ``grace`` (``object`` is its name in the storage, ``problem``
+        is ``leftover``, ``versions`` is empty), younger ones being uploads that may still
+        be running. With ``repair``, leftovers are removed and unverified objects recorded
+        as held again; each such problem has ``"repaired": True``.
         """
         problems: list[dict[str, Any]] = []
         with self.db.read() as s:
@@ -1501,10 +1503,14 @@ class Service:
             plan = []
             for proj in projects:
                 holders: dict[str, list[str]] = {}
+                unsafe: dict[str, list[str]] = {}
                 for version in self._versions(s, AssetClass.project_id == proj.id):
                     name = f"{version['name']}/{version['version']}"
                     holders.setdefault(version["manifest"], []).append(name)
                     _, files, missing = self._reachable(s, proj.id, version["manifest"])
+                    # Recorded by a server that did not check them; clients refuse them.
+                    for path, _why in path_problems(p for p, _, _ in files):
+                        unsafe.setdefault(path, []).append(name)
                     for problem in missing:
                         oid = next(w for w in problem.split() if is_id(w))
                         holders.setdefault(oid, []).append(name)
@@ -1515,6 +1521,9 @@ class Service:
                         holders.setdefault(oid, []).append(name)
                 sizes = self._object_rows(s, proj.id, holders)
                 plan.append((proj.id, proj.name, proj.storage_url, holders, sizes))
+                problems += [{"project": proj.name, "object": path, "problem": "unsafe-path",
+                              "versions": sorted(names)}
+                             for path, names in sorted(unsafe.items())]
             every = s.execute(select(Project.name, Project.storage_url)).all()
         for _, name, url, _, _ in plan:
             # A legacy server let projects share a storage; each must move to its own.

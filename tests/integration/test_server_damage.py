@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -108,10 +111,6 @@ def worker_holding(server: RunningServer, path: Path) -> int | None:
 
 def test_fsck_lists_and_repair_removes_what_a_killed_upload_left_but_not_one_in_flight(
         start_ama_server: Callable[..., RunningServer]) -> None:
-    import signal
-    import socket
-    import time
-
     server = start_ama_server()
     storage = Path(urlsplit(server.storage_url).path)
     size = 10 << 20

@@ -247,6 +247,21 @@ def test_a_version_holding_a_path_through_ama_is_refused_naming_it(service: Serv
     assert service.list_assets(admin, "lab", "models")["items"] == []
 
 
+def test_fsck_lists_paths_no_version_may_hold_that_an_older_server_recorded(
+        service: Service, admin: Caller) -> None:
+    first = commit_files(service, admin, {"ok.txt": b"fine"})
+    manifest, objects = build({".ama/HEAD": b"class: x\n", "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    with service.db.transaction() as s:  # as a server without the rule recorded it
+        old = s.scalar(select(Version).where(Version.manifest_id == first["manifest"]))
+        s.add(Version(asset_id=old.asset_id, major=0, minor=0, patch=1, manifest_id=manifest,
+                      tree_id=Manifest.deserialize(objects[manifest]).tree,
+                      parent_id=old.id, author_id=old.author_id,
+                      created=T0.replace(tzinfo=None)))
+    assert service.fsck() == [{"project": "lab", "object": ".ama/HEAD",
+                               "problem": "unsafe-path", "versions": ["models/1/0.0.1"]}]
+
+
 def test_a_version_that_keeps_every_rule_is_recorded(service: Service, admin: Caller) -> None:
     service.put_class(admin, "lab", "strict", schema={"type": "object",
                                                       "required": ["accuracy"]},
