@@ -226,6 +226,8 @@ def state(w: World, user: str = "alice") -> dict[str, object]:
     assert wrong == [], f"{user}'s store: {full.stdout}"
     if not found:
         assert full.returncode == 0, f"{user}'s store: {full.stdout}{full.stderr}"
+    verify = w.ama("store", "verify", "--json", user=user, code=None)
+    assert (verify.returncode, json.loads(verify.stdout)["corrupt"]) == (0, []), verify.stdout
     for folder in {"alice": ("m",), "bob": ("c",)}[user]:
         root = w.root / folder
         if not (root / ".ama").is_dir():
@@ -445,6 +447,7 @@ def test_killed_at_random_moments(tmp_path: Path) -> None:
         fsck = w.ama("fsck", "--full", user=user, code=None)
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
         assert all(line.startswith("garbage\t") for line in fsck.stdout.splitlines())
+        w.ama("store", "verify", user=user)
 
     for i in range(ITERATIONS):
         w = World(tmp_path / f"w{i}")
