@@ -35,6 +35,7 @@ from blake3 import blake3
 from sqlalchemy import Select, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
 from ama.plumbing.objects import (
     CLASS_NAME_RE,
@@ -806,8 +807,10 @@ class Service:
                            "give the asset's ordinal to upload a new version of it")
         request = {"class": cls, "asset": asset, "parent": parent, "manifest": manifest,
                    "bump": bump}
-        return self.db.run(lambda s: self._commit(s, caller, project, request,
-                                                  idempotency_key))
+        result = self.db.run(lambda s: self._commit(s, caller, project, request,
+                                                    idempotency_key))
+        crash_point("server.commit.committed")
+        return result
 
     def _commit(self, s: Session, caller: Caller, project: str, request: dict[str, Any],
                 key: str) -> dict[str, Any]:
@@ -892,6 +895,7 @@ class Service:
                   "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
                   **_written_by(parsed, caller.username, now)}
         claim.result = result
+        crash_point("server.commit.recorded")
         return result
 
     def _reachable(self, s: Session, project_id: int, manifest: str

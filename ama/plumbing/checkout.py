@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import remove_temp_files, write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
@@ -126,6 +127,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
             st = _place_checked(linker, src, dest, entry, fresh and not force,
                                 entry.id in verified)
             placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
+            crash_point("checkout.placed")
         return placed
 
     def place_part(part: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
@@ -158,6 +160,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         for new in placed:
             index.add(new)
             written.append(new.path)
+    crash_point("checkout.before-index")
     index.write()
     return written
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file, read_small
 from ama.plumbing.index import Index, IndexEntry, path_key, record_entry
@@ -102,6 +103,7 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
             elif path in lost_paths:
                 result.restored.append(path)
         if todo or work.missing:
+            crash_point("add.before-index")
             index.write()
     return result.sort()
 
@@ -178,6 +180,7 @@ def store_files(asset: Asset,
                 hashed.append((path, hash_file(base + path, st.st_size), st, entry))
             else:
                 stored.append((path, store_file(odb, base + path, st.st_size), st, entry))
+                crash_point("store.stored")
             if report is not None and (n % 1000 == 0 or n == count):
                 report(n, count)
         return hashed, stored

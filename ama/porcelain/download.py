@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ama.plumbing.checkout import checkout
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
@@ -291,6 +292,7 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
                               progress, brought=brought)
+    crash_point("download.received")
     with locked_index(asset, index) as index:
         # Restage the chosen files the index holds with other bytes; none when the index
         # records that it equals the version's tree (as a clone leaves it).

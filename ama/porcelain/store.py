@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.hashing import hash_file, is_id
@@ -347,6 +348,7 @@ def _sweep(store: Store, keep: set[str], dry_run: bool, grace: float,
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            crash_point("gc.deleted")
     if not dry_run:
         for temp in odb.temp_files():
             with contextlib.suppress(OSError):

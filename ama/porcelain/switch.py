@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ama.plumbing.checkout import checkout
+from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
@@ -129,6 +130,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         place = {p: _entry(p, f) for p, f in files.items() if f is not None}
         _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
               new_tree, result)
+        crash_point("switch.before-head")
         _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
     return result
