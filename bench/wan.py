@@ -68,7 +68,8 @@ class Row:
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
          ) -> tuple[float, int, str]:
-    """Run a command; return (seconds, exit code, last line of its stderr)."""
+    """Run a command; return (seconds, exit code, the last line of its stderr that names
+    an error, else its last line)."""
     start = time.monotonic()
     try:
         done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
@@ -78,7 +79,8 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
         code, err = -1, f"timed out after {timeout:.0f} s; {e.stderr or ''}"
     seconds = time.monotonic() - start
     lines = [line for line in str(err).splitlines() if line.strip()]
-    return seconds, code, (lines[-1] if code and lines else "")
+    errors = [line for line in lines if "error" in line.lower()]
+    return seconds, code, ((errors or lines)[-1] if code and lines else "")
 
 
 def _check(args: list[str], cwd: Path, env: dict[str, str]) -> str:
