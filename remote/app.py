@@ -332,8 +332,10 @@ class Alias(_Resource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                alias: str) -> None:
         body = _json_body(req, self.config)
+        extra = {"expected": _field(body, "expected", int, nullable=True)} \
+            if "expected" in body else {}
         resp.media = self.service.put_alias(req.context.caller, project, cls, alias,
-                                            _field(body, "asset", int))
+                                            _field(body, "asset", int), **extra)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                   alias: str) -> None:

@@ -85,6 +85,8 @@ TRANSFER_TTL = 3600
 # fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
 # (a worker may spend minutes on one, an embedded client copying a huge file longer).
 LEFTOVER_GRACE = timedelta(days=1)
+# put_alias without an expected target: set the alias whatever it points at now.
+_ANY = object()
 _MANIFEST_START = b'{"author":'
 # Bulk uploads are stored and hashed by a few threads, this many objects per task.
 _BULK_WORKERS = 4
@@ -738,17 +740,28 @@ class Service:
                          old=old, new=new))
 
     def put_alias(self, caller: Caller, project: str, cls: str, alias: str,
-                  ordinal: int | str) -> dict[str, Any]:
+                  ordinal: int | str, expected: Any = _ANY) -> dict[str, Any]:
         """Point ``alias`` at asset ``ordinal`` (writers), moving it if it named another
-        asset; audited. Raises BadInput for a name that cannot be an alias."""
+        asset; audited. Raises BadInput for a name that cannot be an alias, and Conflict
+        when ``expected`` (an ordinal, or None for "no such alias yet") is given and the
+        alias does not point there now."""
         _check_alias(alias)
 
         def work(s: Session) -> dict[str, Any]:
             proj = self._project(s, caller, project, "writer")
             klass = self._class(s, proj, cls)
             asset = self._asset(s, klass, ordinal)
+            # Locked so that two compare-and-swaps on one alias cannot both win.
             row = s.scalars(select(Alias).where(Alias.class_id == klass.id,
-                                                Alias.name == alias)).first()
+                                                Alias.name == alias).with_for_update()).first()
+            if expected is not _ANY:
+                now = None if row is None else s.get(Asset, row.asset_id).ordinal  # type: ignore[union-attr]
+                if now != expected:
+                    raise Conflict(
+                        f"alias {cls}/{alias} points at "
+                        f"{'nothing' if now is None else f'{cls}/{now}'}, not "
+                        f"{'nothing' if expected is None else f'{cls}/{expected}'}",
+                        f"run 'ama list {cls}' to see where it points now")
             old = None
             if row is None:
                 s.add(Alias(class_id=klass.id, name=alias, asset_id=asset.id))

@@ -87,7 +87,8 @@ class Transport(Protocol):
     def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]: ...
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
                manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]: ...
-    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]: ...
+    def put_alias(self, project: str, cls: str, alias: str, asset: int,
+                  **expected: int | None) -> dict[str, Any]: ...
     def delete_alias(self, project: str, cls: str, alias: str) -> None: ...
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
              cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]: ...
@@ -491,9 +492,11 @@ class HttpTransport:
             "idempotency_key": idempotency_key, "bump": bump})
         return result
 
-    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]:
+    def put_alias(self, project: str, cls: str, alias: str, asset: int,
+                  **expected: int | None) -> dict[str, Any]:
+        # expected=ordinal (or None: "no such alias yet") makes it a compare-and-swap.
         result: dict[str, Any] = self._call(
-            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", {"asset": asset})
+            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", {"asset": asset, **expected})
         return result
 
     def delete_alias(self, project: str, cls: str, alias: str) -> None:

@@ -377,6 +377,19 @@ def test_signup_is_active_only_for_open_domains(service: Service) -> None:
 
 # -- aliases, titles, tags and their audit ---------------------------------------------------
 
+def test_alias_with_an_expected_target_is_a_compare_and_swap(service: Service,
+                                                             admin: Caller) -> None:
+    commit_files(service, admin, {"a": b"1"})
+    commit_files(service, admin, {"a": b"2"})
+    service.put_alias(admin, "lab", "models", "prod", 1, expected=None)
+    with pytest.raises(Conflict, match="points at models/1, not nothing"):
+        service.put_alias(admin, "lab", "models", "prod", 2, expected=None)
+    service.put_alias(admin, "lab", "models", "prod", 2, expected=1)
+    with pytest.raises(Conflict, match="points at models/2, not models/1"):
+        service.put_alias(admin, "lab", "models", "prod", 1, expected=1)
+    assert service.get_asset(admin, "lab", "models", "prod")["ordinal"] == 2
+
+
 def test_alias_title_and_tag_changes_are_audited(service: Service, admin: Caller,
                                                  clock: Clock) -> None:
     commit_files(service, admin, {"a": b"1"})
