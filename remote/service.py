@@ -758,9 +758,11 @@ class Service:
                 now = None if row is None else s.get(Asset, row.asset_id).ordinal  # type: ignore[union-attr]
                 if now != expected:
                     raise Conflict(
-                        f"alias {cls}/{alias} points at "
-                        f"{'nothing' if now is None else f'{cls}/{now}'}, not "
-                        f"{'nothing' if expected is None else f'{cls}/{expected}'}",
+                        f"alias {cls}/{alias} does not exist, not pointing at {cls}/{expected}"
+                        if now is None else
+                        f"alias {cls}/{alias} exists already: it points at {cls}/{now}"
+                        if expected is None else
+                        f"alias {cls}/{alias} points at {cls}/{now}, not {cls}/{expected}",
                         f"run 'ama list {cls}' to see where it points now")
             old = None
             if row is None:

@@ -61,6 +61,14 @@ class Unreachable(AmaError):
 # -- the interface --------------------------------------------------------------------------
 
 
+class _AnyTarget:
+    """The type of :data:`ANY_TARGET`."""
+
+
+# put_alias's ``expected`` when the move is not a compare-and-swap: wherever the alias points.
+ANY_TARGET = _AnyTarget()
+
+
 class Transport(Protocol):
     """The calls a client makes to a remote. Lists are complete (pages are followed);
     ``action`` arguments are the per-object actions that :meth:`batch` returned."""
@@ -88,7 +96,7 @@ class Transport(Protocol):
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
                manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]: ...
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
-                  **expected: int | None) -> dict[str, Any]: ...
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]: ...
     def delete_alias(self, project: str, cls: str, alias: str) -> None: ...
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
              cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]: ...
@@ -493,10 +501,13 @@ class HttpTransport:
         return result
 
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
-                  **expected: int | None) -> dict[str, Any]:
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]:
         # expected=ordinal (or None: "no such alias yet") makes it a compare-and-swap.
+        body: dict[str, Any] = {"asset": asset}
+        if not isinstance(expected, _AnyTarget):
+            body["expected"] = expected
         result: dict[str, Any] = self._call(
-            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", {"asset": asset, **expected})
+            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", body)
         return result
 
     def delete_alias(self, project: str, cls: str, alias: str) -> None:

@@ -35,8 +35,10 @@ from ama.plumbing.hashing import CHUNK
 from ama.plumbing.objects import CLASS_NAME_RE
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.transport import (
+    ANY_TARGET,
     HttpTransport,
     Transport,
+    _AnyTarget,
 )
 from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
 
@@ -364,8 +366,12 @@ class InProcessTransport:
                                             idempotency_key, bump)
         return result
 
-    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("put_alias", project, cls, alias, asset)
+    def put_alias(self, project: str, cls: str, alias: str, asset: int,
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]:
+        result: dict[str, Any] = (
+            self._call("put_alias", project, cls, alias, asset)
+            if isinstance(expected, _AnyTarget)
+            else self._call("put_alias", project, cls, alias, asset, expected))
         return result
 
     def delete_alias(self, project: str, cls: str, alias: str) -> None:

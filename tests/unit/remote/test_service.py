@@ -382,7 +382,7 @@ def test_alias_with_an_expected_target_is_a_compare_and_swap(service: Service,
     commit_files(service, admin, {"a": b"1"})
     commit_files(service, admin, {"a": b"2"})
     service.put_alias(admin, "lab", "models", "prod", 1, expected=None)
-    with pytest.raises(Conflict, match="points at models/1, not nothing"):
+    with pytest.raises(Conflict, match="models/prod exists already: it points at models/1"):
         service.put_alias(admin, "lab", "models", "prod", 2, expected=None)
     service.put_alias(admin, "lab", "models", "prod", 2, expected=1)
     with pytest.raises(Conflict, match="points at models/2, not models/1"):
