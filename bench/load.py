@@ -63,21 +63,68 @@ def client(url: str, token: str, until: float, scratch: Path,
             timed("GET find", lambda h: list(http.find(PROJECT, hash=h)), manifest)
 
 
+def server_rss(port: int) -> dict[int, int]:
+    """Resident bytes of each process of the ``ama-server serve`` bound to ``port`` (the
+    gunicorn master and its workers share its command line)."""
+    found: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"serve" not in argv or f"127.0.0.1:{port}".encode() not in argv:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[int(proc.name)] = int(line.split()[1]) * 1024
+        except OSError:  # the process ended meanwhile
+            continue
+    return found
+
+
+def sample_memory(port: int, until: float, every: float,
+                  samples: list[tuple[float, int]]) -> None:
+    start = time.monotonic()
+    while time.monotonic() < until:
+        samples.append((time.monotonic() - start, sum(server_rss(port).values())))
+        time.sleep(every)
+
+
+def memory_report(samples: list[tuple[float, int]]) -> dict[str, float]:
+    """First, last and highest total RSS, and the slope over the second half of the run
+    (after warm-up), in MB per minute by least squares."""
+    mb = [(t, rss / 1e6) for t, rss in samples]
+    half = mb[len(mb) // 2:]
+    slope = 0.0
+    if len(half) > 1:
+        slope = statistics.linear_regression([t for t, _ in half], [m for _, m in half]).slope
+    return {"first_mb": mb[0][1], "last_mb": mb[-1][1], "max_mb": max(m for _, m in mb),
+            "slope_mb_per_min": slope * 60, "samples": len(mb)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--soak", type=int, metavar="S",
+                        help="run S seconds and sample the server's memory every 5 s")
     args = parser.parse_args()
+    seconds = args.soak or args.seconds
+    samples: list[tuple[float, int]] = []
     times: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     lock = threading.Lock()
     with tempfile.TemporaryDirectory() as tmp, postgres() as db, \
             ama_server(Path(tmp), db, workers=4) as (url, token):
         HttpTransport(url, token).put_class(PROJECT, "load")
-        until = time.monotonic() + args.seconds
+        until = time.monotonic() + seconds
         threads = [threading.Thread(target=client, args=(url, token, until, Path(tmp),
                                                          times, errors, lock))
                    for _ in range(args.clients)]
+        if args.soak:
+            port = int(url.rsplit(":", 1)[1])
+            threads.append(threading.Thread(target=sample_memory,
+                                            args=(port, until, 5.0, samples)))
         for t in threads:
             t.start()
         for t in threads:
@@ -91,8 +138,16 @@ def main() -> None:
         rows.append(row)
         print(f"{route:28} {row['count']:>7} {row['errors']:>6} {row['p50']:>8.1f} "
               f"{row['p95']:>8.1f} {row['p99']:>8.1f}")
+    result: dict[str, object] = {"clients": args.clients, "seconds": seconds, "routes": rows}
+    if samples:
+        memory = memory_report(samples)
+        result["memory"] = memory
+        print(f"server RSS (master and 4 workers): first {memory['first_mb']:.1f} MB, last "
+              f"{memory['last_mb']:.1f} MB, highest {memory['max_mb']:.1f} MB; slope over the "
+              f"second half {memory['slope_mb_per_min']:+.2f} MB/min ({memory['samples']:.0f} "
+              "samples)")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "load.json").write_text(json.dumps(rows, indent=1))
+    (RESULTS / "load.json").write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
