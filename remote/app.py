@@ -433,8 +433,8 @@ class _Limited:
     def __init__(self, stream: Any, left: int) -> None:
         self.stream, self.left = stream, left
 
-    def read(self, size: int = -1) -> bytes:
-        size = self.left if size < 0 else min(size, self.left)
+    def read(self, size: int | None = -1, /) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
         data: bytes = self.stream.read(size) if size else b""
         self.left -= len(data)
         return data
@@ -528,8 +528,9 @@ def _handle_ama_error(req: falcon.Request, resp: falcon.Response, ex: AmaError,
     extra: dict[str, Any] = {}
     if hasattr(ex, "latest"):
         extra["latest"] = ex.latest
-    if getattr(ex, "problems", None):
-        extra["problems"] = list(ex.problems)
+    problems = getattr(ex, "problems", None)
+    if problems:
+        extra["problems"] = list(problems)
     resp.status = status
     resp.media = _error_body(status, ex.message, ex.hint, **extra)
     if status == 401:

@@ -33,8 +33,9 @@ import os
 import stat
 import struct
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from blake3 import blake3
 
@@ -477,8 +478,10 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
         rows = index.records(start, stop)
         return rows if select is None else ((p, r) for p, r in rows if select(p))
 
-    theirs = [forked(lambda a=a, b=b: _stat_differs(part(a, b), base, written))
-              for a, b in others]
+    def share(start: int, stop: int | None) -> Any:  # read and checked in the child
+        return _stat_differs(part(start, stop), base, written)
+
+    theirs = [forked(partial(share, a, b)) for a, b in others]
     found = _stat_differs(part(*own), base, written)
     if meanwhile is not None:
         meanwhile()

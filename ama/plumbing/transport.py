@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
@@ -254,7 +254,7 @@ def _retry_class() -> Any:
                 raise
             after.first_failure = self.first_failure if self.first_failure is not None else now
             if self.deadline is not None and now - after.first_failure >= self.deadline:
-                error = MaxRetryError(kwargs.get("_pool"), url or "",
+                error = MaxRetryError(cast(Any, kwargs.get("_pool")), url or "",
                                       kwargs.get("error") or after.history[-1].error)
                 error.tries = tries  # type: ignore[attr-defined]
                 raise error
