@@ -40,6 +40,7 @@ from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, rea
 from ama.plumbing.objects import (
     CLASS_NAME_RE,
     TREE_HEADER,
+    TREE_HEADERS,
     InvalidObject,
     Manifest,
     Tree,
@@ -146,7 +147,7 @@ class _HashingReader:
             return
         if not self._decided and len(self._kept) >= len(TREE_HEADER):
             self._decided = True
-            if not (self._kept.startswith(TREE_HEADER) or self._kept.startswith(_MANIFEST_START)):
+            if not (self._kept.startswith(TREE_HEADERS) or self._kept.startswith(_MANIFEST_START)):
                 self._kept = None
 
     def drain(self) -> None:
@@ -1229,7 +1230,7 @@ class Service:
         if size < MMAP_THRESHOLD or (size <= KEEP_LIMIT and _structured_start(stored)):
             whole = read_small(stored, size)
             count, digest = len(whole), blake3(whole).hexdigest()
-            if whole.startswith((TREE_HEADER, _MANIFEST_START)):
+            if whole.startswith((*TREE_HEADERS, _MANIFEST_START)):
                 found = object_type(whole)
                 if found in ("tree", "manifest"):
                     kind, data = found, whole
@@ -1615,7 +1616,7 @@ def _written_by(manifest: Manifest | bytes | None, uploader: str, uploaded: date
 def _structured_start(path: str) -> bool:
     """Whether the file at ``path`` begins like a tree or a manifest."""
     with open(path, "rb") as f:
-        return f.read(len(TREE_HEADER)).startswith((TREE_HEADER, _MANIFEST_START[:10]))
+        return f.read(len(TREE_HEADER)).startswith((*TREE_HEADERS, _MANIFEST_START[:10]))
 
 
 def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:

@@ -7,7 +7,8 @@ index was written ("racily clean") is re-hashed too, as git does.
 
 The file is binary, so 100,000 entries load in a few milliseconds (layout in ama-format(5)):
 
-    magic "AMAI", version u32 (2), entry count u32, length of the paths in bytes u32
+    magic "AMAI", version u32 (2; 3 when a symbolic link is staged), entry count u32,
+    length of the paths in bytes u32
     count records of '<32sIQqQ': raw id, mode, size, mtime_ns, inode
     the paths, UTF-8, each followed by NUL, in the records' order (sorted by UTF-8 bytes)
     extensions: each a 4-byte signature, a u32 length and that many bytes
@@ -40,6 +41,9 @@ from ama.plumbing.parallel import PARALLEL_FROM, forked
 
 MAGIC = b"AMAI"
 VERSION = 2
+# An index staging a symbolic link is written as version 3: an ama that knows no links would
+# take its mode (0120777) for an executable file's.
+VERSION_LINKS = 3
 _HEADER_V1 = struct.Struct("<4sII")
 _HEADER = struct.Struct("<4sIII")
 _EXTENSION = struct.Struct("<4sI")
@@ -49,6 +53,9 @@ _CHECKSUM_LEN = 32
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
+MODE_LINK = 0o120777
+# Maps the second byte of a little-endian mode to 1 when its file type is a symbolic link.
+_LINK_BYTE = bytes(1 if b >> 4 == 0o12 else 0 for b in range(256))
 
 
 class CorruptIndex(AmaError):
@@ -70,12 +77,19 @@ class IndexEntry(NamedTuple):
     mode: int = MODE_FILE
 
     @property
+    def is_link(self) -> bool:
+        """Whether a symbolic link is staged (its blob holds the target), not a file."""
+        return self.mode & 0o170000 == 0o120000
+
+    @property
     def executable(self) -> bool:
-        return bool(self.mode & 0o100)
+        return bool(self.mode & 0o100) and not self.is_link
 
     @property
     def type(self) -> str:
-        """The tree entry type this file gets: ``exec`` or ``blob``."""
+        """The tree entry type this file gets: ``link``, ``exec`` or ``blob``."""
+        if self.is_link:
+            return "link"
         return "exec" if self.executable else "blob"
 
     def matches(self, st: os.stat_result) -> bool:
@@ -333,7 +347,9 @@ class Index:
             records = b"".join(pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino)
                                for e in entries)
             names = "".join(e.path + "\0" for e in entries).encode("utf-8")
-        parts = [_HEADER.pack(MAGIC, VERSION, count, len(names)), records, names]
+        links = 1 in records[33::_RECORD.size].translate(_LINK_BYTE)
+        version = VERSION_LINKS if links else VERSION
+        parts = [_HEADER.pack(MAGIC, version, count, len(names)), records, names]
         if self.tree is not None:
             parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
         body = b"".join(parts)
@@ -361,9 +377,9 @@ def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
     magic, version, count = _HEADER_V1.unpack_from(data)
     if magic != MAGIC:
         raise corrupt("it is not an ama index")
-    if version not in (1, VERSION):
+    if version not in (1, VERSION, VERSION_LINKS):
         raise CorruptIndex(f"index {path} has version {version}; this ama reads versions 1 "
-                           f"to {VERSION}", "upgrade ama")
+                           f"to {VERSION_LINKS}", "upgrade ama")
     body, checksum = data[:-_CHECKSUM_LEN], data[-_CHECKSUM_LEN:]
     if blake3(body).digest() != checksum:
         raise corrupt("its checksum does not match")
@@ -460,7 +476,7 @@ def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
         full = base + path
         try:
             st = lstat(full)
-            if st.st_mode & 0o170000 == 0o120000:
+            if st.st_mode & 0o170000 == 0o120000 and mode & 0o170000 != 0o120000:
                 st = os.stat(full)  # a symbolic link placed from the store: its target counts
         except (FileNotFoundError, NotADirectoryError):
             found.append((record_entry(path, record), None))
@@ -486,10 +502,24 @@ def change_of(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change
     cannot tell."""
     from ama.plumbing.hashing import hash_file
 
+    if entry.is_link:
+        return _link_change(entry, st, root)
     if st is None or not stat.S_ISREG(st.st_mode):
         return Change("deleted", entry)
     if st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
         return Change("modified", entry._replace(size=st.st_size))
     if hash_file(f"{root}/{entry.path}", st.st_size) != entry.id:
         return Change("modified", entry)
+    return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))
+
+
+def _link_change(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change:
+    """What became of a staged symbolic link: its target string is its content."""
+    from ama.plumbing.hashing import hash_bytes
+
+    if st is None or not stat.S_ISLNK(st.st_mode):
+        return Change("deleted", entry) if st is None else Change("modified", entry)
+    target = os.fsencode(os.readlink(f"{root}/{entry.path}"))
+    if hash_bytes(target) != entry.id:
+        return Change("modified", entry._replace(size=len(target)))
     return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))

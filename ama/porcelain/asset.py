@@ -27,7 +27,7 @@ from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
     Head,
 )
 from ama.plumbing.index import Index, IndexEntry, stat_differs
-from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
+from ama.plumbing.objects import TREE_HEADERS, InvalidObject, TreeEntry, name_problem
 from ama.plumbing.odb import FileObjectDatabase, MissingObject, ObjectDatabase
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.store import Store, home_dir
@@ -136,14 +136,14 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
     """
     files: dict[str, tuple[str, str]] = {}
     stack = [(tree, "")]
-    header = TREE_HEADER
+    headers = TREE_HEADERS
     while stack:
         oid, where = stack.pop()
         data = odb.get(oid)
         try:
-            if not data.startswith(header):
+            if not data.startswith(headers):
                 raise ValueError
-            lines = data[len(header):].decode("utf-8").split("\n")
+            lines = data[len(headers[0]):].decode("utf-8").split("\n")
             if lines.pop() != "":
                 raise ValueError
             for line in lines:
