@@ -54,6 +54,13 @@ _CHECKSUM_LEN = 32
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
 MODE_LINK = 0o120777
+
+
+def mode_of(kind: str) -> int:
+    """The mode an entry of the tree entry type ``kind`` is staged with."""
+    return MODE_LINK if kind == "link" else MODE_EXEC if kind == "exec" else MODE_FILE
+
+
 # Maps the second byte of a little-endian mode to 1 when its file type is a symbolic link.
 _LINK_BYTE = bytes(1 if b >> 4 == 0o12 else 0 for b in range(256))
 

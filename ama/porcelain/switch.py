@@ -26,7 +26,7 @@ from ama.plumbing.checkout import checkout
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, changes, path_key
+from ama.plumbing.index import Index, IndexEntry, changes, mode_of, path_key
 from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.refs import pid_alive
@@ -170,7 +170,7 @@ class _Fetch:
 def _entry(path: str, file: FileSide) -> IndexEntry:
     """A stat-less index entry for ``file`` at ``path`` (the checkout records the stat)."""
     kind, oid, size = file
-    return IndexEntry(path, oid, size, 0, 0, MODE_EXEC if kind == "exec" else MODE_FILE)
+    return IndexEntry(path, oid, size, 0, 0, mode_of(kind))
 
 
 def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
@@ -194,7 +194,7 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
             committed = flatten_tree_ids(asset.odb, tree)
         entries = index.entries
         for path, e in entries.items():
-            if committed.get(path) != ("exec" if e.mode & 0o100 else "blob", e.id):
+            if committed.get(path) != (e.type, e.id):
                 changed.add(path)
         changed.update(p for p in committed if p not in entries)
     return sorted(changed, key=path_key)

@@ -232,7 +232,7 @@ def test_mktree_accepts_any_valid_name(ama: Ama) -> None:
 
 MKTREE_BAD = [
     ("blob {h} 6 hello.txt", 2, "input line 1: expected '<type> <id> <size>"),
-    ("link {h} 6\thello.txt", 2, "unknown type 'link'"),
+    ("lnk {h} 6\thello.txt", 2, "unknown type 'lnk'"),
     ("blob {h} 06\thello.txt", 2, "not a canonical number"),
     ("blob {h} 7\thello.txt", 2, "size 7 is wrong"),
     ("blob 8e4c7c1b 6\thello.txt", 2, "'8e4c7c1b' is not an object id"),

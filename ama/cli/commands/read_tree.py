@@ -21,7 +21,7 @@ def command(object_name: str) -> None:
     carry no stat, so the next check re-hashes each file once.
     """
     from ama.plumbing.graph import tree_of, walk_tree
-    from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry
+    from ama.plumbing.index import Index, IndexEntry, mode_of
     from ama.plumbing.objects import check_paths
 
     env = Env()
@@ -29,7 +29,7 @@ def command(object_name: str) -> None:
     tree = tree_of(odb, env.resolve(object_name))
     index = Index.read(env.asset_dir.index_path)
     entries = {
-        path: IndexEntry(path, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
+        path: IndexEntry(path, e.id, e.size, 0, 0, mode_of(e.type))
         for path, e in walk_tree(odb, tree)
     }
     check_paths(entries, f"tree {tree}")

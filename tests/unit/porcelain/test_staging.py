@@ -28,7 +28,8 @@ def test_add_stages_new_changed_and_deleted(asset: Asset) -> None:
     os.unlink(asset.root / "d" / "b.txt")
     again = add(asset, ["."])
     assert (again.new, again.modified, again.removed) == (["new.txt"], ["a.txt"], ["d/b.txt"])
-    assert add(asset, ["."]).to_json() == {"new": [], "modified": [], "removed": [], "bytes": 0}
+    assert add(asset, ["."]).to_json() == {"new": [], "modified": [], "removed": [],
+                                           "skipped": [], "bytes": 0}
 
 
 def test_add_relative_to_a_subfolder_and_amaignore(asset: Asset,
