@@ -219,6 +219,15 @@ def _place_link(target: str, dest: str) -> os.stat_result:
     return os.lstat(dest)
 
 
+def in_real_folders(root: str | os.PathLike[str], path: str) -> bool:
+    """Whether every folder on ``path`` (``/``-separated, below ``root``) is a real folder,
+    none a symbolic link: only then may the file at ``path`` be removed or replaced, since
+    through a link it would be a file outside the work tree."""
+    base = os.fspath(root)
+    folder = f"{base}/{path}".rpartition("/")[0]
+    return _folder_kind(folder, {base: "dir"}) == "dir"
+
+
 def _folder_kind(folder: str, kinds: dict[str, str]) -> str:
     """``dir``, ``link``, ``absent`` or ``file`` for ``folder``, found with ``lstat`` from
     the root down (memoised in ``kinds``): below anything but a real folder nothing is

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ama.plumbing.checkout import checkout
+from ama.plumbing.checkout import checkout, in_real_folders
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
@@ -240,6 +240,8 @@ def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEnt
         if not index.remove(path):
             continue
         full = asset.root / path
+        if not in_real_folders(asset.root, path):
+            continue  # through a symbolic link: not a file of this work tree
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             if not full.is_dir() or full.is_symlink():
                 os.unlink(full)
@@ -284,7 +286,7 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
         old = index.entries
         differ = {p: e for p, e in new_files.items()
                   if (cur := old.get(p)) is None or cur.id != e.id
-                  or cur.executable != e.executable}
+                  or cur.type != e.type}
         gone = [p for p in old if p not in new_files]
         _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
         _finish(asset, asset.head, result.new, target)

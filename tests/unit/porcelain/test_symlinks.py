@@ -111,3 +111,36 @@ def test_follow_stores_the_target_and_skip_leaves_links_out(asset: Asset) -> Non
         "blob", hash_bytes(b"outside\n"))
     assert index.get("inside").type == "link"  # inside the asset: still a link
     assert status(asset).modified == []
+
+
+def test_switch_never_deletes_or_writes_through_a_folder_made_a_link(asset: Asset,
+                                                                     tmp_path: Path) -> None:
+    from ama.porcelain.config import Config
+    from ama.porcelain.info import connect
+    from ama.porcelain.switch import switch
+    from ama.porcelain.upload import upload
+
+    connect(Config.open()).transport.put_class(connect(Config.open()).project, "ml-models")
+    write(asset.root, {"a/f": "mine\n", "keep.txt": "k"})
+    add(asset, ["."])
+    upload(asset, "first")
+    os.unlink(asset.root / "a/f")
+    os.rmdir(asset.root / "a")
+    write(asset.root, {"b.txt": "b"})
+    add(asset, ["."])
+    upload(asset, "second")
+    # Something plants a link where the folder of the first version goes.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("not yours\n")
+    os.symlink(outside, asset.root / "a")
+    switch(asset, "0.0.0", force=True)
+    assert not (asset.root / "a").is_symlink()
+    assert (asset.root / "a/f").read_text() == "mine\n"
+    assert (outside / "f").read_text() == "not yours\n"
+    # And back: the version's own file is deleted, never one reached through a link.
+    os.unlink(asset.root / "a/f")
+    os.rmdir(asset.root / "a")
+    os.symlink(outside, asset.root / "a")
+    switch(asset, "0.0.1", force=True)
+    assert (outside / "f").read_text() == "not yours\n"
