@@ -58,6 +58,11 @@ def round_trip(tmp_path: Path, env: dict[str, str] | None = None) -> None:
     assert "--skip-symlinks" in refused.stderr
     os.unlink(m / "escape")
     ama("add", ".", cwd=m, env=env)
+    staged = ama("ls-files", "-s", cwd=m, env=env).stdout.splitlines()
+    assert [line.split()[0] for line in staged].count("link") == 5
+    (m / "new.txt").write_text("new\n")
+    assert ama("ls-files", "--others", cwd=m, env=env).stdout == "new.txt\n"
+    os.unlink(m / "new.txt")
     assert json.loads(ama("status", "--json", cwd=m, env=env).stdout)["modified"] == []
     ama("upload", "-m", "zones", cwd=m, env=env)
     before = tree(m)
