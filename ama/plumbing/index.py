@@ -265,7 +265,7 @@ class Index:
             i = table.pos().get(entry.path)
             if i is not None:  # a new record in place of the old: no entry built
                 raw, mode = table.record(i)[:2]
-                if raw.hex() != entry.id or (mode ^ entry.mode) & 0o100:
+                if raw.hex() != entry.id or (mode ^ entry.mode) & 0o170100:
                     self.tree = None
                 _RECORD.pack_into(table.raw, i * _RECORD.size, bytes.fromhex(entry.id),
                                   entry.mode, entry.size, entry.mtime_ns, entry.ino)
@@ -275,7 +275,7 @@ class Index:
         if old is None:
             self._check_clash(entry.path)
             self.tree = None
-        elif old.id != entry.id or old.executable != entry.executable:
+        elif old.id != entry.id or old.type != entry.type:
             self.tree = None
         entries[entry.path] = entry
 

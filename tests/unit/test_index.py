@@ -414,3 +414,15 @@ def test_an_index_staging_a_link_is_version_3_and_keeps_the_link(tmp_path: Path)
     again.remove("zone")
     again.write()
     assert path.read_bytes()[4:8] == (2).to_bytes(4, "little")
+
+
+def test_a_file_restaged_as_a_link_to_the_same_bytes_forgets_the_tree(tmp_path: Path
+                                                                       ) -> None:
+    from ama.plumbing.index import MODE_LINK
+
+    path = _valid_index(tmp_path)
+    for index in (Index.read(path), Index(tmp_path / "other")):  # as read, and as built
+        index.add(entry("a.txt", b"hello"))
+        index.tree = "ab" * 32
+        index.add(entry("a.txt", b"hello")._replace(mode=MODE_LINK))
+        assert index.tree is None

@@ -144,3 +144,25 @@ def test_switch_never_deletes_or_writes_through_a_folder_made_a_link(asset: Asse
     os.symlink(outside, asset.root / "a")
     switch(asset, "0.0.1", force=True)
     assert (outside / "f").read_text() == "not yours\n"
+
+
+def test_remove_deletes_a_link_not_its_target_nor_through_one(asset: Asset,
+                                                              tmp_path: Path) -> None:
+    from ama.porcelain.remove import remove
+
+    zoneinfo(asset.root)
+    write(asset.root, {"d/f": "mine\n"})
+    add(asset, ["."])
+    removed = remove(asset, ["posix", "zoneinfo/Europe/Monaco"])
+    assert removed.deleted == ["posix", "zoneinfo/Europe/Monaco"]
+    assert not os.path.lexists(asset.root / "posix")
+    assert (asset.root / "zoneinfo/Europe/Paris").read_text() == "CET\n"
+    # A staged folder made a link to elsewhere: its files there are not this asset's.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("not yours\n")
+    os.unlink(asset.root / "d/f")
+    os.rmdir(asset.root / "d")
+    os.symlink(outside, asset.root / "d")
+    remove(asset, ["d/f"], force=True)
+    assert (outside / "f").read_text() == "not yours\n"
