@@ -280,6 +280,17 @@ def test_ls_tree_recursive_nul_and_names(ama: Ama) -> None:
 
 # -- update-index / ls-files ---------------------------------------------------------------
 
+def test_update_index_stages_a_link_inside_the_asset_as_a_link(ama: Ama) -> None:
+    put(ama.cwd, "zones/Paris", "CET")
+    os.symlink("zones/Paris", ama.cwd / "Monaco")
+    ama.ok("update-index", "--add", "Monaco", "zones/Paris")
+    assert ama.ok("ls-files", "-s") == (
+        f"link {blake3(b'zones/Paris').hexdigest()} 11\tMonaco\n"
+        f"blob {blake3(b'CET').hexdigest()} 3\tzones/Paris")
+    tree = ama.ok("write-tree")
+    assert ama.ok("cat-object", "-p", tree).startswith("ama-tree 2\nlink ")
+
+
 def test_update_index_add_remove_force_remove(ama: Ama) -> None:
     put(ama.cwd, "a.txt", "a")
     put(ama.cwd, "b.txt", "b")
@@ -342,7 +353,7 @@ def test_update_index_with_one_bad_path_changes_nothing(ama: Ama) -> None:
     put(ama.cwd, "good.txt", "good")
     (ama.cwd / "dir").mkdir()
     os.mkfifo(ama.cwd / "pipe")
-    os.symlink("good.txt", ama.cwd / "link")
+    os.symlink("../outside", ama.cwd / "link")
     put(ama.cwd.parent, "outside", "x")
     put(ama.cwd, "new\nline", "x")
     put(ama.cwd, "tab\there", "x")

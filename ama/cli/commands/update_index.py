@@ -44,9 +44,10 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
 
     A staged file is hashed and stored in the asset store, and recorded with its stat so
     later checks re-hash only files that changed. Without --add only files already staged
-    are updated; with --remove a staged file that no longer exists is unstaged. Every path is
-    checked before anything is written: one bad path leaves the index and the store as they
-    were.
+    are updated; with --remove a staged file that no longer exists is unstaged. A symbolic
+    link is staged as a link when its target stays inside the asset, and refused otherwise.
+    Every path is checked before anything is written: one bad path leaves the index and the
+    store as they were.
     """
     from ama.plumbing.index import Index, IndexEntry, changes
 
@@ -99,7 +100,15 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
         if stat.S_ISDIR(st.st_mode):
             raise BadInput(f"{name} is a folder: update-index takes files",
                            "list its files with find, or use 'ama add'")
-        if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISLNK(st.st_mode):
+            from ama.plumbing.objects import link_problem
+
+            why = link_problem(rel, os.readlink(full))
+            if why is not None:
+                from ama.plumbing.worktree import UnsupportedFiles
+
+                raise UnsupportedFiles([(name, f"is a symbolic link: {why}")])
+        elif not stat.S_ISREG(st.st_mode):
             from ama.plumbing.worktree import UnsupportedFiles, file_problem
 
             raise UnsupportedFiles([(name, file_problem(st.st_mode) or "")])
@@ -116,6 +125,9 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
                 index.remove(rel)
                 continue
             assert st is not None
-            oid = odb.write_file(f"{root}/{rel}", st.st_size)
+            if stat.S_ISLNK(st.st_mode):  # a link's content is its target
+                oid = odb.write(os.fsencode(os.readlink(f"{root}/{rel}")))
+            else:
+                oid = odb.write_file(f"{root}/{rel}", st.st_size)
             index.add(IndexEntry.from_stat(rel, oid, st))
     index.write()
