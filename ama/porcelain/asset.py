@@ -152,6 +152,7 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
             lines = data[len(headers[0]):].decode("utf-8").split("\n")
             if lines.pop() != "":
                 raise ValueError
+            links = False
             for line in lines:
                 head, _tab, name = line.partition("\t")
                 kind, entry_id, _size = head.split(" ")
@@ -159,6 +160,9 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
                     stack.append((entry_id, f"{where}{name}/"))
                 else:
                     files[where + name] = (kind, entry_id)
+                    links = links or kind == "link"
+            if links != data.startswith(headers[1]):  # "ama-tree 2" is for links only
+                raise ValueError
         except ValueError:  # UnicodeDecodeError too
             read_tree(odb, oid)
             raise InvalidObject(f"object {oid} is not a tree") from None

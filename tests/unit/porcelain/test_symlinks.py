@@ -166,3 +166,17 @@ def test_remove_deletes_a_link_not_its_target_nor_through_one(asset: Asset,
     os.symlink(outside, asset.root / "d")
     remove(asset, ["d/f"], force=True)
     assert (outside / "f").read_text() == "not yours\n"
+
+
+@pytest.mark.parametrize("header, kind", [(b"ama-tree 1\n", b"link"), (b"ama-tree 2\n", b"blob")])
+def test_reading_a_version_refuses_a_tree_whose_header_hides_or_fakes_links(
+        header: bytes, kind: bytes) -> None:
+    from ama.plumbing.objects import InvalidObject
+    from ama.plumbing.odb import MemoryObjectDatabase
+    from ama.porcelain.asset import flatten_tree_ids
+
+    odb = MemoryObjectDatabase()
+    blob = odb.write(b"x")
+    tree = odb.write(header + kind + b" " + blob.encode() + b" 1\tx\n")
+    with pytest.raises(InvalidObject, match="header does not match"):
+        flatten_tree_ids(odb, tree)
