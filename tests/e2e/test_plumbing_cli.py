@@ -394,6 +394,21 @@ def test_ls_files_selects_modified_deleted_and_others(ama: Ama) -> None:
 
 # -- write-tree / read-tree / checkout-index -----------------------------------------------
 
+@pytest.mark.parametrize("target", [b"/etc", b"../../etc", b"d/../../x"])
+def test_checkout_index_refuses_a_tree_with_a_link_leaving_it_before_any_write(
+        ama: Ama, tmp_path: Path, target: bytes) -> None:
+    ama.ok("hash-object", "-w", "--stdin", input=b"hello\n")
+    link = ama.ok("hash-object", "-w", "--stdin", input=target)
+    tree = ama.ok("mktree", input=(f"link {link} {len(target)}\tevil\n"
+                                   f"blob {HELLO_ID} 6\thello.txt\n").encode())
+    fresh = tmp_path / "fresh"
+    (fresh / ".ama").mkdir(parents=True)
+    ama.ok("read-tree", tree, cwd=fresh)
+    result = ama.fails(2, "checkout-index", "-a", cwd=fresh)
+    assert "evil: its target" in result.err and "nothing was written" in result.err
+    assert sorted(os.listdir(fresh)) == [".ama"]
+
+
 def test_write_tree_refuses_a_blob_missing_from_the_store(ama: Ama) -> None:
     build_golden(ama)
     os.chmod(object_path(HELLO_ID), 0o644)
