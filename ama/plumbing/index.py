@@ -439,7 +439,8 @@ class Change(NamedTuple):
 def stat_differs(index: Index, root: str | os.PathLike[str],
                  select: Callable[[str], bool] | None = None,
                  meanwhile: Callable[[], None] | None = None,
-                 split_at: int = PARALLEL_FROM) -> list[tuple[IndexEntry, os.stat_result | None]]:
+                 split_at: int = PARALLEL_FROM, store: str | os.PathLike[str] | None = None
+                 ) -> list[tuple[IndexEntry, os.stat_result | None]]:
     """Return, in the index's order, the staged files below ``root`` (those whose path
     ``select`` accepts, default all) whose stat differs from their entry or is racily
     clean, each with its ``lstat`` (``os.stat`` for a symbolic link placed from the store),
@@ -448,14 +449,19 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     One ``lstat`` per file, no entry built for a file that matches. From ``split_at`` files
     on, a forked child checks part of them (:func:`~ama.plumbing.parallel.forked`);
     ``meanwhile``, if given, runs in this process during that time (it always runs once).
+
+    With ``store`` (the object folder) only a link pointing into it counts as placed from
+    the store; any other link where a file is staged is given with its own ``lstat``, so
+    that a file replaced by a link is never read through it.
     """
     base = os.path.join(os.fspath(root), "")
+    inside = None if store is None else os.path.join(os.path.abspath(store), "")
     written = index.written_ns
     count = index._count()
     if count < split_at:
         rows = index.records() if select is None else (
             (p, r) for p, r in index.records() if select(p))
-        found = _stat_differs(rows, base, written)
+        found = _stat_differs(rows, base, written, inside)
         if meanwhile is not None:
             meanwhile()
         return found
@@ -466,15 +472,16 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
         rows = index.records(start, stop)
         return rows if select is None else ((p, r) for p, r in rows if select(p))
 
-    theirs = forked(lambda: _stat_differs(part(cut, None), base, written))
-    found = _stat_differs(part(0, cut), base, written)
+    theirs = forked(lambda: _stat_differs(part(cut, None), base, written, inside))
+    found = _stat_differs(part(0, cut), base, written, inside)
     if meanwhile is not None:
         meanwhile()
     found.extend(theirs())
     return found
 
 
-def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
+def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int,
+                  store: str | None = None
                   ) -> list[tuple[IndexEntry, os.stat_result | None]]:
     found: list[tuple[IndexEntry, os.stat_result | None]] = []
     lstat = os.lstat
@@ -483,7 +490,8 @@ def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
         full = base + path
         try:
             st = lstat(full)
-            if st.st_mode & 0o170000 == 0o120000 and mode & 0o170000 != 0o120000:
+            if (st.st_mode & 0o170000 == 0o120000 and mode & 0o170000 != 0o120000
+                    and (store is None or os.readlink(full).startswith(store))):
                 st = os.stat(full)  # a symbolic link placed from the store: its target counts
         except (FileNotFoundError, NotADirectoryError):
             found.append((record_entry(path, record), None))
@@ -511,6 +519,8 @@ def change_of(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change
 
     if entry.is_link:
         return _link_change(entry, st, root)
+    if st is not None and stat.S_ISLNK(st.st_mode):  # a file made a link: other content
+        return Change("modified", entry)
     if st is None or not stat.S_ISREG(st.st_mode):
         return Change("deleted", entry)
     if st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):

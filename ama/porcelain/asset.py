@@ -328,12 +328,12 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
 
     differ = stat_differs(index, root, None if prefixes == [""] else
                           (lambda path: under_any(path, prefixes)),
-                          walk_all)
+                          walk_all, store=link_root)
     stale: list[tuple[IndexEntry, os.stat_result]] = []
     missing: list[IndexEntry] = []
     folders: list[str] = []  # staged files that are folders now: what they hold is new
     for entry, st in differ:
-        if entry.is_link and st is not None and stat.S_ISLNK(st.st_mode):
+        if st is not None and stat.S_ISLNK(st.st_mode):  # a link: its own, or a file's now
             content = policy.content(entry.path, base + entry.path, st, problems)
             if content is not None:
                 stale.append((entry, content))

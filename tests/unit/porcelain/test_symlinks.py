@@ -180,3 +180,26 @@ def test_reading_a_version_refuses_a_tree_whose_header_hides_or_fakes_links(
     tree = odb.write(header + kind + b" " + blob.encode() + b" 1\tx\n")
     with pytest.raises(InvalidObject, match="header does not match"):
         flatten_tree_ids(odb, tree)
+
+
+def test_a_staged_file_made_a_link_is_a_modification_never_read_through(
+        asset: Asset, tmp_path: Path) -> None:
+    write(asset.root, {"data.csv": "a,b\n", "other.csv": "c\n"})
+    add(asset, ["."])
+    secret = tmp_path / "secret"
+    secret.write_text("not for the asset\n")
+    os.unlink(asset.root / "data.csv")
+    os.symlink(secret, asset.root / "data.csv")
+    os.unlink(asset.root / "other.csv")
+    os.symlink("data.csv", asset.root / "other.csv")
+    now = status(asset)
+    assert now.modified == ["other.csv"]
+    assert [p for p, _ in now.unsupported] == ["data.csv"]  # it leaves the asset
+    with pytest.raises(UnsupportedFiles) as e:
+        add(asset, ["."])
+    assert [p for p, _ in e.value.problems] == ["data.csv"]
+    assert not asset.odb.has(hash_bytes(b"not for the asset\n"))
+    os.unlink(asset.root / "data.csv")
+    write(asset.root, {"data.csv": "a,b\n"})
+    assert add(asset, ["."]).modified == ["other.csv"]
+    assert asset.index().get("other.csv").type == "link"
