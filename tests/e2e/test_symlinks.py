@@ -56,6 +56,8 @@ def round_trip(tmp_path: Path, env: dict[str, str] | None = None) -> None:
     refused = ama("add", ".", cwd=m, env=env, code=2)
     assert "escape" in refused.stderr and "--follow-symlinks" in refused.stderr
     assert "--skip-symlinks" in refused.stderr
+    both = ama("add", "--follow-symlinks", "--skip-symlinks", ".", cwd=m, env=env, code=2)
+    assert "cannot be given together" in both.stderr
     os.unlink(m / "escape")
     ama("add", ".", cwd=m, env=env)
     staged = ama("ls-files", "-s", cwd=m, env=env).stdout.splitlines()
