@@ -39,11 +39,15 @@ from ama.plumbing.crash import crash_point
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
 from ama.plumbing.objects import (
     CLASS_NAME_RE,
+    MAX_LINK_TARGET_BYTES,
     TREE_HEADER,
+    TREE_HEADERS,
     InvalidObject,
     Manifest,
     Tree,
     check_class_name,
+    decode_link_target,
+    link_problem,
     object_type,
     path_problems,
 )
@@ -148,7 +152,7 @@ class _HashingReader:
             return
         if not self._decided and len(self._kept) >= len(TREE_HEADER):
             self._decided = True
-            if not (self._kept.startswith(TREE_HEADER) or self._kept.startswith(_MANIFEST_START)):
+            if not (self._kept.startswith(TREE_HEADERS) or self._kept.startswith(_MANIFEST_START)):
                 self._kept = None
 
     def drain(self) -> None:
@@ -869,7 +873,8 @@ class Service:
                         f"{same.major}.{same.minor}.{same.patch}",
                         "there is nothing new to upload", latest=latest.manifest_id)
                 number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
-        parsed, files, missing = self._reachable(s, proj.id, manifest)
+        links: list[tuple[str, str, int]] = []
+        parsed, files, missing = self._reachable(s, proj.id, manifest, links)
         if missing:
             raise ValidationFailed(
                 f"{len(missing)} object(s) reachable from manifest {manifest} are not "
@@ -884,6 +889,14 @@ class Service:
                 f"such as {unsafe[0][0]!r}",
                 "remove them (names such as .ama are ama's own), then upload again",
                 problems=[f"{path}: {why}" for path, why in unsafe])
+        escaping = self._link_problems(proj, links)
+        if escaping:
+            raise ValidationFailed(
+                f"the version holds {len(escaping)} symbolic link(s) pointing outside it, "
+                f"such as {escaping[0][0]!r}",
+                "make their targets relative paths inside the asset, or upload them with "
+                "'ama add --follow-symlinks' or '--skip-symlinks'",
+                problems=[f"{path}: {why}" for path, why in escaping])
         problems = _rule_problems(klass, parsed, files)
         if problems:
             raise ValidationFailed(
@@ -913,12 +926,44 @@ class Service:
         crash_point("server.commit.recorded")
         return result
 
-    def _reachable(self, s: Session, project_id: int, manifest: str
+    def _link_problems(self, proj: Project, links: list[tuple[str, str, int]]
+                       ) -> list[tuple[str, str]]:
+        """``(path, why)`` for each link ``(path, blob id, size)`` whose target
+        :func:`~ama.plumbing.objects.link_problem` refuses. A link's blob is its target
+        path: it is read from the project's storage and checked against its id."""
+        storage = self._storage(proj.storage_url)
+        targets: dict[str, str | None] = {}
+        found = []
+        for path, oid, size in links:
+            if oid not in targets:
+                if size > MAX_LINK_TARGET_BYTES:
+                    targets[oid] = None
+                else:
+                    def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
+                        return ValidationFailed(f"the link blob {oid} is damaged: {detail}",
+                                                "upload the version again")
+                    data = _CheckedStream(storage.open(object_key(oid)), oid, size,
+                                          corrupt).read_all()
+                    try:
+                        targets[oid] = decode_link_target(data)
+                    except BadInput:
+                        targets[oid] = None
+            target = targets[oid]
+            if target is None:
+                found.append((path, "its target is not a UTF-8 path of at most "
+                                    f"{MAX_LINK_TARGET_BYTES} bytes"))
+            elif (why := link_problem(path, target)) is not None:
+                found.append((path, why))
+        return found
+
+    def _reachable(self, s: Session, project_id: int, manifest: str,
+                   links: list[tuple[str, str, int]] | None = None
                    ) -> tuple[Manifest | None, list[tuple[str, str, int]], list[str]]:
         """Walk a manifest through the trees stored in the database.
 
         Returns (manifest, files as (path, blob id, size), problems naming each object that
-        is missing or not verified in the project).
+        is missing or not verified in the project); symbolic links are files there, and
+        also appended to ``links`` as (path, blob id, size) when it is given.
         """
         missing: list[str] = []
         row = self._object_rows(s, project_id, [manifest], with_data=True).get(manifest)
@@ -950,6 +995,8 @@ class Service:
                         below.append((entry_id, path + "/"))
                     else:
                         files.append((path, entry_id, size))
+                        if kind == "link" and links is not None:
+                            links.append((path, entry_id, size))
             level = below
         blobs = self._object_rows(s, project_id, (oid for _, oid, _ in files))
         for path, oid, size in files:
@@ -1260,7 +1307,7 @@ class Service:
         if size < MMAP_THRESHOLD or (size <= KEEP_LIMIT and _structured_start(stored)):
             whole = read_small(stored, size)
             count, digest = len(whole), blake3(whole).hexdigest()
-            if whole.startswith((TREE_HEADER, _MANIFEST_START)):
+            if whole.startswith((*TREE_HEADERS, _MANIFEST_START)):
                 found = object_type(whole)
                 if found in ("tree", "manifest"):
                     kind, data = found, whole
@@ -1646,7 +1693,7 @@ def _written_by(manifest: Manifest | bytes | None, uploader: str, uploaded: date
 def _structured_start(path: str) -> bool:
     """Whether the file at ``path`` begins like a tree or a manifest."""
     with open(path, "rb") as f:
-        return f.read(len(TREE_HEADER)).startswith((TREE_HEADER, _MANIFEST_START[:10]))
+        return f.read(len(TREE_HEADER)).startswith((*TREE_HEADERS, _MANIFEST_START[:10]))
 
 
 def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ class Staged:
     new: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # symbolic links left out
     bytes: int = 0
     # Staged files, unchanged, whose objects had gone from the store: stored again.
     restored: list[str] = field(default_factory=list)
@@ -37,7 +39,7 @@ class Staged:
 
     def to_json(self) -> dict[str, object]:
         return {"new": self.new, "modified": self.modified, "removed": self.removed,
-                "restored": self.restored, "bytes": self.bytes}
+                "restored": self.restored, "skipped": self.skipped, "bytes": self.bytes}
 
 
 def pathspecs(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None
@@ -49,7 +51,7 @@ def pathspecs(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None
 
 
 def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None,
-        progress: Progress | None = None) -> Staged:
+        progress: Progress | None = None, links: str = "record") -> Staged:
     """Stage the files below ``paths``: new files, files whose content changed, and the
     removal of staged files that were deleted. Honours ``.amaignore``.
 
@@ -61,6 +63,10 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
     A staged file whose object is no longer in the store (``ama store gc`` while an older
     ama ran, a hand-made deletion) is stored again from the work tree when its bytes are
     still the staged ones, so the next upload has every object it needs.
+    A symbolic link whose target stays inside the asset is staged as a link; one that
+    leaves it is refused unless ``links`` is ``follow`` (the file it points at is staged)
+    or ``skip`` (every link is left out and listed in ``skipped``); see
+    :func:`~ama.porcelain.asset.scan`.
 
     With the ``hardlink`` link strategy a file becomes its store object by a hard link
     instead of a copy (see :func:`link_files`): it turns read-only, as files a hardlink
@@ -80,8 +86,8 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
                 if ignore and ignore.match_file(prefix):
                     raise BadInput(f"{name} is excluded by {IGNORE_FILE}",
                                    f"remove the pattern from {IGNORE_FILE} to stage it")
-        work = scan(asset, index, prefixes, strict=True)
-        result = Staged()
+        work = scan(asset, index, prefixes, strict=True, links=links)
+        result = Staged(skipped=list(work.skipped))
         todo: list[tuple[str, os.stat_result, IndexEntry | None]] = [
             (path, st, None) for path, st in work.new]
         todo.extend((entry.path, st, entry) for entry, st in work.stale)
@@ -176,7 +182,10 @@ def store_files(asset: Asset,
         stored: list[Stored] = []
         count = len(files)
         for n, (path, st, entry) in enumerate(files, 1):
-            if linking and _linkable(st):
+            if stat.S_ISLNK(st.st_mode):  # a link's content is its target
+                target = os.fsencode(os.readlink(base + path))
+                stored.append((path, odb.write(target), st, entry))
+            elif linking and _linkable(st):
                 hashed.append((path, hash_file(base + path, st.st_size), st, entry))
             else:
                 stored.append((path, store_file(odb, base + path, st.st_size), st, entry))

@@ -23,7 +23,7 @@ from ama.plumbing.checkout import checkout
 from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
+from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.refs import pid_alive
@@ -240,8 +240,7 @@ def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport |
                     if kind == "tree":
                         below.append((oid, path + "/"))
                     else:
-                        files[path] = IndexEntry(path, oid, size, 0, 0,
-                                                 MODE_EXEC if kind == "exec" else MODE_FILE)
+                        files[path] = IndexEntry(path, oid, size, 0, 0, mode_of(kind))
             level = below
     check_paths(files, f"the version whose manifest is {manifest}")
     return files

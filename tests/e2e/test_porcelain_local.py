@@ -116,7 +116,8 @@ def test_config_round_trip_and_json_shapes(tmp_path: Path) -> None:
     ama("init", "data", cwd=d)
     (d / "x").write_text("x")
     assert json.loads(ama("add", "--json", ".", cwd=d).stdout) == {
-        "new": ["x"], "modified": [], "removed": [], "restored": [], "bytes": 1}
+        "new": ["x"], "modified": [], "removed": [], "restored": [], "skipped": [],
+        "bytes": 1}
     diff = json.loads(ama("diff", "--json", cwd=d).stdout)
     assert diff == [{"status": "A", "path": "x", "old": None,
                      "new": {"id": diff[0]["new"]["id"], "size": 1, "type": "blob"}}]

@@ -87,7 +87,7 @@ def admin(service: Service) -> Caller:
     return caller
 
 
-def build(files: dict[str, bytes], metadata: dict[str, Any] | None = None,
+def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
           inputs: tuple[Input, ...] = (), message: str = "") -> tuple[str, dict[str, bytes]]:
     """Return (manifest id, every object id -> bytes) for a version holding ``files``."""
     objects: dict[str, bytes] = {}
@@ -98,6 +98,10 @@ def build(files: dict[str, bytes], metadata: dict[str, Any] | None = None,
             if isinstance(value, dict):
                 oid, size = tree_of(value)
                 items.append(TreeEntry("tree", oid, size, name))
+            elif isinstance(value, str):  # a symbolic link to this target
+                data = value.encode()
+                objects[hash_bytes(data)] = data
+                items.append(TreeEntry("link", hash_bytes(data), len(data), name))
             else:
                 oid = hash_bytes(value)
                 objects[oid] = value
@@ -244,6 +248,31 @@ def test_a_version_holding_a_path_through_ama_is_refused_naming_it(service: Serv
         service.commit(admin, "lab", "models", None, None, manifest, "k")
     assert [p.split(":")[0] for p in refused.value.problems] == [".ama/HEAD", "sub/.AMA/index"]
     assert "'.ama/HEAD'" in refused.value.message
+    assert service.list_assets(admin, "lab", "models")["items"] == []
+
+
+def test_a_version_holding_links_inside_it_is_recorded(service: Service,
+                                                       admin: Caller) -> None:
+    manifest, objects = build({"zoneinfo/Europe/Paris": b"CET\n",
+                               "zoneinfo/Europe/Monaco": "Paris", "posix": "zoneinfo",
+                               "zoneinfo/Dangling": "../gone"})
+    upload(service, admin, objects)
+    done = service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert done["version"] == "0.0.0"
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "a/../../x",
+                                    ".ama/index"])
+def test_a_version_holding_a_link_leaving_it_is_refused_naming_it(service: Service,
+                                                                  admin: Caller,
+                                                                  target: str) -> None:
+    manifest, objects = build({"d/escape": target, "d/fine": "../ok.txt",
+                               "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    with pytest.raises(ValidationFailed) as refused:
+        service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert [p.split(":")[0] for p in refused.value.problems] == ["d/escape"]
+    assert "'d/escape'" in refused.value.message
     assert service.list_assets(admin, "lab", "models")["items"] == []
 
 
