@@ -73,7 +73,7 @@ from ama_remote.models import (
     VersionInput,
 )
 from ama_remote.storage import storages_overlap
-from ama_remote.storage.base import object_key
+from ama_remote.storage.base import HasLocalPaths, PutsFiles, Syncs, object_key
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 BUMPS = ("patch", "minor", "major")
@@ -1175,7 +1175,7 @@ class Service:
             elif oid not in answers:
                 answers[oid] = {}
                 todo.append((oid, size, path))
-        store_one = (self._store_local if hasattr(storage, "put_file")
+        store_one = (self._store_local if isinstance(storage, PutsFiles)
                      else self._store_streamed)
         chunks = [todo[i:i + _BULK_CHUNK] for i in range(0, len(todo), _BULK_CHUNK)]
         done = len(files) - len(todo)
@@ -1194,9 +1194,8 @@ class Service:
                 if progress is not None:
                     progress(done)
         if verified:
-            sync = getattr(storage, "sync", None)
-            if sync is not None:
-                sync()
+            if isinstance(storage, Syncs):
+                storage.sync()
             now = self._now()
             values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
                        "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
@@ -1301,7 +1300,7 @@ class Service:
             rows = self._object_rows(s, proj.id, ids)
             storage_url = proj.storage_url
         storage = self._storage(storage_url)
-        local = getattr(storage, "local_path", None)
+        local = storage.local_path if isinstance(storage, HasLocalPaths) else None
         answers: list[dict[str, Any]] = []
         for oid in ids:
             row = rows.get(oid)
