@@ -323,20 +323,9 @@ class Service:
     def _upsert_object(self, s: Session, project_id: int, oid: str, size: int, verified: bool,
                        kind: str | None = None, data: bytes | None = None,
                        keep_verified: bool = False) -> None:
-        values = {"project_id": project_id, "oid": oid, "size": size, "verified": verified,
-                  "kind": kind, "data": data, "created": self._now()}
-        if s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        stmt = insert(StoredObject).values(**values)
-        if keep_verified:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["project_id", "oid"])
-        else:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["project_id", "oid"],
-                set_={"size": size, "verified": verified, "kind": kind, "data": data})
-        s.execute(stmt)
+        upsert_objects(s, [{"project_id": project_id, "oid": oid, "size": size,
+                            "verified": verified, "kind": kind, "data": data,
+                            "created": self._now()}], replace=not keep_verified)
 
     @staticmethod
     def _version_query() -> Select[Any]:
@@ -1039,15 +1028,10 @@ class Service:
     def _remember(self, s: Session, project_id: int, pending: list[tuple[str, int]]) -> None:
         """Record objects about to be uploaded through presigned URLs, not yet verified
         (a row already there, verified or not, is kept)."""
-        if s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         now = self._now()
-        s.execute(insert(StoredObject).on_conflict_do_nothing(
-            index_elements=["project_id", "oid"]),
-            [{"project_id": project_id, "oid": oid, "size": size, "verified": False,
-              "kind": None, "data": None, "created": now} for oid, size in pending])
+        upsert_objects(s, [{"project_id": project_id, "oid": oid, "size": size,
+                            "verified": False, "kind": None, "data": None, "created": now}
+                           for oid, size in pending], replace=False)
 
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
                    size: int) -> dict[str, Any]:
@@ -1200,25 +1184,8 @@ class Service:
             values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
                        "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
                        "created": now} for a in verified]
-            self.db.run(lambda s: self._upsert_verified(s, values))
+            self.db.run(lambda s: upsert_objects(s, values, replace=True))
         return {"objects": [answers[oid] for oid, _, _ in files]}
-
-    @staticmethod
-    def _upsert_verified(s: Session, values: list[dict[str, Any]]) -> None:
-        if s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        # On the table, not the mapped class: the driver's executemany straight away,
-        # without the ORM's bookkeeping per row (most of the time for 100,000 rows).
-        stmt = insert(StoredObject.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["project_id", "oid"],
-            set_={"size": stmt.excluded.size, "verified": True, "kind": stmt.excluded.kind,
-                  "data": stmt.excluded.data})
-        connection = s.connection()
-        for start in range(0, len(values), 10_000):
-            connection.execute(stmt, values[start:start + 10_000])
 
     @staticmethod
     def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
@@ -1593,6 +1560,29 @@ class Service:
             level = [e.id for r in rows.values() if r.data is not None
                      for e in Tree.deserialize(r.data).entries if e.type == "tree"]
         return seen
+
+
+def upsert_objects(s: Session, values: list[dict[str, Any]], replace: bool) -> None:
+    """Insert object rows (every column of :class:`StoredObject`); a row already there for
+    the same project and id is overwritten when ``replace``, else kept as it is."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    # On the table, not the mapped class: the driver's executemany straight away,
+    # without the ORM's bookkeeping per row (most of the time for 100,000 rows).
+    stmt = insert(StoredObject.__table__)
+    if replace:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["project_id", "oid"],
+            set_={"size": stmt.excluded.size, "verified": stmt.excluded.verified,
+                  "kind": stmt.excluded.kind, "data": stmt.excluded.data})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["project_id", "oid"])
+    s.flush()  # the connection below bypasses the session's autoflush
+    connection = s.connection()
+    for start in range(0, len(values), 10_000):
+        connection.execute(stmt, values[start:start + 10_000])
 
 
 def _tree_entries(data: bytes, checked: bool) -> list[tuple[str, str, int, str]]:
