@@ -33,42 +33,34 @@ from sqlalchemy.orm import Session
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
 from ama.plumbing.objects import (
     TREE_HEADER,
-    Manifest,
     Tree,
     object_type,
     path_problems,
 )
-from ama.plumbing.rules import rule_problems
 from ama_remote.errors import (
     BadInput,
-    Conflict,
     NotFound,
     ObjectCorrupt,
     ValidationFailed,
 )
 from ama_remote.models import (
-    Asset,
     AssetClass,
-    IdempotencyKey,
     Project,
     StoredObject,
-    Version,
-    VersionInput,
 )
 from ama_remote.service.accounts import Accounts
 from ama_remote.service.catalog import Catalog
+from ama_remote.service.commit import Committing
 from ama_remote.service.common import (
     _BULK_CHUNK,
     _BULK_WORKERS,
     _MANIFEST_START,
-    BUMPS,
     KEEP_LIMIT,
     LEFTOVER_GRACE,
     READ_CHUNK,
     TRANSFER_TTL,
     Caller,
     ServiceBase,
-    _written_by,
     upsert_objects,
     utc_now,
 )
@@ -174,7 +166,7 @@ class _CheckedStream:
 __all__ = ["Caller", "Service", "utc_now"]
 
 
-class Service(Accounts, Catalog, ServiceBase):
+class Service(Accounts, Catalog, Committing, ServiceBase):
     """Every operation of the remote, over a :class:`Database` and per-project storage."""
 
     # -- helpers ---------------------------------------------------------------------------
@@ -186,120 +178,6 @@ class Service(Accounts, Catalog, ServiceBase):
     # -- classes ---------------------------------------------------------------------------
 
     # -- assets and versions ---------------------------------------------------------------
-
-    def commit(self, caller: Caller, project: str, cls: str, asset: int | None,
-               parent: str | None, manifest: str, idempotency_key: str,
-               bump: str = "patch") -> dict[str, Any]:
-        """Record ``manifest`` as the next version of ``cls/asset`` (a new asset when None).
-
-        In one transaction: allocate the ordinal of a new asset; check ``parent`` is still
-        the asset's latest version (Conflict naming the latest); check every object reachable
-        from the manifest is uploaded and verified (ValidationFailed listing the missing);
-        check the class rules (ValidationFailed naming each broken rule); record the version
-        and its inputs. The same ``idempotency_key`` again returns the first result.
-        Returns ``{"class","ordinal","name","version","manifest","parent","created",…}``.
-        """
-        check_id(manifest, "manifest id")
-        if parent is not None:
-            check_id(parent, "parent manifest id")
-        if bump not in BUMPS:
-            raise BadInput(f"invalid bump {bump!r}: use patch, minor or major")
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
-            raise BadInput("an idempotency key is 1 to 200 characters")
-        if asset is not None and (not isinstance(asset, int) or asset < 1):
-            raise BadInput(f"invalid asset ordinal {asset!r}: ordinals start at 1")
-        if asset is None and parent is not None:
-            raise BadInput(f"a new asset of {cls} has no parent version, but {parent} was given",
-                           "give the asset's ordinal to upload a new version of it")
-        request = {"class": cls, "asset": asset, "parent": parent, "manifest": manifest,
-                   "bump": bump}
-        return self.db.run(lambda s: self._commit(s, caller, project, request,
-                                                  idempotency_key))
-
-    def _commit(self, s: Session, caller: Caller, project: str, request: dict[str, Any],
-                key: str) -> dict[str, Any]:
-        proj = self._project(s, caller, project, "writer")
-        cls, asset_no, parent = request["class"], request["asset"], request["parent"]
-        manifest = request["manifest"]
-        prior = s.get(IdempotencyKey, (proj.id, key))
-        if prior is not None:
-            if prior.request != request:
-                raise BadInput(f"idempotency key {key!r} was already used for another commit",
-                               "use a new key for a new commit")
-            return dict(prior.result)
-        # Claim the key first: a concurrent commit with the same key waits on this row and,
-        # retried, returns this commit's result.
-        claim = IdempotencyKey(project_id=proj.id, key=key, user_id=caller.user_id,
-                               request=request, result=None, created=self._now())
-        s.add(claim)
-        s.flush()
-        klass = self._class(s, proj, cls, lock=asset_no is None)
-        target: Asset | None = None
-        latest: Version | None = None
-        number = (0, 0, 0)
-        if asset_no is not None:
-            target = self._asset(s, klass, asset_no, lock=True)
-            latest = self._latest(s, target.id)
-            if latest is not None:
-                current = f"{latest.major}.{latest.minor}.{latest.patch}"
-                if parent != latest.manifest_id:
-                    raise Conflict(
-                        f"{cls}/{asset_no} has moved on: its latest version is {current} "
-                        f"(manifest {latest.manifest_id}), not "
-                        f"{parent if parent else 'none'}",
-                        f"run 'ama fetch {cls}/{asset_no}' and 'ama switch --version {current}', "
-                        "then upload again",
-                        latest=latest.manifest_id)
-                same = s.scalars(select(Version).where(Version.asset_id == target.id,
-                                                       Version.manifest_id == manifest)).first()
-                if same is not None:
-                    raise Conflict(
-                        f"{cls}/{asset_no} already has manifest {manifest} as version "
-                        f"{same.major}.{same.minor}.{same.patch}",
-                        "there is nothing new to upload", latest=latest.manifest_id)
-                number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
-        parsed, files, missing = self._reachable(s, proj.id, manifest)
-        if missing:
-            raise ValidationFailed(
-                f"{len(missing)} object(s) reachable from manifest {manifest} are not "
-                f"uploaded to project {project!r}",
-                "upload them ('ama upload' sends what is missing) and commit again",
-                problems=missing)
-        assert parsed is not None
-        unsafe = path_problems(path for path, _, _ in files)
-        if unsafe:
-            raise ValidationFailed(
-                f"the version holds {len(unsafe)} path(s) that no asset directory may hold, "
-                f"such as {unsafe[0][0]!r}",
-                "remove them (names such as .ama are ama's own), then upload again",
-                problems=[f"{path}: {why}" for path, why in unsafe])
-        problems = _rule_problems(klass, parsed, files)
-        if problems:
-            raise ValidationFailed(
-                f"the version breaks {len(problems)} rule(s) of class {cls!r}",
-                f"fix them, or run 'ama class info -n {cls}' to read the rules", problems=problems)
-        now = self._now()
-        if target is None:
-            target = Asset(class_id=klass.id, ordinal=klass.next_ordinal, title="",
-                           description="", tags=[], created=now)
-            klass.next_ordinal += 1
-            s.add(target)
-            s.flush()
-        version = Version(asset_id=target.id, major=number[0], minor=number[1], patch=number[2],
-                          manifest_id=manifest, tree_id=parsed.tree,
-                          parent_id=latest.id if latest else None, author_id=caller.user_id,
-                          created=now)
-        s.add(version)
-        s.flush()
-        for item in parsed.inputs:
-            s.add(VersionInput(version_id=version.id, manifest_id=item.manifest, name=item.name,
-                               label=item.label))
-        result = {"class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
-                  "version": ".".join(map(str, number)), "manifest": manifest,
-                  "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
-                  **_written_by(parsed, caller.username, now)}
-        claim.result = result
-        return result
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -818,16 +696,3 @@ def _structured_start(path: str) -> bool:
         return f.read(len(TREE_HEADER)).startswith((TREE_HEADER, _MANIFEST_START[:10]))
 
 
-def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:
-    major, minor, patch = number
-    if bump == "major":
-        return major + 1, 0, 0
-    if bump == "minor":
-        return major, minor + 1, 0
-    return major, minor, patch + 1
-
-
-def _rule_problems(klass: AssetClass, manifest: Manifest,
-                   files: list[tuple[str, str, int]]) -> list[str]:
-    """Return one line per broken class rule (empty when the version passes them all)."""
-    return rule_problems(klass.schema, klass.rules, manifest.metadata, files)
