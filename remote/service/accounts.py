@@ -14,21 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ama_remote.errors import (
-    BadInput,
-    Conflict,
-    NotFound,
-    Unauthenticated,
-)
-from ama_remote.models import (
-    Token,
-    User,
-)
-from ama_remote.service.common import (
-    Caller,
-    ServiceBase,
-    _stamp,
-)
+from ama_remote.errors import BadInput, Conflict, NotFound, Unauthenticated
+from ama_remote.models import Token, User
+from ama_remote.service.common import Caller, ServiceBase, _stamp
 
 
 class Accounts(ServiceBase):

@@ -21,17 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ama.plumbing.hashing import check_id
-from ama.plumbing.objects import (
-    CLASS_NAME_RE,
-    Tree,
-    check_class_name,
-)
+from ama.plumbing.objects import CLASS_NAME_RE, Tree, check_class_name
 from ama.plumbing.rules import check_rules, check_schema
-from ama_remote.errors import (
-    BadInput,
-    Conflict,
-    NotFound,
-)
+from ama_remote.errors import BadInput, Conflict, NotFound
 from ama_remote.models import (
     ROLES,
     Alias,
@@ -43,11 +35,7 @@ from ama_remote.models import (
     Version,
     VersionInput,
 )
-from ama_remote.service.common import (
-    Caller,
-    ServiceBase,
-    _stamp,
-)
+from ama_remote.service.common import Caller, ServiceBase, _stamp
 from ama_remote.storage import storages_overlap
 
 

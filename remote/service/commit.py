@@ -10,29 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ama.plumbing.hashing import check_id
-from ama.plumbing.objects import (
-    Manifest,
-    path_problems,
-)
+from ama.plumbing.objects import Manifest, path_problems
 from ama.plumbing.rules import rule_problems
-from ama_remote.errors import (
-    BadInput,
-    Conflict,
-    ValidationFailed,
-)
-from ama_remote.models import (
-    Asset,
-    AssetClass,
-    IdempotencyKey,
-    Version,
-    VersionInput,
-)
-from ama_remote.service.common import (
-    BUMPS,
-    Caller,
-    ServiceBase,
-    _written_by,
-)
+from ama_remote.errors import BadInput, Conflict, ValidationFailed
+from ama_remote.models import Asset, AssetClass, IdempotencyKey, Version, VersionInput
+from ama_remote.service.common import Caller, ServiceBase, _written_by
+
+BUMPS = ("patch", "minor", "major")
 
 
 def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:

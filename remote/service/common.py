@@ -13,24 +13,15 @@ import json
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Select, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
-from ama.plumbing.objects import (
-    TREE_HEADER,
-    InvalidObject,
-    Manifest,
-    Tree,
-)
+from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
 from ama_remote.db import Database
-from ama_remote.errors import (
-    Forbidden,
-    NotFound,
-    ValidationFailed,
-)
+from ama_remote.errors import Forbidden, NotFound, ValidationFailed
 from ama_remote.models import (
     ROLES,
     Alias,
@@ -42,20 +33,9 @@ from ama_remote.models import (
     User,
     Version,
 )
+from ama_remote.storage.base import Backend
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
-BUMPS = ("patch", "minor", "major")
-# Trees and manifests up to this size keep their bytes in the database for commit's walk.
-KEEP_LIMIT = 64 << 20
-READ_CHUNK = 1 << 20
-TRANSFER_TTL = 3600
-# fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
-# (a worker may spend minutes on one, an embedded client copying a huge file longer).
-LEFTOVER_GRACE = timedelta(days=1)
-_MANIFEST_START = b'{"author":'
-# Bulk uploads are stored and hashed by a few threads, this many objects per task.
-_BULK_WORKERS = 4
-_BULK_CHUNK = 256
 
 
 def utc_now() -> datetime:
@@ -63,7 +43,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _open_backend(url: str) -> Any:
+def _open_backend(url: str) -> Backend:
     from ama_remote.storage import open_backend
 
     return open_backend(url)
@@ -143,7 +123,7 @@ class ServiceBase:
     def __init__(
         self,
         db: Database,
-        open_storage: Callable[[str], Any] = _open_backend,
+        open_storage: Callable[[str], Backend] = _open_backend,
         clock: Callable[[], datetime] = utc_now,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
         open_signup_domains: tuple[str, ...] = (),
@@ -155,13 +135,13 @@ class ServiceBase:
         self._token_bytes = token_bytes
         self.open_signup_domains = tuple(d.lower() for d in open_signup_domains)
         self.token_ttl = token_ttl
-        self._storages: dict[str, Any] = {}
+        self._storages: dict[str, Backend] = {}
 
     def _now(self) -> datetime:
         """The injected clock's time as naive UTC, the form every table stores."""
         return self._clock().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
-    def _storage(self, url: str) -> Any:
+    def _storage(self, url: str) -> Backend:
         if url not in self._storages:
             self._storages[url] = self._open_storage(url)
         return self._storages[url]

@@ -19,37 +19,24 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
-from ama.plumbing.objects import (
-    TREE_HEADER,
-    Tree,
-    object_type,
-    path_problems,
-)
-from ama_remote.errors import (
-    BadInput,
-    NotFound,
-    ObjectCorrupt,
-    ValidationFailed,
-)
-from ama_remote.models import (
-    AssetClass,
-    Project,
-    StoredObject,
-)
-from ama_remote.service.common import (
-    _BULK_CHUNK,
-    _BULK_WORKERS,
-    _MANIFEST_START,
-    KEEP_LIMIT,
-    LEFTOVER_GRACE,
-    READ_CHUNK,
-    TRANSFER_TTL,
-    Caller,
-    ServiceBase,
-    upsert_objects,
-)
+from ama.plumbing.objects import TREE_HEADER, Tree, object_type, path_problems
+from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
+from ama_remote.models import AssetClass, Project, StoredObject
+from ama_remote.service.common import Caller, ServiceBase, upsert_objects
 from ama_remote.storage import storages_overlap
-from ama_remote.storage.base import HasLocalPaths, PutsFiles, Syncs, object_key
+from ama_remote.storage.base import Backend, HasLocalPaths, PutsFiles, Syncs, object_key
+
+# Trees and manifests up to this size keep their bytes in the database for commit's walk.
+KEEP_LIMIT = 64 << 20
+READ_CHUNK = 1 << 20
+TRANSFER_TTL = 3600
+# fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
+# (a worker may spend minutes on one, an embedded client copying a huge file longer).
+LEFTOVER_GRACE = timedelta(days=1)
+_MANIFEST_START = b'{"author":'
+# Bulk uploads are stored and hashed by a few threads, this many objects per task.
+_BULK_WORKERS = 4
+_BULK_CHUNK = 256
 
 
 class _HashingReader:
@@ -299,7 +286,7 @@ class Objects(ServiceBase):
         return {"id": oid, "size": size, "verified": True}
 
     @staticmethod
-    def _stored_matches(storage: Any, oid: str, size: int | None) -> bool:
+    def _stored_matches(storage: Backend, oid: str, size: int | None) -> bool:
         reader = _HashingReader(storage.open(object_key(oid)))
         try:
             reader.drain()
@@ -448,7 +435,7 @@ class Objects(ServiceBase):
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
-    def _store_streamed(self, storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str) -> dict[str, Any]:
         """Store one file into any storage through its stream interface, as put_object."""
         key = object_key(oid)
         with open(path, "rb") as f:
@@ -638,7 +625,7 @@ class Objects(ServiceBase):
                     .values(verified=True)))
         return problems
 
-    def _leftovers(self, project: str, storage: Any, repair: bool,
+    def _leftovers(self, project: str, storage: Backend, repair: bool,
                    grace: timedelta) -> list[dict[str, Any]]:
         """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
         found = []
