@@ -743,3 +743,35 @@ def test_migrating_twice_changes_nothing(service: Service) -> None:
     service.db.migrate()
     with service.db.read() as s:
         assert s.scalars(select(Version)).all() == []
+
+
+def test_listing_assets_runs_the_same_number_of_queries_for_any_number_of_assets(
+        service: Service, admin: Caller) -> None:
+    from sqlalchemy import event
+
+    def queries_to_list() -> int:
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(service.db.engine, "before_cursor_execute", count)
+        try:
+            service.list_assets(admin, "lab", "models")
+        finally:
+            event.remove(service.db.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    first = commit_files(service, admin, {"a": b"0"})
+    commit_files(service, admin, {"a": b"1"}, asset=1, parent=first["manifest"])
+    service.put_alias(admin, "lab", "models", "best", 1)
+    few = queries_to_list()
+    for i in range(2, 7):
+        commit_files(service, admin, {"a": f"{i}".encode()})
+    service.put_alias(admin, "lab", "models", "newest", 6)
+    assert queries_to_list() == few
+    items = service.list_assets(admin, "lab", "models")["items"]
+    assert [(a["ordinal"], a["versions"], a["aliases"]) for a in items] == [
+        (1, 2, ["best"]), (2, 1, []), (3, 1, []), (4, 1, []), (5, 1, []), (6, 1, ["newest"])]
+    assert items[0]["latest"]["version"] == "0.0.1"
+    assert items[0]["latest"] == service.list_versions(admin, "lab", "models", 1)[-1]
