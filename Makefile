@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test tools lint man bench clean
+.PHONY: demo test tools lint man bench docs clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(BIN)/.installed
 man: $(BIN)/.installed
 	$(BIN)/python -m ama.cli.manpages man
 	for s in 1 5 7; do ln -sf $(CURDIR)/man/*.$$s $(VENV)/share/man/man$$s/; done
+
+# The Python API's reference, from its docstrings; a warning fails the build.
+DOCS_DIR ?= build/api
+docs: $(BIN)/.installed
+	$(BIN)/python -W error -m pdoc --docformat restructuredtext -o $(DOCS_DIR) ama.api ama.filesystem
 
 bench: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py

@@ -24,6 +24,7 @@ import orjson
 
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import check_id, is_id
+from ama.plumbing.jsontext import MAX_INT, parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 
@@ -55,16 +56,20 @@ def _json_body(req: falcon.Request, config: ServerConfig,
             f"{req.method} {req.path} takes a JSON body, not {media_type or 'no content type'}",
             "send the header 'Content-Type: application/json'")
     limit = config.max_request_bytes
+    too_large = PayloadTooLarge(
+        f"request body is larger than the {limit} bytes this server accepts",
+        "send a smaller request, or ask the server's administrator to raise "
+        "max_request_bytes")
     if req.content_length is not None and req.content_length > limit:
-        raise PayloadTooLarge(f"request body of {req.content_length} bytes is larger than the "
-                              f"{limit} bytes this server accepts")
-    raw = req.bounded_stream.read(limit + 1)
+        raise too_large
+    # A chunked body has no Content-Length, and Falcon's bounded stream then reads nothing:
+    # read the server's own stream, which ends where the chunks end.
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    stream = req.stream if chunked and req.content_length is None else req.bounded_stream
+    raw = stream.read(limit + 1)
     if len(raw) > limit:
-        raise PayloadTooLarge(f"request body is larger than the {limit} bytes this server accepts")
-    try:
-        body = orjson.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise BadInput(f"request body is not valid JSON: {e}") from None
+        raise too_large
+    body = parse_json(raw, "request body")
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")
     return body
@@ -93,8 +98,35 @@ def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
     return value
 
 
+def _int(value: str | None, name: str, default: int, low: int = 0,
+         high: int = MAX_INT) -> int:
+    """Return the decimal ``value`` of path or query parameter ``name`` (``default`` if it is
+    absent); 400 naming it unless it is an integer from ``low`` to ``high``. Every number
+    that comes in a path or a query goes through here."""
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(high)) \
+            or not low <= int(value) <= high:
+        raise BadInput(f"parameter '{name}' must be an integer from {low} to {high}, "
+                       f"not {value[:40]!r}")
+    return int(value)
+
+
 def _ordinal(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    """An all-digit asset name is an ordinal (400 if it is out of range, or digits other
+    than 0-9, such as '¹'), else None."""
+    if not value.isdigit():
+        return None
+    return _int(value, "asset", 0, 0, MAX_INT)
+
+
+def _version(value: str) -> str:
+    """Return the version name ``value`` once each of its numbers is in range (400 naming
+    the parameter otherwise); its form is the service's to check."""
+    for part in value.split("."):
+        if part.isdigit():
+            _int(part, "version", 0, 0, MAX_INT)
+    return value
 
 
 class _Paging:
@@ -102,10 +134,10 @@ class _Paging:
         self.config = config
 
     def params(self, req: falcon.Request) -> tuple[int, int]:
-        page = req.get_param_as_int("page", min_value=1, default=1)
-        per_page = req.get_param_as_int("per_page", min_value=1,
-                                        max_value=self.config.max_per_page,
-                                        default=self.config.per_page)
+        per_page = _int(req.get_param("per_page"), "per_page", self.config.per_page, 1,
+                        self.config.max_per_page)
+        # The first item of the page, (page - 1) * per_page, must fit in the database's offset.
+        page = _int(req.get_param("page"), "page", 1, 1, MAX_INT // self.config.max_per_page)
         return page, per_page
 
     def slice(self, req: falcon.Request, items: list[Any]) -> dict[str, Any]:
@@ -125,6 +157,17 @@ class _Resource:
         self.service = service
         self.config = config
         self.paging = _Paging(config)
+
+
+class OpenApi(_Resource):
+    """GET: the OpenAPI document of this API (:mod:`ama_remote.openapi`)."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        from ama_remote.openapi import DOCUMENT
+
+        resp.media = DOCUMENT
 
 
 class Signup(_Resource):
@@ -262,7 +305,8 @@ class VersionSize(_Resource):
                name: str, version: str) -> None:
         caller = req.context.caller
         ordinal = _asset_name(name)
-        resp.media = self.service.version_size(caller, project, cls, ordinal, version)
+        resp.media = self.service.version_size(caller, project, cls, ordinal,
+                                               _version(version))
 
 
 class Commit(_Resource):
@@ -288,8 +332,10 @@ class Alias(_Resource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                alias: str) -> None:
         body = _json_body(req, self.config)
+        extra = {"expected": _field(body, "expected", int, nullable=True)} \
+            if "expected" in body else {}
         resp.media = self.service.put_alias(req.context.caller, project, cls, alias,
-                                            _field(body, "asset", int))
+                                            _field(body, "asset", int), **extra)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
                   alias: str) -> None:
@@ -381,11 +427,48 @@ class Verify(_Resource):
              for n, i in enumerate(ids)])
 
 
+class _Limited:
+    """The first ``left`` bytes of a stream, as a stream (the server sends no more)."""
+
+    def __init__(self, stream: Any, left: int) -> None:
+        self.stream, self.left = stream, left
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data: bytes = self.stream.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class Object(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
         resp.content_type = "application/octet-stream"
-        resp.set_stream(stream, size)
+        resp.accept_ranges = "bytes"
+        if req.range is None:
+            resp.set_stream(stream, size)
+            return
+        # One range (ama-protocol(7)): a client reading part of a large file.
+        start, end = req.range
+        if start < 0:
+            start, end = max(0, size + start), size - 1
+        end = size - 1 if end < 0 else min(end, size - 1)
+        if start > end:
+            stream.close()
+            raise falcon.HTTPRangeNotSatisfiable(size)
+        # A storage's stream may not seek (S3's body): read up to the range instead.
+        if getattr(stream, "seekable", lambda: False)():
+            stream.seek(start)
+        else:
+            skip = start
+            while skip and (chunk := stream.read(min(skip, 1 << 20))):
+                skip -= len(chunk)
+        resp.status = falcon.HTTP_206
+        resp.content_range = (start, end, size)
+        resp.set_stream(_Limited(stream, end - start + 1), end - start + 1)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         check_id(oid)
@@ -445,8 +528,9 @@ def _handle_ama_error(req: falcon.Request, resp: falcon.Response, ex: AmaError,
     extra: dict[str, Any] = {}
     if hasattr(ex, "latest"):
         extra["latest"] = ex.latest
-    if getattr(ex, "problems", None):
-        extra["problems"] = list(ex.problems)
+    problems = getattr(ex, "problems", None)
+    if problems:
+        extra["problems"] = list(problems)
     resp.status = status
     resp.media = _error_body(status, ex.message, ex.hint, **extra)
     if status == 401:
@@ -500,6 +584,7 @@ def create_app(service: Any, config: ServerConfig,
     p = "/v1/projects/{project}"
     c = p + "/classes/{cls}"
     routes: list[tuple[str, Any]] = [
+        ("/v1/openapi.json", r(OpenApi)),
         ("/v1/auth/signup", r(Signup)),
         ("/v1/auth/token", r(Token, grants or {})),
         ("/v1/auth/me", r(Me)),

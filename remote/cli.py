@@ -102,7 +102,8 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
 
 
 def _settings() -> _Settings:
-    settings: _Settings = click.get_current_context().find_object(_Settings)
+    settings = click.get_current_context().find_object(_Settings)
+    assert settings is not None  # the group's callback made it before any command runs
     return settings
 
 

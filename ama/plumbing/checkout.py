@@ -8,11 +8,13 @@ for the whole checkout so a filesystem without reflinks is probed once.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ama.plumbing.durable import remove_temp_files, write_atomic
+from ama.plumbing.crash import crash_point
+from ama.plumbing.durable import remove_temp_files, temp_beside, write_atomic
 from ama.plumbing.errors import AmaError, NotFound, path_list
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -23,7 +25,7 @@ from ama.plumbing.hashing import (
 )
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.link import Linker
-from ama.plumbing.objects import check_paths
+from ama.plumbing.objects import check_links, check_paths, decode_link_target
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject, is_sealed, seal
 from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked, shares, workers
 
@@ -69,22 +71,51 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     # A path through .ama/ (or .., or any name a tree may not hold) would write outside the
     # files of the version: refuse the whole checkout before the first write.
     check_paths((e.path for e in entries), "the index")
+    # A link's target is checked as the remote checks it, before anything is written.
+    targets = {e.path: _link_target(odb, e) for e in entries if e.is_link}
+    check_links(targets.items(), "the index")
     todo: list[tuple[IndexEntry, bool]] = []  # (entry, nothing is at its path)
     blocked: list[str] = []
     missing_folders: dict[str, bool] = {}
+    # Folders of the work tree are entered only where they are real folders: one that is a
+    # symbolic link (a version's own, or planted) would carry the files placed below it
+    # anywhere it points, so it is in the way like a file.
+    folder_kinds: dict[str, str] = {base: "dir"}
+    store_root = os.fspath(odb.root)
     for entry in entries:
         full = f"{base}/{entry.path}"
         folder = full.rpartition("/")[0]
         absent = missing_folders.get(folder)
         if absent is None:
-            absent = missing_folders[folder] = not os.path.isdir(folder)
+            absent = missing_folders[folder] = _folder_kind(folder, folder_kinds) != "dir"
         if absent:
+            if folder_kinds[folder] == "link":
+                todo.append((entry, False))
+                blocked.append(entry.path)
+                continue
             todo.append((entry, True))  # no folder, so no file: skip a stat per file
             continue
         try:
-            st = os.stat(full)
+            st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
             todo.append((entry, True))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            if entry.is_link:
+                if os.readlink(full) == targets[entry.path]:
+                    index.add(IndexEntry.from_stat(entry.path, entry.id, st))
+                    continue
+                todo.append((entry, False))
+                blocked.append(entry.path)
+                continue
+            if not _links_into(full, store_root):
+                todo.append((entry, False))  # another link: never written through
+                blocked.append(entry.path)
+                continue
+            st = os.stat(full)  # placed from the store by the symlink strategy
+        elif entry.is_link:
+            todo.append((entry, False))
+            blocked.append(entry.path)
             continue
         if entry.matches(st) and not index.is_racy(entry):
             continue
@@ -122,10 +153,15 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         placed = []
         for entry, fresh in chunk:
             dest = f"{base}/{entry.path}"
+            if entry.is_link:
+                placed.append(IndexEntry.from_stat(entry.path, entry.id,
+                                                   _place_link(targets[entry.path], dest)))
+                continue
             src = f"{store}/{entry.id[:2]}/{entry.id[2:]}"
             st = _place_checked(linker, src, dest, entry, fresh and not force,
                                 entry.id in verified)
             placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
+            crash_point("checkout.placed")
         return placed
 
     def place_part(part: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
@@ -158,8 +194,76 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         for new in placed:
             index.add(new)
             written.append(new.path)
+    crash_point("checkout.before-index")
     index.write()
     return written
+
+
+def _link_target(odb: FileObjectDatabase, entry: IndexEntry) -> str:
+    """The target of the staged link ``entry``, read (and re-hashed) from the store."""
+    try:
+        data = odb.get(entry.id)
+    except MissingObject:
+        raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
+    return decode_link_target(data)
+
+
+def _place_link(target: str, dest: str) -> os.stat_result:
+    """Make ``dest`` a symbolic link to ``target`` and return its lstat: made under a
+    temporary name and renamed over ``dest``, which replaces whatever was there (never
+    writing through it)."""
+    temp = temp_beside(dest)
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, dest)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return os.lstat(dest)
+
+
+def in_real_folders(root: str | os.PathLike[str], path: str) -> bool:
+    """Whether every folder on ``path`` (``/``-separated, below ``root``) is a real folder,
+    none a symbolic link: only then may the file at ``path`` be removed or replaced, since
+    through a link it would be a file outside the work tree."""
+    base = os.fspath(root)
+    folder = f"{base}/{path}".rpartition("/")[0]
+    return _folder_kind(folder, {base: "dir"}) == "dir"
+
+
+def _folder_kind(folder: str, kinds: dict[str, str]) -> str:
+    """``dir``, ``link``, ``absent`` or ``file`` for ``folder``, found with ``lstat`` from
+    the root down (memoised in ``kinds``): below anything but a real folder nothing is
+    looked at, and a symbolic link is never followed."""
+    known = kinds.get(folder)
+    if known is not None:
+        return known
+    parent = _folder_kind(folder.rpartition("/")[0], kinds)
+    if parent != "dir":
+        kind = "link" if parent == "link" else "absent"
+    else:
+        try:
+            mode = os.lstat(folder).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        if mode is None:
+            kind = "absent"
+        elif stat.S_ISLNK(mode):
+            kind = "link"
+        elif stat.S_ISDIR(mode):
+            kind = "dir"
+        else:
+            kind = "file"
+    kinds[folder] = kind
+    return kind
+
+
+def _links_into(path: str, root: str) -> bool:
+    """Whether the symbolic link ``path`` points at a file in the store ``root`` (placed
+    there by the symlink strategy)."""
+    target = os.path.realpath(path)
+    return target.startswith(os.path.join(os.path.realpath(root), "")) and os.path.isfile(
+        target)
 
 
 def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
@@ -237,10 +341,11 @@ def _clear_way(root: Path, dest: Path) -> None:
 
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
-    parent = dest.parent
-    while parent != root:
-        if parent.exists() and not parent.is_dir():
-            parent.unlink()
+    # From the root down, so that nothing below a symbolic link is ever looked at.
+    for parent in reversed(dest.relative_to(root).parents[:-1]):
+        at = root / parent
+        if at.is_symlink() or (at.exists() and not at.is_dir()):
+            at.unlink()
             break
         parent = parent.parent
 

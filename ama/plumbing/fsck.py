@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from ama.plumbing.hashing import hash_file, is_id
-from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
+from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, InvalidObject, Manifest, Tree
 from ama.plumbing.refs import SYMREF_PREFIX
 from ama.plumbing.store import Store
 
@@ -44,7 +44,7 @@ def check(store: Store, full: bool = False,
             if full:
                 with open(path, "rb") as f:
                     head = f.read(len(TREE_HEADER))
-                if head == TREE_HEADER or head.startswith(b'{"author":'):
+                if head in TREE_HEADERS or head.startswith(b'{"author":'):
                     structured[oid] = path.read_bytes()
         if progress and (n % 1000 == 0 or n == len(ids)):
             progress(n, len(ids))
@@ -59,7 +59,7 @@ def _check_links(odb, structured: dict[str, bytes], good: set[str]) -> Iterator[
     tree_sizes: dict[str, int] = {}
     trees: dict[str, Tree] = {}
     for oid, data in structured.items():
-        if data.startswith(TREE_HEADER):
+        if data.startswith(TREE_HEADERS):
             try:
                 trees[oid] = Tree.deserialize(data)
             except InvalidObject as e:

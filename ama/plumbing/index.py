@@ -7,7 +7,8 @@ index was written ("racily clean") is re-hashed too, as git does.
 
 The file is binary, so 100,000 entries load in a few milliseconds (layout in ama-format(5)):
 
-    magic "AMAI", version u32 (2), entry count u32, length of the paths in bytes u32
+    magic "AMAI", version u32 (2; 3 when a symbolic link is staged), entry count u32,
+    length of the paths in bytes u32
     count records of '<32sIQqQ': raw id, mode, size, mtime_ns, inode
     the paths, UTF-8, each followed by NUL, in the records' order (sorted by UTF-8 bytes)
     extensions: each a 4-byte signature, a u32 length and that many bytes
@@ -33,8 +34,9 @@ import os
 import stat
 import struct
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from blake3 import blake3
 
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 
 MAGIC = b"AMAI"
 VERSION = 2
+# An index staging a symbolic link is written as version 3: an ama that knows no links would
+# take its mode (0120777) for an executable file's.
+VERSION_LINKS = 3
 _HEADER_V1 = struct.Struct("<4sII")
 _HEADER = struct.Struct("<4sIII")
 _EXTENSION = struct.Struct("<4sI")
@@ -56,6 +61,16 @@ _CHECKSUM_LEN = 32
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
+MODE_LINK = 0o120777
+
+
+def mode_of(kind: str) -> int:
+    """The mode an entry of the tree entry type ``kind`` is staged with."""
+    return MODE_LINK if kind == "link" else MODE_EXEC if kind == "exec" else MODE_FILE
+
+
+# Maps the second byte of a little-endian mode to 1 when its file type is a symbolic link.
+_LINK_BYTE = bytes(1 if b >> 4 == 0o12 else 0 for b in range(256))
 
 
 class CorruptIndex(AmaError):
@@ -96,12 +111,19 @@ class IndexEntry(NamedTuple):
     mode: int = MODE_FILE
 
     @property
+    def is_link(self) -> bool:
+        """Whether a symbolic link is staged (its blob holds the target), not a file."""
+        return self.mode & 0o170000 == 0o120000
+
+    @property
     def executable(self) -> bool:
-        return bool(self.mode & 0o100)
+        return bool(self.mode & 0o100) and not self.is_link
 
     @property
     def type(self) -> str:
-        """The tree entry type this file gets: ``exec`` or ``blob``."""
+        """The tree entry type this file gets: ``link``, ``exec`` or ``blob``."""
+        if self.is_link:
+            return "link"
         return "exec" if self.executable else "blob"
 
     def matches(self, st: os.stat_result) -> bool:
@@ -270,7 +292,7 @@ class Index:
             i = table.pos().get(entry.path)
             if i is not None:  # a new record in place of the old: no entry built
                 raw, mode = table.record(i)[:2]
-                if raw.hex() != entry.id or (mode ^ entry.mode) & 0o100:
+                if raw.hex() != entry.id or (mode ^ entry.mode) & 0o170100:
                     self.tree = None
                 _RECORD.pack_into(table.raw, i * _RECORD.size, bytes.fromhex(entry.id),
                                   entry.mode, entry.size, entry.mtime_ns, entry.ino)
@@ -280,7 +302,7 @@ class Index:
         if old is None:
             self._check_clash(entry.path)
             self.tree = None
-        elif old.id != entry.id or old.executable != entry.executable:
+        elif old.id != entry.id or old.type != entry.type:
             self.tree = None
         entries[entry.path] = entry
 
@@ -361,7 +383,9 @@ class Index:
             records = b"".join(pack(bytes.fromhex(e.id), e.mode, e.size, e.mtime_ns, e.ino)
                                for e in entries)
             names = "".join(e.path + "\0" for e in entries).encode("utf-8")
-        parts = [_HEADER.pack(MAGIC, VERSION, count, len(names)), records, names]
+        links = 1 in records[33::_RECORD.size].translate(_LINK_BYTE)
+        version = VERSION_LINKS if links else VERSION
+        parts = [_HEADER.pack(MAGIC, version, count, len(names)), records, names]
         if self.tree is not None:
             parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
         body = b"".join(parts)
@@ -394,9 +418,9 @@ def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
     magic, version, count = _HEADER_V1.unpack_from(data)
     if magic != MAGIC:
         raise corrupt("it is not an ama index")
-    if version not in (1, VERSION):
+    if version not in (1, VERSION, VERSION_LINKS):
         raise CorruptIndex(f"index {path} has version {version}; this ama reads versions 1 "
-                           f"to {VERSION}", "upgrade ama")
+                           f"to {VERSION_LINKS}", "upgrade ama")
     body, checksum = data[:-_CHECKSUM_LEN], data[-_CHECKSUM_LEN:]
     if blake3(body).digest() != checksum:
         raise corrupt("its checksum does not match")
@@ -449,7 +473,8 @@ class Change(NamedTuple):
 def stat_differs(index: Index, root: str | os.PathLike[str],
                  select: Callable[[str], bool] | None = None,
                  meanwhile: Callable[[], None] | None = None,
-                 split_at: int = PARALLEL_FROM) -> list[tuple[IndexEntry, os.stat_result | None]]:
+                 split_at: int = PARALLEL_FROM, store: str | os.PathLike[str] | None = None
+                 ) -> list[tuple[IndexEntry, os.stat_result | None]]:
     """Return, in the index's order, the staged files below ``root`` (those whose path
     ``select`` accepts, default all) whose stat differs from their entry or is racily
     clean, each with its ``lstat`` (``os.stat`` for a symbolic link placed from the store),
@@ -459,14 +484,19 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     on, forked children check shares of them, one per core
     (:func:`~ama.plumbing.parallel.forked`);
     ``meanwhile``, if given, runs in this process during that time (it always runs once).
+
+    With ``store`` (the object folder) only a link pointing into it counts as placed from
+    the store; any other link where a file is staged is given with its own ``lstat``, so
+    that a file replaced by a link is never read through it.
     """
     base = os.path.join(os.fspath(root), "")
+    inside = None if store is None else os.path.join(os.path.abspath(store), "")
     written = index.written_ns
     count = index._count()
     if count < split_at:
         rows = index.records() if select is None else (
             (p, r) for p, r in index.records() if select(p))
-        found = _stat_differs(rows, base, written)
+        found = _stat_differs(rows, base, written, inside)
         if meanwhile is not None:
             meanwhile()
         return found
@@ -477,9 +507,11 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
         rows = index.records(start, stop)
         return rows if select is None else ((p, r) for p, r in rows if select(p))
 
-    theirs = [forked(lambda a=a, b=b: _stat_differs(part(a, b), base, written))
-              for a, b in others]
-    found = _stat_differs(part(*own), base, written)
+    def share(start: int, stop: int | None) -> Any:  # read and checked in the child
+        return _stat_differs(part(start, stop), base, written, inside)
+
+    theirs = [forked(partial(share, a, b)) for a, b in others]
+    found = _stat_differs(part(*own), base, written, inside)
     if meanwhile is not None:
         meanwhile()
     for result in theirs:
@@ -487,7 +519,8 @@ def stat_differs(index: Index, root: str | os.PathLike[str],
     return found
 
 
-def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
+def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int,
+                  store: str | None = None
                   ) -> list[tuple[IndexEntry, os.stat_result | None]]:
     found: list[tuple[IndexEntry, os.stat_result | None]] = []
     lstat = os.lstat
@@ -496,7 +529,8 @@ def _stat_differs(rows: Iterable[tuple[str, Record]], base: str, written: int
         full = base + path
         try:
             st = lstat(full)
-            if st.st_mode & 0o170000 == 0o120000:
+            if (st.st_mode & 0o170000 == 0o120000 and mode & 0o170000 != 0o120000
+                    and (store is None or os.readlink(full).startswith(store))):
                 st = os.stat(full)  # a symbolic link placed from the store: its target counts
         except (FileNotFoundError, NotADirectoryError):
             found.append((record_entry(path, record), None))
@@ -522,12 +556,28 @@ def change_of(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change
     cannot tell."""
     from ama.plumbing.hashing import hash_file
 
+    if entry.is_link:
+        return _link_change(entry, st, root)
+    if st is not None and stat.S_ISLNK(st.st_mode):  # a file made a link: other content
+        return Change("modified", entry)
     if st is None or not stat.S_ISREG(st.st_mode):
         return Change("deleted", entry)
     if st.st_size != entry.size or (st.st_mode & 0o100) != (entry.mode & 0o100):
         return Change("modified", entry._replace(size=st.st_size))
     if hash_file(f"{root}/{entry.path}", st.st_size) != entry.id:
         return Change("modified", entry)
+    return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))
+
+
+def _link_change(entry: IndexEntry, st: os.stat_result | None, root: str) -> Change:
+    """What became of a staged symbolic link: its target string is its content."""
+    from ama.plumbing.hashing import hash_bytes
+
+    if st is None or not stat.S_ISLNK(st.st_mode):
+        return Change("deleted", entry) if st is None else Change("modified", entry)
+    target = os.fsencode(os.readlink(f"{root}/{entry.path}"))
+    if hash_bytes(target) != entry.id:
+        return Change("modified", entry._replace(size=len(target)))
     return Change("touched", IndexEntry.from_stat(entry.path, entry.id, st))
 
 
@@ -587,7 +637,13 @@ def update_index(path: str | os.PathLike[str], root: str | os.PathLike[str],
             if stat.S_ISDIR(st.st_mode):
                 raise BadInput(f"{name} is a folder: update-index takes files",
                                "list its files with find, or use 'ama add'")
-            if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISLNK(st.st_mode):
+                from ama.plumbing.objects import link_problem
+
+                why = link_problem(rel, os.readlink(f"{base}/{rel}"))
+                if why is not None:
+                    raise UnsupportedFiles([(name, f"is a symbolic link: {why}")])
+            elif not stat.S_ISREG(st.st_mode):
                 raise UnsupportedFiles([(name, file_problem(st.st_mode) or "")])
             for part in rel.split("/"):
                 check_name(part)
@@ -602,7 +658,10 @@ def update_index(path: str | os.PathLike[str], root: str | os.PathLike[str],
                     index.remove(rel)
                     continue
                 assert st is not None
-                oid = odb.write_file(f"{base}/{rel}", st.st_size)
+                if stat.S_ISLNK(st.st_mode):  # a link's content is its target
+                    oid = odb.write(os.fsencode(os.readlink(f"{base}/{rel}")))
+                else:
+                    oid = odb.write_file(f"{base}/{rel}", st.st_size)
                 index.add(IndexEntry.from_stat(rel, oid, st))
         index.write()
     return []
@@ -617,7 +676,7 @@ def read_tree_into(path: str | os.PathLike[str], odb: ObjectDatabase, tree: str)
 
     with locked(path) as index:
         entries = {
-            p: IndexEntry(p, e.id, e.size, 0, 0, MODE_EXEC if e.type == "exec" else MODE_FILE)
+            p: IndexEntry(p, e.id, e.size, 0, 0, mode_of(e.type))
             for p, e in walk_tree(odb, tree)
         }
         check_paths(entries, f"tree {tree}")  # before anything is written

@@ -8,6 +8,7 @@ bytes.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,8 +19,14 @@ from ama.plumbing.errors import AmaError, BadInput, path_list
 from ama.plumbing.hashing import is_id
 
 TREE_HEADER = b"ama-tree 1\n"
+# A tree holding a symbolic link has version 2, so that an ama that knows no links refuses it
+# instead of writing the link's target as a file's bytes; every other tree keeps version 1 and
+# so keeps its id. Both headers are the same length.
+TREE_HEADER_LINKS = b"ama-tree 2\n"
+TREE_HEADERS = (TREE_HEADER, TREE_HEADER_LINKS)
 MANIFEST_FORMAT = "ama-manifest/1"
-ENTRY_TYPES = ("blob", "exec", "tree")
+ENTRY_TYPES = ("blob", "exec", "link", "tree")
+MAX_LINK_TARGET_BYTES = 4095
 MAX_NAME_BYTES = 255
 
 CLASS_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}\Z")
@@ -113,6 +120,67 @@ def check_paths(paths: Iterable[str], what: str) -> None:
         raise UnsafePaths(problems, what)
 
 
+class UnsafeLink(BadInput):
+    """A symbolic link whose target is not a path inside the asset."""
+
+
+def link_problem(path: str, target: str) -> str | None:
+    """Return why the link at ``path`` (``/``-separated, from the asset root) may not point at
+    ``target``, or None if it may.
+
+    A target is a relative, normalised path (no ``.`` or empty part, ``..`` only at its start,
+    no trailing ``/``) that, read from the link's folder, stays inside the asset and crosses
+    no reserved name. It need not exist. Since every link of a version obeys this, following
+    any chain of them never leaves the asset.
+    """
+    if target == "":
+        return "its target is empty"
+    if "\0" in target:
+        return "its target contains NUL"
+    try:
+        encoded = target.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its target is not valid UTF-8"
+    if len(encoded) > MAX_LINK_TARGET_BYTES:
+        return f"its target is longer than {MAX_LINK_TARGET_BYTES} bytes"
+    if target.startswith("/"):
+        return f"its target {target!r} is absolute (it leaves the asset)"
+    if posixpath.normpath(target) != target:
+        return (f"its target {target!r} is not normalised "
+                f"(write it as {posixpath.normpath(target)!r})")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        return f"its target {target!r} leaves the asset"
+    if resolved != "." and path_problems([resolved]):
+        return f"its target {target!r} is inside {RESERVED_NAME}/ or holds a name no tree may"
+    return None
+
+
+def link_problems(links: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return ``(path, why)`` for each ``(path, target)`` that :func:`link_problem` refuses."""
+    return [(path, why) for path, target in links
+            if (why := link_problem(path, target)) is not None]
+
+
+def decode_link_target(data: bytes) -> str:
+    """Return a link blob's bytes as its target, or raise :class:`UnsafeLink`."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnsafeLink("a link target is not valid UTF-8") from None
+
+
+def check_links(links: Iterable[tuple[str, str]], what: str) -> None:
+    """Raise :class:`UnsafeLink` listing every link of ``what`` that :func:`link_problems`
+    refuses, before anything is written."""
+    problems = link_problems(links)
+    if problems:
+        raise UnsafeLink(
+            f"{what} holds {len(problems)} symbolic link(s) pointing outside it; nothing was "
+            f"written:\n{path_list([f'{p}: {why}' for p, why in problems])}",
+            "ask its author to upload a version without them")
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid tree entry name, else raise :class:`InvalidName`."""
     problem = name_problem(name)
@@ -123,7 +191,8 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class TreeEntry:
-    """One line of a tree: a blob, an executable blob or a subtree, with its size in bytes."""
+    """One line of a tree: a blob, an executable blob, a symbolic link (a blob holding its
+    target) or a subtree, with its size in bytes (a link's: its target's length)."""
 
     type: str
     id: str
@@ -177,21 +246,33 @@ class Tree:
         """Total bytes of all blobs below this tree."""
         return sum(e.size for e in self.entries)
 
+    @property
+    def header(self) -> bytes:
+        """``ama-tree 2`` for a tree holding a link, else ``ama-tree 1``."""
+        if any(e.type == "link" for e in self.entries):
+            return TREE_HEADER_LINKS
+        return TREE_HEADER
+
     def serialize(self) -> bytes:
-        return TREE_HEADER + b"".join(e.serialize() for e in self.entries)
+        return self.header + b"".join(e.serialize() for e in self.entries)
 
     @classmethod
     def deserialize(cls, data: bytes) -> Tree:
         """Parse tree bytes; raise :class:`InvalidObject` naming the first broken rule."""
-        if not data.startswith(TREE_HEADER):
-            raise InvalidObject("not a tree: it does not start with 'ama-tree 1'")
+        if not data.startswith(TREE_HEADERS):
+            raise InvalidObject("not a tree: it does not start with 'ama-tree 1' or 'ama-tree 2'")
         body = data[len(TREE_HEADER):]
         if body and not body.endswith(b"\n"):
             raise InvalidObject("tree does not end with a newline")
         entries = []
         for number, line in enumerate(body.split(b"\n")[:-1], start=2):
             entries.append(parse_entry_line(line, number))
-        return cls(tuple(entries))
+        tree = cls(tuple(entries))
+        if data[:len(TREE_HEADER)] != tree.header:
+            raise InvalidObject(
+                "tree header does not match its entries: 'ama-tree 2' is for, and only for, "
+                "a tree holding a link")
+        return tree
 
 
 def parse_entry_line(line: bytes, number: int) -> TreeEntry:
@@ -365,7 +446,7 @@ class Manifest:
         """Parse manifest bytes; raise :class:`InvalidObject` unless they are canonical."""
         try:
             doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise InvalidObject(f"not a manifest: {e}") from e
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
             raise InvalidObject(f"not a manifest: its format is not {MANIFEST_FORMAT!r}")
@@ -417,7 +498,7 @@ def object_type(data: bytes) -> str:
     A tree or manifest is recognised by its header and only if it parses; anything else is
     a blob, since a file may hold any bytes.
     """
-    if data.startswith(TREE_HEADER):
+    if data.startswith(TREE_HEADERS):
         try:
             Tree.deserialize(data)
             return "tree"

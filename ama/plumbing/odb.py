@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -144,7 +145,7 @@ class ObjectDatabase(Protocol):
     def get(self, oid: str) -> bytes: ...
     def size(self, oid: str) -> int: ...
     def write(self, data: bytes) -> str: ...
-    def write_file(self, path: str | os.PathLike[str]) -> str: ...
+    def write_file(self, path: str | os.PathLike[str], size: int | None = None) -> str: ...
     def __iter__(self) -> Iterator[str]: ...
     def resolve(self, prefix: str) -> str: ...
     def batch(self) -> contextlib.AbstractContextManager[None]: ...
@@ -178,11 +179,16 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-    _LIBC.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
-except (OSError, AttributeError):
-    _LIBC = None
+def _libc_with_syncfs() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs  # noqa: B018 - probe that the symbol exists (Linux)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc_with_syncfs()
 
 
 class FileObjectDatabase:
@@ -319,8 +325,7 @@ class FileObjectDatabase:
                 renames = list(pending.items())
                 if len(renames) >= self.split_at:  # a share per core: see in_child
                     own, *others = shares(len(renames), workers())
-                    theirs = [forked(lambda a=a, b=b: self._rename(renames[a:b]))
-                              for a, b in others]
+                    theirs = [forked(partial(self._rename, renames[a:b])) for a, b in others]
                     self._rename(renames[own[0]:own[1]])
                     for done in theirs:
                         done()

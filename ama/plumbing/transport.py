@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
@@ -60,6 +61,14 @@ class Unreachable(AmaError):
 # -- the interface --------------------------------------------------------------------------
 
 
+class _AnyTarget:
+    """The type of :data:`ANY_TARGET`."""
+
+
+# put_alias's ``expected`` when the move is not a compare-and-swap: wherever the alias points.
+ANY_TARGET = _AnyTarget()
+
+
 class Transport(Protocol):
     """The calls a client makes to a remote. Lists are complete (pages are followed);
     ``action`` arguments are the per-object actions that :meth:`batch` returned."""
@@ -86,7 +95,8 @@ class Transport(Protocol):
     def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]: ...
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
                manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]: ...
-    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]: ...
+    def put_alias(self, project: str, cls: str, alias: str, asset: int,
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]: ...
     def delete_alias(self, project: str, cls: str, alias: str) -> None: ...
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
              cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]: ...
@@ -98,6 +108,8 @@ class Transport(Protocol):
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str,
                  path: str | os.PathLike[str]) -> int: ...
+    def read_range(self, action: Mapping[str, Any], oid: str, start: int,
+                   length: int) -> bytes: ...
 
 
 @runtime_checkable
@@ -124,6 +136,25 @@ class LocalTransfer(Protocol):
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read between bytes) in seconds
 _TRUE = ("1", "true", "yes", "on")
+
+# Answers worth asking again: throttled (429, S3's SlowDown is a 503), or a server, proxy or
+# load balancer that failed this once (500, 502, 503, 504).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Methods whose requests are sent again after a lost answer or one of RETRY_STATUSES (a
+# request that never left, a refused connection, is sent again whatever its method):
+# - GET and HEAD read;
+# - PUT stores an object under its content's id, create-only, so a repeat sends the same
+#   bytes to the same place (a repeat of a PUT that did arrive answers 412, taken as done:
+#   the verify that follows hashes what is there); PUT of a class or an alias sets it;
+# - PATCH of an asset sets fields to given values;
+# - POST objects/batch and objects/verify only negotiate and check; POST versions (a
+#   commit) carries an idempotency key, with which the remote answers a repeat with the
+#   first commit's result instead of committing twice.
+# Not DELETE (a repeat of one that arrived answers 404), nor the POSTs of _NOT_REPEATABLE.
+RETRY_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "POST"})
+# Signing up twice fails, and exchanging a token twice revokes the one the first exchange
+# gave: these are sent once (again only when the connection was refused).
+_NOT_REPEATABLE = ("/v1/auth/signup", "/v1/auth/token")
 
 
 def skip_dns(environ: Mapping[str, str] | None = None) -> bool:
@@ -192,24 +223,88 @@ def _pinned_adapter_class() -> Any:
     return PinnedAddressAdapter
 
 
+@cache
+def _retry_class() -> Any:
+    """urllib3's ``Retry`` that also stops ``deadline`` seconds after a request's first
+    failure, and tells on the error it gives up with how many tries were made; made on
+    first use, like :func:`_pinned_adapter_class`."""
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.util.retry import Retry
+
+    class DeadlineRetry(Retry):  # type: ignore[misc]
+        def __init__(self, *args: Any, deadline: float | None = None,
+                     first_failure: float | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.deadline = deadline
+            self.first_failure = first_failure
+
+        def new(self, **kwargs: Any) -> Any:
+            kwargs.setdefault("deadline", self.deadline)
+            kwargs.setdefault("first_failure", self.first_failure)
+            return super().new(**kwargs)
+
+        def increment(self, method: str | None = None, url: str | None = None,
+                      *args: Any, **kwargs: Any) -> Any:
+            now = time.monotonic()
+            tries = len(self.history) + 1
+            try:
+                after = super().increment(method, url, *args, **kwargs)
+            except MaxRetryError as e:
+                e.tries = tries  # type: ignore[attr-defined]
+                raise
+            after.first_failure = self.first_failure if self.first_failure is not None else now
+            if self.deadline is not None and now - after.first_failure >= self.deadline:
+                error = MaxRetryError(cast(Any, kwargs.get("_pool")), url or "",
+                                      kwargs.get("error") or after.history[-1].error)
+                error.tries = tries  # type: ignore[attr-defined]
+                raise error
+            return after
+
+        def get_retry_after(self, response: Any) -> float | None:
+            # A Retry-After longer than the longest backoff is waited only that long: the
+            # deadline, not the server, bounds how long a command hangs.
+            after = super().get_retry_after(response)
+            return None if after is None else min(after, self.backoff_max)
+
+    return DeadlineRetry
+
+
+def _retry(retries: int, deadline: float, repeat: bool = True) -> Any:
+    """The retry policy of every request: up to ``retries`` more tries after a connection
+    that failed or broke, or an answer in RETRY_STATUSES, for RETRY_METHODS (when
+    ``repeat`` is False, only after a refused connection: the request never left). The
+    first retry goes at once, the next after 1, 2, 4, 8 s (at most 10 s) plus up to 0.5 s
+    of jitter, so that clients that failed together do not come back together, or after
+    what the server's Retry-After asks (up to 10 s); none once ``deadline`` seconds have
+    passed since the first failure."""
+    retry: Any = _retry_class()(
+        total=retries, connect=retries, read=retries if repeat else 0,
+        status=retries if repeat else 0, other=0, redirect=0,
+        allowed_methods=RETRY_METHODS, status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5, backoff_jitter=0.5, backoff_max=10.0,
+        respect_retry_after_header=True, raise_on_status=False, deadline=deadline)
+    return retry
+
+
 class HttpTransport:
     """The :class:`Transport` to an ``ama-server`` at ``url`` (``http(s)://host[:port]``).
 
     ``address`` is the server's IP address, used instead of resolving the host name when
     ``ASSET_SERVER_SKIP_DNS`` is true in ``environ``. ``session`` may be injected (tests,
-    connection reuse); connection failures are retried a few times, answers never are.
-    ``pool_size`` connections per host are kept open for reuse: as many as the threads
-    that transfer at once, so none is closed and opened again for each object.
+    connection reuse). Every request, to the remote and to the storage URLs it hands out,
+    goes through one session: ``pool_size`` connections per host are kept open for reuse
+    (as many as the threads that transfer at once, so none is closed and opened again for
+    each object), and requests that are safe to repeat are tried up to ``retries`` more
+    times, within ``retry_deadline`` seconds of their first failure (see :func:`_retry`).
     """
 
     def __init__(self, url: str, token: str | None = None, address: str | None = None,
                  environ: Mapping[str, str] | None = None,
                  session: requests.Session | None = None,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
-                 pool_size: int = 10) -> None:
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 5,
+                 pool_size: int = 10, retry_deadline: float = 120.0) -> None:
         import requests
         from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -218,19 +313,24 @@ class HttpTransport:
         self.token = token
         self.timeout = timeout
         self.session = session or requests.Session()
-        retry = Retry(total=retries, connect=retries, read=0, status=0, other=0, redirect=0,
-                      backoff_factor=0.2, raise_on_status=False)
-        if skip_dns(environ):
-            if not address:
-                raise BadInput(
-                    f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
-                    "log in again to record it, or run 'ama config set server.ip IP'")
-            adapter: HTTPAdapter = _pinned_adapter(parts.hostname, address,
-                                                   max_retries=retry, pool_maxsize=pool_size)
-        else:
-            adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        if skip_dns(environ) and not address:
+            raise BadInput(
+                f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
+                "log in again to record it, or run 'ama config set server.ip IP'")
+
+        def adapter(repeat: bool) -> HTTPAdapter:
+            retry = _retry(retries, retry_deadline, repeat)
+            if skip_dns(environ):
+                return _pinned_adapter(parts.hostname or "", address or "", max_retries=retry,
+                                       pool_maxsize=pool_size)
+            return HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
+
+        everything = adapter(True)
+        self.session.mount("http://", everything)
+        self.session.mount("https://", everything)
+        once = adapter(False)
+        for path in _NOT_REPEATABLE:  # the longest matching prefix wins
+            self.session.mount(self.url + path, once)
         self._origin = (parts.scheme, parts.netloc.lower())
 
     # -- plumbing of the transport itself --
@@ -242,23 +342,34 @@ class HttpTransport:
             return {"Authorization": f"Bearer {self.token}"}
         return {}
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, accept: tuple[int, ...] = (),
+              **kwargs: Any) -> requests.Response:
+        """Send a request (retried as :func:`_retry` says); return its answer. Raises
+        Unreachable (no connection, no answer in time, still unavailable after the retries)
+        or the error the answer stands for, unless its status is in ``accept``."""
         import requests
 
         headers = {**self._headers_for(url), **kwargs.pop("headers", {})}
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout,
                                             **kwargs)
-        except requests.Timeout:
-            raise Unreachable(f"the remote at {_public(url)} did not answer in time",
-                              "check the network, or try again later") from None
-        except requests.ConnectionError as e:
-            reason = getattr(e.args[0], "reason", e.args[0]) if e.args else e
-            raise Unreachable(f"cannot connect to the remote at {_public(url)}: {reason}",
+        except (requests.Timeout, requests.ConnectionError) as e:
+            cause = e.args[0] if e.args else e
+            reason = getattr(cause, "reason", cause)
+            tries = _tried(getattr(cause, "tries", 1))
+            if isinstance(e, requests.Timeout) or "timed out" in str(reason).lower():
+                raise Unreachable(f"the remote at {_public(url)} did not answer in time{tries}",
+                                  "check the network, or try again later") from None
+            raise Unreachable(f"cannot connect to the remote at {_public(url)}{tries}: {reason}",
                               "check the remote URL and the network") from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in accept:
             try:
-                raise _error_from(response, url)
+                error = _error_from(response, url)
+                retried = getattr(response.raw, "retries", None)
+                if retried is not None and retried.history:
+                    error.message += _tried(len(retried.history) + 1)
+                    error.args = (error.message,)
+                raise error
             finally:
                 response.close()
         return response
@@ -389,9 +500,14 @@ class HttpTransport:
             "idempotency_key": idempotency_key, "bump": bump})
         return result
 
-    def put_alias(self, project: str, cls: str, alias: str, asset: int) -> dict[str, Any]:
+    def put_alias(self, project: str, cls: str, alias: str, asset: int,
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]:
+        # expected=ordinal (or None: "no such alias yet") makes it a compare-and-swap.
+        body: dict[str, Any] = {"asset": asset}
+        if not isinstance(expected, _AnyTarget):
+            body["expected"] = expected
         result: dict[str, Any] = self._call(
-            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", {"asset": asset})
+            "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", body)
         return result
 
     def delete_alias(self, project: str, cls: str, alias: str) -> None:
@@ -452,8 +568,11 @@ class HttpTransport:
         with open(path, "rb") as f:
             # An empty file object would make requests send a chunked body, which neither
             # presigned URLs nor our server accept; say it is empty instead.
-            self._send(action.get("method", "PUT"), action["href"], headers=headers,
-                       data=f if size else b"").close()
+            # A retry sends the file again from its start (urllib3 seeks back to where it
+            # began). 412: the storage holds the key already, a try whose answer was lost
+            # or someone else's upload; the remote's verify hashes what is there.
+            self._send(action.get("method", "PUT"), action["href"], accept=(412,),
+                       headers=headers, data=f if size else b"").close()
 
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str]) -> int:
         """Stream a download action's href into ``path``, hashing as it comes; return the
@@ -482,6 +601,41 @@ class HttpTransport:
             Path(path).unlink(missing_ok=True)
             raise CorruptObject(oid, _public(action["href"]), actual)
         return total
+
+    def read_range(self, action: Mapping[str, Any], oid: str, start: int, length: int) -> bytes:
+        """Return ``length`` bytes of object ``oid`` from ``start`` through a download
+        action's href, with an HTTP ``Range`` request. These bytes cannot be hashed against
+        the id; the answer is checked to be exactly the range asked for. Raises
+        :class:`RemoteError` when it is not."""
+        end = start + length - 1
+        headers = {**dict(action.get("headers") or {}), "Range": f"bytes={start}-{end}"}
+        response = self._send(action.get("method", "GET"), action["href"], headers=headers,
+                              stream=True)
+        try:
+            if response.status_code == 206:
+                expected = f"bytes {start}-{end}/"
+                if not response.headers.get("Content-Range", "").startswith(expected):
+                    raise RemoteError(f"{_public(action['href'])} answered the range "
+                                      f"{response.headers.get('Content-Range')!r} of object "
+                                      f"{oid} for bytes {start}-{end}")
+                data: bytes = response.raw.read(length + 1, decode_content=True)
+            else:
+                # A server that ignores Range sends the whole object: skip to the range.
+                data = b""
+                skipped = 0
+                for chunk in response.iter_content(CHUNK):
+                    if skipped + len(chunk) > start:
+                        data += chunk[max(0, start - skipped):]
+                        if len(data) >= length:
+                            break
+                    skipped += len(chunk)
+                data = data[:length]
+        finally:
+            response.close()
+        if len(data) != length:
+            raise RemoteError(f"{_public(action['href'])} answered {len(data)} bytes of object "
+                              f"{oid} for a range of {length}", "run the command again")
+        return data
 
 
 def _expand_batch(answer: Mapping[str, Any], operation: str,
@@ -513,6 +667,10 @@ def _expand_batch(answer: Mapping[str, Any], operation: str,
                               "negotiation", "run the command again; if it repeats, tell "
                               "the server's administrator")
     return {"objects": expanded}
+
+
+def _tried(tries: int) -> str:
+    return f" (after {tries} tries)" if tries > 1 else ""
 
 
 def _dumps(body: Any) -> bytes:

@@ -3,8 +3,9 @@
 An asset directory has ``.ama/`` at its root, found upward from the working directory as git
 finds ``.git/``. ``AMA_INDEX_FILE`` points commands at another index file and makes the
 current directory the work tree, so scripts can build trees anywhere. ``.amaignore`` at the
-root holds gitignore-style patterns. Only regular files are content: a symlink, FIFO, socket,
-device or a name a tree cannot hold is refused with an error naming every such path.
+root holds gitignore-style patterns. Regular files and symbolic links are content (a link
+as a link, see ama-format(5)): a FIFO, socket, device or a name a tree cannot hold is
+refused with an error naming every such path.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class AssetDir:
 
     def walk(self, under: str = "", link_root: str | os.PathLike[str] | None = None
              ) -> Iterator[tuple[str, os.stat_result]]:
-        """Yield ``(path, lstat)`` for each regular file below ``under``, in no fixed order.
+        """Yield ``(path, lstat)`` for each regular file and symbolic link below ``under``,
+        in no fixed order (a link is not followed, even to a folder).
 
         ``.ama/``, ama's temp files (``.ama-tmp-*``, see
         :data:`~ama.plumbing.durable.TEMP_PREFIX`) and paths matched by ``.amaignore`` are
@@ -132,7 +134,8 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
     except FileNotFoundError:
         raise NotFound(f"{under or root}: no such file or directory") from None
     if not stat.S_ISDIR(top.st_mode):
-        _check_one(under, top, problems)
+        if not stat.S_ISLNK(top.st_mode):
+            _check_one(under, top, problems)
         if not problems and not (ignore and ignore.match_file(under)):
             yield under, top
         if problems:
@@ -168,6 +171,8 @@ def walk(root: Path, under: str = "", link_root: str | os.PathLike[str] | None =
                 yield path, st
             elif stat.S_ISLNK(st.st_mode) and links_into(entry.path, link_root):
                 yield path, os.stat(entry.path)
+            elif stat.S_ISLNK(st.st_mode):
+                yield path, st
             else:
                 _check_one(path, st, problems)
     if problems:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import MMAP_THRESHOLD, hash_file, read_small
 from ama.plumbing.index import Index, IndexEntry, path_key, record_entry
@@ -26,6 +28,7 @@ class Staged:
     new: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # symbolic links left out
     bytes: int = 0
     # Staged files, unchanged, whose objects had gone from the store: stored again.
     restored: list[str] = field(default_factory=list)
@@ -37,7 +40,7 @@ class Staged:
 
     def to_json(self) -> dict[str, object]:
         return {"new": self.new, "modified": self.modified, "removed": self.removed,
-                "restored": self.restored, "bytes": self.bytes}
+                "restored": self.restored, "skipped": self.skipped, "bytes": self.bytes}
 
 
 def pathspecs(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None
@@ -49,7 +52,7 @@ def pathspecs(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None
 
 
 def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = None,
-        progress: Progress | None = None) -> Staged:
+        progress: Progress | None = None, links: str = "record") -> Staged:
     """Stage the files below ``paths``: new files, files whose content changed, and the
     removal of staged files that were deleted. Honours ``.amaignore``.
 
@@ -61,6 +64,10 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
     A staged file whose object is no longer in the store (``ama store gc`` while an older
     ama ran, a hand-made deletion) is stored again from the work tree when its bytes are
     still the staged ones, so the next upload has every object it needs.
+    A symbolic link whose target stays inside the asset is staged as a link; one that
+    leaves it is refused unless ``links`` is ``follow`` (the file it points at is staged)
+    or ``skip`` (every link is left out and listed in ``skipped``); see
+    :func:`~ama.porcelain.asset.scan`.
 
     With the ``hardlink`` link strategy a file becomes its store object by a hard link
     instead of a copy (see :func:`link_files`): it turns read-only, as files a hardlink
@@ -80,8 +87,8 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
                 if ignore and ignore.match_file(prefix):
                     raise BadInput(f"{name} is excluded by {IGNORE_FILE}",
                                    f"remove the pattern from {IGNORE_FILE} to stage it")
-        work = scan(asset, index, prefixes, strict=True)
-        result = Staged()
+        work = scan(asset, index, prefixes, strict=True, links=links)
+        result = Staged(skipped=list(work.skipped))
         todo: list[tuple[str, os.stat_result, IndexEntry | None]] = [
             (path, st, None) for path, st in work.new]
         todo.extend((entry.path, st, entry) for entry, st in work.stale)
@@ -103,6 +110,7 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
             elif path in lost_paths:
                 result.restored.append(path)
         if todo or work.missing:
+            crash_point("add.before-index")
             index.write()
     return result.sort()
 
@@ -189,7 +197,10 @@ def store_files(asset: Asset,
                 report(n, count, done_bytes, count_bytes)
 
         for n, (path, st, entry) in enumerate(files):
-            if linking and _linkable(st):
+            if stat.S_ISLNK(st.st_mode):  # a link's content is its target
+                target = os.fsencode(os.readlink(base + path))
+                stored.append((path, odb.write(target), st, entry))
+            elif linking and _linkable(st):
                 hashed.append((path, hash_file(base + path, st.st_size,
                                                window if report is not None else None),
                                st, entry))
@@ -197,8 +208,9 @@ def store_files(asset: Asset,
                 stored.append((path, store_file(odb, base + path, st.st_size,
                                                 window if report is not None else None),
                                st, entry))
-            if st.st_size < MMAP_THRESHOLD:  # a large one was counted window by window
-                done_bytes += st.st_size
+                crash_point("store.stored")
+            if st.st_size < MMAP_THRESHOLD or stat.S_ISLNK(st.st_mode):
+                done_bytes += st.st_size  # a large file was counted window by window
             if report is not None and ((n + 1) % 1000 == 0 or n + 1 == count
                                        or st.st_size >= MMAP_THRESHOLD):
                 report(n + 1, count, done_bytes, count_bytes)

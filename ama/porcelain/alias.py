@@ -9,6 +9,7 @@ from typing import Any
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.head import TEMP_PREFIX
 from ama.plumbing.objects import CLASS_NAME_RE
+from ama.plumbing.transport import ANY_TARGET, _AnyTarget
 from ama.porcelain.info import AssetRef, Remote
 
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -28,16 +29,35 @@ def check_alias(alias: str) -> str:
     return alias
 
 
-def add_alias(remote: Remote, asset: AssetRef, alias: str) -> dict[str, Any]:
+def add_alias(remote: Remote, asset: AssetRef, alias: str,
+              expect: str | None = None) -> dict[str, Any]:
     """Point ``<class>/<alias>`` at ``asset`` (moving it from another asset of the class if
-    it named one); return ``{"class","alias","ordinal","name","moved_from"}``."""
+    it named one); return ``{"class","alias","ordinal","name","moved_from"}``.
+
+    With ``expect`` (``CLASS/ORDINAL`` or ``ORDINAL`` of the asset the alias must name now,
+    or ``none`` for an alias that must not exist yet) the move is a compare-and-swap on the
+    remote: if someone moved the alias meanwhile, :class:`Conflict` names where it points.
+    """
     check_alias(alias)
+    expected: int | None | _AnyTarget = ANY_TARGET
+    if expect is not None:
+        expected = _expected_ordinal(asset.cls, expect)
     target = remote.transport.asset(remote.project, asset.cls, asset.asset)
     before = remote.transport.find(remote.project, alias=alias, cls=asset.cls)
     moved_from = before[0]["name"] if before and before[0]["name"] != target["name"] else None
     result = remote.transport.put_alias(remote.project, asset.cls, alias,
-                                        int(target["ordinal"]))
+                                        int(target["ordinal"]), expected)
     return {**result, "moved_from": moved_from}
+
+
+def _expected_ordinal(cls: str, text: str) -> int | None:
+    if text == "none":
+        return None
+    named_cls, _, ordinal = text.rpartition("/")
+    if (named_cls and named_cls != cls) or not ordinal.isdigit() or ordinal.startswith("0"):
+        raise BadInput(f"--expect {text!r}: name an asset of {cls} as {cls}/ORDINAL, or 'none' "
+                       "for an alias that must not exist yet")
+    return int(ordinal)
 
 
 def remove_alias(remote: Remote, asset: AssetRef, alias: str) -> dict[str, Any]:

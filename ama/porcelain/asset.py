@@ -33,7 +33,13 @@ from ama.plumbing.index import (  # noqa: F401 - IndexLocked re-exported for the
     locked,
     stat_differs,
 )
-from ama.plumbing.objects import TREE_HEADER, InvalidObject, TreeEntry, name_problem
+from ama.plumbing.objects import (
+    TREE_HEADERS,
+    InvalidObject,
+    TreeEntry,
+    link_problem,
+    name_problem,
+)
 from ama.plumbing.odb import FileObjectDatabase, MissingObject, ObjectDatabase
 from ama.plumbing.store import Store, home_dir
 from ama.plumbing.worktree import (
@@ -141,16 +147,17 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
     """
     files: dict[str, tuple[str, str]] = {}
     stack = [(tree, "")]
-    header = TREE_HEADER
+    headers = TREE_HEADERS
     while stack:
         oid, where = stack.pop()
         data = odb.get(oid)
         try:
-            if not data.startswith(header):
+            if not data.startswith(headers):
                 raise ValueError
-            lines = data[len(header):].decode("utf-8").split("\n")
+            lines = data[len(headers[0]):].decode("utf-8").split("\n")
             if lines.pop() != "":
                 raise ValueError
+            links = False
             for line in lines:
                 head, _tab, name = line.partition("\t")
                 kind, entry_id, _size = head.split(" ")
@@ -158,6 +165,9 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
                     stack.append((entry_id, f"{where}{name}/"))
                 else:
                     files[where + name] = (kind, entry_id)
+                    links = links or kind == "link"
+            if links != data.startswith(headers[1]):  # "ama-tree 2" is for links only
+                raise ValueError
         except ValueError:  # UnicodeDecodeError too
             read_tree(odb, oid)
             raise InvalidObject(f"object {oid} is not a tree") from None
@@ -231,13 +241,15 @@ class WorkScan(NamedTuple):
 
     ``new``: files not staged; ``stale``: staged files whose stat differs (or is racy), so
     their content may differ; ``missing``: staged files with no regular file left;
-    ``problems``: paths that cannot be content (special files, bad names).
+    ``problems``: paths that cannot be content (special files, bad names, links leaving
+    the asset); ``skipped``: symbolic links left out (``links="skip"``).
     """
 
     new: list[tuple[str, os.stat_result]]
     stale: list[tuple[IndexEntry, os.stat_result]]
     missing: list[IndexEntry]
     problems: list[tuple[str, str]]
+    skipped: tuple[str, ...] = ()
 
 
 def under_any(path: str, prefixes: list[str]) -> bool:
@@ -249,7 +261,7 @@ def under_any(path: str, prefixes: list[str]) -> bool:
 
 
 def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
-         strict: bool = False) -> WorkScan:
+         strict: bool = False, links: str = "record") -> WorkScan:
     """Walk the work tree below ``prefixes`` (default: all of it) and compare with ``index``.
 
     Staged files are checked by one ``lstat`` each, in the index's order, as
@@ -261,6 +273,11 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
     ``strict`` a path that cannot be content raises
     :class:`~ama.plumbing.worktree.UnsupportedFiles` (before anything is changed);
     otherwise it is reported in ``problems``.
+
+    A symbolic link (other than one into the store, placed by the symlink strategy) is
+    content when :func:`~ama.plumbing.objects.link_problem` accepts its target; one that
+    leaves the asset is a problem, unless ``links`` is ``follow`` (the file it points at
+    is content instead) or ``skip`` (every link is left out, listed in ``skipped``).
     """
     prefixes = [""] if prefixes is None else prefixes
     if "" in prefixes:
@@ -272,6 +289,7 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
     staged = index.paths()
     ignore = load_ignore(asset.root)
     link_root = asset.odb.root
+    policy = _LinkPolicy(links)
 
     def walk(prefix: str, tracked: Collection[str]) -> None:
         full = base + prefix if prefix else root
@@ -279,9 +297,10 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
             return
         if prefix and (os.path.islink(full) or not os.path.isdir(full)):
             if prefix not in tracked:
-                _untracked_file(asset.root, prefix, ignore, link_root, new, problems)
+                _untracked_file(asset.root, prefix, ignore, link_root, new, problems,
+                                policy=policy)
             return
-        _untracked(root, prefix, tracked, ignore, link_root, new, problems)
+        _untracked(root, prefix, tracked, ignore, link_root, new, problems, policy)
 
     def walk_all() -> None:
         for prefix in prefixes:
@@ -289,12 +308,16 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
 
     differ = stat_differs(index, root, None if prefixes == [""] else
                           (lambda path: under_any(path, prefixes)),
-                          walk_all)
+                          walk_all, store=link_root)
     stale: list[tuple[IndexEntry, os.stat_result]] = []
     missing: list[IndexEntry] = []
     folders: list[str] = []  # staged files that are folders now: what they hold is new
     for entry, st in differ:
-        if st is None or not stat.S_ISREG(st.st_mode):
+        if st is not None and stat.S_ISLNK(st.st_mode):  # a link: its own, or a file's now
+            content = policy.content(entry.path, base + entry.path, st, problems)
+            if content is not None:
+                stale.append((entry, content))
+        elif st is None or not stat.S_ISREG(st.st_mode):
             missing.append(entry)
             if st is not None and stat.S_ISDIR(st.st_mode):
                 folders.append(entry.path)
@@ -308,12 +331,47 @@ def scan(asset: Asset, index: Index, prefixes: list[str] | None = None,
         problems.sort()
         if strict:
             raise UnsupportedFiles(problems)
-    return WorkScan(new, stale, missing, problems)
+    return WorkScan(new, stale, missing, problems, tuple(sorted(policy.skipped)))
+
+
+class _LinkPolicy:
+    """What a scan makes of a symbolic link in the work tree (see :func:`scan`)."""
+
+    def __init__(self, links: str) -> None:
+        if links not in ("record", "follow", "skip"):
+            raise ValueError(f"unknown link policy {links!r}")
+        self.links = links
+        self.skipped: list[str] = []
+
+    def content(self, path: str, full: str, st: os.stat_result,
+                problems: list[tuple[str, str]]) -> os.stat_result | None:
+        """The stat to stage the link ``path`` (lstat ``st``) with: its own (a link), or
+        its target's (followed); None when it is skipped or is a problem."""
+        if self.links == "skip":
+            self.skipped.append(path)
+            return None
+        why = link_problem(path, os.readlink(full))
+        if why is None:
+            return st
+        if self.links == "follow":
+            try:
+                target = os.stat(full)
+            except OSError:
+                target = None
+            if target is not None and stat.S_ISREG(target.st_mode):
+                return target
+            problems.append((show_path(path), f"is a symbolic link: {why}, and does not "
+                             "point at a file that --follow-symlinks could store"))
+            return None
+        problems.append((show_path(path), f"is a symbolic link: {why}; pass "
+                         "--follow-symlinks to store the file it points at, or "
+                         "--skip-symlinks to leave links out"))
+        return None
 
 
 def _untracked(root: str, prefix: str, tracked: Collection[str],
                ignore: object, link_root: Path, new: list[tuple[str, os.stat_result]],
-               problems: list[tuple[str, str]]) -> None:
+               problems: list[tuple[str, str]], policy: _LinkPolicy) -> None:
     """Find the files below ``prefix`` that are not ``tracked`` (see :func:`scan`).
 
     Each folder is listed by name only and its staged files are dropped in one pass; only
@@ -347,13 +405,14 @@ def _untracked(root: str, prefix: str, tracked: Collection[str],
                     continue
                 stack.append((full, path + "/"))
                 continue
-            _untracked_file(root, path, ignore, link_root, new, problems, full, st)
+            _untracked_file(root, path, ignore, link_root, new, problems, full, st, policy)
 
 
 def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path,
                     new: list[tuple[str, os.stat_result]],
                     problems: list[tuple[str, str]], full: str | None = None,
-                    st: os.stat_result | None = None) -> None:
+                    st: os.stat_result | None = None,
+                    policy: _LinkPolicy | None = None) -> None:
     """Sort one file the index lacks into ``new`` or ``problems``; ``full`` is its path
     and ``st`` its lstat when the caller has them, saving a join and a system call."""
     name = path.rpartition("/")[2]
@@ -373,5 +432,9 @@ def _untracked_file(root: str | Path, path: str, ignore: object, link_root: Path
         new.append((path, st))
     elif stat.S_ISLNK(st.st_mode) and links_into(full, link_root):
         new.append((path, os.stat(full)))
+    elif stat.S_ISLNK(st.st_mode) and policy is not None:
+        content = policy.content(path, full, st, problems)
+        if content is not None:
+            new.append((path, content))
     else:
         problems.append((show_path(path), file_problem(st.st_mode) or "is not a regular file"))

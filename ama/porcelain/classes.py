@@ -19,9 +19,14 @@ from typing import Any
 
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.jsontext import parse_json
 from ama.plumbing.objects import check_class_name, format_created
+from ama.plumbing.rules import check_schema as check_class_schema
 from ama.plumbing.store import home_dir
 from ama.porcelain.config import Config
+
+# A schema, rules or metadata file larger than a remote's default request limit is a mistake.
+MAX_JSON_FILE = 16 * 1024 * 1024
 
 
 class UnknownClass(NotFound):
@@ -103,30 +108,27 @@ class LocalClasses:
 
 
 def load_json_file(path: str | os.PathLike[str], what: str) -> Any:
-    """Return the JSON in ``path``; raise :class:`BadInput` naming ``what`` and the problem."""
+    """Return the JSON in ``path``; raise :class:`BadInput` naming ``what`` and the problem
+    (not JSON, over :data:`MAX_JSON_FILE` bytes, a key given twice, nested too deep)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_FILE + 1)
     except FileNotFoundError:
         raise NotFound(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise BadInput(f"{what} file {path} cannot be read: {e}") from None
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise BadInput(f"{what} file {path} is not JSON: {e}") from None
+    return parse_json(data, f"{what} file {path}", max_bytes=MAX_JSON_FILE)
 
 
 def check_schema(schema: Any, where: str) -> dict[str, Any]:
-    """Return ``schema`` if it is a valid JSON Schema object, else raise :class:`BadInput`."""
-    import jsonschema
-
+    """Return ``schema`` if it is a JSON Schema object the remote accepts (the same check,
+    :func:`ama.plumbing.rules.check_schema`), else raise :class:`BadInput`."""
     if not isinstance(schema, dict):
         raise BadInput(f"schema {where} must hold a JSON object")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as e:
-        raise BadInput(f"schema {where} is not a valid JSON Schema: {e.message}",
-                       "see https://json-schema.org for the format") from None
+        check_class_schema(schema)
+    except BadInput as e:
+        raise BadInput(f"schema {where}: {e.message}", e.hint) from None
     return schema
 
 

@@ -10,12 +10,13 @@ id, an id prefix, a ref). With no VERSION the work tree is compared with HEAD's 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.graph import tree_of
-from ama.plumbing.hashing import hash_file
+from ama.plumbing.hashing import hash_bytes, hash_file
 from ama.plumbing.head import HeadRef
 from ama.plumbing.index import path_key
 from ama.plumbing.objects import VERSION_RE
@@ -94,8 +95,13 @@ def work_side(asset: Asset) -> Side:
     work = scan(asset, index)
     root = os.fspath(asset.root)
     for entry, st in work.stale:
+        full = os.path.join(root, entry.path)
+        if stat.S_ISLNK(st.st_mode):  # a link's content is its target
+            target = os.fsencode(os.readlink(full))
+            side[entry.path] = (hash_bytes(target), len(target), "link")
+            continue
         kind = "exec" if st.st_mode & 0o100 else "blob"
-        oid = hash_file(os.path.join(root, entry.path), st.st_size)
+        oid = hash_file(full, st.st_size)
         side[entry.path] = (oid, st.st_size, kind)
     for entry in work.missing:
         del side[entry.path]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import BadInput, NotFound
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, IndexEntry, path_key
+from ama.plumbing.index import IndexEntry, mode_of, path_key
 from ama.porcelain.add import pathspecs
 from ama.porcelain.asset import Asset, locked_index, under_any
 
@@ -58,7 +58,7 @@ def discard(asset: Asset, paths: list[str] | None = None, staged: bool = False,
                 if not under_any(path, prefixes):
                     continue
                 current = index.get(path)
-                mode = MODE_EXEC if entry.type == "exec" else MODE_FILE
+                mode = mode_of(entry.type)
                 if current is None or current.id != entry.id or current.mode != mode:
                     if current is None or current.id != entry.id:
                         result.unstaged.append(path)

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ama.plumbing.checkout import checkout
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, path_key
+from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.refs import pid_alive
@@ -242,8 +243,7 @@ def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport |
                     if kind == "tree":
                         below.append((oid, path + "/"))
                     else:
-                        files[path] = IndexEntry(path, oid, size, 0, 0,
-                                                 MODE_EXEC if kind == "exec" else MODE_FILE)
+                        files[path] = IndexEntry(path, oid, size, 0, 0, mode_of(kind))
             level = below
     check_paths(files, f"the version whose manifest is {manifest}")
     return files
@@ -290,14 +290,11 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                               parallelism)
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
-    if index is None and (asset.dir.meta / CLONE_MARKER).exists():
-        from ama.porcelain.switch import _clear_stale_lock
-
-        _clear_stale_lock(asset)  # a killed clone's, which this download finishes
     brought: set[str] = set()
     result.received = receive(transport, remote.project, asset.store.objects,
                               [(files[p].id, files[p].size) for p in chosen], parallelism,
                               progress, brought=brought)
+    crash_point("download.received")
     with locked_index(asset, index) as index:
         # Restage the chosen files the index holds with other bytes; none when the index
         # records that it equals the version's tree (as a clone leaves it).

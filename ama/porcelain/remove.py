@@ -6,8 +6,9 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
+from ama.plumbing.checkout import in_real_folders
 from ama.plumbing.errors import AmaError, NotFound
-from ama.plumbing.hashing import hash_file
+from ama.plumbing.hashing import hash_bytes, hash_file
 from ama.plumbing.index import path_key
 from ama.porcelain.add import pathspecs
 from ama.porcelain.asset import Asset, locked_index, under_any
@@ -63,6 +64,8 @@ def remove(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = 
         if not keep:
             folders: set[str] = set()
             for path in chosen:
+                if not in_real_folders(asset.root, path):
+                    continue  # through a symbolic link: not a file of this work tree
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     os.unlink(asset.root / path)
                     result.deleted.append(path)
@@ -75,6 +78,13 @@ def remove(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = 
 
 def _differs(asset: Asset, entry) -> bool:  # type: ignore[no-untyped-def]
     full = asset.root / entry.path
+    if entry.is_link:  # its target is its content
+        try:
+            return hash_bytes(os.fsencode(os.readlink(full))) != entry.id
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:  # not a link any more
+            return True
     try:
         st = os.stat(full)
     except (FileNotFoundError, NotADirectoryError):

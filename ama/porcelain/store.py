@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.hashing import hash_file, is_id
 from ama.plumbing.index import Index
 from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.lock import store_exclusive
-from ama.plumbing.objects import TREE_HEADER, InvalidObject
+from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, InvalidObject
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
 from ama.plumbing.refs import SYMREF_PREFIX
 from ama.plumbing.store import Store
@@ -261,7 +262,7 @@ def _reach(odb: FileObjectDatabase, start: Iterable[str], keep: set[str],
         except FileNotFoundError:
             continue
         try:
-            if head == TREE_HEADER:
+            if head in TREE_HEADERS:
                 stack.extend(e.id for e in read_tree(odb, oid).entries)
             elif head.startswith(b"{"):
                 manifest = read_manifest(odb, oid)
@@ -347,6 +348,7 @@ def _sweep(store: Store, keep: set[str], dry_run: bool, grace: float,
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            crash_point("gc.deleted")
     if not dry_run:
         for temp in odb.temp_files():
             with contextlib.suppress(OSError):

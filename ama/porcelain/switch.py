@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ama.plumbing.checkout import checkout
+from ama.plumbing.checkout import checkout, in_real_folders
+from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound, path_list
 from ama.plumbing.graph import FileSide, diff_trees, read_manifest, read_tree
-from ama.plumbing.index import MODE_EXEC, MODE_FILE, Index, IndexEntry, changes, path_key
+from ama.plumbing.index import Index, IndexEntry, changes, mode_of, path_key
 from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
@@ -129,6 +130,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         place = {p: _entry(p, f) for p, f in files.items() if f is not None}
         _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
               new_tree, result)
+        crash_point("switch.before-head")
         _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
     return result
@@ -168,7 +170,7 @@ class _Fetch:
 def _entry(path: str, file: FileSide) -> IndexEntry:
     """A stat-less index entry for ``file`` at ``path`` (the checkout records the stat)."""
     kind, oid, size = file
-    return IndexEntry(path, oid, size, 0, 0, MODE_EXEC if kind == "exec" else MODE_FILE)
+    return IndexEntry(path, oid, size, 0, 0, mode_of(kind))
 
 
 def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
@@ -192,7 +194,7 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
             committed = flatten_tree_ids(asset.odb, tree)
         entries = index.entries
         for path, e in entries.items():
-            if committed.get(path) != ("exec" if e.mode & 0o100 else "blob", e.id):
+            if committed.get(path) != (e.type, e.id):
                 changed.add(path)
         changed.update(p for p in committed if p not in entries)
     return sorted(changed, key=path_key)
@@ -238,6 +240,8 @@ def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEnt
         if not index.remove(path):
             continue
         full = asset.root / path
+        if not in_real_folders(asset.root, path):
+            continue  # through a symbolic link: not a file of this work tree
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             if not full.is_dir() or full.is_symlink():
                 os.unlink(full)
@@ -282,7 +286,7 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
         old = index.entries
         differ = {p: e for p, e in new_files.items()
                   if (cur := old.get(p)) is None or cur.id != e.id
-                  or cur.executable != e.executable}
+                  or cur.type != e.type}
         gone = [p for p in old if p not in new_files]
         _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
         _finish(asset, asset.head, result.new, target)

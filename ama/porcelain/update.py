@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.index import IndexEntry
 from ama.porcelain.add import Progress, Staged, pathspecs, store_files
@@ -44,5 +45,6 @@ def update(asset: Asset, paths: list[str] | None = None, cwd: str | os.PathLike[
             index.remove(entry.path)
             result.removed.append(entry.path)
         if work.stale or work.missing:
+            crash_point("update.before-index")
             index.write()
     return result.sort()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.graph import read_manifest, tree_entries, write_tree
@@ -172,6 +173,7 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
     objects += new_blobs
     sent, sent_bytes = send(transport, remote.project, odb, objects,
                             int(asset.config.get("transfer.parallelism")), progress)
+    crash_point("upload.sent")
     try:
         result = transport.commit(remote.project, head.class_name,
                                   None if head.is_temp else int(head.asset), head.manifest,
@@ -186,6 +188,7 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
             f"{head.version}, which this directory holds ({e.message})",
             "fetch it with 'ama fetch', switch to it with 'ama switch --version VERSION' "
             "(stage your changes again afterwards), then upload") from None
+    crash_point("upload.committed")
     from ama.porcelain.versions import record
 
     record(asset.store.home, remote.name, remote.project, head.class_name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
 from ama.plumbing.hashing import check_id
@@ -130,6 +130,35 @@ class Backend(Protocol):
         answers 412 Precondition Failed, which the client may take as "already uploaded".
         Backends without direct transfer (``file://``) return None: the server streams.
         """
+        ...
+
+
+@runtime_checkable
+class PutsFiles(Protocol):
+    """A storage that stores a local file by path (reflinked or copied), not yet durable:
+    the embedded remote's bulk upload, whose client is on this machine."""
+
+    def put_file(self, key: str, source: str, size: int) -> bool:
+        """Store the file ``source`` under ``key`` unless it exists; True when stored.
+        Raises :class:`SizeMismatch` when ``source`` is not ``size`` bytes long."""
+        ...
+
+
+@runtime_checkable
+class HasLocalPaths(Protocol):
+    """A storage whose objects are files on this machine, which a client may link or copy."""
+
+    def local_path(self, key: str) -> str:
+        """Return the file that holds (or would hold) ``key``."""
+        ...
+
+
+@runtime_checkable
+class Syncs(Protocol):
+    """A storage that makes a batch of writes durable at once instead of one by one."""
+
+    def sync(self) -> None:
+        """Make every object stored so far durable."""
         ...
 
 

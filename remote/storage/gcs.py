@@ -22,7 +22,7 @@ import datetime
 import functools
 import os
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import google.api_core.exceptions as api_errors
 import google.auth.exceptions
@@ -150,7 +150,8 @@ class GCSBackend:
             blob = self._bucket.get_blob(name, retry=self._retry)
         if blob is None:
             raise ObjectMissing(key, self.url)
-        return _ErrorMapping(blob.open("rb", chunk_size=self.part_size, retry=self._retry), self)
+        return cast(BinaryIO, _ErrorMapping(blob.open("rb", chunk_size=self.part_size,
+                                                     retry=self._retry), self))
 
     def stat(self, key: str) -> int | None:
         """Return the size of ``key``, or None when absent."""

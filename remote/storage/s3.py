@@ -55,7 +55,7 @@ class S3Backend:
         region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
-        max_attempts: int = 3,
+        max_attempts: int = 5,
         part_size: int = CHUNK,
     ) -> None:
         self.bucket = bucket
@@ -67,6 +67,10 @@ class S3Backend:
             aws_secret_access_key=secret_access_key,
             region_name=region,
         )
+        # botocore's standard retries: throttling (SlowDown), 5xx and broken connections,
+        # with jittered backoff and a retry quota that stops retrying when most calls fail.
+        # Every call here is safe to repeat: reads, and create-only writes (a repeat of a
+        # put that arrived is refused as a precondition, and taken as stored).
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},

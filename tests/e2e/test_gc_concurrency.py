@@ -122,3 +122,42 @@ def test_an_object_gone_from_the_store_is_stored_again_by_add_and_upload(
     os.utime(m / "c.txt", ns=(os.stat(m / "c.txt").st_atime_ns,) * 2)
     err = ama("upload", "-m", "second", cwd=m, code=3).stderr
     assert f"object {c} is not in the asset store, and c.txt no longer holds its bytes" in err
+
+
+def test_two_processes_adding_and_uploading_on_one_store_both_succeed(tmp_path: Path) -> None:
+    """Two asset directories of one machine share its store: adds and uploads running at
+    the same time, with files in common, each complete and the store stays whole."""
+    ama("class", "init", "data", cwd=tmp_path)
+    dirs = []
+    for name in ("a", "b"):
+        d = tmp_path / name
+        d.mkdir()
+        ama("init", "data", cwd=d)
+        for i in range(1500):
+            folder = d / f"d{i % 30}"
+            folder.mkdir(exist_ok=True)
+            # Half the files are the same bytes in both: the same objects, written twice.
+            (folder / f"f{i}").write_text(f"shared {i}\n" if i % 2 else f"{name} {i}\n")
+        dirs.append(d)
+
+    def both(*args: str) -> list[subprocess.CompletedProcess[str]]:
+        running = [subprocess.Popen([AMA, *args], cwd=d, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for d in dirs]
+        done = []
+        for proc in running:
+            out, err = proc.communicate(timeout=300)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        return done
+
+    for result in both("add", "."):
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "1500 new, 0 modified, 0 removed\n"
+    uploaded = both("upload", "-m", "at once", "--json")
+    assert all(r.returncode == 0 for r in uploaded), [r.stderr for r in uploaded]
+    assert sorted(json.loads(r.stdout)["name"] for r in uploaded) == ["data/1", "data/2"]
+    verified = json.loads(ama("store", "verify", "--json", cwd=tmp_path).stdout)
+    # 2,250 distinct files (750 in common), their trees and two manifests.
+    assert verified["corrupt"] == [] and verified["checked"] == verified["total"] > 2250
+    for d in dirs:
+        status = json.loads(ama("status", "--json", cwd=d).stdout)
+        assert status["clean"] and status["uploaded"] and status["tracked"] == 1500

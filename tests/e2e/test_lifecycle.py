@@ -258,3 +258,28 @@ def test_class_rules_are_checked_before_sending(tmp_path: Path) -> None:
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"accuracy": 0.9}))
     assert "version 0.0.0" in ama("upload", "-m", "ok", "--metadata", str(meta), cwd=m).stdout
+
+
+def test_upload_dates_its_manifest_by_ama_author_date(tmp_path: Path) -> None:
+    """AMA_AUTHOR_DATE fixes an upload's manifest time, as it does commit-manifest's: the
+    same files uploaded twice with the same date make the same manifest id."""
+    date = {"AMA_AUTHOR_DATE": "2026-01-02T03:04:05Z"}
+    made = []
+    for name in ("one", "two"):
+        env = {**date, "AMA_HOME": str(tmp_path / name / "home")}
+        m = tmp_path / name / "m"
+        m.mkdir(parents=True)
+        ama("class", "init", "data", cwd=m, env=env)
+        ama("init", "data", cwd=m, env=env)
+        (m / "a.txt").write_text("a\n")
+        ama("add", ".", cwd=m, env=env)
+        made.append(json.loads(ama("upload", "-m", "first", "--json", cwd=m, env=env
+                                   ).stdout)["manifest"])
+        shown = json.loads(ama("cat-object", "-p", made[-1], cwd=m, env=env).stdout)
+        assert shown["created"] == "2026-01-02T03:04:05Z"
+    assert made[0] == made[1]
+    bad = {**date, "AMA_HOME": str(tmp_path / "one" / "home"), "AMA_AUTHOR_DATE": "soon"}
+    (tmp_path / "one" / "m" / "a.txt").write_text("b\n")
+    ama("add", ".", cwd=tmp_path / "one" / "m", env=bad)
+    assert "AMA_AUTHOR_DATE" in ama("upload", "-m", "second", cwd=tmp_path / "one" / "m",
+                                    env=bad, code=2).stderr

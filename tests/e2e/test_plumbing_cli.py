@@ -232,7 +232,7 @@ def test_mktree_accepts_any_valid_name(ama: Ama) -> None:
 
 MKTREE_BAD = [
     ("blob {h} 6 hello.txt", 2, "input line 1: expected '<type> <id> <size>"),
-    ("link {h} 6\thello.txt", 2, "unknown type 'link'"),
+    ("lnk {h} 6\thello.txt", 2, "unknown type 'lnk'"),
     ("blob {h} 06\thello.txt", 2, "not a canonical number"),
     ("blob {h} 7\thello.txt", 2, "size 7 is wrong"),
     ("blob 8e4c7c1b 6\thello.txt", 2, "'8e4c7c1b' is not an object id"),
@@ -279,6 +279,17 @@ def test_ls_tree_recursive_nul_and_names(ama: Ama) -> None:
 
 
 # -- update-index / ls-files ---------------------------------------------------------------
+
+def test_update_index_stages_a_link_inside_the_asset_as_a_link(ama: Ama) -> None:
+    put(ama.cwd, "zones/Paris", "CET")
+    os.symlink("zones/Paris", ama.cwd / "Monaco")
+    ama.ok("update-index", "--add", "Monaco", "zones/Paris")
+    assert ama.ok("ls-files", "-s") == (
+        f"link {blake3(b'zones/Paris').hexdigest()} 11\tMonaco\n"
+        f"blob {blake3(b'CET').hexdigest()} 3\tzones/Paris")
+    tree = ama.ok("write-tree")
+    assert ama.ok("cat-object", "-p", tree).startswith("ama-tree 2\nlink ")
+
 
 def test_update_index_add_remove_force_remove(ama: Ama) -> None:
     put(ama.cwd, "a.txt", "a")
@@ -342,7 +353,7 @@ def test_update_index_with_one_bad_path_changes_nothing(ama: Ama) -> None:
     put(ama.cwd, "good.txt", "good")
     (ama.cwd / "dir").mkdir()
     os.mkfifo(ama.cwd / "pipe")
-    os.symlink("good.txt", ama.cwd / "link")
+    os.symlink("../outside", ama.cwd / "link")
     put(ama.cwd.parent, "outside", "x")
     put(ama.cwd, "new\nline", "x")
     put(ama.cwd, "tab\there", "x")
@@ -382,6 +393,21 @@ def test_ls_files_selects_modified_deleted_and_others(ama: Ama) -> None:
 
 
 # -- write-tree / read-tree / checkout-index -----------------------------------------------
+
+@pytest.mark.parametrize("target", [b"/etc", b"../../etc", b"d/../../x"])
+def test_checkout_index_refuses_a_tree_with_a_link_leaving_it_before_any_write(
+        ama: Ama, tmp_path: Path, target: bytes) -> None:
+    ama.ok("hash-object", "-w", "--stdin", input=b"hello\n")
+    link = ama.ok("hash-object", "-w", "--stdin", input=target)
+    tree = ama.ok("mktree", input=(f"link {link} {len(target)}\tevil\n"
+                                   f"blob {HELLO_ID} 6\thello.txt\n").encode())
+    fresh = tmp_path / "fresh"
+    (fresh / ".ama").mkdir(parents=True)
+    ama.ok("read-tree", tree, cwd=fresh)
+    result = ama.fails(2, "checkout-index", "-a", cwd=fresh)
+    assert "evil: its target" in result.err and "nothing was written" in result.err
+    assert sorted(os.listdir(fresh)) == [".ama"]
+
 
 def test_write_tree_refuses_a_blob_missing_from_the_store(ama: Ama) -> None:
     build_golden(ama)

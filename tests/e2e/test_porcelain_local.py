@@ -116,7 +116,8 @@ def test_config_round_trip_and_json_shapes(tmp_path: Path) -> None:
     ama("init", "data", cwd=d)
     (d / "x").write_text("x")
     assert json.loads(ama("add", "--json", ".", cwd=d).stdout) == {
-        "new": ["x"], "modified": [], "removed": [], "restored": [], "bytes": 1}
+        "new": ["x"], "modified": [], "removed": [], "restored": [], "skipped": [],
+        "bytes": 1}
     diff = json.loads(ama("diff", "--json", cwd=d).stdout)
     assert diff == [{"status": "A", "path": "x", "old": None,
                      "new": {"id": diff[0]["new"]["id"], "size": 1, "type": "blob"}}]
@@ -246,3 +247,22 @@ def test_info_metadata_prints_the_versions_metadata_fetching_its_manifest(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == expected
     ama("info", "--metadata", "--hash", cwd=m, code=2)
+
+
+def test_alias_add_expect_moves_only_from_the_asset_named(tmp_path: Path) -> None:
+    ama("class", "init", "ml", cwd=tmp_path)
+    for n in (1, 2):
+        d = tmp_path / f"m{n}"
+        d.mkdir()
+        (d / "a").write_text(str(n))
+        ama("init", "ml", cwd=d)
+        ama("add", ".", cwd=d)
+        ama("upload", "-m", "x", cwd=d)
+    m1 = tmp_path / "m1"
+    assert ama("alias", "add", "prod", "--expect", "none", cwd=m1).stdout == "ml/prod -> ml/1\n"
+    lost = ama("alias", "add", "prod", "--asset", "ml/2", "--expect", "ml/2", cwd=m1, code=1)
+    assert "alias ml/prod points at ml/1, not ml/2" in lost.stderr
+    ama("alias", "add", "prod", "--asset", "ml/2", "--expect", "ml/1", cwd=m1)
+    taken = ama("alias", "add", "prod", "--expect", "none", cwd=m1, code=1)
+    assert "alias ml/prod exists already: it points at ml/2" in taken.stderr
+    ama("alias", "add", "prod", "--expect", "other/1", cwd=m1, code=2)

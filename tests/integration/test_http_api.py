@@ -277,6 +277,12 @@ def test_upload_commit_and_read_back_through_every_route(api: Api) -> None:
                      json={"asset": 1})
     assert alias.status_code == 200, alias.text
     assert api.call("GET", f"{base}/prod", "rita").json["ordinal"] == 1
+    lost = api.call("PUT", "/v1/projects/demo/classes/models/aliases/prod", "wendy",
+                    json={"asset": 1, "expected": None})
+    assert lost.status_code == 409 and "points at models/1" in lost.text, lost.text
+    swapped = api.call("PUT", "/v1/projects/demo/classes/models/aliases/prod", "wendy",
+                       json={"asset": 1, "expected": 1})
+    assert swapped.status_code == 200, swapped.text
     assert api.call("GET", f"{base}/prod/versions", "rita").json["items"][0]["manifest"] == \
         manifest
 

@@ -160,3 +160,82 @@ def test_checkout_removes_leftover_temp_files_where_it_places_but_keeps_staged_o
     assert (root / "d" / ".ama-tmp-staged").read_bytes() == b"kept\n"
     # A folder the checkout placed nothing in is left alone.
     assert (root / "e" / ".ama-tmp-0123456789abcdef").exists()
+
+
+def test_checkout_places_links_and_never_writes_through_one(tmp_path: Path) -> None:
+    from ama.plumbing.index import MODE_LINK
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"zoneinfo/Europe/Paris": b"CET\n"})
+    stage(odb, index, {"zoneinfo/Europe/Monaco": b"Paris", "posix": b"zoneinfo",
+                       "zoneinfo/gone": b"../nowhere"}, MODE_LINK)
+    root = tmp_path / "work"
+    written = checkout(odb, index, root, list(index.entries))
+    assert sorted(written) == sorted(index.entries)
+    assert os.readlink(root / "zoneinfo/Europe/Monaco") == "Paris"
+    assert os.readlink(root / "posix") == "zoneinfo"  # a folder: linked, not copied
+    assert os.readlink(root / "zoneinfo/gone") == "../nowhere"  # dangling, as recorded
+    assert (root / "posix/Europe/Monaco").read_bytes() == b"CET\n"
+    for path in ("posix", "zoneinfo/gone"):
+        assert index.entries[path].matches(os.lstat(root / path))
+    # Placed again: the links are up to date, nothing is written.
+    assert checkout(odb, index, root, list(index.entries)) == []
+
+
+@pytest.mark.parametrize("target", ["/etc", "../outside", "a/../../x"])
+def test_checkout_refuses_a_link_leaving_the_asset_before_any_write(tmp_path: Path,
+                                                                    target: str) -> None:
+    from ama.plumbing.index import MODE_LINK
+    from ama.plumbing.objects import UnsafeLink
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"a.txt": b"first\n"})
+    stage(odb, index, {"evil": target.encode()}, MODE_LINK)
+    root = tmp_path / "work"
+    root.mkdir()
+    with pytest.raises(UnsafeLink, match="evil"):
+        checkout(odb, index, root, list(index.entries))
+    assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_checkout_never_follows_a_folder_that_is_a_link(tmp_path: Path, force: bool) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"a/passwd": b"root::0:0::/:/bin/sh\n", "a/b/c": b"deep\n",
+                       "z.txt": b"z\n"})
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "passwd").write_bytes(b"kept\n")
+    root = tmp_path / "work"
+    root.mkdir()
+    (root / "a").symlink_to(outside)
+    if not force:
+        with pytest.raises(WouldOverwrite, match="a/passwd"):
+            checkout(odb, index, root, list(index.entries))
+        assert not (root / "z.txt").exists()  # nothing written at all
+    else:
+        checkout(odb, index, root, list(index.entries), force=True)
+        assert not (root / "a").is_symlink()
+        assert (root / "a/passwd").read_bytes() == b"root::0:0::/:/bin/sh\n"
+    assert os.listdir(outside) == ["passwd"]
+    assert (outside / "passwd").read_bytes() == b"kept\n"
+
+
+def test_checkout_does_not_write_through_a_link_at_a_files_path(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    index = Index(tmp_path / "index")
+    stage(odb, index, {"passwd": b"new\n"})
+    outside = tmp_path / "passwd"
+    outside.write_bytes(b"kept\n")
+    root = tmp_path / "work"
+    root.mkdir()
+    (root / "passwd").symlink_to(outside)
+    with pytest.raises(WouldOverwrite, match="passwd"):
+        checkout(odb, index, root, ["passwd"], "copy")
+    checkout(odb, index, root, ["passwd"], "copy", force=True)
+    assert not (root / "passwd").is_symlink()
+    assert (root / "passwd").read_bytes() == b"new\n"
+    assert outside.read_bytes() == b"kept\n"

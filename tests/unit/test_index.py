@@ -113,9 +113,9 @@ def test_an_index_of_another_version_is_refused(tmp_path: Path) -> None:
 
     path = _valid_index(tmp_path)
     body = bytearray(path.read_bytes()[:-32])
-    body[4:8] = (3).to_bytes(4, "little")
+    body[4:8] = (4).to_bytes(4, "little")
     path.write_bytes(bytes(body) + blake3(bytes(body)).digest())
-    with pytest.raises(CorruptIndex, match="has version 3; this ama reads versions 1 to 2"):
+    with pytest.raises(CorruptIndex, match="has version 4; this ama reads versions 1 to 3"):
         Index.read(path)
 
 
@@ -396,3 +396,33 @@ def test_slices_of_the_records_cover_each_entry_once(tmp_path: Path) -> None:
         assert [p for p, _r in whole] == [f"f{i}" for i in range(10) if i != 3]
         for cut in range(11):
             assert list(again.records(0, cut)) + list(again.records(cut, None)) == whole
+
+
+def test_an_index_staging_a_link_is_version_3_and_keeps_the_link(tmp_path: Path) -> None:
+    from ama.plumbing.index import MODE_LINK
+
+    path = _valid_index(tmp_path)
+    assert path.read_bytes()[4:8] == (2).to_bytes(4, "little")
+    index = Index.read(path)
+    index.add(IndexEntry("zone", hash_bytes(b"a.txt"), 5, 1, 2, MODE_LINK))
+    index.write()
+    assert path.read_bytes()[4:8] == (3).to_bytes(4, "little")
+    again = Index.read(path)
+    link = again.get("zone")
+    assert link is not None and link.type == "link" and not link.executable
+    assert again.get("a.txt").type == "blob"
+    again.remove("zone")
+    again.write()
+    assert path.read_bytes()[4:8] == (2).to_bytes(4, "little")
+
+
+def test_a_file_restaged_as_a_link_to_the_same_bytes_forgets_the_tree(tmp_path: Path
+                                                                       ) -> None:
+    from ama.plumbing.index import MODE_LINK
+
+    path = _valid_index(tmp_path)
+    for index in (Index.read(path), Index(tmp_path / "other")):  # as read, and as built
+        index.add(entry("a.txt", b"hello"))
+        index.tree = "ab" * 32
+        index.add(entry("a.txt", b"hello")._replace(mode=MODE_LINK))
+        assert index.tree is None

@@ -18,7 +18,10 @@ from ama.plumbing.objects import (
     Manifest,
     Tree,
     TreeEntry,
+    UnsafeLink,
+    check_links,
     check_name,
+    link_problem,
     name_problem,
     object_type,
 )
@@ -195,13 +198,13 @@ LINE = f"blob {OTHER} 5\tname".encode()
 
 @pytest.mark.parametrize(("data", "said"), [
     (b"", "does not start with 'ama-tree 1'"),
-    (b"ama-tree 2\n", "does not start"),
+    (b"ama-tree 3\n", "does not start"),
     (b"AMA-TREE 1\n", "does not start"),
     (b"ama-tree 1\n" + LINE, "does not end with a newline"),
     (b"ama-tree 1\n" + LINE + b"\n\n", "line 3"),
     (b"ama-tree 1\n" + LINE.replace(b"\t", b" ") + b"\n", "expected '<type> <id> <size>"),
     (b"ama-tree 1\n" + LINE.replace(b"blob ", b"blob  ") + b"\n", "expected"),
-    (b"ama-tree 1\n" + LINE.replace(b"blob", b"link") + b"\n", "unknown type 'link'"),
+    (b"ama-tree 1\n" + LINE.replace(b"blob", b"lnk") + b"\n", "unknown type 'lnk'"),
     (b"ama-tree 1\n" + LINE.replace(OTHER.encode(), b"1" * 63) + b"\n", "not an object id"),
     (b"ama-tree 1\n" + LINE.replace(OTHER.encode(), b"A" * 64) + b"\n", "not an object id"),
     (b"ama-tree 1\n" + LINE.replace(b" 5\t", b" 05\t") + b"\n", "not a canonical number"),
@@ -319,3 +322,59 @@ def test_manifest_values_refuse_nan_and_bad_ids() -> None:
                  inputs=(Input(OTHER, "a/1/0.0.1", ""), Input(OTHER, "b/1/0.0.1", "")))
     with pytest.raises(BadInput, match="invalid version"):
         Input(OTHER, "a/1/1.01.0", "x")
+
+
+def test_a_tree_with_a_link_has_version_2_and_round_trips() -> None:
+    target = b"../Europe/Paris"
+    link = TreeEntry("link", hash_bytes(target), len(target), "Paris")
+    plain = TreeEntry("blob", EMPTY_BLOB_ID, 0, "empty")
+    tree = Tree.of([link, plain])
+    data = tree.serialize()
+    assert data == (b"ama-tree 2\n"
+                    + f"link {hash_bytes(target)} 15\tParis\n".encode()
+                    + f"blob {EMPTY_BLOB_ID} 0\tempty\n".encode())
+    assert Tree.deserialize(data) == tree
+    assert object_type(data) == "tree"
+    # Without a link a tree keeps version 1, and so keeps its id.
+    assert Tree.of([plain]).serialize().startswith(b"ama-tree 1\n")
+
+
+@pytest.mark.parametrize("data", [
+    b"ama-tree 1\nlink " + b"a" * 64 + b" 1\tx\n",  # an old header hiding a link
+    b"ama-tree 2\nblob " + b"a" * 64 + b" 1\tx\n",  # a new header without one
+])
+def test_a_tree_whose_header_does_not_match_its_links_is_refused(data: bytes) -> None:
+    with pytest.raises(InvalidObject, match="header does not match"):
+        Tree.deserialize(data)
+    assert object_type(data) == "blob"
+
+
+@pytest.mark.parametrize("path, target", [
+    ("Paris", "Europe/Paris"),
+    ("Europe/Lisbon", "../WET"),
+    ("posix/Europe", "../Europe"),  # a folder: recorded as a link
+    ("a/b/c", "../../d"),
+    ("a/dangling", "nowhere"),
+    ("a/up", ".."),  # the root itself
+])
+def test_link_targets_inside_the_asset_are_accepted(path: str, target: str) -> None:
+    assert link_problem(path, target) is None
+
+
+@pytest.mark.parametrize("path, target, said", [
+    ("a", "/etc/passwd", "absolute"),
+    ("a", "../outside", "leaves the asset"),
+    ("a/b", "../../x", "leaves the asset"),
+    ("a", "b/../../x", "not normalised"),
+    ("a", "./b", "not normalised"),
+    ("a", "b/", "not normalised"),
+    ("a", "", "empty"),
+    ("a", ".ama/index", ".ama/"),
+    ("a", "x\udcff", "UTF-8"),
+])
+def test_link_targets_leaving_the_asset_are_refused(path: str, target: str, said: str
+                                                     ) -> None:
+    problem = link_problem(path, target)
+    assert problem is not None and said in problem
+    with pytest.raises(UnsafeLink, match=path):
+        check_links([(path, target), ("fine", "x")], "version 0.0.1 of tz/1")

@@ -20,7 +20,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, quiet_opti
         ("Call the asset of the current directory ml-models/prod-resnet:",
          "ama alias add prod-resnet"),
         ("Point the alias at another asset (it moves; the change is audited):",
-         "ama alias add prod-resnet --asset ml-models/7"),
+         "ama alias add prod-resnet --asset ml-models/2"),
         ("Clone by alias:", "ama clone ml-models/prod-resnet"),
         ("Remove it:", "ama alias remove prod-resnet"),
     ],
@@ -39,20 +39,29 @@ def command() -> None:
 @command.command("add", examples=[("Name the asset of this directory:",
                                    "ama alias add prod-resnet"),
                                   ("Name another asset:",
-                                   "ama alias add baseline --asset ml-models/2")])
+                                   "ama alias add baseline --asset ml-models/2"),
+                                  ("Move prod only if it still names ml-models/1 (a script "
+                                   "racing another):",
+                                   "ama alias add prod --asset ml-models/2 "
+                                   "--expect ml-models/1")])
 @click.argument("alias")
 @asset_option
+@click.option("--expect", metavar="CLASS/ORDINAL|none",
+              help="Move the alias only if it names this asset now ('none': only if it does "
+                   "not exist yet); otherwise fail, naming where it points.")
 @remote_option
 @json_option
 @quiet_option
-def add(alias: str, asset_name: str | None, remote: str | None, as_json: bool,
-        quiet: bool) -> None:
-    """Make ALIAS name the asset (moving it if it named another asset of the class)."""
+def add(alias: str, asset_name: str | None, expect: str | None, remote: str | None,
+        as_json: bool, quiet: bool) -> None:
+    """Make ALIAS name the asset (moving it if it named another asset of the class). With
+    --expect the move is a compare-and-swap on the remote: of two scripts moving the same
+    alias from the same asset, one wins and the other fails (exit 1)."""
     from ama.porcelain.alias import add_alias, check_alias
 
     check_alias(alias)
     where, ref = target(asset_name, remote)
-    result = add_alias(where, ref, alias)
+    result = add_alias(where, ref, alias, expect)
     if as_json:
         emit_json(result)
         return

@@ -85,7 +85,7 @@ def command(tree_name: str, parents: tuple[str, ...], inputs: tuple[str, ...],
         env_vars.get("AMA_AUTHOR_NAME") or getpass.getuser(),
         env_vars.get("AMA_AUTHOR_EMAIL") or f"{getpass.getuser()}@{socket.gethostname()}",
     )
-    created = _created(env_vars.get("AMA_AUTHOR_DATE"))
+    created = author_date(env_vars.get("AMA_AUTHOR_DATE"))
     try:
         manifest = Manifest.create(tree, author, created, message or "", parent_ids,
                                    input_list, metadata)
@@ -95,7 +95,9 @@ def command(tree_name: str, parents: tuple[str, ...], inputs: tuple[str, ...],
     sys.stdout.flush()
 
 
-def _created(text: str | None) -> datetime:
+def author_date(text: str | None) -> datetime:
+    """The time ``$AMA_AUTHOR_DATE`` (``text``) names, now when it is unset; raises BadInput
+    when it is not ISO 8601."""
     if not text:
         return datetime.now(timezone.utc)
     try:

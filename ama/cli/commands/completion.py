@@ -16,7 +16,8 @@ RC_FILES = {"bash": "~/.bashrc", "zsh": "~/.zshrc", "fish": "~/.config/fish/conf
         ("Complete ama commands and options in bash (add the line to ~/.bashrc):",
          'eval "$(ama completion bash)"'),
         ("The same for zsh (in ~/.zshrc, after compinit):", 'eval "$(ama completion zsh)"'),
-        ("For fish:", "ama completion fish > ~/.config/fish/completions/ama.fish"),
+        ("For fish:", "mkdir -p ~/.config/fish/completions && "
+                      "ama completion fish > ~/.config/fish/completions/ama.fish"),
     ],
     exit_codes={0: "success", 2: "an unknown shell"},
 )
@@ -29,7 +30,8 @@ def command(shell: str) -> None:
     \b
       bash: echo 'eval "$(ama completion bash)"' >> ~/.bashrc
       zsh:  echo 'eval "$(ama completion zsh)"' >> ~/.zshrc
-      fish: ama completion fish > ~/.config/fish/completions/ama.fish
+      fish: mkdir -p ~/.config/fish/completions
+            ama completion fish > ~/.config/fish/completions/ama.fish
 
     The script asks ama itself (with _AMA_COMPLETE set) what can follow, so it stays
     right as commands change.

@@ -43,9 +43,10 @@ def command(add: bool, remove: bool, force_remove: bool, refresh: bool, from_std
 
     A staged file is hashed and stored in the asset store, and recorded with its stat so
     later checks re-hash only files that changed. Without --add only files already staged
-    are updated; with --remove a staged file that no longer exists is unstaged. Every path is
-    checked before anything is written: one bad path leaves the index and the store as they
-    were.
+    are updated; with --remove a staged file that no longer exists is unstaged. A symbolic
+    link is staged as a link when its target stays inside the asset, and refused otherwise.
+    Every path is checked before anything is written: one bad path leaves the index and the
+    store as they were.
     """
     from ama.plumbing.index import update_index
 

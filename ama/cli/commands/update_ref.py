@@ -11,9 +11,9 @@ from ama.cli.command import Env, command
     "update-ref",
     examples=[
         ("Create a ref that must not exist yet ('' or 64 zeros as OLD):",
-         "ama update-ref refs/heads/main $NEW ''"),
-        ("Move it only if nobody else did:", "ama update-ref refs/heads/main $NEW $OLD"),
-        ("Delete it:", "ama update-ref -d refs/heads/main $OLD"),
+         "ama update-ref refs/heads/next $NEW ''"),
+        ("Move main only if nobody else did:", "ama update-ref refs/heads/main $NEW $OLD"),
+        ("Delete main if it still holds $OLD:", "ama update-ref -d refs/heads/main $OLD"),
     ],
     see_also=["ama-show-ref(1)", "ama-rev-parse(1)", "ama-format(5)"],
     exit_codes={0: "success", 1: "the ref held another value, or its lock is taken",

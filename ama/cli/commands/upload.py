@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ama.cli.command import command
@@ -50,11 +52,15 @@ def command(message: str, metadata_file: str | None, bump: str, quiet: bool,
     with nothing changed makes no version and says so. An interrupted upload resumes
     where it stopped when run again.
     """
+    from ama.cli.commands.commit_manifest import author_date
     from ama.porcelain.upload import upload
 
     asset = open_asset()
+    # $AMA_AUTHOR_DATE fixes the manifest's time, as for commit-manifest: reproducible ids.
+    created = author_date(os.environ.get("AMA_AUTHOR_DATE"))
     with progress("Uploading", not (quiet or as_json)) as bar:
-        result = upload(asset, message, metadata=metadata_file, bump=bump, progress=bar)
+        result = upload(asset, message, metadata=metadata_file, bump=bump, progress=bar,
+                        now=lambda: created)
     if as_json:
         emit_json(result.to_json())
         return

@@ -29,7 +29,7 @@ def test_add_stages_new_changed_and_deleted(asset: Asset) -> None:
     again = add(asset, ["."])
     assert (again.new, again.modified, again.removed) == (["new.txt"], ["a.txt"], ["d/b.txt"])
     assert add(asset, ["."]).to_json() == {"new": [], "modified": [], "removed": [],
-                                          "restored": [], "bytes": 0}
+                                          "restored": [], "skipped": [], "bytes": 0}
 
 
 def test_add_relative_to_a_subfolder_and_amaignore(asset: Asset,

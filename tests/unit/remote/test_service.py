@@ -87,7 +87,7 @@ def admin(service: Service) -> Caller:
     return caller
 
 
-def build(files: dict[str, bytes], metadata: dict[str, Any] | None = None,
+def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
           inputs: tuple[Input, ...] = (), message: str = "") -> tuple[str, dict[str, bytes]]:
     """Return (manifest id, every object id -> bytes) for a version holding ``files``."""
     objects: dict[str, bytes] = {}
@@ -98,6 +98,10 @@ def build(files: dict[str, bytes], metadata: dict[str, Any] | None = None,
             if isinstance(value, dict):
                 oid, size = tree_of(value)
                 items.append(TreeEntry("tree", oid, size, name))
+            elif isinstance(value, str):  # a symbolic link to this target
+                data = value.encode()
+                objects[hash_bytes(data)] = data
+                items.append(TreeEntry("link", hash_bytes(data), len(data), name))
             else:
                 oid = hash_bytes(value)
                 objects[oid] = value
@@ -247,6 +251,31 @@ def test_a_version_holding_a_path_through_ama_is_refused_naming_it(service: Serv
     assert service.list_assets(admin, "lab", "models")["items"] == []
 
 
+def test_a_version_holding_links_inside_it_is_recorded(service: Service,
+                                                       admin: Caller) -> None:
+    manifest, objects = build({"zoneinfo/Europe/Paris": b"CET\n",
+                               "zoneinfo/Europe/Monaco": "Paris", "posix": "zoneinfo",
+                               "zoneinfo/Dangling": "../gone"})
+    upload(service, admin, objects)
+    done = service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert done["version"] == "0.0.0"
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "a/../../x",
+                                    ".ama/index"])
+def test_a_version_holding_a_link_leaving_it_is_refused_naming_it(service: Service,
+                                                                  admin: Caller,
+                                                                  target: str) -> None:
+    manifest, objects = build({"d/escape": target, "d/fine": "../ok.txt",
+                               "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    with pytest.raises(ValidationFailed) as refused:
+        service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert [p.split(":")[0] for p in refused.value.problems] == ["d/escape"]
+    assert "'d/escape'" in refused.value.message
+    assert service.list_assets(admin, "lab", "models")["items"] == []
+
+
 def test_fsck_lists_paths_no_version_may_hold_that_an_older_server_recorded(
         service: Service, admin: Caller) -> None:
     first = commit_files(service, admin, {"ok.txt": b"fine"})
@@ -376,6 +405,19 @@ def test_signup_is_active_only_for_open_domains(service: Service) -> None:
 
 
 # -- aliases, titles, tags and their audit ---------------------------------------------------
+
+def test_alias_with_an_expected_target_is_a_compare_and_swap(service: Service,
+                                                             admin: Caller) -> None:
+    commit_files(service, admin, {"a": b"1"})
+    commit_files(service, admin, {"a": b"2"})
+    service.put_alias(admin, "lab", "models", "prod", 1, expected=None)
+    with pytest.raises(Conflict, match="models/prod exists already: it points at models/1"):
+        service.put_alias(admin, "lab", "models", "prod", 2, expected=None)
+    service.put_alias(admin, "lab", "models", "prod", 2, expected=1)
+    with pytest.raises(Conflict, match="points at models/2, not models/1"):
+        service.put_alias(admin, "lab", "models", "prod", 1, expected=1)
+    assert service.get_asset(admin, "lab", "models", "prod")["ordinal"] == 2
+
 
 def test_alias_title_and_tag_changes_are_audited(service: Service, admin: Caller,
                                                  clock: Clock) -> None:
@@ -701,3 +743,35 @@ def test_migrating_twice_changes_nothing(service: Service) -> None:
     service.db.migrate()
     with service.db.read() as s:
         assert s.scalars(select(Version)).all() == []
+
+
+def test_listing_assets_runs_the_same_number_of_queries_for_any_number_of_assets(
+        service: Service, admin: Caller) -> None:
+    from sqlalchemy import event
+
+    def queries_to_list() -> int:
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(service.db.engine, "before_cursor_execute", count)
+        try:
+            service.list_assets(admin, "lab", "models")
+        finally:
+            event.remove(service.db.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    first = commit_files(service, admin, {"a": b"0"})
+    commit_files(service, admin, {"a": b"1"}, asset=1, parent=first["manifest"])
+    service.put_alias(admin, "lab", "models", "best", 1)
+    few = queries_to_list()
+    for i in range(2, 7):
+        commit_files(service, admin, {"a": f"{i}".encode()})
+    service.put_alias(admin, "lab", "models", "newest", 6)
+    assert queries_to_list() == few
+    items = service.list_assets(admin, "lab", "models")["items"]
+    assert [(a["ordinal"], a["versions"], a["aliases"]) for a in items] == [
+        (1, 2, ["best"]), (2, 1, []), (3, 1, []), (4, 1, []), (5, 1, []), (6, 1, ["newest"])]
+    assert items[0]["latest"]["version"] == "0.0.1"
+    assert items[0]["latest"] == service.list_versions(admin, "lab", "models", 1)[-1]

@@ -1,0 +1,295 @@
+"""The far-network benchmark: ``ama upload`` and ``ama clone`` against ``ama-server`` on S3
+(moto), both some milliseconds away, and how many requests each operation makes.
+
+Run it with ``.venv/bin/python bench/wan.py`` (``--rtt 0,20,80`` by default; ``--files
+100000`` for the large run; ``--dvc PATH`` or ``--dvc install`` adds ``dvc push`` and
+``dvc pull`` to the same S3 through the same proxy). moto's S3 server and ``ama-server
+serve`` (gunicorn, 2 workers) run on 127.0.0.1, each behind the proxy of
+``tests/services/wan.py`` that delays every chunk by half the round trip each way; the
+server reaches S3 through its proxy too, so the presigned URLs it hands out name the
+proxy, and every byte the client or the server moves pays the latency. Each command runs
+as a whole subprocess, as a user runs it, once per latency (each step changes what the
+next one sees). Everything lives in one temp folder under /tmp, removed at the end
+(``--keep`` keeps it). The table goes to stdout and the same figures to
+``bench/results/wan.json``.
+
+Columns: seconds; requests and connections the ama-server saw; requests to S3 from the
+client (presigned URLs; all of DVC's) and from the server (its own, signed in headers),
+and S3 connections. moto's server closes every connection after one answer (and gunicorn's
+sync workers do too), so against them connections equal requests whatever the client
+does. A command that fails is reported with its exit code and last line of error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+from toolenv import tool_env, venv_bin  # noqa: E402
+
+from tests.services.server import run_ama_server, start_server  # noqa: E402
+from tests.services.wan import WanProxy  # noqa: E402
+
+RESULTS = HERE / "results" / "wan.json"
+PROJECT = "bench"
+SIGNED = "X-Amz-Signature="
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+
+@dataclass
+class Row:
+    rtt_ms: float
+    tool: str
+    operation: str
+    seconds: float
+    code: int
+    server_requests: int | None
+    server_connections: int | None
+    s3_client_requests: int
+    s3_server_requests: int
+    s3_connections: int
+    error: str = ""
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
+         ) -> tuple[float, int, str]:
+    """Run a command; return (seconds, exit code, the last line of its stderr that names
+    an error, else its last line)."""
+    start = time.monotonic()
+    try:
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        code, err = done.returncode, done.stderr
+    except subprocess.TimeoutExpired as e:
+        code, err = -1, f"timed out after {timeout:.0f} s; {e.stderr or ''}"
+    seconds = time.monotonic() - start
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return seconds, code, ((errors or lines)[-1] if code and lines else "")
+
+
+def _check(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"bench: {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def make_data(root: Path, files: int, size: int) -> Path:
+    """``files`` files of ``size`` distinct bytes, 1,000 to a folder."""
+    data = root / "data"
+    for n in range(files):
+        folder = data / f"d{n // 1000:04}"
+        if n % 1000 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{n:06}.bin").write_bytes(os.urandom(size))
+    return data
+
+
+class Bench:
+    def __init__(self, tmp: Path, data: Path, s3_endpoint: str, timeout: float,
+                 dvc: str | None) -> None:
+        self.tmp = tmp
+        self.data = data
+        self.s3_endpoint = s3_endpoint
+        self.timeout = timeout
+        self.dvc = dvc
+        self.rows: list[Row] = []
+
+    def measure(self, rtt: float, tool: str, operation: str, args: list[str], cwd: Path,
+                env: dict[str, str], s3: WanProxy, server: WanProxy | None) -> Row:
+        s3.reset_counts()
+        if server is not None:
+            server.reset_counts()
+        seconds, code, error = _run(args, cwd, env, self.timeout)
+        # With no ama-server in between (DVC), every S3 request is the client's own.
+        client = s3.count(path=SIGNED) if server is not None else s3.count()
+        row = Row(rtt, tool, operation, round(seconds, 2), code,
+                  server.count() if server else None, server.connections if server else None,
+                  client, s3.count() - client, s3.connections, error)
+        self.rows.append(row)
+        print(_line(row), flush=True)
+        return row
+
+    def ama(self, rtt: float) -> None:
+        root = self.tmp / f"ama-{rtt:g}ms"
+        root.mkdir()
+        bucket = _bucket(self.s3_endpoint)
+        with WanProxy(_hostport(self.s3_endpoint), rtt_ms=rtt) as s3:
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMA_")},
+                   **CREDENTIALS, "AWS_ENDPOINT_URL": s3.url,
+                   "AMA_SERVER_HOME": str(root / "server"),
+                   "AMA_DATABASE_URL": f"sqlite:///{root / 'ama.db'}"}
+            storage = f"s3://{bucket}/ama"
+            token = run_ama_server(env, "init", "--admin", "admin", "--email",
+                                   "admin@example.org", "--storage", storage).stdout.strip()
+            run_ama_server(env, "project", "add", PROJECT, "--storage", storage, "--no-check")
+            run_ama_server(env, "project", "grant", PROJECT, "admin", "admin")
+            process = start_server(env, root / "server.log")
+            try:
+                with WanProxy(_hostport(process.url), rtt_ms=rtt) as remote:
+                    self._ama_flow(rtt, root, token, s3, remote)
+            finally:
+                process.stop()
+
+    def _ama_flow(self, rtt: float, root: Path, token: str, s3: WanProxy,
+                  remote: WanProxy) -> None:
+        ama = str(venv_bin() / "ama")
+        env = tool_env(root, AMA_HOME=str(root / "home"), AMA_AUTHOR_NAME="bench",
+                       AMA_AUTHOR_EMAIL="bench@example.com")
+        for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
+                     ["auth", "login", "--token", token, "--remote", "far"],
+                     ["project", "activate", PROJECT], ["class", "init", "data"]):
+            _check([ama, *args], root, env)
+        work = root / "work"
+        shutil.copytree(self.data, work / "data")
+        _check([ama, "init", "data"], work, env)
+        _check([ama, "add", "-q", "."], work, env)
+        self.measure(rtt, "ama", "upload", [ama, "upload", "-q", "-m", "far"], work, env, s3,
+                     remote)
+        other = {**env, "AMA_HOME": str(root / "other-home")}
+        for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
+                     ["auth", "login", "--token", token, "--remote", "far"],
+                     ["config", "set", "project.active", PROJECT]):
+            _check([ama, *args], root, other)
+        self.measure(rtt, "ama", "clone", [ama, "clone", "-q", "data/1", "-d", "clone"], root,
+                     other, s3, remote)
+
+    def dvc_flow(self, rtt: float) -> None:
+        assert self.dvc
+        dvc = self.dvc
+        root = self.tmp / f"dvc-{rtt:g}ms"
+        root.mkdir()
+        bucket = _bucket(self.s3_endpoint)
+        with WanProxy(_hostport(self.s3_endpoint), rtt_ms=rtt) as s3:
+            # dvc-s3 reads the AWS config file itself, and /dev/null is not one to it.
+            empty = root / "aws-config"
+            empty.touch()
+            env = tool_env(root, **{**CREDENTIALS, "AWS_CONFIG_FILE": str(empty),
+                                    "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+                                    "DVC_NO_ANALYTICS": "1"})
+            repo = root / "repo"
+            repo.mkdir()
+            shutil.copytree(self.data, repo / "data")
+            for args in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"],
+                         ["remote", "add", "-d", "far", f"s3://{bucket}/dvc"],
+                         ["remote", "modify", "far", "endpointurl", s3.url],
+                         ["add", "-q", "data"]):
+                _check([dvc, *args], repo, env)
+            self.measure(rtt, "dvc", "push", [dvc, "push", "-q"], repo, env, s3, None)
+            shutil.rmtree(repo / ".dvc" / "cache")
+            shutil.rmtree(repo / "data")
+            self.measure(rtt, "dvc", "pull", [dvc, "pull", "-q"], repo, env, s3, None)
+
+
+def _hostport(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    return host, int(port)
+
+
+def _bucket(endpoint: str) -> str:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(signature_version="s3v4",
+                                        s3={"addressing_style": "path"}))
+    name = f"bench-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=name)
+    return name
+
+
+HEAD = (f"{'rtt':>5} {'tool':4} {'operation':9} {'seconds':>8} {'exit':>4} "
+        f"{'server req':>10} {'conn':>6} {'S3 client':>9} {'S3 server':>9} {'S3 conn':>7}")
+
+
+def _line(row: Row) -> str:
+    def n(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:9} {row.seconds:>8.2f} "
+            f"{row.code:>4} {n(row.server_requests):>10} {n(row.server_connections):>6} "
+            f"{row.s3_client_requests:>9} {row.s3_server_requests:>9} {row.s3_connections:>7}")
+    return line + (f"  {row.error}" if row.error else "")
+
+
+def _install_dvc(tmp: Path) -> str:
+    venv = tmp / "tools" / "dvc"
+    print("bench: installing dvc and dvc-s3 into their own virtualenv", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc", "dvc-s3"],
+                         capture_output=True, text=True)
+    if pip.returncode:
+        raise SystemExit(f"bench: pip install dvc dvc-s3 failed:\n{pip.stderr[-3000:]}")
+    return str(venv / "bin" / "dvc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rtt", default="0,20,80",
+                        help="round-trip times in milliseconds, comma-separated")
+    parser.add_argument("--files", type=int, default=2000, help="how many files (2,000)")
+    parser.add_argument("--size", type=int, default=1024, help="bytes per file (1 KiB)")
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds before a command is given up")
+    parser.add_argument("--dvc", help="a dvc with dvc-s3 to compare with, or 'install'")
+    parser.add_argument("--tools", default="ama,dvc",
+                        help="which of ama and dvc to run (dvc only with --dvc)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    args = parser.parse_args(argv)
+    rtts = [float(r) for r in args.rtt.split(",") if r.strip()]
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    tmp = Path(tempfile.mkdtemp(prefix="ama-bench-wan."))
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    try:
+        dvc = _install_dvc(tmp) if args.dvc == "install" else args.dvc
+        data = make_data(tmp, args.files, args.size)
+        bench = Bench(tmp, data, f"http://{host}:{port}", args.timeout, dvc)
+        print(f"{args.files} files of {args.size} bytes; requests counted at the proxies")
+        print(HEAD, flush=True)
+        tools = args.tools.split(",")
+        for rtt in rtts:
+            if "ama" in tools:
+                bench.ama(rtt)
+            if dvc and "dvc" in tools:
+                bench.dvc_flow(rtt)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "load": os.getloadavg()},
+            "files": args.files, "size": args.size,
+            "rows": [asdict(r) for r in bench.rows]}, indent=2) + "\n")
+    finally:
+        moto.stop()
+        if args.keep:
+            print(f"bench: kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

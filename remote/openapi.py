@@ -1,0 +1,155 @@
+"""The OpenAPI 3 description of the ``/v1`` API, served at ``GET /v1/openapi.json``.
+
+It is data kept beside the routes: a test compares its paths and methods with the routes
+the app registers and with the routes ama-protocol(7) documents, and the bad-input suite
+fuzzes every operation it describes, so the three cannot drift apart. The schemas say what
+a well-formed request looks like (the fuzzer also sends ill-formed ones); the answers
+are described by their status codes and the one error document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_INT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_NAME = {"type": "string", "minLength": 1}
+_ERROR = {
+    "description": "the error document of ama-protocol(7)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _path(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": _NAME} for n in names]
+
+
+_PAGED = [{"name": "page", "in": "query", "required": False, "schema": {**_INT, "minimum": 1}},
+          {"name": "per_page", "in": "query", "required": False,
+           "schema": {**_INT, "minimum": 1}}]
+
+
+def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties, "required": list(required)}}}}
+
+
+def _op(summary: str, ok: str, params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, public: bool = False,
+        **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {
+        ok: {"description": "success"}, "4XX": _ERROR}}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    op.update(extra)
+    return op
+
+
+_P = "/v1/projects/{project}"
+_C = _P + "/classes/{cls}"
+_CLASS = {"description": {"type": "string"}, "schema": {"type": ["object", "null"]},
+          "rules": {"type": ["object", "null"]},
+          "visualisation": {"type": ["object", "array", "null"]}}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/v1/openapi.json": {
+        "get": _op("this document", "200", public=True)},
+    "/v1/auth/signup": {
+        "post": _op("sign up", "201", body=_body(
+            {"username": _NAME, "email": _NAME}, ("username", "email")), public=True)},
+    "/v1/auth/token": {
+        "post": _op("rotate the caller's token, or log in with a grant", "201", body={
+            "required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"grant_type": {"type": "string"}}}}}}),
+        "delete": _op("revoke the caller's token", "204")},
+    "/v1/auth/me": {
+        "get": _op("the caller, their projects and roles", "200")},
+    "/v1/auth/oidc": {
+        "get": _op("what the client needs to log in with OpenID Connect", "200",
+                   public=True)},
+    "/v1/projects": {
+        "get": _op("the caller's projects", "200", _PAGED)},
+    _P: {
+        "get": _op("one project", "200", _path("project"))},
+    _P + "/classes": {
+        "get": _op("the project's classes", "200", _path("project") + _PAGED),
+        "post": _op("create or replace a class", "201", _path("project"),
+                    _body({"name": _NAME, **_CLASS}, ("name",)))},
+    _C: {
+        "get": _op("one class", "200", _path("project", "cls")),
+        "put": _op("create or replace a class", "200", _path("project", "cls"),
+                   _body(_CLASS))},
+    _C + "/assets": {
+        "get": _op("the class's assets", "200", _path("project", "cls") + _PAGED)},
+    _C + "/assets/{name}": {
+        "get": _op("one asset, by ordinal or alias", "200", _path("project", "cls", "name")),
+        "patch": _op("change an asset's title, description and tags", "200",
+                     _path("project", "cls", "name"), _body({
+                         "title": {"type": ["string", "null"]},
+                         "description": {"type": ["string", "null"]},
+                         "tags": {"type": ["array", "null"], "items": {"type": "string"}}}))},
+    _C + "/assets/{name}/versions": {
+        "get": _op("the asset's versions", "200",
+                   _path("project", "cls", "name") + _PAGED)},
+    _C + "/assets/{name}/versions/{version}/size": {
+        "get": _op("a version's size", "200", _path("project", "cls", "name", "version"))},
+    _C + "/versions": {
+        "post": _op("commit a version", "201", _path("project", "cls"), _body({
+            "asset": {**_INT, "type": ["integer", "null"]},
+            "parent": {"type": ["string", "null"]}, "manifest": _ID,
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+            "bump": {"enum": ["patch", "minor", "major"]}},
+            ("asset", "parent", "manifest", "idempotency_key")))},
+    _C + "/aliases/{alias}": {
+        "put": _op("point an alias at an asset", "200", _path("project", "cls", "alias"),
+                   _body({"asset": _INT}, ("asset",))),
+        "delete": _op("remove an alias", "204", _path("project", "cls", "alias"))},
+    _P + "/find": {
+        "get": _op("the versions holding an object, or an alias's asset", "200",
+                   _path("project") + [
+                       {"name": n, "in": "query", "required": False,
+                        "schema": {"type": "string"}}
+                       for n in ("hash", "alias", "class", "blob")] + _PAGED)},
+    _P + "/versions/{manifest}/inputs": {
+        "get": _op("the versions a version was made from", "200",
+                   _path("project", "manifest") + _PAGED)},
+    _P + "/versions/{manifest}/dependents": {
+        "get": _op("the versions made from a version", "200",
+                   _path("project", "manifest") + _PAGED)},
+    _P + "/objects/batch": {
+        "post": _op("negotiate a transfer of objects", "200", _path("project"), _body({
+            "operation": {"enum": ["upload", "download"]},
+            "objects": {"type": "array", "items": {
+                "type": "object", "properties": {"id": _ID, "size": _INT},
+                "required": ["id", "size"]}},
+            "compact": {"enum": [0, 1]}}, ("operation", "objects")))},
+    _P + "/objects/verify": {
+        "post": _op("check objects' bytes against their ids", "200", _path("project"),
+                    _body({"ids": {"type": "array", "items": _ID}}, ("ids",)))},
+    _P + "/objects/{oid}": {
+        "get": _op("an object's bytes", "200", _path("project", "oid")),
+        "put": _op("upload an object's bytes", "201", _path("project", "oid"), {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {
+                "type": "string", "format": "binary"}}}})},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "ama remote", "version": "1",
+             "description": "The HTTP API of ama-server: see ama-protocol(7)."},
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "object", "required": ["code", "message", "hint"],
+                      "properties": {"code": {"type": "string"},
+                                     "message": {"type": "string"},
+                                     "hint": {"type": ["string", "null"]}}}}}},
+    },
+    "security": [{"bearer": []}],
+}

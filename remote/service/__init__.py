@@ -1,0 +1,37 @@
+"""The one service layer of the remote: the :class:`Service` front over its parts.
+
+The HTTP app and the embedded ``file://`` remote both call :class:`Service`, so ordinals,
+the compare-and-swap on a version's parent, object checks and class rules are one piece of
+code (docs/design.md §4). Every method returns plain JSON-ready dicts and lists and raises
+the errors of ``ama_remote.errors``. Every call on a project checks the caller's role; a
+project the caller is not a member of answers exactly like a project that does not exist.
+
+One noun per module:
+
+- ``common``: the state every part shares (database, storages, clock, randomness), the
+  project, class and asset lookups with their role checks, the version queries, and the one
+  upsert of object rows;
+- ``accounts``: users and tokens;
+- ``catalog``: projects and members, classes, assets, aliases, find and lineage;
+- ``commit``: committing a version;
+- ``objects``: negotiating transfers, uploads, downloads, verification and fsck.
+
+The parts are mixins over one ``ServiceBase`` rather than objects the front delegates to:
+every method keeps its name and signature on ``Service``, so the app, the embedded remote
+and the tests call ``service.commit(...)`` exactly as before, and a part reaches the shared
+lookups as ``self._project(...)`` with their types, without a forwarding method per call.
+"""
+
+from __future__ import annotations
+
+from ama_remote.service.accounts import Accounts
+from ama_remote.service.catalog import Catalog
+from ama_remote.service.commit import Committing
+from ama_remote.service.common import Caller, ServiceBase, utc_now
+from ama_remote.service.objects import Objects
+
+__all__ = ["Caller", "Service", "utc_now"]
+
+
+class Service(Accounts, Catalog, Committing, Objects, ServiceBase):
+    """Every operation of the remote, over a :class:`Database` and per-project storage."""

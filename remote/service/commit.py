@@ -1,0 +1,204 @@
+"""Committing a version: ordinals, the compare-and-swap on a version's parent, the
+check that every object is stored, class rules, and idempotency keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ama.plumbing.crash import crash_point
+from ama.plumbing.hashing import check_id
+from ama.plumbing.objects import (
+    MAX_LINK_TARGET_BYTES,
+    Manifest,
+    decode_link_target,
+    link_problem,
+    path_problems,
+)
+from ama.plumbing.rules import rule_problems
+from ama_remote.errors import BadInput, Conflict, ValidationFailed
+from ama_remote.models import Asset, AssetClass, IdempotencyKey, Project, Version, VersionInput
+from ama_remote.service.common import Caller, ServiceBase, _written_by
+from ama_remote.storage.base import object_key
+
+BUMPS = ("patch", "minor", "major")
+
+
+def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:
+    major, minor, patch = number
+    if bump == "major":
+        return major + 1, 0, 0
+    if bump == "minor":
+        return major, minor + 1, 0
+    return major, minor, patch + 1
+
+
+def _rule_problems(klass: AssetClass, manifest: Manifest,
+                   files: list[tuple[str, str, int]]) -> list[str]:
+    """Return one line per broken class rule (empty when the version passes them all)."""
+    return rule_problems(klass.schema, klass.rules, manifest.metadata, files)
+
+
+class Committing(ServiceBase):
+    """Committing a version: ordinals, the compare-and-swap on a version's parent, the"""
+
+    def commit(self, caller: Caller, project: str, cls: str, asset: int | None,
+               parent: str | None, manifest: str, idempotency_key: str,
+               bump: str = "patch") -> dict[str, Any]:
+        """Record ``manifest`` as the next version of ``cls/asset`` (a new asset when None).
+
+        In one transaction: allocate the ordinal of a new asset; check ``parent`` is still
+        the asset's latest version (Conflict naming the latest); check every object reachable
+        from the manifest is uploaded and verified (ValidationFailed listing the missing);
+        check the class rules (ValidationFailed naming each broken rule); record the version
+        and its inputs. The same ``idempotency_key`` again returns the first result.
+        Returns ``{"class","ordinal","name","version","manifest","parent","created",…}``.
+        """
+        check_id(manifest, "manifest id")
+        if parent is not None:
+            check_id(parent, "parent manifest id")
+        if bump not in BUMPS:
+            raise BadInput(f"invalid bump {bump!r}: use patch, minor or major")
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise BadInput("an idempotency key is 1 to 200 characters")
+        if asset is not None and (not isinstance(asset, int) or asset < 1):
+            raise BadInput(f"invalid asset ordinal {asset!r}: ordinals start at 1")
+        if asset is None and parent is not None:
+            raise BadInput(f"a new asset of {cls} has no parent version, but {parent} was given",
+                           "give the asset's ordinal to upload a new version of it")
+        request = {"class": cls, "asset": asset, "parent": parent, "manifest": manifest,
+                   "bump": bump}
+        result = self.db.run(lambda s: self._commit(s, caller, project, request,
+                                                    idempotency_key))
+        crash_point("server.commit.committed")
+        return result
+
+    def _commit(self, s: Session, caller: Caller, project: str, request: dict[str, Any],
+                key: str) -> dict[str, Any]:
+        proj = self._project(s, caller, project, "writer")
+        cls, asset_no, parent = request["class"], request["asset"], request["parent"]
+        manifest = request["manifest"]
+        prior = s.get(IdempotencyKey, (proj.id, key))
+        if prior is not None:
+            if prior.request != request:
+                raise BadInput(f"idempotency key {key!r} was already used for another commit",
+                               "use a new key for a new commit")
+            return dict(prior.result)
+        # Claim the key first: a concurrent commit with the same key waits on this row and,
+        # retried, returns this commit's result.
+        claim = IdempotencyKey(project_id=proj.id, key=key, user_id=caller.user_id,
+                               request=request, result=None, created=self._now())
+        s.add(claim)
+        s.flush()
+        klass = self._class(s, proj, cls, lock=asset_no is None)
+        target: Asset | None = None
+        latest: Version | None = None
+        number = (0, 0, 0)
+        if asset_no is not None:
+            target = self._asset(s, klass, asset_no, lock=True)
+            latest = self._latest(s, target.id)
+            if latest is not None:
+                current = f"{latest.major}.{latest.minor}.{latest.patch}"
+                if parent != latest.manifest_id:
+                    raise Conflict(
+                        f"{cls}/{asset_no} has moved on: its latest version is {current} "
+                        f"(manifest {latest.manifest_id}), not "
+                        f"{parent if parent else 'none'}",
+                        f"run 'ama fetch {cls}/{asset_no}' and 'ama switch --version {current}', "
+                        "then upload again",
+                        latest=latest.manifest_id)
+                same = s.scalars(select(Version).where(Version.asset_id == target.id,
+                                                       Version.manifest_id == manifest)).first()
+                if same is not None:
+                    raise Conflict(
+                        f"{cls}/{asset_no} already has manifest {manifest} as version "
+                        f"{same.major}.{same.minor}.{same.patch}",
+                        "there is nothing new to upload", latest=latest.manifest_id)
+                number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
+        links: list[tuple[str, str, int]] = []
+        parsed, files, missing = self._reachable(s, proj.id, manifest, links)
+        if missing:
+            raise ValidationFailed(
+                f"{len(missing)} object(s) reachable from manifest {manifest} are not "
+                f"uploaded to project {project!r}",
+                "upload them ('ama upload' sends what is missing) and commit again",
+                problems=missing)
+        assert parsed is not None
+        unsafe = path_problems(path for path, _, _ in files)
+        if unsafe:
+            raise ValidationFailed(
+                f"the version holds {len(unsafe)} path(s) that no asset directory may hold, "
+                f"such as {unsafe[0][0]!r}",
+                "remove them (names such as .ama are ama's own), then upload again",
+                problems=[f"{path}: {why}" for path, why in unsafe])
+        escaping = self._link_problems(proj, links)
+        if escaping:
+            raise ValidationFailed(
+                f"the version holds {len(escaping)} symbolic link(s) pointing outside it, "
+                f"such as {escaping[0][0]!r}",
+                "make their targets relative paths inside the asset, or upload them with "
+                "'ama add --follow-symlinks' or '--skip-symlinks'",
+                problems=[f"{path}: {why}" for path, why in escaping])
+        problems = _rule_problems(klass, parsed, files)
+        if problems:
+            raise ValidationFailed(
+                f"the version breaks {len(problems)} rule(s) of class {cls!r}",
+                f"fix them, or run 'ama class info -n {cls}' to read the rules", problems=problems)
+        now = self._now()
+        if target is None:
+            target = Asset(class_id=klass.id, ordinal=klass.next_ordinal, title="",
+                           description="", tags=[], created=now)
+            klass.next_ordinal += 1
+            s.add(target)
+            s.flush()
+        version = Version(asset_id=target.id, major=number[0], minor=number[1], patch=number[2],
+                          manifest_id=manifest, tree_id=parsed.tree,
+                          parent_id=latest.id if latest else None, author_id=caller.user_id,
+                          created=now)
+        s.add(version)
+        s.flush()
+        for item in parsed.inputs:
+            s.add(VersionInput(version_id=version.id, manifest_id=item.manifest, name=item.name,
+                               label=item.label))
+        result = {"class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
+                  "version": ".".join(map(str, number)), "manifest": manifest,
+                  "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
+                  **_written_by(parsed, caller.username, now)}
+        claim.result = result
+        crash_point("server.commit.recorded")
+        return result
+
+    def _link_problems(self, proj: Project, links: list[tuple[str, str, int]]
+                       ) -> list[tuple[str, str]]:
+        """``(path, why)`` for each link ``(path, blob id, size)`` whose target
+        :func:`~ama.plumbing.objects.link_problem` refuses. A link's blob is its target
+        path: it is read from the project's storage and checked against its id."""
+        from ama_remote.service.objects import _CheckedStream
+
+        storage = self._storage(proj.storage_url)
+        targets: dict[str, str | None] = {}
+        found = []
+        for path, oid, size in links:
+            if oid not in targets:
+                if size > MAX_LINK_TARGET_BYTES:
+                    targets[oid] = None
+                else:
+                    def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
+                        return ValidationFailed(f"the link blob {oid} is damaged: {detail}",
+                                                "upload the version again")
+                    data = _CheckedStream(storage.open(object_key(oid)), oid, size,
+                                          corrupt).read_all()
+                    try:
+                        targets[oid] = decode_link_target(data)
+                    except BadInput:
+                        targets[oid] = None
+            target = targets[oid]
+            if target is None:
+                found.append((path, "its target is not a UTF-8 path of at most "
+                                    f"{MAX_LINK_TARGET_BYTES} bytes"))
+            elif (why := link_problem(path, target)) is not None:
+                found.append((path, why))
+        return found

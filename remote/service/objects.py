@@ -1,0 +1,663 @@
+"""Object bytes: negotiating transfers, streamed and bulk uploads, downloads, verifying
+uploads made through presigned URLs, and fsck of a project's objects and storage.
+
+Every object is hashed on its way in, or read back and hashed, before its row says it is
+verified.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta, timezone
+from typing import Any, BinaryIO
+
+from blake3 import blake3
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
+from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, Tree, object_type, path_problems
+from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
+from ama_remote.models import AssetClass, Project, StoredObject
+from ama_remote.service.common import Caller, ServiceBase, upsert_objects
+from ama_remote.storage import storages_overlap
+from ama_remote.storage.base import Backend, HasLocalPaths, PutsFiles, Syncs, object_key
+
+# Trees and manifests up to this size keep their bytes in the database for commit's walk.
+KEEP_LIMIT = 64 << 20
+READ_CHUNK = 1 << 20
+TRANSFER_TTL = 3600
+# fsck leaves younger leftovers of uploads alone: they may belong to an upload still running
+# (a worker may spend minutes on one, an embedded client copying a huge file longer).
+LEFTOVER_GRACE = timedelta(days=1)
+_MANIFEST_START = b'{"author":'
+# Bulk uploads are stored and hashed by a few threads, this many objects per task.
+_BULK_WORKERS = 4
+_BULK_CHUNK = 256
+
+
+class _HashingReader:
+    """Pass a stream through while hashing and counting it; keep the bytes of a tree or
+    manifest (recognised by its first bytes), never those of a blob."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hasher = blake3()
+        self.count = 0
+        self._kept: bytearray | None = bytearray()
+        self._decided = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(READ_CHUNK if n is None or n < 0 else n)
+        if data:
+            self._hasher.update(data)
+            self.count += len(data)
+            self._keep(data)
+        return data
+
+    def _keep(self, data: bytes) -> None:
+        if self._kept is None:
+            return
+        self._kept += data
+        if len(self._kept) > KEEP_LIMIT:
+            self._kept = None
+            return
+        if not self._decided and len(self._kept) >= len(TREE_HEADER):
+            self._decided = True
+            if not (self._kept.startswith(TREE_HEADERS) or self._kept.startswith(_MANIFEST_START)):
+                self._kept = None
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+    def structured(self) -> tuple[str | None, bytes | None]:
+        """Return ("tree"|"manifest", bytes) for a tree or manifest, else (None, None)."""
+        if self._kept is None:
+            return None, None
+        data = bytes(self._kept)
+        kind = object_type(data)
+        return (kind, data) if kind in ("tree", "manifest") else (None, None)
+
+
+class _CheckedStream:
+    """Hand out a stored object's ``size`` bytes while hashing them, keeping back the last
+    piece until the whole has hashed to ``oid``: on a mismatch (or bytes missing) ``read``
+    raises what ``corrupt(detail)`` returns instead, so the response is cut short."""
+
+    def __init__(self, stream: BinaryIO, oid: str, size: int,
+                 corrupt: Callable[[str], Exception]) -> None:
+        self._stream = stream
+        self._oid = oid
+        self._left = size
+        self._size = size
+        self._corrupt = corrupt
+        self._hasher: Any = blake3()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return bool(getattr(self._stream, "seekable", lambda: False)())
+
+    def seek(self, offset: int) -> int:
+        """Start at ``offset`` for a ranged read (ama-protocol(7)): part of an object cannot
+        be checked against its id, so from here the bytes are not hashed."""
+        self._stream.seek(offset)
+        self._left = self._size - offset
+        self._hasher = None
+        return offset
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._left == 0:
+            return b""
+        want = READ_CHUNK if n is None or n < 0 else max(1, n)
+        data = self._stream.read(min(want, self._left))
+        if not data:
+            self.close()
+            raise self._corrupt(f"only {self._size - self._left} of {self._size} bytes")
+        self._left -= len(data)
+        if self._hasher is None:
+            return data
+        self._hasher.update(data)
+        if self._left == 0 and self._hasher.hexdigest() != self._oid:
+            self.close()
+            raise self._corrupt(f"the bytes hash to {self._hasher.hexdigest()}")
+        return data
+
+    def read_all(self) -> bytes:
+        pieces = []
+        while piece := self.read(READ_CHUNK):
+            pieces.append(piece)
+        self.close()
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _structured_start(path: str) -> bool:
+    """Whether the file at ``path`` begins like a tree or a manifest."""
+    with open(path, "rb") as f:
+        return f.read(len(TREE_HEADER)).startswith((*TREE_HEADERS, _MANIFEST_START[:10]))
+
+
+class Objects(ServiceBase):
+    """Object bytes: negotiating transfers, streamed and bulk uploads, downloads, verifying"""
+
+    def batch(self, caller: Caller, project: str, operation: str,
+              objects: list[dict[str, Any]], href_prefix: str = "",
+              compact: bool = False) -> dict[str, Any]:
+        """Answer, per object, nothing (already present), a transfer action, or an error.
+
+        ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
+        get a ``verify`` action too: the client calls :meth:`verify_objects` after them.
+        The server's own hrefs (``file://`` storage) are paths; ``href_prefix`` (the HTTP
+        app's scheme and host) is put before them.
+
+        Returns ``{"objects": [...]}``, one entry per requested object, in order. With
+        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead:
+        ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
+        "transfer": {"href" (with "{id}"), "method", "headers", "expires",
+        "objects": {id: size}}}``, which says the same without an action per object.
+        """
+        if operation not in ("upload", "download"):
+            raise BadInput(f"invalid operation {operation!r}: use upload or download")
+        if not isinstance(objects, list):
+            raise BadInput("objects must be a list of {id, size}")
+        # Thousands of ids per request: one pass to pick the well-formed ids, one query for
+        # the rows, one pass to answer; nothing per object but dict lookups and the answer.
+        pairs = [(o.get("id"), o.get("size")) if isinstance(o, dict) else (None, None)
+                 for o in objects]
+        wanted = {oid for oid, _ in pairs if type(oid) is str and is_id(oid)}
+        upload = operation == "upload"
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer" if upload else "reader")
+            known = self._object_rows(s, proj.id, wanted)
+            project_id, storage_url = proj.id, proj.storage_url
+        storage = self._storage(storage_url)
+        listed: list[dict[str, Any]] = []
+        add = listed.append
+        present: dict[str, int] = {}
+        own: dict[str, int] = {}
+        pending: list[tuple[str, int]] = []
+        base = f"{href_prefix}/v1/projects/{project}/objects/"
+        method = "PUT" if upload else "GET"
+        # A backend either presigns every key or none (file://): ask once, not per object.
+        presigns = True
+        for oid, size in pairs:
+            if type(oid) is not str or oid not in wanted:
+                add({"id": oid, "error": {"code": 400,
+                                          "message": f"{oid!r} is not an object id"}})
+                continue
+            row = known.get(oid)
+            if upload:
+                if type(size) is not int or size < 0:
+                    add({"id": oid, "error": {"code": 400, "message":
+                                              f"object {oid}: size must be a non-negative "
+                                              "integer"}})
+                    continue
+                if row is not None and row.verified:
+                    if compact:
+                        present[oid] = row.size
+                    else:
+                        add({"id": oid, "size": row.size})
+                    continue
+            elif row is None or not row.verified:
+                add({"id": oid, "error": {"code": 404, "message":
+                                          f"object {oid} not found in project {project!r}"}})
+                continue
+            else:
+                size = row.size
+            action = presigns and storage.presign(
+                object_key(oid), method, TRANSFER_TTL, size if upload else None)
+            if not action:
+                presigns = False
+                if compact:
+                    own[oid] = size
+                    continue
+                action = {"href": base + oid, "method": method, "headers": {},
+                          "expires": TRANSFER_TTL}
+                add({"id": oid, "size": size, "actions": {operation: action}})
+            elif upload:
+                pending.append((oid, size))
+                add({"id": oid, "size": size, "actions": {"upload": action, "verify": {
+                    "href": base + "verify", "method": "POST", "headers": {},
+                    "expires": TRANSFER_TTL}}})
+            else:
+                add({"id": oid, "size": size, "actions": {"download": action}})
+        if pending:
+            self.db.run(lambda s: self._remember(s, project_id, pending))
+        if not compact:
+            return {"objects": listed}
+        return {"compact": 1, "objects": listed, "present": present,
+                "transfer": {"href": base + "{id}", "method": method, "headers": {},
+                             "expires": TRANSFER_TTL, "objects": own}}
+
+    def _remember(self, s: Session, project_id: int, pending: list[tuple[str, int]]) -> None:
+        """Record objects about to be uploaded through presigned URLs, not yet verified
+        (a row already there, verified or not, is kept)."""
+        now = self._now()
+        upsert_objects(s, [{"project_id": project_id, "oid": oid, "size": size,
+                            "verified": False, "kind": None, "data": None, "created": now}
+                           for oid, size in pending], replace=False)
+
+    def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
+                   size: int) -> dict[str, Any]:
+        """Store an object from ``stream`` (writers), hashing it on the way through.
+
+        Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
+        do not hash to ``oid`` they are deleted and ValidationFailed says which.
+        """
+        check_id(oid)
+        if not isinstance(size, int) or size < 0:
+            raise BadInput(f"object {oid}: size must be a non-negative integer")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            project_id, storage_url = proj.id, proj.storage_url
+        if row is not None and row.verified:
+            return {"id": oid, "size": row.size, "verified": True}
+        storage = self._storage(storage_url)
+        reader = _HashingReader(stream)
+        try:
+            created = storage.put(object_key(oid), reader, size)
+        except BadInput as e:  # the backend's SizeMismatch: nothing was stored
+            raise ValidationFailed(
+                f"upload of object {oid} was rejected: {e.message}",
+                "upload it again", problems=[f"size mismatch: {oid}"]) from e
+        if not created:
+            reader.drain()
+        digest, count = reader.hexdigest(), reader.count
+        if count != size or digest != oid:
+            if created:
+                storage.delete(object_key(oid))
+            what = (f"{count} bytes arrived, {size} were announced" if count != size
+                    else f"the bytes hash to {digest}")
+            raise ValidationFailed(
+                f"upload of object {oid} does not match: {what}; it was deleted",
+                "upload it again; if this repeats, run 'ama store verify'",
+                problems=[f"{'size' if count != size else 'hash'} mismatch: {oid}"])
+        if not created and not self._stored_matches(storage, oid, size):
+            storage.delete(object_key(oid))
+            raise ValidationFailed(
+                f"the stored copy of object {oid} was corrupt and has been deleted",
+                "upload it again", problems=[f"hash mismatch: {oid}"])
+        kind, data = reader.structured()
+        self.db.run(lambda s: self._upsert_object(s, project_id, oid, size, True, kind, data))
+        return {"id": oid, "size": size, "verified": True}
+
+    @staticmethod
+    def _stored_matches(storage: Backend, oid: str, size: int | None) -> bool:
+        reader = _HashingReader(storage.open(object_key(oid)))
+        try:
+            reader.drain()
+        finally:
+            close = getattr(reader._stream, "close", None)
+            if close:
+                close()
+        return reader.hexdigest() == oid and (size is None or reader.count == size)
+
+    def open_object(self, caller: Caller, project: str, oid: str) -> tuple[BinaryIO, int]:
+        """Return a stream of a verified object's bytes and its size; raises NotFound.
+
+        The bytes are hashed as they are read. When they turn out not to be the object, the
+        object is recorded as not held and :class:`ObjectCorrupt` is raised: before any byte
+        for an object up to one read chunk, else from the stream's read before its last
+        piece, so that no reader ever gets the whole of wrong bytes.
+        """
+        check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            project_id, storage_url = proj.id, proj.storage_url
+        if row is None or not row.verified:
+            raise NotFound(f"object {oid} not found in project {project!r}",
+                           "run 'ama-server fsck' if a version names it")
+        size = row.size
+
+        def corrupt(detail: str) -> ObjectCorrupt:
+            # Recorded as not held: it is no longer offered, a commit naming it asks for it
+            # again, a new upload replaces the bad copy, and fsck lists it until then.
+            self.db.run(lambda s: s.execute(
+                update(StoredObject).where(StoredObject.project_id == project_id,
+                                           StoredObject.oid == oid)
+                .values(verified=False)))
+            return ObjectCorrupt(oid, project, detail)
+
+        checked = _CheckedStream(self._storage(storage_url).open(object_key(oid)), oid, size,
+                                 corrupt)
+        if size <= READ_CHUNK:
+            # A small object is checked whole before any byte goes out, so its reader gets
+            # a plain error answer instead of a cut-off body.
+            return io.BytesIO(checked.read_all()), size
+        return checked, size
+
+    def put_object_files(self, caller: Caller, project: str,
+                         files: list[tuple[str, int, str]],
+                         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Store many objects from files on this machine in one operation (writers): the
+        embedded remote's upload, whose client shares the machine.
+
+        ``files`` holds (id, size, path). Objects the project holds verified are skipped.
+        The others are stored (a ``file://`` storage reflinks or copies a file, never
+        hard-links it), then the stored bytes of each are measured and hashed:
+        one that is not its id is deleted and answered with an error. The verified ones are
+        made durable by one storage sync, then recorded in one transaction. ``progress`` is
+        called with the number of objects handled so far.
+
+        Returns ``{"objects": [{"id","size","verified": True,"stored": bool} |
+        {"id","error"}]}``, one entry per file, in order; ``stored`` is False for an object
+        whose bytes the storage held already (verified now, or before).
+        """
+        for oid, size, _ in files:
+            check_id(oid)
+            if not isinstance(size, int) or size < 0:
+                raise BadInput(f"object {oid}: size must be a non-negative integer")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            rows = self._object_rows(s, proj.id, (oid for oid, _, _ in files))
+            project_id, storage_url = proj.id, proj.storage_url
+        storage = self._storage(storage_url)
+        answers: dict[str, dict[str, Any]] = {}
+        todo: list[tuple[str, int, str]] = []
+        for oid, size, path in files:
+            row = rows.get(oid)
+            if row is not None and row.verified:
+                answers[oid] = {"id": oid, "size": row.size, "verified": True, "stored": False}
+            elif oid not in answers:
+                answers[oid] = {}
+                todo.append((oid, size, path))
+        store_one = (self._store_local if isinstance(storage, PutsFiles)
+                     else self._store_streamed)
+        chunks = [todo[i:i + _BULK_CHUNK] for i in range(0, len(todo), _BULK_CHUNK)]
+        done = len(files) - len(todo)
+
+        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+            return [store_one(storage, oid, size, path) for oid, size, path in chunk]
+
+        verified: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
+            for chunk, results in zip(chunks, pool.map(store_chunk, chunks), strict=True):
+                for (oid, _, _), answer in zip(chunk, results, strict=True):
+                    answers[oid] = answer
+                    if "error" not in answer:
+                        verified.append(answer)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+        if verified:
+            if isinstance(storage, Syncs):
+                storage.sync()
+            now = self._now()
+            values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
+                       "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
+                       "created": now} for a in verified]
+            self.db.run(lambda s: upsert_objects(s, values, replace=True))
+        return {"objects": [answers[oid] for oid, _, _ in files]}
+
+    @staticmethod
+    def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+        """Store one file into a storage with local files and check what is stored."""
+        key = object_key(oid)
+        try:
+            created = storage.put_file(key, path, size)
+        except BadInput as e:  # SizeMismatch: nothing was stored
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} was rejected: {e.message}"}}
+        except FileNotFoundError:
+            return {"id": oid, "error": {"code": 404, "message":
+                                         f"object {oid} is not at {path}"}}
+        # Bytes already in storage prove nothing about the sender: the file handed in must
+        # itself be the object, as a streamed upload's bytes are hashed on the way in.
+        if not created and hash_file(path, size) != oid:
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match: the file "
+                                         f"{path} does not hash to it"}}
+        stored = storage.local_path(key)
+        kind: str | None = None
+        data: bytes | None = None
+        if size < MMAP_THRESHOLD or (size <= KEEP_LIMIT and _structured_start(stored)):
+            whole = read_small(stored, size)
+            count, digest = len(whole), blake3(whole).hexdigest()
+            if whole.startswith((*TREE_HEADERS, _MANIFEST_START)):
+                found = object_type(whole)
+                if found in ("tree", "manifest"):
+                    kind, data = found, whole
+        else:
+            count = os.stat(stored).st_size
+            digest = hash_file(stored, count) if count == size else ""
+        if count != size or digest != oid:
+            storage.delete(key)
+            what = (f"{count} bytes are stored, {size} were announced" if count != size
+                    else f"the stored bytes hash to {digest}")
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match: {what}; "
+                                         "it was deleted"}}
+        return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
+                "data": data}
+
+    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str) -> dict[str, Any]:
+        """Store one file into any storage through its stream interface, as put_object."""
+        key = object_key(oid)
+        with open(path, "rb") as f:
+            reader = _HashingReader(f)
+            try:
+                created = storage.put(key, reader, size)
+            except BadInput as e:
+                return {"id": oid, "error": {"code": 422, "message":
+                                             f"upload of object {oid} was rejected: "
+                                             f"{e.message}"}}
+            if not created:
+                reader.drain()
+        if reader.count != size or reader.hexdigest() != oid or (
+                not created and not self._stored_matches(storage, oid, size)):
+            storage.delete(key)
+            return {"id": oid, "error": {"code": 422, "message":
+                                         f"upload of object {oid} does not match its id or "
+                                         "size; it was deleted"}}
+        kind, data = reader.structured()
+        return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
+                "data": data}
+
+    def object_files(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+        """Where the verified objects ``ids`` are on this machine (readers): the embedded
+        remote's download, whose client links or copies them and re-hashes what it got.
+
+        Returns ``{"objects": [{"id","size","path"} | {"id","error"}]}`` in order; ``path``
+        is None when the project's storage has no local files (read those with
+        :meth:`open_object`). An id the project does not hold verified is an error, as in
+        :meth:`batch`.
+        """
+        for oid in ids:
+            check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            rows = self._object_rows(s, proj.id, ids)
+            storage_url = proj.storage_url
+        storage = self._storage(storage_url)
+        local = storage.local_path if isinstance(storage, HasLocalPaths) else None
+        answers: list[dict[str, Any]] = []
+        for oid in ids:
+            row = rows.get(oid)
+            if row is None or not row.verified:
+                answers.append({"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} not found in project {project!r}"}})
+                continue
+            answers.append({"id": oid, "size": row.size,
+                            "path": local(object_key(oid)) if local is not None else None})
+        return {"objects": answers}
+
+    def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+        """Hash objects uploaded through presigned URLs, from storage (writers).
+
+        Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
+        read: bytes in storage prove nothing about who sent them, so a claim on any other
+        id, or on an id another project on an overlapping storage (a legacy setup that
+        ``ama-server fsck`` reports) holds, is answered exactly like an id never uploaded.
+
+        Returns ``{"objects": [{"id","size","verified": True} | {"id","error"}]}``; an
+        object whose stored bytes do not match its id is deleted.
+        """
+        for oid in ids:
+            check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            rows = self._object_rows(s, proj.id, ids)
+            project_id, storage_url = proj.id, proj.storage_url
+            others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
+                                                        if not r.verified])
+        storage = self._storage(storage_url)
+        answers: list[dict[str, Any]] = []
+        for oid in dict.fromkeys(ids):
+            row = rows.get(oid)
+            if row is not None and row.verified:
+                answers.append({"id": oid, "size": row.size, "verified": True})
+                continue
+            if row is None or oid in others or storage.stat(object_key(oid)) is None:
+                answers.append({"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} was not uploaded"}})
+                continue
+            reader = _HashingReader(storage.open(object_key(oid)))
+            reader.drain()
+            expected = row.size
+            if reader.hexdigest() != oid or reader.count != expected:
+                storage.delete(object_key(oid))
+                answers.append({"id": oid, "error": {
+                    "code": 422, "message": f"object {oid} does not match its id "
+                    f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}})
+                continue
+            kind, data = reader.structured()
+            self.db.run(lambda s, oid=oid, n=reader.count, k=kind, d=data:
+                        self._upsert_object(s, project_id, oid, n, True, k, d))
+            answers.append({"id": oid, "size": reader.count, "verified": True})
+        return {"objects": answers}
+
+    def _held_by_neighbours(self, s: Session, proj: Project, ids: list[str]) -> set[str]:
+        """The ``ids`` that a project whose storage overlaps ``proj``'s holds (in any state)."""
+        if not ids:
+            return set()
+        held: set[str] = set()
+        for other_id, other_url in s.execute(select(Project.id, Project.storage_url)
+                                             .where(Project.id != proj.id)):
+            if storages_overlap(proj.storage_url, other_url):
+                held |= set(self._object_rows(s, other_id, ids))
+        return held
+
+    def fsck(self, project: str | None = None, repair: bool = False,
+             grace: timedelta = LEFTOVER_GRACE) -> list[dict[str, Any]]:
+        """Check every version's objects are in storage with bytes matching their ids, that
+        no two projects share a storage, and what unfinished uploads left in storage.
+
+        Returns one problem per object: ``{"project","object","problem","versions"}``
+        (``problem`` is ``missing``, ``corrupt``, or ``unverified``: the bytes are right but
+        the object is recorded as not held, as after a read found it corrupt and it was then
+        restored); one per path that versions hold and no asset directory may
+        (:func:`~ama.plumbing.objects.path_problems`: ``object`` is the path, ``problem`` is
+        ``unsafe-path``), which an older server recorded; one per project whose storage
+        overlaps another's (``object`` is its storage URL, ``problem`` is
+        ``shared-storage``, ``versions`` names the other projects); and one per leftover of
+        an upload older than ``grace`` (``object`` is its name in the storage, ``problem``
+        is ``leftover``, ``versions`` is empty), younger ones being uploads that may still
+        be running. With ``repair``, leftovers are removed and unverified objects recorded
+        as held again; each such problem has ``"repaired": True``.
+        """
+        problems: list[dict[str, Any]] = []
+        with self.db.read() as s:
+            query = select(Project).order_by(Project.name)
+            if project is not None:
+                query = query.where(Project.name == project)
+            projects = s.scalars(query).all()
+            if project is not None and not projects:
+                raise NotFound(f"project {project!r} not found",
+                               "run 'ama-server project list' to see every project")
+            plan = []
+            for proj in projects:
+                holders: dict[str, list[str]] = {}
+                unsafe: dict[str, list[str]] = {}
+                for version in self._versions(s, AssetClass.project_id == proj.id):
+                    name = f"{version['name']}/{version['version']}"
+                    holders.setdefault(version["manifest"], []).append(name)
+                    _, files, missing = self._reachable(s, proj.id, version["manifest"])
+                    # Recorded by a server that did not check them; clients refuse them.
+                    for path, _why in path_problems(p for p, _, _ in files):
+                        unsafe.setdefault(path, []).append(name)
+                    for problem in missing:
+                        oid = next(w for w in problem.split() if is_id(w))
+                        holders.setdefault(oid, []).append(name)
+                    for _, oid, _ in files:
+                        holders.setdefault(oid, []).append(name)
+                    tree_ids = self._tree_ids(s, proj.id, version["tree"])
+                    for oid in tree_ids:
+                        holders.setdefault(oid, []).append(name)
+                sizes = self._object_rows(s, proj.id, holders)
+                plan.append((proj.id, proj.name, proj.storage_url, holders, sizes))
+                problems += [{"project": proj.name, "object": path, "problem": "unsafe-path",
+                              "versions": sorted(names)}
+                             for path, names in sorted(unsafe.items())]
+            every = s.execute(select(Project.name, Project.storage_url)).all()
+        for _, name, url, _, _ in plan:
+            # A legacy server let projects share a storage; each must move to its own.
+            sharing = sorted(other for other, other_url in every
+                             if other != name and storages_overlap(url, other_url))
+            if sharing:
+                problems.append({"project": name, "object": url, "problem": "shared-storage",
+                                 "versions": sharing})
+        listed: set[str] = set()
+        for project_id, name, url, holders, sizes in plan:
+            storage = self._storage(url)
+            if url not in listed:  # a storage two legacy projects share is walked once
+                listed.add(url)
+                problems += self._leftovers(name, storage, repair, grace)
+            restored: list[str] = []
+            for oid, versions in sorted(holders.items()):
+                entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
+                row = sizes.get(oid)
+                if storage.stat(object_key(oid)) is None:
+                    problems.append({**entry, "problem": "missing"})
+                elif row is None or not self._stored_matches(storage, oid, row.size):
+                    problems.append({**entry, "problem": "corrupt"})
+                elif not row.verified:
+                    problems.append({**entry, "problem": "unverified", "repaired": repair})
+                    restored.append(oid)
+            if repair and restored:
+                self.db.run(lambda s, pid=project_id, ids=restored: s.execute(
+                    update(StoredObject).where(StoredObject.project_id == pid,
+                                               StoredObject.oid.in_(ids))
+                    .values(verified=True)))
+        return problems
+
+    def _leftovers(self, project: str, storage: Backend, repair: bool,
+                   grace: timedelta) -> list[dict[str, Any]]:
+        """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
+        found = []
+        cutoff = self._clock().astimezone(timezone.utc) - grace
+        for leftover in storage.leftovers():
+            if leftover.modified > cutoff:
+                continue  # perhaps an upload still running
+            if repair:
+                storage.remove_leftover(leftover)
+            found.append({"project": project, "object": leftover.name, "problem": "leftover",
+                          "versions": [], "repaired": repair})
+        return found
+
+    def _tree_ids(self, s: Session, project_id: int, root: str) -> list[str]:
+        seen: list[str] = []
+        level = [root]
+        while level:
+            seen += level
+            rows = self._object_rows(s, project_id, level, with_data=True)
+            level = [e.id for r in rows.values() if r.data is not None
+                     for e in Tree.deserialize(r.data).entries if e.type == "tree"]
+        return seen
