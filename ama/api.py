@@ -92,7 +92,7 @@ class _Bar:
 
         self.bar = tqdm(desc=what, unit="obj", leave=False)
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, *_bytes: int) -> None:
         self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
@@ -134,7 +134,9 @@ class Client:
 
     def _progress(self, what: str) -> Progress | None:
         if self.progress is not None:
-            return self.progress
+            user = self.progress
+            # The porcelain may add (done_bytes, total_bytes); the API promises (done, total).
+            return lambda done, total, *_bytes: user(done, total)
         if _in_notebook():
             try:
                 return _Bar(what)
