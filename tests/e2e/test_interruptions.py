@@ -47,14 +47,21 @@ def make_data(root: Path, tag: str) -> None:
             (folder / f"{n:03d}.bin").write_bytes(f"{tag} {f} {n}\n".encode() + os.urandom(2000))
 
 
+def data_asset(root: Path, env: dict[str, str]) -> Path:
+    """The class ``data`` and its asset directory ``root/m`` holding :func:`make_data`'s
+    files (not staged yet); return the directory."""
+    ama("class", "init", "data", cwd=root, env=env)
+    m = root / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m, env=env)
+    make_data(m, "v0")
+    return m
+
+
 def test_kill_upload_download_and_switch(tmp_path: Path) -> None:
     alice_home = tmp_path / "alice"
     alice = {"AMA_HOME": str(alice_home)}
-    ama("class", "init", "data", cwd=tmp_path, env=alice)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m, env=alice)
-    make_data(m, "v0")
+    m = data_asset(tmp_path, alice)
     ama("add", ".", cwd=m, env=alice)
     storage = alice_home / "remote" / "storage"
 

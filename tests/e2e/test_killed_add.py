@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.test_interruptions import count_files, kill_when, make_data
+from tests.e2e.test_interruptions import count_files, data_asset, kill_when
 from tests.e2e.test_lifecycle import ama
 
 
 def test_fsck_notes_what_a_killed_add_left_and_gc_removes_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {"AMA_HOME": str(home)}
-    ama("class", "init", "data", cwd=tmp_path, env=env)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m, env=env)
-    make_data(m, "v0")
+    m = data_asset(tmp_path, env)
     objects = home / "objects"
     kill_when(["add", "."], m, env, lambda: count_files(objects) >= 100)
     left = [p for p in objects.rglob(".tmp-*")]

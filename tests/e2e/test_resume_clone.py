@@ -6,18 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.test_interruptions import count_files, kill_when, make_data
+from tests.e2e.test_interruptions import count_files, data_asset, kill_when, make_data
 from tests.e2e.test_lifecycle import ama, files
 
 
 def test_a_killed_clone_is_resumed_by_cloning_again(tmp_path: Path) -> None:
     alice_home = tmp_path / "alice"
     alice = {"AMA_HOME": str(alice_home)}
-    ama("class", "init", "data", cwd=tmp_path, env=alice)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m, env=alice)
-    make_data(m, "v0")
+    m = data_asset(tmp_path, alice)
     ama("add", ".", cwd=m, env=alice)
     ama("upload", "-m", "first", cwd=m, env=alice)
     v0 = files(m)
