@@ -365,10 +365,7 @@ class WanProxy:
         parser = _RequestParser()
         dropping = False  # the body of a request the proxy answered itself
         while not state.done:
-            try:
-                data = await reader.read(_READ)
-            except ConnectionError:
-                data = b""
+            data = await _read(reader)
             if not data:
                 await up.put(_EOF)
                 return
@@ -405,10 +402,7 @@ class WanProxy:
     async def _read_server(self, reader: asyncio.StreamReader, down: _Pipe,
                            state: _Connection) -> None:
         while not state.done:
-            try:
-                data = await reader.read(_READ)
-            except ConnectionError:
-                data = b""
+            data = await _read(reader)
             if not data:
                 await down.put(_EOF)
                 return
@@ -523,3 +517,11 @@ def wan_proxy() -> Iterator[Callable[..., WanProxy]]:
     finally:
         for proxy in started:
             proxy.stop()
+
+
+async def _read(reader: asyncio.StreamReader) -> bytes:
+    """The next chunk from one side, or b"" once it closed or reset."""
+    try:
+        return await reader.read(_READ)
+    except ConnectionError:
+        return b""
