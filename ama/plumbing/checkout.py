@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from ama.plumbing.crash import crash_point
@@ -138,7 +139,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in todo):
         if not missing_folders.get(folder):
             prefix = folder[len(base) + 1:] + "/" if folder != base else ""
-            remove_temp_files(folder, lambda name, p=prefix: p + name in index)
+            remove_temp_files(folder, partial(_staged, index, prefix))
     linker = Linker(strategy)
     if force:
         for entry, _ in todo:
@@ -175,7 +176,7 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         # the interpreter's work as the kernel's. A share that fails in a child is placed
         # again here, which raises its error (placing a file twice is harmless).
         own, *others = shares(len(todo), workers())
-        theirs = [forked(lambda a=a, b=b: place_part(todo[a:b])) for a, b in others]
+        theirs = [forked(partial(place_part, todo[a:b])) for a, b in others]
         results = [place_part(todo[own[0]:own[1]])] + [result() for result in theirs]
     elif len(chunks) <= 1:
         make_folders(todo)
@@ -197,6 +198,11 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
     crash_point("checkout.before-index")
     index.write()
     return written
+
+
+def _staged(index: Index, prefix: str, name: str) -> bool:
+    """Whether the file ``name`` of the folder at ``prefix`` is in ``index``."""
+    return prefix + name in index
 
 
 def _link_target(odb: FileObjectDatabase, entry: IndexEntry) -> str:

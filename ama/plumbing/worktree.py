@@ -15,10 +15,14 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ama.plumbing.durable import is_temp
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.objects import name_problem
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 META_DIR = ".ama"
 IGNORE_FILE = ".amaignore"
@@ -110,7 +114,7 @@ class AssetDir:
         yield from walk(self.root, under, link_root)
 
 
-def load_ignore(root: Path):  # type: ignore[no-untyped-def]
+def load_ignore(root: Path) -> GitIgnoreSpec | None:
     """Return the ``.amaignore`` spec at ``root``, or None when there is none."""
     try:
         lines = (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()

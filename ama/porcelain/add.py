@@ -6,6 +6,8 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Literal
 
 from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import BadInput, NotFound
@@ -16,6 +18,9 @@ from ama.plumbing.odb import FileObjectDatabase, ObjectDatabase, seal, syncfs
 from ama.plumbing.parallel import PARALLEL_FROM, can_fork, shares, workers
 from ama.plumbing.worktree import IGNORE_FILE, load_ignore
 from ama.porcelain.asset import Asset, WorkScan, locked_index, scan, under_any
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
@@ -76,7 +81,8 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
     prefixes = pathspecs(asset, paths, cwd)
     # Until the index names them, the objects stored here are safe from gc only by this.
     with store_in_use(asset.odb.root), locked_index(asset) as index:
-        ignore = None
+        # False once read and found empty: the file is read at most once.
+        ignore: GitIgnoreSpec | Literal[False] | None = None
         for name, prefix in zip(paths, prefixes, strict=True):
             full = asset.root / prefix
             if not os.path.lexists(full):
@@ -223,7 +229,7 @@ def store_files(asset: Asset,
             # work as the kernel's: forked children do a share each (their objects join
             # this batch).
             own, *others = shares(total, workers())
-            theirs = [odb.in_child(lambda a=a, b=b: part(todo[a:b])) for a, b in others]
+            theirs = [odb.in_child(partial(part, todo[a:b])) for a, b in others]
             scaled: Progress | None = None
             if progress is not None:
                 def scaled(n: int, count: int, nbytes: int = 0, count_bytes: int = 0) -> None:

@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Text, any_, bindparam, func, select
+from sqlalchemy import Select, Table, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
@@ -71,7 +71,7 @@ def upsert_objects(s: Session, values: list[dict[str, Any]], replace: bool) -> N
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     # On the table, not the mapped class: the driver's executemany straight away,
     # without the ORM's bookkeeping per row (most of the time for 100,000 rows).
-    stmt = insert(StoredObject.__table__)
+    stmt = insert(cast(Table, StoredObject.__table__))  # a mapped class's is a Table
     if replace:
         stmt = stmt.on_conflict_do_update(
             index_elements=["project_id", "oid"],
@@ -210,7 +210,7 @@ class ServiceBase:
         unique = sorted(set(ids))
         if not unique:
             return {}
-        cols = [StoredObject.oid, StoredObject.size, StoredObject.verified]
+        cols: list[Any] = [StoredObject.oid, StoredObject.size, StoredObject.verified]
         if with_data:
             cols += [StoredObject.data, StoredObject.kind]
         if len(unique) == 1:
@@ -234,7 +234,7 @@ class ServiceBase:
                             "created": self._now()}], replace=not keep_verified)
 
     @staticmethod
-    def _version_query() -> Select[Any]:
+    def _version_query() -> Select[Version, int, str, str, str, bytes | None]:
         parent = aliased(Version)
         manifest = aliased(StoredObject)
         return (select(Version, Asset.ordinal, AssetClass.name, User.username,
