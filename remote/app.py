@@ -16,12 +16,13 @@ import gc
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import falcon
 import falcon.media
 import orjson
 
+from ama.plumbing import wire
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import check_id, is_id
 from ama.plumbing.jsontext import MAX_INT, parse_json
@@ -140,7 +141,7 @@ class _Paging:
         page = _int(req.get_param("page"), "page", 1, 1, MAX_INT // self.config.max_per_page)
         return page, per_page
 
-    def slice(self, req: falcon.Request, items: list[Any]) -> dict[str, Any]:
+    def slice(self, req: falcon.Request, items: list[Any]) -> wire.Page:
         """Return one page of ``items`` as ``{"items", "next_page"}``."""
         page, per_page = self.params(req)
         start = (page - 1) * per_page
@@ -205,7 +206,8 @@ class Token(_Resource):
             known = ", ".join(sorted(self.grants)) or "none"
             raise BadInput(f"field 'grant_type' names an unknown login method {grant_type!r}",
                            f"this server knows: {known}; omit grant_type to rotate your token")
-        resp.media = {"token": token, "username": username}
+        answer: wire.Token = {"token": token, "username": username}
+        resp.media = answer
         resp.status = falcon.HTTP_201
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -230,7 +232,16 @@ class Project(_Resource):
         resp.media = self.service.get_project(req.context.caller, project)
 
 
-def _class_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+class _ClassFields(TypedDict):
+    """The fields of a class that a request sets (all but its name)."""
+
+    description: str
+    schema: dict[str, Any] | None
+    rules: wire.ClassRules | None
+    visualisation: Any
+
+
+def _class_fields(body: Mapping[str, Any]) -> _ClassFields:
     return {
         "description": _field(body, "description", str, default=""),
         "schema": _field(body, "schema", dict, default=None, nullable=True),
@@ -513,9 +524,14 @@ class BearerAuth:
         req.context.caller = self.service.authenticate(req.context.token)
 
 
-def _error_body(status: int, message: str, hint: str | None, **extra: Any) -> dict[str, Any]:
-    error = {"code": ERROR_CODES.get(status, "error"), "message": message, "hint": hint}
-    error.update({k: v for k, v in extra.items() if v is not None})
+def _error_body(status: int, message: str, hint: str | None, latest: str | None = None,
+                problems: list[str] | None = None) -> wire.ErrorBody:
+    error: wire.ErrorDetail = {"code": ERROR_CODES.get(status, "error"), "message": message,
+                               "hint": hint}
+    if latest is not None:
+        error["latest"] = latest
+    if problems is not None:
+        error["problems"] = problems
     return {"error": error}
 
 
@@ -525,14 +541,10 @@ def _handle_ama_error(req: falcon.Request, resp: falcon.Response, ex: AmaError,
     if status == 500:
         _handle_unexpected(req, resp, ex, params)
         return
-    extra: dict[str, Any] = {}
-    if hasattr(ex, "latest"):
-        extra["latest"] = ex.latest
     problems = getattr(ex, "problems", None)
-    if problems:
-        extra["problems"] = list(problems)
     resp.status = status
-    resp.media = _error_body(status, ex.message, ex.hint, **extra)
+    resp.media = _error_body(status, ex.message, ex.hint, latest=getattr(ex, "latest", None),
+                             problems=list(problems) if problems else None)
     if status == 401:
         resp.set_header("WWW-Authenticate", 'Bearer realm="ama"')
 

@@ -59,6 +59,7 @@ from joserfc.errors import (
 )
 from joserfc.jwk import KeySet
 
+from ama.plumbing import wire
 from ama.plumbing.errors import UNREACHABLE, AmaError, BadInput, NotFound
 from ama_remote.errors import Conflict, Forbidden, Unauthenticated
 
@@ -112,9 +113,9 @@ class OidcSettings:
                    client_secret=getattr(config, "oidc_client_secret", None) or None,
                    scopes=getattr(config, "oidc_scopes", None) or DEFAULT_SCOPES)
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> wire.LoginSettings:
         """What ``GET /v1/auth/oidc`` answers."""
-        answer: dict[str, Any] = {"issuer": self.issuer, "client_id": self.client_id,
+        answer: wire.LoginSettings = {"issuer": self.issuer, "client_id": self.client_id,
                                   "scopes": self.scopes, "grant_type": GRANT_TYPE}
         if self.client_secret:
             answer["client_secret"] = self.client_secret

@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ama.plumbing import wire
 from ama_remote.errors import BadInput, Conflict, NotFound, Unauthenticated
 from ama_remote.models import Token, User
 from ama_remote.service.common import Caller, ServiceBase, _stamp
@@ -23,11 +23,11 @@ class Accounts(ServiceBase):
     """Users and their tokens: sign-up, administration, issuing, authenticating, revoking."""
 
     @staticmethod
-    def _user_dict(user: User) -> dict[str, Any]:
+    def _user_dict(user: User) -> wire.User:
         return {"username": user.username, "email": user.email, "admin": user.is_admin,
                 "active": user.active, "created": _stamp(user.created)}
 
-    def signup(self, username: str, email: str) -> dict[str, Any]:
+    def signup(self, username: str, email: str) -> wire.User:
         """Create a user; active at once when the email's domain is open for signup.
 
         Returns the user; raises BadInput (bad name or email) or Conflict (the name or the
@@ -38,7 +38,7 @@ class Accounts(ServiceBase):
                              active=domain in self.open_signup_domains)
 
     def add_user(self, username: str, email: str, admin: bool = False,
-                 active: bool = True) -> dict[str, Any]:
+                 active: bool = True) -> wire.User:
         """Create a user and return it; raises BadInput, or Conflict when the name or the
         email address (compared without regard to case) belongs to another user."""
         if not (1 <= len(username) <= 128) or not username.isprintable() or " " in username:
@@ -47,7 +47,7 @@ class Accounts(ServiceBase):
         if "@" not in email or len(email) > 320:
             raise BadInput(f"invalid email address {email!r}")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.User:
             if s.scalars(select(User).where(User.username == username)).first():
                 raise Conflict(f"user {username!r} already exists",
                                "choose another name, or run 'ama-server user list'")
@@ -63,7 +63,7 @@ class Accounts(ServiceBase):
 
         return self.db.run(work)
 
-    def user_by_email(self, email: str) -> dict[str, Any]:
+    def user_by_email(self, email: str) -> wire.User:
         """Return the user whose email address is ``email``, compared without regard to
         case; raises NotFound."""
         with self.db.read() as s:
@@ -74,7 +74,7 @@ class Accounts(ServiceBase):
                                "run 'ama-server user list' to see every user")
             return self._user_dict(user)
 
-    def list_users(self) -> list[dict[str, Any]]:
+    def list_users(self) -> list[wire.User]:
         """Return every user, by name."""
         with self.db.read() as s:
             return [self._user_dict(u)
@@ -147,7 +147,7 @@ class Accounts(ServiceBase):
 
         self.db.run(work)
 
-    def me(self, caller: Caller) -> dict[str, Any]:
+    def me(self, caller: Caller) -> wire.Me:
         """Return the caller's name, email and the projects they can use with their role."""
         with self.db.read() as s:
             user = s.get(User, caller.user_id)

@@ -15,11 +15,12 @@ descriptions, tags and aliases are audited.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ama.plumbing import wire
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import CLASS_NAME_RE, Tree, check_class_name
 from ama.plumbing.rules import check_rules, check_schema
@@ -57,7 +58,7 @@ def _check_alias(alias: str) -> None:
 class Catalog(ServiceBase):
     """The catalog a project exposes: projects and members, classes, assets, aliases, find"""
 
-    def create_project(self, name: str, storage_url: str) -> dict[str, Any]:
+    def create_project(self, name: str, storage_url: str) -> wire.StoredProject:
         """Create project ``name`` storing objects at ``storage_url``; raises Conflict if taken."""
         if not CLASS_NAME_RE.match(name):
             raise BadInput(f"invalid project name {name!r}: use 1 to 63 of a-z, 0-9, '.', '_', "
@@ -65,7 +66,7 @@ class Catalog(ServiceBase):
         if "://" not in storage_url:
             raise BadInput(f"invalid storage URL {storage_url!r}: expected file://, s3:// or gs://")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.StoredProject:
             if s.scalars(select(Project).where(Project.name == name)).first():
                 raise Conflict(f"project {name!r} already exists",
                                "choose another name, or run 'ama-server project list'")
@@ -106,7 +107,7 @@ class Catalog(ServiceBase):
 
         self.db.run(work)
 
-    def all_projects(self) -> list[dict[str, Any]]:
+    def all_projects(self) -> list[wire.ServerProject]:
         """Return every project on the server, by name, with its storage URL and its
         number of members (for the server's administrators: no caller is checked)."""
         with self.db.read() as s:
@@ -116,12 +117,12 @@ class Catalog(ServiceBase):
                      "members": members.get(p.id, 0)}
                     for p in s.scalars(select(Project).order_by(Project.name))]
 
-    def list_projects(self, caller: Caller) -> list[dict[str, Any]]:
+    def list_projects(self, caller: Caller) -> list[wire.ProjectRole]:
         """Return the projects the caller can use, each with the caller's role."""
         with self.db.read() as s:
             return self._projects_of(s, caller)
 
-    def get_project(self, caller: Caller, project: str) -> dict[str, Any]:
+    def get_project(self, caller: Caller, project: str) -> wire.Project:
         """Return a project the caller can use, with its role and classes; raises NotFound."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)
@@ -131,7 +132,7 @@ class Catalog(ServiceBase):
             return {"name": proj.name, "role": role, "created": _stamp(proj.created),
                     "classes": list(classes)}
 
-    def list_classes(self, caller: Caller, project: str) -> list[dict[str, Any]]:
+    def list_classes(self, caller: Caller, project: str) -> list[wire.AssetClass]:
         """Return every class of ``project``, by name."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)
@@ -139,14 +140,14 @@ class Catalog(ServiceBase):
                 select(AssetClass).where(AssetClass.project_id == proj.id)
                 .order_by(AssetClass.name))]
 
-    def get_class(self, caller: Caller, project: str, name: str) -> dict[str, Any]:
+    def get_class(self, caller: Caller, project: str, name: str) -> wire.AssetClass:
         """Return class ``name``; raises NotFound."""
         with self.db.read() as s:
             return self._class_dict(self._class(s, self._project(s, caller, project), name))
 
     def put_class(self, caller: Caller, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: dict[str, Any] | None = None,
-                  visualisation: dict[str, Any] | None = None) -> dict[str, Any]:
+                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  visualisation: Any = None) -> wire.AssetClass:
         """Create or replace class ``name`` (project admins); raises BadInput for a bad
         name, JSON Schema or rule."""
         check_class_name(name)
@@ -155,7 +156,7 @@ class Catalog(ServiceBase):
         if visualisation is not None and not isinstance(visualisation, dict):
             raise BadInput("visualisation rules must be a JSON object")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.AssetClass:
             proj = self._project(s, caller, project, "admin")
             klass = s.scalars(select(AssetClass).where(AssetClass.project_id == proj.id,
                                                        AssetClass.name == name)).first()
@@ -173,7 +174,7 @@ class Catalog(ServiceBase):
         return self.db.run(work)
 
     def list_assets(self, caller: Caller, project: str, cls: str, page: int = 1,
-                    per_page: int = 100) -> dict[str, Any]:
+                    per_page: int = 100) -> wire.AssetPage:
         """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``."""
         if page < 1 or not 1 <= per_page <= 1000:
             raise BadInput(f"invalid page {page} of {per_page}: pages start at 1, "
@@ -187,14 +188,14 @@ class Catalog(ServiceBase):
             return {"items": items, "next_page": page + 1 if len(assets) > per_page else None}
 
     def get_asset(self, caller: Caller, project: str, cls: str, name: int | str
-                  ) -> dict[str, Any]:
+                  ) -> wire.AssetRecord:
         """Return asset ``name`` (an ordinal or an alias) with its latest version."""
         with self.db.read() as s:
             klass = self._class(s, self._project(s, caller, project), cls)
             return self._asset_dict(s, klass, self._asset(s, klass, name))
 
     def list_versions(self, caller: Caller, project: str, cls: str, ordinal: int | str
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[wire.Version]:
         """Return every version of an asset, oldest first."""
         with self.db.read() as s:
             klass = self._class(s, self._project(s, caller, project), cls)
@@ -203,7 +204,7 @@ class Catalog(ServiceBase):
 
     def update_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
                      title: str | None = None, description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
+                     tags: list[str] | None = None) -> wire.AssetRecord:
         """Change an asset's title, description or tags (writers); each change is audited."""
         if tags is not None and (not isinstance(tags, list)
                                  or not all(isinstance(t, str) and t for t in tags)):
@@ -212,7 +213,7 @@ class Catalog(ServiceBase):
             if value is not None and not isinstance(value, str):
                 raise BadInput(f"{label} must be a string")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.AssetRecord:
             proj = self._project(s, caller, project, "writer")
             klass = self._class(s, proj, cls)
             asset = self._asset(s, klass, ordinal, lock=True)
@@ -237,14 +238,14 @@ class Catalog(ServiceBase):
                          old=old, new=new))
 
     def put_alias(self, caller: Caller, project: str, cls: str, alias: str,
-                  ordinal: int | str, expected: Any = _ANY) -> dict[str, Any]:
+                  ordinal: int | str, expected: Any = _ANY) -> wire.AliasRecord:
         """Point ``alias`` at asset ``ordinal`` (writers), moving it if it named another
         asset; audited. Raises BadInput for a name that cannot be an alias, and Conflict
         when ``expected`` (an ordinal, or None for "no such alias yet") is given and the
         alias does not point there now."""
         _check_alias(alias)
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.AliasRecord:
             proj = self._project(s, caller, project, "writer")
             klass = self._class(s, proj, cls)
             asset = self._asset(s, klass, ordinal)
@@ -295,7 +296,7 @@ class Catalog(ServiceBase):
 
     def find(self, caller: Caller, project: str, hash: str | None = None,
              alias: str | None = None, cls: str | None = None,
-             blob: str | None = None) -> list[dict[str, Any]]:
+             blob: str | None = None) -> list[wire.FoundVersion]:
         """Return versions, oldest first: those whose root tree is ``hash``; the latest
         version of the asset named ``alias``; or those containing blob ``blob`` (each with
         the ``paths`` where it appears). ``cls`` narrows the search to one class."""
@@ -307,16 +308,19 @@ class Catalog(ServiceBase):
             if cls is not None:
                 where.append(AssetClass.id == self._class(s, proj, cls).id)
             if hash is not None:
-                return self._versions(s, *where, Version.tree_id == check_id(hash, "hash"))
+                # A version found by its tree or an alias is a FoundVersion without paths.
+                return cast(list[wire.FoundVersion], self._versions(
+                    s, *where, Version.tree_id == check_id(hash, "hash")))
             if alias is not None:
                 query = (select(Asset.id).join(AssetClass, Asset.class_id == AssetClass.id)
                          .join(Alias, Alias.asset_id == Asset.id)
                          .where(*where, Alias.name == alias))
-                found = []
+                found: list[wire.FoundVersion] = []
                 for asset_id in s.scalars(query):
                     latest = self._latest(s, asset_id)
                     if latest is not None:
-                        found += self._versions(s, Version.id == latest.id)
+                        found += cast(list[wire.FoundVersion],
+                                      self._versions(s, Version.id == latest.id))
                 return found
             assert blob is not None
             check_id(blob, "blob id")
@@ -349,7 +353,7 @@ class Catalog(ServiceBase):
         return paths
 
     def version_size(self, caller: Caller, project: str, cls: str, ordinal: int | str,
-                     version: str) -> dict[str, Any]:
+                     version: str) -> wire.VersionSize:
         """Return ``{"bytes", "files"}`` of one version, from its stored trees."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)
@@ -383,7 +387,7 @@ class Catalog(ServiceBase):
                            "run 'ama find' to look a version up by hash or alias")
         return row
 
-    def inputs(self, caller: Caller, project: str, manifest: str) -> list[dict[str, Any]]:
+    def inputs(self, caller: Caller, project: str, manifest: str) -> list[wire.Input]:
         """Return the inputs of the version whose manifest is ``manifest``: each edge's
         manifest, name and label, and ``version`` (that version here, or None)."""
         with self.db.read() as s:
@@ -397,7 +401,7 @@ class Catalog(ServiceBase):
             return [{"manifest": e.manifest_id, "name": e.name, "label": e.label,
                      "version": found.get(e.manifest_id)} for e in edges]
 
-    def dependents(self, caller: Caller, project: str, manifest: str) -> list[dict[str, Any]]:
+    def dependents(self, caller: Caller, project: str, manifest: str) -> list[wire.Dependent]:
         """Return the versions that name ``manifest`` as an input, each with its ``label``."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)

@@ -4,11 +4,12 @@ check that every object is stored, class rules, and idempotency keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ama.plumbing import wire
 from ama.plumbing.crash import crash_point
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import (
@@ -25,6 +26,10 @@ from ama_remote.service.common import Caller, ServiceBase, _written_by
 from ama_remote.storage.base import object_key
 
 BUMPS = ("patch", "minor", "major")
+
+# What an idempotency key is recorded with: a repeat must ask for exactly this again.
+_Request = TypedDict("_Request", {"class": str, "asset": int | None, "parent": str | None,
+                                  "manifest": str, "bump": str})
 
 
 def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:
@@ -47,7 +52,7 @@ class Committing(ServiceBase):
 
     def commit(self, caller: Caller, project: str, cls: str, asset: int | None,
                parent: str | None, manifest: str, idempotency_key: str,
-               bump: str = "patch") -> dict[str, Any]:
+               bump: str = "patch") -> wire.Version:
         """Record ``manifest`` as the next version of ``cls/asset`` (a new asset when None).
 
         In one transaction: allocate the ordinal of a new asset; check ``parent`` is still
@@ -69,15 +74,15 @@ class Committing(ServiceBase):
         if asset is None and parent is not None:
             raise BadInput(f"a new asset of {cls} has no parent version, but {parent} was given",
                            "give the asset's ordinal to upload a new version of it")
-        request = {"class": cls, "asset": asset, "parent": parent, "manifest": manifest,
-                   "bump": bump}
+        request: _Request = {"class": cls, "asset": asset, "parent": parent,
+                             "manifest": manifest, "bump": bump}
         result = self.db.run(lambda s: self._commit(s, caller, project, request,
                                                     idempotency_key))
         crash_point("server.commit.committed")
         return result
 
-    def _commit(self, s: Session, caller: Caller, project: str, request: dict[str, Any],
-                key: str) -> dict[str, Any]:
+    def _commit(self, s: Session, caller: Caller, project: str, request: _Request,
+                key: str) -> wire.Version:
         proj = self._project(s, caller, project, "writer")
         cls, asset_no, parent = request["class"], request["asset"], request["parent"]
         manifest = request["manifest"]
@@ -86,7 +91,7 @@ class Committing(ServiceBase):
             if prior.request != request:
                 raise BadInput(f"idempotency key {key!r} was already used for another commit",
                                "use a new key for a new commit")
-            return dict(prior.result)
+            return cast(wire.Version, dict(prior.result))  # this method's own result
         # Claim the key first: a concurrent commit with the same key waits on this row and,
         # retried, returns this commit's result.
         claim = IdempotencyKey(project_id=proj.id, key=key, user_id=caller.user_id,
@@ -163,10 +168,11 @@ class Committing(ServiceBase):
         for item in parsed.inputs:
             s.add(VersionInput(version_id=version.id, manifest_id=item.manifest, name=item.name,
                                label=item.label))
-        result = {"class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
-                  "version": ".".join(map(str, number)), "manifest": manifest,
-                  "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
-                  **_written_by(parsed, caller.username, now)}
+        result: wire.Version = {
+            "class": cls, "ordinal": target.ordinal, "name": f"{cls}/{target.ordinal}",
+            "version": ".".join(map(str, number)), "manifest": manifest,
+            "parent": latest.manifest_id if latest else None, "tree": parsed.tree,
+            **_written_by(parsed, caller.username, now)}
         claim.result = result
         crash_point("server.commit.recorded")
         return result

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ama.plumbing import wire
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
 from ama_remote.db import Database
 from ama_remote.errors import Forbidden, NotFound, ValidationFailed
@@ -100,7 +101,7 @@ def _tree_entries(data: bytes, checked: bool) -> list[tuple[str, str, int, str]]
 
 
 def _written_by(manifest: Manifest | bytes | None, uploader: str, uploaded: datetime
-                ) -> dict[str, Any]:
+                ) -> wire.Authorship:
     """Who made a version and when, as its manifest says (the author the uploader's client
     recorded), beside the account that uploaded it and the server's time of upload."""
     if isinstance(manifest, bytes):
@@ -247,23 +248,23 @@ class ServiceBase:
                            & (manifest.oid == Version.manifest_id)))
 
     @staticmethod
-    def _version_dict(row: Any) -> dict[str, Any]:
+    def _version_dict(row: Any) -> wire.Version:
         v, ordinal, cls, uploader, parent, manifest = row
         number = f"{v.major}.{v.minor}.{v.patch}"
         return {"class": cls, "ordinal": ordinal, "name": f"{cls}/{ordinal}", "version": number,
                 "manifest": v.manifest_id, "parent": parent, "tree": v.tree_id,
                 **_written_by(manifest, uploader, v.created)}
 
-    def _versions(self, s: Session, *where: Any) -> list[dict[str, Any]]:
+    def _versions(self, s: Session, *where: Any) -> list[wire.Version]:
         query = self._version_query().where(*where).order_by(
             AssetClass.name, Asset.ordinal, Version.major, Version.minor, Version.patch)
         return [self._version_dict(row) for row in s.execute(query)]
 
-    def _asset_dict(self, s: Session, klass: AssetClass, asset: Asset) -> dict[str, Any]:
+    def _asset_dict(self, s: Session, klass: AssetClass, asset: Asset) -> wire.AssetRecord:
         return self._asset_dicts(s, klass, [asset])[0]
 
     def _asset_dicts(self, s: Session, klass: AssetClass, assets: list[Asset]
-                     ) -> list[dict[str, Any]]:
+                     ) -> list[wire.AssetRecord]:
         """Describe ``assets`` of ``klass`` in three queries, however many there are: a page
         of a thousand assets must not cost four thousand round trips to the database."""
         ids = [asset.id for asset in assets]
@@ -278,7 +279,7 @@ class ServiceBase:
                                              Version.patch.desc())).label("rank"),
             func.count().over(partition_by=Version.asset_id).label("count"),
         ).where(Version.asset_id.in_(ids)).subquery()
-        newest = {row.asset_id: (row.id, row.count) for row in s.execute(
+        newest = {asset_id: (vid, count) for asset_id, vid, count in s.execute(
             select(ranked.c.asset_id, ranked.c.id, ranked.c.count).where(ranked.c.rank == 1))}
         latest = {v["ordinal"]: v for v in self._versions(
             s, Version.id.in_([vid for vid, _ in newest.values()]))} if newest else {}
@@ -290,9 +291,9 @@ class ServiceBase:
                  "latest": latest.get(asset.ordinal)} for asset in assets]
 
     @staticmethod
-    def _class_dict(klass: AssetClass) -> dict[str, Any]:
+    def _class_dict(klass: AssetClass) -> wire.AssetClass:
         return {"name": klass.name, "description": klass.description, "schema": klass.schema,
-                "rules": klass.rules or {}, "visualisation": klass.visualisation,
+                "rules": klass.rules or wire.ClassRules(), "visualisation": klass.visualisation,
                 "created": _stamp(klass.created)}
 
     @staticmethod
@@ -304,7 +305,7 @@ class ServiceBase:
         return user
 
     @staticmethod
-    def _projects_of(s: Session, caller: Caller) -> list[dict[str, Any]]:
+    def _projects_of(s: Session, caller: Caller) -> list[wire.ProjectRole]:
         if caller.is_admin:
             return [{"name": name, "role": "admin"}
                     for name in s.scalars(select(Project.name).order_by(Project.name))]

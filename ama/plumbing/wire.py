@@ -1,0 +1,236 @@
+"""The JSON documents of the remote's API (ama-protocol(7)), one typed definition each.
+
+The service layer of the remote returns these, the HTTP app sends them as they are, and
+both transports (HTTP, and the in-process one of a ``file://`` remote) hand them to the
+porcelain: one definition serves every side, so a field renamed on one side is a type error
+on the others. They are :class:`~typing.TypedDict`\\ s, plain dicts at run time, so what
+travels is exactly what was sent before they had types.
+
+Documents with a ``class`` field (a Python keyword) use the functional form. A client
+reads with ``.get()`` the fields an older server may not send.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# -- users and tokens ------------------------------------------------------------------------
+
+
+class User(TypedDict):
+    """A user: what ``POST /v1/auth/signup`` answers, and the server's user administration."""
+
+    username: str
+    email: str
+    admin: bool
+    active: bool
+    created: str | None
+
+
+class ProjectRole(TypedDict):
+    """A project the caller may use, with their role (``GET /v1/projects``)."""
+
+    name: str
+    role: str
+
+
+class Me(TypedDict):
+    """``GET /v1/auth/me``: who the token belongs to and the projects they may use."""
+
+    username: str
+    email: str
+    admin: bool
+    projects: list[ProjectRole]
+
+
+class Token(TypedDict):
+    """``POST /v1/auth/token``: a fresh token and the user it is for."""
+
+    token: str
+    username: str
+
+
+class _LoginSettings(TypedDict):
+    issuer: str
+    client_id: str
+    scopes: str
+    grant_type: str
+
+
+class LoginSettings(_LoginSettings, total=False):
+    """``GET /v1/auth/oidc``: what a browser login needs; ``client_secret`` only when the
+    provider gave this native client one."""
+
+    client_secret: str
+
+
+# -- projects and classes --------------------------------------------------------------------
+
+
+class Project(TypedDict):
+    """``GET /v1/projects/{p}``: a project, the caller's role in it and its classes' names."""
+
+    name: str
+    role: str
+    created: str | None
+    classes: list[str]
+
+
+class StoredProject(TypedDict):
+    """A project as its server's administrators see it: where its objects are stored."""
+
+    name: str
+    storage: str
+    created: str | None
+
+
+class ServerProject(StoredProject):
+    """One project of ``ama-server project list``, with its number of members."""
+
+    members: int
+
+
+class ClassRules(TypedDict, total=False):
+    """The rules every version of a class must satisfy; each is optional."""
+
+    required_files: list[str]
+    forbidden_files: list[str]
+    max_total_size: int
+    max_file_size: int
+    max_file_count: int
+
+
+class AssetClass(TypedDict):
+    """``GET /v1/projects/{p}/classes/{c}``: a class, with the JSON Schema its versions'
+    metadata must satisfy and its rules."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] | None
+    rules: ClassRules
+    visualisation: Any
+    created: str | None
+
+
+# -- versions and assets ---------------------------------------------------------------------
+
+class Authorship(TypedDict):
+    """Who made a version and when, as its manifest records (``author``, ``author_email``,
+    ``created``, ``message``), beside the account that committed it (``uploader``) and the
+    server's time of the commit (``uploaded``)."""
+
+    author: str
+    author_email: str | None
+    created: str | None
+    message: str | None
+    uploader: str
+    uploaded: str | None
+
+
+_VersionName = TypedDict("_VersionName", {
+    "class": str,
+    "ordinal": int,
+    "name": str,
+    "version": str,
+    "manifest": str,
+    "parent": str | None,
+    "tree": str,
+})
+
+
+class Version(_VersionName, Authorship):
+    """One version of an asset (``GET …/assets/{n}/versions``, and a commit's answer): its
+    class, the asset's ordinal and name, its number, manifest, parent manifest and root
+    tree, and its :class:`Authorship`."""
+
+
+class FoundVersion(Version, total=False):
+    """A version ``find`` answers; found by a blob, with the ``paths`` where it appears."""
+
+    paths: list[str]
+
+
+class Dependent(Version):
+    """A version that names another as an input, with the label of that input."""
+
+    label: str
+
+
+class Input(TypedDict):
+    """One input of a version (``GET …/versions/{manifest}/inputs``): the input's manifest,
+    name and label, and its version in this project (None when the project has none)."""
+
+    manifest: str
+    name: str
+    label: str
+    version: Version | None
+
+
+class VersionSize(TypedDict):
+    """``GET …/versions/{v}/size``: the bytes and number of files of one version."""
+
+    bytes: int
+    files: int
+
+
+# ``GET …/assets/{n}``: an asset, with its number of versions and its latest one.
+AssetRecord = TypedDict("AssetRecord", {
+    "class": str,
+    "ordinal": int,
+    "name": str,
+    "title": str,
+    "description": str,
+    "tags": list[str],
+    "aliases": list[str],
+    "created": str | None,
+    "versions": int,
+    "latest": Version | None,
+})
+
+
+class Page(TypedDict):
+    """One page of a listing (routes marked *paged*); ``next_page`` is None on the last."""
+
+    items: list[Any]
+    next_page: int | None
+
+
+class AssetPage(TypedDict):
+    """One page of ``GET …/classes/{c}/assets``."""
+
+    items: list[AssetRecord]
+    next_page: int | None
+
+
+# ``PUT …/aliases/{alias}``: the alias and the asset it names now.
+AliasRecord = TypedDict("AliasRecord", {"class": str, "alias": str, "ordinal": int,
+                                        "name": str})
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class _ErrorDetail(TypedDict):
+    code: str
+    message: str
+    hint: str | None
+
+
+class ErrorDetail(_ErrorDetail, total=False):
+    """What went wrong: ``latest`` (a 409's latest manifest) and ``problems`` (a 422's
+    missing objects or broken rules) only where they apply."""
+
+    latest: str | None
+    problems: list[str]
+
+
+class ErrorBody(TypedDict):
+    """The body of every answer with an error status."""
+
+    error: ErrorDetail
+
+
+__all__ = ["AliasRecord", "AssetClass", "AssetPage", "AssetRecord", "Authorship", "ClassRules",
+           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "LoginSettings",
+           "Me", "Page", "Project", "ProjectRole", "ServerProject", "StoredProject", "Token",
+           "User", "Version", "VersionSize"]
