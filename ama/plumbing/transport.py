@@ -7,7 +7,8 @@ on a ``file://`` remote (or none) never pays for loading it.
 The in-process implementation for ``file://`` remotes lives with the porcelain, which is the
 only client code allowed to import the remote. Both raise the errors defined here (or the
 plumbing's :class:`NotFound` and :class:`BadInput`), so a caller handles one set of errors
-whatever the remote, and each carries the exit code of docs/design.md §6.
+whatever the remote, and each carries the exit code of docs/design.md §6; both answer with
+the documents typed in :mod:`ama.plumbing.wire`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
+from ama.plumbing import wire
 from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised from here too
     FAILED,
     UNREACHABLE,
@@ -75,33 +77,34 @@ class Transport(Protocol):
 
     url: str
 
-    def signup(self, username: str, email: str) -> dict[str, Any]: ...
+    def signup(self, username: str, email: str) -> wire.User: ...
     def rotate_token(self) -> str: ...
     def revoke_token(self) -> None: ...
-    def me(self) -> dict[str, Any]: ...
-    def projects(self) -> list[dict[str, Any]]: ...
-    def project(self, project: str) -> dict[str, Any]: ...
-    def classes(self, project: str) -> list[dict[str, Any]]: ...
-    def get_class(self, project: str, name: str) -> dict[str, Any]: ...
+    def me(self) -> wire.Me: ...
+    def projects(self) -> list[wire.ProjectRole]: ...
+    def project(self, project: str) -> wire.Project: ...
+    def classes(self, project: str) -> list[wire.AssetClass]: ...
+    def get_class(self, project: str, name: str) -> wire.AssetClass: ...
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: Any = None,
-                  visualisation: Any = None) -> dict[str, Any]: ...
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]: ...
-    def asset(self, project: str, cls: str, name: str) -> dict[str, Any]: ...
+                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  visualisation: Any = None) -> wire.AssetClass: ...
+    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]: ...
+    def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord: ...
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
                      description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]: ...
-    def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]: ...
-    def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]: ...
+                     tags: list[str] | None = None) -> wire.AssetRecord: ...
+    def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]: ...
+    def version_size(self, project: str, cls: str, asset: str,
+                     version: str) -> wire.VersionSize: ...
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
-               manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]: ...
+               manifest: str, idempotency_key: str, bump: str = "patch") -> wire.Version: ...
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
-                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]: ...
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> wire.AliasRecord: ...
     def delete_alias(self, project: str, cls: str, alias: str) -> None: ...
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
-             cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]: ...
-    def inputs(self, project: str, manifest: str) -> list[dict[str, Any]]: ...
-    def dependents(self, project: str, manifest: str) -> list[dict[str, Any]]: ...
+             cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]: ...
+    def inputs(self, project: str, manifest: str) -> list[wire.Input]: ...
+    def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
     def batch(self, project: str, operation: str,
               objects: list[dict[str, Any]]) -> dict[str, Any]: ...
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
@@ -396,10 +399,11 @@ class HttpTransport:
                               "something that is not JSON",
                               "check that the remote URL names an ama server") from None
 
-    def _all(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def _all(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """The items of every page of the listing at ``path``, the first page first."""
         page: int | None = 1
         while page is not None:
-            answer = self._call("GET", path, params={**(params or {}), "page": page})
+            answer: wire.Page = self._call("GET", path, params={**(params or {}), "page": page})
             yield from answer["items"]
             page = answer.get("next_page")
 
@@ -411,102 +415,103 @@ class HttpTransport:
 
     # -- auth --
 
-    def signup(self, username: str, email: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/v1/auth/signup",
+    def signup(self, username: str, email: str) -> wire.User:
+        result: wire.User = self._call("POST", "/v1/auth/signup",
                                             {"username": username, "email": email})
         return result
 
     def rotate_token(self) -> str:
         """Exchange our token for a fresh one (the old one stops working); return it."""
-        token: str = self._call("POST", "/v1/auth/token", {})["token"]
+        answer: wire.Token = self._call("POST", "/v1/auth/token", {})
+        token = answer["token"]
         self.token = token
         return token
 
     def revoke_token(self) -> None:
         self._call("DELETE", "/v1/auth/token")
 
-    def login_settings(self) -> dict[str, Any]:
+    def login_settings(self) -> wire.LoginSettings:
         """Return what browser login needs (issuer, client id, scopes); raises NotFound
         when the remote has no browser login."""
-        result: dict[str, Any] = self._call("GET", "/v1/auth/oidc")
+        result: wire.LoginSettings = self._call("GET", "/v1/auth/oidc")
         return result
 
-    def login(self, grant_type: str, **fields: Any) -> dict[str, Any]:
+    def login(self, grant_type: str, **fields: Any) -> wire.Token:
         """Exchange a login grant (an ID token, …) for a token; keep it and return
         ``{"token", "username"}``."""
-        result: dict[str, Any] = self._call("POST", "/v1/auth/token",
+        result: wire.Token = self._call("POST", "/v1/auth/token",
                                             {"grant_type": grant_type, **fields})
         self.token = result["token"]
         return result
 
-    def me(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/v1/auth/me")
+    def me(self) -> wire.Me:
+        result: wire.Me = self._call("GET", "/v1/auth/me")
         return result
 
     # -- projects, classes, assets --
 
-    def projects(self) -> list[dict[str, Any]]:
+    def projects(self) -> list[wire.ProjectRole]:
         return list(self._all("/v1/projects"))
 
-    def project(self, project: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", self._p(project))
+    def project(self, project: str) -> wire.Project:
+        result: wire.Project = self._call("GET", self._p(project))
         return result
 
-    def classes(self, project: str) -> list[dict[str, Any]]:
+    def classes(self, project: str) -> list[wire.AssetClass]:
         return list(self._all(self._p(project) + "/classes"))
 
-    def get_class(self, project: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", self._c(project, name))
+    def get_class(self, project: str, name: str) -> wire.AssetClass:
+        result: wire.AssetClass = self._call("GET", self._c(project, name))
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: Any = None,
-                  visualisation: Any = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PUT", self._c(project, name), {
+                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  visualisation: Any = None) -> wire.AssetClass:
+        result: wire.AssetClass = self._call("PUT", self._c(project, name), {
             "description": description, "schema": schema, "rules": rules,
             "visualisation": visualisation})
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]:
+    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]:
         return self._all(self._c(project, cls) + "/assets")
 
-    def asset(self, project: str, cls: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}")
+    def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord:
+        result: wire.AssetRecord = self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}")
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
                      description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
+                     tags: list[str] | None = None) -> wire.AssetRecord:
         body = {k: v for k, v in (("title", title), ("description", description), ("tags", tags))
                 if v is not None}
-        result: dict[str, Any] = self._call(
+        result: wire.AssetRecord = self._call(
             "PATCH", f"{self._c(project, cls)}/assets/{_seg(name)}", body)
         return result
 
-    def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]:
+    def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]:
         return list(self._all(f"{self._c(project, cls)}/assets/{_seg(asset)}/versions"))
 
-    def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
+    def version_size(self, project: str, cls: str, asset: str, version: str) -> wire.VersionSize:
+        result: wire.VersionSize = self._call(
             "GET", f"{self._c(project, cls)}/assets/{_seg(asset)}/versions/{_seg(version)}/size")
         return result
 
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
-               manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]:
+               manifest: str, idempotency_key: str, bump: str = "patch") -> wire.Version:
         """Record ``manifest`` as the next version; raises :class:`Conflict` (someone uploaded
         first) or :class:`ValidationFailed` (objects missing, class rules broken)."""
-        result: dict[str, Any] = self._call("POST", self._c(project, cls) + "/versions", {
+        result: wire.Version = self._call("POST", self._c(project, cls) + "/versions", {
             "asset": asset, "parent": parent, "manifest": manifest,
             "idempotency_key": idempotency_key, "bump": bump})
         return result
 
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
-                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]:
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> wire.AliasRecord:
         # expected=ordinal (or None: "no such alias yet") makes it a compare-and-swap.
-        body: dict[str, Any] = {"asset": asset}
+        body: dict[str, int | None] = {"asset": asset}
         if not isinstance(expected, _AnyTarget):
             body["expected"] = expected
-        result: dict[str, Any] = self._call(
+        result: wire.AliasRecord = self._call(
             "PUT", f"{self._c(project, cls)}/aliases/{_seg(alias)}", body)
         return result
 
@@ -516,15 +521,15 @@ class HttpTransport:
     # -- finding and lineage --
 
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
-             cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]:
+             cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]:
         query = {k: v for k, v in (("hash", hash), ("alias", alias), ("class", cls),
                                    ("blob", blob)) if v is not None}
         return list(self._all(self._p(project) + "/find", query))
 
-    def inputs(self, project: str, manifest: str) -> list[dict[str, Any]]:
+    def inputs(self, project: str, manifest: str) -> list[wire.Input]:
         return list(self._all(f"{self._p(project)}/versions/{_seg(manifest)}/inputs"))
 
-    def dependents(self, project: str, manifest: str) -> list[dict[str, Any]]:
+    def dependents(self, project: str, manifest: str) -> list[wire.Dependent]:
         return list(self._all(f"{self._p(project)}/versions/{_seg(manifest)}/dependents"))
 
     # -- objects --
@@ -696,7 +701,7 @@ def _error_from(response: requests.Response, url: str) -> AmaError:
     """Rebuild the error a remote (or a storage service behind a transfer href) answered."""
     status = response.status_code
     cls = _STATUS_ERRORS.get(status, RemoteError)
-    error: dict[str, Any] = {}
+    error: wire.ErrorDetail | dict[str, Any] = {}
     try:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), dict):

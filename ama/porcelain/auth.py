@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ama.plumbing import wire
 from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput
 from ama.plumbing.store import home_dir
 from ama.plumbing.transport import HttpTransport, Unauthenticated
@@ -182,7 +183,7 @@ def _account(url: str, transport: HttpTransport) -> dict[str, Any]:
 # -- the verbs -------------------------------------------------------------------------------
 
 def signup(url: str, username: str, email: str,
-           environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+           environ: Mapping[str, str] | None = None) -> wire.User:
     """Ask ``url`` for an account; return the user (``active`` says whether an admin must
     activate it first)."""
     environ = os.environ if environ is None else environ

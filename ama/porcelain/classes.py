@@ -53,7 +53,9 @@ class AssetClass:
                 "rules": self.rules, "created": self.created, **self.extra}
 
     @classmethod
-    def from_json(cls, value: dict[str, Any]) -> AssetClass:
+    def from_json(cls, value: Mapping[str, Any]) -> AssetClass:
+        """The class in ``value``: a cached class's JSON, or a remote's answer
+        (:class:`~ama.plumbing.wire.AssetClass`)."""
         known = {"name", "description", "schema", "rules", "created"}
         return cls(name=value["name"], description=value.get("description") or "",
                    schema=value.get("schema"), rules=value.get("rules"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import check_id, hash_file
 from ama.plumbing.objects import check_class_name
@@ -19,13 +20,14 @@ def _cls(cls: str | None) -> str | None:
     return None if cls is None else check_class_name(cls)
 
 
-def find_hash(remote: Remote, hash: str, cls: str | None = None) -> list[dict[str, Any]]:
+def find_hash(remote: Remote, hash: str, cls: str | None = None) -> list[wire.FoundVersion]:
     """Return the versions whose asset hash (root tree id) is ``hash``, oldest first."""
     check_id(hash, "asset hash")
     return remote.transport.find(remote.project, hash=hash, cls=_cls(cls))
 
 
-def find_alias(remote: Remote, alias: str, cls: str | None = None) -> list[dict[str, Any]]:
+def find_alias(remote: Remote, alias: str, cls: str | None = None
+               ) -> list[wire.FoundVersion]:
     """Return the latest version of each asset named ``alias`` (one per class)."""
     check_alias(alias)
     return remote.transport.find(remote.project, alias=alias, cls=_cls(cls))
@@ -39,7 +41,7 @@ class FileMatches:
     path: str
     blob: str
     size: int
-    versions: list[dict[str, Any]]
+    versions: list[wire.FoundVersion]
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "blob": self.blob, "size": self.size,

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.graph import read_manifest
 from ama.plumbing.objects import CLASS_NAME_RE, Manifest, check_version
@@ -117,13 +118,13 @@ def ref_of(asset: Asset) -> AssetRef:
     return AssetRef(head.class_name, head.asset, head.version)
 
 
-def resolve_version(remote: Remote, ref: AssetRef) -> dict[str, Any]:
+def resolve_version(remote: Remote, ref: AssetRef) -> wire.Version:
     """Return the remote's record of the version ``ref`` names (its latest version when
     ``ref.version`` is None): ``{"class","ordinal","name","version","manifest","tree",
     "parent","created","author"}``. Raises :class:`NotFound` naming what is missing."""
     if ref.version is None:
         record = remote.transport.asset(remote.project, ref.cls, ref.asset)
-        latest: dict[str, Any] | None = record.get("latest")
+        latest = record.get("latest")
         if latest is None:
             raise NotFound(f"asset {ref} has no version yet",
                            "upload one from its asset directory with 'ama upload -m MESSAGE'")
@@ -144,11 +145,11 @@ class Info:
     aliases, latest version), the version in question, its manifest's message, inputs and
     metadata when the manifest is in the asset store, and the version's dependents."""
 
-    asset: dict[str, Any]
-    version: dict[str, Any] | None
+    asset: wire.AssetRecord
+    version: wire.Version | None
     manifest: Manifest | None = None
-    dependents: list[dict[str, Any]] = field(default_factory=list)
-    versions: list[dict[str, Any]] = field(default_factory=list)
+    dependents: list[wire.Dependent] = field(default_factory=list)
+    versions: list[wire.Version] = field(default_factory=list)
 
     @property
     def hash(self) -> str | None:
@@ -187,14 +188,15 @@ def info(remote: Remote, ref: AssetRef, odb: Any = None, *, fetch_manifest: bool
     read from ``odb`` (the asset store) when it is there, and with ``fetch_manifest``
     brought from the remote (verified) when it is not. Raises :class:`NotFound`."""
     record = remote.transport.asset(remote.project, ref.cls, ref.asset)
-    versions: list[dict[str, Any]] = []
+    versions: list[wire.Version] = []
+    version: wire.Version | None
     if ref.version is None:
         versions = remote.transport.versions(remote.project, ref.cls, ref.asset)
         version = record.get("latest")
     else:
         version = resolve_version(remote, ref)
     manifest = None
-    dependents: list[dict[str, Any]] = []
+    dependents: list[wire.Dependent] = []
     if version is not None:
         if odb is not None and fetch_manifest and not odb.has(version["manifest"]):
             from ama.porcelain.download import receive

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.objects import Input, InvalidObject, canonical_json
@@ -194,7 +195,7 @@ class Listing:
 
     staged: list[Input]
     recorded: list[Input]
-    dependents: list[dict[str, Any]] = field(default_factory=list)
+    dependents: list[wire.Dependent] = field(default_factory=list)
 
     @property
     def added(self) -> list[Input]:
@@ -219,7 +220,7 @@ class Listing:
 def listing(asset: Asset, remote: Remote | None = None) -> Listing:
     """Return the staged and recorded inputs and, with ``remote`` and an uploaded version,
     its dependents."""
-    dependents: list[dict[str, Any]] = []
+    dependents: list[wire.Dependent] = []
     if remote is not None and asset.head.manifest is not None:
         dependents = remote.transport.dependents(remote.project, asset.head.manifest)
     return Listing(staged(asset), recorded(asset), dependents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.objects import check_class_name
 from ama.porcelain.info import Remote
 
@@ -22,7 +23,7 @@ class AssetSummary:
     versions: int
 
     @classmethod
-    def from_remote(cls, record: dict[str, Any]) -> AssetSummary:
+    def from_remote(cls, record: wire.AssetRecord) -> AssetSummary:
         latest = record.get("latest")
         return cls(record["name"], int(record["ordinal"]), tuple(record.get("aliases") or ()),
                    record.get("title") or "", tuple(record.get("tags") or ()),

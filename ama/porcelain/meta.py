@@ -5,8 +5,8 @@ its manifest and never changes)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama.porcelain.info import AssetRef, Remote
 
@@ -34,7 +34,8 @@ def check_tag(tag: str) -> str:
 
 def set_meta(remote: Remote, asset: AssetRef, title: str | None = None,
              description: str | None = None, tags: Iterable[str] | None = None,
-             add_tags: Iterable[str] = (), remove_tags: Iterable[str] = ()) -> dict[str, Any]:
+             add_tags: Iterable[str] = (), remove_tags: Iterable[str] = ()
+             ) -> wire.AssetRecord:
     """Change what is given of ``asset``'s title, description and tags; return the asset's
     record after the change.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama.porcelain.config import Config
 from ama.porcelain.remotes import InProcessTransport, open_remote
@@ -33,7 +34,7 @@ def activate(config: Config, name: str) -> dict[str, Any]:
     return {**found, "active": True}
 
 
-def create(config: Config, name: str) -> dict[str, Any]:
+def create(config: Config, name: str) -> wire.StoredProject:
     """Create the project ``name`` on the default remote, which must be a ``file://`` one
     (on a server, its admin runs 'ama-server project add')."""
     from ama.plumbing.objects import check_class_name

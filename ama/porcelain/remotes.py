@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from ama.plumbing import wire
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import CHUNK
 from ama.plumbing.objects import CLASS_NAME_RE
@@ -289,7 +290,7 @@ class InProcessTransport:
         return BadInput(f"{self.url} is a local remote: it needs no login")
 
     # -- auth --
-    def signup(self, username: str, email: str) -> dict[str, Any]:
+    def signup(self, username: str, email: str) -> wire.User:
         raise self._no_login()
 
     def rotate_token(self) -> str:
@@ -298,77 +299,77 @@ class InProcessTransport:
     def revoke_token(self) -> None:
         raise self._no_login()
 
-    def me(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("me")
+    def me(self) -> wire.Me:
+        result: wire.Me = self._call("me")
         return result
 
     # -- projects, classes, assets --
-    def projects(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("list_projects")
+    def projects(self) -> list[wire.ProjectRole]:
+        result: list[wire.ProjectRole] = self._call("list_projects")
         return result
 
-    def project(self, project: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("get_project", project)
+    def project(self, project: str) -> wire.Project:
+        result: wire.Project = self._call("get_project", project)
         return result
 
-    def create_project(self, name: str) -> dict[str, Any]:
+    def create_project(self, name: str) -> wire.StoredProject:
         """Create the project ``name`` with its objects beside the remote's database, and
         make the local user its admin (only a ``file://`` remote can do this from here)."""
         storage = (file_path(self.url) / f"storage-{name}").as_uri()
-        result: dict[str, Any] = self.service.create_project(name, storage)
+        result: wire.StoredProject = self.service.create_project(name, storage)
         self.service.grant(name, self.caller.username, "admin")
         return result
 
-    def classes(self, project: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("list_classes", project)
+    def classes(self, project: str) -> list[wire.AssetClass]:
+        result: list[wire.AssetClass] = self._call("list_classes", project)
         return result
 
-    def get_class(self, project: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("get_class", project, name)
+    def get_class(self, project: str, name: str) -> wire.AssetClass:
+        result: wire.AssetClass = self._call("get_class", project, name)
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: Any = None,
-                  visualisation: Any = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("put_class", project, name, description, schema,
+                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  visualisation: Any = None) -> wire.AssetClass:
+        result: wire.AssetClass = self._call("put_class", project, name, description, schema,
                                             rules, visualisation)
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]:
+    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]:
         page: int | None = 1
         while page is not None:
-            answer = self._call("list_assets", project, cls, page=page)
+            answer: wire.AssetPage = self._call("list_assets", project, cls, page=page)
             yield from answer["items"]
             page = answer.get("next_page")
 
-    def asset(self, project: str, cls: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("get_asset", project, cls, name)
+    def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord:
+        result: wire.AssetRecord = self._call("get_asset", project, cls, name)
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
                      description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("update_asset", project, cls, name, title=title,
+                     tags: list[str] | None = None) -> wire.AssetRecord:
+        result: wire.AssetRecord = self._call("update_asset", project, cls, name, title=title,
                                             description=description, tags=tags)
         return result
 
-    def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("list_versions", project, cls, asset)
+    def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]:
+        result: list[wire.Version] = self._call("list_versions", project, cls, asset)
         return result
 
-    def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("version_size", project, cls, asset, version)
+    def version_size(self, project: str, cls: str, asset: str, version: str) -> wire.VersionSize:
+        result: wire.VersionSize = self._call("version_size", project, cls, asset, version)
         return result
 
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
-               manifest: str, idempotency_key: str, bump: str = "patch") -> dict[str, Any]:
-        result: dict[str, Any] = self._call("commit", project, cls, asset, parent, manifest,
+               manifest: str, idempotency_key: str, bump: str = "patch") -> wire.Version:
+        result: wire.Version = self._call("commit", project, cls, asset, parent, manifest,
                                             idempotency_key, bump)
         return result
 
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
-                  expected: int | None | _AnyTarget = ANY_TARGET) -> dict[str, Any]:
-        result: dict[str, Any] = (
+                  expected: int | None | _AnyTarget = ANY_TARGET) -> wire.AliasRecord:
+        result: wire.AliasRecord = (
             self._call("put_alias", project, cls, alias, asset)
             if isinstance(expected, _AnyTarget)
             else self._call("put_alias", project, cls, alias, asset, expected))
@@ -379,17 +380,17 @@ class InProcessTransport:
 
     # -- finding and lineage --
     def find(self, project: str, hash: str | None = None, alias: str | None = None,
-             cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("find", project, hash=hash, alias=alias,
+             cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]:
+        result: list[wire.FoundVersion] = self._call("find", project, hash=hash, alias=alias,
                                                   cls=cls, blob=blob)
         return result
 
-    def inputs(self, project: str, manifest: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("inputs", project, manifest)
+    def inputs(self, project: str, manifest: str) -> list[wire.Input]:
+        result: list[wire.Input] = self._call("inputs", project, manifest)
         return result
 
-    def dependents(self, project: str, manifest: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("dependents", project, manifest)
+    def dependents(self, project: str, manifest: str) -> list[wire.Dependent]:
+        result: list[wire.Dependent] = self._call("dependents", project, manifest)
         return result
 
     # -- objects --

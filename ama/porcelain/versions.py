@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest
@@ -53,7 +54,7 @@ def refs_dir(home: Path, remote: str, project: str, cls: str, ordinal: str | int
 
 
 def record(home: Path, remote: str, project: str, cls: str, ordinal: str | int,
-           versions: list[dict[str, Any]]) -> None:
+           versions: list[wire.Version]) -> None:
     """Write a ref per version (``version`` → ``manifest``) that is not recorded yet. A
     version never changes, so a recorded ref is never rewritten."""
     folder = refs_dir(home, remote, project, cls, ordinal)
@@ -106,7 +107,7 @@ class VersionInfo:
 
 
 def asset_versions(transport: Transport, project: str, cls: str, name: str
-                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   ) -> tuple[wire.AssetRecord, list[wire.Version]]:
     """Ask the remote for the asset ``cls/name`` (ordinal or alias) and its versions."""
     info = transport.asset(project, cls, name)
     return info, transport.versions(project, cls, str(info["ordinal"]))

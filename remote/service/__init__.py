@@ -2,8 +2,9 @@
 
 The HTTP app and the embedded ``file://`` remote both call :class:`Service`, so ordinals,
 the compare-and-swap on a version's parent, object checks and class rules are one piece of
-code (docs/design.md §4). Every method returns plain JSON-ready dicts and lists and raises
-the errors of ``ama_remote.errors``. Every call on a project checks the caller's role; a
+code (docs/design.md §4). Every method returns JSON-ready dicts and lists (outside the
+object transfer, the documents typed in :mod:`ama.plumbing.wire`) and raises the errors of
+``ama_remote.errors``. Every call on a project checks the caller's role; a
 project the caller is not a member of answers exactly like a project that does not exist.
 
 One noun per module:

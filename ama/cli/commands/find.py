@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +14,9 @@ from ama.cli.commands._metadata import (
     remote_option,
 )
 from ama.cli.commands._porcelain import emit_json
+
+if TYPE_CHECKING:
+    from ama.plumbing import wire
 
 
 @command(
@@ -78,7 +81,7 @@ def command(hash_: str | None, alias: str | None, size_of: str | None, file_: st
                        f"\t({human_size(size['bytes'])} in {size['files']} files)")
         return
     where = connect(Config.open(), remote)
-    found: list[dict[str, Any]]
+    found: list[wire.FoundVersion]
     what: str
     if hash_ is not None:
         found, what = find.find_hash(where, hash_, cls), f"asset hash {hash_}"
