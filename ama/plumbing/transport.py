@@ -701,7 +701,8 @@ def _error_from(response: requests.Response, url: str) -> AmaError:
     """Rebuild the error a remote (or a storage service behind a transfer href) answered."""
     status = response.status_code
     cls = _STATUS_ERRORS.get(status, RemoteError)
-    error: wire.ErrorDetail | dict[str, Any] = {}
+    # Untrusted: a storage service behind a transfer href answers errors of its own.
+    error: Mapping[str, Any] = {}
     try:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
