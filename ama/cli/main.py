@@ -76,6 +76,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pull": ("pull", "Switch the asset directory to the latest version on the remote",
              "porcelain"),
     "history": ("history", "Show what changed in each version", "porcelain"),
+    "report": ("report", "Write a version as a self-contained HTML page", "porcelain"),
     "git": ("git", "Record the assets a git repository uses in ama.lock; keep them in step",
             "git"),
     "hooks": ("hooks", "Install or remove the git hooks that keep assets in step", "git"),
