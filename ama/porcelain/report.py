@@ -9,10 +9,11 @@ autoescaping.
 What a page holds is bounded, so that a version of 100,000 files still gives a page a
 browser opens at once: the file tree lists folders with their file counts and sizes, at
 most :data:`FOLDER_FILES` files a folder and :data:`LISTED_FILES` files and
-:data:`LISTED_FOLDERS` folders in all, breadth first, and says what it left out and how to
-list it. Previews read whole objects (verified as any download is), at most
-:data:`PREVIEWS` of them, none larger than :data:`PREVIEW_BYTES` (:data:`IMAGE_BYTES` for
-images, which are embedded as they are and scaled down by the browser).
+:data:`LISTED_FOLDERS` folders in all, breadth first (the files shared out over the folders
+of each level), and says what it left out and how to list it. Previews read whole objects
+(verified as any download is), at most :data:`PREVIEWS` of them, none larger than
+:data:`PREVIEW_BYTES` (:data:`IMAGE_BYTES` for images, which are embedded as they are and
+scaled down by the browser: no imaging library is a dependency).
 
 A class's visualisation rules choose the previews. Two spellings are read::
 
@@ -152,9 +153,12 @@ def file_tree(files: Iterable[tuple[str, str, int, str]], listed_files: int = LI
     level = [root]
     while level:
         below_level: list[Folder] = []
+        # Shared out over the folders of a level, so that each shows some of its files
+        # rather than the first few folders all of theirs.
+        share = max(10, listed_files // len(level))
         for folder in level:
             files_here = sorted(folder._all_files, key=lambda f: f.name)
-            take = min(len(files_here), folder_files, listed_files)
+            take = min(len(files_here), folder_files, share, listed_files)
             folder.files = files_here[:take]
             folder.hidden_files = len(files_here) - take
             listed_files -= take

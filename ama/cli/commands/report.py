@@ -13,7 +13,8 @@ from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset, remo
     examples=[
         ("A page of the version this directory holds:", "ama report -o report.html"),
         ("A page of one version, named by alias:", "ama report ml-models/prod/0.0.1 -o prod.html"),
-        ("The latest version of an asset, to stdout:", "ama report ml-models/2 -o - | wc -c"),
+        ("The latest version of an asset, written to stdout:",
+         "ama report ml-models/2 -o - > latest.html"),
     ],
     see_also=["ama-info(1)", "ama-history(1)", "ama-inputs(1)", "ama-ls-tree(1)"],
     exit_codes=METADATA_EXIT_CODES,

@@ -1,0 +1,73 @@
+"""The page of ``ama report`` for a large version: it lists what a browser can show and
+says what it left out; and how the file tree chooses what to list."""
+
+from __future__ import annotations
+
+import re
+
+from ama.plumbing.store import Store
+from ama.porcelain.config import Config
+from ama.porcelain.info import connect, parse_name
+from ama.porcelain.report import Folder, file_tree, render, report
+from tests.unit.porcelain.published import publish
+
+# The page of a version of 100,000 files stays under this (it is about 320 KiB).
+MAX_PAGE_BYTES = 512 * 1024
+
+
+def listed(folder: Folder) -> list[str]:
+    return [f.path for f in folder.files] + [p for sub in folder.folders for p in listed(sub)]
+
+
+def test_a_version_of_100_000_files_gives_a_page_a_browser_opens() -> None:
+    remote = connect(Config.open())
+    remote.transport.put_class(remote.project, "big")
+    # One blob under 100,000 names: the trees are what is large, and they are quick to write.
+    files = {f"d{i:03}": {f"f{j:04}.bin": b"x" for j in range(1000)} for i in range(100)}
+    version = publish(remote.transport, remote.project, "big", files)
+    page = report(remote, parse_name("big/1/0.0.0"), Store.open().objects)
+    text = render(page)
+
+    assert len(text.encode()) < MAX_PAGE_BYTES
+    assert (page.root.count, page.root.size, page.listed_files) == (100_000, 100_000, 2000)
+    # Every folder is listed with its count; each shows 20 of its files and says so.
+    assert text.count("1000 files, 1000 B</span></summary>") == 100
+    assert text.count("980 more files in d") == 100
+    assert f"List every file with <code>ama ls-tree -r {version['tree']}</code>" in text
+    assert len(re.findall(r'<span class="id">', text)) == 2000
+
+
+def test_the_tree_lists_breadth_first_within_its_limits() -> None:
+    rows = [(f"top{i}.txt", "a" * 64, 1, "blob") for i in range(30)]
+    rows += [(f"a/b/c/deep{i}.txt", "b" * 64, 2, "blob") for i in range(30)]
+    rows += [(f"s{i}/x.txt", "c" * 64, 3, "exec") for i in range(8)]
+    root = file_tree(rows, listed_files=40, listed_folders=5, folder_files=25)
+
+    assert (root.count, root.size) == (68, 30 + 60 + 24)
+    # The root's 25 files first, then the first 5 of its 9 folders; the rest is counted.
+    assert len(root.files) == 25 and root.hidden_files == 5
+    assert [f.name for f in root.folders] == ["a", "s0", "s1", "s2", "s3"]
+    assert (root.hidden_folders, root.hidden_below) == (4, 4)
+    a = root.folders[0]
+    assert (a.count, a.size, a.folders, a.hidden_folders) == (30, 60, [], 1)
+    # The 15 files left are shared out over the five folders of the next level.
+    assert [len(f.files) for f in root.folders[1:]] == [1, 1, 1, 1]
+    assert len(listed(root)) == 29
+
+
+def test_both_spellings_of_visualisation_rules_pick_the_same_previews() -> None:
+    from ama.porcelain.report import FileRow, _plan
+
+    items = [FileRow(p.rsplit("/", 1)[-1], p, "a" * 64, 10, "blob")
+             for p in ("a.csv", "img/x.png", "y.png", "n.json", "m.md", "z.bin")]
+    mapping = {"*.csv": {"viewer": "table", "options": {"rows": 5}}, "img/*.png": "image",
+               "*.json": "json", "*.md": "markdown", "*.bin": "pdf", "[": "text"}
+    listing = {"files": [{"pattern": "*.csv", "show": "table", "rows": 5},
+                         {"pattern": "img/*.png", "show": "image"},
+                         {"pattern": "*.json", "show": "text"},
+                         {"pattern": "*.md", "show": "text"}, {"pattern": 3, "show": "x"}]}
+    chosen = [(f.path, show, rows) for f, show, rows in _plan(mapping, items)]
+    assert chosen == [("a.csv", "table", 5), ("img/x.png", "image", 20),
+                      ("n.json", "text", 20), ("m.md", "text", 20)]
+    assert [(f.path, show, rows) for f, show, rows in _plan(listing, items)] == chosen
+    assert _plan(None, items) == [] and _plan(["*.csv"], items) == []
