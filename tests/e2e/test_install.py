@@ -52,6 +52,9 @@ def test_the_client_installs_and_works_without_the_server_packages(tmp_path: Pat
     ama("clone", "ml-models/1", "copy", cwd=tmp_path)
     for name in ("weights.bin", "conf/train.yaml"):
         assert (tmp_path / "copy" / name).read_bytes() == (m / name).read_bytes()
+    # The report's template ships in the wheel, and its library comes with the client.
+    ama("report", "-o", str(tmp_path / "report.html"), cwd=m)
+    assert "train.yaml" in (tmp_path / "report.html").read_text(encoding="utf-8")
     # The server's command says what to install instead of failing on an import.
     server = subprocess.run([str(prefix / "bin" / "ama-server"), "serve"], env=env,
                             capture_output=True, text=True, timeout=60)
