@@ -71,3 +71,25 @@ def test_both_spellings_of_visualisation_rules_pick_the_same_previews() -> None:
                       ("n.json", "text", 20), ("m.md", "text", 20)]
     assert [(f.path, show, rows) for f, show, rows in _plan(listing, items)] == chosen
     assert _plan(None, items) == [] and _plan(["*.csv"], items) == []
+
+
+def test_previews_skip_what_they_cannot_show_and_say_why() -> None:
+    from ama.porcelain.report import PREVIEW_BYTES
+
+    remote = connect(Config.open())
+    remote.transport.put_class(remote.project, "ml", visualisation={
+        "*.png": "image", "*.csv": "table", "*.txt": "text"})
+    big = b"a,b\n" + b"1,2\n" * (PREVIEW_BYTES // 4)
+    publish(remote.transport, remote.project, "ml",
+            {"fake.png": b"<svg onload=alert(1)>", "big.csv": big, "notes.txt": b"x" * 20_000})
+    page = report(remote, parse_name("ml/1"), Store.open().objects)
+    shown = {p.path: p for p in page.previews}
+    assert (shown["fake.png"].show, shown["fake.png"].note) == (
+        "skipped", "not a PNG, JPEG, GIF or WebP image")
+    assert (shown["big.csv"].show, shown["big.csv"].note) == (
+        "skipped", "larger than the 8,192 KiB a preview reads")
+    # The head of a long text, cut and said to be.
+    assert shown["notes.txt"].text == "x" * 16 * 1024 and shown["notes.txt"].truncated
+    text = render(page)
+    assert "no preview: not a PNG" in text and "<svg onload" not in text
+    assert "<img" not in text
