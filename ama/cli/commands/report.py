@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
-from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset, remote_option
+from ama.cli.commands._metadata import complete_asset, remote_option
 
 
 @command(
@@ -17,7 +17,12 @@ from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset, remo
          "ama report ml-models/2 -o - > latest.html"),
     ],
     see_also=["ama-info(1)", "ama-history(1)", "ama-inputs(1)", "ama-ls-tree(1)"],
-    exit_codes=METADATA_EXIT_CODES,
+    exit_codes={0: "success", 1: "an object from the remote did not match its id",
+                2: "bad usage or a bad name",
+                3: "no such asset or version, a version not uploaded yet, or not an asset "
+                   "directory",
+                4: "not logged in, or not allowed by your role in the project",
+                5: "the remote cannot be reached"},
 )
 @click.argument("name", required=False, metavar="[NAME/VERSION]", shell_complete=complete_asset)
 @click.option("-o", "--output", metavar="FILE",
