@@ -128,6 +128,10 @@ def test_report_of_a_version(where: str, tmp_path: Path,
     assert "&lt;b&gt;dog&lt;/b&gt;" in table.group(1) and "eel" not in table.group(1)
     assert '"lr": 0.1' in body
 
+    # The input's page names this version among those made from it.
+    made_from = ama("report", "imagenet-subsets/1/0.0.0", "-o", "-", cwd=tmp_path).stdout
+    assert "<tr><td>ml-models/1/0.0.0</td><td>training-data</td></tr>" in made_from
+
     # History: every version, with its message, author and date, also from an older one.
     (m / "config.json").write_text('{"lr": 0.2}')
     ama("update", "--all", cwd=m)
