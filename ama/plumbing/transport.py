@@ -86,11 +86,14 @@ class Transport(Protocol):
     def put_class(self, project: str, name: str, description: str = "",
                   schema: dict[str, Any] | None = None, rules: Any = None,
                   visualisation: Any = None) -> dict[str, Any]: ...
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]: ...
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[dict[str, Any]]: ...
     def asset(self, project: str, cls: str, name: str) -> dict[str, Any]: ...
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]: ...
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> dict[str, Any]: ...
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> dict[str, Any]: ...
     def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]: ...
     def version_size(self, project: str, cls: str, asset: str, version: str) -> dict[str, Any]: ...
     def commit(self, project: str, cls: str, asset: int | None, parent: str | None,
@@ -467,20 +470,29 @@ class HttpTransport:
             "visualisation": visualisation})
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]:
-        return self._all(self._c(project, cls) + "/assets")
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[dict[str, Any]]:
+        return self._all(self._c(project, cls) + "/assets", {"deleted": 1} if deleted else None)
 
     def asset(self, project: str, cls: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}")
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
-        body = {k: v for k, v in (("title", title), ("description", description), ("tags", tags))
-                if v is not None}
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in (("title", title), ("description", description), ("tags", tags),
+                                  ("status", status)) if v is not None}
         result: dict[str, Any] = self._call(
             "PATCH", f"{self._c(project, cls)}/assets/{_seg(name)}", body)
+        return result
+
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> dict[str, Any]:
+        """Delete the asset softly, or with ``restore`` bring it back (project admins)."""
+        where = f"{self._c(project, cls)}/assets/{_seg(name)}"
+        result: dict[str, Any] = (self._call("POST", where + "/restore") if restore
+                                  else self._call("DELETE", where))
         return result
 
     def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]:

@@ -334,10 +334,11 @@ class InProcessTransport:
                                             rules, visualisation)
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[dict[str, Any]]:
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[dict[str, Any]]:
         page: int | None = 1
         while page is not None:
-            answer = self._call("list_assets", project, cls, page=page)
+            answer = self._call("list_assets", project, cls, page=page, deleted=deleted)
             yield from answer["items"]
             page = answer.get("next_page")
 
@@ -346,10 +347,16 @@ class InProcessTransport:
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("update_asset", project, cls, name, title=title,
-                                            description=description, tags=tags)
+                                            description=description, tags=tags, status=status)
+        return result
+
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("delete_asset", project, cls, name,
+                                            restore=restore)
         return result
 
     def versions(self, project: str, cls: str, asset: str) -> list[dict[str, Any]]:

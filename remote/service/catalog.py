@@ -25,6 +25,7 @@ from ama.plumbing.objects import CLASS_NAME_RE, Tree, check_class_name
 from ama.plumbing.rules import check_rules, check_schema
 from ama_remote.errors import BadInput, Conflict, NotFound
 from ama_remote.models import (
+    ASSET_STATUSES,
     ROLES,
     Alias,
     Asset,
@@ -173,14 +174,16 @@ class Catalog(ServiceBase):
         return self.db.run(work)
 
     def list_assets(self, caller: Caller, project: str, cls: str, page: int = 1,
-                    per_page: int = 100) -> dict[str, Any]:
-        """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``."""
+                    per_page: int = 100, deleted: bool = False) -> dict[str, Any]:
+        """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``;
+        the assets not deleted, or with ``deleted`` only the deleted ones."""
         if page < 1 or not 1 <= per_page <= 1000:
             raise BadInput(f"invalid page {page} of {per_page}: pages start at 1, "
                            "and hold 1 to 1000 items")
         with self.db.read() as s:
             klass = self._class(s, self._project(s, caller, project), cls)
-            assets = s.scalars(select(Asset).where(Asset.class_id == klass.id)
+            gone = Asset.deleted.is_not(None) if deleted else Asset.deleted.is_(None)
+            assets = s.scalars(select(Asset).where(Asset.class_id == klass.id, gone)
                                .order_by(Asset.ordinal).offset((page - 1) * per_page)
                                .limit(per_page + 1)).all()
             items = self._asset_dicts(s, klass, list(assets[:per_page]))
@@ -203,8 +206,12 @@ class Catalog(ServiceBase):
 
     def update_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
                      title: str | None = None, description: str | None = None,
-                     tags: list[str] | None = None) -> dict[str, Any]:
-        """Change an asset's title, description or tags (writers); each change is audited."""
+                     tags: list[str] | None = None, status: str | None = None
+                     ) -> dict[str, Any]:
+        """Change an asset's title, description, tags or status (writers); each change is
+        audited. Raises BadInput for a status not in ASSET_STATUSES."""
+        if status is not None and status not in ASSET_STATUSES:
+            raise BadInput(f"invalid status {status!r}: use one of {', '.join(ASSET_STATUSES)}")
         if tags is not None and (not isinstance(tags, list)
                                  or not all(isinstance(t, str) and t for t in tags)):
             raise BadInput("tags must be a list of non-empty strings")
@@ -217,7 +224,8 @@ class Catalog(ServiceBase):
             klass = self._class(s, proj, cls)
             asset = self._asset(s, klass, ordinal, lock=True)
             changes = {"title": title, "description": description,
-                       "tags": sorted(set(tags)) if tags is not None else None}
+                       "tags": sorted(set(tags)) if tags is not None else None,
+                       "status": status}
             for field, new in changes.items():
                 old = getattr(asset, field)
                 if new is None or new == old:
@@ -225,6 +233,29 @@ class Catalog(ServiceBase):
                 setattr(asset, field, new)
                 self._audit(s, caller, proj, klass, asset.ordinal, field,
                             f"{cls}/{asset.ordinal}", old, new)
+            s.flush()
+            return self._asset_dict(s, klass, asset)
+
+        return self.db.run(work)
+
+    def delete_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
+                     restore: bool = False) -> dict[str, Any]:
+        """Delete an asset softly (project admins), or with ``restore`` bring it back;
+        audited. A deleted asset and its versions are hidden from listings, lookups,
+        clones and commits, and its aliases stay reserved; its objects stay stored. Doing
+        either twice changes nothing more. Returns the asset."""
+        def work(s: Session) -> dict[str, Any]:
+            proj = self._project(s, caller, project, "admin")
+            klass = self._class(s, proj, cls)
+            asset = self._asset(s, klass, ordinal, lock=True, deleted=True)
+            if restore and asset.deleted is not None:
+                self._audit(s, caller, proj, klass, asset.ordinal, "deleted",
+                            f"{cls}/{asset.ordinal}", _stamp(asset.deleted), None)
+                asset.deleted = None
+            elif not restore and asset.deleted is None:
+                asset.deleted = self._now()
+                self._audit(s, caller, proj, klass, asset.ordinal, "deleted",
+                            f"{cls}/{asset.ordinal}", None, _stamp(asset.deleted))
             s.flush()
             return self._asset_dict(s, klass, asset)
 
@@ -303,7 +334,7 @@ class Catalog(ServiceBase):
             raise BadInput("find needs exactly one of hash, alias or blob")
         with self.db.read() as s:
             proj = self._project(s, caller, project)
-            where = [AssetClass.project_id == proj.id]
+            where = [AssetClass.project_id == proj.id, Asset.deleted.is_(None)]
             if cls is not None:
                 where.append(AssetClass.id == self._class(s, proj, cls).id)
             if hash is not None:
@@ -376,7 +407,7 @@ class Catalog(ServiceBase):
         check_id(manifest, "manifest id")
         row = s.scalars(select(Version).join(Asset, Version.asset_id == Asset.id)
                         .join(AssetClass, Asset.class_id == AssetClass.id)
-                        .where(AssetClass.project_id == proj.id,
+                        .where(AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                                Version.manifest_id == manifest)).first()
         if row is None:
             raise NotFound(f"no version of project {proj.name!r} has manifest {manifest}",
@@ -392,7 +423,7 @@ class Catalog(ServiceBase):
             edges = s.scalars(select(VersionInput).where(VersionInput.version_id == version.id)
                               .order_by(VersionInput.name)).all()
             found = {v["manifest"]: v for v in self._versions(
-                s, AssetClass.project_id == proj.id,
+                s, AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                 Version.manifest_id.in_([e.manifest_id for e in edges]))} if edges else {}
             return [{"manifest": e.manifest_id, "name": e.name, "label": e.label,
                      "version": found.get(e.manifest_id)} for e in edges]
@@ -404,7 +435,7 @@ class Catalog(ServiceBase):
             check_id(manifest, "manifest id")
             query = (self._version_query().add_columns(VersionInput.label)
                      .join(VersionInput, VersionInput.version_id == Version.id)
-                     .where(AssetClass.project_id == proj.id,
+                     .where(AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                             VersionInput.manifest_id == manifest)
                      .order_by(AssetClass.name, Asset.ordinal, Version.major, Version.minor,
                                Version.patch))

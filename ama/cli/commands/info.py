@@ -89,6 +89,7 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str 
     if a.get("description"):
         out.append(f"description: {a['description']}")
     out.append(f"tags:        {', '.join(a.get('tags') or []) or '-'}")
+    out.append(f"status:      {a.get('status') or 'active'}")
     out.append(f"project:     {where.project} on {where.name}")
     v = shown.version
     if v is None:
