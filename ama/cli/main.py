@@ -77,6 +77,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pull": ("pull", "Switch the asset directory to the latest version on the remote",
              "porcelain"),
     "history": ("history", "Show what changed in each version", "porcelain"),
+    "cp": ("cp", "Copy files between asset versions and local paths, by object id",
+           "porcelain"),
     "union": ("union", "Stage another version's files beside this directory's", "porcelain"),
     "git": ("git", "Record the assets a git repository uses in ama.lock; keep them in step",
             "git"),

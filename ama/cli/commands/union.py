@@ -19,7 +19,7 @@ from ama.cli.commands._porcelain import emit_json, json_option, note, open_asset
         ("List what conflicts with another asset's version (exits 1 when something does, "
          "changing nothing):", "ama union ml-models/2/0.0.0"),
     ],
-    see_also=["ama-upload(1)", "ama-status(1)", "ama-update(1)"],
+    see_also=["ama-upload(1)", "ama-status(1)", "ama-cp(1)", "ama-update(1)"],
     exit_codes={0: "success", 1: "paths conflict and no side was chosen, or files here "
                                  "would be overwritten; nothing was changed",
                 2: "a malformed name, or a version of another class",
