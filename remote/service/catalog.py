@@ -123,14 +123,15 @@ class Catalog(ServiceBase):
             return self._projects_of(s, caller)
 
     def get_project(self, caller: Caller, project: str) -> dict[str, Any]:
-        """Return a project the caller can use, with its role and classes; raises NotFound."""
+        """Return a project the caller can use, with its role, classes and storage URL (where
+        its objects live, ``ama list -l``); raises NotFound."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             role = next(p["role"] for p in self._projects_of(s, caller) if p["name"] == project)
             classes = s.scalars(select(AssetClass.name).where(AssetClass.project_id == proj.id)
                                 .order_by(AssetClass.name)).all()
             return {"name": proj.name, "role": role, "created": _stamp(proj.created),
-                    "classes": list(classes)}
+                    "classes": list(classes), "storage": proj.storage_url}
 
     def list_classes(self, caller: Caller, project: str) -> list[dict[str, Any]]:
         """Return every class of ``project``, by name."""
