@@ -7,7 +7,12 @@ Class rules (``put_class(rules=…)``), every key optional::
      "forbidden_files": ["*.tmp", "secrets/"],    # no file may match any of these
      "max_total_size": 10000000000,               # bytes, all files together
      "max_file_size": 2000000000,                 # bytes, any one file
-     "max_file_count": 100000}
+     "max_file_count": 100000,
+     "max_tags": 10, "tag_pattern": "[a-z0-9-]+",  # an asset's tags, when they change
+     "max_title_length": 80, "max_description_length": 2000}
+
+``visualisation`` maps gitignore-style patterns to a viewer (``ama.plumbing.rules.VIEWERS``)
+or to ``{"viewer", "options"}``.
 
 ``schema`` is a JSON Schema the manifest's ``metadata`` must satisfy. Changes of titles,
 descriptions, tags and aliases are audited.
@@ -22,8 +27,13 @@ from sqlalchemy.orm import Session
 
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import CLASS_NAME_RE, Tree, check_class_name
-from ama.plumbing.rules import check_rules, check_schema
-from ama_remote.errors import BadInput, Conflict, NotFound
+from ama.plumbing.rules import (
+    asset_rule_problems,
+    check_rules,
+    check_schema,
+    check_visualisation,
+)
+from ama_remote.errors import BadInput, Conflict, NotFound, ValidationFailed
 from ama_remote.models import (
     ASSET_STATUSES,
     ROLES,
@@ -154,8 +164,7 @@ class Catalog(ServiceBase):
         check_class_name(name)
         check_schema(schema)
         check_rules(rules)
-        if visualisation is not None and not isinstance(visualisation, dict):
-            raise BadInput("visualisation rules must be a JSON object")
+        check_visualisation(visualisation)
 
         def work(s: Session) -> dict[str, Any]:
             proj = self._project(s, caller, project, "admin")
@@ -227,6 +236,12 @@ class Catalog(ServiceBase):
             changes = {"title": title, "description": description,
                        "tags": sorted(set(tags)) if tags is not None else None,
                        "status": status}
+            problems = asset_rule_problems(klass.rules, title, description, changes["tags"])
+            if problems:
+                raise ValidationFailed(
+                    f"the change breaks {len(problems)} rule(s) of class {cls!r}: "
+                    + "; ".join(problems),
+                    f"see the rules with 'ama class info {cls}'", problems=problems)
             for field, new in changes.items():
                 old = getattr(asset, field)
                 if new is None or new == old:

@@ -1,5 +1,5 @@
-"""The asset status and deletion suite of tests/unit/remote/test_asset_status.py, on
-PostgreSQL."""
+"""The asset status, deletion and class rules suite of
+tests/unit/remote/test_asset_status.py, on PostgreSQL."""
 
 from __future__ import annotations
 

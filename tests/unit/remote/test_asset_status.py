@@ -1,6 +1,7 @@
 """Asset status and soft deletion in the service layer, on SQLite (and on PostgreSQL through
 tests/integration/test_asset_status_db.py): who may change them, what a deleted asset
-hides, that its objects stay, and the audit trail."""
+hides, that its objects stay, and the audit trail; and the class rules on an asset's tags,
+title and description, and the class's visualisation rules."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from ama_remote.db import Database
-from ama_remote.errors import BadInput, Forbidden, NotFound
+from ama_remote.errors import BadInput, Forbidden, NotFound, ValidationFailed
 from ama_remote.models import AuditEntry, StoredObject
 from ama_remote.service import Caller, Service
 from tests.unit.remote.test_service import Clock, Counter, build, commit_files, make_caller
@@ -123,3 +124,48 @@ def test_the_migration_makes_every_existing_asset_active(db_url: str) -> None:
         assert s.execute(text("SELECT title, status, deleted FROM assets")).all() == [
             ("old", "active", None)]
     db.dispose()
+
+
+def test_tag_title_and_description_rules_are_enforced_on_every_change(
+        service: Service, admin: Caller) -> None:
+    service.put_class(admin, "lab", "models", rules={
+        "max_tags": 2, "tag_pattern": "[a-z]+", "max_title_length": 10,
+        "max_description_length": 20})
+    commit_files(service, admin, {"a": b"1"})
+    with pytest.raises(ValidationFailed) as broken:
+        service.update_asset(admin, "lab", "models", 1, tags=["a", "b", "c"], title="x" * 11,
+                             description="y" * 21)
+    assert broken.value.problems == [
+        "max_tags: 3 tags, over 2", "max_title_length: 11 characters, over 10",
+        "max_description_length: 21 characters, over 20"]
+    with pytest.raises(ValidationFailed, match="tag_pattern: tag 'Vision2' does not match"):
+        service.update_asset(admin, "lab", "models", 1, tags=["ok", "Vision2"])
+    asset = service.get_asset(admin, "lab", "models", 1)
+    assert (asset["tags"], asset["title"], asset["description"]) == ([], "", "")
+    done = service.update_asset(admin, "lab", "models", 1, tags=["vision", "prod"],
+                                title="x" * 10)
+    assert (done["tags"], done["title"]) == (["prod", "vision"], "x" * 10)
+
+
+@pytest.mark.parametrize(("rules", "why"), [
+    ({"max_tags": -1}, "max_tags must be a non-negative integer"),
+    ({"tag_pattern": "(a)\\1"}, "tag_pattern"),
+    ({"max_title_length": "ten"}, "max_title_length must be a non-negative integer"),
+])
+def test_bad_asset_rules_are_refused(service: Service, admin: Caller, rules: dict[str, object],
+                                     why: str) -> None:
+    with pytest.raises(BadInput, match=why):
+        service.put_class(admin, "lab", "models", rules=rules)
+
+
+def test_visualisation_rules_are_checked_and_kept(service: Service, admin: Caller
+                                                  ) -> None:
+    rules = {"*.csv": "table", "plots/**/*.png": {"viewer": "image", "options": {"w": 200}}}
+    assert service.put_class(admin, "lab", "models", visualisation=rules)["visualisation"] == \
+        rules
+    assert service.get_class(admin, "lab", "models")["visualisation"] == rules
+    for bad, why in (([], "JSON object"), ({"*.csv": "spreadsheet"}, "'spreadsheet'"),
+                     ({"*.csv": {"viewer": "table", "colour": 1}}, "only"),
+                     ({"*.csv": {"viewer": "table", "options": 3}}, "only")):
+        with pytest.raises(BadInput, match=why):
+            service.put_class(admin, "lab", "models", visualisation=bad)  # type: ignore[arg-type]
