@@ -1,7 +1,8 @@
 """``ama union``: stage, in an asset directory, the files of another version beside its own.
 
 The result is this directory's staged files plus every file of the other version (of the
-same asset, or of another asset of the same class), ready for ``ama upload``. It works on
+same asset, or of another asset of the same class), ready for ``ama upload``; another
+asset's version is also staged as an input labelled ``union``, for the lineage. It works on
 object ids: the other version's files enter the index by id, and only objects the asset
 store lacks are fetched from the remote; no file is copied into the store again.
 
@@ -20,7 +21,7 @@ from typing import Any
 from ama.plumbing.checkout import checkout
 from ama.plumbing.errors import FAILED, AmaError, BadInput, path_list
 from ama.plumbing.index import IndexEntry, path_key
-from ama.plumbing.objects import VERSION_RE
+from ama.plumbing.objects import VERSION_RE, Input
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.info import AssetRef, connect_asset, parse_name, resolve_version
 
@@ -75,12 +76,13 @@ class UnionResult:
     conflicts: list[UnionConflict] = field(default_factory=list)
     side: str | None = None
     received: int = 0
+    input: bool = False  # whether OTHER was staged as an input labelled "union"
 
     def to_json(self) -> dict[str, Any]:
         return {"other": self.other, "manifest": self.manifest, "added": self.added,
                 "replaced": self.replaced, "removed": self.removed,
                 "conflicts": [c.to_json() for c in self.conflicts], "side": self.side,
-                "received": self.received}
+                "received": self.received, "input": self.input}
 
 
 def other_ref(asset: Asset, other: str) -> AssetRef:
@@ -129,6 +131,18 @@ def _conflicts(ours: dict[str, IndexEntry], theirs: dict[str, IndexEntry]
         if path in our_folders:
             found.append(UnionConflict(path, "folder", _entry_label(other)))
     return sorted(found, key=lambda c: path_key(c.path))
+
+
+def _stage_input(asset: Asset, item: Input) -> bool:
+    """Stage ``item`` as an input of the next upload (the lineage of a union with another
+    asset) unless that version is staged already; return whether it was added."""
+    from ama.porcelain.inputs import staged, write_staged
+
+    current = staged(asset)
+    if any(i.manifest == item.manifest for i in current):
+        return False
+    write_staged(asset, [*current, item])
+    return True
 
 
 def _below(path: str, paths: dict[str, IndexEntry]) -> list[str]:
@@ -199,6 +213,8 @@ def union(asset: Asset, other: str, side: str | None = None) -> UnionResult:
         # Every path written was either absent, a file staged unchanged here, or removed
         # above: nothing a user changed is overwritten.
         checkout(odb, index, asset.root, list(take), asset.link_strategy(), force=True)
+    if record["name"] != f"{asset.head.class_name}/{asset.head.asset}":
+        result.input = _stage_input(asset, Input(record["manifest"], name, "union"))
     result.added = sorted((p for p in take if p not in ours), key=path_key)
     result.replaced = sorted((p for p in take if p in ours), key=path_key)
     result.removed = [p for p in drop if p not in take]

@@ -49,8 +49,11 @@ def _union_scenario(tmp_path: Path, env: dict[str, str], other_env: dict[str, st
     assert files(c) == {**before, "b.txt": b"b"}
     state = json.loads(ama("status", "--json", cwd=c, env=other_env).stdout)
     assert state["staged"] == {"new": ["b.txt"], "modified": [], "deleted": []}
+    assert ours["input"] is True
     up = json.loads(ama("upload", "-m", "union", "--json", cwd=c, env=other_env).stdout)
     assert up["version"] == "0.0.1"
+    lineage = json.loads(ama("info", "--json", cwd=c, env=other_env).stdout)["inputs"]
+    assert [(i["name"], i["label"]) for i in lineage] == [("ml-models/2/0.0.0", "union")]
 
     # --theirs: B's file, and B's file where A had a folder.
     ama("pull", cwd=a, env=env)
@@ -70,8 +73,8 @@ def _union_scenario(tmp_path: Path, env: dict[str, str], other_env: dict[str, st
     # A version of the same asset, named by its number: keeping ours changes nothing.
     after = files(a)
     again = json.loads(ama("union", "0.0.1", "--ours", "--json", cwd=a, env=env).stdout)
-    assert (again["other"], again["added"], [c["path"] for c in again["conflicts"]]) == (
-        "ml-models/1/0.0.1", [], ["conf.yaml", "data"])
+    assert (again["other"], again["added"], [c["path"] for c in again["conflicts"]],
+            again["input"]) == ("ml-models/1/0.0.1", [], ["conf.yaml", "data"], False)
     assert files(a) == after
     # An untracked file where a new one would go is refused.
     d = tmp_path / "d"

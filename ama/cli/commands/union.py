@@ -37,7 +37,8 @@ def command(other: str, side: str | None, quiet: bool, as_json: bool) -> None:
     """Stage the union of the files staged here and the files of OTHER: a VERSION of this
     directory's asset (0.0.1), or CLASS/ASSET[/VERSION] of another asset of the same class
     (its latest version without one). The files OTHER adds are placed in the work tree and
-    staged; 'ama upload' then makes the union the asset's next version.
+    staged; 'ama upload' then makes the union the asset's next version. A version of
+    another asset is also staged as an input labelled "union" (see 'ama inputs').
 
     Files are joined by object id: only objects the asset store lacks are fetched from the
     remote, and nothing is copied into the store.
@@ -54,7 +55,7 @@ def command(other: str, side: str | None, quiet: bool, as_json: bool) -> None:
     nothing.
 
     With --json: {"other", "manifest", "added", "replaced", "removed", "conflicts",
-    "side", "received"}, each conflict {"path", "ours", "theirs"} (TYPE:ID, or "folder");
+    "side", "received", "input"}, each conflict {"path", "ours", "theirs"} (TYPE:ID, or "folder");
     when conflicts stop it, the same object with "conflicts" and nothing added, and exit
     status 1.
     """
@@ -67,7 +68,7 @@ def command(other: str, side: str | None, quiet: bool, as_json: bool) -> None:
         if as_json:
             emit_json({"other": other, "manifest": None, "added": [], "replaced": [],
                        "removed": [], "conflicts": [c.to_json() for c in e.conflicts],
-                       "side": None, "received": 0})
+                       "side": None, "received": 0, "input": False})
         raise
     if as_json:
         emit_json(result.to_json())
