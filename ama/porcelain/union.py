@@ -15,7 +15,9 @@ takes the other version's. Files the union writes or replaces must not hold loca
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ama.plumbing.checkout import checkout
@@ -133,6 +135,27 @@ def _conflicts(ours: dict[str, IndexEntry], theirs: dict[str, IndexEntry]
     return sorted(found, key=lambda c: path_key(c.path))
 
 
+def _in_the_way(root: Path, path: str, ours: dict[str, IndexEntry], untracked: set[str]
+                ) -> bool:
+    """Whether something not staged here stands where the new file ``path`` goes: a file,
+    link or folder at its path (other than a folder of staged files only, which the union
+    empties first), or a file or link where one of its folders goes."""
+    target = root / path
+    if os.path.lexists(target):
+        if target.is_symlink() or not target.is_dir():
+            return True
+        below = path + "/"
+        return (any(u.startswith(below) for u in untracked)
+                or not any(o.startswith(below) for o in ours))
+    parts = path.split("/")
+    for n in range(1, len(parts)):
+        folder = "/".join(parts[:n])
+        where = root / folder
+        if folder not in ours and (where.is_symlink() or (where.exists() and not where.is_dir())):
+            return True
+    return False
+
+
 def _stage_input(asset: Asset, item: Input) -> bool:
     """Stage ``item`` as an input of the next upload (the lineage of a union with another
     asset) unless that version is staged already; return whether it was added."""
@@ -194,7 +217,8 @@ def union(asset: Asset, other: str, side: str | None = None) -> UnionResult:
                 take.update({p: theirs[p] for p in _below(c.path, theirs)})
         drop = sorted(set(drop) - set(take), key=path_key)
         touched = [p for p in [*take, *drop] if p in changed]
-        blocked = [p for p in take if p not in ours and p in untracked]
+        blocked = [p for p in take if p not in ours
+                   and _in_the_way(asset.root, p, ours, untracked)]
         if touched or blocked:
             raise LocalChanges(
                 f"{len(touched) + len(blocked)} file(s) here would be overwritten by the union "

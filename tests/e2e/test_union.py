@@ -6,6 +6,7 @@ the store lacks fetched."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +83,18 @@ def _union_scenario(tmp_path: Path, env: dict[str, str], other_env: dict[str, st
     (d / "b.txt").write_text("mine")
     ama("union", "ml-models/2", "--ours", cwd=d, env=env, code=1)
     assert (d / "b.txt").read_text() == "mine"
+    # So is an untracked folder there, and an ignored file.
+    (d / "b.txt").unlink()
+    (d / "b.txt").mkdir()
+    (d / "b.txt" / "keep").write_text("kept")
+    in_the_way = ama("union", "ml-models/2", "--ours", cwd=d, env=env, code=1)
+    assert "  b.txt\n" in in_the_way.stderr
+    assert (d / "b.txt" / "keep").read_text() == "kept"
+    shutil.rmtree(d / "b.txt")
+    (d / ".amaignore").write_text("b.txt\n")
+    (d / "b.txt").write_text("ignored")
+    ama("union", "ml-models/2", "--ours", cwd=d, env=env, code=1)
+    assert (d / "b.txt").read_text() == "ignored"
     # Another class is refused.
     wrong = ama("union", "datasets/1", cwd=d, env=env, code=2)
     assert "a union joins versions of one class" in wrong.stderr
