@@ -273,8 +273,9 @@ class Class(_Resource):
 class Assets(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str) -> None:
         page, per_page = self.paging.params(req)
+        deleted = _int(req.get_param("deleted"), "deleted", 0, 0, 1) == 1
         resp.media = self.service.list_assets(req.context.caller, project, cls, page=page,
-                                              per_page=per_page)
+                                              per_page=per_page, deleted=deleted)
 
 
 def _asset_name(name: str) -> int | str:
@@ -299,7 +300,19 @@ class Asset(_Resource):
             caller, project, cls, _asset_name(name),
             title=_field(body, "title", str, default=None, nullable=True),
             description=_field(body, "description", str, default=None, nullable=True),
-            tags=tags)
+            tags=tags, status=_field(body, "status", str, default=None, nullable=True))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+                  name: str) -> None:
+        resp.media = self.service.delete_asset(req.context.caller, project, cls,
+                                               _asset_name(name))
+
+
+class AssetRestore(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str, cls: str,
+                name: str) -> None:
+        resp.media = self.service.delete_asset(req.context.caller, project, cls,
+                                               _asset_name(name), restore=True)
 
 
 class AssetVersions(_Resource):
@@ -608,6 +621,7 @@ def create_app(service: Any, config: ServerConfig,
         (c + "/assets", r(Assets)),
         (c + "/assets/{name}", r(Asset)),
         (c + "/assets/{name}/versions", r(AssetVersions)),
+        (c + "/assets/{name}/restore", r(AssetRestore)),
         (c + "/assets/{name}/versions/{version}/size", r(VersionSize)),
         (c + "/versions", r(Commit)),
         (c + "/aliases/{alias}", r(Alias)),

@@ -3,7 +3,7 @@
 One schema for SQLite and PostgreSQL: only portable column types, naive UTC datetimes, JSON
 columns for free-form documents, and named constraints so Alembic can alter them later. The
 migrations (migrations/versions/) create exactly these tables: 0001 all of them, 0002 the
-unique index on users' lowercased email addresses.
+unique index on users' lowercased email addresses, 0003 assets' status and deletion time.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("reader", "writer", "admin")
+ASSET_STATUSES = ("active", "deprecated", "obsolete")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -120,6 +121,12 @@ class Asset(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[Any] = mapped_column(JSON, default=list)
     created: Mapped[datetime] = mapped_column(DateTime)
+    # One of ASSET_STATUSES; writers change it. ``deleted`` is set by a soft delete (project
+    # admins): the asset and its versions are hidden, its objects stay, and a restore
+    # clears it.
+    status: Mapped[str] = mapped_column(String(16), default="active",
+                                        server_default="active")
+    deleted: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Alias(Base):

@@ -84,14 +84,20 @@ PATHS: dict[str, dict[str, Any]] = {
         "put": _op("create or replace a class", "200", _path("project", "cls"),
                    _body(_CLASS))},
     _C + "/assets": {
-        "get": _op("the class's assets", "200", _path("project", "cls") + _PAGED)},
+        "get": _op("the class's assets", "200", _path("project", "cls") + _PAGED + [
+            {"name": "deleted", "in": "query", "required": False,
+             "schema": {"enum": ["0", "1"]}}])},
     _C + "/assets/{name}": {
         "get": _op("one asset, by ordinal or alias", "200", _path("project", "cls", "name")),
-        "patch": _op("change an asset's title, description and tags", "200",
+        "patch": _op("change an asset's title, description, tags and status", "200",
                      _path("project", "cls", "name"), _body({
                          "title": {"type": ["string", "null"]},
                          "description": {"type": ["string", "null"]},
-                         "tags": {"type": ["array", "null"], "items": {"type": "string"}}}))},
+                         "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                         "status": {"enum": ["active", "deprecated", "obsolete", None]}})),
+        "delete": _op("delete an asset softly", "200", _path("project", "cls", "name"))},
+    _C + "/assets/{name}/restore": {
+        "post": _op("restore a deleted asset", "200", _path("project", "cls", "name"))},
     _C + "/assets/{name}/versions": {
         "get": _op("the asset's versions", "200",
                    _path("project", "cls", "name") + _PAGED)},

@@ -32,7 +32,14 @@ from ama.plumbing.errors import BadInput
 from ama.plumbing.jsontext import MAX_DEPTH, depth
 
 RULE_KEYS = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
-             "max_file_count")
+             "max_file_count", "max_tags", "tag_pattern", "max_title_length",
+             "max_description_length")
+# The rules on an asset's title, description and tags (checked when they change), beside
+# the rules on a version's files (checked at each commit).
+ASSET_RULE_KEYS = ("max_tags", "tag_pattern", "max_title_length", "max_description_length")
+VIEWERS = ("table", "image", "text", "json", "markdown", "pdf", "audio", "video", "html",
+           "none")
+MAX_VISUALISATION_RULES = 1000
 MAX_LISTED = 20
 MAX_SCHEMA_NODES = 10_000
 
@@ -66,11 +73,70 @@ def check_rules(rules: Any) -> None:
             pathspec.GitIgnoreSpec.from_lines(value, backend="re2")
         except Exception as e:  # pathspec raises several types for a bad pattern
             raise BadInput(f"rule {key}: invalid pattern: {e}") from e
-    for key in ("max_total_size", "max_file_size", "max_file_count"):
+    pattern = rules.get("tag_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise BadInput("rule tag_pattern must be a regular expression, as a string")
+        try:
+            _regex(pattern)
+        except BadInput as e:
+            raise BadInput(f"rule tag_pattern: {e.message}", e.hint) from None
+    for key in ("max_total_size", "max_file_size", "max_file_count", "max_tags",
+                "max_title_length", "max_description_length"):
         value = rules.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < 0):
             raise BadInput(f"rule {key} must be a non-negative integer")
+
+
+def asset_rule_problems(rules: dict[str, Any] | None, title: str | None,
+                        description: str | None, tags: Sequence[str] | None) -> list[str]:
+    """One line per asset rule (ASSET_RULE_KEYS) that ``title``, ``description`` or
+    ``tags`` break (each None: not being changed); empty when they pass."""
+    rules = rules or {}
+    problems: list[str] = []
+    if tags is not None:
+        limit = rules.get("max_tags")
+        if limit is not None and len(tags) > limit:
+            problems.append(f"max_tags: {len(tags)} tags, over {limit}")
+        pattern = rules.get("tag_pattern")
+        if pattern is not None:
+            problems += [f"tag_pattern: tag {t!r} does not match {pattern!r}"
+                         for t in tags if _regex(pattern).fullmatch(t) is None][:MAX_LISTED]
+    for key, value in (("max_title_length", title), ("max_description_length", description)):
+        limit = rules.get(key)
+        if value is not None and limit is not None and len(value) > limit:
+            problems.append(f"{key}: {len(value)} characters, over {limit}")
+    return problems
+
+
+def check_visualisation(rules: Any) -> None:
+    """Raise :class:`BadInput` unless ``rules`` is None or valid visualisation rules: an
+    object mapping gitignore-style patterns to a viewer (one of VIEWERS), or to
+    ``{"viewer": VIEWER, "options": {...}}``."""
+    import pathspec
+
+    if rules is None:
+        return
+    if not isinstance(rules, dict):
+        raise BadInput("visualisation rules must be a JSON object of pattern → viewer",
+                       'for example {"*.csv": "table", "images/*.png": "image"}')
+    if len(rules) > MAX_VISUALISATION_RULES:
+        raise BadInput(f"{len(rules)} visualisation rules: at most "
+                       f"{MAX_VISUALISATION_RULES} are allowed")
+    for pattern, rule in rules.items():
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern], backend="re2")
+        except Exception as e:  # pathspec raises several types for a bad pattern
+            raise BadInput(f"visualisation: invalid pattern {pattern!r}: {e}") from e
+        viewer = rule.get("viewer") if isinstance(rule, dict) else rule
+        if isinstance(rule, dict) and (set(rule) - {"viewer", "options"}
+                                       or not isinstance(rule.get("options", {}), dict)):
+            raise BadInput(f"visualisation: the rule for {pattern!r} may hold only "
+                           '"viewer" and "options" (an object)')
+        if viewer not in VIEWERS:
+            raise BadInput(f"visualisation: the viewer for {pattern!r} is {viewer!r}: use "
+                           f"one of {', '.join(VIEWERS)}")
 
 
 @functools.lru_cache(maxsize=256)  # a pattern is matched against every key and string

@@ -88,11 +88,14 @@ class Transport(Protocol):
     def put_class(self, project: str, name: str, description: str = "",
                   schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass: ...
-    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]: ...
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[wire.AssetRecord]: ...
     def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord: ...
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> wire.AssetRecord: ...
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> wire.AssetRecord: ...
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> wire.AssetRecord: ...
     def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]: ...
     def version_size(self, project: str, cls: str, asset: str,
                      version: str) -> wire.VersionSize: ...
@@ -472,20 +475,29 @@ class HttpTransport:
             "visualisation": visualisation})
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]:
-        return self._all(self._c(project, cls) + "/assets")
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[wire.AssetRecord]:
+        return self._all(self._c(project, cls) + "/assets", {"deleted": 1} if deleted else None)
 
     def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord:
         result: wire.AssetRecord = self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}")
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> wire.AssetRecord:
-        body = {k: v for k, v in (("title", title), ("description", description), ("tags", tags))
-                if v is not None}
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> wire.AssetRecord:
+        body = {k: v for k, v in (("title", title), ("description", description), ("tags", tags),
+                                  ("status", status)) if v is not None}
         result: wire.AssetRecord = self._call(
             "PATCH", f"{self._c(project, cls)}/assets/{_seg(name)}", body)
+        return result
+
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> wire.AssetRecord:
+        """Delete the asset softly, or with ``restore`` bring it back (project admins)."""
+        where = f"{self._c(project, cls)}/assets/{_seg(name)}"
+        result: wire.AssetRecord = (self._call("POST", where + "/restore") if restore
+                                    else self._call("DELETE", where))
         return result
 
     def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]:

@@ -74,6 +74,7 @@ class Project(TypedDict):
     role: str
     created: str | None
     classes: list[str]
+    storage: str
 
 
 class StoredProject(TypedDict):
@@ -183,6 +184,8 @@ AssetRecord = TypedDict("AssetRecord", {
     "tags": list[str],
     "aliases": list[str],
     "created": str | None,
+    "status": str,
+    "deleted": str | None,
     "versions": int,
     "latest": Version | None,
 })

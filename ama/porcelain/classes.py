@@ -1,4 +1,4 @@
-"""Asset classes known on this machine (``ama class init|list|info``).
+"""Asset classes known on this machine (``ama class init|update|list|info``).
 
 A class is cached as ``$AMA_HOME/projects/<remote>/<project>/classes/<name>.json``: its name,
 description, metadata JSON Schema and validation rules. ``ama init CLASS`` accepts only a
@@ -21,6 +21,7 @@ from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.jsontext import parse_json
 from ama.plumbing.objects import check_class_name, format_created
+from ama.plumbing.rules import check_rules, check_visualisation
 from ama.plumbing.rules import check_schema as check_class_schema
 from ama.plumbing.store import home_dir
 from ama.porcelain.config import Config
@@ -134,10 +135,66 @@ def check_schema(schema: Any, where: str) -> dict[str, Any]:
     return schema
 
 
+def load_visualisation(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the visualisation rules in ``path`` (JSON, or YAML when its name ends with
+    .yaml or .yml), checked as the remote checks them; raise :class:`BadInput` naming the
+    file and the problem, NotFound for a missing file."""
+    if str(path).endswith((".yaml", ".yml")):
+        value = _load_yaml(path)
+    else:
+        value = load_json_file(path, "visualisation")
+    try:
+        check_visualisation(value)
+    except BadInput as e:
+        raise BadInput(f"visualisation file {path}: {e.message}", e.hint) from None
+    assert isinstance(value, dict)
+    return value
+
+
+def _load_yaml(path: str | os.PathLike[str]) -> Any:
+    """The YAML document in ``path``, held to the rules of every JSON document ama reads
+    (no key twice, bounded size and depth, 64-bit integers): YAML's own loader would keep
+    the last of two keys silently."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise BadInput(f"visualisation file {path}: key {key!r} is given twice")
+            seen.add(key)
+        return dict(loader.construct_mapping(node))
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_FILE + 1)
+    except FileNotFoundError:
+        raise NotFound(f"visualisation file {path} does not exist") from None
+    if len(data) > MAX_JSON_FILE:
+        raise BadInput(f"visualisation file {path} is over {MAX_JSON_FILE} bytes")
+    try:
+        value = yaml.load(data, Loader=Loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as e:
+        raise BadInput(f"visualisation file {path} is not YAML: {e}") from None
+    # Through the one JSON parser: depth, integer range, and only JSON's types.
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"visualisation file {path} holds values JSON cannot (dates, "
+                       "sets...)") from None
+    return parse_json(text.encode(), f"visualisation file {path}", max_bytes=MAX_JSON_FILE * 2)
+
+
 def init_class(classes: LocalClasses, name: str, description: str = "",
                schema_file: str | None = None, rules_file: str | None = None,
                publish: Callable[[AssetClass], AssetClass] | None = None,
-               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> AssetClass:
+               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+               visualisation_file: str | None = None) -> AssetClass:
     """Create the class ``name`` and return it.
 
     Every input is checked before anything is written. ``publish`` (once the remote exists)
@@ -153,10 +210,13 @@ def init_class(classes: LocalClasses, name: str, description: str = "",
         schema = check_schema(load_json_file(schema_file, "schema"), schema_file)
     rules = None
     if rules_file is not None:
-        rules = load_json_file(rules_file, "rules")
+        rules = _checked_rules(rules_file)
+    extra: dict[str, Any] = {}
+    if visualisation_file is not None:
+        extra["visualisation"] = load_visualisation(visualisation_file)
     if "\n" in description:
         raise BadInput("a class description must be one line")
-    cls = AssetClass(name, description, schema, rules, format_created(now()))
+    cls = AssetClass(name, description, schema, rules, format_created(now()), extra)
     if publish is not None:
         cls = publish(cls)
     classes.put(cls)
@@ -181,7 +241,51 @@ def remote_publisher(config: Config, remote: str | None = None
             raise ClassExists(f"class {cls.name!r} already exists on the remote {info.name}",
                               "bring it here with 'ama class fetch'")
         stored = transport.put_class(info.project, cls.name, cls.description, cls.schema,
-                                     cls.rules)
+                                     cls.rules, cls.extra.get("visualisation"))
         return AssetClass.from_json({**stored, "created": stored.get("created") or cls.created})
 
     return publish
+
+
+def _checked_rules(path: str) -> Any:
+    rules = load_json_file(path, "rules")
+    try:
+        check_rules(rules)
+    except BadInput as e:
+        raise BadInput(f"rules file {path}: {e.message}", e.hint) from None
+    return rules
+
+
+def update_class(config: Config, name: str, description: str | None = None,
+                 schema_file: str | None = None, rules_file: str | None = None,
+                 visualisation_file: str | None = None, remote: str | None = None
+                 ) -> AssetClass:
+    """Replace what is given of class ``name``'s description, schema, rules and
+    visualisation rules on the remote (project admins), keeping the rest as the remote has
+    it, and cache the result here. Every file is checked before the remote is asked.
+    Raises BadInput, NotFound (no such class or file), and the transport's errors."""
+    from ama.porcelain.remotes import open_remote
+
+    check_class_name(name)
+    if description is not None and "\n" in description:
+        raise BadInput("a class description must be one line")
+    schema = check_schema(load_json_file(schema_file, "schema"), schema_file) \
+        if schema_file is not None else None
+    rules = _checked_rules(rules_file) if rules_file is not None else None
+    visualisation = load_visualisation(visualisation_file) \
+        if visualisation_file is not None else None
+    if description is None and schema_file is None and rules_file is None \
+            and visualisation_file is None:
+        raise BadInput("nothing to change",
+                       "pass --description, --schema, --rules or --visualisation")
+    transport, info = open_remote(config, remote)
+    current = transport.get_class(info.project, name)
+    stored = transport.put_class(
+        info.project, name,
+        current.get("description") or "" if description is None else description,
+        current.get("schema") if schema_file is None else schema,
+        current.get("rules") if rules_file is None else rules,
+        current.get("visualisation") if visualisation_file is None else visualisation)
+    cls = AssetClass.from_json(stored)
+    LocalClasses(project_dir(config.home, info.name, info.project) / "classes").put(cls)
+    return cls

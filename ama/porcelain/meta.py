@@ -68,3 +68,23 @@ def set_meta(remote: Remote, asset: AssetRef, title: str | None = None,
         new_tags = sorted(set(new_tags))
     return remote.transport.update_asset(remote.project, asset.cls, asset.asset, title=title,
                                          description=description, tags=new_tags)
+
+
+STATUSES = ("active", "deprecated", "obsolete")
+
+
+def set_status(remote: Remote, asset: AssetRef, status: str) -> wire.AssetRecord:
+    """Set ``asset``'s status (active, deprecated or obsolete; writers) and return its record.
+    Raises :class:`BadInput` for another status, NotFound, Forbidden."""
+    if status not in STATUSES:
+        raise BadInput(f"invalid status {status!r}: use one of {', '.join(STATUSES)}",
+                       "for example 'ama asset status deprecated'")
+    return remote.transport.update_asset(remote.project, asset.cls, asset.asset, status=status)
+
+
+def delete_asset(remote: Remote, asset: AssetRef, restore: bool = False) -> wire.AssetRecord:
+    """Delete ``asset`` softly (its versions are no longer listed nor cloneable, its objects
+    stay), or with ``restore`` bring it back; project admins only. Returns its record.
+    Raises NotFound, Forbidden."""
+    return remote.transport.delete_asset(remote.project, asset.cls, asset.asset,
+                                         restore=restore)

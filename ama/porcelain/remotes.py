@@ -335,10 +335,12 @@ class InProcessTransport:
                                             rules, visualisation)
         return result
 
-    def assets(self, project: str, cls: str) -> Iterator[wire.AssetRecord]:
+    def assets(self, project: str, cls: str,
+               deleted: bool = False) -> Iterator[wire.AssetRecord]:
         page: int | None = 1
         while page is not None:
-            answer: wire.AssetPage = self._call("list_assets", project, cls, page=page)
+            answer: wire.AssetPage = self._call("list_assets", project, cls, page=page,
+                                                deleted=deleted)
             yield from answer["items"]
             page = answer.get("next_page")
 
@@ -347,10 +349,16 @@ class InProcessTransport:
         return result
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
-                     description: str | None = None,
-                     tags: list[str] | None = None) -> wire.AssetRecord:
+                     description: str | None = None, tags: list[str] | None = None,
+                     status: str | None = None) -> wire.AssetRecord:
         result: wire.AssetRecord = self._call("update_asset", project, cls, name, title=title,
-                                            description=description, tags=tags)
+                                              description=description, tags=tags, status=status)
+        return result
+
+    def delete_asset(self, project: str, cls: str, name: str,
+                     restore: bool = False) -> wire.AssetRecord:
+        result: wire.AssetRecord = self._call("delete_asset", project, cls, name,
+                                              restore=restore)
         return result
 
     def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]:

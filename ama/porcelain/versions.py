@@ -98,12 +98,14 @@ class VersionInfo:
     author_email: str | None = None
     uploader: str | None = None
     uploaded: str | None = None
+    status: str = "active"  # the asset's: active, deprecated or obsolete
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "manifest": self.manifest,
                 "parent": self.parent, "created": self.created, "author": self.author,
                 "author_email": self.author_email, "message": self.message,
-                "current": self.current, "uploader": self.uploader, "uploaded": self.uploaded}
+                "current": self.current, "uploader": self.uploader, "uploaded": self.uploaded,
+                "status": self.status}
 
 
 def asset_versions(transport: Transport, project: str, cls: str, name: str
@@ -169,5 +171,6 @@ def versions(target: Asset | str, environ: Any = None) -> list[VersionInfo]:
         result.append(VersionInfo(v["name"], v["version"], v["manifest"], v.get("parent"),
                                   v.get("created"), v.get("author"), message,
                                   v["manifest"] == current, v.get("author_email"),
-                                  v.get("uploader"), v.get("uploaded")))
+                                  v.get("uploader"), v.get("uploaded"),
+                                  info.get("status") or "active"))
     return result

@@ -7,7 +7,12 @@ Class rules (``put_class(rules=…)``), every key optional::
      "forbidden_files": ["*.tmp", "secrets/"],    # no file may match any of these
      "max_total_size": 10000000000,               # bytes, all files together
      "max_file_size": 2000000000,                 # bytes, any one file
-     "max_file_count": 100000}
+     "max_file_count": 100000,
+     "max_tags": 10, "tag_pattern": "[a-z0-9-]+",  # an asset's tags, when they change
+     "max_title_length": 80, "max_description_length": 2000}
+
+``visualisation`` maps gitignore-style patterns to a viewer (``ama.plumbing.rules.VIEWERS``)
+or to ``{"viewer", "options"}``.
 
 ``schema`` is a JSON Schema the manifest's ``metadata`` must satisfy. Changes of titles,
 descriptions, tags and aliases are audited.
@@ -23,9 +28,15 @@ from sqlalchemy.orm import Session
 from ama.plumbing import wire
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import CLASS_NAME_RE, Tree, check_class_name
-from ama.plumbing.rules import check_rules, check_schema
-from ama_remote.errors import BadInput, Conflict, NotFound
+from ama.plumbing.rules import (
+    asset_rule_problems,
+    check_rules,
+    check_schema,
+    check_visualisation,
+)
+from ama_remote.errors import BadInput, Conflict, NotFound, ValidationFailed
 from ama_remote.models import (
+    ASSET_STATUSES,
     ROLES,
     Alias,
     Asset,
@@ -123,14 +134,15 @@ class Catalog(ServiceBase):
             return self._projects_of(s, caller)
 
     def get_project(self, caller: Caller, project: str) -> wire.Project:
-        """Return a project the caller can use, with its role and classes; raises NotFound."""
+        """Return a project the caller can use, with its role, classes and storage URL (where
+        its objects live, ``ama list -l``); raises NotFound."""
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             role = next(p["role"] for p in self._projects_of(s, caller) if p["name"] == project)
             classes = s.scalars(select(AssetClass.name).where(AssetClass.project_id == proj.id)
                                 .order_by(AssetClass.name)).all()
             return {"name": proj.name, "role": role, "created": _stamp(proj.created),
-                    "classes": list(classes)}
+                    "classes": list(classes), "storage": proj.storage_url}
 
     def list_classes(self, caller: Caller, project: str) -> list[wire.AssetClass]:
         """Return every class of ``project``, by name."""
@@ -153,8 +165,7 @@ class Catalog(ServiceBase):
         check_class_name(name)
         check_schema(schema)
         check_rules(rules)
-        if visualisation is not None and not isinstance(visualisation, dict):
-            raise BadInput("visualisation rules must be a JSON object")
+        check_visualisation(visualisation)
 
         def work(s: Session) -> wire.AssetClass:
             proj = self._project(s, caller, project, "admin")
@@ -174,14 +185,16 @@ class Catalog(ServiceBase):
         return self.db.run(work)
 
     def list_assets(self, caller: Caller, project: str, cls: str, page: int = 1,
-                    per_page: int = 100) -> wire.AssetPage:
-        """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``."""
+                    per_page: int = 100, deleted: bool = False) -> wire.AssetPage:
+        """Return one page of the class's assets by ordinal: ``{"items", "next_page"}``;
+        the assets not deleted, or with ``deleted`` only the deleted ones."""
         if page < 1 or not 1 <= per_page <= 1000:
             raise BadInput(f"invalid page {page} of {per_page}: pages start at 1, "
                            "and hold 1 to 1000 items")
         with self.db.read() as s:
             klass = self._class(s, self._project(s, caller, project), cls)
-            assets = s.scalars(select(Asset).where(Asset.class_id == klass.id)
+            gone = Asset.deleted.is_not(None) if deleted else Asset.deleted.is_(None)
+            assets = s.scalars(select(Asset).where(Asset.class_id == klass.id, gone)
                                .order_by(Asset.ordinal).offset((page - 1) * per_page)
                                .limit(per_page + 1)).all()
             items = self._asset_dicts(s, klass, list(assets[:per_page]))
@@ -204,8 +217,12 @@ class Catalog(ServiceBase):
 
     def update_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
                      title: str | None = None, description: str | None = None,
-                     tags: list[str] | None = None) -> wire.AssetRecord:
-        """Change an asset's title, description or tags (writers); each change is audited."""
+                     tags: list[str] | None = None, status: str | None = None
+                     ) -> wire.AssetRecord:
+        """Change an asset's title, description, tags or status (writers); each change is
+        audited. Raises BadInput for a status not in ASSET_STATUSES."""
+        if status is not None and status not in ASSET_STATUSES:
+            raise BadInput(f"invalid status {status!r}: use one of {', '.join(ASSET_STATUSES)}")
         if tags is not None and (not isinstance(tags, list)
                                  or not all(isinstance(t, str) and t for t in tags)):
             raise BadInput("tags must be a list of non-empty strings")
@@ -218,7 +235,14 @@ class Catalog(ServiceBase):
             klass = self._class(s, proj, cls)
             asset = self._asset(s, klass, ordinal, lock=True)
             changes = {"title": title, "description": description,
-                       "tags": sorted(set(tags)) if tags is not None else None}
+                       "tags": sorted(set(tags)) if tags is not None else None,
+                       "status": status}
+            problems = asset_rule_problems(klass.rules, title, description, changes["tags"])
+            if problems:
+                raise ValidationFailed(
+                    f"the change breaks {len(problems)} rule(s) of class {cls!r}: "
+                    + "; ".join(problems),
+                    f"see the rules with 'ama class info {cls}'", problems=problems)
             for field, new in changes.items():
                 old = getattr(asset, field)
                 if new is None or new == old:
@@ -226,6 +250,29 @@ class Catalog(ServiceBase):
                 setattr(asset, field, new)
                 self._audit(s, caller, proj, klass, asset.ordinal, field,
                             f"{cls}/{asset.ordinal}", old, new)
+            s.flush()
+            return self._asset_dict(s, klass, asset)
+
+        return self.db.run(work)
+
+    def delete_asset(self, caller: Caller, project: str, cls: str, ordinal: int | str,
+                     restore: bool = False) -> wire.AssetRecord:
+        """Delete an asset softly (project admins), or with ``restore`` bring it back;
+        audited. A deleted asset and its versions are hidden from listings, lookups,
+        clones and commits, and its aliases stay reserved; its objects stay stored. Doing
+        either twice changes nothing more. Returns the asset."""
+        def work(s: Session) -> wire.AssetRecord:
+            proj = self._project(s, caller, project, "admin")
+            klass = self._class(s, proj, cls)
+            asset = self._asset(s, klass, ordinal, lock=True, deleted=True)
+            if restore and asset.deleted is not None:
+                self._audit(s, caller, proj, klass, asset.ordinal, "deleted",
+                            f"{cls}/{asset.ordinal}", _stamp(asset.deleted), None)
+                asset.deleted = None
+            elif not restore and asset.deleted is None:
+                asset.deleted = self._now()
+                self._audit(s, caller, proj, klass, asset.ordinal, "deleted",
+                            f"{cls}/{asset.ordinal}", None, _stamp(asset.deleted))
             s.flush()
             return self._asset_dict(s, klass, asset)
 
@@ -304,7 +351,7 @@ class Catalog(ServiceBase):
             raise BadInput("find needs exactly one of hash, alias or blob")
         with self.db.read() as s:
             proj = self._project(s, caller, project)
-            where = [AssetClass.project_id == proj.id]
+            where = [AssetClass.project_id == proj.id, Asset.deleted.is_(None)]
             if cls is not None:
                 where.append(AssetClass.id == self._class(s, proj, cls).id)
             if hash is not None:
@@ -380,7 +427,7 @@ class Catalog(ServiceBase):
         check_id(manifest, "manifest id")
         row = s.scalars(select(Version).join(Asset, Version.asset_id == Asset.id)
                         .join(AssetClass, Asset.class_id == AssetClass.id)
-                        .where(AssetClass.project_id == proj.id,
+                        .where(AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                                Version.manifest_id == manifest)).first()
         if row is None:
             raise NotFound(f"no version of project {proj.name!r} has manifest {manifest}",
@@ -396,7 +443,7 @@ class Catalog(ServiceBase):
             edges = s.scalars(select(VersionInput).where(VersionInput.version_id == version.id)
                               .order_by(VersionInput.name)).all()
             found = {v["manifest"]: v for v in self._versions(
-                s, AssetClass.project_id == proj.id,
+                s, AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                 Version.manifest_id.in_([e.manifest_id for e in edges]))} if edges else {}
             return [{"manifest": e.manifest_id, "name": e.name, "label": e.label,
                      "version": found.get(e.manifest_id)} for e in edges]
@@ -408,7 +455,7 @@ class Catalog(ServiceBase):
             check_id(manifest, "manifest id")
             query = (self._version_query().add_columns(VersionInput.label)
                      .join(VersionInput, VersionInput.version_id == Version.id)
-                     .where(AssetClass.project_id == proj.id,
+                     .where(AssetClass.project_id == proj.id, Asset.deleted.is_(None),
                             VersionInput.manifest_id == manifest)
                      .order_by(AssetClass.name, Asset.ordinal, Version.major, Version.minor,
                                Version.patch))

@@ -178,8 +178,10 @@ class ServiceBase:
         return klass
 
     @staticmethod
-    def _asset(s: Session, klass: AssetClass, name: int | str, lock: bool = False) -> Asset:
-        """The asset ``name`` (an ordinal, or an alias) of ``klass``; raises NotFound."""
+    def _asset(s: Session, klass: AssetClass, name: int | str, lock: bool = False,
+               deleted: bool = False) -> Asset:
+        """The asset ``name`` (an ordinal, or an alias) of ``klass``; raises NotFound, also
+        for a deleted asset unless ``deleted`` (a delete or a restore) asks for it."""
         query = select(Asset).where(Asset.class_id == klass.id)
         if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
             query = query.where(Asset.ordinal == int(name))
@@ -191,6 +193,12 @@ class ServiceBase:
         if asset is None:
             raise NotFound(f"asset {klass.name}/{name} not found",
                            f"run 'ama list {klass.name}' to see its assets")
+        if asset.deleted is not None and not deleted:
+            raise NotFound(
+                f"asset {klass.name}/{asset.ordinal} was deleted on "
+                f"{_stamp(asset.deleted)}: its versions cannot be listed or cloned",
+                f"a project admin can bring it back with "
+                f"'ama asset restore {klass.name}/{asset.ordinal}'")
         return asset
 
     @staticmethod
@@ -287,6 +295,7 @@ class ServiceBase:
                  "name": f"{klass.name}/{asset.ordinal}", "title": asset.title,
                  "description": asset.description, "tags": list(asset.tags or []),
                  "aliases": aliases[asset.id], "created": _stamp(asset.created),
+                 "status": asset.status or "active", "deleted": _stamp(asset.deleted),
                  "versions": newest.get(asset.id, (None, 0))[1],
                  "latest": latest.get(asset.ordinal)} for asset in assets]
 

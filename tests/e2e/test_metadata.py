@@ -80,8 +80,8 @@ def test_list_info_and_find_on_the_embedded_remote(tmp_path: Path, local: Transp
         ("ml-models/1", "0.0.1", 2), ("ml-models/2", "0.0.0", 1)]
     assert as_json("list", "ml-models", cwd=tmp_path) == listed
     human = ama("list", "ml-models", cwd=tmp_path).stdout.splitlines()
-    assert human[0].split() == ["NAME", "ALIAS", "LATEST", "TITLE"]
-    assert human[1].split() == ["ml-models/1", "-", "0.0.1"]
+    assert human[0].split() == ["NAME", "ALIAS", "LATEST", "STATUS", "TITLE"]
+    assert human[1].split() == ["ml-models/1", "-", "0.0.1", "active"]
     assert as_json("list", "datasets", cwd=tmp_path) == []
 
     shown = as_json("info", "ml-models/1", cwd=tmp_path)
@@ -187,7 +187,7 @@ def test_aliases_and_asset_metadata(tmp_path: Path, local: Transport) -> None:
     assert (shown["title"], shown["tags"], shown["aliases"]) == ("ResNet", ["prod", "vision"],
                                                                  ["best"])
     listed = ama("list", cwd=m).stdout.splitlines()
-    assert listed[1].split() == ["ml-models/1", "best", "0.0.0", "ResNet"]
+    assert listed[1].split() == ["ml-models/1", "best", "0.0.0", "active", "ResNet"]
     assert as_json("asset", "set", "--clear-tags", cwd=m)["tags"] == []
     assert "nothing to change" in ama("asset", "set", cwd=m, code=2).stderr
     ama("asset", "set", "--title", "two\nlines", cwd=m, code=2)

@@ -15,20 +15,38 @@ from ama.cli.commands._porcelain import emit_json, json_array_option, json_optio
         ("Create a class for models:", "ama class init ml-models --description 'Trained models'"),
         ("Create a class whose versions' metadata must follow a JSON Schema:",
          "ama class init imagenet-subsets --schema schema.json"),
+        ("Show CSV files as tables and PNG images as images in viewers of the class:",
+         "echo '{\"*.csv\": \"table\", \"*.png\": \"image\"}' > viewers.json && "
+         "ama class update ml-models --visualisation viewers.json"),
         ("List classes:", "ama class list"),
         ("Bring the classes of the active project from the remote:", "ama class fetch"),
     ],
     see_also=["ama-init(1)"],
     exit_codes={0: "success", 1: "the class exists already (here or on the remote)",
-                2: "a bad class name, schema or rules file", 3: "no such class or file",
+                2: "a bad class name, schema, rules or visualisation file",
+                3: "no such class or file",
                 4: "not logged in or not allowed", 5: "the remote cannot be reached"},
 )
 def command() -> None:
     """Create, list and show asset classes.
 
     A class is a named category of assets in a project (ml-models, imagenet-subsets): the
-    JSON Schema its versions' metadata must follow and its validation rules. Classes are
-    kept in the asset store under projects/<remote>/<project>/classes/.
+    JSON Schema its versions' metadata must follow, its validation rules and its
+    visualisation rules. Classes are kept in the asset store under
+    projects/<remote>/<project>/classes/.
+
+    The rules (--rules FILE, a JSON object; every key optional) bound each version's files:
+    required_files and forbidden_files (lists of gitignore-style patterns), max_total_size
+    and max_file_size (bytes), max_file_count; and an asset's description, checked by the
+    remote whenever it changes ('ama asset set'): max_tags, tag_pattern (a regular
+    expression each tag must match whole, run by RE2), max_title_length and
+    max_description_length (characters).
+
+    The visualisation rules (--visualisation FILE, JSON, or YAML for a name ending .yaml
+    or .yml) map gitignore-style patterns to the viewer that shows the matching files: one
+    of table, image, text, json, markdown, pdf, audio, video, html or none, or an object
+    {"viewer": VIEWER, "options": {...}}. They are checked here and on the remote, and
+    kept with the class.
     """
 
 
@@ -40,20 +58,59 @@ def command() -> None:
 @click.option("--schema", "schema_file", metavar="FILE",
               help="A JSON Schema that versions' metadata must follow.")
 @click.option("--rules", "rules_file", metavar="FILE", help="Validation rules, as JSON.")
+@click.option("--visualisation", "visualisation_file", metavar="FILE",
+              help="Visualisation rules, pattern → viewer, as JSON or YAML.")
 @click.option("--description", default="", help="One line saying what the class holds.")
 @json_option
-def init(name: str, schema_file: str | None, rules_file: str | None, description: str,
-         as_json: bool) -> None:
-    """Create the class NAME."""
+def init(name: str, schema_file: str | None, rules_file: str | None,
+         visualisation_file: str | None, description: str, as_json: bool) -> None:
+    """Create the class NAME (see 'ama class --help' for the rules and visualisation
+    files)."""
     from ama.porcelain.classes import LocalClasses, init_class, remote_publisher
     from ama.porcelain.config import Config
 
     cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file,
-                     publish=remote_publisher(Config.open()))
+                     publish=remote_publisher(Config.open()),
+                     visualisation_file=visualisation_file)
     if as_json:
         emit_json(cls.to_json())
     else:
         click.echo(f"Created class {cls.name}")
+
+
+@command.command("update", examples=[
+    ("Limit the tags of the class's assets to five lowercase words:",
+     "echo '{\"max_tags\": 5, \"tag_pattern\": \"[a-z]+\"}' > tag-rules.json && "
+     "ama class update ml-models --rules tag-rules.json"),
+    ("Change the description only:", "ama class update ml-models --description 'Models'"),
+], exit_codes={0: "success", 2: "a bad schema, rules or visualisation file, or nothing to "
+                                "change", 3: "no such class or file",
+               4: "not logged in, or not an admin of the project",
+               5: "the remote cannot be reached"})
+@click.argument("name", shell_complete=complete_class)
+@click.option("--schema", "schema_file", metavar="FILE",
+              help="Replace the JSON Schema that versions' metadata must follow.")
+@click.option("--rules", "rules_file", metavar="FILE",
+              help="Replace the validation rules, as JSON.")
+@click.option("--visualisation", "visualisation_file", metavar="FILE",
+              help="Replace the visualisation rules, pattern → viewer, as JSON or YAML.")
+@click.option("--description", default=None, help="Replace the one-line description.")
+@json_option
+def update(name: str, schema_file: str | None, rules_file: str | None,
+           visualisation_file: str | None, description: str | None, as_json: bool) -> None:
+    """Change the class NAME on the remote (admins of the project): what is given is
+    replaced, the rest stays as it is; the class is then cached here as the remote has
+    it. Rules and schemas apply to versions committed and changes made from then on.
+    See 'ama class --help' for the files."""
+    from ama.porcelain.classes import update_class
+    from ama.porcelain.config import Config
+
+    cls = update_class(Config.open(), name, description, schema_file, rules_file,
+                       visualisation_file)
+    if as_json:
+        emit_json(cls.to_json())
+    else:
+        click.echo(f"Updated class {cls.name}")
 
 
 @command.command("fetch", examples=[
@@ -115,3 +172,5 @@ def info(name_arg: str | None, name: str | None, as_json: bool) -> None:
     click.echo(f"created: {cls.created}")
     click.echo("schema: " + (json.dumps(cls.schema, indent=2) if cls.schema else "none"))
     click.echo("rules: " + (json.dumps(cls.rules, indent=2) if cls.rules else "none"))
+    shown = cls.extra.get("visualisation")
+    click.echo("visualisation: " + (json.dumps(shown, indent=2) if shown else "none"))

@@ -17,6 +17,10 @@ from ama.cli.commands._porcelain import emit_json, json_option
         ("Show one version, by alias:", "ama info ml-models/prod-resnet/0.0.1"),
         ("Print the asset hash (the id of the version's root tree):", "ama info --hash"),
         ("Print a version's metadata as JSON:", "ama info ml-models/1/0.0.0 --metadata"),
+        ("Where each file of the version here lies in the project's storage:",
+         "ama info --url"),
+        ("URLs that read each file of a version without credentials, for a script:",
+         "ama info ml-models/1/0.0.0 --url --presign --json"),
         ("Find other versions with exactly the same files:",
          "ama find --class ml-models --hash $(ama info --hash)"),
     ],
@@ -28,10 +32,16 @@ from ama.cli.commands._porcelain import emit_json, json_option
               help="Print only the asset hash: the root tree id of the version.")
 @click.option("--metadata", "only_metadata", is_flag=True,
               help="Print only the version's metadata, as JSON (fetching its manifest).")
+@click.option("--url", "only_urls", is_flag=True,
+              help="Print only where each file of the version lies: PATH, a tab, the URL of "
+                   "its object in the project's storage.")
+@click.option("--presign", is_flag=True,
+              help="With --url, URLs that read each object without the storage's "
+                   "credentials (presigned by S3 or GCS, valid for a limited time).")
 @remote_option
 @json_option
-def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str | None,
-            as_json: bool) -> None:
+def command(name: str | None, only_hash: bool, only_metadata: bool, only_urls: bool,
+            presign: bool, remote: str | None, as_json: bool) -> None:
     """Show an asset (NAME: CLASS/ORDINAL or CLASS/ALIAS) with its title, description,
     tags, aliases and versions, or one version of it (CLASS/ASSET/VERSION) with its asset
     hash, author, message, inputs and the versions made from it. Without NAME: the asset
@@ -42,16 +52,30 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str 
     remote; in one not uploaded yet it prints the hash of the staged files, the hash the
     first version will have if they are uploaded as they are.
 
+    --url prints where each file of the version (the latest, without one named) lies:
+    its object's URL in the project's storage, STORAGE/objects/ab/cdef... (file://,
+    s3:// or gs://, read with the storage's own credentials). With --presign, on a server
+    whose storage is S3 or GCS, each URL is presigned instead: anyone holding it can read
+    that object until it expires; on a server whose storage is a folder it is the
+    server's object route, which needs a token; the embedded remote's file:// URLs need
+    nothing.
+
     With --json: {"asset", "version", "hash", "message", "metadata", "inputs",
     "dependents", "versions"} (message, metadata and inputs are null when the version's
-    manifest is not in the asset store).
+    manifest is not in the asset store); with --url, a list of {"path", "id", "size",
+    "url", "expires"} ("expires": seconds a presigned URL stays valid, else null).
     """
     from ama.plumbing.store import Store
     from ama.plumbing.transport import HttpTransport
     from ama.porcelain.info import info
 
-    if only_hash and only_metadata:
-        raise click.UsageError("--hash and --metadata each print one thing: pick one")
+    if sum((only_hash, only_metadata, only_urls)) > 1:
+        raise click.UsageError("--hash, --metadata and --url each print one thing: pick one")
+    if presign and not only_urls:
+        raise click.UsageError("--presign goes with --url")
+    if only_urls:
+        _urls(name, remote, presign, as_json)
+        return
     if only_hash and name is None and not as_json:
         from ama.cli.commands._porcelain import open_asset
         from ama.porcelain.info import asset_hash
@@ -89,6 +113,7 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str 
     if a.get("description"):
         out.append(f"description: {a['description']}")
     out.append(f"tags:        {', '.join(a.get('tags') or []) or '-'}")
+    out.append(f"status:      {a.get('status') or 'active'}")
     out.append(f"project:     {where.project} on {where.name}")
     v = shown.version
     if v is None:
@@ -115,3 +140,20 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, remote: str 
         for item in shown.versions:
             out.append(f"  {item['version']}\t{item['created']}\t{item['author']}")
     click.echo("\n".join(out))
+
+
+def _urls(name: str | None, remote: str | None, presign: bool, as_json: bool) -> None:
+    """Print where each file of the version lies (ama info --url)."""
+    from ama.cli.command import write_records
+    from ama.plumbing.store import Store
+    from ama.porcelain.config import Config
+    from ama.porcelain.locate import file_urls
+
+    where, ref = target(name, remote, version=None)
+    parallelism = int(Config.open().get("transfer.parallelism"))
+    found = file_urls(where, ref, Store.open().objects, presign=presign,
+                      parallelism=parallelism)
+    if as_json:
+        emit_json([f.to_json() for f in found])
+        return
+    write_records(f"{f.path}\t{f.url}" for f in found)

@@ -27,10 +27,13 @@ def command(name: str | None, as_json: bool) -> None:
     oldest first: version, time, author and message.
 
     The time, author and message are the ones the version's manifest records; with
-    --json, "uploader" and "uploaded" add the account that uploaded it and when.
+    --json, "uploader" and "uploaded" add the account that uploaded it and when. An asset
+    whose status is not active (see 'ama asset status') is named with its status on
+    standard error first.
 
     With --json: a list of {"name", "version", "manifest", "parent", "created", "author",
-    "author_email", "message", "current", "uploader", "uploaded"}.
+    "author_email", "message", "current", "uploader", "uploaded", "status"} ("status":
+    the asset's).
     """
     from ama.porcelain.asset import Asset
     from ama.porcelain.versions import versions
@@ -39,6 +42,8 @@ def command(name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json([v.to_json() for v in listed])
         return
+    if listed and listed[0].status != "active":
+        click.echo(f"note: {listed[0].name} is {listed[0].status}", err=True)
     for v in listed:
         mark = "*" if v.current else " "
         click.echo(f"{mark} {v.version}\t{v.created or ''}\t{v.author or ''}\t{v.message or ''}")

@@ -65,7 +65,7 @@ def test_lookups_on_the_embedded_remote(tmp_path: Path) -> None:
 
     assert [a.to_json() for a in list_assets(remote, "ml-models")] == [
         {"name": "ml-models/1", "ordinal": 1, "aliases": [], "title": "", "tags": [],
-         "latest": "0.0.1", "versions": 2}]
+         "latest": "0.0.1", "versions": 2, "status": "active", "deleted": None}]
     assert [v["version"] for v in find_hash(remote, v1["tree"])] == ["0.0.0"]
     assert find_alias(remote, "nobody") == []
     assert find_size(remote, parse_name("ml-models/1/0.0.0"))["bytes"] == 3

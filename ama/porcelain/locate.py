@@ -1,0 +1,87 @@
+"""Where a project's objects live (``ama list -l``, ``ama info --url``): the project's
+storage URL, as its remote reports it, and each object's URL under the one key layout of
+every storage, ``<storage>/objects/ab/cdef…`` (docs/design.md §4); or, asked for, a
+presigned URL that reads the object without the storage's credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ama.plumbing.errors import AmaError
+from ama.plumbing.index import path_key
+from ama.porcelain.info import AssetRef, Remote, resolve_version
+
+
+class StorageUnknown(AmaError):
+    """A remote that does not say where its objects live (an ama-server older than this
+    client)."""
+
+
+def storage_of(remote: Remote) -> str:
+    """The storage URL of ``remote``'s project. Raises :class:`StorageUnknown`, NotFound
+    and the transport's errors."""
+    storage = remote.transport.project(remote.project).get("storage")
+    if not isinstance(storage, str) or not storage:
+        raise StorageUnknown(f"the remote {remote.name} does not say where the objects of "
+                             f"project {remote.project!r} live",
+                             "upgrade its ama-server, which reports it since this version")
+    return storage
+
+
+def object_url(storage: str, oid: str) -> str:
+    """The URL of object ``oid`` in the storage at ``storage``."""
+    return f"{storage.rstrip('/')}/objects/{oid[:2]}/{oid[2:]}"
+
+
+@dataclass(frozen=True)
+class FileLocation:
+    """One file of a version: its path, object id and size, where its object lies, and
+    for a presigned URL how many seconds it stays valid (None: it does not expire)."""
+
+    path: str
+    id: str
+    size: int
+    url: str
+    expires: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "id": self.id, "size": self.size, "url": self.url,
+                "expires": self.expires}
+
+
+def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
+              parallelism: int = 8) -> list[FileLocation]:
+    """Where each file of the version ``ref`` names (its latest without a version) lies,
+    sorted by path: its storage URL, or with ``presign`` the URL a download negotiation
+    gives (presigned by an S3 or GCS storage; a server on file:// storage answers its own
+    object route, which needs the token; the embedded remote's storage is a local folder,
+    whose file:// URL needs nothing). The manifest and trees the asset store lacks are
+    fetched; no file bytes. Raises NotFound, :class:`StorageUnknown` and the transport's
+    errors."""
+    from ama.porcelain.download import version_files
+
+    record = resolve_version(remote, ref)
+    files = version_files(odb, record["manifest"], remote.transport, remote.project,
+                          parallelism)
+    storage = storage_of(remote)
+    found = {p: FileLocation(p, e.id, e.size, object_url(storage, e.id))
+             for p, e in files.items()}
+    if presign and files:
+        unique = list(dict.fromkeys(e.id for e in files.values()))
+        sizes = {e.id: e.size for e in files.values()}
+        answer = remote.transport.batch(remote.project, "download",
+                                        [{"id": oid, "size": sizes[oid]} for oid in unique])
+        actions: dict[str, dict[str, Any]] = {}
+        for item in answer["objects"]:
+            action = (item.get("actions") or {}).get("download")
+            if action and str(action.get("href", "")).startswith(("http://", "https://")):
+                actions[item["id"]] = action
+        for path, where in found.items():
+            action = actions.get(where.id)
+            if action is not None:
+                found[path] = FileLocation(where.path, where.id, where.size,
+                                           str(action["href"]), int(action.get("expires") or 0)
+                                           or None)
+    return [found[p] for p in sorted(found, key=path_key)]

@@ -1,0 +1,82 @@
+"""``ama list -l`` and ``ama info --url [--presign]`` through the installed ``ama``: where a
+project's objects live, on the embedded remote and on ama-server with S3 (moto) storage,
+checked by reading the objects at the URLs given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from ama.plumbing.hashing import hash_bytes, hash_file
+from tests.e2e.test_lifecycle import ama
+from tests.services.server import RunningServer
+
+FILES = {"w.bin": b"weights" * 1000, "conf/a.yaml": b"lr: 1\n"}
+
+
+def _make(root: Path, env: dict[str, str]) -> None:
+    root.mkdir()
+    ama("init", "ml-models", cwd=root, env=env)
+    for path, data in FILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    ama("add", ".", cwd=root, env=env)
+    ama("upload", "-m", "first", cwd=root, env=env)
+
+
+def test_list_long_and_info_url_on_the_embedded_remote(tmp_path: Path) -> None:
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    _make(tmp_path / "m", {})
+    storage = (tmp_path / "home" / ".ama" / "remote" / "storage").as_uri()
+    listed = json.loads(ama("list", "ml-models", "-l", "--json", cwd=tmp_path).stdout)
+    assert [(a["name"], a["remote"], a["storage"]) for a in listed] == [
+        ("ml-models/1", "local", storage)]
+    human = ama("list", "ml-models", "-l", cwd=tmp_path).stdout.splitlines()
+    assert human[0].split() == ["NAME", "ALIAS", "LATEST", "STATUS", "REMOTE", "STORAGE",
+                                "TITLE"]
+    assert human[1].split() == ["ml-models/1", "-", "0.0.0", "active", "local", storage]
+    assert "STORAGE" not in ama("list", "ml-models", cwd=tmp_path).stdout
+
+    lines = ama("info", "ml-models/1", "--url", cwd=tmp_path).stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["conf/a.yaml", "w.bin"]
+    for line in lines:
+        path, url = line.split("\t")
+        oid = hash_bytes(FILES[path])
+        assert url == f"{storage}/objects/{oid[:2]}/{oid[2:]}"
+        assert hash_file(unquote(urlsplit(url).path)) == oid
+    # The embedded remote's storage is local: --presign gives the same file:// URLs.
+    signed = json.loads(ama("info", "--url", "--presign", "--json", cwd=tmp_path / "m").stdout)
+    assert [(f["path"], f["url"], f["expires"]) for f in signed] == [
+        (line.split("\t")[0], line.split("\t")[1], None) for line in lines]
+    assert ama("info", "--presign", cwd=tmp_path / "m", code=2)
+
+
+def test_info_url_presigned_by_s3_behind_ama_server(
+        tmp_path: Path, s3_bucket: object,
+        start_ama_server: Callable[..., RunningServer]) -> None:
+    storage = s3_bucket.storage_url("ama")  # type: ignore[attr-defined]
+    server = start_ama_server(storage_url=storage)
+    env = {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project}
+    ama("remote", "add", "team", server.url, cwd=tmp_path, env=env)
+    ama("remote", "default", "team", cwd=tmp_path, env=env)
+    ama("class", "init", "ml-models", cwd=tmp_path, env=env)
+    _make(tmp_path / "m", env)
+    listed = json.loads(ama("list", "ml-models", "-l", "--json", cwd=tmp_path, env=env).stdout)
+    assert [(a["remote"], a["storage"]) for a in listed] == [("team", storage)]
+    plain = json.loads(ama("info", "ml-models/1/0.0.0", "--url", "--json", cwd=tmp_path,
+                           env=env).stdout)
+    assert [(f["path"], f["url"]) for f in plain] == [
+        (p, f"{storage}/objects/{hash_bytes(d)[:2]}/{hash_bytes(d)[2:]}")
+        for p, d in sorted(FILES.items())]
+    signed = json.loads(ama("info", "ml-models/1", "--url", "--presign", "--json",
+                            cwd=tmp_path, env=env).stdout)
+    for item in signed:
+        assert item["url"].startswith("http://127.0.0.1:") and "Signature" in item["url"]
+        assert item["expires"] and item["expires"] > 0
+        # Anyone holding the URL reads the bytes: no token, no storage credentials.
+        answer = requests.get(item["url"], timeout=30)
+        assert answer.status_code == 200 and answer.content == FILES[item["path"]]
