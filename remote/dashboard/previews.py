@@ -35,7 +35,7 @@ class Preview:
     truncated: bool = False
 
 
-def rules_of(visualisation: Any) -> list[tuple[pathspec.PathSpec, str, int]]:
+def rules_of(visualisation: Any) -> list[tuple[pathspec.GitIgnoreSpec, str, int]]:
     """The (pattern, show, rows) of a class's visualisation rules; malformed rules are left
     out (the page shows the files without them)."""
     if not isinstance(visualisation, dict) or not isinstance(visualisation.get("files"), list):
@@ -47,7 +47,7 @@ def rules_of(visualisation: Any) -> list[tuple[pathspec.PathSpec, str, int]]:
             continue
         rows = rule.get("rows", 20)
         rows = rows if isinstance(rows, int) and 0 < rows <= 200 else 20
-        rules.append((pathspec.PathSpec.from_lines("gitwildmatch", [rule["pattern"]]),
+        rules.append((pathspec.GitIgnoreSpec.from_lines([rule["pattern"]], backend="re2"),
                       rule["show"], rows))
     return rules
 
