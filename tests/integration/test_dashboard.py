@@ -376,3 +376,56 @@ def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
     assert large == small
     assert max(small.values()) <= 40, small
     db.dispose()
+
+
+# -- ama dashboard ------------------------------------------------------------------------------
+
+def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
+        clean_env: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from ama_remote.embedded import open_embedded
+
+    service, local = open_embedded(clean_env / ".ama" / "remote")
+    service.put_class(local, "default", "scans", description="Local scans")
+    service.db.dispose()
+    script = Path(sys.executable).parent / "ama"
+    process = subprocess.Popen([str(script), "dashboard", "--no-browser"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ))
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("Serving the dashboard of file://"), lines
+        url = lines[0].split(" at ")[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        login = lines[1].split(": ", 1)[1].strip()
+        assert login.startswith(url + "login/once?key=")
+        assert lines[2] == "Press Ctrl-C to stop.\n"
+
+        assert requests.get(url + "p/default", timeout=10, allow_redirects=False
+                            ).status_code == 303  # no session: to the sign-in page
+        browser = requests.Session()
+        page = browser.get(login, timeout=10)
+        assert page.status_code == 200 and page.url == url
+        assert ">default</a>" in page.text
+        assert "Local scans" in browser.get(url + "p/default", timeout=10).text
+        # The link signs in once: a second browser cannot use it again.
+        assert requests.get(login, timeout=10).status_code == 403
+
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert out == "Stopped.\n"
+    assert "Traceback" not in err
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=5)
