@@ -67,7 +67,7 @@ def open_dashboard(config: Config, remote: str | None = None, port: int = 0) -> 
                        "pip install 'amapy[server]'") from e
     service, caller = open_embedded(file_path(info.url))
     once = OneTimeLogin(caller.username)
-    app = falcon.App()
+    app: Any = falcon.App()
     add_dashboard(app, service, once)
     server = make_server(LOOPBACK, port, app, server_class=_ThreadingServer,
                          handler_class=_QuietHandler)

@@ -9,7 +9,7 @@ or files: a class of 10,000 assets and a version of 100,000 files must still ans
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, exists, func, select
@@ -65,16 +65,16 @@ class Browsing(ServiceBase):
                 where.append(exists().where(Alias.asset_id == Asset.id,
                                             Alias.name.startswith(alias, autoescape=True)))
             if owner:
-                first = aliased(Version)
                 earlier = aliased(Version)
-                where.append(exists().where(
-                    first.asset_id == Asset.id, first.author_id == User.id,
-                    User.username == owner,
-                    ~exists().where(earlier.asset_id == Asset.id, earlier.id < first.id)))
+                first = (select(func.min(earlier.id)).where(earlier.asset_id == Version.asset_id)
+                         .scalar_subquery())
+                where.append(Asset.id.in_(
+                    select(Version.asset_id).join(User, Version.author_id == User.id)
+                    .where(User.username == owner, Version.id == first)))
             if start is not None:
                 where.append(Asset.created >= start)
             if end is not None:
-                where.append(Asset.created < end.replace(hour=23, minute=59, second=59))
+                where.append(Asset.created < end + timedelta(days=1))
             updated = (select(func.max(Version.created)).where(Version.asset_id == Asset.id)
                        .correlate(Asset).scalar_subquery())
             column: Any = {"ordinal": Asset.ordinal, "title": Asset.title,

@@ -329,8 +329,9 @@ class QueryCounter:
         self.count += 1
 
 
-def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
-        tmp_path: Path) -> None:
+def in_process(tmp_path: Path) -> tuple[Service, Caller, Any]:
+    """The service over SQLite in tmp_path, seeded, its server admin, and a test client of
+    the app (falcon.testing: in this process, so that its queries can be counted)."""
     import falcon.testing
 
     from ama_remote.app import create_app
@@ -341,10 +342,30 @@ def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
     service = Service(db)
     service.create_project("demo", (tmp_path / "storage").as_uri())
     service.add_user("ada", "ada@example.org", admin=True)
-    token = service.issue_token("ada")
-    admin = service.authenticate(token)
+    admin = service.authenticate(service.issue_token("ada"))
     seed(service, admin, (tmp_path / "other").as_uri())
-    client = falcon.testing.TestClient(create_app(service, ServerConfig(tmp_path, "")))
+    return service, admin, falcon.testing.TestClient(create_app(service,
+                                                                ServerConfig(tmp_path, "")))
+
+
+def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    service, _, client = in_process(tmp_path)
+    form = client.simulate_get("/login", protocol="https")
+    nonce = form.cookies["ama_login"].value
+    assert form.cookies["ama_login"].secure
+    answer = client.simulate_post(
+        "/login", protocol="https", body=f"csrf={nonce}&token={service.issue_token('ada')}",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Cookie": f"ama_login={nonce}"})
+    assert answer.status_code == 303
+    cookie = answer.cookies["ama_session"]
+    assert cookie.secure and cookie.http_only and cookie.same_site == "Strict"
+
+
+def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
+        tmp_path: Path) -> None:
+    service, admin, client = in_process(tmp_path)
+    db = service.db
     session = service.issue_token("ada")
     pages = ["/", "/p/demo", "/p/demo/c/tables", "/p/demo/c/tables?tag=birds&sort=updated",
              "/p/demo/c/tables/a/1", "/p/demo/c/tables/a/1/v/0.0.1",
