@@ -634,6 +634,10 @@ def create_app(service: Any, config: ServerConfig,
     ]
     for template, resource in routes:
         app.add_route(template, resource)
+    # The web dashboard: its pages at /, beside the API, over the same service.
+    from ama_remote.dashboard import add_dashboard
+
+    add_dashboard(app, service)
     return app
 
 

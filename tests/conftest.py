@@ -9,7 +9,7 @@ import pytest
 
 pytest_plugins = ["tests.services.postgres", "tests.services.s3", "tests.services.gcs",
                   "tests.services.wan",
-                  "tests.services.server"]
+                  "tests.services.server", "tests.services.browser"]
 
 
 @pytest.fixture(autouse=True)

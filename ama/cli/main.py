@@ -61,6 +61,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "asset": ("asset", "Set an asset's title, description, tags and status; delete it",
               "porcelain"),
     "inputs": ("inputs", "Stage the inputs of the next upload; show lineage", "porcelain"),
+    "dashboard": ("dashboard", "Serve the web dashboard of a folder remote on 127.0.0.1",
+                  "porcelain"),
     "completion": ("completion", "Print the shell completion script for bash or zsh",
                    "porcelain"),
     "remote": ("remote", "Add, list, remove and choose remotes", "porcelain"),

@@ -13,6 +13,7 @@ One noun per module:
   project, class and asset lookups with their role checks, the version queries, and the one
   upsert of object rows;
 - ``accounts``: users and tokens;
+- ``browse``: the web dashboard's filtered and paged reads;
 - ``catalog``: projects and members, classes, assets, aliases, find and lineage;
 - ``commit``: committing a version;
 - ``objects``: negotiating transfers, uploads, downloads, verification and fsck.
@@ -26,6 +27,7 @@ lookups as ``self._project(...)`` with their types, without a forwarding method 
 from __future__ import annotations
 
 from ama_remote.service.accounts import Accounts
+from ama_remote.service.browse import Browsing
 from ama_remote.service.catalog import Catalog
 from ama_remote.service.commit import Committing
 from ama_remote.service.common import Caller, ServiceBase, utc_now
@@ -34,5 +36,5 @@ from ama_remote.service.objects import Objects
 __all__ = ["Caller", "Service", "utc_now"]
 
 
-class Service(Accounts, Catalog, Committing, Objects, ServiceBase):
+class Service(Accounts, Browsing, Catalog, Committing, Objects, ServiceBase):
     """Every operation of the remote, over a :class:`Database` and per-project storage."""

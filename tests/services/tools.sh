@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The programs the tests run beside Python: git (git hooks, ama git) and man (the installed
-# man pages). Installed with apt-get when missing and this is root on Debian or Ubuntu;
-# otherwise the missing ones are named and the test run stops. Every service the tests use
-# (PostgreSQL, moto's S3, fake-gcs-server, ama-server) comes from the test extra's wheels.
+# The programs the tests run beside Python: git (git hooks, ama git), man (the installed
+# man pages) and chromium (the dashboard's browser tests, which Playwright drives: it cannot
+# download a browser of its own here). Installed with apt-get when missing and this is root
+# on Debian or Ubuntu; otherwise the missing ones are named and the test run stops. Every
+# service the tests use (PostgreSQL, moto's S3, fake-gcs-server, ama-server) comes from the
+# test extra's wheels.
 set -euo pipefail
-declare -A package=([git]=git [man]=man-db)
+declare -A package=([git]=git [man]=man-db [chromium]=chromium)
 missing=()
 for tool in "${!package[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${package[$tool]}")

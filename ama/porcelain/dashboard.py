@@ -1,0 +1,75 @@
+"""ama dashboard: the web dashboard of an embedded ``file://`` remote, served on 127.0.0.1.
+
+An ``ama-server`` serves the dashboard itself at ``/``; a folder remote has no server, so
+this runs the same pages (``ama_remote.dashboard``) in this process, on the loopback
+interface only, for the local user. Instead of a token, a one-time login link signs the
+browser in: whoever can read this terminal can open it, once, as Jupyter does.
+"""
+
+from __future__ import annotations
+
+import socketserver
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from ama.plumbing.errors import BadInput
+from ama.porcelain.config import Config
+from ama.porcelain.remotes import file_path, get
+
+LOOPBACK = "127.0.0.1"
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    # A page and its thumbnails load at once; a slow download must not hold the others.
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the terminal for the login link: no line per request."""
+
+
+@dataclass
+class Dashboard:
+    """A dashboard listening on 127.0.0.1: its ``url``, and ``login_url`` to sign in once."""
+
+    remote: str
+    url: str
+    login_url: str
+    server: WSGIServer
+
+    def serve_forever(self) -> None:
+        """Answer requests until :meth:`shutdown` is called or the process is interrupted."""
+        self.server.serve_forever()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.server.server_close()
+
+
+def open_dashboard(config: Config, remote: str | None = None, port: int = 0) -> Dashboard:
+    """Return a :class:`Dashboard` for the ``file://`` remote ``remote`` (default: the
+    default remote), listening on 127.0.0.1 at ``port`` (0: a free port). Raises BadInput
+    for a server remote (it serves its own dashboard) or when the server extra is missing.
+    """
+    info = get(config, remote)
+    if info.kind != "file":
+        raise BadInput(f"remote {info.name!r} is a server: it serves its dashboard itself",
+                       f"open {info.url}/ in a browser")
+    try:
+        import falcon
+
+        from ama_remote.dashboard import OneTimeLogin, add_dashboard
+        from ama_remote.embedded import open_embedded
+    except ImportError as e:
+        raise BadInput(f"the dashboard needs a package that is not installed: {e.name}",
+                       "pip install 'amapy[server]'") from e
+    service, caller = open_embedded(file_path(info.url))
+    once = OneTimeLogin(caller.username)
+    app: Any = falcon.App()
+    add_dashboard(app, service, once)
+    server = make_server(LOOPBACK, port, app, server_class=_ThreadingServer,
+                         handler_class=_QuietHandler)
+    url = f"http://{LOOPBACK}:{server.server_port}"
+    return Dashboard(info.url, url + "/", f"{url}/login/once?key={once.key}", server)

@@ -1,0 +1,287 @@
+"""The dashboard's page resources, one per page, each calling the service as its user."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+import falcon
+
+from ama.plumbing.hashing import check_id, is_id
+from ama_remote.dashboard import previews
+from ama_remote.dashboard.pages import (
+    ASSETS_PER_PAGE,
+    FILES_PER_PAGE,
+    IMAGE_TYPES,
+    LOGIN_COOKIE,
+    RAW_CSP,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    Page,
+    _Request,
+    href,
+    secure_headers,
+    static_file,
+)
+from ama_remote.errors import Forbidden, NotFound, Unauthenticated
+from ama_remote.service.browse import ASSET_SORTS
+
+
+def _asset_name(name: str) -> int | str:
+    return int(name) if name.isascii() and name.isdigit() and len(name) < 19 else name
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of this site: "//host" or "/\host" would send the user elsewhere.
+    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return "/"
+    return target
+
+
+def _set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
+                max_age: int) -> None:
+    resp.set_cookie(name, value, max_age=max_age, path="/", http_only=True,
+                    secure=req.scheme == "https", same_site="Strict")
+
+
+class Static(Page):
+    needs_login = False
+
+    def get(self, request: _Request, resp: falcon.Response, filename: str) -> None:
+        found = static_file(filename)
+        if found is None:
+            raise NotFound(f"no file {filename!r} here")
+        resp.data, resp.content_type = found
+        resp.set_header("Cache-Control", "max-age=3600")
+
+
+class Login(Page):
+    """Sign in by pasting a token; the session is a token of its own, revoked at sign-out."""
+
+    needs_login = False
+
+    def get(self, request: _Request, resp: falcon.Response, error: str | None = None,
+            next_page: str | None = None) -> None:
+        # Before a session there is nothing to derive a CSRF token from: the form carries a
+        # random value that must equal a SameSite=Strict cookie another site cannot set.
+        nonce = secrets.token_urlsafe(24)
+        _set_cookie(request.req, resp, LOGIN_COOKIE, nonce, 600)
+        self.dash.render(resp, "login.html", request, status=401 if error else 200,
+                         login_csrf=nonce,
+                         next=_safe_next(next_page or request.param("next")),
+                         error=error)
+
+    def post(self, request: _Request, resp: falcon.Response) -> None:
+        nonce = request.req.cookies.get(LOGIN_COOKIE, "")
+        sent = request.form.get("csrf", "")
+        if not nonce or not hmac.compare_digest(nonce.encode(), sent.encode()):
+            raise Forbidden("the sign-in form's CSRF token is missing or wrong",
+                            "reload the sign-in page and try again")
+        try:
+            caller = self.service.authenticate(request.form.get("token", "").strip())
+        except Unauthenticated as e:
+            self.get(request, resp, error=e.message, next_page=request.form.get("next"))
+            return
+        session = self.service.issue_token(caller.username, ttl=SESSION_TTL)
+        _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
+        resp.unset_cookie(LOGIN_COOKIE, path="/")
+        self.redirect(_safe_next(request.form.get("next")))
+
+
+class Once(Page):
+    """The one-time login link ``ama dashboard`` prints."""
+
+    needs_login = False
+
+    def get(self, request: _Request, resp: falcon.Response) -> None:
+        once = self.dash.one_time
+        if once is None or not once.redeem(request.param("key") or ""):
+            raise Forbidden("this login link is not valid, or was used already",
+                            "restart 'ama dashboard' for a new link")
+        session = self.service.issue_token(once.username, ttl=SESSION_TTL)
+        _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
+        self.redirect("/")
+
+
+class Logout(Page):
+    def post(self, request: _Request, resp: falcon.Response) -> None:
+        assert request.session is not None
+        self.service.revoke_token(request.session)
+        resp.unset_cookie(SESSION_COOKIE, path="/")
+        self.redirect("/login")
+
+
+class Home(Page):
+    def get(self, request: _Request, resp: falcon.Response) -> None:
+        projects = self.service.list_projects(request.caller)
+        self.dash.render(resp, "home.html", request, projects=projects)
+
+
+class ProjectPage(Page):
+    def get(self, request: _Request, resp: falcon.Response, project: str) -> None:
+        found = self.service.get_project(request.caller, project)
+        classes = self.service.list_classes(request.caller, project)
+        self.dash.render(resp, "project.html", request, project=found, classes=classes)
+
+
+class ClassPage(Page):
+    def get(self, request: _Request, resp: falcon.Response, project: str, cls: str) -> None:
+        klass = self.service.get_class(request.caller, project, cls)
+        sort = request.param("sort") or "ordinal"
+        filters = {k: (request.param(k) or "") for k in ("tag", "alias", "owner", "since",
+                                                         "until")}
+        descending = request.param("order") == "desc"
+        page = request.number("page")
+        listed = self.service.browse_assets(
+            request.caller, project, cls, sort=sort, descending=descending, page=page,
+            per_page=ASSETS_PER_PAGE, **{k: v or None for k, v in filters.items()})
+        self.dash.render(resp, "class.html", request, project=project, klass=klass,
+                         listed=listed, sort=sort, descending=descending, filters=filters,
+                         page=page, sorts=ASSET_SORTS)
+
+
+def _lineage(project: str, center: str, inputs: list[dict[str, Any]],
+             dependents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Boxes and lines of the lineage graph: inputs left, the version, dependents right."""
+    row, width, gap = 40, 220, 80
+    height = max(len(inputs), len(dependents), 1) * row + 10
+
+    def node(x: int, y: int, label: str, sub: str, link: str | None) -> dict[str, Any]:
+        return {"x": x, "y": y, "w": width, "label": label, "sub": sub, "href": link}
+
+    def version_link(v: dict[str, Any] | None) -> str | None:
+        if not v:
+            return None
+        return href("p", project, "c", v["class"], "a", v["ordinal"], "v", v["version"])
+
+    mid = (height - 30) // 2
+    middle_x = width + gap
+    nodes = [node(middle_x, mid, center, "this version", None)]
+    lines = []
+    for n, item in enumerate(inputs):
+        y = 5 + n * row
+        nodes.append(node(0, y, item["name"], item.get("label") or "input",
+                          version_link(item.get("version"))))
+        lines.append((width, y + 15, middle_x, mid + 15))
+    for n, item in enumerate(dependents):
+        y = 5 + n * row
+        x = 2 * (width + gap)
+        nodes.append(node(x, y, f"{item['name']}/{item['version']}",
+                          item.get("label") or "dependent", version_link(item)))
+        lines.append((middle_x + width, mid + 15, x, y + 15))
+    return {"width": 3 * width + 2 * gap, "height": height, "nodes": nodes, "lines": lines}
+
+
+class AssetPage(Page):
+    def get(self, request: _Request, resp: falcon.Response, project: str, cls: str,
+            name: str) -> None:
+        caller = request.caller
+        role = self.role(request, project)
+        asset = self.service.get_asset(caller, project, cls, _asset_name(name))
+        versions = self.service.list_versions(caller, project, cls, asset["ordinal"])[::-1]
+        totals = self.service.version_totals(caller, project, cls, asset["ordinal"])
+        lineage = None
+        latest = asset.get("latest")
+        if latest:
+            inputs = self.service.inputs(caller, project, latest["manifest"])
+            dependents = self.service.dependents(caller, project, latest["manifest"])
+            if inputs or dependents:
+                lineage = _lineage(project, f"{asset['name']}/{latest['version']}", inputs,
+                                   dependents)
+        self.dash.render(resp, "asset.html", request, project=project, cls=cls, asset=asset,
+                         versions=versions, totals=totals, lineage=lineage,
+                         can_edit=self.may(role, "writer"))
+
+    def post(self, request: _Request, resp: falcon.Response, project: str, cls: str,
+             name: str) -> None:
+        form = request.form
+        tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+        asset = self.service.update_asset(
+            request.caller, project, cls, _asset_name(name), title=form.get("title"),
+            description=form.get("description"), tags=tags)
+        self.redirect(href("p", project, "c", cls, "a", asset["ordinal"]))
+
+
+class VersionPage(Page):
+    def get(self, request: _Request, resp: falcon.Response, project: str, cls: str,
+            name: str, version: str) -> None:
+        caller = request.caller
+        page = request.number("page")
+        klass = self.service.get_class(caller, project, cls)
+        found = self.service.version_files(caller, project, cls, _asset_name(name), version,
+                                           page=page, per_page=FILES_PER_PAGE)
+        shown = []
+        for item, show, rows in previews.plan(klass.get("visualisation"), found["files"]):
+            head = b""
+            if show != "image":
+                stream, _size = self.service.open_object(caller, project, item["id"])
+                try:
+                    head = stream.read(previews.HEAD_BYTES)
+                finally:
+                    stream.close()
+            shown.append(previews.render(item, show, rows, head))
+        described = found["version"]
+        self.dash.render(resp, "version.html", request, project=project, cls=cls,
+                         found=found, v=described, page=page, previews=shown,
+                         clone=f"ama clone {described['name']}/{described['version']}",
+                         image_types=IMAGE_TYPES)
+
+
+class Diff(Page):
+    def get(self, request: _Request, resp: falcon.Response, project: str, cls: str,
+            name: str) -> None:
+        caller = request.caller
+        asset = self.service.get_asset(caller, project, cls, _asset_name(name))
+        versions = [v["version"] for v in
+                    self.service.list_versions(caller, project, cls, asset["ordinal"])]
+        old = request.param("from") or (versions[-2] if len(versions) > 1 else None)
+        new = request.param("to") or (versions[-1] if versions else None)
+        diff = None
+        if old and new:
+            diff = self.service.diff_versions(caller, project, cls, asset["ordinal"], old, new)
+        self.dash.render(resp, "diff.html", request, project=project, cls=cls, asset=asset,
+                         versions=versions, old=old, new=new, diff=diff)
+
+
+class Search(Page):
+    """By alias, tree hash (an asset hash) or file id: a 64-hex text is tried as both."""
+
+    def get(self, request: _Request, resp: falcon.Response, project: str) -> None:
+        caller = request.caller
+        query = (request.param("q") or "").strip()
+        self.service.get_project(caller, project)  # NotFound before anything else
+        results: list[dict[str, Any]] = []
+        kind = None
+        if query:
+            if is_id(query.lower()):
+                query = query.lower()
+                results = [{**v, "match": "asset hash"}
+                           for v in self.service.find(caller, project, hash=query)]
+                results += [{**v, "match": "file"}
+                            for v in self.service.find(caller, project, blob=query)]
+                kind = "id"
+            else:
+                results = [{**v, "match": "alias"}
+                           for v in self.service.find(caller, project, alias=query)]
+                kind = "alias"
+        self.dash.render(resp, "search.html", request, project=project, query=query,
+                         results=results, kind=kind)
+
+
+class Raw(Page):
+    """A file's bytes: as an image for a thumbnail, else as a download."""
+
+    def get(self, request: _Request, resp: falcon.Response, project: str, oid: str) -> None:
+        check_id(oid, "file id")
+        filename = request.param("name") or oid
+        suffix = "." + filename.rpartition(".")[2].lower()
+        stream, size = self.service.open_object(request.caller, project, oid)
+        secure_headers(resp, RAW_CSP)
+        if request.param("view") == "image" and suffix in IMAGE_TYPES:
+            resp.content_type = IMAGE_TYPES[suffix]
+        else:
+            resp.content_type = "application/octet-stream"
+            resp.downloadable_as = filename.rpartition("/")[2] or oid
+        resp.set_stream(stream, size)
+

@@ -1,0 +1,452 @@
+"""The web dashboard in a real browser: headless Chromium (Playwright) against ``ama-server
+serve`` under gunicorn on 127.0.0.1, and the number of SQL queries each page costs.
+
+The server's database and storage are filled through the service layer in this process,
+as the server's own commands do; the browser then sees them through the server. Every
+browser test saves screenshots under tmp_path/screenshots.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
+from ama_remote.db import Database
+from ama_remote.errors import Unauthenticated
+from ama_remote.service import Caller, Service
+from tests.services.browser import Browser
+from tests.services.server import RunningServer
+
+T0 = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)
+XSS_NAME = "<img src=x onerror=alert(1)>.png"
+XSS_TITLE = "Weights </script><script>alert(2)</script>"
+VISUALISATION = {"files": [{"pattern": "*.csv", "show": "table", "rows": 5},
+                           {"pattern": "*.png", "show": "image"},
+                           {"pattern": "*.json", "show": "text"}]}
+CSV_0 = b"species,length\nheron,94\nstork,102\n"
+CSV_1 = b"species,length\nheron,94\nstork,102\ncrane,115\n"
+
+
+def png(width: int = 48, height: int = 32, rgb: tuple[int, int, int] = (36, 87, 197)) -> bytes:
+    """A real PNG of one colour: the browser must be able to decode the thumbnail."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def commit(service: Service, caller: Caller, project: str, cls: str,
+           files: dict[str, bytes], asset: int | None = None, parent: str | None = None,
+           message: str = "", inputs: tuple[Input, ...] = (),
+           metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Upload and commit a version holding ``files`` (paths with '/' become folders)."""
+    objects: dict[str, bytes] = {}
+
+    def tree_of(node: dict[str, Any]) -> tuple[str, int]:
+        entries = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                oid, size = tree_of(value)
+                entries.append(TreeEntry("tree", oid, size, name))
+            else:
+                objects[hash_bytes(value)] = value
+                entries.append(TreeEntry("blob", hash_bytes(value), len(value), name))
+        tree = Tree.of(entries)
+        data = tree.serialize()
+        objects[hash_bytes(data)] = data
+        return hash_bytes(data), tree.size
+
+    nested: dict[str, Any] = {}
+    for path, data in files.items():
+        *folders, leaf = path.split("/")
+        node = nested
+        for folder in folders:
+            node = node.setdefault(folder, {})
+        node[leaf] = data
+    root, _ = tree_of(nested)
+    manifest = Manifest.create(root, Author("Ada Lovelace", "ada@example.org"), T0,
+                               message=message, inputs=inputs, metadata=metadata or {})
+    data = manifest.serialize()
+    objects[hash_bytes(data)] = data
+    for oid, blob in objects.items():
+        service.put_object(caller, project, oid, io.BytesIO(blob), len(blob))
+    result: dict[str, Any] = service.commit(caller, project, cls, asset, parent,
+                                            hash_bytes(data), f"key-{hash_bytes(data)}")
+    return result
+
+
+@dataclass
+class Site:
+    url: str
+    service: Service
+    tokens: dict[str, str]  # username -> token
+    first: dict[str, Any]  # tables/1/0.0.0
+    second: dict[str, Any]  # tables/1/0.0.1
+    derived: dict[str, Any]  # tables/2/0.0.0, made from tables/1/0.0.1
+
+
+def seed(service: Service, admin: Caller, other_storage: str) -> dict[str, Any]:
+    """A class of two assets in project demo: tables/1 with two versions (a CSV, an image
+    named like markup, JSON), tables/2 made from tables/1/0.0.1; users of each role, and
+    otto, a member of another project only."""
+    service.put_class(admin, "demo", "tables", description="Bird measurements",
+                      visualisation=VISUALISATION)
+    first = commit(service, admin, "demo", "tables",
+                   {"a.csv": CSV_0, XSS_NAME: png(), "notes/meta.json": b'{"source": "field"}'},
+                   message="first count", metadata={"season": "spring"})
+    second = commit(service, admin, "demo", "tables",
+                    {"a.csv": CSV_1, XSS_NAME: png(), "extra.txt": b"more birds\n"},
+                    asset=1, parent=first["manifest"], message="add cranes")
+    derived = commit(service, admin, "demo", "tables", {"model.bin": b"\x00" * 2048},
+                     message="trained", inputs=(Input(second["manifest"], "tables/1/0.0.1",
+                                                      "training-data"),))
+    service.update_asset(admin, "demo", "tables", 1, title=XSS_TITLE, tags=["birds"])
+    service.put_alias(admin, "demo", "tables", "herons", 1)
+    service.create_project("other", other_storage)
+    tokens = {}
+    for name, project, role in [("wanda", "demo", "writer"), ("rita", "demo", "reader"),
+                                ("otto", "other", "reader")]:
+        service.add_user(name, f"{name}@example.org")
+        service.grant(project, name, role)
+        tokens[name] = service.issue_token(name)
+    return {"first": first, "second": second, "derived": derived, "tokens": tokens}
+
+
+@pytest.fixture
+def site(start_ama_server: Callable[..., RunningServer], tmp_path: Path) -> Iterator[Site]:
+    server = start_ama_server()
+    db = Database(server.database_url)
+    service = Service(db)
+    seeded = seed(service, service.authenticate(server.token),
+                  (tmp_path / "other-storage").as_uri())
+    yield Site(server.url, service, seeded["tokens"], seeded["first"], seeded["second"],
+               seeded["derived"])
+    db.dispose()
+
+
+def sign_in(b: Browser, site: Site, user: str, path: str = "/") -> None:
+    page = b.page
+    page.goto(site.url + path)
+    assert "/login" in page.url  # no session yet: every page sends to the sign-in form
+    page.fill("#token", site.tokens[user])
+    page.click("form.card button[type=submit]")
+    page.wait_for_load_state()
+    assert "/login" not in page.url
+
+
+def csrf_of(b: Browser) -> str:
+    value: str = b.page.input_value("form.signout input[name=csrf]")
+    return value
+
+
+def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_search(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    page = b.page
+    sign_in(b, site, "wanda")
+    b.shot("projects")
+    page.get_by_role("link", name="demo", exact=True).click()
+    page.get_by_role("link", name="tables", exact=True).click()
+    assert page.locator("table.assets tbody tr").count() == 2
+    b.shot("class")
+    page.get_by_role("link", name="tables/1", exact=True).click()
+    assert page.locator("h1 .title").inner_text() == XSS_TITLE
+    versions = page.locator("table.versions tbody tr")
+    assert versions.count() == 2
+    assert "add cranes" in versions.nth(0).inner_text()
+    assert "Ada Lovelace" in versions.nth(0).inner_text()
+    b.shot("asset")
+
+    page.get_by_role("link", name="0.0.0", exact=True).click()
+    assert page.locator("table.csv th").all_inner_texts() == ["species", "length"]
+    assert page.locator("table.csv td").all_inner_texts() == ["heron", "94", "stork", "102"]
+    loaded = page.eval_on_selector("figure.image img", "i => i.complete && i.naturalWidth")
+    assert loaded == 48  # the thumbnail decoded: the PNG came through the page's own route
+    assert XSS_NAME in page.locator("table.files").inner_text()
+    assert page.input_value("#clone") == "ama clone tables/1/0.0.0"
+    assert '"source": "field"' in page.locator("figure.text pre").inner_text()
+    b.shot("version")
+
+    # The lineage graph of tables/2 links to the version it was made from.
+    page.goto(site.url + "/p/demo/c/tables/a/2")
+    page.locator("svg.lineage a").first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/p/demo/c/tables/a/1/v/0.0.1")
+    assert page.locator("h1").inner_text() == "tables/1/0.0.1"
+    b.shot("lineage-input")
+
+    page.goto(site.url + "/p/demo/c/tables/a/1")
+    page.get_by_role("link", name="diff", exact=True).click()
+    rows = {r.split("\t")[1]: r.split("\t")[0]
+            for r in page.locator("table.diff tbody tr").all_inner_texts()}
+    assert rows == {"extra.txt": "added", "notes/meta.json": "removed", "a.csv": "modified"}
+    b.shot("diff")
+
+    page.goto(site.url + "/p/demo")
+    page.fill("#q", hash_bytes(CSV_0))
+    page.click("form.search button")
+    found = page.locator("table.results tbody tr").all_inner_texts()
+    assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
+    b.shot("search-file")
+    assert b.dialogs == []
+
+
+def test_a_writer_edits_the_tags_of_an_asset(site: Site,
+                                             browser: Callable[[], Browser]) -> None:
+    b = browser()
+    page = b.page
+    sign_in(b, site, "wanda", "/p/demo/c/tables/a/1")
+    page.click("details summary")
+    page.fill("#tags", "birds, reviewed, gold")
+    page.click("form.edit button")
+    page.wait_for_load_state()
+    assert page.locator("dd.tags .pill").all_inner_texts() == ["birds", "gold", "reviewed"]
+    b.shot("tags-edited")
+    admin = site.service.authenticate(site.tokens["wanda"])
+    assert site.service.get_asset(admin, "demo", "tables", 1)["tags"] == [
+        "birds", "gold", "reviewed"]
+    # The class's list filters by the new tag.
+    page.goto(site.url + "/p/demo/c/tables?tag=gold")
+    assert page.locator("table.assets tbody tr").all_inner_texts()[0].startswith("tables/1")
+    assert page.locator("table.assets tbody tr").count() == 1
+
+
+def test_a_reader_sees_no_edit_controls_and_forged_posts_are_refused(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    reader = browser()
+    sign_in(reader, site, "rita", "/p/demo/c/tables/a/1")
+    assert reader.page.locator("form.edit").count() == 0
+    assert reader.page.locator("details").count() == 0
+    reader.shot("reader-asset")
+    target = site.url + "/p/demo/c/tables/a/1"
+    # The reader's own valid CSRF token: the role check refuses it.
+    answer = reader.context.request.post(target, form={"csrf": csrf_of(reader),
+                                                       "tags": "vandalised"},
+                                         max_redirects=0)
+    assert answer.status == 403
+    writer = browser()
+    sign_in(writer, site, "wanda", "/p/demo/c/tables/a/1")
+    for form in ({"tags": "forged"}, {"csrf": "0" * 64, "tags": "forged"},
+                 {"csrf": csrf_of(reader), "tags": "forged"}):
+        answer = writer.context.request.post(target, form=form, max_redirects=0)
+        assert answer.status == 403, form
+        assert "CSRF" in answer.text()
+    caller = site.service.authenticate(site.tokens["rita"])
+    assert site.service.get_asset(caller, "demo", "tables", 1)["tags"] == ["birds"]
+
+
+def test_a_member_of_another_project_sees_nothing_of_it(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    page = b.page
+    sign_in(b, site, "otto")
+    assert page.locator("main table tbody").inner_text().split() == ["other", "reader"]
+    blob = hash_bytes(CSV_0)
+    for path in ["/p/demo", "/p/demo/c/tables", "/p/demo/c/tables/a/1",
+                 "/p/demo/c/tables/a/1/v/0.0.0", "/p/demo/c/tables/a/1/diff",
+                 f"/p/demo/search?q={blob}", f"/p/demo/raw/{blob}"]:
+        answer = page.goto(site.url + path)
+        assert answer is not None and answer.status == 404, path
+        text = page.content()
+        for secret in ("tables", "Weights", "herons", "heron", "birds", "wanda"):
+            assert secret not in text.replace("/p/demo/c/tables", ""), (path, secret)
+    b.shot("outsider-404")
+
+
+def test_markup_in_file_names_and_titles_renders_as_text(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    page = b.page
+    sign_in(b, site, "rita", "/p/demo/c/tables/a/1")
+    assert page.locator("h1 .title").inner_text() == XSS_TITLE
+    page.goto(site.url + "/p/demo/c/tables")
+    assert XSS_TITLE in page.locator("table.assets").inner_text()
+    answer = page.goto(site.url + "/p/demo/c/tables/a/1/v/0.0.0")
+    assert answer is not None
+    policy = answer.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy and "script-src 'self'" in policy
+    assert page.locator("figure.image figcaption").inner_text() == XSS_NAME
+    assert page.locator("td.path", has_text="onerror").inner_text() == XSS_NAME
+    assert page.locator("img[src='x']").count() == 0  # never parsed as an element
+    b.shot("markup-as-text")
+    assert b.dialogs == []
+
+
+def test_a_session_cookie_is_strict_and_signing_out_revokes_it(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    sign_in(b, site, "rita")
+    cookie = next(c for c in b.context.cookies() if c["name"] == "ama_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert not cookie["secure"]  # plain HTTP here; under TLS the cookie is Secure
+    session = cookie["value"]
+    assert session != site.tokens["rita"]  # a session token of its own
+    site.service.authenticate(session)
+    b.page.click("form.signout button")
+    b.page.wait_for_load_state()
+    assert "/login" in b.page.url
+    with pytest.raises(Unauthenticated, match="revoked"):
+        site.service.authenticate(session)
+    b.context.add_cookies([{**cookie}])  # the old cookie, put back, opens nothing
+    b.page.goto(site.url + "/p/demo")
+    assert "/login" in b.page.url
+    b.shot("signed-out")
+
+
+def test_a_wrong_token_is_refused_on_the_sign_in_page(
+        site: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    b.page.goto(site.url + "/login")
+    b.page.fill("#token", "ama_not-a-token")
+    b.page.click("form.card button[type=submit]")
+    assert b.page.locator("p.error").inner_text() == "the token is not valid"
+    assert not [c for c in b.context.cookies() if c["name"] == "ama_session"]
+    b.shot("sign-in-refused")
+
+
+# -- SQL queries per page ----------------------------------------------------------------------
+
+class QueryCounter:
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+        event.listen(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+
+def in_process(tmp_path: Path) -> tuple[Service, Caller, Any]:
+    """The service over SQLite in tmp_path, seeded, its server admin, and a test client of
+    the app (falcon.testing: in this process, so that its queries can be counted)."""
+    import falcon.testing
+
+    from ama_remote.app import create_app
+    from ama_remote.config import ServerConfig
+
+    db = Database(f"sqlite:///{tmp_path / 'ama.db'}")
+    db.migrate()
+    service = Service(db)
+    service.create_project("demo", (tmp_path / "storage").as_uri())
+    service.add_user("ada", "ada@example.org", admin=True)
+    admin = service.authenticate(service.issue_token("ada"))
+    seed(service, admin, (tmp_path / "other").as_uri())
+    return service, admin, falcon.testing.TestClient(create_app(service,
+                                                                ServerConfig(tmp_path, "")))
+
+
+def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    service, _, client = in_process(tmp_path)
+    form = client.simulate_get("/login", protocol="https")
+    nonce = form.cookies["ama_login"].value
+    assert form.cookies["ama_login"].secure
+    answer = client.simulate_post(
+        "/login", protocol="https", body=f"csrf={nonce}&token={service.issue_token('ada')}",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Cookie": f"ama_login={nonce}"})
+    assert answer.status_code == 303
+    cookie = answer.cookies["ama_session"]
+    assert cookie.secure and cookie.http_only and cookie.same_site == "Strict"
+
+
+def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
+        tmp_path: Path) -> None:
+    service, admin, client = in_process(tmp_path)
+    db = service.db
+    session = service.issue_token("ada")
+    pages = ["/", "/p/demo", "/p/demo/c/tables", "/p/demo/c/tables?tag=birds&sort=updated",
+             "/p/demo/c/tables/a/1", "/p/demo/c/tables/a/1/v/0.0.1",
+             "/p/demo/c/tables/a/1/diff?from=0.0.0&to=0.0.1"]
+
+    def costs() -> dict[str, int]:
+        counter = QueryCounter(db)
+        found = {}
+        for path in pages:
+            before = counter.count
+            answer = client.simulate_get(path, headers={"Cookie": f"ama_session={session}"})
+            assert answer.status_code == 200, (path, answer.text[:500])
+            found[path] = counter.count - before
+        event.remove(db.engine, "before_cursor_execute", counter._seen)
+        return found
+
+    small = costs()
+    # Sixty more assets, five more versions of tables/1, and many more files in each.
+    parent = service.get_asset(admin, "demo", "tables", 1)["latest"]["manifest"]
+    for n in range(5):
+        files = {f"part-{k}.csv": f"n,k\n{n},{k}\n".encode() for k in range(40)}
+        parent = commit(service, admin, "demo", "tables", {**files, "a.csv": CSV_1},
+                        asset=1, parent=parent, message=f"batch {n}")["manifest"]
+    for n in range(60):
+        commit(service, admin, "demo", "tables", {"x.txt": f"{n}".encode()},
+               metadata={"n": n})
+        service.update_asset(admin, "demo", "tables", n + 3, tags=["birds"])
+    large = costs()
+    assert large == small
+    assert max(small.values()) <= 40, small
+    db.dispose()
+
+
+# -- ama dashboard ------------------------------------------------------------------------------
+
+def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
+        clean_env: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from ama_remote.embedded import open_embedded
+
+    service, local = open_embedded(clean_env / ".ama" / "remote")
+    service.put_class(local, "default", "scans", description="Local scans")
+    service.db.dispose()
+    script = Path(sys.executable).parent / "ama"
+    process = subprocess.Popen([str(script), "dashboard", "--no-browser"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ))
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("Serving the dashboard of file://"), lines
+        url = lines[0].split(" at ")[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        login = lines[1].split(": ", 1)[1].strip()
+        assert login.startswith(url + "login/once?key=")
+        assert lines[2] == "Press Ctrl-C to stop.\n"
+
+        assert requests.get(url + "p/default", timeout=10, allow_redirects=False
+                            ).status_code == 303  # no session: to the sign-in page
+        browser = requests.Session()
+        page = browser.get(login, timeout=10)
+        assert page.status_code == 200 and page.url == url
+        assert ">default</a>" in page.text
+        assert "Local scans" in browser.get(url + "p/default", timeout=10).text
+        # The link signs in once: a second browser cannot use it again.
+        assert requests.get(login, timeout=10).status_code == 403
+
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert out == "Stopped.\n"
+    assert "Traceback" not in err
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=5)
