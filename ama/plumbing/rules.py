@@ -139,6 +139,41 @@ def check_visualisation(rules: Any) -> None:
                            f"one of {', '.join(VIEWERS)}")
 
 
+# How a page (the dashboard's version page, ``ama report``) shows a file of each viewer: the
+# viewers of documents read as text; the others are listed, not previewed.
+PREVIEWS = {"image": "image", "table": "table", "text": "text", "json": "text",
+            "markdown": "text"}
+TABLE_ROWS = 20
+MAX_TABLE_ROWS = 200
+
+
+def preview_rules(rules: Any) -> list[tuple[Any, str, int]]:
+    """Return ``(compiled pattern, preview, rows)`` for each rule of a class's visualisation
+    rules (see :func:`check_visualisation`) that a page can preview, in order: a file takes
+    the first whose pattern matches. ``preview`` is a value of :data:`PREVIEWS`; ``rows`` is
+    the rule's ``options.rows`` for a table, :data:`TABLE_ROWS` unless said. Rules stored
+    before the server checked them are read as leniently: a malformed one previews nothing."""
+    import pathspec
+
+    if not isinstance(rules, dict):
+        return []
+    found = []
+    for pattern, rule in rules.items():
+        viewer = rule.get("viewer") if isinstance(rule, dict) else rule
+        options = rule.get("options") if isinstance(rule, dict) else None
+        rows = options.get("rows") if isinstance(options, dict) else None
+        if not isinstance(pattern, str) or viewer not in PREVIEWS:
+            continue
+        try:
+            spec = pathspec.GitIgnoreSpec.from_lines([pattern], backend="re2")
+        except Exception:  # pathspec raises several types for a bad pattern
+            continue
+        if not isinstance(rows, int) or isinstance(rows, bool) or not 0 < rows <= MAX_TABLE_ROWS:
+            rows = TABLE_ROWS
+        found.append((spec, PREVIEWS[viewer], rows))
+    return found
+
+
 @functools.lru_cache(maxsize=256)  # a pattern is matched against every key and string
 def _regex(pattern: str) -> Any:
     """Return ``pattern`` compiled by RE2; raise :class:`BadInput` naming it if RE2 cannot."""

@@ -15,14 +15,13 @@ of each level), and says what it left out and how to list it. Previews read whol
 :data:`PREVIEW_BYTES` (:data:`IMAGE_BYTES` for images, which are embedded as they are and
 scaled down by the browser: no imaging library is a dependency).
 
-A class's visualisation rules choose the previews. Two spellings are read::
+A class's visualisation rules choose the previews (ama-protocol(7))::
 
     {"*.csv": "table", "images/*.png": "image", "*.json": {"viewer": "json"}}
-    {"files": [{"pattern": "*.csv", "show": "table", "rows": 20}, ...]}
 
 A file takes the first rule whose gitignore-style pattern matches its path. ``image``
 embeds a PNG, JPEG, GIF or WebP; ``table`` shows the first rows of a CSV (``rows``, in the
-rule or its ``options``, :data:`TABLE_ROWS` unless said); ``text``, ``json`` and
+its ``options``, 20 unless said); ``text``, ``json`` and
 ``markdown`` show the head of the file, JSON pretty-printed. Other viewers, and rules that
 are not understood, preview nothing.
 """
@@ -42,6 +41,7 @@ from typing import Any
 from ama.plumbing import wire
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.rules import preview_rules
 from ama.porcelain.info import AssetRef, Remote, info
 
 LISTED_FILES = 2000
@@ -54,11 +54,6 @@ PREVIEW_BYTES = 8 * 1024 * 1024
 IMAGE_BYTES = 1024 * 1024
 HEAD_BYTES = 64 * 1024
 TEXT_BYTES = 16 * 1024
-TABLE_ROWS = 20
-MAX_TABLE_ROWS = 200
-
-_VIEWERS = {"image": "image", "table": "table", "text": "text", "json": "text",
-            "markdown": "text"}
 _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
                 (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
 
@@ -175,37 +170,6 @@ def file_tree(files: Iterable[tuple[str, str, int, str]], listed_files: int = LI
 
 
 # -- visualisation rules ---------------------------------------------------------------------
-
-
-def preview_rules(visualisation: Any) -> list[tuple[Any, str, int]]:
-    """Return (compiled pattern, show, rows) for each rule understood, in order."""
-    import pathspec
-
-    raw: list[tuple[Any, Any, Any]] = []
-    if isinstance(visualisation, dict) and isinstance(visualisation.get("files"), list):
-        for rule in visualisation["files"]:
-            if isinstance(rule, dict):
-                raw.append((rule.get("pattern"), rule.get("show"), rule.get("rows")))
-    elif isinstance(visualisation, dict):
-        for pattern, rule in visualisation.items():
-            if isinstance(rule, dict):
-                options = rule.get("options")
-                rows = options.get("rows") if isinstance(options, dict) else None
-                raw.append((pattern, rule.get("viewer"), rows))
-            else:
-                raw.append((pattern, rule, None))
-    rules = []
-    for pattern, show, rows in raw:
-        if not isinstance(pattern, str) or show not in _VIEWERS:
-            continue
-        try:
-            spec = pathspec.GitIgnoreSpec.from_lines([pattern], backend="re2")
-        except Exception:  # pathspec raises several types; a bad rule previews nothing
-            continue
-        if not isinstance(rows, int) or isinstance(rows, bool) or not 0 < rows <= MAX_TABLE_ROWS:
-            rows = TABLE_ROWS
-        rules.append((spec, _VIEWERS[show], rows))
-    return rules
 
 
 def _plan(visualisation: Any, files: list[FileRow]) -> list[tuple[FileRow, str, int]]:

@@ -1,9 +1,10 @@
 """A class's visualisation rules, applied to the files on one page of a version.
 
-A class's ``visualisation`` is ``{"files": [{"pattern", "show", "rows"?}, ...]}``: each file
-takes the first rule whose gitignore-style ``pattern`` matches its path, and ``show`` says
-how the version page shows it: ``image`` (a thumbnail), ``table`` (the first ``rows`` rows of
-a CSV, 20 unless said) or ``text`` (the head of the file; JSON pretty-printed). A page shows
+A class's ``visualisation`` maps gitignore-style patterns to viewers (ama-protocol(7); read
+by :func:`ama.plumbing.rules.preview_rules`, as ``ama report`` reads them): each file takes
+the first rule whose pattern matches its path, shown as ``image`` (a thumbnail), ``table``
+(the first ``rows`` rows of a CSV, 20 unless the rule's options say) or ``text`` (the head
+of the file; JSON pretty-printed). A page shows
 at most :data:`MAX_PREVIEWS` previews and reads at most :data:`HEAD_BYTES` of each file, so
 a page costs the same whatever the files hold.
 """
@@ -16,12 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import pathspec
+from ama.plumbing.rules import preview_rules
 
 MAX_PREVIEWS = 12
 HEAD_BYTES = 64 * 1024
 TEXT_BYTES = 16 * 1024
-SHOWS = ("image", "table", "text")
 
 
 @dataclass
@@ -35,27 +35,10 @@ class Preview:
     truncated: bool = False
 
 
-def rules_of(visualisation: Any) -> list[tuple[pathspec.GitIgnoreSpec, str, int]]:
-    """The (pattern, show, rows) of a class's visualisation rules; malformed rules are left
-    out (the page shows the files without them)."""
-    if not isinstance(visualisation, dict) or not isinstance(visualisation.get("files"), list):
-        return []
-    rules = []
-    for rule in visualisation["files"]:
-        if not isinstance(rule, dict) or rule.get("show") not in SHOWS \
-                or not isinstance(rule.get("pattern"), str):
-            continue
-        rows = rule.get("rows", 20)
-        rows = rows if isinstance(rows, int) and 0 < rows <= 200 else 20
-        rules.append((pathspec.GitIgnoreSpec.from_lines([rule["pattern"]], backend="re2"),
-                      rule["show"], rows))
-    return rules
-
-
 def plan(visualisation: Any, files: list[dict[str, Any]]
          ) -> list[tuple[dict[str, Any], str, int]]:
     """The files to preview, each with how and how many rows: at most MAX_PREVIEWS."""
-    rules = rules_of(visualisation)
+    rules = preview_rules(visualisation)
     chosen = []
     for item in files:
         for spec, show, rows in rules:

@@ -31,9 +31,8 @@ from tests.services.server import RunningServer
 T0 = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)
 XSS_NAME = "<img src=x onerror=alert(1)>.png"
 XSS_TITLE = "Weights </script><script>alert(2)</script>"
-VISUALISATION = {"files": [{"pattern": "*.csv", "show": "table", "rows": 5},
-                           {"pattern": "*.png", "show": "image"},
-                           {"pattern": "*.json", "show": "text"}]}
+VISUALISATION = {"*.csv": {"viewer": "table", "options": {"rows": 5}}, "*.png": "image",
+                 "*.json": "json"}
 CSV_0 = b"species,length\nheron,94\nstork,102\n"
 CSV_1 = b"species,length\nheron,94\nstork,102\ncrane,115\n"
 
