@@ -27,6 +27,7 @@ from ama_remote.models import (
     Alias,
     Asset,
     AssetClass,
+    AuditEntry,
     Membership,
     Project,
     StoredObject,
@@ -294,6 +295,14 @@ class ServiceBase:
         return {"name": klass.name, "description": klass.description, "schema": klass.schema,
                 "rules": klass.rules or {}, "visualisation": klass.visualisation,
                 "created": _stamp(klass.created)}
+
+    def _audit_admin(self, s: Session, actor: Caller | None, action: str, target: str,
+                     project_id: int | None = None, old: Any = None, new: Any = None) -> None:
+        """Record an admin action (``user.disable``, ``role.grant`` …) in the audit log;
+        ``actor`` None is the server's own console (``ama-server``)."""
+        s.add(AuditEntry(project_id=project_id, class_id=None, ordinal=None,
+                         user_id=None if actor is None else actor.user_id, at=self._now(),
+                         field=action, target=target, old=old, new=new))
 
     @staticmethod
     def _user(s: Session, username: str) -> User:
