@@ -59,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "porcelain"),
     "alias": ("alias", "Add, list and remove an asset's aliases", "porcelain"),
     "asset": ("asset", "Set an asset's title, description and tags", "porcelain"),
+    "admin": ("admin", "Manage a remote's users, roles and tokens; read its audit log",
+              "porcelain"),
     "inputs": ("inputs", "Stage the inputs of the next upload; show lineage", "porcelain"),
     "completion": ("completion", "Print the shell completion script for bash or zsh",
                    "porcelain"),
