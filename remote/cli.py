@@ -441,6 +441,73 @@ def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
 cli.add_command(fsck)
 
 
+def _duration(text: str) -> int:
+    """Seconds of a duration such as 7d, 12h, 30m, 90s, 2w or 3600."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    value = text.strip().lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    if not number.isdigit() or len(number) > 9:
+        raise click.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 3600")
+    return int(number) * units[unit]
+
+
+@command("gc", examples=[("See what a collection would free, changing nothing:",
+                          "ama-server gc --dry-run"),
+                         ("Free what nothing has referenced for a week:",
+                          "ama-server gc --grace 7d")],
+         see_also=["ama-server-fsck(1)", "ama-protocol(7)"],
+         exit_codes={0: "success (also when there was nothing to free)", 2: "bad usage",
+                     4: "a storage refused access", 5: "a storage is unreachable"})
+@click.option("--dry-run", is_flag=True, help="Only count what would be freed.")
+@click.option("--grace", default="7d", show_default=True, metavar="DURATION",
+              help="Keep objects uploaded or announced more recently than this (7d, 12h, "
+                   "30m, 90s, 2w, or seconds): an upload may still be on its way to its "
+                   "commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def gc(dry_run: bool, grace: str, as_json: bool) -> None:
+    """Free stored objects that nothing references: no version of any project on their
+    storage, and no upload (sent, or negotiated for a presigned URL) younger than the
+    grace period. Objects of uploads that were never committed, or were abandoned, are
+    freed once the grace period has passed. Stored bytes that no project has a record of
+    (what an upload cut off may leave) are freed by a run at least the grace period after
+    the run that first found them.
+
+    gc marks what it will delete before it deletes it, and a commit that names a marked
+    object checks its bytes first: a commit never records a version whose objects gc
+    deleted; it fails with the objects missing instead, and 'ama upload' sends them again.
+    An upload slower than the grace period costs a second upload, never a version.
+
+    Prints one line per storage on stdout: its URL, its projects (separated by commas), the
+    unreferenced objects and their bytes, and the objects and bytes freed, separated by
+    tabs; and a summary on stderr.
+    """
+    import json
+    from datetime import timedelta
+
+    seconds = _duration(grace)
+    report = _settings().service().gc(timedelta(seconds=seconds), dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        for row in report["storages"]:
+            click.echo("\t".join([row["storage"], ",".join(row["projects"]),
+                                   str(row["objects"]), str(row["bytes"]), str(row["freed"]),
+                                   str(row["freed_bytes"])]))
+    found = sum(r["objects"] for r in report["storages"])
+    found_bytes = sum(r["bytes"] for r in report["storages"])
+    if dry_run:
+        click.echo(f"ama-server gc: would free {found} object(s), {found_bytes} bytes",
+                   err=True)
+    else:
+        freed = sum(r["freed"] for r in report["storages"])
+        freed_bytes = sum(r["freed_bytes"] for r in report["storages"])
+        click.echo(f"ama-server gc: freed {freed} object(s), {freed_bytes} bytes "
+                   f"({found} found unreferenced, {found_bytes} bytes)", err=True)
+
+
+cli.add_command(gc)
+
+
 def commands() -> list[tuple[str, click.Command]]:
     """Return every leaf command with its full name ('ama-server user add', …): what the
     man page generator documents."""

@@ -323,13 +323,15 @@ class ServiceBase:
         return [{"name": name, "role": role} for name, role in rows]
 
     def _reachable(self, s: Session, project_id: int, manifest: str,
-                   links: list[tuple[str, str, int]] | None = None
+                   links: list[tuple[str, str, int]] | None = None,
+                   trees: list[str] | None = None
                    ) -> tuple[Manifest | None, list[tuple[str, str, int]], list[str]]:
         """Walk a manifest through the trees stored in the database.
 
         Returns (manifest, files as (path, blob id, size), problems naming each object that
         is missing or not verified in the project); symbolic links are files there, and
-        also appended to ``links`` as (path, blob id, size) when it is given.
+        also appended to ``links`` as (path, blob id, size) when it is given. The ids of
+        the trees walked are appended to ``trees`` when it is given.
         """
         missing: list[str] = []
         row = self._object_rows(s, project_id, [manifest], with_data=True).get(manifest)
@@ -346,6 +348,8 @@ class ServiceBase:
             rows = self._object_rows(s, project_id, [oid for oid, _ in level], with_data=True)
             below = []
             for oid, prefix in level:
+                if trees is not None:
+                    trees.append(oid)
                 tree_row = rows.get(oid)
                 if tree_row is None or not tree_row.verified or tree_row.data is None:
                     missing.append(f"missing tree {oid} ({prefix or '/'})")
