@@ -116,8 +116,20 @@ def test_a_commit_naming_freed_objects_fails_cleanly_until_they_are_sent_again(
     check_cloneable(client, server.project, [paths], tmp_path)
 
 
+@pytest.fixture(params=["file", "s3"])
+def racing_server(request: pytest.FixtureRequest,
+                  start_ama_server: Callable[..., RunningServer],
+                  server_database_url: str) -> RunningServer:
+    """A server on each database, storing in a folder (uploads streamed through the server)
+    or in S3 (uploads to presigned URLs, which the negotiation remembers until verified)."""
+    storage = None if request.param == "file" else \
+        request.getfixturevalue("s3_bucket").storage_url("ama")
+    return start_ama_server(server_database_url, storage)
+
+
 def test_uploads_racing_repeated_collections_without_grace_lose_nothing(
-        server: RunningServer, tmp_path: Path) -> None:
+        racing_server: RunningServer, tmp_path: Path) -> None:
+    server = racing_server
     setup = HttpTransport(server.url, server.token)
     setup.put_class(server.project, "models")
     committed: list[dict[str, Path]] = []
@@ -135,8 +147,8 @@ def test_uploads_racing_repeated_collections_without_grace_lose_nothing(
                     "common": b"common to all\n", f"mine-{n}": f"uploader {n}\n".encode(),
                     "new": os.urandom(2000 + v)}, parent)
                 for attempt in range(20):
-                    push(client, server.project, paths)
                     try:
+                        push(client, server.project, paths)
                         made = client.commit(server.project, "models", asset, parent, manifest,
                                              f"u{n}-v{v}-{attempt}")
                         break
