@@ -162,7 +162,7 @@ class ServiceBase:
             raise Forbidden(
                 f"{caller.username} is a {role} of project {name!r}; this needs {need}",
                 f"ask an admin of {name!r} to run "
-                f"'ama-server project grant {name} {caller.username} {need}'")
+                f"'ama admin grant {caller.username} {need} --project {name}'")
         return project
 
     @staticmethod
@@ -309,7 +309,8 @@ class ServiceBase:
         user = s.scalars(select(User).where(User.username == username)).first()
         if user is None:
             raise NotFound(f"user {username!r} not found",
-                           "run 'ama-server user list' to see every user")
+                           "run 'ama admin user list' (or 'ama-server user list' on the "
+                           "server) to see every user")
         return user
 
     @staticmethod

@@ -67,6 +67,9 @@ def test_each_admin_route_answers_each_role_as_documented(team: Team) -> None:
     assert statuses(team, "GET", "/v1/admin/users") == server_only
     assert statuses(team, "PATCH", "/v1/admin/users/victim", {"active": True}) == server_only
     assert statuses(team, "GET", "/v1/projects/demo/members") == project_admins
+    refused = team.call("writer", "GET", "/v1/projects/demo/members").json()["error"]
+    assert refused["hint"] == ("ask an admin of 'demo' to run "
+                               "'ama admin grant writer admin --project demo'")
     assert statuses(team, "PUT", "/v1/projects/demo/members/victim",
                     {"role": "reader"}) == project_admins
 
