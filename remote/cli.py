@@ -280,7 +280,10 @@ def user() -> None:
 def user_add(username: str, email: str, admin: bool, inactive: bool) -> None:
     """Add a user. Give them a token with 'ama-server token issue' and a role in a project
     with 'ama-server project grant'."""
-    _settings().service().add_user(username, email, admin=admin, active=not inactive)
+    service = _settings().service()
+    service.add_user(username, email, admin=admin, active=not inactive)
+    service.audit_console("user.add", username,
+                          new={"email": email, "admin": admin, "active": not inactive})
     click.echo(f"ama-server: added user {username}", err=True)
 
 
@@ -343,7 +346,9 @@ def project_add(name: str, storage: str, no_check: bool) -> None:
     is, contains or lies inside another project's is refused."""
     if not no_check:
         check_storage(storage)
-    _settings().service().create_project(name, storage)
+    service = _settings().service()
+    service.create_project(name, storage)
+    service.audit_console("project.add", name, project=name, new=storage)
     click.echo(f"ama-server: added project {name} on {storage}", err=True)
 
 
@@ -393,6 +398,7 @@ def token_issue(username: str, days: int | None) -> None:
     user logs in with 'ama auth login --token')."""
     service = _settings().service()
     click.echo(service.issue_token(username, ttl=days * 86400 if days else None))
+    service.audit_console("token.issue", username)
 
 
 # -- checks ---------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from ama_remote.service.common import Caller, ServiceBase, _stamp
 
 # Admin actions as the audit log names them; the others are the asset fields changed
 # (alias, title, description, tags).
-ACTIONS = ("user.activate", "user.disable", "role.grant", "role.revoke", "token.revoke")
+ACTIONS = ("user.add", "user.activate", "user.disable", "role.grant", "role.revoke",
+           "token.issue", "token.revoke", "project.add")
 MAX_PER_PAGE = 1000
 
 
@@ -193,6 +194,17 @@ class Admin(ServiceBase):
                 token.revoked = self._now()
                 self._audit_admin(s, caller, "token.revoke",
                                   owner.username if owner else "", new=token_id)
+
+        self.db.run(work)
+
+    def audit_console(self, action: str, target: str, project: str | None = None,
+                      new: Any = None) -> None:
+        """Record an admin action made on the server's console (``ama-server user add``,
+        ``project add``, ``token issue``): no caller is checked, and the entry has no user."""
+        def work(s: Session) -> None:
+            project_id = None if project is None else s.scalar(
+                select(Project.id).where(Project.name == project))
+            self._audit_admin(s, None, action, target, project_id, new=new)
 
         self.db.run(work)
 

@@ -23,7 +23,8 @@ class Team:
     def __init__(self, server: RunningServer, tmp_path: Path) -> None:
         self.server = server
         self.tokens = {"admin": server.token}
-        server.run("project", "add", "other", "--storage", f"file://{tmp_path / 'other'}",
+        self.other = tmp_path / "other"
+        server.run("project", "add", "other", "--storage", f"file://{self.other}",
                    "--no-check")
         for name, project, role in (("padmin", "demo", "admin"), ("writer", "demo", "writer"),
                                     ("reader", "demo", "reader"),
@@ -135,8 +136,14 @@ def test_a_disabled_user_is_locked_out_and_every_change_is_audited(team: Team) -
     assert (None, "demo", "role.grant", "reader", None, "reader") in audit()
     assert audit(user="padmin") == by_api[:2]
     assert audit(action="user.disable") == [by_api[3]]
-    assert audit(project="other") == [(None, "other", "role.grant", "stranger", None,
-                                       "admin")]
+    assert audit(project="other") == [
+        (None, "other", "role.grant", "stranger", None, "admin"),
+        (None, "other", "project.add", "other", None, f"file://{team.other}")]
+    assert audit(action="token.issue", user="padmin") == []
+    issued = [e[3] for e in audit(action="token.issue")]
+    assert sorted(issued) == ["padmin", "reader", "stranger", "victim", "writer"]
+    assert (None, None, "user.add", "writer", None,
+            {"email": "writer@example.org", "admin": False, "active": True}) in audit()
     assert audit("stranger") == audit(project="other")
     assert all(e[1] == "demo" for e in audit("padmin"))
     assert audit(since="2000-01-01", until="2000-12-31T23:59:59Z") == []

@@ -162,7 +162,8 @@ def _value(value: object) -> str:
 @click.option("--project", metavar="NAME", help="Only changes in this project.")
 @click.option("--action", metavar="ACTION",
               help="Only this action: alias, title, description, tags (asset changes), or "
-                   "user.activate, user.disable, role.grant, role.revoke, token.revoke.")
+                   "user.activate, user.disable, role.grant, role.revoke, token.revoke, and "
+                   "on the server's console user.add, project.add, token.issue.")
 @click.option("--since", metavar="WHEN",
               help="Only changes at or after WHEN: an age (7d, 12h, 30m, 2w) or a date or "
                    "time (2026-12-01, 2026-12-01T16:00:00Z; UTC unless an offset is given).")
