@@ -471,17 +471,23 @@ def _duration(text: str) -> int:
                    "commit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def gc(dry_run: bool, grace: str, as_json: bool) -> None:
-    """Free stored objects that nothing references: no version of any project on their
-    storage, and no upload (sent, or negotiated for a presigned URL) younger than the
-    grace period. Objects of uploads that were never committed, or were abandoned, are
+    """Free the stored objects that nothing references.
+
+    An object is referenced while a version of any project on its storage reaches it, or
+    while an upload sent it, or negotiated a presigned URL for it, less than the grace
+    period ago. Objects of uploads that were never committed, or were abandoned, are
     freed once the grace period has passed. Stored bytes that no project has a record of
     (what an upload cut off may leave) are freed by a run at least the grace period after
     the run that first found them.
 
-    gc marks what it will delete before it deletes it, and a commit that names a marked
-    object checks its bytes first: a commit never records a version whose objects gc
-    deleted; it fails with the objects missing instead, and 'ama upload' sends them again.
-    An upload slower than the grace period costs a second upload, never a version.
+    It runs in two phases. The mark, in one database transaction that commits wait for,
+    drops the unreferenced objects from their projects and marks them; the sweep then
+    deletes an object's bytes only while every project still marks it and none has
+    received it again. A commit that names a marked object checks its bytes first: a
+    commit never records a version whose objects gc deleted; it fails with the objects
+    missing instead, and 'ama upload' sends them again. An upload slower than the grace
+    period costs a second upload, never a version. docs/design.md (section 8) gives the
+    protocol.
 
     Prints one line per storage on stdout: its URL, its projects (separated by commas), the
     unreferenced objects and their bytes, and the objects and bytes freed, separated by
