@@ -28,6 +28,7 @@ from ama.plumbing.hashing import check_id, is_id
 from ama.plumbing.jsontext import MAX_INT, parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
+from ama_remote.service.admin import parse_moment
 
 log = logging.getLogger("ama_remote.app")
 
@@ -510,6 +511,60 @@ class Object(_Resource):
         resp.status = falcon.HTTP_201
 
 
+# -- administration (every check is the service's) ----------------------------------------
+
+class AdminUsers(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.paging.slice(req, self.service.users(req.context.caller))
+
+
+class AdminUser(_Resource):
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, username: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.set_user_active(req.context.caller, username,
+                                                  _field(body, "active", bool))
+
+
+class AdminAudit(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page, per_page = self.paging.params(req)
+        resp.media = self.service.audit(
+            req.context.caller, user=req.get_param("user"), project=req.get_param("project"),
+            action=req.get_param("action"),
+            since=parse_moment(req.get_param("since"), "since"),
+            until=parse_moment(req.get_param("until"), "until"), page=page, per_page=per_page)
+
+
+class Members(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        resp.media = self.paging.slice(req, self.service.members(req.context.caller, project))
+
+
+class Member(_Resource):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str,
+               username: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.set_role(req.context.caller, project, username,
+                                           _field(body, "role", str))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project: str,
+                  username: str) -> None:
+        self.service.remove_member(req.context.caller, project, username)
+        resp.status = falcon.HTTP_204
+
+
+class Tokens(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.paging.slice(req, self.service.tokens(req.context.caller,
+                                                                current=req.context.token))
+
+
+class TokenById(_Resource):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, token_id: str) -> None:
+        self.service.revoke_token_id(req.context.caller, _int(token_id, "token", 0, 1))
+        resp.status = falcon.HTTP_204
+
+
 # -- auth and errors ------------------------------------------------------------------------
 
 def _bearer(req: falcon.Request) -> str | None:
@@ -613,10 +668,17 @@ def create_app(service: Any, config: ServerConfig,
         ("/v1/auth/signup", r(Signup)),
         ("/v1/auth/token", r(Token, grants or {})),
         ("/v1/auth/me", r(Me)),
+        ("/v1/auth/tokens", r(Tokens)),
+        ("/v1/auth/tokens/{token_id}", r(TokenById)),
+        ("/v1/admin/users", r(AdminUsers)),
+        ("/v1/admin/users/{username}", r(AdminUser)),
+        ("/v1/admin/audit", r(AdminAudit)),
         ("/v1/auth/oidc", oidc),
         ("/v1/projects", r(Projects)),
         (p, r(Project)),
         (p + "/classes", r(Classes)),
+        (p + "/members", r(Members)),
+        (p + "/members/{username}", r(Member)),
         (c, r(Class)),
         (c + "/assets", r(Assets)),
         (c + "/assets/{name}", r(Asset)),

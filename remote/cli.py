@@ -280,7 +280,10 @@ def user() -> None:
 def user_add(username: str, email: str, admin: bool, inactive: bool) -> None:
     """Add a user. Give them a token with 'ama-server token issue' and a role in a project
     with 'ama-server project grant'."""
-    _settings().service().add_user(username, email, admin=admin, active=not inactive)
+    service = _settings().service()
+    service.add_user(username, email, admin=admin, active=not inactive)
+    service.audit_console("user.add", username,
+                          new={"email": email, "admin": admin, "active": not inactive})
     click.echo(f"ama-server: added user {username}", err=True)
 
 
@@ -343,7 +346,9 @@ def project_add(name: str, storage: str, no_check: bool) -> None:
     is, contains or lies inside another project's is refused."""
     if not no_check:
         check_storage(storage)
-    _settings().service().create_project(name, storage)
+    service = _settings().service()
+    service.create_project(name, storage)
+    service.audit_console("project.add", name, project=name, new=storage)
     click.echo(f"ama-server: added project {name} on {storage}", err=True)
 
 
@@ -393,6 +398,7 @@ def token_issue(username: str, days: int | None) -> None:
     user logs in with 'ama auth login --token')."""
     service = _settings().service()
     click.echo(service.issue_token(username, ttl=days * 86400 if days else None))
+    service.audit_console("token.issue", username)
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -439,6 +445,79 @@ def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
 
 
 cli.add_command(fsck)
+
+
+def _duration(text: str) -> int:
+    """Seconds of a duration such as 7d, 12h, 30m, 90s, 2w or 3600."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    value = text.strip().lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    if not number.isdigit() or len(number) > 9:
+        raise click.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 3600")
+    return int(number) * units[unit]
+
+
+@command("gc", examples=[("See what a collection would free, changing nothing:",
+                          "ama-server gc --dry-run"),
+                         ("Free what nothing has referenced for a week:",
+                          "ama-server gc --grace 7d")],
+         see_also=["ama-server-fsck(1)", "ama-protocol(7)"],
+         exit_codes={0: "success (also when there was nothing to free)", 2: "bad usage",
+                     4: "a storage refused access", 5: "a storage is unreachable"})
+@click.option("--dry-run", is_flag=True, help="Only count what would be freed.")
+@click.option("--grace", default="7d", show_default=True, metavar="DURATION",
+              help="Keep objects uploaded or announced more recently than this (7d, 12h, "
+                   "30m, 90s, 2w, or seconds): an upload may still be on its way to its "
+                   "commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def gc(dry_run: bool, grace: str, as_json: bool) -> None:
+    """Free the stored objects that nothing references.
+
+    An object is referenced while a version of any project on its storage reaches it, or
+    while an upload sent it, or negotiated a presigned URL for it, less than the grace
+    period ago. Objects of uploads that were never committed, or were abandoned, are
+    freed once the grace period has passed. Stored bytes that no project has a record of
+    (what an upload cut off may leave) are freed by a run at least the grace period after
+    the run that first found them.
+
+    It runs in two phases. The mark, in one database transaction that commits wait for,
+    drops the unreferenced objects from their projects and marks them; the sweep then
+    deletes an object's bytes only while every project still marks it and none has
+    received it again. A commit that names a marked object checks its bytes first: a
+    commit never records a version whose objects gc deleted; it fails with the objects
+    missing instead, and 'ama upload' sends them again. An upload slower than the grace
+    period costs a second upload, never a version. docs/design.md (section 8) gives the
+    protocol.
+
+    Prints one line per storage on stdout: its URL, its projects (separated by commas), the
+    unreferenced objects and their bytes, and the objects and bytes freed, separated by
+    tabs; and a summary on stderr.
+    """
+    import json
+    from datetime import timedelta
+
+    seconds = _duration(grace)
+    report = _settings().service().gc(timedelta(seconds=seconds), dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        for row in report["storages"]:
+            click.echo("\t".join([row["storage"], ",".join(row["projects"]),
+                                   str(row["objects"]), str(row["bytes"]), str(row["freed"]),
+                                   str(row["freed_bytes"])]))
+    found = sum(r["objects"] for r in report["storages"])
+    found_bytes = sum(r["bytes"] for r in report["storages"])
+    if dry_run:
+        click.echo(f"ama-server gc: would free {found} object(s), {found_bytes} bytes",
+                   err=True)
+    else:
+        freed = sum(r["freed"] for r in report["storages"])
+        freed_bytes = sum(r["freed_bytes"] for r in report["storages"])
+        click.echo(f"ama-server gc: freed {freed} object(s), {freed_bytes} bytes "
+                   f"({found} found unreferenced, {found_bytes} bytes)", err=True)
+
+
+cli.add_command(gc)
 
 
 def commands() -> list[tuple[str, click.Command]]:

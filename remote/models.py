@@ -3,7 +3,9 @@
 One schema for SQLite and PostgreSQL: only portable column types, naive UTC datetimes, JSON
 columns for free-form documents, and named constraints so Alembic can alter them later. The
 migrations (migrations/versions/) create exactly these tables: 0001 all of them, 0002 the
-unique index on users' lowercased email addresses, 0003 assets' status and deletion time.
+unique index on users' lowercased email addresses, 0003 assets' status and deletion time,
+0004 the audit of admin actions (entries without a project, class or user) and the marks of
+the server's garbage collection.
 """
 
 from __future__ import annotations
@@ -213,18 +215,39 @@ class IdempotencyKey(Base):
 
 
 class AuditEntry(Base):
-    """One change to an alias, title, description or tags: who, when, old and new values."""
+    """One audited change: an alias, title, description or tags (``field`` names it), or an
+    admin action (``user.disable``, ``role.grant`` …): who, when, old and new values.
+
+    An admin action on a user has no project; one on a member no class; one made on the
+    server's own console (``ama-server user disable``) no user.
+    """
 
     __tablename__ = "audit"
-    __table_args__ = (Index(None, "project_id", "class_id", "ordinal"),)
+    __table_args__ = (Index(None, "project_id", "class_id", "ordinal"), Index(None, "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True)
+    class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classes.id", ondelete="CASCADE"), nullable=True)
     ordinal: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime)
     field: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(200))
     old: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     new: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class GcMark(Base):
+    """An object the server's garbage collection condemned in a project (``swept`` is None)
+    or deleted from the project's storage (``swept`` is when). A commit naming a marked
+    object checks its bytes in storage first (docs/design.md §8)."""
+
+    __tablename__ = "gc_marks"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marked: Mapped[datetime] = mapped_column(DateTime)
+    swept: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -71,6 +71,21 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/auth/oidc": {
         "get": _op("what the client needs to log in with OpenID Connect", "200",
                    public=True)},
+    "/v1/auth/tokens": {
+        "get": _op("the caller's tokens", "200", _PAGED)},
+    "/v1/auth/tokens/{token_id}": {
+        "delete": _op("revoke one of the caller's tokens", "204", [
+            {"name": "token_id", "in": "path", "required": True,
+             "schema": {**_INT, "minimum": 1}}])},
+    "/v1/admin/users": {
+        "get": _op("every user with their roles (server admins)", "200", _PAGED)},
+    "/v1/admin/users/{username}": {
+        "patch": _op("activate or disable a user (server admins)", "200", _path("username"),
+                     _body({"active": {"type": "boolean"}}, ("active",)))},
+    "/v1/admin/audit": {
+        "get": _op("the audit log, newest first (project and server admins)", "200", [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in ("user", "project", "action", "since", "until")] + _PAGED)},
     "/v1/projects": {
         "get": _op("the caller's projects", "200", _PAGED)},
     _P: {
@@ -79,6 +94,15 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("the project's classes", "200", _path("project") + _PAGED),
         "post": _op("create or replace a class", "201", _path("project"),
                     _body({"name": _NAME, **_CLASS}, ("name",)))},
+    _P + "/members": {
+        "get": _op("the project's members and roles (project admins)", "200",
+                   _path("project") + _PAGED)},
+    _P + "/members/{username}": {
+        "put": _op("give a user a role in the project (project admins)", "200",
+                   _path("project", "username"),
+                   _body({"role": {"enum": ["reader", "writer", "admin"]}}, ("role",))),
+        "delete": _op("take a member's role away (project admins)", "204",
+                      _path("project", "username"))},
     _C: {
         "get": _op("one class", "200", _path("project", "cls")),
         "put": _op("create or replace a class", "200", _path("project", "cls"),

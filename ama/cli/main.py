@@ -60,6 +60,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "alias": ("alias", "Add, list and remove an asset's aliases", "porcelain"),
     "asset": ("asset", "Set an asset's title, description, tags and status; delete it",
               "porcelain"),
+    "admin": ("admin", "Manage a remote's users, roles and tokens; read its audit log",
+              "porcelain"),
     "inputs": ("inputs", "Stage the inputs of the next upload; show lineage", "porcelain"),
     "dashboard": ("dashboard", "Serve the web dashboard of a folder remote on 127.0.0.1",
                   "porcelain"),

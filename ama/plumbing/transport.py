@@ -116,6 +116,17 @@ class Transport(Protocol):
                  path: str | os.PathLike[str]) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
+    # administration (ama-protocol(7), ADMINISTRATION)
+    def users(self) -> list[dict[str, Any]]: ...
+    def set_user_active(self, username: str, active: bool) -> dict[str, Any]: ...
+    def members(self, project: str) -> list[dict[str, Any]]: ...
+    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]: ...
+    def remove_member(self, project: str, username: str) -> None: ...
+    def tokens(self) -> list[dict[str, Any]]: ...
+    def revoke_token_id(self, token_id: int) -> None: ...
+    def audit(self, user: str | None = None, project: str | None = None,
+              action: str | None = None, since: str | None = None,
+              until: str | None = None) -> Iterator[dict[str, Any]]: ...
 
 
 @runtime_checkable
@@ -543,6 +554,41 @@ class HttpTransport:
 
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]:
         return list(self._all(f"{self._p(project)}/versions/{_seg(manifest)}/dependents"))
+
+    # -- administration --
+
+    def users(self) -> list[dict[str, Any]]:
+        return list(self._all("/v1/admin/users"))
+
+    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/v1/admin/users/{_seg(username)}",
+                                            {"active": active})
+        return result
+
+    def members(self, project: str) -> list[dict[str, Any]]:
+        return list(self._all(self._p(project) + "/members"))
+
+    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"{self._p(project)}/members/{_seg(username)}", {"role": role})
+        return result
+
+    def remove_member(self, project: str, username: str) -> None:
+        self._call("DELETE", f"{self._p(project)}/members/{_seg(username)}")
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return list(self._all("/v1/auth/tokens"))
+
+    def revoke_token_id(self, token_id: int) -> None:
+        self._call("DELETE", f"/v1/auth/tokens/{int(token_id)}")
+
+    def audit(self, user: str | None = None, project: str | None = None,
+              action: str | None = None, since: str | None = None,
+              until: str | None = None) -> Iterator[dict[str, Any]]:
+        """The audit log, newest first, page after page as it is read."""
+        query = {k: v for k, v in (("user", user), ("project", project), ("action", action),
+                                   ("since", since), ("until", until)) if v is not None}
+        return self._all("/v1/admin/audit", query)
 
     # -- objects --
 

@@ -401,6 +401,46 @@ class InProcessTransport:
         result: list[wire.Dependent] = self._call("dependents", project, manifest)
         return result
 
+    # -- administration: the local user is this remote's server admin --
+    def users(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("users")
+        return result
+
+    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("set_user_active", username, active)
+        return result
+
+    def members(self, project: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("members", project)
+        return result
+
+    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("set_role", project, username, role)
+        return result
+
+    def remove_member(self, project: str, username: str) -> None:
+        self._call("remove_member", project, username)
+
+    def tokens(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("tokens")  # none: a folder needs no login
+        return result
+
+    def revoke_token_id(self, token_id: int) -> None:
+        self._call("revoke_token_id", token_id)
+
+    def audit(self, user: str | None = None, project: str | None = None,
+              action: str | None = None, since: str | None = None,
+              until: str | None = None) -> Iterator[dict[str, Any]]:
+        from ama_remote.service.admin import parse_moment
+
+        page: int | None = 1
+        while page is not None:
+            answer = self._call("audit", user=user, project=project, action=action,
+                                since=parse_moment(since, "since"),
+                                until=parse_moment(until, "until"), page=page)
+            yield from answer["items"]
+            page = answer.get("next_page")
+
     # -- objects --
     def batch(self, project: str, operation: str,
               objects: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,9 @@ One noun per module:
 - ``browse``: the web dashboard's filtered and paged reads;
 - ``catalog``: projects and members, classes, assets, aliases, find and lineage;
 - ``commit``: committing a version;
-- ``objects``: negotiating transfers, uploads, downloads, verification and fsck.
+- ``objects``: negotiating transfers, uploads, downloads, verification and fsck;
+- ``admin``: users, members and roles, one's own tokens and the audit log, through the API;
+- ``gc``: the server's garbage collection of stored objects, and a commit's re-check of it.
 
 The parts are mixins over one ``ServiceBase`` rather than objects the front delegates to:
 every method keeps its name and signature on ``Service``, so the app, the embedded remote
@@ -27,14 +29,17 @@ lookups as ``self._project(...)`` with their types, without a forwarding method 
 from __future__ import annotations
 
 from ama_remote.service.accounts import Accounts
+from ama_remote.service.admin import Admin
 from ama_remote.service.browse import Browsing
 from ama_remote.service.catalog import Catalog
 from ama_remote.service.commit import Committing
 from ama_remote.service.common import Caller, ServiceBase, utc_now
+from ama_remote.service.gc import Collecting
 from ama_remote.service.objects import Objects
 
 __all__ = ["Caller", "Service", "utc_now"]
 
 
-class Service(Accounts, Browsing, Catalog, Committing, Objects, ServiceBase):
+class Service(Accounts, Admin, Browsing, Catalog, Collecting, Committing, Objects,
+              ServiceBase):
     """Every operation of the remote, over a :class:`Database` and per-project storage."""

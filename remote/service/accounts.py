@@ -82,7 +82,11 @@ class Accounts(ServiceBase):
 
     def _set_active(self, username: str, active: bool) -> None:
         def work(s: Session) -> None:
-            self._user(s, username).active = active
+            user = self._user(s, username)
+            if user.active != active:
+                self._audit_admin(s, None, "user.activate" if active else "user.disable",
+                                  username, old=user.active, new=active)
+            user.active = active
 
         self.db.run(work)
 

@@ -111,6 +111,9 @@ class Catalog(ServiceBase):
                                "run 'ama-server project add' to create it")
             user = self._user(s, username)
             member = s.get(Membership, (proj.id, user.id))
+            if member is None or member.role != role:
+                self._audit_admin(s, None, "role.grant", username, proj.id,
+                                  old=None if member is None else member.role, new=role)
             if member is None:
                 s.add(Membership(project_id=proj.id, user_id=user.id, role=role))
             else:

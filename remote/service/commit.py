@@ -23,6 +23,7 @@ from ama.plumbing.rules import rule_problems
 from ama_remote.errors import BadInput, Conflict, ValidationFailed
 from ama_remote.models import Asset, AssetClass, IdempotencyKey, Project, Version, VersionInput
 from ama_remote.service.common import Caller, ServiceBase, _written_by
+from ama_remote.service.gc import lock_against_marking, marked, recheck
 from ama_remote.storage.base import object_key
 
 BUMPS = ("patch", "minor", "major")
@@ -39,6 +40,15 @@ def _bump(number: tuple[int, int, int], bump: str) -> tuple[int, int, int]:
     if bump == "minor":
         return major, minor + 1, 0
     return major, minor, patch + 1
+
+
+class _Marked(Exception):
+    """A commit reached objects the server's garbage collection marked (docs/design.md §8):
+    its transaction is given up, and the marks settled before it is tried again."""
+
+    def __init__(self, project_id: int, storage_url: str, ids: list[str]) -> None:
+        super().__init__(f"{len(ids)} marked object(s)")
+        self.project_id, self.storage_url, self.ids = project_id, storage_url, ids
 
 
 def _rule_problems(klass: AssetClass, manifest: Manifest,
@@ -76,14 +86,32 @@ class Committing(ServiceBase):
                            "give the asset's ordinal to upload a new version of it")
         request: _Request = {"class": cls, "asset": asset, "parent": parent,
                              "manifest": manifest, "bump": bump}
-        result = self.db.run(lambda s: self._commit(s, caller, project, request,
-                                                    idempotency_key))
+        for _attempt in range(3):
+            try:
+                result = self.db.run(lambda s: self._commit(s, caller, project, request,
+                                                            idempotency_key))
+                break
+            except _Marked as e:
+                # The server's garbage collection marked objects this version names: keep
+                # those whose bytes are there, and fail naming those it deleted.
+                gone = recheck(self, e.project_id, e.storage_url, e.ids)
+                if gone:
+                    raise ValidationFailed(
+                        f"{len(gone)} object(s) reachable from manifest {manifest} are "
+                        f"missing from project {project!r}: the server's garbage collection "
+                        "removed them before this commit",
+                        "upload them again ('ama upload' sends what is missing) and commit "
+                        "again", problems=[f"missing object {oid}" for oid in gone]) from None
+        else:
+            raise Conflict(f"the server's garbage collection kept marking the objects of "
+                           f"manifest {manifest}", "commit again")
         crash_point("server.commit.committed")
         return result
 
     def _commit(self, s: Session, caller: Caller, project: str, request: _Request,
                 key: str) -> wire.Version:
         proj = self._project(s, caller, project, "writer")
+        lock_against_marking(s)
         cls, asset_no, parent = request["class"], request["asset"], request["parent"]
         manifest = request["manifest"]
         prior = s.get(IdempotencyKey, (proj.id, key))
@@ -124,11 +152,17 @@ class Committing(ServiceBase):
                         "there is nothing new to upload", latest=latest.manifest_id)
                 number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
         links: list[tuple[str, str, int]] = []
-        parsed, files, missing = self._reachable(s, proj.id, manifest, links)
+        trees: list[str] = []
+        parsed, files, missing = self._reachable(s, proj.id, manifest, links, trees)
+        if not missing:
+            condemned = marked(s, proj.id, [manifest, *trees, *(oid for _, oid, _ in files)])
+            if condemned:
+                raise _Marked(proj.id, proj.storage_url, condemned)
         if missing:
             raise ValidationFailed(
-                f"{len(missing)} object(s) reachable from manifest {manifest} are not "
-                f"uploaded to project {project!r}",
+                f"{len(missing)} object(s) reachable from manifest {manifest} are missing "
+                f"from project {project!r} (not uploaded, or freed by the server's garbage "
+                "collection)",
                 "upload them ('ama upload' sends what is missing) and commit again",
                 problems=missing)
         assert parsed is not None

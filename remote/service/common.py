@@ -28,6 +28,7 @@ from ama_remote.models import (
     Alias,
     Asset,
     AssetClass,
+    AuditEntry,
     Membership,
     Project,
     StoredObject,
@@ -162,7 +163,7 @@ class ServiceBase:
             raise Forbidden(
                 f"{caller.username} is a {role} of project {name!r}; this needs {need}",
                 f"ask an admin of {name!r} to run "
-                f"'ama-server project grant {name} {caller.username} {need}'")
+                f"'ama admin grant {caller.username} {need} --project {name}'")
         return project
 
     @staticmethod
@@ -305,12 +306,21 @@ class ServiceBase:
                 "rules": klass.rules or wire.ClassRules(), "visualisation": klass.visualisation,
                 "created": _stamp(klass.created)}
 
+    def _audit_admin(self, s: Session, actor: Caller | None, action: str, target: str,
+                     project_id: int | None = None, old: Any = None, new: Any = None) -> None:
+        """Record an admin action (``user.disable``, ``role.grant`` …) in the audit log;
+        ``actor`` None is the server's own console (``ama-server``)."""
+        s.add(AuditEntry(project_id=project_id, class_id=None, ordinal=None,
+                         user_id=None if actor is None else actor.user_id, at=self._now(),
+                         field=action, target=target, old=old, new=new))
+
     @staticmethod
     def _user(s: Session, username: str) -> User:
         user = s.scalars(select(User).where(User.username == username)).first()
         if user is None:
             raise NotFound(f"user {username!r} not found",
-                           "run 'ama-server user list' to see every user")
+                           "run 'ama admin user list' (or 'ama-server user list' on the "
+                           "server) to see every user")
         return user
 
     @staticmethod
@@ -324,13 +334,15 @@ class ServiceBase:
         return [{"name": name, "role": role} for name, role in rows]
 
     def _reachable(self, s: Session, project_id: int, manifest: str,
-                   links: list[tuple[str, str, int]] | None = None
+                   links: list[tuple[str, str, int]] | None = None,
+                   trees: list[str] | None = None
                    ) -> tuple[Manifest | None, list[tuple[str, str, int]], list[str]]:
         """Walk a manifest through the trees stored in the database.
 
         Returns (manifest, files as (path, blob id, size), problems naming each object that
         is missing or not verified in the project); symbolic links are files there, and
-        also appended to ``links`` as (path, blob id, size) when it is given.
+        also appended to ``links`` as (path, blob id, size) when it is given. The ids of
+        the trees walked are appended to ``trees`` when it is given.
         """
         missing: list[str] = []
         row = self._object_rows(s, project_id, [manifest], with_data=True).get(manifest)
@@ -347,6 +359,8 @@ class ServiceBase:
             rows = self._object_rows(s, project_id, [oid for oid, _ in level], with_data=True)
             below = []
             for oid, prefix in level:
+                if trees is not None:
+                    trees.append(oid)
                 tree_row = rows.get(oid)
                 if tree_row is None or not tree_row.verified or tree_row.data is None:
                     missing.append(f"missing tree {oid} ({prefix or '/'})")

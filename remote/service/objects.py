@@ -24,7 +24,14 @@ from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFaile
 from ama_remote.models import AssetClass, Project, StoredObject
 from ama_remote.service.common import Caller, ServiceBase, upsert_objects
 from ama_remote.storage import storages_overlap
-from ama_remote.storage.base import Backend, HasLocalPaths, PutsFiles, Syncs, object_key
+from ama_remote.storage.base import (
+    Backend,
+    HasLocalPaths,
+    ObjectMissing,
+    PutsFiles,
+    Syncs,
+    object_key,
+)
 
 # Trees and manifests up to this size keep their bytes in the database for commit's walk.
 KEEP_LIMIT = 64 << 20
@@ -289,7 +296,13 @@ class Objects(ServiceBase):
                 f"upload of object {oid} does not match: {what}; it was deleted",
                 "upload it again; if this repeats, run 'ama store verify'",
                 problems=[f"{'size' if count != size else 'hash'} mismatch: {oid}"])
-        if not created and not self._stored_matches(storage, oid, size):
+        try:
+            intact = created or self._stored_matches(storage, oid, size)
+        except ObjectMissing:  # the server's garbage collection freed it meanwhile
+            raise ValidationFailed(
+                f"the stored copy of object {oid} was removed while this upload checked it",
+                "upload it again", problems=[f"missing object {oid}"]) from None
+        if not intact:
             storage.delete(object_key(oid))
             raise ValidationFailed(
                 f"the stored copy of object {oid} was corrupt and has been deleted",
@@ -529,8 +542,13 @@ class Objects(ServiceBase):
                 answers.append({"id": oid, "error": {
                     "code": 404, "message": f"object {oid} was not uploaded"}})
                 continue
-            reader = _HashingReader(storage.open(object_key(oid)))
-            reader.drain()
+            try:
+                reader = _HashingReader(storage.open(object_key(oid)))
+                reader.drain()
+            except ObjectMissing:  # the server's garbage collection freed it meanwhile
+                answers.append({"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} was not uploaded"}})
+                continue
             expected = row.size
             if reader.hexdigest() != oid or reader.count != expected:
                 storage.delete(object_key(oid))

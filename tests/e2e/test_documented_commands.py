@@ -291,7 +291,8 @@ def run_example(example: Example, world: World, env: dict[str, str],
 
 
 def needs_server(command: str) -> bool:
-    return bool(re.search(r"ama-server|ama auth|ama project (?!create)|https://ama\.example\.org",
+    return bool(re.search(r"ama-server|ama auth|ama admin|ama project (?!create)|"
+                          r"https://ama\.example\.org",
                           command))
 
 

@@ -54,7 +54,8 @@ def test_writers_set_the_status_readers_may_not(service: Service, admin: Caller)
     with pytest.raises(BadInput, match="'retired'"):
         service.update_asset(writer, "lab", "models", 1, status="retired")
     with service.db.read() as s:
-        audit = [(e.field, e.old, e.new) for e in s.scalars(select(AuditEntry))]
+        audit = [(e.field, e.old, e.new) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.field == "status"))]
     assert audit == [("status", "active", "deprecated")]
 
 

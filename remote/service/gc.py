@@ -1,0 +1,286 @@
+"""The server's garbage collection: freeing stored objects that nothing references, without
+ever losing one that a version, or an upload still on its way to a commit, needs.
+
+The protocol (docs/design.md §8, ama-server-gc(1)), per storage and the projects on it:
+
+1. *Look* (read only): every object reachable from every version of those projects is
+   referenced; so is every object row (uploaded, or negotiated for a presigned upload)
+   younger than the grace period. Every other object row and every stored key is a
+   candidate.
+2. *Mark* (one write transaction, exclusive against commits): versions committed since the
+   look are walked too and their objects dropped from the candidates, as are objects whose
+   row turned young again; the candidates' rows are deleted (a negotiation asks for them
+   again, a commit finds them missing) and a mark is recorded in each project.
+3. *Sweep* (write transactions of a few hundred objects): an object is deleted from storage
+   only while every project on the storage still marks it and none holds a row for it
+   again; its marks then record when it was swept.
+
+A commit takes the same lock as step 2 in shared mode and looks for marks on the objects
+it reaches (:func:`marked`); finding one, it gives the transaction up and
+:func:`recheck` reads storage: bytes there lift the mark (the sweep then leaves
+them), bytes gone drop the project's row, and the commit fails with the objects missing,
+which ``ama upload`` sends again. So a version never names an object gc deleted, and an
+upload slower than the grace period costs a second upload, never a broken version.
+
+The unit of collection is a stored key; when objects are packed, a pack will be one unit,
+referenced while any object in it is (see docs/design.md §8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
+
+from ama.plumbing.hashing import is_id
+from ama.plumbing.objects import InvalidObject, Manifest
+from ama_remote.models import Asset, AssetClass, GcMark, Project, StoredObject, Version
+from ama_remote.service.common import ServiceBase, _tree_entries
+from ama_remote.storage.base import object_key
+
+GC_GRACE = timedelta(days=7)
+# The PostgreSQL advisory lock that orders gc's mark (exclusive) against commits (shared).
+GC_LOCK = 7232
+_SWEEP_BATCH = 200
+_IN_BATCH = 1000
+
+
+def lock_against_marking(s: Session, exclusive: bool = False) -> None:
+    """Order this transaction against gc's mark step: a commit takes it shared, the mark
+    exclusive. SQLite needs nothing: its write transactions already run one at a time."""
+    if s.get_bind().dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        s.execute(text(f"SELECT {function}({GC_LOCK})"))
+
+
+def marked(s: Session, project_id: int, ids: Iterable[str]) -> list[str]:
+    """The ``ids`` that gc has marked or swept in the project (one cheap query when it
+    has marked nothing)."""
+    if s.scalar(select(GcMark.oid).where(GcMark.project_id == project_id).limit(1)) is None:
+        return []
+    unique = sorted(set(ids))
+    found: list[str] = []
+    for start in range(0, len(unique), _IN_BATCH):
+        found += s.scalars(select(GcMark.oid).where(
+            GcMark.project_id == project_id,
+            GcMark.oid.in_(unique[start:start + _IN_BATCH]))).all()
+    return found
+
+
+@dataclass
+class _Storage:
+    """One storage and what gc found in it."""
+
+    url: str
+    project_ids: list[int]
+    names: list[str]
+    candidates: dict[str, int] = field(default_factory=dict)  # oid -> bytes
+    seen_version: int = 0
+
+
+def recheck(base: ServiceBase, project_id: int, storage_url: str,
+            ids: list[str]) -> list[str]:
+    """Settle gc's marks on ``ids``, objects a commit in the project reaches: an object whose
+    bytes are in storage loses its mark (gc will not sweep it); one whose bytes are gone
+    loses its row, so a negotiation asks for it again. Returns the ids whose bytes are gone.
+    """
+    storage = base._storage(storage_url)
+
+    def work(s: Session, chunk: list[str]) -> list[str]:
+        gone = []
+        for mark in s.scalars(select(GcMark).where(
+                GcMark.project_id == project_id, GcMark.oid.in_(chunk)).with_for_update()):
+            if storage.stat(object_key(mark.oid)) is None:
+                gone.append(mark.oid)
+            else:
+                s.delete(mark)
+        if gone:
+            s.execute(delete(StoredObject).where(StoredObject.project_id == project_id,
+                                                 StoredObject.oid.in_(gone)))
+        return gone
+
+    found: list[str] = []
+    for start in range(0, len(ids), _IN_BATCH):
+        chunk = ids[start:start + _IN_BATCH]
+        found += base.db.run(lambda s, chunk=chunk: work(s, chunk))  # type: ignore[misc]
+    return found
+
+
+class Collecting(ServiceBase):
+    """The server's garbage collection (``ama-server gc``)."""
+
+    def gc(self, grace: timedelta = GC_GRACE, dry_run: bool = False) -> dict[str, Any]:
+        """Free the stored objects that no version of any project on their storage
+        references, and that no upload younger than ``grace`` has sent or announced.
+
+        Returns ``{"dry_run", "storages": [{"storage", "projects", "objects", "bytes",
+        "freed", "freed_bytes"}]}``: ``objects``/``bytes`` were found unreferenced (what a
+        dry run would free), ``freed``/``freed_bytes`` were deleted. Stored keys no project
+        has a row for (what an upload cut off may leave) are freed once they were marked
+        at least ``grace`` ago, by an earlier run unless ``grace`` is zero.
+        """
+        with self.db.read() as s:
+            groups: dict[str, _Storage] = {}
+            for proj in s.scalars(select(Project).order_by(Project.name)):
+                group = groups.setdefault(proj.storage_url, _Storage(proj.storage_url, [], []))
+                group.project_ids.append(proj.id)
+                group.names.append(proj.name)
+        report = []
+        for group in groups.values():
+            self._look(group, grace)
+            freed, freed_bytes = (0, 0) if dry_run else self._mark_and_sweep(group, grace)
+            report.append({"storage": group.url, "projects": group.names,
+                           "objects": len(group.candidates),
+                           "bytes": sum(group.candidates.values()),
+                           "freed": freed, "freed_bytes": freed_bytes})
+        return {"dry_run": dry_run, "storages": report}
+
+    # -- step 1 --
+
+    def _look(self, group: _Storage, grace: timedelta) -> None:
+        storage = self._storage(group.url)
+        cutoff = self._now() - grace
+        with self.db.read() as s:
+            group.seen_version = s.scalar(select(Version.id).order_by(Version.id.desc())
+                                          .limit(1)) or 0
+            referenced = self._referenced(s, group.project_ids, 0)
+            rows: dict[str, tuple[int, bool, bool]] = {}  # oid -> (size, verified, young)
+            for oid, size, verified, created in s.execute(
+                    select(StoredObject.oid, StoredObject.size, StoredObject.verified,
+                           StoredObject.created)
+                    .where(StoredObject.project_id.in_(group.project_ids))):
+                _, was_verified, was_young = rows.get(oid, (0, False, False))
+                rows[oid] = (size, verified or was_verified, created > cutoff or was_young)
+        for oid, (size, verified, young) in rows.items():
+            if not young and oid not in referenced:
+                # An upload negotiated but never verified may have sent nothing at all.
+                group.candidates[oid] = size if verified else (
+                    storage.stat(object_key(oid)) or 0)
+        for key in storage.list("objects/"):
+            oid = key.removeprefix("objects/").replace("/", "", 1)
+            if not is_id(oid) or oid in referenced or oid in rows:
+                continue
+            stored = storage.stat(key)
+            if stored is not None:
+                group.candidates[oid] = stored
+
+    def _referenced(self, s: Session, project_ids: list[int], after: int) -> set[str]:
+        """Every object reachable from the versions (with an id above ``after``) of the
+        projects: manifests, trees and blobs, read from the trees the database keeps."""
+        found: set[str] = set()
+        for project_id in project_ids:
+            manifests = s.scalars(
+                select(Version.manifest_id).join(Asset, Asset.id == Version.asset_id)
+                .join(AssetClass, AssetClass.id == Asset.class_id)
+                .where(AssetClass.project_id == project_id, Version.id > after)).all()
+            found.update(manifests)
+            level: set[str] = set()
+            for row in self._object_rows(s, project_id, manifests, with_data=True).values():
+                if row.data is not None:
+                    try:
+                        level.add(Manifest.deserialize(row.data).tree)
+                    except InvalidObject:
+                        continue
+            seen: set[str] = set()
+            while level:
+                seen |= level
+                found |= level
+                below: set[str] = set()
+                for row in self._object_rows(s, project_id, level, with_data=True).values():
+                    if row.data is None:
+                        continue
+                    try:
+                        entries = _tree_entries(row.data, row.kind == "tree")
+                    except InvalidObject:
+                        continue
+                    for kind, entry_id, _size, _name in entries:
+                        if kind == "tree":
+                            if entry_id not in seen:
+                                below.add(entry_id)
+                        else:
+                            found.add(entry_id)
+                level = below
+        return found
+
+    # -- steps 2 and 3 --
+
+    def _mark_and_sweep(self, group: _Storage, grace: timedelta) -> tuple[int, int]:
+        if not group.candidates:
+            return 0, 0
+        cutoff = self._now() - grace
+
+        def mark(s: Session) -> list[str]:
+            lock_against_marking(s, exclusive=True)
+            newly = self._referenced(s, group.project_ids, group.seen_version)
+            ids = sorted(set(group.candidates) - newly)
+            young: set[str] = set()
+            held: set[str] = set()
+            earlier: dict[str, Any] = {}
+            for start in range(0, len(ids), _IN_BATCH):
+                chunk = ids[start:start + _IN_BATCH]
+                for oid, created in s.execute(
+                        select(StoredObject.oid, StoredObject.created).where(
+                            StoredObject.project_id.in_(group.project_ids),
+                            StoredObject.oid.in_(chunk))):
+                    held.add(oid)
+                    if created > cutoff:
+                        young.add(oid)
+                for oid, when in s.execute(select(GcMark.oid, GcMark.marked).where(
+                        GcMark.project_id.in_(group.project_ids), GcMark.oid.in_(chunk),
+                        GcMark.swept.is_(None))):
+                    earlier[oid] = min(when, earlier.get(oid, when))
+            now = self._now()
+            chosen = [oid for oid in ids if oid not in young]
+            sweep = []
+            for start in range(0, len(chosen), _IN_BATCH):
+                chunk = chosen[start:start + _IN_BATCH]
+                s.execute(delete(StoredObject).where(
+                    StoredObject.project_id.in_(group.project_ids),
+                    StoredObject.oid.in_(chunk)))
+                s.execute(delete(GcMark).where(GcMark.project_id.in_(group.project_ids),
+                                               GcMark.oid.in_(chunk)))
+                for oid in chunk:
+                    # A key no project had a row for may be an upload writing it right now:
+                    # it goes only once marked for the grace period (its mark keeps its age).
+                    since = earlier.get(oid, now) if oid not in held else now
+                    if oid in held or since <= cutoff:
+                        sweep.append(oid)
+                    s.add_all(GcMark(project_id=pid, oid=oid, marked=since, swept=None)
+                              for pid in group.project_ids)
+            return sweep
+
+        to_sweep = self.db.run(mark)
+        freed = freed_bytes = 0
+        storage = self._storage(group.url)
+        for start in range(0, len(to_sweep), _SWEEP_BATCH):
+            chunk = to_sweep[start:start + _SWEEP_BATCH]
+
+            def sweep(s: Session, chunk: list[str] = chunk) -> list[str]:
+                marks: dict[str, int] = {}
+                for oid in s.scalars(select(GcMark.oid).where(
+                        GcMark.project_id.in_(group.project_ids), GcMark.oid.in_(chunk),
+                        GcMark.swept.is_(None)).with_for_update()):
+                    marks[oid] = marks.get(oid, 0) + 1
+                held = set(s.scalars(select(StoredObject.oid).where(
+                    StoredObject.project_id.in_(group.project_ids),
+                    StoredObject.oid.in_(chunk))))
+                gone = [oid for oid in chunk
+                        if marks.get(oid) == len(group.project_ids) and oid not in held]
+                for oid in gone:
+                    # Inside the transaction: a commit's re-check waits for it, then finds
+                    # the bytes gone.
+                    storage.delete(object_key(oid))
+                if gone:
+                    s.execute(update(GcMark).where(
+                        GcMark.project_id.in_(group.project_ids), GcMark.oid.in_(gone))
+                        .values(swept=self._now()))
+                return gone
+
+            gone = self.db.run(sweep)
+            freed += len(gone)
+            freed_bytes += sum(group.candidates[oid] for oid in gone)
+        return freed, freed_bytes
