@@ -295,9 +295,20 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                 staged = index.get(f.path)
                 if staged is None or not staged.matches(os.lstat(full)):
                     blocked.append(f.path)
+            else:
+                # A file or a symbolic link where a folder must be: placing the download
+                # would remove it (a link is never followed).
+                parts = f.path.split("/")[:-1]
+                for n in range(1, len(parts) + 1):
+                    at = f"{base}/{'/'.join(parts[:n])}"
+                    if os.path.islink(at) or (os.path.lexists(at) and not os.path.isdir(at)):
+                        blocked.append("/".join(parts[:n]))
+                        break
         if blocked:
-            raise InTheWay(f"{len(blocked)} file(s) where downloads would land are not "
-                           f"staged as they are:\n{path_list(blocked)}",
+            blocked = sorted(set(blocked))
+            raise InTheWay(f"{len(blocked)} file(s) where downloads would land (or their "
+                           f"folders) are not staged as they are:\n"
+                           f"{path_list(blocked)}",
                            "stage or move them first, or pick another folder with --dest")
         total = len(files)
         total_bytes = sum(f.size or 0 for _s, f in files)

@@ -96,15 +96,68 @@ def test_add_from_s3_gcs_and_the_web_then_upload_and_clone(
     assert files(tmp_path / "copy") == expected
 
 
+@pytest.mark.parametrize("where", ["labels.json", "raw"])
 def test_a_file_in_the_way_is_refused_before_any_download(tmp_path: Path,
-                                                          web: tuple[str, Path]) -> None:
+                                                          web: tuple[str, Path],
+                                                          where: str) -> None:
     url, site = web
     (site / "labels.json").write_text("new\n")
     m = asset_dir(tmp_path)
-    (m / "labels.json").write_text("mine, not staged\n")
-    done = ama("add", f"{url}/labels.json", cwd=m, code=2)
-    assert "labels.json" in done.stderr and "--dest" in done.stderr
-    assert (m / "labels.json").read_text() == "mine, not staged\n"
+    (m / where).write_text("mine, not staged\n")  # at the file, or where its folder goes
+    dest = ["--dest", "raw"] if where == "raw" else []
+    done = ama("add", f"{url}/labels.json", *dest, cwd=m, code=2)
+    assert f"\n  {where}\n" in done.stderr and "--dest" in done.stderr
+    assert (m / where).read_text() == "mine, not staged\n"
+    assert json.loads(ama("status", "--json", cwd=m).stdout)["staged"]["new"] == []
+
+
+def test_local_paths_and_urls_in_one_command(tmp_path: Path, web: tuple[str, Path]) -> None:
+    url, site = web
+    (site / "labels.json").write_text("web\n")
+    m = asset_dir(tmp_path)
+    (m / "conf").mkdir()
+    (m / "conf" / "a.yaml").write_text("a: 1\n")
+    added = json.loads(ama("add", "--json", "a.yaml", f"{url}/labels.json",
+                           cwd=m / "conf").stdout)
+    # A URL's file lands in the current folder, as a path names a file there.
+    assert added["new"] == ["conf/a.yaml", "conf/labels.json"]
+    assert (m / "conf" / "labels.json").read_text() == "web\n"
+    done = ama("add", "--dest", "x", "a.yaml", cwd=m / "conf", code=2)
+    assert "--dest places files read from URLs" in done.stderr
+
+
+class _Liar(SimpleHTTPRequestHandler):
+    """Announces 1 MiB more than it sends, then hangs up: a download broken off."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Length", str(3 << 20))
+        self.end_headers()
+        self.wfile.write(b"x" * (2 << 20))
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - its name
+        pass
+
+
+def test_a_broken_download_stages_and_stores_nothing(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Liar)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        m = asset_dir(tmp_path)
+        done = ama("add", f"http://127.0.0.1:{server.server_address[1]}/big.bin", cwd=m,
+                   code=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert "big.bin: the download broke off" in done.stderr
+    assert "hint: run the command again" in done.stderr
+    assert files(m) == {}
+    objects = Path(os.environ["AMA_HOME"]) / "objects"
+    assert [p for p in objects.rglob("*") if p.is_file()] == []
+    assert json.loads(ama("status", "--json", cwd=m).stdout)["staged"]["new"] == []
 
 
 @pytest.mark.parametrize(("path", "code", "words"), [
@@ -207,3 +260,15 @@ def test_a_large_web_source_is_streamed_in_bounded_memory(tmp_path: Path,
     peak = usage.ru_maxrss * 1024
     print(f"peak RSS of ama add of {size >> 20} MiB over HTTP: {peak / 1e6:.0f} MB")
     assert peak < 300_000_000
+
+
+def test_a_download_draws_its_bytes_on_a_terminal(tmp_path: Path,
+                                                  web: tuple[str, Path]) -> None:
+    from tests.e2e.test_progress_tty import run
+
+    url, site = web
+    (site / "big.bin").write_bytes(os.urandom(5 << 20))
+    m = asset_dir(tmp_path)
+    code, _out, drawn = run(["add", f"{url}/big.bin"], m, tty=True)
+    assert code == 0
+    assert b"Downloading" in drawn and b"5.0 MiB" in drawn and b"1/1 files" in drawn
