@@ -187,7 +187,6 @@ class WebSource:
 
         self.url = url
         self.session = session or requests.Session()
-        self._answer: requests.Response | None = None
 
     def _get(self) -> requests.Response:
         import requests
@@ -219,15 +218,19 @@ class WebSource:
         if not name:
             raise BadInput(f"{self.url} names no file (its path ends with /)",
                            "give the URL of a file")
-        self._answer = self._get()  # kept open: its body is the file's bytes
-        length = self._answer.headers.get("Content-Length")
+        # Asked with a GET, not a HEAD (a presigned URL is signed for GET only), whose body
+        # is left unread: the bytes are read later, by a GET of their own, so that a long
+        # download before this one leaves no idle connection for the server to drop.
+        answer = self._get()
+        answer.close()
+        length = answer.headers.get("Content-Length")
         size = int(length) if length is not None and length.isdigit() else None
         return [SourceFile(self.url, _under(folder, name), size)]
 
     def chunks(self, file: SourceFile) -> Iterator[bytes]:
         import requests
 
-        answer, self._answer = self._answer or self._get(), None
+        answer = self._get()
         try:
             yield from answer.iter_content(CHUNK)
         except requests.RequestException as e:
