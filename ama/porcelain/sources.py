@@ -108,11 +108,12 @@ class BucketSource:
                            f"{self.scheme}://BUCKET/PREFIX/ for every object under PREFIX")
         try:
             from ama_remote.storage import open_backend
-        except ImportError as e:
+
+            with self._errors():
+                self.backend = open_backend(f"{self.scheme}://{self.bucket}")
+        except ImportError as e:  # a plain install: the SDKs come with the server's extra
             raise BadInput(f"reading {self.scheme}:// sources needs the cloud SDKs ({e.name})",
                            "pip install 'amapy[server]'") from None
-        with self._errors():
-            self.backend = open_backend(f"{self.scheme}://{self.bucket}")
 
     @contextlib.contextmanager
     def _errors(self, key: str | None = None) -> Iterator[None]:

@@ -52,6 +52,11 @@ def test_the_client_installs_and_works_without_the_server_packages(tmp_path: Pat
     ama("clone", "ml-models/1", "copy", cwd=tmp_path)
     for name in ("weights.bin", "conf/train.yaml"):
         assert (tmp_path / "copy" / name).read_bytes() == (m / name).read_bytes()
+    # So does reading a bucket, which goes through the server's storage backends.
+    for url in ("s3://bucket/a.csv", "gs://bucket/a.csv"):
+        done = ama("add", url, cwd=m, code=2)
+        assert "sources needs the cloud SDKs" in done.stderr
+        assert "pip install 'amapy[server]'" in done.stderr
     # The server's command says what to install instead of failing on an import.
     server = subprocess.run([str(prefix / "bin" / "ama-server"), "serve"], env=env,
                             capture_output=True, text=True, timeout=60)
