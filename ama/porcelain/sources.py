@@ -156,12 +156,15 @@ class BucketSource:
                 raise SourceNotFound(f"{self.url}: no such object", hint)
             return [SourceFile(self.url, _under(folder, posixpath.basename(self.key)), size,
                                self.key)]
-        found = []
+        from ama_remote.storage.base import ListsSizes
+
         with self._errors():
-            keys = [k for k in self.backend.list(self.key) if not k.endswith("/")]
-            for key in keys:
-                found.append(SourceFile(base + key, _under(folder, key[len(self.key):]),
-                                        self.backend.stat(key), key))
+            if isinstance(self.backend, ListsSizes):
+                listed = list(self.backend.list_sizes(self.key))
+            else:
+                listed = [(k, self.backend.stat(k)) for k in self.backend.list(self.key)]
+        found = [SourceFile(base + key, _under(folder, key[len(self.key):]), size, key)
+                 for key, size in listed if not key.endswith("/")]
         if not found:
             raise SourceNotFound(f"{self.url}: no object under it", "check the prefix")
         return found
