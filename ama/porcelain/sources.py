@@ -158,6 +158,7 @@ class BucketSource:
                                self.key)]
         from ama_remote.storage.base import ListsSizes
 
+        listed: list[tuple[str, int | None]]
         with self._errors():
             if isinstance(self.backend, ListsSizes):
                 listed = list(self.backend.list_sizes(self.key))
