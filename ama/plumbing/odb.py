@@ -27,10 +27,12 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+from blake3 import blake3
 
 from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
@@ -445,6 +447,44 @@ class FileObjectDatabase:
                 assert self._pending is not None
                 self._pending[oid] = final_temp
             return oid
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def write_stream(self, chunks: Iterable[bytes],
+                     hashed: Callable[[int], None] | None = None) -> tuple[str, int]:
+        """Store the bytes of ``chunks`` (a download, read piece by piece) and return their
+        id and length.
+
+        Each piece is hashed as it is written to a temp file of the store, which then
+        becomes the object as :meth:`write_file`'s copy does: the bytes never sit whole in
+        memory nor anywhere outside the store. ``hashed`` is told the length of each piece.
+        """
+        self._ensure_folder("tmp")
+        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
+        hasher = blake3()
+        total = 0
+        try:
+            with open(temp, "wb") as out:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    total += len(chunk)
+                    if hashed is not None:
+                        hashed(len(chunk))
+            oid = hasher.hexdigest()
+            if self.has(oid):
+                os.unlink(temp)
+                return oid, total
+            os.chmod(temp, 0o444)
+            seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
+            with self.batch():
+                final_temp = self._temp_path(oid)
+                os.rename(temp, final_temp)
+                assert self._pending is not None
+                self._pending[oid] = final_temp
+            return oid, total
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

@@ -154,6 +154,16 @@ class HasLocalPaths(Protocol):
 
 
 @runtime_checkable
+class ListsSizes(Protocol):
+    """A storage whose listing tells each object's size, so that sizing every object under a
+    prefix costs no request per object (``ama add s3://bucket/prefix/``)."""
+
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` for the keys :meth:`Backend.list` yields."""
+        ...
+
+
+@runtime_checkable
 class Syncs(Protocol):
     """A storage that makes a batch of writes durable at once instead of one by one."""
 

@@ -173,6 +173,13 @@ class GCSBackend:
             for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
                 yield blob.name[len(base) :]
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` for the keys :meth:`list` yields, from the same pages."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        with self._errors():
+            for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
+                yield blob.name[len(base) :], int(blob.size)
+
     def leftovers(self) -> Iterator[Leftover]:
         """Yield nothing: a one-request upload is stored whole or not at all, and an
         unfinished resumable upload never appears in the bucket (GCS drops its session a

@@ -148,6 +148,17 @@ class S3Backend:
                 for item in page.get("Contents", []):
                     yield item["Key"][len(base) :]
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` for the keys :meth:`list` yields, from the same pages."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base + prefix
+        )
+        with self._errors():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(base) :], int(item["Size"])
+
     def leftovers(self) -> Iterator[Leftover]:
         """Yield the multipart uploads below the prefix never completed or aborted: a large
         object's upload whose process was killed keeps its parts, billed, until aborted."""

@@ -104,6 +104,13 @@ SUBSTITUTIONS: list[tuple[str, str, str]] = [
 SPECIAL: dict[str, str] = {
     "make demo": "builds .venv and runs demo/demo.sh, which test_demo_runs_end_to_end runs",
     "make test": "runs the whole test suite, of which this test is a part",
+    "ama add s3://my-bucket/exports/train.csv --dest raw": (
+        "reads a bucket this world has none of: tests/e2e/test_add_sources.py adds from "
+        "moto's S3 the same way"),
+    "ama add gs://my-bucket/images/ https://example.org/labels.json": (
+        "reads a bucket and a web server this world has none of: "
+        "tests/e2e/test_add_sources.py adds from fake-gcs-server and a local web server "
+        "the same way"),
 }
 
 

@@ -55,6 +55,11 @@ def test_the_client_installs_and_works_without_the_server_packages(tmp_path: Pat
     # The report's template ships in the wheel, and its library comes with the client.
     ama("report", "-o", str(tmp_path / "report.html"), cwd=m)
     assert "train.yaml" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    # Reading a bucket goes through the server's storage backends: it says what to install.
+    for url in ("s3://bucket/a.csv", "gs://bucket/a.csv"):
+        done = ama("add", url, cwd=m, code=2)
+        assert "sources needs the cloud SDKs" in done.stderr
+        assert "pip install 'amapy[server]'" in done.stderr
     # The server's command says what to install instead of failing on an import.
     server = subprocess.run([str(prefix / "bin" / "ama-server"), "serve"], env=env,
                             capture_output=True, text=True, timeout=60)

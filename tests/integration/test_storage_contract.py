@@ -124,6 +124,19 @@ def test_put_open_stat_list_delete(storage: Storage) -> None:
         backend.open(key)
 
 
+def test_cloud_listings_tell_each_size(cloud_storage: Storage) -> None:
+    from ama_remote.storage.base import ListsSizes
+
+    backend = cloud_storage.backend
+    assert isinstance(backend, ListsSizes)
+    backend.put("a/one", io.BytesIO(b"1"), 1)
+    backend.put("a/deep/three", io.BytesIO(b"333"), 3)
+    backend.put("b/two", io.BytesIO(b"22"), 2)
+    assert sorted(backend.list_sizes("a/")) == [("a/deep/three", 3), ("a/one", 1)]
+    assert sorted(backend.list_sizes()) == [("a/deep/three", 3), ("a/one", 1), ("b/two", 2)]
+    assert sorted(k for k, _ in backend.list_sizes()) == sorted(backend.list())
+
+
 def test_keys_live_under_the_prefix_in_the_shared_layout(storage: Storage) -> None:
     data = b"config: 1\n"
     oid = hash_bytes(data)

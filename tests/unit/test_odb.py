@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -245,6 +246,31 @@ def test_large_write_file_stores_the_bytes_it_hashed(tmp_path: Path) -> None:
     src.write_bytes(b"changed afterwards")  # the stored copy is independent of the source
     assert odb.path(oid).read_bytes() == data
     assert odb.verify(oid) == odb.path(oid)
+
+
+def test_write_stream_stores_the_pieces_it_hashed(tmp_path: Path) -> None:
+    data = random.Random(8).randbytes(3 * MMAP_THRESHOLD + 5)
+    pieces = [data[i:i + 100_000] for i in range(0, len(data), 100_000)]
+    odb = FileObjectDatabase(tmp_path / "objects")
+    told: list[int] = []
+    oid, size = odb.write_stream(iter(pieces), told.append)
+    assert (oid, size) == (hash_bytes(data), len(data))
+    assert told == [len(p) for p in pieces]
+    assert odb.path(oid).read_bytes() == data
+    assert odb.verify(oid) == odb.path(oid)
+    assert odb.write_stream(iter(pieces)) == (oid, size)  # stored once
+    assert odb.temp_files() == [] and os.listdir(tmp_path / "objects" / "tmp") == []
+
+
+def test_a_broken_stream_stores_nothing(tmp_path: Path) -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"the first piece"
+        raise ConnectionError("the download broke off")
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    with pytest.raises(ConnectionError):
+        odb.write_stream(broken())
+    assert [p for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "wrong-name"])

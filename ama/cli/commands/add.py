@@ -20,20 +20,30 @@ from ama.cli.commands._porcelain import (
     examples=[
         ("Stage everything in the asset directory:", "ama add ."),
         ("Stage one folder and one file:", "ama add data/ config.yaml"),
+        ("Stage an object of a bucket, as raw/train.csv:",
+         "ama add s3://my-bucket/exports/train.csv --dest raw"),
+        ("Stage every object under a prefix, and a file from the web:",
+         "ama add gs://my-bucket/images/ https://example.org/labels.json"),
     ],
     see_also=["ama-status(1)", "ama-update(1)", "ama-remove(1)", "ama-discard(1)"],
-    exit_codes={0: "success", 2: "bad usage, an excluded file, a special file, a bad name or "
-                                 "a symbolic link leaving the asset",
-                3: "a path that does not exist, or not an asset directory"},
+    exit_codes={0: "success", 2: "bad usage, an excluded file, a special file, a bad name, "
+                                 "a symbolic link leaving the asset, or a file in the way "
+                                 "of a download",
+                3: "a path that does not exist, a missing bucket, object or web page, or "
+                   "not an asset directory",
+                4: "a bucket or web server refused access",
+                5: "a source that cannot be reached"},
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH…")
+@click.option("--dest", metavar="DIR",
+              help="Where files read from URLs land (default: the current folder).")
 @click.option("--follow-symlinks", is_flag=True,
               help="Stage the file a symbolic link leaving the asset points at, as a file.")
 @click.option("--skip-symlinks", is_flag=True, help="Leave every symbolic link out.")
 @quiet_option
 @json_option
-def command(paths: tuple[str, ...], follow_symlinks: bool, skip_symlinks: bool, quiet: bool,
-            as_json: bool) -> None:
+def command(paths: tuple[str, ...], dest: str | None, follow_symlinks: bool,
+            skip_symlinks: bool, quiet: bool, as_json: bool) -> None:
     """Stage the files below each PATH ('.' for the whole directory): new files, files
     whose content changed, and the removal of staged files that were deleted.
 
@@ -53,16 +63,42 @@ def command(paths: tuple[str, ...], follow_symlinks: bool, skip_symlinks: bool, 
     hardlink checkout of it: edit it by replacing it (as most editors save), never by
     making it writable and writing into it. ama status reports such a file as modified
     if its bytes change anyway, and ama store verify finds the damaged object.
+
+    A PATH may also be a URL: s3://BUCKET/KEY, gs://BUCKET/KEY, https://HOST/FILE (or
+    http://). The object is streamed into the store, hashed on the way (never held whole
+    in memory nor copied elsewhere first), placed in the asset directory under its base
+    name and staged. s3://BUCKET/PREFIX/ and gs://BUCKET/PREFIX/ (a trailing /) add every
+    object under the prefix, at its path below it. --dest DIR puts them in DIR instead of
+    the current folder. Credentials come from the standard chains: for S3 the environment
+    (AWS_ACCESS_KEY_ID, AWS_PROFILE, …) and its files; for GCS the application default
+    credentials. AWS_ENDPOINT_URL and STORAGE_EMULATOR_HOST point at another endpoint.
+    Every URL is checked before any byte is read; a file already at a landing place is
+    replaced only if it is staged and unchanged.
     """
     from ama.plumbing.errors import BadInput
-    from ama.porcelain.add import add
+    from ama.porcelain.add import Staged, add
+    from ama.porcelain.sources import add_sources, is_source
 
     if follow_symlinks and skip_symlinks:
         raise BadInput("--follow-symlinks and --skip-symlinks cannot be given together")
     links = "follow" if follow_symlinks else "skip" if skip_symlinks else "record"
+    urls = [p for p in paths if is_source(p)]
+    local = [p for p in paths if not is_source(p)]
+    if dest is not None and not urls:
+        raise BadInput("--dest places files read from URLs; no URL was given",
+                       "move local files where they belong, then 'ama add' them")
     asset = open_asset()
-    with progress("Staging", not (quiet or as_json)) as bar:
-        result = add(asset, list(paths), progress=bar, links=links)
+    result = Staged()
+    if local:
+        with progress("Staging", not (quiet or as_json)) as bar:
+            result = add(asset, local, progress=bar, links=links)
+    if urls:
+        with progress("Downloading", not (quiet or as_json)) as bar:
+            fetched = add_sources(asset, urls, dest, progress=bar)
+        result.new += fetched.new
+        result.modified += fetched.modified
+        result.bytes += fetched.bytes
+        result.sort()
     if as_json:
         emit_json(result.to_json())
         return
