@@ -41,6 +41,8 @@ ERROR_CODES: dict[int, str] = {
     500: "internal",
 }
 BUMPS = ("patch", "minor", "major")
+# The longest a verify call that gives "seconds" goes on beginning objects.
+VERIFY_SECONDS_MAX = 60.0
 
 
 # -- request helpers -------------------------------------------------------------------------
@@ -421,10 +423,16 @@ class Verify(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
         body = _json_body(req, self.config)
         ids = _field(body, "ids", list)
+        # A client that can ask again gives a time to answer within; its ids not begun by
+        # then are answered pending. The server's own cap keeps every call short of its
+        # workers' timeout.
+        seconds = _field(body, "seconds", (int, float), default=None, nullable=True)
+        if seconds is not None:
+            seconds = min(max(float(seconds), 0.0), VERIFY_SECONDS_MAX)
         resp.media = self.service.verify_objects(
             req.context.caller, project,
             [check_id(i if isinstance(i, str) else "", f"field 'ids[{n}]'")
-             for n, i in enumerate(ids)])
+             for n, i in enumerate(ids)], seconds=seconds)
 
 
 class _Limited:

@@ -42,6 +42,8 @@ from ama.porcelain.store import UPLOADS_DIR
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
 BATCH = 50_000
+# Ids per verify call; the remote answers those it could not read in time as pending.
+VERIFY_BATCH = 1000
 PENDING_FILE = "upload"
 BUMPS = ("patch", "minor", "major")
 
@@ -357,15 +359,29 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
         sent += done
         if progress is not None:
             progress(sent, len(objects), sent_bytes, total_bytes)
-        for begin in range(0, len(verify), 1000):
-            checked = transport.verify(project, verify[begin:begin + 1000])
-            bad = [i for i in checked.get("objects", []) if "error" in i]
-            if bad:
-                raise ValidationFailed(
-                    f"{len(bad)} object(s) did not arrive intact: "
-                    + "; ".join(i["error"].get("message", "") for i in bad[:5]),
-                    "run the upload again", problems=[str(i.get("id")) for i in bad])
+        _verify(transport, project, verify)
     return sent, sent_bytes
+
+
+def _verify(transport: Transport, project: str, ids: list[str]) -> None:
+    """Have the remote hash ``ids`` in its storage, asking again for those it answered
+    pending (it answers each call within a set time); raises ValidationFailed naming the
+    objects that did not arrive intact."""
+    while ids:
+        checked = transport.verify(project, ids[:VERIFY_BATCH])
+        answers = checked.get("objects", [])
+        bad = [i for i in answers if "error" in i]
+        if bad:
+            raise ValidationFailed(
+                f"{len(bad)} object(s) did not arrive intact: "
+                + "; ".join(i["error"].get("message", "") for i in bad[:5]),
+                "run the upload again", problems=[str(i.get("id")) for i in bad])
+        pending = [str(i["id"]) for i in answers if i.get("pending")]
+        if len(pending) >= min(len(ids), VERIFY_BATCH):
+            raise ValidationFailed(f"the remote verified none of {len(pending)} object(s) "
+                                   "it was asked to", "run the upload again",
+                                   problems=pending)
+        ids = pending + ids[VERIFY_BATCH:]
 
 
 def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
