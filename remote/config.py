@@ -28,6 +28,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "server.toml"
 MiB = 1 << 20
 GiB = 1 << 30
+TiB = 1 << 40
+# The largest object S3 stores (in a multipart upload; one PUT stops at 5 GiB): a server
+# refusing less refuses what its storage would hold, and more could never be stored there.
+MAX_OBJECT_BYTES = 5 * TiB
 
 
 class BadConfig(BadInput):
@@ -43,7 +47,7 @@ class ServerConfig:
     # JSON request bodies (a batch of many ids, a class with its schema) are small; object
     # bytes go through PUT objects/{id}, limited separately.
     max_request_bytes: int = 16 * MiB
-    max_object_bytes: int = 50 * GiB
+    max_object_bytes: int = MAX_OBJECT_BYTES
     per_page: int = 100
     max_per_page: int = 1000
     open_signup_domains: tuple[str, ...] = ()
