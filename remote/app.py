@@ -435,6 +435,24 @@ class Verify(_Resource):
              for n, i in enumerate(ids)], seconds=seconds)
 
 
+class Multipart(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
+                oid: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.start_multipart(
+            req.context.caller, project, check_id(oid, "the object id"),
+            _field(body, "size", int), self.config.multipart_part_bytes)
+
+
+class MultipartComplete(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
+                oid: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.complete_multipart(
+            req.context.caller, project, check_id(oid, "the object id"),
+            _field(body, "upload_id", str, nullable=True))
+
+
 class _Limited:
     """The first ``left`` bytes of a stream, as a stream (the server sends no more)."""
 
@@ -613,6 +631,8 @@ def create_app(service: Any, config: ServerConfig,
         (p + "/objects/batch", r(Batch)),
         (p + "/objects/verify", r(Verify)),
         (p + "/objects/{oid}", r(Object)),
+        (p + "/objects/{oid}/multipart", r(Multipart)),
+        (p + "/objects/{oid}/multipart/complete", r(MultipartComplete)),
     ]
     for template, resource in routes:
         app.add_route(template, resource)

@@ -130,6 +130,14 @@ PATHS: dict[str, dict[str, Any]] = {
     _P + "/objects/verify": {
         "post": _op("check objects' bytes against their ids", "200", _path("project"),
                     _body({"ids": {"type": "array", "items": _ID}}, ("ids",)))},
+    _P + "/objects/{oid}/multipart": {
+        "post": _op("open or resume a large object's upload in parts", "200",
+                    _path("project", "oid"),
+                    _body({"size": {"type": "integer", "minimum": 0}}, ("size",)))},
+    _P + "/objects/{oid}/multipart/complete": {
+        "post": _op("join an upload's parts into the object and verify it", "200",
+                    _path("project", "oid"),
+                    _body({"upload_id": {"type": ["string", "null"]}}, ("upload_id",)))},
     _P + "/objects/{oid}": {
         "get": _op("an object's bytes", "200", _path("project", "oid")),
         "put": _op("upload an object's bytes", "201", _path("project", "oid"), {

@@ -642,6 +642,32 @@ class HttpTransport:
                               f"{oid} for a range of {length}", "run the command again")
         return data
 
+    # -- large objects in parts (ama.plumbing.multipart) --
+
+    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]:
+        """Open or find again the upload in parts of object ``oid``: the parts to send."""
+        result: dict[str, Any] = self._call(
+            "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart", {"size": size})
+        return result
+
+    def upload_part(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+                    offset: int, size: int) -> None:
+        """Send ``size`` bytes of the file at ``path`` from ``offset`` to a part's action."""
+        from ama.plumbing.multipart import Window
+
+        headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
+        with open(path, "rb") as f:
+            self._send(action.get("method", "PUT"), action["href"], headers=headers,
+                       data=Window(f, offset, size) if size else b"").close()
+
+    def complete_multipart(self, project: str, oid: str,
+                           upload_id: str | None) -> dict[str, Any]:
+        """Have the remote join the parts into object ``oid`` and verify it."""
+        result: dict[str, Any] = self._call(
+            "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
+            {"upload_id": upload_id})
+        return result
+
 
 def _expand_batch(answer: Mapping[str, Any], operation: str,
                   objects: list[dict[str, Any]], url: str) -> dict[str, Any]:

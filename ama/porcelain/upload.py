@@ -23,14 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
-from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest, tree_entries, write_tree
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.lock import store_in_use
+from ama.plumbing.multipart import DEFAULT_THRESHOLD, SendsParts, send_in_parts
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.rules import rule_problems
@@ -92,20 +93,23 @@ def _load_metadata(metadata: Any) -> dict[str, Any] | None:
 def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "patch",
            progress: Progress | None = None,
            now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-           key: Callable[[], str] = lambda: secrets.token_hex(16)) -> UploadResult:
+           key: Callable[[], str] = lambda: secrets.token_hex(16),
+           notice: Callable[[str], None] | None = None) -> UploadResult:
     """Upload the staged files as the next version of ``asset`` (see the module docstring).
 
-    ``metadata`` is a dict or the path of a JSON file. Raises :class:`NothingStaged`,
-    :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the transport's errors;
-    nothing is sent when a local check fails.
+    ``metadata`` is a dict or the path of a JSON file; ``notice`` is told of a large
+    object's upload that goes on from parts an interrupted one stored. Raises
+    :class:`NothingStaged`, :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the
+    transport's errors; nothing is sent when a local check fails.
     """
     # The objects sent must stay in the store until the remote has them all.
     with store_in_use(asset.store.objects.root):
-        return _upload(asset, message, metadata, bump, progress, now, key)
+        return _upload(asset, message, metadata, bump, progress, now, key, notice)
 
 
 def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Progress | None,
-            now: Callable[[], datetime], key: Callable[[], str]) -> UploadResult:
+            now: Callable[[], datetime], key: Callable[[], str],
+            notice: Callable[[str], None] | None = None) -> UploadResult:
     from ama.porcelain.remotes import open_remote
 
     if bump not in BUMPS:
@@ -174,7 +178,8 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
     objects += [(t, odb.size(t)) for t in new_trees]
     objects += new_blobs
     sent, sent_bytes = send(transport, remote.project, odb, objects,
-                            int(asset.config.get("transfer.parallelism")), progress)
+                            int(asset.config.get("transfer.parallelism")), progress,
+                            int(asset.config.get("transfer.multipart_threshold")), notice)
     crash_point("upload.sent")
     try:
         result = transport.commit(remote.project, head.class_name,
@@ -309,10 +314,14 @@ def _to_send(odb: FileObjectDatabase, root: str, parent_root: str | None
 
 def send(transport: Transport, project: str, odb: FileObjectDatabase,
          objects: list[tuple[str, int]], parallelism: int = 8,
-         progress: Progress | None = None) -> tuple[int, int]:
+         progress: Progress | None = None, multipart_threshold: int | None = None,
+         notice: Callable[[str], None] | None = None) -> tuple[int, int]:
     """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
-    a time; ask the remote to verify objects sent to its storage directly. Returns (objects
-    sent, bytes sent)."""
+    a time, those of ``multipart_threshold`` bytes or more in parts where the remote takes
+    them (``notice`` hears of an upload that resumes); ask the remote to verify objects
+    sent to its storage directly. Returns (objects sent, bytes sent)."""
+    if multipart_threshold is None:
+        multipart_threshold = DEFAULT_THRESHOLD
     total_bytes = sum(size for _, size in objects)
     if progress is not None:
         progress(0, len(objects), 0, total_bytes)  # the totals, before any transfer
@@ -340,7 +349,11 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
             pending: set[Future[int]] = set()
             try:
                 for oid, size, action in todo:
-                    pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
+                    if size >= multipart_threshold and isinstance(transport, SendsParts):
+                        pending.add(pool.submit(_send_large, transport, project, action, odb,
+                                                oid, size, parallelism, notice))
+                    else:
+                        pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
                     if len(pending) >= parallelism * 4:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in finished:
@@ -408,3 +421,15 @@ def _send_one(transport: Transport, action: dict[str, Any], odb: FileObjectDatab
               oid: str, size: int) -> int:
     transport.upload(action, odb.path(oid))
     return size
+
+
+def _send_large(transport: SendsParts, project: str, action: dict[str, Any],
+                odb: FileObjectDatabase, oid: str, size: int, parallelism: int,
+                notice: Callable[[str], None] | None) -> int:
+    """Send a large object in parts; in one request when the remote's storage takes no
+    parts (or the remote is older than uploads in parts). Returns the bytes sent."""
+    try:
+        return send_in_parts(transport, project, oid, size, odb.path(oid), parallelism,
+                             notice)
+    except (BadInput, NotFound):
+        return _send_one(cast(Transport, transport), action, odb, oid, size)

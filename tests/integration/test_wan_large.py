@@ -4,16 +4,22 @@ request."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
-from ama.plumbing.transport import HttpTransport
+from ama.plumbing.transport import HttpTransport, ValidationFailed
 from ama.porcelain.upload import send
 from tests.services.server import RunningServer
 from tests.services.wan import WanProxy
+
+
+SIGNED = "X-Amz-Signature="  # in the query of a presigned URL: the client's own requests
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -40,3 +46,71 @@ def test_verify_of_many_objects_far_away_answers_within_the_clients_timeout(
     # The server read each object once, with no look before it (one GET, no HEAD).
     assert s3.count("HEAD") == 0
     assert s3.count("GET", "/objects/") == 80
+
+
+# -- large objects in parts ---------------------------------------------------------------
+
+PART = 5 << 20  # S3's smallest part but for the last
+THRESHOLD = 6 << 20
+
+
+def _large_server(s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+                  wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch,
+                  **proxy: Any) -> tuple[RunningServer, WanProxy]:
+    """ama-server on moto's S3 behind the proxy, sending objects in parts of 5 MiB."""
+    s3 = wan_proxy(*_hostport(s3_bucket.endpoint_url), **proxy)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.url)
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+    return server, s3
+
+
+def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(2 * PART + 1000)  # just over two parts
+    with odb.batch():
+        oid = odb.write(data)
+    client = HttpTransport(server.url, server.token)
+    assert send(client, server.project, odb, [(oid, len(data))],
+                multipart_threshold=THRESHOLD) == (1, len(data))
+    assert s3.count("PUT", "partNumber=") == 3
+    assert s3.count("PUT", SIGNED) == 3  # no single PUT of the whole object
+    answer = client.batch(server.project, "download", [{"id": oid, "size": len(data)}])
+    out = tmp_path / "back"
+    client.download(answer["objects"][0]["actions"]["download"], oid, out)
+    assert out.read_bytes() == data
+    stored = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
+        Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
+    assert stored == []  # completed, nothing left behind
+
+
+def test_a_part_with_wrong_bytes_is_refused_and_nothing_is_verified(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch)
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    bad = bytearray(data)
+    bad[PART + 7] ^= 0xFF  # one bit of the second part flipped on the way
+    path = tmp_path / "sent"
+    path.write_bytes(bytes(bad))
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    for part in plan["parts"]:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+    with pytest.raises(ValidationFailed) as e:
+        client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert oid in e.value.message and "deleted" in e.value.message
+    assert _keys(s3_bucket) == []  # the joined bytes were deleted
+    answer = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    assert "upload" in answer["objects"][0]["actions"]  # still wanted: not verified
+    assert "error" in client.verify(server.project, [oid])["objects"][0]
+
+
+def _keys(s3_bucket: object) -> list[str]:
+    client, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
+    return [item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", [])]
