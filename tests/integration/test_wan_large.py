@@ -160,3 +160,25 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
         ama(*args, cwd=tmp_path, env=other)
     ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
     assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+
+
+def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch)
+    data = os.urandom(2 * PART)
+    oid = hash_bytes(data)
+    (tmp_path / "big").write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    plan = client.start_multipart(server.project, oid, len(data))
+    first = plan["parts"][0]
+    client.upload_part(first["action"], tmp_path / "big", first["offset"], first["size"])
+    assert _parts_stored(s3_bucket) == 1
+    # moto dates every upload's start in 2010, so the grace cannot be seen at work here.
+    old = server.run("fsck", "--repair", "--grace", "0", check=False)
+    leftovers = [line.split("\t") for line in old.stdout.splitlines() if "leftover" in line]
+    assert len(leftovers) == 1 and plan["upload_id"] in leftovers[0][1], old.stdout
+    assert leftovers[0][-1] == "repaired"
+    uploads = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
+        Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
+    assert uploads == []
