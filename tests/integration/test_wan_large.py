@@ -182,3 +182,50 @@ def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
     uploads = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
         Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
     assert uploads == []
+
+
+def _ranges_written(incoming: Path) -> int:
+    return sum(len(p.read_text().split()) for p in incoming.glob("*.ranges")) \
+        if incoming.exists() else 0
+
+
+def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40 MiB in ranges of 1.5 MiB (a quarter of the threshold), two at a time through a
+    # 10 MiB/s link: killed once 8 of the 27 ranges are in the partial file.
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
+                               rtt_ms=20, bandwidth=10 << 20)
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("auth", "login", "--token", server.token, "--remote", "team"),
+                 ("project", "activate", server.project), ("class", "init", "data")):
+        ama(*args, cwd=tmp_path)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    data = os.urandom(8 * PART)
+    oid = hash_bytes(data)
+    (m / "weights.bin").write_bytes(data)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "big", cwd=m)
+    home = tmp_path / "other-home"
+    other = {"AMA_HOME": str(home)}
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("config", "set", "project.active", server.project),
+                 ("auth", "login", "--token", server.token),
+                 ("config", "set", "transfer.parallelism", "2")):
+        ama(*args, cwd=tmp_path, env=other)
+    s3.reset_counts()
+    kill_when(["clone", "data/1", "-d", str(tmp_path / "c")], tmp_path, other,
+              lambda: _ranges_written(home / "incoming") >= 8)
+    fetched = _ranges_written(home / "incoming")
+    assert 8 <= fetched < 27
+    # Nothing partial or unverified entered the store.
+    assert not (home / "objects" / oid[:2] / oid[2:]).exists()
+    first = s3.count("GET", SIGNED)
+    ama("download", cwd=tmp_path / "c", env=other)
+    assert (tmp_path / "c" / "weights.bin").read_bytes() == data
+    # Only the ranges not in the partial file were fetched again.
+    assert s3.count("GET", SIGNED) - first <= 27 - fetched
+    assert list((home / "incoming").glob(f"{oid}.*")) == []
