@@ -441,7 +441,25 @@ class Multipart(_Resource):
         body = _json_body(req, self.config)
         resp.media = self.service.start_multipart(
             req.context.caller, project, check_id(oid, "the object id"),
-            _field(body, "size", int), self.config.multipart_part_bytes)
+            _field(body, "size", int), self.config.multipart_part_bytes,
+            href_prefix=req.forwarded_prefix)
+
+
+class MultipartPart(_Resource):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str,
+               upload_id: str, number: str) -> None:
+        size = req.content_length
+        if size is None:
+            raise falcon.HTTPLengthRequired(description="a part needs a Content-Length")
+        if size > self.config.max_object_bytes:
+            raise PayloadTooLarge(f"a part of {size} bytes is larger than the "
+                                  f"{self.config.max_object_bytes} bytes this server takes")
+        if not number.isdigit():
+            raise BadInput(f"part number {number!r} is not a number")
+        resp.media = self.service.put_part(
+            req.context.caller, project, check_id(oid, "the object id"), upload_id,
+            int(number), req.bounded_stream, size)
+        resp.status = falcon.HTTP_201
 
 
 class MultipartComplete(_Resource):
@@ -633,6 +651,7 @@ def create_app(service: Any, config: ServerConfig,
         (p + "/objects/{oid}", r(Object)),
         (p + "/objects/{oid}/multipart", r(Multipart)),
         (p + "/objects/{oid}/multipart/complete", r(MultipartComplete)),
+        (p + "/objects/{oid}/multipart/{upload_id}/{number}", r(MultipartPart)),
     ]
     for template, resource in routes:
         app.add_route(template, resource)

@@ -8,7 +8,7 @@ parts, an upload cut off goes on from the parts already stored, which the storag
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
@@ -30,9 +30,18 @@ class UploadsInParts(Protocol):
     def open_upload(self, key: str) -> str: ...
     def stored_parts(self, key: str, upload_id: str) -> dict[int, int]: ...
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> dict[str, Any]: ...
+                     expires: int) -> dict[str, Any] | None: ...
     def complete_upload(self, key: str, upload_id: str) -> bool: ...
     def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class TakesParts(Protocol):
+    """A storage whose parts the server writes (``file://``): its :meth:`presign_part`
+    gives None, and the client sends each part to the server's own route."""
+
+    def put_part(self, key: str, upload_id: str, number: int, stream: BinaryIO,
+                 size: int) -> None: ...
 
 
 def part_plan(size: int, part_size: int) -> list[tuple[int, int, int]]:
@@ -48,7 +57,7 @@ class Multipart(Objects):
     neighbour checks it shares)."""
 
     def start_multipart(self, caller: Caller, project: str, oid: str, size: int,
-                        part_size: int) -> dict[str, Any]:
+                        part_size: int, href_prefix: str = "") -> dict[str, Any]:
         """Open, or find again, the multipart upload of object ``oid`` (writers).
 
         Returns ``{"id","size","verified": True}`` when the project holds it already, else
@@ -57,7 +66,9 @@ class Multipart(Objects):
         ``stored_bytes`` what the parts already stored hold (an upload cut off goes on from
         them). ``upload_id`` is None when the storage holds the object's key already: the
         client then only asks to complete. Raises BadInput for a storage without
-        multipart uploads (send the object in one request instead).
+        multipart uploads (send the object in one request instead). A part's action on a
+        storage without URLs of its own (``file://``) is this server's own route, after
+        ``href_prefix`` (the HTTP app's scheme and host).
         """
         check_id(oid)
         if type(size) is not int or size < 0:
@@ -90,9 +101,12 @@ class Multipart(Objects):
             if stored.get(number) == length:
                 answer["stored_bytes"] += length
                 continue
+            action = storage.presign_part(key, upload_id, number, length, PART_TTL) or {
+                "href": f"{href_prefix}/v1/projects/{project}/objects/{oid}/multipart/"
+                        f"{upload_id}/{number}",
+                "method": "PUT", "headers": {}, "expires": PART_TTL}
             answer["parts"].append({"number": number, "offset": offset, "size": length,
-                                    "action": storage.presign_part(key, upload_id, number,
-                                                                   length, PART_TTL)})
+                                    "action": action})
         return answer
 
     def complete_multipart(self, caller: Caller, project: str, oid: str,
@@ -126,3 +140,27 @@ class Multipart(Objects):
                                    problems=[oid])
         self.db.run(lambda s: self._upsert_object(s, project_id, *verified))
         return answer
+
+    def put_part(self, caller: Caller, project: str, oid: str, upload_id: str, number: int,
+                 stream: BinaryIO, size: int) -> dict[str, Any]:
+        """Write part ``number`` (``size`` bytes of ``stream``) of an upload in parts to a
+        storage whose parts the server writes (writers). Returns ``{"number","size"}``.
+        Raises NotFound for an object this project did not open an upload of, BadInput
+        for a storage that takes its parts straight from the client.
+        """
+        check_id(oid)
+        if not 1 <= number <= MAX_PARTS:
+            raise BadInput(f"part number {number} is not between 1 and {MAX_PARTS}")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            storage_url = proj.storage_url
+        if row is None:
+            raise NotFound(f"object {oid} was not uploaded",
+                           "start its upload again with 'ama upload'")
+        storage = self._storage(storage_url)
+        if not isinstance(storage, TakesParts):
+            raise BadInput(f"the storage of project {project!r} takes parts from the "
+                           "client directly", "send them to the part's presigned URL")
+        storage.put_part(object_key(oid), upload_id, number, stream, size)
+        return {"number": number, "size": size}

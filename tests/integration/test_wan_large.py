@@ -229,3 +229,32 @@ def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
     # Only the ranges not in the partial file were fetched again.
     assert s3.count("GET", SIGNED) - first <= 27 - fetched
     assert list((home / "incoming").glob(f"{oid}.*")) == []
+
+
+def test_file_storage_takes_an_object_in_parts_through_the_server(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(1 << 20))
+    server = start_ama_server()  # file:// storage
+    remote = wan_proxy(*_hostport(server.url), rtt_ms=20)
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(3 * (1 << 20) + 1000)
+    with odb.batch():
+        oid = odb.write(data)
+    client = HttpTransport(remote.url, server.token)
+    # Cut off after two parts: the parts written whole are kept, and the next try
+    # sends only the rest.
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    assert [p["size"] for p in plan["parts"]] == [1 << 20] * 3 + [1000]
+    for part in plan["parts"][:2]:
+        client.upload_part(part["action"], odb.path(oid), part["offset"], part["size"])
+    storage = Path(server.storage_url.removeprefix("file://"))
+    assert not (storage / "objects" / oid[:2] / oid[2:]).exists()
+    remote.reset_counts()
+    assert send(client, server.project, odb, [(oid, len(data))],
+                multipart_threshold=2 << 20) == (1, (1 << 20) + 1000)
+    assert remote.count("PUT", "/multipart/") == 2
+    assert (storage / "objects" / oid[:2] / oid[2:]).read_bytes() == data
+    # Nothing of the parts is left beside the object.
+    assert [p.name for p in (storage / "objects" / oid[:2]).iterdir()] == [oid[2:]]
