@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from ama.plumbing.errors import AmaError
 from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.service.common import Caller, upsert_objects
@@ -133,7 +134,13 @@ class Multipart(Objects):
             if not isinstance(storage, UploadsInParts):
                 raise BadInput(f"the storage of project {project!r} takes no multipart "
                                "uploads", "send the object in one request")
-            storage.complete_upload(object_key(oid), upload_id)
+            try:
+                storage.complete_upload(object_key(oid), upload_id)
+            except AmaError:
+                # Completed meanwhile by another request (the same client's, cut off after
+                # it asked, and run again): what is stored is checked below all the same.
+                if storage.stat(object_key(oid)) is None:
+                    raise
         answer, verified = self._verify_stored(storage, oid, row.size)
         if verified is None:
             raise ValidationFailed(str(answer["error"]["message"]), "run the upload again",

@@ -244,21 +244,26 @@ class S3Backend:
         """Join the stored parts into ``key``, create-only. Returns True when stored, False
         when ``key`` already existed (the upload is aborted, its bytes kept)."""
         name = self._name(key)
-        with self._errors():
-            parts = []
-            pages = self._client.get_paginator("list_parts").paginate(
-                Bucket=self.bucket, Key=name, UploadId=upload_id)
-            for page in pages:
-                parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
-                          for p in page.get("Parts", [])]
         try:
             with self._errors():
+                parts = []
+                pages = self._client.get_paginator("list_parts").paginate(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id)
+                for page in pages:
+                    parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                              for p in page.get("Parts", [])]
                 self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=name, UploadId=upload_id,
                     MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
         except _Precondition:
             self.abort_upload(key, upload_id)
             return False
+        except _Absent:
+            # No such upload: completed by another request (a client cut off after asking,
+            # then run again), or aborted.
+            if self.stat(key) is not None:
+                return False
+            raise ObjectMissing(key, self.url) from None
         return True
 
     def abort_upload(self, key: str, upload_id: str) -> None:

@@ -258,3 +258,27 @@ def test_file_storage_takes_an_object_in_parts_through_the_server(
     assert (storage / "objects" / oid[:2] / oid[2:]).read_bytes() == data
     # Nothing of the parts is left beside the object.
     assert [p.name for p in (storage / "objects" / oid[:2]).iterdir()] == [oid[2:]]
+
+
+def test_completing_an_upload_another_request_completed_checks_what_is_stored(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A client killed after asking to complete, and run again: its second completion
+    # finds the upload gone and the object stored, and verifies that.
+    server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch)
+    data = os.urandom(PART + 1000)
+    oid = hash_bytes(data)
+    (tmp_path / "big").write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    plan = client.start_multipart(server.project, oid, len(data))
+    for part in plan["parts"]:
+        client.upload_part(part["action"], tmp_path / "big", part["offset"], part["size"])
+    s3, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
+    key = f"ama/objects/{oid[:2]}/{oid[2:]}"
+    parts = s3.list_parts(Bucket=name, Key=key, UploadId=plan["upload_id"])["Parts"]
+    s3.complete_multipart_upload(
+        Bucket=name, Key=key, UploadId=plan["upload_id"],
+        MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                                   for p in parts]})
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "verified": True}
