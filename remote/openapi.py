@@ -129,7 +129,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "compact": {"enum": [0, 1]}}, ("operation", "objects")))},
     _P + "/objects/verify": {
         "post": _op("check objects' bytes against their ids", "200", _path("project"),
-                    _body({"ids": {"type": "array", "items": _ID}}, ("ids",)))},
+                    _body({"ids": {"type": "array", "items": _ID},
+                           "seconds": {"type": ["number", "null"]}}, ("ids",)))},
     _P + "/objects/{oid}/multipart": {
         "post": _op("open or resume a large object's upload in parts", "200",
                     _path("project", "oid"),
