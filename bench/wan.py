@@ -34,6 +34,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -44,6 +45,7 @@ from tests.services.server import run_ama_server, start_server  # noqa: E402
 from tests.services.wan import WanProxy  # noqa: E402
 
 RESULTS = HERE / "results" / "wan.json"
+MiB = 1 << 20
 PROJECT = "bench"
 SIGNED = "X-Amz-Signature="
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -110,6 +112,7 @@ class Bench:
         self.timeout = timeout
         self.dvc = dvc
         self.rows: list[Row] = []
+        self.client_env: dict[str, str] = {}
 
     def measure(self, rtt: float, tool: str, operation: str, args: list[str], cwd: Path,
                 env: dict[str, str], s3: WanProxy, server: WanProxy | None) -> Row:
@@ -126,9 +129,10 @@ class Bench:
         print(_line(row), flush=True)
         return row
 
-    def ama(self, rtt: float) -> None:
-        root = self.tmp / f"ama-{rtt:g}ms"
+    def ama(self, rtt: float, data: Path | None = None, label: str = "") -> None:
+        root = self.tmp / f"ama{label}-{rtt:g}ms"
         root.mkdir()
+        _reset(self.s3_endpoint)  # moto holds every bucket in memory: one flow's at a time
         bucket = _bucket(self.s3_endpoint)
         with WanProxy(_hostport(self.s3_endpoint), rtt_ms=rtt) as s3:
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMA_")},
@@ -143,38 +147,80 @@ class Bench:
             process = start_server(env, root / "server.log")
             try:
                 with WanProxy(_hostport(process.url), rtt_ms=rtt) as remote:
-                    self._ama_flow(rtt, root, token, s3, remote)
+                    self._ama_flow(rtt, root, token, s3, remote, data or self.data, label,
+                                   bucket)
             finally:
                 process.stop()
 
     def _ama_flow(self, rtt: float, root: Path, token: str, s3: WanProxy,
-                  remote: WanProxy) -> None:
+                  remote: WanProxy, data: Path, label: str, bucket: str) -> None:
         ama = str(venv_bin() / "ama")
         env = tool_env(root, AMA_HOME=str(root / "home"), AMA_AUTHOR_NAME="bench",
-                       AMA_AUTHOR_EMAIL="bench@example.com")
+                       AMA_AUTHOR_EMAIL="bench@example.com", **self.client_env)
         for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
                      ["auth", "login", "--token", token, "--remote", "far"],
                      ["project", "activate", PROJECT], ["class", "init", "data"]):
             _check([ama, *args], root, env)
         work = root / "work"
-        shutil.copytree(self.data, work / "data")
+        shutil.copytree(data, work / "data")
         _check([ama, "init", "data"], work, env)
         _check([ama, "add", "-q", "."], work, env)
-        self.measure(rtt, "ama", "upload", [ama, "upload", "-q", "-m", "far"], work, env, s3,
-                     remote)
+        if label:
+            self._killed_upload(rtt, root, ama, env, s3, remote, data, label, bucket)
+        self.measure(rtt, "ama", "upload" + label, [ama, "upload", "-q", "-m", "far"], work,
+                     env, s3, remote)
         other = {**env, "AMA_HOME": str(root / "other-home")}
         for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
                      ["auth", "login", "--token", token, "--remote", "far"],
                      ["config", "set", "project.active", PROJECT]):
             _check([ama, *args], root, other)
-        self.measure(rtt, "ama", "clone", [ama, "clone", "-q", "data/1", "-d", "clone"], root,
-                     other, s3, remote)
+        self.measure(rtt, "ama", "clone" + label, [ama, "clone", "-q", "data/1", "-d", "clone"],
+                     root, other, s3, remote)
 
-    def dvc_flow(self, rtt: float) -> None:
+    def _killed_upload(self, rtt: float, root: Path, ama: str, env: dict[str, str],
+                       s3: WanProxy, remote: WanProxy, data: Path, label: str,
+                       bucket: str) -> None:
+        """Upload other files of the same sizes, SIGKILLed once half their bytes are
+        stored in parts, then run again: the bytes the re-run sends, against the total."""
+        work = root / "killed"
+        work.mkdir()
+        _check([ama, "class", "init", "killed"], root, env)
+        (work / "data").mkdir()
+        total = 0
+        for path in sorted(data.rglob("*")):
+            if path.is_file():
+                size = path.stat().st_size
+                _random_file(work / "data" / path.name, size)
+                total += size
+        _check([ama, "init", "killed"], work, env)
+        _check([ama, "add", "-q", "."], work, env)
+        client = _client(self.s3_endpoint)
+        process = subprocess.Popen([ama, "upload", "-q", "-m", "killed"], cwd=work, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stored = 0
+        while process.poll() is None:
+            stored = _parts_bytes(client, bucket)
+            if stored >= total // 2:
+                process.kill()
+                break
+            time.sleep(0.05)
+        process.wait()
+        stored = _parts_bytes(client, bucket)
+        s3.reset_counts()
+        row = self.measure(rtt, "ama", "resume" + label,
+                           [ama, "upload", "-q", "-m", "killed"], work, env, s3, remote)
+        parts = s3.count("PUT", "partNumber=")
+        note = (f"killed (exit {process.returncode}) with {stored / MiB:.0f} of "
+                f"{total / MiB:.0f} MiB stored in parts; the re-run sent {parts} part(s)")
+        row.error = row.error or note
+        print(f"      {note}", flush=True)
+
+    def dvc_flow(self, rtt: float, data: Path | None = None, label: str = "") -> None:
         assert self.dvc
         dvc = self.dvc
-        root = self.tmp / f"dvc-{rtt:g}ms"
+        root = self.tmp / f"dvc{label}-{rtt:g}ms"
         root.mkdir()
+        _reset(self.s3_endpoint)
         bucket = _bucket(self.s3_endpoint)
         with WanProxy(_hostport(self.s3_endpoint), rtt_ms=rtt) as s3:
             # dvc-s3 reads the AWS config file itself, and /dev/null is not one to it.
@@ -185,16 +231,16 @@ class Bench:
                                     "DVC_NO_ANALYTICS": "1"})
             repo = root / "repo"
             repo.mkdir()
-            shutil.copytree(self.data, repo / "data")
+            shutil.copytree(data or self.data, repo / "data")
             for args in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"],
                          ["remote", "add", "-d", "far", f"s3://{bucket}/dvc"],
                          ["remote", "modify", "far", "endpointurl", s3.url],
                          ["add", "-q", "data"]):
                 _check([dvc, *args], repo, env)
-            self.measure(rtt, "dvc", "push", [dvc, "push", "-q"], repo, env, s3, None)
+            self.measure(rtt, "dvc", "push" + label, [dvc, "push", "-q"], repo, env, s3, None)
             shutil.rmtree(repo / ".dvc" / "cache")
             shutil.rmtree(repo / "data")
-            self.measure(rtt, "dvc", "pull", [dvc, "pull", "-q"], repo, env, s3, None)
+            self.measure(rtt, "dvc", "pull" + label, [dvc, "pull", "-q"], repo, env, s3, None)
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -202,20 +248,58 @@ def _hostport(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _bucket(endpoint: str) -> str:
+def _client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing",
-                          config=Config(signature_version="s3v4",
-                                        s3={"addressing_style": "path"}))
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(signature_version="s3v4",
+                                      s3={"addressing_style": "path"}))
+
+
+def _bucket(endpoint: str) -> str:
     name = f"bench-{secrets.token_hex(4)}"
-    client.create_bucket(Bucket=name)
+    _client(endpoint).create_bucket(Bucket=name)
     return name
 
 
-HEAD = (f"{'rtt':>5} {'tool':4} {'operation':9} {'seconds':>8} {'exit':>4} "
+def _reset(endpoint: str) -> None:
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
+
+
+def _parts_bytes(client: Any, bucket: str) -> int:
+    """The bytes in the parts of the bucket's unfinished multipart uploads."""
+    total = 0
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        parts = client.list_parts(Bucket=bucket, Key=upload["Key"],
+                                  UploadId=upload["UploadId"]).get("Parts", [])
+        total += sum(int(p["Size"]) for p in parts)
+    return total
+
+
+def _random_file(path: Path, size: int) -> None:
+    """``size`` random bytes (real bytes on the wire, none alike), written in pieces."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            piece = min(left, 16 * MiB)
+            f.write(os.urandom(piece))
+            left -= piece
+
+
+def make_large(root: Path, count: int, mib: int) -> Path:
+    """``count`` files of ``mib`` MiB of random bytes."""
+    data = root / "large"
+    data.mkdir()
+    for n in range(count):
+        _random_file(data / f"shard{n}.bin", mib * MiB)
+    return data
+
+
+HEAD = (f"{'rtt':>5} {'tool':4} {'operation':12} {'seconds':>8} {'exit':>4} "
         f"{'server req':>10} {'conn':>6} {'S3 client':>9} {'S3 server':>9} {'S3 conn':>7}")
 
 
@@ -223,7 +307,7 @@ def _line(row: Row) -> str:
     def n(value: int | None) -> str:
         return "-" if value is None else str(value)
 
-    line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:9} {row.seconds:>8.2f} "
+    line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:12} {row.seconds:>8.2f} "
             f"{row.code:>4} {n(row.server_requests):>10} {n(row.server_connections):>6} "
             f"{row.s3_client_requests:>9} {row.s3_server_requests:>9} {row.s3_connections:>7}")
     return line + (f"  {row.error}" if row.error else "")
@@ -252,6 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="ama,dvc",
                         help="which of ama and dvc to run (dvc only with --dvc)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--large", default="",
+                        help="also COUNTxMiB large files (e.g. 2x300): upload, an upload "
+                        "killed half-way and run again, and clone")
+    parser.add_argument("--small", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the small files' rows (default: yes)")
+    parser.add_argument("--threshold", type=int,
+                        help="ama's transfer.multipart_threshold in bytes (default: its own)")
     args = parser.parse_args(argv)
     rtts = [float(r) for r in args.rtt.split(",") if r.strip()]
 
@@ -268,14 +359,25 @@ def main(argv: list[str] | None = None) -> int:
         dvc = _install_dvc(tmp) if args.dvc == "install" else args.dvc
         data = make_data(tmp, args.files, args.size)
         bench = Bench(tmp, data, f"http://{host}:{port}", args.timeout, dvc)
+        if args.threshold:
+            bench.client_env["AMA_MULTIPART_THRESHOLD"] = str(args.threshold)
+        large = None
+        if args.large:
+            count, _, mib = args.large.partition("x")
+            large = make_large(tmp, int(count), int(mib))
+            print(f"large: {count} files of {mib} MiB")
         print(f"{args.files} files of {args.size} bytes; requests counted at the proxies")
         print(HEAD, flush=True)
         tools = args.tools.split(",")
         for rtt in rtts:
-            if "ama" in tools:
+            if "ama" in tools and args.small:
                 bench.ama(rtt)
-            if dvc and "dvc" in tools:
+            if dvc and "dvc" in tools and args.small:
                 bench.dvc_flow(rtt)
+            if "ama" in tools and large is not None:
+                bench.ama(rtt, large, "-large")
+            if dvc and "dvc" in tools and large is not None:
+                bench.dvc_flow(rtt, large, "-large")
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps({
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

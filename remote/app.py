@@ -43,6 +43,8 @@ ERROR_CODES: dict[int, str] = {
     500: "internal",
 }
 BUMPS = ("patch", "minor", "major")
+# The longest a verify call that gives "seconds" goes on beginning objects.
+VERIFY_SECONDS_MAX = 60.0
 
 
 # -- request helpers -------------------------------------------------------------------------
@@ -446,10 +448,52 @@ class Verify(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
         body = _json_body(req, self.config)
         ids = _field(body, "ids", list)
+        # A client that can ask again gives a time to answer within; its ids not begun by
+        # then are answered pending. The server's own cap keeps every call short of its
+        # workers' timeout.
+        seconds = _field(body, "seconds", (int, float), default=None, nullable=True)
+        if seconds is not None:
+            seconds = min(max(float(seconds), 0.0), VERIFY_SECONDS_MAX)
         resp.media = self.service.verify_objects(
             req.context.caller, project,
             [check_id(i if isinstance(i, str) else "", f"field 'ids[{n}]'")
-             for n, i in enumerate(ids)])
+             for n, i in enumerate(ids)], seconds=seconds)
+
+
+class Multipart(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
+                oid: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.start_multipart(
+            req.context.caller, project, check_id(oid, "the object id"),
+            _field(body, "size", int), self.config.multipart_part_bytes,
+            href_prefix=req.forwarded_prefix)
+
+
+class MultipartPart(_Resource):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str,
+               upload_id: str, number: str) -> None:
+        size = req.content_length
+        if size is None:
+            raise falcon.HTTPLengthRequired(description="a part needs a Content-Length")
+        if size > self.config.max_object_bytes:
+            raise PayloadTooLarge(f"a part of {size} bytes is larger than the "
+                                  f"{self.config.max_object_bytes} bytes this server takes")
+        if not number.isdigit():
+            raise BadInput(f"part number {number!r} is not a number")
+        resp.media = self.service.put_part(
+            req.context.caller, project, check_id(oid, "the object id"), upload_id,
+            int(number), req.bounded_stream, size)
+        resp.status = falcon.HTTP_201
+
+
+class MultipartComplete(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
+                oid: str) -> None:
+        body = _json_body(req, self.config)
+        resp.media = self.service.complete_multipart(
+            req.context.caller, project, check_id(oid, "the object id"),
+            _field(body, "upload_id", str, nullable=True))
 
 
 class _Limited:
@@ -693,6 +737,9 @@ def create_app(service: Any, config: ServerConfig,
         (p + "/objects/batch", r(Batch)),
         (p + "/objects/verify", r(Verify)),
         (p + "/objects/{oid}", r(Object)),
+        (p + "/objects/{oid}/multipart", r(Multipart)),
+        (p + "/objects/{oid}/multipart/complete", r(MultipartComplete)),
+        (p + "/objects/{oid}/multipart/{upload_id}/{number}", r(MultipartPart)),
     ]
     for template, resource in routes:
         app.add_route(template, resource)

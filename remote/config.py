@@ -28,6 +28,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "server.toml"
 MiB = 1 << 20
 GiB = 1 << 30
+TiB = 1 << 40
+# The largest object S3 stores (in a multipart upload; one PUT stops at 5 GiB): a server
+# refusing less refuses what its storage would hold, and more could never be stored there.
+MAX_OBJECT_BYTES = 5 * TiB
 
 
 class BadConfig(BadInput):
@@ -43,7 +47,11 @@ class ServerConfig:
     # JSON request bodies (a batch of many ids, a class with its schema) are small; object
     # bytes go through PUT objects/{id}, limited separately.
     max_request_bytes: int = 16 * MiB
-    max_object_bytes: int = 50 * GiB
+    max_object_bytes: int = MAX_OBJECT_BYTES
+    # The parts a client sends a large object in (raised to the storage's minimum, and so
+    # that no object needs more than 10,000): fewer requests than 8 MiB, and a part cut off
+    # re-sends little.
+    multipart_part_bytes: int = 64 * MiB
     per_page: int = 100
     max_per_page: int = 1000
     open_signup_domains: tuple[str, ...] = ()
@@ -64,8 +72,8 @@ class ServerConfig:
         return self.home / CONFIG_FILE
 
 
-_INT_FIELDS = {"max_request_bytes", "max_object_bytes", "per_page", "max_per_page", "token_ttl",
-               "workers", "timeout"}
+_INT_FIELDS = {"max_request_bytes", "max_object_bytes", "multipart_part_bytes", "per_page",
+               "max_per_page", "token_ttl", "workers", "timeout"}
 _KNOWN = {f.name for f in fields(ServerConfig)} - {"home"}
 
 
@@ -90,6 +98,8 @@ def load_config(environ: Mapping[str, str] | None = None,
     values: dict[str, Any] = _read_file(root / CONFIG_FILE)
     if environ.get("AMA_DATABASE_URL"):
         values["database_url"] = environ["AMA_DATABASE_URL"]
+    if environ.get("AMA_MULTIPART_PART_BYTES", "").isdigit():
+        values["multipart_part_bytes"] = int(environ["AMA_MULTIPART_PART_BYTES"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(values) - _KNOWN)
     if unknown:

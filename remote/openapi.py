@@ -159,7 +159,22 @@ PATHS: dict[str, dict[str, Any]] = {
             "compact": {"enum": [0, 1]}}, ("operation", "objects")))},
     _P + "/objects/verify": {
         "post": _op("check objects' bytes against their ids", "200", _path("project"),
-                    _body({"ids": {"type": "array", "items": _ID}}, ("ids",)))},
+                    _body({"ids": {"type": "array", "items": _ID},
+                           "seconds": {"type": ["number", "null"]}}, ("ids",)))},
+    _P + "/objects/{oid}/multipart": {
+        "post": _op("open or resume a large object's upload in parts", "200",
+                    _path("project", "oid"),
+                    _body({"size": {"type": "integer", "minimum": 0}}, ("size",)))},
+    _P + "/objects/{oid}/multipart/complete": {
+        "post": _op("join an upload's parts into the object and verify it", "200",
+                    _path("project", "oid"),
+                    _body({"upload_id": {"type": ["string", "null"]}}, ("upload_id",)))},
+    _P + "/objects/{oid}/multipart/{upload_id}/{number}": {
+        "put": _op("one part of an upload in parts, to a storage without URLs of its own",
+                   "201", _path("project", "oid", "upload_id", "number"), {
+                       "required": True,
+                       "content": {"application/octet-stream": {"schema": {
+                           "type": "string", "format": "binary"}}}})},
     _P + "/objects/{oid}": {
         "get": _op("an object's bytes", "200", _path("project", "oid")),
         "put": _op("upload an object's bytes", "201", _path("project", "oid"), {

@@ -619,9 +619,14 @@ class HttpTransport:
                 gc.enable()
 
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
-        """Ask the remote to check objects uploaded straight to its storage."""
+        """Ask the remote to check objects uploaded straight to its storage.
+
+        The remote is given a quarter of this transport's read timeout to answer in: ids it
+        did not begin by then come back ``{"id", "pending": True}``, to be asked again, so
+        that no call waits on the whole list's reads (ama-protocol(7)).
+        """
         result: dict[str, Any] = self._call("POST", self._p(project) + "/objects/verify",
-                                            {"ids": ids})
+                                            {"ids": ids, "seconds": self.timeout[1] / 4})
         return result
 
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
@@ -699,6 +704,32 @@ class HttpTransport:
             raise RemoteError(f"{_public(action['href'])} answered {len(data)} bytes of object "
                               f"{oid} for a range of {length}", "run the command again")
         return data
+
+    # -- large objects in parts (ama.plumbing.multipart) --
+
+    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]:
+        """Open or find again the upload in parts of object ``oid``: the parts to send."""
+        result: dict[str, Any] = self._call(
+            "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart", {"size": size})
+        return result
+
+    def upload_part(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+                    offset: int, size: int) -> None:
+        """Send ``size`` bytes of the file at ``path`` from ``offset`` to a part's action."""
+        from ama.plumbing.multipart import Window
+
+        headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
+        with open(path, "rb") as f:
+            self._send(action.get("method", "PUT"), action["href"], headers=headers,
+                       data=Window(f, offset, size) if size else b"").close()
+
+    def complete_multipart(self, project: str, oid: str,
+                           upload_id: str | None) -> dict[str, Any]:
+        """Have the remote join the parts into object ``oid`` and verify it."""
+        result: dict[str, Any] = self._call(
+            "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
+            {"upload_id": upload_id})
+        return result
 
 
 def _expand_batch(answer: Mapping[str, Any], operation: str,

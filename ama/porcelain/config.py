@@ -113,6 +113,10 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "seconds to wait for a remote before giving up"),
     Key("transfer.parallelism", "8", _int_between(1, 64),
         "how many objects are transferred at once"),
+    Key("transfer.multipart_threshold", str(64 << 20), _int_between(1, 1 << 50),
+        "objects of this many bytes or more are uploaded in parts, in parallel, and an "
+        "interrupted upload goes on from the parts already stored",
+        env="AMA_MULTIPART_THRESHOLD"),
     Key("user.name", "", _text, "the author name recorded in manifests",
         env="AMA_AUTHOR_NAME"),
     Key("user.email", "", _email, "the author email recorded in manifests",

@@ -24,8 +24,10 @@ from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
+from ama.plumbing.multipart import DEFAULT_THRESHOLD
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
+from ama.plumbing.ranged import fetch_ranged
 from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, Transport
 from ama.porcelain.asset import Asset, locked_index
@@ -74,12 +76,15 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
         return count
     home = odb.root.parent
     folder = _incoming(home)
+    # The threshold of uploads in parts (transfer.multipart_threshold) serves here too.
+    large = int(os.environ.get("AMA_MULTIPART_THRESHOLD") or DEFAULT_THRESHOLD)
     done = 0
     counter = 0
     for start in range(0, total, BATCH):
         chunk = todo[start:start + BATCH]
         answer = transport.batch(project, "download", [{"id": o, "size": s} for o, s in chunk])
         actions: list[tuple[str, dict[str, Any]]] = []
+        sizes: dict[str, int] = {}
         for item in answer["objects"]:
             if "error" in item:
                 raise NotFound(f"object {item.get('id')} is not on the remote "
@@ -90,6 +95,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
             action = (item.get("actions") or {}).get("download")
             if action is not None:
                 actions.append((item["id"], action))
+                sizes[item["id"]] = int(item.get("size") or 0)
         with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
             pending: set[Future[str]] = set()
             paths: dict[Future[str], str] = {}
@@ -113,7 +119,11 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                 for oid, action in actions:
                     counter += 1
                     temp = str(folder / f"{oid[:16]}.{os.getpid()}.{counter}")
-                    future = pool.submit(_fetch_one, transport, action, oid, temp)
+                    if sizes.get(oid, 0) >= large:
+                        future = pool.submit(_fetch_large, transport, action, oid,
+                                             sizes[oid], temp, parallelism, large)
+                    else:
+                        future = pool.submit(_fetch_one, transport, action, oid, temp)
                     paths[future] = temp
                     pending.add(future)
                     if len(pending) >= parallelism * 4:
@@ -194,6 +204,17 @@ def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str,
 
 def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
     transport.download(action, oid, temp)
+    return temp
+
+
+def _fetch_large(transport: Transport, action: dict[str, Any], oid: str, size: int,
+                 temp: str, parallelism: int, large: int) -> str:
+    """Fetch a large object in ranges into its partial file, kept for a re-run when this
+    one fails, and move it to ``temp`` once it hashed to ``oid``."""
+    # A quarter of the threshold a range: 16 MiB at the default of 64 MiB.
+    chunk = max(1 << 20, large // 4)
+    os.replace(fetch_ranged(transport, action, oid, size, os.path.dirname(temp),
+                            parallelism, chunk=chunk), temp)
     return temp
 
 

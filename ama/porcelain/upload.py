@@ -23,14 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
-from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest, tree_entries, write_tree
 from ama.plumbing.index import Index, IndexEntry
 from ama.plumbing.lock import store_in_use
+from ama.plumbing.multipart import DEFAULT_THRESHOLD, SendsParts, send_in_parts
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.rules import rule_problems
@@ -42,6 +43,8 @@ from ama.porcelain.store import UPLOADS_DIR
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
 BATCH = 50_000
+# Ids per verify call; the remote answers those it could not read in time as pending.
+VERIFY_BATCH = 1000
 PENDING_FILE = "upload"
 BUMPS = ("patch", "minor", "major")
 
@@ -90,20 +93,23 @@ def _load_metadata(metadata: Any) -> dict[str, Any] | None:
 def upload(asset: Asset, message: str, *, metadata: Any = None, bump: str = "patch",
            progress: Progress | None = None,
            now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-           key: Callable[[], str] = lambda: secrets.token_hex(16)) -> UploadResult:
+           key: Callable[[], str] = lambda: secrets.token_hex(16),
+           notice: Callable[[str], None] | None = None) -> UploadResult:
     """Upload the staged files as the next version of ``asset`` (see the module docstring).
 
-    ``metadata`` is a dict or the path of a JSON file. Raises :class:`NothingStaged`,
-    :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the transport's errors;
-    nothing is sent when a local check fails.
+    ``metadata`` is a dict or the path of a JSON file; ``notice`` is told of a large
+    object's upload that goes on from parts an interrupted one stored. Raises
+    :class:`NothingStaged`, :class:`RulesBroken`, :class:`ParentMoved`, BadInput, and the
+    transport's errors; nothing is sent when a local check fails.
     """
     # The objects sent must stay in the store until the remote has them all.
     with store_in_use(asset.store.objects.root):
-        return _upload(asset, message, metadata, bump, progress, now, key)
+        return _upload(asset, message, metadata, bump, progress, now, key, notice)
 
 
 def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Progress | None,
-            now: Callable[[], datetime], key: Callable[[], str]) -> UploadResult:
+            now: Callable[[], datetime], key: Callable[[], str],
+            notice: Callable[[str], None] | None = None) -> UploadResult:
     from ama.porcelain.remotes import open_remote
 
     if bump not in BUMPS:
@@ -172,7 +178,8 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
     objects += [(t, odb.size(t)) for t in new_trees]
     objects += new_blobs
     sent, sent_bytes = send(transport, remote.project, odb, objects,
-                            int(asset.config.get("transfer.parallelism")), progress)
+                            int(asset.config.get("transfer.parallelism")), progress,
+                            int(asset.config.get("transfer.multipart_threshold")), notice)
     crash_point("upload.sent")
     try:
         result = transport.commit(remote.project, head.class_name,
@@ -307,10 +314,14 @@ def _to_send(odb: FileObjectDatabase, root: str, parent_root: str | None
 
 def send(transport: Transport, project: str, odb: FileObjectDatabase,
          objects: list[tuple[str, int]], parallelism: int = 8,
-         progress: Progress | None = None) -> tuple[int, int]:
+         progress: Progress | None = None, multipart_threshold: int | None = None,
+         notice: Callable[[str], None] | None = None) -> tuple[int, int]:
     """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
-    a time; ask the remote to verify objects sent to its storage directly. Returns (objects
-    sent, bytes sent)."""
+    a time, those of ``multipart_threshold`` bytes or more in parts where the remote takes
+    them (``notice`` hears of an upload that resumes); ask the remote to verify objects
+    sent to its storage directly. Returns (objects sent, bytes sent)."""
+    if multipart_threshold is None:
+        multipart_threshold = DEFAULT_THRESHOLD
     total_bytes = sum(size for _, size in objects)
     if progress is not None:
         progress(0, len(objects), 0, total_bytes)  # the totals, before any transfer
@@ -338,7 +349,11 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
             pending: set[Future[int]] = set()
             try:
                 for oid, size, action in todo:
-                    pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
+                    if size >= multipart_threshold and isinstance(transport, SendsParts):
+                        pending.add(pool.submit(_send_large, transport, project, action, odb,
+                                                oid, size, parallelism, notice))
+                    else:
+                        pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
                     if len(pending) >= parallelism * 4:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in finished:
@@ -357,15 +372,29 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
         sent += done
         if progress is not None:
             progress(sent, len(objects), sent_bytes, total_bytes)
-        for begin in range(0, len(verify), 1000):
-            checked = transport.verify(project, verify[begin:begin + 1000])
-            bad = [i for i in checked.get("objects", []) if "error" in i]
-            if bad:
-                raise ValidationFailed(
-                    f"{len(bad)} object(s) did not arrive intact: "
-                    + "; ".join(i["error"].get("message", "") for i in bad[:5]),
-                    "run the upload again", problems=[str(i.get("id")) for i in bad])
+        _verify(transport, project, verify)
     return sent, sent_bytes
+
+
+def _verify(transport: Transport, project: str, ids: list[str]) -> None:
+    """Have the remote hash ``ids`` in its storage, asking again for those it answered
+    pending (it answers each call within a set time); raises ValidationFailed naming the
+    objects that did not arrive intact."""
+    while ids:
+        checked = transport.verify(project, ids[:VERIFY_BATCH])
+        answers = checked.get("objects", [])
+        bad = [i for i in answers if "error" in i]
+        if bad:
+            raise ValidationFailed(
+                f"{len(bad)} object(s) did not arrive intact: "
+                + "; ".join(i["error"].get("message", "") for i in bad[:5]),
+                "run the upload again", problems=[str(i.get("id")) for i in bad])
+        pending = [str(i["id"]) for i in answers if i.get("pending")]
+        if len(pending) >= min(len(ids), VERIFY_BATCH):
+            raise ValidationFailed(f"the remote verified none of {len(pending)} object(s) "
+                                   "it was asked to", "run the upload again",
+                                   problems=pending)
+        ids = pending + ids[VERIFY_BATCH:]
 
 
 def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
@@ -392,3 +421,15 @@ def _send_one(transport: Transport, action: dict[str, Any], odb: FileObjectDatab
               oid: str, size: int) -> int:
     transport.upload(action, odb.path(oid))
     return size
+
+
+def _send_large(transport: SendsParts, project: str, action: dict[str, Any],
+                odb: FileObjectDatabase, oid: str, size: int, parallelism: int,
+                notice: Callable[[str], None] | None) -> int:
+    """Send a large object in parts; in one request when the remote's storage takes no
+    parts (or the remote is older than uploads in parts). Returns the bytes sent."""
+    try:
+        return send_in_parts(transport, project, oid, size, odb.path(oid), parallelism,
+                             notice)
+    except (BadInput, NotFound):
+        return _send_one(cast(Transport, transport), action, odb, oid, size)

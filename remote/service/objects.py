@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta, timezone
@@ -44,6 +46,8 @@ _MANIFEST_START = b'{"author":'
 # Bulk uploads are stored and hashed by a few threads, this many objects per task.
 _BULK_WORKERS = 4
 _BULK_CHUNK = 256
+# Objects read back at once by a verify call: below the S3 client's pool of 10 connections.
+VERIFY_WORKERS = 8
 
 
 class _HashingReader:
@@ -512,7 +516,8 @@ class Objects(ServiceBase):
                             "path": local(object_key(oid)) if local is not None else None})
         return {"objects": answers}
 
-    def verify_objects(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+    def verify_objects(self, caller: Caller, project: str, ids: list[str],
+                       seconds: float | None = None) -> dict[str, Any]:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
         Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
@@ -520,8 +525,15 @@ class Objects(ServiceBase):
         id, or on an id another project on an overlapping storage (a legacy setup that
         ``ama-server fsck`` reports) holds, is answered exactly like an id never uploaded.
 
-        Returns ``{"objects": [{"id","size","verified": True} | {"id","error"}]}``; an
-        object whose stored bytes do not match its id is deleted.
+        The objects are read :data:`VERIFY_WORKERS` at a time. With ``seconds``, no object
+        is begun once that long has passed (the first few always are), and those left are
+        answered ``{"id", "pending": True}`` for the client to ask about again: so a call
+        answers within about ``seconds`` plus one object's read, whatever the number of
+        objects and the storage's distance.
+
+        Returns ``{"objects": [{"id","size","verified": True} | {"id","error"} |
+        {"id","pending": True}]}``; an object whose stored bytes do not match its id is
+        deleted.
         """
         for oid in ids:
             check_id(oid)
@@ -532,35 +544,73 @@ class Objects(ServiceBase):
             others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
                                                         if not r.verified])
         storage = self._storage(storage_url)
-        answers: list[dict[str, Any]] = []
+        answers: dict[str, dict[str, Any]] = {}
+        todo: list[tuple[str, int]] = []
         for oid in dict.fromkeys(ids):
             row = rows.get(oid)
             if row is not None and row.verified:
-                answers.append({"id": oid, "size": row.size, "verified": True})
-                continue
-            if row is None or oid in others or storage.stat(object_key(oid)) is None:
-                answers.append({"id": oid, "error": {
-                    "code": 404, "message": f"object {oid} was not uploaded"}})
-                continue
+                answers[oid] = {"id": oid, "size": row.size, "verified": True}
+            elif row is None or oid in others:
+                answers[oid] = {"id": oid, "error": {
+                    "code": 404, "message": f"object {oid} was not uploaded"}}
+            else:
+                answers[oid] = {}  # keeps the order asked; filled in below
+                todo.append((oid, row.size))
+        deadline = None if seconds is None else time.monotonic() + max(0.0, seconds)
+        started = 0
+        lock = threading.Lock()
+
+        def check(oid: str, expected: int) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+            nonlocal started
+            with lock:
+                late = (deadline is not None and started >= VERIFY_WORKERS
+                        and time.monotonic() > deadline)
+                started += not late
+            if late:
+                return {"id": oid, "pending": True}, None
+            return self._verify_stored(storage, oid, expected)
+
+        # Each read waits on the storage far more than it hashes: threads overlap the waits,
+        # so a call costs about objects / VERIFY_WORKERS round trips instead of one each.
+        with ThreadPoolExecutor(max_workers=min(VERIFY_WORKERS, len(todo) or 1)) as pool:
+            checked = list(pool.map(lambda t: check(*t), todo))
+        verified = [row for _, row in checked if row is not None]
+
+        def record(s: Session) -> None:
+            for row in verified:
+                self._upsert_object(s, project_id, *row)
+
+        if verified:
+            self.db.run(record)
+        for answer, _ in checked:
+            answers[answer["id"]] = answer
+        return {"objects": list(answers.values())}
+
+    @staticmethod
+    def _verify_stored(storage: Backend, oid: str, expected: int
+                       ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        """Read and hash the stored object ``oid``: its answer, and the arguments of its
+        verified row after ``project_id`` (None unless it matched; a mismatch is deleted)."""
+        try:
+            stream = storage.open(object_key(oid))
+            reader = _HashingReader(stream)
             try:
-                reader = _HashingReader(storage.open(object_key(oid)))
                 reader.drain()
-            except ObjectMissing:  # the server's garbage collection freed it meanwhile
-                answers.append({"id": oid, "error": {
-                    "code": 404, "message": f"object {oid} was not uploaded"}})
-                continue
-            expected = row.size
-            if reader.hexdigest() != oid or reader.count != expected:
-                storage.delete(object_key(oid))
-                answers.append({"id": oid, "error": {
-                    "code": 422, "message": f"object {oid} does not match its id "
-                    f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}})
-                continue
-            kind, data = reader.structured()
-            self.db.run(lambda s, oid=oid, n=reader.count, k=kind, d=data:
-                        self._upsert_object(s, project_id, oid, n, True, k, d))
-            answers.append({"id": oid, "size": reader.count, "verified": True})
-        return {"objects": answers}
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+        except ObjectMissing:  # never stored, or the server's garbage collection freed it
+            return {"id": oid, "error": {"code": 404,
+                                         "message": f"object {oid} was not uploaded"}}, None
+        if reader.hexdigest() != oid or reader.count != expected:
+            storage.delete(object_key(oid))
+            return {"id": oid, "error": {
+                "code": 422, "message": f"object {oid} does not match its id "
+                f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}}, None
+        kind, data = reader.structured()
+        return ({"id": oid, "size": reader.count, "verified": True},
+                (oid, reader.count, True, kind, data))
 
     def _held_by_neighbours(self, s: Session, proj: Project, ids: list[str]) -> set[str]:
         """The ``ids`` that a project whose storage overlaps ``proj``'s holds (in any state)."""

@@ -216,6 +216,100 @@ class LocalBackend:
         check_method(method)
         return None
 
+    # -- uploads in parts, written by the server (ama_remote.service.multipart) --
+
+    min_part = 1  # any size: parts are files here, joined on completion
+
+    def _part_prefix(self, key: str, upload_id: str) -> Path:
+        final = self._path(key)
+        if not upload_id.isalnum():
+            raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
+        # Temp files to list() and to fsck's leftovers alike.
+        return final.parent / f"{_TEMP_PREFIX}part-{final.name}.{upload_id}."
+
+    def open_upload(self, key: str) -> str:
+        """Return the id of the unfinished upload of ``key`` (a part of it is stored),
+        or a new one."""
+        final = self._path(key)
+        start = f"{_TEMP_PREFIX}part-{final.name}."
+        with contextlib.suppress(FileNotFoundError):
+            for name in sorted(os.listdir(final.parent)):
+                pieces = name.split(".")
+                if name.startswith(start) and len(pieces) == 4 and pieces[3].isdigit():
+                    return pieces[2]
+        return secrets.token_hex(16)
+
+    def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Return part number → size of the parts of the upload written whole."""
+        prefix = self._part_prefix(key, upload_id)
+        parts: dict[int, int] = {}
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(prefix.parent):
+                if name.startswith(prefix.name) and name[len(prefix.name):].isdigit():
+                    parts[int(name[len(prefix.name):])] = os.stat(prefix.parent / name).st_size
+        return parts
+
+    def presign_part(self, key: str, upload_id: str, number: int, size: int,
+                     expires: int) -> dict | None:
+        """Return None: the server takes the parts itself (:meth:`put_part`)."""
+        return None
+
+    def put_part(self, key: str, upload_id: str, number: int, stream: BinaryIO,
+                 size: int) -> None:
+        """Write part ``number`` of the upload: exactly ``size`` bytes of ``stream``, made
+        durable and then given its name, so a part cut off is never counted as stored."""
+        prefix = self._part_prefix(key, upload_id)
+        reader = SizedReader(stream, size, key)
+        with self._errors():
+            prefix.parent.mkdir(parents=True, exist_ok=True)
+            temp = prefix.parent / f"{prefix.name}{number}-{secrets.token_hex(4)}"
+            try:
+                with open(temp, "wb") as f:
+                    while chunk := reader.read(CHUNK):
+                        f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(temp, f"{prefix}{number}")
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+
+    def complete_upload(self, key: str, upload_id: str) -> bool:
+        """Join the parts in order into ``key`` unless it exists (True when stored), and
+        remove them."""
+        parts = self.stored_parts(key, upload_id)
+        prefix = self._part_prefix(key, upload_id)
+        final = self._path(key)
+        try:
+            if final.exists():
+                return False
+            temp = final.parent / f"{_TEMP_PREFIX}{final.name[:12]}-{secrets.token_hex(8)}"
+            with self._errors():
+                try:
+                    with open(temp, "xb") as out:
+                        for number in sorted(parts):
+                            with open(f"{prefix}{number}", "rb") as part:
+                                while chunk := part.read(CHUNK):
+                                    out.write(chunk)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    os.chmod(temp, 0o444)
+                    created = _link_if_absent(temp, final)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                if created:
+                    fsync_dir(final.parent)
+                return created
+        finally:
+            self.abort_upload(key, upload_id)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Remove the parts of the upload; none left is fine."""
+        for number in self.stored_parts(key, upload_id):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self._part_prefix(key, upload_id)}{number}")
+
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         try:

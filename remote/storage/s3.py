@@ -210,6 +210,79 @@ class S3Backend:
             )
         return {"href": href, "method": method, "headers": headers, "expires": expires}
 
+    # -- multipart uploads with presigned parts (ama_remote.service.multipart) --
+
+    min_part = 5 << 20  # S3 refuses a smaller part, but for the last
+
+    def open_upload(self, key: str) -> str:
+        """Return the id of the newest unfinished multipart upload of ``key``, or of a new
+        one: an upload cut off keeps its parts, and the next one goes on from them."""
+        name = self._name(key)
+        with self._errors():
+            found = self._client.list_multipart_uploads(
+                Bucket=self.bucket, Prefix=name).get("Uploads", [])
+            mine = sorted((u for u in found if u["Key"] == name), key=lambda u: u["Initiated"])
+            if mine:
+                return str(mine[-1]["UploadId"])
+            answer = self._client.create_multipart_upload(Bucket=self.bucket, Key=name)
+        return str(answer["UploadId"])
+
+    def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Return part number → size of the parts stored in the upload."""
+        name = self._name(key)
+        parts: dict[int, int] = {}
+        pages = self._client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=name, UploadId=upload_id)
+        with self._errors():
+            for page in pages:
+                for part in page.get("Parts", []):
+                    parts[int(part["PartNumber"])] = int(part["Size"])
+        return parts
+
+    def presign_part(self, key: str, upload_id: str, number: int, size: int,
+                     expires: int) -> dict[str, Any]:
+        """Return a presigned PUT of part ``number`` (``size`` bytes) of the upload."""
+        with self._errors():
+            href = self._client.generate_presigned_url(
+                "upload_part", Params={"Bucket": self.bucket, "Key": self._name(key),
+                                       "UploadId": upload_id, "PartNumber": number,
+                                       "ContentLength": size},
+                ExpiresIn=expires, HttpMethod="PUT")
+        return {"href": href, "method": "PUT", "headers": {"Content-Length": str(size)},
+                "expires": expires}
+
+    def complete_upload(self, key: str, upload_id: str) -> bool:
+        """Join the stored parts into ``key``, create-only. Returns True when stored, False
+        when ``key`` already existed (the upload is aborted, its bytes kept)."""
+        name = self._name(key)
+        try:
+            with self._errors():
+                parts = []
+                pages = self._client.get_paginator("list_parts").paginate(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id)
+                for page in pages:
+                    parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                              for p in page.get("Parts", [])]
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id,
+                    MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
+        except _Precondition:
+            self.abort_upload(key, upload_id)
+            return False
+        except _Absent:
+            # No such upload: completed by another request (a client cut off after asking,
+            # then run again), or aborted.
+            if self.stat(key) is not None:
+                return False
+            raise ObjectMissing(key, self.url) from None
+        return True
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished upload and its parts; one already gone is fine."""
+        with contextlib.suppress(_Absent), self._errors():
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=self._name(key),
+                                                UploadId=upload_id)
+
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn boto3's errors into ours: absent, precondition, denied, unreachable."""

@@ -510,6 +510,20 @@ def test_an_object_over_the_limit_is_413_before_it_is_read(tmp_path: Path) -> No
     assert "max_object_bytes" in error(result)["hint"]
 
 
+def test_an_object_up_to_s3s_own_limit_is_not_refused_as_too_large(tmp_path: Path) -> None:
+    # 60 GiB announced: over the old 50 GiB default, far below S3's 5 TiB. The body falls
+    # short, so the upload fails, but on its bytes, not on its announced size.
+    api = make_api(tmp_path)
+    data = b"short"
+    result = api.call("PUT", f"/v1/projects/demo/objects/{hash_bytes(data)}", "wendy",
+                      body=data, headers={"Content-Length": str(60 << 30)})
+    assert result.status_code != 413
+    too_big = api.call("PUT", f"/v1/projects/demo/objects/{hash_bytes(data)}", "wendy",
+                       body=data, headers={"Content-Length": str((5 << 40) + 1)})
+    assert too_big.status_code == 413
+    assert str(5 << 40) in error(too_big)["message"]
+
+
 def test_an_object_id_that_is_not_an_id_is_400(api: Api) -> None:
     assert api.call("GET", "/v1/projects/demo/objects/not-an-id", "rita").status_code == 400
 

@@ -215,14 +215,14 @@ def test_upload_and_clone_through_503s_and_resets(
     # the server's own reads of S3 slowed down once, the commit's answer lost once, the
     # verify refused once.
     s3.faults[:0] = [Fault("reset-after", nth=[1], methods=["PUT"], path=SIGNED, partial=20),
-                     Fault("slowdown", nth=[1], methods=["HEAD"])]
+                     Fault("slowdown", nth=[1], methods=["GET"])]
     remote.faults[:0] = [Fault("reset-after", nth=[1], methods=["POST"], path="/versions",
                                partial=20),
                          Fault("503", nth=[1], methods=["POST"], path="/objects/verify")]
     uploaded, sent, clone = _lifecycle(tmp_path, server, remote.url)
     assert files(clone) == sent
     assert s3.count("PUT", SIGNED, fault="reset-after") >= 1
-    assert s3.count("HEAD", fault="slowdown") >= 1
+    assert s3.count("GET", fault="slowdown") >= 1
     # Exactly one version, and each object stored once.
     listed = json.loads(ama("versions", "--json", cwd=clone,
                             env={"AMA_HOME": str(tmp_path / "other-home")}).stdout)

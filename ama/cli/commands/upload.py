@@ -50,7 +50,8 @@ def command(message: str, metadata_file: str | None, bump: str, quiet: bool,
     time) and the version is committed. The first upload gives the asset its ordinal
     (ml-models/1) and version 0.0.0; each later one bumps the patch number. An upload
     with nothing changed makes no version and says so. An interrupted upload resumes
-    where it stopped when run again.
+    where it stopped when run again; objects of transfer.multipart_threshold bytes or
+    more go in parts, and one interrupted goes on from the parts already stored.
     """
     from ama.cli.commands.commit_manifest import author_date
     from ama.porcelain.upload import upload
@@ -60,7 +61,7 @@ def command(message: str, metadata_file: str | None, bump: str, quiet: bool,
     created = author_date(os.environ.get("AMA_AUTHOR_DATE"))
     with progress("Uploading", not (quiet or as_json)) as bar:
         result = upload(asset, message, metadata=metadata_file, bump=bump, progress=bar,
-                        now=lambda: created)
+                        now=lambda: created, notice=lambda text: note(text, quiet))
     if as_json:
         emit_json(result.to_json())
         return

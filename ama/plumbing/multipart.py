@@ -1,0 +1,93 @@
+"""Sending a large object in parts: the remote opens (or finds again) a multipart upload,
+the parts it lacks go up in parallel straight to the storage's presigned URLs, and the
+remote joins them and hashes the result before it counts the object as held.
+
+One PUT per object cannot carry more than 5 GiB to S3 and, cut off, starts again from byte
+0; in parts, a re-run sends only the parts the storage does not list yet
+(ama-protocol(7), MULTIPART UPLOADS).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+MiB = 1 << 20
+# Objects from this many bytes go in parts, unless transfer.multipart_threshold says
+# otherwise: below it, one request costs less than opening and completing an upload.
+DEFAULT_THRESHOLD = 64 * MiB
+
+
+@runtime_checkable
+class SendsParts(Protocol):
+    """A transport whose remote takes large objects in parts."""
+
+    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]: ...
+    def upload_part(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+                    offset: int, size: int) -> None: ...
+    def complete_multipart(self, project: str, oid: str,
+                           upload_id: str | None) -> dict[str, Any]: ...
+
+
+class Window:
+    """``size`` bytes of the file ``f`` from ``offset``, as a stream of its own: a part's
+    body, read from the file as it is sent (never a whole part in memory), and rewound to
+    its start when a request is sent again (``tell`` and ``seek`` count from the part's
+    start, which is also what an HTTP client takes its length from)."""
+
+    def __init__(self, f: BinaryIO, offset: int, size: int) -> None:
+        self._f = f
+        self._offset = offset
+        self._size = size
+        self._pos = 0
+        f.seek(offset)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._size - self._pos
+        want = left if n is None or n < 0 else min(n, left)
+        if want <= 0:
+            return b""
+        data = self._f.read(want)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, min(self._size, base + pos))
+        self._f.seek(self._offset + self._pos)
+        return self._pos
+
+
+def send_in_parts(transport: SendsParts, project: str, oid: str, size: int,
+                  path: str | os.PathLike[str], parallelism: int = 8,
+                  notice: Callable[[str], None] | None = None) -> int:
+    """Send object ``oid`` (the file ``path``, ``size`` bytes) in parts, ``parallelism``
+    at a time, going on from the parts the storage holds already (``notice`` is told so).
+
+    Returns the bytes sent. Raises the transport's errors: ValidationFailed when the joined
+    bytes are not ``oid`` (the remote deleted them), BadInput when the remote's storage
+    takes no multipart uploads (nothing was sent).
+    """
+    plan = transport.start_multipart(project, oid, size)
+    if plan.get("verified"):
+        return 0
+    stored = int(plan.get("stored_bytes") or 0)
+    if stored and notice is not None:
+        notice(f"resuming: {stored / MiB:.0f} of {size / MiB:.0f} MiB of object "
+               f"{oid[:12]} already stored")
+    parts = plan.get("parts") or []
+    if parts:
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(parts)))) as pool:
+            for _ in pool.map(lambda part: transport.upload_part(
+                    part["action"], path, int(part["offset"]), int(part["size"])), parts):
+                pass
+    transport.complete_multipart(project, oid, plan.get("upload_id"))
+    return sum(int(part["size"]) for part in parts)
