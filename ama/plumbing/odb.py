@@ -436,21 +436,27 @@ class FileObjectDatabase:
         try:
             shutil.copyfile(path, temp)
             oid = hash_file(temp, None, hashed)
-            if self.has(oid):
-                os.unlink(temp)
-                return oid
-            os.chmod(temp, 0o444)
-            seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
-            with self.batch():
-                final_temp = self._temp_path(oid)
-                os.rename(temp, final_temp)
-                assert self._pending is not None
-                self._pending[oid] = final_temp
+            self._adopt(temp, oid)
             return oid
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
+
+    def _adopt(self, temp: str, oid: str) -> None:
+        """Make ``temp``, a file of the store's tmp/ whose bytes were just hashed to ``oid``,
+        that object (or drop it when the object is stored already); the caller removes
+        ``temp`` if this raises."""
+        if self.has(oid):
+            os.unlink(temp)
+            return
+        os.chmod(temp, 0o444)
+        seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
+        with self.batch():
+            final_temp = self._temp_path(oid)
+            os.rename(temp, final_temp)
+            assert self._pending is not None
+            self._pending[oid] = final_temp
 
     def write_stream(self, chunks: Iterable[bytes],
                      hashed: Callable[[int], None] | None = None) -> tuple[str, int]:
@@ -474,16 +480,7 @@ class FileObjectDatabase:
                     if hashed is not None:
                         hashed(len(chunk))
             oid = hasher.hexdigest()
-            if self.has(oid):
-                os.unlink(temp)
-                return oid, total
-            os.chmod(temp, 0o444)
-            seal(temp, oid)  # the bytes just hashed, in a file no one else has opened
-            with self.batch():
-                final_temp = self._temp_path(oid)
-                os.rename(temp, final_temp)
-                assert self._pending is not None
-                self._pending[oid] = final_temp
+            self._adopt(temp, oid)
             return oid, total
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
