@@ -136,6 +136,18 @@ PATHS: dict[str, dict[str, Any]] = {
             "required": True,
             "content": {"application/octet-stream": {"schema": {
                 "type": "string", "format": "binary"}}}})},
+    _P + "/packs": {
+        "post": _op("announce a pack of small objects", "200", _path("project"),
+                    _body({"id": _ID, "size": _INT}, ("id", "size")))},
+    _P + "/packs/{pid}": {
+        "get": _op("a pack's bytes", "200", _path("project", "pid")),
+        "put": _op("upload a pack and check it", "201", _path("project", "pid"), {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {
+                "type": "string", "format": "binary"}}}})},
+    _P + "/packs/{pid}/verify": {
+        "post": _op("check an uploaded pack and record its objects", "200",
+                    _path("project", "pid"))},
 }
 
 DOCUMENT: dict[str, Any] = {

@@ -14,7 +14,8 @@ One noun per module:
 - ``accounts``: users and tokens;
 - ``catalog``: projects and members, classes, assets, aliases, find and lineage;
 - ``commit``: committing a version;
-- ``objects``: negotiating transfers, uploads, downloads, verification and fsck.
+- ``objects``: negotiating transfers, uploads, downloads, verification and fsck;
+- ``packs``: packs of small objects, where packed objects lie, and their fsck.
 
 The parts are mixins over one ``ServiceBase`` rather than objects the front delegates to:
 every method keeps its name and signature on ``Service``, so the app, the embedded remote
@@ -29,9 +30,10 @@ from ama_remote.service.catalog import Catalog
 from ama_remote.service.commit import Committing
 from ama_remote.service.common import Caller, ServiceBase, utc_now
 from ama_remote.service.objects import Objects
+from ama_remote.service.packs import Packs
 
 __all__ = ["Caller", "Service", "utc_now"]
 
 
-class Service(Accounts, Catalog, Committing, Objects, ServiceBase):
+class Service(Accounts, Catalog, Committing, Objects, Packs, ServiceBase):
     """Every operation of the remote, over a :class:`Database` and per-project storage."""
