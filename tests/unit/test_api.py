@@ -18,6 +18,7 @@ import ama
 from ama.plumbing.hashing import hash_bytes
 from ama.porcelain.alias import add_alias
 from ama.porcelain.info import AssetRef
+from tests.unit.porcelain.conftest import rewrite_stored
 
 CSV1 = b"a,b\n1,2\n3,4\n"
 CSV2 = b"a,b\n1,2\n3,4\n5,6\n"
@@ -223,10 +224,8 @@ def test_import_ama_loads_neither_the_porcelain_nor_heavy_libraries() -> None:
 def test_a_file_whose_stored_bytes_changed_is_refused_and_never_returned(
         published, tmp_path: Path) -> None:
     writer, _ = published
-    stored = (Path(writer.environ["AMA_HOME"]) / "remote" / "storage" / "objects"
-              / hash_bytes(CSV2)[:2] / hash_bytes(CSV2)[2:])
-    stored.chmod(0o644)
-    stored.write_bytes(CSV2.replace(b"5", b"7"))
+    rewrite_stored(Path(writer.environ["AMA_HOME"]) / "remote" / "storage", hash_bytes(CSV2),
+                   lambda data: data.replace(b"5", b"7"))
     client = cold_client(tmp_path, writer)
     v = client.version("ml-models/1")
     with pytest.raises(ama.AmaError) as refused:
