@@ -10,7 +10,7 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -309,7 +309,7 @@ def _insert_ignore(s: Session, values: list[dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(PackedObject.__table__).on_conflict_do_nothing(
+    stmt = insert(cast(Any, PackedObject.__table__)).on_conflict_do_nothing(
         index_elements=["project_id", "oid"])
     s.flush()
     connection = s.connection()
