@@ -412,9 +412,12 @@ class Batch(_Resource):
                            "server answers format 1, or the full answer without the field")
         # The file:// backend's hrefs are this server's own paths: the service makes them
         # absolute from the address the client used to reach us.
+        packs = _field(body, "packs", int, default=0)
+        if packs not in (0, 1):
+            raise BadInput(f"field 'packs' must be 0 or 1, not {packs}")
         resp.media = self.service.batch(req.context.caller, project, operation,
                                         _object_list(body), href_prefix=req.forwarded_prefix,
-                                        compact=bool(compact))
+                                        compact=bool(compact), packs=bool(packs))
 
 
 class Verify(_Resource):

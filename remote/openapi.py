@@ -126,7 +126,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "objects": {"type": "array", "items": {
                 "type": "object", "properties": {"id": _ID, "size": _INT},
                 "required": ["id", "size"]}},
-            "compact": {"enum": [0, 1]}}, ("operation", "objects")))},
+            "compact": {"enum": [0, 1]}, "packs": {"enum": [0, 1]}},
+            ("operation", "objects")))},
     _P + "/objects/verify": {
         "post": _op("check objects' bytes against their ids", "200", _path("project"),
                     _body({"ids": {"type": "array", "items": _ID}}, ("ids",)))},

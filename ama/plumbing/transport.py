@@ -102,8 +102,8 @@ class Transport(Protocol):
              cls: str | None = None, blob: str | None = None) -> list[dict[str, Any]]: ...
     def inputs(self, project: str, manifest: str) -> list[dict[str, Any]]: ...
     def dependents(self, project: str, manifest: str) -> list[dict[str, Any]]: ...
-    def batch(self, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
+              packs: bool = False) -> dict[str, Any]: ...
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> dict[str, Any]: ...
@@ -531,17 +531,21 @@ class HttpTransport:
 
     # -- objects --
 
-    def batch(self, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]:
-        """Negotiate a transfer: per id, nothing to do, an action, or an error.
+    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
+              packs: bool = False) -> dict[str, Any]:
+        """Negotiate a transfer: per id, nothing to do, an action, or an error. With
+        ``packs``, an upload that will send the objects in packs asks only which ones the
+        remote lacks (they get the remote's own href, no presigned URL).
 
         Returns ``{"objects": [...]}``, one entry per object asked about, in order. The
         remote is asked for the compact answer (negotiation format 1), which it sends
         without an action per object; it is expanded here into the same entries.
         """
         path = self._p(project) + "/objects/batch"
-        response = self._request("POST", path, {"operation": operation, "objects": objects,
-                                                "compact": 1})
+        body = {"operation": operation, "objects": objects, "compact": 1}
+        if packs:
+            body["packs"] = 1
+        response = self._request("POST", path, body)
         # Thousands of fresh dicts, none in a cycle: pausing the cyclic garbage collector
         # while they are made saves it walking them again and again (two thirds of the
         # client's time). Another thread's pause may overlap ours; the collector is back on

@@ -393,9 +393,10 @@ class InProcessTransport:
         return result
 
     # -- objects --
-    def batch(self, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("batch", project, operation, objects)
+    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
+              packs: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("batch", project, operation, objects,
+                                            packs=packs)
         return result
 
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]:

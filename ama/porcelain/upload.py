@@ -385,7 +385,8 @@ def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
     lacking: list[tuple[str, int]] = []
     for start in range(0, len(objects), BATCH):
         chunk = objects[start:start + BATCH]
-        answer = transport.batch(project, "upload", [{"id": o, "size": s} for o, s in chunk])
+        answer = transport.batch(project, "upload", [{"id": o, "size": s} for o, s in chunk],
+                                 packs=True)
         for item in answer["objects"]:
             if "error" in item:
                 raise ValidationFailed(f"the remote refused object {item.get('id')}: "

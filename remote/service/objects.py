@@ -159,7 +159,7 @@ class Objects(Packs):
 
     def batch(self, caller: Caller, project: str, operation: str,
               objects: list[dict[str, Any]], href_prefix: str = "",
-              compact: bool = False) -> dict[str, Any]:
+              compact: bool = False, packs: bool = False) -> dict[str, Any]:
         """Answer, per object, nothing (already present), a transfer action, or an error.
 
         ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
@@ -172,6 +172,10 @@ class Objects(Packs):
         ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
         "transfer": {"href" (with "{id}"), "method", "headers", "expires",
         "objects": {id: size}}}``, which says the same without an action per object.
+
+        With ``packs``, an upload that will send its objects in packs (:meth:`announce_pack`)
+        only learns which ones the project lacks: they get the server's own href, and no
+        URL is presigned for them nor any row left.
         """
         if operation not in ("upload", "download"):
             raise BadInput(f"invalid operation {operation!r}: use upload or download")
@@ -200,7 +204,7 @@ class Objects(Packs):
         base = f"{href_prefix}/v1/projects/{project}/objects/"
         method = "PUT" if upload else "GET"
         # A backend either presigns every key or none (file://): ask once, not per object.
-        presigns = True
+        presigns = not (upload and packs)
         for oid, size in pairs:
             if type(oid) is not str or oid not in wanted:
                 add({"id": oid, "error": {"code": 400,
