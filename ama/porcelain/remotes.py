@@ -497,10 +497,11 @@ class InProcessTransport:
 
     @staticmethod
     def _target(action: Mapping[str, Any]) -> tuple[str, str]:
-        """The project and id an action's own href (``/v1/projects/P/objects/ID``) names."""
+        """The project and id an action's own href (``/v1/projects/P/objects/ID``, or
+        ``…/packs/ID`` for a pack) names."""
         parts = urlsplit(str(action.get("href", ""))).path.strip("/").split("/")
         if len(parts) != 5 or parts[:1] != ["v1"] or parts[1] != "projects" \
-                or parts[3] != "objects":
+                or parts[3] not in ("objects", "packs"):
             raise BadInput(f"transfer href {action.get('href')!r} is not this remote's own")
         return unquote(parts[2]), parts[4]
 
@@ -542,7 +543,8 @@ class InProcessTransport:
         """Return ``length`` bytes of object ``oid`` from ``start``, not hashed (the
         remote's storage verified the object when it was stored)."""
         project, _ = self._target(action)
-        stream, size = self._call("open_object", project, oid)
+        packed = "/packs/" in str(action.get("href", ""))
+        stream, size = self._call("open_pack" if packed else "open_object", project, oid)
         try:
             if start + length > size:
                 raise BadInput(f"bytes {start}-{start + length - 1} are beyond the end of "

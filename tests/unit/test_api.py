@@ -190,6 +190,14 @@ def test_the_filesystem_lists_walks_globs_and_reads(published) -> None:
         fs.open("ml-models/1/new.txt", "wb")
 
 
+def test_a_ranged_read_of_a_small_file_reads_its_range_of_the_pack(published,
+                                                                   tmp_path: Path) -> None:
+    writer, _ = published
+    client = cold_client(tmp_path, writer)
+    assert client.version("ml-models/1").read_range("data/train.csv", 2, 5) == CSV2[2:7]
+    assert not client.store.objects.has(hash_bytes(CSV2))
+
+
 def test_a_large_file_is_read_in_ranges_and_a_whole_read_is_verified(published,
                                                                      tmp_path: Path) -> None:
     writer, _ = published
