@@ -638,10 +638,24 @@ class HttpTransport:
         action's href, with an HTTP ``Range`` request. These bytes cannot be hashed against
         the id; the answer is checked to be exactly the range asked for. Raises
         :class:`RemoteError` when it is not."""
+        import requests
+        from urllib3.exceptions import HTTPError
+
         end = start + length - 1
         headers = {**dict(action.get("headers") or {}), "Range": f"bytes={start}-{end}"}
         response = self._send(action.get("method", "GET"), action["href"], headers=headers,
                               stream=True)
+        try:
+            return self._read_answer(response, action, oid, start, length)
+        except (requests.RequestException, HTTPError) as e:
+            raise Unreachable(f"reading bytes {start}-{end} of {oid} from "
+                              f"{_public(action['href'])} broke off: {e}",
+                              "run the command again") from None
+
+    def _read_answer(self, response: requests.Response, action: Mapping[str, Any], oid: str,
+                     start: int, length: int) -> bytes:
+        """The ``length`` bytes from ``start`` that ``response`` to a Range request holds."""
+        end = start + length - 1
         try:
             if response.status_code == 206:
                 expected = f"bytes {start}-{end}/"

@@ -31,7 +31,7 @@ from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
 from ama.plumbing.refs import pid_alive
-from ama.plumbing.transport import LocalTransfer, Transport
+from ama.plumbing.transport import LocalTransfer, RemoteError, Transport, Unreachable
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.clone import CLONE_MARKER
 
@@ -221,14 +221,14 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
     (hashed against its name) when most of it is needed, else the members' ranges, joined
     where they are near; every member hashed against its id before it enters. Returns how
     many objects entered."""
-    def fetch(pid: str) -> list[tuple[Member, bytes]]:
+    def fetch(pid: str) -> list[tuple[str, Member, bytes]]:
         members = wanted[pid]
         info = packs.get(pid)
         if info is None:
             raise NotFound(f"pack {pid} is not on the remote {transport.url}",
                            "run the command again")
         action = info["actions"]["download"]
-        got: list[tuple[Member, bytes]] = []
+        got: list[tuple[str, Member, bytes]] = []
         if sum(m.length for m in members) >= WHOLE_PACK * info["size"]:
             temp = str(folder / f"{pid[:16]}.{os.getpid()}.pack")
             try:
@@ -236,23 +236,31 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
                 with open(temp, "rb") as f:
                     for m in sorted(members, key=lambda m: m.offset):
                         f.seek(m.offset)
-                        got.append((m, f.read(m.length)))
+                        got.append((pid, m, f.read(m.length)))
+                return got
+            except (CorruptObject, Unreachable, RemoteError):
+                pass  # damaged or cut short: its ranges, each hashed, name what is damaged
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
-            return got
         for start, length, run in pack.ranges(members, gap=RANGE_GAP):
             data = transport.read_range(action, pid, start, length)
-            got += [(m, data[m.offset - start:m.offset - start + m.length]) for m in run]
+            for m in run:
+                piece = data[m.offset - start:m.offset - start + m.length]
+                if (actual := blake3(piece).hexdigest()) != m.id:
+                    raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
+                                        f"of pack {pid} on {transport.url}", actual)
+                got.append((pid, m, piece))
         return got
 
     count = 0
     with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
         for got in pool.map(fetch, sorted(wanted)):
-            for m, data in got:
+            for pid, m, data in got:
                 actual = blake3(data).hexdigest()
                 if actual != m.id:
-                    raise CorruptObject(m.id, f"pack {m.offset}+{m.length}", actual)
+                    raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
+                                        f"of pack {pid} on {transport.url}", actual)
                 odb.write(data)
                 count += 1
     return count
