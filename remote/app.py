@@ -439,9 +439,12 @@ class Batch(_Resource):
                            "server answers format 1, or the full answer without the field")
         # The file:// backend's hrefs are this server's own paths: the service makes them
         # absolute from the address the client used to reach us.
+        packs = _field(body, "packs", int, default=0)
+        if packs not in (0, 1):
+            raise BadInput(f"field 'packs' must be 0 or 1, not {packs}")
         resp.media = self.service.batch(req.context.caller, project, operation,
                                         _object_list(body), href_prefix=req.forwarded_prefix,
-                                        compact=bool(compact))
+                                        compact=bool(compact), packs=bool(packs))
 
 
 class Verify(_Resource):
@@ -515,41 +518,11 @@ class _Limited:
 class Object(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
-        resp.content_type = "application/octet-stream"
-        resp.accept_ranges = "bytes"
-        if req.range is None:
-            resp.set_stream(stream, size)
-            return
-        # One range (ama-protocol(7)): a client reading part of a large file.
-        start, end = req.range
-        if start < 0:
-            start, end = max(0, size + start), size - 1
-        end = size - 1 if end < 0 else min(end, size - 1)
-        if start > end:
-            stream.close()
-            raise falcon.HTTPRangeNotSatisfiable(size)
-        # A storage's stream may not seek (S3's body): read up to the range instead.
-        if getattr(stream, "seekable", lambda: False)():
-            stream.seek(start)
-        else:
-            skip = start
-            while skip and (chunk := stream.read(min(skip, 1 << 20))):
-                skip -= len(chunk)
-        resp.status = falcon.HTTP_206
-        resp.content_range = (start, end, size)
-        resp.set_stream(_Limited(stream, end - start + 1), end - start + 1)
+        _send_bytes(req, resp, stream, size)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         check_id(oid)
-        size = req.content_length
-        if size is None:
-            raise falcon.HTTPLengthRequired(
-                description="send the object's size in the Content-Length header")
-        if size > self.config.max_object_bytes:
-            raise PayloadTooLarge(
-                f"object {oid} of {size} bytes is larger than the {self.config.max_object_bytes}"
-                " bytes this server accepts",
-                "ask the server's administrator to raise max_object_bytes")
+        size = _content_length(req, self.config, f"object {oid}")
         resp.media = self.service.put_object(req.context.caller, project, oid,
                                              req.bounded_stream, size)
         resp.status = falcon.HTTP_201
@@ -607,6 +580,81 @@ class TokenById(_Resource):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, token_id: str) -> None:
         self.service.revoke_token_id(req.context.caller, _int(token_id, "token", 0, 1))
         resp.status = falcon.HTTP_204
+
+
+class Packs(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str) -> None:
+        body = _json_body(req, self.config)
+        pid = check_id(_field(body, "id", str), "field 'id'")
+        size = _field(body, "size", int)
+        if size > self.config.max_object_bytes:
+            raise PayloadTooLarge(
+                f"pack {pid} of {size} bytes is larger than the {self.config.max_object_bytes}"
+                " bytes this server accepts",
+                "ask the server's administrator to raise max_object_bytes")
+        resp.media = self.service.announce_pack(req.context.caller, project, pid, size,
+                                                href_prefix=req.forwarded_prefix)
+
+
+class PackBytes(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, pid: str) -> None:
+        stream, size = self.service.open_pack(req.context.caller, project, check_id(pid))
+        _send_bytes(req, resp, stream, size)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project: str, pid: str) -> None:
+        check_id(pid)
+        size = _content_length(req, self.config, f"pack {pid}")
+        resp.media = self.service.put_pack(req.context.caller, project, pid,
+                                           req.bounded_stream, size)
+        resp.status = falcon.HTTP_201
+
+
+class PackVerify(_Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
+                pid: str) -> None:
+        resp.media = self.service.verify_pack(req.context.caller, project, check_id(pid))
+
+
+def _content_length(req: falcon.Request, config: ServerConfig, what: str) -> int:
+    """The length of an upload's body, refused before it is read when absent or over the
+    server's ``max_object_bytes``."""
+    size = req.content_length
+    if size is None:
+        raise falcon.HTTPLengthRequired(
+            description="send the object's size in the Content-Length header")
+    if size > config.max_object_bytes:
+        raise PayloadTooLarge(
+            f"{what} of {size} bytes is larger than the {config.max_object_bytes}"
+            " bytes this server accepts",
+            "ask the server's administrator to raise max_object_bytes")
+    return size
+
+
+def _send_bytes(req: falcon.Request, resp: falcon.Response, stream: Any, size: int) -> None:
+    """Answer stored bytes, whole or the one range asked for."""
+    resp.content_type = "application/octet-stream"
+    resp.accept_ranges = "bytes"
+    if req.range is None:
+        resp.set_stream(stream, size)
+        return
+    # One range (ama-protocol(7)): a client reading part of a large file or of a pack.
+    start, end = req.range
+    if start < 0:
+        start, end = max(0, size + start), size - 1
+    end = size - 1 if end < 0 else min(end, size - 1)
+    if start > end:
+        stream.close()
+        raise falcon.HTTPRangeNotSatisfiable(size)
+    # A storage's stream may not seek (S3's body): read up to the range instead.
+    if getattr(stream, "seekable", lambda: False)():
+        stream.seek(start)
+    else:
+        skip = start
+        while skip and (chunk := stream.read(min(skip, 1 << 20))):
+            skip -= len(chunk)
+    resp.status = falcon.HTTP_206
+    resp.content_range = (start, end, size)
+    resp.set_stream(_Limited(stream, end - start + 1), end - start + 1)
 
 
 # -- auth and errors ------------------------------------------------------------------------
@@ -740,6 +788,9 @@ def create_app(service: Any, config: ServerConfig,
         (p + "/objects/{oid}/multipart", r(Multipart)),
         (p + "/objects/{oid}/multipart/complete", r(MultipartComplete)),
         (p + "/objects/{oid}/multipart/{upload_id}/{number}", r(MultipartPart)),
+        (p + "/packs", r(Packs)),
+        (p + "/packs/{pid}", r(PackBytes)),
+        (p + "/packs/{pid}/verify", r(PackVerify)),
     ]
     for template, resource in routes:
         app.add_route(template, resource)

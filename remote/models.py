@@ -5,7 +5,8 @@ columns for free-form documents, and named constraints so Alembic can alter them
 migrations (migrations/versions/) create exactly these tables: 0001 all of them, 0002 the
 unique index on users' lowercased email addresses, 0003 assets' status and deletion time,
 0004 the audit of admin actions (entries without a project, class or user) and the marks of
-the server's garbage collection.
+the server's garbage collection,
+0005 the packs and where packed objects lie.
 """
 
 from __future__ import annotations
@@ -197,6 +198,40 @@ class StoredObject(Base):
     kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Pack(Base):
+    """A pack (ama-format(5) PACKS) a project holds, or was announced and not yet checked:
+    ``verified`` once every member hashed to its id and the members were recorded."""
+
+    __tablename__ = "packs"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PackedObject(Base):
+    """Where an object a project holds lies in one of its verified packs: downloads fetch
+    it as that byte range (an object packed twice keeps its first place)."""
+
+    __tablename__ = "packed_objects"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pid: Mapped[str] = mapped_column(String(64))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+
+
+Index("ix_packed_objects_project_id_pid", PackedObject.project_id, PackedObject.pid)
 
 
 class IdempotencyKey(Base):

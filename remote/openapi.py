@@ -156,7 +156,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "objects": {"type": "array", "items": {
                 "type": "object", "properties": {"id": _ID, "size": _INT},
                 "required": ["id", "size"]}},
-            "compact": {"enum": [0, 1]}}, ("operation", "objects")))},
+            "compact": {"enum": [0, 1]}, "packs": {"enum": [0, 1]}},
+            ("operation", "objects")))},
     _P + "/objects/verify": {
         "post": _op("check objects' bytes against their ids", "200", _path("project"),
                     _body({"ids": {"type": "array", "items": _ID},
@@ -181,6 +182,18 @@ PATHS: dict[str, dict[str, Any]] = {
             "required": True,
             "content": {"application/octet-stream": {"schema": {
                 "type": "string", "format": "binary"}}}})},
+    _P + "/packs": {
+        "post": _op("announce a pack of small objects", "200", _path("project"),
+                    _body({"id": _ID, "size": _INT}, ("id", "size")))},
+    _P + "/packs/{pid}": {
+        "get": _op("a pack's bytes", "200", _path("project", "pid")),
+        "put": _op("upload a pack and check it", "201", _path("project", "pid"), {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {
+                "type": "string", "format": "binary"}}}})},
+    _P + "/packs/{pid}/verify": {
+        "post": _op("check an uploaded pack and record its objects", "200",
+                    _path("project", "pid"))},
 }
 
 DOCUMENT: dict[str, Any] = {

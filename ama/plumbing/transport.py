@@ -108,9 +108,11 @@ class Transport(Protocol):
              cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]: ...
     def inputs(self, project: str, manifest: str) -> list[wire.Input]: ...
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
-    def batch(self, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
+              packs: bool = False) -> dict[str, Any]: ...
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
+    def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
+                  size: int) -> dict[str, Any]: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str,
                  path: str | os.PathLike[str]) -> int: ...
@@ -592,17 +594,21 @@ class HttpTransport:
 
     # -- objects --
 
-    def batch(self, project: str, operation: str,
-              objects: list[dict[str, Any]]) -> dict[str, Any]:
-        """Negotiate a transfer: per id, nothing to do, an action, or an error.
+    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
+              packs: bool = False) -> dict[str, Any]:
+        """Negotiate a transfer: per id, nothing to do, an action, or an error. With
+        ``packs``, an upload that will send the objects in packs asks only which ones the
+        remote lacks (they get the remote's own href, no presigned URL).
 
         Returns ``{"objects": [...]}``, one entry per object asked about, in order. The
         remote is asked for the compact answer (negotiation format 1), which it sends
         without an action per object; it is expanded here into the same entries.
         """
         path = self._p(project) + "/objects/batch"
-        response = self._request("POST", path, {"operation": operation, "objects": objects,
-                                                "compact": 1})
+        body = {"operation": operation, "objects": objects, "compact": 1}
+        if packs:
+            body["packs"] = 1
+        response = self._request("POST", path, body)
         # Thousands of fresh dicts, none in a cycle: pausing the cyclic garbage collector
         # while they are made saves it walking them again and again (two thirds of the
         # client's time). Another thread's pause may overlap ours; the collector is back on
@@ -628,6 +634,31 @@ class HttpTransport:
         result: dict[str, Any] = self._call("POST", self._p(project) + "/objects/verify",
                                             {"ids": ids, "seconds": self.timeout[1] / 4})
         return result
+
+    def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
+                  size: int) -> dict[str, Any]:
+        """Send the pack ``name`` (ama-format(5) PACKS) in the file at ``path``: announce
+        it, PUT it, and have the remote check it unless its own PUT did. Returns
+        ``{"id","size","objects"}``; raises ValidationFailed when the remote refused it."""
+        packs = self._p(project) + "/packs"
+        answer: dict[str, Any] = self._call("POST", packs, {"id": name, "size": size})
+        actions = answer.get("actions") or {}
+        if "upload" not in actions:
+            return answer  # the remote holds it already
+        action = actions["upload"]
+        headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
+        with open(path, "rb") as f:
+            # 412 from a storage: a try whose answer was lost; verify reads what is there.
+            response = self._send(action.get("method", "PUT"), action["href"], accept=(412,),
+                                  headers=headers, data=f)
+        try:
+            if "verify" not in actions:  # the remote's own PUT checked the pack
+                put: dict[str, Any] = self._decode(response, "PUT", action["href"])
+                return put
+        finally:
+            response.close()
+        checked: dict[str, Any] = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
+        return checked
 
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         """Stream the file at ``path`` to an upload action's href."""
@@ -675,10 +706,24 @@ class HttpTransport:
         action's href, with an HTTP ``Range`` request. These bytes cannot be hashed against
         the id; the answer is checked to be exactly the range asked for. Raises
         :class:`RemoteError` when it is not."""
+        import requests
+        from urllib3.exceptions import HTTPError
+
         end = start + length - 1
         headers = {**dict(action.get("headers") or {}), "Range": f"bytes={start}-{end}"}
         response = self._send(action.get("method", "GET"), action["href"], headers=headers,
                               stream=True)
+        try:
+            return self._read_answer(response, action, oid, start, length)
+        except (requests.RequestException, HTTPError) as e:
+            raise Unreachable(f"reading bytes {start}-{end} of {oid} from "
+                              f"{_public(action['href'])} broke off: {e}",
+                              "run the command again") from None
+
+    def _read_answer(self, response: requests.Response, action: Mapping[str, Any], oid: str,
+                     start: int, length: int) -> bytes:
+        """The ``length`` bytes from ``start`` that ``response`` to a Range request holds."""
+        end = start + length - 1
         try:
             if response.status_code == 206:
                 expected = f"bytes {start}-{end}/"
@@ -736,8 +781,11 @@ def _expand_batch(answer: Mapping[str, Any], operation: str,
                   objects: list[dict[str, Any]], url: str) -> dict[str, Any]:
     """Turn a compact negotiation answer (format 1) into one entry per object asked about,
     in the order asked: ``{"id","size"}`` for an object the remote holds, ``{"id","size",
-    "actions"}`` for one to transfer, ``{"id","error"}`` for one it refused."""
+    "actions"}`` for one to transfer, ``{"id","size","pack": {"id","offset","length"}}``
+    for one to download from a pack, ``{"id","error"}`` for one it refused; ``"packs"``
+    as the remote answered it."""
     listed = {item["id"]: item for item in answer.get("objects") or ()}
+    packed: Mapping[str, list[Any]] = answer.get("packed") or {}
     present: Mapping[str, int] = answer.get("present") or {}
     transfer: Mapping[str, Any] = answer.get("transfer") or {}
     own: Mapping[str, int] = transfer.get("objects") or {}
@@ -754,12 +802,18 @@ def _expand_batch(answer: Mapping[str, Any], operation: str,
                 "expires": expires}}})
         elif oid in present:
             add({"id": oid, "size": present[oid]})
+        elif oid in packed:
+            pid, offset, length = packed[oid]
+            add({"id": oid, "size": length, "pack": {"id": pid, "offset": offset,
+                                                      "length": length}})
         elif oid in listed:
             add(listed[oid])
         else:
             raise RemoteError(f"the remote at {url} did not answer for object {oid} in its "
                               "negotiation", "run the command again; if it repeats, tell "
                               "the server's administrator")
+    if "packs" in answer:
+        return {"objects": expanded, "packs": answer["packs"]}
     return {"objects": expanded}
 
 

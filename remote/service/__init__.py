@@ -19,7 +19,8 @@ One noun per module:
 - ``objects``: negotiating transfers, uploads, downloads, verification and fsck;
 - ``admin``: users, members and roles, one's own tokens and the audit log, through the API;
 - ``gc``: the server's garbage collection of stored objects, and a commit's re-check of it;
-- ``multipart``: large objects uploaded in parts.
+- ``multipart``: large objects uploaded in parts;
+- ``packs``: packs of small objects, where packed objects lie, and their fsck.
 
 The parts are mixins over one ``ServiceBase`` rather than objects the front delegates to:
 every method keeps its name and signature on ``Service``, so the app, the embedded remote
@@ -38,10 +39,11 @@ from ama_remote.service.common import Caller, ServiceBase, utc_now
 from ama_remote.service.gc import Collecting
 from ama_remote.service.multipart import Multipart
 from ama_remote.service.objects import Objects
+from ama_remote.service.packs import Packs
 
 __all__ = ["Caller", "Service", "utc_now"]
 
 
 class Service(Accounts, Admin, Browsing, Catalog, Collecting, Committing, Multipart, Objects,
-              ServiceBase):
+              Packs, ServiceBase):
     """Every operation of the remote, over a :class:`Database` and per-project storage."""

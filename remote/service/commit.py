@@ -22,9 +22,9 @@ from ama.plumbing.objects import (
 from ama.plumbing.rules import rule_problems
 from ama_remote.errors import BadInput, Conflict, ValidationFailed
 from ama_remote.models import Asset, AssetClass, IdempotencyKey, Project, Version, VersionInput
-from ama_remote.service.common import Caller, ServiceBase, _written_by
+from ama_remote.service.common import Caller, _written_by
 from ama_remote.service.gc import lock_against_marking, marked, recheck
-from ama_remote.storage.base import object_key
+from ama_remote.service.packs import Packs
 
 BUMPS = ("patch", "minor", "major")
 
@@ -57,7 +57,7 @@ def _rule_problems(klass: AssetClass, manifest: Manifest,
     return rule_problems(klass.schema, klass.rules, manifest.metadata, files)
 
 
-class Committing(ServiceBase):
+class Committing(Packs):
     """Committing a version: ordinals, the compare-and-swap on a version's parent, the"""
 
     def commit(self, caller: Caller, project: str, cls: str, asset: int | None,
@@ -173,7 +173,7 @@ class Committing(ServiceBase):
                 f"such as {unsafe[0][0]!r}",
                 "remove them (names such as .ama are ama's own), then upload again",
                 problems=[f"{path}: {why}" for path, why in unsafe])
-        escaping = self._link_problems(proj, links)
+        escaping = self._link_problems(s, proj, links)
         if escaping:
             raise ValidationFailed(
                 f"the version holds {len(escaping)} symbolic link(s) pointing outside it, "
@@ -211,7 +211,7 @@ class Committing(ServiceBase):
         crash_point("server.commit.recorded")
         return result
 
-    def _link_problems(self, proj: Project, links: list[tuple[str, str, int]]
+    def _link_problems(self, s: Session, proj: Project, links: list[tuple[str, str, int]]
                        ) -> list[tuple[str, str]]:
         """``(path, why)`` for each link ``(path, blob id, size)`` whose target
         :func:`~ama.plumbing.objects.link_problem` refuses. A link's blob is its target
@@ -229,8 +229,8 @@ class Committing(ServiceBase):
                     def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
                         return ValidationFailed(f"the link blob {oid} is damaged: {detail}",
                                                 "upload the version again")
-                    data = _CheckedStream(storage.open(object_key(oid)), oid, size,
-                                          corrupt).read_all()
+                    data = _CheckedStream(self._open_stored(s, proj.id, storage, oid, size),
+                                          oid, size, corrupt).read_all()
                     try:
                         targets[oid] = decode_link_target(data)
                     except BadInput:

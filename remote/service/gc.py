@@ -38,8 +38,18 @@ from sqlalchemy.orm import Session
 
 from ama.plumbing.hashing import is_id
 from ama.plumbing.objects import InvalidObject, Manifest
-from ama_remote.models import Asset, AssetClass, GcMark, Project, StoredObject, Version
+from ama_remote.models import (
+    Asset,
+    AssetClass,
+    GcMark,
+    Pack,
+    PackedObject,
+    Project,
+    StoredObject,
+    Version,
+)
 from ama_remote.service.common import ServiceBase, _tree_entries
+from ama_remote.service.packs import pack_key
 from ama_remote.storage.base import object_key
 
 GC_GRACE = timedelta(days=7)
@@ -92,9 +102,19 @@ def recheck(base: ServiceBase, project_id: int, storage_url: str,
 
     def work(s: Session, chunk: list[str]) -> list[str]:
         gone = []
+        # An object may have come back in a pack since gc freed its loose bytes: it is
+        # there while its verified pack is.
+        packed = dict(s.execute(
+            select(PackedObject.oid, PackedObject.pid)
+            .join(Pack, (Pack.project_id == PackedObject.project_id)
+                  & (Pack.pid == PackedObject.pid))
+            .where(PackedObject.project_id == project_id, PackedObject.oid.in_(chunk),
+                   Pack.verified.is_(True))).all())
         for mark in s.scalars(select(GcMark).where(
                 GcMark.project_id == project_id, GcMark.oid.in_(chunk)).with_for_update()):
-            if storage.stat(object_key(mark.oid)) is None:
+            pid = packed.get(mark.oid)
+            if storage.stat(object_key(mark.oid)) is None and (
+                    pid is None or storage.stat(pack_key(pid)) is None):
                 gone.append(mark.oid)
             else:
                 s.delete(mark)
@@ -155,8 +175,12 @@ class Collecting(ServiceBase):
                     .where(StoredObject.project_id.in_(group.project_ids))):
                 _, was_verified, was_young = rows.get(oid, (0, False, False))
                 rows[oid] = (size, verified or was_verified, created > cutoff or was_young)
+            # Packed objects stay: a pack is freed whole or not at all, and packs are not
+            # collected yet (docs/design.md).
+            in_packs = set(s.scalars(select(PackedObject.oid).where(
+                PackedObject.project_id.in_(group.project_ids))))
         for oid, (size, verified, young) in rows.items():
-            if not young and oid not in referenced:
+            if not young and oid not in referenced and oid not in in_packs:
                 # An upload negotiated but never verified may have sent nothing at all.
                 group.candidates[oid] = size if verified else (
                     storage.stat(object_key(oid)) or 0)

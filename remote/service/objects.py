@@ -24,7 +24,8 @@ from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, rea
 from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, Tree, object_type, path_problems
 from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
 from ama_remote.models import AssetClass, Project, StoredObject
-from ama_remote.service.common import Caller, ServiceBase, upsert_objects
+from ama_remote.service.common import Caller, upsert_objects
+from ama_remote.service.packs import Packs, open_range, pack_key
 from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import (
     Backend,
@@ -164,12 +165,12 @@ def _structured_start(path: str) -> bool:
         return f.read(len(TREE_HEADER)).startswith((*TREE_HEADERS, _MANIFEST_START[:10]))
 
 
-class Objects(ServiceBase):
+class Objects(Packs):
     """Object bytes: negotiating transfers, streamed and bulk uploads, downloads, verifying"""
 
     def batch(self, caller: Caller, project: str, operation: str,
               objects: list[dict[str, Any]], href_prefix: str = "",
-              compact: bool = False) -> dict[str, Any]:
+              compact: bool = False, packs: bool = False) -> dict[str, Any]:
         """Answer, per object, nothing (already present), a transfer action, or an error.
 
         ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
@@ -182,6 +183,10 @@ class Objects(ServiceBase):
         ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
         "transfer": {"href" (with "{id}"), "method", "headers", "expires",
         "objects": {id: size}}}``, which says the same without an action per object.
+
+        With ``packs``, an upload that will send its objects in packs (:meth:`announce_pack`)
+        only learns which ones the project lacks: they get the server's own href, and no
+        URL is presigned for them nor any row left.
         """
         if operation not in ("upload", "download"):
             raise BadInput(f"invalid operation {operation!r}: use upload or download")
@@ -197,7 +202,11 @@ class Objects(ServiceBase):
             proj = self._project(s, caller, project, "writer" if upload else "reader")
             known = self._object_rows(s, proj.id, wanted)
             project_id, storage_url = proj.id, proj.storage_url
+            # A download of a packed object is a byte range of its pack (ama-protocol(7)).
+            packed = {} if upload else self._packed_rows(s, proj.id, wanted)
+            pack_sizes = self._pack_sizes(s, proj.id, {r.pid for r in packed.values()})
         storage = self._storage(storage_url)
+        in_packs: dict[str, list[Any]] = {}
         listed: list[dict[str, Any]] = []
         add = listed.append
         present: dict[str, int] = {}
@@ -206,7 +215,7 @@ class Objects(ServiceBase):
         base = f"{href_prefix}/v1/projects/{project}/objects/"
         method = "PUT" if upload else "GET"
         # A backend either presigns every key or none (file://): ask once, not per object.
-        presigns = True
+        presigns = not (upload and packs)
         for oid, size in pairs:
             if type(oid) is not str or oid not in wanted:
                 add({"id": oid, "error": {"code": 400,
@@ -229,6 +238,14 @@ class Objects(ServiceBase):
                 add({"id": oid, "error": {"code": 404, "message":
                                           f"object {oid} not found in project {project!r}"}})
                 continue
+            elif oid in packed:
+                where = packed[oid]
+                if compact:
+                    in_packs[oid] = [where.pid, where.offset, where.length]
+                else:
+                    add({"id": oid, "size": row.size, "pack": {
+                        "id": where.pid, "offset": where.offset, "length": where.length}})
+                continue
             else:
                 size = row.size
             action = presigns and storage.presign(
@@ -250,11 +267,18 @@ class Objects(ServiceBase):
                 add({"id": oid, "size": size, "actions": {"download": action}})
         if pending:
             self.db.run(lambda s: self._remember(s, project_id, pending))
+        extra: dict[str, Any] = {}
+        if packed:
+            extra["packs"] = self._pack_actions(storage, project,
+                                                {r.pid for r in packed.values()},
+                                                pack_sizes, href_prefix)
+        if compact and in_packs:
+            extra["packed"] = in_packs
         if not compact:
-            return {"objects": listed}
+            return {"objects": listed, **extra}
         return {"compact": 1, "objects": listed, "present": present,
                 "transfer": {"href": base + "{id}", "method": method, "headers": {},
-                             "expires": TRANSFER_TTL, "objects": own}}
+                             "expires": TRANSFER_TTL, "objects": own}, **extra}
 
     def _remember(self, s: Session, project_id: int, pending: list[tuple[str, int]]) -> None:
         """Record objects about to be uploaded through presigned URLs, not yet verified
@@ -339,6 +363,7 @@ class Objects(ServiceBase):
             proj = self._project(s, caller, project)
             row = self._object_rows(s, proj.id, [oid]).get(oid)
             project_id, storage_url = proj.id, proj.storage_url
+            where = self._packed_rows(s, proj.id, [oid]).get(oid)
         if row is None or not row.verified:
             raise NotFound(f"object {oid} not found in project {project!r}",
                            "run 'ama-server fsck' if a version names it")
@@ -353,8 +378,10 @@ class Objects(ServiceBase):
                 .values(verified=False)))
             return ObjectCorrupt(oid, project, detail)
 
-        checked = _CheckedStream(self._storage(storage_url).open(object_key(oid)), oid, size,
-                                 corrupt)
+        storage = self._storage(storage_url)
+        stored = (storage.open(object_key(oid)) if where is None else
+                  open_range(storage, pack_key(where.pid), where.offset, where.length))
+        checked = _CheckedStream(stored, oid, size, corrupt)
         if size <= READ_CHUNK:
             # A small object is checked whole before any byte goes out, so its reader gets
             # a plain error answer instead of a cut-off body.
@@ -492,9 +519,11 @@ class Objects(ServiceBase):
         """Where the verified objects ``ids`` are on this machine (readers): the embedded
         remote's download, whose client links or copies them and re-hashes what it got.
 
-        Returns ``{"objects": [{"id","size","path"} | {"id","error"}]}`` in order; ``path``
-        is None when the project's storage has no local files (read those with
-        :meth:`open_object`). An id the project does not hold verified is an error, as in
+        Returns ``{"objects": [{"id","size","path"[,"pack"]} | {"id","error"}]}`` in
+        order; ``path`` is None when the project's storage has no local files (read those
+        with :meth:`open_object`) and for a packed object, whose ``pack`` is then
+        ``{"path","offset","length"}`` of its pack file (None without local files).
+        An id the project does not hold verified is an error, as in
         :meth:`batch`.
         """
         for oid in ids:
@@ -503,14 +532,21 @@ class Objects(ServiceBase):
             proj = self._project(s, caller, project)
             rows = self._object_rows(s, proj.id, ids)
             storage_url = proj.storage_url
+            packed = self._packed_rows(s, proj.id, ids)
         storage = self._storage(storage_url)
         local = storage.local_path if isinstance(storage, HasLocalPaths) else None
+        in_packs = self._local_pack_paths(storage, packed)
         answers: list[dict[str, Any]] = []
         for oid in ids:
             row = rows.get(oid)
             if row is None or not row.verified:
                 answers.append({"id": oid, "error": {
                     "code": 404, "message": f"object {oid} not found in project {project!r}"}})
+                continue
+            if oid in packed:
+                # The pack file and the range of it: the client hashes what it reads.
+                answers.append({"id": oid, "size": row.size, "path": None,
+                                "pack": in_packs.get(oid)})
                 continue
             answers.append({"id": oid, "size": row.size,
                             "path": local(object_key(oid)) if local is not None else None})
@@ -638,8 +674,12 @@ class Objects(ServiceBase):
         ``shared-storage``, ``versions`` names the other projects); and one per leftover of
         an upload older than ``grace`` (``object`` is its name in the storage, ``problem``
         is ``leftover``, ``versions`` is empty), younger ones being uploads that may still
-        be running. With ``repair``, leftovers are removed and unverified objects recorded
-        as held again; each such problem has ``"repaired": True``.
+        be running. Each pack the project holds is read whole: one problem per pack
+        missing from storage (``missing-pack``) or damaged, ill-formed or out of step with
+        the rows of where its members lie (``corrupt-pack``, with ``detail``), and its
+        members that versions hold are ``corrupt``.
+        With ``repair``, leftovers are removed and unverified objects recorded as held
+        again; each such problem has ``"repaired": True``.
         """
         problems: list[dict[str, Any]] = []
         with self.db.read() as s:
@@ -670,12 +710,13 @@ class Objects(ServiceBase):
                     for oid in tree_ids:
                         holders.setdefault(oid, []).append(name)
                 sizes = self._object_rows(s, proj.id, holders)
-                plan.append((proj.id, proj.name, proj.storage_url, holders, sizes))
+                packed = self._packed_rows(s, proj.id, holders)
+                plan.append((proj.id, proj.name, proj.storage_url, holders, sizes, packed))
                 problems += [{"project": proj.name, "object": path, "problem": "unsafe-path",
                               "versions": sorted(names)}
                              for path, names in sorted(unsafe.items())]
             every = s.execute(select(Project.name, Project.storage_url)).all()
-        for _, name, url, _, _ in plan:
+        for _, name, url, _, _, _ in plan:
             # A legacy server let projects share a storage; each must move to its own.
             sharing = sorted(other for other, other_url in every
                              if other != name and storages_overlap(url, other_url))
@@ -683,15 +724,24 @@ class Objects(ServiceBase):
                 problems.append({"project": name, "object": url, "problem": "shared-storage",
                                  "versions": sharing})
         listed: set[str] = set()
-        for project_id, name, url, holders, sizes in plan:
+        for project_id, name, url, holders, sizes, packed in plan:
             storage = self._storage(url)
             if url not in listed:  # a storage two legacy projects share is walked once
                 listed.add(url)
                 problems += self._leftovers(name, storage, repair, grace)
+            pack_problems, damaged = self._fsck_packs(project_id, name, storage)
+            problems += pack_problems
             restored: list[str] = []
             for oid, versions in sorted(holders.items()):
                 entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
                 row = sizes.get(oid)
+                if oid in packed:  # checked with its pack, read once for all its members
+                    if oid in damaged:
+                        problems.append({**entry, "problem": "corrupt"})
+                    elif row is not None and not row.verified:
+                        problems.append({**entry, "problem": "unverified", "repaired": repair})
+                        restored.append(oid)
+                    continue
                 if storage.stat(object_key(oid)) is None:
                     problems.append({**entry, "problem": "missing"})
                 elif row is None or not self._stored_matches(storage, oid, row.size):

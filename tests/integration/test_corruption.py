@@ -8,6 +8,7 @@ and where a good copy exists elsewhere the damaged one is replaced from it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ama.plumbing import pack
 from tests.e2e.test_lifecycle import AMA, files
 from tests.services.server import RunningServer, run_ama_server
 
@@ -87,10 +89,12 @@ def damaged(data: bytes, partner: bytes, damage: str) -> bytes:
 
 
 class Place:
-    """Where objects are kept, by id: read and write their bytes."""
+    """Where objects are kept, by id: read and write their bytes; ``packs(id)`` names the
+    packs that hold an object."""
 
-    def __init__(self, read: Callable[[str], bytes], write: Callable[[str, bytes], None]):
-        self.read, self.write = read, write
+    def __init__(self, read: Callable[[str], bytes], write: Callable[[str, bytes], None],
+                 packs: Callable[[str], list[str]] = lambda oid: []):
+        self.read, self.write, self.packs = read, write, packs
 
     def damage(self, case: Uploaded, damage: str) -> tuple[bytes, bytes]:
         """Damage ``case.target`` here (a swap damages its partner too); return the good
@@ -103,6 +107,42 @@ class Place:
         return good, other
 
 
+def packed(place: Place, keys: Callable[[], list[str]], read_key: Callable[[str], bytes],
+           write_key: Callable[[str, bytes], None]) -> Place:
+    """``place`` for loose objects, and the members of the packs (ama-format(5) PACKS) at
+    ``keys()`` for the rest: a member's bytes are spliced into its pack where its index
+    says, so damage to a member is damage to the pack's bytes, as on a storage's disk."""
+    def find(oid: str) -> tuple[str, pack.Member] | None:
+        for key in keys():
+            members = pack.read_index(io.BytesIO(read_key(key)), key)
+            for m in members:
+                if m.id == oid:
+                    return key, m
+        return None
+
+    def read(oid: str) -> bytes:
+        where = find(oid)
+        if where is None:
+            return place.read(oid)
+        key, m = where
+        return read_key(key)[m.offset:m.offset + m.length]
+
+    def write(oid: str, data: bytes) -> None:
+        where = find(oid)
+        if where is None:
+            place.write(oid, data)
+            return
+        key, m = where
+        whole = read_key(key)
+        write_key(key, whole[:m.offset] + data + whole[m.offset + m.length:])
+
+    def packs(oid: str) -> list[str]:
+        where = find(oid)
+        return [] if where is None else ["".join(where[0].split("/")[-2:])]
+
+    return Place(read, write, packs)
+
+
 def folder_place(objects: Path) -> Place:
     def path(oid: str) -> Path:
         return objects / oid[:2] / oid[2:]
@@ -113,7 +153,17 @@ def folder_place(objects: Path) -> Place:
         p.write_bytes(data)
         p.chmod(0o444)
 
-    return Place(lambda oid: path(oid).read_bytes(), write)
+    def write_key(key: str, data: bytes) -> None:
+        p = objects.parent / key
+        p.chmod(0o644)
+        p.write_bytes(data)
+        p.chmod(0o444)
+
+    return packed(Place(lambda oid: path(oid).read_bytes(), write),
+                  lambda: [p.relative_to(objects.parent).as_posix()
+                           for p in sorted((objects.parent / "packs").rglob("*"))
+                           if p.is_file()],
+                  lambda key: (objects.parent / key).read_bytes(), write_key)
 
 
 def s3_place(bucket: object, prefix: str) -> Place:
@@ -123,8 +173,15 @@ def s3_place(bucket: object, prefix: str) -> Place:
     def key(oid: str) -> str:
         return f"{prefix}/objects/{oid[:2]}/{oid[2:]}"
 
-    return Place(lambda oid: client.get_object(Bucket=name, Key=key(oid))["Body"].read(),
-                 lambda oid, data: client.put_object(Bucket=name, Key=key(oid), Body=data))
+    def keys() -> list[str]:
+        listed = client.list_objects_v2(Bucket=name, Prefix=f"{prefix}/packs/")
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    return packed(
+        Place(lambda oid: client.get_object(Bucket=name, Key=key(oid))["Body"].read(),
+              lambda oid, data: client.put_object(Bucket=name, Key=key(oid), Body=data)),
+        keys, lambda k: client.get_object(Bucket=name, Key=k)["Body"].read(),
+        lambda k, data: client.put_object(Bucket=name, Key=k, Body=data))
 
 
 def no_wrong_bytes(root: Path, want: dict[str, bytes]) -> None:
@@ -244,8 +301,9 @@ def check_remote(tmp_path: Path, alice: Path, remote: Remote) -> None:
         dest = tmp_path / f"bob-{kind}-{damage}"
         failed = run("clone", case.name, "-d", str(dest), cwd=tmp_path, home=bob, code=None)
         assert failed.returncode != 0, f"{kind} {damage}: the clone succeeded"
-        assert case.target in failed.stderr or case.partner in failed.stderr, (
-            kind, damage, failed.stderr)
+        # The error names the damaged object, or the damaged pack that holds it.
+        named = (case.target, case.partner, *remote.place.packs(case.target))
+        assert any(oid in failed.stderr for oid in named), (kind, damage, failed.stderr)
         no_wrong_bytes(dest, case.files)
         assert case.target in report.stdout, (kind, damage, report.stdout)
         if remote.get is not None:

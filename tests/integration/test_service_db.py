@@ -20,6 +20,7 @@ from ama_remote.models import Asset, Membership, Project, User, Version
 from ama_remote.service import Caller, Service
 from tests.unit.remote.test_service import *  # noqa: F403  (the suite, re-run on PostgreSQL)
 from tests.unit.remote.test_service import build, upload
+from tests.unit.remote.test_service_packs import *  # noqa: F403  (packs, on PostgreSQL)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ama.plumbing import pack
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, ValidationFailed
@@ -40,8 +41,10 @@ def test_verify_of_many_objects_far_away_answers_within_the_clients_timeout(
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.url)
     server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
     odb = FileObjectDatabase(tmp_path / "objects")
+    # At the pack threshold, so each goes loose (smaller ones travel in packs, checked whole).
     with odb.batch():
-        objects = [(odb.write(f"object {n}\n".encode()), len(f"object {n}\n")) for n in range(80)]
+        objects = [(odb.write(f"object {n}\n".encode().ljust(pack.THRESHOLD, b".")),
+                    pack.THRESHOLD) for n in range(80)]
     client = HttpTransport(server.url, server.token, timeout=(5.0, 4.0), retries=0)
     assert send(client, server.project, odb, objects) == (80, sum(s for _, s in objects))
     answer = client.batch(server.project, "upload", [{"id": o, "size": s} for o, s in objects])

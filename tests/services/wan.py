@@ -108,6 +108,7 @@ class Request:
     target: str
     connection: int
     fault: str | None = None
+    range: str | None = None  # the Range header, if any
 
 
 class _Link:
@@ -380,7 +381,8 @@ class WanProxy:
                     _, method, target, headers, head = action
                     fault = next((f for f in self.faults if f.hits(method, target)), None)
                     self.requests.append(Request(method, target, state.number,
-                                                 fault.kind if fault else None))
+                                                 fault.kind if fault else None,
+                                                 headers.get("range")))
                     dropping = False
                     if fault is None:
                         out += head

@@ -18,6 +18,7 @@ import ama
 from ama.plumbing.hashing import hash_bytes
 from ama.porcelain.alias import add_alias
 from ama.porcelain.info import AssetRef
+from tests.unit.porcelain.conftest import rewrite_stored
 
 CSV1 = b"a,b\n1,2\n3,4\n"
 CSV2 = b"a,b\n1,2\n3,4\n5,6\n"
@@ -189,6 +190,14 @@ def test_the_filesystem_lists_walks_globs_and_reads(published) -> None:
         fs.open("ml-models/1/new.txt", "wb")
 
 
+def test_a_ranged_read_of_a_small_file_reads_its_range_of_the_pack(published,
+                                                                   tmp_path: Path) -> None:
+    writer, _ = published
+    client = cold_client(tmp_path, writer)
+    assert client.version("ml-models/1").read_range("data/train.csv", 2, 5) == CSV2[2:7]
+    assert not client.store.objects.has(hash_bytes(CSV2))
+
+
 def test_a_large_file_is_read_in_ranges_and_a_whole_read_is_verified(published,
                                                                      tmp_path: Path) -> None:
     writer, _ = published
@@ -223,10 +232,8 @@ def test_import_ama_loads_neither_the_porcelain_nor_heavy_libraries() -> None:
 def test_a_file_whose_stored_bytes_changed_is_refused_and_never_returned(
         published, tmp_path: Path) -> None:
     writer, _ = published
-    stored = (Path(writer.environ["AMA_HOME"]) / "remote" / "storage" / "objects"
-              / hash_bytes(CSV2)[:2] / hash_bytes(CSV2)[2:])
-    stored.chmod(0o644)
-    stored.write_bytes(CSV2.replace(b"5", b"7"))
+    rewrite_stored(Path(writer.environ["AMA_HOME"]) / "remote" / "storage", hash_bytes(CSV2),
+                   lambda data: data.replace(b"5", b"7"))
     client = cold_client(tmp_path, writer)
     v = client.version("ml-models/1")
     with pytest.raises(ama.AmaError) as refused:

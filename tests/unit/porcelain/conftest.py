@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from ama.plumbing import pack
 from ama.plumbing.graph import write_tree
 from ama.plumbing.objects import Author, Manifest
 from ama.porcelain.asset import Asset, Head
@@ -48,3 +51,26 @@ def commit(asset: Asset, version: str = "0.0.0") -> str:
     versions.mkdir(parents=True, exist_ok=True)
     (versions / version).write_text(oid + "\n")
     return oid
+
+
+def rewrite_stored(storage: Path, oid: str, change: Callable[[bytes], bytes]) -> bytes:
+    """Rewrite in place, through ``change`` (keeping its length), the copy of object ``oid``
+    that the ``file://`` storage at ``storage`` holds, loose or in a pack (ama-format(5)
+    PACKS), as damage on the remote's disk would; return the new bytes."""
+    loose = storage / "objects" / oid[:2] / oid[2:]
+    places = [(loose, 0, loose.stat().st_size)] if loose.exists() else []
+    for path in sorted((storage / "packs").rglob("*")) if not places else ():
+        if path.is_file():
+            with open(path, "rb") as f:
+                places += [(path, m.offset, m.length) for m in pack.read_index(f, path.name)
+                           if m.id == oid]
+    [(path, offset, length)] = places
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        new = change(f.read(length))
+        assert len(new) == length
+        f.seek(offset)
+        f.write(new)
+    os.chmod(path, 0o444)
+    return new

@@ -22,7 +22,7 @@ from ama.porcelain.download import download
 from ama.porcelain.info import connect
 from ama.porcelain.store import repair, verify
 from ama.porcelain.upload import upload
-from tests.unit.porcelain.conftest import write
+from tests.unit.porcelain.conftest import rewrite_stored, write
 
 BIG = 300_000
 
@@ -75,7 +75,8 @@ def test_an_object_without_a_good_copy_keeps_its_corrupt_file(asset: Asset) -> N
     bad_local = damage(asset.odb.path(local))
     bad_sent = damage(asset.odb.path(sent))
     # The remote's copy of a.txt is damaged too: no good copy of it anywhere.
-    damage(asset.store.home / "remote" / "storage" / "objects" / sent[:2] / sent[2:])
+    rewrite_stored(asset.store.home / "remote" / "storage", sent,
+                   lambda data: bytes([data[0] ^ 1]) + data[1:])
     assert repair(asset.store, [local, sent], Config.open()) == []
     assert asset.odb.path(local).read_bytes() == bad_local
     assert asset.odb.path(sent).read_bytes() == bad_sent

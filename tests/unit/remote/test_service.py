@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ama.plumbing import pack
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
 from ama_remote.db import Database
@@ -804,6 +805,29 @@ def test_the_grace_period_keeps_uploads_younger_than_it(service: Service, admin:
     assert all((storage / object_key(oid)).exists() for oid in objects)
     assert gc_totals(service.gc(WEEK)) == (len(objects), size, len(objects), size)
     assert not any((storage / object_key(oid)).exists() for oid in objects)
+    assert service.fsck("lab") == []
+
+
+def test_an_object_freed_loose_and_sent_again_in_a_pack_commits(
+        service: Service, admin: Caller, clock: Clock, tmp_path: Path) -> None:
+    manifest, objects = build({"weights": b"weights " * 100})
+    upload(service, admin, objects)
+    clock.now = T0 + WEEK
+    assert gc_totals(service.gc(WEEK))[2] == len(objects)  # freed: no version named them
+    # The same objects again, now in a pack (as a client sends small objects): gc's marks
+    # on them stay, and the commit's re-check finds them in the stored pack.
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for oid, data in objects.items():
+        (folder / oid).write_bytes(data)
+    name, path, size = pack.write_file([(oid, len(d)) for oid, d in objects.items()],
+                                       lambda oid: str(folder / oid), str(folder))
+    service.put_pack_file(admin, "lab", name, path, size)
+    version = service.commit(admin, "lab", "models", None, None, manifest, "again")
+    assert version["manifest"] == manifest
+    stream, length = service.open_object(admin, "lab", next(iter(objects)))
+    assert length == len(next(iter(objects.values())))
+    stream.close()
     assert service.fsck("lab") == []
 
 

@@ -1,0 +1,238 @@
+"""Packs: many small objects in one file, version 1 of ama-format(5) ``PACKS``; written by
+the client, checked by the remote in one pass, cut into ranges by the reader.
+
+A pack exists only on the way to and from a remote: stores keep loose objects. Its index
+comes before the objects so a pack can be checked as it streams by, without holding it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from blake3 import blake3
+
+from ama.plumbing.errors import BadInput
+from ama.plumbing.hashing import CHUNK
+
+MAGIC = b"ama-pack"
+VERSION = 1
+# Objects smaller than this travel in packs: below it a request costs more time than the
+# bytes at a 20 ms round trip; from it on, objects go loose and in parallel.
+THRESHOLD = 256 << 10
+# A pack is filled up to about this size, then the next one is started.
+TARGET = 64 << 20
+
+_HEADER = struct.Struct(">8sII")
+_ENTRY = struct.Struct(">32sQQ")
+HEADER_SIZE = _HEADER.size
+ENTRY_SIZE = _ENTRY.size
+
+
+class BadPack(BadInput):
+    """Bytes that are not a well-formed pack of a version this ama reads, or whose members
+    do not hash to their ids."""
+
+    def __init__(self, name: str, detail: str, members: list[str] | None = None) -> None:
+        super().__init__(f"pack {name} is refused: {detail}",
+                         "upload again; if it repeats, run 'ama store verify'")
+        self.members = members or []
+
+
+@dataclass(frozen=True)
+class Member:
+    """One object in a pack: its id and where its bytes are."""
+
+    id: str
+    offset: int
+    length: int
+
+
+def plan(objects: Iterable[tuple[str, int]], target: int = TARGET) -> list[list[tuple[str, int]]]:
+    """Split (id, size) objects into the groups that make packs of about ``target`` bytes,
+    in the order given, each object once."""
+    groups: list[list[tuple[str, int]]] = []
+    group: list[tuple[str, int]] = []
+    filled = 0
+    seen: set[str] = set()
+    for oid, size in objects:
+        if oid in seen:
+            continue
+        seen.add(oid)
+        if group and filled + size + ENTRY_SIZE > target:
+            groups.append(group)
+            group, filled = [], 0
+        group.append((oid, size))
+        filled += size + ENTRY_SIZE
+    if group:
+        groups.append(group)
+    return groups
+
+
+def layout(objects: list[tuple[str, int]]) -> list[Member]:
+    """The members of a pack of ``objects`` (id, size), in order."""
+    offset = HEADER_SIZE + ENTRY_SIZE * len(objects)
+    members = []
+    for oid, size in objects:
+        members.append(Member(oid, offset, size))
+        offset += size
+    return members
+
+
+def header(members: list[Member]) -> bytes:
+    """The header and index of a pack of ``members``."""
+    parts = [_HEADER.pack(MAGIC, VERSION, len(members))]
+    parts += [_ENTRY.pack(bytes.fromhex(m.id), m.offset, m.length) for m in members]
+    return b"".join(parts)
+
+
+def write(objects: list[tuple[str, int]], read: Callable[[str, int], bytes],
+          out: BinaryIO) -> str:
+    """Write a pack of ``objects`` (id, size) to ``out``, each object's bytes from
+    ``read(id, size)``, and return the pack's name. Raises BadPack when an object's bytes
+    are not ``size`` long (the caller's store changed under it)."""
+    members = layout(objects)
+    hasher = blake3()
+    head = header(members)
+    hasher.update(head)
+    out.write(head)
+    for m in members:
+        data = read(m.id, m.length)
+        if len(data) != m.length:
+            raise BadPack("being written", f"object {m.id} has {len(data)} bytes, not "
+                          f"{m.length}", [m.id])
+        hasher.update(data)
+        out.write(data)
+    return hasher.hexdigest()
+
+
+def write_file(objects: list[tuple[str, int]], path_of: Callable[[str], str],
+               folder: str) -> tuple[str, str, int]:
+    """Write a pack of ``objects`` read from the files ``path_of(id)`` into ``folder`` and
+    return (name, path, size); the file is named after the pack."""
+    def read(oid: str, size: int) -> bytes:
+        with open(path_of(oid), "rb") as f:
+            return f.read(size + 1)
+
+    temp = os.path.join(folder, f".pack-{os.getpid()}-{id(objects)}")
+    try:
+        with open(temp, "wb") as f:
+            name = write(objects, read, f)
+        size = os.stat(temp).st_size
+        path = os.path.join(folder, f"{name}.pack")
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    return name, path, size
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    pieces = []
+    while n:
+        data = stream.read(min(n, CHUNK))
+        if not data:
+            break
+        pieces.append(data)
+        n -= len(data)
+    return b"".join(pieces)
+
+
+def read_index(stream: BinaryIO, name: str, size: int | None = None) -> list[Member]:
+    """Read and check a pack's header and index from the start of ``stream``; return its
+    members. Raises BadPack when they are malformed (``size``, when known, is the pack's
+    length)."""
+    head = _read_exactly(stream, HEADER_SIZE)
+    if len(head) != HEADER_SIZE:
+        raise BadPack(name, "it is shorter than a pack's header")
+    magic, version, count = _HEADER.unpack(head)
+    if magic != MAGIC:
+        raise BadPack(name, "it does not start like a pack")
+    if version != VERSION:
+        raise BadPack(name, f"it is a pack of version {version}; this ama reads version "
+                      f"{VERSION}")
+    if count < 1:
+        raise BadPack(name, "it holds no object")
+    if size is not None and HEADER_SIZE + ENTRY_SIZE * count > size:
+        raise BadPack(name, f"its index of {count} objects is longer than the pack")
+    raw = _read_exactly(stream, ENTRY_SIZE * count)
+    if len(raw) != ENTRY_SIZE * count:
+        raise BadPack(name, "its index is cut short")
+    members = []
+    expected = HEADER_SIZE + ENTRY_SIZE * count
+    seen: set[str] = set()
+    for digest, offset, length in _ENTRY.iter_unpack(raw):
+        oid = digest.hex()
+        if offset != expected:
+            raise BadPack(name, f"object {oid} starts at {offset}, not at {expected}", [oid])
+        if oid in seen:
+            raise BadPack(name, f"object {oid} is in it twice", [oid])
+        seen.add(oid)
+        members.append(Member(oid, offset, length))
+        expected = offset + length
+    if size is not None and expected != size:
+        raise BadPack(name, f"its objects end at {expected} but it has {size} bytes")
+    return members
+
+
+def check(stream: BinaryIO, name: str, size: int | None = None,
+          keep: Callable[[Member, bytes], None] | None = None) -> list[Member]:
+    """Read a whole pack from ``stream`` once, checking that it hashes to ``name``, is well
+    formed, and that every member hashes to its id; return its members. ``keep(member,
+    bytes)`` is called with each member once it has checked.
+
+    Raises BadPack naming every member whose bytes are not its id (all are read, so the
+    error lists each bad one), or the defect that makes it no pack."""
+    whole = blake3()
+
+    class _Hashing:
+        def read(self, n: int = -1) -> bytes:
+            data = stream.read(n)
+            whole.update(data)
+            return data
+
+    hashing: BinaryIO = _Hashing()  # type: ignore[assignment]
+    members = read_index(hashing, name, size)
+    bad: list[str] = []
+    for m in members:
+        data = _read_exactly(hashing, m.length)
+        if len(data) != m.length:
+            raise BadPack(name, f"it ends inside object {m.id}", [m.id])
+        if blake3(data).hexdigest() != m.id:
+            bad.append(m.id)
+        elif keep is not None:
+            keep(m, data)
+    if stream.read(1):
+        raise BadPack(name, "it has bytes after its last object")
+    if bad:
+        raise BadPack(name, f"{len(bad)} of its {len(members)} objects do not hash to their "
+                      f"ids ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})", bad)
+    if whole.hexdigest() != name:
+        raise BadPack(name, f"its bytes hash to {whole.hexdigest()}")
+    return members
+
+
+def ranges(members: list[Member], gap: int = 0,
+           limit: int = 8 << 20) -> Iterator[tuple[int, int, list[Member]]]:
+    """Join members' byte ranges into (start, length, members) runs to fetch with one
+    request each: members at most ``gap`` bytes apart share a run, which grows to at most
+    ``limit`` bytes (a single larger member is a run of its own)."""
+    ordered = sorted(members, key=lambda m: m.offset)
+    run: list[Member] = []
+    start = end = 0
+    for m in ordered:
+        if run and (m.offset - end > gap or m.offset + m.length - start > limit):
+            yield start, end - start, run
+            run = []
+        if not run:
+            start = m.offset
+        run.append(m)
+        end = max(end, m.offset + m.length)
+    if run:
+        yield start, end - start, run

@@ -1,0 +1,317 @@
+"""Packs on the remote: announcing, storing and checking a pack of small objects, where a
+packed object lies, reading one back, and fsck of a project's packs (ama-format(5) PACKS,
+ama-protocol(7) Packs).
+
+A pack's members become present only in the one transaction that records them after the
+whole pack was read and every member hashed to its id; a pack with any bad member is
+deleted and none of its members is recorded from it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, BinaryIO
+
+from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from ama.plumbing import pack
+from ama.plumbing.hashing import check_id
+from ama.plumbing.objects import TREE_HEADERS, object_type
+from ama_remote.errors import BadInput, NotFound, ValidationFailed
+from ama_remote.models import Pack, PackedObject
+from ama_remote.service.common import Caller, ServiceBase, upsert_objects
+from ama_remote.storage.base import Backend, HasLocalPaths, ObjectMissing, PutsFiles, object_key
+
+PACK_TTL = 3600
+_MANIFEST_START = b'{"author":'
+
+
+def pack_key(pid: str) -> str:
+    """Return the storage key of pack ``pid``: ``packs/ab/cdef…``. Raises InvalidId."""
+    check_id(pid)
+    return f"packs/{pid[:2]}/{pid[2:]}"
+
+
+class _Range:
+    """``length`` bytes of ``stream`` from where it stands, as a stream."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream, self._left = stream, length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data: bytes = self._stream.read(n) if n else b""
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def open_range(storage: Backend, key: str, offset: int, length: int) -> BinaryIO:
+    """A stream of ``length`` bytes of ``key`` from ``offset`` (a storage's stream may not
+    seek: S3's body is read up to the range instead)."""
+    stream = storage.open(key)
+    if getattr(stream, "seekable", lambda: False)():
+        stream.seek(offset)
+    else:
+        skip = offset
+        while skip and (chunk := stream.read(min(skip, 1 << 20))):
+            skip -= len(chunk)
+    return _Range(stream, length)  # type: ignore[return-value]
+
+
+class Packs(ServiceBase):
+    """Packs of small objects: announce, store, check, locate, fsck."""
+
+    @staticmethod
+    def _packed_rows(s: Session, project_id: int, ids: Any) -> dict[str, Any]:
+        """oid -> row (oid, pid, offset, length) for the ids the project holds in packs;
+        one query whatever the number of ids, as ``_object_rows``."""
+        unique = sorted(set(ids))
+        if not unique:
+            return {}
+        if len(unique) == 1:
+            match = PackedObject.oid == unique[0]
+        elif s.get_bind().dialect.name == "postgresql":
+            split = func.string_to_array(bindparam("ids", ",".join(unique), type_=Text), ",")
+            match = PackedObject.oid == any_(split)
+        else:
+            listed = func.json_each(json.dumps(unique)).table_valued("value")
+            match = PackedObject.oid.in_(select(listed.c.value))
+        query = select(PackedObject.oid, PackedObject.pid, PackedObject.offset,
+                       PackedObject.length).where(PackedObject.project_id == project_id, match)
+        return {row[0]: row for row in s.execute(query)}
+
+    def announce_pack(self, caller: Caller, project: str, pid: str, size: int,
+                      href_prefix: str = "") -> dict[str, Any]:
+        """Say how to upload pack ``pid`` of ``size`` bytes (writers): ``{"id","size",
+        "actions": {"upload"[, "verify"]}}``, or ``{"id","size","objects"}`` when the
+        project holds it already."""
+        check_id(pid)
+        if not isinstance(size, int) or size < pack.HEADER_SIZE:
+            raise BadInput(f"pack {pid}: size must be an integer of at least "
+                           f"{pack.HEADER_SIZE}")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = s.get(Pack, (proj.id, pid))
+            project_id, storage_url = proj.id, proj.storage_url
+        if row is not None and row.verified:
+            return {"id": pid, "size": row.size, "objects": row.count}
+        if row is None:
+            now = self._now()
+
+            def announce(s: Session) -> None:
+                if s.get(Pack, (project_id, pid)) is None:
+                    s.add(Pack(project_id=project_id, pid=pid, size=size, count=0,
+                               verified=False, created=now))
+            self.db.run(announce)
+        base = f"{href_prefix}/v1/projects/{project}/packs/{pid}"
+        action = self._storage(storage_url).presign(pack_key(pid), "PUT", PACK_TTL, size)
+        if not action:
+            return {"id": pid, "size": size, "actions": {"upload": {
+                "href": base, "method": "PUT", "headers": {}, "expires": PACK_TTL}}}
+        return {"id": pid, "size": size, "actions": {"upload": action, "verify": {
+            "href": base + "/verify", "method": "POST", "headers": {}, "expires": PACK_TTL}}}
+
+    def put_pack(self, caller: Caller, project: str, pid: str, stream: BinaryIO,
+                 size: int) -> dict[str, Any]:
+        """Store pack ``pid`` from ``stream`` (writers), then check it as
+        :meth:`verify_pack` does and answer the same."""
+        self.announce_pack(caller, project, pid, size)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            storage_url = proj.storage_url
+        storage = self._storage(storage_url)
+        try:
+            storage.put(pack_key(pid), stream, size)
+        except BadInput as e:  # the backend's SizeMismatch: nothing was stored
+            raise ValidationFailed(f"upload of pack {pid} was rejected: {e.message}",
+                                   "upload it again", problems=[f"size mismatch: {pid}"]) from e
+        return self.verify_pack(caller, project, pid)
+
+    def put_pack_file(self, caller: Caller, project: str, pid: str, path: str,
+                      size: int) -> dict[str, Any]:
+        """Store pack ``pid`` from a file on this machine (the embedded remote: a ``file://``
+        storage reflinks or copies it), then check it as :meth:`verify_pack` does."""
+        self.announce_pack(caller, project, pid, size)
+        with self.db.read() as s:
+            storage_url = self._project(s, caller, project, "writer").storage_url
+        storage = self._storage(storage_url)
+        try:
+            if isinstance(storage, PutsFiles):
+                storage.put_file(pack_key(pid), path, size)
+            else:
+                with open(path, "rb") as f:
+                    storage.put(pack_key(pid), f, size)
+        except BadInput as e:
+            raise ValidationFailed(f"upload of pack {pid} was rejected: {e.message}",
+                                   "upload it again", problems=[f"size mismatch: {pid}"]) from e
+        return self.verify_pack(caller, project, pid)
+
+    def verify_pack(self, caller: Caller, project: str, pid: str) -> dict[str, Any]:
+        """Read pack ``pid`` from storage once and check it (writers); then record, in one
+        transaction, every member as held and verified and where it lies.
+
+        Returns ``{"id","size","objects"}``. Raises NotFound for a pack the project did not
+        announce or that is not in storage, and ValidationFailed (the pack deleted) when it
+        is no well-formed pack named by its bytes or a member does not hash to its id."""
+        check_id(pid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = s.get(Pack, (proj.id, pid))
+            project_id, storage_url = proj.id, proj.storage_url
+            verified, count = (row.verified, row.count) if row is not None else (False, 0)
+        storage = self._storage(storage_url)
+        key = pack_key(pid)
+        size = storage.stat(key) if row is not None else None
+        if row is None or size is None:
+            raise NotFound(f"pack {pid} was not uploaded to project {project!r}",
+                           "upload it again")
+        if verified:
+            return {"id": pid, "size": size, "objects": count}
+        values: list[dict[str, Any]] = []
+        now = self._now()
+
+        def keep(member: pack.Member, data: bytes) -> None:
+            kind = None
+            if data.startswith((*TREE_HEADERS, _MANIFEST_START)):
+                found = object_type(data)
+                kind = found if found in ("tree", "manifest") else None
+            values.append({"project_id": project_id, "oid": member.id, "size": member.length,
+                           "verified": True, "kind": kind, "data": data if kind else None,
+                           "created": now})
+
+        stream = storage.open(key)
+        try:
+            members = pack.check(stream, pid, size, keep)
+        except pack.BadPack as e:
+            storage.delete(key)
+            self.db.run(lambda s: s.query(Pack).filter_by(project_id=project_id, pid=pid)
+                        .delete())
+            raise ValidationFailed(f"{e.message}; it was deleted and none of its objects "
+                                   "was recorded", e.hint,
+                                   problems=[f"hash mismatch: {m}" for m in e.members]
+                                   or [f"bad pack: {pid}"]) from e
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+        def record(s: Session) -> None:
+            upsert_objects(s, values, replace=True)
+            _insert_ignore(s, [{"project_id": project_id, "oid": m.id, "pid": pid,
+                                "offset": m.offset, "length": m.length} for m in members])
+            s.execute(update(Pack).where(Pack.project_id == project_id, Pack.pid == pid)
+                      .values(verified=True, count=len(members), size=size))
+        self.db.run(record)
+        return {"id": pid, "size": size, "objects": len(members)}
+
+    def _pack_actions(self, storage: Backend, project: str, pids: set[str],
+                      sizes: dict[str, int], href_prefix: str) -> dict[str, Any]:
+        """The download action of each pack in ``pids``: ``{pid: {"size","actions"}}``."""
+        answer: dict[str, Any] = {}
+        for pid in sorted(pids):
+            action = storage.presign(pack_key(pid), "GET", PACK_TTL)
+            if not action:
+                action = {"href": f"{href_prefix}/v1/projects/{project}/packs/{pid}",
+                          "method": "GET", "headers": {}, "expires": PACK_TTL}
+            answer[pid] = {"size": sizes[pid], "actions": {"download": action}}
+        return answer
+
+    def _pack_sizes(self, s: Session, project_id: int, pids: set[str]) -> dict[str, int]:
+        return {pid: size for pid, size in s.execute(
+            select(Pack.pid, Pack.size).where(Pack.project_id == project_id,
+                                              Pack.pid.in_(sorted(pids))))}
+
+    def open_pack(self, caller: Caller, project: str, pid: str) -> tuple[BinaryIO, int]:
+        """Return a stream of a verified pack's bytes and its size (readers): the reader
+        hashes it, or the members of the ranges it reads. Raises NotFound."""
+        check_id(pid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project)
+            row = s.get(Pack, (proj.id, pid))
+            storage_url = proj.storage_url
+            size = row.size if row is not None and row.verified else None
+        if size is None:
+            raise NotFound(f"pack {pid} not found in project {project!r}",
+                           "negotiate the download again")
+        return self._storage(storage_url).open(pack_key(pid)), size
+
+    def _open_stored(self, s: Session, project_id: int, storage: Backend, oid: str,
+                     size: int) -> BinaryIO:
+        """A stream of object ``oid`` from storage, loose or from the pack that holds it."""
+        where = self._packed_rows(s, project_id, [oid]).get(oid)
+        if where is not None:
+            return open_range(storage, pack_key(where.pid), where.offset, where.length)
+        return storage.open(object_key(oid))
+
+    def _local_pack_paths(self, storage: Backend, rows: dict[str, Any]) -> dict[str, Any]:
+        """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
+        if not isinstance(storage, HasLocalPaths):
+            return {}
+        return {oid: {"path": storage.local_path(pack_key(r.pid)), "offset": r.offset,
+                      "length": r.length} for oid, r in rows.items()}
+
+    def _fsck_packs(self, project_id: int, project: str, storage: Backend
+                    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """Check every verified pack of the project: in storage, well formed, each member
+        hashing to its id, and its index matching the rows of where members lie. Returns
+        the problems (``object`` is the pack, ``problem`` is ``missing-pack`` or
+        ``corrupt-pack``) and the ids of the members of damaged packs."""
+        problems: list[dict[str, Any]] = []
+        damaged: set[str] = set()
+        with self.db.read() as s:
+            packs = s.execute(select(Pack.pid, Pack.size).where(
+                Pack.project_id == project_id, Pack.verified.is_(True))).all()
+            placed: dict[str, dict[str, tuple[int, int]]] = {}
+            for oid, pid, offset, length in s.execute(
+                    select(PackedObject.oid, PackedObject.pid, PackedObject.offset,
+                           PackedObject.length).where(PackedObject.project_id == project_id)):
+                placed.setdefault(pid, {})[oid] = (offset, length)
+        for pid, size in packs:
+            rows = placed.get(pid, {})
+            entry = {"project": project, "object": pid, "versions": []}
+            if storage.stat(pack_key(pid)) is None:
+                problems.append({**entry, "problem": "missing-pack"})
+                damaged |= set(rows)
+                continue
+            stream = storage.open(pack_key(pid))
+            detail = None
+            try:
+                members = pack.check(stream, pid, size)
+                for m in members:
+                    if m.id in rows and rows[m.id] != (m.offset, m.length):
+                        detail = f"object {m.id} is not where the database says"
+                listed = {m.id for m in members}
+                if detail is None and not set(rows) <= listed:
+                    detail = f"it lacks {len(set(rows) - listed)} object(s) the database " \
+                             "places in it"
+            except (pack.BadPack, ObjectMissing) as e:
+                detail = getattr(e, "message", str(e))
+            finally:
+                stream.close()
+            if detail is not None:
+                problems.append({**entry, "problem": "corrupt-pack", "detail": detail})
+                damaged |= set(rows)
+        return problems, damaged
+
+
+def _insert_ignore(s: Session, values: list[dict[str, Any]]) -> None:
+    """Insert rows of where packed objects lie; an object placed already keeps its place."""
+    if not values:
+        return
+    # Straight to the driver's executemany: SQLAlchemy's per-row parameter handling costs
+    # more than the insert itself for the 100,000 rows of a few packs.
+    connection = s.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO packed_objects (project_id, oid, pid, \"offset\", length) "
+           f"VALUES ({', '.join([mark] * 5)}) ON CONFLICT (project_id, oid) DO NOTHING")
+    s.flush()
+    rows = [(v["project_id"], v["oid"], v["pid"], v["offset"], v["length"]) for v in values]
+    for start in range(0, len(rows), 10_000):
+        connection.exec_driver_sql(sql, rows[start:start + 10_000])
