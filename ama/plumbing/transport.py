@@ -106,8 +106,8 @@ class Transport(Protocol):
               objects: list[dict[str, Any]]) -> dict[str, Any]: ...
     def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
-    def download(self, action: Mapping[str, Any], oid: str,
-                 path: str | os.PathLike[str]) -> int: ...
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
 
@@ -125,9 +125,11 @@ class LocalTransfer(Protocol):
         ...
 
     def receive_files(self, project: str, objects: list[tuple[str, int]], odb: Any,
-                      progress: Callable[[int], None] | None = None) -> int:
+                      progress: Callable[[int], None] | None = None,
+                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Bring (id, size) objects into the object database ``odb`` (inside the caller's
         ``odb.batch()``), each re-hashed before it enters; return how many were added.
+        ``progress`` gets the objects done so far, ``on_bytes`` the bytes of each step.
         Raises NotFound naming an object the remote does not hold."""
         ...
 
@@ -574,9 +576,11 @@ class HttpTransport:
             self._send(action.get("method", "PUT"), action["href"], accept=(412,),
                        headers=headers, data=f if size else b"").close()
 
-    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str]) -> int:
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int:
         """Stream a download action's href into ``path``, hashing as it comes; return the
-        size. Raises :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
+        size. ``on_bytes`` gets the length of each chunk written. Raises
+        :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
         import requests
         from blake3 import blake3
 
@@ -590,6 +594,8 @@ class HttpTransport:
                     hasher.update(chunk)
                     f.write(chunk)
                     total += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
         except requests.RequestException as e:
             Path(path).unlink(missing_ok=True)
             raise Unreachable(f"download of object {oid} from {_public(action['href'])} "

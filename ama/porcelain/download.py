@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -63,12 +64,13 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     if not todo:
         return 0
     total = len(todo)
-    if progress is not None:
-        progress(0, total, 0, sum(size for _, size in todo))  # the totals, before transfer
+    meter = _Meter(progress, total, sum(size for _, size in todo))
+    on_bytes = None if progress is None else meter.add_bytes
     if isinstance(transport, LocalTransfer):
         with odb.batch():
             count = transport.receive_files(
-                project, todo, odb, None if progress is None else lambda n: progress(n, total))
+                project, todo, odb, None if progress is None else meter.set_files,
+                on_bytes=on_bytes)
         if brought is not None:
             brought.update(oid for oid, _ in todo)
         return count
@@ -106,14 +108,13 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(temp)
                     done += 1
-                    if progress is not None:
-                        progress(done, total)
+                    meter.set_files(done)
 
             try:
                 for oid, action in actions:
                     counter += 1
                     temp = str(folder / f"{oid[:16]}.{os.getpid()}.{counter}")
-                    future = pool.submit(_fetch_one, transport, action, oid, temp)
+                    future = pool.submit(_fetch_one, transport, action, oid, temp, on_bytes)
                     paths[future] = temp
                     pending.add(future)
                     if len(pending) >= parallelism * 4:
@@ -192,9 +193,40 @@ def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str,
     return todo
 
 
-def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
-    transport.download(action, oid, temp)
+def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str,
+               on_bytes: Callable[[int], None] | None = None) -> str:
+    transport.download(action, oid, temp, on_bytes=on_bytes)
     return temp
+
+
+class _Meter:
+    """Files and bytes received so far, told to ``progress`` from whichever thread moved
+    them: the totals at once, then after every object and every chunk (a MiB or so) of one.
+    A download that is tried again counts its bytes again, so bytes stop at their total."""
+
+    def __init__(self, progress: Progress | None, files: int, size: int) -> None:
+        self.progress = progress
+        self.files = files
+        self.size = size
+        self.done = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+        if progress is not None:
+            progress(0, files, 0, size)  # the totals, before any transfer
+
+    def add_bytes(self, n: int) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.bytes = min(self.bytes + n, self.size)
+                self.progress(self.done, self.files, self.bytes, self.size)
+
+    def set_files(self, done: int) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.done = done
+                if done >= self.files:
+                    self.bytes = self.size
+                self.progress(done, self.files, self.bytes, self.size)
 
 
 def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,

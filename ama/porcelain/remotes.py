@@ -410,7 +410,8 @@ class InProcessTransport:
 
     def receive_files(self, project: str, objects: list[tuple[str, int]],
                       odb: FileObjectDatabase,
-                      progress: Callable[[int], None] | None = None) -> int:
+                      progress: Callable[[int], None] | None = None,
+                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
         inside ``odb.batch()``: the objects become durable and visible when it ends."""
@@ -428,9 +429,10 @@ class InProcessTransport:
             added = 0
             for item in chunk:
                 if item["path"] is not None:
-                    added += odb.write_link(item["path"], item["id"], item["size"])
+                    added += odb.write_link(item["path"], item["id"], item["size"],
+                                            on_bytes=on_bytes)
                 else:
-                    added += self._stream_in(project, item["id"], odb)
+                    added += self._stream_in(project, item["id"], odb, on_bytes)
             return added
 
         done = count = 0
@@ -448,12 +450,13 @@ class InProcessTransport:
                 raise
         return count
 
-    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase) -> int:
+    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase,
+                   on_bytes: Callable[[int], None] | None = None) -> int:
         temp = odb.root.parent / "incoming" / f"{oid[:16]}.{os.getpid()}.{threading.get_ident()}"
         temp.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.download({"href": f"/v1/projects/{quote(project, safe='')}/objects/{oid}"},
-                          oid, temp)
+                          oid, temp, on_bytes)
             before = odb.has(oid)
             odb.write_file(temp)
             return int(not before)
@@ -475,8 +478,8 @@ class InProcessTransport:
         with open(path, "rb") as f:
             self._call("put_object", project, oid, f, size)
 
-    def download(self, action: Mapping[str, Any], oid: str,
-                 path: str | os.PathLike[str]) -> int:
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int:
         from blake3 import blake3
 
         project, _ = self._target(action)
@@ -492,6 +495,8 @@ class InProcessTransport:
                     hasher.update(chunk)
                     f.write(chunk)
                     total += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
