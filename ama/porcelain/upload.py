@@ -377,6 +377,10 @@ def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
     answer = transport.send_files(
         project, [(oid, size, f"{base}/{oid[:2]}/{oid[2:]}") for oid, size in objects],
         None if progress is None else lambda done: progress(done, total))
+    if progress is not None:
+        # The remote counts objects, in its own order: the bytes are known once all are in.
+        size = sum(s for _, s in objects)
+        progress(total, total, size, size)
     bad = [item for item in answer["objects"] if "error" in item]
     if bad:
         raise ValidationFailed(

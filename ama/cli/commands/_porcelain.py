@@ -78,9 +78,11 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
 
         def update(done: int, total: int, done_bytes: int | None = None,
                    total_bytes: int | None = None) -> None:
-            nonlocal drawn, drawn_bytes, known_bytes
+            nonlocal drawn, drawn_bytes, known_bytes, start
             now = time.monotonic()
             if total_bytes is not None:
+                if not known_bytes:
+                    start = now  # the rate is of the transfer, not of the counting before
                 known_bytes = total_bytes
             files = f"{done:,}/{total:,} files"
             if known_bytes and done_bytes is not None:

@@ -113,3 +113,23 @@ def test_a_local_copy_of_a_large_object_moves_while_it_is_copied(published: Path
     assert odb.write_link(source, oid, BIG, on_bytes=steps.append)
     assert sum(steps) == BIG and len(steps) >= 3, steps
     assert odb.path(oid).read_bytes() == source.read_bytes()
+
+
+def test_an_upload_to_the_embedded_remote_ends_with_all_its_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ama.porcelain.upload import upload
+
+    ok(["class", "init", "ml-models"])
+    root = tmp_path / "m"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    (root / "a.bin").write_bytes(b"a" * 3000)
+    (root / "b.txt").write_text("b\n")
+    ok(["init", "ml-models"])
+    ok(["add", "."])
+    calls: list[Call] = []
+    upload(Asset.open(root), "first", progress=lambda *a: calls.append(a))
+    # The version's tree and manifest travel with the files.
+    objects, size = calls[0][1], calls[0][3]
+    assert calls[0] == (0, objects, 0, size) and size >= 3002
+    assert calls[-1] == (objects, objects, size, size), calls
