@@ -119,7 +119,8 @@ class LocalTransfer(Protocol):
     Callers use these when a transport has them (``isinstance(t, LocalTransfer)``)."""
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int], None] | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store (id, size, path) files in the remote; it verifies each and skips those it
         holds. Returns ``{"objects": [{"id","size","verified","stored"} | {"id","error"}]}``."""
         ...

@@ -403,9 +403,11 @@ class InProcessTransport:
         return result
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int], None] | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store local files in the remote in one operation (see LocalTransfer)."""
-        result: dict[str, Any] = self._call("put_object_files", project, files, progress)
+        result: dict[str, Any] = self._call("put_object_files", project, files, progress,
+                                            on_bytes)
         return result
 
     def receive_files(self, project: str, objects: list[tuple[str, int]],

@@ -346,7 +346,8 @@ class Objects(ServiceBase):
 
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
-                         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                         progress: Callable[[int], None] | None = None,
+                         on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store many objects from files on this machine in one operation (writers): the
         embedded remote's upload, whose client shares the machine.
 
@@ -355,7 +356,8 @@ class Objects(ServiceBase):
         hard-links it), then the stored bytes of each are measured and hashed:
         one that is not its id is deleted and answered with an error. The verified ones are
         made durable by one storage sync, then recorded in one transaction. ``progress`` is
-        called with the number of objects handled so far.
+        called with the number of objects handled so far, ``on_bytes`` with the bytes of
+        each object, or of each window of a large one, as they are checked.
 
         Returns ``{"objects": [{"id","size","verified": True,"stored": bool} |
         {"id","error"}]}``, one entry per file, in order; ``stored`` is False for an object
@@ -385,7 +387,8 @@ class Objects(ServiceBase):
         done = len(files) - len(todo)
 
         def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
-            return [store_one(storage, oid, size, path) for oid, size, path in chunk]
+            return [store_one(storage, oid, size, path, on_bytes)
+                    for oid, size, path in chunk]
 
         verified: list[dict[str, Any]] = []
         with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
@@ -408,7 +411,8 @@ class Objects(ServiceBase):
         return {"objects": [answers[oid] for oid, _, _ in files]}
 
     @staticmethod
-    def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+    def _store_local(storage: Any, oid: str, size: int, path: str,
+                     on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store one file into a storage with local files and check what is stored."""
         key = object_key(oid)
         try:
@@ -437,7 +441,10 @@ class Objects(ServiceBase):
                     kind, data = found, whole
         else:
             count = os.stat(stored).st_size
-            digest = hash_file(stored, count) if count == size else ""
+            digest = hash_file(stored, count, on_bytes) if count == size else ""
+            on_bytes = None  # told as it was hashed
+        if on_bytes is not None:
+            on_bytes(size)
         if count != size or digest != oid:
             storage.delete(key)
             what = (f"{count} bytes are stored, {size} were announced" if count != size
@@ -448,7 +455,8 @@ class Objects(ServiceBase):
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
-    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str) -> dict[str, Any]:
+    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str,
+                        on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store one file into any storage through its stream interface, as put_object."""
         key = object_key(oid)
         with open(path, "rb") as f:
@@ -468,6 +476,8 @@ class Objects(ServiceBase):
                                          f"upload of object {oid} does not match its id or "
                                          "size; it was deleted"}}
         kind, data = reader.structured()
+        if on_bytes is not None:
+            on_bytes(size)
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
