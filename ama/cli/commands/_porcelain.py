@@ -71,7 +71,7 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
         # Until the command has counted its work, the bar says so rather than "0/?".
         task = bar.add_task(label, total=None, files="counting…", size="")
         bar.refresh()
-        drawn = 0.0
+        drawn = start_drawn = 0.0  # no frame yet with the totals
         drawn_bytes = 0
         start = time.monotonic()
         known_bytes = 0  # the bytes total once a command has given it
@@ -99,10 +99,12 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
                 bar.update(task, files=files)
             else:
                 bar.update(task, completed=done, total=total, files=files, size="")
-            # Ten frames a second at most, but a frame for every window of a large file
-            # (each is tens of MiB of work, so they are few): the bar moves within it.
-            if (now - drawn >= 0.1 or done >= total or done == 0
-                    or (done_bytes or 0) - drawn_bytes >= MAP_WINDOW):
+            # Ten frames a second, plus the first and the last, plus one a sixteenth of
+            # the bytes (at least a hashing window) so that a short command still shows
+            # the bar move. A frame costs a millisecond or two of rendering, and calls come
+            # every MiB: drawing on each call would cost a second or two a GiB.
+            if (now - drawn >= 0.1 or done >= total or drawn == start_drawn
+                    or (done_bytes or 0) - drawn_bytes >= max(MAP_WINDOW, known_bytes >> 4)):
                 drawn = now
                 drawn_bytes = done_bytes or 0
                 bar.refresh()
