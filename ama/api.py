@@ -93,6 +93,8 @@ class _Bar:
         self.bar = tqdm(desc=what, unit="obj", leave=False)
 
     def __call__(self, done: int, total: int, *_bytes: int) -> None:
+        if done == self.bar.n and total == self.bar.total and done < total:
+            return  # bytes of a large object moved; the bar counts objects
         self.bar.total = total
         self.bar.n = done
         self.bar.refresh()

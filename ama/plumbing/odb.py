@@ -487,24 +487,40 @@ class FileObjectDatabase:
                 os.unlink(temp)
             raise
 
-    def write_link(self, src: str | os.PathLike[str], oid: str, size: int) -> bool:
+    def write_link(self, src: str | os.PathLike[str], oid: str, size: int,
+                   on_bytes: Callable[[int], None] | None = None) -> bool:
         """Store the file at ``src`` (another store's object) as ``oid`` unless stored:
         reflinked where the filesystem shares blocks copy-on-write, else copied, never
         hard-linked, so that no write through one store's file can change the other's.
         The stored bytes are re-hashed and sealed when they match (:func:`seal`); returns
-        whether the object was added.
+        whether the object was added. ``on_bytes``, if given, is told the object's ``size``
+        in steps as the copy and the hash go (a large copy takes seconds).
 
         Raises :class:`CorruptObject` (nothing is stored) when they are not ``oid``. Safe
         to call from several threads inside one :meth:`batch`.
         """
         if self.has(oid):
+            if on_bytes is not None:
+                on_bytes(size)
             return False
         if self._pending is None:
             with self.batch():
-                return self.write_link(src, oid, size)
+                return self.write_link(src, oid, size, on_bytes)
         if size < MMAP_THRESHOLD:
-            return self._copy_small(src, oid, size)
+            added = self._copy_small(src, oid, size)
+            if on_bytes is not None:
+                on_bytes(size)
+            return added
         temp = self._temp_path(oid)
+        told = 0
+
+        def tell(done: int) -> None:
+            # A copy is half the work and the hash the other half; a reflink is no work.
+            nonlocal told
+            if on_bytes is not None and done > told:
+                on_bytes(done - told)
+                told = done
+
         try:
             cloned = False
             if not self._no_reflink:
@@ -513,10 +529,20 @@ class FileObjectDatabase:
                     cloned = True
                 except LinkFailed:
                     self._no_reflink = True
-            if not cloned:
-                shutil.copyfile(src, temp)
+            if cloned:
+                hashed_from = 0
+            else:
+                hashed_from = size // 2
+                _copy_telling(src, temp, size, lambda n: tell(n * hashed_from // size))
             os.chmod(temp, 0o444)
-            actual = hash_file(temp, size)
+            hashed = 0
+
+            def advance(n: int) -> None:
+                nonlocal hashed
+                hashed += n
+                tell(hashed_from + hashed * (size - hashed_from) // size)
+
+            actual = hash_file(temp, size, advance if on_bytes is not None else None)
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
             seal(temp, oid)
@@ -524,6 +550,7 @@ class FileObjectDatabase:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
+        tell(size)
         self._pending[oid] = temp
         return True
 
@@ -600,3 +627,31 @@ class MemoryObjectDatabase:
             for oid in set(self.objects) - before:
                 del self.objects[oid]
             raise
+
+
+# A large copy goes in pieces of this size so that its progress moves; the kernel copies
+# each piece (sendfile), so the pieces cost one system call each and nothing more.
+_COPY_PIECE = 8 << 20
+
+
+def _copy_telling(src: str | os.PathLike[str], dst: str, size: int,
+                  copied: Callable[[int], None]) -> None:
+    """Copy the file ``src`` to a new file ``dst`` as :func:`shutil.copyfile` does,
+    telling ``copied`` the bytes copied so far after each piece."""
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        infd, outfd = fin.fileno(), fout.fileno()
+        done = 0
+        try:
+            while True:
+                sent = os.sendfile(outfd, infd, done, _COPY_PIECE)
+                if not sent:
+                    break
+                done += sent
+                copied(min(done, size))
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOSYS) or done:
+                raise
+            # A filesystem without sendfile: the ordinary copy, in one go.
+            fout.close()
+            shutil.copyfile(src, dst)
+            copied(size)

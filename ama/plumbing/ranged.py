@@ -44,10 +44,12 @@ def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
 
 def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, size: int,
                  folder: str | os.PathLike[str], parallelism: int = 8,
-                 notice: Callable[[str], None] | None = None, chunk: int = CHUNK) -> Path:
+                 notice: Callable[[str], None] | None = None, chunk: int = CHUNK,
+                 on_bytes: Callable[[int], None] | None = None) -> Path:
     """Fetch object ``oid`` (``size`` bytes) through a download action into
     ``folder/<oid>.partial`` in ranges of ``chunk`` bytes, ``parallelism`` at a time,
-    going on from the chunks a killed run wrote (``notice`` is told so); return the
+    going on from the chunks a killed run wrote (``notice`` is told so; ``on_bytes`` gets
+    their length, then that of each chunk fetched); return the
     file once its bytes hash to ``oid``. Raises :class:`CorruptObject` (and removes the
     partial file) when they do not, and the transport's errors (keeping what was fetched).
     """
@@ -63,6 +65,8 @@ def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, si
     if have and notice is not None:
         notice(f"resuming: {have / MiB:.0f} of {size / MiB:.0f} MiB of object {oid[:12]} "
                "already fetched")
+    if have and on_bytes is not None:
+        on_bytes(have)
     fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
     lock = threading.Lock()
     try:
@@ -75,6 +79,8 @@ def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, si
             os.pwrite(fd, data, offset)
             with lock, open(ranges, "a") as f:
                 f.write(f"{n}\n")
+            if on_bytes is not None:
+                on_bytes(length)
 
         todo = [c for c in plan if c[0] not in done]
         if todo:

@@ -114,8 +114,8 @@ class Transport(Protocol):
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> dict[str, Any]: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
-    def download(self, action: Mapping[str, Any], oid: str,
-                 path: str | os.PathLike[str]) -> int: ...
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
     # administration (ama-protocol(7), ADMINISTRATION)
@@ -138,15 +138,18 @@ class LocalTransfer(Protocol):
     Callers use these when a transport has them (``isinstance(t, LocalTransfer)``)."""
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int], None] | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store (id, size, path) files in the remote; it verifies each and skips those it
         holds. Returns ``{"objects": [{"id","size","verified","stored"} | {"id","error"}]}``."""
         ...
 
     def receive_files(self, project: str, objects: list[tuple[str, int]], odb: Any,
-                      progress: Callable[[int], None] | None = None) -> int:
+                      progress: Callable[[int], None] | None = None,
+                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Bring (id, size) objects into the object database ``odb`` (inside the caller's
         ``odb.batch()``), each re-hashed before it enters; return how many were added.
+        ``progress`` gets the objects done so far, ``on_bytes`` the bytes of each step.
         Raises NotFound naming an object the remote does not hold."""
         ...
 
@@ -673,9 +676,11 @@ class HttpTransport:
             self._send(action.get("method", "PUT"), action["href"], accept=(412,),
                        headers=headers, data=f if size else b"").close()
 
-    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str]) -> int:
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int:
         """Stream a download action's href into ``path``, hashing as it comes; return the
-        size. Raises :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
+        size. ``on_bytes`` gets the length of each chunk written. Raises
+        :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
         import requests
         from blake3 import blake3
 
@@ -689,6 +694,8 @@ class HttpTransport:
                     hasher.update(chunk)
                     f.write(chunk)
                     total += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
         except requests.RequestException as e:
             Path(path).unlink(missing_ok=True)
             raise Unreachable(f"download of object {oid} from {_public(action['href'])} "

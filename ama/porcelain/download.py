@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -69,12 +70,13 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     if not todo:
         return 0
     total = len(todo)
-    if progress is not None:
-        progress(0, total, 0, sum(size for _, size in todo))  # the totals, before transfer
+    meter = _Meter(progress, total, sum(size for _, size in todo))
+    on_bytes = None if progress is None else meter.add_bytes
     if isinstance(transport, LocalTransfer):
         with odb.batch():
             count = transport.receive_files(
-                project, todo, odb, None if progress is None else lambda n: progress(n, total))
+                project, todo, odb, None if progress is None else meter.set_files,
+                on_bytes=on_bytes)
         if brought is not None:
             brought.update(oid for oid, _ in todo)
         return count
@@ -109,8 +111,8 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
         if in_packs:
             done += _receive_packed(transport, odb, in_packs, answer.get("packs") or {},
                                     folder, parallelism)
-            if progress is not None:
-                progress(done, total)
+            meter.add_bytes(sum(m.length for members in in_packs.values() for m in members))
+            meter.set_files(done)
         with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
             pending: set[Future[str]] = set()
             paths: dict[Future[str], str] = {}
@@ -127,8 +129,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(temp)
                     done += 1
-                    if progress is not None:
-                        progress(done, total)
+                    meter.set_files(done)
 
             try:
                 for oid, action in actions:
@@ -136,9 +137,10 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                     temp = str(folder / f"{oid[:16]}.{os.getpid()}.{counter}")
                     if sizes.get(oid, 0) >= large:
                         future = pool.submit(_fetch_large, transport, action, oid,
-                                             sizes[oid], temp, parallelism, large)
+                                             sizes[oid], temp, parallelism, large, on_bytes)
                     else:
-                        future = pool.submit(_fetch_one, transport, action, oid, temp)
+                        future = pool.submit(_fetch_one, transport, action, oid, temp,
+                                             on_bytes)
                     paths[future] = temp
                     pending.add(future)
                     if len(pending) >= parallelism * 4:
@@ -276,20 +278,52 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
     return count
 
 
-def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str) -> str:
-    transport.download(action, oid, temp)
+def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str,
+               on_bytes: Callable[[int], None] | None = None) -> str:
+    transport.download(action, oid, temp, on_bytes=on_bytes)
     return temp
 
 
 def _fetch_large(transport: Transport, action: dict[str, Any], oid: str, size: int,
-                 temp: str, parallelism: int, large: int) -> str:
+                 temp: str, parallelism: int, large: int,
+                 on_bytes: Callable[[int], None] | None = None) -> str:
     """Fetch a large object in ranges into its partial file, kept for a re-run when this
     one fails, and move it to ``temp`` once it hashed to ``oid``."""
     # A quarter of the threshold a range: 16 MiB at the default of 64 MiB.
     chunk = max(1 << 20, large // 4)
     os.replace(fetch_ranged(transport, action, oid, size, os.path.dirname(temp),
-                            parallelism, chunk=chunk), temp)
+                            parallelism, chunk=chunk, on_bytes=on_bytes), temp)
     return temp
+
+
+class _Meter:
+    """Files and bytes received so far, told to ``progress`` from whichever thread moved
+    them: the totals at once, then after every object and every chunk (a MiB or so) of one.
+    A download that is tried again counts its bytes again, so bytes stop at their total."""
+
+    def __init__(self, progress: Progress | None, files: int, size: int) -> None:
+        self.progress = progress
+        self.files = files
+        self.size = size
+        self.done = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+        if progress is not None:
+            progress(0, files, 0, size)  # the totals, before any transfer
+
+    def add_bytes(self, n: int) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.bytes = min(self.bytes + n, self.size)
+                self.progress(self.done, self.files, self.bytes, self.size)
+
+    def set_files(self, done: int) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.done = done
+                if done >= self.files:
+                    self.bytes = self.size
+                self.progress(done, self.files, self.bytes, self.size)
 
 
 def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,

@@ -460,14 +460,17 @@ class InProcessTransport:
         return result
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int], None] | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store local files in the remote in one operation (see LocalTransfer)."""
-        result: dict[str, Any] = self._call("put_object_files", project, files, progress)
+        result: dict[str, Any] = self._call("put_object_files", project, files, progress,
+                                            on_bytes)
         return result
 
     def receive_files(self, project: str, objects: list[tuple[str, int]],
                       odb: FileObjectDatabase,
-                      progress: Callable[[int], None] | None = None) -> int:
+                      progress: Callable[[int], None] | None = None,
+                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
         inside ``odb.batch()``: the objects become durable and visible when it ends."""
@@ -488,7 +491,7 @@ class InProcessTransport:
             packs: dict[str, Any] = {}
             try:
                 for item in chunk:
-                    added += self._receive_one(project, item, odb, packs)
+                    added += self._receive_one(project, item, odb, packs, on_bytes)
             finally:
                 for f in packs.values():
                     f.close()
@@ -510,7 +513,8 @@ class InProcessTransport:
         return count
 
     def _receive_one(self, project: str, item: dict[str, Any], odb: FileObjectDatabase,
-                     packs: dict[str, Any]) -> int:
+                     packs: dict[str, Any],
+                     on_bytes: Callable[[int], None] | None = None) -> int:
         """Bring one object of an ``object_files`` answer into ``odb``; 1 when added."""
         where = item.get("pack")
         if where is not None:
@@ -529,15 +533,17 @@ class InProcessTransport:
             odb.write(data)
             return int(not before)
         if item["path"] is not None:
-            return int(odb.write_link(item["path"], item["id"], item["size"]))
-        return self._stream_in(project, item["id"], odb)
+            return int(odb.write_link(item["path"], item["id"], item["size"],
+                                      on_bytes=on_bytes))
+        return self._stream_in(project, item["id"], odb, on_bytes)
 
-    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase) -> int:
+    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase,
+                   on_bytes: Callable[[int], None] | None = None) -> int:
         temp = odb.root.parent / "incoming" / f"{oid[:16]}.{os.getpid()}.{threading.get_ident()}"
         temp.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.download({"href": f"/v1/projects/{quote(project, safe='')}/objects/{oid}"},
-                          oid, temp)
+                          oid, temp, on_bytes)
             before = odb.has(oid)
             odb.write_file(temp)
             return int(not before)
@@ -560,8 +566,8 @@ class InProcessTransport:
         with open(path, "rb") as f:
             self._call("put_object", project, oid, f, size)
 
-    def download(self, action: Mapping[str, Any], oid: str,
-                 path: str | os.PathLike[str]) -> int:
+    def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
+                 on_bytes: Callable[[int], None] | None = None) -> int:
         from blake3 import blake3
 
         project, _ = self._target(action)
@@ -577,6 +583,8 @@ class InProcessTransport:
                     hasher.update(chunk)
                     f.write(chunk)
                     total += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
         finally:
             close = getattr(stream, "close", None)
             if close is not None:

@@ -44,7 +44,8 @@ from ama.plumbing.store import Store
 from ama.porcelain.asset import Head, is_asset_dir, registered, write_registry
 from ama.porcelain.config import Config
 
-Progress = Callable[[int, int], None]
+# (objects done, objects total, bytes done, bytes total)
+Progress = Callable[[int, int, int, int], None]
 UPLOADS_DIR = "uploads"
 DEFAULT_GRACE = 3600
 DEFAULT_WAIT = 60.0
@@ -173,10 +174,11 @@ def verify(store: Store, sample: float = 100.0, progress: Progress | None = None
         k = max(1, round(len(ids) * sample / 100)) if ids else 0
         chosen = (rng or random.Random()).sample(ids, k)
     result = Verified(total=len(ids))
+    meter = _VerifyMeter(odb, chosen, progress)
     for n, oid in enumerate(chosen, 1):
         path = odb.path(oid)
         try:
-            actual = hash_file(path)
+            actual = hash_file(path, None, meter.hashed)
         except OSError as e:
             result.corrupt.append({"id": oid, "path": str(path), "problem": str(e.strerror)})
         else:
@@ -184,9 +186,49 @@ def verify(store: Store, sample: float = 100.0, progress: Progress | None = None
                 result.corrupt.append({"id": oid, "path": str(path),
                                        "problem": f"its bytes hash to {actual}"})
         result.checked = n
-        if progress is not None and (n % 1000 == 0 or n == len(chosen)):
-            progress(n, len(chosen))
+        meter.checked(n)
     return result
+
+
+class _VerifyMeter:
+    """The objects and bytes ``verify`` has re-hashed, told to ``progress``: the totals
+    first (one stat per object, a small part of hashing it), then after each window of a
+    large object and every MiB or so of small ones."""
+
+    def __init__(self, odb: FileObjectDatabase, chosen: list[str],
+                 progress: Progress | None) -> None:
+        self.progress = progress
+        self.count = len(chosen)
+        self.sizes: list[int] = []
+        self.done = 0
+        self.bytes = 0  # of the objects done
+        self.window = 0  # of the object in hand
+        self.told = 0
+        self.total = 0
+        if progress is None:
+            return
+        for oid in chosen:
+            try:
+                self.sizes.append(os.stat(odb.path(oid)).st_size)
+            except OSError:
+                self.sizes.append(0)
+        self.total = sum(self.sizes)
+        progress(0, self.count, 0, self.total)
+
+    def hashed(self, n: int) -> None:
+        if self.progress is not None:
+            self.window += n
+            self.progress(self.done, self.count, self.bytes + self.window, self.total)
+
+    def checked(self, n: int) -> None:
+        if self.progress is None:
+            return
+        self.done = n
+        self.bytes += self.sizes[n - 1]
+        self.window = 0
+        if n == self.count or self.bytes - self.told >= 1 << 20 or n % 1000 == 0:
+            self.told = self.bytes
+            self.progress(n, self.count, self.bytes, self.total)
 
 
 def repair(store: Store, ids: Iterable[str], config: Config) -> list[str]:

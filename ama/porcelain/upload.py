@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -457,9 +458,27 @@ def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
     (the remote skips what it holds), each verified by the remote."""
     base = os.fspath(odb.root)
     total = len(objects)
+    size = sum(s for _, s in objects)
+    lock = threading.Lock()
+    done = [0, 0]  # objects, bytes: told from the remote's threads
+    report: Progress = progress or (lambda *_: None)
+
+    def objects_done(n: int) -> None:
+        with lock:
+            done[0] = n
+            report(n, total, done[1], size)
+
+    def bytes_done(n: int) -> None:
+        with lock:
+            done[1] = min(done[1] + n, size)
+            report(done[0], total, done[1], size)
+
     answer = transport.send_files(
         project, [(oid, size, f"{base}/{oid[:2]}/{oid[2:]}") for oid, size in objects],
-        None if progress is None else lambda done: progress(done, total))
+        None if progress is None else objects_done, None if progress is None else bytes_done)
+    if progress is not None:
+        # Objects the remote held already were never hashed: all is done now.
+        progress(total, total, size, size)
     bad = [item for item in answer["objects"] if "error" in item]
     if bad:
         raise ValidationFailed(

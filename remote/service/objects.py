@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta, timezone
-from typing import Any, BinaryIO
+from functools import partial
+from typing import Any, BinaryIO, cast
 
 from blake3 import blake3
 from sqlalchemy import select, update
@@ -49,6 +50,11 @@ _BULK_WORKERS = 4
 _BULK_CHUNK = 256
 # Objects read back at once by a verify call: below the S3 client's pool of 10 connections.
 VERIFY_WORKERS = 8
+
+
+def _mark_verified(project_id: int, ids: list[str], s: Session) -> None:
+    s.execute(update(StoredObject).where(StoredObject.project_id == project_id,
+                                         StoredObject.oid.in_(ids)).values(verified=True))
 
 
 class _HashingReader:
@@ -307,7 +313,7 @@ class Objects(Packs):
         storage = self._storage(storage_url)
         reader = _HashingReader(stream)
         try:
-            created = storage.put(object_key(oid), reader, size)
+            created = storage.put(object_key(oid), cast(BinaryIO, reader), size)
         except BadInput as e:  # the backend's SizeMismatch: nothing was stored
             raise ValidationFailed(
                 f"upload of object {oid} was rejected: {e.message}",
@@ -386,11 +392,12 @@ class Objects(Packs):
             # A small object is checked whole before any byte goes out, so its reader gets
             # a plain error answer instead of a cut-off body.
             return io.BytesIO(checked.read_all()), size
-        return checked, size
+        return cast(BinaryIO, checked), size  # a file-like reader: what the app streams
 
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
-                         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                         progress: Callable[[int], None] | None = None,
+                         on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store many objects from files on this machine in one operation (writers): the
         embedded remote's upload, whose client shares the machine.
 
@@ -399,7 +406,8 @@ class Objects(Packs):
         hard-links it), then the stored bytes of each are measured and hashed:
         one that is not its id is deleted and answered with an error. The verified ones are
         made durable by one storage sync, then recorded in one transaction. ``progress`` is
-        called with the number of objects handled so far.
+        called with the number of objects handled so far, ``on_bytes`` with the bytes of
+        each object, or of each window of a large one, as they are checked.
 
         Returns ``{"objects": [{"id","size","verified": True,"stored": bool} |
         {"id","error"}]}``, one entry per file, in order; ``stored`` is False for an object
@@ -429,7 +437,8 @@ class Objects(Packs):
         done = len(files) - len(todo)
 
         def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
-            return [store_one(storage, oid, size, path) for oid, size, path in chunk]
+            return [store_one(storage, oid, size, path, on_bytes)
+                    for oid, size, path in chunk]
 
         verified: list[dict[str, Any]] = []
         with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
@@ -452,7 +461,8 @@ class Objects(Packs):
         return {"objects": [answers[oid] for oid, _, _ in files]}
 
     @staticmethod
-    def _store_local(storage: Any, oid: str, size: int, path: str) -> dict[str, Any]:
+    def _store_local(storage: Any, oid: str, size: int, path: str,
+                     on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store one file into a storage with local files and check what is stored."""
         key = object_key(oid)
         try:
@@ -481,7 +491,10 @@ class Objects(Packs):
                     kind, data = found, whole
         else:
             count = os.stat(stored).st_size
-            digest = hash_file(stored, count) if count == size else ""
+            digest = hash_file(stored, count, on_bytes) if count == size else ""
+            on_bytes = None  # told as it was hashed
+        if on_bytes is not None:
+            on_bytes(size)
         if count != size or digest != oid:
             storage.delete(key)
             what = (f"{count} bytes are stored, {size} were announced" if count != size
@@ -492,13 +505,14 @@ class Objects(Packs):
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
-    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str) -> dict[str, Any]:
+    def _store_streamed(self, storage: Backend, oid: str, size: int, path: str,
+                        on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Store one file into any storage through its stream interface, as put_object."""
         key = object_key(oid)
         with open(path, "rb") as f:
             reader = _HashingReader(f)
             try:
-                created = storage.put(key, reader, size)
+                created = storage.put(key, cast(BinaryIO, reader), size)
             except BadInput as e:
                 return {"id": oid, "error": {"code": 422, "message":
                                              f"upload of object {oid} was rejected: "
@@ -512,6 +526,8 @@ class Objects(Packs):
                                          f"upload of object {oid} does not match its id or "
                                          "size; it was deleted"}}
         kind, data = reader.structured()
+        if on_bytes is not None:
+            on_bytes(size)
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
@@ -750,10 +766,7 @@ class Objects(Packs):
                     problems.append({**entry, "problem": "unverified", "repaired": repair})
                     restored.append(oid)
             if repair and restored:
-                self.db.run(lambda s, pid=project_id, ids=restored: s.execute(
-                    update(StoredObject).where(StoredObject.project_id == pid,
-                                               StoredObject.oid.in_(ids))
-                    .values(verified=True)))
+                self.db.run(partial(_mark_verified, project_id, restored))
         return problems
 
     def _leftovers(self, project: str, storage: Backend, repair: bool,

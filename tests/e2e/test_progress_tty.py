@@ -126,6 +126,7 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
     assert code == 0
     shown = [f for f in frames(drawn, "Staging") if "counting" not in f]
     assert shown and "0/4 files" in shown[0] and "64.0 MiB" in shown[0], shown[:3]
+    assert not [f for f in shown if re.search(r"\b(bytes|[kMG]B)/s", f)], shown
     half = re.compile(r"[0-3]/4 files +32\.[0-9] MiB/64\.0 MiB")
     assert any(half.search(f) for f in shown), "\n".join(shown)
 
@@ -142,3 +143,5 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
         shown = [f for f in frames(drawn, label) if "counting" not in f]
         # Objects, not work-tree files: the version's tree and manifest travel too.
         assert shown and re.search(r"0/[1-9] files +0 B/64\.0 MiB", shown[0]), shown
+        # No rate before there is one, and a rate in the sizes' binary units.
+        assert not [f for f in shown if re.search(r"\b(bytes|[kMG]B)/s", f)], shown

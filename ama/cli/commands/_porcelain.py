@@ -55,7 +55,6 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
     import time
 
     from rich.console import Console
-    from rich.filesize import decimal
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
@@ -63,7 +62,8 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
 
     # Redrawn from the callback, not by rich's refresh thread: a command with no thread of
     # its own may split its work with a forked child (ama.plumbing.parallel), which a live
-    # thread rightly prevents.
+    # thread rightly prevents. Commands call back at least every MiB or so of work, which
+    # is many times a second; the bar draws ten frames a second of those.
     with Bar("[progress.description]{task.description}", BarColumn(),
              TextColumn("{task.fields[files]}"), TextColumn("{task.fields[size]}"),
              TimeElapsedColumn(), console=Console(stderr=True), transient=True,
@@ -71,29 +71,40 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
         # Until the command has counted its work, the bar says so rather than "0/?".
         task = bar.add_task(label, total=None, files="counting…", size="")
         bar.refresh()
-        drawn = 0.0
+        drawn = start_drawn = 0.0  # no frame yet with the totals
         drawn_bytes = 0
         start = time.monotonic()
+        known_bytes = 0  # the bytes total once a command has given it
 
         def update(done: int, total: int, done_bytes: int | None = None,
                    total_bytes: int | None = None) -> None:
-            nonlocal drawn, drawn_bytes
+            nonlocal drawn, drawn_bytes, known_bytes, start
             now = time.monotonic()
-            fields = {"files": f"{done:,}/{total:,} files"}
-            if total_bytes:
+            if total_bytes is not None:
+                if not known_bytes:
+                    start = now  # the rate is of the transfer, not of the counting before
+                known_bytes = total_bytes
+            files = f"{done:,}/{total:,} files"
+            if known_bytes and done_bytes is not None:
                 # The bar follows bytes when they are known: one large file is most of the
                 # work of a few.
-                rate = (done_bytes or 0) / max(now - start, 1e-3)
-                fields["size"] = (f"{_size(done_bytes or 0)}/{_size(total_bytes)}  "
-                                  f"{decimal(int(rate))}/s")
-                bar.update(task, completed=done_bytes or 0, total=total_bytes, **fields)
+                size = f"{_size(done_bytes)}/{_size(known_bytes)}"
+                elapsed = now - start
+                if done_bytes and elapsed >= 0.5:  # no rate until there is one to show
+                    size += f"  {_size(int(done_bytes / elapsed))}/s"
+                bar.update(task, completed=done_bytes, total=known_bytes, files=files,
+                           size=size)
+            elif known_bytes:
+                # A call with files only (a caller that counts objects) keeps the bytes shown.
+                bar.update(task, files=files)
             else:
-                fields["size"] = ""
-                bar.update(task, completed=done, total=total, **fields)
-            # Ten frames a second at most, but a frame for every window of a large file
-            # (each is tens of MiB of work, so they are few): the bar moves within it.
-            if (now - drawn >= 0.1 or done >= total or done == 0
-                    or (done_bytes or 0) - drawn_bytes >= MAP_WINDOW):
+                bar.update(task, completed=done, total=total, files=files, size="")
+            # Ten frames a second, plus the first and the last, plus one a sixteenth of
+            # the bytes (at least a hashing window) so that a short command still shows
+            # the bar move. A frame costs a millisecond or two of rendering, and calls come
+            # every MiB: drawing on each call would cost a second or two a GiB.
+            if (now - drawn >= 0.1 or done >= total or drawn == start_drawn
+                    or (done_bytes or 0) - drawn_bytes >= max(MAP_WINDOW, known_bytes >> 4)):
                 drawn = now
                 drawn_bytes = done_bytes or 0
                 bar.refresh()
@@ -102,12 +113,15 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
 
 
 def _size(n: int) -> str:
-    """A byte count in binary units, one decimal: 1.2 GiB."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.1f} TiB"
+    """A byte count in binary units, one decimal: 1.2 GiB (bytes below a KiB)."""
+    if n < 1024:
+        return f"{n:,} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}"
+    return f"{value:.1f} GiB"
 
 
 def note(text: str, quiet: bool = False) -> None:
