@@ -117,6 +117,10 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "objects of this many bytes or more are uploaded in parts, in parallel, and an "
         "interrupted upload goes on from the parts already stored",
         env="AMA_MULTIPART_THRESHOLD"),
+    Key("transfer.pack_bytes", str(64 << 20), _int_between(1 << 10, 1 << 40),
+        "objects smaller than 256 KiB are uploaded in packs of about this many bytes, one "
+        "request each; an interrupted upload sends again only the packs not yet stored",
+        env="AMA_PACK_BYTES"),
     Key("user.name", "", _text, "the author name recorded in manifests",
         env="AMA_AUTHOR_NAME"),
     Key("user.email", "", _email, "the author email recorded in manifests",

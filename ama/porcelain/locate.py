@@ -1,7 +1,9 @@
 """Where a project's objects live (``ama list -l``, ``ama info --url``): the project's
 storage URL, as its remote reports it, and each object's URL under the one key layout of
-every storage, ``<storage>/objects/ab/cdef…`` (docs/design.md §4); or, asked for, a
-presigned URL that reads the object without the storage's credentials.
+every storage, ``<storage>/objects/ab/cdef…`` (docs/design.md §4), or for an object stored
+in a pack the pack's URL, ``<storage>/packs/ab/cdef…``, and the object's byte range in it
+(ama-format(5) PACKS); or, asked for, a presigned URL that reads the object (or its pack)
+without the storage's credentials.
 """
 
 from __future__ import annotations
@@ -30,25 +32,34 @@ def storage_of(remote: Remote) -> str:
     return storage
 
 
-def object_url(storage: str, oid: str) -> str:
-    """The URL of object ``oid`` in the storage at ``storage``."""
-    return f"{storage.rstrip('/')}/objects/{oid[:2]}/{oid[2:]}"
+def object_url(storage: str, oid: str, folder: str = "objects") -> str:
+    """The URL of object ``oid`` (or with ``folder`` "packs", of pack ``oid``) in the
+    storage at ``storage``."""
+    return f"{storage.rstrip('/')}/{folder}/{oid[:2]}/{oid[2:]}"
 
 
 @dataclass(frozen=True)
 class FileLocation:
-    """One file of a version: its path, object id and size, where its object lies, and
-    for a presigned URL how many seconds it stays valid (None: it does not expire)."""
+    """One file of a version: its path, object id and size, where its object lies (for a
+    packed object its pack, and ``range``: the first and last byte of the object in it),
+    and for a presigned URL how many seconds it stays valid (None: it does not expire)."""
 
     path: str
     id: str
     size: int
     url: str
     expires: int | None = None
+    range: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "id": self.id, "size": self.size, "url": self.url,
-                "expires": self.expires}
+                "expires": self.expires,
+                "range": list(self.range) if self.range is not None else None}
+
+    def to_text(self) -> str:
+        """PATH, a tab, the URL; for a packed object a tab and ``bytes=FIRST-LAST``."""
+        where = f"{self.path}\t{self.url}"
+        return where if self.range is None else f"{where}\tbytes={self.range[0]}-{self.range[1]}"
 
 
 def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
@@ -66,22 +77,31 @@ def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
     files = version_files(odb, record["manifest"], remote.transport, remote.project,
                           parallelism)
     storage = storage_of(remote)
-    found = {p: FileLocation(p, e.id, e.size, object_url(storage, e.id))
-             for p, e in files.items()}
-    if presign and files:
-        unique = list(dict.fromkeys(e.id for e in files.values()))
-        sizes = {e.id: e.size for e in files.values()}
-        answer = remote.transport.batch(remote.project, "download",
-                                        [{"id": oid, "size": sizes[oid]} for oid in unique])
-        actions: dict[str, dict[str, Any]] = {}
-        for item in answer["objects"]:
+    if not files:
+        return []
+    # A download negotiation says which objects lie in packs, and how to read each.
+    unique = list(dict.fromkeys(e.id for e in files.values()))
+    sizes = {e.id: e.size for e in files.values()}
+    answer = remote.transport.batch(remote.project, "download",
+                                    [{"id": oid, "size": sizes[oid]} for oid in unique])
+    packs: dict[str, Any] = answer.get("packs") or {}
+    where_of: dict[str, tuple[str, int | None, tuple[int, int] | None]] = {}
+    for item in answer["objects"]:
+        oid = item.get("id")
+        place = item.get("pack")
+        if place is not None:
+            span = (place["offset"], place["offset"] + place["length"] - 1)
+            action = ((packs.get(place["id"]) or {}).get("actions") or {}).get("download")
+            url, expires = object_url(storage, place["id"], "packs"), None
+        else:
+            span = None
             action = (item.get("actions") or {}).get("download")
-            if action and str(action.get("href", "")).startswith(("http://", "https://")):
-                actions[item["id"]] = action
-        for path, where in found.items():
-            action = actions.get(where.id)
-            if action is not None:
-                found[path] = FileLocation(where.path, where.id, where.size,
-                                           str(action["href"]), int(action.get("expires") or 0)
-                                           or None)
+            url, expires = object_url(storage, oid), None
+        if presign and action and str(action.get("href", "")).startswith(("http://", "https://")):
+            url, expires = str(action["href"]), int(action.get("expires") or 0) or None
+        where_of[oid] = (url, expires, span)
+    found = {}
+    for p, e in files.items():
+        url, expires, span = where_of.get(e.id, (object_url(storage, e.id), None, None))
+        found[p] = FileLocation(p, e.id, e.size, url, expires, span)
     return [found[p] for p in sorted(found, key=path_key)]

@@ -181,7 +181,8 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
     objects += new_blobs
     sent, sent_bytes = send(transport, remote.project, odb, objects,
                             int(asset.config.get("transfer.parallelism")), progress,
-                            int(asset.config.get("transfer.multipart_threshold")), notice)
+                            int(asset.config.get("transfer.multipart_threshold")), notice,
+                            int(asset.config.get("transfer.pack_bytes")))
     crash_point("upload.sent")
     try:
         result = transport.commit(remote.project, head.class_name,
@@ -317,7 +318,8 @@ def _to_send(odb: FileObjectDatabase, root: str, parent_root: str | None
 def send(transport: Transport, project: str, odb: FileObjectDatabase,
          objects: list[tuple[str, int]], parallelism: int = 8,
          progress: Progress | None = None, multipart_threshold: int | None = None,
-         notice: Callable[[str], None] | None = None) -> tuple[int, int]:
+         notice: Callable[[str], None] | None = None,
+         pack_bytes: int = pack.TARGET) -> tuple[int, int]:
     """Negotiate ``objects`` (id, size) and send those the remote lacks, ``parallelism`` at
     a time, those of ``multipart_threshold`` bytes or more in parts where the remote takes
     them (``notice`` hears of an upload that resumes); ask the remote to verify objects
@@ -328,13 +330,19 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
     if progress is not None:
         progress(0, len(objects), 0, total_bytes)  # the totals, before any transfer
     small = [(oid, size) for oid, size in objects if size < pack.THRESHOLD]
-    packed, packed_bytes = _send_packs(transport, project, odb, small, parallelism)
+    packed, packed_bytes = _send_packs(transport, project, odb, small, parallelism, pack_bytes)
     objects = [(oid, size) for oid, size in objects if size >= pack.THRESHOLD]
     n_small, small_bytes = len(small), sum(s for _, s in small)
     if progress is not None:
         progress(n_small, n_small + len(objects), small_bytes, total_bytes)
     if isinstance(transport, LocalTransfer):
-        sent, sent_bytes = _send_files(transport, project, odb, objects, None)
+        def after_packs(done: int, _objects: int, done_bytes: int, _bytes: int) -> None:
+            assert progress is not None
+            progress(n_small + done, n_small + len(objects), small_bytes + done_bytes,
+                     total_bytes)
+
+        sent, sent_bytes = _send_files(transport, project, odb, objects,
+                                       None if progress is None else after_packs)
         return packed + sent, packed_bytes + sent_bytes
     sent = 0
     sent_bytes = 0
@@ -388,7 +396,8 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
 
 
 def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
-                objects: list[tuple[str, int]], parallelism: int) -> tuple[int, int]:
+                objects: list[tuple[str, int]], parallelism: int,
+                pack_bytes: int = pack.TARGET) -> tuple[int, int]:
     """Send the small ``objects`` (id, size) the remote lacks in packs (ama-format(5)
     PACKS), written one by one into the store's ``incoming`` folder and sent a few at a
     time, each pack checked whole by the remote. Returns (objects sent, bytes sent)."""
@@ -420,7 +429,7 @@ def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
                 os.unlink(path)
         return len(group), sum(s for _, s in group)
 
-    groups = pack.plan(lacking)
+    groups = pack.plan(lacking, pack_bytes)
     sent = sent_bytes = 0
     # A few packs at once: writing one overlaps sending another; each holds no more
     # than one object in memory.

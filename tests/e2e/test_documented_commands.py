@@ -111,6 +111,14 @@ SPECIAL: dict[str, str] = {
         "reads a bucket and a web server this world has none of: "
         "tests/e2e/test_add_sources.py adds from fake-gcs-server and a local web server "
         "the same way"),
+    "ama dashboard": (
+        "serves until Ctrl-C and opens a browser: tests/integration/test_dashboard.py "
+        "starts ama dashboard --no-browser, signs in through its one-time link, reads a "
+        "page and stops it with SIGINT"),
+    "ama dashboard --port 8765 --no-browser": (
+        "serves until Ctrl-C, and a fixed port could be taken here: "
+        "tests/integration/test_dashboard.py starts ama dashboard --no-browser on a free "
+        "port, reads a page and stops it with SIGINT"),
 }
 
 

@@ -15,7 +15,14 @@ from ama.plumbing.hashing import hash_bytes, hash_file
 from tests.e2e.test_lifecycle import ama
 from tests.services.server import RunningServer
 
-FILES = {"w.bin": b"weights" * 1000, "conf/a.yaml": b"lr: 1\n"}
+# w.bin is over the pack threshold, so stored loose; a.yaml goes in a pack.
+FILES = {"w.bin": b"weights" * 40_000, "conf/a.yaml": b"lr: 1\n"}
+PACKED = {"conf/a.yaml"}
+
+
+def _read(data: bytes, span: tuple[int, int] | list[int] | None) -> bytes:
+    """The bytes of one object from what its URL reads: all of them, or its range."""
+    return data if span is None else data[span[0]:span[1] + 1]
 
 
 def _make(root: Path, env: dict[str, str]) -> None:
@@ -44,14 +51,21 @@ def test_list_long_and_info_url_on_the_embedded_remote(tmp_path: Path) -> None:
     lines = ama("info", "ml-models/1", "--url", cwd=tmp_path).stdout.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["conf/a.yaml", "w.bin"]
     for line in lines:
-        path, url = line.split("\t")
+        path, url, *span = line.split("\t")
         oid = hash_bytes(FILES[path])
-        assert url == f"{storage}/objects/{oid[:2]}/{oid[2:]}"
-        assert hash_file(unquote(urlsplit(url).path)) == oid
+        if path in PACKED:
+            assert url.startswith(f"{storage}/packs/") and span[0].startswith("bytes=")
+            first, last = map(int, span[0].removeprefix("bytes=").split("-"))
+            data = Path(unquote(urlsplit(url).path)).read_bytes()
+            assert hash_bytes(_read(data, (first, last))) == oid
+        else:
+            assert (url, span) == (f"{storage}/objects/{oid[:2]}/{oid[2:]}", [])
+            assert hash_file(unquote(urlsplit(url).path)) == oid
     # The embedded remote's storage is local: --presign gives the same file:// URLs.
     signed = json.loads(ama("info", "--url", "--presign", "--json", cwd=tmp_path / "m").stdout)
     assert [(f["path"], f["url"], f["expires"]) for f in signed] == [
         (line.split("\t")[0], line.split("\t")[1], None) for line in lines]
+    assert [f["range"] is not None for f in signed] == [True, False]
     assert ama("info", "--presign", cwd=tmp_path / "m", code=2)
 
 
@@ -69,9 +83,12 @@ def test_info_url_presigned_by_s3_behind_ama_server(
     assert [(a["remote"], a["storage"]) for a in listed] == [("team", storage)]
     plain = json.loads(ama("info", "ml-models/1/0.0.0", "--url", "--json", cwd=tmp_path,
                            env=env).stdout)
-    assert [(f["path"], f["url"]) for f in plain] == [
-        (p, f"{storage}/objects/{hash_bytes(d)[:2]}/{hash_bytes(d)[2:]}")
-        for p, d in sorted(FILES.items())]
+    for f in plain:
+        oid = hash_bytes(FILES[f["path"]])
+        if f["path"] in PACKED:
+            assert f["url"].startswith(f"{storage}/packs/") and f["range"]
+        else:
+            assert f["url"] == f"{storage}/objects/{oid[:2]}/{oid[2:]}" and f["range"] is None
     signed = json.loads(ama("info", "ml-models/1", "--url", "--presign", "--json",
                             cwd=tmp_path, env=env).stdout)
     for item in signed:
@@ -79,4 +96,5 @@ def test_info_url_presigned_by_s3_behind_ama_server(
         assert item["expires"] and item["expires"] > 0
         # Anyone holding the URL reads the bytes: no token, no storage credentials.
         answer = requests.get(item["url"], timeout=30)
-        assert answer.status_code == 200 and answer.content == FILES[item["path"]]
+        assert answer.status_code == 200
+        assert _read(answer.content, item["range"]) == FILES[item["path"]]

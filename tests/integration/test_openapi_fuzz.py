@@ -36,8 +36,12 @@ def _shape(path: str) -> str:
 
 
 def _app_routes(app: falcon.App) -> set[tuple[str, str]]:
+    """The API's routes the app serves: those under /v1/ (every other path is a page of the
+    web dashboard, described in docs/dashboard.md)."""
     routes = set()
     for route in falcon.inspect.inspect_routes(app):
+        if not route.path.startswith("/v1/"):
+            continue
         for method in route.methods:
             if method.internal or method.method.lower() not in METHODS:
                 continue

@@ -34,7 +34,8 @@ from ama.cli.commands._porcelain import emit_json, json_option
               help="Print only the version's metadata, as JSON (fetching its manifest).")
 @click.option("--url", "only_urls", is_flag=True,
               help="Print only where each file of the version lies: PATH, a tab, the URL of "
-                   "its object in the project's storage.")
+                   "its object in the project's storage (of its pack for a small file, then "
+                   "a tab and bytes=FIRST-LAST, its range in the pack).")
 @click.option("--presign", is_flag=True,
               help="With --url, URLs that read each object without the storage's "
                    "credentials (presigned by S3 or GCS, valid for a limited time).")
@@ -54,7 +55,9 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, only_urls: b
 
     --url prints where each file of the version (the latest, without one named) lies:
     its object's URL in the project's storage, STORAGE/objects/ab/cdef... (file://,
-    s3:// or gs://, read with the storage's own credentials). With --presign, on a server
+    s3:// or gs://, read with the storage's own credentials); a small file stored in a
+    pack shows its pack, STORAGE/packs/ab/cdef..., and bytes=FIRST-LAST, where the file
+    lies in it (ama-format(5) PACKS; with --json, "range"). With --presign, on a server
     whose storage is S3 or GCS, each URL is presigned instead: anyone holding it can read
     that object until it expires; on a server whose storage is a folder it is the
     server's object route, which needs a token; the embedded remote's file:// URLs need
@@ -156,4 +159,4 @@ def _urls(name: str | None, remote: str | None, presign: bool, as_json: bool) ->
     if as_json:
         emit_json([f.to_json() for f in found])
         return
-    write_records(f"{f.path}\t{f.url}" for f in found)
+    write_records(f.to_text() for f in found)
