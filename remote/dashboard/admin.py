@@ -72,10 +72,13 @@ class Members(Page):
         username = form.get("username", "").strip()
         if not username:
             raise BadInput("the form names no user", "type the user's name")
-        if form.get("action") == "revoke":
+        action = form.get("action")
+        if action == "revoke":
             self.service.remove_member(request.caller, project, username)
-        else:
+        elif action == "grant":
             self.service.set_role(request.caller, project, username, form.get("role", ""))
+        else:
+            raise BadInput(f"invalid action {str(action)[:40]!r}: use grant or revoke")
         self.redirect(href("p", project, "members"))
 
 
