@@ -127,7 +127,7 @@ class Dashboard:
         self.templates.globals["href"] = href
 
     def add_routes(self, app: falcon.App) -> None:
-        from ama_remote.dashboard import views
+        from ama_remote.dashboard import admin, views
 
         p = "/p/{project}"
         a = p + "/c/{cls}/a/{name}"
@@ -138,6 +138,9 @@ class Dashboard:
             (p + "/raw/{oid}", views.Raw), (p + "/c/{cls}", views.ClassPage),
             (a, views.AssetPage), (a + "/diff", views.Diff),
             (a + "/v/{version}", views.VersionPage),
+            ("/admin", admin.AdminHome), ("/admin/users", admin.Users),
+            ("/admin/audit", admin.Audit), ("/tokens", admin.Tokens),
+            (p + "/members", admin.Members),
         ]:
             app.add_route(route, page(self))
 
@@ -145,12 +148,15 @@ class Dashboard:
 
     def render(self, resp: falcon.Response, template: str, request: _Request | None,
                status: int = 200, **context: Any) -> None:
+        from ama_remote.dashboard.admin import may_administer
+
         caller = request.caller if request else None
         session = request.session if request else None
         resp.status = status
         resp.content_type = "text/html; charset=utf-8"
         resp.text = self.templates.get_template(template).render(
             user=caller.username if caller else None,
+            admin_link=caller is not None and may_administer(self.service, caller),
             csrf=csrf_token(session) if session else "", **context)
 
 

@@ -368,7 +368,9 @@ def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
     session = service.issue_token("ada")
     pages = ["/", "/p/demo", "/p/demo/c/tables", "/p/demo/c/tables?tag=birds&sort=updated",
              "/p/demo/c/tables/a/1", "/p/demo/c/tables/a/1/v/0.0.1",
-             "/p/demo/c/tables/a/1/diff?from=0.0.0&to=0.0.1"]
+             "/p/demo/c/tables/a/1/diff?from=0.0.0&to=0.0.1", "/admin", "/admin/users",
+             "/admin/audit", "/admin/audit?action=tags&project=demo", "/tokens",
+             "/p/demo/members"]
 
     def costs() -> dict[str, int]:
         counter = QueryCounter(db)
