@@ -621,7 +621,13 @@ class HttpTransport:
         try:
             result: dict[str, Any] = self._decode(response, "POST", path)
             if isinstance(result, dict) and result.get("compact") == 1:
-                return _expand_batch(result, operation, objects, self.url)
+                try:
+                    return cast(dict[str, Any], wire.expand(result, operation, objects))
+                except KeyError as e:
+                    raise RemoteError(
+                        f"the remote at {self.url} did not answer for object {e.args[0]} in "
+                        "its negotiation", "run the command again; if it repeats, tell the "
+                        "server's administrator") from None
             return result
         finally:
             if paused:
@@ -782,46 +788,6 @@ class HttpTransport:
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
             {"upload_id": upload_id})
         return result
-
-
-def _expand_batch(answer: Mapping[str, Any], operation: str,
-                  objects: list[dict[str, Any]], url: str) -> dict[str, Any]:
-    """Turn a compact negotiation answer (format 1) into one entry per object asked about,
-    in the order asked: ``{"id","size"}`` for an object the remote holds, ``{"id","size",
-    "actions"}`` for one to transfer, ``{"id","size","pack": {"id","offset","length"}}``
-    for one to download from a pack, ``{"id","error"}`` for one it refused; ``"packs"``
-    as the remote answered it."""
-    listed = {item["id"]: item for item in answer.get("objects") or ()}
-    packed: Mapping[str, list[Any]] = answer.get("packed") or {}
-    present: Mapping[str, int] = answer.get("present") or {}
-    transfer: Mapping[str, Any] = answer.get("transfer") or {}
-    own: Mapping[str, int] = transfer.get("objects") or {}
-    head, _, tail = str(transfer.get("href", "")).partition("{id}")
-    method, expires = transfer.get("method"), transfer.get("expires")
-    headers = dict(transfer.get("headers") or {})
-    expanded: list[dict[str, Any]] = []
-    add = expanded.append
-    for item in objects:
-        oid = item["id"]
-        if oid in own:
-            add({"id": oid, "size": own[oid], "actions": {operation: {
-                "href": head + oid + tail, "method": method, "headers": dict(headers),
-                "expires": expires}}})
-        elif oid in present:
-            add({"id": oid, "size": present[oid]})
-        elif oid in packed:
-            pid, offset, length = packed[oid]
-            add({"id": oid, "size": length, "pack": {"id": pid, "offset": offset,
-                                                      "length": length}})
-        elif oid in listed:
-            add(listed[oid])
-        else:
-            raise RemoteError(f"the remote at {url} did not answer for object {oid} in its "
-                              "negotiation", "run the command again; if it repeats, tell "
-                              "the server's administrator")
-    if "packs" in answer:
-        return {"objects": expanded, "packs": answer["packs"]}
-    return {"objects": expanded}
 
 
 def _tried(tries: int) -> str:

@@ -12,7 +12,8 @@ reads with ``.get()`` the fields an older server may not send.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict, cast
 
 # -- users and tokens ------------------------------------------------------------------------
 
@@ -210,6 +211,142 @@ AliasRecord = TypedDict("AliasRecord", {"class": str, "alias": str, "ordinal": i
                                         "name": str})
 
 
+# -- object transfer: negotiation ------------------------------------------------------------
+
+
+class Action(TypedDict):
+    """How to move one object's (or pack's) bytes: a request to send as it is."""
+
+    href: str
+    method: str
+    headers: dict[str, str]
+    expires: int
+
+
+class PackPlace(TypedDict):
+    """Where a packed object lies: its pack and the byte range in it (ama-format(5) PACKS)."""
+
+    id: str
+    offset: int
+    length: int
+
+
+class ObjectAnswer(TypedDict, total=False):
+    """The answer for one object of ``POST …/objects/batch`` (and of ``objects/verify``):
+    ``{id, size}`` held, ``{id, size, actions}`` to transfer, ``{id, size, pack}`` to read
+    from a pack, ``{id, error}`` refused; verify adds ``verified`` and ``pending``."""
+
+    id: Any  # what was asked, echoed even when it is no object id
+    size: int
+    actions: dict[str, Action]
+    pack: PackPlace
+    error: dict[str, Any]
+    verified: bool
+    pending: bool
+
+
+class Negotiation(TypedDict, total=False):
+    """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
+    order, and for downloads from packs how to read each pack (``packs``: id -> {size,
+    actions})."""
+
+    objects: list[ObjectAnswer]
+    packs: dict[str, Any]
+
+
+class Negotiating:
+    """A negotiation answer being built by the server, in full or in negotiation format 1
+    (``compact``): the same entries either way, so :func:`expand` of the compact answer
+    gives the full one. ``own_href`` is the server's own route of an object, with ``{id}``
+    where its id goes, for storages that presign nothing (``file://``)."""
+
+    def __init__(self, operation: str, compact: bool, own_href: str, expires: int) -> None:
+        self.operation = operation
+        self.compact = compact
+        self.method = "PUT" if operation == "upload" else "GET"
+        self.own_href = own_href
+        self.expires = expires
+        self.listed: list[ObjectAnswer] = []
+        self.present: dict[str, int] = {}
+        self.own: dict[str, int] = {}
+        self.packed: dict[str, list[Any]] = {}
+
+    def error(self, oid: Any, code: int, message: str) -> None:
+        self.listed.append({"id": oid, "error": {"code": code, "message": message}})
+
+    def held(self, oid: str, size: int) -> None:
+        """The project holds ``oid`` already: nothing to send."""
+        if self.compact:
+            self.present[oid] = size
+        else:
+            self.listed.append({"id": oid, "size": size})
+
+    def in_pack(self, oid: str, size: int, pack: str, offset: int, length: int) -> None:
+        """``oid`` is read from bytes ``offset`` on of ``pack``."""
+        if self.compact:
+            self.packed[oid] = [pack, offset, length]
+        else:
+            self.listed.append({"id": oid, "size": size,
+                                "pack": {"id": pack, "offset": offset, "length": length}})
+
+    def through_server(self, oid: str, size: int) -> None:
+        """``oid`` moves through the server's own route."""
+        if self.compact:
+            self.own[oid] = size
+        else:
+            self.listed.append({"id": oid, "size": size, "actions": {self.operation: {
+                "href": self.own_href.replace("{id}", oid), "method": self.method,
+                "headers": {}, "expires": self.expires}}})
+
+    def presigned(self, oid: str, size: int, actions: Mapping[str, Mapping[str, Any]]) -> None:
+        """``oid`` moves through presigned requests of the storage service."""
+        self.listed.append({"id": oid, "size": size,
+                            "actions": cast(dict[str, Action], dict(actions))})
+
+    def answer(self, packs: dict[str, Any] | None = None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"packs": packs} if packs else {}
+        if not self.compact:
+            return {"objects": self.listed, **extra}
+        if self.packed:
+            extra["packed"] = self.packed
+        return {"compact": 1, "objects": self.listed, "present": self.present,
+                "transfer": {"href": self.own_href, "method": self.method, "headers": {},
+                             "expires": self.expires, "objects": self.own}, **extra}
+
+
+def expand(answer: Mapping[str, Any], operation: str,
+           objects: list[dict[str, Any]]) -> Negotiation:
+    """Turn a compact negotiation answer (format 1) into the full one: one entry per object
+    asked about, in the order asked. Raises KeyError naming an object the answer left out."""
+    listed = {item["id"]: item for item in answer.get("objects") or ()}
+    packed: Mapping[str, list[Any]] = answer.get("packed") or {}
+    present: Mapping[str, int] = answer.get("present") or {}
+    transfer: Mapping[str, Any] = answer.get("transfer") or {}
+    own: Mapping[str, int] = transfer.get("objects") or {}
+    head, _, tail = str(transfer.get("href", "")).partition("{id}")
+    method, expires = str(transfer.get("method")), int(transfer.get("expires") or 0)
+    headers = dict(transfer.get("headers") or {})
+    expanded: list[ObjectAnswer] = []
+    add = expanded.append
+    for item in objects:
+        oid = item["id"]
+        if oid in own:
+            add({"id": oid, "size": own[oid], "actions": {operation: {
+                "href": head + oid + tail, "method": method, "headers": dict(headers),
+                "expires": expires}}})
+        elif oid in present:
+            add({"id": oid, "size": present[oid]})
+        elif oid in packed:
+            pid, offset, length = packed[oid]
+            add({"id": oid, "size": length, "pack": {"id": pid, "offset": offset,
+                                                      "length": length}})
+        else:
+            add(listed[oid])
+    if "packs" in answer:
+        return {"objects": expanded, "packs": answer["packs"]}
+    return {"objects": expanded}
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -233,7 +370,8 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
-__all__ = ["AliasRecord", "AssetClass", "AssetPage", "AssetRecord", "Authorship", "ClassRules",
-           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "LoginSettings",
-           "Me", "Page", "Project", "ProjectRole", "ServerProject", "StoredProject", "Token",
-           "User", "Version", "VersionSize"]
+__all__ = ["Action", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord", "Authorship",
+           "ClassRules", "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input",
+           "LoginSettings", "Me", "Negotiating", "Negotiation", "ObjectAnswer", "PackPlace",
+           "Page", "Project", "ProjectRole", "ServerProject", "StoredProject", "Token", "User",
+           "Version", "VersionSize", "expand"]

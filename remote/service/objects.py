@@ -21,6 +21,7 @@ from blake3 import blake3
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ama.plumbing import wire
 from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, read_small
 from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, Tree, object_type, path_problems
 from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
@@ -212,45 +213,31 @@ class Objects(Packs):
             packed = {} if upload else self._packed_rows(s, proj.id, wanted)
             pack_sizes = self._pack_sizes(s, proj.id, {r.pid for r in packed.values()})
         storage = self._storage(storage_url)
-        in_packs: dict[str, list[Any]] = {}
-        listed: list[dict[str, Any]] = []
-        add = listed.append
-        present: dict[str, int] = {}
-        own: dict[str, int] = {}
-        pending: list[tuple[str, int]] = []
         base = f"{href_prefix}/v1/projects/{project}/objects/"
+        answer = wire.Negotiating(operation, compact, base + "{id}", TRANSFER_TTL)
+        pending: list[tuple[str, int]] = []
         method = "PUT" if upload else "GET"
         # A backend either presigns every key or none (file://): ask once, not per object.
         presigns = not (upload and packs)
         for oid, size in pairs:
             if type(oid) is not str or oid not in wanted:
-                add({"id": oid, "error": {"code": 400,
-                                          "message": f"{oid!r} is not an object id"}})
+                answer.error(oid, 400, f"{oid!r} is not an object id")
                 continue
             row = known.get(oid)
             if upload:
                 if type(size) is not int or size < 0:
-                    add({"id": oid, "error": {"code": 400, "message":
-                                              f"object {oid}: size must be a non-negative "
-                                              "integer"}})
+                    answer.error(oid, 400, f"object {oid}: size must be a non-negative "
+                                 "integer")
                     continue
                 if row is not None and row.verified:
-                    if compact:
-                        present[oid] = row.size
-                    else:
-                        add({"id": oid, "size": row.size})
+                    answer.held(oid, row.size)
                     continue
             elif row is None or not row.verified:
-                add({"id": oid, "error": {"code": 404, "message":
-                                          f"object {oid} not found in project {project!r}"}})
+                answer.error(oid, 404, f"object {oid} not found in project {project!r}")
                 continue
             elif oid in packed:
                 where = packed[oid]
-                if compact:
-                    in_packs[oid] = [where.pid, where.offset, where.length]
-                else:
-                    add({"id": oid, "size": row.size, "pack": {
-                        "id": where.pid, "offset": where.offset, "length": where.length}})
+                answer.in_pack(oid, row.size, where.pid, where.offset, where.length)
                 continue
             else:
                 size = row.size
@@ -258,33 +245,19 @@ class Objects(Packs):
                 object_key(oid), method, TRANSFER_TTL, size if upload else None)
             if not action:
                 presigns = False
-                if compact:
-                    own[oid] = size
-                    continue
-                action = {"href": base + oid, "method": method, "headers": {},
-                          "expires": TRANSFER_TTL}
-                add({"id": oid, "size": size, "actions": {operation: action}})
+                answer.through_server(oid, size)
             elif upload:
                 pending.append((oid, size))
-                add({"id": oid, "size": size, "actions": {"upload": action, "verify": {
+                answer.presigned(oid, size, {"upload": action, "verify": {
                     "href": base + "verify", "method": "POST", "headers": {},
-                    "expires": TRANSFER_TTL}}})
+                    "expires": TRANSFER_TTL}})
             else:
-                add({"id": oid, "size": size, "actions": {"download": action}})
+                answer.presigned(oid, size, {"download": action})
         if pending:
             self.db.run(lambda s: self._remember(s, project_id, pending))
-        extra: dict[str, Any] = {}
-        if packed:
-            extra["packs"] = self._pack_actions(storage, project,
+        return answer.answer(self._pack_actions(storage, project,
                                                 {r.pid for r in packed.values()},
-                                                pack_sizes, href_prefix)
-        if compact and in_packs:
-            extra["packed"] = in_packs
-        if not compact:
-            return {"objects": listed, **extra}
-        return {"compact": 1, "objects": listed, "present": present,
-                "transfer": {"href": base + "{id}", "method": method, "headers": {},
-                             "expires": TRANSFER_TTL, "objects": own}, **extra}
+                                                pack_sizes, href_prefix) if packed else None)
 
     def _remember(self, s: Session, project_id: int, pending: list[tuple[str, int]]) -> None:
         """Record objects about to be uploaded through presigned URLs, not yet verified

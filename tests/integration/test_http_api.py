@@ -12,9 +12,9 @@ from typing import Any
 import falcon.testing
 import pytest
 
+from ama.plumbing import wire
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
-from ama.plumbing.transport import _expand_batch
 from ama_remote.app import create_app
 from ama_remote.config import load_config
 from ama_remote.db import Database
@@ -334,7 +334,7 @@ def test_the_compact_negotiation_answer_expands_to_the_full_one(api: Api,
         assert transfer["objects"] == {oid: len(objects[oid]) for oid in held}
         assert [item["id"] for item in answer["objects"]] == new
         assert all(item["error"]["code"] == 404 for item in answer["objects"])
-    assert _expand_batch(answer, operation, asked, "http://ama.test") == full.json
+    assert wire.expand(answer, operation, asked) == full.json
     assert len(full.json["objects"]) == len(asked)
 
 
