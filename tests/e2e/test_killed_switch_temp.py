@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.e2e.test_interruptions import kill_when
 from tests.e2e.test_lifecycle import ama, files
 
-BIG = 4_000_000
-COUNT = 24
+BIG = 16_000_000  # each copy lasts long enough to be caught in the act, even on a busy machine
+COUNT = 12
 
 
 def temp_files(root: Path) -> list[Path]:
