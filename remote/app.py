@@ -29,6 +29,7 @@ from ama.plumbing.jsontext import MAX_INT, parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 from ama_remote.service.admin import parse_moment
+from ama_remote.storage.base import Bounded
 
 log = logging.getLogger("ama_remote.app")
 
@@ -499,22 +500,6 @@ class MultipartComplete(_Resource):
             _field(body, "upload_id", str, nullable=True))
 
 
-class _Limited:
-    """The first ``left`` bytes of a stream, as a stream (the server sends no more)."""
-
-    def __init__(self, stream: Any, left: int) -> None:
-        self.stream, self.left = stream, left
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        size = self.left if size is None or size < 0 else min(size, self.left)
-        data: bytes = self.stream.read(size) if size else b""
-        self.left -= len(data)
-        return data
-
-    def close(self) -> None:
-        self.stream.close()
-
-
 class Object(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project: str, oid: str) -> None:
         stream, size = self.service.open_object(req.context.caller, project, check_id(oid))
@@ -654,7 +639,7 @@ def _send_bytes(req: falcon.Request, resp: falcon.Response, stream: Any, size: i
             skip -= len(chunk)
     resp.status = falcon.HTTP_206
     resp.content_range = (start, end, size)
-    resp.set_stream(_Limited(stream, end - start + 1), end - start + 1)
+    resp.set_stream(Bounded(stream, end - start + 1), end - start + 1)
 
 
 # -- auth and errors ------------------------------------------------------------------------

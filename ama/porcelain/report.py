@@ -42,6 +42,7 @@ from ama.plumbing import wire
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.rules import preview_rules
+from ama.plumbing.units import human_size
 from ama.porcelain.info import AssetRef, Remote, info
 
 LISTED_FILES = 2000
@@ -312,10 +313,3 @@ def _lineage_layout(inputs: int, dependents: int) -> dict[str, Any]:
             "box": 260, "x_in": 10, "x_me": 320, "x_dep": 630}
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")

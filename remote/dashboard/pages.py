@@ -22,6 +22,7 @@ import falcon
 import jinja2
 
 from ama.plumbing.errors import AmaError, BadInput
+from ama.plumbing.units import human_size
 from ama_remote.errors import Forbidden, Unauthenticated, http_status
 from ama_remote.service import Caller
 
@@ -66,17 +67,6 @@ def csrf_token(session: str) -> str:
     """The CSRF token of a session: a form must send it back; a page of another site cannot
     read it, and it changes with every session."""
     return hmac.new(session.encode(), b"ama-dashboard-csrf", hashlib.sha256).hexdigest()
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
 
 
 def href(*parts: Any, **query: Any) -> str:

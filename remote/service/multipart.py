@@ -71,16 +71,9 @@ class Multipart(Objects):
         storage without URLs of its own (``file://``) is this server's own route, after
         ``href_prefix`` (the HTTP app's scheme and host).
         """
-        check_id(oid)
-        if type(size) is not int or size < 0:
-            raise BadInput(f"object {oid}: size must be a non-negative integer")
-        with self.db.read() as s:
-            proj = self._project(s, caller, project, "writer")
-            row = self._object_rows(s, proj.id, [oid]).get(oid)
-            project_id, storage_url = proj.id, proj.storage_url
-        if row is not None and row.verified:
-            return {"id": oid, "size": row.size, "verified": True}
-        storage = self._storage(storage_url)
+        held, project_id, storage = self._about_to_store(caller, project, oid, size)
+        if held is not None:
+            return held
         if not isinstance(storage, UploadsInParts):
             raise BadInput(f"the storage of project {project!r} takes no multipart uploads",
                            "send the object in one request")

@@ -267,6 +267,23 @@ class Objects(Packs):
                             "verified": False, "kind": None, "data": None, "created": now}
                            for oid, size in pending], replace=False)
 
+    def _about_to_store(self, caller: Caller, project: str, oid: str, size: Any
+                        ) -> tuple[dict[str, Any] | None, int, Backend]:
+        """Check an upload of object ``oid`` of ``size`` bytes to ``project`` (writers):
+        return the answer when the project holds it verified already (else None), the
+        project's id and its storage. Raises BadInput for a bad id or size, NotFound,
+        Forbidden."""
+        check_id(oid)
+        if type(size) is not int or size < 0:
+            raise BadInput(f"object {oid}: size must be a non-negative integer")
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            row = self._object_rows(s, proj.id, [oid]).get(oid)
+            project_id, storage_url = proj.id, proj.storage_url
+        held = ({"id": oid, "size": row.size, "verified": True}
+                if row is not None and row.verified else None)
+        return held, project_id, self._storage(storage_url)
+
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
                    size: int) -> dict[str, Any]:
         """Store an object from ``stream`` (writers), hashing it on the way through.
@@ -274,16 +291,9 @@ class Objects(Packs):
         Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
         do not hash to ``oid`` they are deleted and ValidationFailed says which.
         """
-        check_id(oid)
-        if not isinstance(size, int) or size < 0:
-            raise BadInput(f"object {oid}: size must be a non-negative integer")
-        with self.db.read() as s:
-            proj = self._project(s, caller, project, "writer")
-            row = self._object_rows(s, proj.id, [oid]).get(oid)
-            project_id, storage_url = proj.id, proj.storage_url
-        if row is not None and row.verified:
-            return {"id": oid, "size": row.size, "verified": True}
-        storage = self._storage(storage_url)
+        held, project_id, storage = self._about_to_store(caller, project, oid, size)
+        if held is not None:
+            return held
         reader = _HashingReader(stream)
         try:
             created = storage.put(object_key(oid), cast(BinaryIO, reader), size)

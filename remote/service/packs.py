@@ -21,7 +21,14 @@ from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Pack, PackedObject
 from ama_remote.service.common import Caller, ServiceBase, upsert_objects
-from ama_remote.storage.base import Backend, HasLocalPaths, ObjectMissing, PutsFiles, object_key
+from ama_remote.storage.base import (
+    Backend,
+    Bounded,
+    HasLocalPaths,
+    ObjectMissing,
+    PutsFiles,
+    object_key,
+)
 
 PACK_TTL = 3600
 _MANIFEST_START = b'{"author":'
@@ -31,25 +38,6 @@ def pack_key(pid: str) -> str:
     """Return the storage key of pack ``pid``: ``packs/ab/cdef…``. Raises InvalidId."""
     check_id(pid)
     return f"packs/{pid[:2]}/{pid[2:]}"
-
-
-class _Range:
-    """``length`` bytes of ``stream`` from where it stands, as a stream."""
-
-    def __init__(self, stream: BinaryIO, length: int) -> None:
-        self._stream, self._left = stream, length
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int | None = -1) -> bytes:
-        n = self._left if n is None or n < 0 else min(n, self._left)
-        data: bytes = self._stream.read(n) if n else b""
-        self._left -= len(data)
-        return data
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def open_range(storage: Backend, key: str, offset: int, length: int) -> BinaryIO:
@@ -62,7 +50,7 @@ def open_range(storage: Backend, key: str, offset: int, length: int) -> BinaryIO
         skip = offset
         while skip and (chunk := stream.read(min(skip, 1 << 20))):
             skip -= len(chunk)
-    return _Range(stream, length)  # type: ignore[return-value]
+    return Bounded(stream, length)  # type: ignore[return-value]
 
 
 class Packs(ServiceBase):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
 from ama.plumbing.hashing import check_id
@@ -170,6 +170,26 @@ class Syncs(Protocol):
     def sync(self) -> None:
         """Make every object stored so far durable."""
         ...
+
+
+class Bounded:
+    """The next ``length`` bytes of ``stream``, from where it stands, as a stream: a range
+    of a stored object or pack, which is never read past."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream, self._left = stream, length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1, /) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data: bytes = self._stream.read(n) if n else b""
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def object_key(oid: str) -> str:

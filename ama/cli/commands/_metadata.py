@@ -52,15 +52,6 @@ def target(name: str | None, remote: str | None, version: bool | None = False): 
     return connect_asset(asset), ref
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def complete_asset(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion of CLASS/ORDINAL[/VERSION]: the assets and versions known here."""
     from ama.porcelain.complete import asset_names

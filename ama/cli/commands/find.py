@@ -10,10 +10,10 @@ from ama.cli.command import command
 from ama.cli.commands._metadata import (
     METADATA_EXIT_CODES,
     complete_class,
-    human_size,
     remote_option,
 )
 from ama.cli.commands._porcelain import emit_json
+from ama.plumbing.units import human_size
 
 if TYPE_CHECKING:
     from ama.plumbing import wire
