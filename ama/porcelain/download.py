@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blake3 import blake3
-
 from ama.plumbing import pack
 from ama.plumbing.checkout import checkout
 from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
+from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
 from ama.plumbing.multipart import DEFAULT_THRESHOLD
 from ama.plumbing.objects import check_paths
@@ -257,19 +256,15 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
                     os.unlink(temp)
         for start, length, run in pack.ranges(members, gap=RANGE_GAP):
             data = transport.read_range(action, pid, start, length)
-            for m in run:
-                piece = data[m.offset - start:m.offset - start + m.length]
-                if (actual := blake3(piece).hexdigest()) != m.id:
-                    raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
-                                        f"of pack {pid} on {transport.url}", actual)
-                got.append((pid, m, piece))
+            # Each piece is hashed below, where it enters the store, as a whole pack's are.
+            got += [(pid, m, data[m.offset - start:m.offset - start + m.length]) for m in run]
         return got
 
     count = 0
     with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
         for got in pool.map(fetch, sorted(wanted)):
             for pid, m, data in got:
-                actual = blake3(data).hexdigest()
+                actual = hash_bytes(data)
                 if actual != m.id:
                     raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
                                         f"of pack {pid} on {transport.url}", actual)

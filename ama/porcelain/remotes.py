@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing import wire
 from ama.plumbing.errors import AmaError, BadInput, NotFound
-from ama.plumbing.hashing import CHUNK
+from ama.plumbing.hashing import CHUNK, hash_bytes
 from ama.plumbing.objects import CLASS_NAME_RE
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.transport import (
@@ -519,14 +519,12 @@ class InProcessTransport:
         where = item.get("pack")
         if where is not None:
             # A range of a pack file: hashed against its id before it enters the store.
-            from blake3 import blake3
-
             f = packs.get(where["path"])
             if f is None:
                 f = packs[where["path"]] = open(where["path"], "rb")
             f.seek(where["offset"])
             data = f.read(where["length"])
-            actual = blake3(data).hexdigest()
+            actual = hash_bytes(data)
             if actual != item["id"]:
                 raise CorruptObject(item["id"], where["path"], actual)
             before = odb.has(item["id"])

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.test_lifecycle import ama, files
+from tests.e2e.test_lifecycle import ama, files, two_machines
 from tests.services.server import RunningServer
 
 
@@ -75,22 +75,13 @@ def _cp_scenario(tmp_path: Path, env: dict[str, str], other_env: dict[str, str])
 
 
 def test_cp_on_the_embedded_remote(tmp_path: Path) -> None:
-    env: dict[str, str] = {}
-    other = {"AMA_HOME": str(tmp_path / "other-home")}
-    for where in (env, other):
-        ama("remote", "add", "shared", (tmp_path / "shared").as_uri(), cwd=tmp_path, env=where)
-        ama("remote", "default", "shared", cwd=tmp_path, env=where)
-    ama("class", "init", "ml-models", cwd=tmp_path)
+    env, other = two_machines(tmp_path, "shared", (tmp_path / "shared").as_uri(), {})
     _cp_scenario(tmp_path, env, other)
 
 
 def test_cp_against_ama_server(tmp_path: Path, start_ama_server: Callable[..., RunningServer],
                                server_database_url: str) -> None:
     server = start_ama_server(server_database_url)
-    env = {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project}
-    other = {**env, "AMA_HOME": str(tmp_path / "other-home")}
-    for where in (env, other):
-        ama("remote", "add", "team", server.url, cwd=tmp_path, env=where)
-        ama("remote", "default", "team", cwd=tmp_path, env=where)
-    ama("class", "init", "ml-models", cwd=tmp_path, env=env)
+    env, other = two_machines(tmp_path, "team", server.url,
+                              {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project})
     _cp_scenario(tmp_path, env, other)

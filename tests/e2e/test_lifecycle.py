@@ -22,6 +22,18 @@ def ama(*args: str, cwd: Path, code: int = 0, env: dict[str, str] | None = None
     return done
 
 
+def two_machines(tmp_path: Path, name: str, url: str, env: dict[str, str]
+                 ) -> tuple[dict[str, str], dict[str, str]]:
+    """Two asset stores (two machines: ``env`` and another home) whose default remote is
+    ``name`` at ``url``, with class ml-models on it; returns the two environments."""
+    other = {**env, "AMA_HOME": str(tmp_path / "other-home")}
+    for where in (env, other):
+        ama("remote", "add", name, url, cwd=tmp_path, env=where)
+        ama("remote", "default", name, cwd=tmp_path, env=where)
+    ama("class", "init", "ml-models", cwd=tmp_path, env=env)
+    return env, other
+
+
 def files(root: Path) -> dict[str, bytes]:
     """Every file below ``root`` outside ``.ama/``, by path."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.test_lifecycle import ama, files
+from tests.e2e.test_lifecycle import ama, files, two_machines
 from tests.services.server import RunningServer
 
 
@@ -102,22 +102,13 @@ def _union_scenario(tmp_path: Path, env: dict[str, str], other_env: dict[str, st
 
 def test_union_on_the_embedded_remote(tmp_path: Path) -> None:
     # Two asset stores (two machines) sharing one embedded remote in a folder.
-    env: dict[str, str] = {}
-    other = {"AMA_HOME": str(tmp_path / "other-home")}
-    for where in (env, other):
-        ama("remote", "add", "shared", (tmp_path / "shared").as_uri(), cwd=tmp_path, env=where)
-        ama("remote", "default", "shared", cwd=tmp_path, env=where)
-    ama("class", "init", "ml-models", cwd=tmp_path)
+    env, other = two_machines(tmp_path, "shared", (tmp_path / "shared").as_uri(), {})
     _union_scenario(tmp_path, env, other)
 
 
 def test_union_against_ama_server(tmp_path: Path, start_ama_server: Callable[..., RunningServer],
                                   server_database_url: str) -> None:
     server = start_ama_server(server_database_url)
-    env = {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project}
-    other = {**env, "AMA_HOME": str(tmp_path / "other-home")}
-    for where in (env, other):
-        ama("remote", "add", "team", server.url, cwd=tmp_path, env=where)
-        ama("remote", "default", "team", cwd=tmp_path, env=where)
-    ama("class", "init", "ml-models", cwd=tmp_path, env=env)
+    env, other = two_machines(tmp_path, "team", server.url,
+                              {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project})
     _union_scenario(tmp_path, env, other)

@@ -8,7 +8,6 @@ browser test saves screenshots under tmp_path/screenshots.
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -21,12 +20,13 @@ import pytest
 from sqlalchemy import event
 
 from ama.plumbing.hashing import hash_bytes
-from ama.plumbing.objects import Author, Input, Manifest, Tree, TreeEntry
+from ama.plumbing.objects import Author, Input
 from ama_remote.db import Database
 from ama_remote.errors import Unauthenticated
 from ama_remote.service import Caller, Service
 from tests.services.browser import Browser
 from tests.services.server import RunningServer
+from tests.unit.remote.test_service import build, upload
 
 T0 = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)
 XSS_NAME = "<img src=x onerror=alert(1)>.png"
@@ -53,38 +53,11 @@ def commit(service: Service, caller: Caller, project: str, cls: str,
            message: str = "", inputs: tuple[Input, ...] = (),
            metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Upload and commit a version holding ``files`` (paths with '/' become folders)."""
-    objects: dict[str, bytes] = {}
-
-    def tree_of(node: dict[str, Any]) -> tuple[str, int]:
-        entries = []
-        for name, value in node.items():
-            if isinstance(value, dict):
-                oid, size = tree_of(value)
-                entries.append(TreeEntry("tree", oid, size, name))
-            else:
-                objects[hash_bytes(value)] = value
-                entries.append(TreeEntry("blob", hash_bytes(value), len(value), name))
-        tree = Tree.of(entries)
-        data = tree.serialize()
-        objects[hash_bytes(data)] = data
-        return hash_bytes(data), tree.size
-
-    nested: dict[str, Any] = {}
-    for path, data in files.items():
-        *folders, leaf = path.split("/")
-        node = nested
-        for folder in folders:
-            node = node.setdefault(folder, {})
-        node[leaf] = data
-    root, _ = tree_of(nested)
-    manifest = Manifest.create(root, Author("Ada Lovelace", "ada@example.org"), T0,
-                               message=message, inputs=inputs, metadata=metadata or {})
-    data = manifest.serialize()
-    objects[hash_bytes(data)] = data
-    for oid, blob in objects.items():
-        service.put_object(caller, project, oid, io.BytesIO(blob), len(blob))
-    result: dict[str, Any] = service.commit(caller, project, cls, asset, parent,
-                                            hash_bytes(data), f"key-{hash_bytes(data)}")
+    manifest, objects = build(files, metadata, inputs, message,
+                              Author("Ada Lovelace", "ada@example.org"))
+    upload(service, caller, objects, project)
+    result: dict[str, Any] = service.commit(caller, project, cls, asset, parent, manifest,
+                                            f"key-{manifest}")
     return result
 
 

@@ -122,6 +122,16 @@ def _keys(s3_bucket: object) -> list[str]:
     return [item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", [])]
 
 
+def _join(home: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``server`` the default remote of ``ama`` run in ``home``, signed in, in its
+    project, with class data, and objects from THRESHOLD bytes on moved in parts."""
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("auth", "login", "--token", server.token, "--remote", "team"),
+                 ("project", "activate", server.project), ("class", "init", "data")):
+        ama(*args, cwd=home)
+
+
 def _parts_stored(s3_bucket: object) -> int:
     client, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
     uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
@@ -135,12 +145,8 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     # 8 parts of 5 MiB, two at a time through a 10 MiB/s link: killed once 4 are stored.
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
                                rtt_ms=20, bandwidth=10 << 20)
-    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
-                 ("auth", "login", "--token", server.token, "--remote", "team"),
-                 ("project", "activate", server.project), ("class", "init", "data"),
-                 ("config", "set", "transfer.parallelism", "2")):
-        ama(*args, cwd=tmp_path)
+    _join(tmp_path, server, monkeypatch)
+    ama("config", "set", "transfer.parallelism", "2", cwd=tmp_path)
     m = tmp_path / "m"
     m.mkdir()
     ama("init", "data", cwd=m)
@@ -200,11 +206,7 @@ def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
     # 10 MiB/s link: killed once 8 of the 27 ranges are in the partial file.
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
                                rtt_ms=20, bandwidth=10 << 20)
-    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
-                 ("auth", "login", "--token", server.token, "--remote", "team"),
-                 ("project", "activate", server.project), ("class", "init", "data")):
-        ama(*args, cwd=tmp_path)
+    _join(tmp_path, server, monkeypatch)
     m = tmp_path / "m"
     m.mkdir()
     ama("init", "data", cwd=m)

@@ -88,8 +88,12 @@ def admin(service: Service) -> Caller:
     return caller
 
 
+ADA = Author("Ada", "ada@example.org")
+
+
 def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
-          inputs: tuple[Input, ...] = (), message: str = "") -> tuple[str, dict[str, bytes]]:
+          inputs: tuple[Input, ...] = (), message: str = "",
+          author: Author = ADA) -> tuple[str, dict[str, bytes]]:
     """Return (manifest id, every object id -> bytes) for a version holding ``files``."""
     objects: dict[str, bytes] = {}
 
@@ -120,8 +124,8 @@ def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
             node = node.setdefault(d, {})
         node[leaf] = data
     root, _ = tree_of(nested)
-    manifest = Manifest.create(root, Author("Ada", "ada@example.org"), T0, message=message,
-                               inputs=inputs, metadata=metadata or {})
+    manifest = Manifest.create(root, author, T0, message=message, inputs=inputs,
+                               metadata=metadata or {})
     data = manifest.serialize()
     objects[hash_bytes(data)] = data
     return hash_bytes(data), objects
