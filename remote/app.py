@@ -779,10 +779,11 @@ def create_app(service: Any, config: ServerConfig,
     ]
     for template, resource in routes:
         app.add_route(template, resource)
-    # The web dashboard: its pages at /, beside the API, over the same service.
+    # The web dashboard: its pages at /, beside the API, over the same service; it signs in
+    # with the same OpenID Connect issuer as the CLI.
     from ama_remote.dashboard import add_dashboard
 
-    add_dashboard(app, service)
+    add_dashboard(app, service, oidc=oidc if oidc.settings else None)
     return app
 
 

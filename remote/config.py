@@ -7,6 +7,10 @@ defaults, resolved once into a frozen :class:`ServerConfig`) and the service the
     max_object_bytes = 10_000_000_000
     open_signup_domains = ["example.org"]
     oidc_client_id = "1234-abc.apps.googleusercontent.com"   # browser login (ama_remote.oidc)
+
+With an OpenID Connect client, the dashboard signs in with it too: register
+``https://SERVER/login/oidc/callback`` as a redirect URI of the client at the provider
+(docs/dashboard.md).
 """
 
 from __future__ import annotations

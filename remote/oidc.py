@@ -33,6 +33,11 @@ decides who someone is:
    is open for sign-up (``open_signup_domains``), a new active user; otherwise the login is
    refused, as it is for an inactive user, saying what to do. The server then issues an
    ordinary ama token.
+
+The web dashboard signs in with the same settings (:mod:`ama_remote.dashboard.oidc`): there
+the server runs the code exchange itself, with the redirect URI
+``https://SERVER/login/oidc/callback``, which must be registered for the client at the
+provider; the ID token is verified and mapped to a user by the same code as above.
 """
 
 from __future__ import annotations
@@ -343,7 +348,12 @@ class OidcLogin:
             raise BadInput("field 'id_token' is required and must be a string")
         if not isinstance(raw_nonce, str) or not raw_nonce:
             raise BadInput("field 'nonce' is required and must be a string")
-        claims = verifier.verify(id_token, raw_nonce)
+        return self.account(verifier.verify(id_token, raw_nonce))
+
+    def account(self, claims: Mapping[str, Any]) -> str:
+        """Return the username of the verified ID token ``claims``: the user with its
+        verified email (see :func:`user_for_email`); the CLI's login and the dashboard's
+        sign-in both go through here, so one rule decides who someone is."""
         email = claims.get("email")
         if not isinstance(email, str) or "@" not in email:
             raise Forbidden(f"the issuer {claims['iss']} did not share an email address",

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import falcon
@@ -25,6 +25,9 @@ from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.units import human_size
 from ama_remote.errors import Forbidden, Unauthenticated, http_status
 from ama_remote.service import Caller
+
+if TYPE_CHECKING:
+    from ama_remote.oidc import OidcLogin
 
 SESSION_COOKIE = "ama_session"
 LOGIN_COOKIE = "ama_login"
@@ -106,9 +109,11 @@ class _Redirect(Exception):
 class Dashboard:
     """The dashboard's shared state: the service, the templates and the one-time login."""
 
-    def __init__(self, service: Any, one_time: OneTimeLogin | None = None) -> None:
+    def __init__(self, service: Any, one_time: OneTimeLogin | None = None,
+                 oidc: OidcLogin | None = None) -> None:
         self.service = service
         self.one_time = one_time
+        self.oidc = oidc
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("ama_remote.dashboard", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -117,7 +122,7 @@ class Dashboard:
         self.templates.globals["href"] = href
 
     def add_routes(self, app: falcon.App) -> None:
-        from ama_remote.dashboard import admin, views
+        from ama_remote.dashboard import admin, oidc, views
 
         p = "/p/{project}"
         a = p + "/c/{cls}/a/{name}"
@@ -131,6 +136,7 @@ class Dashboard:
             ("/admin", admin.AdminHome), ("/admin/users", admin.Users),
             ("/admin/audit", admin.Audit), ("/tokens", admin.Tokens),
             (p + "/members", admin.Members),
+            ("/login/oidc", oidc.Start), (oidc.CALLBACK, oidc.Callback),
         ]:
             app.add_route(route, page(self))
 

@@ -57,7 +57,8 @@ class Static(Page):
 
 
 class Login(Page):
-    """Sign in by pasting a token; the session is a token of its own, revoked at sign-out."""
+    """Sign in by pasting a token (or go to the issuer, :mod:`ama_remote.dashboard.oidc`);
+    the session is a token of its own, revoked at sign-out."""
 
     needs_login = False
 
@@ -67,8 +68,12 @@ class Login(Page):
         # random value that must equal a SameSite=Strict cookie another site cannot set.
         nonce = secrets.token_urlsafe(24)
         _set_cookie(request.req, resp, LOGIN_COOKIE, nonce, 600)
+        from ama_remote.dashboard.oidc import issuer_name
+
+        oidc = self.dash.oidc
+        issuer = oidc.settings.issuer if oidc and oidc.settings else None
         self.dash.render(resp, "login.html", request, status=401 if error else 200,
-                         login_csrf=nonce,
+                         login_csrf=nonce, issuer=issuer_name(issuer) if issuer else None,
                          next=_safe_next(next_page or request.param("next")),
                          error=error)
 

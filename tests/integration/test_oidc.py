@@ -33,6 +33,7 @@ from ama_remote.db import Database
 from ama_remote.errors import Unauthenticated as Refused
 from ama_remote.oidc import IdTokenVerifier, OidcSettings, nonce_hash, user_for_email
 from ama_remote.service import Service
+from tests.services.oidc import Provider, serve_provider
 from tests.services.server import run_ama_server, serving
 
 CLIENT_ID = "ama-cli"
@@ -40,49 +41,16 @@ CLIENT_SECRET = "native-client-secret"
 OPEN_DOMAIN = "open.example"
 
 
-@dataclass
-class Provider:
-    issuer: str
-    port: int
-
-    def add_user(self, sub: str, email: str, verified: bool = True) -> None:
-        requests.put(f"{self.issuer}/users/{sub}", timeout=10,
-                     json={"email": email, "email_verified": verified,
-                           "preferred_username": sub}).raise_for_status()
-
-    def metadata(self) -> dict[str, Any]:
-        answer: dict[str, Any] = requests.get(
-            f"{self.issuer}/.well-known/openid-configuration", timeout=10).json()
-        return answer
-
-
-def _serve_provider(**options: Any) -> Iterator[Provider]:
-    import oidc_provider_mock
-    import werkzeug.serving
-
-    app = oidc_provider_mock.app(**options)
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield Provider(f"http://127.0.0.1:{server.server_port}", server.server_port)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[Provider]:
     """The identity provider the server trusts."""
-    yield from _serve_provider(require_nonce=True)
+    yield from serve_provider(require_nonce=True)
 
 
 @pytest.fixture(scope="module")
 def stranger() -> Iterator[Provider]:
     """Another provider, with its own signing key."""
-    yield from _serve_provider()
+    yield from serve_provider()
 
 
 @dataclass
