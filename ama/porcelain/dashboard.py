@@ -11,6 +11,7 @@ from __future__ import annotations
 import socketserver
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ama.plumbing.errors import BadInput
@@ -48,10 +49,17 @@ class Dashboard:
         self.server.server_close()
 
 
-def open_dashboard(config: Config, remote: str | None = None, port: int = 0) -> Dashboard:
+def editor_path(project: str, name: str) -> str:
+    """The path of the class editor of class ``name`` of ``project`` on a dashboard."""
+    return f"/p/{quote(project, safe='')}/c/{quote(name, safe='')}/edit"
+
+
+def open_dashboard(config: Config, remote: str | None = None, port: int = 0,
+                   next_page: str | None = None) -> Dashboard:
     """Return a :class:`Dashboard` for the ``file://`` remote ``remote`` (default: the
-    default remote), listening on 127.0.0.1 at ``port`` (0: a free port). Raises BadInput
-    for a server remote (it serves its own dashboard) or when the server extra is missing.
+    default remote), listening on 127.0.0.1 at ``port`` (0: a free port); its login link
+    leads to the path ``next_page`` (default: the projects). Raises BadInput for a server
+    remote (it serves its own dashboard) or when the server extra is missing.
     """
     info = get(config, remote)
     if info.kind != "file":
@@ -72,4 +80,7 @@ def open_dashboard(config: Config, remote: str | None = None, port: int = 0) -> 
     server = make_server(LOOPBACK, port, app, server_class=_ThreadingServer,
                          handler_class=_QuietHandler)
     url = f"http://{LOOPBACK}:{server.server_port}"
-    return Dashboard(info.url, url + "/", f"{url}/login/once?key={once.key}", server)
+    login = f"{url}/login/once?key={once.key}"
+    if next_page:
+        login += "&next=" + quote(next_page, safe="/")
+    return Dashboard(info.url, url + "/", login, server)

@@ -38,9 +38,10 @@ FILES_PER_PAGE = 200
 ROLE_RANK = {"reader": 1, "writer": 2, "admin": 3}
 
 # Inline scripts and styles are refused, so an injected <script> or style="" does nothing;
-# images may come only from this server (the version page's thumbnails).
+# images may come only from this server (the version page's thumbnails), and scripts may
+# ask only this server (the class editor's live checks).
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 # A file's bytes are the users' own: served under a sandbox, nothing in them can run here.
 RAW_CSP = "default-src 'none'; img-src 'self'; style-src 'none'; sandbox"
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -122,7 +123,7 @@ class Dashboard:
         self.templates.globals["href"] = href
 
     def add_routes(self, app: falcon.App) -> None:
-        from ama_remote.dashboard import admin, oidc, views
+        from ama_remote.dashboard import admin, classes, oidc, views
 
         p = "/p/{project}"
         a = p + "/c/{cls}/a/{name}"
@@ -137,6 +138,8 @@ class Dashboard:
             ("/admin/audit", admin.Audit), ("/tokens", admin.Tokens),
             (p + "/members", admin.Members),
             ("/login/oidc", oidc.Start), (oidc.CALLBACK, oidc.Callback),
+            (p + "/c/{cls}/edit", classes.ClassEditor),
+            (p + "/c/{cls}/edit/check", classes.Check),
         ]:
             app.add_route(route, page(self))
 

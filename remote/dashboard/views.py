@@ -95,7 +95,8 @@ class Login(Page):
 
 
 class Once(Page):
-    """The one-time login link ``ama dashboard`` prints."""
+    """The one-time login link ``ama dashboard`` prints; it leads to ``next`` (``ama class
+    init NAME --edit``: the class editor), else to the projects."""
 
     needs_login = False
 
@@ -106,7 +107,7 @@ class Once(Page):
                             "restart 'ama dashboard' for a new link")
         session = self.service.issue_token(once.username, ttl=SESSION_TTL)
         _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
-        self.redirect("/")
+        self.redirect(_safe_next(request.param("next")))
 
 
 class Logout(Page):

@@ -119,6 +119,11 @@ SPECIAL: dict[str, str] = {
         "serves until Ctrl-C, and a fixed port could be taken here: "
         "tests/integration/test_dashboard.py starts ama dashboard --no-browser on a free "
         "port, reads a page and stops it with SIGINT"),
+    "ama class init ml-models --edit": (
+        "serves the class editor until Ctrl-C and opens a browser: "
+        "tests/integration/test_dashboard_classes.py runs ama class init NAME --edit with a "
+        "BROWSER that records the link, reads the editor through it and stops it with "
+        "SIGINT"),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ama.cli.command import group, positional_or_option
@@ -50,10 +52,39 @@ def command() -> None:
     """
 
 
+def _edit(name: str) -> None:
+    """Open the class editor of ``name``: on the dashboard a server remote serves, or on
+    one served here for a folder remote until Ctrl-C."""
+    from ama.cli.commands.dashboard import open_in_browser, serve
+    from ama.porcelain.config import Config
+    from ama.porcelain.dashboard import editor_path, open_dashboard
+    from ama.porcelain.remotes import get
+
+    config = Config.open()
+    info = get(config)
+    path = editor_path(info.project, name)
+    if info.kind != "file":
+        url = info.url.rstrip("/") + path
+        click.echo(f"Edit the class at: {url}")
+        open_in_browser(url)
+        return
+    serve(open_dashboard(config, None, 0, next_page=path), "Edit the class at (signs in once)",
+          True)
+
+
+_EDIT_HELP = ("Then open the class editor in the browser: the server's dashboard, or for a "
+              "folder remote one served on 127.0.0.1 until Ctrl-C.")
+
+
 @command.command("init", examples=[
     ("Create a class with a metadata schema and rules:",
      "ama class init ml-models --schema schema.json --rules rules.json"),
-])
+    ("Create a class and define its schema and rules in the browser:",
+     "ama class init ml-models --edit"),
+], exit_codes={0: "success", 1: "the class exists already (here or on the remote), "
+                                "without --edit",
+               2: "a bad class name, schema, rules or visualisation file", 3: "no such file",
+               4: "not logged in or not allowed", 5: "the remote cannot be reached"})
 @click.argument("name")
 @click.option("--schema", "schema_file", metavar="FILE",
               help="A JSON Schema that versions' metadata must follow.")
@@ -61,21 +92,33 @@ def command() -> None:
 @click.option("--visualisation", "visualisation_file", metavar="FILE",
               help="Visualisation rules, pattern → viewer, as JSON or YAML.")
 @click.option("--description", default="", help="One line saying what the class holds.")
+@click.option("--edit", is_flag=True, help=_EDIT_HELP + " A class that exists already is "
+              "opened there.")
 @json_option
 def init(name: str, schema_file: str | None, rules_file: str | None,
-         visualisation_file: str | None, description: str, as_json: bool) -> None:
+         visualisation_file: str | None, description: str, edit: bool,
+         as_json: bool) -> None:
     """Create the class NAME (see 'ama class --help' for the rules and visualisation
     files)."""
-    from ama.porcelain.classes import LocalClasses, init_class, remote_publisher
+    from ama.porcelain.classes import ClassExists, LocalClasses, init_class, remote_publisher
     from ama.porcelain.config import Config
 
-    cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file,
-                     publish=remote_publisher(Config.open()),
-                     visualisation_file=visualisation_file)
-    if as_json:
-        emit_json(cls.to_json())
+    try:
+        cls = init_class(LocalClasses.open(), name, description, schema_file, rules_file,
+                         publish=remote_publisher(Config.open()),
+                         visualisation_file=visualisation_file)
+    except ClassExists as e:
+        if not edit:
+            raise
+        click.echo(f"{e.message}: opening its editor")
     else:
-        click.echo(f"Created class {cls.name}")
+        if as_json:
+            emit_json(cls.to_json())
+        else:
+            click.echo(f"Created class {cls.name}")
+    if edit:
+        sys.stdout.flush()
+        _edit(name)
 
 
 @command.command("update", examples=[
@@ -95,9 +138,11 @@ def init(name: str, schema_file: str | None, rules_file: str | None,
 @click.option("--visualisation", "visualisation_file", metavar="FILE",
               help="Replace the visualisation rules, pattern → viewer, as JSON or YAML.")
 @click.option("--description", default=None, help="Replace the one-line description.")
+@click.option("--edit", is_flag=True, help=_EDIT_HELP + " Alone, it only opens the editor.")
 @json_option
 def update(name: str, schema_file: str | None, rules_file: str | None,
-           visualisation_file: str | None, description: str | None, as_json: bool) -> None:
+           visualisation_file: str | None, description: str | None, edit: bool,
+           as_json: bool) -> None:
     """Change the class NAME on the remote (admins of the project): what is given is
     replaced, the rest stays as it is; the class is then cached here as the remote has
     it. Rules and schemas apply to versions committed and changes made from then on.
@@ -105,12 +150,17 @@ def update(name: str, schema_file: str | None, rules_file: str | None,
     from ama.porcelain.classes import update_class
     from ama.porcelain.config import Config
 
-    cls = update_class(Config.open(), name, description, schema_file, rules_file,
-                       visualisation_file)
-    if as_json:
-        emit_json(cls.to_json())
-    else:
-        click.echo(f"Updated class {cls.name}")
+    if not (edit and description is None and schema_file is None and rules_file is None
+            and visualisation_file is None):
+        cls = update_class(Config.open(), name, description, schema_file, rules_file,
+                           visualisation_file)
+        if as_json:
+            emit_json(cls.to_json())
+        else:
+            click.echo(f"Updated class {cls.name}")
+    if edit:
+        sys.stdout.flush()
+        _edit(name)
 
 
 @command.command("fetch", examples=[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -12,9 +13,36 @@ from ama.cli.command import command
 
 def _can_open_a_browser() -> bool:
     # Without a display, Python's webbrowser falls back to a text browser in this very
-    # terminal, which would hide the link and hold the terminal.
+    # terminal, which would hide the link and hold the terminal; a BROWSER the user set is
+    # their choice.
     return sys.platform in ("darwin", "win32") or bool(
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("BROWSER"))
+
+
+def open_in_browser(url: str) -> None:
+    """Open ``url`` in the user's browser when there is one (the URL is printed anyway)."""
+    if _can_open_a_browser():
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+def serve(dashboard: Any, link_label: str, open_browser: bool) -> None:
+    """Print where ``dashboard`` (an :class:`ama.porcelain.dashboard.Dashboard`) listens
+    and its login link, open the link, and answer until Ctrl-C."""
+    click.echo(f"Serving the dashboard of {dashboard.remote} at {dashboard.url}")
+    click.echo(f"{link_label}: {dashboard.login_url}")
+    click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    if open_browser:
+        open_in_browser(dashboard.login_url)
+    try:
+        dashboard.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        dashboard.close()
 
 
 @command(
@@ -51,17 +79,4 @@ def command(remote: str | None, port: int, no_browser: bool) -> None:
     except OSError as e:
         raise BadInput(f"cannot listen on 127.0.0.1:{port}: {e.strerror}",
                        "choose another --port, or 0 for a free one") from e
-    click.echo(f"Serving the dashboard of {dashboard.remote} at {dashboard.url}")
-    click.echo(f"Sign in (once) at: {dashboard.login_url}")
-    click.echo("Press Ctrl-C to stop.")
-    sys.stdout.flush()
-    if not no_browser and _can_open_a_browser():
-        import webbrowser
-
-        webbrowser.open(dashboard.login_url)
-    try:
-        dashboard.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        dashboard.close()
+    serve(dashboard, "Sign in (once) at", not no_browser)

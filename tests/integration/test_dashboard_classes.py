@@ -1,0 +1,262 @@
+"""The class editor in headless Chromium against ``ama-server serve``: a project admin
+writes a schema and rules, sees the server's checks live, saves, and the server then
+refuses a version that breaks them; readers see the rules only. And ``ama class init NAME
+--edit`` opening the editor, on a folder remote and on a server remote.
+
+The project demo of ``site`` has wanda (writer), rita (reader) and here pam, an admin of
+demo; otto is a reader of another project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from ama.plumbing.errors import ValidationFailed
+from ama.plumbing.transport import HttpTransport
+from ama_remote.dashboard.classes import examine
+from tests.integration.test_dashboard import Site, commit, csrf_of, sign_in, site
+from tests.services.browser import Browser
+from tests.services.server import ADMIN, RunningServer
+from tests.unit.porcelain.published import publish
+
+__all__ = ["site"]  # the fixture, shared with the dashboard's other tests
+
+SCHEMA = {"type": "object", "required": ["season"],
+          "properties": {"season": {"enum": ["spring", "autumn"]}}}
+AMA = str(Path(sys.executable).parent / "ama")
+# A "browser" that only writes down the URL it is asked to open.
+RECORDER = "import sys, pathlib; pathlib.Path(sys.argv[2]).write_text(sys.argv[1])\n"
+
+
+@pytest.fixture
+def admins(site: Site) -> Site:
+    site.service.add_user("pam", "pam@example.org")
+    site.service.grant("demo", "pam", "admin")
+    site.tokens["pam"] = site.service.issue_token("pam")
+    site.tokens[ADMIN] = site.service.issue_token(ADMIN)
+    return site
+
+
+def result(b: Browser, kind: str, text: str) -> str:
+    """Wait until the example's verdict is ``kind`` (ok, bad) and says ``text``."""
+    shown = b.page.locator(f"#example-result.{kind}", has_text=text)
+    shown.wait_for()
+    found: str = shown.inner_text()
+    return found
+
+
+def test_an_admin_writes_rules_checks_them_live_saves_and_the_server_enforces_them(
+        admins: Site, browser: Callable[[], Browser], clean_env: Path) -> None:
+    site = admins
+    b = browser()
+    page = b.page
+    sign_in(b, site, "pam", "/p/demo/c/tables")
+    page.get_by_role("link", name="Schema and rules").click()
+    assert page.url.endswith("/p/demo/c/tables/edit")
+    assert json.loads(page.input_value("#visualisation"))["*.png"] == "image"
+
+    # A schema that is no JSON Schema: the server's message, beside the field.
+    page.fill("#schema", '{"type": "objekt"}')
+    error = page.locator("[data-error-for=schema]")
+    error.wait_for()
+    assert error.inner_text().startswith("class schema is not a valid JSON Schema")
+    b.shot("editor-bad-schema")
+    page.fill("#schema", json.dumps(SCHEMA, indent=2))
+    error.wait_for(state="hidden")
+
+    page.fill("#example", '{"season": "winter"}')
+    assert "'winter' is not one of ['spring', 'autumn']" in result(b, "bad", "breaks 1 rule")
+    b.shot("editor-example-refused")
+    page.fill("#example", '{"season": "spring", "site": "marsh"}')
+    result(b, "ok", "the example passes the schema")
+
+    page.fill("#forbidden_files", "*.tmp\nscratch/")
+    page.fill("#max_tags", "many")
+    tags = page.locator("[data-error-for=max_tags]")
+    tags.wait_for()
+    assert tags.inner_text() == "rule max_tags must be a non-negative integer"
+    page.fill("#max_tags", "4")
+    tags.wait_for(state="hidden")
+    b.shot("editor-filled")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state()
+    assert page.locator(".notice").inner_text().startswith("Saved")
+    assert page.input_value("#forbidden_files") == "*.tmp\nscratch/"
+    b.shot("editor-saved")
+    assert b.dialogs == []
+
+    caller = site.service.authenticate(site.tokens["pam"])
+    stored = site.service.get_class(caller, "demo", "tables")
+    assert stored["schema"] == SCHEMA
+    assert stored["rules"] == {"forbidden_files": ["*.tmp", "scratch/"], "max_tags": 4}
+    assert stored["visualisation"]["*.csv"]["viewer"] == "table"  # kept as it was
+
+    # The server refuses what breaks the new rules.
+    transport = HttpTransport(site.url, token=site.tokens["pam"])
+    with pytest.raises(ValidationFailed) as refused:
+        publish(transport, "demo", "tables", {"a.csv": b"x,y\n", "notes.tmp": b"draft"})
+    assert refused.value.problems == [
+        "schema: metadata (root): 'season' is a required property",
+        "forbidden_files: notes.tmp matches '*.tmp'"]
+    with pytest.raises(ValidationFailed) as refused:
+        commit(site.service, caller, "demo", "tables", {"a.csv": b"x,y\n"},
+               metadata={"season": "winter"})
+    assert refused.value.problems == [
+        "schema: metadata season: 'winter' is not one of ['spring', 'autumn']"]
+    commit(site.service, caller, "demo", "tables", {"a.csv": b"x,y\n"},
+           metadata={"season": "autumn"})  # what follows them passes
+
+
+def test_without_javascript_the_check_button_gives_the_same_answers(
+        admins: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    sign_in(b, admins, "pam", "/p/demo/c/tables/edit")
+    session = next(c["value"] for c in b.context.cookies() if c["name"] == "ama_session")
+    form = {"csrf": csrf_of(b), "schema": json.dumps(SCHEMA), "example": '{"season": 1}',
+            "tag_pattern": "(unclosed", "action": "check"}
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit", data=form,
+                           cookies={"ama_session": session}, timeout=30)
+    assert answer.status_code == 400  # a rule the server would refuse
+    expected = examine({k: v for k, v in form.items() if k not in ("csrf", "action")})
+    assert expected.errors["tag_pattern"] in answer.text.replace("&#39;", "'")
+    assert "1 is not one of" in answer.text
+    caller = admins.service.authenticate(admins.tokens["pam"])
+    assert admins.service.get_class(caller, "demo", "tables")["schema"] is None  # unsaved
+
+
+def test_a_reader_sees_the_rules_without_a_form_and_a_forged_save_is_refused(
+        admins: Site, browser: Callable[[], Browser]) -> None:
+    site = admins
+    reader = browser()
+    sign_in(reader, site, "rita", "/p/demo/c/tables/edit")
+    page = reader.page
+    assert page.locator("form.class-editor").count() == 0
+    assert page.locator("textarea").count() == 0
+    assert "image" in page.locator("pre.visualisation").inner_text()
+    assert page.locator("script[src='/static/class_edit.js']").count() == 0
+    reader.shot("editor-reader")
+    session = next(c["value"] for c in reader.context.cookies() if c["name"] == "ama_session")
+    forged = {"csrf": csrf_of(reader), "action": "save", "schema": json.dumps(SCHEMA),
+              "forbidden_files": "*"}
+    answer = requests.post(site.url + "/p/demo/c/tables/edit", data=forged,
+                           cookies={"ama_session": session}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 403
+    # Nor may a writer; and an admin's session without the CSRF token is refused too.
+    writer = browser()
+    sign_in(writer, site, "wanda", "/p/demo/c/tables/edit")
+    assert writer.page.locator("form.class-editor").count() == 0
+    wanda = next(c["value"] for c in writer.context.cookies() if c["name"] == "ama_session")
+    answer = requests.post(site.url + "/p/demo/c/tables/edit",
+                           data={**forged, "csrf": csrf_of(writer)},
+                           cookies={"ama_session": wanda}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 403
+    answer = requests.post(site.url + "/p/demo/c/tables/edit",
+                           data={k: v for k, v in forged.items() if k != "csrf"},
+                           cookies={"ama_session": site.tokens["pam"]}, allow_redirects=False,
+                           timeout=30)
+    assert answer.status_code == 403 and "CSRF" in answer.text
+    caller = site.service.authenticate(site.tokens["pam"])
+    klass = site.service.get_class(caller, "demo", "tables")
+    assert klass["schema"] is None and klass["rules"] == {}
+
+
+def test_a_member_of_another_project_cannot_even_ask_for_a_check(
+        admins: Site, browser: Callable[[], Browser]) -> None:
+    b = browser()
+    sign_in(b, admins, "otto")
+    answer = b.page.goto(admins.url + "/p/demo/c/tables/edit")
+    assert answer is not None and answer.status == 404
+    session = next(c["value"] for c in b.context.cookies() if c["name"] == "ama_session")
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_of(b), "example": "{}"},
+                           cookies={"ama_session": session}, timeout=30)
+    assert answer.status_code == 404 and "tables" not in answer.text
+
+
+# -- ama class init NAME --edit ----------------------------------------------------------------
+
+def _recording_browser(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    script = tmp_path / "browser.py"
+    script.write_text(RECORDER)
+    opened = tmp_path / "opened-url"
+    return {"BROWSER": f"{sys.executable} {script} %s {opened}"}, opened
+
+
+def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
+        clean_env: Path, tmp_path: Path) -> None:
+    env, opened = _recording_browser(tmp_path)
+    process = subprocess.Popen([AMA, "class", "init", "scans", "--edit"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **env}, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert lines[0] == "Created class scans\n", lines
+        assert lines[1].startswith("Serving the dashboard of file://")
+        url = lines[1].split(" at ")[1].strip()
+        prefix = "Edit the class at (signs in once): "
+        assert lines[2].startswith(prefix + url + "login/once?key=")
+        login = lines[2].removeprefix(prefix).strip()
+        assert login.endswith("&next=/p/default/c/scans/edit")
+        assert lines[3] == "Press Ctrl-C to stop.\n"
+
+        browser = requests.Session()
+        page = browser.get(login, timeout=30)
+        assert page.status_code == 200 and page.url == url + "p/default/c/scans/edit"
+        assert 'class="class-editor"' in page.text  # the local user may change the class
+        # The browser was asked to open the same link (before the first page was served).
+        assert opened.read_text() == login
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert out == "Stopped.\n" and "Traceback" not in err
+
+
+def test_ama_class_init_and_update_edit_open_the_servers_editor(
+        start_ama_server: Callable[..., RunningServer], clean_env: Path,
+        tmp_path: Path) -> None:
+    server = start_ama_server()
+    env, opened = _recording_browser(tmp_path)
+    env = {**os.environ, **env, "AMA_TOKEN": server.token, "AMA_PROJECT": server.project}
+
+    def ama(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([AMA, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        return done
+
+    ama("remote", "add", "team", server.url)
+    ama("remote", "default", "team")
+    editor = f"{server.url}/p/demo/c/models/edit"
+    done = ama("class", "init", "models", "--edit")
+    assert done.stdout == f"Created class models\nEdit the class at: {editor}\n"
+    assert opened.read_text() == editor
+    assert HttpTransport(server.url, token=server.token).get_class("demo", "models")
+
+    opened.unlink()
+    done = ama("class", "init", "models", "--edit")  # exists already: the editor all the same
+    assert "class 'models' already exists: opening its editor" in done.stdout
+    assert opened.read_text() == editor
+    assert ama("class", "init", "models", code=1).returncode == 1  # without --edit, refused
+
+    opened.unlink()
+    done = ama("class", "update", "models", "--edit")
+    assert done.stdout == f"Edit the class at: {editor}\n"
+    assert opened.read_text() == editor
+    # Without a session, the editor's address asks to sign in first and comes back to it.
+    answer = requests.get(editor, allow_redirects=False, timeout=30)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/login?next=%2Fp%2Fdemo%2Fc%2Fmodels%2Fedit"
