@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from ama.plumbing.errors import ValidationFailed
+from ama.plumbing.errors import BadInput, ValidationFailed
 from ama.plumbing.transport import HttpTransport
 from ama_remote.dashboard.classes import examine
-from tests.integration.test_dashboard import Site, commit, csrf_of, sign_in, site
+from tests.integration.test_dashboard import Site, commit, csrf_of, in_process, sign_in, site
 from tests.services.browser import Browser
 from tests.services.server import ADMIN, RunningServer
 from tests.unit.porcelain.published import publish
@@ -131,6 +131,25 @@ def test_without_javascript_the_check_button_gives_the_same_answers(
     assert "1 is not one of" in answer.text
     caller = admins.service.authenticate(admins.tokens["pam"])
     assert admins.service.get_class(caller, "demo", "tables")["schema"] is None  # unsaved
+
+
+@pytest.mark.parametrize(("name", "text", "sent"), [
+    ("schema", '{"type": "objekt"}', {"schema": {"type": "objekt"}}),
+    ("schema", '{"properties": {"a": {"pattern": "(?=a)"}}}',
+     {"schema": {"properties": {"a": {"pattern": "(?=a)"}}}}),
+    ("schema", '{"$ref": "https://example.org/s.json"}',
+     {"schema": {"$ref": "https://example.org/s.json"}}),
+    ("tag_pattern", "(unclosed", {"rules": {"tag_pattern": "(unclosed"}}),
+    ("max_file_size", "-1", {"rules": {"max_file_size": -1}}),
+    ("visualisation", '{"*.csv": "spreadsheet"}', {"visualisation": {"*.csv": "spreadsheet"}}),
+])
+def test_the_editor_refuses_with_the_words_of_the_service(
+        tmp_path: Path, name: str, text: str, sent: dict[str, object]) -> None:
+    service, admin, _client = in_process(tmp_path)
+    with pytest.raises(BadInput) as refused:
+        service.put_class(admin, "demo", "tables", **sent)  # type: ignore[arg-type]
+    assert examine({name: text}).errors == {name: refused.value.message}
+    service.db.dispose()
 
 
 def test_a_reader_sees_the_rules_without_a_form_and_a_forged_save_is_refused(
