@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ama.cli.command import command
+
+if TYPE_CHECKING:
+    from ama.porcelain.dashboard import Dashboard
 
 
 def _can_open_a_browser() -> bool:
@@ -28,9 +31,9 @@ def open_in_browser(url: str) -> None:
         webbrowser.open(url)
 
 
-def serve(dashboard: Any, link_label: str, open_browser: bool) -> None:
-    """Print where ``dashboard`` (an :class:`ama.porcelain.dashboard.Dashboard`) listens
-    and its login link, open the link, and answer until Ctrl-C."""
+def serve(dashboard: Dashboard, link_label: str, open_browser: bool) -> None:
+    """Print where ``dashboard`` listens and its login link, open the link, and answer
+    until Ctrl-C."""
     click.echo(f"Serving the dashboard of {dashboard.remote} at {dashboard.url}")
     click.echo(f"{link_label}: {dashboard.login_url}")
     click.echo("Press Ctrl-C to stop.")
