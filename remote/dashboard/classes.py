@@ -6,8 +6,8 @@ Every check runs here, in Python, with the code the server runs on a commit or a
 change (:mod:`ama.plumbing.rules`, jsonschema, :func:`~ama.plumbing.jsontext.parse_json`):
 the page's script only posts the form to ``…/edit/check`` as it is typed and shows the
 answers next to the fields, so a rule the editor accepts is a rule the server accepts, and
-example metadata it passes is metadata a commit passes. Without JavaScript the "Check"
-button asks the same question and the page shows the same answers.
+example metadata and example files it passes are what a commit passes. Without JavaScript
+the "Check" button asks the same question and the page shows the same answers.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from ama_remote.dashboard.pages import Page, _Request, href
 # The rules the form shows as lists (one pattern a line) and as single values.
 LIST_RULES = ("required_files", "forbidden_files")
 VALUE_RULES = tuple(k for k in RULE_KEYS if k not in LIST_RULES)
-FIELDS = ("description", "schema", *RULE_KEYS, "visualisation", "example")
+FIELDS = ("description", "schema", *RULE_KEYS, "visualisation", "example", "example_files")
+FILE_RULES = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
+              "max_file_count")
 
 
 @dataclass
@@ -45,9 +47,10 @@ class Examined:
     visualisation: Any = None
     errors: dict[str, str] = field(default_factory=dict)  # field -> the server's message
     example: dict[str, Any] | None = None  # {"ok", "message", "problems"}
+    files: dict[str, Any] | None = None  # the same, for the example files
 
     def answer(self) -> dict[str, Any]:
-        return {"errors": self.errors, "example": self.example}
+        return {"errors": self.errors, "example": self.example, "files": self.files}
 
 
 def _json_field(text: str, what: str) -> Any:
@@ -88,7 +91,34 @@ def examine(form: dict[str, str]) -> Examined:
     except BadInput as e:
         found.errors["visualisation"] = e.message
     found.example = _example(form.get("example", ""), found)
+    found.files = _example_files(form.get("example_files", ""), found)
     return found
+
+
+def _verdict(problems: list[str], passes: str) -> dict[str, Any]:
+    if problems:
+        return {"ok": False, "message": f"the example breaks {len(problems)} rule(s)",
+                "problems": problems}
+    return {"ok": True, "message": passes, "problems": []}
+
+
+def _example_files(text: str, found: Examined) -> dict[str, Any] | None:
+    """The file rules' verdict on example files, one "PATH SIZE" (bytes) or "PATH" a line."""
+    files = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        path, _, size = line.rpartition(" ")
+        if not path.strip() or not (size.isascii() and size.isdigit()):
+            path, size = line, "0"
+        files.append((path.strip(), "", int(size)))
+    if not files:
+        return None
+    if any(key in found.errors for key in FILE_RULES):
+        return {"ok": False, "message": "fix the file rules first", "problems": []}
+    return _verdict(rule_problems(None, found.rules, {}, files),
+                    "the example files pass the file rules")
 
 
 def _example(text: str, found: Examined) -> dict[str, Any] | None:
@@ -104,11 +134,8 @@ def _example(text: str, found: Examined) -> dict[str, Any] | None:
         return {"ok": True, "message": "no schema: any metadata passes", "problems": []}
     if not isinstance(metadata, dict):
         return {"ok": False, "message": "metadata is a JSON object", "problems": []}
-    problems = rule_problems(found.schema, None, metadata, [])
-    if problems:
-        return {"ok": False, "message": f"the example breaks {len(problems)} rule(s)",
-                "problems": problems}
-    return {"ok": True, "message": "the example passes the schema", "problems": []}
+    return _verdict(rule_problems(found.schema, None, metadata, []),
+                    "the example passes the schema")
 
 
 def _form_of(klass: dict[str, Any]) -> dict[str, str]:
@@ -118,7 +145,8 @@ def _form_of(klass: dict[str, Any]) -> dict[str, str]:
 
     rules = klass.get("rules") or {}
     form = {"description": klass.get("description") or "", "schema": shown(klass["schema"]),
-            "visualisation": shown(klass.get("visualisation")), "example": ""}
+            "visualisation": shown(klass.get("visualisation")), "example": "",
+            "example_files": ""}
     for key in RULE_KEYS:
         value = rules.get(key)
         form[key] = ("\n".join(value) if key in LIST_RULES and value

@@ -80,6 +80,14 @@ def test_an_admin_writes_rules_checks_them_live_saves_and_the_server_enforces_th
     result(b, "ok", "the example passes the schema")
 
     page.fill("#forbidden_files", "*.tmp\nscratch/")
+    page.fill("#example_files", "a.csv 120\nnotes.tmp 5\nscratch/run 1.log")
+    files = page.locator("#files-result.bad", has_text="breaks 2 rule")
+    files.wait_for()
+    assert files.locator("li").all_inner_texts() == [
+        "forbidden_files: notes.tmp matches '*.tmp'",
+        "forbidden_files: scratch/run 1.log matches 'scratch/'"]
+    page.fill("#example_files", "a.csv 120")
+    page.locator("#files-result.ok", has_text="pass the file rules").wait_for()
     page.fill("#max_tags", "many")
     tags = page.locator("[data-error-for=max_tags]")
     tags.wait_for()

@@ -4,7 +4,8 @@
 (function () {
   var form = document.querySelector("form.class-editor");
   if (!form) { return; }
-  var result = document.getElementById("example-result");
+  var verdicts = {example: document.getElementById("example-result"),
+                  files: document.getElementById("files-result")};
   var timer = null;
   var asked = 0;
 
@@ -19,14 +20,17 @@
         else { input.removeAttribute("aria-invalid"); }
       }
     });
-    var example = answer.example;
-    result.hidden = !example;
-    if (!example) { return; }
-    result.className = "example-result " + (example.ok ? "ok" : "bad");
-    result.querySelector(".message").textContent = example.message;
-    var list = result.querySelector(".problems");
+    Object.keys(verdicts).forEach(function (key) { verdict(verdicts[key], answer[key]); });
+  }
+
+  function verdict(node, result) {
+    node.hidden = !result;
+    if (!result) { return; }
+    node.className = "example-result " + (result.ok ? "ok" : "bad");
+    node.querySelector(".message").textContent = result.message;
+    var list = node.querySelector(".problems");
     list.replaceChildren();
-    example.problems.forEach(function (problem) {
+    result.problems.forEach(function (problem) {
       var item = document.createElement("li");
       item.textContent = problem;
       list.appendChild(item);
@@ -46,10 +50,8 @@
       if (mine === asked) { show(answer); }  // an older answer must not hide a newer one
     }).catch(function () {
       if (mine !== asked) { return; }
-      result.hidden = false;
-      result.className = "example-result bad";
-      result.querySelector(".message").textContent =
-        "cannot check now: press Check to ask the server";
+      verdict(verdicts.example, {ok: false, problems: [],
+                                 message: "cannot check now: press Check to ask the server"});
     });
   }
 
