@@ -25,6 +25,7 @@ takes seconds, and a few more letters take hours). A pattern RE2 cannot compile
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,10 @@ VIEWERS = ("table", "image", "text", "json", "markdown", "pdf", "audio", "video"
 MAX_VISUALISATION_RULES = 1000
 MAX_LISTED = 20
 MAX_SCHEMA_NODES = 10_000
+# Keywords one metadata check may evaluate: a small schema can still ask for an exponential
+# number (two $ref to a subschema of two $ref to ... apply the leaf 2**depth times), which
+# no static bound on the schema's size catches; a real schema on real metadata is far below.
+MAX_SCHEMA_STEPS = 200_000
 
 # Keywords whose subschemas apply to the instance itself, not to a part of it: a cycle
 # through these alone is endless recursion.
@@ -241,13 +246,32 @@ def _registry() -> Any:
     return REGISTRY.combine(Registry(retrieve=refuse))  # type: ignore[call-arg]
 
 
-def _validator_class(schema: dict[str, Any]) -> Any:
+class _TooLong(Exception):
+    """A metadata check ran out of its :data:`MAX_SCHEMA_STEPS`."""
+
+
+def _metered(keyword: Any, budget: list[int]) -> Any:
+    def metered(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooLong
+        return keyword(validator, value, instance, schema)
+
+    return metered
+
+
+def _validator_class(schema: dict[str, Any], budget: list[int] | None = None) -> Any:
+    """The validator of ``schema`` with patterns on RE2; each keyword it evaluates spends
+    one of ``budget``, and :class:`_TooLong` ends a check that spent them all."""
     import jsonschema
 
-    return jsonschema.validators.extend(
-        jsonschema.validators.validator_for(schema),
-        {"pattern": _pattern, "patternProperties": _pattern_properties,
-         "additionalProperties": _additional_properties})
+    base = jsonschema.validators.validator_for(schema)
+    keywords = {**base.VALIDATORS, "pattern": _pattern,
+                "patternProperties": _pattern_properties,
+                "additionalProperties": _additional_properties}
+    if budget is not None:
+        keywords = {key: _metered(check, budget) for key, check in keywords.items()}
+    return jsonschema.validators.extend(base, keywords)
 
 
 def check_schema(schema: Any) -> dict[str, Any] | None:
@@ -388,8 +412,15 @@ def rule_problems(schema: dict[str, Any] | None, rules: dict[str, Any] | None,
             return [f"schema: {e.message}"]
         if depth(metadata, MAX_DEPTH) > MAX_DEPTH:  # a manifest is not parsed by parse_json
             return [f"schema: metadata nests deeper than {MAX_DEPTH} levels"]
-        validator = _validator_class(schema)(schema, registry=_registry())
-        for error in sorted(validator.iter_errors(metadata), key=lambda e: list(e.path)):
+        validator = _validator_class(schema, [MAX_SCHEMA_STEPS])(schema, registry=_registry())
+        try:
+            # The first few say what is wrong; all of them could each repeat a large instance.
+            errors = sorted(itertools.islice(validator.iter_errors(metadata), MAX_LISTED),
+                            key=lambda e: list(e.path))
+        except _TooLong:
+            return [f"schema: checking the metadata takes more than {MAX_SCHEMA_STEPS} "
+                    "steps; the class schema applies its parts too many times"]
+        for error in errors:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             problems.append(f"schema: metadata {where}: {error.message}")
     rules = rules or {}

@@ -21,8 +21,10 @@ import pytest
 import requests
 
 from ama.plumbing.errors import BadInput, ValidationFailed
+from ama.plumbing.rules import MAX_LISTED, MAX_SCHEMA_STEPS
 from ama.plumbing.transport import HttpTransport
 from ama_remote.dashboard.classes import examine
+from ama_remote.dashboard.pages import csrf_token
 from tests.integration.test_dashboard import Site, commit, csrf_of, in_process, sign_in, site
 from tests.services.browser import Browser
 from tests.services.server import ADMIN, RunningServer
@@ -287,3 +289,38 @@ def test_ama_class_init_and_update_edit_open_the_servers_editor(
     answer = requests.get(editor, allow_redirects=False, timeout=30)
     assert answer.status_code == 303
     assert answer.headers["Location"] == "/login?next=%2Fp%2Fdemo%2Fc%2Fmodels%2Fedit"
+
+
+def _doubling(levels: int) -> dict[str, object]:
+    """A schema of a few hundred bytes that applies ``{"type": "object"}`` 2**levels times:
+    each level refers twice to the one below."""
+    defs: dict[str, object] = {"l0": {"type": "object"}}
+    for n in range(1, levels + 1):
+        defs[f"l{n}"] = {"allOf": [{"$ref": f"#/$defs/l{n - 1}"}] * 2}
+    return {"$defs": defs, "$ref": f"#/$defs/l{levels}"}
+
+
+def test_a_schema_that_doubles_at_each_ref_does_not_hold_a_worker(admins: Site) -> None:
+    # Any reader may ask for a check: with forty levels instead of eighteen, the check would
+    # run for days, and so would every commit to a class with that schema.
+    schema = _doubling(18)
+    reader = admins.tokens["rita"]
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "schema": json.dumps(schema),
+                                 "example": "{}"},
+                           cookies={"ama_session": reader}, timeout=120)
+    assert answer.status_code == 200
+    assert answer.json()["errors"] == {}
+    verdict = answer.json()["example"]
+    assert not verdict["ok"]
+    assert verdict["problems"] == [f"schema: checking the metadata takes more than "
+                                   f"{MAX_SCHEMA_STEPS} steps; the class schema applies its "
+                                   "parts too many times"]
+    # Nor may a schema list each of thousands of errors, each repeating the instance.
+    listed = {"additionalProperties": {"allOf": [{"type": "string"}] * 50}}
+    example = {str(n): list(range(300)) for n in range(20)}
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "schema": json.dumps(listed),
+                                 "example": json.dumps(example)},
+                           cookies={"ama_session": reader}, timeout=120)
+    assert len(answer.json()["example"]["problems"]) == MAX_LISTED
