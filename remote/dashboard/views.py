@@ -33,8 +33,10 @@ def _asset_name(name: str) -> int | str:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path of this site: "//host" or "/\host" would send the user elsewhere.
-    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
+    # Only a path of this site: "//host" or "/\host" would send the user elsewhere, and so
+    # would "/<TAB>/host" in a page's link (a browser drops tabs and newlines from a URL).
+    if not target or not target.startswith("/") or target[1:2] in ("/", "\\") \
+            or not target.isprintable():
         return "/"
     return target
 

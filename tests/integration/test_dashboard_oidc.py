@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -241,3 +242,19 @@ def test_an_issuer_that_does_not_answer_is_an_error_page(tmp_path: Path) -> None
     assert answer.headers["content-type"].startswith("text/html")
     assert "cannot fetch the OpenID configuration" in answer.text
     assert "try again later" in answer.text and "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "/\n\\evil.example/"])
+def test_the_page_asked_for_is_never_on_another_site(
+        site: Site, provider: Provider, browser: Callable[[], Browser], target: str) -> None:
+    # A browser drops tabs and newlines from a URL: "/<TAB>/evil.example" is
+    # "//evil.example", and the page after the callback would lead there by itself.
+    b = browser()
+    b.page.route("http://evil.example/**", lambda route: route.fulfill(body="phished"))
+    b.page.goto(site.url + "/login/oidc?" + urlencode({"next": target}))
+    at_provider(b, "olga")
+    b.page.wait_for_url(lambda url: not url.startswith((provider.issuer,
+                                                        site.url + "/login")))
+    assert b.page.url == site.url + "/"
+    assert b.page.locator(".who").inner_text() == "olga"
+    b.context.close()
