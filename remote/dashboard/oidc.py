@@ -135,16 +135,21 @@ class Callback(_OidcPage):
         pending = Pending.decode(request.req.cookies.get(PRELOGIN_COOKIE))
         # Spent whatever happens next: a callback answers once.
         resp.unset_cookie(PRELOGIN_COOKIE, path="/login/oidc")
+        state = request.param("state")
+        started = pending is not None and state is not None and hmac.compare_digest(
+            state.encode(), pending.state.encode())
         refusal = request.param("error")
-        if refusal:
+        # A refusal's words go on the page only for a sign-in under way in this browser
+        # (some issuers send no state with one): a link anyone makes with an
+        # error_description would otherwise write on this site's page.
+        if refusal and pending is not None and (state is None or started):
             reason = request.param("error_description") or refusal
             raise Unauthenticated(f"{issuer} refused the sign-in: {reason[:200]}", AGAIN)
-        state = request.param("state") or ""
-        if pending is None or not hmac.compare_digest(state.encode(),
-                                                      pending.state.encode()):
+        if not started:
             raise Unauthenticated(
                 "this sign-in was not started in this browser, or was finished already "
                 "(its state does not match)", AGAIN)
+        assert pending is not None
         code = request.param("code")
         if not code:
             raise Unauthenticated(f"{issuer} sent no authorization code", AGAIN)

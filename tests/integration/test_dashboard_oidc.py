@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import requests
 
 from ama_remote.db import Database
 from ama_remote.errors import Unauthenticated
@@ -258,3 +259,14 @@ def test_the_page_asked_for_is_never_on_another_site(
     assert b.page.url == site.url + "/"
     assert b.page.locator(".who").inner_text() == "olga"
     b.context.close()
+
+
+def test_a_refusal_not_from_the_issuer_puts_no_words_on_the_page(site: Site) -> None:
+    # A link anyone can make: the error page must not be theirs to write.
+    lure = "Your account is locked: call +1 555 0100 to unlock it"
+    answer = requests.get(site.url + "/login/oidc/callback",
+                          params={"error": "access_denied", "error_description": lure},
+                          timeout=30)
+    assert answer.status_code == 401
+    assert "state does not match" in answer.text
+    assert "555" not in answer.text and "refused the sign-in" not in answer.text
