@@ -293,7 +293,9 @@ def check_schema(schema: Any) -> dict[str, Any] | None:
     except jsonschema.SchemaError as e:
         raise BadInput(f"class schema is not a valid JSON Schema: {e.message}",
                        "see https://json-schema.org for the format") from None
-    spec = specification_with(_validator_class(schema).META_SCHEMA["$id"])
+    validator_class = _validator_class(schema)
+    # Draft 4 and older name a schema by "id", later drafts by "$id".
+    spec = specification_with(validator_class.ID_OF(validator_class.META_SCHEMA))
 
     def resource(contents: Any) -> Any:
         return Resource.from_contents(contents, default_specification=spec)
@@ -308,7 +310,7 @@ def check_schema(schema: Any) -> dict[str, Any] | None:
         node, resolver = todo.pop()
         if not isinstance(node, dict):
             continue
-        if node is not schema and "$id" in node:
+        if node is not schema and ("$id" in node or "id" in node):
             resolver = resolver.in_subresource(resource(node))
         here = in_place.setdefault(id(node), [])
         uses.update(k for k in ("patternProperties", "unevaluatedProperties") if k in node)

@@ -324,3 +324,31 @@ def test_a_schema_that_doubles_at_each_ref_does_not_hold_a_worker(admins: Site) 
                                  "example": json.dumps(example)},
                            cookies={"ama_session": reader}, timeout=120)
     assert len(answer.json()["example"]["problems"]) == MAX_LISTED
+
+
+@pytest.mark.parametrize("dialect", ["http://json-schema.org/draft-04/schema#",
+                                     "http://json-schema.org/draft-03/schema#"])
+def test_a_schema_of_an_older_draft_is_checked_not_a_server_error(
+        admins: Site, tmp_path: Path, dialect: str) -> None:
+    # Drafts 3 and 4 name a schema by "id", not "$id"; many schemas in use are draft 4.
+    schema = {"$schema": dialect, "type": "object",
+              "properties": {"n": {"type": "integer"}, "m": {"id": "http://127.0.0.1:9/x",
+                                                             "$ref": "y"}}}
+    reader = admins.tokens["rita"]
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "schema": json.dumps(schema),
+                                 "example": '{"n": "x"}'},
+                           cookies={"ama_session": reader}, timeout=30)
+    assert answer.status_code == 200
+    assert "cannot be resolved" in answer.json()["errors"]["schema"]  # no fetch either
+    del schema["properties"]["m"]  # type: ignore[attr-defined]
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "schema": json.dumps(schema),
+                                 "example": '{"n": "x"}'},
+                           cookies={"ama_session": reader}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["errors"] == {}
+    assert answer.json()["example"]["problems"] == [
+        "schema: metadata n: 'x' is not of type 'integer'"]
+    service, admin, _client = in_process(tmp_path)
+    assert service.put_class(admin, "demo", "tables", schema=schema)["schema"] == schema
+    service.db.dispose()
