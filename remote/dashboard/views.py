@@ -98,7 +98,11 @@ class Login(Page):
 
 class Once(Page):
     """The one-time login link ``ama dashboard`` prints; it leads to ``next`` (``ama class
-    init NAME --edit``: the class editor), else to the projects."""
+    init NAME --edit``: the class editor), else to the projects.
+
+    It answers with a page that moves on by itself, not with a redirect: the browser is
+    sent here by a page in a file (the link itself is not on the browser's command line),
+    and a SameSite=Strict cookie is not sent on a redirect that another site started."""
 
     needs_login = False
 
@@ -109,7 +113,10 @@ class Once(Page):
                             "restart 'ama dashboard' for a new link")
         session = self.service.issue_token(once.username, ttl=SESSION_TTL)
         _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
-        self.redirect(_safe_next(request.param("next")))
+        request.caller = self.service.authenticate(session)
+        request.session = session
+        self.dash.render(resp, "signed_in.html", request,
+                         next=_safe_next(request.param("next")))
 
 
 class Logout(Page):

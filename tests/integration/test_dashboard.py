@@ -406,9 +406,9 @@ def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
         assert requests.get(url + "p/default", timeout=10, allow_redirects=False
                             ).status_code == 303  # no session: to the sign-in page
         browser = requests.Session()
-        page = browser.get(login, timeout=10)
-        assert page.status_code == 200 and page.url == url
-        assert ">default</a>" in page.text
+        page = browser.get(login, timeout=10)  # signed in, on a page that moves on to /
+        assert page.status_code == 200 and 'content="0;url=/"' in page.text
+        assert ">default</a>" in browser.get(url, timeout=10).text
         assert "Local scans" in browser.get(url + "p/default", timeout=10).text
         # The link signs in once: a second browser cannot use it again.
         assert requests.get(login, timeout=10).status_code == 403

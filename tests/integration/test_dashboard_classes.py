@@ -9,6 +9,7 @@ demo; otto is a reader of another project.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -221,7 +223,7 @@ def _recording_browser(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
-        clean_env: Path, tmp_path: Path) -> None:
+        clean_env: Path, tmp_path: Path, browser: Callable[[], Browser]) -> None:
     env, opened = _recording_browser(tmp_path)
     process = subprocess.Popen([AMA, "class", "init", "scans", "--edit"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -238,12 +240,22 @@ def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
         assert login.endswith("&next=/p/default/c/scans/edit")
         assert lines[3] == "Press Ctrl-C to stop.\n"
 
-        browser = requests.Session()
-        page = browser.get(login, timeout=30)
-        assert page.status_code == 200 and page.url == url + "p/default/c/scans/edit"
-        assert 'class="class-editor"' in page.text  # the local user may change the class
-        # The browser was asked to open the same link (before the first page was served).
-        assert opened.read_text() == login
+        # The browser was asked to open a page that leads to the same link, not the link:
+        # a browser's command line is for every user of the machine to read (ps), and one
+        # of them could sign in with the key before the browser does.
+        requests.get(url + "login", timeout=30)  # served once the browser was asked
+        given = opened.read_text()
+        assert "key=" not in given and given.startswith("file://")
+        page_file = Path(urlsplit(given).path)
+        assert page_file.stat().st_mode & 0o077 == 0
+        assert page_file.parent.stat().st_mode & 0o077 == 0
+        assert html.escape(login) in page_file.read_text()
+        b = browser()
+        b.page.goto(given)
+        b.page.wait_for_url(url + "p/default/c/scans/edit")
+        # The local user, signed in, may change the class.
+        assert b.page.locator("form.class-editor").count() == 1
+        b.context.close()
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     finally:
@@ -252,6 +264,7 @@ def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
             process.wait()
     assert process.returncode == 0, err
     assert out == "Stopped.\n" and "Traceback" not in err
+    assert not page_file.exists()
 
 
 def test_ama_class_init_and_update_edit_open_the_servers_editor(

@@ -31,21 +31,40 @@ def open_in_browser(url: str) -> None:
         webbrowser.open(url)
 
 
+def _private_page(folder: str, url: str) -> str:
+    """Write a page that leads to ``url`` in ``folder`` (the user's alone) and return its
+    file:// address: a browser's command line is for every user of the machine to read, and
+    the login link's key would let the first to read it sign in."""
+    import html
+    from pathlib import Path
+
+    page = Path(folder) / "dashboard.html"
+    link = html.escape(url)
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f'<!doctype html><meta http-equiv="refresh" content="0;url={link}">'
+                f'<a href="{link}">Open the dashboard</a>\n')
+    return page.as_uri()
+
+
 def serve(dashboard: Dashboard, link_label: str, open_browser: bool) -> None:
     """Print where ``dashboard`` listens and its login link, open the link, and answer
     until Ctrl-C."""
+    import tempfile
+
     click.echo(f"Serving the dashboard of {dashboard.remote} at {dashboard.url}")
     click.echo(f"{link_label}: {dashboard.login_url}")
     click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    if open_browser:
-        open_in_browser(dashboard.login_url)
-    try:
-        dashboard.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        dashboard.close()
+    with tempfile.TemporaryDirectory(prefix="ama-dashboard-") as folder:  # mode 0700
+        if open_browser:
+            open_in_browser(_private_page(folder, dashboard.login_url))
+        try:
+            dashboard.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+        finally:
+            dashboard.close()
 
 
 @command(
