@@ -36,6 +36,9 @@ VALUE_RULES = tuple(k for k in RULE_KEYS if k not in LIST_RULES)
 FIELDS = ("description", "schema", *RULE_KEYS, "visualisation", "example", "example_files")
 FILE_RULES = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
               "max_file_count")
+# Each file pattern is matched against each example file: a form of 64 KB could otherwise
+# ask for millions of matches, and any member may send it again and again.
+MAX_FILE_CHECKS = 100_000
 
 
 @dataclass
@@ -117,6 +120,11 @@ def _example_files(text: str, found: Examined) -> dict[str, Any] | None:
         return None
     if any(key in found.errors for key in FILE_RULES):
         return {"ok": False, "message": "fix the file rules first", "problems": []}
+    patterns = sum(len(found.rules.get(key, [])) for key in LIST_RULES)
+    if patterns * len(files) > MAX_FILE_CHECKS:
+        return {"ok": False, "problems": [],
+                "message": f"too many to check here: at most {MAX_FILE_CHECKS} example files "
+                           "times file patterns"}
     return _verdict(rule_problems(None, found.rules, {}, files),
                     "the example files pass the file rules")
 

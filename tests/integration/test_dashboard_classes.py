@@ -25,7 +25,7 @@ import requests
 from ama.plumbing.errors import BadInput, ValidationFailed
 from ama.plumbing.rules import MAX_LISTED, MAX_SCHEMA_STEPS
 from ama.plumbing.transport import HttpTransport
-from ama_remote.dashboard.classes import examine
+from ama_remote.dashboard.classes import MAX_FILE_CHECKS, examine
 from ama_remote.dashboard.pages import csrf_token
 from tests.integration.test_dashboard import Site, commit, csrf_of, in_process, sign_in, site
 from tests.services.browser import Browser
@@ -365,3 +365,29 @@ def test_a_schema_of_an_older_draft_is_checked_not_a_server_error(
     service, admin, _client = in_process(tmp_path)
     assert service.put_class(admin, "demo", "tables", schema=schema)["schema"] == schema
     service.db.dispose()
+
+
+def test_example_files_against_file_rules_are_checked_within_bounds(admins: Site) -> None:
+    # Every pattern is matched against every file: a reader's one form of 64 KB could ask
+    # for millions of matches (1,500 patterns and 3,500 files hold a worker 15 s), again
+    # and again.
+    patterns = "\n".join(f"d{n}/**/x*.bin" for n in range(400))
+    files = "\n".join(f"a/b{n}.c" for n in range(MAX_FILE_CHECKS // 400 + 1))
+    reader = admins.tokens["rita"]
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "forbidden_files": patterns,
+                                 "example_files": files},
+                           cookies={"ama_session": reader}, timeout=120)
+    assert answer.status_code == 200 and answer.json()["errors"] == {}
+    assert answer.json()["files"] == {
+        "ok": False, "problems": [],
+        "message": f"too many to check here: at most {MAX_FILE_CHECKS} example files times "
+                   "file patterns"}
+    # Within the bound, the same rules on fewer files are checked.
+    few = "\n".join(files.splitlines()[:10]) + "\nd7/e/x1.bin"
+    answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                           data={"csrf": csrf_token(reader), "forbidden_files": patterns,
+                                 "example_files": few},
+                           cookies={"ama_session": reader}, timeout=120)
+    assert answer.json()["files"]["problems"] == [
+        "forbidden_files: d7/e/x1.bin matches 'd7/**/x*.bin'"]
