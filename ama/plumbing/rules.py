@@ -188,6 +188,9 @@ def _regex(pattern: str) -> Any:
     options.log_errors = False  # the BadInput says it; RE2's own log would go to stderr
     try:
         return re2.compile(pattern, options=options)
+    except UnicodeEncodeError:  # JSON's "\ud800" is no character: UTF-8 has none for RE2
+        raise BadInput(f"class schema: pattern {pattern!r} is not supported: it holds a "
+                       "lone surrogate, which is no character") from None
     except re2.error as e:
         reason = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
         raise BadInput(f"class schema: pattern {pattern!r} is not supported: {reason}",
@@ -195,6 +198,10 @@ def _regex(pattern: str) -> Any:
 
 
 def _search(pattern: str, text: str) -> bool:
+    # A lone surrogate in the text (JSON's "\ud800") is no character; RE2 reads UTF-8, so
+    # it is read as U+FFFD, as a UTF-8 decoder reads it.
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return _regex(pattern).search(text) is not None
 
 

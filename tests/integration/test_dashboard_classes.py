@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -391,3 +392,23 @@ def test_example_files_against_file_rules_are_checked_within_bounds(admins: Site
                            cookies={"ama_session": reader}, timeout=120)
     assert answer.json()["files"]["problems"] == [
         "forbidden_files: d7/e/x1.bin matches 'd7/**/x*.bin'"]
+
+
+def test_a_lone_surrogate_in_a_pattern_or_the_metadata_is_an_answer_not_a_server_error(
+        admins: Site) -> None:
+    # JSON may write "\ud800", which is no character: RE2 reads UTF-8, which has none for it.
+    reader = admins.tokens["rita"]
+
+    def check(schema: str, example: str) -> dict[str, Any]:
+        answer = requests.post(admins.url + "/p/demo/c/tables/edit/check",
+                               data={"csrf": csrf_token(reader), "schema": schema,
+                                     "example": example},
+                               cookies={"ama_session": reader}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    found = check('{"properties": {"a": {"pattern": "\\ud800"}}}', "{}")
+    assert "is not supported" in found["errors"]["schema"]
+    found = check('{"properties": {"a": {"pattern": "^x"}}}', '{"a": "\\ud800"}')
+    assert found["example"]["problems"] == ["schema: metadata a: '\\ud800' does not match '^x'"]
