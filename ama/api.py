@@ -389,6 +389,10 @@ class Version:
         if kind == "tree":
             raise IsADirectory(f"{path} is a folder of {self.name}/{self.version}",
                                "open one of its files; list them with .files()")
+        if kind == "proxy":
+            from ama.plumbing.proxy import ProxyNotPlaceable
+
+            raise ProxyNotPlaceable(path)
         return oid, size
 
     def local_path(self, path: str) -> Path:

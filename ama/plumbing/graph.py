@@ -13,6 +13,8 @@ from ama.plumbing.index import IndexEntry
 from ama.plumbing.objects import (
     MAX_NAME_BYTES,
     TREE_HEADER,
+    TREE_HEADER_LINKS,
+    TREE_HEADER_PROXIES,
     TREE_HEADERS,
     InvalidObject,
     Manifest,
@@ -26,7 +28,7 @@ from ama.plumbing.odb import ObjectDatabase
 FileSide = tuple[str, str, int]
 # A tree line as the diff accepts it without a closer look: a known type, 64 lower-case hex
 # digits, a size without leading zeros, a name holding no "/", NUL, tab, CR nor LF.
-_LINE = re.compile(rb"(blob|exec|link|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\t\r\n]+)")
+_LINE = re.compile(rb"(blob|exec|link|proxy|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\t\r\n]+)")
 
 
 def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry]) -> str:
@@ -168,14 +170,19 @@ def _tree_lines(odb: ObjectDatabase, oid: str | None) -> list[bytes]:
         return []
     data = odb.get(oid)
     if not data.startswith(TREE_HEADERS):
-        raise InvalidObject(f"object {oid} is not a tree: it does not start with 'ama-tree 1' "
-                            "or 'ama-tree 2'")
+        raise InvalidObject(f"object {oid} is not a tree: it does not start with 'ama-tree 1', "
+                            "2 or 3")
     lines = data[len(TREE_HEADER):].split(b"\n")
     if lines.pop() != b"":
         raise InvalidObject(f"object {oid} is not a tree: it does not end with a newline")
-    if data.startswith(TREE_HEADER) == any(line.startswith(b"link ") for line in lines):
+    proxies = any(line.startswith(b"proxy ") for line in lines)
+    expected = (TREE_HEADER_PROXIES if proxies
+                else TREE_HEADER_LINKS if any(line.startswith(b"link ") for line in lines)
+                else TREE_HEADER)
+    if not data.startswith(expected):
         raise InvalidObject(f"object {oid} is not a tree: its header does not match its "
-                            "entries ('ama-tree 2' is for, and only for, a tree holding a link)")
+                            "entries ('ama-tree 3' is for, and only for, a tree holding a "
+                            "proxy, 'ama-tree 2' for one holding a link and no proxy)")
     return lines
 
 

@@ -65,7 +65,13 @@ MODE_LINK = 0o120777
 
 
 def mode_of(kind: str) -> int:
-    """The mode an entry of the tree entry type ``kind`` is staged with."""
+    """The mode an entry of the tree entry type ``kind`` is staged with; raises
+    :class:`~ama.plumbing.proxy.ProxyNotPlaceable` for a proxy, whose object is a descriptor,
+    not the file's bytes."""
+    if kind == "proxy":
+        from ama.plumbing.proxy import ProxyNotPlaceable
+
+        raise ProxyNotPlaceable()
     return MODE_LINK if kind == "link" else MODE_EXEC if kind == "exec" else MODE_FILE
 
 
