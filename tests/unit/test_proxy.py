@@ -101,3 +101,32 @@ def test_a_proxy_is_never_staged_as_its_descriptor(tmp_path: Path) -> None:
     with pytest.raises(ProxyNotPlaceable, match="proxy files"):
         read_tree_into(tmp_path / "index", odb, tree)
     assert not (tmp_path / "index").exists()
+
+
+def test_staged_proxies_survive_the_index_and_make_proxy_entries(tmp_path: Path) -> None:
+    from ama.plumbing.graph import write_tree
+    from ama.plumbing.index import Index, IndexEntry
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    content = odb.write(b"content")
+    descriptor = odb.write(ProxyDescriptor("s3://b/k", 7, content).serialize())
+    index = Index(tmp_path / "index", {"x.bin": IndexEntry("x.bin", content, 7),
+                                       "y.bin": IndexEntry("y.bin", content, 7)})
+    index.proxies["x.bin"] = (content, descriptor)
+    index.proxies["gone.bin"] = (content, descriptor)  # not staged: dropped
+    index.write()
+    assert (tmp_path / "index").read_bytes()[4:8] == (4).to_bytes(4, "little")
+    read = Index.read(tmp_path / "index")
+    assert read.proxies == {"x.bin": (content, descriptor)}
+    tree = write_tree(odb, read.entries.values(), read.staged_proxies())
+    assert tree_entries(odb, tree) == [("proxy", descriptor, 7, "x.bin"),
+                                       ("blob", content, 7, "y.bin")]
+    # Staged anew with other bytes, it is a plain file, and the index a version 2 one.
+    other = odb.write(b"changed")
+    read.add(IndexEntry("x.bin", other, 7))
+    assert read.staged_proxies() == {}
+    read.write()
+    assert Index.read(tmp_path / "index").proxies == {}
+    assert (tmp_path / "index").read_bytes()[4:8] == (2).to_bytes(4, "little")
+    tree = write_tree(odb, read.entries.values(), read.staged_proxies())
+    assert [e[0] for e in tree_entries(odb, tree)] == ["blob", "blob"]
