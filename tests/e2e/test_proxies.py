@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -149,3 +150,32 @@ def test_proxies_through_ama_server(tmp_path: Path,
                                "_REMOTE_URL": server.url})
     storage = Path(unquote(urlsplit(server.storage_url).path))
     _scenario(tmp_path, env, other, storage, s3_bucket, gcs_bucket, web)
+
+
+def test_a_3_gib_proxy_is_added_in_bounded_memory(tmp_path: Path,
+                                                  web: tuple[str, Path]) -> None:  # noqa: F811
+    from tests.e2e.test_add_sources import _high_water
+
+    url, site = web
+    size = 3 << 30
+    with open(site / "big.bin", "wb") as f:  # sparse: zeros that cost no disk
+        f.truncate(size)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    ama("init", "ml-models", cwd=m)
+    out, err = tmp_path / "out", tmp_path / "err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        child = subprocess.Popen([AMA, "add", "--json", "--proxy", f"{url}/big.bin"], cwd=m,
+                                 stdout=stdout, stderr=stderr)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _high_water(child.pid, f"{url}/big.bin"))
+        time.sleep(0.02)
+    assert child.returncode == 0, err.read_text()
+    added = json.loads(out.read_text())
+    assert (added["new"], added["bytes"]) == (["big.bin"], size)
+    assert (m / "big.bin").stat().st_size == size
+    assert peak > 10_000_000  # it was read: a Python process holds more than this
+    print(f"peak RSS of ama add --proxy of {size >> 30} GiB over HTTP: {peak / 1e6:.0f} MB")
+    assert peak < 300_000_000

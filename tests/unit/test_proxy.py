@@ -130,3 +130,22 @@ def test_staged_proxies_survive_the_index_and_make_proxy_entries(tmp_path: Path)
     assert (tmp_path / "index").read_bytes()[4:8] == (2).to_bytes(4, "little")
     tree = write_tree(odb, read.entries.values(), read.staged_proxies())
     assert [e[0] for e in tree_entries(odb, tree)] == ["blob", "blob"]
+
+
+def test_a_hostile_descriptor_in_a_version_is_refused_before_anything_is_fetched(
+        tmp_path: Path) -> None:
+    from ama.plumbing.objects import Author, Manifest
+    from ama.porcelain.download import version_files
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    hostile = odb.write(b'{"etag":"","format":"ama-proxy/1","id":"' + CONTENT_ID.encode()
+                        + b'","size":7,"url":"file:///etc/shadow","version":""}')
+    tree = odb.write(Tree.of([TreeEntry("proxy", hostile, 7, "shadow")]).serialize())
+    manifest = odb.write(Manifest(tree=tree, author=Author("T", "t@example.org"),
+                                  created="2026-11-27T16:00:00Z").serialize())
+    with pytest.raises(InvalidObject, match="shadow: proxy descriptor: its url "
+                                            "'file:///etc/shadow' has the scheme 'file'"):
+        version_files(odb, manifest, proxies={})
+    # A caller that does not fetch proxies refuses any.
+    with pytest.raises(ProxyNotPlaceable):
+        version_files(odb, manifest)
