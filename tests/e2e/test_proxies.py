@@ -60,14 +60,28 @@ def _scenario(tmp_path: Path, env: dict[str, str], other: dict[str, str], storag
     assert not any(blake3(big).hexdigest() in key for key in sent)
     after = json.loads(ama("status", "--json", cwd=m, env=env).stdout)
     assert not any(after["staged"].values()), after
+    # A second version: one more proxy, and a plain file staged beside the proxies (the
+    # index then no longer equals the version's tree: status compares descriptors).
+    gcs.blob("images/b.png").upload_from_string(b"png b")
+    ama("add", "--proxy", "--dest", "data", f"gs://{gcs_bucket.name}/images/b.png",  # type: ignore[attr-defined]
+        cwd=m, env=env)
+    status = json.loads(ama("status", "--json", cwd=m, env=env).stdout)
+    assert (status["staged"]["new"], status["staged"]["modified"]) == (["data/b.png"], [])
+    ama("upload", "-m", "one more", cwd=m, env=env)
+    second = {**expected, "data/b.png": b"png b"}
     # Another machine, an empty asset store: the bytes come from the sources, verified.
-    ama("clone", "ml-models/1", "-d", "copy", cwd=tmp_path, env=other)
+    ama("clone", "ml-models/1/0.0.0", "-d", "copy", cwd=tmp_path, env=other)
+    assert files(tmp_path / "copy") == expected
+    # A switch fetches the new proxy from its source, and back again from the store.
+    ama("switch", "0.0.1", cwd=tmp_path / "copy", env=other)
+    assert files(tmp_path / "copy") == second
+    ama("switch", "0.0.0", cwd=tmp_path / "copy", env=other)
     assert files(tmp_path / "copy") == expected
     status = json.loads(ama("status", "--json", cwd=tmp_path / "copy", env=other).stdout)
     assert (status["modified"], status["deleted"], status["untracked"]) == ([], [], [])
     # The Python API, on a third machine: listed with their sizes, read from the sources.
     script = ("import ama, json\n"
-              "v = ama.version('ml-models/1')\n"
+              "v = ama.version('ml-models/1', '0.0.0')\n"
               "print(json.dumps({f.path: f.size for f in v.files()}))\n"
               "print(v.read_bytes('data/model.bin') == open('copy/data/model.bin', 'rb').read())\n"
               "print(v.read_bytes('data/labels.json').decode().strip())\n")

@@ -149,3 +149,16 @@ def test_a_hostile_descriptor_in_a_version_is_refused_before_anything_is_fetched
     # A caller that does not fetch proxies refuses any.
     with pytest.raises(ProxyNotPlaceable):
         version_files(odb, manifest)
+
+
+def test_a_tree_holding_a_proxy_and_a_link_flattens(tmp_path: Path) -> None:
+    from ama.porcelain.asset import flatten_tree_ids
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    descriptor = odb.write(ProxyDescriptor("s3://b/k", 7, CONTENT_ID).serialize())
+    target = odb.write(b"x.bin")
+    sub = odb.write(Tree.of([TreeEntry("proxy", descriptor, 7, "x.bin"),
+                             TreeEntry("link", target, 5, "y")]).serialize())
+    root = odb.write(Tree.of([TreeEntry("tree", sub, 12, "d")]).serialize())
+    assert flatten_tree_ids(odb, root) == {"d/x.bin": ("proxy", descriptor),
+                                           "d/y": ("link", target)}
