@@ -77,6 +77,15 @@ def _scenario(tmp_path: Path, env: dict[str, str], other: dict[str, str], storag
     assert files(tmp_path / "copy") == second
     ama("switch", "0.0.0", cwd=tmp_path / "copy", env=other)
     assert files(tmp_path / "copy") == expected
+    # A proxy overwritten and staged is a plain file; discarding brings the proxy back.
+    (tmp_path / "copy" / "data" / "model.bin").write_bytes(b"mine")
+    ama("add", "data/model.bin", cwd=tmp_path / "copy", env=other)
+    status = json.loads(ama("status", "--json", cwd=tmp_path / "copy", env=other).stdout)
+    assert status["staged"]["modified"] == ["data/model.bin"]
+    ama("discard", "--staged", "--all", cwd=tmp_path / "copy", env=other)
+    assert files(tmp_path / "copy") == expected
+    status = json.loads(ama("status", "--json", cwd=tmp_path / "copy", env=other).stdout)
+    assert not any(status["staged"].values()) and status["modified"] == [], status
     status = json.loads(ama("status", "--json", cwd=tmp_path / "copy", env=other).stdout)
     assert (status["modified"], status["deleted"], status["untracked"]) == ([], [], [])
     # The Python API, on a third machine: listed with their sizes, read from the sources.
