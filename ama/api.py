@@ -377,8 +377,9 @@ class Version:
 
         with self.client._lock:
             remote = self.client.remote
+            # A proxy file is listed with the id of its bytes, which stay at its source.
             files = version_files(self.client.store.objects, self.manifest,
-                                  remote.transport, remote.project)
+                                  remote.transport, remote.project, proxies={})
         for path in sorted(files):
             if pattern is None or fnmatch.fnmatchcase(path, pattern):
                 e = files[path]
@@ -389,7 +390,26 @@ class Version:
         if kind == "tree":
             raise IsADirectory(f"{path} is a folder of {self.name}/{self.version}",
                                "open one of its files; list them with .files()")
+        if kind == "proxy":
+            return self._proxied(path, oid), size
         return oid, size
+
+    def _proxied(self, path: str, descriptor_id: str) -> str:
+        """The id of the proxy file ``path``'s bytes, fetched from its source into the
+        asset store (verified) when it lacks them."""
+        from ama.plumbing.objects import InvalidObject
+        from ama.plumbing.proxy import parse_descriptor
+        from ama.porcelain.sources import fetch_proxy
+
+        self.client._fetch([(descriptor_id, 0)])
+        odb = self.client.store.objects
+        try:
+            descriptor = parse_descriptor(odb.get(descriptor_id))
+        except InvalidObject as e:
+            raise InvalidObject(f"{path}: {e.message}") from None
+        if not odb.has(descriptor.id):
+            fetch_proxy(odb, path, descriptor)
+        return descriptor.id
 
     def local_path(self, path: str) -> Path:
         """Fetch the file ``path`` into the asset store (verified) and return the path

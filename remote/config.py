@@ -141,8 +141,10 @@ def open_service(config: ServerConfig):  # type: ignore[no-untyped-def]
     from ama_remote.db import Database
     from ama_remote.service import Service
 
-    return Service(Database(config.database_url), open_signup_domains=config.open_signup_domains,
-                   token_ttl=config.token_ttl)
+    service = Service(Database(config.database_url),
+                      open_signup_domains=config.open_signup_domains, token_ttl=config.token_ttl)
+    service.max_object_bytes = config.max_object_bytes
+    return service
 
 
 __all__ = ["BadConfig", "ServerConfig", "default_home", "load_config", "open_service"]

@@ -13,6 +13,8 @@ from ama.plumbing.index import IndexEntry
 from ama.plumbing.objects import (
     MAX_NAME_BYTES,
     TREE_HEADER,
+    TREE_HEADER_LINKS,
+    TREE_HEADER_PROXIES,
     TREE_HEADERS,
     InvalidObject,
     Manifest,
@@ -26,14 +28,21 @@ from ama.plumbing.odb import ObjectDatabase
 FileSide = tuple[str, str, int]
 # A tree line as the diff accepts it without a closer look: a known type, 64 lower-case hex
 # digits, a size without leading zeros, a name holding no "/", NUL, tab, CR nor LF.
-_LINE = re.compile(rb"(blob|exec|link|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\t\r\n]+)")
+# Only within write_tree: marks the entry of a proxy, whose id is then its descriptor's.
+MODE_PROXY = -1
+_LINE = re.compile(rb"(blob|exec|link|proxy|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)\t([^/\0\t\r\n]+)")
 
 
-def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry]) -> str:
+def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry],
+               proxies: dict[str, tuple[str, str]] | None = None) -> str:
     """Write the trees for staged ``entries`` (any order) and return the root tree's id.
 
     Every blob must already be in ``odb``: a tree never names an object this store lacks.
+    A path of ``proxies`` (path → (id of the bytes, id of the descriptor), see
+    :meth:`~ama.plumbing.index.Index.staged_proxies`) staged with those bytes becomes a
+    ``proxy`` entry naming its descriptor, which must be in ``odb`` (its bytes need not).
     """
+    proxies = proxies or {}
     root: dict[str, object] = {}
     for e in entries:
         node = root
@@ -43,6 +52,9 @@ def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry]) -> str:
             if not isinstance(child, dict):
                 raise InvalidObject(f"{e.path}: {folder} is both a file and a folder")
             node = child
+        proxy = proxies.get(e.path)
+        if proxy is not None and proxy[0] == e.id and e.type == "blob":
+            e = e._replace(id=proxy[1], mode=MODE_PROXY)
         node[name] = e
     with odb.batch():
         oid, _size = _write_node(odb, root, "")
@@ -62,7 +74,8 @@ def _write_node(odb: ObjectDatabase, node: dict[str, object], where: str) -> tup
                     f"{child.path} is staged as {child.id}, which is not in the object database",
                     f"stage it again with 'ama update-index --add {child.path}'",
                 )
-            entries.append(TreeEntry(child.type, child.id, child.size, name))
+            kind = "proxy" if child.mode == MODE_PROXY else child.type
+            entries.append(TreeEntry(kind, child.id, child.size, name))
     tree = Tree.of(entries)
     return odb.write(tree.serialize()), tree.size
 
@@ -168,14 +181,19 @@ def _tree_lines(odb: ObjectDatabase, oid: str | None) -> list[bytes]:
         return []
     data = odb.get(oid)
     if not data.startswith(TREE_HEADERS):
-        raise InvalidObject(f"object {oid} is not a tree: it does not start with 'ama-tree 1' "
-                            "or 'ama-tree 2'")
+        raise InvalidObject(f"object {oid} is not a tree: it does not start with 'ama-tree 1', "
+                            "2 or 3")
     lines = data[len(TREE_HEADER):].split(b"\n")
     if lines.pop() != b"":
         raise InvalidObject(f"object {oid} is not a tree: it does not end with a newline")
-    if data.startswith(TREE_HEADER) == any(line.startswith(b"link ") for line in lines):
+    proxies = any(line.startswith(b"proxy ") for line in lines)
+    expected = (TREE_HEADER_PROXIES if proxies
+                else TREE_HEADER_LINKS if any(line.startswith(b"link ") for line in lines)
+                else TREE_HEADER)
+    if not data.startswith(expected):
         raise InvalidObject(f"object {oid} is not a tree: its header does not match its "
-                            "entries ('ama-tree 2' is for, and only for, a tree holding a link)")
+                            "entries ('ama-tree 3' is for, and only for, a tree holding a "
+                            "proxy, 'ama-tree 2' for one holding a link and no proxy)")
     return lines
 
 

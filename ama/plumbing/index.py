@@ -52,10 +52,15 @@ VERSION = 2
 # An index staging a symbolic link is written as version 3: an ama that knows no links would
 # take its mode (0120777) for an executable file's.
 VERSION_LINKS = 3
+# An index staging a proxy file is written as version 4: an ama that knows no proxies would
+# drop the PRXY extension and upload the file's bytes as a plain file.
+VERSION_PROXIES = 4
 _HEADER_V1 = struct.Struct("<4sII")
 _HEADER = struct.Struct("<4sIII")
 _EXTENSION = struct.Struct("<4sI")
 EXT_TREE = b"TREE"
+EXT_PROXIES = b"PRXY"
+_PROXY = struct.Struct("<32s32sI")
 _RECORD = struct.Struct("<32sIQqQ")
 _CHECKSUM_LEN = 32
 
@@ -65,7 +70,13 @@ MODE_LINK = 0o120777
 
 
 def mode_of(kind: str) -> int:
-    """The mode an entry of the tree entry type ``kind`` is staged with."""
+    """The mode an entry of the tree entry type ``kind`` is staged with; raises
+    :class:`~ama.plumbing.proxy.ProxyNotPlaceable` for a proxy, whose object is a descriptor,
+    not the file's bytes."""
+    if kind == "proxy":
+        from ama.plumbing.proxy import ProxyNotPlaceable
+
+        raise ProxyNotPlaceable()
     return MODE_LINK if kind == "link" else MODE_EXEC if kind == "exec" else MODE_FILE
 
 
@@ -205,7 +216,8 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike[str], entries: dict[str, IndexEntry] | None = None,
-                 written_ns: int = 0, tree: str | None = None) -> None:
+                 written_ns: int = 0, tree: str | None = None,
+                 proxies: dict[str, tuple[str, str]] | None = None) -> None:
         self.path = Path(path)
         self._entries: dict[str, IndexEntry] = entries if entries is not None else {}
         # The records as read, until something needs the entries (see :meth:`records`).
@@ -214,6 +226,10 @@ class Index:
         # after this moment may have changed without a visible stat change.
         self.written_ns = written_ns
         self.tree = tree
+        # Path → (id of the bytes, id of the descriptor) of each staged proxy file: a file
+        # whose bytes stay at their source (ama.plumbing.proxy). It counts only while the
+        # path is staged with those bytes: a file staged anew with other bytes is a file.
+        self.proxies: dict[str, tuple[str, str]] = proxies if proxies is not None else {}
         self._dir_cache: set[str] | None = None
 
     @classmethod
@@ -226,8 +242,8 @@ class Index:
                 data = f.read()
         except FileNotFoundError:
             return cls(path)
-        table, tree = _parse(data, path)
-        index = cls(path, None, st.st_mtime_ns, tree)
+        table, tree, proxies = _parse(data, path)
+        index = cls(path, None, st.st_mtime_ns, tree, proxies)
         index._table = table
         return index
 
@@ -325,6 +341,7 @@ class Index:
         self._entries.clear()
         self._dir_cache = None
         self.tree = None
+        self.proxies = {}
 
     def is_racy(self, entry: IndexEntry) -> bool:
         """Whether the file may have changed after it was hashed within one clock tick."""
@@ -363,6 +380,15 @@ class Index:
             self._dir_cache = dirs
         return self._dir_cache
 
+    def staged_proxies(self) -> dict[str, tuple[str, str]]:
+        """The entries of :attr:`proxies` whose path is staged with the bytes it names."""
+        kept = {}
+        for path, (content, descriptor) in self.proxies.items():
+            entry = self.get(path)
+            if entry is not None and entry.id == content and entry.type == "blob":
+                kept[path] = (content, descriptor)
+        return kept
+
     def write(self) -> None:
         """Save the entries atomically (temp file in the same folder, fsync, rename) under
         the index's lock: the one this process holds (see :func:`locked`), else taken for
@@ -385,9 +411,18 @@ class Index:
             names = "".join(e.path + "\0" for e in entries).encode("utf-8")
         links = 1 in records[33::_RECORD.size].translate(_LINK_BYTE)
         version = VERSION_LINKS if links else VERSION
+        self.proxies = self.staged_proxies()
+        if self.proxies:
+            version = VERSION_PROXIES
         parts = [_HEADER.pack(MAGIC, version, count, len(names)), records, names]
         if self.tree is not None:
             parts.append(_EXTENSION.pack(EXT_TREE, 32) + bytes.fromhex(self.tree))
+        if self.proxies:
+            block = b"".join(
+                _PROXY.pack(bytes.fromhex(content), bytes.fromhex(descriptor), len(raw)) + raw
+                for path, (content, descriptor) in sorted(self.proxies.items())
+                for raw in [path.encode("utf-8")])
+            parts.append(_EXTENSION.pack(EXT_PROXIES, len(block)) + block)
         body = b"".join(parts)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = held(self.path)
@@ -405,8 +440,10 @@ def record_entry(path: str, record: Record) -> IndexEntry:
     return IndexEntry(path, raw.hex(), size, mtime, ino, mode)
 
 
-def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
-    """Return the paths, the records and the ``TREE`` extension of an index file."""
+def _parse(data: bytes, path: Path
+           ) -> tuple[_Table, str | None, dict[str, tuple[str, str]]]:
+    """Return the paths, the records, the ``TREE`` extension and the ``PRXY`` one (path →
+    (id of the bytes, id of the descriptor)) of an index file."""
     def corrupt(why: str) -> CorruptIndex:
         return CorruptIndex(
             f"index {path} is damaged: {why}",
@@ -418,9 +455,9 @@ def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
     magic, version, count = _HEADER_V1.unpack_from(data)
     if magic != MAGIC:
         raise corrupt("it is not an ama index")
-    if version not in (1, VERSION, VERSION_LINKS):
+    if version not in (1, VERSION, VERSION_LINKS, VERSION_PROXIES):
         raise CorruptIndex(f"index {path} has version {version}; this ama reads versions 1 "
-                           f"to {VERSION_LINKS}", "upgrade ama")
+                           f"to {VERSION_PROXIES}", "upgrade ama")
     body, checksum = data[:-_CHECKSUM_LEN], data[-_CHECKSUM_LEN:]
     if blake3(body).digest() != checksum:
         raise corrupt("its checksum does not match")
@@ -445,6 +482,7 @@ def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
     table = _Table(paths, bytearray(body[records_start:records_end]),
                    body[records_end:names_end])
     tree = None
+    proxies: dict[str, tuple[str, str]] = {}
     at = names_end
     while at < len(body):
         if at + _EXTENSION.size > len(body):
@@ -455,8 +493,30 @@ def _parse(data: bytes, path: Path) -> tuple[_Table, str | None]:
             raise corrupt("an extension is cut short")
         if signature == EXT_TREE and size == 32:
             tree = body[at:at + size].hex()
+        elif signature == EXT_PROXIES:
+            proxies = _parse_proxies(body[at:at + size], corrupt)
         at += size  # an extension this ama does not know is a cache it can do without
-    return table, tree
+    return table, tree, proxies
+
+
+def _parse_proxies(block: bytes, corrupt: Callable[[str], CorruptIndex]
+                   ) -> dict[str, tuple[str, str]]:
+    proxies = {}
+    at = 0
+    while at < len(block):
+        if at + _PROXY.size > len(block):
+            raise corrupt("its proxy extension is cut short")
+        content, descriptor, length = _PROXY.unpack_from(block, at)
+        at += _PROXY.size
+        try:
+            path = block[at:at + length].decode("utf-8")
+        except UnicodeDecodeError:
+            raise corrupt("a proxy's path is not UTF-8") from None
+        if at + length > len(block):
+            raise corrupt("its proxy extension is cut short")
+        at += length
+        proxies[path] = (content.hex(), descriptor.hex())
+    return proxies
 
 
 class Change(NamedTuple):

@@ -23,9 +23,12 @@ TREE_HEADER = b"ama-tree 1\n"
 # instead of writing the link's target as a file's bytes; every other tree keeps version 1 and
 # so keeps its id. Both headers are the same length.
 TREE_HEADER_LINKS = b"ama-tree 2\n"
-TREE_HEADERS = (TREE_HEADER, TREE_HEADER_LINKS)
+# A tree holding a proxy file (its bytes at their source, see ama.plumbing.proxy) has version
+# 3, for the same reason: an ama that knows no proxies must not write a descriptor as a file.
+TREE_HEADER_PROXIES = b"ama-tree 3\n"
+TREE_HEADERS = (TREE_HEADER, TREE_HEADER_LINKS, TREE_HEADER_PROXIES)
 MANIFEST_FORMAT = "ama-manifest/1"
-ENTRY_TYPES = ("blob", "exec", "link", "tree")
+ENTRY_TYPES = ("blob", "exec", "link", "proxy", "tree")
 MAX_LINK_TARGET_BYTES = 4095
 MAX_NAME_BYTES = 255
 
@@ -248,7 +251,10 @@ class Tree:
 
     @property
     def header(self) -> bytes:
-        """``ama-tree 2`` for a tree holding a link, else ``ama-tree 1``."""
+        """``ama-tree 3`` for a tree holding a proxy, else ``ama-tree 2`` for one holding a
+        link, else ``ama-tree 1``."""
+        if any(e.type == "proxy" for e in self.entries):
+            return TREE_HEADER_PROXIES
         if any(e.type == "link" for e in self.entries):
             return TREE_HEADER_LINKS
         return TREE_HEADER
@@ -260,7 +266,7 @@ class Tree:
     def deserialize(cls, data: bytes) -> Tree:
         """Parse tree bytes; raise :class:`InvalidObject` naming the first broken rule."""
         if not data.startswith(TREE_HEADERS):
-            raise InvalidObject("not a tree: it does not start with 'ama-tree 1' or 'ama-tree 2'")
+            raise InvalidObject("not a tree: it does not start with 'ama-tree 1', 2 or 3")
         body = data[len(TREE_HEADER):]
         if body and not body.endswith(b"\n"):
             raise InvalidObject("tree does not end with a newline")
@@ -270,8 +276,8 @@ class Tree:
         tree = cls(tuple(entries))
         if data[:len(TREE_HEADER)] != tree.header:
             raise InvalidObject(
-                "tree header does not match its entries: 'ama-tree 2' is for, and only for, "
-                "a tree holding a link")
+                "tree header does not match its entries: 'ama-tree 3' is for, and only for, "
+                "a tree holding a proxy, 'ama-tree 2' for one holding a link and no proxy")
         return tree
 
 

@@ -459,13 +459,17 @@ class FileObjectDatabase:
             self._pending[oid] = final_temp
 
     def write_stream(self, chunks: Iterable[bytes],
-                     hashed: Callable[[int], None] | None = None) -> tuple[str, int]:
+                     hashed: Callable[[int], None] | None = None,
+                     check: Callable[[str, int], None] | None = None) -> tuple[str, int]:
         """Store the bytes of ``chunks`` (a download, read piece by piece) and return their
         id and length.
 
         Each piece is hashed as it is written to a temp file of the store, which then
         becomes the object as :meth:`write_file`'s copy does: the bytes never sit whole in
         memory nor anywhere outside the store. ``hashed`` is told the length of each piece.
+        ``check`` is given the id and length before the bytes become an object: when it
+        raises, they are thrown away (a download that is not what was expected never
+        enters the store).
         """
         self._ensure_folder("tmp")
         temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
@@ -480,6 +484,8 @@ class FileObjectDatabase:
                     if hashed is not None:
                         hashed(len(chunk))
             oid = hasher.hexdigest()
+            if check is not None:
+                check(oid, total)
             self._adopt(temp, oid)
             return oid, total
         except BaseException:

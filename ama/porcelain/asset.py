@@ -157,7 +157,7 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
             lines = data[len(headers[0]):].decode("utf-8").split("\n")
             if lines.pop() != "":
                 raise ValueError
-            links = False
+            links = proxies = False
             for line in lines:
                 head, _tab, name = line.partition("\t")
                 kind, entry_id, _size = head.split(" ")
@@ -166,7 +166,10 @@ def flatten_tree_ids(odb: ObjectDatabase, tree: str) -> dict[str, tuple[str, str
                 else:
                     files[where + name] = (kind, entry_id)
                     links = links or kind == "link"
-            if links != data.startswith(headers[1]):  # "ama-tree 2" is for links only
+                    proxies = proxies or kind == "proxy"
+            # "ama-tree 3" is for proxies only, "ama-tree 2" for links without proxies.
+            if not data.startswith(headers[2] if proxies else headers[1] if links
+                                   else headers[0]):
                 raise ValueError
         except ValueError:  # UnicodeDecodeError too
             read_tree(odb, oid)

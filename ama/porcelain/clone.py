@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
@@ -26,6 +27,9 @@ from ama.porcelain.asset import Asset, Head, register
 from ama.porcelain.classes import AssetClass, LocalClasses, project_dir
 from ama.porcelain.config import Config
 from ama.porcelain.versions import asset_versions, parse_name, record
+
+if TYPE_CHECKING:
+    from ama.plumbing.proxy import ProxyDescriptor
 
 Progress = Callable[[int, int], None]
 
@@ -116,8 +120,9 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     with store.objects.batch():
         receive(transport, remote.project, store.objects, [(v["manifest"], 0) for v in listed],
                 parallelism)
+        proxies: dict[str, tuple[str, ProxyDescriptor]] = {}
         files = version_files(store.objects, chosen["manifest"], transport, remote.project,
-                              parallelism)
+                              parallelism, proxies)
     root.mkdir(parents=True, exist_ok=True)
     meta = root / META_DIR
     meta.mkdir(exist_ok=unfinished is not None)
@@ -131,14 +136,16 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
                                          "version": chosen["version"],
                                          "manifest": chosen["manifest"]}).encode())
         index = Index(meta / "index", dict(files),
-                      tree=read_manifest(store.objects, chosen["manifest"]).tree)
+                      tree=read_manifest(store.objects, chosen["manifest"]).tree,
+                      proxies={p: (files[p].id, did) for p, (did, _d) in proxies.items()})
         index.write()
         head.write(meta)
     # Resumed with HEAD written: the index holds the stat of the files placed already.
     register(home, root)
     asset = Asset.open(root, environ)
     if not soft:
-        download(asset, progress=progress, files=files, index=index)  # removes the marker
+        download(asset, progress=progress, files=files, index=index,  # removes the marker
+                 proxies=proxies)
     with contextlib.suppress(FileNotFoundError):
         marker.unlink()
     return asset

@@ -58,11 +58,22 @@ def discard(asset: Asset, paths: list[str] | None = None, staged: bool = False,
                 if not under_any(path, prefixes):
                     continue
                 current = index.get(path)
-                mode = mode_of(entry.type)
-                if current is None or current.id != entry.id or current.mode != mode:
-                    if current is None or current.id != entry.id:
+                oid = entry.id
+                if entry.type == "proxy":  # staged as its bytes, which its descriptor names
+                    from ama.plumbing.proxy import parse_descriptor
+
+                    oid = parse_descriptor(asset.odb.get(entry.id)).id
+                    if index.proxies.get(path) != (oid, entry.id):
+                        index.proxies[path] = (oid, entry.id)
+                        index.tree = None
+                    mode = mode_of("blob")
+                else:
+                    index.proxies.pop(path, None)
+                    mode = mode_of(entry.type)
+                if current is None or current.id != oid or current.mode != mode:
+                    if current is None or current.id != oid:
                         result.unstaged.append(path)
-                    index.add(IndexEntry(path, entry.id, entry.size, 0, 0, mode))
+                    index.add(IndexEntry(path, oid, entry.size, 0, 0, mode))
             chosen = [p for p in committed if under_any(p, prefixes)]
         result.restored = checkout(asset.odb, index, asset.root, chosen,
                                    asset.link_strategy(), force=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ama.plumbing import pack
 from ama.plumbing.checkout import checkout
@@ -28,7 +28,7 @@ from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
 from ama.plumbing.multipart import DEFAULT_THRESHOLD
-from ama.plumbing.objects import check_paths
+from ama.plumbing.objects import InvalidObject, check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
 from ama.plumbing.ranged import fetch_ranged
@@ -36,6 +36,9 @@ from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, RemoteError, Transport, Unreachable
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.clone import CLONE_MARKER
+
+if TYPE_CHECKING:
+    from ama.plumbing.proxy import ProxyDescriptor
 
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
@@ -345,13 +348,22 @@ def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,
 
 
 def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport | None = None,
-                  project: str = "", parallelism: int = 8) -> dict[str, IndexEntry]:
+                  project: str = "", parallelism: int = 8,
+                  proxies: dict[str, tuple[str, ProxyDescriptor]] | None = None
+                  ) -> dict[str, IndexEntry]:
     """Path → a stat-less index entry for every file of the version ``manifest``.
 
     With ``transport``, the manifest and trees the store lacks are fetched from the remote
     on the way, one negotiation per level of folders: each tree is read once.
+
+    A proxy file's entry names the id of its bytes (which are at its source, not on the
+    remote), and ``proxies`` gets its path → (descriptor id, descriptor), each descriptor
+    fetched and checked (:func:`~ama.plumbing.proxy.parse_descriptor`); without
+    ``proxies`` a version holding one raises
+    :class:`~ama.plumbing.proxy.ProxyNotPlaceable`.
     """
     files: dict[str, IndexEntry] = {}
+    described: list[tuple[str, str, int]] = []
     # One batch: what is fetched becomes durable with one sync, not one per level.
     with odb.batch() if transport is not None else contextlib.nullcontext():
         if transport is not None:
@@ -366,11 +378,38 @@ def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport |
                     path = prefix + name
                     if kind == "tree":
                         below.append((oid, path + "/"))
+                    elif kind == "proxy" and proxies is not None:
+                        described.append((path, oid, size))
                     else:
                         files[path] = IndexEntry(path, oid, size, 0, 0, mode_of(kind))
             level = below
+        if described:
+            assert proxies is not None
+            if transport is not None:
+                receive(transport, project, odb, [(d, 0) for _p, d, _s in described],
+                        parallelism)
+            for path, did, size in described:
+                files[path] = _described(odb, path, did, size, proxies)
     check_paths(files, f"the version whose manifest is {manifest}")
     return files
+
+
+def _described(odb: FileObjectDatabase, path: str, did: str, size: int,
+               proxies: dict[str, tuple[str, ProxyDescriptor]]) -> IndexEntry:
+    """The entry of the proxy file ``path`` whose descriptor is ``did``, recorded in
+    ``proxies``; raises :class:`~ama.plumbing.objects.InvalidObject` naming the file for a
+    descriptor no client may follow."""
+    from ama.plumbing.proxy import parse_descriptor
+
+    try:
+        descriptor = parse_descriptor(odb.get(did))
+    except InvalidObject as e:
+        raise InvalidObject(f"{path}: {e.message}") from None
+    if descriptor.size != size:
+        raise InvalidObject(f"{path}: its descriptor says {descriptor.size} bytes, its tree "
+                            f"{size}")
+    proxies[path] = (did, descriptor)
+    return IndexEntry(path, descriptor.id, size)
 
 
 @dataclass
@@ -390,14 +429,18 @@ class DownloadResult:
 def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
              progress: Progress | None = None, force: bool = False, *,
              files: dict[str, IndexEntry] | None = None,
-             index: Index | None = None) -> DownloadResult:
+             index: Index | None = None,
+             proxies: dict[str, tuple[str, ProxyDescriptor]] | None = None) -> DownloadResult:
     """Bring the bytes of the files of HEAD's version that match ``patterns`` (paths from
     the asset root, folders, or globs; none: every file) and place the missing ones in the
     work tree. A file that is there with other bytes is refused unless ``force``
     (:class:`~ama.plumbing.checkout.WouldOverwrite`). ``files`` is the version's files
     when the caller has them already (:func:`version_files`), and ``index`` the index as
-    the caller has just written it (a clone). With ``force``, a store object found corrupt
-    as it is placed is fetched again from the remote (:func:`refetch`) and placed.
+    the caller has just written it (a clone), and ``proxies`` the proxy files among
+    ``files`` (see :func:`version_files`): their bytes are fetched from their sources and
+    verified (:func:`~ama.porcelain.sources.fetch_proxy`), never from the remote. With
+    ``force``, a store object found corrupt as it is placed is fetched again from the
+    remote (:func:`refetch`) and placed.
     Raises NotFound for a pattern that matches no file,
     :class:`~ama.plumbing.odb.CorruptObject` (without ``force``, or when the remote has
     no good copy), and the transport's errors."""
@@ -410,14 +453,24 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
     transport, remote = open_remote(asset.config, head.remote, head.project)
     parallelism = int(asset.config.get("transfer.parallelism"))
     if files is None:
+        proxies = {}
         files = version_files(asset.store.objects, head.manifest, transport, remote.project,
-                              parallelism)
+                              parallelism, proxies)
+    proxies = proxies or {}
     chosen = _match(files, [asset.dir.relpath(p) if not _is_glob(p) else p for p in patterns])
     result = DownloadResult()
     brought: set[str] = set()
     result.received = receive(transport, remote.project, asset.store.objects,
-                              [(files[p].id, files[p].size) for p in chosen], parallelism,
-                              progress, brought=brought)
+                              [(files[p].id, files[p].size) for p in chosen
+                               if p not in proxies], parallelism, progress, brought=brought)
+    odb = asset.store.objects
+    for path in chosen:
+        if path in proxies and not odb.has(files[path].id):
+            from ama.porcelain.sources import fetch_proxy
+
+            fetch_proxy(odb, path, proxies[path][1])
+            brought.add(files[path].id)
+            result.received += 1
     crash_point("download.received")
     with locked_index(asset, index) as index:
         # Restage the chosen files the index holds with other bytes; none when the index
@@ -427,6 +480,9 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
                 current = index.get(path)
                 if current is None or current.id != files[path].id:
                     index.add(files[path])
+        for path in chosen:
+            if path in proxies:
+                index.proxies[path] = (files[path].id, proxies[path][0])
         sizes = {files[p].id: files[p].size for p in chosen}
         while True:
             try:

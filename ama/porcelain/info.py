@@ -215,7 +215,8 @@ def asset_hash(asset: Asset) -> str:
     if asset.head.is_temp:
         from ama.plumbing.graph import write_tree
 
-        return write_tree(asset.odb, asset.index().entries.values())
+        index = asset.index()
+        return write_tree(asset.odb, index.entries.values(), index.staged_proxies())
     assert asset.head.manifest is not None
     manifest = local_manifest(asset, asset.head.manifest)
     if manifest is None:

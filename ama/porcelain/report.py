@@ -259,13 +259,15 @@ def report(remote: Remote, ref: AssetRef, odb: FileObjectDatabase, parallelism: 
         raise NotFound(f"asset {ref} has no version yet, so nothing to report",
                        "upload one from its asset directory with 'ama upload -m MESSAGE'")
     version = shown.version
+    proxies: dict[str, Any] = {}
     files = version_files(odb, version["manifest"], remote.transport, remote.project,
-                          parallelism)
+                          parallelism, proxies)
     rows = [(p, e.id, e.size, e.type) for p, e in files.items()]
     root = file_tree(rows)
     klass = remote.transport.get_class(remote.project, version["class"])
+    # A proxy file is listed, never previewed: its bytes are at its source, not the remote.
     items = [FileRow(p.rsplit("/", 1)[-1], p, oid, size, kind)
-             for p, oid, size, kind in sorted(rows)]
+             for p, oid, size, kind in sorted(rows) if p not in proxies]
     shown_previews = previews(remote, odb, klass.get("visualisation"), items, parallelism)
     history = shown.versions or remote.transport.versions(remote.project, ref.cls, ref.asset)
     history = list(reversed(history))

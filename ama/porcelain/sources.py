@@ -18,7 +18,7 @@ import contextlib
 import os
 import posixpath
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +31,9 @@ from ama.porcelain.asset import Asset, locked_index
 
 if TYPE_CHECKING:
     import requests
+
+    from ama.plumbing.odb import FileObjectDatabase
+    from ama.plumbing.proxy import ProxyDescriptor
 
 SCHEMES = ("s3", "gs", "http", "https")
 # Read this much at a time: the most a download holds in memory at once.
@@ -82,10 +85,12 @@ class SourceFile:
 
 
 class Source(Protocol):
-    """Where files come from: the objects it names, and a stream of each one's bytes."""
+    """Where files come from: the objects it names, a stream of each one's bytes, and what
+    version of it the source holds (``(size, ETag or generation, version id)``)."""
 
     def files(self, folder: str) -> list[SourceFile]: ...
     def chunks(self, file: SourceFile) -> Iterator[bytes]: ...
+    def tag(self, file: SourceFile) -> tuple[int | None, str, str]: ...
 
 
 def _under(folder: str, name: str) -> str:
@@ -170,6 +175,18 @@ class BucketSource:
             raise SourceNotFound(f"{self.url}: no object under it", "check the prefix")
         return found
 
+    def tag(self, file: SourceFile) -> tuple[int | None, str, str]:
+        from ama_remote.storage.base import Tags
+
+        if not isinstance(self.backend, Tags):
+            with self._errors(file.key):
+                return self.backend.stat(file.key), "", ""
+        with self._errors(file.key):
+            found = self.backend.tag(file.key)
+        if found is None:
+            raise SourceNotFound(f"{file.url}: no such object", "check the key")
+        return found
+
     def chunks(self, file: SourceFile) -> Iterator[bytes]:
         with self._errors(file.key):
             stream: BinaryIO = self.backend.open(file.key)
@@ -232,6 +249,13 @@ class WebSource:
         size = int(length) if length is not None and length.isdigit() else None
         return [SourceFile(self.url, _under(folder, name), size)]
 
+    def tag(self, file: SourceFile) -> tuple[int | None, str, str]:
+        answer = self._get()  # a GET, unread, as files() asks (see there)
+        answer.close()
+        length = answer.headers.get("Content-Length")
+        return (int(length) if length is not None and length.isdigit() else None,
+                answer.headers.get("ETag", ""), "")
+
     def chunks(self, file: SourceFile) -> Iterator[bytes]:
         import requests
 
@@ -264,7 +288,7 @@ class InTheWay(BadInput):
 def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                 cwd: str | os.PathLike[str] | None = None,
                 progress: Progress | None = None,
-                opener: Callable[[str], Source] = open_source) -> Staged:
+                opener: Callable[[str], Source] = open_source, proxy: bool = False) -> Staged:
     """Stage the files at ``urls`` into the folder ``dest`` (relative to ``cwd``; default
     ``cwd`` itself): each object's bytes are streamed into the store and placed in the work
     tree from there. Returns what was staged.
@@ -275,6 +299,12 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
     of the work tree at a landing place unless it is staged and unchanged (its bytes are in
     the store): :class:`InTheWay`. A source whose length differs from the one announced
     raises :class:`SourceChanged` and nothing is staged.
+
+    With ``proxy`` each file is staged as a proxy file (ama-format(5), PROXY FILES): its
+    bytes are still read once (to hash them, and kept in the asset store as a cache), and a
+    descriptor recording the URL, size, id and the source's ETag or generation is stored;
+    an upload sends the descriptor, never the bytes. A source whose tag changed while it
+    was read raises :class:`SourceChanged`.
     """
     from ama.plumbing.checkout import checkout
 
@@ -322,6 +352,7 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
         total_bytes = sum(f.size or 0 for _s, f in files)
         done_bytes = 0
         stored: list[tuple[str, str, int]] = []
+        descriptors: dict[str, str] = {}
         count = 0
 
         def window(length: int) -> None:
@@ -334,20 +365,38 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
             progress(0, total, 0, total_bytes)
         with asset.odb.batch():
             for source, f in files:
+                before = source.tag(f) if proxy else None
                 oid, size = asset.odb.write_stream(source.chunks(f), window)
                 if f.size is not None and size != f.size:
                     raise SourceChanged(f"{f.url} announced {f.size:,} bytes but sent "
                                         f"{size:,}: it changed while it was read",
                                         "run the command again")
+                if before is not None:
+                    after = source.tag(f)
+                    if after != before or (after[0] is not None and after[0] != size):
+                        raise SourceChanged(f"{f.url} changed while it was read (ETag "
+                                            f"{before[1] or 'none'}, then "
+                                            f"{after[1] or 'none'})", "run the command again")
+                    from ama.plumbing.proxy import ProxyDescriptor
+
+                    descriptors[f.path] = asset.odb.write(ProxyDescriptor(
+                        f.url, size, oid, before[1], before[2]).serialize())
                 stored.append((f.path, oid, size))
                 count += 1
         if progress is not None:
             progress(total, total, done_bytes, max(total_bytes, done_bytes))
+        was = index.staged_proxies()
         for path, oid, size in stored:
             old = index.get(path)
+            if path in descriptors:
+                index.tree = None  # the same bytes as a proxy make another tree
+                index.proxies[path] = (oid, descriptors[path])
+            else:
+                index.proxies.pop(path, None)
             if old is None:
                 result.new.append(path)
-            elif old.id != oid or old.executable:
+            elif (old.id != oid or old.executable
+                  or was.get(path) != index.proxies.get(path)):
                 result.modified.append(path)
             else:
                 continue
@@ -358,3 +407,125 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                  strategy=asset.link_strategy(), force=True,
                  verified={oid for _p, oid, _s in stored})
     return result.sort()
+
+
+class ProxyChanged(AmaError):
+    """A proxy file whose source no longer holds the bytes its descriptor names."""
+
+
+def _about(path: str, error: AmaError) -> AmaError:
+    """``error`` (a source's), its message starting with the proxy file it was fetched for."""
+    return type(error)(f"{path}: {error.message}", error.hint)
+
+
+def fetch_proxy(odb: FileObjectDatabase, path: str, descriptor: ProxyDescriptor,
+                window: Callable[[int], None] | None = None,
+                opener: Callable[[str], Source] = open_source) -> None:
+    """Fetch the bytes of the proxy file ``path`` from its source into the store ``odb``.
+
+    The source's tag (size, ETag or generation) is asked first; the bytes are then
+    streamed through the hasher into the store's temp area and become an object only when
+    their length and id are the descriptor's: a source that changed raises
+    :class:`ProxyChanged` naming the file and the URL, and never leaves other bytes in the
+    store, nor in the work tree. A source is read no further than the size described.
+    The source's own errors (:class:`SourceDenied` without credentials) name the file.
+    """
+    from ama.plumbing.proxy import url_problem
+
+    problem = url_problem(descriptor.url)
+    if problem is not None:  # parse_descriptor refused it already; never fetched anyway
+        raise BadInput(f"{path}: {problem}")
+    hint = (f"ask the asset's author to add it again ('ama add --proxy {descriptor.url}') "
+            "and upload a new version")
+    try:
+        source = opener(descriptor.url)
+        key = unquote(urlsplit(descriptor.url).path.lstrip("/"))
+        file = SourceFile(descriptor.url, path, descriptor.size,
+                          key if isinstance(source, BucketSource) else "")
+        size, etag, _version = source.tag(file)
+        if descriptor.etag and etag and etag != descriptor.etag:
+            raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
+                               f"added (ETag {descriptor.etag}, now {etag})", hint)
+        if size is not None and size != descriptor.size:
+            raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
+                               f"added ({descriptor.size:,} bytes, now {size:,})", hint)
+
+        def bounded() -> Iterator[bytes]:
+            left = descriptor.size
+            for chunk in source.chunks(file):
+                if len(chunk) > left:
+                    raise ProxyChanged(f"{path}: its source {descriptor.url} changed since "
+                                       f"it was added (more than {descriptor.size:,} bytes)",
+                                       hint)
+                left -= len(chunk)
+                yield chunk
+
+        def check(oid: str, length: int) -> None:
+            if oid != descriptor.id:
+                raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it "
+                                   f"was added (ETag {descriptor.etag or 'none'}; its bytes "
+                                   f"are no longer those of object {descriptor.id})", hint)
+
+        odb.write_stream(bounded(), window, check)
+    except (SourceDenied, SourceNotFound, SourceUnreachable) as e:
+        raise _about(path, e) from None
+
+
+@dataclass
+class ProxyCheck:
+    """What ``ama store verify --proxies`` found: how many proxies it checked and, for
+    each whose source no longer holds its bytes, ``{"path", "url", "problem"}``."""
+
+    checked: int = 0
+    changed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"checked": self.checked, "changed": self.changed}
+
+
+def check_proxies(asset: Asset, full: bool = False,
+                  opener: Callable[[str], Source] = open_source) -> ProxyCheck:
+    """Ask the source of every proxy file of the version the asset directory holds whether
+    it still holds the bytes its descriptor names: its size and ETag or generation (one
+    HEAD or stat each), and with ``full`` its bytes, hashed as they stream (never stored).
+    A source that refuses the credentials or cannot be reached raises, naming the file."""
+    from blake3 import blake3
+
+    from ama.porcelain.download import version_files
+
+    result = ProxyCheck()
+    manifest = asset.head.manifest
+    if manifest is None:
+        raise NotFound(f"{asset.head.name} was never uploaded: it holds no version to check",
+                       "upload it first with 'ama upload -m MESSAGE'")
+    proxies: dict[str, tuple[str, ProxyDescriptor]] = {}
+    version_files(asset.store.objects, manifest, proxies=proxies)
+    for path, (_did, descriptor) in sorted(proxies.items()):
+        try:
+            source = opener(descriptor.url)
+            key = unquote(urlsplit(descriptor.url).path.lstrip("/"))
+            file = SourceFile(descriptor.url, path, descriptor.size,
+                              key if isinstance(source, BucketSource) else "")
+            size, etag, _version = source.tag(file)
+            problem = None
+            if descriptor.etag and etag != descriptor.etag:
+                problem = f"ETag {descriptor.etag}, now {etag or 'none'}"
+            elif size is not None and size != descriptor.size:
+                problem = f"{descriptor.size:,} bytes, now {size:,}"
+            elif full:
+                hasher = blake3()
+                length = 0
+                for chunk in source.chunks(file):
+                    hasher.update(chunk)
+                    length += len(chunk)
+                if length != descriptor.size or hasher.hexdigest() != descriptor.id:
+                    problem = f"its bytes are no longer those of object {descriptor.id}"
+        except (SourceDenied, SourceNotFound, SourceUnreachable) as e:
+            if isinstance(e, SourceNotFound):
+                problem = "it is gone"
+            else:
+                raise _about(path, e) from None
+        result.checked += 1
+        if problem is not None:
+            result.changed.append({"path": path, "url": descriptor.url, "problem": problem})
+    return result

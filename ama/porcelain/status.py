@@ -102,10 +102,14 @@ def staged(asset: Asset, index: Index, result: Status) -> None:
     ``result.staged_*`` (unsorted)."""
     committed = asset.committed_ids()
     entries = index.entries
+    proxies = index.staged_proxies()  # in a tree: their descriptors, not their bytes
     for path, entry in entries.items():
         old = committed.get(path)
         if old is None:
             result.staged_new.append(path)
+        elif path in proxies:
+            if old != ("proxy", proxies[path][1]):
+                result.staged_modified.append(path)
         elif old[1] != entry.id or old[0] != entry.type:
             result.staged_modified.append(path)
     if len(committed) + len(result.staged_new) != len(entries):

@@ -332,6 +332,8 @@ def asset_dir_roots(store: Store, committed_only: bool = False) -> tuple[set[str
                 f"cannot tell which objects {root} needs: {e.message}",
                 "repair that asset directory, or remove it and run 'ama store prune'") from None
         staged.update(e.id for e in index.entries.values())
+        # A staged proxy's descriptor: no tree names it until it is uploaded.
+        staged.update(descriptor for _content, descriptor in index.proxies.values())
         if head.manifest:
             heads.add(head.manifest)
     return staged, heads

@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ama.plumbing.checkout import checkout, in_real_folders
 from ama.plumbing.crash import crash_point
@@ -34,6 +34,9 @@ from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
 from ama.porcelain.download import fetch_metadata, receive, version_files
 from ama.porcelain.versions import asset_versions, known, record
+
+if TYPE_CHECKING:
+    from ama.plumbing.proxy import ProxyDescriptor
 
 Progress = Callable[[int, int], None]
 SWITCH_FILE = "switch"
@@ -109,8 +112,11 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                                                              want=fetch)}
         check_paths(files, f"version {version} of {head.name}")
         brought: set[str] = set()
-        result.received = fetch.files([f for f in files.values() if f is not None],
+        proxies = fetch.proxies(files)
+        result.received = fetch.files([f for p, f in files.items()
+                                       if f is not None and p not in proxies],
                                       progress, brought)
+        result.received += fetch.from_sources(files, proxies, brought)
     with locked_index(asset) as index:
         changed = _local_changes(asset, index, old_tree, head.manifest, fetch)
         if changed and not force:
@@ -122,14 +128,17 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         # With force, each changed path also goes back to the target's file (or away), so
         # the index ends equal to the target's tree whatever was staged or edited here.
         restore = _files_at(odb, new_tree, [p for p in changed if p not in files], fetch)
-        result.received += fetch.files([f for f in restore.values() if f is not None],
-                                       None, brought)
+        more = fetch.proxies(restore)
+        result.received += fetch.files([f for p, f in restore.items()
+                                        if f is not None and p not in more], None, brought)
+        result.received += fetch.from_sources(restore, more, brought)
         files.update(restore)
+        proxies.update(more)
         _write_pending(asset, {"version": version, "manifest": target,
                                "from": head.manifest})
         place = {p: _entry(p, f) for p, f in files.items() if f is not None}
         _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
-              new_tree, result)
+              new_tree, result, proxies)
         crash_point("switch.before-head")
         _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
@@ -143,6 +152,7 @@ class _Fetch:
                  parallelism: int) -> None:
         self.transport, self.project, self.odb = transport, project, odb
         self.parallelism = parallelism
+        self.descriptors: dict[str, ProxyDescriptor] = {}
 
     def __call__(self, ids: list[str]) -> None:
         """Bring the manifests or trees ``ids`` that the store lacks."""
@@ -160,6 +170,44 @@ class _Fetch:
         return receive(self.transport, self.project, self.odb,
                        [(oid, size) for _kind, oid, size in files], self.parallelism,
                        progress, brought=brought)
+
+    def proxies(self, files: dict[str, FileSide | None]) -> dict[str, tuple[str, str]]:
+        """Turn each proxy of ``files`` into the file its descriptor describes (fetched
+        and checked: :func:`~ama.plumbing.proxy.parse_descriptor`); return path → (id of
+        its bytes, id of its descriptor) for each."""
+        from ama.plumbing.objects import InvalidObject
+        from ama.plumbing.proxy import parse_descriptor
+
+        found: dict[str, tuple[str, str]] = {}
+        described = {p: f for p, f in files.items() if f is not None and f[0] == "proxy"}
+        if described:
+            self([f[1] for f in described.values()])
+        for path, (_kind, did, size) in described.items():
+            try:
+                descriptor = parse_descriptor(self.odb.get(did))
+            except InvalidObject as e:
+                raise InvalidObject(f"{path}: {e.message}") from None
+            if descriptor.size != size:
+                raise InvalidObject(f"{path}: its descriptor says {descriptor.size} bytes, "
+                                    f"its tree {size}")
+            files[path] = ("blob", descriptor.id, size)
+            found[path] = (descriptor.id, did)
+            self.descriptors[path] = descriptor
+        return found
+
+    def from_sources(self, files: dict[str, FileSide | None],
+                     proxies: dict[str, tuple[str, str]], brought: set[str]) -> int:
+        """Fetch the bytes of the ``proxies`` the store lacks from their sources, verified
+        (:func:`~ama.porcelain.sources.fetch_proxy`); return how many were fetched."""
+        count = 0
+        for path, (content, _did) in proxies.items():
+            if not self.odb.has(content):
+                from ama.porcelain.sources import fetch_proxy
+
+                fetch_proxy(self.odb, path, self.descriptors[path])
+                brought.add(content)
+                count += 1
+        return count
 
     def metadata(self, manifest: str) -> None:
         """Bring ``manifest`` and every tree below it."""
@@ -193,8 +241,10 @@ def _local_changes(asset: Asset, index: Index, tree: str, manifest: str,
             fetch.metadata(manifest)
             committed = flatten_tree_ids(asset.odb, tree)
         entries = index.entries
+        proxies = index.staged_proxies()
         for path, e in entries.items():
-            if committed.get(path) != (e.type, e.id):
+            side = ("proxy", proxies[path][1]) if path in proxies else (e.type, e.id)
+            if committed.get(path) != side:
                 changed.add(path)
         changed.update(p for p in committed if p not in entries)
     return sorted(changed, key=path_key)
@@ -232,10 +282,12 @@ def _files_at(odb: FileObjectDatabase, tree: str, paths: list[str],
 
 
 def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEntry],
-          brought: set[str], tree: str, result: SwitchResult) -> None:
+          brought: set[str], tree: str, result: SwitchResult,
+          proxies: dict[str, tuple[str, str]] | None = None) -> None:
     """Unstage and delete ``gone`` (a path not staged is an untracked file: left alone),
-    then stage and place ``place``, recording that the index now equals ``tree``; the
-    checkout writes the index."""
+    then stage and place ``place`` (``proxies`` among them: path → (id of the bytes, id of
+    the descriptor)), recording that the index now equals ``tree``; the checkout writes the
+    index."""
     for path in gone:
         if not index.remove(path):
             continue
@@ -249,6 +301,7 @@ def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEnt
         _prune_empty(asset, full.parent)
     for entry in place.values():
         index.add(entry)
+    index.proxies.update(proxies or {})
     index.tree = tree  # after the adds, which forget it
     result.written = checkout(asset.store.objects, index, asset.root,
                               sorted(place, key=path_key), asset.link_strategy(),
@@ -275,20 +328,25 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
     odb = asset.store.objects
     target = result.manifest
     with odb.batch():
+        described: dict[str, tuple[str, ProxyDescriptor]] = {}
         new_files = version_files(odb, target, fetch.transport, fetch.project,
-                                  fetch.parallelism)
+                                  fetch.parallelism, described)
         here = {p: e.id for p, e in asset.index().entries.items()}
         brought: set[str] = set()
         result.received = fetch.files(
-            [(e.type, e.id, e.size) for p, e in new_files.items() if here.get(p) != e.id],
-            progress, brought)
+            [(e.type, e.id, e.size) for p, e in new_files.items()
+             if here.get(p) != e.id and p not in described], progress, brought)
+        proxies = {p: (new_files[p].id, did) for p, (did, _d) in described.items()}
+        fetch.descriptors.update({p: d for p, (_did, d) in described.items()})
+        result.received += fetch.from_sources({}, proxies, brought)
     with locked_index(asset) as index:
         old = index.entries
         differ = {p: e for p, e in new_files.items()
                   if (cur := old.get(p)) is None or cur.id != e.id
                   or cur.type != e.type}
         gone = [p for p in old if p not in new_files]
-        _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
+        _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result,
+              proxies)
         _finish(asset, asset.head, result.new, target)
     result.deleted.sort(key=path_key)
 

@@ -133,7 +133,7 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
         # The trees and the manifest become durable together: one sync, not one each.
         with odb.batch():
             _store_lost(asset, odb, entries)
-            tree = write_tree(odb, entries)
+            tree = write_tree(odb, entries, index.staged_proxies())
             parent = read_manifest(odb, head.manifest) if head.manifest else None
             # Metadata and inputs carry over from the parent unless new ones are given.
             meta = given if given is not None else (dict(parent.metadata) if parent else {})
@@ -280,7 +280,8 @@ def _store_lost(asset: Asset, odb: FileObjectDatabase, entries: list[IndexEntry]
 def _walk(odb: FileObjectDatabase, root: str, skip: set[str] | frozenset[str] = frozenset()
           ) -> tuple[list[str], dict[str, int]]:
     """Every tree (parents first) and blob (id → size) below ``root``, leaving out the
-    trees in ``skip`` and everything below them; each tree is read once."""
+    trees in ``skip`` and everything below them; each tree is read once. A proxy file's
+    blob is its descriptor."""
     trees: list[str] = []
     blobs: dict[str, int] = {}
     seen: set[str] = set()
@@ -294,6 +295,8 @@ def _walk(odb: FileObjectDatabase, root: str, skip: set[str] | frozenset[str] = 
         for kind, entry, size, _name in tree_entries(odb, oid):
             if kind == "tree":
                 stack.append(entry)
+            elif kind == "proxy":  # its descriptor is sent, never the bytes it describes
+                blobs[entry] = odb.size(entry)
             else:
                 blobs[entry] = size
     return trees, blobs

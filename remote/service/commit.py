@@ -153,7 +153,8 @@ class Committing(Packs):
                 number = _bump((latest.major, latest.minor, latest.patch), request["bump"])
         links: list[tuple[str, str, int]] = []
         trees: list[str] = []
-        parsed, files, missing = self._reachable(s, proj.id, manifest, links, trees)
+        proxies: list[tuple[str, str, int]] = []
+        parsed, files, missing = self._reachable(s, proj.id, manifest, links, trees, proxies)
         if not missing:
             condemned = marked(s, proj.id, [manifest, *trees, *(oid for _, oid, _ in files)])
             if condemned:
@@ -181,6 +182,14 @@ class Committing(Packs):
                 "make their targets relative paths inside the asset, or upload them with "
                 "'ama add --follow-symlinks' or '--skip-symlinks'",
                 problems=[f"{path}: {why}" for path, why in escaping])
+        refused = self._proxy_problems(s, proj, proxies)
+        if refused:
+            raise ValidationFailed(
+                f"the version holds {len(refused)} proxy file(s) whose descriptor no client "
+                f"may follow, such as {refused[0][0]!r}",
+                "add proxies with 'ama add --proxy' from s3://, gs://, http:// or https:// "
+                "sources, then upload again",
+                problems=[f"{path}: {why}" for path, why in refused])
         problems = _rule_problems(klass, parsed, files)
         if problems:
             raise ValidationFailed(
@@ -210,6 +219,44 @@ class Committing(Packs):
         claim.result = result
         crash_point("server.commit.recorded")
         return result
+
+    def _proxy_problems(self, s: Session, proj: Project, proxies: list[tuple[str, str, int]]
+                        ) -> list[tuple[str, str]]:
+        """``(path, why)`` for each proxy ``(path, descriptor id, size)`` whose descriptor
+        is not one :func:`~ama.plumbing.proxy.parse_descriptor` accepts (a scheme no client
+        fetches, such as ``file://``; a size over the largest object this server takes), or
+        describes another size than its tree entry says. Each descriptor is read from the
+        project's storage and checked against its id."""
+        from ama.plumbing.objects import InvalidObject
+        from ama.plumbing.proxy import MAX_DESCRIPTOR_BYTES, parse_descriptor
+        from ama_remote.service.objects import _CheckedStream
+
+        if not proxies:
+            return []
+        storage = self._storage(proj.storage_url)
+        rows = self._object_rows(s, proj.id, {oid for _, oid, _ in proxies})
+        found = []
+        for path, oid, size in proxies:
+            stored = rows[oid].size  # _reachable found every one stored
+            if stored > MAX_DESCRIPTOR_BYTES:
+                found.append((path, f"its descriptor is longer than {MAX_DESCRIPTOR_BYTES} "
+                                    "bytes"))
+                continue
+
+            def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
+                return ValidationFailed(f"the proxy descriptor {oid} is damaged: {detail}",
+                                        "upload the version again")
+            data = _CheckedStream(self._open_stored(s, proj.id, storage, oid, stored),
+                                  oid, stored, corrupt).read_all()
+            try:
+                descriptor = parse_descriptor(data, self.max_object_bytes)
+            except InvalidObject as e:
+                found.append((path, e.message))
+                continue
+            if descriptor.size != size:
+                found.append((path, f"its descriptor says {descriptor.size} bytes, the tree "
+                                    f"{size}"))
+        return found
 
     def _link_problems(self, s: Session, proj: Project, links: list[tuple[str, str, int]]
                        ) -> list[tuple[str, str]]:

@@ -137,6 +137,10 @@ class ServiceBase:
         self._token_bytes = token_bytes
         self.open_signup_domains = tuple(d.lower() for d in open_signup_domains)
         self.token_ttl = token_ttl
+        # The largest object the server takes: also the largest file a proxy may describe.
+        from ama_remote.config import MAX_OBJECT_BYTES
+
+        self.max_object_bytes = MAX_OBJECT_BYTES
         self._storages: dict[str, Backend] = {}
 
     def _now(self) -> datetime:
@@ -335,14 +339,17 @@ class ServiceBase:
 
     def _reachable(self, s: Session, project_id: int, manifest: str,
                    links: list[tuple[str, str, int]] | None = None,
-                   trees: list[str] | None = None
+                   trees: list[str] | None = None,
+                   proxies: list[tuple[str, str, int]] | None = None
                    ) -> tuple[Manifest | None, list[tuple[str, str, int]], list[str]]:
         """Walk a manifest through the trees stored in the database.
 
         Returns (manifest, files as (path, blob id, size), problems naming each object that
         is missing or not verified in the project); symbolic links are files there, and
         also appended to ``links`` as (path, blob id, size) when it is given. The ids of
-        the trees walked are appended to ``trees`` when it is given.
+        the trees walked are appended to ``trees`` when it is given. A proxy file is a file
+        whose blob is its descriptor (the bytes stay at their source, so the entry's size is
+        theirs, not the descriptor's); it is also appended to ``proxies`` when given.
         """
         missing: list[str] = []
         row = self._object_rows(s, project_id, [manifest], with_data=True).get(manifest)
@@ -354,6 +361,7 @@ class ServiceBase:
             raise ValidationFailed(f"object {manifest} is not a manifest: {e.message}",
                                    problems=[f"not a manifest: {manifest}"]) from e
         files: list[tuple[str, str, int]] = []
+        proxy_paths: set[str] = set()
         level = [(parsed.tree, "")]
         while level:
             rows = self._object_rows(s, project_id, [oid for oid, _ in level], with_data=True)
@@ -378,12 +386,16 @@ class ServiceBase:
                         files.append((path, entry_id, size))
                         if kind == "link" and links is not None:
                             links.append((path, entry_id, size))
+                        elif kind == "proxy":
+                            proxy_paths.add(path)
+                            if proxies is not None:
+                                proxies.append((path, entry_id, size))
             level = below
         blobs = self._object_rows(s, project_id, (oid for _, oid, _ in files))
         for path, oid, size in files:
             blob = blobs.get(oid)
             if blob is None or not blob.verified:
                 missing.append(f"missing blob {oid} ({path})")
-            elif blob.size != size:
+            elif blob.size != size and path not in proxy_paths:
                 missing.append(f"blob {oid} ({path}) is {blob.size} bytes, the tree says {size}")
         return parsed, files, missing

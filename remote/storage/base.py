@@ -154,6 +154,18 @@ class HasLocalPaths(Protocol):
 
 
 @runtime_checkable
+class Tags(Protocol):
+    """A storage that tells what version of an object it holds: an ETag (S3) or a generation
+    (GCS), and a version id when the bucket keeps versions. A proxy file records it and is
+    fetched again only while it is the same (``ama add --proxy``)."""
+
+    def tag(self, key: str) -> tuple[int, str, str] | None:
+        """Return ``(size, etag or generation, version id or "")`` of ``key``, or None when
+        it is absent."""
+        ...
+
+
+@runtime_checkable
 class ListsSizes(Protocol):
     """A storage whose listing tells each object's size, so that sizing every object under a
     prefix costs no request per object (``ama add s3://bucket/prefix/``)."""

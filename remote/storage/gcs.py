@@ -160,6 +160,14 @@ class GCSBackend:
             blob = self._bucket.get_blob(name, retry=self._retry)
         return None if blob is None else int(blob.size)
 
+    def tag(self, key: str) -> tuple[int, str, str] | None:
+        """Return ``(size, generation, "")`` of ``key``, or None when absent: a generation
+        names one version of an object already."""
+        name = self._name(key)
+        with self._errors():
+            blob = self._bucket.get_blob(name, retry=self._retry)
+        return None if blob is None else (int(blob.size), str(blob.generation or ""), "")
+
     def delete(self, key: str) -> None:
         """Remove ``key``; absent is fine."""
         name = self._name(key)

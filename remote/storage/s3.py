@@ -131,6 +131,18 @@ class S3Backend:
             return None
         return int(answer["ContentLength"])
 
+    def tag(self, key: str) -> tuple[int, str, str] | None:
+        """Return ``(size, ETag, version id or "")`` of ``key``, or None when absent."""
+        name = self._name(key)
+        try:
+            with self._errors():
+                answer = self._client.head_object(Bucket=self.bucket, Key=name)
+        except _Absent:
+            return None
+        version = answer.get("VersionId") or ""
+        return (int(answer["ContentLength"]), str(answer.get("ETag") or ""),
+                "" if version == "null" else str(version))
+
     def delete(self, key: str) -> None:
         """Remove ``key``; absent is fine."""
         name = self._name(key)

@@ -111,6 +111,12 @@ SPECIAL: dict[str, str] = {
         "reads a bucket and a web server this world has none of: "
         "tests/e2e/test_add_sources.py adds from fake-gcs-server and a local web server "
         "the same way"),
+    "ama add --proxy s3://my-bucket/weights/model.bin --dest weights": (
+        "reads a bucket this world has none of: tests/e2e/test_proxies.py adds proxies "
+        "from moto's S3, fake-gcs-server and a local web server the same way"),
+    "ama store verify --proxies": (
+        "asks buckets this world has none of: tests/e2e/test_proxies.py runs it on proxies "
+        "of moto's S3, fake-gcs-server and a local web server, unchanged and changed"),
     "ama dashboard": (
         "serves until Ctrl-C and opens a browser: tests/integration/test_dashboard.py "
         "starts ama dashboard --no-browser, signs in through its one-time link, reads a "

@@ -385,6 +385,23 @@ def test_committing_a_version_that_holds_ama_files_is_422_naming_the_path(api: A
     assert [p.split(":")[0] for p in err["problems"]] == [".ama/HEAD"]
 
 
+def test_committing_a_version_with_a_file_proxy_is_422_naming_the_path(api: Api) -> None:
+    make_class(api)
+    descriptor = (b'{"etag":"","format":"ama-proxy/1","id":"' + hash_bytes(b"x").encode()
+                  + b'","size":1,"url":"file:///etc/shadow","version":""}')
+    tree = Tree.of([TreeEntry("proxy", hash_bytes(descriptor), 1, "shadow")]).serialize()
+    manifest = Manifest(tree=hash_bytes(tree), author=Author("T", "t@example.org"),
+                        created="2026-11-27T16:00:00Z").serialize()
+    upload(api, {hash_bytes(d): d for d in (descriptor, tree, manifest)})
+    result = commit(api, hash_bytes(manifest))
+    assert result.status_code == 422
+    err = error(result)
+    assert err["code"] == "validation_failed" and "'shadow'" in err["message"]
+    assert err["problems"] == ["shadow: proxy descriptor: its url 'file:///etc/shadow' has the "
+                               "scheme 'file'; a proxy may only name s3://, gs://, http://, "
+                               "https://"]
+
+
 def test_bytes_that_do_not_match_the_id_are_refused(api: Api) -> None:
     oid = hash_bytes(b"right")
     result = api.call("PUT", f"/v1/projects/demo/objects/{oid}", "wendy", body=b"wrong")

@@ -113,9 +113,9 @@ def test_an_index_of_another_version_is_refused(tmp_path: Path) -> None:
 
     path = _valid_index(tmp_path)
     body = bytearray(path.read_bytes()[:-32])
-    body[4:8] = (4).to_bytes(4, "little")
+    body[4:8] = (5).to_bytes(4, "little")
     path.write_bytes(bytes(body) + blake3(bytes(body)).digest())
-    with pytest.raises(CorruptIndex, match="has version 4; this ama reads versions 1 to 3"):
+    with pytest.raises(CorruptIndex, match="has version 5; this ama reads versions 1 to 4"):
         Index.read(path)
 
 

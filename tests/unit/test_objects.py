@@ -198,7 +198,7 @@ LINE = f"blob {OTHER} 5\tname".encode()
 
 @pytest.mark.parametrize(("data", "said"), [
     (b"", "does not start with 'ama-tree 1'"),
-    (b"ama-tree 3\n", "does not start"),
+    (b"ama-tree 4\n", "does not start"),
     (b"AMA-TREE 1\n", "does not start"),
     (b"ama-tree 1\n" + LINE, "does not end with a newline"),
     (b"ama-tree 1\n" + LINE + b"\n\n", "line 3"),

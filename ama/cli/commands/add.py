@@ -24,6 +24,8 @@ from ama.cli.commands._porcelain import (
          "ama add s3://my-bucket/exports/train.csv --dest raw"),
         ("Stage every object under a prefix, and a file from the web:",
          "ama add gs://my-bucket/images/ https://example.org/labels.json"),
+        ("Stage a large object as a proxy, its bytes left in the bucket:",
+         "ama add --proxy s3://my-bucket/weights/model.bin --dest weights"),
     ],
     see_also=["ama-status(1)", "ama-update(1)", "ama-remove(1)", "ama-discard(1)"],
     exit_codes={0: "success", 2: "bad usage, an excluded file, a special file, a bad name, "
@@ -40,10 +42,13 @@ from ama.cli.commands._porcelain import (
 @click.option("--follow-symlinks", is_flag=True,
               help="Stage the file a symbolic link leaving the asset points at, as a file.")
 @click.option("--skip-symlinks", is_flag=True, help="Leave every symbolic link out.")
+@click.option("--proxy", is_flag=True,
+              help="Stage the files read from URLs as proxies: uploads send their "
+                   "descriptors, never their bytes.")
 @quiet_option
 @json_option
 def command(paths: tuple[str, ...], dest: str | None, follow_symlinks: bool,
-            skip_symlinks: bool, quiet: bool, as_json: bool) -> None:
+            skip_symlinks: bool, proxy: bool, quiet: bool, as_json: bool) -> None:
     """Stage the files below each PATH ('.' for the whole directory): new files, files
     whose content changed, and the removal of staged files that were deleted.
 
@@ -74,6 +79,13 @@ def command(paths: tuple[str, ...], dest: str | None, follow_symlinks: bool,
     credentials. AWS_ENDPOINT_URL and STORAGE_EMULATOR_HOST point at another endpoint.
     Every URL is checked before any byte is read; a file already at a landing place is
     replaced only if it is staged and unchanged.
+
+    With --proxy each file read from a URL is a proxy: its bytes are read once (hashed,
+    and kept in the asset store as a cache) but never uploaded; the version records a small
+    descriptor instead (the URL, the size, the BLAKE3 id and the source's ETag or GCS
+    generation; see ama-format(5), PROXY FILES). A clone or download fetches the bytes
+    from the source with the same credentials and verifies them; a source that changed
+    since is an error naming the file and the URL.
     """
     from ama.plumbing.errors import BadInput
     from ama.porcelain.add import Staged, add
@@ -84,6 +96,9 @@ def command(paths: tuple[str, ...], dest: str | None, follow_symlinks: bool,
     links = "follow" if follow_symlinks else "skip" if skip_symlinks else "record"
     urls = [p for p in paths if is_source(p)]
     local = [p for p in paths if not is_source(p)]
+    if proxy and not urls:
+        raise BadInput("--proxy stages files read from URLs; no URL was given",
+                       "name an s3://, gs:// or https:// URL")
     if dest is not None and not urls:
         raise BadInput("--dest places files read from URLs; no URL was given",
                        "move local files where they belong, then 'ama add' them")
@@ -94,7 +109,7 @@ def command(paths: tuple[str, ...], dest: str | None, follow_symlinks: bool,
             result = add(asset, local, progress=bar, links=links)
     if urls:
         with progress("Downloading", not (quiet or as_json)) as bar:
-            fetched = add_sources(asset, urls, dest, progress=bar)
+            fetched = add_sources(asset, urls, dest, progress=bar, proxy=proxy)
         result.new += fetched.new
         result.modified += fetched.modified
         result.bytes += fetched.bytes

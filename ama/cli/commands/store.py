@@ -24,8 +24,9 @@ def _open():  # type: ignore[no-untyped-def]
     ],
     see_also=["ama-config(1)", "ama-fsck(1)", "ama-count-objects(1)"],
     exit_codes={0: "success", 1: "verify found corrupt objects (that --repair could not "
-                "replace), or gc could not read an asset directory, or other ama commands "
-                "used the store for longer than --wait", 2: "bad usage or input"},
+                "replace) or proxy files whose source changed, or gc could not read an "
+                "asset directory, or other ama commands used the store for longer than "
+                "--wait", 2: "bad usage or input"},
 )
 def command() -> None:
     """Inspect and maintain the asset store ($AMA_HOME, default ~/.ama): every object
@@ -78,6 +79,8 @@ def set_(path: str) -> None:
      "ama store verify --sample 10"),
     ("Re-hash every object and fetch good copies of the corrupt ones:",
      "ama store verify --repair"),
+    ("Ask the source of every proxy file of this asset whether it changed:",
+     "ama store verify --proxies"),
 ])
 @click.option("--sample", type=float, default=100.0, metavar="PCT",
               help="Re-hash a random PCT percent of the objects (default: all).")
@@ -85,14 +88,47 @@ def set_(path: str) -> None:
               help="Replace each corrupt object with a copy from a remote, re-hashed first: "
                    "the remotes of the asset directories on this machine, then the default "
                    "one.")
+@click.option("--proxies", is_flag=True,
+              help="Instead, ask the source of every proxy file of the version in this "
+                   "asset directory for its size and ETag or generation.")
+@click.option("--full", is_flag=True,
+              help="With --proxies, also read and hash each proxy's bytes at its source.")
 @quiet_option
 @json_option
-def verify(sample: float, repair: bool, quiet: bool, as_json: bool) -> None:
+def verify(sample: float, repair: bool, proxies: bool, full: bool, quiet: bool,
+           as_json: bool) -> None:
     """Re-hash stored objects and report every one whose bytes no longer match its id
     ('corrupt<TAB>id<TAB>path: problem'), and with --repair each one replaced by a good
-    copy ('repaired<TAB>id')."""
-    from ama.plumbing.errors import AmaError
+    copy ('repaired<TAB>id').
+
+    With --proxies, check instead that the source of each proxy file of the version this
+    asset directory holds (ama add --proxy) still holds its bytes, and report every one
+    that changed ('changed<TAB>path<TAB>url: problem'); --full re-hashes the bytes at the
+    source too. A source that refuses the credentials is an error naming the file."""
+    from ama.plumbing.errors import AmaError, BadInput
     from ama.porcelain.store import verify as store_verify
+
+    if full and not proxies:
+        raise BadInput("--full re-hashes proxies at their sources: give --proxies too")
+    if proxies:
+        if repair:
+            raise BadInput("--repair replaces corrupt store objects; it does nothing with "
+                           "--proxies")
+        from ama.cli.commands._porcelain import open_asset
+        from ama.porcelain.sources import check_proxies
+
+        found = check_proxies(open_asset(), full)
+        if as_json:
+            emit_json(found.to_json())
+        else:
+            for bad in found.changed:
+                click.echo(f"changed\t{bad['path']}\t{bad['url']}: {bad['problem']}")
+            note(f"checked {found.checked} proxy file(s), {len(found.changed)} changed", quiet)
+        if found.changed:
+            raise AmaError(f"{len(found.changed)} proxy file(s) changed at their source",
+                           "ask the asset's author to add them again with 'ama add --proxy' "
+                           "and upload a new version")
+        return
 
     store = _open()
     with progress("Verifying", not (quiet or as_json)) as bar:

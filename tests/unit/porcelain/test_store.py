@@ -50,6 +50,22 @@ def test_gc_keeps_what_asset_dirs_history_and_uploads_need(asset: Asset) -> None
     assert odb.has(hash_bytes(b"second")) and odb.has(pending)
 
 
+def test_gc_keeps_the_descriptor_of_a_proxy_staged_but_not_uploaded(asset: Asset) -> None:
+    from ama.plumbing.index import IndexEntry
+    from ama.plumbing.proxy import ProxyDescriptor
+    from ama.porcelain.asset import locked_index
+
+    odb = asset.odb
+    content = odb.write(b"content")
+    descriptor = odb.write(ProxyDescriptor("s3://b/k", 7, content).serialize())
+    with locked_index(asset) as index:
+        index.add(IndexEntry("x.bin", content, 7))
+        index.proxies["x.bin"] = (content, descriptor)
+        index.write()
+    assert gc(asset.store, grace=0).deleted == []
+    assert odb.has(content) and odb.has(descriptor)
+
+
 def test_gc_refuses_when_an_asset_dir_cannot_be_read(asset: Asset) -> None:
     garbage = asset.odb.write(b"x")
     (asset.dir.meta / "index").write_bytes(b"junk")

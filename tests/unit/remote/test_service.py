@@ -7,6 +7,7 @@ PostgreSQL by overriding the ``db_url`` fixture.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -91,7 +92,7 @@ def admin(service: Service) -> Caller:
 ADA = Author("Ada", "ada@example.org")
 
 
-def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
+def build(files: dict[str, bytes | str | tuple[bytes, int]], metadata: dict[str, Any] | None = None,
           inputs: tuple[Input, ...] = (), message: str = "",
           author: Author = ADA) -> tuple[str, dict[str, bytes]]:
     """Return (manifest id, every object id -> bytes) for a version holding ``files``."""
@@ -103,6 +104,10 @@ def build(files: dict[str, bytes | str], metadata: dict[str, Any] | None = None,
             if isinstance(value, dict):
                 oid, size = tree_of(value)
                 items.append(TreeEntry("tree", oid, size, name))
+            elif isinstance(value, tuple):  # a proxy: (its descriptor's bytes, its size)
+                data, size = value
+                objects[hash_bytes(data)] = data
+                items.append(TreeEntry("proxy", hash_bytes(data), size, name))
             elif isinstance(value, str):  # a symbolic link to this target
                 data = value.encode()
                 objects[hash_bytes(data)] = data
@@ -278,6 +283,51 @@ def test_a_version_holding_a_link_leaving_it_is_refused_naming_it(service: Servi
         service.commit(admin, "lab", "models", None, None, manifest, "k")
     assert [p.split(":")[0] for p in refused.value.problems] == ["d/escape"]
     assert "'d/escape'" in refused.value.message
+    assert service.list_assets(admin, "lab", "models")["items"] == []
+
+
+def _descriptor(url: str, size: int = 7, content: bytes = b"content") -> bytes:
+    return json.dumps({"etag": '"e1"', "format": "ama-proxy/1", "id": hash_bytes(content),
+                       "size": size, "url": url, "version": ""},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_version_holding_proxies_is_recorded_without_their_bytes(service: Service,
+                                                                   admin: Caller) -> None:
+    manifest, objects = build({
+        "data/a.bin": (_descriptor("s3://bucket/a.bin"), 7),
+        "data/b.bin": (_descriptor("https://example.org/b.bin"), 7),
+        "ok.txt": b"fine"})
+    upload(service, admin, objects)
+    done = service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert done["version"] == "0.0.0"
+    # Only the descriptors were stored: the content's id is no object of the project.
+    with service.db.transaction() as s:
+        stored = set(s.scalars(select(StoredObject.oid)))
+    assert hash_bytes(b"content") not in stored
+
+
+@pytest.mark.parametrize("descriptor, entry_size, said", [
+    (_descriptor("file:///etc/shadow"), 7, "scheme 'file'"),
+    (_descriptor("gopher://127.0.0.1:70/x"), 7, "scheme 'gopher'"),
+    (_descriptor("https://user:secret@example.org/x"), 7, "holds credentials"),
+    (_descriptor("s3://bucket"), 7, "is not s3://BUCKET/KEY"),
+    (_descriptor("s3://bucket/k", size=6 * 2**40), 6 * 2**40, "over the"),
+    (_descriptor("s3://bucket/k", size=8), 7, "says 8 bytes, the tree 7"),
+    (_descriptor("s3://bucket/k").replace(b",", b", "), 7, "canonical"),
+    (b"not json", 7, "not a proxy descriptor"),
+])
+def test_a_version_holding_a_hostile_proxy_is_refused_naming_it(
+        service: Service, admin: Caller, descriptor: bytes, entry_size: int,
+        said: str) -> None:
+    manifest, objects = build({"d/evil.bin": (descriptor, entry_size),
+                               "d/fine.bin": (_descriptor("gs://bucket/fine.bin"), 7)})
+    upload(service, admin, objects)
+    with pytest.raises(ValidationFailed) as refused:
+        service.commit(admin, "lab", "models", None, None, manifest, "k")
+    assert [p.split(":")[0] for p in refused.value.problems] == ["d/evil.bin"]
+    assert said in refused.value.problems[0]
+    assert "'d/evil.bin'" in refused.value.message
     assert service.list_assets(admin, "lab", "models")["items"] == []
 
 
