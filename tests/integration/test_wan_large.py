@@ -124,9 +124,11 @@ def _keys(s3_bucket: object) -> list[str]:
 
 def _join(home: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``server`` the default remote of ``ama`` run in ``home``, signed in, in its
-    project, with class data, and objects from THRESHOLD bytes on moved in parts."""
-    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+    project, with class data, and objects from THRESHOLD bytes on moved in parts: set as
+    a user does, in the settings, which uploads and downloads both follow."""
+    monkeypatch.delenv("AMA_MULTIPART_THRESHOLD", raising=False)
+    for args in (("config", "set", "transfer.multipart_threshold", str(THRESHOLD)),
+                 ("remote", "add", "team", server.url), ("remote", "default", "team"),
                  ("auth", "login", "--token", server.token, "--remote", "team"),
                  ("project", "activate", server.project), ("class", "init", "data")):
         ama(*args, cwd=home)
@@ -220,7 +222,8 @@ def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
     for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
                  ("config", "set", "project.active", server.project),
                  ("auth", "login", "--token", server.token),
-                 ("config", "set", "transfer.parallelism", "2")):
+                 ("config", "set", "transfer.parallelism", "2"),
+                 ("config", "set", "transfer.multipart_threshold", str(THRESHOLD))):
         ama(*args, cwd=tmp_path, env=other)
     s3.reset_counts()
     kill_when(["clone", "data/1", "-d", str(tmp_path / "c")], tmp_path, other,
