@@ -8,8 +8,8 @@
 - ``start_ama_server`` (per test): a factory, ``start(database_url=None, storage_url=None)``,
   that runs ``ama-server init`` (an admin user, whose token it keeps) and ``project add
   demo`` on the storage URL in this process (``setup_ama_server``), then ``serve`` on a
-  free loopback port; waits until the server answers
-  and returns a :class:`RunningServer`. Every server it started is stopped after the test.
+  free loopback port; waits until the server answers and returns a :class:`RunningServer`.
+  Every server it started is stopped after the test (waited for at the end of the session).
   Defaults: SQLite in tmp_path, ``file://`` storage in tmp_path.
 - ``server_database_url``: parametrized over ``sqlite`` and ``postgresql`` (a fresh database
   from ``postgres_url``).
@@ -179,6 +179,7 @@ def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
               workers: int = 2) -> RunningServer:
         nonlocal count
         count += 1
+        _stopping[:] = [p for p in _stopping if p.poll() is None]  # reap those that exited
         root = tmp_path / f"server-{count}"
         home = root / "home"
         database_url = database_url or f"sqlite:///{root / 'ama.db'}"
@@ -197,8 +198,23 @@ def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     try:
         yield start
     finally:
+        # The test is done with them: they stop while the next tests run (a gunicorn takes
+        # a second or more to), and are waited for before the session ends.
         for server in started:
-            server.stop()
+            if server.process.poll() is None:
+                server.process.terminate()
+                _stopping.append(server.process)
+
+
+_stopping: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_stopped() -> Iterator[None]:
+    """Wait, at the end of the session, for the servers ``start_ama_server`` stopped."""
+    yield
+    while _stopping:
+        _stop(_stopping.pop())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
