@@ -24,14 +24,14 @@ class Team:
         self.server = server
         self.tokens = {"admin": server.token}
         self.other = tmp_path / "other"
-        server.run("project", "add", "other", "--storage", f"file://{self.other}",
-                   "--no-check")
+        server.setup("project", "add", "other", "--storage", f"file://{self.other}",
+                     "--no-check")
         for name, project, role in (("padmin", "demo", "admin"), ("writer", "demo", "writer"),
                                     ("reader", "demo", "reader"),
                                     ("stranger", "other", "admin"), ("victim", "demo", "reader")):
-            server.run("user", "add", name, "--email", f"{name}@example.org")
-            server.run("project", "grant", project, name, role)
-            self.tokens[name] = server.run("token", "issue", name).stdout.strip()
+            server.setup("user", "add", name, "--email", f"{name}@example.org")
+            server.setup("project", "grant", project, name, role)
+            self.tokens[name] = server.setup("token", "issue", name).strip()
 
     def call(self, who: str, method: str, path: str, body: Any = None,
              params: dict[str, str] | None = None) -> requests.Response:
@@ -75,7 +75,7 @@ def test_each_admin_route_answers_each_role_as_documented(team: Team) -> None:
                     {"role": "reader"}) == project_admins
 
     def regrant() -> None:
-        team.server.run("project", "grant", "demo", "victim", "reader")
+        team.server.setup("project", "grant", "demo", "victim", "reader")
 
     assert statuses(team, "DELETE", "/v1/projects/demo/members/victim", before=regrant) == {
         **project_admins, "admin": 204, "padmin": 204}

@@ -1,8 +1,9 @@
 """A headless Chromium driven by Playwright, for the dashboard's tests.
 
-- ``browser``: a factory, ``open()`` -> :class:`Browser`, each a fresh browser profile under
-  tmp_path (its own cookies), closed after the test. Playwright cannot download browsers
-  here: it launches the system's ``chromium`` (tests/services/tools.sh installs it).
+- ``browser``: a factory, ``open()`` -> :class:`Browser`, each a fresh context (its own
+  cookies and storage) of one Chromium per test process, closed after the test. Playwright
+  cannot download browsers here: it launches the system's ``chromium``
+  (tests/services/tools.sh installs it).
 - :class:`Browser` records every JavaScript dialog (an ``alert`` an injected script would
   open) in ``dialogs``, and ``shot(name)`` saves a screenshot under tmp_path/screenshots.
 """
@@ -35,30 +36,49 @@ class Browser:
         return path
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Callable[[], Browser]]:
-    """Yield ``open()`` -> a fresh :class:`Browser`; every one is closed after the test."""
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Chromium per test process (a launch costs seconds); tests get contexts of it."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or CHROMIUM
-    opened: list[Browser] = []
-    with sync_playwright() as playwright:
-        def open_browser() -> Browser:
-            profile = tmp_path / f"chromium-{len(opened) + 1}"
-            # A persistent context keeps the profile under tmp_path, not in /tmp. Root needs
-            # --no-sandbox.
-            context = playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=executable, headless=True,
-                args=["--no-sandbox"], viewport={"width": 1280, "height": 900})
-            page = context.pages[0] if context.pages else context.new_page()
-            opened_browser = Browser(context, page, tmp_path / "screenshots")
-            page.on("dialog", lambda d: (opened_browser.dialogs.append(d.message),
-                                         d.dismiss()))
-            opened.append(opened_browser)
-            return opened_browser
-
+    root = tmp_path_factory.mktemp("chromium")
+    # Playwright's driver and the browser it starts inherit this environment: their
+    # profile and temporary files stay under pytest's temporary folder, not in /tmp or ~.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(root))
+        env.setenv("TMPDIR", str(root))
+        playwright = sync_playwright().start()
         try:
-            yield open_browser
-        finally:
-            for b in opened:
-                b.context.close()
+            # Root needs --no-sandbox.
+            chromium = playwright.chromium.launch(executable_path=executable, headless=True,
+                                                  args=["--no-sandbox"])
+        except BaseException:
+            playwright.stop()
+            raise
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        playwright.stop()
+
+
+@pytest.fixture
+def browser(chromium: Any, tmp_path: Path) -> Iterator[Callable[[], Browser]]:
+    """Yield ``open()`` -> a fresh :class:`Browser`; every one is closed after the test."""
+    opened: list[Browser] = []
+
+    def open_browser() -> Browser:
+        # A new context is a fresh profile: no cookies, storage or cache of any other.
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        opened_browser = Browser(context, page, tmp_path / "screenshots")
+        page.on("dialog", lambda d: (opened_browser.dialogs.append(d.message), d.dismiss()))
+        opened.append(opened_browser)
+        return opened_browser
+
+    try:
+        yield open_browser
+    finally:
+        for b in opened:
+            b.context.close()

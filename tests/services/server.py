@@ -6,9 +6,10 @@
   yields a :class:`ServerProcess` (its ``url``) and stops it at the end. ``start_server``
   and ``ServerProcess.stop()`` do the same in two steps.
 - ``start_ama_server`` (per test): a factory, ``start(database_url=None, storage_url=None)``,
-  that runs ``ama-server init`` (an admin user, whose token it keeps), ``project add demo``
-  on the storage URL, and ``serve`` on a free loopback port; waits until the server answers
-  and returns a :class:`RunningServer`. Every server it started is stopped after the test.
+  that runs ``ama-server init`` (an admin user, whose token it keeps) and ``project add
+  demo`` on the storage URL in this process (``setup_ama_server``), then ``serve`` on a
+  free loopback port; waits until the server answers and returns a :class:`RunningServer`.
+  Every server it started is stopped after the test (waited for at the end of the session).
   Defaults: SQLite in tmp_path, ``file://`` storage in tmp_path.
 - ``server_database_url``: parametrized over ``sqlite`` and ``postgresql`` (a fresh database
   from ``postgres_url``).
@@ -59,9 +60,29 @@ class RunningServer:
         return {**os.environ, "AMA_SERVER_HOME": str(self.home),
                 "AMA_DATABASE_URL": self.database_url}
 
+    def setup(self, *args: str) -> str:
+        """Run ``ama-server ARGS`` in this process (:func:`setup_ama_server`); its stdout."""
+        return setup_ama_server(self.home, self.database_url, *args)
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``ama-server ARGS`` on this server's home and database."""
         return run_ama_server(self.env(), *args, check=check)
+
+
+def setup_ama_server(home: Path, database_url: str, *args: str) -> str:
+    """Run ``ama-server ARGS`` on ``home`` and ``database_url`` in this process; return its
+    stdout. For the set-up of tests that are not about the installed command: a process per
+    call costs a second of start-up on a loaded machine, dozens of them per test."""
+    from click.testing import CliRunner
+
+    from ama_remote.cli import cli
+
+    done = CliRunner().invoke(cli, ["--home", str(home), "--database-url", database_url,
+                                    *args])
+    if done.exit_code != 0:
+        raise AssertionError(f"ama-server {' '.join(args)} exited {done.exit_code}:\n"
+                             f"{done.output}") from done.exception
+    return done.stdout
 
 
 def run_ama_server(env: dict[str, str], *args: str,
@@ -158,15 +179,17 @@ def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
               workers: int = 2) -> RunningServer:
         nonlocal count
         count += 1
+        _stopping[:] = [p for p in _stopping if p.poll() is None]  # reap those that exited
         root = tmp_path / f"server-{count}"
         home = root / "home"
         database_url = database_url or f"sqlite:///{root / 'ama.db'}"
         storage_url = storage_url or f"file://{root / 'storage'}"
         env = {**os.environ, "AMA_SERVER_HOME": str(home), "AMA_DATABASE_URL": database_url}
-        token = run_ama_server(env, "init", "--admin", ADMIN, "--email", "admin@example.org",
-                               "--storage", storage_url).stdout.strip()
-        run_ama_server(env, "project", "add", PROJECT, "--storage", storage_url, "--no-check")
-        run_ama_server(env, "project", "grant", PROJECT, ADMIN, "admin")
+        token = setup_ama_server(home, database_url, "init", "--admin", ADMIN, "--email",
+                                 "admin@example.org", "--storage", storage_url).strip()
+        setup_ama_server(home, database_url, "project", "add", PROJECT, "--storage",
+                         storage_url, "--no-check")
+        setup_ama_server(home, database_url, "project", "grant", PROJECT, ADMIN, "admin")
         server = start_server(env, root / "server.log", workers)
         started.append(server)
         return RunningServer(server.url, token, PROJECT, home, database_url, storage_url,
@@ -175,8 +198,23 @@ def start_ama_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     try:
         yield start
     finally:
+        # The test is done with them: they stop while the next tests run (a gunicorn takes
+        # a second or more to), and are waited for before the session ends.
         for server in started:
-            server.stop()
+            if server.process.poll() is None:
+                server.process.terminate()
+                _stopping.append(server.process)
+
+
+_stopping: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_stopped() -> Iterator[None]:
+    """Wait, at the end of the session, for the servers ``start_ama_server`` stopped."""
+    yield
+    while _stopping:
+        _stop(_stopping.pop())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
