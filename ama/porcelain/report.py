@@ -12,8 +12,14 @@ most :data:`FOLDER_FILES` files a folder and :data:`LISTED_FILES` files and
 :data:`LISTED_FOLDERS` folders in all, breadth first (the files shared out over the folders
 of each level), and says what it left out and how to list it. Previews read whole objects
 (verified as any download is), at most :data:`PREVIEWS` of them, none larger than
-:data:`PREVIEW_BYTES` (:data:`IMAGE_BYTES` for images, which are embedded as they are and
-scaled down by the browser: no imaging library is a dependency).
+:data:`PREVIEW_BYTES`.
+
+Images are embedded as thumbnails at most :data:`THUMBNAIL_SIDE` pixels on their long side
+when Pillow is installed (the ``report`` extra: ``pip install 'amapy[report]'``), read from
+objects up to :data:`THUMBNAIL_SOURCE_BYTES` and of at most :data:`THUMBNAIL_PIXELS` pixels,
+checked from the image's header before any pixel is decoded, so that a hostile image cannot
+make the report eat memory. Without Pillow the page says so and embeds images as they are,
+only those up to :data:`IMAGE_BYTES`.
 
 A class's visualisation rules choose the previews (ama-protocol(7))::
 
@@ -53,6 +59,9 @@ LINEAGE = 40
 PREVIEWS = 12
 PREVIEW_BYTES = 8 * 1024 * 1024
 IMAGE_BYTES = 1024 * 1024
+THUMBNAIL_SIDE = 256
+THUMBNAIL_SOURCE_BYTES = 64 * 1024 * 1024
+THUMBNAIL_PIXELS = 40_000_000
 HEAD_BYTES = 64 * 1024
 TEXT_BYTES = 16 * 1024
 _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
@@ -117,6 +126,7 @@ class Report:
     history_hidden: int
     previews: list[Preview]
     generated: str
+    thumbnails: bool = True  # False when Pillow is missing and images are embedded as they are
 
     @property
     def listed_files(self) -> int:
@@ -188,7 +198,53 @@ def _plan(visualisation: Any, files: list[FileRow]) -> list[tuple[FileRow, str, 
     return chosen
 
 
-def _render_preview(item: FileRow, show: str, rows: int, data: bytes) -> Preview:
+def pillow_available() -> bool:
+    """Whether the report can make thumbnails (Pillow is an optional extra)."""
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def thumbnail(data: bytes, mime: str) -> tuple[str, bytes] | str:
+    """Return (mime, bytes) of ``data`` scaled to at most :data:`THUMBNAIL_SIDE` pixels on
+    its long side, or why it cannot be. Needs Pillow."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        # Opening reads the header only: the pixel count is checked before any decoding,
+        # below Pillow's own decompression-bomb limit, which only warns below twice its value
+        # (made an error here, so that no such image is ever decoded).
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            width, height = image.size
+            if width * height > THUMBNAIL_PIXELS:
+                return (f"{width}×{height} pixels, more than the {THUMBNAIL_PIXELS:,} "
+                        "a thumbnail decodes")
+            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG decodes scaled down
+            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            out = io.BytesIO()
+            if mime == "image/jpeg" and image.mode in ("RGB", "L"):
+                image.save(out, "JPEG", quality=85)
+                return "image/jpeg", out.getvalue()
+            small: Image.Image = image
+            if small.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+                small = small.convert("RGBA")
+            small.save(out, "PNG", optimize=True)
+            return "image/png", out.getvalue()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"more than the {THUMBNAIL_PIXELS:,} pixels a thumbnail decodes"
+    except (OSError, ValueError, SyntaxError) as error:
+        return f"an image Pillow cannot read ({type(error).__name__})"
+
+
+def _render_preview(item: FileRow, show: str, rows: int, data: bytes,
+                    thumbnails: bool = False) -> Preview:
     preview = Preview(item.path, item.id, item.size, show)
     if show == "image":
         mime = next((m for magic, m in _IMAGE_TYPES if data.startswith(magic)), None)
@@ -196,8 +252,14 @@ def _render_preview(item: FileRow, show: str, rows: int, data: bytes) -> Preview
             mime = "image/webp"
         if mime is None:
             preview.show, preview.note = "skipped", "not a PNG, JPEG, GIF or WebP image"
-        else:
-            preview.data_uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+            return preview
+        if thumbnails:
+            made = thumbnail(data, mime)
+            if isinstance(made, str):
+                preview.show, preview.note = "skipped", made
+                return preview
+            mime, data = made
+        preview.data_uri = f"data:{mime};base64,{base64.b64encode(data).decode()}"
         return preview
     head = data[:HEAD_BYTES]
     partial = len(data) > len(head)
@@ -221,13 +283,14 @@ def _render_preview(item: FileRow, show: str, rows: int, data: bytes) -> Preview
 
 
 def previews(remote: Remote, odb: FileObjectDatabase, visualisation: Any,
-             files: list[FileRow], parallelism: int = 8) -> list[Preview]:
+             files: list[FileRow], parallelism: int = 8,
+             thumbnails: bool = False) -> list[Preview]:
     """Return the previews the class's rules ask for, fetching (and verifying) the few
-    objects they need that the store lacks."""
+    objects they need that the store lacks; images as thumbnails when ``thumbnails``."""
     from ama.porcelain.download import receive
 
     plan = _plan(visualisation, files)
-    limit = {"image": IMAGE_BYTES}
+    limit = {"image": THUMBNAIL_SOURCE_BYTES if thumbnails else IMAGE_BYTES}
     wanted = [(f.id, f.size) for f, show, _ in plan if f.size <= limit.get(show, PREVIEW_BYTES)]
     if wanted:
         receive(remote.transport, remote.project, odb, wanted, parallelism)
@@ -238,7 +301,7 @@ def previews(remote: Remote, odb: FileObjectDatabase, visualisation: Any,
             shown.append(Preview(item.path, item.id, item.size, "skipped",
                                  note=f"larger than the {most // 1024:,} KiB a preview reads"))
             continue
-        shown.append(_render_preview(item, show, rows, odb.get(item.id)))
+        shown.append(_render_preview(item, show, rows, odb.get(item.id), thumbnails))
     return shown
 
 
@@ -268,13 +331,16 @@ def report(remote: Remote, ref: AssetRef, odb: FileObjectDatabase, parallelism: 
     # A proxy file is listed, never previewed: its bytes are at its source, not the remote.
     items = [FileRow(p.rsplit("/", 1)[-1], p, oid, size, kind)
              for p, oid, size, kind in sorted(rows) if p not in proxies]
-    shown_previews = previews(remote, odb, klass.get("visualisation"), items, parallelism)
+    thumbnails = pillow_available()
+    shown_previews = previews(remote, odb, klass.get("visualisation"), items, parallelism,
+                              thumbnails)
     history = shown.versions or remote.transport.versions(remote.project, ref.cls, ref.asset)
     history = list(reversed(history))
     hidden = max(0, len(history) - HISTORY)
     when = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Report(shown.asset, version, shown.manifest, remote.project, remote.name, klass,
-                  root, shown.dependents, history[:HISTORY], hidden, shown_previews, when)
+                  root, shown.dependents, history[:HISTORY], hidden, shown_previews, when,
+                  thumbnails)
 
 
 def render(page: Report) -> str:
@@ -302,6 +368,7 @@ def render(page: Report) -> str:
         dependents_hidden=max(0, len(page.dependents) - LINEAGE),
         lineage=_lineage_layout(len(inputs[:LINEAGE]), len(page.dependents[:LINEAGE])),
         listed=page.listed_files, limits={"folder": FOLDER_FILES, "files": LISTED_FILES},
+        image_bytes=IMAGE_BYTES,
     ).lstrip()
 
 

@@ -284,6 +284,24 @@ class Search(Page):
                          results=results, kind=kind)
 
 
+def _thumbnail(stream: Any, size: int, mime: str) -> tuple[str, bytes] | None:
+    """The thumbnail ``ama report`` embeds, of the image in ``stream`` (read and closed):
+    None when the image is not one Pillow can decode safely."""
+    from ama.porcelain.report import thumbnail
+
+    try:
+        made = thumbnail(stream.read(size), mime)
+    finally:
+        stream.close()
+    return None if isinstance(made, str) else made
+
+
+def _thumbnails(size: int) -> bool:
+    from ama.porcelain.report import THUMBNAIL_SOURCE_BYTES, pillow_available
+
+    return size <= THUMBNAIL_SOURCE_BYTES and pillow_available()
+
+
 class Raw(Page):
     """A file's bytes: as an image for a thumbnail, else as a download."""
 
@@ -294,6 +312,14 @@ class Raw(Page):
         stream, size = self.service.open_object(request.caller, project, oid)
         secure_headers(resp, RAW_CSP)
         if request.param("view") == "image" and suffix in IMAGE_TYPES:
+            # A thumbnail where Pillow can make one (the page shows images small), else the
+            # original, which the browser decodes and scales as it did before.
+            if _thumbnails(size):
+                made = _thumbnail(stream, size, IMAGE_TYPES[suffix])
+                if made is not None:
+                    resp.content_type, resp.data = made
+                    return
+                stream, size = self.service.open_object(request.caller, project, oid)
             resp.content_type = IMAGE_TYPES[suffix]
         else:
             resp.content_type = "application/octet-stream"

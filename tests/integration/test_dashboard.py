@@ -424,3 +424,38 @@ def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
     assert "Traceback" not in err
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=5)
+
+
+def test_image_previews_are_served_as_thumbnails_and_downloads_as_they_are(
+        tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from ama.porcelain.report import THUMBNAIL_SIDE
+
+    service, admin, client = in_process(tmp_path)
+    out = io.BytesIO()
+    Image.effect_noise((4000, 3000), 64).convert("RGB").save(out, "PNG")
+    photo = out.getvalue()
+    commit(service, admin, "demo", "tables", {"big.png": photo, "fake.png": b"not an image"})
+    cookie = {"Cookie": f"ama_session={service.issue_token('ada')}"}
+
+    def get(data: bytes, query: str) -> Any:
+        return client.simulate_get(f"/p/demo/raw/{hash_bytes(data)}", query_string=query,
+                                   headers=cookie)
+
+    shown = get(photo, "name=big.png&view=image")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(shown.content)) as thumbnail:
+        assert thumbnail.size == (THUMBNAIL_SIDE, THUMBNAIL_SIDE * 3 // 4)
+    assert len(shown.content) <= THUMBNAIL_SIDE * THUMBNAIL_SIDE * 3 < len(photo)
+    # A download is the file itself; what Pillow cannot read is sent as it is.
+    assert get(photo, "name=big.png").content == photo
+    assert get(b"not an image", "name=fake.png&view=image").content == b"not an image"
+    # Under the same role checks as the file: otto, of another project, sees nothing.
+    outsider = client.simulate_get(f"/p/demo/raw/{hash_bytes(photo)}",
+                                   query_string="name=big.png&view=image",
+                                   headers={"Cookie": f"ama_session={service.issue_token('otto')}"})
+    assert outsider.status_code == 404 and b"\x89PNG" not in outsider.content
+    service.db.dispose()

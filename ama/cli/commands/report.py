@@ -46,7 +46,10 @@ def command(name: str | None, output: str | None, remote: str | None) -> None:
     Content-Security-Policy forbids scripts and every request. A folder lists at most
     200 files and the page 2,000 files and 1,000 folders (each folder shows how many
     files it holds); the page says what it left out and how to list it all. Previews:
-    at most 12 files, images of up to 1 MiB, other files of up to 8 MiB.
+    at most 12 files, other files of up to 8 MiB. Images are thumbnails of at most
+    256 pixels on their long side, made with Pillow (pip install 'amapy[report]') from
+    images of up to 64 MiB and 40,000,000 pixels (checked before decoding); without
+    Pillow the page says so and embeds images of up to 1 MiB as they are.
 
     Visualisation rules are the class's 'visualisation' JSON: patterns mapped to a
     viewer, {"*.csv": "table", "img/*.png": "image", "*.json": "json"}, or

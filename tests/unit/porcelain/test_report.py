@@ -88,3 +88,119 @@ def test_previews_skip_what_they_cannot_show_and_say_why() -> None:
     text = render(page)
     assert "no preview: not a PNG" in text and "<svg onload" not in text
     assert "<img" not in text
+
+
+def _image_bytes(size: tuple[int, int], kind: str = "PNG") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    # Noise, so that the file is as large as a photograph of that size, not a few KiB.
+    Image.effect_noise(size, 64).convert("RGB").save(out, kind)
+    return out.getvalue()
+
+
+def _decoded(uri: str) -> tuple[str, tuple[int, int], int]:
+    import base64
+    import io
+
+    from PIL import Image
+
+    head, data = uri.split(",", 1)
+    raw = base64.b64decode(data)
+    with Image.open(io.BytesIO(raw)) as image:
+        return head, image.size, len(raw)
+
+
+def test_large_images_are_embedded_as_thumbnails() -> None:
+    from ama.porcelain.report import IMAGE_BYTES, THUMBNAIL_SIDE
+
+    photo = _image_bytes((4000, 3000))
+    assert len(photo) > IMAGE_BYTES  # so large that the page used to leave it out
+    snapshot = _image_bytes((1200, 1600), "JPEG")
+    remote = connect(Config.open())
+    remote.transport.put_class(remote.project, "ml", visualisation={"*": "image"})
+    publish(remote.transport, remote.project, "ml",
+            {"big.png": photo, "tall.jpg": snapshot, "icon.png": _image_bytes((20, 10))})
+    page = report(remote, parse_name("ml/1"), Store.open().objects)
+    shown = {p.path: p for p in page.previews}
+    assert page.thumbnails and all(p.show == "image" for p in page.previews)
+
+    assert _decoded(shown["big.png"].data_uri)[:2] == (
+        "data:image/png;base64", (THUMBNAIL_SIDE, THUMBNAIL_SIDE * 3 // 4))
+    assert _decoded(shown["tall.jpg"].data_uri)[:2] == (
+        "data:image/jpeg;base64", (THUMBNAIL_SIDE * 3 // 4, THUMBNAIL_SIDE))
+    assert _decoded(shown["icon.png"].data_uri)[1] == (20, 10)  # never scaled up
+    # The page holds the thumbnails, not the originals: each at most a raw RGB thumbnail,
+    # and nothing else of the images.
+    text = render(page)
+    thumbnails = [_decoded(p.data_uri)[2] for p in page.previews]
+    assert all(size <= THUMBNAIL_SIDE * THUMBNAIL_SIDE * 3 for size in thumbnails)
+    without_images = len(re.sub(r'src="data:[^"]*"', 'src=""', text).encode())
+    assert len(text.encode()) == without_images + sum(len(p.data_uri) for p in page.previews)
+    assert len(text.encode()) < len(photo) // 10
+    assert "install Pillow" not in text
+
+
+def test_broken_and_hostile_images_are_skipped_not_decoded() -> None:
+    import struct
+    import zlib
+
+    from ama.porcelain.report import THUMBNAIL_PIXELS
+
+    def png_header(width: int, height: int) -> bytes:
+        # A valid PNG header claiming a huge image, with a few bytes of pixels after it:
+        # decoding it would allocate width × height × 3 bytes.
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return (struct.pack(">I", len(data)) + kind + data
+                    + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (b"\x89PNG\r\n\x1a\n"
+                + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+
+    side = int(THUMBNAIL_PIXELS ** 0.5) + 1  # just over the limit, under Pillow's own
+    remote = connect(Config.open())
+    remote.transport.put_class(remote.project, "ml", visualisation={"*": "image"})
+    publish(remote.transport, remote.project, "ml", {
+        "bomb.png": png_header(side, side), "huge.png": png_header(100_000, 100_000),
+        "cut.png": _image_bytes((300, 200))[:400], "text.png": b"\x89PNG\r\n\x1a\nnot really"})
+    page = report(remote, parse_name("ml/1"), Store.open().objects)
+    shown = {p.path: (p.show, p.note) for p in page.previews}
+    assert shown["bomb.png"] == ("skipped", f"{side}×{side} pixels, more than the "
+                                            f"{THUMBNAIL_PIXELS:,} a thumbnail decodes")
+    assert shown["huge.png"] == ("skipped", f"more than the {THUMBNAIL_PIXELS:,} pixels a "
+                                            "thumbnail decodes")
+    assert shown["cut.png"][0] == shown["text.png"][0] == "skipped"
+    assert all(note.startswith("an image Pillow cannot read")
+               for path, (_, note) in shown.items() if path in ("cut.png", "text.png"))
+    text = render(page)
+    assert "<img" not in text and "no preview: an image Pillow cannot read" in text
+
+
+def test_without_pillow_the_page_says_so_and_keeps_only_small_images() -> None:
+    import base64
+    import subprocess
+    import sys
+
+    from ama.porcelain.report import IMAGE_BYTES
+
+    photo, icon = _image_bytes((4000, 3000)), _image_bytes((20, 10))
+    remote = connect(Config.open())
+    remote.transport.put_class(remote.project, "ml", visualisation={"*": "image"})
+    publish(remote.transport, remote.project, "ml", {"big.png": photo, "icon.png": icon})
+    # A Python where Pillow cannot be imported, as where the report extra is not installed.
+    script = (
+        "import sys; sys.modules['PIL'] = None\n"
+        "from ama.plumbing.store import Store\n"
+        "from ama.porcelain.config import Config\n"
+        "from ama.porcelain.info import connect, parse_name\n"
+        "from ama.porcelain.report import render, report\n"
+        "page = report(connect(Config.open()), parse_name('ml/1'), Store.open().objects)\n"
+        "sys.stdout.write(render(page))\n")
+    text = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                          text=True).stdout
+    assert "install Pillow (<code>pip install 'amapy[report]'</code>)" in text
+    assert f"larger than the {IMAGE_BYTES // 1024:,} KiB a preview reads" in text
+    images = re.findall(r'<img src="([^"]*)"', text)
+    assert images == [f"data:image/png;base64,{base64.b64encode(icon).decode()}"]
