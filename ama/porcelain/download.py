@@ -27,7 +27,6 @@ from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
-from ama.plumbing.multipart import DEFAULT_THRESHOLD
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
@@ -36,6 +35,7 @@ from ama.plumbing.refs import pid_alive
 from ama.plumbing.transport import LocalTransfer, RemoteError, Transport, Unreachable
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.clone import CLONE_MARKER
+from ama.porcelain.config import Config
 
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
@@ -81,8 +81,9 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
         return count
     home = odb.root.parent
     folder = _incoming(home)
-    # The threshold of uploads in parts (transfer.multipart_threshold) serves here too.
-    large = int(os.environ.get("AMA_MULTIPART_THRESHOLD") or DEFAULT_THRESHOLD)
+    # The threshold of uploads in parts serves here too: set in $AMA_HOME/config, or
+    # AMA_MULTIPART_THRESHOLD for one command.
+    large = int(Config(home).get("transfer.multipart_threshold"))
     done = 0
     counter = 0
     for start in range(0, total, BATCH):
