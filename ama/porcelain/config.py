@@ -114,8 +114,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("transfer.parallelism", "8", _int_between(1, 64),
         "how many objects are transferred at once"),
     Key("transfer.multipart_threshold", str(64 << 20), _int_between(1, 1 << 50),
-        "objects of this many bytes or more are uploaded in parts, in parallel, and an "
-        "interrupted upload goes on from the parts already stored",
+        "objects of this many bytes or more are uploaded in parts and downloaded in "
+        "ranges, in parallel, and an interrupted transfer goes on from the parts or "
+        "ranges already stored",
         env="AMA_MULTIPART_THRESHOLD"),
     Key("transfer.pack_bytes", str(64 << 20), _int_between(1 << 10, 1 << 40),
         "objects smaller than 256 KiB are uploaded in packs of about this many bytes, one "

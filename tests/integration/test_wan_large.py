@@ -16,6 +16,7 @@ from ama.plumbing import pack
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, ValidationFailed
+from ama.porcelain.config import Config
 from ama.porcelain.download import receive
 from ama.porcelain.upload import send
 from tests.e2e.test_interruptions import kill_when
@@ -311,3 +312,34 @@ def test_gcs_storage_takes_a_large_object_whole_and_hands_it_out_in_ranges(
     assert receive(client, server.project, other, [(oid, len(data))]) == 1
     assert Path(other.path(oid)).read_bytes() == data
     assert list((tmp_path / "home" / "incoming").iterdir()) == []
+
+
+def test_the_threshold_of_ranged_downloads_is_read_from_the_settings(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set with 'ama config set', not in the environment: a 4 MiB object comes in ranges of
+    # 1 MiB (a quarter of a 2 MiB threshold), five GETs instead of one.
+    monkeypatch.delenv("AMA_MULTIPART_THRESHOLD", raising=False)
+    server = start_ama_server()  # file:// storage
+    remote = wan_proxy(*_hostport(server.url))
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(4 * (1 << 20) + 1000)
+    with odb.batch():
+        oid = odb.write(data)
+    client = HttpTransport(remote.url, server.token)
+    assert send(client, server.project, odb, [(oid, len(data))]) == (1, len(data))
+    home = tmp_path / "home"
+    Config(home).set("transfer.multipart_threshold", str(2 << 20))
+    remote.reset_counts()
+    assert receive(client, server.project, FileObjectDatabase(home / "objects"),
+                   [(oid, len(data))]) == 1
+    assert (home / "objects" / oid[:2] / oid[2:]).read_bytes() == data
+    assert remote.count("GET", oid[2:]) == 5
+    # The environment still overrides the file for one command.
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(64 << 20))
+    again = tmp_path / "again"
+    Config(again).set("transfer.multipart_threshold", str(2 << 20))
+    remote.reset_counts()
+    assert receive(client, server.project, FileObjectDatabase(again / "objects"),
+                   [(oid, len(data))]) == 1
+    assert remote.count("GET", oid[2:]) == 1

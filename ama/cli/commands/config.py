@@ -25,7 +25,8 @@ def command() -> None:
 
     The file is INI text: 'link.strategy' is the line 'strategy = …' under '[link]'.
     AMA_REMOTE, AMA_PROJECT, AMA_AUTHOR_NAME and AMA_AUTHOR_EMAIL override remote.default,
-    project.active, user.name and user.email for one command.
+    project.active, user.name and user.email for one command; AMA_MULTIPART_THRESHOLD and
+    AMA_PACK_BYTES override transfer.multipart_threshold and transfer.pack_bytes.
 
     \b
     Settings:
@@ -34,6 +35,11 @@ def command() -> None:
       project.active        the project commands work in (default: default)
       transfer.timeout      seconds to wait for a remote (default: 60)
       transfer.parallelism  objects transferred at once (default: 8)
+      transfer.multipart_threshold
+                            bytes from which an object is uploaded in parts and
+                            downloaded in ranges, resumably (default: 67108864)
+      transfer.pack_bytes   size of the packs small objects are uploaded in
+                            (default: 67108864)
       user.name, user.email the author recorded in versions
       server.ip             the server's address used with ASSET_SERVER_SKIP_DNS=true
     """
