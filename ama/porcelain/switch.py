@@ -32,7 +32,7 @@ from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
-from ama.porcelain.download import fetch_metadata, receive, version_files
+from ama.porcelain.download import fetch_metadata, placing, receive, syncing, version_files
 from ama.porcelain.versions import asset_versions, known, record
 
 Progress = Callable[[int, int], None]
@@ -101,7 +101,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     # Bring the trees and the bytes first, without holding the index: only the folders and
     # files that differ, all made durable by one sync. HEAD's manifest and trees are
     # fetched too where the store lacks them (``want`` asks for both sides of each level).
-    with odb.batch():
+    with odb.batch(syncing(progress)):
         fetch([target, head.manifest])
         old_tree = read_manifest(odb, head.manifest).tree
         new_tree = read_manifest(odb, target).tree
@@ -129,7 +129,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                                "from": head.manifest})
         place = {p: _entry(p, f) for p, f in files.items() if f is not None}
         _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
-              new_tree, result)
+              new_tree, result, progress)
         crash_point("switch.before-head")
         _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
@@ -232,7 +232,8 @@ def _files_at(odb: FileObjectDatabase, tree: str, paths: list[str],
 
 
 def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEntry],
-          brought: set[str], tree: str, result: SwitchResult) -> None:
+          brought: set[str], tree: str, result: SwitchResult,
+          progress: Progress | None = None) -> None:
     """Unstage and delete ``gone`` (a path not staged is an untracked file: left alone),
     then stage and place ``place``, recording that the index now equals ``tree``; the
     checkout writes the index."""
@@ -252,7 +253,7 @@ def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEnt
     index.tree = tree  # after the adds, which forget it
     result.written = checkout(asset.store.objects, index, asset.root,
                               sorted(place, key=path_key), asset.link_strategy(),
-                              force=True, verified=brought)
+                              force=True, verified=brought, progress=placing(progress))
 
 
 def _finish(asset: Asset, head: Head, version: str, manifest: str) -> None:
@@ -274,7 +275,7 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
     ``.ama/switch`` made it."""
     odb = asset.store.objects
     target = result.manifest
-    with odb.batch():
+    with odb.batch(syncing(progress)):
         new_files = version_files(odb, target, fetch.transport, fetch.project,
                                   fetch.parallelism)
         here = {p: e.id for p, e in asset.index().entries.items()}
@@ -288,7 +289,8 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
                   if (cur := old.get(p)) is None or cur.id != e.id
                   or cur.type != e.type}
         gone = [p for p in old if p not in new_files]
-        _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result)
+        _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result,
+              progress)
         _finish(asset, asset.head, result.new, target)
     result.deleted.sort(key=path_key)
 
