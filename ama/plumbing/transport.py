@@ -119,16 +119,16 @@ class Transport(Protocol):
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
     # administration (ama-protocol(7), ADMINISTRATION)
-    def users(self) -> list[dict[str, Any]]: ...
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]: ...
-    def members(self, project: str) -> list[dict[str, Any]]: ...
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]: ...
+    def users(self) -> list[wire.AdminUser]: ...
+    def set_user_active(self, username: str, active: bool) -> wire.User: ...
+    def members(self, project: str) -> list[wire.Member]: ...
+    def set_role(self, project: str, username: str, role: str) -> wire.Role: ...
     def remove_member(self, project: str, username: str) -> None: ...
-    def tokens(self) -> list[dict[str, Any]]: ...
+    def tokens(self) -> list[wire.TokenInfo]: ...
     def revoke_token_id(self, token_id: int) -> None: ...
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]: ...
+              until: str | None = None) -> Iterator[wire.AuditEntry]: ...
 
 
 @runtime_checkable
@@ -562,26 +562,26 @@ class HttpTransport:
 
     # -- administration --
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[wire.AdminUser]:
         return list(self._all("/v1/admin/users"))
 
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", f"/v1/admin/users/{_seg(username)}",
+    def set_user_active(self, username: str, active: bool) -> wire.User:
+        result: wire.User = self._call("PATCH", f"/v1/admin/users/{_seg(username)}",
                                             {"active": active})
         return result
 
-    def members(self, project: str) -> list[dict[str, Any]]:
+    def members(self, project: str) -> list[wire.Member]:
         return list(self._all(self._p(project) + "/members"))
 
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
+    def set_role(self, project: str, username: str, role: str) -> wire.Role:
+        result: wire.Role = self._call(
             "PUT", f"{self._p(project)}/members/{_seg(username)}", {"role": role})
         return result
 
     def remove_member(self, project: str, username: str) -> None:
         self._call("DELETE", f"{self._p(project)}/members/{_seg(username)}")
 
-    def tokens(self) -> list[dict[str, Any]]:
+    def tokens(self) -> list[wire.TokenInfo]:
         return list(self._all("/v1/auth/tokens"))
 
     def revoke_token_id(self, token_id: int) -> None:
@@ -589,7 +589,7 @@ class HttpTransport:
 
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]:
+              until: str | None = None) -> Iterator[wire.AuditEntry]:
         """The audit log, newest first, page after page as it is read."""
         query = {k: v for k, v in (("user", user), ("project", project), ("action", action),
                                    ("since", since), ("until", until)) if v is not None}

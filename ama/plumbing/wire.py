@@ -65,6 +65,56 @@ class LoginSettings(_LoginSettings, total=False):
     client_secret: str
 
 
+# -- administration --------------------------------------------------------------------------
+
+
+class AdminUser(User):
+    """A user as server admins list them (``GET /v1/admin/users``): with their roles."""
+
+    projects: list[ProjectRole]
+
+
+class Member(TypedDict):
+    """A member of a project, with their role (``GET /v1/projects/P/members``)."""
+
+    username: str
+    email: str
+    active: bool
+    role: str
+
+
+class Role(TypedDict):
+    """``PUT /v1/projects/P/members/NAME``: the role a member now has."""
+
+    project: str
+    username: str
+    role: str
+
+
+class TokenInfo(TypedDict):
+    """One of a user's tokens (``GET /v1/auth/tokens``); its text is never kept."""
+
+    id: int
+    created: str
+    expires: str
+    revoked: str | None
+    current: bool
+
+
+# ``user`` is None for the server's console; ``old`` and ``new`` are what the action changed.
+AuditEntry = TypedDict("AuditEntry", {
+    "id": int, "at": str, "user": str | None, "project": str | None,
+    "class": str | None, "ordinal": int | None, "action": str, "target": str,
+    "old": Any, "new": Any})
+
+
+class AuditPage(TypedDict):
+    """``GET /v1/admin/audit``: one page of the audit log, newest first."""
+
+    items: list[AuditEntry]
+    next_page: int | None
+
+
 # -- projects and classes --------------------------------------------------------------------
 
 

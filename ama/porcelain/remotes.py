@@ -402,27 +402,27 @@ class InProcessTransport:
         return result
 
     # -- administration: the local user is this remote's server admin --
-    def users(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("users")
+    def users(self) -> list[wire.AdminUser]:
+        result: list[wire.AdminUser] = self._call("users")
         return result
 
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("set_user_active", username, active)
+    def set_user_active(self, username: str, active: bool) -> wire.User:
+        result: wire.User = self._call("set_user_active", username, active)
         return result
 
-    def members(self, project: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("members", project)
+    def members(self, project: str) -> list[wire.Member]:
+        result: list[wire.Member] = self._call("members", project)
         return result
 
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("set_role", project, username, role)
+    def set_role(self, project: str, username: str, role: str) -> wire.Role:
+        result: wire.Role = self._call("set_role", project, username, role)
         return result
 
     def remove_member(self, project: str, username: str) -> None:
         self._call("remove_member", project, username)
 
-    def tokens(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("tokens")  # none: a folder needs no login
+    def tokens(self) -> list[wire.TokenInfo]:
+        result: list[wire.TokenInfo] = self._call("tokens")  # none: a folder needs no login
         return result
 
     def revoke_token_id(self, token_id: int) -> None:
@@ -430,12 +430,12 @@ class InProcessTransport:
 
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]:
+              until: str | None = None) -> Iterator[wire.AuditEntry]:
         from ama_remote.service.admin import parse_moment
 
         page: int | None = 1
         while page is not None:
-            answer = self._call("audit", user=user, project=project, action=action,
+            answer: wire.AuditPage = self._call("audit", user=user, project=project, action=action,
                                 since=parse_moment(since, "since"),
                                 until=parse_moment(until, "until"), page=page)
             yield from answer["items"]
