@@ -110,7 +110,7 @@ class Transport(Protocol):
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
     def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
               packs: bool = False) -> dict[str, Any]: ...
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
+    def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> dict[str, Any]: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
@@ -633,15 +633,16 @@ class HttpTransport:
             if paused:
                 gc.enable()
 
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
+    def verify(self, project: str, ids: list[str]) -> wire.Verification:
         """Ask the remote to check objects uploaded straight to its storage.
 
         The remote is given a quarter of this transport's read timeout to answer in: ids it
         did not begin by then come back ``{"id", "pending": True}``, to be asked again, so
         that no call waits on the whole list's reads (ama-protocol(7)).
         """
-        result: dict[str, Any] = self._call("POST", self._p(project) + "/objects/verify",
-                                            {"ids": ids, "seconds": self.timeout[1] / 4})
+        result: wire.Verification = self._call(
+            "POST", self._p(project) + "/objects/verify",
+            {"ids": ids, "seconds": self.timeout[1] / 4})
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],

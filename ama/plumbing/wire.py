@@ -295,6 +295,13 @@ class ObjectAnswer(TypedDict, total=False):
     pending: bool
 
 
+class Verification(TypedDict):
+    """``POST …/objects/verify``: per id asked, in order, ``{id, size, verified}``,
+    ``{id, error}`` or ``{id, pending}`` (not begun in the time given: ask again)."""
+
+    objects: list[ObjectAnswer]
+
+
 class Negotiation(TypedDict, total=False):
     """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
     order, and for downloads from packs how to read each pack (``packs``: id -> {size,
@@ -420,8 +427,9 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
-__all__ = ["Action", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord", "Authorship",
-           "ClassRules", "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input",
-           "LoginSettings", "Me", "Negotiating", "Negotiation", "ObjectAnswer", "PackPlace",
-           "Page", "Project", "ProjectRole", "ServerProject", "StoredProject", "Token", "User",
-           "Version", "VersionSize", "expand"]
+__all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
+           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
+           "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
+           "Negotiating", "Negotiation", "ObjectAnswer", "PackPlace", "Page", "Project",
+           "ProjectRole", "Role", "ServerProject", "StoredProject", "Token", "TokenInfo",
+           "User", "Verification", "Version", "VersionSize", "expand"]

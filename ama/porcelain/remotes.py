@@ -448,8 +448,8 @@ class InProcessTransport:
                                             packs=packs)
         return result
 
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("verify_objects", project, ids)
+    def verify(self, project: str, ids: list[str]) -> wire.Verification:
+        result: wire.Verification = self._call("verify_objects", project, ids)
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],

@@ -569,7 +569,7 @@ class Objects(Packs):
         return {"objects": answers}
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
-                       seconds: float | None = None) -> dict[str, Any]:
+                       seconds: float | None = None) -> wire.Verification:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
         Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
@@ -596,7 +596,7 @@ class Objects(Packs):
             others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
                                                         if not r.verified])
         storage = self._storage(storage_url)
-        answers: dict[str, dict[str, Any]] = {}
+        answers: dict[str, wire.ObjectAnswer] = {}
         todo: list[tuple[str, int]] = []
         for oid in dict.fromkeys(ids):
             row = rows.get(oid)
@@ -612,7 +612,8 @@ class Objects(Packs):
         started = 0
         lock = threading.Lock()
 
-        def check(oid: str, expected: int) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        def check(oid: str, expected: int
+                  ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
             nonlocal started
             with lock:
                 late = (deadline is not None and started >= VERIFY_WORKERS
@@ -640,7 +641,7 @@ class Objects(Packs):
 
     @staticmethod
     def _verify_stored(storage: Backend, oid: str, expected: int
-                       ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
         """Read and hash the stored object ``oid``: its answer, and the arguments of its
         verified row after ``project_id`` (None unless it matched; a mismatch is deleted)."""
         try:
