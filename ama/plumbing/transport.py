@@ -112,7 +112,7 @@ class Transport(Protocol):
               packs: bool = False) -> dict[str, Any]: ...
     def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]: ...
+                  size: int) -> wire.PackAnswer: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
                  on_bytes: Callable[[int], None] | None = None) -> int: ...
@@ -646,12 +646,12 @@ class HttpTransport:
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]:
+                  size: int) -> wire.PackAnswer:
         """Send the pack ``name`` (ama-format(5) PACKS) in the file at ``path``: announce
         it, PUT it, and have the remote check it unless its own PUT did. Returns
         ``{"id","size","objects"}``; raises ValidationFailed when the remote refused it."""
         packs = self._p(project) + "/packs"
-        answer: dict[str, Any] = self._call("POST", packs, {"id": name, "size": size})
+        answer: wire.PackAnswer = self._call("POST", packs, {"id": name, "size": size})
         actions = answer.get("actions") or {}
         if "upload" not in actions:
             return answer  # the remote holds it already
@@ -663,11 +663,11 @@ class HttpTransport:
                                   headers=headers, data=f)
         try:
             if "verify" not in actions:  # the remote's own PUT checked the pack
-                put: dict[str, Any] = self._decode(response, "PUT", action["href"])
+                put: wire.PackAnswer = self._decode(response, "PUT", action["href"])
                 return put
         finally:
             response.close()
-        checked: dict[str, Any] = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
+        checked: wire.PackAnswer = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
         return checked
 
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

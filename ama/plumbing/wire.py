@@ -295,6 +295,17 @@ class ObjectAnswer(TypedDict, total=False):
     pending: bool
 
 
+class PackAnswer(TypedDict, total=False):
+    """A pack's answer (``POST …/packs``, its PUT, ``…/verify``): ``{id, size, actions}``
+    to upload it (``upload``, and ``verify`` after a presigned PUT), or ``{id, size,
+    objects}`` once the remote holds it, checked, with that many members."""
+
+    id: str
+    size: int
+    actions: dict[str, Action]
+    objects: int
+
+
 class Verification(TypedDict):
     """``POST …/objects/verify``: per id asked, in order, ``{id, size, verified}``,
     ``{id, error}`` or ``{id, pending}`` (not begun in the time given: ask again)."""
@@ -430,6 +441,6 @@ class ErrorBody(TypedDict):
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
            "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
            "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
-           "Negotiating", "Negotiation", "ObjectAnswer", "PackPlace", "Page", "Project",
-           "ProjectRole", "Role", "ServerProject", "StoredProject", "Token", "TokenInfo",
-           "User", "Verification", "Version", "VersionSize", "expand"]
+           "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer", "PackPlace", "Page",
+           "Project", "ProjectRole", "Role", "ServerProject", "StoredProject", "Token",
+           "TokenInfo", "User", "Verification", "Version", "VersionSize", "expand"]

@@ -453,10 +453,10 @@ class InProcessTransport:
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]:
+                  size: int) -> wire.PackAnswer:
         """Store the pack file at ``path`` in the remote, which checks it whole."""
-        result: dict[str, Any] = self._call("put_pack_file", project, name, os.fspath(path),
-                                            size)
+        result: wire.PackAnswer = self._call("put_pack_file", project, name, os.fspath(path),
+                                             size)
         return result
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
