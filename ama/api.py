@@ -92,7 +92,9 @@ class _Bar:
 
         self.bar = tqdm(desc=what, unit="obj", leave=False)
 
-    def __call__(self, done: int, total: int, *_bytes: int) -> None:
+    def __call__(self, done: int, total: int, *_bytes: int, **_phase: str) -> None:
+        if not total:
+            return  # a step with no total (counting, a disk sync): nothing to draw
         if done == self.bar.n and total == self.bar.total and done < total:
             return  # bytes of a large object moved; the bar counts objects
         self.bar.total = total
@@ -138,7 +140,8 @@ class Client:
         if self.progress is not None:
             user = self.progress
             # The porcelain may add (done_bytes, total_bytes); the API promises (done, total).
-            return lambda done, total, *_bytes: user(done, total)
+            # So may a step's name (phase=…), which the API does not pass on either.
+            return lambda done, total, *_bytes, **_phase: user(done, total)
         if _in_notebook():
             try:
                 return _Bar(what)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Collection, Iterable
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -35,6 +37,7 @@ from ama.plumbing.parallel import PARALLEL_FROM, can_fork, forked, shares, worke
 # a third slower than 2).
 WORKERS = max(2, min(4, os.cpu_count() or 2))
 CHUNK = 256
+_TELL_BYTES = 8 << 20  # progress hears of a large file at least this often
 
 
 class WouldOverwrite(AmaError):
@@ -44,7 +47,8 @@ class WouldOverwrite(AmaError):
 def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[str],
              strategy: str = "auto", force: bool = False,
              verified: Collection[str] = frozenset(),
-             split_at: int = PARALLEL_FROM) -> list[str]:
+             split_at: int = PARALLEL_FROM,
+             progress: Callable[[int, int, int, int], None] | None = None) -> list[str]:
     """Write the staged files ``paths`` into ``root`` from ``odb``; return the paths written.
 
     A file already holding the staged bytes is left alone. A file with other bytes (or a
@@ -61,6 +65,10 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
 
     From ``split_at`` files on, forked children place a share of them each
     (:func:`~ama.plumbing.parallel.forked`); below, a few threads do.
+
+    ``progress(files done, files, bytes done, bytes)`` is told the totals of the files to
+    place, then how far placing is, several times a second (a copy counts half its bytes as
+    written, half as checked).
     """
     base = os.fspath(root)
     entries: list[IndexEntry] = []
@@ -150,24 +158,33 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         for folder in dict.fromkeys(f"{base}/{e.path}".rpartition("/")[0] for e, _ in part):
             os.makedirs(folder, exist_ok=True)
 
-    def place_chunk(chunk: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
+    meter = None if progress is None or not todo else _Meter(progress, todo)
+
+    def place_chunk(chunk: list[tuple[IndexEntry, bool]],
+                    meter: _Meter | None = meter) -> list[IndexEntry]:
         placed = []
         for entry, fresh in chunk:
             dest = f"{base}/{entry.path}"
             if entry.is_link:
                 placed.append(IndexEntry.from_stat(entry.path, entry.id,
                                                    _place_link(targets[entry.path], dest)))
+                if meter is not None:
+                    meter.placed(entry.size)
                 continue
             src = f"{store}/{entry.id[:2]}/{entry.id[2:]}"
+            moved = None if meter is None else meter.within(entry.size)
             st = _place_checked(linker, src, dest, entry, fresh and not force,
-                                entry.id in verified)
+                                entry.id in verified, moved)
             placed.append(IndexEntry.from_stat(entry.path, entry.id, st))
+            if meter is not None:
+                meter.placed(entry.size, 0 if moved is None else moved.told)
             crash_point("checkout.placed")
         return placed
 
-    def place_part(part: list[tuple[IndexEntry, bool]]) -> list[IndexEntry]:
+    def place_part(part: list[tuple[IndexEntry, bool]],
+                   meter: _Meter | None = None) -> list[IndexEntry]:
         make_folders(part)
-        return place_chunk(part)
+        return place_chunk(part, meter)
 
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     written: list[str] = []
@@ -177,7 +194,9 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         # again here, which raises its error (placing a file twice is harmless).
         own, *others = shares(len(todo), workers())
         theirs = [forked(partial(place_part, todo[a:b])) for a, b in others]
-        results = [place_part(todo[own[0]:own[1]])] + [result() for result in theirs]
+        if meter is not None:  # the children draw nothing: this share stands for all
+            meter.scale = len(todo) / max(1, own[1] - own[0])
+        results = [place_part(todo[own[0]:own[1]], meter)] + [result() for result in theirs]
     elif len(chunks) <= 1:
         make_folders(todo)
         results = [place_chunk(c) for c in chunks]
@@ -195,9 +214,64 @@ def checkout(odb: FileObjectDatabase, index: Index, root: Path, paths: Iterable[
         for new in placed:
             index.add(new)
             written.append(new.path)
+    if meter is not None:
+        meter.finish()
     crash_point("checkout.before-index")
     index.write()
     return written
+
+
+class _Meter:
+    """Files and bytes placed so far, told to ``progress`` from whichever thread placed
+    them: the totals at once, then at most fifty times a second (a call per file would
+    cost more than placing a hard link does) or every few MiB, and at the end."""
+
+    def __init__(self, progress: Callable[[int, int, int, int], None],
+                 todo: list[tuple[IndexEntry, bool]]) -> None:
+        self.progress = progress
+        self.files = len(todo)
+        self.size = sum(e.size for e, _ in todo)
+        self.done = self.bytes = 0
+        self.scale = 1.0  # this process places 1/scale of the files (see checkout)
+        self.told = time.monotonic()
+        self.told_bytes = 0
+        self.lock = threading.Lock()
+        progress(0, self.files, 0, self.size)
+
+    def within(self, size: int) -> _Moved:
+        """A callback for the bytes of one file of ``size`` as they move (never more)."""
+        return _Moved(self, size)
+
+    def placed(self, size: int, moved: int = 0) -> None:
+        """One file is in place; ``moved`` of its ``size`` bytes were told already."""
+        self._add(1, size - moved)
+
+    def _add(self, files: int, n: int) -> None:
+        with self.lock:
+            self.done += files
+            self.bytes += n
+            now = time.monotonic()
+            if now - self.told < 0.02 and self.bytes - self.told_bytes < _TELL_BYTES:
+                return
+            self.told, self.told_bytes = now, self.bytes
+            self.progress(min(int(self.done * self.scale), self.files - 1), self.files,
+                          min(int(self.bytes * self.scale), self.size - 1), self.size)
+
+    def finish(self) -> None:
+        self.progress(self.files, self.files, self.size, self.size)
+
+
+class _Moved:
+    """The bytes of one file being placed, told to its :class:`_Meter` as they move."""
+
+    def __init__(self, meter: _Meter, size: int) -> None:
+        self.meter, self.left, self.told = meter, size, 0
+
+    def __call__(self, n: int) -> None:
+        n = min(n, self.left)
+        self.left -= n
+        self.told += n
+        self.meter._add(0, n)
 
 
 def _staged(index: Index, prefix: str, name: str) -> bool:
@@ -273,7 +347,8 @@ def _links_into(path: str, root: str) -> bool:
 
 
 def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
-                   fresh: bool, verified: bool = False) -> os.stat_result:
+                   fresh: bool, verified: bool = False,
+                   moved: Callable[[int], None] | None = None) -> os.stat_result:
     """Place one object at ``dest`` and check its bytes are ``entry.id``; return dest's stat.
 
     Every check comes before ``dest`` is replaced, so a corrupt object leaves what was at
@@ -282,7 +357,9 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
     new file; a link by the object's size and, unless the object is sealed or ``verified``
     (hashed as it entered the store by the same operation), by hashing it. A linked object
     that had to be hashed is sealed once it matches, and the stat returned is the one
-    taken after sealing, as the index must record it.
+    taken after sealing, as the index must record it. ``moved``, if given, is told the
+    bytes of a large copy as half of them are written and half checked (a reflink's as
+    they are checked).
     """
     used = linker.used_for(dest, entry.executable)
     try:
@@ -295,8 +372,12 @@ def _place_checked(linker: Linker, src: str, dest: str, entry: IndexEntry,
             return os.stat(dest)
         linked = _check_linkable(src, entry, verified) if used in ("hardlink",
                                                                    "symlink") else None
+        half = None if moved is None else (lambda n: moved(n // 2))
+        # A reflink copies nothing: its check is all the bytes' progress.
         linker.place(src, dest, entry.executable, fresh=fresh,
-                     check=lambda new, how: _check_new(new, how, src, entry))
+                     check=lambda new, how: _check_new(new, how, src, entry,
+                                                       half if how == "copy" else moved),
+                     copied=half)
     except FileNotFoundError:
         if not os.path.exists(src):
             raise MissingObject(entry.id, f"the asset store (needed for {entry.path})") from None
@@ -325,12 +406,13 @@ def _check_linkable(src: str, entry: IndexEntry, verified: bool) -> os.stat_resu
     return st
 
 
-def _check_new(new: str, used: str, src: str, entry: IndexEntry) -> None:
+def _check_new(new: str, used: str, src: str, entry: IndexEntry,
+               hashed: Callable[[int], None] | None = None) -> None:
     """Check a placed copy or reflink ``new`` before it replaces anything (a link was
     checked by :func:`_check_linkable`)."""
     if used in ("hardlink", "symlink"):
         return
-    actual = hash_file(new, entry.size)
+    actual = hash_file(new, entry.size, hashed)
     if actual != entry.id:
         raise CorruptObject(entry.id, src, actual)
 

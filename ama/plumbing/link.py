@@ -24,6 +24,11 @@ STRATEGIES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT = "auto"
 _FICLONE = 0x40049409  # ioctl number of FICLONE on Linux
 _COPY_IN_KERNEL = 1 << 20  # from this size a copy goes through copy_file_range/sendfile
+# A large copy told window by window: as fast as one call on the whole file (the kernel
+# copies either way; a window is 128 calls a GiB), and a bar moves meanwhile, even on a
+# disk that a busy machine slows to a few tens of MiB a second.
+_COPY_WINDOW = 8 << 20
+_COPY_RANGE: Callable[..., int] | None = getattr(os, "copy_file_range", None)  # Linux only
 
 
 class LinkFailed(AmaError):
@@ -95,14 +100,17 @@ class Linker:
         return used
 
     def place(self, src: str, dest: str, executable: bool, fresh: bool = False,
-              check: Callable[[str, str], None] | None = None) -> str:
+              check: Callable[[str, str], None] | None = None,
+              copied: Callable[[int], None] | None = None) -> str:
         """Put the object file ``src`` at ``dest``; return the strategy used.
 
         ``dest`` appears atomically whole, replacing what was there. With ``fresh`` (the
         caller found nothing at ``dest``) a hard or symbolic link is made at ``dest``
         directly, which is as atomic and saves a rename. ``check(path, used)`` is called
         on the new file before it replaces ``dest`` (not for a fresh link, which replaces
-        nothing): what it raises leaves ``dest`` as it was. Raises :class:`LinkFailed`.
+        nothing): what it raises leaves ``dest`` as it was. ``copied``, if given, is
+        called with the bytes of each window of a large copy as it is written. Raises
+        :class:`LinkFailed`.
         """
         used = self.used_for(dest, executable)
         if fresh and used in ("hardlink", "symlink"):
@@ -126,7 +134,7 @@ class Linker:
                     self._no_reflink.add(self._device(os.path.dirname(dest) or "."))
                     used = "copy"
             if used == "copy":
-                _copy(src, temp, 0o755 if executable else 0o644)
+                _copy(src, temp, 0o755 if executable else 0o644, copied)
             elif used == "hardlink":
                 os.link(src, temp)
             elif used == "symlink":
@@ -148,14 +156,28 @@ class Linker:
         return used
 
 
-def _copy(src: str, dest: str, mode: int) -> None:
+def _copy(src: str, dest: str, mode: int, copied: Callable[[int], None] | None = None
+          ) -> None:
     """Copy ``src`` to the new file ``dest`` created with ``mode``: small files with one read
     and one write (shutil's machinery costs several times that for a 1 KiB file), large ones
-    through the kernel."""
+    through the kernel; with ``copied``, in windows, each told to it once written."""
     size = os.stat(src).st_size
     if size >= _COPY_IN_KERNEL:
-        shutil.copyfile(src, dest)
-        os.chmod(dest, mode)
+        if copied is None or _COPY_RANGE is None:
+            shutil.copyfile(src, dest)
+            os.chmod(dest, mode)
+            if copied is not None:
+                copied(size)
+            return
+        try:
+            _copy_windows(_COPY_RANGE, src, dest, mode, size, copied)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            os.unlink(dest)  # a filesystem the call does not serve: shutil's way, at once
+            shutil.copyfile(src, dest)
+            os.chmod(dest, mode)
+            copied(size)
         return
     data = read_small(src, size)
     out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -166,3 +188,25 @@ def _copy(src: str, dest: str, mode: int) -> None:
             view = view[os.write(out, view):]
     finally:
         os.close(out)
+
+
+def _copy_windows(copy_range: Callable[..., int], src: str, dest: str, mode: int, size: int,
+                  copied: Callable[[int], None]) -> None:
+    """Copy the large file ``src`` to the new file ``dest`` in the kernel, a window at a
+    time, calling ``copied`` with each window's bytes."""
+    fin = os.open(src, os.O_RDONLY)
+    try:
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            os.fchmod(out, mode)
+            done = 0
+            while done < size:
+                n = copy_range(fin, out, min(_COPY_WINDOW, size - done))
+                if n == 0:  # the source shrank under us: the check of the copy will say so
+                    break
+                done += n
+                copied(n)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fin)

@@ -305,25 +305,31 @@ class FileObjectDatabase:
     # -- writing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, syncing: Callable[[bool], None] | None = None) -> Iterator[None]:
         """Group writes into one operation with one durable sync (re-entrant).
 
         On success every object written inside is durable and visible under its id; on an
-        exception the temp files are removed and nothing becomes visible.
+        exception the temp files are removed and nothing becomes visible. ``syncing``, for
+        the outermost batch, is called with True before the sync (seconds for a GiB
+        received) and with False after it.
         """
         if self._pending is not None:
             yield
             return
         with store_in_use(self.root):  # gc waits until the objects have their names
-            yield from self._batch()
+            yield from self._batch(syncing)
 
-    def _batch(self) -> Iterator[None]:
+    def _batch(self, syncing: Callable[[bool], None] | None = None) -> Iterator[None]:
         self._pending = {}
         try:
             yield
             pending = self._pending
             if pending:
+                if syncing is not None:
+                    syncing(True)
                 syncfs(self.root)
+                if syncing is not None:
+                    syncing(False)
                 renames = list(pending.items())
                 if len(renames) >= self.split_at:  # a share per core: see in_child
                     own, *others = shares(len(renames), workers())

@@ -110,25 +110,25 @@ class Transport(Protocol):
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
     def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
               packs: bool = False) -> dict[str, Any]: ...
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]: ...
+    def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]: ...
+                  size: int) -> wire.PackAnswer: ...
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
                  on_bytes: Callable[[int], None] | None = None) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
     # administration (ama-protocol(7), ADMINISTRATION)
-    def users(self) -> list[dict[str, Any]]: ...
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]: ...
-    def members(self, project: str) -> list[dict[str, Any]]: ...
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]: ...
+    def users(self) -> list[wire.AdminUser]: ...
+    def set_user_active(self, username: str, active: bool) -> wire.User: ...
+    def members(self, project: str) -> list[wire.Member]: ...
+    def set_role(self, project: str, username: str, role: str) -> wire.Role: ...
     def remove_member(self, project: str, username: str) -> None: ...
-    def tokens(self) -> list[dict[str, Any]]: ...
+    def tokens(self) -> list[wire.TokenInfo]: ...
     def revoke_token_id(self, token_id: int) -> None: ...
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]: ...
+              until: str | None = None) -> Iterator[wire.AuditEntry]: ...
 
 
 @runtime_checkable
@@ -562,26 +562,26 @@ class HttpTransport:
 
     # -- administration --
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[wire.AdminUser]:
         return list(self._all("/v1/admin/users"))
 
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", f"/v1/admin/users/{_seg(username)}",
+    def set_user_active(self, username: str, active: bool) -> wire.User:
+        result: wire.User = self._call("PATCH", f"/v1/admin/users/{_seg(username)}",
                                             {"active": active})
         return result
 
-    def members(self, project: str) -> list[dict[str, Any]]:
+    def members(self, project: str) -> list[wire.Member]:
         return list(self._all(self._p(project) + "/members"))
 
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
+    def set_role(self, project: str, username: str, role: str) -> wire.Role:
+        result: wire.Role = self._call(
             "PUT", f"{self._p(project)}/members/{_seg(username)}", {"role": role})
         return result
 
     def remove_member(self, project: str, username: str) -> None:
         self._call("DELETE", f"{self._p(project)}/members/{_seg(username)}")
 
-    def tokens(self) -> list[dict[str, Any]]:
+    def tokens(self) -> list[wire.TokenInfo]:
         return list(self._all("/v1/auth/tokens"))
 
     def revoke_token_id(self, token_id: int) -> None:
@@ -589,7 +589,7 @@ class HttpTransport:
 
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]:
+              until: str | None = None) -> Iterator[wire.AuditEntry]:
         """The audit log, newest first, page after page as it is read."""
         query = {k: v for k, v in (("user", user), ("project", project), ("action", action),
                                    ("since", since), ("until", until)) if v is not None}
@@ -633,24 +633,25 @@ class HttpTransport:
             if paused:
                 gc.enable()
 
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
+    def verify(self, project: str, ids: list[str]) -> wire.Verification:
         """Ask the remote to check objects uploaded straight to its storage.
 
         The remote is given a quarter of this transport's read timeout to answer in: ids it
         did not begin by then come back ``{"id", "pending": True}``, to be asked again, so
         that no call waits on the whole list's reads (ama-protocol(7)).
         """
-        result: dict[str, Any] = self._call("POST", self._p(project) + "/objects/verify",
-                                            {"ids": ids, "seconds": self.timeout[1] / 4})
+        result: wire.Verification = self._call(
+            "POST", self._p(project) + "/objects/verify",
+            {"ids": ids, "seconds": self.timeout[1] / 4})
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]:
+                  size: int) -> wire.PackAnswer:
         """Send the pack ``name`` (ama-format(5) PACKS) in the file at ``path``: announce
         it, PUT it, and have the remote check it unless its own PUT did. Returns
         ``{"id","size","objects"}``; raises ValidationFailed when the remote refused it."""
         packs = self._p(project) + "/packs"
-        answer: dict[str, Any] = self._call("POST", packs, {"id": name, "size": size})
+        answer: wire.PackAnswer = self._call("POST", packs, {"id": name, "size": size})
         actions = answer.get("actions") or {}
         if "upload" not in actions:
             return answer  # the remote holds it already
@@ -662,11 +663,11 @@ class HttpTransport:
                                   headers=headers, data=f)
         try:
             if "verify" not in actions:  # the remote's own PUT checked the pack
-                put: dict[str, Any] = self._decode(response, "PUT", action["href"])
+                put: wire.PackAnswer = self._decode(response, "PUT", action["href"])
                 return put
         finally:
             response.close()
-        checked: dict[str, Any] = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
+        checked: wire.PackAnswer = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
         return checked
 
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

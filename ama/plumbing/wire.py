@@ -65,6 +65,56 @@ class LoginSettings(_LoginSettings, total=False):
     client_secret: str
 
 
+# -- administration --------------------------------------------------------------------------
+
+
+class AdminUser(User):
+    """A user as server admins list them (``GET /v1/admin/users``): with their roles."""
+
+    projects: list[ProjectRole]
+
+
+class Member(TypedDict):
+    """A member of a project, with their role (``GET /v1/projects/P/members``)."""
+
+    username: str
+    email: str
+    active: bool
+    role: str
+
+
+class Role(TypedDict):
+    """``PUT /v1/projects/P/members/NAME``: the role a member now has."""
+
+    project: str
+    username: str
+    role: str
+
+
+class TokenInfo(TypedDict):
+    """One of a user's tokens (``GET /v1/auth/tokens``); its text is never kept."""
+
+    id: int
+    created: str
+    expires: str
+    revoked: str | None
+    current: bool
+
+
+# ``user`` is None for the server's console; ``old`` and ``new`` are what the action changed.
+AuditEntry = TypedDict("AuditEntry", {
+    "id": int, "at": str, "user": str | None, "project": str | None,
+    "class": str | None, "ordinal": int | None, "action": str, "target": str,
+    "old": Any, "new": Any})
+
+
+class AuditPage(TypedDict):
+    """``GET /v1/admin/audit``: one page of the audit log, newest first."""
+
+    items: list[AuditEntry]
+    next_page: int | None
+
+
 # -- projects and classes --------------------------------------------------------------------
 
 
@@ -245,6 +295,24 @@ class ObjectAnswer(TypedDict, total=False):
     pending: bool
 
 
+class PackAnswer(TypedDict, total=False):
+    """A pack's answer (``POST …/packs``, its PUT, ``…/verify``): ``{id, size, actions}``
+    to upload it (``upload``, and ``verify`` after a presigned PUT), or ``{id, size,
+    objects}`` once the remote holds it, checked, with that many members."""
+
+    id: str
+    size: int
+    actions: dict[str, Action]
+    objects: int
+
+
+class Verification(TypedDict):
+    """``POST …/objects/verify``: per id asked, in order, ``{id, size, verified}``,
+    ``{id, error}`` or ``{id, pending}`` (not begun in the time given: ask again)."""
+
+    objects: list[ObjectAnswer]
+
+
 class Negotiation(TypedDict, total=False):
     """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
     order, and for downloads from packs how to read each pack (``packs``: id -> {size,
@@ -370,8 +438,9 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
-__all__ = ["Action", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord", "Authorship",
-           "ClassRules", "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input",
-           "LoginSettings", "Me", "Negotiating", "Negotiation", "ObjectAnswer", "PackPlace",
-           "Page", "Project", "ProjectRole", "ServerProject", "StoredProject", "Token", "User",
-           "Version", "VersionSize", "expand"]
+__all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
+           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
+           "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
+           "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer", "PackPlace", "Page",
+           "Project", "ProjectRole", "Role", "ServerProject", "StoredProject", "Token",
+           "TokenInfo", "User", "Verification", "Version", "VersionSize", "expand"]

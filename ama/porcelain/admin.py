@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama.porcelain.config import Config
 from ama.porcelain.remotes import open_remote
@@ -37,25 +38,27 @@ def moment(text: str | None, name: str,
     return text
 
 
-def users(config: Config, project: str | None = None,
-          remote: str | None = None) -> list[dict[str, Any]]:
-    """Every user of the remote (server admins), or the members of ``project`` with their
-    role (its admins)."""
+def users(config: Config, remote: str | None = None) -> list[wire.AdminUser]:
+    """Every user of the remote, with their roles (server admins)."""
     transport, _info = open_remote(config, remote)
-    if project is None:
-        return transport.users()
+    return transport.users()
+
+
+def members(config: Config, project: str, remote: str | None = None) -> list[wire.Member]:
+    """The members of ``project`` with their role (its admins)."""
+    transport, _info = open_remote(config, remote)
     return transport.members(project)
 
 
 def set_active(config: Config, username: str, active: bool,
-               remote: str | None = None) -> dict[str, Any]:
+               remote: str | None = None) -> wire.User:
     """Activate or disable ``username`` (server admins); return the user."""
     transport, _info = open_remote(config, remote)
     return transport.set_user_active(username, active)
 
 
 def grant(config: Config, username: str, role: str, project: str | None = None,
-          remote: str | None = None) -> dict[str, Any]:
+          remote: str | None = None) -> wire.Role:
     """Give ``username`` ``role`` in ``project`` (default: the active project); return
     ``{"project","username","role"}``."""
     transport, info = open_remote(config, remote, project)
@@ -73,10 +76,10 @@ def revoke(config: Config, username: str, project: str | None = None,
 
 def audit(config: Config, user: str | None = None, project: str | None = None,
           action: str | None = None, since: str | None = None, until: str | None = None,
-          limit: int | None = None, remote: str | None = None) -> list[dict[str, Any]]:
+          limit: int | None = None, remote: str | None = None) -> list[wire.AuditEntry]:
     """The audit log entries matching the filters, newest first (at most ``limit``)."""
     transport, _info = open_remote(config, remote)
-    found: list[dict[str, Any]] = []
+    found: list[wire.AuditEntry] = []
     for entry in transport.audit(user=user, project=project, action=action,
                                  since=moment(since, "since"), until=moment(until, "until")):
         if limit is not None and len(found) >= limit:
@@ -85,7 +88,7 @@ def audit(config: Config, user: str | None = None, project: str | None = None,
     return found
 
 
-def tokens(config: Config, remote: str | None = None) -> list[dict[str, Any]]:
+def tokens(config: Config, remote: str | None = None) -> list[wire.TokenInfo]:
     """The caller's tokens on the remote, oldest first."""
     transport, _info = open_remote(config, remote)
     return transport.tokens()

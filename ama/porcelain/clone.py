@@ -31,7 +31,7 @@ from ama.porcelain.versions import asset_versions, parse_name, record
 if TYPE_CHECKING:
     from ama.plumbing.proxy import ProxyDescriptor
 
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # see ama.porcelain.download: (done, total[, bytes…], phase=…)
 
 
 CLONE_MARKER = "clone"  # in .ama/: the version an unfinished clone is placing
@@ -66,8 +66,11 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     version), :class:`DestinationTaken`, and the transport's errors; nothing is created
     before the remote has answered.
     """
-    from ama.porcelain.download import download, receive, version_files
+    from ama.porcelain.download import REACHING, download, receive, version_files
     from ama.porcelain.remotes import open_remote
+
+    if progress is not None:
+        progress(0, 0, phase=REACHING)  # no total: a wait, until the files are counted
 
     environ = os.environ if environ is None else environ
     cls, asset_name, named_version = parse_name(name)
@@ -122,7 +125,7 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
                 parallelism)
         proxies: dict[str, tuple[str, ProxyDescriptor]] = {}
         files = version_files(store.objects, chosen["manifest"], transport, remote.project,
-                              parallelism, proxies)
+                              parallelism, proxies, None if soft else progress)
     root.mkdir(parents=True, exist_ok=True)
     meta = root / META_DIR
     meta.mkdir(exist_ok=unfinished is not None)

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     meter = _Meter(progress, total, sum(size for _, size in todo))
     on_bytes = None if progress is None else meter.add_bytes
     if isinstance(transport, LocalTransfer):
-        with odb.batch():
+        with odb.batch(syncing(progress)):
             count = transport.receive_files(
                 project, todo, odb, None if progress is None else meter.set_files,
                 on_bytes=on_bytes)
@@ -116,7 +117,8 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                                     folder, parallelism)
             meter.add_bytes(sum(m.length for members in in_packs.values() for m in members))
             meter.set_files(done)
-        with ThreadPoolExecutor(max_workers=parallelism) as pool, odb.batch():
+        with ThreadPoolExecutor(max_workers=parallelism) as pool, \
+                odb.batch(syncing(progress)):
             pending: set[Future[str]] = set()
             paths: dict[Future[str], str] = {}
 
@@ -295,6 +297,32 @@ def _fetch_large(transport: Transport, action: dict[str, Any], oid: str, size: i
     return temp
 
 
+# The steps around a transfer, as progress names them (see ama.cli's progress bar).
+REACHING = "reaching the remote"  # opening it: the embedded one imports its database code
+PLACING = "placing files"
+SYNCING = "syncing to disk"
+
+
+def placing(progress: Progress | None) -> Progress | None:
+    """``progress`` for a checkout: the same bar, in its "placing files" step."""
+    return None if progress is None else partial(progress, phase=PLACING)
+
+
+def syncing(progress: Progress | None) -> Callable[[bool], None] | None:
+    """A store batch's ``syncing`` hook showing the disk sync on ``progress``: one wait in
+    the kernel, with no total (seconds for a GiB received)."""
+    if progress is None:
+        return None
+
+    def told(started: bool) -> None:
+        if started:
+            progress(0, 0, phase=SYNCING)
+        else:
+            progress(1, 1, phase=SYNCING)
+
+    return told
+
+
 class _Meter:
     """Files and bytes received so far, told to ``progress`` from whichever thread moved
     them: the totals at once, then after every object and every chunk (a MiB or so) of one.
@@ -350,12 +378,13 @@ def fetch_metadata(transport: Transport, project: str, odb: FileObjectDatabase,
 
 def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport | None = None,
                   project: str = "", parallelism: int = 8,
-                  proxies: dict[str, tuple[str, ProxyDescriptor]] | None = None
-                  ) -> dict[str, IndexEntry]:
+                  proxies: dict[str, tuple[str, ProxyDescriptor]] | None = None,
+                  progress: Progress | None = None) -> dict[str, IndexEntry]:
     """Path → a stat-less index entry for every file of the version ``manifest``.
 
     With ``transport``, the manifest and trees the store lacks are fetched from the remote
-    on the way, one negotiation per level of folders: each tree is read once.
+    on the way, one negotiation per level of folders: each tree is read once. ``progress``
+    is told ``(files counted, 0)`` after each tree: the totals are not known yet.
 
     A proxy file's entry names the id of its bytes (which are at its source, not on the
     remote), and ``proxies`` gets its path → (descriptor id, descriptor), each descriptor
@@ -383,6 +412,8 @@ def version_files(odb: FileObjectDatabase, manifest: str, transport: Transport |
                         described.append((path, oid, size))
                     else:
                         files[path] = IndexEntry(path, oid, size, 0, 0, mode_of(kind))
+                if progress is not None:
+                    progress(len(files), 0)
             level = below
         if described:
             assert proxies is not None
@@ -488,7 +519,8 @@ def download(asset: Asset, patterns: tuple[str, ...] | list[str] = (),
         while True:
             try:
                 result.placed = checkout(asset.store.objects, index, asset.root, chosen,
-                                         asset.link_strategy(), force=force, verified=brought)
+                                         asset.link_strategy(), force=force, verified=brought,
+                                         progress=placing(progress))
                 break
             except CorruptObject as e:
                 # Placing is idempotent: after a repair, the checkout goes on from there.

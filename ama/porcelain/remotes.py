@@ -402,27 +402,27 @@ class InProcessTransport:
         return result
 
     # -- administration: the local user is this remote's server admin --
-    def users(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("users")
+    def users(self) -> list[wire.AdminUser]:
+        result: list[wire.AdminUser] = self._call("users")
         return result
 
-    def set_user_active(self, username: str, active: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("set_user_active", username, active)
+    def set_user_active(self, username: str, active: bool) -> wire.User:
+        result: wire.User = self._call("set_user_active", username, active)
         return result
 
-    def members(self, project: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("members", project)
+    def members(self, project: str) -> list[wire.Member]:
+        result: list[wire.Member] = self._call("members", project)
         return result
 
-    def set_role(self, project: str, username: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("set_role", project, username, role)
+    def set_role(self, project: str, username: str, role: str) -> wire.Role:
+        result: wire.Role = self._call("set_role", project, username, role)
         return result
 
     def remove_member(self, project: str, username: str) -> None:
         self._call("remove_member", project, username)
 
-    def tokens(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("tokens")  # none: a folder needs no login
+    def tokens(self) -> list[wire.TokenInfo]:
+        result: list[wire.TokenInfo] = self._call("tokens")  # none: a folder needs no login
         return result
 
     def revoke_token_id(self, token_id: int) -> None:
@@ -430,12 +430,12 @@ class InProcessTransport:
 
     def audit(self, user: str | None = None, project: str | None = None,
               action: str | None = None, since: str | None = None,
-              until: str | None = None) -> Iterator[dict[str, Any]]:
+              until: str | None = None) -> Iterator[wire.AuditEntry]:
         from ama_remote.service.admin import parse_moment
 
         page: int | None = 1
         while page is not None:
-            answer = self._call("audit", user=user, project=project, action=action,
+            answer: wire.AuditPage = self._call("audit", user=user, project=project, action=action,
                                 since=parse_moment(since, "since"),
                                 until=parse_moment(until, "until"), page=page)
             yield from answer["items"]
@@ -448,15 +448,15 @@ class InProcessTransport:
                                             packs=packs)
         return result
 
-    def verify(self, project: str, ids: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("verify_objects", project, ids)
+    def verify(self, project: str, ids: list[str]) -> wire.Verification:
+        result: wire.Verification = self._call("verify_objects", project, ids)
         return result
 
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
-                  size: int) -> dict[str, Any]:
+                  size: int) -> wire.PackAnswer:
         """Store the pack file at ``path`` in the remote, which checks it whole."""
-        result: dict[str, Any] = self._call("put_pack_file", project, name, os.fspath(path),
-                                            size)
+        result: wire.PackAnswer = self._call("put_pack_file", project, name, os.fspath(path),
+                                             size)
         return result
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],

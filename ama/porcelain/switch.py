@@ -32,7 +32,7 @@ from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
-from ama.porcelain.download import fetch_metadata, receive, version_files
+from ama.porcelain.download import fetch_metadata, placing, receive, syncing, version_files
 from ama.porcelain.versions import asset_versions, known, record
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
     # Bring the trees and the bytes first, without holding the index: only the folders and
     # files that differ, all made durable by one sync. HEAD's manifest and trees are
     # fetched too where the store lacks them (``want`` asks for both sides of each level).
-    with odb.batch():
+    with odb.batch(syncing(progress)):
         fetch([target, head.manifest])
         old_tree = read_manifest(odb, head.manifest).tree
         new_tree = read_manifest(odb, target).tree
@@ -138,7 +138,7 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                                "from": head.manifest})
         place = {p: _entry(p, f) for p, f in files.items() if f is not None}
         _move(asset, index, [p for p, f in files.items() if f is None], place, brought,
-              new_tree, result, proxies)
+              new_tree, result, proxies, progress)
         crash_point("switch.before-head")
         _finish(asset, head, version, target)
     result.deleted.sort(key=path_key)
@@ -283,7 +283,8 @@ def _files_at(odb: FileObjectDatabase, tree: str, paths: list[str],
 
 def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEntry],
           brought: set[str], tree: str, result: SwitchResult,
-          proxies: dict[str, tuple[str, str]] | None = None) -> None:
+          proxies: dict[str, tuple[str, str]] | None = None,
+          progress: Progress | None = None) -> None:
     """Unstage and delete ``gone`` (a path not staged is an untracked file: left alone),
     then stage and place ``place`` (``proxies`` among them: path → (id of the bytes, id of
     the descriptor)), recording that the index now equals ``tree``; the checkout writes the
@@ -305,7 +306,7 @@ def _move(asset: Asset, index: Index, gone: list[str], place: dict[str, IndexEnt
     index.tree = tree  # after the adds, which forget it
     result.written = checkout(asset.store.objects, index, asset.root,
                               sorted(place, key=path_key), asset.link_strategy(),
-                              force=True, verified=brought)
+                              force=True, verified=brought, progress=placing(progress))
 
 
 def _finish(asset: Asset, head: Head, version: str, manifest: str) -> None:
@@ -327,7 +328,7 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
     ``.ama/switch`` made it."""
     odb = asset.store.objects
     target = result.manifest
-    with odb.batch():
+    with odb.batch(syncing(progress)):
         described: dict[str, tuple[str, ProxyDescriptor]] = {}
         new_files = version_files(odb, target, fetch.transport, fetch.project,
                                   fetch.parallelism, described)
@@ -346,7 +347,7 @@ def _finish_pending(asset: Asset, fetch: _Fetch, result: SwitchResult,
                   or cur.type != e.type}
         gone = [p for p in old if p not in new_files]
         _move(asset, index, gone, differ, brought, read_manifest(odb, target).tree, result,
-              proxies)
+              proxies, progress)
         _finish(asset, asset.head, result.new, target)
     result.deleted.sort(key=path_key)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from ama.plumbing import wire
 from ama_remote.errors import BadInput, Forbidden, NotFound
 from ama_remote.models import (
     ROLES,
@@ -52,6 +53,11 @@ def parse_moment(value: str | None, name: str) -> datetime | None:
     return moment
 
 
+def _moment(at: datetime) -> str:
+    """``at`` (naive UTC, never None) as the API spells a time, as ``_stamp`` does."""
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _need_server_admin(caller: Caller, what: str) -> None:
     if not caller.is_admin:
         raise Forbidden(f"{caller.username} is not a server admin; {what} needs one",
@@ -69,12 +75,12 @@ class Admin(ServiceBase):
 
     # -- users (server admins) --
 
-    def users(self, caller: Caller) -> list[dict[str, Any]]:
+    def users(self, caller: Caller) -> list[wire.AdminUser]:
         """Return every user by name, each with ``active``, ``admin`` and ``projects``
         (``[{"name", "role"}]``); server admins only (Forbidden)."""
         _need_server_admin(caller, "listing every user")
         with self.db.read() as s:
-            roles: dict[int, list[dict[str, str]]] = {}
+            roles: dict[int, list[wire.ProjectRole]] = {}
             for user_id, name, role in s.execute(
                     select(Membership.user_id, Project.name, Membership.role)
                     .join(Project, Project.id == Membership.project_id)
@@ -85,7 +91,7 @@ class Admin(ServiceBase):
                      "projects": roles.get(u.id, [])}
                     for u in s.scalars(select(User).order_by(User.username))]
 
-    def set_user_active(self, caller: Caller, username: str, active: bool) -> dict[str, Any]:
+    def set_user_active(self, caller: Caller, username: str, active: bool) -> wire.User:
         """Activate or disable ``username`` (server admins); a disabled user's tokens are
         refused at once. Audited when it changes anything. Returns the user; raises
         Forbidden, NotFound, or BadInput for a server admin disabling themselves."""
@@ -94,7 +100,7 @@ class Admin(ServiceBase):
             raise BadInput(f"{username} cannot disable themselves",
                            "ask another server admin to do it")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.User:
             user = self._user(s, username)
             if user.active != active:
                 self._audit_admin(s, caller, "user.activate" if active else "user.disable",
@@ -107,7 +113,7 @@ class Admin(ServiceBase):
 
     # -- members of a project (its admins, and server admins) --
 
-    def members(self, caller: Caller, project: str) -> list[dict[str, Any]]:
+    def members(self, caller: Caller, project: str) -> list[wire.Member]:
         """Return the members of ``project`` by name, each with ``role``, ``email`` and
         ``active`` (project admins; NotFound for a non-member, Forbidden below admin)."""
         with self.db.read() as s:
@@ -120,13 +126,13 @@ class Admin(ServiceBase):
                      "role": role} for u, role in rows]
 
     def set_role(self, caller: Caller, project: str, username: str,
-                 role: str) -> dict[str, Any]:
+                 role: str) -> wire.Role:
         """Make ``username`` a ``role`` of ``project``, adding them or changing their role
         (project admins); audited. Returns ``{"project","username","role"}``."""
         if role not in ROLES:
             raise BadInput(f"invalid role {role!r}: use one of {', '.join(ROLES)}")
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> wire.Role:
             proj = self._project(s, caller, project, "admin")
             user = self._user(s, username)
             member = s.get(Membership, (proj.id, user.id))
@@ -167,14 +173,14 @@ class Admin(ServiceBase):
         return self._user(s, username)
 
     def tokens(self, caller: Caller, current: str | None = None,
-               username: str | None = None) -> list[dict[str, Any]]:
+               username: str | None = None) -> list[wire.TokenInfo]:
         """Return the caller's tokens (a server admin may name another ``username``), oldest
         first: ``{"id","created","expires","revoked","current"}``; ``current`` marks the
         token ``current`` (the one the request came with). Token texts are never kept."""
         mine = Accounts._token_hash(current) if current else None
         with self.db.read() as s:
             user = self._token_owner(s, caller, username)
-            return [{"id": t.id, "created": _stamp(t.created), "expires": _stamp(t.expires),
+            return [{"id": t.id, "created": _moment(t.created), "expires": _moment(t.expires),
                      "revoked": _stamp(t.revoked), "current": t.token_hash == mine}
                     for t in s.scalars(select(Token).where(Token.user_id == user.id)
                                        .order_by(Token.id))]
@@ -213,7 +219,7 @@ class Admin(ServiceBase):
     def audit(self, caller: Caller, user: str | None = None, project: str | None = None,
               action: str | None = None, since: datetime | None = None,
               until: datetime | None = None, page: int = 1,
-              per_page: int = 100) -> dict[str, Any]:
+              per_page: int = 100) -> wire.AuditPage:
         """Return one page of the audit log, newest first: ``{"items", "next_page"}``, each
         item ``{"id","at","user","project","class","ordinal","action","target","old",
         "new"}`` (``user`` None for the server's console).
@@ -255,8 +261,9 @@ class Admin(ServiceBase):
                 query = query.where(AuditEntry.at <= until)
             rows = s.execute(query.order_by(AuditEntry.id.desc())
                              .offset((page - 1) * per_page).limit(per_page + 1)).all()
-            items = [{"id": e.id, "at": _stamp(e.at), "user": who, "project": proj,
-                      "class": cls, "ordinal": e.ordinal, "action": e.field,
-                      "target": e.target, "old": e.old, "new": e.new}
-                     for e, who, proj, cls in rows[:per_page]]
+            items: list[wire.AuditEntry] = [
+                {"id": e.id, "at": _moment(e.at), "user": who, "project": proj,
+                 "class": cls, "ordinal": e.ordinal, "action": e.field,
+                 "target": e.target, "old": e.old, "new": e.new}
+                for e, who, proj, cls in rows[:per_page]]
             return {"items": items, "next_page": page + 1 if len(rows) > per_page else None}

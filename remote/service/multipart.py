@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from ama.plumbing import wire
 from ama.plumbing.errors import AmaError
 from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
@@ -104,7 +105,7 @@ class Multipart(Objects):
         return answer
 
     def complete_multipart(self, caller: Caller, project: str, oid: str,
-                           upload_id: str | None) -> dict[str, Any]:
+                           upload_id: str | None) -> wire.ObjectAnswer:
         """Join the parts of ``upload_id`` into object ``oid`` (unless its key is stored
         already), then hash the stored bytes: returns ``{"id","size","verified": True}``.
 

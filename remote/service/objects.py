@@ -446,16 +446,33 @@ class Objects(Packs):
     @staticmethod
     def _store_local(storage: Any, oid: str, size: int, path: str,
                      on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Store one file into a storage with local files and check what is stored."""
+        """Store one file into a storage with local files and check what is stored.
+
+        ``on_bytes`` is told a large copy's bytes as half of them are copied and half
+        checked, so that a bar moves through both (a reflink's as they are checked); in
+        all, each object's size once."""
         key = object_key(oid)
+        told, share = 0, 2  # a reflink copies nothing: the check is then all of it
+
+        def half(n: int) -> None:
+            nonlocal told
+            n = min(n // share, size - told)
+            told += n
+            if on_bytes is not None:
+                on_bytes(n)
+
         try:
-            created = storage.put_file(key, path, size)
+            created = storage.put_file(key, path, size,
+                                       None if on_bytes is None or size < MMAP_THRESHOLD
+                                       else half)
         except BadInput as e:  # SizeMismatch: nothing was stored
             return {"id": oid, "error": {"code": 422, "message":
                                          f"upload of object {oid} was rejected: {e.message}"}}
         except FileNotFoundError:
             return {"id": oid, "error": {"code": 404, "message":
                                          f"object {oid} is not at {path}"}}
+        if not told:
+            share = 1
         # Bytes already in storage prove nothing about the sender: the file handed in must
         # itself be the object, as a streamed upload's bytes are hashed on the way in.
         if not created and hash_file(path, size) != oid:
@@ -474,10 +491,10 @@ class Objects(Packs):
                     kind, data = found, whole
         else:
             count = os.stat(stored).st_size
-            digest = hash_file(stored, count, on_bytes) if count == size else ""
-            on_bytes = None  # told as it was hashed
-        if on_bytes is not None:
-            on_bytes(size)
+            digest = hash_file(stored, count, None if on_bytes is None else half
+                               ) if count == size else ""
+        if on_bytes is not None and size > told:
+            on_bytes(size - told)
         if count != size or digest != oid:
             storage.delete(key)
             what = (f"{count} bytes are stored, {size} were announced" if count != size
@@ -552,7 +569,7 @@ class Objects(Packs):
         return {"objects": answers}
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
-                       seconds: float | None = None) -> dict[str, Any]:
+                       seconds: float | None = None) -> wire.Verification:
         """Hash objects uploaded through presigned URLs, from storage (writers).
 
         Only an id this project negotiated for upload (:meth:`batch` left a row for it) is
@@ -579,7 +596,7 @@ class Objects(Packs):
             others = self._held_by_neighbours(s, proj, [o for o, r in rows.items()
                                                         if not r.verified])
         storage = self._storage(storage_url)
-        answers: dict[str, dict[str, Any]] = {}
+        answers: dict[str, wire.ObjectAnswer] = {}
         todo: list[tuple[str, int]] = []
         for oid in dict.fromkeys(ids):
             row = rows.get(oid)
@@ -595,7 +612,8 @@ class Objects(Packs):
         started = 0
         lock = threading.Lock()
 
-        def check(oid: str, expected: int) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        def check(oid: str, expected: int
+                  ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
             nonlocal started
             with lock:
                 late = (deadline is not None and started >= VERIFY_WORKERS
@@ -623,7 +641,7 @@ class Objects(Packs):
 
     @staticmethod
     def _verify_stored(storage: Backend, oid: str, expected: int
-                       ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
         """Read and hash the stored object ``oid``: its answer, and the arguments of its
         verified row after ``project_id`` (None unless it matched; a mismatch is deleted)."""
         try:

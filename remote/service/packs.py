@@ -10,12 +10,12 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ama.plumbing import pack
+from ama.plumbing import pack, wire
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
@@ -76,7 +76,7 @@ class Packs(ServiceBase):
         return {row[0]: row for row in s.execute(query)}
 
     def announce_pack(self, caller: Caller, project: str, pid: str, size: int,
-                      href_prefix: str = "") -> dict[str, Any]:
+                      href_prefix: str = "") -> wire.PackAnswer:
         """Say how to upload pack ``pid`` of ``size`` bytes (writers): ``{"id","size",
         "actions": {"upload"[, "verify"]}}``, or ``{"id","size","objects"}`` when the
         project holds it already."""
@@ -103,11 +103,14 @@ class Packs(ServiceBase):
         if not action:
             return {"id": pid, "size": size, "actions": {"upload": {
                 "href": base, "method": "PUT", "headers": {}, "expires": PACK_TTL}}}
-        return {"id": pid, "size": size, "actions": {"upload": action, "verify": {
-            "href": base + "/verify", "method": "POST", "headers": {}, "expires": PACK_TTL}}}
+        # A storage's presigned request is an action of the protocol's shape.
+        return {"id": pid, "size": size, "actions": {
+            "upload": cast(wire.Action, action),
+            "verify": {"href": base + "/verify", "method": "POST", "headers": {},
+                       "expires": PACK_TTL}}}
 
     def put_pack(self, caller: Caller, project: str, pid: str, stream: BinaryIO,
-                 size: int) -> dict[str, Any]:
+                 size: int) -> wire.PackAnswer:
         """Store pack ``pid`` from ``stream`` (writers), then check it as
         :meth:`verify_pack` does and answer the same."""
         self.announce_pack(caller, project, pid, size)
@@ -123,7 +126,7 @@ class Packs(ServiceBase):
         return self.verify_pack(caller, project, pid)
 
     def put_pack_file(self, caller: Caller, project: str, pid: str, path: str,
-                      size: int) -> dict[str, Any]:
+                      size: int) -> wire.PackAnswer:
         """Store pack ``pid`` from a file on this machine (the embedded remote: a ``file://``
         storage reflinks or copies it), then check it as :meth:`verify_pack` does."""
         self.announce_pack(caller, project, pid, size)
@@ -141,7 +144,7 @@ class Packs(ServiceBase):
                                    "upload it again", problems=[f"size mismatch: {pid}"]) from e
         return self.verify_pack(caller, project, pid)
 
-    def verify_pack(self, caller: Caller, project: str, pid: str) -> dict[str, Any]:
+    def verify_pack(self, caller: Caller, project: str, pid: str) -> wire.PackAnswer:
         """Read pack ``pid`` from storage once and check it (writers); then record, in one
         transaction, every member as held and verified and where it lies.
 

@@ -9,7 +9,7 @@ replaced, so a second upload of the same id cannot overwrite verified bytes. One
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -138,8 +138,10 @@ class PutsFiles(Protocol):
     """A storage that stores a local file by path (reflinked or copied), not yet durable:
     the embedded remote's bulk upload, whose client is on this machine."""
 
-    def put_file(self, key: str, source: str, size: int) -> bool:
+    def put_file(self, key: str, source: str, size: int,
+                 copied: Callable[[int], None] | None = None) -> bool:
         """Store the file ``source`` under ``key`` unless it exists; True when stored.
+        ``copied``, if given, is told the bytes of each chunk copied (none for a reflink).
         Raises :class:`SizeMismatch` when ``source`` is not ``size`` bytes long."""
         ...
 

@@ -21,7 +21,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -86,12 +86,14 @@ class LocalBackend:
                 fsync_dir(folder)
             return created
 
-    def put_file(self, key: str, source: str, size: int) -> bool:
+    def put_file(self, key: str, source: str, size: int,
+                 copied: Callable[[int], None] | None = None) -> bool:
         """Store the local file ``source`` under ``key`` unless it exists; like :meth:`put`
         but not yet durable (call :meth:`sync` once after a batch).
 
         The bytes are reflinked where the filesystem shares blocks copy-on-write, else
-        copied; never hard-linked. Returns True when stored, False when ``key`` existed.
+        copied (``copied`` is told each chunk's bytes); never hard-linked. Returns True
+        when stored, False when ``key`` existed.
         Raises SizeMismatch when ``source`` is not ``size`` bytes long; nothing is stored then.
         """
         final = os.path.join(self.root, check_key(key))
@@ -116,6 +118,8 @@ class LocalBackend:
                                 view = memoryview(chunk)
                                 while view:
                                     view = view[os.write(fd, view):]
+                                if copied is not None:
+                                    copied(len(chunk))
                         finally:
                             os.close(fd)
                 return _link_if_absent(Path(temp), Path(final))

@@ -140,8 +140,56 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
                                    bob)):
         code, _, drawn = run(args, cwd, True, env)
         assert code == 0, args
-        shown = [f for f in frames(drawn, label) if "counting" not in f]
+        # The transfer's frames: not the counting, nor the steps around it ("Cloning: …").
+        shown = [f for f in frames(drawn, label) if "counting" not in f
+                 and f"{label}:" not in f]
         # Objects, not work-tree files: the version's tree and manifest travel too.
         assert shown and re.search(r"0/[1-9] files +0 B/64\.0 MiB", shown[0]), shown
         # No rate before there is one, and a rate in the sizes' binary units.
         assert not [f for f in shown if re.search(r"\b(bytes|[kMG]B)/s", f)], shown
+
+
+def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
+    """Counting a version's files, syncing what arrived to disk and placing the files in
+    the work tree each have their own frames, and placing moves within a large file."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    (root / "a-big.bin").write_bytes(os.urandom(1 << 20) * 64)
+    for i in range(3):
+        (root / f"small{i}.txt").write_bytes(b"x" * 1000)
+    assert run(["add", "-q", "."], root, tty=False)[0] == 0
+    assert run(["upload", "-q", "-m", "first"], root, tty=False)[0] == 0
+    with open(root / "a-big.bin", "r+b") as f:  # a second version: other bytes, same size
+        f.write(b"second version")
+    assert run(["add", "-q", "."], root, tty=False)[0] == 0
+    assert run(["upload", "-q", "-m", "second"], root, tty=False)[0] == 0
+
+    bob = {"AMA_HOME": str(tmp_path / "bob-home")}
+    remote = (Path(os.environ["AMA_HOME"]) / "remote").as_uri()
+    assert run(["remote", "add", "team", remote], tmp_path, False, bob)[0] == 0
+    assert run(["remote", "default", "team"], tmp_path, False, bob)[0] == 0
+    code, _, drawn = run(["clone", "ml-models/1/0.0.0", "-d", "c"], tmp_path, True, bob)
+    assert code == 0
+    shown = frames(drawn, "Cloning")
+    # The remote opening, then the files of the version counted before the totals are
+    # known.
+    reaching = [i for i, f in enumerate(shown) if "Cloning: reaching the remote" in f]
+    counted = [i for i, f in enumerate(shown) if re.search(r"counting… 4 files", f)]
+    assert reaching and counted and reaching[0] < counted[0], shown
+    checks = (("Switching", ["switch", "0.0.1"], tmp_path / "c"),)
+    for label, lines in (("Cloning", shown),) + tuple(
+            (lbl, frames(run(args, cwd, True, bob)[2], lbl)) for lbl, args, cwd in checks):
+        syncing = [f for f in lines if f"{label}: syncing to disk" in f]
+        placing = [f for f in lines if f"{label}: placing files" in f]
+        assert syncing and placing, lines
+        # After the sync, not before: the files are placed from what the sync made durable.
+        assert lines.index(syncing[0]) < lines.index(placing[0]), lines
+        with_totals = [f for f in placing if "MiB" in f]
+        assert re.search(r"0/[1-4] files +0 B/64\.0 MiB", with_totals[0]), placing
+        # The large file is placed window by window, not in one jump at its end.
+        moving = re.compile(r"0/[1-4] files +[1-9][0-9.]* MiB/64\.0 MiB")
+        assert any(moving.search(f) for f in with_totals), placing
+        assert re.search(r"([1-4])/\1 files +64\.0 MiB/64\.0 MiB", with_totals[-1]), placing
+    assert (tmp_path / "c" / "a-big.bin").read_bytes()[:14] == b"second version"

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-# (files done, files total[, bytes done, bytes total])
+# (files done, files total[, bytes done, bytes total][, phase=NAME]): see progress()
 Progress = Callable[..., None]
 
 
@@ -43,15 +43,21 @@ def open_asset():  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
-    """Yield a ``(done, total[, done_bytes, total_bytes])`` callback drawing a bar on stderr,
-    or None when stderr is not a terminal or ``enabled`` is false (with -q or --json).
+    """Yield a ``(done, total[, done_bytes, total_bytes][, phase=NAME])`` callback drawing a
+    bar on stderr, or None when stderr is not a terminal or ``enabled`` is false (with -q
+    or --json).
 
     Commands call it with ``(0, total, 0, total_bytes)`` as soon as they know the totals,
     so the first frame shows them, and again as files (and bytes of large files) are done.
+    Before that, ``(counted, 0)`` shows the files counted so far. ``phase`` names a step
+    after the command's own work ("placing files"): the bar starts again from its totals.
+    A phase called with a total of 0 is one long wait in the kernel (a disk sync): the bar
+    shows its elapsed time until the next call, which ends it.
     """
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    import threading
     import time
 
     from rich.console import Console
@@ -63,7 +69,9 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
     # Redrawn from the callback, not by rich's refresh thread: a command with no thread of
     # its own may split its work with a forked child (ama.plumbing.parallel), which a live
     # thread rightly prevents. Commands call back at least every MiB or so of work, which
-    # is many times a second; the bar draws ten frames a second of those.
+    # is many times a second; the bar draws ten frames a second of those. The one
+    # exception is a wait in a single system call (a disk sync), where no call comes: a
+    # thread redraws then, and is joined at the next call, before anything can fork.
     with Bar("[progress.description]{task.description}", BarColumn(),
              TextColumn("{task.fields[files]}"), TextColumn("{task.fields[size]}"),
              TimeElapsedColumn(), console=Console(stderr=True), transient=True,
@@ -71,45 +79,99 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
         # Until the command has counted its work, the bar says so rather than "0/?".
         task = bar.add_task(label, total=None, files="counting…", size="")
         bar.refresh()
-        drawn = start_drawn = 0.0  # no frame yet with the totals
+        lock = threading.RLock()  # commands call back from their transfer threads
+        drawn = 0.0
+        first = True  # no frame yet with the totals
         drawn_bytes = 0
         start = time.monotonic()
         known_bytes = 0  # the bytes total once a command has given it
+        shown_phase: str | None = None
+        waiting: tuple[threading.Thread, threading.Event] | None = None
+
+        def wait_frames(stop: threading.Event) -> None:
+            began = time.monotonic()
+            while not stop.wait(0.1):
+                with lock:
+                    bar.update(task, files=f"{time.monotonic() - began:.1f} s")
+                    bar.refresh()
 
         def update(done: int, total: int, done_bytes: int | None = None,
-                   total_bytes: int | None = None) -> None:
-            nonlocal drawn, drawn_bytes, known_bytes, start
+                   total_bytes: int | None = None, *, phase: str | None = None) -> None:
+            nonlocal drawn, first, drawn_bytes, known_bytes, start, shown_phase, waiting
+            with lock:
+                ended, waiting = waiting, None
+            if ended is not None:  # joined outside the lock, which its frames take
+                ended[1].set()
+                ended[0].join()
+                if phase == shown_phase:
+                    return  # the call that ends a wait: the next step draws itself
             now = time.monotonic()
-            if total_bytes is not None:
-                if not known_bytes:
-                    start = now  # the rate is of the transfer, not of the counting before
-                known_bytes = total_bytes
-            files = f"{done:,}/{total:,} files"
-            if known_bytes and done_bytes is not None:
-                # The bar follows bytes when they are known: one large file is most of the
-                # work of a few.
-                size = f"{_size(done_bytes)}/{_size(known_bytes)}"
-                elapsed = now - start
-                if done_bytes and elapsed >= 0.5:  # no rate until there is one to show
-                    size += f"  {_size(int(done_bytes / elapsed))}/s"
-                bar.update(task, completed=done_bytes, total=known_bytes, files=files,
-                           size=size)
-            elif known_bytes:
-                # A call with files only (a caller that counts objects) keeps the bytes shown.
-                bar.update(task, files=files)
-            else:
-                bar.update(task, completed=done, total=total, files=files, size="")
-            # Ten frames a second, plus the first and the last, plus one a sixteenth of
-            # the bytes (at least a hashing window) so that a short command still shows
-            # the bar move. A frame costs a millisecond or two of rendering, and calls come
-            # every MiB: drawing on each call would cost a second or two a GiB.
-            if (now - drawn >= 0.1 or done >= total or drawn == start_drawn
-                    or (done_bytes or 0) - drawn_bytes >= max(MAP_WINDOW, known_bytes >> 4)):
-                drawn = now
-                drawn_bytes = done_bytes or 0
-                bar.refresh()
+            with lock:
+                if phase != shown_phase:
+                    # A new step: its own totals, rate, clock and description.
+                    shown_phase = phase
+                    known_bytes = 0
+                    first = True
+                    drawn = 0.0  # drawn at once, whatever the last step drew
+                    bar.update(task, description=label if phase is None
+                               else f"{label}: {phase}", completed=0, files="", size="")
+                    # No total until this step gives one, and its own clock (rich's
+                    # reset and add_task would draw a frame of their own, blank).
+                    step = next(t for t in bar.tasks if t.id == task)
+                    step.total, step.start_time = None, bar.get_time()
+                    if phase is not None and total == 0:
+                        stop = threading.Event()
+                        thread = threading.Thread(target=wait_frames, args=(stop,),
+                                                  daemon=True)
+                        waiting = (thread, stop)
+                        bar.refresh()
+                        thread.start()
+                        return
+                if not total:
+                    # Still counting: the files seen so far, a frame every tenth of a second.
+                    if now - drawn >= 0.1:
+                        drawn = now
+                        bar.update(task, files=f"counting… {done:,} files")
+                        bar.refresh()
+                    return
+                if total_bytes is not None:
+                    if not known_bytes:
+                        start = now  # the rate is of the transfer, not of the counting
+                    known_bytes = total_bytes
+                files = f"{done:,}/{total:,} files"
+                if known_bytes and done_bytes is not None:
+                    # The bar follows bytes when they are known: one large file is most
+                    # of the work of a few.
+                    size = f"{_size(done_bytes)}/{_size(known_bytes)}"
+                    elapsed = now - start
+                    if done_bytes and elapsed >= 0.5:  # no rate until there is one
+                        size += f"  {_size(int(done_bytes / elapsed))}/s"
+                    bar.update(task, completed=done_bytes, total=known_bytes, files=files,
+                               size=size)
+                elif known_bytes:
+                    # A call with files only (a caller that counts objects) keeps the bytes.
+                    bar.update(task, files=files)
+                else:
+                    bar.update(task, completed=done, total=total, files=files, size="")
+                # Ten frames a second, plus the first and the last, plus one a sixteenth
+                # of the bytes (at least a hashing window) so that a short command still
+                # shows the bar move. A frame costs a millisecond or two of rendering, and
+                # calls come every MiB: drawing on each call would cost a second or two a
+                # GiB.
+                if (now - drawn >= 0.1 or done >= total or first
+                        or (done_bytes or 0) - drawn_bytes
+                        >= max(MAP_WINDOW, known_bytes >> 4)):
+                    drawn = now
+                    first = False
+                    drawn_bytes = done_bytes or 0
+                    bar.refresh()
 
-        yield update
+        try:
+            yield update
+        finally:
+            if waiting is not None:
+                waiting[1].set()
+                waiting[0].join()
 
 
 def _size(n: int) -> str:

@@ -57,20 +57,26 @@ def user_list(project: str | None, remote: str | None, as_json: bool) -> None:
     """List users, one per line: name, email, 'active' or 'disabled', then 'admin' for a
     server admin and each project's role as PROJECT:ROLE (or, with --project, the role
     in that project), separated by tabs."""
-    from ama.porcelain.admin import users
+    from ama.porcelain.admin import members, users
     from ama.porcelain.config import Config
 
-    found = users(Config.open(), project, remote)
+    if project is not None:
+        found_members = members(Config.open(), project, remote)
+        if as_json:
+            emit_json(found_members)
+            return
+        for m in found_members:
+            state = "active" if m["active"] else "disabled"
+            click.echo("\t".join([m["username"], m["email"], state, m["role"]]))
+        return
+    found = users(Config.open(), remote=remote)
     if as_json:
         emit_json(found)
         return
     for u in found:
         state = "active" if u["active"] else "disabled"
-        if project is not None:
-            roles = [u["role"]]
-        else:
-            roles = (["admin"] if u["admin"] else []) + [f"{p['name']}:{p['role']}"
-                                                          for p in u["projects"]]
+        roles = (["admin"] if u["admin"] else []) + [f"{p['name']}:{p['role']}"
+                                                      for p in u["projects"]]
         click.echo("\t".join([u["username"], u["email"], state, *roles]))
 
 

@@ -23,6 +23,12 @@ from ama.porcelain.switch import switch
 BIG = 36 << 20
 
 Call = tuple[int, ...]
+Steps = dict[str | None, list[Call]]
+
+
+def recorder(steps: Steps):  # type: ignore[no-untyped-def]
+    """A progress callback keeping its calls by step (None: the command's own work)."""
+    return lambda *a, phase=None: steps.setdefault(phase, []).append(a)
 
 
 def ok(args: list[str]) -> None:
@@ -64,23 +70,35 @@ def check_totals_first(calls: list[Call], files: int, size: int) -> None:
 
 def test_clone_gives_its_totals_first_and_moves_within_a_large_object(
         published: Path) -> None:
-    calls: list[Call] = []
-    clone("ml-models/1", published / "c", progress=lambda *a: calls.append(a))
+    steps: Steps = {}
+    clone("ml-models/1", published / "c", progress=recorder(steps))
     assert (published / "c" / "big.bin").stat().st_size == BIG
+    # The files counted as the version's trees are read, before any total is known.
+    counting = [c for c in steps[None] if c[1] == 0]
+    assert counting and counting[-1] == (3, 0), steps[None]
+    assert steps[None][:len(counting)] == counting
     # Files, not only the big one; the version's manifest and trees travel apart.
     size = BIG + len("one\n") + len("two\n")
-    check_totals_first(calls, 3, size)
-    # Steps inside big.bin, before it is whole: bytes below its size, no object done.
-    inside = {b for d, _, b, _ in calls if 0 < b < BIG and d < 3}
-    assert len(inside) >= 2, calls
+    for step in (None, "placing files"):
+        calls = [c for c in steps[step] if c[1]]
+        check_totals_first(calls, 3, size)
+        # Steps inside big.bin, before it is whole: bytes below its size, no file done.
+        inside = {b for d, _, b, _ in calls if 0 < b < BIG and d < 3}
+        assert len(inside) >= 2, (step, calls)
+    # The sync between the two: a wait with no total, then its end; and, before all, the
+    # wait for the remote to open.
+    assert steps["syncing to disk"] == [(0, 0), (1, 1)]
+    assert steps["reaching the remote"] == [(0, 0)]
 
 
 def test_switch_gives_its_totals_first(published: Path) -> None:
     asset = clone("ml-models/1", published / "c", version="0.0.0")
-    calls: list[Call] = []
-    switch(Asset.open(published / "c"), "0.0.1", progress=lambda *a: calls.append(a))
+    steps: Steps = {}
+    switch(Asset.open(published / "c"), "0.0.1", progress=recorder(steps))
     assert (published / "c" / "big.bin").stat().st_size == BIG
-    check_totals_first(calls, 2, BIG + len("two\n"))
+    check_totals_first(steps[None], 2, BIG + len("two\n"))
+    check_totals_first(steps["placing files"], 2, BIG + len("two\n"))
+    assert steps["syncing to disk"] == [(0, 0), (1, 1)]
     assert asset.root == published / "c"
 
 
