@@ -155,10 +155,12 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     b.shot("version")
     # A folder opens on its own page, with the previews of its files.
     page.get_by_role("link", name="notes/", exact=True).click()
+    page.wait_for_url("**path=notes*")
     assert page.locator("table.files td.path").all_inner_texts() == ["meta.json"]
     assert '"source": "field"' in page.locator("figure.text pre").inner_text()
     b.shot("version-folder")
     page.get_by_role("link", name="tables/1/0.0.0", exact=True).click()
+    page.wait_for_url("**/v/0.0.0#files")
     assert "notes/" in page.locator("table.files").inner_text()
 
     # The lineage graph of tables/2 links to the version it was made from.
@@ -182,6 +184,49 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     found = page.locator("table.results tbody tr").all_inner_texts()
     assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
     b.shot("search-file")
+    assert b.dialogs == []
+
+
+def test_a_local_file_is_hashed_in_the_browser_and_its_versions_found(
+        site: Site, browser: Callable[[], Browser], tmp_path: Path) -> None:
+    import base64
+    import random
+
+    import blake3
+
+    b = browser()
+    page = b.page
+    sign_in(b, site, "rita", "/p/demo/search")
+    assert page.locator(".by-file").is_visible()  # hidden until the script runs
+    rng = random.Random(3)
+    for length in (0, 1, 1023, 1024, 1025, 2048, 2049, 65536, 1024 * 1024 + 1):
+        data = rng.randbytes(length)
+        got = page.evaluate("b64 => amaBlake3.hashBytes("
+                            "Uint8Array.from(atob(b64), c => c.charCodeAt(0)))",
+                            base64.b64encode(data).decode())
+        assert got == blake3.blake3(data).hexdigest(), length
+    # A file read in slices that cut chunks and blocks anywhere, with progress per slice.
+    data = rng.randbytes(5 * 1024 * 1024)
+    got, steps, last = page.evaluate(
+        """async b64 => {
+             const file = new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], "r");
+             const seen = [];
+             const id = await amaBlake3.hashFile(file, (done, total) => seen.push(done),
+                                                 100003);
+             return [id, seen.length, seen[seen.length - 1]];
+           }""", base64.b64encode(data).decode())
+    assert got == blake3.blake3(data).hexdigest()
+    assert (steps, last) == (-(-len(data) // 100003), len(data))
+
+    # Picking a file searches for its id; the file itself is not sent.
+    mine = tmp_path / "my-copy.csv"
+    mine.write_bytes(CSV_0)
+    page.set_input_files("#pick", str(mine))
+    page.wait_for_url("**/search?q=*")
+    assert page.input_value("#q") == hash_bytes(CSV_0)
+    found = page.locator("table.results tbody tr").all_inner_texts()
+    assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
+    b.shot("search-by-local-file")
     assert b.dialogs == []
 
 
