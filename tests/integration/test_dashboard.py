@@ -148,7 +148,8 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     page.get_by_role("link", name="0.0.0", exact=True).click()
     assert page.locator("table.csv th").all_inner_texts() == ["species", "length"]
     assert page.locator("table.csv td").all_inner_texts() == ["heron", "94", "stork", "102"]
-    loaded = page.eval_on_selector("figure.image img", "i => i.complete && i.naturalWidth")
+    page.wait_for_function("() => document.querySelector('figure.image img').complete")
+    loaded = page.eval_on_selector("figure.image img", "i => i.naturalWidth")
     assert loaded == 48  # the thumbnail decoded: the PNG came through the page's own route
     assert XSS_NAME in page.locator("table.files").inner_text()
     assert page.input_value("#clone") == "ama clone tables/1/0.0.0"
