@@ -225,7 +225,8 @@ class VersionPage(Page):
         page = request.number("page")
         klass = self.service.get_class(caller, project, cls)
         found = self.service.version_files(caller, project, cls, _asset_name(name), version,
-                                           page=page, per_page=FILES_PER_PAGE)
+                                           page=page, per_page=FILES_PER_PAGE,
+                                           folder=request.param("path") or "")
         shown = []
         for item, show, rows in previews.plan(klass.get("visualisation"), found["files"]):
             head = b""

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from ama.plumbing.objects import InvalidObject
-from ama_remote.errors import BadInput
+from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
+from ama_remote.errors import BadInput, NotFound
 from ama_remote.models import Alias, Asset, User, Version
 from ama_remote.service.catalog import Catalog
 from ama_remote.service.common import Caller, ServiceBase, _tree_entries
@@ -32,6 +32,48 @@ def _day(value: str | None, label: str) -> datetime | None:
         return datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
         raise BadInput(f"invalid {label} date {value[:40]!r}: expected YYYY-MM-DD") from None
+
+
+def _tree_lines(data: bytes, checked: bool) -> list[bytes]:
+    """The entry lines of a tree's bytes, unparsed. A tree ``checked`` when it was stored
+    is only split; any other is parsed first, and yields no line when it is broken."""
+    if not checked:
+        try:
+            entries = Tree.deserialize(data).entries
+        except InvalidObject:
+            return []
+        return [f"{e.type} {e.id} {e.size}\t{e.name}".encode() for e in entries]
+    body = data[len(TREE_HEADER):-1]
+    return body.split(b"\n") if body else []
+
+
+def _tree_line(line: bytes) -> tuple[str, str, int, str]:
+    """(type, id, size, name) of one entry line."""
+    head, _tab, name = line.decode("utf-8").partition("\t")
+    kind, oid, size = head.split(" ")
+    return kind, oid, int(size), name
+
+
+def _find_line(lines: list[bytes], name: str) -> tuple[str, str, int, str] | None:
+    """The entry named ``name`` among a tree's lines, or None."""
+    tail = b"\t" + name.encode("utf-8")
+    for line in lines:
+        if line.endswith(tail):
+            return _tree_line(line)
+    return None
+
+
+def _named_entries(rows: dict[str, Any], tree: str | None
+                   ) -> dict[str, tuple[str, str, int]]:
+    """name -> (type, id, size) of a tree among ``rows``; none for a missing or broken one."""
+    row = rows.get(tree) if tree else None
+    if row is None or row.data is None:
+        return {}
+    try:
+        parsed = _tree_entries(row.data, row.kind == "tree")
+    except InvalidObject:
+        return {}
+    return {e[3]: (e[0], e[1], e[2]) for e in parsed}
 
 
 class Browsing(ServiceBase):
@@ -98,35 +140,94 @@ class Browsing(ServiceBase):
         return exists().select_from(listed).where(cast(listed.c.value, String) == tag)
 
     def version_files(self, caller: Caller, project: str, cls: str, name: int | str,
-                      version: str, page: int = 1, per_page: int = 200) -> dict[str, Any]:
-        """Return one version of an asset with one page of its files, by path.
+                      version: str, page: int = 1, per_page: int = 200, folder: str = ""
+                      ) -> dict[str, Any]:
+        """Return one version of an asset with one page of one folder's entries, by name.
 
-        ``{"version", "metadata", "inputs", "files": [{"path", "id", "size"}], "total_files",
-        "total_bytes", "next_page", "problems"}``; ``problems`` names objects the remote is
-        missing. Raises NotFound for an unknown asset or version, BadInput for a bad page.
+        ``{"version", "metadata", "inputs", "folder", "entries": [{"name", "path", "kind",
+        "id", "size"}], "files", "total_entries", "folder_bytes", "total_bytes",
+        "next_page", "problems"}``: ``folder`` is "" for the root or a path like "a/b";
+        ``kind`` is "tree" (a folder, its size the total below it), "blob" or "link";
+        ``files`` the entries of the page that are not folders; ``total_bytes`` the
+        version's; ``problems`` names the trees on the way the remote is missing.
+
+        Only the trees from the root down to ``folder`` are read, one query each, and only
+        the page's entries are parsed: a version of 100,000 files costs no more than its
+        folder's depth. Raises NotFound for an unknown asset, version or folder, BadInput
+        for a bad page.
         """
         if page < 1 or not 1 <= per_page <= 10_000:
             raise BadInput(f"invalid page {page} of {per_page}: pages start at 1, "
                            "and hold 1 to 10000 files")
+        parts = [p for p in folder.split("/") if p]
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             asset = self._asset(s, self._class(s, proj, cls), name)
             row = Catalog._find_version(s, asset, version)
             described = self._versions(s, Version.id == row.id)[0]
-            manifest, files, problems = self._reachable(s, proj.id, row.manifest_id)
-        files.sort()
+            manifest, lines, total_bytes, problems = self._folder_lines(
+                s, proj.id, row.manifest_id, row.tree_id, parts,
+                f"{described['name']}/{described['version']}")
         start = (page - 1) * per_page
+        prefix = "".join(p + "/" for p in parts)
+        entries = []
+        for line in lines[start:start + per_page]:
+            kind, oid, size, entry_name = _tree_line(line)
+            entries.append({"name": entry_name, "path": prefix + entry_name, "kind": kind,
+                            "id": oid, "size": size})
         return {
             "version": described,
             "metadata": manifest.metadata if manifest is not None else {},
             "inputs": [{"name": i.name, "label": i.label, "manifest": i.manifest}
                        for i in manifest.inputs] if manifest is not None else [],
-            "files": [{"path": p, "id": oid, "size": size}
-                      for p, oid, size in files[start:start + per_page]],
-            "total_files": len(files), "total_bytes": sum(size for _, _, size in files),
-            "next_page": page + 1 if start + per_page < len(files) else None,
+            "folder": "/".join(parts),
+            "entries": entries,
+            "files": [e for e in entries if e["kind"] != "tree"],
+            "total_entries": len(lines),
+            "folder_bytes": total_bytes[-1],
+            "total_bytes": total_bytes[0],
+            "next_page": page + 1 if start + per_page < len(lines) else None,
             "problems": problems,
         }
+
+    def _folder_lines(self, s: Session, project_id: int, manifest_id: str, root: str,
+                      parts: list[str], label: str
+                      ) -> tuple[Manifest | None, list[bytes], list[int], list[str]]:
+        """The manifest, the entry lines of the tree at ``parts`` below ``root`` (unparsed:
+        a page parses only its own), the total size of each folder on the way (the root's
+        first) and the problems met. One query for the manifest, one per folder."""
+        manifest_row = self._object_rows(s, project_id, [manifest_id], with_data=True
+                                         ).get(manifest_id)
+        manifest = None
+        problems = []
+        if manifest_row is None or manifest_row.data is None:
+            problems.append(f"missing manifest {manifest_id}")
+        else:
+            try:
+                manifest = Manifest.deserialize(manifest_row.data)
+            except InvalidObject:
+                problems.append(f"not a manifest: {manifest_id}")
+        tree, walked, totals = root, "", []
+        lines: list[bytes] = []
+        for depth in range(len(parts) + 1):
+            row = self._object_rows(s, project_id, [tree], with_data=True).get(tree)
+            if row is None or not row.verified or row.data is None:
+                problems.append(f"missing tree {tree} ({walked or '/'})")
+                lines = []
+            else:
+                lines = _tree_lines(row.data, row.kind == "tree")
+            if depth == 0:
+                totals.append(sum(_tree_line(line)[2] for line in lines))
+            if depth == len(parts):
+                break
+            part = parts[depth]
+            found = _find_line(lines, part)
+            if found is None or found[0] != "tree":
+                raise NotFound(f"no folder {'/'.join(parts[:depth + 1])!r} in {label}",
+                               f"open {label} from its root")
+            tree, walked = found[1], walked + part + "/"
+            totals.append(found[2])
+        return manifest, lines, totals, problems
 
     def version_totals(self, caller: Caller, project: str, cls: str, name: int | str
                        ) -> dict[str, dict[str, int]]:
@@ -191,17 +292,44 @@ class Browsing(ServiceBase):
         with self.db.read() as s:
             proj = self._project(s, caller, project)
             asset = self._asset(s, self._class(s, proj, cls), name)
-            manifests = [Catalog._find_version(s, asset, v).manifest_id
-                         for v in (old, new)]
-            before = {p: (oid, size) for p, oid, size in
-                      self._reachable(s, proj.id, manifests[0])[1]}
-            after = {p: (oid, size) for p, oid, size in
-                     self._reachable(s, proj.id, manifests[1])[1]}
-        added = [{"path": p, "id": after[p][0], "size": after[p][1]}
-                 for p in sorted(after.keys() - before.keys())]
-        removed = [{"path": p, "id": before[p][0], "size": before[p][1]}
-                   for p in sorted(before.keys() - after.keys())]
-        modified = [{"path": p, "id": after[p][0], "size": after[p][1],
-                     "old_id": before[p][0], "old_size": before[p][1]}
-                    for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+            roots = [Catalog._find_version(s, asset, v).tree_id for v in (old, new)]
+            return self._diff_trees(s, proj.id, roots[0], roots[1])
+
+    def _diff_trees(self, s: Session, project_id: int, old: str, new: str
+                    ) -> dict[str, Any]:
+        """Walk two trees side by side, one query per level of depth, skipping every
+        folder whose tree is the same on both sides: a change to one file of 100,000 reads
+        only the trees on its path."""
+        added: list[dict[str, Any]] = []
+        removed: list[dict[str, Any]] = []
+        modified: list[dict[str, Any]] = []
+        level: list[tuple[str | None, str | None, str]] = [(old, new, "")] if old != new else []
+        while level:
+            rows = self._object_rows(s, project_id,
+                                     [t for o, n, _ in level for t in (o, n) if t],
+                                     with_data=True)
+            below: list[tuple[str | None, str | None, str]] = []
+            for old_tree, new_tree, prefix in level:
+                before, after = _named_entries(rows, old_tree), _named_entries(rows, new_tree)
+                for entry in sorted(before.keys() | after.keys()):
+                    was, now = before.get(entry), after.get(entry)
+                    if was == now:
+                        continue
+                    path = prefix + entry
+                    was_tree = was is not None and was[0] == "tree"
+                    now_tree = now is not None and now[0] == "tree"
+                    if was_tree or now_tree:
+                        below.append((was[1] if was and was_tree else None,
+                                      now[1] if now and now_tree else None, path + "/"))
+                    if was and not was_tree and now and not now_tree:
+                        modified.append({"path": path, "id": now[1], "size": now[2],
+                                         "old_id": was[1], "old_size": was[2]})
+                        continue
+                    if was and not was_tree:
+                        removed.append({"path": path, "id": was[1], "size": was[2]})
+                    if now and not now_tree:
+                        added.append({"path": path, "id": now[1], "size": now[2]})
+            level = below
+        for listed in (added, removed, modified):
+            listed.sort(key=lambda f: f["path"])
         return {"added": added, "removed": removed, "modified": modified}

@@ -74,20 +74,33 @@ def test_an_outsider_cannot_browse_a_project(seeded: tuple) -> None:
         service.diff_versions(otto, "demo", "tables", 1, "0.0.0", "0.0.1")
 
 
-def test_version_files_come_by_path_page_by_page_with_totals(seeded: tuple) -> None:
+def test_version_files_come_folder_by_folder_page_by_page_with_totals(seeded: tuple
+                                                                      ) -> None:
     service, admin, _ = seeded
     page = service.version_files(admin, "demo", "tables", "herons", "0.0.0", per_page=2)
+    assert [(e["name"], e["kind"]) for e in page["entries"]] == [(XSS_NAME, "blob"),
+                                                                ("a.csv", "blob")]
     assert [f["path"] for f in page["files"]] == [XSS_NAME, "a.csv"]
-    assert page["total_files"] == 3
-    assert page["total_bytes"] == len(png()) + len(CSV_0) + len(b'{"source": "field"}')
+    assert page["total_entries"] == 3 and page["folder"] == ""
+    meta = len(b'{"source": "field"}')
+    assert page["total_bytes"] == page["folder_bytes"] == len(png()) + len(CSV_0) + meta
     assert page["next_page"] == 2 and page["metadata"] == {"season": "spring"}
     rest = service.version_files(admin, "demo", "tables", 1, "0.0.0", page=2, per_page=2)
-    assert [f["path"] for f in rest["files"]] == ["notes/meta.json"]
-    assert rest["next_page"] is None
+    assert [(e["path"], e["kind"], e["size"]) for e in rest["entries"]] == [
+        ("notes", "tree", meta)]
+    assert rest["files"] == [] and rest["next_page"] is None
+    notes = service.version_files(admin, "demo", "tables", 1, "0.0.0", folder="notes/")
+    assert [f["path"] for f in notes["files"]] == ["notes/meta.json"]
+    assert (notes["folder"], notes["folder_bytes"], notes["total_entries"]) == ("notes", meta, 1)
+    assert notes["total_bytes"] == page["total_bytes"]
     derived = service.version_files(admin, "demo", "tables", 2, "0.0.0")
     assert derived["inputs"][0]["name"] == "tables/1/0.0.1"
     with pytest.raises(NotFound, match="version 9.9.9"):
         service.version_files(admin, "demo", "tables", 1, "9.9.9")
+    with pytest.raises(NotFound, match="no folder 'a.csv' in tables/1/0.0.0"):
+        service.version_files(admin, "demo", "tables", 1, "0.0.0", folder="a.csv")
+    with pytest.raises(NotFound, match="no folder 'notes/deeper'"):
+        service.version_files(admin, "demo", "tables", 1, "0.0.0", folder="notes/deeper")
 
 
 def test_version_totals_and_diffs(seeded: tuple) -> None:
@@ -104,3 +117,20 @@ def test_version_totals_and_diffs(seeded: tuple) -> None:
         ("a.csv", len(CSV_0), len(CSV_1))]
     same = service.diff_versions(admin, "demo", "tables", 1, "0.0.1", "0.0.1")
     assert same == {"added": [], "removed": [], "modified": []}
+
+
+def test_a_diff_walks_folders_added_removed_and_changed(seeded: tuple) -> None:
+    service, admin, _ = seeded
+    same = {f"same/{n}.txt": b"%d" % n for n in range(5)}
+    old = commit(service, admin, "demo", "tables", {**same, "gone/x/y.txt": b"y", "f": b"1",
+                                                    "was-file": b"w", "deep/a/b.txt": b"b"})
+    new = commit(service, admin, "demo", "tables", {**same, "new/z.txt": b"z", "f": b"22",
+                                                    "was-file/now.txt": b"n",
+                                                    "deep/a/b.txt": b"bb"},
+                 asset=old["ordinal"], parent=old["manifest"])
+    diff = service.diff_versions(admin, "demo", "tables", new["ordinal"], old["version"],
+                                 new["version"])
+    assert [f["path"] for f in diff["added"]] == ["new/z.txt", "was-file/now.txt"]
+    assert [f["path"] for f in diff["removed"]] == ["gone/x/y.txt", "was-file"]
+    assert [(f["path"], f["old_size"], f["size"]) for f in diff["modified"]] == [
+        ("deep/a/b.txt", 1, 2), ("f", 1, 2)]

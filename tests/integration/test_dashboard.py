@@ -8,13 +8,14 @@ browser test saves screenshots under tmp_path/screenshots.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 from sqlalchemy import event
@@ -24,6 +25,7 @@ from ama.plumbing.objects import Author, Input
 from ama_remote.db import Database
 from ama_remote.errors import Unauthenticated
 from ama_remote.service import Caller, Service
+from ama_remote.storage.local import LocalBackend
 from tests.services.browser import Browser
 from tests.services.server import RunningServer
 from tests.unit.remote.test_service import build, upload
@@ -146,12 +148,21 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     page.get_by_role("link", name="0.0.0", exact=True).click()
     assert page.locator("table.csv th").all_inner_texts() == ["species", "length"]
     assert page.locator("table.csv td").all_inner_texts() == ["heron", "94", "stork", "102"]
-    loaded = page.eval_on_selector("figure.image img", "i => i.complete && i.naturalWidth")
+    page.wait_for_function("() => document.querySelector('figure.image img').complete")
+    loaded = page.eval_on_selector("figure.image img", "i => i.naturalWidth")
     assert loaded == 48  # the thumbnail decoded: the PNG came through the page's own route
     assert XSS_NAME in page.locator("table.files").inner_text()
     assert page.input_value("#clone") == "ama clone tables/1/0.0.0"
-    assert '"source": "field"' in page.locator("figure.text pre").inner_text()
     b.shot("version")
+    # A folder opens on its own page, with the previews of its files.
+    page.get_by_role("link", name="notes/", exact=True).click()
+    page.wait_for_url("**path=notes*")
+    assert page.locator("table.files td.path").all_inner_texts() == ["meta.json"]
+    assert '"source": "field"' in page.locator("figure.text pre").inner_text()
+    b.shot("version-folder")
+    page.get_by_role("link", name="tables/1/0.0.0", exact=True).click()
+    page.wait_for_url("**/v/0.0.0#files")
+    assert "notes/" in page.locator("table.files").inner_text()
 
     # The lineage graph of tables/2 links to the version it was made from.
     page.goto(site.url + "/p/demo/c/tables/a/2")
@@ -174,6 +185,49 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     found = page.locator("table.results tbody tr").all_inner_texts()
     assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
     b.shot("search-file")
+    assert b.dialogs == []
+
+
+def test_a_local_file_is_hashed_in_the_browser_and_its_versions_found(
+        site: Site, browser: Callable[[], Browser], tmp_path: Path) -> None:
+    import base64
+    import random
+
+    import blake3
+
+    b = browser()
+    page = b.page
+    sign_in(b, site, "rita", "/p/demo/search")
+    assert page.locator(".by-file").is_visible()  # hidden until the script runs
+    rng = random.Random(3)
+    for length in (0, 1, 1023, 1024, 1025, 2048, 2049, 65536, 1024 * 1024 + 1):
+        data = rng.randbytes(length)
+        got = page.evaluate("b64 => amaBlake3.hashBytes("
+                            "Uint8Array.from(atob(b64), c => c.charCodeAt(0)))",
+                            base64.b64encode(data).decode())
+        assert got == blake3.blake3(data).hexdigest(), length
+    # A file read in slices that cut chunks and blocks anywhere, with progress per slice.
+    data = rng.randbytes(5 * 1024 * 1024)
+    got, steps, last = page.evaluate(
+        """async b64 => {
+             const file = new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], "r");
+             const seen = [];
+             const id = await amaBlake3.hashFile(file, (done, total) => seen.push(done),
+                                                 100003);
+             return [id, seen.length, seen[seen.length - 1]];
+           }""", base64.b64encode(data).decode())
+    assert got == blake3.blake3(data).hexdigest()
+    assert (steps, last) == (-(-len(data) // 100003), len(data))
+
+    # Picking a file searches for its id; the file itself is not sent.
+    mine = tmp_path / "my-copy.csv"
+    mine.write_bytes(CSV_0)
+    page.set_input_files("#pick", str(mine))
+    page.wait_for_url("**/search?q=*")
+    assert page.input_value("#q") == hash_bytes(CSV_0)
+    found = page.locator("table.results tbody tr").all_inner_texts()
+    assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
+    b.shot("search-by-local-file")
     assert b.dialogs == []
 
 
@@ -301,9 +355,10 @@ class QueryCounter:
         self.count += 1
 
 
-def in_process(tmp_path: Path) -> tuple[Service, Caller, Any]:
+def in_process(tmp_path: Path, **options: Any) -> tuple[Service, Caller, Any]:
     """The service over SQLite in tmp_path, seeded, its server admin, and a test client of
-    the app (falcon.testing: in this process, so that its queries can be counted)."""
+    the app (falcon.testing: in this process, so that its queries can be counted);
+    ``options`` go to the Service."""
     import falcon.testing
 
     from ama_remote.app import create_app
@@ -311,7 +366,7 @@ def in_process(tmp_path: Path) -> tuple[Service, Caller, Any]:
 
     db = Database(f"sqlite:///{tmp_path / 'ama.db'}")
     db.migrate()
-    service = Service(db)
+    service = Service(db, **options)
     service.create_project("demo", (tmp_path / "storage").as_uri())
     service.add_user("ada", "ada@example.org", admin=True)
     admin = service.authenticate(service.issue_token("ada"))
@@ -370,6 +425,65 @@ def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(
     large = costs()
     assert large == small
     assert max(small.values()) <= 40, small
+    db.dispose()
+
+
+class CountingStorage(LocalBackend):
+    """The project's folder storage, counting what is read from it."""
+
+    reads = 0
+
+    def open(self, key: str) -> BinaryIO:
+        CountingStorage.reads += 1
+        return super().open(key)
+
+    def stat(self, key: str) -> int | None:
+        CountingStorage.reads += 1
+        return super().stat(key)
+
+
+def test_the_version_page_reads_only_the_folder_it_shows_whatever_the_version_size(
+        tmp_path: Path) -> None:
+    service, admin, client = in_process(
+        tmp_path, open_storage=lambda url: CountingStorage(url[len("file://"):], url))
+    db = service.db
+    session = service.issue_token("ada")
+
+    def shape(folders: int, per_folder: int, flat: int) -> dict[str, bytes]:
+        files = {f"d{d:04}/f{f:04}.csv": f"d,f\n{d},{f}\n".encode()
+                 for d in range(folders) for f in range(per_folder)}
+        files.update({f"flat/f{f:05}.csv": f"f\n{f}\n".encode() for f in range(flat)})
+        files["deep/a/b/c/last.csv"] = b"x\n1\n"
+        return files
+
+    small = commit(service, admin, "demo", "tables", shape(3, 15, 250))
+    large = commit(service, admin, "demo", "tables", shape(30, 20, 1_000))
+    counter = QueryCounter(db)
+
+    def visit(version: dict[str, Any], query: str) -> tuple[int, int, str]:
+        before, reads = counter.count, CountingStorage.reads
+        path = f"/p/demo/c/tables/a/{version['ordinal']}/v/{version['version']}{query}"
+        answer = client.simulate_get(path, headers={"Cookie": f"ama_session={session}"})
+        assert answer.status_code == 200, (path, answer.text[:500])
+        return counter.count - before, CountingStorage.reads - reads, answer.text
+
+    pages = ["", "?path=d0001", "?path=flat", "?path=flat&page=2", "?path=deep/a/b/c"]
+    for query in pages:
+        queries, reads, _ = visit(small, query)
+        assert visit(large, query)[:2] == (queries, reads), query
+        assert reads <= 12, query  # the previews' heads, no more
+    _, _, root = visit(large, "")
+    assert root.count('class="path folder"') == 32  # deep, d0000…d0029, flat
+    assert "?path=d0029#files" in root and "f0000.csv" not in root
+    _, _, flat = visit(large, "?path=flat&page=3")
+    listed = re.findall(r'<td class="path">(f\d+\.csv)</td>', flat)
+    assert listed == [f"f{n:05}.csv" for n in range(400, 600)]
+    assert "1000 entries" in flat and "path=flat&amp;page=4#files" in flat
+    _, _, deep = visit(large, "?path=deep/a/b/c")
+    assert '<td class="path">last.csv</td>' in deep and "path=deep%2Fa%2Fb#files" in deep
+    missing = client.simulate_get(f"/p/demo/c/tables/a/{large['ordinal']}/v/0.0.0?path=d0001/x",
+                                  headers={"Cookie": f"ama_session={session}"})
+    assert missing.status_code == 404 and "no folder &#39;d0001/x&#39;" in missing.text
     db.dispose()
 
 
