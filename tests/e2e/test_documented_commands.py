@@ -221,8 +221,10 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def bash(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # The limit only catches a command that hangs: building the shared world runs some 40
+    # commands, which on a busy 2-core machine took longer than a minute.
     return subprocess.run(["bash", "-c", script], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
