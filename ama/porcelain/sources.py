@@ -201,14 +201,31 @@ class BucketSource:
             stream.close()
 
 
+def _anonymous() -> requests.Session:
+    """A session that sends no credentials. requests would add the user's ~/.netrc login
+    for the host (its ``default`` one for any host) to the first request and to every
+    redirect, and a proxy's URL is chosen by whoever uploaded the version: a server of
+    theirs would receive the login. Proxies and CA bundles of the environment still apply.
+    """
+    import requests
+
+    class Anonymous(requests.Session):
+        def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                         response: requests.Response) -> None:
+            prepared_request.headers.pop("Authorization", None)
+
+    session = Anonymous()
+    # Any auth set keeps requests from looking the host up in the netrc; this one adds none.
+    session.auth = lambda request: request
+    return session
+
+
 class WebSource:
     """A file on a web server, fetched with one GET."""
 
     def __init__(self, url: str, session: requests.Session | None = None) -> None:
-        import requests
-
         self.url = url
-        self.session = session or requests.Session()
+        self.session = session or _anonymous()
 
     def _get(self) -> requests.Response:
         import requests
