@@ -535,6 +535,8 @@ def check_proxies(asset: Asset, full: bool = False,
                 for chunk in source.chunks(file):
                     hasher.update(chunk)
                     length += len(chunk)
+                    if length > descriptor.size:
+                        break  # changed already: never read on (a source may not end)
                 if length != descriptor.size or hasher.hexdigest() != descriptor.id:
                     problem = f"its bytes are no longer those of object {descriptor.id}"
         except (SourceDenied, SourceNotFound, SourceUnreachable) as e:
