@@ -392,8 +392,9 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                     after = source.tag(f)
                     if after != before or (after[0] is not None and after[0] != size):
                         raise SourceChanged(f"{f.url} changed while it was read (ETag "
-                                            f"{before[1] or 'none'}, then "
-                                            f"{after[1] or 'none'})", "run the command again")
+                                            f"{_shown(before[1]) or 'none'}, then "
+                                            f"{_shown(after[1]) or 'none'})",
+                                            "run the command again")
                     from ama.plumbing.proxy import ProxyDescriptor
 
                     descriptors[f.path] = asset.odb.write(ProxyDescriptor(
@@ -424,6 +425,12 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                  strategy=asset.link_strategy(), force=True,
                  verified={oid for _p, oid, _s in stored})
     return result.sort()
+
+
+def _shown(tag: str) -> str:
+    """A source's ETag as a message shows it: escaped when it holds a character a terminal
+    would act on (a hostile source's escape sequence or carriage return)."""
+    return tag if tag.isprintable() else ascii(tag)
 
 
 class ProxyChanged(AmaError):
@@ -462,7 +469,7 @@ def fetch_proxy(odb: FileObjectDatabase, path: str, descriptor: ProxyDescriptor,
         size, etag, _version = source.tag(file)
         if descriptor.etag and etag and etag != descriptor.etag:
             raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
-                               f"added (ETag {descriptor.etag}, now {etag})", hint)
+                               f"added (ETag {descriptor.etag}, now {_shown(etag)})", hint)
         if size is not None and size != descriptor.size:
             raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
                                f"added ({descriptor.size:,} bytes, now {size:,})", hint)
@@ -526,7 +533,7 @@ def check_proxies(asset: Asset, full: bool = False,
             size, etag, _version = source.tag(file)
             problem = None
             if descriptor.etag and etag != descriptor.etag:
-                problem = f"ETag {descriptor.etag}, now {etag or 'none'}"
+                problem = f"ETag {descriptor.etag}, now {_shown(etag) or 'none'}"
             elif size is not None and size != descriptor.size:
                 problem = f"{descriptor.size:,} bytes, now {size:,}"
             elif full:

@@ -1,6 +1,6 @@
 """Proxy files against hostile peers: a remote that asks an upload for objects it was not
-asked about, and a proxy's web server that would collect the user's netrc login; each a
-real HTTP server on 127.0.0.1."""
+asked about, and a proxy's web server that would collect the user's netrc login or drive
+the user's terminal; each a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.proxy import ProxyDescriptor
 from ama.plumbing.transport import HttpTransport, RemoteError
-from ama.porcelain.sources import WebSource
+from ama.porcelain.sources import ProxyChanged, WebSource, fetch_proxy
 from ama.porcelain.upload import send
 
 
@@ -108,3 +110,15 @@ def test_a_proxy_source_never_gets_the_users_netrc_login(
     assert len(hostile.seen) == 6
     assert [h for _m, _p, headers, _b in hostile.seen for h in headers
             if h.lower() == "authorization"] == []
+
+
+def test_a_sources_etag_is_shown_escaped_never_as_a_terminal_would_act_on_it(
+        tmp_path: Path, hostile: _Server) -> None:
+    tag = '"2"\x1b[2K\x1b[1A'  # erases the message's line and climbs to the one above
+    hostile.answer = lambda handler: (200, {"ETag": tag}, b"changed")
+    odb = FileObjectDatabase(tmp_path / "objects")
+    descriptor = ProxyDescriptor(f"{hostile.url}/x.bin", 7, hash_bytes(b"content"), '"1"')
+    with pytest.raises(ProxyChanged) as changed:
+        fetch_proxy(odb, "x.bin", descriptor)
+    assert changed.value.message.endswith(r"""(ETag "1", now '"2"\x1b[2K\x1b[1A')""")
+    assert list(odb) == []
