@@ -19,6 +19,7 @@ schemes ``ama add`` reads are ever fetched.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ PROXY_SCHEMES = ("s3", "gs", "http", "https")
 MAX_DESCRIPTOR_BYTES = 8192
 MAX_URL_CHARS = 4096
 _FIELDS = {"etag", "format", "id", "size", "url", "version"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ProxyNotPlaceable(BadInput):
@@ -65,9 +67,11 @@ class ProxyDescriptor:
             raise InvalidObject(f"proxy descriptor: {self.id!r} is not an object id")
         for name in ("etag", "version"):
             value = getattr(self, name)
-            if not isinstance(value, str) or len(value) > 1024 or "\n" in value:
+            # No control character: both are shown in messages, where a carriage return
+            # or an escape sequence would rewrite what the terminal shows.
+            if not isinstance(value, str) or len(value) > 1024 or _CONTROL.search(value):
                 raise InvalidObject(f"proxy descriptor: {name} must be a one-line string of "
-                                    "at most 1024 characters")
+                                    "at most 1024 characters, without control characters")
 
     def to_json(self) -> dict[str, Any]:
         return {"etag": self.etag, "format": DESCRIPTOR_FORMAT, "id": self.id,
@@ -85,7 +89,7 @@ def url_problem(url: object) -> str | None:
         return "its url must be a string"
     if len(url) > MAX_URL_CHARS:
         return f"its url is longer than {MAX_URL_CHARS} characters"
-    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
+    if any(ord(c) < 0x21 or 0x7f <= ord(c) <= 0x9f for c in url):
         return "its url holds a space or a control character"
     try:
         parts = urlsplit(url)

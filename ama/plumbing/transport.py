@@ -628,6 +628,15 @@ class HttpTransport:
                         f"the remote at {self.url} did not answer for object {e.args[0]} in "
                         "its negotiation", "run the command again; if it repeats, tell the "
                         "server's administrator") from None
+            # A hostile remote must not make an upload send an object it was not asked
+            # about: any other object of the store (the bytes of a proxy file, say).
+            asked = {item["id"] for item in objects}
+            for item in result.get("objects") or () if isinstance(result, dict) else ():
+                if not isinstance(item, dict) or item.get("id") not in asked:
+                    raise RemoteError(
+                        f"the remote at {self.url} answered its negotiation for an object "
+                        "it was not asked about; nothing was sent for it",
+                        "tell the server's administrator")
             return result
         finally:
             if paused:

@@ -201,14 +201,31 @@ class BucketSource:
             stream.close()
 
 
+def _anonymous() -> requests.Session:
+    """A session that sends no credentials. requests would add the user's ~/.netrc login
+    for the host (its ``default`` one for any host) to the first request and to every
+    redirect, and a proxy's URL is chosen by whoever uploaded the version: a server of
+    theirs would receive the login. Proxies and CA bundles of the environment still apply.
+    """
+    import requests
+
+    class Anonymous(requests.Session):
+        def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                         response: requests.Response) -> None:
+            prepared_request.headers.pop("Authorization", None)
+
+    session = Anonymous()
+    # Any auth set keeps requests from looking the host up in the netrc; this one adds none.
+    session.auth = lambda request: request
+    return session
+
+
 class WebSource:
     """A file on a web server, fetched with one GET."""
 
     def __init__(self, url: str, session: requests.Session | None = None) -> None:
-        import requests
-
         self.url = url
-        self.session = session or requests.Session()
+        self.session = session or _anonymous()
 
     def _get(self) -> requests.Response:
         import requests
@@ -375,8 +392,9 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                     after = source.tag(f)
                     if after != before or (after[0] is not None and after[0] != size):
                         raise SourceChanged(f"{f.url} changed while it was read (ETag "
-                                            f"{before[1] or 'none'}, then "
-                                            f"{after[1] or 'none'})", "run the command again")
+                                            f"{_shown(before[1]) or 'none'}, then "
+                                            f"{_shown(after[1]) or 'none'})",
+                                            "run the command again")
                     from ama.plumbing.proxy import ProxyDescriptor
 
                     descriptors[f.path] = asset.odb.write(ProxyDescriptor(
@@ -407,6 +425,12 @@ def add_sources(asset: Asset, urls: list[str], dest: str | None = None,
                  strategy=asset.link_strategy(), force=True,
                  verified={oid for _p, oid, _s in stored})
     return result.sort()
+
+
+def _shown(tag: str) -> str:
+    """A source's ETag as a message shows it: escaped when it holds a character a terminal
+    would act on (a hostile source's escape sequence or carriage return)."""
+    return tag if tag.isprintable() else ascii(tag)
 
 
 class ProxyChanged(AmaError):
@@ -445,7 +469,7 @@ def fetch_proxy(odb: FileObjectDatabase, path: str, descriptor: ProxyDescriptor,
         size, etag, _version = source.tag(file)
         if descriptor.etag and etag and etag != descriptor.etag:
             raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
-                               f"added (ETag {descriptor.etag}, now {etag})", hint)
+                               f"added (ETag {descriptor.etag}, now {_shown(etag)})", hint)
         if size is not None and size != descriptor.size:
             raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
                                f"added ({descriptor.size:,} bytes, now {size:,})", hint)
@@ -509,7 +533,7 @@ def check_proxies(asset: Asset, full: bool = False,
             size, etag, _version = source.tag(file)
             problem = None
             if descriptor.etag and etag != descriptor.etag:
-                problem = f"ETag {descriptor.etag}, now {etag or 'none'}"
+                problem = f"ETag {descriptor.etag}, now {_shown(etag) or 'none'}"
             elif size is not None and size != descriptor.size:
                 problem = f"{descriptor.size:,} bytes, now {size:,}"
             elif full:
@@ -518,6 +542,8 @@ def check_proxies(asset: Asset, full: bool = False,
                 for chunk in source.chunks(file):
                     hasher.update(chunk)
                     length += len(chunk)
+                    if length > descriptor.size:
+                        break  # changed already: never read on (a source may not end)
                 if length != descriptor.size or hasher.hexdigest() != descriptor.id:
                     problem = f"its bytes are no longer those of object {descriptor.id}"
         except (SourceDenied, SourceNotFound, SourceUnreachable) as e:

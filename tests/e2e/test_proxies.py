@@ -4,13 +4,17 @@ on another machine, through the embedded remote and through ama-server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from blake3 import blake3
@@ -202,3 +206,58 @@ def test_a_3_gib_proxy_is_added_in_bounded_memory(tmp_path: Path,
     assert peak > 10_000_000  # it was read: a Python process holds more than this
     print(f"peak RSS of ama add --proxy of {size >> 30} GiB over HTTP: {peak / 1e6:.0f} MB")
     assert peak < 300_000_000
+
+
+class _Endless(BaseHTTPRequestHandler):
+    """Serves its server's ``body`` at any path, or, once ``endless`` is set, a body that
+    does not end (chunked, no length), counting in ``sent`` the bytes that went out."""
+
+    protocol_version = "HTTP/1.1"
+    server: ThreadingHTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        server: Any = self.server
+        self.send_response(200)
+        if not server.endless:
+            self.send_header("Content-Length", str(len(server.body)))
+            self.end_headers()
+            self.wfile.write(server.body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        piece = b"%x\r\n" % (1 << 20) + bytes(1 << 20) + b"\r\n"
+        with contextlib.suppress(OSError):
+            for _ in range(256):  # 256 MiB: endless enough, and a test that ends
+                self.wfile.write(piece)
+                server.sent += 1 << 20
+            self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - its name
+        pass
+
+
+def test_store_verify_full_reads_a_source_no_further_than_its_size(tmp_path: Path) -> None:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    server.body, server.endless, server.sent = b"content", False, 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        shared = (tmp_path / "shared").as_uri()
+        env, _other = two_machines(tmp_path, "shared", shared, {})
+        m = tmp_path / "m"
+        m.mkdir()
+        ama("init", "ml-models", cwd=m, env=env)
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.bin"
+        ama("add", "--proxy", url, cwd=m, env=env)
+        ama("upload", "-m", "a proxy", cwd=m, env=env)
+        server.endless = True
+        checked = ama("store", "verify", "--proxies", "--full", cwd=m, env=env, code=1)
+        assert checked.stdout.splitlines() == [
+            f"changed\tdata.bin\t{url}: its bytes are no longer those of object "
+            f"{blake3(b'content').hexdigest()}"]
+        # Its size is 7 bytes: what went out is a read or two and the socket's buffers.
+        assert server.sent < 64 << 20, server.sent
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

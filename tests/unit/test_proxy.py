@@ -35,6 +35,7 @@ def test_a_descriptor_is_canonical_json_and_round_trips() -> None:
     ("s3://bucket/k?versionId=1", "is not s3://BUCKET/KEY"),
     ("https://example.org/a b", "space or a control character"),
     ("https://[::1/x", "does not parse"),
+    ("https://example.org/\x9b2J", "space or a control character"),
 ])
 def test_a_descriptor_naming_a_source_no_client_fetches_is_refused(url: str,
                                                                    said: str) -> None:
@@ -56,6 +57,15 @@ def test_a_broken_descriptor_is_refused(data: bytes, said: str) -> None:
     with pytest.raises(InvalidObject) as refused:
         parse_descriptor(data)
     assert said in refused.value.message
+
+
+@pytest.mark.parametrize("etag, version", [
+    ('"1"\r"2"', ""), ("\x1b[2J", ""), ('"1"', "\x9b2J"), ('"1"', "v\x7f"),
+])
+def test_a_descriptor_whose_etag_or_version_would_drive_a_terminal_is_refused(
+        etag: str, version: str) -> None:
+    with pytest.raises(InvalidObject, match="without control characters"):
+        ProxyDescriptor("https://example.org/x", 7, CONTENT_ID, etag, version)
 
 
 def test_a_descriptor_over_the_largest_object_is_refused() -> None:
