@@ -58,7 +58,9 @@ def test_racing_clients_one_winner_each_time_no_gaps(server: RunningServer,
             parent = client.asset(project, "models", "1")["latest"]["manifest"]
             if attempt == 0:
                 ready.wait()
-            paths, manifest = write_version(tmp_path, {"a": f"{i} {attempt}".encode()},
+            # The same file at every attempt: only the manifest (its parent) is new, so a
+            # retry sends one object, not three, and the race stays on the commit.
+            paths, manifest = write_version(tmp_path, {"a": f"next {i}".encode()},
                                             parent=parent)
             push(client, project, paths)
             try:

@@ -504,9 +504,12 @@ def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
     service.put_class(local, "default", "scans", description="Local scans")
     service.db.dispose()
     script = Path(sys.executable).parent / "ama"
+    # Ctrl-C restored in the child: pytest run in the background from a script starts
+    # with SIGINT ignored, and an ignored signal stays ignored across exec.
     process = subprocess.Popen([str(script), "dashboard", "--no-browser"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ))
+                               env=dict(os.environ),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(3)]

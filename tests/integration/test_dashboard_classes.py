@@ -226,9 +226,12 @@ def _recording_browser(tmp_path: Path) -> tuple[dict[str, str], Path]:
 def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
         clean_env: Path, tmp_path: Path, browser: Callable[[], Browser]) -> None:
     env, opened = _recording_browser(tmp_path)
+    # Ctrl-C restored in the child: pytest run in the background from a script starts
+    # with SIGINT ignored, and an ignored signal stays ignored across exec.
     process = subprocess.Popen([AMA, "class", "init", "scans", "--edit"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **env}, cwd=tmp_path)
+                               env={**os.environ, **env}, cwd=tmp_path,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(4)]

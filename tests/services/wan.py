@@ -259,6 +259,13 @@ class WanProxy:
         self.requests = []
         self.connections = 0
 
+    def set_bandwidth(self, bandwidth: float | None) -> None:
+        """Cap both links at ``bandwidth`` bytes per second from now on (None: uncapped),
+        so a test pays for a slow link only in the step that needs one."""
+        self.bandwidth = bandwidth
+        for link in self._links or ():
+            link.bandwidth = bandwidth
+
     # -- life --
 
     def start(self) -> WanProxy:
