@@ -491,9 +491,16 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
     period costs a second upload, never a version. docs/design.md (section 8) gives the
     protocol.
 
+    A pack (small objects uploaded together) is freed whole, like one object: once none of
+    the objects in it is referenced and it and they are older than the grace period. The
+    mark drops the pack and its objects from their projects and marks each object; the
+    sweep deletes the pack only while every project still marks all of them and none has
+    received the pack again. A pack with one referenced object is kept whole.
+
     Prints one line per storage on stdout: its URL, its projects (separated by commas), the
-    unreferenced objects and their bytes, and the objects and bytes freed, separated by
-    tabs; and a summary on stderr.
+    unreferenced objects and their bytes, the objects and bytes freed, the unreferenced
+    packs and their bytes, and the packs and bytes freed, separated by tabs; and a summary
+    on stderr.
     """
     import json
     from datetime import timedelta
@@ -506,17 +513,23 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
         for row in report["storages"]:
             click.echo("\t".join([row["storage"], ",".join(row["projects"]),
                                    str(row["objects"]), str(row["bytes"]), str(row["freed"]),
-                                   str(row["freed_bytes"])]))
-    found = sum(r["objects"] for r in report["storages"])
-    found_bytes = sum(r["bytes"] for r in report["storages"])
+                                   str(row["freed_bytes"]), str(row["packs"]),
+                                   str(row["pack_bytes"]), str(row["freed_packs"]),
+                                   str(row["freed_pack_bytes"])]))
+
+    def total(name: str) -> int:
+        return sum(r[name] for r in report["storages"])
+
+    found, found_bytes = total("objects"), total("bytes")
+    packs, pack_bytes = total("packs"), total("pack_bytes")
     if dry_run:
-        click.echo(f"ama-server gc: would free {found} object(s), {found_bytes} bytes",
-                   err=True)
+        click.echo(f"ama-server gc: would free {found} object(s), {found_bytes} bytes, and "
+                   f"{packs} pack(s), {pack_bytes} bytes", err=True)
     else:
-        freed = sum(r["freed"] for r in report["storages"])
-        freed_bytes = sum(r["freed_bytes"] for r in report["storages"])
-        click.echo(f"ama-server gc: freed {freed} object(s), {freed_bytes} bytes "
-                   f"({found} found unreferenced, {found_bytes} bytes)", err=True)
+        click.echo(f"ama-server gc: freed {total('freed')} object(s), {total('freed_bytes')} "
+                   f"bytes, and {total('freed_packs')} pack(s), {total('freed_pack_bytes')} "
+                   f"bytes ({found} object(s) found unreferenced, {found_bytes} bytes; "
+                   f"{packs} pack(s), {pack_bytes} bytes)", err=True)
 
 
 cli.add_command(gc)

@@ -22,8 +22,12 @@ them), bytes gone drop the project's row, and the commit fails with the objects 
 which ``ama upload`` sends again. So a version never names an object gc deleted, and an
 upload slower than the grace period costs a second upload, never a broken version.
 
-The unit of collection is a stored key; when objects are packed, a pack will be one unit,
-referenced while any object in it is (see docs/design.md §8).
+A pack is collected whole: it is a candidate when none of the objects placed in it is
+referenced or young and its rows are older than the grace period; the mark drops its rows,
+its members' rows and where they lie and marks each member, and the sweep deletes its key
+only while every member is still marked everywhere and no project holds the pack again. A
+commit reaching a member then finds its row gone, or its mark, which the re-check settles
+by reading the pack's key (docs/design.md §8).
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class _Storage:
     project_ids: list[int]
     names: list[str]
     candidates: dict[str, int] = field(default_factory=dict)  # oid -> bytes
+    packs: dict[str, int] = field(default_factory=dict)  # pid -> bytes, candidates whole
     seen_version: int = 0
 
 
@@ -102,6 +107,7 @@ def recheck(base: ServiceBase, project_id: int, storage_url: str,
 
     def work(s: Session, chunk: list[str]) -> list[str]:
         gone = []
+        vanished: set[str] = set()
         # An object may have come back in a pack since gc freed its loose bytes: it is
         # there while its verified pack is.
         packed = dict(s.execute(
@@ -116,11 +122,20 @@ def recheck(base: ServiceBase, project_id: int, storage_url: str,
             if storage.stat(object_key(mark.oid)) is None and (
                     pid is None or storage.stat(pack_key(pid)) is None):
                 gone.append(mark.oid)
+                if pid is not None:
+                    vanished.add(pid)
             else:
                 s.delete(mark)
         if gone:
             s.execute(delete(StoredObject).where(StoredObject.project_id == project_id,
                                                  StoredObject.oid.in_(gone)))
+        if vanished:
+            # A pack gc swept as an upload sent it again: forget it whole, or announcing
+            # it would answer that the project holds it and nothing would send it again.
+            s.execute(delete(PackedObject).where(PackedObject.project_id == project_id,
+                                                 PackedObject.pid.in_(vanished)))
+            s.execute(delete(Pack).where(Pack.project_id == project_id,
+                                         Pack.pid.in_(vanished)))
         return gone
 
     found: list[str] = []
@@ -138,8 +153,11 @@ class Collecting(ServiceBase):
         references, and that no upload younger than ``grace`` has sent or announced.
 
         Returns ``{"dry_run", "storages": [{"storage", "projects", "objects", "bytes",
-        "freed", "freed_bytes"}]}``: ``objects``/``bytes`` were found unreferenced (what a
-        dry run would free), ``freed``/``freed_bytes`` were deleted. Stored keys no project
+        "freed", "freed_bytes", "packs", "pack_bytes", "freed_packs",
+        "freed_pack_bytes"}]}``: ``objects``/``bytes`` were found unreferenced (what a
+        dry run would free), ``freed``/``freed_bytes`` were deleted; ``packs``,
+        ``pack_bytes``, ``freed_packs`` and ``freed_pack_bytes`` say the same of the packs
+        none of whose objects is referenced, which go whole. Stored keys no project
         has a row for (what an upload cut off may leave) are freed once they were marked
         at least ``grace`` ago, by an earlier run unless ``grace`` is zero.
         """
@@ -152,11 +170,13 @@ class Collecting(ServiceBase):
         report = []
         for group in groups.values():
             self._look(group, grace)
-            freed, freed_bytes = (0, 0) if dry_run else self._mark_and_sweep(group, grace)
+            freed = (0, 0, 0, 0) if dry_run else self._mark_and_sweep(group, grace)
             report.append({"storage": group.url, "projects": group.names,
                            "objects": len(group.candidates),
                            "bytes": sum(group.candidates.values()),
-                           "freed": freed, "freed_bytes": freed_bytes})
+                           "freed": freed[0], "freed_bytes": freed[1],
+                           "packs": len(group.packs), "pack_bytes": sum(group.packs.values()),
+                           "freed_packs": freed[2], "freed_pack_bytes": freed[3]})
         return {"dry_run": dry_run, "storages": report}
 
     # -- step 1 --
@@ -175,10 +195,26 @@ class Collecting(ServiceBase):
                     .where(StoredObject.project_id.in_(group.project_ids))):
                 _, was_verified, was_young = rows.get(oid, (0, False, False))
                 rows[oid] = (size, verified or was_verified, created > cutoff or was_young)
-            # Packed objects stay: a pack is freed whole or not at all, and packs are not
-            # collected yet (docs/design.md).
-            in_packs = set(s.scalars(select(PackedObject.oid).where(
-                PackedObject.project_id.in_(group.project_ids))))
+            # Packed objects are never candidates alone: a pack is freed whole or not at all.
+            placed: dict[str, set[str]] = {}  # pid -> the oids placed in it
+            in_packs: set[str] = set()
+            for oid, pid in s.execute(select(PackedObject.oid, PackedObject.pid).where(
+                    PackedObject.project_id.in_(group.project_ids))):
+                placed.setdefault(pid, set()).add(oid)
+                in_packs.add(oid)
+            packs: dict[str, tuple[int, bool]] = {}  # pid -> (size, kept)
+            for pid, size, verified, created in s.execute(
+                    select(Pack.pid, Pack.size, Pack.verified, Pack.created)
+                    .where(Pack.project_id.in_(group.project_ids))):
+                # A pack announced and never checked is left alone: an upload may be
+                # sending it.
+                kept = not verified or created > cutoff or packs.get(pid, (0, False))[1]
+                packs[pid] = (size, kept)
+        for pid, (size, kept) in packs.items():
+            members = placed.get(pid, set())
+            if not kept and not any(oid in referenced or rows.get(oid, (0, False, False))[2]
+                                    for oid in members):
+                group.packs[pid] = size
         for oid, (size, verified, young) in rows.items():
             if not young and oid not in referenced and oid not in in_packs:
                 # An upload negotiated but never verified may have sent nothing at all.
@@ -232,12 +268,13 @@ class Collecting(ServiceBase):
 
     # -- steps 2 and 3 --
 
-    def _mark_and_sweep(self, group: _Storage, grace: timedelta) -> tuple[int, int]:
-        if not group.candidates:
-            return 0, 0
+    def _mark_and_sweep(self, group: _Storage, grace: timedelta) -> tuple[int, int, int, int]:
+        """Steps 2 and 3; returns the objects, bytes, packs and pack bytes freed."""
+        if not group.candidates and not group.packs:
+            return 0, 0, 0, 0
         cutoff = self._now() - grace
 
-        def mark(s: Session) -> list[str]:
+        def mark(s: Session) -> tuple[list[str], dict[str, list[str]]]:
             lock_against_marking(s, exclusive=True)
             newly = self._referenced(s, group.project_ids, group.seen_version)
             ids = sorted(set(group.candidates) - newly)
@@ -275,9 +312,10 @@ class Collecting(ServiceBase):
                         sweep.append(oid)
                     s.add_all(GcMark(project_id=pid, oid=oid, marked=since, swept=None)
                               for pid in group.project_ids)
-            return sweep
+            packs = self._mark_packs(s, group, newly, cutoff, set(chosen), now)
+            return sweep, packs
 
-        to_sweep = self.db.run(mark)
+        to_sweep, packs = self.db.run(mark)
         freed = freed_bytes = 0
         storage = self._storage(group.url)
         for start in range(0, len(to_sweep), _SWEEP_BATCH):
@@ -307,4 +345,82 @@ class Collecting(ServiceBase):
             gone = self.db.run(sweep)
             freed += len(gone)
             freed_bytes += sum(group.candidates[oid] for oid in gone)
-        return freed, freed_bytes
+        freed_packs = freed_pack_bytes = 0
+        for pid, members in packs.items():
+            if self.db.run(lambda s, pid=pid, members=members:  # type: ignore[misc]
+                           self._sweep_pack(s, group, pid, members)):
+                freed_packs += 1
+                freed_pack_bytes += group.packs[pid]
+        return freed, freed_bytes, freed_packs, freed_pack_bytes
+
+    def _mark_packs(self, s: Session, group: _Storage, newly: set[str], cutoff: Any,
+                    taken: set[str], now: Any) -> dict[str, list[str]]:
+        """In the mark's transaction: drop the candidate packs that a version committed
+        since the look reaches, or that turned young, and condemn the others: delete the
+        rows of the pack, of its members and of where they lie, and mark each member in
+        every project. Returns pid -> its members, for the sweep."""
+        condemned: dict[str, list[str]] = {}
+        for pid in sorted(group.packs):
+            rows = s.execute(select(Pack.verified, Pack.created).where(
+                Pack.project_id.in_(group.project_ids), Pack.pid == pid)).all()
+            if not rows or any(not verified or created > cutoff for verified, created in rows):
+                continue
+            members = sorted(set(s.scalars(select(PackedObject.oid).where(
+                PackedObject.project_id.in_(group.project_ids), PackedObject.pid == pid))))
+            if newly.intersection(members):
+                continue
+            fresh = False
+            for start in range(0, len(members), _IN_BATCH):
+                chunk = members[start:start + _IN_BATCH]
+                fresh = fresh or s.scalar(select(StoredObject.oid).where(
+                    StoredObject.project_id.in_(group.project_ids),
+                    StoredObject.oid.in_(chunk), StoredObject.created > cutoff)
+                    .limit(1)) is not None
+            if fresh:
+                continue
+            s.execute(delete(PackedObject).where(
+                PackedObject.project_id.in_(group.project_ids), PackedObject.pid == pid))
+            s.execute(delete(Pack).where(Pack.project_id.in_(group.project_ids),
+                                         Pack.pid == pid))
+            new = [oid for oid in members if oid not in taken]
+            taken.update(new)
+            for start in range(0, len(new), _IN_BATCH):
+                chunk = new[start:start + _IN_BATCH]
+                s.execute(delete(StoredObject).where(
+                    StoredObject.project_id.in_(group.project_ids),
+                    StoredObject.oid.in_(chunk)))
+                s.execute(delete(GcMark).where(GcMark.project_id.in_(group.project_ids),
+                                               GcMark.oid.in_(chunk)))
+                s.add_all(GcMark(project_id=project_id, oid=oid, marked=now, swept=None)
+                          for oid in chunk for project_id in group.project_ids)
+            condemned[pid] = members
+        return condemned
+
+    def _sweep_pack(self, s: Session, group: _Storage, pid: str, members: list[str]) -> bool:
+        """Delete pack ``pid``'s key while every member is still marked in every project (a
+        commit that found its bytes lifted the mark; a mark swept with another pack holding
+        the object stands) and no project holds the pack again; then record the members
+        swept."""
+        # Exclusive against announcing a pack: one announced after this check waits for the
+        # key to be gone before its upload writes it.
+        lock_against_marking(s, exclusive=True)
+        counts: dict[str, int] = {}
+        for start in range(0, len(members), _IN_BATCH):
+            for oid in s.scalars(select(GcMark.oid).where(
+                    GcMark.project_id.in_(group.project_ids),
+                    GcMark.oid.in_(members[start:start + _IN_BATCH])).with_for_update()):
+                counts[oid] = counts.get(oid, 0) + 1
+        if any(counts.get(oid) != len(group.project_ids) for oid in members):
+            return False  # a commit found a member's bytes, or gc marked it again since
+        if s.scalar(select(Pack.pid).where(Pack.project_id.in_(group.project_ids),
+                                           Pack.pid == pid).limit(1)) is not None:
+            return False  # sent again
+        # Inside the transaction: a commit's re-check of a member waits for it, then finds
+        # the pack gone.
+        self._storage(group.url).delete(pack_key(pid))
+        for start in range(0, len(members), _IN_BATCH):
+            s.execute(update(GcMark).where(
+                GcMark.project_id.in_(group.project_ids),
+                GcMark.oid.in_(members[start:start + _IN_BATCH]), GcMark.swept.is_(None))
+                .values(swept=self._now()))
+        return True

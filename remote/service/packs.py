@@ -88,15 +88,29 @@ class Packs(ServiceBase):
             proj = self._project(s, caller, project, "writer")
             row = s.get(Pack, (proj.id, pid))
             project_id, storage_url = proj.id, proj.storage_url
+        stale = False
         if row is not None and row.verified:
-            return {"id": pid, "size": row.size, "objects": row.count}
-        if row is None:
+            if self._holds_members(project_id, storage_url, pid, row.size):
+                return {"id": pid, "size": row.size, "objects": row.count}
+            # gc freed some of its objects (they may have lain in another pack), or the
+            # pack itself: upload and check it again, which records them all.
+            stale = True
+        if row is None or stale:
             now = self._now()
 
             def announce(s: Session) -> None:
-                if s.get(Pack, (project_id, pid)) is None:
+                # Ordered against gc's mark and sweep of a pack of the same name, which take
+                # the lock exclusively: they either see this row unverified and keep the
+                # pack, or are done before the upload writes it.
+                from ama_remote.service.gc import lock_against_marking  # gc imports this module
+
+                lock_against_marking(s)
+                current = s.get(Pack, (project_id, pid))
+                if current is None:
                     s.add(Pack(project_id=project_id, pid=pid, size=size, count=0,
                                verified=False, created=now))
+                elif stale:
+                    current.verified = False
             self.db.run(announce)
         base = f"{href_prefix}/v1/projects/{project}/packs/{pid}"
         action = self._storage(storage_url).presign(pack_key(pid), "PUT", PACK_TTL, size)
@@ -108,6 +122,24 @@ class Packs(ServiceBase):
             "upload": cast(wire.Action, action),
             "verify": {"href": base + "/verify", "method": "POST", "headers": {},
                        "expires": PACK_TTL}}}
+
+    def _holds_members(self, project_id: int, storage_url: str, pid: str, size: int) -> bool:
+        """Whether pack ``pid`` is in storage and the project holds every object its index
+        lists (one read of the index)."""
+        try:
+            stream = self._storage(storage_url).open(pack_key(pid))
+        except ObjectMissing:
+            return False
+        try:
+            ids = [m.id for m in pack.read_index(stream, pid, size)]
+        except (pack.BadPack, ObjectMissing):
+            return False
+        finally:
+            stream.close()
+        with self.db.read() as s:
+            held = {oid for oid, row in self._object_rows(s, project_id, ids).items()
+                    if row.verified}
+        return held.issuperset(ids)
 
     def put_pack(self, caller: Caller, project: str, pid: str, stream: BinaryIO,
                  size: int) -> wire.PackAnswer:

@@ -1,7 +1,7 @@
 """``ama-server gc`` beside the installed ``ama``, on a real ama-server under gunicorn
 (SQLite and PostgreSQL): an upload killed after sending its objects and before its commit
-leaves objects that gc frees once nothing references them; ``ama upload`` run again sends
-them again and commits, and the version clones byte for byte."""
+leaves objects, loose and in a pack, that gc frees once nothing references them; ``ama
+upload`` run again sends them again and commits, and the version clones byte for byte."""
 
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ def test_an_upload_cut_before_its_commit_is_freed_then_sent_again(
     kept = json.loads(server.run("gc", "--json").stdout)["storages"][0]
     assert (kept["objects"], kept["freed"]) == (0, 0)  # a week's grace: the upload may resume
     freed = json.loads(server.run("gc", "--grace", "0", "--json").stdout)["storages"][0]
-    # The loose weights; the manifest, the tree and notes.txt went in a pack, which gc keeps
-    # whole (packs are not collected yet).
+    # The loose weights; and the pack the manifest, the tree and notes.txt went in, whole.
     assert (freed["objects"], freed["freed"]) == (1, 1)
     assert freed["freed_bytes"] == 300_000
+    assert (freed["packs"], freed["freed_packs"]) == (1, 1)
 
     again = json.loads(ama("upload", "-m", "first", "--json", cwd=m).stdout)
-    assert (again["name"], again["version"], again["objects_sent"]) == ("ml-models/1", "0.0.0", 1)
+    assert (again["name"], again["version"], again["objects_sent"]) == ("ml-models/1", "0.0.0", 4)
     # Another machine: an empty asset store, so every byte comes from the server.
     other = {"AMA_HOME": str(tmp_path / "other-home")}
     (tmp_path / "elsewhere").mkdir()
@@ -50,5 +50,5 @@ def test_an_upload_cut_before_its_commit_is_freed_then_sent_again(
         ama(*args, cwd=tmp_path / "elsewhere", env=other)
     assert files(tmp_path / "elsewhere" / "ml-models" / "1") == files(m)
     assert server.run("fsck").returncode == 0
-    assert json.loads(server.run("gc", "--grace", "0", "--json").stdout)["storages"][0][
-        "objects"] == 0
+    after = json.loads(server.run("gc", "--grace", "0", "--json").stdout)["storages"][0]
+    assert (after["objects"], after["packs"]) == (0, 0)
