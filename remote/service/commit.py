@@ -167,29 +167,17 @@ class Committing(Packs):
                 "upload them ('ama upload' sends what is missing) and commit again",
                 problems=missing)
         assert parsed is not None
-        unsafe = path_problems(path for path, _, _ in files)
-        if unsafe:
-            raise ValidationFailed(
-                f"the version holds {len(unsafe)} path(s) that no asset directory may hold, "
-                f"such as {unsafe[0][0]!r}",
-                "remove them (names such as .ama are ama's own), then upload again",
-                problems=[f"{path}: {why}" for path, why in unsafe])
-        escaping = self._link_problems(s, proj, links)
-        if escaping:
-            raise ValidationFailed(
-                f"the version holds {len(escaping)} symbolic link(s) pointing outside it, "
-                f"such as {escaping[0][0]!r}",
-                "make their targets relative paths inside the asset, or upload them with "
-                "'ama add --follow-symlinks' or '--skip-symlinks'",
-                problems=[f"{path}: {why}" for path, why in escaping])
-        refused = self._proxy_problems(s, proj, proxies)
-        if refused:
-            raise ValidationFailed(
-                f"the version holds {len(refused)} proxy file(s) whose descriptor no client "
-                f"may follow, such as {refused[0][0]!r}",
-                "add proxies with 'ama add --proxy' from s3://, gs://, http:// or https:// "
-                "sources, then upload again",
-                problems=[f"{path}: {why}" for path, why in refused])
+        _refuse_paths(path_problems(path for path, _, _ in files),
+                      "path(s) that no asset directory may hold",
+                      "remove them (names such as .ama are ama's own), then upload again")
+        _refuse_paths(self._link_problems(s, proj, links),
+                      "symbolic link(s) pointing outside it",
+                      "make their targets relative paths inside the asset, or upload them "
+                      "with 'ama add --follow-symlinks' or '--skip-symlinks'")
+        _refuse_paths(self._proxy_problems(s, proj, proxies),
+                      "proxy file(s) whose descriptor no client may follow",
+                      "add proxies with 'ama add --proxy' from s3://, gs://, http:// or "
+                      "https:// sources, then upload again")
         problems = _rule_problems(klass, parsed, files)
         if problems:
             raise ValidationFailed(
@@ -289,3 +277,11 @@ class Committing(Packs):
             elif (why := link_problem(path, target)) is not None:
                 found.append((path, why))
         return found
+
+
+def _refuse_paths(found: list[tuple[str, str]], what: str, hint: str) -> None:
+    """Refuse a version with ``found`` (path, why) problems of one kind, naming the first."""
+    if found:
+        raise ValidationFailed(
+            f"the version holds {len(found)} {what}, such as {found[0][0]!r}", hint,
+            problems=[f"{path}: {why}" for path, why in found])

@@ -299,11 +299,7 @@ class Collecting(ServiceBase):
             sweep = []
             for start in range(0, len(chosen), _IN_BATCH):
                 chunk = chosen[start:start + _IN_BATCH]
-                s.execute(delete(StoredObject).where(
-                    StoredObject.project_id.in_(group.project_ids),
-                    StoredObject.oid.in_(chunk)))
-                s.execute(delete(GcMark).where(GcMark.project_id.in_(group.project_ids),
-                                               GcMark.oid.in_(chunk)))
+                _forget(s, group.project_ids, chunk)
                 for oid in chunk:
                     # A key no project had a row for may be an upload writing it right now:
                     # it goes only once marked for the grace period (its mark keeps its age).
@@ -386,11 +382,7 @@ class Collecting(ServiceBase):
             taken.update(new)
             for start in range(0, len(new), _IN_BATCH):
                 chunk = new[start:start + _IN_BATCH]
-                s.execute(delete(StoredObject).where(
-                    StoredObject.project_id.in_(group.project_ids),
-                    StoredObject.oid.in_(chunk)))
-                s.execute(delete(GcMark).where(GcMark.project_id.in_(group.project_ids),
-                                               GcMark.oid.in_(chunk)))
+                _forget(s, group.project_ids, chunk)
                 s.add_all(GcMark(project_id=project_id, oid=oid, marked=now, swept=None)
                           for oid in chunk for project_id in group.project_ids)
             condemned[pid] = members
@@ -424,3 +416,12 @@ class Collecting(ServiceBase):
                 GcMark.oid.in_(members[start:start + _IN_BATCH]), GcMark.swept.is_(None))
                 .values(swept=self._now()))
         return True
+
+
+def _forget(s: Session, project_ids: list[int], oids: list[str]) -> None:
+    """Delete the rows of ``oids`` (one batch) and their marks in every project of a
+    storage: the objects are gone, or about to be, from all of them at once."""
+    s.execute(delete(StoredObject).where(StoredObject.project_id.in_(project_ids),
+                                         StoredObject.oid.in_(oids)))
+    s.execute(delete(GcMark).where(GcMark.project_id.in_(project_ids),
+                                   GcMark.oid.in_(oids)))

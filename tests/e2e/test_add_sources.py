@@ -260,13 +260,20 @@ def test_a_large_web_source_is_streamed_in_bounded_memory(tmp_path: Path,
     # 384 MiB: read whole into memory, it alone would take the peak above 300 MB.
     # (bench/sources.py adds a 3 GiB source the same way.)
     url, site = web
+    added_in_bounded_memory(asset_dir(tmp_path), tmp_path, url, site)
+
+
+def added_in_bounded_memory(m: Path, tmp_path: Path, url: str, site: Path,
+                            *options: str) -> None:
+    """``ama add --json [options] URL/big.bin`` of a sparse 384 MiB file of the web server
+    ``url`` serving ``site``, into the asset directory ``m``: it adds the file whole, with
+    a peak RSS under 300 MB."""
     size = 384 << 20
     with open(site / "big.bin", "wb") as f:  # sparse: zeros that cost no disk
         f.truncate(size)
-    m = asset_dir(tmp_path)
     out, err = tmp_path / "out", tmp_path / "err"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        child = subprocess.Popen([AMA, "add", "--json", f"{url}/big.bin"], cwd=m,
+        child = subprocess.Popen([AMA, "add", "--json", *options, f"{url}/big.bin"], cwd=m,
                                  stdout=stdout, stderr=stderr)
     # The child's own peak: the high-water mark of its memory (VmHWM), read while it runs.
     # Not ru_maxrss from wait4, which keeps the peak of the process before its exec: a
@@ -280,7 +287,8 @@ def test_a_large_web_source_is_streamed_in_bounded_memory(tmp_path: Path,
     assert (added["new"], added["bytes"]) == (["big.bin"], size)
     assert (m / "big.bin").stat().st_size == size
     assert peak > 10_000_000  # it was read: a Python process holds more than this
-    print(f"peak RSS of ama add of {size >> 20} MiB over HTTP: {peak / 1e6:.0f} MB")
+    print(f"peak RSS of ama add {' '.join(options)} of {size >> 20} MiB over HTTP: "
+          f"{peak / 1e6:.0f} MB")
     assert peak < 300_000_000
 
 

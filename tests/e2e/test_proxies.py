@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -181,33 +180,16 @@ def test_proxies_through_ama_server(tmp_path: Path,
 
 def test_a_large_proxy_is_added_in_bounded_memory(tmp_path: Path,
                                                   web: tuple[str, Path]) -> None:  # noqa: F811
-    from tests.e2e.test_add_sources import _high_water
+    from tests.e2e.test_add_sources import added_in_bounded_memory
 
     # 384 MiB, 48 times the most a download reads at once: held whole, it alone would
     # take the peak above 300 MB. (bench/sources.py measures a plain add of 3 GiB.)
     url, site = web
-    size = 384 << 20
-    with open(site / "big.bin", "wb") as f:  # sparse: zeros that cost no disk
-        f.truncate(size)
     m = tmp_path / "m"
     m.mkdir()
     ama("class", "init", "ml-models", cwd=tmp_path)
     ama("init", "ml-models", cwd=m)
-    out, err = tmp_path / "out", tmp_path / "err"
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        child = subprocess.Popen([AMA, "add", "--json", "--proxy", f"{url}/big.bin"], cwd=m,
-                                 stdout=stdout, stderr=stderr)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, _high_water(child.pid, f"{url}/big.bin"))
-        time.sleep(0.02)
-    assert child.returncode == 0, err.read_text()
-    added = json.loads(out.read_text())
-    assert (added["new"], added["bytes"]) == (["big.bin"], size)
-    assert (m / "big.bin").stat().st_size == size
-    assert peak > 10_000_000  # it was read: a Python process holds more than this
-    print(f"peak RSS of ama add --proxy of {size >> 20} MiB over HTTP: {peak / 1e6:.0f} MB")
-    assert peak < 300_000_000
+    added_in_bounded_memory(m, tmp_path, url, site, "--proxy")
 
 
 class _Endless(BaseHTTPRequestHandler):
