@@ -400,14 +400,21 @@ class FileObjectDatabase:
     def write(self, data: bytes) -> str:
         """Store ``data`` (if not already stored) and return its id."""
         oid = hash_bytes(data)
+        self.write_hashed(oid, data)
+        return oid
+
+    def write_hashed(self, oid: str, data: bytes) -> bool:
+        """Store ``data``, which the caller has just hashed to ``oid`` itself, unless it is
+        stored already; return whether it was added. A clone hashes each packed object as
+        it reads it: this spares the bytes a second hash and the store a second look."""
         if self.has(oid):
-            return oid
+            return False
         if self._pending is None:
             with self.batch():
                 self._write_temp(oid, data)
         else:
             self._write_temp(oid, data)
-        return oid
+        return True
 
     def _write_temp(self, oid: str, data: bytes) -> None:
         """Write ``data`` to a new read-only sealed temp file, renamed to ``oid`` when the

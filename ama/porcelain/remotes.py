@@ -527,9 +527,7 @@ class InProcessTransport:
             actual = hash_bytes(data)
             if actual != item["id"]:
                 raise CorruptObject(item["id"], where["path"], actual)
-            before = odb.has(item["id"])
-            odb.write(data)
-            return int(not before)
+            return int(odb.write_hashed(actual, data))
         if item["path"] is not None:
             return int(odb.write_link(item["path"], item["id"], item["size"],
                                       on_bytes=on_bytes))

@@ -277,8 +277,10 @@ class Packs(ServiceBase):
         """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
         if not isinstance(storage, HasLocalPaths):
             return {}
-        return {oid: {"path": storage.local_path(pack_key(r.pid)), "offset": r.offset,
-                      "length": r.length} for oid, r in rows.items()}
+        # A path per pack, not per member: 100,000 members lie in a few packs.
+        paths = {pid: storage.local_path(pack_key(pid)) for pid in {r.pid for r in rows.values()}}
+        return {oid: {"path": paths[r.pid], "offset": r.offset, "length": r.length}
+                for oid, r in rows.items()}
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend
                     ) -> tuple[list[dict[str, Any]], set[str]]:

@@ -307,3 +307,15 @@ def test_stray_files_in_the_object_folder_are_not_objects(tmp_path: Path) -> Non
     assert list(odb) == [oid]
 
 
+
+
+def test_write_hashed_stores_bytes_once_under_the_given_id(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = b"hashed by the caller\n"
+    oid = hash_bytes(data)
+    with odb.batch():
+        assert odb.write_hashed(oid, data) is True
+        assert odb.write_hashed(oid, data) is False  # pending in the batch already
+    assert odb.get(oid) == data
+    assert odb.write_hashed(oid, data) is False
+    assert odb.write(data) == oid
