@@ -70,15 +70,19 @@ def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
     object route, which needs the token; the embedded remote's storage is a local folder,
     whose file:// URL needs nothing). The manifest and trees the asset store lacks are
     fetched; no file bytes. Raises NotFound, :class:`StorageUnknown` and the transport's
-    errors."""
+    errors. A proxy file lies at its source: its URL is the source's, as it was added."""
     from ama.porcelain.download import version_files
 
     record = resolve_version(remote, ref)
+    proxies: dict[str, Any] = {}
     files = version_files(odb, record["manifest"], remote.transport, remote.project,
-                          parallelism)
+                          parallelism, proxies)
     storage = storage_of(remote)
+    found = {p: FileLocation(p, files[p].id, files[p].size, descriptor.url)
+             for p, (_did, descriptor) in proxies.items()}
+    files = {p: e for p, e in files.items() if p not in proxies}
     if not files:
-        return []
+        return [found[p] for p in sorted(found, key=path_key)]
     # A download negotiation says which objects lie in packs, and how to read each.
     unique = list(dict.fromkeys(e.id for e in files.values()))
     sizes = {e.id: e.size for e in files.values()}
@@ -100,7 +104,6 @@ def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
         if presign and action and str(action.get("href", "")).startswith(("http://", "https://")):
             url, expires = str(action["href"]), int(action.get("expires") or 0) or None
         where_of[oid] = (url, expires, span)
-    found = {}
     for p, e in files.items():
         url, expires, span = where_of.get(e.id, (object_url(storage, e.id), None, None))
         found[p] = FileLocation(p, e.id, e.size, url, expires, span)

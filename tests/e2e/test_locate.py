@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from ama.plumbing.hashing import hash_bytes, hash_file
+from tests.e2e.test_add_sources import web  # noqa: F401 - a fixture
 from tests.e2e.test_lifecycle import ama
 from tests.services.server import RunningServer
 
@@ -98,3 +99,22 @@ def test_info_url_presigned_by_s3_behind_ama_server(
         answer = requests.get(item["url"], timeout=30)
         assert answer.status_code == 200
         assert _read(answer.content, item["range"]) == FILES[item["path"]]
+
+
+def test_info_url_gives_a_proxy_files_source(tmp_path: Path,
+                                             web: tuple[str, Path]) -> None:  # noqa: F811
+    """A proxy file's bytes are at its source, not in the remote's storage: its URL is the
+    source's, beside the storage URLs of the version's other files."""
+    url, site = web
+    (site / "model.bin").write_bytes(b"far away" * 100)
+    ama("class", "init", "ml-models", cwd=tmp_path)
+    _make(tmp_path / "m", {})
+    ama("add", "--proxy", f"{url}/model.bin", cwd=tmp_path / "m")
+    ama("upload", "-m", "with a proxy", cwd=tmp_path / "m")
+    lines = ama("info", "--url", cwd=tmp_path / "m").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["conf/a.yaml", "model.bin", "w.bin"]
+    assert lines[1] == f"model.bin\t{url}/model.bin"
+    listed = json.loads(ama("info", "--url", "--json", cwd=tmp_path / "m").stdout)
+    assert listed[1] == {"path": "model.bin", "id": hash_bytes(b"far away" * 100),
+                         "size": 800, "url": f"{url}/model.bin", "expires": None,
+                         "range": None}
