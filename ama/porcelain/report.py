@@ -14,12 +14,11 @@ of each level), and says what it left out and how to list it. Previews read whol
 (verified as any download is), at most :data:`PREVIEWS` of them, none larger than
 :data:`PREVIEW_BYTES`.
 
-Images are embedded as thumbnails at most :data:`THUMBNAIL_SIDE` pixels on their long side
-when Pillow is installed (the ``report`` extra: ``pip install 'amapy[report]'``), read from
-objects up to :data:`THUMBNAIL_SOURCE_BYTES` and of at most :data:`THUMBNAIL_PIXELS` pixels,
-checked from the image's header before any pixel is decoded, so that a hostile image cannot
-make the report eat memory. Without Pillow the page says so and embeds images as they are,
-only those up to :data:`IMAGE_BYTES`.
+Images are embedded as thumbnails (:mod:`ama.plumbing.thumbnails`: at most 256 pixels on
+their long side) when Pillow is installed (the ``report`` extra: ``pip install
+'amapy[report]'``); a hostile image cannot make the report eat memory, since its pixel count
+is checked from its header before any pixel is decoded. Without Pillow the page says so and
+embeds images as they are, only those up to :data:`IMAGE_BYTES`.
 
 A class's visualisation rules choose the previews (ama-protocol(7))::
 
@@ -48,6 +47,11 @@ from ama.plumbing import wire
 from ama.plumbing.objects import Manifest
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.rules import preview_rules
+from ama.plumbing.thumbnails import (
+    THUMBNAIL_SOURCE_BYTES,
+    pillow_available,
+    thumbnail,
+)
 from ama.plumbing.units import human_size
 from ama.porcelain.info import AssetRef, Remote, info
 
@@ -59,9 +63,6 @@ LINEAGE = 40
 PREVIEWS = 12
 PREVIEW_BYTES = 8 * 1024 * 1024
 IMAGE_BYTES = 1024 * 1024
-THUMBNAIL_SIDE = 256
-THUMBNAIL_SOURCE_BYTES = 64 * 1024 * 1024
-THUMBNAIL_PIXELS = 40_000_000
 HEAD_BYTES = 64 * 1024
 TEXT_BYTES = 16 * 1024
 _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
@@ -196,51 +197,6 @@ def _plan(visualisation: Any, files: list[FileRow]) -> list[tuple[FileRow, str, 
         if len(chosen) == PREVIEWS:
             break
     return chosen
-
-
-def pillow_available() -> bool:
-    """Whether the report can make thumbnails (Pillow is an optional extra)."""
-    try:
-        import PIL.Image  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def thumbnail(data: bytes, mime: str) -> tuple[str, bytes] | str:
-    """Return (mime, bytes) of ``data`` scaled to at most :data:`THUMBNAIL_SIDE` pixels on
-    its long side, or why it cannot be. Needs Pillow."""
-    import warnings
-
-    from PIL import Image
-
-    try:
-        # Opening reads the header only: the pixel count is checked before any decoding,
-        # below Pillow's own decompression-bomb limit, which only warns below twice its value
-        # (made an error here, so that no such image is ever decoded).
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-        with image:
-            width, height = image.size
-            if width * height > THUMBNAIL_PIXELS:
-                return (f"{width}×{height} pixels, more than the {THUMBNAIL_PIXELS:,} "
-                        "a thumbnail decodes")
-            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG decodes scaled down
-            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            out = io.BytesIO()
-            if mime == "image/jpeg" and image.mode in ("RGB", "L"):
-                image.save(out, "JPEG", quality=85)
-                return "image/jpeg", out.getvalue()
-            small: Image.Image = image
-            if small.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-                small = small.convert("RGBA")
-            small.save(out, "PNG", optimize=True)
-            return "image/png", out.getvalue()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return f"more than the {THUMBNAIL_PIXELS:,} pixels a thumbnail decodes"
-    except (OSError, ValueError, SyntaxError) as error:
-        return f"an image Pillow cannot read ({type(error).__name__})"
 
 
 def _render_preview(item: FileRow, show: str, rows: int, data: bytes,

@@ -288,7 +288,7 @@ class Search(Page):
 def _thumbnail(stream: Any, size: int, mime: str) -> tuple[str, bytes] | None:
     """The thumbnail ``ama report`` embeds, of the image in ``stream`` (read and closed):
     None when the image is not one Pillow can decode safely."""
-    from ama.porcelain.report import thumbnail
+    from ama.plumbing.thumbnails import thumbnail
 
     try:
         made = thumbnail(stream.read(size), mime)
@@ -298,7 +298,7 @@ def _thumbnail(stream: Any, size: int, mime: str) -> tuple[str, bytes] | None:
 
 
 def _thumbnails(size: int) -> bool:
-    from ama.porcelain.report import THUMBNAIL_SOURCE_BYTES, pillow_available
+    from ama.plumbing.thumbnails import THUMBNAIL_SOURCE_BYTES, pillow_available
 
     return size <= THUMBNAIL_SOURCE_BYTES and pillow_available()
 

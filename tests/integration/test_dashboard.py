@@ -549,7 +549,7 @@ def test_image_previews_are_served_as_thumbnails_and_downloads_as_they_are(
 
     from PIL import Image
 
-    from ama.porcelain.report import THUMBNAIL_SIDE
+    from ama.plumbing.thumbnails import THUMBNAIL_SIDE
 
     service, admin, client = in_process(tmp_path)
     out = io.BytesIO()

@@ -114,7 +114,8 @@ def _decoded(uri: str) -> tuple[str, tuple[int, int], int]:
 
 
 def test_large_images_are_embedded_as_thumbnails() -> None:
-    from ama.porcelain.report import IMAGE_BYTES, THUMBNAIL_SIDE
+    from ama.plumbing.thumbnails import THUMBNAIL_SIDE
+    from ama.porcelain.report import IMAGE_BYTES
 
     photo = _image_bytes((4000, 3000))
     assert len(photo) > IMAGE_BYTES  # so large that the page used to leave it out
@@ -147,7 +148,7 @@ def test_broken_and_hostile_images_are_skipped_not_decoded() -> None:
     import struct
     import zlib
 
-    from ama.porcelain.report import THUMBNAIL_PIXELS
+    from ama.plumbing.thumbnails import THUMBNAIL_PIXELS
 
     def png_header(width: int, height: int) -> bytes:
         # A valid PNG header claiming a huge image, with a few bytes of pixels after it:
