@@ -111,9 +111,8 @@ def frames(drawn: bytes, label: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\r\n]+", text) if label in line]
 
 
-def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Path) -> None:
-    """The first frame names the files and bytes to do; a large file moves the bar window
-    by window, not in one jump at its end."""
+def _asset_with_a_large_file(tmp_path: Path) -> Path:
+    """An asset directory tmp_path/m holding a 64 MiB file and three small ones."""
     root = tmp_path / "m"
     root.mkdir()
     assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
@@ -121,6 +120,13 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
     (root / "a-big.bin").write_bytes(os.urandom(1 << 20) * 64)
     for i in range(3):
         (root / f"small{i}.txt").write_bytes(b"x" * 1000)
+    return root
+
+
+def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Path) -> None:
+    """The first frame names the files and bytes to do; a large file moves the bar window
+    by window, not in one jump at its end."""
+    root = _asset_with_a_large_file(tmp_path)
 
     code, _, drawn = run(["add", "."], root, tty=True)
     assert code == 0
@@ -152,13 +158,7 @@ def test_bars_show_their_totals_first_and_move_within_a_large_file(tmp_path: Pat
 def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
     """Counting a version's files, syncing what arrived to disk and placing the files in
     the work tree each have their own frames, and placing moves within a large file."""
-    root = tmp_path / "m"
-    root.mkdir()
-    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
-    assert run(["init", "ml-models"], root, tty=False)[0] == 0
-    (root / "a-big.bin").write_bytes(os.urandom(1 << 20) * 64)
-    for i in range(3):
-        (root / f"small{i}.txt").write_bytes(b"x" * 1000)
+    root = _asset_with_a_large_file(tmp_path)
     assert run(["add", "-q", "."], root, tty=False)[0] == 0
     assert run(["upload", "-q", "-m", "first"], root, tty=False)[0] == 0
     with open(root / "a-big.bin", "r+b") as f:  # a second version: other bytes, same size
