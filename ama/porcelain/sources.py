@@ -462,10 +462,7 @@ def fetch_proxy(odb: FileObjectDatabase, path: str, descriptor: ProxyDescriptor,
     hint = (f"ask the asset's author to add it again ('ama add --proxy {descriptor.url}') "
             "and upload a new version")
     try:
-        source = opener(descriptor.url)
-        key = unquote(urlsplit(descriptor.url).path.lstrip("/"))
-        file = SourceFile(descriptor.url, path, descriptor.size,
-                          key if isinstance(source, BucketSource) else "")
+        source, file = _described_source(descriptor, path, opener)
         size, etag, _version = source.tag(file)
         if descriptor.etag and etag and etag != descriptor.etag:
             raise ProxyChanged(f"{path}: its source {descriptor.url} changed since it was "
@@ -526,10 +523,7 @@ def check_proxies(asset: Asset, full: bool = False,
     version_files(asset.store.objects, manifest, proxies=proxies)
     for path, (_did, descriptor) in sorted(proxies.items()):
         try:
-            source = opener(descriptor.url)
-            key = unquote(urlsplit(descriptor.url).path.lstrip("/"))
-            file = SourceFile(descriptor.url, path, descriptor.size,
-                              key if isinstance(source, BucketSource) else "")
+            source, file = _described_source(descriptor, path, opener)
             size, etag, _version = source.tag(file)
             problem = None
             if descriptor.etag and etag != descriptor.etag:
@@ -555,3 +549,13 @@ def check_proxies(asset: Asset, full: bool = False,
         if problem is not None:
             result.changed.append({"path": path, "url": descriptor.url, "problem": problem})
     return result
+
+
+def _described_source(descriptor: ProxyDescriptor, path: str,
+                      opener: Callable[[str], Source]) -> tuple[Source, SourceFile]:
+    """The source of the proxy file ``path`` and the file it is there, as its descriptor
+    says (a bucket's key, or the whole URL of a web source)."""
+    source = opener(descriptor.url)
+    key = unquote(urlsplit(descriptor.url).path.lstrip("/"))
+    return source, SourceFile(descriptor.url, path, descriptor.size,
+                              key if isinstance(source, BucketSource) else "")
