@@ -23,6 +23,9 @@ tools:
 	bash tests/services/tools.sh
 
 test: $(BIN)/.installed tools
+	# The tests start `ama` and `ama-server` in many processes: compile their modules once,
+	# here, since with PYTHONDONTWRITEBYTECODE set each process would compile them again.
+	$(BIN)/python -m compileall -q ama remote
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 --durations=25 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
