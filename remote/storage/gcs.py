@@ -49,7 +49,7 @@ from ama_remote.storage.base import (
 
 MAX_EXPIRES = 7 * 86400  # V4 signed URLs live at most a week
 _UPLOADS = "uploads/"  # below it, the parts of uploads in parts
-_JOINED = "joined"  # an upload's parts composed, under the upload's prefix, to be hashed
+_JOINED = "joined-"  # an upload's parts composed, under the upload's prefix, to be hashed
 _COMPOSE_MAX = 32  # sources one compose request takes
 _SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 _SIGNING_HINT = (
@@ -309,14 +309,17 @@ class GCSBackend:
                 content_type="application/octet-stream", retry=None)
 
     def join_upload(self, key: str, upload_id: str) -> Joined:
-        """Compose the stored parts, in order, into a key of the upload's own. Returns it
-        and its generation. Raises ObjectMissing when no part is stored (the upload was
-        completed, or aborted, by another request)."""
+        """Compose the stored parts, in order, into a new key below the upload's, which only
+        this call writes. Returns it and its generation. Raises ObjectMissing when no part
+        is stored (the upload was completed, or aborted, by another request)."""
         prefix = self._upload_prefix(key, upload_id)
         parts = [f"{prefix}{n}" for n in sorted(self.stored_parts(key, upload_id))]
         if not parts:
             raise ObjectMissing(f"{prefix}1", self.url)
-        joined = self._bucket.blob(self._name(f"{prefix}{_JOINED}"))
+        # A name of this join's own: a join that another completion of the same upload
+        # makes meanwhile (a client cut off, run again) is never the one hashed here.
+        name = f"{prefix}{_JOINED}{secrets.token_hex(8)}"
+        joined = self._bucket.blob(self._name(name))
         try:
             with self._errors():
                 # An object composed last is a source of the next compose: an append.
@@ -331,7 +334,7 @@ class GCSBackend:
             if not self.stored_parts(key, upload_id):  # its parts removed meanwhile
                 raise ObjectMissing(f"{prefix}1", self.url) from None
             raise
-        return Joined(f"{prefix}{_JOINED}", str(joined.generation))
+        return Joined(name, str(joined.generation))
 
     def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool:
         """Copy the generation of the joined object that was hashed to ``key``, create-only.
