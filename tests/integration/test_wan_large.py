@@ -337,12 +337,17 @@ def _blobs(bucket: object, prefix: str = "") -> list[str]:
 
 def _gcs_server(far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
                 start_ama_server: Callable[..., RunningServer],
-                monkeypatch: pytest.MonkeyPatch, **proxy: Any
-                ) -> tuple[RunningServer, Any, WanProxy]:
+                monkeypatch: pytest.MonkeyPatch, database_url: str | None = None,
+                **proxy: Any) -> tuple[RunningServer, Any, WanProxy]:
     """ama-server on fake-gcs-server behind the proxy, sending objects in parts of 5 MiB."""
     bucket, gcs = far_gcs_bucket(**proxy)
     monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
-    return start_ama_server(storage_url=bucket.storage_url("ama")), bucket, gcs
+    server = start_ama_server(database_url, storage_url=bucket.storage_url("ama"))
+    return server, bucket, gcs
+
+
+def _database(name: str, request: pytest.FixtureRequest) -> str | None:
+    return None if name == "sqlite" else str(request.getfixturevalue("postgres_url"))
 
 
 def test_gcs_takes_an_object_over_the_threshold_in_parts_sent_straight_to_it(
@@ -374,11 +379,13 @@ def test_gcs_takes_an_object_over_the_threshold_in_parts_sent_straight_to_it(
     assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_gcs_refuses_parts_with_wrong_bytes_and_keeps_nothing_of_them(
         tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
-        start_ama_server: Callable[..., RunningServer],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+        start_ama_server: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch,
+        database: str, request: pytest.FixtureRequest) -> None:
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                    _database(database, request))
     data = os.urandom(2 * PART + 1000)
     oid = hash_bytes(data)
     bad = bytearray(data)
@@ -438,14 +445,16 @@ def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
     assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_gcs_upload_in_parts_never_replaces_an_object_stored_meanwhile(
         tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
-        start_ama_server: Callable[..., RunningServer],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        start_ama_server: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch,
+        database: str, request: pytest.FixtureRequest) -> None:
     # Parts of wrong bytes sent, then the object stored whole by another upload before
     # the first completes: the completion keeps that object (the same generation), checks
     # it, and drops the parts.
-    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                    _database(database, request))
     data = os.urandom(PART + 1000)
     oid = hash_bytes(data)
     path = tmp_path / "sent"
