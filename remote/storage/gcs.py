@@ -322,14 +322,19 @@ class GCSBackend:
         joined = self._bucket.blob(self._name(name))
         try:
             with self._errors():
-                # An object composed last is a source of the next compose: an append.
+                # An object composed last is a source of the next compose: an append. Each
+                # is conditional on the generation it appends to, so that a retried one
+                # never appends twice.
                 sources = parts[:_COMPOSE_MAX]
                 joined.compose([self._bucket.blob(self._name(p)) for p in sources],
-                               retry=self._retry)
+                               if_generation_match=0, retry=self._retry)
                 for start in range(_COMPOSE_MAX, len(parts), _COMPOSE_MAX - 1):
                     more = parts[start:start + _COMPOSE_MAX - 1]
                     joined.compose([joined, *(self._bucket.blob(self._name(p)) for p in more)],
-                                   retry=self._retry)
+                                   if_generation_match=joined.generation, retry=self._retry)
+        except _Precondition:
+            raise StorageUnreachable(self.url, f"the join of upload {upload_id} changed while "
+                                     "it was composed", "run the upload again") from None
         except StorageUnreachable:
             if not self.stored_parts(key, upload_id):  # its parts removed meanwhile
                 raise ObjectMissing(f"{prefix}1", self.url) from None
