@@ -49,7 +49,7 @@ class CompletesInPlace(Protocol):
 
 @runtime_checkable
 class JoinsAside(UploadsInParts, Protocol):
-    """A storage that joins an upload's parts under a key of the upload's own (GCS
+    """A storage that joins an upload's parts under a key of their own (GCS
     compose), which the server hashes before :meth:`publish_upload` copies it to the
     object's key, create-only. Only bytes that are the object ever reach its key: a
     storage that ignored the create-only precondition (fake-gcs-server ignores it on
