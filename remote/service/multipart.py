@@ -1,6 +1,7 @@
 """Large objects in parts: opening (or finding again) a multipart upload whose parts the
 client sends in parallel to presigned URLs, and completing it into the object, create-only,
-verified by hashing what was stored.
+verified by hashing what was stored (or, where the parts are joined aside, by hashing the
+join before it is copied to the object's key).
 
 A single PUT is refused by S3 above 5 GiB and starts again from byte 0 when cut off; in
 parts, an upload cut off goes on from the parts already stored, which the storage lists.
@@ -16,7 +17,7 @@ from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.service.common import Caller, upsert_objects
 from ama_remote.service.objects import Objects
-from ama_remote.storage.base import object_key
+from ama_remote.storage.base import Backend, Joined, ObjectMissing, object_key
 
 # S3 holds at most this many parts in one upload.
 MAX_PARTS = 10_000
@@ -25,7 +26,8 @@ PART_TTL = 3600
 
 @runtime_checkable
 class UploadsInParts(Protocol):
-    """A storage that takes an object in parts sent straight to it (S3 multipart)."""
+    """A storage that takes an object in parts sent straight to it (S3 multipart, GCS
+    composite uploads), and lists the parts it stored."""
 
     min_part: int
 
@@ -33,8 +35,32 @@ class UploadsInParts(Protocol):
     def stored_parts(self, key: str, upload_id: str) -> dict[int, int]: ...
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
                      expires: int) -> dict[str, Any] | None: ...
-    def complete_upload(self, key: str, upload_id: str) -> bool: ...
     def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class CompletesInPlace(Protocol):
+    """A storage that joins an upload's parts into the object's key itself, create-only
+    (S3's CompleteMultipartUpload with If-None-Match, ``file://``): what it joined is
+    hashed there, and deleted if it is not the object."""
+
+    def complete_upload(self, key: str, upload_id: str) -> bool: ...
+
+
+@runtime_checkable
+class JoinsAside(UploadsInParts, Protocol):
+    """A storage that joins an upload's parts under a key of their own (GCS
+    compose), which the server hashes before :meth:`publish_upload` copies it to the
+    object's key, create-only. Only bytes that are the object ever reach its key: a
+    storage that ignored the create-only precondition (fake-gcs-server ignores it on
+    compose and copy) would at worst replace an object with the same bytes."""
+
+    def join_upload(self, key: str, upload_id: str) -> Joined: ...
+    def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool: ...
+
+
+class _StorageJoiningAside(JoinsAside, Backend, Protocol):
+    """A storage (:class:`Backend`) that joins aside, as the server uses it."""
 
 
 @runtime_checkable
@@ -124,8 +150,13 @@ class Multipart(Objects):
             raise NotFound(f"object {oid} was not uploaded",
                            "start its upload again with 'ama upload'")
         storage = self._storage(storage_url)
-        if upload_id is not None:
-            if not isinstance(storage, UploadsInParts):
+        if upload_id is not None and isinstance(storage, JoinsAside):
+            joined = self._join_aside(storage, oid, row.size, upload_id)
+            if joined is not None:
+                self.db.run(lambda s: self._upsert_object(s, project_id, *joined))
+                return {"id": oid, "size": row.size, "verified": True}
+        elif upload_id is not None:
+            if not isinstance(storage, CompletesInPlace):
                 raise BadInput(f"the storage of project {project!r} takes no multipart "
                                "uploads", "send the object in one request")
             try:
@@ -141,6 +172,33 @@ class Multipart(Objects):
                                    problems=[oid])
         self.db.run(lambda s: self._upsert_object(s, project_id, *verified))
         return answer
+
+    def _join_aside(self, storage: _StorageJoiningAside, oid: str, size: int,
+                    upload_id: str) -> tuple[Any, ...] | None:
+        """Join the parts of ``upload_id`` aside, hash the join and copy it to the object's
+        key: the verified row's arguments after ``project_id``, or None when the key holds
+        an object already (kept, and checked by the caller like any). The parts are removed
+        once that is known, and kept on any other error. Raises ValidationFailed when the
+        join is not the object (the parts and the join are deleted: the next upload sends
+        every part again)."""
+        key = object_key(oid)
+        if storage.stat(key) is not None:
+            storage.abort_upload(key, upload_id)
+            return None
+        try:
+            joined = storage.join_upload(key, upload_id)
+        except ObjectMissing:  # joined and removed by another request (cut off, re-run)
+            return None
+        # Kept on any other error (the storage unreachable a moment): a re-run joins again.
+        answer, verified = self._verify_stored(storage, oid, size, joined.key)
+        if verified is None:
+            storage.abort_upload(key, upload_id)
+            raise ValidationFailed(str(answer["error"]["message"]), "run the upload again",
+                                   problems=[oid])
+        # The copy is of the generation hashed: its bytes are not read a second time.
+        published = storage.publish_upload(key, upload_id, joined)
+        storage.abort_upload(key, upload_id)
+        return verified if published else None
 
     def put_part(self, caller: Caller, project: str, oid: str, upload_id: str, number: int,
                  stream: BinaryIO, size: int) -> dict[str, Any]:

