@@ -193,3 +193,32 @@ def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
         assert any(moving.search(f) for f in with_totals), placing
         assert re.search(r"([1-4])/\1 files +64\.0 MiB/64\.0 MiB", with_totals[-1]), placing
     assert (tmp_path / "c" / "a-big.bin").read_bytes()[:14] == b"second version"
+
+
+def test_the_folder_scan_shows_a_count_that_grows(tmp_path: Path) -> None:
+    """Before the totals are known, the walk of a large folder shows the files and bytes it
+    has found so far, and the count moves (not one "counting…" until the totals)."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    # Enough files that the walk lasts several frames on any machine; the ignore file
+    # makes each name cost a match, as it does in a real asset.
+    (root / ".amaignore").write_text("*.tmp\n*~\n__pycache__/\n.DS_Store\n")
+    for d in range(200):
+        folder = root / f"d{d:03d}"
+        folder.mkdir()
+        for i in range(100):
+            (folder / f"f{i}.bin").write_bytes(b"%06d" % (d * 100 + i) * 100)
+
+    code, _, drawn = run(["add", "."], root, tty=True)
+    assert code == 0
+    shown = frames(drawn, "Staging")
+    counts = [(int(m[1].replace(",", "")), m[2]) for f in shown
+              if (m := re.search(r"counting… ([0-9,]+) files +([0-9.]+ [KM]iB|[0-9,]+ B)", f))]
+    assert len({n for n, _ in counts}) >= 2, shown[:10]
+    assert [n for n, _ in counts] == sorted(n for n, _ in counts), counts
+    assert all(0 < n <= 20_001 for n, _ in counts[1:]), counts
+    # The counting comes before the totals, which name every file found.
+    totals = [i for i, f in enumerate(shown) if "0/20,001 files" in f]
+    assert totals and all(shown.index(f) < totals[0] for f in shown if "counting…" in f)
