@@ -222,3 +222,40 @@ def test_the_folder_scan_shows_a_count_that_grows(tmp_path: Path) -> None:
     # The counting comes before the totals, which name every file found.
     totals = [i for i, f in enumerate(shown) if "0/20,001 files" in f]
     assert totals and all(shown.index(f) < totals[0] for f in shown if "counting…" in f)
+
+
+def test_the_steps_of_an_upload_show_in_order_and_the_packing_moves(tmp_path: Path) -> None:
+    """An upload of many small files names each step that has no count of its own (writing
+    the trees, asking the remote what it lacks, the remote storing the packs, the commit),
+    in that order, and the bar moves while the small files are packed, not only once the
+    remote has them all."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    # Small enough to travel in a pack, large enough that a report of packed objects is
+    # worth a frame of its own whatever the machine's speed.
+    for i in range(300):
+        (root / f"f{i:03d}.bin").write_bytes(os.urandom(200 << 10))
+    assert run(["add", "-q", "."], root, tty=False)[0] == 0
+
+    code, _, drawn = run(["upload", "-m", "first"], root, tty=True)
+    assert code == 0
+    shown = frames(drawn, "Uploading")
+
+    def first(pattern: str) -> int:
+        found = [i for i, f in enumerate(shown) if re.search(pattern, f)]
+        assert found, (pattern, shown)
+        return found[0]
+
+    # 300 files, their tree and the manifest.
+    steps = [first("Uploading: writing trees"),
+             first("Uploading: asking the remote what it lacks"),
+             first(r"Uploading +\S* *256/302 files"),
+             first("Uploading: remote storing packs"),
+             first("Uploading: committing")]
+    assert steps == sorted(steps), shown
+    packing = [int(m[1].replace(",", "")) for f in shown[steps[1]:steps[3]]
+               if (m := re.search(r"([0-9,]+)/302 files", f))]
+    assert packing[0] == 0 and 0 < min(n for n in packing if n) < 302, packing
+    assert packing == sorted(packing), packing
