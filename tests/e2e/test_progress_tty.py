@@ -181,9 +181,12 @@ def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
     checks = (("Switching", ["switch", "0.0.1"], tmp_path / "c"),)
     for label, lines in (("Cloning", shown),) + tuple(
             (lbl, frames(run(args, cwd, True, bob)[2], lbl)) for lbl, args, cwd in checks):
+        reaching = [f for f in lines if f"{label}: reaching the remote" in f]
         syncing = [f for f in lines if f"{label}: syncing to disk" in f]
         placing = [f for f in lines if f"{label}: placing files" in f]
-        assert syncing and placing, lines
+        assert reaching and syncing and placing, lines
+        # Opening the remote and bringing the trees is named, not a still "counting…".
+        assert lines.index(reaching[0]) < lines.index(syncing[0]), lines
         # After the sync, not before: the files are placed from what the sync made durable.
         assert lines.index(syncing[0]) < lines.index(placing[0]), lines
         with_totals = [f for f in placing if "MiB" in f]
