@@ -85,16 +85,38 @@ def _in_notebook() -> bool:
 
 
 class _Bar:
-    """A ``progress(done, total)`` callback drawing a ``tqdm.auto`` bar."""
+    """A ``progress(done, total[, bytes…][, phase=NAME])`` callback drawing a ``tqdm.auto``
+    bar with the steps the CLI's bar shows: each step (``phase``) names itself after
+    ``what`` and counts from its own total; a step with no total (a wait, or files still
+    being counted) shows its count, if any, and its elapsed time."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, file: Any = None) -> None:
+        import tqdm.auto  # noqa: F401 - ImportError now, not at the first call
+
+        self.what = what
+        self.file = file  # tqdm's default (stderr) unless given
+        self.phase: str | None = None
+        self.bar: Any = None
+
+    def _open(self, total: int | None) -> Any:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(desc=what, unit="obj", leave=False)
+        desc = self.what if self.phase is None else f"{self.what}: {self.phase}"
+        return tqdm(desc=desc, total=total, unit="obj", leave=False, file=self.file)
 
-    def __call__(self, done: int, total: int, *_bytes: int, **_phase: str) -> None:
+    def __call__(self, done: int, total: int, *_bytes: int, phase: str | None = None) -> None:
+        if self.bar is None or phase != self.phase:
+            # A new step (or the first): a bar of its own, with its name and clock.
+            if self.bar is not None:
+                self.bar.close()
+            self.phase = phase
+            self.bar = self._open(total or None)
+        elif not total and self.bar.total:
+            self.bar.total = None  # counting again, as clone does before its placing
         if not total:
-            return  # a step with no total (counting, a disk sync): nothing to draw
+            self.bar.n = done
+            self.bar.refresh()
+            return
         if done == self.bar.n and total == self.bar.total and done < total:
             return  # bytes of a large object moved; the bar counts objects
         self.bar.total = total
@@ -102,6 +124,7 @@ class _Bar:
         self.bar.refresh()
         if done >= total:
             self.bar.close()
+            self.bar = None
 
 
 class Client:

@@ -89,16 +89,24 @@ def header(members: list[Member]) -> bytes:
     return b"".join(parts)
 
 
+# How many objects a pack's writer puts in between two reports (see :func:`write`): a
+# few milliseconds of small files, so a bar drawing ten frames a second has a new count.
+REPORT_EVERY = 256
+
+
 def write(objects: list[tuple[str, int]], read: Callable[[str, int], bytes],
-          out: BinaryIO) -> str:
+          out: BinaryIO, wrote: Callable[[int, int], None] | None = None) -> str:
     """Write a pack of ``objects`` (id, size) to ``out``, each object's bytes from
-    ``read(id, size)``, and return the pack's name. Raises BadPack when an object's bytes
-    are not ``size`` long (the caller's store changed under it)."""
+    ``read(id, size)``, and return the pack's name. ``wrote``, if given, hears
+    ``(objects, bytes)`` written since its last call, every :data:`REPORT_EVERY` objects
+    and at the end. Raises BadPack when an object's bytes are not ``size`` long (the
+    caller's store changed under it)."""
     members = layout(objects)
     hasher = blake3()
     head = header(members)
     hasher.update(head)
     out.write(head)
+    count = nbytes = 0
     for m in members:
         data = read(m.id, m.length)
         if len(data) != m.length:
@@ -106,13 +114,23 @@ def write(objects: list[tuple[str, int]], read: Callable[[str, int], bytes],
                           f"{m.length}", [m.id])
         hasher.update(data)
         out.write(data)
+        if wrote is not None:
+            count += 1
+            nbytes += m.length
+            if count == REPORT_EVERY:
+                wrote(count, nbytes)
+                count = nbytes = 0
+    if wrote is not None and count:
+        wrote(count, nbytes)
     return hasher.hexdigest()
 
 
 def write_file(objects: list[tuple[str, int]], path_of: Callable[[str], str],
-               folder: str) -> tuple[str, str, int]:
+               folder: str, wrote: Callable[[int, int], None] | None = None
+               ) -> tuple[str, str, int]:
     """Write a pack of ``objects`` read from the files ``path_of(id)`` into ``folder`` and
-    return (name, path, size); the file is named after the pack."""
+    return (name, path, size); the file is named after the pack. ``wrote`` is told of the
+    objects written as they are (see :func:`write`)."""
     def read(oid: str, size: int) -> bytes:
         with open(path_of(oid), "rb") as f:
             return f.read(size + 1)
@@ -120,7 +138,7 @@ def write_file(objects: list[tuple[str, int]], path_of: Callable[[str], str],
     temp = os.path.join(folder, f".pack-{os.getpid()}-{id(objects)}")
     try:
         with open(temp, "wb") as f:
-            name = write(objects, read, f)
+            name = write(objects, read, f, wrote)
         size = os.stat(temp).st_size
         path = os.path.join(folder, f"{name}.pack")
         os.replace(temp, path)

@@ -93,7 +93,14 @@ def add(asset: Asset, paths: list[str], cwd: str | os.PathLike[str] | None = Non
                 if ignore and ignore.match_file(prefix):
                     raise BadInput(f"{name} is excluded by {IGNORE_FILE}",
                                    f"remove the pattern from {IGNORE_FILE} to stage it")
-        work = scan(asset, index, prefixes, strict=True, links=links)
+        counted: Callable[[int, int], None] | None = None
+        if progress is not None:
+            tell = progress
+
+            def counted(files: int, nbytes: int) -> None:
+                tell(files, 0, nbytes, 0)  # no total yet: the bar shows the count
+
+        work = scan(asset, index, prefixes, strict=True, links=links, counted=counted)
         result = Staged(skipped=list(work.skipped))
         todo: list[tuple[str, os.stat_result, IndexEntry | None]] = [
             (path, st, None) for path, st in work.new]
@@ -217,12 +224,17 @@ def store_files(asset: Asset,
                 crash_point("store.stored")
             if st.st_size < MMAP_THRESHOLD or stat.S_ISLNK(st.st_mode):
                 done_bytes += st.st_size  # a large file was counted window by window
-            if report is not None and ((n + 1) % 1000 == 0 or n + 1 == count
+            if report is not None and ((n + 1) % 256 == 0 or n + 1 == count
                                        or st.st_size >= MMAP_THRESHOLD):
                 report(n + 1, count, done_bytes, count_bytes)
         return hashed, stored
 
-    with odb.batch():
+    told = None
+    if progress is not None:
+        from ama.porcelain.download import syncing
+
+        told = syncing(progress)  # seconds for 30,000 new files: the bar says why
+    with odb.batch(told):
         if (total >= PARALLEL_FROM and isinstance(odb, FileObjectDatabase) and can_fork()
                 and workers() > 1):
             # Reading, hashing and writing 100,000 small files is as much the interpreter's

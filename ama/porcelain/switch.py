@@ -32,7 +32,14 @@ from ama.plumbing.objects import VERSION_RE, TreeEntry, check_paths
 from ama.plumbing.odb import FileObjectDatabase, MissingObject
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset, Head, flatten_tree_ids, locked_index
-from ama.porcelain.download import fetch_metadata, placing, receive, syncing, version_files
+from ama.porcelain.download import (
+    REACHING,
+    fetch_metadata,
+    placing,
+    receive,
+    syncing,
+    version_files,
+)
 from ama.porcelain.versions import asset_versions, known, record
 
 if TYPE_CHECKING:
@@ -81,6 +88,9 @@ def switch(asset: Asset, version: str, *, force: bool = False,
                        "upload it with 'ama upload -m MESSAGE'")
     home = asset.store.home
     pending = _pending(asset)
+    if progress is not None:
+        # No total: a wait, until the version's trees are here and its files are counted.
+        progress(0, 0, phase=REACHING)
     transport, remote = open_remote(asset.config, head.remote, head.project)
     versions = known(home, head.remote, head.project, head.class_name, head.asset)
     if version not in versions:
@@ -113,6 +123,8 @@ def switch(asset: Asset, version: str, *, force: bool = False,
         check_paths(files, f"version {version} of {head.name}")
         brought: set[str] = set()
         proxies = fetch.proxies(files)
+        if progress is not None:
+            progress(1, 1, phase=REACHING)  # the wait ends before anything can fork
         result.received = fetch.files([f for p, f in files.items()
                                        if f is not None and p not in proxies],
                                       progress, brought)

@@ -42,9 +42,16 @@ from ama.porcelain.asset import Asset, Head, locked_index
 from ama.porcelain.classes import LocalClasses, load_json_file, project_dir
 from ama.porcelain.store import UPLOADS_DIR
 
-# (files done, files total[, bytes done, bytes total])
+# (files done, files total[, bytes done, bytes total][, phase=NAME]): see ama.cli's bar
 Progress = Callable[..., None]
 BATCH = 50_000
+# The steps of an upload that are not the transfer, as progress names them. Each lasts a
+# second or more for 30,000 files; those with no count of their own are waits (a total of
+# 0), which a bar shows with their elapsed time.
+WRITING_TREES = "writing trees"
+ASKING = "asking the remote what it lacks"
+STORING_PACKS = "remote storing packs"
+COMMITTING = "committing"
 # Ids per verify call; the remote answers those it could not read in time as pending.
 VERIFY_BATCH = 1000
 PENDING_FILE = "upload"
@@ -124,6 +131,8 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
     given = _load_metadata(metadata)
     head = asset.head
     odb = asset.store.objects
+    if progress is not None:
+        progress(0, 0, phase=WRITING_TREES)  # checking the staged objects, then the trees
     with locked_index(asset) as index:
         entries = list(index.entries.values())
         if not entries and head.is_temp:
@@ -175,6 +184,10 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
         _remember_tree(index, tree)  # after the batch: the tree is durable
         new_trees, new_blobs = _to_send(odb, tree, parent.tree if parent else None)
         _remember(asset, upload_key, manifest_id, bump, new_trees)
+    if progress is not None:
+        from ama.porcelain.download import REACHING
+
+        progress(0, 0, phase=REACHING)
     transport, remote = open_remote(asset.config, head.remote, head.project)
     objects = [(manifest_id, odb.size(manifest_id))]
     objects += [(t, odb.size(t)) for t in new_trees]
@@ -184,6 +197,8 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
                             int(asset.config.get("transfer.multipart_threshold")), notice,
                             int(asset.config.get("transfer.pack_bytes")))
     crash_point("upload.sent")
+    if progress is not None:
+        progress(0, 0, phase=COMMITTING)  # the remote checks the version's every object
     try:
         result = transport.commit(remote.project, head.class_name,
                                   None if head.is_temp else int(head.asset), head.manifest,
@@ -333,9 +348,20 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
     if progress is not None:
         progress(0, len(objects), 0, total_bytes)  # the totals, before any transfer
     small = [(oid, size) for oid, size in objects if size < pack.THRESHOLD]
-    packed, packed_bytes = _send_packs(transport, project, odb, small, parallelism, pack_bytes)
-    objects = [(oid, size) for oid, size in objects if size >= pack.THRESHOLD]
     n_small, small_bytes = len(small), sum(s for _, s in small)
+    packing: Progress | None = None
+    if progress is not None:
+        whole, count = len(objects), total_bytes
+
+        def packing(done: int, done_bytes: int, phase: str | None = None) -> None:
+            if phase is None:  # objects packed: the transfer's own bar
+                progress(done, whole, done_bytes, count)
+            else:
+                progress(0, 0, phase=phase)
+
+    packed, packed_bytes = _send_packs(transport, project, odb, small, parallelism, pack_bytes,
+                                       packing)
+    objects = [(oid, size) for oid, size in objects if size >= pack.THRESHOLD]
     if progress is not None:
         progress(n_small, n_small + len(objects), small_bytes, total_bytes)
     if isinstance(transport, LocalTransfer):
@@ -400,12 +426,21 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
 
 def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
                 objects: list[tuple[str, int]], parallelism: int,
-                pack_bytes: int = pack.TARGET) -> tuple[int, int]:
+                pack_bytes: int = pack.TARGET, progress: Progress | None = None
+                ) -> tuple[int, int]:
     """Send the small ``objects`` (id, size) the remote lacks in packs (ama-format(5)
     PACKS), written one by one into the store's ``incoming`` folder and sent a few at a
-    time, each pack checked whole by the remote. Returns (objects sent, bytes sent)."""
+    time, each pack checked whole by the remote. Returns (objects sent, bytes sent).
+
+    ``progress`` hears ``(0, 0, phase=ASKING)`` before the negotiation, ``(objects,
+    bytes)`` packed so far (those the remote holds count as done at once) from the
+    threads that write the packs, and ``(0, 0, phase=STORING_PACKS)`` once the last pack
+    is written, while the remote stores and checks the last ones: for 30,000 small files one
+    pack, so each of those steps takes a second or so."""
     if not objects:
         return 0, 0
+    if progress is not None:
+        progress(0, 0, ASKING)
     lacking: list[tuple[str, int]] = []
     for start in range(0, len(objects), BATCH):
         chunk = objects[start:start + BATCH]
@@ -421,10 +456,30 @@ def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
     folder = odb.root.parent / "incoming"
     folder.mkdir(parents=True, exist_ok=True)
     base = os.fspath(odb.root)
+    groups = pack.plan(lacking, pack_bytes)
+    lock = threading.Lock()
+    held = len(objects) - len(lacking)  # the remote has them: nothing to send
+    packed = [held, sum(s for _, s in objects) - sum(s for _, s in lacking), 0]
+    wrote: Callable[[int, int], None] | None = None
+    if progress is not None:
+        tell = progress
+        tell(packed[0], packed[1])
+
+        def wrote(count: int, nbytes: int) -> None:
+            with lock:
+                packed[0] += count
+                packed[1] += nbytes
+                tell(packed[0], packed[1])
 
     def send_one(group: list[tuple[str, int]]) -> tuple[int, int]:
         name, path, size = pack.write_file(
-            group, lambda oid: f"{base}/{oid[:2]}/{oid[2:]}", os.fspath(folder))
+            group, lambda oid: f"{base}/{oid[:2]}/{oid[2:]}", os.fspath(folder), wrote)
+        if progress is not None:
+            with lock:
+                packed[2] += 1
+                last = packed[2] == len(groups)
+            if last:  # nothing moves until the remote has checked what it got
+                progress(0, 0, STORING_PACKS)
         try:
             transport.send_pack(project, name, path, size)
         finally:
@@ -432,7 +487,6 @@ def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
                 os.unlink(path)
         return len(group), sum(s for _, s in group)
 
-    groups = pack.plan(lacking, pack_bytes)
     sent = sent_bytes = 0
     # A few packs at once: writing one overlaps sending another; each holds no more
     # than one object in memory.

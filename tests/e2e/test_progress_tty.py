@@ -181,9 +181,12 @@ def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
     checks = (("Switching", ["switch", "0.0.1"], tmp_path / "c"),)
     for label, lines in (("Cloning", shown),) + tuple(
             (lbl, frames(run(args, cwd, True, bob)[2], lbl)) for lbl, args, cwd in checks):
+        reaching = [f for f in lines if f"{label}: reaching the remote" in f]
         syncing = [f for f in lines if f"{label}: syncing to disk" in f]
         placing = [f for f in lines if f"{label}: placing files" in f]
-        assert syncing and placing, lines
+        assert reaching and syncing and placing, lines
+        # Opening the remote and bringing the trees is named, not a still "counting…".
+        assert lines.index(reaching[0]) < lines.index(syncing[0]), lines
         # After the sync, not before: the files are placed from what the sync made durable.
         assert lines.index(syncing[0]) < lines.index(placing[0]), lines
         with_totals = [f for f in placing if "MiB" in f]
@@ -193,3 +196,69 @@ def test_the_steps_after_a_transfer_show_and_move(tmp_path: Path) -> None:
         assert any(moving.search(f) for f in with_totals), placing
         assert re.search(r"([1-4])/\1 files +64\.0 MiB/64\.0 MiB", with_totals[-1]), placing
     assert (tmp_path / "c" / "a-big.bin").read_bytes()[:14] == b"second version"
+
+
+def test_the_folder_scan_shows_a_count_that_grows(tmp_path: Path) -> None:
+    """Before the totals are known, the walk of a large folder shows the files and bytes it
+    has found so far, and the count moves (not one "counting…" until the totals)."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    # Enough files that the walk lasts several frames on any machine; the ignore file
+    # makes each name cost matches, as it does in a real asset (none of these match).
+    (root / ".amaignore").write_text("".join(f"*.tmp{i}\ncache{i}/\n" for i in range(20)))
+    for d in range(200):
+        folder = root / f"d{d:03d}"
+        folder.mkdir()
+        for i in range(100):
+            (folder / f"f{i}.bin").write_bytes(b"%06d" % (d * 100 + i) * 100)
+
+    code, _, drawn = run(["add", "."], root, tty=True)
+    assert code == 0
+    shown = frames(drawn, "Staging")
+    counts = [(int(m[1].replace(",", "")), m[2]) for f in shown
+              if (m := re.search(r"counting… ([0-9,]+) files +([0-9.]+ [KM]iB|[0-9,]+ B)", f))]
+    assert len({n for n, _ in counts}) >= 2, shown[:10]
+    assert [n for n, _ in counts] == sorted(n for n, _ in counts), counts
+    assert all(0 < n <= 20_001 for n, _ in counts[1:]), counts
+    # The counting comes before the totals, which name every file found.
+    totals = [i for i, f in enumerate(shown) if "0/20,001 files" in f]
+    assert totals and all(shown.index(f) < totals[0] for f in shown if "counting…" in f)
+
+
+def test_the_steps_of_an_upload_show_in_order_and_the_packing_moves(tmp_path: Path) -> None:
+    """An upload of many small files names each step that has no count of its own (writing
+    the trees, asking the remote what it lacks, the remote storing the packs, the commit),
+    in that order, and the bar moves while the small files are packed, not only once the
+    remote has them all."""
+    root = tmp_path / "m"
+    root.mkdir()
+    assert run(["class", "init", "ml-models"], tmp_path, tty=False)[0] == 0
+    assert run(["init", "ml-models"], root, tty=False)[0] == 0
+    # Small enough to travel in a pack, large enough that a report of packed objects is
+    # worth a frame of its own whatever the machine's speed.
+    for i in range(300):
+        (root / f"f{i:03d}.bin").write_bytes(os.urandom(200 << 10))
+    assert run(["add", "-q", "."], root, tty=False)[0] == 0
+
+    code, _, drawn = run(["upload", "-m", "first"], root, tty=True)
+    assert code == 0
+    shown = frames(drawn, "Uploading")
+
+    def first(pattern: str) -> int:
+        found = [i for i, f in enumerate(shown) if re.search(pattern, f)]
+        assert found, (pattern, shown)
+        return found[0]
+
+    # 300 files, their tree and the manifest.
+    steps = [first("Uploading: writing trees"),
+             first("Uploading: asking the remote what it lacks"),
+             first(r"Uploading +\S* *256/302 files"),
+             first("Uploading: remote storing packs"),
+             first("Uploading: committing")]
+    assert steps == sorted(steps), shown
+    packing = [int(m[1].replace(",", "")) for f in shown[steps[1]:steps[3]]
+               if (m := re.search(r"([0-9,]+)/302 files", f))]
+    assert packing[0] == 0 and 0 < min(n for n in packing if n) < 302, packing
+    assert packing == sorted(packing), packing

@@ -270,3 +270,35 @@ def test_a_range_of_an_object_larger_than_the_remotes_read_chunk(tmp_path: Path)
     assert v.read_range("huge.bin", 7, 2_000_000) == huge[7:2_000_007]
     assert client.blobs_fetched == 0
     assert v.read_bytes("huge.bin") == huge
+
+
+def test_the_notebook_bar_shows_the_steps_the_cli_shows(tmp_path: Path) -> None:
+    """The bar a notebook draws names the same steps as the CLI's (writing the trees, asking
+    the remote, the packing's count, the remote storing the packs, the commit), in order."""
+    import io
+    import re
+
+    from ama.api import _Bar
+    from ama.porcelain.upload import upload
+
+    writer = ama.Client()
+    writer.create_class("ml-models")
+    root = tmp_path / "asset"
+    root.mkdir()
+    for i in range(600):
+        (root / f"f{i:03d}.txt").write_text(f"file {i}\n")
+    local = writer.create("ml-models", root)
+    drawn = io.StringIO()
+    upload(local._open(), "first", progress=_Bar("uploading", drawn))
+    lines = [line.strip() for line in re.split(r"[\r\n]+", drawn.getvalue()) if line.strip()]
+
+    def first(pattern: str) -> int:
+        found = [i for i, line in enumerate(lines) if re.search(pattern, line)]
+        assert found, (pattern, lines)
+        return found[0]
+
+    # 600 files, their tree and the manifest; packed 256 at a time.
+    steps = [first("uploading: writing trees"), first("uploading: asking the remote what it lacks"),
+             first(r"^uploading: +[0-9]+%.* 256/602"), first("uploading: remote storing packs"),
+             first("uploading: committing")]
+    assert steps == sorted(steps), lines

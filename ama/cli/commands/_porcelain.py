@@ -49,7 +49,8 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
 
     Commands call it with ``(0, total, 0, total_bytes)`` as soon as they know the totals,
     so the first frame shows them, and again as files (and bytes of large files) are done.
-    Before that, ``(counted, 0)`` shows the files counted so far. ``phase`` names a step
+    Before that, ``(counted, 0[, counted_bytes, 0])`` shows the files (and bytes) counted
+    so far. ``phase`` names a step
     after the command's own work ("placing files"): the bar starts again from its totals.
     A phase called with a total of 0 is one long wait in the kernel (a disk sync): the bar
     shows its elapsed time until the next call, which ends it.
@@ -128,10 +129,12 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
                         thread.start()
                         return
                 if not total:
-                    # Still counting: the files seen so far, a frame every tenth of a second.
+                    # Still counting: the files (and bytes) seen so far, a frame every
+                    # tenth of a second.
                     if now - drawn >= 0.1:
                         drawn = now
-                        bar.update(task, files=f"counting… {done:,} files")
+                        bar.update(task, files=f"counting… {done:,} files",
+                                   size="" if done_bytes is None else _size(done_bytes))
                         bar.refresh()
                     return
                 if total_bytes is not None:

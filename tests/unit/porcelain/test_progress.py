@@ -145,8 +145,9 @@ def test_an_upload_to_the_embedded_remote_moves_within_a_large_object(
     (root / "b.txt").write_text("b\n")
     ok(["init", "ml-models"])
     ok(["add", "."])
-    calls: list[Call] = []
-    upload(Asset.open(root), "first", progress=lambda *a: calls.append(a))
+    steps: Steps = {}
+    upload(Asset.open(root), "first", progress=recorder(steps))
+    calls = steps[None]
     # The version's tree and manifest travel with the files.
     objects, size = calls[0][1], calls[0][3]
     assert calls[0] == (0, objects, 0, size) and size >= BIG
