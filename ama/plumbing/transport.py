@@ -775,9 +775,11 @@ class HttpTransport:
 
     # -- large objects in parts (ama.plumbing.multipart) --
 
-    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]:
-        """Open or find again the upload in parts of object ``oid``: the parts to send."""
-        result: dict[str, Any] = self._call(
+    def start_multipart(self, project: str, oid: str, size: int
+                        ) -> wire.MultipartUpload | wire.ObjectAnswer:
+        """Open or find again the upload in parts of object ``oid``: the parts to send, or
+        ``{id, size, verified}`` when the remote holds it."""
+        result: wire.MultipartUpload | wire.ObjectAnswer = self._call(
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart", {"size": size})
         return result
 
@@ -792,9 +794,9 @@ class HttpTransport:
                        data=Window(f, offset, size) if size else b"").close()
 
     def complete_multipart(self, project: str, oid: str,
-                           upload_id: str | None) -> dict[str, Any]:
+                           upload_id: str | None) -> wire.ObjectAnswer:
         """Have the remote join the parts into object ``oid`` and verify it."""
-        result: dict[str, Any] = self._call(
+        result: wire.ObjectAnswer = self._call(
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
             {"upload_id": upload_id})
         return result

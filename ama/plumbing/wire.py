@@ -13,7 +13,7 @@ reads with ``.get()`` the fields an older server may not send.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict, cast, final
 
 # -- users and tokens ------------------------------------------------------------------------
 
@@ -281,6 +281,7 @@ class PackPlace(TypedDict):
     length: int
 
 
+@final  # no other document has these keys: a test for one of them tells the others apart
 class ObjectAnswer(TypedDict, total=False):
     """The answer for one object of ``POST …/objects/batch`` (and of ``objects/verify``):
     ``{id, size}`` held, ``{id, size, actions}`` to transfer, ``{id, size, pack}`` to read
@@ -415,6 +416,41 @@ def expand(answer: Mapping[str, Any], operation: str,
     return {"objects": expanded}
 
 
+# -- object transfer: large objects in parts ------------------------------------------------
+
+
+class Part(TypedDict):
+    """A part of an upload in parts still to send: its number (from 1), where it begins
+    in the object, its size, and the request that sends it."""
+
+    number: int
+    offset: int
+    size: int
+    action: Action
+
+
+class MultipartUpload(TypedDict):
+    """``POST …/objects/{id}/multipart`` for an object the project lacks: the upload
+    (``upload_id`` None when the storage holds the object's bytes already, and only
+    completing is left), its parts' size, the parts still to send, and the bytes the parts
+    stored already hold. An object the project holds is answered ``{id, size, verified}``
+    (an :class:`ObjectAnswer`) instead."""
+
+    id: str
+    size: int
+    part_size: int
+    upload_id: str | None
+    parts: list[Part]
+    stored_bytes: int
+
+
+class PartStored(TypedDict):
+    """``PUT …/multipart/{upload_id}/{number}``: the part the server wrote, and its size."""
+
+    number: int
+    size: int
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -441,6 +477,7 @@ class ErrorBody(TypedDict):
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
            "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
            "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
-           "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer", "PackPlace", "Page",
-           "Project", "ProjectRole", "Role", "ServerProject", "StoredProject", "Token",
-           "TokenInfo", "User", "Verification", "Version", "VersionSize", "expand"]
+           "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer",
+           "PackPlace", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
+           "ServerProject", "StoredProject", "Token", "TokenInfo", "User", "Verification",
+           "Version", "VersionSize", "expand"]

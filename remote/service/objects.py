@@ -268,7 +268,7 @@ class Objects(Packs):
                            for oid, size in pending], replace=False)
 
     def _about_to_store(self, caller: Caller, project: str, oid: str, size: Any
-                        ) -> tuple[dict[str, Any] | None, int, Backend]:
+                        ) -> tuple[wire.ObjectAnswer | None, int, Backend]:
         """Check an upload of object ``oid`` of ``size`` bytes to ``project`` (writers):
         return the answer when the project holds it verified already (else None), the
         project's id and its storage. Raises BadInput for a bad id or size, NotFound,
@@ -280,12 +280,13 @@ class Objects(Packs):
             proj = self._project(s, caller, project, "writer")
             row = self._object_rows(s, proj.id, [oid]).get(oid)
             project_id, storage_url = proj.id, proj.storage_url
-        held = ({"id": oid, "size": row.size, "verified": True}
-                if row is not None and row.verified else None)
+        held: wire.ObjectAnswer | None = (
+            {"id": oid, "size": row.size, "verified": True}
+            if row is not None and row.verified else None)
         return held, project_id, self._storage(storage_url)
 
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
-                   size: int) -> dict[str, Any]:
+                   size: int) -> wire.ObjectAnswer:
         """Store an object from ``stream`` (writers), hashing it on the way through.
 
         Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
