@@ -108,8 +108,8 @@ class Transport(Protocol):
              cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]: ...
     def inputs(self, project: str, manifest: str) -> list[wire.Input]: ...
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]: ...
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation: ...
     def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> wire.PackAnswer: ...
@@ -597,8 +597,8 @@ class HttpTransport:
 
     # -- objects --
 
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]:
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation:
         """Negotiate a transfer: per id, nothing to do, an action, or an error. With
         ``packs``, an upload that will send the objects in packs asks only which ones the
         remote lacks (they get the remote's own href, no presigned URL).
@@ -608,7 +608,7 @@ class HttpTransport:
         without an action per object; it is expanded here into the same entries.
         """
         path = self._p(project) + "/objects/batch"
-        body = {"operation": operation, "objects": objects, "compact": 1}
+        body: dict[str, Any] = {"operation": operation, "objects": objects, "compact": 1}
         if packs:
             body["packs"] = 1
         response = self._request("POST", path, body)
@@ -619,10 +619,11 @@ class HttpTransport:
         paused = gc.isenabled()
         gc.disable()
         try:
-            result: dict[str, Any] = self._decode(response, "POST", path)
+            result: Any = self._decode(response, "POST", path)  # untrusted until checked
             if isinstance(result, dict) and result.get("compact") == 1:
                 try:
-                    return cast(dict[str, Any], wire.expand(result, operation, objects))
+                    return wire.expand(cast(wire.CompactNegotiation, result), operation,
+                                       objects)
                 except KeyError as e:
                     raise RemoteError(
                         f"the remote at {self.url} did not answer for object {e.args[0]} in "

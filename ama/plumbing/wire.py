@@ -13,7 +13,7 @@ reads with ``.get()`` the fields an older server may not send.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast, final
+from typing import Any, TypedDict, final
 
 # -- users and tokens ------------------------------------------------------------------------
 
@@ -273,6 +273,21 @@ class Action(TypedDict):
     expires: int
 
 
+class ObjectRequest(TypedDict):
+    """An object a negotiation asks about (``POST …/objects/batch``): its id and size."""
+
+    id: str
+    size: int
+
+
+class ObjectError(TypedDict):
+    """Why one object of a negotiation, a verify or a bulk upload was refused: the HTTP
+    status the same refusal of a request of its own would have, and what went wrong."""
+
+    code: int
+    message: str
+
+
 class PackPlace(TypedDict):
     """Where a packed object lies: its pack and the byte range in it (ama-format(5) PACKS)."""
 
@@ -291,7 +306,7 @@ class ObjectAnswer(TypedDict, total=False):
     size: int
     actions: dict[str, Action]
     pack: PackPlace
-    error: dict[str, Any]
+    error: ObjectError
     verified: bool
     pending: bool
 
@@ -314,13 +329,54 @@ class Verification(TypedDict):
     objects: list[ObjectAnswer]
 
 
-class Negotiation(TypedDict, total=False):
-    """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
-    order, and for downloads from packs how to read each pack (``packs``: id -> {size,
-    actions})."""
+class PackDownload(TypedDict):
+    """How to read a pack that objects of a download lie in: its size, and its
+    ``download`` action (a whole GET, or Range requests of its members)."""
 
+    size: int
+    actions: dict[str, Action]
+
+
+class _Negotiation(TypedDict):
     objects: list[ObjectAnswer]
-    packs: dict[str, Any]
+
+
+class Negotiation(_Negotiation, total=False):
+    """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
+    order, and for downloads from packs how to read each pack (``packs``: pack id ->
+    :class:`PackDownload`)."""
+
+    packs: dict[str, PackDownload]
+
+
+class Transfer(Action):
+    """The compact answer's one action for every object that moves through the server's
+    own route: ``href`` holds ``{id}`` where an object's id goes; ``objects`` are the ids
+    it serves, with their sizes."""
+
+    objects: dict[str, int]
+
+
+# A packed object in the compact answer: [pack id, offset, length], a JSON array.
+PackedAt = tuple[str, int, int]
+
+
+class _CompactNegotiation(TypedDict):
+    compact: int
+    objects: list[ObjectAnswer]
+    present: dict[str, int]
+    transfer: Transfer
+
+
+class CompactNegotiation(_CompactNegotiation, total=False):
+    """The answer of ``POST …/objects/batch`` in negotiation format 1 (``"compact": 1``):
+    ``objects`` holds only errors and presigned actions, ``present`` the ids held (with
+    their sizes), ``transfer`` the ids that move through the server; for downloads from
+    packs, ``packs`` as in :class:`Negotiation` and ``packed``: id -> :data:`PackedAt`.
+    Read it with :func:`expand`."""
+
+    packs: dict[str, PackDownload]
+    packed: dict[str, PackedAt]
 
 
 class Negotiating:
@@ -338,7 +394,7 @@ class Negotiating:
         self.listed: list[ObjectAnswer] = []
         self.present: dict[str, int] = {}
         self.own: dict[str, int] = {}
-        self.packed: dict[str, list[Any]] = {}
+        self.packed: dict[str, PackedAt] = {}
 
     def error(self, oid: Any, code: int, message: str) -> None:
         self.listed.append({"id": oid, "error": {"code": code, "message": message}})
@@ -353,7 +409,7 @@ class Negotiating:
     def in_pack(self, oid: str, size: int, pack: str, offset: int, length: int) -> None:
         """``oid`` is read from bytes ``offset`` on of ``pack``."""
         if self.compact:
-            self.packed[oid] = [pack, offset, length]
+            self.packed[oid] = (pack, offset, length)
         else:
             self.listed.append({"id": oid, "size": size,
                                 "pack": {"id": pack, "offset": offset, "length": length}})
@@ -367,28 +423,37 @@ class Negotiating:
                 "href": self.own_href.replace("{id}", oid), "method": self.method,
                 "headers": {}, "expires": self.expires}}})
 
-    def presigned(self, oid: str, size: int, actions: Mapping[str, Mapping[str, Any]]) -> None:
+    def presigned(self, oid: str, size: int, actions: dict[str, Action]) -> None:
         """``oid`` moves through presigned requests of the storage service."""
-        self.listed.append({"id": oid, "size": size,
-                            "actions": cast(dict[str, Action], dict(actions))})
+        self.listed.append({"id": oid, "size": size, "actions": actions})
 
-    def answer(self, packs: dict[str, Any] | None = None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"packs": packs} if packs else {}
+    def answer(self, packs: dict[str, PackDownload] | None = None
+               ) -> Negotiation | CompactNegotiation:
+        """The answer, with ``packs`` (how to read the packs of a download) if any."""
         if not self.compact:
-            return {"objects": self.listed, **extra}
+            full: Negotiation = {"objects": self.listed}
+            if packs:
+                full["packs"] = packs
+            return full
+        compact: CompactNegotiation = {
+            "compact": 1, "objects": self.listed, "present": self.present,
+            "transfer": {"href": self.own_href, "method": self.method, "headers": {},
+                         "expires": self.expires, "objects": self.own}}
+        if packs:
+            compact["packs"] = packs
         if self.packed:
-            extra["packed"] = self.packed
-        return {"compact": 1, "objects": self.listed, "present": self.present,
-                "transfer": {"href": self.own_href, "method": self.method, "headers": {},
-                             "expires": self.expires, "objects": self.own}, **extra}
+            compact["packed"] = self.packed
+        return compact
 
 
-def expand(answer: Mapping[str, Any], operation: str,
-           objects: list[dict[str, Any]]) -> Negotiation:
+def expand(answer: CompactNegotiation, operation: str,
+           objects: list[ObjectRequest]) -> Negotiation:
     """Turn a compact negotiation answer (format 1) into the full one: one entry per object
-    asked about, in the order asked. Raises KeyError naming an object the answer left out."""
+    asked about, in the order asked. Raises KeyError naming an object the answer left out.
+
+    ``answer`` comes from a remote: a field it leaves out is read as empty."""
     listed = {item["id"]: item for item in answer.get("objects") or ()}
-    packed: Mapping[str, list[Any]] = answer.get("packed") or {}
+    packed: Mapping[str, PackedAt] = answer.get("packed") or {}
     present: Mapping[str, int] = answer.get("present") or {}
     transfer: Mapping[str, Any] = answer.get("transfer") or {}
     own: Mapping[str, int] = transfer.get("objects") or {}
@@ -411,9 +476,10 @@ def expand(answer: Mapping[str, Any], operation: str,
                                                       "length": length}})
         else:
             add(listed[oid])
+    full: Negotiation = {"objects": expanded}
     if "packs" in answer:
-        return {"objects": expanded, "packs": answer["packs"]}
-    return {"objects": expanded}
+        full["packs"] = answer["packs"]
+    return full
 
 
 # -- object transfer: large objects in parts ------------------------------------------------

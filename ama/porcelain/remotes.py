@@ -442,10 +442,10 @@ class InProcessTransport:
             page = answer.get("next_page")
 
     # -- objects --
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("batch", project, operation, objects,
-                                            packs=packs)
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation:
+        result: wire.Negotiation = self._call("batch", project, operation, objects,
+                                              packs=packs)  # the full answer: not compact
         return result
 
     def verify(self, project: str, ids: list[str]) -> wire.Verification:

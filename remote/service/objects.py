@@ -176,8 +176,9 @@ class Objects(Packs):
     """Object bytes: negotiating transfers, streamed and bulk uploads, downloads, verifying"""
 
     def batch(self, caller: Caller, project: str, operation: str,
-              objects: list[dict[str, Any]], href_prefix: str = "",
-              compact: bool = False, packs: bool = False) -> dict[str, Any]:
+              objects: list[wire.ObjectRequest], href_prefix: str = "",
+              compact: bool = False, packs: bool = False
+              ) -> wire.Negotiation | wire.CompactNegotiation:
         """Answer, per object, nothing (already present), a transfer action, or an error.
 
         ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
@@ -186,10 +187,8 @@ class Objects(Packs):
         app's scheme and host) is put before them.
 
         Returns ``{"objects": [...]}``, one entry per requested object, in order. With
-        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead:
-        ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
-        "transfer": {"href" (with "{id}"), "method", "headers", "expires",
-        "objects": {id: size}}}``, which says the same without an action per object.
+        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead,
+        which says the same without an action per object (:class:`wire.CompactNegotiation`).
 
         With ``packs``, an upload that will send its objects in packs (:meth:`announce_pack`)
         only learns which ones the project lacks: they get the server's own href, and no

@@ -10,7 +10,7 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -117,9 +117,8 @@ class Packs(ServiceBase):
         if not action:
             return {"id": pid, "size": size, "actions": {"upload": {
                 "href": base, "method": "PUT", "headers": {}, "expires": PACK_TTL}}}
-        # A storage's presigned request is an action of the protocol's shape.
         return {"id": pid, "size": size, "actions": {
-            "upload": cast(wire.Action, action),
+            "upload": action,
             "verify": {"href": base + "/verify", "method": "POST", "headers": {},
                        "expires": PACK_TTL}}}
 
@@ -235,9 +234,9 @@ class Packs(ServiceBase):
         return {"id": pid, "size": size, "objects": len(members)}
 
     def _pack_actions(self, storage: Backend, project: str, pids: set[str],
-                      sizes: dict[str, int], href_prefix: str) -> dict[str, Any]:
+                      sizes: dict[str, int], href_prefix: str) -> dict[str, wire.PackDownload]:
         """The download action of each pack in ``pids``: ``{pid: {"size","actions"}}``."""
-        answer: dict[str, Any] = {}
+        answer: dict[str, wire.PackDownload] = {}
         for pid in sorted(pids):
             action = storage.presign(pack_key(pid), "GET", PACK_TTL)
             if not action:

@@ -215,7 +215,7 @@ class LocalBackend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return None: a file:// storage has no URLs of its own, the server streams."""
         check_key(key)
         check_method(method)

@@ -201,7 +201,7 @@ class S3Backend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return a SigV4 presigned GET or PUT; a PUT only creates (412 when the key exists)."""
         name = self._name(key)
         method = check_method(method)
