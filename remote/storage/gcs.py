@@ -32,6 +32,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
@@ -199,7 +200,7 @@ class GCSBackend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return a V4 signed GET or PUT; a PUT only creates (412 when the key exists)."""
         name = self._name(key)
         method = check_method(method)
