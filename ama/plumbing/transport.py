@@ -139,7 +139,7 @@ class LocalTransfer(Protocol):
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
                    progress: Callable[[int], None] | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_bytes: Callable[[int], None] | None = None) -> wire.StoredFiles:
         """Store (id, size, path) files in the remote; it verifies each and skips those it
         holds. Returns ``{"objects": [{"id","size","verified","stored"} | {"id","error"}]}``."""
         ...

@@ -517,6 +517,54 @@ class PartStored(TypedDict):
     size: int
 
 
+# -- object transfer with the embedded remote, in process ------------------------------------
+
+
+class StoredFile(TypedDict, total=False):
+    """One file of a bulk upload to the embedded remote (``put_object_files``): ``{id,
+    size, verified, stored}`` (``stored`` False when the storage held its bytes already),
+    or ``{id, error}``."""
+
+    id: str
+    size: int
+    verified: bool
+    stored: bool
+    error: ObjectError
+
+
+class StoredFiles(TypedDict):
+    """The answer of a bulk upload to the embedded remote: one entry per file, in order."""
+
+    objects: list[StoredFile]
+
+
+class PackFile(TypedDict):
+    """Where a packed object lies on this machine: its pack's file and the byte range."""
+
+    path: str
+    offset: int
+    length: int
+
+
+class ObjectFile(TypedDict, total=False):
+    """Where one object of the embedded remote is on this machine (``object_files``):
+    ``{id, size, path}`` (``path`` None when the storage has no local files), ``{id, size,
+    path: None, pack}`` for a packed object (``pack`` None without local files), or
+    ``{id, error}``."""
+
+    id: str
+    size: int
+    path: str | None
+    pack: PackFile | None
+    error: ObjectError
+
+
+class ObjectFiles(TypedDict):
+    """The answer of ``object_files``: one entry per object asked about, in order."""
+
+    objects: list[ObjectFile]
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -541,9 +589,11 @@ class ErrorBody(TypedDict):
 
 
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
-           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
-           "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
-           "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer",
-           "PackPlace", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
-           "ServerProject", "StoredProject", "Token", "TokenInfo", "User", "Verification",
-           "Version", "VersionSize", "expand"]
+           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "CompactNegotiation",
+           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me",
+           "Member", "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer",
+           "ObjectError", "ObjectFile", "ObjectFiles", "ObjectRequest", "PackAnswer",
+           "PackDownload", "PackFile", "PackPlace", "PackedAt", "Page", "Part", "PartStored",
+           "Project", "ProjectRole", "Role", "ServerProject", "StoredFile", "StoredFiles",
+           "StoredProject", "Token", "TokenInfo", "Transfer", "User", "Verification", "Version",
+           "VersionSize", "expand"]

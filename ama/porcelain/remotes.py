@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing import wire
@@ -461,9 +461,9 @@ class InProcessTransport:
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
                    progress: Callable[[int], None] | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_bytes: Callable[[int], None] | None = None) -> wire.StoredFiles:
         """Store local files in the remote in one operation (see LocalTransfer)."""
-        result: dict[str, Any] = self._call("put_object_files", project, files, progress,
+        result: wire.StoredFiles = self._call("put_object_files", project, files, progress,
                                             on_bytes)
         return result
 
@@ -474,7 +474,8 @@ class InProcessTransport:
         """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
         inside ``odb.batch()``: the objects become durable and visible when it ends."""
-        answer = self._call("object_files", project, [oid for oid, _ in objects])
+        answer: wire.ObjectFiles = self._call("object_files", project,
+                                              [oid for oid, _ in objects])
         missing = [item for item in answer["objects"] if "error" in item]
         if missing:
             raise NotFound(f"object {missing[0]['id']} is not on the remote {self.url} "
@@ -482,13 +483,16 @@ class InProcessTransport:
                            "ask whoever uploaded it to upload it again, or run "
                            "'ama-server fsck' on the server")
         # Packed objects are read from their pack files in order, one open file per run.
-        items = sorted(answer["objects"], key=lambda i: (
-            (i["pack"]["path"], i["pack"]["offset"]) if i.get("pack") else ("", 0)))
+        def place(item: wire.ObjectFile) -> tuple[str, int]:
+            where = item.get("pack")
+            return (where["path"], where["offset"]) if where else ("", 0)
+
+        items = sorted(answer["objects"], key=place)
         chunks = [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
-        def receive_chunk(chunk: list[dict[str, Any]]) -> int:
+        def receive_chunk(chunk: list[wire.ObjectFile]) -> int:
             added = 0
-            packs: dict[str, Any] = {}
+            packs: dict[str, BinaryIO] = {}
             try:
                 for item in chunk:
                     added += self._receive_one(project, item, odb, packs, on_bytes)
@@ -512,8 +516,8 @@ class InProcessTransport:
                 raise
         return count
 
-    def _receive_one(self, project: str, item: dict[str, Any], odb: FileObjectDatabase,
-                     packs: dict[str, Any],
+    def _receive_one(self, project: str, item: wire.ObjectFile, odb: FileObjectDatabase,
+                     packs: dict[str, BinaryIO],
                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Bring one object of an ``object_files`` answer into ``odb``; 1 when added."""
         where = item.get("pack")

@@ -53,6 +53,13 @@ _BULK_CHUNK = 256
 VERIFY_WORKERS = 8
 
 
+class _Stored(wire.StoredFile, total=False):
+    """A stored file's answer while it still carries what the object's row keeps."""
+
+    kind: str | None
+    data: bytes | None
+
+
 def _mark_verified(project_id: int, ids: list[str], s: Session) -> None:
     s.execute(update(StoredObject).where(StoredObject.project_id == project_id,
                                          StoredObject.oid.in_(ids)).values(verified=True))
@@ -380,7 +387,8 @@ class Objects(Packs):
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
                          progress: Callable[[int], None] | None = None,
-                         on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                         on_bytes: Callable[[int], None] | None = None
+                         ) -> wire.StoredFiles:
         """Store many objects from files on this machine in one operation (writers): the
         embedded remote's upload, whose client shares the machine.
 
@@ -405,7 +413,7 @@ class Objects(Packs):
             rows = self._object_rows(s, proj.id, (oid for oid, _, _ in files))
             project_id, storage_url = proj.id, proj.storage_url
         storage = self._storage(storage_url)
-        answers: dict[str, dict[str, Any]] = {}
+        answers: dict[str, _Stored] = {}
         todo: list[tuple[str, int, str]] = []
         for oid, size, path in files:
             row = rows.get(oid)
@@ -419,11 +427,11 @@ class Objects(Packs):
         chunks = [todo[i:i + _BULK_CHUNK] for i in range(0, len(todo), _BULK_CHUNK)]
         done = len(files) - len(todo)
 
-        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[_Stored]:
             return [store_one(storage, oid, size, path, on_bytes)
                     for oid, size, path in chunk]
 
-        verified: list[dict[str, Any]] = []
+        verified: list[_Stored] = []
         with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
             for chunk, results in zip(chunks, pool.map(store_chunk, chunks), strict=True):
                 for (oid, _, _), answer in zip(chunk, results, strict=True):
@@ -445,7 +453,7 @@ class Objects(Packs):
 
     @staticmethod
     def _store_local(storage: Any, oid: str, size: int, path: str,
-                     on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     on_bytes: Callable[[int], None] | None = None) -> _Stored:
         """Store one file into a storage with local files and check what is stored.
 
         ``on_bytes`` is told a large copy's bytes as half of them are copied and half
@@ -506,7 +514,7 @@ class Objects(Packs):
                 "data": data}
 
     def _store_streamed(self, storage: Backend, oid: str, size: int, path: str,
-                        on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                        on_bytes: Callable[[int], None] | None = None) -> _Stored:
         """Store one file into any storage through its stream interface, as put_object."""
         key = object_key(oid)
         with open(path, "rb") as f:
@@ -531,7 +539,7 @@ class Objects(Packs):
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
-    def object_files(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+    def object_files(self, caller: Caller, project: str, ids: list[str]) -> wire.ObjectFiles:
         """Where the verified objects ``ids`` are on this machine (readers): the embedded
         remote's download, whose client links or copies them and re-hashes what it got.
 
@@ -552,7 +560,7 @@ class Objects(Packs):
         storage = self._storage(storage_url)
         local = storage.local_path if isinstance(storage, HasLocalPaths) else None
         in_packs = self._local_pack_paths(storage, packed)
-        answers: list[dict[str, Any]] = []
+        answers: list[wire.ObjectFile] = []
         for oid in ids:
             row = rows.get(oid)
             if row is None or not row.verified:

@@ -272,7 +272,8 @@ class Packs(ServiceBase):
             return open_range(storage, pack_key(where.pid), where.offset, where.length)
         return storage.open(object_key(oid))
 
-    def _local_pack_paths(self, storage: Backend, rows: dict[str, Any]) -> dict[str, Any]:
+    def _local_pack_paths(self, storage: Backend, rows: dict[str, Any]
+                          ) -> dict[str, wire.PackFile]:
         """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
         if not isinstance(storage, HasLocalPaths):
             return {}
