@@ -86,7 +86,7 @@ class Transport(Protocol):
     def classes(self, project: str) -> list[wire.AssetClass]: ...
     def get_class(self, project: str, name: str) -> wire.AssetClass: ...
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass: ...
     def assets(self, project: str, cls: str,
                deleted: bool = False) -> Iterator[wire.AssetRecord]: ...
@@ -484,7 +484,7 @@ class HttpTransport:
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass:
         result: wire.AssetClass = self._call("PUT", self._c(project, name), {
             "description": description, "schema": schema, "rules": rules,

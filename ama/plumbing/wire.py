@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict, final
 
+from ama.plumbing.jsontext import JSONObject, JSONSchema, Metadata
+
 # -- users and tokens ------------------------------------------------------------------------
 
 
@@ -158,7 +160,7 @@ class AssetClass(TypedDict):
 
     name: str
     description: str
-    schema: dict[str, Any] | None
+    schema: JSONSchema | None
     rules: ClassRules
     visualisation: Any
     created: str | None
@@ -590,10 +592,10 @@ class ErrorBody(TypedDict):
 
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
            "AuditEntry", "AuditPage", "Authorship", "ClassRules", "CompactNegotiation",
-           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me",
-           "Member", "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer",
-           "ObjectError", "ObjectFile", "ObjectFiles", "ObjectRequest", "PackAnswer",
-           "PackDownload", "PackFile", "PackPlace", "PackedAt", "Page", "Part", "PartStored",
-           "Project", "ProjectRole", "Role", "ServerProject", "StoredFile", "StoredFiles",
-           "StoredProject", "Token", "TokenInfo", "Transfer", "User", "Verification", "Version",
-           "VersionSize", "expand"]
+           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "JSONObject",
+           "JSONSchema", "LoginSettings", "Me", "Member", "Metadata", "MultipartUpload",
+           "Negotiating", "Negotiation", "ObjectAnswer", "ObjectError", "ObjectFile",
+           "ObjectFiles", "ObjectRequest", "PackAnswer", "PackDownload", "PackFile", "PackPlace",
+           "PackedAt", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
+           "ServerProject", "StoredFile", "StoredFiles", "StoredProject", "Token", "TokenInfo",
+           "Transfer", "User", "Verification", "Version", "VersionSize", "expand"]

@@ -329,7 +329,7 @@ class InProcessTransport:
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass:
         result: wire.AssetClass = self._call("put_class", project, name, description, schema,
                                             rules, visualisation)

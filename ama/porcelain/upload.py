@@ -82,7 +82,7 @@ class UploadResult:
                 "bytes_sent": self.bytes_sent, "objects_total": self.objects_total}
 
 
-def _load_metadata(metadata: Any) -> dict[str, Any] | None:
+def _load_metadata(metadata: Any) -> wire.Metadata | None:
     if metadata is None:
         return None
     if isinstance(metadata, (str, os.PathLike)):
