@@ -26,7 +26,7 @@ from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, rea
 from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, Tree, object_type, path_problems
 from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
 from ama_remote.models import AssetClass, Project, StoredObject
-from ama_remote.service.common import Caller, upsert_objects
+from ama_remote.service.common import Caller, ObjectRow, Problem, upsert_objects
 from ama_remote.service.packs import Packs, open_range, pack_key
 from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import (
@@ -445,9 +445,10 @@ class Objects(Packs):
             if isinstance(storage, Syncs):
                 storage.sync()
             now = self._now()
-            values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
-                       "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
-                       "created": now} for a in verified]
+            values: list[ObjectRow] = [
+                {"project_id": project_id, "oid": a["id"], "size": a["size"], "verified": True,
+                 "kind": a.pop("kind"), "data": a.pop("data"), "created": now}
+                for a in verified]
             self.db.run(lambda s: upsert_objects(s, values, replace=True))
         return {"objects": [answers[oid] for oid, _, _ in files]}
 
@@ -685,7 +686,7 @@ class Objects(Packs):
         return held
 
     def fsck(self, project: str | None = None, repair: bool = False,
-             grace: timedelta = LEFTOVER_GRACE) -> list[dict[str, Any]]:
+             grace: timedelta = LEFTOVER_GRACE) -> list[Problem]:
         """Check every version's objects are in storage with bytes matching their ids, that
         no two projects share a storage, and what unfinished uploads left in storage.
 
@@ -706,7 +707,7 @@ class Objects(Packs):
         With ``repair``, leftovers are removed and unverified objects recorded as held
         again; each such problem has ``"repaired": True``.
         """
-        problems: list[dict[str, Any]] = []
+        problems: list[Problem] = []
         with self.db.read() as s:
             query = select(Project).order_by(Project.name)
             if project is not None:
@@ -758,7 +759,8 @@ class Objects(Packs):
             problems += pack_problems
             restored: list[str] = []
             for oid, versions in sorted(holders.items()):
-                entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
+                entry: Problem = {"project": name, "object": oid,
+                                  "versions": sorted(set(versions))}
                 row = sizes.get(oid)
                 if oid in packed:  # checked with its pack, read once for all its members
                     if oid in damaged:
@@ -779,9 +781,9 @@ class Objects(Packs):
         return problems
 
     def _leftovers(self, project: str, storage: Backend, repair: bool,
-                   grace: timedelta) -> list[dict[str, Any]]:
+                   grace: timedelta) -> list[Problem]:
         """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
-        found = []
+        found: list[Problem] = []
         cutoff = self._clock().astimezone(timezone.utc) - grace
         for leftover in storage.leftovers():
             if leftover.modified > cutoff:

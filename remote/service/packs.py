@@ -20,7 +20,13 @@ from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Pack, PackedObject
-from ama_remote.service.common import Caller, ServiceBase, upsert_objects
+from ama_remote.service.common import (
+    Caller,
+    ObjectRow,
+    Problem,
+    ServiceBase,
+    upsert_objects,
+)
 from ama_remote.storage.base import (
     Backend,
     Bounded,
@@ -196,7 +202,7 @@ class Packs(ServiceBase):
                            "upload it again")
         if verified:
             return {"id": pid, "size": size, "objects": count}
-        values: list[dict[str, Any]] = []
+        values: list[ObjectRow] = []
         now = self._now()
 
         def keep(member: pack.Member, data: bytes) -> None:
@@ -283,12 +289,12 @@ class Packs(ServiceBase):
                 for oid, r in rows.items()}
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend
-                    ) -> tuple[list[dict[str, Any]], set[str]]:
+                    ) -> tuple[list[Problem], set[str]]:
         """Check every verified pack of the project: in storage, well formed, each member
         hashing to its id, and its index matching the rows of where members lie. Returns
         the problems (``object`` is the pack, ``problem`` is ``missing-pack`` or
         ``corrupt-pack``) and the ids of the members of damaged packs."""
-        problems: list[dict[str, Any]] = []
+        problems: list[Problem] = []
         damaged: set[str] = set()
         with self.db.read() as s:
             packs = s.execute(select(Pack.pid, Pack.size).where(
@@ -300,7 +306,7 @@ class Packs(ServiceBase):
                 placed.setdefault(pid, {})[oid] = (offset, length)
         for pid, size in packs:
             rows = placed.get(pid, {})
-            entry = {"project": project, "object": pid, "versions": []}
+            entry: Problem = {"project": project, "object": pid, "versions": []}
             if storage.stat(pack_key(pid)) is None:
                 problems.append({**entry, "problem": "missing-pack"})
                 damaged |= set(rows)
