@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import Select, Table, Text, any_, bindparam, func, select
+from sqlalchemy import Row, Select, Table, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing import wire
@@ -243,7 +243,7 @@ class ServiceBase:
 
     @staticmethod
     def _object_rows(s: Session, project_id: int, ids: Iterable[str],
-                     with_data: bool = False) -> dict[str, Any]:
+                     with_data: bool = False) -> dict[str, Row[Any]]:
         """Return oid -> row (oid, size, verified[, data]) for the ids the project holds.
 
         One query whatever the number of ids: the ids travel as one parameter (split into

@@ -10,9 +10,10 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from collections.abc import Iterable
+from typing import BinaryIO, TypedDict
 
-from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy import Row, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing import pack, wire
@@ -63,7 +64,8 @@ class Packs(ServiceBase):
     """Packs of small objects: announce, store, check, locate, fsck."""
 
     @staticmethod
-    def _packed_rows(s: Session, project_id: int, ids: Any) -> dict[str, Any]:
+    def _packed_rows(s: Session, project_id: int, ids: Iterable[str]
+                     ) -> dict[str, Row[str, str, int, int]]:
         """oid -> row (oid, pid, offset, length) for the ids the project holds in packs;
         one query whatever the number of ids, as ``_object_rows``."""
         unique = sorted(set(ids))
@@ -278,7 +280,8 @@ class Packs(ServiceBase):
             return open_range(storage, pack_key(where.pid), where.offset, where.length)
         return storage.open(object_key(oid))
 
-    def _local_pack_paths(self, storage: Backend, rows: dict[str, Any]
+    def _local_pack_paths(self, storage: Backend,
+                          rows: dict[str, Row[str, str, int, int]]
                           ) -> dict[str, wire.PackFile]:
         """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
         if not isinstance(storage, HasLocalPaths):
@@ -332,7 +335,17 @@ class Packs(ServiceBase):
         return problems, damaged
 
 
-def _insert_ignore(s: Session, values: list[dict[str, Any]]) -> None:
+class _PackedRow(TypedDict):
+    """Where a packed object lies: a row of :class:`PackedObject`."""
+
+    project_id: int
+    oid: str
+    pid: str
+    offset: int
+    length: int
+
+
+def _insert_ignore(s: Session, values: list[_PackedRow]) -> None:
     """Insert rows of where packed objects lie; an object placed already keeps its place."""
     if not values:
         return
