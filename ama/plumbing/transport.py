@@ -608,7 +608,7 @@ class HttpTransport:
         without an action per object; it is expanded here into the same entries.
         """
         path = self._p(project) + "/objects/batch"
-        body: dict[str, Any] = {"operation": operation, "objects": objects, "compact": 1}
+        body: wire.BatchRequest = {"operation": operation, "objects": objects, "compact": 1}
         if packs:
             body["packs"] = 1
         response = self._request("POST", path, body)

@@ -282,6 +282,20 @@ class ObjectRequest(TypedDict):
     size: int
 
 
+class _BatchRequest(TypedDict):
+    operation: str
+    objects: list[ObjectRequest]
+
+
+class BatchRequest(_BatchRequest, total=False):
+    """The body of ``POST …/objects/batch``: ``upload`` or ``download`` of these objects;
+    ``compact`` 1 asks for the answer in negotiation format 1, ``packs`` 1 says an upload
+    will send the objects in packs."""
+
+    compact: int
+    packs: int
+
+
 class ObjectError(TypedDict):
     """Why one object of a negotiation, a verify or a bulk upload was refused: the HTTP
     status the same refusal of a request of its own would have, and what went wrong."""
@@ -591,11 +605,11 @@ class ErrorBody(TypedDict):
 
 
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
-           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "CompactNegotiation",
-           "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input", "JSONObject",
-           "JSONSchema", "LoginSettings", "Me", "Member", "Metadata", "MultipartUpload",
-           "Negotiating", "Negotiation", "ObjectAnswer", "ObjectError", "ObjectFile",
-           "ObjectFiles", "ObjectRequest", "PackAnswer", "PackDownload", "PackFile", "PackPlace",
-           "PackedAt", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
+           "AuditEntry", "AuditPage", "Authorship", "BatchRequest", "ClassRules",
+           "CompactNegotiation", "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input",
+           "JSONObject", "JSONSchema", "LoginSettings", "Me", "Member", "Metadata",
+           "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer", "ObjectError",
+           "ObjectFile", "ObjectFiles", "ObjectRequest", "PackAnswer", "PackDownload", "PackFile",
+           "PackPlace", "PackedAt", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
            "ServerProject", "StoredFile", "StoredFiles", "StoredProject", "Token", "TokenInfo",
            "Transfer", "User", "Verification", "Version", "VersionSize", "expand"]
