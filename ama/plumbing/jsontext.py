@@ -16,9 +16,10 @@ from typing import Any
 
 from ama.plumbing.errors import BadInput
 
-# A JSON object that is the user's, typed no further on purpose: what the user may put in
-# it is open (a version's metadata, a class's JSON Schema or visualisation rules), or it is a
-# request's body, whose fields are checked one by one as they are read.
+# A JSON object typed no further on purpose: what it may hold is open (a version's
+# metadata, a class's JSON Schema or visualisation rules, an identity provider's discovery
+# document and a token's claims, the API's own OpenAPI description), or it is a request's
+# body, whose fields are checked one by one as they are read.
 JSONObject = dict[str, Any]
 Metadata = JSONObject  # a version's metadata: the user's keys and values
 JSONSchema = JSONObject  # a class's JSON Schema, which its versions' metadata must satisfy

@@ -292,7 +292,7 @@ class _Callback:
         return self.url
 
 
-def _issuer_metadata(issuer: str) -> dict[str, Any]:
+def _issuer_metadata(issuer: str) -> wire.JSONObject:
     import requests
 
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
