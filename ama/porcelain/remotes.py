@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing import wire
@@ -42,6 +42,9 @@ from ama.plumbing.transport import (
     _AnyTarget,
 )
 from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
+
+if TYPE_CHECKING:  # the remote loads when a file:// remote is first used, not with this module
+    from ama_remote.service import Caller, Service
 
 LOCAL_DIR = "remote"
 # Objects received from a file:// remote: a few threads, this many objects per task.
@@ -246,16 +249,19 @@ def file_path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
 
 
-_OPENED: dict[str, Any] = {}
+# The embedded remotes this process opened, by URL: their service and local admin caller.
+_OPENED: dict[str, tuple[Service, Caller]] = {}
 
 
 class InProcessTransport:
     """The :class:`Transport` to an embedded ``file://`` remote: the service layer called in
     this process as its local admin user (a folder needs no login)."""
 
-    def __init__(self, url: str, service: Any = None, caller: Any = None) -> None:
+    def __init__(self, url: str, service: Service | None = None,
+                 caller: Caller | None = None) -> None:
         self.url = url
-        self._opened = (service, caller) if service is not None else None
+        self._opened = (service, caller) if service is not None and caller is not None \
+            else None
 
     @classmethod
     def open(cls, url: str) -> InProcessTransport:
@@ -264,7 +270,7 @@ class InProcessTransport:
         that finds everything in the store never loads the database."""
         return cls(url)
 
-    def _open(self) -> tuple[Any, Any]:
+    def _open(self) -> tuple[Service, Caller]:
         if self._opened is None:
             opened = _OPENED.get(self.url)
             if opened is None:
@@ -275,11 +281,11 @@ class InProcessTransport:
         return self._opened
 
     @property
-    def service(self) -> Any:
+    def service(self) -> Service:
         return self._open()[0]
 
     @property
-    def caller(self) -> Any:
+    def caller(self) -> Caller:
         return self._open()[1]
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
