@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ama.plumbing.errors import AmaError, BadInput, NotFound
+from ama.plumbing.jsontext import Metadata
 from ama.plumbing.objects import Manifest
 
 Progress = Callable[[int, int], None]
@@ -339,7 +340,7 @@ class Version:
         return self._read_manifest().author.to_json()
 
     @property
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> Metadata:
         return dict(self._read_manifest().metadata)
 
     @property

@@ -35,7 +35,7 @@ log = logging.getLogger("ama_remote.app")
 
 # A login method for POST /v1/auth/token: it receives the request's JSON body and returns the
 # username it has proved (or raises Unauthenticated). OpenID Connect registers one here.
-Grant = Callable[[dict[str, Any]], str]
+Grant = Callable[[wire.JSONObject], str]
 
 ERROR_CODES: dict[int, str] = {
     400: "bad_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -51,7 +51,7 @@ VERIFY_SECONDS_MAX = 60.0
 # -- request helpers -------------------------------------------------------------------------
 
 def _json_body(req: falcon.Request, config: ServerConfig,
-               optional: bool = False) -> dict[str, Any]:
+               optional: bool = False) -> wire.JSONObject:
     """Return the request's JSON object: 415 if not JSON, 413 if too large, 400 if malformed."""
     if optional and not req.content_length and req.content_type is None:
         return {}
@@ -240,7 +240,7 @@ class _ClassFields(TypedDict):
     """The fields of a class that a request sets (all but its name)."""
 
     description: str
-    schema: dict[str, Any] | None
+    schema: wire.JSONSchema | None
     rules: wire.ClassRules | None
     visualisation: Any
 
@@ -395,7 +395,7 @@ class Lineage(_Resource):
         resp.media = self.paging.slice(req, lookup(req.context.caller, project, manifest))
 
 
-def _object_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _object_list(body: Mapping[str, Any]) -> list[wire.ObjectRequest]:
     """Return the batch request's ``objects``, each checked to have an id and a size;
     400 naming the first bad field. Well-formed items pass through as they came."""
     objects = _field(body, "objects", list)

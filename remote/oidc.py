@@ -142,12 +142,12 @@ class IdTokenVerifier:
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._keys_fetched = 0.0
-        self._metadata: dict[str, Any] | None = None
+        self._metadata: wire.JSONObject | None = None
         self._metadata_fetched = 0.0
 
     # -- fetching the issuer's documents --
 
-    def _get_json(self, url: str, what: str) -> dict[str, Any]:
+    def _get_json(self, url: str, what: str) -> wire.JSONObject:
         try:
             response = self.http.get(url, timeout=HTTP_TIMEOUT)
             response.raise_for_status()
@@ -161,7 +161,7 @@ class IdTokenVerifier:
             raise IssuerUnreachable(f"the {what} at {url} is not a JSON object")
         return data
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> wire.JSONObject:
         """Return the issuer's discovery document (``/.well-known/openid-configuration``)."""
         with self._lock:
             if self._metadata is None or self.clock() - self._metadata_fetched > CACHE_SECONDS:
@@ -196,7 +196,7 @@ class IdTokenVerifier:
 
     # -- verifying --
 
-    def verify(self, id_token: str, raw_nonce: str) -> dict[str, Any]:
+    def verify(self, id_token: str, raw_nonce: str) -> wire.JSONObject:
         """Return the claims of ``id_token`` once its signature, issuer, audience, expiry,
         age and nonce are checked; raises :class:`Unauthenticated` naming what failed."""
         try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ama.plumbing.jsontext import JSONObject
+
 _ID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _INT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _NAME = {"type": "string", "minLength": 1}
@@ -20,7 +22,7 @@ _ERROR = {
 }
 
 
-def _path(*names: str) -> list[dict[str, Any]]:
+def _path(*names: str) -> list[JSONObject]:
     return [{"name": n, "in": "path", "required": True, "schema": _NAME} for n in names]
 
 
@@ -29,15 +31,15 @@ _PAGED = [{"name": "page", "in": "query", "required": False, "schema": {**_INT, 
            "schema": {**_INT, "minimum": 1}}]
 
 
-def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def _body(properties: JSONObject, required: tuple[str, ...] = ()) -> JSONObject:
     return {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "properties": properties, "required": list(required)}}}}
 
 
-def _op(summary: str, ok: str, params: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, public: bool = False,
-        **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {
+def _op(summary: str, ok: str, params: list[JSONObject] | None = None,
+        body: JSONObject | None = None, public: bool = False,
+        **extra: Any) -> JSONObject:
+    op: JSONObject = {"summary": summary, "responses": {
         ok: {"description": "success"}, "4XX": _ERROR}}
     if params:
         op["parameters"] = params
@@ -55,7 +57,7 @@ _CLASS = {"description": {"type": "string"}, "schema": {"type": ["object", "null
           "rules": {"type": ["object", "null"]},
           "visualisation": {"type": ["object", "array", "null"]}}
 
-PATHS: dict[str, dict[str, Any]] = {
+PATHS: dict[str, JSONObject] = {
     "/v1/openapi.json": {
         "get": _op("this document", "200", public=True)},
     "/v1/auth/signup": {
@@ -196,7 +198,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     _path("project", "pid"))},
 }
 
-DOCUMENT: dict[str, Any] = {
+DOCUMENT: JSONObject = {
     "openapi": "3.1.0",
     "info": {"title": "ama remote", "version": "1",
              "description": "The HTTP API of ama-server: see ama-protocol(7)."},

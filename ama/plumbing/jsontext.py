@@ -16,6 +16,14 @@ from typing import Any
 
 from ama.plumbing.errors import BadInput
 
+# A JSON object typed no further on purpose: what it may hold is open (a version's
+# metadata, a class's JSON Schema or visualisation rules, an identity provider's discovery
+# document and a token's claims, the API's own OpenAPI description), or it is a request's
+# body, whose fields are checked one by one as they are read.
+JSONObject = dict[str, Any]
+Metadata = JSONObject  # a version's metadata: the user's keys and values
+JSONSchema = JSONObject  # a class's JSON Schema, which its versions' metadata must satisfy
+
 MAX_DEPTH = 64
 # The largest integer accepted, either sign: what a database's BIGINT and orjson hold, so
 # that a number read here can be stored and sent back without overflowing.
@@ -29,7 +37,7 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _object(pairs: list[tuple[str, Any]]) -> JSONObject:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from ama.plumbing import wire
+
 MiB = 1 << 20
 # Objects from this many bytes go in parts, unless transfer.multipart_threshold says
 # otherwise: below it, one request costs less than opening and completing an upload.
@@ -24,11 +26,12 @@ DEFAULT_THRESHOLD = 64 * MiB
 class SendsParts(Protocol):
     """A transport whose remote takes large objects in parts."""
 
-    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]: ...
+    def start_multipart(self, project: str, oid: str, size: int
+                        ) -> wire.MultipartUpload | wire.ObjectAnswer: ...
     def upload_part(self, action: Mapping[str, Any], path: str | os.PathLike[str],
                     offset: int, size: int) -> None: ...
     def complete_multipart(self, project: str, oid: str,
-                           upload_id: str | None) -> dict[str, Any]: ...
+                           upload_id: str | None) -> wire.ObjectAnswer: ...
 
 
 class Window:
@@ -77,17 +80,17 @@ def send_in_parts(transport: SendsParts, project: str, oid: str, size: int,
     takes no multipart uploads (nothing was sent).
     """
     plan = transport.start_multipart(project, oid, size)
-    if plan.get("verified"):
+    if "parts" not in plan:  # the remote holds the object: {id, size, verified}
         return 0
-    stored = int(plan.get("stored_bytes") or 0)
+    stored = plan["stored_bytes"]
     if stored and notice is not None:
         notice(f"resuming: {stored / MiB:.0f} of {size / MiB:.0f} MiB of object "
                f"{oid[:12]} already stored")
-    parts = plan.get("parts") or []
+    parts = plan["parts"]
     if parts:
         with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(parts)))) as pool:
             for _ in pool.map(lambda part: transport.upload_part(
-                    part["action"], path, int(part["offset"]), int(part["size"])), parts):
+                    part["action"], path, part["offset"], part["size"]), parts):
                 pass
-    transport.complete_multipart(project, oid, plan.get("upload_id"))
-    return sum(int(part["size"]) for part in parts)
+    transport.complete_multipart(project, oid, plan["upload_id"])
+    return sum(part["size"] for part in parts)

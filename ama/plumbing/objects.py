@@ -17,6 +17,7 @@ from typing import Any
 
 from ama.plumbing.errors import AmaError, BadInput, path_list
 from ama.plumbing.hashing import is_id
+from ama.plumbing.jsontext import Metadata
 
 TREE_HEADER = b"ama-tree 1\n"
 # A tree holding a symbolic link has version 2, so that an ama that knows no links refuses it
@@ -382,7 +383,7 @@ class Manifest:
     message: str = ""
     parents: tuple[str, ...] = ()
     inputs: tuple[Input, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Metadata = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not is_id(self.tree):
@@ -419,7 +420,7 @@ class Manifest:
         message: str = "",
         parents: list[str] | tuple[str, ...] = (),
         inputs: list[Input] | tuple[Input, ...] = (),
-        metadata: dict[str, Any] | None = None,
+        metadata: Metadata | None = None,
     ) -> Manifest:
         """Return a manifest with inputs put in canonical order."""
         return cls(

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ama.plumbing.errors import BadInput
-from ama.plumbing.jsontext import MAX_DEPTH, depth
+from ama.plumbing.jsontext import MAX_DEPTH, JSONSchema, Metadata, depth
 
 RULE_KEYS = ("required_files", "forbidden_files", "max_total_size", "max_file_size",
              "max_file_count", "max_tags", "tag_pattern", "max_title_length",
@@ -267,7 +267,7 @@ def _metered(keyword: Any, budget: list[int]) -> Any:
     return metered
 
 
-def _validator_class(schema: dict[str, Any], budget: list[int] | None = None) -> Any:
+def _validator_class(schema: JSONSchema, budget: list[int] | None = None) -> Any:
     """The validator of ``schema`` with patterns on RE2; each keyword it evaluates spends
     one of ``budget``, and :class:`_TooLong` ends a check that spent them all."""
     import jsonschema
@@ -281,7 +281,7 @@ def _validator_class(schema: dict[str, Any], budget: list[int] | None = None) ->
     return jsonschema.validators.extend(base, keywords)
 
 
-def check_schema(schema: Any) -> dict[str, Any] | None:
+def check_schema(schema: Any) -> JSONSchema | None:
     """Return ``schema`` if it is None or a JSON Schema object this project can run; raise
     :class:`BadInput` naming the problem: not a JSON Schema, a ``$ref`` that leaves the
     schema or cannot be found, a ``$ref`` cycle, a pattern RE2 cannot compile, or more than
@@ -402,8 +402,8 @@ def _where(root: Any, target: Any) -> str:
     return "#"
 
 
-def rule_problems(schema: dict[str, Any] | None, rules: dict[str, Any] | None,
-                  metadata: dict[str, Any], files: Sequence[tuple[str, str, int]]) -> list[str]:
+def rule_problems(schema: JSONSchema | None, rules: dict[str, Any] | None,
+                  metadata: Metadata, files: Sequence[tuple[str, str, int]]) -> list[str]:
     """Return one line per broken rule (empty when the version passes them all).
 
     ``files`` are ``(path, blob id, size)`` of every file of the version.

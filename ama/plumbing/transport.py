@@ -86,7 +86,7 @@ class Transport(Protocol):
     def classes(self, project: str) -> list[wire.AssetClass]: ...
     def get_class(self, project: str, name: str) -> wire.AssetClass: ...
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass: ...
     def assets(self, project: str, cls: str,
                deleted: bool = False) -> Iterator[wire.AssetRecord]: ...
@@ -108,8 +108,8 @@ class Transport(Protocol):
              cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]: ...
     def inputs(self, project: str, manifest: str) -> list[wire.Input]: ...
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]: ...
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]: ...
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation: ...
     def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> wire.PackAnswer: ...
@@ -139,7 +139,7 @@ class LocalTransfer(Protocol):
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
                    progress: Callable[[int], None] | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_bytes: Callable[[int], None] | None = None) -> wire.StoredFiles:
         """Store (id, size, path) files in the remote; it verifies each and skips those it
         holds. Returns ``{"objects": [{"id","size","verified","stored"} | {"id","error"}]}``."""
         ...
@@ -484,7 +484,7 @@ class HttpTransport:
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass:
         result: wire.AssetClass = self._call("PUT", self._c(project, name), {
             "description": description, "schema": schema, "rules": rules,
@@ -597,8 +597,8 @@ class HttpTransport:
 
     # -- objects --
 
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]:
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation:
         """Negotiate a transfer: per id, nothing to do, an action, or an error. With
         ``packs``, an upload that will send the objects in packs asks only which ones the
         remote lacks (they get the remote's own href, no presigned URL).
@@ -608,7 +608,7 @@ class HttpTransport:
         without an action per object; it is expanded here into the same entries.
         """
         path = self._p(project) + "/objects/batch"
-        body = {"operation": operation, "objects": objects, "compact": 1}
+        body: wire.BatchRequest = {"operation": operation, "objects": objects, "compact": 1}
         if packs:
             body["packs"] = 1
         response = self._request("POST", path, body)
@@ -619,10 +619,11 @@ class HttpTransport:
         paused = gc.isenabled()
         gc.disable()
         try:
-            result: dict[str, Any] = self._decode(response, "POST", path)
+            result: Any = self._decode(response, "POST", path)  # untrusted until checked
             if isinstance(result, dict) and result.get("compact") == 1:
                 try:
-                    return cast(dict[str, Any], wire.expand(result, operation, objects))
+                    return wire.expand(cast(wire.CompactNegotiation, result), operation,
+                                       objects)
                 except KeyError as e:
                     raise RemoteError(
                         f"the remote at {self.url} did not answer for object {e.args[0]} in "
@@ -775,9 +776,11 @@ class HttpTransport:
 
     # -- large objects in parts (ama.plumbing.multipart) --
 
-    def start_multipart(self, project: str, oid: str, size: int) -> dict[str, Any]:
-        """Open or find again the upload in parts of object ``oid``: the parts to send."""
-        result: dict[str, Any] = self._call(
+    def start_multipart(self, project: str, oid: str, size: int
+                        ) -> wire.MultipartUpload | wire.ObjectAnswer:
+        """Open or find again the upload in parts of object ``oid``: the parts to send, or
+        ``{id, size, verified}`` when the remote holds it."""
+        result: wire.MultipartUpload | wire.ObjectAnswer = self._call(
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart", {"size": size})
         return result
 
@@ -792,9 +795,9 @@ class HttpTransport:
                        data=Window(f, offset, size) if size else b"").close()
 
     def complete_multipart(self, project: str, oid: str,
-                           upload_id: str | None) -> dict[str, Any]:
+                           upload_id: str | None) -> wire.ObjectAnswer:
         """Have the remote join the parts into object ``oid`` and verify it."""
-        result: dict[str, Any] = self._call(
+        result: wire.ObjectAnswer = self._call(
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
             {"upload_id": upload_id})
         return result

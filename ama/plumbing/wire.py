@@ -13,7 +13,9 @@ reads with ``.get()`` the fields an older server may not send.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict, final
+
+from ama.plumbing.jsontext import JSONObject, JSONSchema, Metadata
 
 # -- users and tokens ------------------------------------------------------------------------
 
@@ -158,7 +160,7 @@ class AssetClass(TypedDict):
 
     name: str
     description: str
-    schema: dict[str, Any] | None
+    schema: JSONSchema | None
     rules: ClassRules
     visualisation: Any
     created: str | None
@@ -273,6 +275,35 @@ class Action(TypedDict):
     expires: int
 
 
+class ObjectRequest(TypedDict):
+    """An object a negotiation asks about (``POST …/objects/batch``): its id and size."""
+
+    id: str
+    size: int
+
+
+class _BatchRequest(TypedDict):
+    operation: str
+    objects: list[ObjectRequest]
+
+
+class BatchRequest(_BatchRequest, total=False):
+    """The body of ``POST …/objects/batch``: ``upload`` or ``download`` of these objects;
+    ``compact`` 1 asks for the answer in negotiation format 1, ``packs`` 1 says an upload
+    will send the objects in packs."""
+
+    compact: int
+    packs: int
+
+
+class ObjectError(TypedDict):
+    """Why one object of a negotiation, a verify or a bulk upload was refused: the HTTP
+    status the same refusal of a request of its own would have, and what went wrong."""
+
+    code: int
+    message: str
+
+
 class PackPlace(TypedDict):
     """Where a packed object lies: its pack and the byte range in it (ama-format(5) PACKS)."""
 
@@ -281,6 +312,7 @@ class PackPlace(TypedDict):
     length: int
 
 
+@final  # no other document has these keys: a test for one of them tells the others apart
 class ObjectAnswer(TypedDict, total=False):
     """The answer for one object of ``POST …/objects/batch`` (and of ``objects/verify``):
     ``{id, size}`` held, ``{id, size, actions}`` to transfer, ``{id, size, pack}`` to read
@@ -290,7 +322,7 @@ class ObjectAnswer(TypedDict, total=False):
     size: int
     actions: dict[str, Action]
     pack: PackPlace
-    error: dict[str, Any]
+    error: ObjectError
     verified: bool
     pending: bool
 
@@ -313,13 +345,54 @@ class Verification(TypedDict):
     objects: list[ObjectAnswer]
 
 
-class Negotiation(TypedDict, total=False):
-    """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
-    order, and for downloads from packs how to read each pack (``packs``: id -> {size,
-    actions})."""
+class PackDownload(TypedDict):
+    """How to read a pack that objects of a download lie in: its size, and its
+    ``download`` action (a whole GET, or Range requests of its members)."""
 
+    size: int
+    actions: dict[str, Action]
+
+
+class _Negotiation(TypedDict):
     objects: list[ObjectAnswer]
-    packs: dict[str, Any]
+
+
+class Negotiation(_Negotiation, total=False):
+    """The full answer of ``POST …/objects/batch``: one entry per object asked about, in
+    order, and for downloads from packs how to read each pack (``packs``: pack id ->
+    :class:`PackDownload`)."""
+
+    packs: dict[str, PackDownload]
+
+
+class Transfer(Action):
+    """The compact answer's one action for every object that moves through the server's
+    own route: ``href`` holds ``{id}`` where an object's id goes; ``objects`` are the ids
+    it serves, with their sizes."""
+
+    objects: dict[str, int]
+
+
+# A packed object in the compact answer: [pack id, offset, length], a JSON array.
+PackedAt = tuple[str, int, int]
+
+
+class _CompactNegotiation(TypedDict):
+    compact: int
+    objects: list[ObjectAnswer]
+    present: dict[str, int]
+    transfer: Transfer
+
+
+class CompactNegotiation(_CompactNegotiation, total=False):
+    """The answer of ``POST …/objects/batch`` in negotiation format 1 (``"compact": 1``):
+    ``objects`` holds only errors and presigned actions, ``present`` the ids held (with
+    their sizes), ``transfer`` the ids that move through the server; for downloads from
+    packs, ``packs`` as in :class:`Negotiation` and ``packed``: id -> :data:`PackedAt`.
+    Read it with :func:`expand`."""
+
+    packs: dict[str, PackDownload]
+    packed: dict[str, PackedAt]
 
 
 class Negotiating:
@@ -337,7 +410,7 @@ class Negotiating:
         self.listed: list[ObjectAnswer] = []
         self.present: dict[str, int] = {}
         self.own: dict[str, int] = {}
-        self.packed: dict[str, list[Any]] = {}
+        self.packed: dict[str, PackedAt] = {}
 
     def error(self, oid: Any, code: int, message: str) -> None:
         self.listed.append({"id": oid, "error": {"code": code, "message": message}})
@@ -352,7 +425,7 @@ class Negotiating:
     def in_pack(self, oid: str, size: int, pack: str, offset: int, length: int) -> None:
         """``oid`` is read from bytes ``offset`` on of ``pack``."""
         if self.compact:
-            self.packed[oid] = [pack, offset, length]
+            self.packed[oid] = (pack, offset, length)
         else:
             self.listed.append({"id": oid, "size": size,
                                 "pack": {"id": pack, "offset": offset, "length": length}})
@@ -366,28 +439,37 @@ class Negotiating:
                 "href": self.own_href.replace("{id}", oid), "method": self.method,
                 "headers": {}, "expires": self.expires}}})
 
-    def presigned(self, oid: str, size: int, actions: Mapping[str, Mapping[str, Any]]) -> None:
+    def presigned(self, oid: str, size: int, actions: dict[str, Action]) -> None:
         """``oid`` moves through presigned requests of the storage service."""
-        self.listed.append({"id": oid, "size": size,
-                            "actions": cast(dict[str, Action], dict(actions))})
+        self.listed.append({"id": oid, "size": size, "actions": actions})
 
-    def answer(self, packs: dict[str, Any] | None = None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"packs": packs} if packs else {}
+    def answer(self, packs: dict[str, PackDownload] | None = None
+               ) -> Negotiation | CompactNegotiation:
+        """The answer, with ``packs`` (how to read the packs of a download) if any."""
         if not self.compact:
-            return {"objects": self.listed, **extra}
+            full: Negotiation = {"objects": self.listed}
+            if packs:
+                full["packs"] = packs
+            return full
+        compact: CompactNegotiation = {
+            "compact": 1, "objects": self.listed, "present": self.present,
+            "transfer": {"href": self.own_href, "method": self.method, "headers": {},
+                         "expires": self.expires, "objects": self.own}}
+        if packs:
+            compact["packs"] = packs
         if self.packed:
-            extra["packed"] = self.packed
-        return {"compact": 1, "objects": self.listed, "present": self.present,
-                "transfer": {"href": self.own_href, "method": self.method, "headers": {},
-                             "expires": self.expires, "objects": self.own}, **extra}
+            compact["packed"] = self.packed
+        return compact
 
 
-def expand(answer: Mapping[str, Any], operation: str,
-           objects: list[dict[str, Any]]) -> Negotiation:
+def expand(answer: CompactNegotiation, operation: str,
+           objects: list[ObjectRequest]) -> Negotiation:
     """Turn a compact negotiation answer (format 1) into the full one: one entry per object
-    asked about, in the order asked. Raises KeyError naming an object the answer left out."""
+    asked about, in the order asked. Raises KeyError naming an object the answer left out.
+
+    ``answer`` comes from a remote: a field it leaves out is read as empty."""
     listed = {item["id"]: item for item in answer.get("objects") or ()}
-    packed: Mapping[str, list[Any]] = answer.get("packed") or {}
+    packed: Mapping[str, PackedAt] = answer.get("packed") or {}
     present: Mapping[str, int] = answer.get("present") or {}
     transfer: Mapping[str, Any] = answer.get("transfer") or {}
     own: Mapping[str, int] = transfer.get("objects") or {}
@@ -410,9 +492,93 @@ def expand(answer: Mapping[str, Any], operation: str,
                                                       "length": length}})
         else:
             add(listed[oid])
+    full: Negotiation = {"objects": expanded}
     if "packs" in answer:
-        return {"objects": expanded, "packs": answer["packs"]}
-    return {"objects": expanded}
+        full["packs"] = answer["packs"]
+    return full
+
+
+# -- object transfer: large objects in parts ------------------------------------------------
+
+
+class Part(TypedDict):
+    """A part of an upload in parts still to send: its number (from 1), where it begins
+    in the object, its size, and the request that sends it."""
+
+    number: int
+    offset: int
+    size: int
+    action: Action
+
+
+class MultipartUpload(TypedDict):
+    """``POST …/objects/{id}/multipart`` for an object the project lacks: the upload
+    (``upload_id`` None when the storage holds the object's bytes already, and only
+    completing is left), its parts' size, the parts still to send, and the bytes the parts
+    stored already hold. An object the project holds is answered ``{id, size, verified}``
+    (an :class:`ObjectAnswer`) instead."""
+
+    id: str
+    size: int
+    part_size: int
+    upload_id: str | None
+    parts: list[Part]
+    stored_bytes: int
+
+
+class PartStored(TypedDict):
+    """``PUT …/multipart/{upload_id}/{number}``: the part the server wrote, and its size."""
+
+    number: int
+    size: int
+
+
+# -- object transfer with the embedded remote, in process ------------------------------------
+
+
+class StoredFile(TypedDict, total=False):
+    """One file of a bulk upload to the embedded remote (``put_object_files``): ``{id,
+    size, verified, stored}`` (``stored`` False when the storage held its bytes already),
+    or ``{id, error}``."""
+
+    id: str
+    size: int
+    verified: bool
+    stored: bool
+    error: ObjectError
+
+
+class StoredFiles(TypedDict):
+    """The answer of a bulk upload to the embedded remote: one entry per file, in order."""
+
+    objects: list[StoredFile]
+
+
+class PackFile(TypedDict):
+    """Where a packed object lies on this machine: its pack's file and the byte range."""
+
+    path: str
+    offset: int
+    length: int
+
+
+class ObjectFile(TypedDict, total=False):
+    """Where one object of the embedded remote is on this machine (``object_files``):
+    ``{id, size, path}`` (``path`` None when the storage has no local files), ``{id, size,
+    path: None, pack}`` for a packed object (``pack`` None without local files), or
+    ``{id, error}``."""
+
+    id: str
+    size: int
+    path: str | None
+    pack: PackFile | None
+    error: ObjectError
+
+
+class ObjectFiles(TypedDict):
+    """The answer of ``object_files``: one entry per object asked about, in order."""
+
+    objects: list[ObjectFile]
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -439,8 +605,11 @@ class ErrorBody(TypedDict):
 
 
 __all__ = ["Action", "AdminUser", "AliasRecord", "AssetClass", "AssetPage", "AssetRecord",
-           "AuditEntry", "AuditPage", "Authorship", "ClassRules", "Dependent", "ErrorBody",
-           "ErrorDetail", "FoundVersion", "Input", "LoginSettings", "Me", "Member",
-           "Negotiating", "Negotiation", "ObjectAnswer", "PackAnswer", "PackPlace", "Page",
-           "Project", "ProjectRole", "Role", "ServerProject", "StoredProject", "Token",
-           "TokenInfo", "User", "Verification", "Version", "VersionSize", "expand"]
+           "AuditEntry", "AuditPage", "Authorship", "BatchRequest", "ClassRules",
+           "CompactNegotiation", "Dependent", "ErrorBody", "ErrorDetail", "FoundVersion", "Input",
+           "JSONObject", "JSONSchema", "LoginSettings", "Me", "Member", "Metadata",
+           "MultipartUpload", "Negotiating", "Negotiation", "ObjectAnswer", "ObjectError",
+           "ObjectFile", "ObjectFiles", "ObjectRequest", "PackAnswer", "PackDownload", "PackFile",
+           "PackPlace", "PackedAt", "Page", "Part", "PartStored", "Project", "ProjectRole", "Role",
+           "ServerProject", "StoredFile", "StoredFiles", "StoredProject", "Token", "TokenInfo",
+           "Transfer", "User", "Verification", "Version", "VersionSize", "expand"]

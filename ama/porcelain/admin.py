@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TypedDict
 
 from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
@@ -57,6 +57,13 @@ def set_active(config: Config, username: str, active: bool,
     return transport.set_user_active(username, active)
 
 
+class Membership(TypedDict):
+    """A user of a project: whose role ``ama admin revoke`` took away, and where."""
+
+    project: str
+    username: str
+
+
 def grant(config: Config, username: str, role: str, project: str | None = None,
           remote: str | None = None) -> wire.Role:
     """Give ``username`` ``role`` in ``project`` (default: the active project); return
@@ -66,7 +73,7 @@ def grant(config: Config, username: str, role: str, project: str | None = None,
 
 
 def revoke(config: Config, username: str, project: str | None = None,
-           remote: str | None = None) -> dict[str, Any]:
+           remote: str | None = None) -> Membership:
     """Take ``username``'s role in ``project`` (default: the active project) away; return
     ``{"project","username"}``."""
     transport, info = open_remote(config, remote, project)

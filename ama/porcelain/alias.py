@@ -4,8 +4,9 @@ the class until it is moved or removed; every change is audited by the remote.""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypedDict
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.head import TEMP_PREFIX
 from ama.plumbing.objects import CLASS_NAME_RE
@@ -29,8 +30,18 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+class MovedAlias(wire.AliasRecord):
+    """An alias set, and the asset it named before (None if none, or the same)."""
+
+    moved_from: str | None
+
+
+# An alias removed: its class, its name, and the asset it named.
+RemovedAlias = TypedDict("RemovedAlias", {"class": str, "alias": str, "name": str})
+
+
 def add_alias(remote: Remote, asset: AssetRef, alias: str,
-              expect: str | None = None) -> dict[str, Any]:
+              expect: str | None = None) -> MovedAlias:
     """Point ``<class>/<alias>`` at ``asset`` (moving it from another asset of the class if
     it named one); return ``{"class","alias","ordinal","name","moved_from"}``.
 
@@ -60,7 +71,7 @@ def _expected_ordinal(cls: str, text: str) -> int | None:
     return int(ordinal)
 
 
-def remove_alias(remote: Remote, asset: AssetRef, alias: str) -> dict[str, Any]:
+def remove_alias(remote: Remote, asset: AssetRef, alias: str) -> RemovedAlias:
     """Remove ``<class>/<alias>``, which must name ``asset``; return ``{"class","alias",
     "name"}``. Raises NotFound when the alias does not exist or names another asset."""
     check_alias(alias)

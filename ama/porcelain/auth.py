@@ -29,7 +29,7 @@ import webbrowser
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 from ama.plumbing import wire
@@ -174,7 +174,30 @@ def _transport(url: str, token: str | None, environ: Mapping[str, str]) -> HttpT
     return HttpTransport(url, token=token, address=address, environ=environ)
 
 
-def _account(url: str, transport: HttpTransport) -> dict[str, Any]:
+class Account(TypedDict):
+    """Who a login is for: the remote, the user there, and the projects they may use."""
+
+    remote: str
+    username: str
+    email: str | None
+    projects: list[wire.ProjectRole]
+
+
+class AccountToken(Account):
+    """An account with the token it is logged in with (``ama auth info``)."""
+
+    token: str
+
+
+class LoggedOut(TypedDict):
+    """What ``ama auth logout`` did: revoked the token on the remote, forgot it here."""
+
+    remote: str
+    revoked: bool
+    forgotten: bool
+
+
+def _account(url: str, transport: HttpTransport) -> Account:
     me = transport.me()
     return {"remote": url, "username": me["username"], "email": me.get("email"),
             "projects": me.get("projects", [])}
@@ -191,7 +214,7 @@ def signup(url: str, username: str, email: str,
 
 
 def login_with_token(url: str, token: str,
-                     environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     environ: Mapping[str, str] | None = None) -> Account:
     """Check ``token`` against ``url``, store it, and return the account: ``remote``,
     ``username``, ``email``, ``projects``. Raises Unauthenticated for a bad token."""
     environ = os.environ if environ is None else environ
@@ -269,7 +292,7 @@ class _Callback:
         return self.url
 
 
-def _issuer_metadata(issuer: str) -> dict[str, Any]:
+def _issuer_metadata(issuer: str) -> wire.JSONObject:
     import requests
 
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -289,7 +312,7 @@ def _issuer_metadata(issuer: str) -> dict[str, Any]:
 def browser_login(url: str, show_url: Callable[[str], None],
                   open_browser: Callable[[str], bool] = webbrowser.open,
                   timeout: float = LOGIN_TIMEOUT,
-                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  environ: Mapping[str, str] | None = None) -> Account:
     """Log in to ``url`` in a browser; store the token and return the account.
 
     ``show_url`` receives the authorization URL (for a user whose browser does not open by
@@ -346,7 +369,7 @@ def browser_login(url: str, show_url: Callable[[str], None],
     return account
 
 
-def info(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def info(url: str, environ: Mapping[str, str] | None = None) -> AccountToken:
     """Return the account behind the current token of ``url``, with the ``token`` itself.
     Raises NotLoggedIn, or Unauthenticated when the remote no longer takes the token."""
     environ = os.environ if environ is None else environ
@@ -357,7 +380,7 @@ def info(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {**account, "token": token}
 
 
-def logout(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def logout(url: str, environ: Mapping[str, str] | None = None) -> LoggedOut:
     """Revoke the stored token of ``url`` on the remote and forget it here.
 
     Returns ``{"remote", "revoked", "forgotten"}``: a token the remote already refuses is
@@ -378,6 +401,6 @@ def logout(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]
     return {"remote": url, "revoked": revoked, "forgotten": forgotten}
 
 
-__all__ = ["Credentials", "IssuerUnreachable", "LoginFailed", "NotLoggedIn", "browser_login",
-           "current_token", "info", "login_with_token", "logout", "nonce_hash", "remote_url",
-           "signup"]
+__all__ = ["Account", "AccountToken", "Credentials", "IssuerUnreachable", "LoggedOut",
+           "LoginFailed", "NotLoggedIn", "browser_login", "current_token", "info",
+           "login_with_token", "logout", "nonce_hash", "remote_url", "signup"]

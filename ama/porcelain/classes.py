@@ -19,7 +19,7 @@ from typing import Any
 
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
-from ama.plumbing.jsontext import parse_json
+from ama.plumbing.jsontext import JSONObject, JSONSchema, parse_json
 from ama.plumbing.objects import check_class_name, format_created
 from ama.plumbing.rules import check_rules, check_visualisation
 from ama.plumbing.rules import check_schema as check_class_schema
@@ -44,7 +44,7 @@ class AssetClass:
 
     name: str
     description: str = ""
-    schema: dict[str, Any] | None = None
+    schema: JSONSchema | None = None
     rules: Any = None
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -123,7 +123,7 @@ def load_json_file(path: str | os.PathLike[str], what: str) -> Any:
     return parse_json(data, f"{what} file {path}", max_bytes=MAX_JSON_FILE)
 
 
-def check_schema(schema: Any, where: str) -> dict[str, Any]:
+def check_schema(schema: Any, where: str) -> JSONSchema:
     """Return ``schema`` if it is a JSON Schema object the remote accepts (the same check,
     :func:`ama.plumbing.rules.check_schema`), else raise :class:`BadInput`."""
     if not isinstance(schema, dict):
@@ -135,7 +135,7 @@ def check_schema(schema: Any, where: str) -> dict[str, Any]:
     return schema
 
 
-def load_visualisation(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_visualisation(path: str | os.PathLike[str]) -> JSONObject:
     """Return the visualisation rules in ``path`` (JSON, or YAML when its name ends with
     .yaml or .yml), checked as the remote checks them; raise :class:`BadInput` naming the
     file and the problem, NotFound for a missing file."""

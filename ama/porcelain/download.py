@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ama.plumbing import pack
+from ama.plumbing import pack, wire
 from ama.plumbing.checkout import checkout
 from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
@@ -93,7 +93,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     for start in range(0, total, BATCH):
         chunk = todo[start:start + BATCH]
         answer = transport.batch(project, "download", [{"id": o, "size": s} for o, s in chunk])
-        actions: list[tuple[str, dict[str, Any]]] = []
+        actions: list[tuple[str, wire.Action]] = []
         sizes: dict[str, int] = {}
         in_packs: dict[str, list[Member]] = {}
         for item in answer["objects"]:
@@ -232,7 +232,8 @@ RANGE_GAP = 64 << 10
 
 
 def _receive_packed(transport: Transport, odb: FileObjectDatabase,
-                    wanted: dict[str, list[Member]], packs: dict[str, Any], folder: Path,
+                    wanted: dict[str, list[Member]],
+                    packs: dict[str, wire.PackDownload], folder: Path,
                     parallelism: int) -> int:
     """Bring the packed objects ``wanted`` (pack id -> members) into ``odb``: a whole pack
     (hashed against its name) when most of it is needed, else the members' ranges, joined
@@ -279,13 +280,13 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
     return count
 
 
-def _fetch_one(transport: Transport, action: dict[str, Any], oid: str, temp: str,
+def _fetch_one(transport: Transport, action: wire.Action, oid: str, temp: str,
                on_bytes: Callable[[int], None] | None = None) -> str:
     transport.download(action, oid, temp, on_bytes=on_bytes)
     return temp
 
 
-def _fetch_large(transport: Transport, action: dict[str, Any], oid: str, size: int,
+def _fetch_large(transport: Transport, action: wire.Action, oid: str, size: int,
                  temp: str, parallelism: int, large: int,
                  on_bytes: Callable[[int], None] | None = None) -> str:
     """Fetch a large object in ranges into its partial file, kept for a re-run when this

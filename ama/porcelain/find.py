@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ama.plumbing import wire
 from ama.plumbing.errors import BadInput, NotFound
@@ -63,7 +63,17 @@ def find_file(remote: Remote, path: str | os.PathLike[str],
     return FileMatches(str(path), blob, size, versions)
 
 
-def find_size(remote: Remote, ref: AssetRef) -> dict[str, Any]:
+class VersionBytes(TypedDict):
+    """A version, and the bytes and number of files a clone of it transfers at most."""
+
+    name: str
+    version: str
+    manifest: str
+    bytes: int
+    files: int
+
+
+def find_size(remote: Remote, ref: AssetRef) -> VersionBytes:
     """Return ``{"name","version","manifest","bytes","files"}`` of the version ``ref``
     names (its latest without a version): what a clone would transfer at most."""
     version = resolve_version(remote, ref)

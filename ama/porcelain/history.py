@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ama.plumbing.graph import read_manifest
+from ama.plumbing.jsontext import Metadata
 from ama.porcelain.asset import Asset
 from ama.porcelain.diff import FileChange, compare_sides, tree_side
 from ama.porcelain.versions import NotUploaded, VersionInfo, versions
@@ -21,7 +22,7 @@ class HistoryEntry:
 
     version: VersionInfo
     message: str
-    metadata: dict[str, Any]
+    metadata: Metadata
     changes: list[FileChange] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ama.plumbing import wire
 from ama.plumbing.errors import AmaError
 from ama.plumbing.index import path_key
 from ama.porcelain.info import AssetRef, Remote, resolve_version
@@ -88,14 +89,15 @@ def file_urls(remote: Remote, ref: AssetRef, odb: Any, presign: bool = False,
     sizes = {e.id: e.size for e in files.values()}
     answer = remote.transport.batch(remote.project, "download",
                                     [{"id": oid, "size": sizes[oid]} for oid in unique])
-    packs: dict[str, Any] = answer.get("packs") or {}
+    packs: dict[str, wire.PackDownload] = answer.get("packs") or {}
     where_of: dict[str, tuple[str, int | None, tuple[int, int] | None]] = {}
     for item in answer["objects"]:
-        oid = item.get("id")
+        oid: str = item["id"]
         place = item.get("pack")
         if place is not None:
             span = (place["offset"], place["offset"] + place["length"] - 1)
-            action = ((packs.get(place["id"]) or {}).get("actions") or {}).get("download")
+            info = packs.get(place["id"])
+            action = None if info is None else (info.get("actions") or {}).get("download")
             url, expires = object_url(storage, place["id"], "packs"), None
         else:
             span = None

@@ -3,22 +3,34 @@ and which one commands work in (``project.active``, default ``default``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama.porcelain.config import Config
 from ama.porcelain.remotes import InProcessTransport, open_remote
 
 
-def list_projects(config: Config) -> list[dict[str, Any]]:
+class ProjectChoice(wire.ProjectRole):
+    """A project the user may use, and whether commands work in it now."""
+
+    active: bool
+
+
+class ProjectInfo(wire.Project):
+    """A project, the remote it is on, and whether commands work in it now."""
+
+    remote: str
+    url: str
+    active: bool
+
+
+def list_projects(config: Config) -> list[ProjectChoice]:
     """Return the projects the user may use on the default remote (``name``, ``role``,
     ``active``)."""
     transport, info = open_remote(config)
     return [{**p, "active": p["name"] == info.project} for p in transport.projects()]
 
 
-def info(config: Config, name: str | None = None) -> dict[str, Any]:
+def info(config: Config, name: str | None = None) -> ProjectInfo:
     """Return a project (default: the active one) with the remote it is on."""
     transport, remote = open_remote(config)
     project = transport.project(name or remote.project)
@@ -26,7 +38,7 @@ def info(config: Config, name: str | None = None) -> dict[str, Any]:
             "active": project["name"] == remote.project}
 
 
-def activate(config: Config, name: str) -> dict[str, Any]:
+def activate(config: Config, name: str) -> ProjectInfo:
     """Make ``name`` the active project after checking the remote has it for this user
     (NotFound otherwise); return it."""
     found = info(config, name)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing import wire
@@ -42,6 +42,9 @@ from ama.plumbing.transport import (
     _AnyTarget,
 )
 from ama.porcelain.config import CONFIG_FILE, LOCAL_REMOTE, Config
+
+if TYPE_CHECKING:  # the remote loads when a file:// remote is first used, not with this module
+    from ama_remote.service import Caller, Service
 
 LOCAL_DIR = "remote"
 # Objects received from a file:// remote: a few threads, this many objects per task.
@@ -246,16 +249,19 @@ def file_path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
 
 
-_OPENED: dict[str, Any] = {}
+# The embedded remotes this process opened, by URL: their service and local admin caller.
+_OPENED: dict[str, tuple[Service, Caller]] = {}
 
 
 class InProcessTransport:
     """The :class:`Transport` to an embedded ``file://`` remote: the service layer called in
     this process as its local admin user (a folder needs no login)."""
 
-    def __init__(self, url: str, service: Any = None, caller: Any = None) -> None:
+    def __init__(self, url: str, service: Service | None = None,
+                 caller: Caller | None = None) -> None:
         self.url = url
-        self._opened = (service, caller) if service is not None else None
+        self._opened = (service, caller) if service is not None and caller is not None \
+            else None
 
     @classmethod
     def open(cls, url: str) -> InProcessTransport:
@@ -264,7 +270,7 @@ class InProcessTransport:
         that finds everything in the store never loads the database."""
         return cls(url)
 
-    def _open(self) -> tuple[Any, Any]:
+    def _open(self) -> tuple[Service, Caller]:
         if self._opened is None:
             opened = _OPENED.get(self.url)
             if opened is None:
@@ -275,11 +281,11 @@ class InProcessTransport:
         return self._opened
 
     @property
-    def service(self) -> Any:
+    def service(self) -> Service:
         return self._open()[0]
 
     @property
-    def caller(self) -> Any:
+    def caller(self) -> Caller:
         return self._open()[1]
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -329,7 +335,7 @@ class InProcessTransport:
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass:
         result: wire.AssetClass = self._call("put_class", project, name, description, schema,
                                             rules, visualisation)
@@ -442,10 +448,10 @@ class InProcessTransport:
             page = answer.get("next_page")
 
     # -- objects --
-    def batch(self, project: str, operation: str, objects: list[dict[str, Any]],
-              packs: bool = False) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("batch", project, operation, objects,
-                                            packs=packs)
+    def batch(self, project: str, operation: str, objects: list[wire.ObjectRequest],
+              packs: bool = False) -> wire.Negotiation:
+        result: wire.Negotiation = self._call("batch", project, operation, objects,
+                                              packs=packs)  # the full answer: not compact
         return result
 
     def verify(self, project: str, ids: list[str]) -> wire.Verification:
@@ -461,9 +467,9 @@ class InProcessTransport:
 
     def send_files(self, project: str, files: list[tuple[str, int, str]],
                    progress: Callable[[int], None] | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_bytes: Callable[[int], None] | None = None) -> wire.StoredFiles:
         """Store local files in the remote in one operation (see LocalTransfer)."""
-        result: dict[str, Any] = self._call("put_object_files", project, files, progress,
+        result: wire.StoredFiles = self._call("put_object_files", project, files, progress,
                                             on_bytes)
         return result
 
@@ -474,7 +480,8 @@ class InProcessTransport:
         """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
         inside ``odb.batch()``: the objects become durable and visible when it ends."""
-        answer = self._call("object_files", project, [oid for oid, _ in objects])
+        answer: wire.ObjectFiles = self._call("object_files", project,
+                                              [oid for oid, _ in objects])
         missing = [item for item in answer["objects"] if "error" in item]
         if missing:
             raise NotFound(f"object {missing[0]['id']} is not on the remote {self.url} "
@@ -482,13 +489,16 @@ class InProcessTransport:
                            "ask whoever uploaded it to upload it again, or run "
                            "'ama-server fsck' on the server")
         # Packed objects are read from their pack files in order, one open file per run.
-        items = sorted(answer["objects"], key=lambda i: (
-            (i["pack"]["path"], i["pack"]["offset"]) if i.get("pack") else ("", 0)))
+        def place(item: wire.ObjectFile) -> tuple[str, int]:
+            where = item.get("pack")
+            return (where["path"], where["offset"]) if where else ("", 0)
+
+        items = sorted(answer["objects"], key=place)
         chunks = [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
-        def receive_chunk(chunk: list[dict[str, Any]]) -> int:
+        def receive_chunk(chunk: list[wire.ObjectFile]) -> int:
             added = 0
-            packs: dict[str, Any] = {}
+            packs: dict[str, BinaryIO] = {}
             try:
                 for item in chunk:
                     added += self._receive_one(project, item, odb, packs, on_bytes)
@@ -512,8 +522,8 @@ class InProcessTransport:
                 raise
         return count
 
-    def _receive_one(self, project: str, item: dict[str, Any], odb: FileObjectDatabase,
-                     packs: dict[str, Any],
+    def _receive_one(self, project: str, item: wire.ObjectFile, odb: FileObjectDatabase,
+                     packs: dict[str, BinaryIO],
                      on_bytes: Callable[[int], None] | None = None) -> int:
         """Bring one object of an ``object_files`` answer into ``odb``; 1 when added."""
         where = item.get("pack")

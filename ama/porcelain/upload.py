@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from ama.plumbing import pack
+from ama.plumbing import pack, wire
 from ama.plumbing.crash import crash_point
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
@@ -89,7 +89,7 @@ class UploadResult:
                 "bytes_sent": self.bytes_sent, "objects_total": self.objects_total}
 
 
-def _load_metadata(metadata: Any) -> dict[str, Any] | None:
+def _load_metadata(metadata: Any) -> wire.Metadata | None:
     if metadata is None:
         return None
     if isinstance(metadata, (str, os.PathLike)):
@@ -378,7 +378,7 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
     for start in range(0, len(objects), BATCH):
         chunk = objects[start:start + BATCH]
         answer = transport.batch(project, "upload", [{"id": o, "size": s} for o, s in chunk])
-        todo: list[tuple[str, int, dict[str, Any]]] = []
+        todo: list[tuple[str, int, wire.Action]] = []
         verify: list[str] = []
         for item in answer["objects"]:
             if "error" in item:
@@ -556,13 +556,13 @@ def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
     return len(stored), sum(int(item["size"]) for item in stored)
 
 
-def _send_one(transport: Transport, action: dict[str, Any], odb: FileObjectDatabase,
+def _send_one(transport: Transport, action: wire.Action, odb: FileObjectDatabase,
               oid: str, size: int) -> int:
     transport.upload(action, odb.path(oid))
     return size
 
 
-def _send_large(transport: SendsParts, project: str, action: dict[str, Any],
+def _send_large(transport: SendsParts, project: str, action: wire.Action,
                 odb: FileObjectDatabase, oid: str, size: int, parallelism: int,
                 notice: Callable[[str], None] | None) -> int:
     """Send a large object in parts; in one request when the remote's storage takes no

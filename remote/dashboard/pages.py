@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote, urlencode
 import falcon
 import jinja2
 
+from ama.plumbing import wire
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.units import human_size
 from ama_remote.errors import Forbidden, Unauthenticated, http_status
@@ -246,7 +247,7 @@ class Page:
     def role(self, request: _Request, project: str) -> str:
         """The user's role in ``project`` (NotFound for a project they cannot see)."""
         assert request.caller is not None
-        found: dict[str, Any] = self.service.get_project(request.caller, project)
+        found: wire.Project = self.service.get_project(request.caller, project)
         return str(found["role"])
 
     @staticmethod

@@ -8,6 +8,7 @@ from typing import Any
 
 import falcon
 
+from ama.plumbing import wire
 from ama.plumbing.hashing import check_id, is_id
 from ama_remote.dashboard import previews
 from ama_remote.dashboard.pages import (
@@ -156,8 +157,8 @@ class ClassPage(Page):
                          page=page, sorts=ASSET_SORTS)
 
 
-def _lineage(project: str, center: str, inputs: list[dict[str, Any]],
-             dependents: list[dict[str, Any]]) -> dict[str, Any]:
+def _lineage(project: str, center: str, inputs: list[wire.Input],
+             dependents: list[wire.Dependent]) -> dict[str, Any]:
     """Boxes and lines of the lineage graph: inputs left, the version, dependents right."""
     row, width, gap = 40, 220, 80
     height = max(len(inputs), len(dependents), 1) * row + 10
@@ -165,7 +166,7 @@ def _lineage(project: str, center: str, inputs: list[dict[str, Any]],
     def node(x: int, y: int, label: str, sub: str, link: str | None) -> dict[str, Any]:
         return {"x": x, "y": y, "w": width, "label": label, "sub": sub, "href": link}
 
-    def version_link(v: dict[str, Any] | None) -> str | None:
+    def version_link(v: wire.Version | None) -> str | None:
         if not v:
             return None
         return href("p", project, "c", v["class"], "a", v["ordinal"], "v", v["version"])
@@ -179,11 +180,11 @@ def _lineage(project: str, center: str, inputs: list[dict[str, Any]],
         nodes.append(node(0, y, item["name"], item.get("label") or "input",
                           version_link(item.get("version"))))
         lines.append((width, y + 15, middle_x, mid + 15))
-    for n, item in enumerate(dependents):
+    for n, dependent in enumerate(dependents):
         y = 5 + n * row
         x = 2 * (width + gap)
-        nodes.append(node(x, y, f"{item['name']}/{item['version']}",
-                          item.get("label") or "dependent", version_link(item)))
+        nodes.append(node(x, y, f"{dependent['name']}/{dependent['version']}",
+                          dependent.get("label") or "dependent", version_link(dependent)))
         lines.append((middle_x + width, mid + 15, x, y + 15))
     return {"width": 3 * width + 2 * gap, "height": height, "nodes": nodes, "lines": lines}
 

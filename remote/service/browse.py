@@ -10,11 +10,12 @@ or files: a class of 10,000 assets and a version of 100,000 files must still ans
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import String, cast, exists, func, select
+from sqlalchemy import Row, String, cast, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ama.plumbing import wire
 from ama.plumbing.objects import TREE_HEADER, InvalidObject, Manifest, Tree
 from ama_remote.errors import BadInput, NotFound
 from ama_remote.models import Alias, Asset, User, Version
@@ -63,7 +64,70 @@ def _find_line(lines: list[bytes], name: str) -> tuple[str, str, int, str] | Non
     return None
 
 
-def _named_entries(rows: dict[str, Any], tree: str | None
+class AssetsPage(wire.AssetPage):
+    """One page of a class's assets as the dashboard filters them, and how many match."""
+
+    total: int
+
+
+class Entry(TypedDict):
+    """An entry of a version's folder: a folder (``tree``), a file (``blob``) or a link."""
+
+    name: str
+    path: str
+    kind: str
+    id: str
+    size: int
+
+
+class InputRef(TypedDict):
+    """An input a version names: its name, its label, and its manifest."""
+
+    name: str
+    label: str
+    manifest: str
+
+
+class VersionFolder(TypedDict):
+    """One version with one page of one of its folders (:meth:`Browsing.version_files`)."""
+
+    version: wire.Version
+    metadata: wire.Metadata
+    inputs: list[InputRef]
+    folder: str
+    entries: list[Entry]
+    files: list[Entry]
+    total_entries: int
+    folder_bytes: int
+    total_bytes: int
+    next_page: int | None
+    problems: list[str]
+
+
+class ChangedFile(TypedDict):
+    """A file added or removed between two versions."""
+
+    path: str
+    id: str
+    size: int
+
+
+class ModifiedFile(ChangedFile):
+    """A file whose bytes changed between two versions: its id and size before, too."""
+
+    old_id: str
+    old_size: int
+
+
+class VersionDiff(TypedDict):
+    """What changed from one version to another, each list by path."""
+
+    added: list[ChangedFile]
+    removed: list[ChangedFile]
+    modified: list[ModifiedFile]
+
+
+def _named_entries(rows: dict[str, Row[Any]], tree: str | None
                    ) -> dict[str, tuple[str, str, int]]:
     """name -> (type, id, size) of a tree among ``rows``; none for a missing or broken one."""
     row = rows.get(tree) if tree else None
@@ -83,7 +147,7 @@ class Browsing(ServiceBase):
                       descending: bool = False, tag: str | None = None,
                       alias: str | None = None, owner: str | None = None,
                       since: str | None = None, until: str | None = None, page: int = 1,
-                      per_page: int = 50) -> dict[str, Any]:
+                      per_page: int = 50) -> AssetsPage:
         """Return one page of the class's assets: ``{"items", "total", "next_page"}``.
 
         ``tag`` keeps assets carrying that tag; ``alias`` those with an alias starting with
@@ -141,7 +205,7 @@ class Browsing(ServiceBase):
 
     def version_files(self, caller: Caller, project: str, cls: str, name: int | str,
                       version: str, page: int = 1, per_page: int = 200, folder: str = ""
-                      ) -> dict[str, Any]:
+                      ) -> VersionFolder:
         """Return one version of an asset with one page of one folder's entries, by name.
 
         ``{"version", "metadata", "inputs", "folder", "entries": [{"name", "path", "kind",
@@ -170,7 +234,7 @@ class Browsing(ServiceBase):
                 f"{described['name']}/{described['version']}")
         start = (page - 1) * per_page
         prefix = "".join(p + "/" for p in parts)
-        entries = []
+        entries: list[Entry] = []
         for line in lines[start:start + per_page]:
             kind, oid, size, entry_name = _tree_line(line)
             entries.append({"name": entry_name, "path": prefix + entry_name, "kind": kind,
@@ -285,7 +349,7 @@ class Browsing(ServiceBase):
         return entries
 
     def diff_versions(self, caller: Caller, project: str, cls: str, name: int | str,
-                      old: str, new: str) -> dict[str, Any]:
+                      old: str, new: str) -> VersionDiff:
         """Return what changed from version ``old`` to ``new`` of one asset:
         ``{"added", "removed", "modified"}``, each a list by path of ``{"path", "id",
         "size"}`` (modified: ``"old_id"``, ``"old_size"`` too). Raises NotFound."""
@@ -296,13 +360,13 @@ class Browsing(ServiceBase):
             return self._diff_trees(s, proj.id, roots[0], roots[1])
 
     def _diff_trees(self, s: Session, project_id: int, old: str, new: str
-                    ) -> dict[str, Any]:
+                    ) -> VersionDiff:
         """Walk two trees side by side, one query per level of depth, skipping every
         folder whose tree is the same on both sides: a change to one file of 100,000 reads
         only the trees on its path."""
-        added: list[dict[str, Any]] = []
-        removed: list[dict[str, Any]] = []
-        modified: list[dict[str, Any]] = []
+        added: list[ChangedFile] = []
+        removed: list[ChangedFile] = []
+        modified: list[ModifiedFile] = []
         level: list[tuple[str | None, str | None, str]] = [(old, new, "")] if old != new else []
         while level:
             rows = self._object_rows(s, project_id,

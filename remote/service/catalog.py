@@ -161,7 +161,7 @@ class Catalog(ServiceBase):
             return self._class_dict(self._class(s, self._project(s, caller, project), name))
 
     def put_class(self, caller: Caller, project: str, name: str, description: str = "",
-                  schema: dict[str, Any] | None = None, rules: wire.ClassRules | None = None,
+                  schema: wire.JSONSchema | None = None, rules: wire.ClassRules | None = None,
                   visualisation: Any = None) -> wire.AssetClass:
         """Create or replace class ``name`` (project admins); raises BadInput for a bad
         name, JSON Schema or rule."""

@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
-from sqlalchemy import Select, Table, Text, any_, bindparam, func, select
+from sqlalchemy import Row, Select, Table, Text, any_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ama.plumbing import wire
@@ -64,7 +64,36 @@ class Caller:
     is_admin: bool
 
 
-def upsert_objects(s: Session, values: list[dict[str, Any]], replace: bool) -> None:
+class ObjectRow(TypedDict):
+    """The columns of one row of :class:`StoredObject`, as :func:`upsert_objects` writes
+    them."""
+
+    project_id: int
+    oid: str
+    size: int
+    verified: bool
+    kind: str | None
+    data: bytes | None
+    created: datetime
+
+
+class _Found(TypedDict):
+    project: str
+    object: str  # an object or pack id, a path, a storage URL, or a leftover's name
+    versions: list[str]
+
+
+class Problem(_Found, total=False):
+    """One problem ``fsck`` found: in a project, about an object (or pack, path, storage,
+    leftover), which versions it concerns, what is wrong (``problem``), how (``detail``,
+    for a damaged pack), and whether ``--repair`` repaired it."""
+
+    problem: str
+    detail: str
+    repaired: bool
+
+
+def upsert_objects(s: Session, values: list[ObjectRow], replace: bool) -> None:
     """Insert object rows (every column of :class:`StoredObject`); a row already there for
     the same project and id is overwritten when ``replace``, else kept as it is."""
     if s.get_bind().dialect.name == "postgresql":
@@ -214,7 +243,7 @@ class ServiceBase:
 
     @staticmethod
     def _object_rows(s: Session, project_id: int, ids: Iterable[str],
-                     with_data: bool = False) -> dict[str, Any]:
+                     with_data: bool = False) -> dict[str, Row[Any]]:
         """Return oid -> row (oid, size, verified[, data]) for the ids the project holds.
 
         One query whatever the number of ids: the ids travel as one parameter (split into

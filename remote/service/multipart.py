@@ -34,7 +34,7 @@ class UploadsInParts(Protocol):
     def open_upload(self, key: str) -> str: ...
     def stored_parts(self, key: str, upload_id: str) -> dict[int, int]: ...
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> dict[str, Any] | None: ...
+                     expires: int) -> wire.Action | None: ...
     def abort_upload(self, key: str, upload_id: str) -> None: ...
 
 
@@ -85,7 +85,8 @@ class Multipart(Objects):
     neighbour checks it shares)."""
 
     def start_multipart(self, caller: Caller, project: str, oid: str, size: int,
-                        part_size: int, href_prefix: str = "") -> dict[str, Any]:
+                        part_size: int, href_prefix: str = ""
+                        ) -> wire.MultipartUpload | wire.ObjectAnswer:
         """Open, or find again, the multipart upload of object ``oid`` (writers).
 
         Returns ``{"id","size","verified": True}`` when the project holds it already, else
@@ -110,7 +111,7 @@ class Multipart(Objects):
             "kind": None, "data": None, "created": now}], replace=False))
         key = object_key(oid)
         plan = part_plan(size, max(part_size, storage.min_part))
-        answer: dict[str, Any] = {"id": oid, "size": size, "part_size": plan[0][2],
+        answer: wire.MultipartUpload = {"id": oid, "size": size, "part_size": plan[0][2],
                                   "upload_id": None, "parts": [], "stored_bytes": 0}
         if storage.stat(key) is not None:
             answer["stored_bytes"] = size
@@ -201,7 +202,7 @@ class Multipart(Objects):
         return verified if published else None
 
     def put_part(self, caller: Caller, project: str, oid: str, upload_id: str, number: int,
-                 stream: BinaryIO, size: int) -> dict[str, Any]:
+                 stream: BinaryIO, size: int) -> wire.PartStored:
         """Write part ``number`` (``size`` bytes of ``stream``) of an upload in parts to a
         storage whose parts the server writes (writers). Returns ``{"number","size"}``.
         Raises NotFound for an object this project did not open an upload of, BadInput

@@ -26,7 +26,7 @@ from ama.plumbing.hashing import MMAP_THRESHOLD, check_id, hash_file, is_id, rea
 from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, Tree, object_type, path_problems
 from ama_remote.errors import BadInput, NotFound, ObjectCorrupt, ValidationFailed
 from ama_remote.models import AssetClass, Project, StoredObject
-from ama_remote.service.common import Caller, upsert_objects
+from ama_remote.service.common import Caller, ObjectRow, Problem, upsert_objects
 from ama_remote.service.packs import Packs, open_range, pack_key
 from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import (
@@ -51,6 +51,13 @@ _BULK_WORKERS = 4
 _BULK_CHUNK = 256
 # Objects read back at once by a verify call: below the S3 client's pool of 10 connections.
 VERIFY_WORKERS = 8
+
+
+class _Stored(wire.StoredFile, total=False):
+    """A stored file's answer while it still carries what the object's row keeps."""
+
+    kind: str | None
+    data: bytes | None
 
 
 def _mark_verified(project_id: int, ids: list[str], s: Session) -> None:
@@ -176,8 +183,9 @@ class Objects(Packs):
     """Object bytes: negotiating transfers, streamed and bulk uploads, downloads, verifying"""
 
     def batch(self, caller: Caller, project: str, operation: str,
-              objects: list[dict[str, Any]], href_prefix: str = "",
-              compact: bool = False, packs: bool = False) -> dict[str, Any]:
+              objects: list[wire.ObjectRequest], href_prefix: str = "",
+              compact: bool = False, packs: bool = False
+              ) -> wire.Negotiation | wire.CompactNegotiation:
         """Answer, per object, nothing (already present), a transfer action, or an error.
 
         ``operation`` is ``upload`` (writers) or ``download`` (readers). Presigned uploads
@@ -186,10 +194,8 @@ class Objects(Packs):
         app's scheme and host) is put before them.
 
         Returns ``{"objects": [...]}``, one entry per requested object, in order. With
-        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead:
-        ``{"compact": 1, "objects": [errors and presigned actions], "present": {id: size},
-        "transfer": {"href" (with "{id}"), "method", "headers", "expires",
-        "objects": {id: size}}}``, which says the same without an action per object.
+        ``compact``, the answer of negotiation format 1 (man ama-protocol(7)) instead,
+        which says the same without an action per object (:class:`wire.CompactNegotiation`).
 
         With ``packs``, an upload that will send its objects in packs (:meth:`announce_pack`)
         only learns which ones the project lacks: they get the server's own href, and no
@@ -268,7 +274,7 @@ class Objects(Packs):
                            for oid, size in pending], replace=False)
 
     def _about_to_store(self, caller: Caller, project: str, oid: str, size: Any
-                        ) -> tuple[dict[str, Any] | None, int, Backend]:
+                        ) -> tuple[wire.ObjectAnswer | None, int, Backend]:
         """Check an upload of object ``oid`` of ``size`` bytes to ``project`` (writers):
         return the answer when the project holds it verified already (else None), the
         project's id and its storage. Raises BadInput for a bad id or size, NotFound,
@@ -280,12 +286,13 @@ class Objects(Packs):
             proj = self._project(s, caller, project, "writer")
             row = self._object_rows(s, proj.id, [oid]).get(oid)
             project_id, storage_url = proj.id, proj.storage_url
-        held = ({"id": oid, "size": row.size, "verified": True}
-                if row is not None and row.verified else None)
+        held: wire.ObjectAnswer | None = (
+            {"id": oid, "size": row.size, "verified": True}
+            if row is not None and row.verified else None)
         return held, project_id, self._storage(storage_url)
 
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
-                   size: int) -> dict[str, Any]:
+                   size: int) -> wire.ObjectAnswer:
         """Store an object from ``stream`` (writers), hashing it on the way through.
 
         Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
@@ -380,7 +387,8 @@ class Objects(Packs):
     def put_object_files(self, caller: Caller, project: str,
                          files: list[tuple[str, int, str]],
                          progress: Callable[[int], None] | None = None,
-                         on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                         on_bytes: Callable[[int], None] | None = None
+                         ) -> wire.StoredFiles:
         """Store many objects from files on this machine in one operation (writers): the
         embedded remote's upload, whose client shares the machine.
 
@@ -405,7 +413,7 @@ class Objects(Packs):
             rows = self._object_rows(s, proj.id, (oid for oid, _, _ in files))
             project_id, storage_url = proj.id, proj.storage_url
         storage = self._storage(storage_url)
-        answers: dict[str, dict[str, Any]] = {}
+        answers: dict[str, _Stored] = {}
         todo: list[tuple[str, int, str]] = []
         for oid, size, path in files:
             row = rows.get(oid)
@@ -419,11 +427,11 @@ class Objects(Packs):
         chunks = [todo[i:i + _BULK_CHUNK] for i in range(0, len(todo), _BULK_CHUNK)]
         done = len(files) - len(todo)
 
-        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+        def store_chunk(chunk: list[tuple[str, int, str]]) -> list[_Stored]:
             return [store_one(storage, oid, size, path, on_bytes)
                     for oid, size, path in chunk]
 
-        verified: list[dict[str, Any]] = []
+        verified: list[_Stored] = []
         with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
             for chunk, results in zip(chunks, pool.map(store_chunk, chunks), strict=True):
                 for (oid, _, _), answer in zip(chunk, results, strict=True):
@@ -437,15 +445,16 @@ class Objects(Packs):
             if isinstance(storage, Syncs):
                 storage.sync()
             now = self._now()
-            values = [{"project_id": project_id, "oid": a["id"], "size": a["size"],
-                       "verified": True, "kind": a.pop("kind"), "data": a.pop("data"),
-                       "created": now} for a in verified]
+            values: list[ObjectRow] = [
+                {"project_id": project_id, "oid": a["id"], "size": a["size"], "verified": True,
+                 "kind": a.pop("kind"), "data": a.pop("data"), "created": now}
+                for a in verified]
             self.db.run(lambda s: upsert_objects(s, values, replace=True))
         return {"objects": [answers[oid] for oid, _, _ in files]}
 
     @staticmethod
     def _store_local(storage: Any, oid: str, size: int, path: str,
-                     on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     on_bytes: Callable[[int], None] | None = None) -> _Stored:
         """Store one file into a storage with local files and check what is stored.
 
         ``on_bytes`` is told a large copy's bytes as half of them are copied and half
@@ -506,7 +515,7 @@ class Objects(Packs):
                 "data": data}
 
     def _store_streamed(self, storage: Backend, oid: str, size: int, path: str,
-                        on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                        on_bytes: Callable[[int], None] | None = None) -> _Stored:
         """Store one file into any storage through its stream interface, as put_object."""
         key = object_key(oid)
         with open(path, "rb") as f:
@@ -531,7 +540,7 @@ class Objects(Packs):
         return {"id": oid, "size": size, "verified": True, "stored": created, "kind": kind,
                 "data": data}
 
-    def object_files(self, caller: Caller, project: str, ids: list[str]) -> dict[str, Any]:
+    def object_files(self, caller: Caller, project: str, ids: list[str]) -> wire.ObjectFiles:
         """Where the verified objects ``ids`` are on this machine (readers): the embedded
         remote's download, whose client links or copies them and re-hashes what it got.
 
@@ -552,7 +561,7 @@ class Objects(Packs):
         storage = self._storage(storage_url)
         local = storage.local_path if isinstance(storage, HasLocalPaths) else None
         in_packs = self._local_pack_paths(storage, packed)
-        answers: list[dict[str, Any]] = []
+        answers: list[wire.ObjectFile] = []
         for oid in ids:
             row = rows.get(oid)
             if row is None or not row.verified:
@@ -679,7 +688,7 @@ class Objects(Packs):
         return held
 
     def fsck(self, project: str | None = None, repair: bool = False,
-             grace: timedelta = LEFTOVER_GRACE) -> list[dict[str, Any]]:
+             grace: timedelta = LEFTOVER_GRACE) -> list[Problem]:
         """Check every version's objects are in storage with bytes matching their ids, that
         no two projects share a storage, and what unfinished uploads left in storage.
 
@@ -700,7 +709,7 @@ class Objects(Packs):
         With ``repair``, leftovers are removed and unverified objects recorded as held
         again; each such problem has ``"repaired": True``.
         """
-        problems: list[dict[str, Any]] = []
+        problems: list[Problem] = []
         with self.db.read() as s:
             query = select(Project).order_by(Project.name)
             if project is not None:
@@ -752,7 +761,8 @@ class Objects(Packs):
             problems += pack_problems
             restored: list[str] = []
             for oid, versions in sorted(holders.items()):
-                entry = {"project": name, "object": oid, "versions": sorted(set(versions))}
+                entry: Problem = {"project": name, "object": oid,
+                                  "versions": sorted(set(versions))}
                 row = sizes.get(oid)
                 if oid in packed:  # checked with its pack, read once for all its members
                     if oid in damaged:
@@ -773,9 +783,9 @@ class Objects(Packs):
         return problems
 
     def _leftovers(self, project: str, storage: Backend, repair: bool,
-                   grace: timedelta) -> list[dict[str, Any]]:
+                   grace: timedelta) -> list[Problem]:
         """The leftovers older than ``grace`` in ``storage``, removed with ``repair``."""
-        found = []
+        found: list[Problem] = []
         cutoff = self._clock().astimezone(timezone.utc) - grace
         for leftover in storage.leftovers():
             if leftover.modified > cutoff:

@@ -10,9 +10,10 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO, cast
+from collections.abc import Iterable
+from typing import BinaryIO, TypedDict
 
-from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy import Row, Text, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing import pack, wire
@@ -20,7 +21,13 @@ from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Pack, PackedObject
-from ama_remote.service.common import Caller, ServiceBase, upsert_objects
+from ama_remote.service.common import (
+    Caller,
+    ObjectRow,
+    Problem,
+    ServiceBase,
+    upsert_objects,
+)
 from ama_remote.storage.base import (
     Backend,
     Bounded,
@@ -57,7 +64,8 @@ class Packs(ServiceBase):
     """Packs of small objects: announce, store, check, locate, fsck."""
 
     @staticmethod
-    def _packed_rows(s: Session, project_id: int, ids: Any) -> dict[str, Any]:
+    def _packed_rows(s: Session, project_id: int, ids: Iterable[str]
+                     ) -> dict[str, Row[str, str, int, int]]:
         """oid -> row (oid, pid, offset, length) for the ids the project holds in packs;
         one query whatever the number of ids, as ``_object_rows``."""
         unique = sorted(set(ids))
@@ -117,9 +125,8 @@ class Packs(ServiceBase):
         if not action:
             return {"id": pid, "size": size, "actions": {"upload": {
                 "href": base, "method": "PUT", "headers": {}, "expires": PACK_TTL}}}
-        # A storage's presigned request is an action of the protocol's shape.
         return {"id": pid, "size": size, "actions": {
-            "upload": cast(wire.Action, action),
+            "upload": action,
             "verify": {"href": base + "/verify", "method": "POST", "headers": {},
                        "expires": PACK_TTL}}}
 
@@ -197,7 +204,7 @@ class Packs(ServiceBase):
                            "upload it again")
         if verified:
             return {"id": pid, "size": size, "objects": count}
-        values: list[dict[str, Any]] = []
+        values: list[ObjectRow] = []
         now = self._now()
 
         def keep(member: pack.Member, data: bytes) -> None:
@@ -235,9 +242,9 @@ class Packs(ServiceBase):
         return {"id": pid, "size": size, "objects": len(members)}
 
     def _pack_actions(self, storage: Backend, project: str, pids: set[str],
-                      sizes: dict[str, int], href_prefix: str) -> dict[str, Any]:
+                      sizes: dict[str, int], href_prefix: str) -> dict[str, wire.PackDownload]:
         """The download action of each pack in ``pids``: ``{pid: {"size","actions"}}``."""
-        answer: dict[str, Any] = {}
+        answer: dict[str, wire.PackDownload] = {}
         for pid in sorted(pids):
             action = storage.presign(pack_key(pid), "GET", PACK_TTL)
             if not action:
@@ -273,7 +280,9 @@ class Packs(ServiceBase):
             return open_range(storage, pack_key(where.pid), where.offset, where.length)
         return storage.open(object_key(oid))
 
-    def _local_pack_paths(self, storage: Backend, rows: dict[str, Any]) -> dict[str, Any]:
+    def _local_pack_paths(self, storage: Backend,
+                          rows: dict[str, Row[str, str, int, int]]
+                          ) -> dict[str, wire.PackFile]:
         """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
         if not isinstance(storage, HasLocalPaths):
             return {}
@@ -283,12 +292,12 @@ class Packs(ServiceBase):
                 for oid, r in rows.items()}
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend
-                    ) -> tuple[list[dict[str, Any]], set[str]]:
+                    ) -> tuple[list[Problem], set[str]]:
         """Check every verified pack of the project: in storage, well formed, each member
         hashing to its id, and its index matching the rows of where members lie. Returns
         the problems (``object`` is the pack, ``problem`` is ``missing-pack`` or
         ``corrupt-pack``) and the ids of the members of damaged packs."""
-        problems: list[dict[str, Any]] = []
+        problems: list[Problem] = []
         damaged: set[str] = set()
         with self.db.read() as s:
             packs = s.execute(select(Pack.pid, Pack.size).where(
@@ -300,7 +309,7 @@ class Packs(ServiceBase):
                 placed.setdefault(pid, {})[oid] = (offset, length)
         for pid, size in packs:
             rows = placed.get(pid, {})
-            entry = {"project": project, "object": pid, "versions": []}
+            entry: Problem = {"project": project, "object": pid, "versions": []}
             if storage.stat(pack_key(pid)) is None:
                 problems.append({**entry, "problem": "missing-pack"})
                 damaged |= set(rows)
@@ -326,7 +335,17 @@ class Packs(ServiceBase):
         return problems, damaged
 
 
-def _insert_ignore(s: Session, values: list[dict[str, Any]]) -> None:
+class _PackedRow(TypedDict):
+    """Where a packed object lies: a row of :class:`PackedObject`."""
+
+    project_id: int
+    oid: str
+    pid: str
+    offset: int
+    length: int
+
+
+def _insert_ignore(s: Session, values: list[_PackedRow]) -> None:
     """Insert rows of where packed objects lie; an object placed already keeps its place."""
     if not values:
         return

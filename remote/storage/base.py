@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from ama.plumbing import wire
 from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
 from ama.plumbing.hashing import check_id
 
@@ -131,7 +132,7 @@ class Backend(Protocol):
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return a transfer action ``{"href", "method", "headers", "expires"}`` or None.
 
         ``method`` is ``GET`` or ``PUT``; the URL stays valid for ``expires`` seconds, which is

@@ -34,6 +34,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
@@ -219,7 +220,7 @@ class GCSBackend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return a V4 signed GET or PUT; a PUT only creates (412 when the key exists)."""
         name = self._name(key)
         method = check_method(method)
@@ -283,7 +284,7 @@ class GCSBackend:
                 if name[len(prefix):].isdigit()}
 
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> dict[str, Any] | None:
+                     expires: int) -> wire.Action | None:
         """Return a signed PUT of part ``number`` (``size`` bytes), or None without a key to
         sign with: the client then sends the part through the server (:meth:`put_part`).
         A part is sent again over one that was cut short or had another size: not

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
@@ -214,7 +215,7 @@ class LocalBackend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return None: a file:// storage has no URLs of its own, the server streams."""
         check_key(key)
         check_method(method)
@@ -254,7 +255,7 @@ class LocalBackend:
         return parts
 
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> dict | None:
+                     expires: int) -> wire.Action | None:
         """Return None: the server takes the parts itself (:meth:`put_part`)."""
         return None
 

@@ -22,6 +22,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
@@ -200,7 +201,7 @@ class S3Backend:
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
-    ) -> dict | None:
+    ) -> wire.Action | None:
         """Return a SigV4 presigned GET or PUT; a PUT only creates (412 when the key exists)."""
         name = self._name(key)
         method = check_method(method)
@@ -252,7 +253,7 @@ class S3Backend:
         return parts
 
     def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> dict[str, Any]:
+                     expires: int) -> wire.Action:
         """Return a presigned PUT of part ``number`` (``size`` bytes) of the upload."""
         with self._errors():
             href = self._client.generate_presigned_url(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ama.cli.command import group
 from ama.cli.commands._porcelain import emit_json, json_option, note, quiet_option
+
+if TYPE_CHECKING:  # the porcelain loads when a command runs, not with the command table
+    from ama.porcelain.auth import Account
 
 EXIT_CODES = {0: "success", 2: "bad usage, or no remote given",
               3: "the remote has no browser login", 4: "the login was refused or failed",
@@ -42,7 +45,7 @@ def command() -> None:
     """
 
 
-def _print_account(account: dict[str, Any], verb: str) -> None:
+def _print_account(account: Account, verb: str) -> None:
     email = f" ({account['email']})" if account.get("email") else ""
     click.echo(f"{verb} {account['remote']} as {account['username']}{email}")
     projects = account.get("projects") or []

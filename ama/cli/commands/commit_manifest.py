@@ -7,12 +7,13 @@ import json
 import socket
 import sys
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
 from ama.cli.command import Env, command
 from ama.plumbing.errors import BadInput
+from ama.plumbing.jsontext import Metadata
 
 
 @command(
@@ -72,7 +73,7 @@ def command(tree_name: str, parents: tuple[str, ...], inputs: tuple[str, ...],
             input_list.append(Input(full, name, label))
         except InvalidObject as e:
             raise BadInput(e.message) from None
-    metadata: dict[str, Any] = {}
+    metadata: Metadata = {}
     if metadata_file is not None:
         try:
             metadata = json.load(metadata_file)

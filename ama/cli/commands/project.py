@@ -69,8 +69,8 @@ def info(name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    for key in sorted(found):
-        click.echo(f"{key}: {found[key]}")
+    for key, value in sorted(found.items()):
+        click.echo(f"{key}: {value}")
 
 
 @command.command("create", examples=[
