@@ -45,7 +45,7 @@ from ama.porcelain.versions import asset_versions, known, record
 if TYPE_CHECKING:
     from ama.plumbing.proxy import ProxyDescriptor
 
-Progress = Callable[..., None]  # see ama.porcelain.download: (done, total[, bytes…], phase=…)
+Progress = Callable[..., None]  # (done, total[, bytes…][, phase=NAME]): see ama.porcelain.download
 SWITCH_FILE = "switch"
 
 
