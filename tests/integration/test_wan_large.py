@@ -86,6 +86,9 @@ def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
                 multipart_threshold=THRESHOLD) == (1, len(data))
     assert s3.count("PUT", "partNumber=") == 3
     assert s3.count("PUT", SIGNED) == 3  # no single PUT of the whole object
+    # Read back by the server, to hash it, as two ranges of 8 MiB requested at once.
+    assert sum(1 for r in s3.requests if r.method == "GET"
+               and r.target.endswith(f"/objects/{oid[:2]}/{oid[2:]}")) == 2
     answer = client.batch(server.project, "download", [{"id": oid, "size": len(data)}])
     out = tmp_path / "back"
     client.download(answer["objects"][0]["actions"]["download"], oid, out)
