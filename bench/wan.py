@@ -17,7 +17,8 @@ another file, so that runs at different latencies keep their own).
 Columns: seconds; requests and connections the ama-server saw; requests to S3 from the
 client (presigned URLs; all of DVC's) and from the server (its own, signed in headers),
 and S3 connections; for ama, all its requests (server and S3) per 1,000 files; the peak
-resident memory of the command (with the children it waited for, from ``wait4``). moto's
+resident memory of the command (with the children it waited for, measured by a small
+process that starts it). moto's
 server closes every connection after one answer (and gunicorn's sync workers do too), so
 against them connections equal requests whatever the client does. A command that fails is
 reported with its exit code and last line of error; one that runs past its timeout
@@ -81,6 +82,19 @@ class Row:
     checked: bool | None = None
 
 
+# Runs a command and writes the peak resident memory of the processes it waited for (the
+# command's own, with its children's) to the file argv[1]; dies of the command's signal.
+# Measured in this small process, not by wait4 in the benchmark's: a child forked from the
+# benchmark (which holds moto's whole S3 in memory) starts with its size as its peak.
+_MEASURE = ("import os, resource, subprocess, sys\n"
+            "code = subprocess.call(sys.argv[2:])\n"
+            "with open(sys.argv[1], 'w') as f:\n"
+            "    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+            "if code < 0:\n"
+            "    os.kill(os.getpid(), -code)\n"
+            "sys.exit(code)\n")
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
          ) -> tuple[float, int, str, float]:
     """Run a command; return (seconds, exit code, the last line of its stderr that names
@@ -88,7 +102,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
     children it waited for). A command still running after ``timeout`` seconds is killed
     with its process group and given the exit code -1."""
     start = time.monotonic()
-    with tempfile.TemporaryFile() as err_file:
+    with tempfile.TemporaryFile() as err_file, \
+            tempfile.NamedTemporaryFile("r") as rss_file:
+        args = [sys.executable, "-c", _MEASURE, rss_file.name, *args]
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                    stderr=err_file, start_new_session=True)
         stopped = threading.Event()
@@ -103,20 +119,21 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
         timer = threading.Timer(timeout, stop)
         timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            _, status, _ = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
         process.returncode = code = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - start
         err_file.seek(0)
         err = err_file.read().decode(errors="replace")
+        peak_kib = int(rss_file.read() or 0)
     if stopped.is_set():
         code, err = -1, f"stopped after {timeout:.0f} s; {err}"
     lines = [line for line in err.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
     # ru_maxrss is in KiB on Linux.
     return (seconds, code, ((errors or lines)[-1] if code and lines else ""),
-            usage.ru_maxrss / 1024)
+            peak_kib / 1024)
 
 
 def _check(args: list[str], cwd: Path, env: dict[str, str]) -> str:
