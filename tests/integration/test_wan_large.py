@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ama.plumbing import pack
+from ama.plumbing import pack, ranged
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport
@@ -372,3 +373,45 @@ def test_the_threshold_of_ranged_downloads_is_read_from_the_settings(
     assert receive(client, server.project, FileObjectDatabase(again / "objects"),
                    [(oid, len(data))]) == 1
     assert remote.count("GET", oid[2:]) == 1
+
+
+class _CountingRanges(HttpTransport):
+    """The HTTP transport, counting the ranged reads it runs at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self.running = self.most = 0
+
+    def read_range(self, action: Any, oid: str, start: int, length: int) -> bytes:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().read_range(action, oid, start, length)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_large_downloads_at_once_hold_a_bounded_number_of_ranges(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two objects of 16 ranges of 1 MiB, each fetched by 8 threads, 50 ms away: each
+    # range held in memory while it is read, 16 at once before, which for objects of
+    # gigabytes (ranges of 16 MiB) took a clone past 500 MB.
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(4 << 20))
+    server = start_ama_server()  # file:// storage
+    remote = wan_proxy(*_hostport(server.url), rtt_ms=50)
+    odb = FileObjectDatabase(tmp_path / "objects")
+    blobs = [os.urandom(16 << 20) for _ in range(2)]
+    with odb.batch():
+        objects = [(odb.write(data), len(data)) for data in blobs]
+    assert send(HttpTransport(server.url, server.token), server.project, odb,
+                objects) == (2, 32 << 20)
+    client = _CountingRanges(remote.url, server.token)
+    other = FileObjectDatabase(tmp_path / "home" / "objects")
+    assert receive(client, server.project, other, objects, parallelism=8) == 2
+    assert 1 < client.most <= ranged.RANGES_IN_FLIGHT
+    for (oid, _), data in zip(objects, blobs, strict=True):
+        assert Path(other.path(oid)).read_bytes() == data
