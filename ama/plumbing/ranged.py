@@ -29,8 +29,8 @@ CHUNK = 16 * MiB
 MAX_CHUNKS = 10_000
 # Ranges held in memory at once by this process, however many objects are fetched at once
 # (each fetch runs its own threads): a range is up to twice its size while it is read, so
-# 8 ranges of 16 MiB keep the peak near 256 MiB, where two objects of 8 threads each went
-# past 500 MiB, and more objects further. Eight requests in flight fill a far link.
+# 8 ranges of 16 MiB hold at most about 256 MiB, where two objects of 8 threads each held
+# twice that, and more objects more. Eight requests in flight fill a far link.
 RANGES_IN_FLIGHT = 8
 _in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
 
