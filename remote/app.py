@@ -41,7 +41,7 @@ ERROR_CODES: dict[int, str] = {
     400: "bad_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 411: "length_required",
     413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-    500: "internal",
+    500: "internal", 503: "still_verifying",
 }
 BUMPS = ("patch", "minor", "major")
 # The longest a verify call that gives "seconds" goes on beginning objects.
@@ -692,6 +692,9 @@ def _handle_ama_error(req: falcon.Request, resp: falcon.Response, ex: AmaError,
                              problems=list(problems) if problems else None)
     if status == 401:
         resp.set_header("WWW-Authenticate", 'Bearer realm="ama"')
+    retry_after = getattr(ex, "retry_after", None)
+    if isinstance(retry_after, int):
+        resp.set_header("Retry-After", str(retry_after))
 
 
 def _handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,

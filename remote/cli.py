@@ -414,8 +414,9 @@ def token_issue(username: str, days: int | None) -> None:
                      3: "no such project"})
 @click.option("--project", "project_name", metavar="NAME", help="Check only this project.")
 @click.option("--repair", is_flag=True,
-              help="Remove leftovers of uploads, and record unverified objects whose bytes "
-                   "are right as held again.")
+              help="Remove leftovers of uploads, record unverified objects whose bytes "
+                   "are right as held again, and hash pending objects (deleting those whose "
+                   "bytes are wrong).")
 @click.option("--grace", type=click.IntRange(min=0), metavar="SECONDS",
               help="Leave leftovers younger than this alone: their upload may still run "
                    "(default: a day).")
@@ -427,9 +428,11 @@ def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     fields separated by tabs: the project; the object's id (or the pack's, the storage URL,
     the leftover's name, or a path no version may hold); the versions that name the object
     or hold the path (or the projects the storage is shared with), separated by commas; the
-    problem (missing, corrupt, unverified, missing-pack, corrupt-pack, unsafe-path,
+    problem (missing, corrupt, unverified, pending, missing-pack, corrupt-pack, unsafe-path,
     shared-storage or leftover); and,
-    with --repair, 'repaired' for each one repaired.
+    with --repair, 'repaired' for each one repaired. A pending object is one an upload in
+    parts completed and the server has not yet hashed (a worker hashing it, or killed
+    first): with --repair it is hashed here.
     """
     from datetime import timedelta
 

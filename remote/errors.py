@@ -26,6 +26,7 @@ __all__ = [
     "NotFound",
     "ObjectCorrupt",
     "PayloadTooLarge",
+    "StillVerifying",
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
@@ -44,6 +45,22 @@ class ObjectCorrupt(NotFound):
             "upload it again if you have it ('ama upload'), and tell the server's "
             "administrator to run 'ama-server fsck'")
         self.oid = oid
+
+
+class StillVerifying(AmaError):
+    """A commit names objects whose bytes the server is still hashing (uploads in parts are
+    verified after their last request): answered 503 with a Retry-After, which clients
+    retry with backoff; the version is never recorded before they are verified."""
+
+    http_status = 503
+    retry_after = 2
+
+    def __init__(self, ids: list[str], manifest: str) -> None:
+        super().__init__(
+            f"{len(ids)} object(s) reachable from manifest {manifest} are still being "
+            f"verified by the server, such as {ids[0]}; retry in a moment",
+            "run the upload again in a moment: it sends nothing again")
+        self.problems = [f"verifying object {oid}" for oid in ids]
 
 
 _STATUS: dict[type[AmaError], int] = {

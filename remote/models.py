@@ -200,6 +200,22 @@ class StoredObject(Base):
     created: Mapped[datetime] = mapped_column(DateTime)
 
 
+class Verification(Base):
+    """An object whose bytes were stored whole by an upload in parts and are hashed after
+    the upload's last request (the object is not verified until they hashed right):
+    ``claimed`` is when a worker last began hashing them, ``failure`` why they were
+    refused (they were deleted; the next upload of the object starts again)."""
+
+    __tablename__ = "verifications"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claimed: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Pack(Base):
     """A pack (ama-format(5) PACKS) a project holds, or was announced and not yet checked:
     ``verified`` once every member hashed to its id and the members were recorded."""

@@ -169,7 +169,7 @@ PATHS: dict[str, JSONObject] = {
                     _path("project", "oid"),
                     _body({"size": {"type": "integer", "minimum": 0}}, ("size",)))},
     _P + "/objects/{oid}/multipart/complete": {
-        "post": _op("join an upload's parts into the object and verify it", "200",
+        "post": _op("join an upload's parts into the object, hashed after", "200",
                     _path("project", "oid"),
                     _body({"upload_id": {"type": ["string", "null"]}}, ("upload_id",)))},
     _P + "/objects/{oid}/multipart/{upload_id}/{number}": {

@@ -1,4 +1,5 @@
-"""Crash points: named steps at which a test makes ama die as a power cut would.
+"""Crash points: named steps at which a test makes ama die as a power cut would (and hold
+points, at which a test makes a step wait while it changes the world under it).
 
 With ``AMA_CRASH_AT=NAME`` in its environment, a process that reaches the step ``NAME``
 kills itself with SIGKILL: no ``finally``, no ``atexit``, no flush, no lock released. The
@@ -11,6 +12,10 @@ The variable is read once, when this module is first imported; a step then costs
 function call and one comparison with None (about 30 ns on a 2-core machine, against
 the tens of microseconds that storing or placing one file takes).
 
+With ``AMA_HOLD_AT=NAME`` and ``AMA_HOLD_UNTIL=PATH``, a process that reaches the hold
+point ``NAME`` waits there until ``PATH`` exists: a test damages what the step is about to
+read, or kills the process while it waits, deterministically.
+
 Each step is one ``crash_point("NAME")`` line in the code; ama-format(5), under
 ENVIRONMENT, lists them all with the state each leaves (a test keeps the two in step).
 """
@@ -19,8 +24,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 _AT = os.environ.get("AMA_CRASH_AT") or None
+_HOLD_AT = os.environ.get("AMA_HOLD_AT") or None
 
 
 def crash_point(name: str) -> None:
@@ -38,3 +45,13 @@ def _crash() -> None:
         except FileExistsError:
             return
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hold_point(name: str) -> None:
+    """Wait here while ``AMA_HOLD_AT`` is ``name`` until the file ``AMA_HOLD_UNTIL`` exists
+    (see the module docstring); otherwise return at once."""
+    if name != _HOLD_AT:
+        return
+    until = os.environ.get("AMA_HOLD_UNTIL")
+    while until and not os.path.exists(until):
+        time.sleep(0.05)

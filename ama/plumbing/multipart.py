@@ -1,6 +1,8 @@
 """Sending a large object in parts: the remote opens (or finds again) a multipart upload,
 the parts it lacks go up in parallel straight to the storage's presigned URLs, and the
-remote joins them and hashes the result before it counts the object as held.
+remote joins them; it hashes the result after answering, and counts the object as held
+only once it hashed right (the client asks, as for any object sent to the storage
+directly, before it commits a version).
 
 One PUT per object cannot carry more than 5 GiB to S3 and, cut off, starts again from byte
 0; in parts, a re-run sends only the parts the storage does not list yet
@@ -75,9 +77,9 @@ def send_in_parts(transport: SendsParts, project: str, oid: str, size: int,
     """Send object ``oid`` (the file ``path``, ``size`` bytes) in parts, ``parallelism``
     at a time, going on from the parts the storage holds already (``notice`` is told so).
 
-    Returns the bytes sent. Raises the transport's errors: ValidationFailed when the joined
-    bytes are not ``oid`` (the remote deleted them), BadInput when the remote's storage
-    takes no multipart uploads (nothing was sent).
+    Returns the bytes sent; the remote verifies the object after it answered (ask it with
+    ``verify``). Raises the transport's errors: BadInput when the remote's storage takes no
+    multipart uploads (nothing was sent).
     """
     plan = transport.start_multipart(project, oid, size)
     if "parts" not in plan:  # the remote holds the object: {id, size, verified}

@@ -27,6 +27,12 @@ MiB = 1 << 20
 # small enough that an interruption loses little and memory holds a few per thread.
 CHUNK = 16 * MiB
 MAX_CHUNKS = 10_000
+# Ranges held in memory at once by this process, however many objects are fetched at once
+# (each fetch runs its own threads): a range is up to twice its size while it is read, so
+# 8 ranges of 16 MiB hold at most about 256 MiB, where two objects of 8 threads each held
+# twice that, and more objects more. Eight requests in flight fill a far link.
+RANGES_IN_FLIGHT = 8
+_in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
 
 
 class ReadsRanges(Protocol):
@@ -75,8 +81,10 @@ def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, si
 
         def fetch(chunk: tuple[int, int, int]) -> None:
             n, offset, length = chunk
-            data = transport.read_range(action, oid, offset, length)
-            os.pwrite(fd, data, offset)
+            with _in_flight:
+                data = transport.read_range(action, oid, offset, length)
+                os.pwrite(fd, data, offset)
+                del data
             with lock, open(ranges, "a") as f:
                 f.write(f"{n}\n")
             if on_bytes is not None:

@@ -796,7 +796,8 @@ class HttpTransport:
 
     def complete_multipart(self, project: str, oid: str,
                            upload_id: str | None) -> wire.ObjectAnswer:
-        """Have the remote join the parts into object ``oid`` and verify it."""
+        """Have the remote join the parts into object ``oid``: it answers ``pending`` and
+        hashes the object after, or ``verified`` when it held the object already."""
         result: wire.ObjectAnswer = self._call(
             "POST", f"{self._p(project)}/objects/{_seg(oid)}/multipart/complete",
             {"upload_id": upload_id})

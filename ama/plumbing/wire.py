@@ -316,7 +316,8 @@ class PackPlace(TypedDict):
 class ObjectAnswer(TypedDict, total=False):
     """The answer for one object of ``POST …/objects/batch`` (and of ``objects/verify``):
     ``{id, size}`` held, ``{id, size, actions}`` to transfer, ``{id, size, pack}`` to read
-    from a pack, ``{id, error}`` refused; verify adds ``verified`` and ``pending``."""
+    from a pack, ``{id, error}`` refused; verify adds ``verified`` and ``pending`` (with
+    ``verifying`` when the remote hashes it in the background: ask again after a while)."""
 
     id: Any  # what was asked, echoed even when it is no object id
     size: int
@@ -325,6 +326,7 @@ class ObjectAnswer(TypedDict, total=False):
     error: ObjectError
     verified: bool
     pending: bool
+    verifying: bool
 
 
 class PackAnswer(TypedDict, total=False):

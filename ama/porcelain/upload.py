@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ STORING_PACKS = "remote storing packs"
 COMMITTING = "committing"
 # Ids per verify call; the remote answers those it could not read in time as pending.
 VERIFY_BATCH = 1000
+# Objects the remote hashes in the background (sent in parts) are asked about again after
+# this many seconds, doubled each time up to the maximum, for at most VERIFY_WAIT_MAX.
+VERIFY_PAUSE = 0.25
+VERIFY_PAUSE_MAX = 4.0
+VERIFY_WAIT_MAX = 3600.0
 PENDING_FILE = "upload"
 BUMPS = ("patch", "minor", "major")
 
@@ -398,6 +404,8 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                     if size >= multipart_threshold and isinstance(transport, SendsParts):
                         pending.add(pool.submit(_send_large, transport, project, action, odb,
                                                 oid, size, parallelism, notice))
+                        # The remote hashes an object sent in parts after it answered.
+                        verify.append(oid)
                     else:
                         pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
                     if len(pending) >= parallelism * 4:
@@ -420,7 +428,7 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
         if progress is not None:
             progress(n_small + sent, n_small + len(objects), small_bytes + sent_bytes,
                      total_bytes)
-        _verify(transport, project, verify)
+        _verify(transport, project, list(dict.fromkeys(verify)))
     return packed + sent, packed_bytes + sent_bytes
 
 
@@ -497,10 +505,16 @@ def _send_packs(transport: Transport, project: str, odb: FileObjectDatabase,
     return sent, sent_bytes
 
 
-def _verify(transport: Transport, project: str, ids: list[str]) -> None:
+def _verify(transport: Transport, project: str, ids: list[str],
+            sleep: Callable[[float], None] = time.sleep,
+            clock: Callable[[], float] = time.monotonic) -> None:
     """Have the remote hash ``ids`` in its storage, asking again for those it answered
-    pending (it answers each call within a set time); raises ValidationFailed naming the
-    objects that did not arrive intact."""
+    pending (it answers each call within a set time), and, after a pause that doubles up
+    to VERIFY_PAUSE_MAX, for those it hashes in the background (objects sent in parts);
+    raises ValidationFailed naming the objects that did not arrive intact, or still not
+    verified after VERIFY_WAIT_MAX seconds."""
+    pause = VERIFY_PAUSE
+    since = clock()
     while ids:
         checked = transport.verify(project, ids[:VERIFY_BATCH])
         answers = checked.get("objects", [])
@@ -511,11 +525,20 @@ def _verify(transport: Transport, project: str, ids: list[str]) -> None:
                 + "; ".join(i["error"].get("message", "") for i in bad[:5]),
                 "run the upload again", problems=[str(i.get("id")) for i in bad])
         pending = [str(i["id"]) for i in answers if i.get("pending")]
-        if len(pending) >= min(len(ids), VERIFY_BATCH):
+        background = [i for i in answers if i.get("verifying")]
+        if len(pending) >= min(len(ids), VERIFY_BATCH) and not background:
             raise ValidationFailed(f"the remote verified none of {len(pending)} object(s) "
                                    "it was asked to", "run the upload again",
                                    problems=pending)
         ids = pending + ids[VERIFY_BATCH:]
+        if background and len(background) == len(pending):
+            if clock() - since > VERIFY_WAIT_MAX:
+                raise ValidationFailed(
+                    f"the remote is still verifying {len(pending)} object(s) after "
+                    f"{VERIFY_WAIT_MAX:.0f} s", "run the upload again later: it sends "
+                    "nothing again", problems=pending)
+            sleep(pause)
+            pause = min(pause * 2, VERIFY_PAUSE_MAX)
 
 
 def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,

@@ -1,5 +1,5 @@
 """Alembic migrations of the remote's database (``script_location = ama_remote:migrations``)."""
 
-HEAD = "0005_packs"
+HEAD = "0006_verifications"
 """The newest revision. Checked against Alembic's own view by a test, so that opening an
 up-to-date database can skip loading Alembic (a few hundred milliseconds per command)."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ama.plumbing import wire
 from ama.plumbing.crash import crash_point
-from ama.plumbing.hashing import check_id
+from ama.plumbing.hashing import check_id, is_id
 from ama.plumbing.objects import (
     MAX_LINK_TARGET_BYTES,
     Manifest,
@@ -20,8 +20,16 @@ from ama.plumbing.objects import (
     path_problems,
 )
 from ama.plumbing.rules import rule_problems
-from ama_remote.errors import BadInput, Conflict, ValidationFailed
-from ama_remote.models import Asset, AssetClass, IdempotencyKey, Project, Version, VersionInput
+from ama_remote.errors import BadInput, Conflict, StillVerifying, ValidationFailed
+from ama_remote.models import (
+    Asset,
+    AssetClass,
+    IdempotencyKey,
+    Project,
+    Verification,
+    Version,
+    VersionInput,
+)
 from ama_remote.service.common import Caller, _written_by
 from ama_remote.service.gc import lock_against_marking, marked, recheck
 from ama_remote.service.packs import Packs
@@ -160,6 +168,7 @@ class Committing(Packs):
             if condemned:
                 raise _Marked(proj.id, proj.storage_url, condemned)
         if missing:
+            _refuse_unverified(s, proj.id, manifest, missing)
             raise ValidationFailed(
                 f"{len(missing)} object(s) reachable from manifest {manifest} are missing "
                 f"from project {project!r} (not uploaded, or freed by the server's garbage "
@@ -277,6 +286,25 @@ class Committing(Packs):
             elif (why := link_problem(path, target)) is not None:
                 found.append((path, why))
         return found
+
+
+def _refuse_unverified(s: Session, project_id: int, manifest: str, missing: list[str]) -> None:
+    """Refuse a version whose ``missing`` objects are all of uploads in parts the server is
+    still hashing (StillVerifying: the client retries), or name the refusal of one whose
+    bytes hashed wrong (ValidationFailed); return when some are simply missing."""
+    ids = [next(w for w in problem.split() if is_id(w)) for problem in missing
+           if any(is_id(w) for w in problem.split())]
+    jobs = dict(s.execute(select(Verification.oid, Verification.failure).where(
+        Verification.project_id == project_id, Verification.oid.in_(ids))).tuples().all())
+    refused = [failure for failure in jobs.values() if failure is not None]
+    if refused:
+        raise ValidationFailed(
+            f"{len(refused)} object(s) reachable from manifest {manifest} were refused when "
+            f"the server hashed them: {refused[0]}",
+            "upload them again ('ama upload' sends what is missing) and commit again",
+            problems=refused)
+    if jobs and len(jobs) == len(ids) == len(missing):
+        raise StillVerifying(sorted(jobs), manifest)
 
 
 def _refuse_paths(found: list[tuple[str, str]], what: str, hint: str) -> None:

@@ -1,27 +1,102 @@
 """Large objects in parts: opening (or finding again) a multipart upload whose parts the
-client sends in parallel to presigned URLs, and completing it into the object, create-only,
-verified by hashing what was stored (or, where the parts are joined aside, by hashing the
-join before it is copied to the object's key).
+client sends in parallel to presigned URLs, completing it into the object, create-only,
+and verifying it by hashing what was stored, after the completing request (where the parts
+are joined aside, GCS, the join is hashed in the completing request, before it is copied to
+the object's key).
 
 A single PUT is refused by S3 above 5 GiB and starts again from byte 0 when cut off; in
 parts, an upload cut off goes on from the parts already stored, which the storage lists.
+
+Hashing a stored object means reading it back whole from the storage: for gigabytes far
+away, about as long again as sending them. The completing request therefore answers once
+the parts are joined, and the object is *pending* (a row of ``verifications``) until one
+of this worker's background threads has hashed it; only then is it verified, and only a
+verified object may be in a version (a commit naming a pending one is refused with
+:class:`~ama_remote.errors.StillVerifying`, which clients retry). Bytes that hash wrong
+are deleted and the refusal is kept for the client's next question. A worker that dies
+meanwhile leaves the object pending: a later ``verify`` of it after
+:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again.
 """
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+import logging
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from functools import partial
+from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from ama.plumbing import wire
+from ama.plumbing.crash import hold_point
 from ama.plumbing.errors import AmaError
 from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
-from ama_remote.service.common import Caller, upsert_objects
-from ama_remote.service.objects import Objects
-from ama_remote.storage.base import Backend, Joined, ObjectMissing, object_key
+from ama_remote.models import Project, StoredObject, Verification
+from ama_remote.service.common import Caller, Problem, upsert_objects
+from ama_remote.service.objects import LEFTOVER_GRACE, Objects
+from ama_remote.storage.base import Backend, Joined, ObjectMissing, ReadsRanges, object_key
 
 # S3 holds at most this many parts in one upload.
 MAX_PARTS = 10_000
 PART_TTL = 3600
+# A worker that began hashing an object this long ago without finishing is taken for dead
+# (killed, restarted): the next verify of the object hashes it again. A hash that takes
+# longer (tens of gigabytes far away) may so be done twice, which costs reads, not safety.
+VERIFY_LEASE = timedelta(minutes=15)
+# Objects one worker hashes at once in the background: each waits on its storage more
+# than it hashes, and each more costs a connection and a core's share.
+VERIFY_THREADS = 2
+
+# A pending object is read back in ranges of this many bytes, this many requests in
+# flight, on a storage that reads ranges: one stream from storage far away goes at one
+# connection's pace; overlapped, the ranges go at the link's. At most RANGE_AHEAD ranges
+# are held at once (32 MiB per object hashed).
+RANGE_BYTES = 8 << 20
+RANGE_AHEAD = 4
+
+_log = logging.getLogger(__name__)
+
+
+class _Background:
+    """Daemon threads of this process that run the jobs requests queue, so that a request
+    answers before its job is done. Started on first use in each process: a gunicorn
+    worker forked from a parent that used them starts its own."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+
+    def submit(self, job: Callable[[], object]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._jobs = queue.SimpleQueue()
+                for _ in range(self._threads):
+                    threading.Thread(target=self._run, args=(self._jobs,), daemon=True,
+                                     name="ama-verify").start()
+            self._jobs.put(job)
+
+    @staticmethod
+    def _run(jobs: queue.SimpleQueue[Callable[[], object]]) -> None:
+        while True:
+            job = jobs.get()
+            try:
+                job()
+            except Exception:  # the object stays pending: a later verify or fsck takes it
+                _log.exception("verifying an object in the background failed")
+
+
+_BACKGROUND = _Background(VERIFY_THREADS)
 
 
 @runtime_checkable
@@ -116,6 +191,10 @@ class Multipart(Objects):
         if storage.stat(key) is not None:
             answer["stored_bytes"] = size
             return answer
+        # Bytes refused by a hash were deleted: this upload starts them again.
+        self.db.run(lambda s: s.execute(delete(Verification).where(
+            Verification.project_id == project_id, Verification.oid == oid,
+            Verification.failure.is_not(None))))
         upload_id = storage.open_upload(key)
         stored = storage.stored_parts(key, upload_id)
         answer["upload_id"] = upload_id
@@ -134,10 +213,13 @@ class Multipart(Objects):
     def complete_multipart(self, caller: Caller, project: str, oid: str,
                            upload_id: str | None) -> wire.ObjectAnswer:
         """Join the parts of ``upload_id`` into object ``oid`` (unless its key is stored
-        already), then hash the stored bytes: returns ``{"id","size","verified": True}``.
+        already), and have this worker hash the stored bytes after answering: returns
+        ``{"id","size","pending": True,"verifying": True}`` (ask :meth:`verify_objects`
+        for the outcome), or ``{"id","size","verified": True}`` for an object held already
+        and for one whose parts a storage joins aside (GCS), hashed in this request.
 
         Raises NotFound for an object this project did not open an upload of, and
-        ValidationFailed (422) when the stored bytes are not the object: they are deleted.
+        ValidationFailed (422) when nothing is stored under its key.
         """
         check_id(oid)
         with self.db.read() as s:
@@ -164,14 +246,69 @@ class Multipart(Objects):
                 storage.complete_upload(object_key(oid), upload_id)
             except AmaError:
                 # Completed meanwhile by another request (the same client's, cut off after
-                # it asked, and run again): what is stored is checked below all the same.
+                # it asked, and run again): what is stored is checked all the same.
                 if storage.stat(object_key(oid)) is None:
                     raise
-        answer, verified = self._verify_stored(storage, oid, row.size)
-        if verified is None:
-            raise ValidationFailed(str(answer["error"]["message"]), "run the upload again",
+        elif storage.stat(object_key(oid)) is None:
+            raise ValidationFailed(f"object {oid} was not uploaded", "run the upload again",
                                    problems=[oid])
-        self.db.run(lambda s: self._upsert_object(s, project_id, *verified))
+        if self._claim(project_id, oid, completed=True):
+            _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
+                                       row.size))
+        return {"id": oid, "size": row.size, "pending": True, "verifying": True}
+
+    def _claim(self, project_id: int, oid: str, completed: bool = False) -> bool:
+        """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
+        began, or the one that did began longer than :data:`VERIFY_LEASE` ago). With
+        ``completed`` (its upload was just completed), a refusal recorded for earlier bytes
+        is forgotten and the job begins again."""
+        now = self._now()
+
+        def claim(s: Session) -> bool:
+            job = s.get(Verification, (project_id, oid), with_for_update=True)
+            if job is None:
+                s.add(Verification(project_id=project_id, oid=oid, claimed=now))
+                s.flush()
+                return True
+            if job.failure is not None and not completed:
+                return False
+            if (job.failure is None and job.claimed is not None
+                    and job.claimed > now - VERIFY_LEASE):
+                return False
+            job.claimed, job.failure = now, None
+            return True
+
+        return self.db.run(claim)
+
+    def _verify_pending(self, project_id: int, storage_url: str, oid: str, size: int
+                        ) -> wire.ObjectAnswer:
+        """Hash the pending object ``oid`` from storage and settle its job: verified, or
+        its bytes deleted and the refusal recorded. Returns the object's answer."""
+        hold_point("server.verify")
+        storage = self._storage(storage_url)
+        try:
+            reader = storage
+            if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
+                    and storage.stat(object_key(oid)) == size):
+                # Another length is read whole, counted and refused as ever.
+                reader = cast(Backend, _InRanges(storage, size))
+            answer, verified = self._verify_stored(reader, oid, size)
+        except Exception:
+            # Let the next verify of it try again at once, rather than after the lease.
+            self.db.run(lambda s: _release(s, project_id, oid))
+            raise
+
+        def settle(s: Session) -> None:
+            if verified is not None:
+                self._upsert_object(s, project_id, *verified)
+                s.execute(delete(Verification).where(Verification.project_id == project_id,
+                                                     Verification.oid == oid))
+                return
+            job = s.get(Verification, (project_id, oid))
+            if job is not None:
+                job.claimed, job.failure = None, str(answer["error"]["message"])
+
+        self.db.run(settle)
         return answer
 
     def _join_aside(self, storage: _StorageJoiningAside, oid: str, size: int,
@@ -201,6 +338,71 @@ class Multipart(Objects):
         storage.abort_upload(key, upload_id)
         return verified if published else None
 
+    def verify_objects(self, caller: Caller, project: str, ids: list[str],
+                       seconds: float | None = None) -> wire.Verification:
+        """As :meth:`Objects.verify_objects`, and for objects of uploads in parts completed
+        and not yet hashed: ``{"id","pending": True,"verifying": True}`` while a worker
+        hashes them (one whose worker died is taken up again here), or the error that
+        refused their bytes."""
+        for oid in ids:
+            check_id(oid)
+        with self.db.read() as s:
+            proj = self._project(s, caller, project, "writer")
+            project_id, storage_url = proj.id, proj.storage_url
+            jobs = {job.oid: job.failure for job in s.scalars(select(Verification).where(
+                Verification.project_id == project_id, Verification.oid.in_(set(ids))))}
+            rows = self._object_rows(s, project_id, jobs)
+        if not jobs:
+            return super().verify_objects(caller, project, ids, seconds)
+        rest = [oid for oid in ids if oid not in jobs]
+        answers: dict[str, wire.ObjectAnswer] = {}
+        if rest:
+            answers = {a["id"]: a for a in
+                       super().verify_objects(caller, project, rest, seconds)["objects"]}
+        for oid, failure in jobs.items():
+            row = rows.get(oid)
+            if row is not None and row.verified:  # settled since the read above
+                answers[oid] = {"id": oid, "size": row.size, "verified": True}
+            elif failure is not None or row is None:
+                answers[oid] = {"id": oid, "error": {
+                    "code": 422, "message": failure or f"object {oid} was not uploaded"}}
+            else:
+                if self._claim(project_id, oid):
+                    _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url,
+                                               oid, row.size))
+                answers[oid] = {"id": oid, "pending": True, "verifying": True}
+        return {"objects": [answers[oid] for oid in dict.fromkeys(ids)]}
+
+    def fsck(self, project: str | None = None, repair: bool = False,
+             grace: timedelta = LEFTOVER_GRACE) -> list[Problem]:
+        """As :meth:`Objects.fsck`, first reporting each object of an upload in parts whose
+        bytes were not hashed yet (``problem`` ``pending``): a worker may be hashing it, or
+        have died doing so. With ``repair``, each is hashed here: a match is recorded as
+        held (``repaired``), bytes that do not match are deleted (``problem`` ``corrupt``,
+        ``repaired``)."""
+        with self.db.read() as s:
+            query = (select(Project.name, Project.id, Project.storage_url, StoredObject.oid,
+                            StoredObject.size)
+                     .join(Verification, Verification.project_id == Project.id)
+                     .join(StoredObject, (StoredObject.project_id == Project.id)
+                           & (StoredObject.oid == Verification.oid))
+                     .where(Verification.failure.is_(None))
+                     .order_by(Project.name, StoredObject.oid))
+            if project is not None:
+                query = query.where(Project.name == project)
+            pending = s.execute(query).all()
+        problems: list[Problem] = []
+        for name, project_id, storage_url, oid, size in pending:
+            entry: Problem = {"project": name, "object": oid, "problem": "pending",
+                                     "versions": []}
+            if repair:
+                answer = self._verify_pending(project_id, storage_url, oid, size)
+                if "error" in answer:
+                    entry["problem"] = "corrupt"
+                entry["repaired"] = True
+            problems.append(entry)
+        return problems + super().fsck(project, repair, grace)
+
     def put_part(self, caller: Caller, project: str, oid: str, upload_id: str, number: int,
                  stream: BinaryIO, size: int) -> wire.PartStored:
         """Write part ``number`` (``size`` bytes of ``stream``) of an upload in parts to a
@@ -224,3 +426,61 @@ class Multipart(Objects):
                            "client directly", "send them to the part's presigned URL")
         storage.put_part(object_key(oid), upload_id, number, stream, size)
         return {"number": number, "size": size}
+
+
+def _release(s: Session, project_id: int, oid: str) -> None:
+    """Give up the job of hashing ``oid``, which failed for want of the storage."""
+    job = s.get(Verification, (project_id, oid))
+    if job is not None and job.failure is None:
+        job.claimed = None
+
+
+class _InRanges:
+    """A storage's object of ``size`` bytes opened as :class:`_Ranges` (and deleted from the
+    storage): what :meth:`Objects._verify_stored` reads and, on a mismatch, deletes."""
+
+    def __init__(self, storage: ReadsRanges, size: int) -> None:
+        self._storage = storage
+        self._size = size
+
+    def open(self, key: str) -> BinaryIO:
+        return cast(BinaryIO, _Ranges(self._storage, key, self._size))
+
+    def delete(self, key: str) -> None:
+        cast(Backend, self._storage).delete(key)
+
+
+class _Ranges:
+    """The bytes of ``key`` as a stream, read as ranges of :data:`RANGE_BYTES`,
+    :data:`RANGE_AHEAD` of them in flight, handed out in order."""
+
+    def __init__(self, storage: ReadsRanges, key: str, size: int) -> None:
+        self._storage = storage
+        self._key = key
+        self._size = size
+        self._offsets = iter(range(0, size, RANGE_BYTES))
+        self._pool = ThreadPoolExecutor(max_workers=RANGE_AHEAD, thread_name_prefix="ama-range")
+        self._ahead: deque[Future[bytes]] = deque()
+        self._piece = memoryview(b"")
+        for _ in range(RANGE_AHEAD):
+            self._ask()
+
+    def _ask(self) -> None:
+        offset = next(self._offsets, None)
+        if offset is not None:
+            self._ahead.append(self._pool.submit(
+                self._storage.read_range, self._key, offset,
+                min(RANGE_BYTES, self._size - offset)))
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._piece:
+            if not self._ahead:
+                return b""
+            self._piece = memoryview(self._ahead.popleft().result())
+            self._ask()
+        n = len(self._piece) if n is None or n < 0 else n
+        data, self._piece = self._piece[:n], self._piece[n:]
+        return bytes(data)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

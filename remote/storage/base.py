@@ -145,6 +145,17 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class ReadsRanges(Protocol):
+    """A storage that reads part of an object in one request (S3's ranged GET): a reader
+    far away overlaps several, where one stream would go at one connection's pace."""
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """Return ``length`` bytes of ``key`` from ``offset`` (fewer at its end); raises
+        :class:`ObjectMissing`."""
+        ...
+
+
+@runtime_checkable
 class PutsFiles(Protocol):
     """A storage that stores a local file by path (reflinked or copied), not yet durable:
     the embedded remote's bulk upload, whose client is on this machine."""

@@ -122,6 +122,18 @@ class S3Backend:
             raise ObjectMissing(key, self.url) from None
         return answer["Body"]  # type: ignore[no-any-return]
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """Return ``length`` bytes of ``key`` from ``offset`` (fewer at its end); raises
+        ObjectMissing."""
+        name = self._name(key)
+        try:
+            with self._errors():
+                answer = self._client.get_object(
+                    Bucket=self.bucket, Key=name, Range=f"bytes={offset}-{offset + length - 1}")
+                return bytes(answer["Body"].read())
+        except _Absent:
+            raise ObjectMissing(key, self.url) from None
+
     def stat(self, key: str) -> int | None:
         """Return the size of ``key``, or None when absent."""
         name = self._name(key)

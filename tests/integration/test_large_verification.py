@@ -1,0 +1,216 @@
+"""The remote hashes an object sent in parts after the request that completes its upload:
+the object is pending until its bytes hashed right, no version commits against it before,
+bytes that hash wrong are deleted and refused, and a worker killed before hashing leaves
+the object pending for ``ama-server fsck --repair``.
+
+Each test holds the background hash at its hold point (``AMA_HOLD_AT=server.verify``) until
+it creates the file ``AMA_HOLD_UNTIL`` names: what happens meanwhile is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ama.plumbing.errors import AmaError
+from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
+from ama.plumbing.odb import FileObjectDatabase
+from ama.plumbing.transport import HttpTransport, Unreachable, ValidationFailed
+from tests.services.server import RunningServer
+
+PART = 5 << 20  # S3's smallest part but for the last
+
+
+class Setup:
+    """ama-server (gunicorn) on moto's S3 with objects sent in parts of 5 MiB, its
+    background hash held until :meth:`release`; a version of one large file to send."""
+
+    def __init__(self, tmp_path: Path, s3_bucket: object, database_url: str,
+                 start_ama_server: Callable[..., RunningServer],
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.release_file = tmp_path / "release-verification"
+        monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+        monkeypatch.setenv("AMA_HOLD_UNTIL", str(self.release_file))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)  # type: ignore[attr-defined]
+        monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+        self.bucket = s3_bucket
+        self.server = start_ama_server(database_url,
+                                       s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+        self.client = HttpTransport(self.server.url, self.server.token)
+        # Without retries, a commit refused as still verifying fails at once.
+        self.once = HttpTransport(self.server.url, self.server.token, retries=0)
+        self.client.put_class(self.server.project, "models")
+        self.odb = FileObjectDatabase(tmp_path / "objects")
+        self.data = os.urandom(2 * PART + 1000)
+        with self.odb.batch():
+            self.large = self.odb.write(self.data)
+            tree = self.odb.write(Tree.of([TreeEntry("blob", self.large, len(self.data),
+                                                     "weights.bin")]).serialize())
+            self.manifest = self.odb.write(Manifest(
+                tree=tree, author=Author("T", "t@example.org"),
+                created="2026-12-04T22:00:00Z").serialize())
+        self.small = [self.manifest, tree]
+
+    def key(self) -> str:
+        return f"ama/objects/{self.large[:2]}/{self.large[2:]}"
+
+    def send_small(self) -> None:
+        """Upload and verify the manifest and tree (each in one request)."""
+        project = self.server.project
+        answer = self.client.batch(project, "upload", [
+            {"id": oid, "size": self.odb.size(oid)} for oid in self.small])
+        for item in answer["objects"]:
+            actions = item.get("actions") or {}
+            if "upload" in actions:
+                self.client.upload(actions["upload"], self.odb.path(item["id"]))
+        assert all(a.get("verified") for a in
+                   self.client.verify(project, self.small)["objects"])
+
+    def send_large(self, path: Path | None = None) -> dict[str, object]:
+        """Send the large object's parts (from ``path``, else the store) and complete."""
+        project, size = self.server.project, len(self.data)
+        self.client.batch(project, "upload", [{"id": self.large, "size": size}])
+        plan = self.client.start_multipart(project, self.large, size)
+        for part in plan["parts"]:
+            self.client.upload_part(part["action"], path or self.odb.path(self.large),
+                                    part["offset"], part["size"])
+        return self.client.complete_multipart(project, self.large, plan["upload_id"])
+
+    def commit(self) -> dict[str, object]:
+        return dict(self.once.commit(self.server.project, "models", None, None,
+                                     self.manifest, "first"))
+
+    def release(self) -> None:
+        self.release_file.touch()
+
+    def settled(self) -> dict[str, object]:
+        """Ask about the large object until it is no longer pending (the background hash
+        was released): its answer."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            answer = dict(self.client.verify(self.server.project, [self.large])["objects"][0])
+            if not answer.get("pending"):
+                return answer
+            time.sleep(0.1)
+        pytest.fail("the remote never finished hashing the object")
+
+    def keys(self) -> list[str]:
+        client, name = self.bucket.client, self.bucket.name  # type: ignore[attr-defined]
+        return [i["Key"] for i in client.list_objects_v2(Bucket=name).get("Contents", [])]
+
+
+@pytest.fixture
+def setup(tmp_path: Path, s3_bucket: object, server_database_url: str,
+          start_ama_server: Callable[..., RunningServer],
+          monkeypatch: pytest.MonkeyPatch) -> Setup:
+    return Setup(tmp_path, s3_bucket, server_database_url, start_ama_server, monkeypatch)
+
+
+def _still_verifying(setup: Setup) -> AmaError:
+    with pytest.raises(Unreachable) as e:  # 503 with a Retry-After: clients retry it
+        setup.commit()
+    assert "still being verified" in e.value.message and setup.manifest in e.value.message
+    return e.value
+
+
+def test_a_large_upload_completes_before_its_hash_and_commits_only_after(
+        setup: Setup) -> None:
+    setup.send_small()
+    # The completing request answers while the hash is held: it did not wait for it.
+    assert setup.send_large() == {"id": setup.large, "size": len(setup.data),
+                                  "pending": True, "verifying": True}
+    assert setup.key() in setup.keys()
+    assert setup.client.verify(setup.server.project, [setup.large])["objects"] == [
+        {"id": setup.large, "pending": True, "verifying": True}]
+    _still_verifying(setup)
+    assert list(setup.client.assets(setup.server.project, "models")) == []
+    setup.release()
+    assert setup.settled() == {"id": setup.large, "size": len(setup.data), "verified": True}
+    version = setup.commit()
+    assert (version["ordinal"], version["version"]) == (1, "0.0.0")
+    # Held now: a new upload of it sends nothing.
+    answer = setup.client.batch(setup.server.project, "upload",
+                                [{"id": setup.large, "size": len(setup.data)}])
+    assert "actions" not in answer["objects"][0]
+
+
+def test_bytes_damaged_before_the_hash_are_never_verified_and_the_commit_is_refused(
+        setup: Setup) -> None:
+    setup.send_small()
+    assert setup.send_large()["pending"]
+    # The stored object is damaged between its completion and its hash.
+    client, name = setup.bucket.client, setup.bucket.name  # type: ignore[attr-defined]
+    bad = bytearray(setup.data)
+    bad[PART + 7] ^= 0xFF
+    client.put_object(Bucket=name, Key=setup.key(), Body=bytes(bad))
+    setup.release()
+    answer = setup.settled()
+    assert answer["id"] == setup.large and "error" in answer
+    message = answer["error"]["message"]  # type: ignore[index]
+    assert "does not match its id" in message and "deleted" in message
+    assert setup.key() not in setup.keys()
+    with pytest.raises(ValidationFailed) as e:
+        setup.commit()
+    assert "refused when the server hashed them" in e.value.message
+    assert list(setup.client.assets(setup.server.project, "models")) == []
+    # Still wanted: not verified; sent again, whole, it is verified and the commit goes.
+    answer = setup.client.batch(setup.server.project, "upload",
+                                [{"id": setup.large, "size": len(setup.data)}])
+    assert "upload" in answer["objects"][0]["actions"]
+    assert setup.send_large()["pending"]
+    assert setup.settled()["verified"]
+    assert setup.commit()["ordinal"] == 1
+
+
+def _workers(master: int) -> list[int]:
+    """The pids of gunicorn's workers: the children of its master."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_a_worker_killed_before_the_hash_leaves_the_object_pending_for_fsck(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup.send_small()
+    assert setup.send_large()["pending"]
+    workers = _workers(setup.server.process.pid)
+    assert workers
+    for pid in workers:  # the one holding the hash among them
+        os.kill(pid, signal.SIGKILL)
+    setup.release()
+    # gunicorn starts new workers; none of them hashes an object another one took on
+    # (until its lease runs out), and nothing commits against it.
+    assert setup.client.verify(setup.server.project, [setup.large])["objects"][0]["pending"]
+    _still_verifying(setup)
+    assert setup.key() in setup.keys()
+    monkeypatch.delenv("AMA_HOLD_AT")
+    found = setup.server.run("fsck", check=False)
+    assert found.returncode == 1
+    assert f"demo\t{setup.large}\t\tpending" in found.stdout.splitlines()
+    repaired = setup.server.run("fsck", "--repair", check=False)
+    assert f"demo\t{setup.large}\t\tpending\trepaired" in repaired.stdout.splitlines(), \
+        repaired.stdout
+    assert setup.server.run("fsck").stdout == ""
+    assert setup.client.verify(setup.server.project, [setup.large])["objects"] == [
+        {"id": setup.large, "size": len(setup.data), "verified": True}]
+    assert setup.commit()["ordinal"] == 1
+
+
+def test_fsck_repair_deletes_pending_bytes_that_hash_wrong(setup: Setup,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    assert setup.send_large()["pending"]
+    for pid in _workers(setup.server.process.pid):
+        os.kill(pid, signal.SIGKILL)
+    client, name = setup.bucket.client, setup.bucket.name  # type: ignore[attr-defined]
+    client.put_object(Bucket=name, Key=setup.key(), Body=b"x" * len(setup.data))
+    monkeypatch.delenv("AMA_HOLD_AT")
+    repaired = setup.server.run("fsck", "--repair", check=False)
+    assert f"demo\t{setup.large}\t\tcorrupt\trepaired" in repaired.stdout.splitlines()
+    assert setup.key() not in setup.keys()
+    answer = setup.client.verify(setup.server.project, [setup.large])["objects"][0]
+    assert "does not match its id" in answer["error"]["message"]
