@@ -488,7 +488,10 @@ def test_gcs_upload_in_parts_never_replaces_an_object_stored_meanwhile(
     whole.upload_from_string(data, if_generation_match=0)
     generation = whole.generation
     answer = client.complete_multipart(server.project, oid, plan["upload_id"])
-    assert answer == {"id": oid, "size": len(data), "verified": True}
+    # The object stored meanwhile is hashed like any upload's, after the answer.
+    assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    assert _settled(client, server.project, oid) == {"id": oid, "size": len(data),
+                                                     "verified": True}
     kept = bucket.client.bucket(bucket.name).get_blob(name)
     assert kept.generation == generation and kept.download_as_bytes() == data
     assert _blobs(bucket) == [name]
