@@ -86,8 +86,9 @@ def marked(s: Session, project_id: int, ids: Iterable[str]) -> list[str]:
 
 
 @dataclass
-class _Storage:
-    """One storage and what gc found in it."""
+class Collection:
+    """One storage, the projects on it, and what gc's look found there: what its mark and
+    sweep work on."""
 
     url: str
     project_ids: list[int]
@@ -95,6 +96,15 @@ class _Storage:
     candidates: dict[str, int] = field(default_factory=dict)  # oid -> bytes
     packs: dict[str, int] = field(default_factory=dict)  # pid -> bytes, candidates whole
     seen_version: int = 0
+
+
+@dataclass
+class Marked:
+    """What gc's mark condemned: the objects, and each pack with its members, that its
+    sweep deletes while they are still marked."""
+
+    objects: list[str]
+    packs: dict[str, list[str]]
 
 
 def recheck(base: ServiceBase, project_id: int, storage_url: str,
@@ -161,16 +171,9 @@ class Collecting(ServiceBase):
         has a row for (what an upload cut off may leave) are freed once they were marked
         at least ``grace`` ago, by an earlier run unless ``grace`` is zero.
         """
-        with self.db.read() as s:
-            groups: dict[str, _Storage] = {}
-            for proj in s.scalars(select(Project).order_by(Project.name)):
-                group = groups.setdefault(proj.storage_url, _Storage(proj.storage_url, [], []))
-                group.project_ids.append(proj.id)
-                group.names.append(proj.name)
         report = []
-        for group in groups.values():
-            self._look(group, grace)
-            freed = (0, 0, 0, 0) if dry_run else self._mark_and_sweep(group, grace)
+        for group in self.look(grace):
+            freed = (0, 0, 0, 0) if dry_run else self.sweep(group, self.mark(group, grace))
             report.append({"storage": group.url, "projects": group.names,
                            "objects": len(group.candidates),
                            "bytes": sum(group.candidates.values()),
@@ -181,7 +184,21 @@ class Collecting(ServiceBase):
 
     # -- step 1 --
 
-    def _look(self, group: _Storage, grace: timedelta) -> None:
+    def look(self, grace: timedelta = GC_GRACE) -> list[Collection]:
+        """Step 1, read only: per storage, the objects and packs that nothing references
+        and that no upload younger than ``grace`` has sent or announced."""
+        with self.db.read() as s:
+            groups: dict[str, Collection] = {}
+            for proj in s.scalars(select(Project).order_by(Project.name)):
+                group = groups.setdefault(proj.storage_url,
+                                          Collection(proj.storage_url, [], []))
+                group.project_ids.append(proj.id)
+                group.names.append(proj.name)
+        for group in groups.values():
+            self._look(group, grace)
+        return list(groups.values())
+
+    def _look(self, group: Collection, grace: timedelta) -> None:
         storage = self._storage(group.url)
         cutoff = self._now() - grace
         with self.db.read() as s:
@@ -266,12 +283,14 @@ class Collecting(ServiceBase):
                 level = below
         return found
 
-    # -- steps 2 and 3 --
+    # -- step 2 --
 
-    def _mark_and_sweep(self, group: _Storage, grace: timedelta) -> tuple[int, int, int, int]:
-        """Steps 2 and 3; returns the objects, bytes, packs and pack bytes freed."""
+    def mark(self, group: Collection, grace: timedelta = GC_GRACE) -> Marked:
+        """Step 2, in one transaction exclusive against commits: drop from ``group``'s
+        candidates what a version committed since the look reaches or what turned young,
+        and condemn the others. Returns what the sweep may delete."""
         if not group.candidates and not group.packs:
-            return 0, 0, 0, 0
+            return Marked([], {})
         cutoff = self._now() - grace
 
         def mark(s: Session) -> tuple[list[str], dict[str, list[str]]]:
@@ -311,11 +330,18 @@ class Collecting(ServiceBase):
             packs = self._mark_packs(s, group, newly, cutoff, set(chosen), now)
             return sweep, packs
 
-        to_sweep, packs = self.db.run(mark)
+        return Marked(*self.db.run(mark))
+
+    # -- step 3 --
+
+    def sweep(self, group: Collection, marked: Marked) -> tuple[int, int, int, int]:
+        """Step 3: delete from storage what ``marked`` condemned and is still marked in
+        every project, a few hundred objects per transaction. Returns the objects, bytes,
+        packs and pack bytes freed."""
         freed = freed_bytes = 0
         storage = self._storage(group.url)
-        for start in range(0, len(to_sweep), _SWEEP_BATCH):
-            chunk = to_sweep[start:start + _SWEEP_BATCH]
+        for start in range(0, len(marked.objects), _SWEEP_BATCH):
+            chunk = marked.objects[start:start + _SWEEP_BATCH]
 
             def sweep(s: Session, chunk: list[str] = chunk) -> list[str]:
                 marks: dict[str, int] = {}
@@ -342,14 +368,14 @@ class Collecting(ServiceBase):
             freed += len(gone)
             freed_bytes += sum(group.candidates[oid] for oid in gone)
         freed_packs = freed_pack_bytes = 0
-        for pid, members in packs.items():
+        for pid, members in marked.packs.items():
             if self.db.run(lambda s, pid=pid, members=members:  # type: ignore[misc]
                            self._sweep_pack(s, group, pid, members)):
                 freed_packs += 1
                 freed_pack_bytes += group.packs[pid]
         return freed, freed_bytes, freed_packs, freed_pack_bytes
 
-    def _mark_packs(self, s: Session, group: _Storage, newly: set[str], cutoff: Any,
+    def _mark_packs(self, s: Session, group: Collection, newly: set[str], cutoff: Any,
                     taken: set[str], now: Any) -> dict[str, list[str]]:
         """In the mark's transaction: drop the candidate packs that a version committed
         since the look reaches, or that turned young, and condemn the others: delete the
@@ -388,7 +414,7 @@ class Collecting(ServiceBase):
             condemned[pid] = members
         return condemned
 
-    def _sweep_pack(self, s: Session, group: _Storage, pid: str, members: list[str]) -> bool:
+    def _sweep_pack(self, s: Session, group: Collection, pid: str, members: list[str]) -> bool:
         """Delete pack ``pid``'s key while every member is still marked in every project (a
         commit that found its bytes lifted the mark; a mark swept with another pack holding
         the object stands) and no project holds the pack again; then record the members
