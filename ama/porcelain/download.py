@@ -218,8 +218,8 @@ def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str,
                 names = listed[oid[:2]] = set(os.listdir(f"{base}/{oid[:2]}"))
             except (FileNotFoundError, NotADirectoryError):
                 names = listed[oid[:2]] = set()
-        # Not listed: asked again, which also sees objects pending in an unfinished batch.
-        if oid[2:] not in names and not odb.has(oid):
+        # Not listed: lacking, unless written earlier in the batch that is still open.
+        if oid[2:] not in names and not odb.is_pending(oid):
             todo.append((oid, size))
     return todo
 
