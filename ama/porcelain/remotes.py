@@ -517,7 +517,7 @@ class InProcessTransport:
             try:
                 for run in _runs(chunk):
                     if len(run) > 1:
-                        added += self._receive_run(run, odb, packs, on_bytes)
+                        added += self._receive_run(run, odb, packs)
                     else:
                         added += self._receive_one(project, run[0], odb, packs, on_bytes)
             finally:
@@ -542,8 +542,7 @@ class InProcessTransport:
 
     @staticmethod
     def _receive_run(run: list[dict[str, Any]], odb: FileObjectDatabase,
-                     packs: dict[str, Any],
-                     on_bytes: Callable[[int], None] | None = None) -> int:
+                     packs: dict[str, Any]) -> int:
         """Bring in objects that lie end to end in one pack file (see :func:`_runs`): one
         read for all, each hashed against its id before it enters the store."""
         first, last = run[0]["pack"], run[-1]["pack"]
@@ -563,8 +562,6 @@ class InProcessTransport:
                 raise CorruptObject(item["id"], path, actual)
             # Listed as lacking by this very batch (download's _lacking): no look again.
             added += odb.write_hashed(actual, piece, lacking=True)
-            if on_bytes is not None:
-                on_bytes(length)
         return added
 
     def _receive_one(self, project: str, item: dict[str, Any], odb: FileObjectDatabase,
