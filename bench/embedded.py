@@ -7,6 +7,12 @@ and added once, then each round copies that staged state, uploads it into a fres
 clones it into an empty store. ``--profile DIR`` runs every timed command under cProfile and
 leaves one ``.prof`` file per command there. ``--dir`` keeps the prepared data between runs
 (it is made on the first run); without it everything lives in a temp folder removed at the end.
+
+``--dvc PATH`` (or ``--dvc install``: ``pip install dvc`` into a virtualenv of the work folder,
+as ``bench/lifecycle.py`` does) adds DVC's rows to each round, measured right after ama's on
+the same files: ``dvc push`` of the added tree to a local remote folder, and ``dvc pull`` into
+a new workspace with an empty cache (hard links, as ama's clone). The figures and the ratios
+(DVC's time over ama's) go to ``bench/results/embedded.json``.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from toolenv import tool_env, venv_bin
@@ -29,11 +37,14 @@ from run import Run, drop_dirty  # noqa: E402
 from run import run as run_child  # noqa: E402
 
 MB = 1_000_000
+RESULTS = HERE / "results" / "embedded.json"
 
 
 class Embedded:
-    def __init__(self, work: Path, files: int, folders: int, profile: Path | None) -> None:
+    def __init__(self, work: Path, files: int, folders: int, profile: Path | None,
+                 dvc: str | None = None) -> None:
         self.work = work
+        self.dvc = dvc
         self.files, self.folders = files, folders
         self.profile = profile
         self.python = str(venv_bin() / "python")
@@ -44,6 +55,7 @@ class Embedded:
         (work / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
         self.base = work / "base"
         self.remote = work / "remote"
+        self.dvc_remote = work / "dvc-remote"
         self.log = work / "log"
         self.log.mkdir(exist_ok=True)
         self._n = 0
@@ -99,6 +111,49 @@ class Embedded:
         os.replace(self.remote, self.base / "remote")
         (self.base / "done").write_text("")
 
+    def prepare_dvc(self) -> None:
+        """A DVC workspace of the same files, ``dvc add``-ed (into a cache of hard links to
+        them), with its remote folder named: made once, as ama's staged state."""
+        assert self.dvc
+        repo = self.base / "dvc"
+        if (self.base / "dvc-done").exists():
+            return
+        shutil.rmtree(repo, ignore_errors=True)
+        repo.mkdir()
+        self.quiet([self.dvc, "init", "--no-scm", "-q"], repo, self.env)
+        self.quiet([self.dvc, "config", "core.analytics", "false"], repo, self.env)
+        self.quiet([self.dvc, "config", "cache.type", "hardlink"], repo, self.env)
+        self.quiet([self.dvc, "remote", "add", "-d", "store", str(self.dvc_remote)], repo,
+                   self.env)
+        shutil.copytree(self.base / "tree", repo / "data",
+                        ignore=shutil.ignore_patterns(".ama*"))
+        self.quiet([self.dvc, "add", "-q", "data"], repo, self.env)
+        (self.base / "dvc-done").write_text("")
+
+    def dvc_round(self, k: int, where: Path) -> dict[str, float]:
+        """``dvc push`` of the added workspace into an empty remote folder, then ``dvc pull``
+        of it into a new workspace with an empty cache."""
+        assert self.dvc
+        shutil.rmtree(self.dvc_remote, ignore_errors=True)
+        # One cp, so the hard links between the workspace and its cache stay links.
+        subprocess.run(["cp", "-a", str(self.base / "dvc"), str(where)], check=True)
+        repo = where / "dvc"
+        push = self.timed([self.dvc, "push", "-q"], repo, self.env)
+        clone = where / "dvc-clone"
+        clone.mkdir()
+        shutil.copytree(repo / ".dvc", clone / ".dvc",
+                        ignore=shutil.ignore_patterns("cache", "tmp"))
+        self.quiet([self.dvc, "config", "cache.type", "hardlink"], clone, self.env)
+        shutil.copy(repo / "data.dvc", clone / "data.dvc")
+        pull = self.timed([self.dvc, "pull", "-q"], clone, self.env)
+        got = sum(1 for _ in (clone / "data").rglob("*.bin"))
+        if got != self.files:
+            raise SystemExit(f"bench: dvc pull brought {got} files, not {self.files}")
+        print(f"bench: round {k}: dvc push {push.seconds:.2f} s, dvc pull {pull.seconds:.2f} s "
+              f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+        return {"dvc_push": push.seconds, "dvc_pull": pull.seconds,
+                "dvc_push_rss_mb": push.max_rss / MB, "dvc_pull_rss_mb": pull.max_rss / MB}
+
     def make_tree(self, tree: Path) -> None:
         per = self.files // self.folders
         n = 0
@@ -135,6 +190,12 @@ class Embedded:
                    "upload_rss_mb": up.max_rss / MB, "clone_rss_mb": clone.max_rss / MB}
         print(f"bench: round {k}: upload {up.seconds:.2f} s, clone {clone.seconds:.2f} s "
               f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+        figures["load_ama"] = os.getloadavg()[0]
+        if self.dvc:
+            figures.update(self.dvc_round(k, where))
+            figures["push_ratio"] = figures["dvc_push"] / figures["upload"]
+            figures["pull_ratio"] = figures["dvc_pull"] / figures["clone"]
+            figures["load_dvc"] = os.getloadavg()[0]
         shutil.rmtree(where)
         return figures
 
@@ -146,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--dir", type=Path, help="keep the prepared data here between runs")
     parser.add_argument("--profile", type=Path, help="write one cProfile .prof per command here")
+    parser.add_argument("--dvc", help="measure DVC too: its executable, or 'install' to pip "
+                        "install it into the work folder")
     args = parser.parse_args(argv)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -155,17 +218,54 @@ def main(argv: list[str] | None = None) -> int:
         temp = tempfile.mkdtemp(prefix="ama-bench-embedded-")
         args.dir = Path(temp)
     args.dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    versions: dict[str, str] = {}
     try:
-        bench = Embedded(args.dir.resolve(), args.files, args.folders, args.profile)
+        work = args.dir.resolve()
+        if args.dvc == "install":
+            args.dvc = install_dvc(work)
+        bench = Embedded(work, args.files, args.folders, args.profile, args.dvc)
         bench.prepare()
+        versions["ama"] = bench.quiet(bench.ama() + ["--version"], work, bench.env).strip()
+        if args.dvc:
+            bench.prepare_dvc()
+            versions["dvc"] = bench.quiet([args.dvc, "--version"], work, bench.env).strip()
         rounds = [bench.round(k) for k in range(args.rounds)]
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     summary = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    print(json.dumps({"files": args.files, "folders": args.folders, "rounds": rounds,
-                      "median": summary, "load": os.getloadavg()}, indent=2))
+    if args.dvc:
+        # The ratio of the medians, besides each round's own (which the rounds list).
+        summary["push_ratio_of_medians"] = summary["dvc_push"] / summary["upload"]
+        summary["pull_ratio_of_medians"] = summary["dvc_pull"] / summary["clone"]
+    result = {"files": args.files, "folders": args.folders, "tools": versions,
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform()},
+              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "seconds_total": round(time.perf_counter() - started, 1),
+              "rounds": rounds, "median": summary, "load": os.getloadavg()}
+    print(json.dumps(result, indent=2))
+    if args.dvc and args.profile is None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"results: {RESULTS}", file=sys.stderr)
     return 0
+
+
+def install_dvc(work: Path) -> str:
+    """Install DVC into a virtualenv of its own in ``work`` (once); return its executable."""
+    venv = work / "tools" / "dvc"
+    dvc = venv / "bin" / "dvc"
+    if not dvc.exists():
+        print("bench: installing dvc into its own virtualenv (pip install dvc)",
+              file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc"],
+                             capture_output=True, text=True)
+        if pip.returncode != 0:
+            raise SystemExit(f"bench: pip install dvc failed:\n{pip.stderr[-3000:]}")
+    return str(dvc)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,13 @@ _LINE = re.compile(rb"(blob|exec|link|proxy|tree) ([0-9a-f]{64}) (0|[1-9][0-9]*)
 
 
 def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry],
-               proxies: dict[str, tuple[str, str]] | None = None) -> str:
+               proxies: dict[str, tuple[str, str]] | None = None,
+               checked: bool = False) -> str:
     """Write the trees for staged ``entries`` (any order) and return the root tree's id.
 
     Every blob must already be in ``odb``: a tree never names an object this store lacks.
+    ``checked``: the caller has just seen each of them there, inside the same batch (an
+    upload stores lost blobs again first), so they are not looked for a second time.
     A path of ``proxies`` (path → (id of the bytes, id of the descriptor), see
     :meth:`~ama.plumbing.index.Index.staged_proxies`) staged with those bytes becomes a
     ``proxy`` entry naming its descriptor, which must be in ``odb`` (its bytes need not).
@@ -57,19 +60,20 @@ def write_tree(odb: ObjectDatabase, entries: Iterable[IndexEntry],
             e = e._replace(id=proxy[1], mode=MODE_PROXY)
         node[name] = e
     with odb.batch():
-        oid, _size = _write_node(odb, root, "")
+        oid, _size = _write_node(odb, root, "", checked)
     return oid
 
 
-def _write_node(odb: ObjectDatabase, node: dict[str, object], where: str) -> tuple[str, int]:
+def _write_node(odb: ObjectDatabase, node: dict[str, object], where: str,
+                checked: bool = False) -> tuple[str, int]:
     entries = []
     for name, child in node.items():
         if isinstance(child, dict):
-            oid, size = _write_node(odb, child, f"{where}{name}/")
+            oid, size = _write_node(odb, child, f"{where}{name}/", checked)
             entries.append(TreeEntry("tree", oid, size, name))
         else:
             assert isinstance(child, IndexEntry)
-            if not odb.has(child.id):
+            if not (checked or odb.has(child.id)):
                 raise NotFound(
                     f"{child.path} is staged as {child.id}, which is not in the object database",
                     f"stage it again with 'ama update-index --add {child.path}'",

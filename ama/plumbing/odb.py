@@ -49,6 +49,9 @@ from ama.plumbing.lock import store_in_use
 from ama.plumbing.parallel import PARALLEL_FROM, forked, shares, workers
 
 _TEMP_PREFIX = ".tmp-"
+# From this many ids, :meth:`FileObjectDatabase.lacking` lists the object folders rather than
+# stat each id: 256 listings cost less than 2,000 stats.
+LIST_FROM = 2_000
 T = TypeVar("T")
 
 
@@ -219,6 +222,31 @@ class FileObjectDatabase:
         if self._pending is not None and oid in self._pending:
             return True
         return os.path.exists(f"{self._base}/{oid[:2]}/{oid[2:]}")
+
+    def lacking(self, ids: Iterable[str]) -> list[str]:
+        """Return the ``ids`` that are not stored (nor written in the current batch), in
+        order. From :data:`LIST_FROM` ids on, the object folders are listed (256 at most)
+        instead of one stat per id."""
+        ids = list(ids)
+        if len(ids) < LIST_FROM:
+            return [oid for oid in ids if not self.has(oid)]
+        listed: dict[str, set[str]] = {}
+        lacking = []
+        for oid in ids:
+            names = listed.get(oid[:2])
+            if names is None:
+                try:
+                    names = listed[oid[:2]] = set(os.listdir(f"{self._base}/{oid[:2]}"))
+                except (FileNotFoundError, NotADirectoryError):
+                    names = listed[oid[:2]] = set()
+            if oid[2:] not in names and not self.is_pending(oid):
+                lacking.append(oid)
+        return lacking
+
+    def is_pending(self, oid: str) -> bool:
+        """Return whether ``oid`` was written in the current :meth:`batch` (so it has no
+        name yet): what :meth:`has` adds to a look at the object's folder."""
+        return self._pending is not None and oid in self._pending
 
     def get(self, oid: str) -> bytes:
         """Return the bytes of ``oid`` after checking they hash to it.
@@ -403,11 +431,14 @@ class FileObjectDatabase:
         self.write_hashed(oid, data)
         return oid
 
-    def write_hashed(self, oid: str, data: bytes) -> bool:
+    def write_hashed(self, oid: str, data: bytes | memoryview, lacking: bool = False) -> bool:
         """Store ``data``, which the caller has just hashed to ``oid`` itself, unless it is
         stored already; return whether it was added. A clone hashes each packed object as
-        it reads it: this spares the bytes a second hash and the store a second look."""
-        if self.has(oid):
+        it reads it: this spares the bytes a second hash and the store a second look.
+        ``lacking``: the caller saw the store lack ``oid`` in this batch (a listing of its
+        folder), so it is not looked for again; should another command store it meanwhile,
+        the same bytes take its name at the end of the batch."""
+        if self.is_pending(oid) if lacking else self.has(oid):
             return False
         if self._pending is None:
             with self.batch():
@@ -416,7 +447,7 @@ class FileObjectDatabase:
             self._write_temp(oid, data)
         return True
 
-    def _write_temp(self, oid: str, data: bytes) -> None:
+    def _write_temp(self, oid: str, data: bytes | memoryview) -> None:
         """Write ``data`` to a new read-only sealed temp file, renamed to ``oid`` when the
         batch ends."""
         assert self._pending is not None

@@ -199,29 +199,10 @@ def refetch(transport: Transport, project: str, odb: FileObjectDatabase,
     return repaired
 
 
-# From this many ids, which the store holds is read from its folders' listings (one per
-# two-hex-digit folder, 256 at most) rather than asked with one stat per id.
-_LIST_FROM = 2_000
-
-
 def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str, int]]:
     """The (id, size) of ``wanted`` that ``odb`` does not hold, in ``wanted``'s order."""
-    if len(wanted) < _LIST_FROM:
-        return [(oid, size) for oid, size in wanted.items() if not odb.has(oid)]
-    base = os.fspath(odb.root)
-    listed: dict[str, set[str]] = {}
-    todo = []
-    for oid, size in wanted.items():
-        names = listed.get(oid[:2])
-        if names is None:
-            try:
-                names = listed[oid[:2]] = set(os.listdir(f"{base}/{oid[:2]}"))
-            except (FileNotFoundError, NotADirectoryError):
-                names = listed[oid[:2]] = set()
-        # Not listed: asked again, which also sees objects pending in an unfinished batch.
-        if oid[2:] not in names and not odb.has(oid):
-            todo.append((oid, size))
-    return todo
+    lacking = set(odb.lacking(wanted))
+    return [(oid, size) for oid, size in wanted.items() if oid in lacking]
 
 
 # A pack is fetched whole when at least this share of its bytes is needed, else as ranges.

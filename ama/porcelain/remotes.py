@@ -52,6 +52,30 @@ _WORKERS = 4
 _CHUNK = 256
 
 
+def _runs(items: list[wire.ObjectFile], limit: int = 8 << 20) -> Iterator[list[wire.ObjectFile]]:
+    """Split ``items`` of an ``object_files`` answer (packed ones sorted by pack and offset)
+    into runs of packed objects that lie end to end in one pack, up to ``limit`` bytes, and
+    single other items."""
+    run: list[wire.ObjectFile] = []
+    end = start = 0
+    path = None
+    for item in items:
+        where = item.get("pack")
+        if run and (where is None or where["path"] != path or where["offset"] != end
+                    or end + where["length"] - start > limit):
+            yield run
+            run = []
+        if where is None:
+            yield [item]
+            continue
+        if not run:
+            path, start = where["path"], where["offset"]
+        run.append(item)
+        end = where["offset"] + where["length"]
+    if run:
+        yield run
+
+
 class UnknownRemote(NotFound):
     """A remote name that is not configured."""
 
@@ -479,7 +503,8 @@ class InProcessTransport:
                       on_bytes: Callable[[int], None] | None = None) -> int:
         """Reflink or copy objects from the remote's storage into ``odb``, re-hashing each,
         a few threads at a time; objects the storage keeps elsewhere are streamed. Call
-        inside ``odb.batch()``: the objects become durable and visible when it ends."""
+        inside ``odb.batch()``, with objects that the store was seen to lack in it: they
+        become durable and visible when it ends."""
         answer: wire.ObjectFiles = self._call("object_files", project,
                                               [oid for oid, _ in objects])
         missing = [item for item in answer["objects"] if "error" in item]
@@ -500,8 +525,11 @@ class InProcessTransport:
             added = 0
             packs: dict[str, BinaryIO] = {}
             try:
-                for item in chunk:
-                    added += self._receive_one(project, item, odb, packs, on_bytes)
+                for run in _runs(chunk):
+                    if len(run) > 1:
+                        added += self._receive_run(run, odb, packs)
+                    else:
+                        added += self._receive_one(project, run[0], odb, packs, on_bytes)
             finally:
                 for f in packs.values():
                     f.close()
@@ -521,6 +549,33 @@ class InProcessTransport:
                     future.cancel()
                 raise
         return count
+
+    @staticmethod
+    def _receive_run(run: list[wire.ObjectFile], odb: FileObjectDatabase,
+                     packs: dict[str, BinaryIO]) -> int:
+        """Bring in objects that lie end to end in one pack file (see :func:`_runs`): one
+        read for all, each hashed against its id before it enters the store."""
+        places = [item["pack"] for item in run]  # runs are made of packed objects only
+        first, last = places[0], places[-1]
+        assert first is not None and last is not None
+        path = first["path"]
+        f = packs.get(path)
+        if f is None:
+            f = packs[path] = open(path, "rb")
+        f.seek(first["offset"])
+        data = memoryview(f.read(last["offset"] + last["length"] - first["offset"]))
+        added = at = 0
+        for item, where in zip(run, places, strict=True):
+            assert where is not None
+            length = where["length"]
+            piece = data[at:at + length]
+            at += length
+            actual = hash_bytes(piece)
+            if actual != item["id"] or len(piece) != length:
+                raise CorruptObject(item["id"], path, actual)
+            # Listed as lacking by this very batch (download's _lacking): no look again.
+            added += odb.write_hashed(actual, piece, lacking=True)
+        return added
 
     def _receive_one(self, project: str, item: wire.ObjectFile, odb: FileObjectDatabase,
                      packs: dict[str, BinaryIO],

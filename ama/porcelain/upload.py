@@ -148,7 +148,7 @@ def _upload(asset: Asset, message: str, metadata: Any, bump: str, progress: Prog
         # The trees and the manifest become durable together: one sync, not one each.
         with odb.batch():
             _store_lost(asset, odb, entries)
-            tree = write_tree(odb, entries, index.staged_proxies())
+            tree = write_tree(odb, entries, index.staged_proxies(), checked=True)
             parent = read_manifest(odb, head.manifest) if head.manifest else None
             # Metadata and inputs carry over from the parent unless new ones are given.
             meta = given if given is not None else (dict(parent.metadata) if parent else {})
@@ -276,7 +276,7 @@ def _store_lost(asset: Asset, odb: FileObjectDatabase, entries: list[IndexEntry]
     (the index is not trusted to name only stored objects: one existence check per staged
     file). Raises :class:`~ama.plumbing.odb.MissingObject` naming the file when its bytes
     changed."""
-    lost = {e.id for e in entries if not odb.has(e.id)}
+    lost = set(odb.lacking(e.id for e in entries))
     if not lost:
         return
     from ama.plumbing.hashing import hash_file

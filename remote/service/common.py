@@ -93,6 +93,22 @@ class Problem(_Found, total=False):
     repaired: bool
 
 
+def id_among(s: Session, column: Any, unique: list[str]) -> Any:
+    """The condition that ``column`` is one of the ids ``unique`` (sorted, no two alike),
+    with the ids as one parameter however many there are: split into an array by
+    PostgreSQL, a JSON array that SQLite unpacks with json_each. Negotiating 100,000 ids so
+    neither binds 100,000 parameters nor runs dozens of IN (…) queries."""
+    if len(unique) == 1:
+        return column == unique[0]
+    if s.get_bind().dialect.name == "postgresql":
+        # One text parameter split by the server: psycopg would quote-check each element
+        # of a 100,000-element array parameter (ids are hex, never holding a comma).
+        split = func.string_to_array(bindparam("ids", ",".join(unique), type_=Text), ",")
+        return column == any_(split)
+    listed = func.json_each(json.dumps(unique)).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
 def upsert_objects(s: Session, values: list[ObjectRow], replace: bool) -> None:
     """Insert object rows (every column of :class:`StoredObject`); a row already there for
     the same project and id is overwritten when ``replace``, else kept as it is."""
@@ -256,17 +272,8 @@ class ServiceBase:
         cols: list[Any] = [StoredObject.oid, StoredObject.size, StoredObject.verified]
         if with_data:
             cols += [StoredObject.data, StoredObject.kind]
-        if len(unique) == 1:
-            match = StoredObject.oid == unique[0]
-        elif s.get_bind().dialect.name == "postgresql":
-            # One text parameter split by the server: psycopg would quote-check each element
-            # of a 100,000-element array parameter (ids are hex, never holding a comma).
-            split = func.string_to_array(bindparam("ids", ",".join(unique), type_=Text), ",")
-            match = StoredObject.oid == any_(split)
-        else:
-            listed = func.json_each(json.dumps(unique)).table_valued("value")
-            match = StoredObject.oid.in_(select(listed.c.value))
-        query = select(*cols).where(StoredObject.project_id == project_id, match)
+        query = select(*cols).where(StoredObject.project_id == project_id,
+                                    id_among(s, StoredObject.oid, unique))
         return {row[0]: row for row in s.execute(query)}
 
     def _upsert_object(self, s: Session, project_id: int, oid: str, size: int, verified: bool,

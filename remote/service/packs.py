@@ -9,29 +9,28 @@ deleted and none of its members is recorded from it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import BinaryIO, TypedDict
+from typing import Any, BinaryIO, TypedDict
 
-from sqlalchemy import Row, Text, any_, bindparam, func, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing import pack, wire
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
-from ama_remote.models import Pack, PackedObject
+from ama_remote.models import Pack, PackedObject, StoredObject
 from ama_remote.service.common import (
     Caller,
     ObjectRow,
     Problem,
     ServiceBase,
+    id_among,
     upsert_objects,
 )
 from ama_remote.storage.base import (
     Backend,
     Bounded,
-    HasLocalPaths,
     ObjectMissing,
     PutsFiles,
     object_key,
@@ -71,17 +70,26 @@ class Packs(ServiceBase):
         unique = sorted(set(ids))
         if not unique:
             return {}
-        if len(unique) == 1:
-            match = PackedObject.oid == unique[0]
-        elif s.get_bind().dialect.name == "postgresql":
-            split = func.string_to_array(bindparam("ids", ",".join(unique), type_=Text), ",")
-            match = PackedObject.oid == any_(split)
-        else:
-            listed = func.json_each(json.dumps(unique)).table_valued("value")
-            match = PackedObject.oid.in_(select(listed.c.value))
         query = select(PackedObject.oid, PackedObject.pid, PackedObject.offset,
-                       PackedObject.length).where(PackedObject.project_id == project_id, match)
+                       PackedObject.length).where(PackedObject.project_id == project_id,
+                                                  id_among(s, PackedObject.oid, unique))
         return {row[0]: row for row in s.execute(query)}
+
+    @staticmethod
+    def _placed_rows(s: Session, project_id: int, ids: list[str]) -> list[Any]:
+        """Rows (oid, size, verified, pid, offset, length) of the ids the project holds,
+        with where each lies in a pack (pid None for a loose object): one query, the
+        objects joined to their places, where a download would otherwise ask twice."""
+        unique = sorted(set(ids))
+        if not unique:
+            return []
+        query = (select(StoredObject.oid, StoredObject.size, StoredObject.verified,
+                        PackedObject.pid, PackedObject.offset, PackedObject.length)
+                 .outerjoin(PackedObject, (PackedObject.project_id == StoredObject.project_id)
+                            & (PackedObject.oid == StoredObject.oid))
+                 .where(StoredObject.project_id == project_id,
+                        id_among(s, StoredObject.oid, unique)))
+        return list(s.execute(query))
 
     def announce_pack(self, caller: Caller, project: str, pid: str, size: int,
                       href_prefix: str = "") -> wire.PackAnswer:
@@ -279,17 +287,6 @@ class Packs(ServiceBase):
         if where is not None:
             return open_range(storage, pack_key(where.pid), where.offset, where.length)
         return storage.open(object_key(oid))
-
-    def _local_pack_paths(self, storage: Backend,
-                          rows: dict[str, Row[str, str, int, int]]
-                          ) -> dict[str, wire.PackFile]:
-        """For the embedded remote: oid -> {"path","offset","length"} of its pack file."""
-        if not isinstance(storage, HasLocalPaths):
-            return {}
-        # A path per pack, not per member: 100,000 members lie in a few packs.
-        paths = {pid: storage.local_path(pack_key(pid)) for pid in {r.pid for r in rows.values()}}
-        return {oid: {"path": paths[r.pid], "offset": r.offset, "length": r.length}
-                for oid, r in rows.items()}
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend
                     ) -> tuple[list[Problem], set[str]]:

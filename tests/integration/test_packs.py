@@ -189,3 +189,21 @@ def test_the_embedded_remote_round_trips_small_files_in_packs(tmp_path: Path) ->
     # Each object entered the other store loose, as every store keeps them.
     store = tmp_path / "other-home" / "objects"
     assert sum(1 for p in store.rglob("*") if p.is_file() and len(p.name) == 62) == 203
+    # A member changed in the pack file: a clone reads the run of members holding it at
+    # once and hashes each; it refuses the lot, and none of them enters a third store.
+    changed = blake3(b"small file 100\n").hexdigest()
+    with open(packs[0], "rb") as f:
+        members = pack.read_index(f, "on disk")
+    hit = next(member for member in members if member.id == changed)
+    packs[0].chmod(0o644)
+    with open(packs[0], "r+b") as f:
+        f.seek(hit.offset)
+        f.write(b"S")
+    third = {"AMA_HOME": str(tmp_path / "third-home")}
+    ama("remote", "add", "team", (home / "remote").as_uri(), cwd=tmp_path, env=third)
+    ama("remote", "default", "team", cwd=tmp_path, env=third)
+    refused = ama("clone", "data/1", "-d", "clone3", cwd=tmp_path, env=third, code=1)
+    assert changed in refused.stderr and "corrupt" in refused.stderr
+    store = tmp_path / "third-home" / "objects"
+    blobs = {blake3(f"small file {n}\n".encode()).hexdigest() for n in range(200)}
+    assert not [p for p in store.rglob("*") if p.parent.name + p.name in blobs]

@@ -319,3 +319,18 @@ def test_write_hashed_stores_bytes_once_under_the_given_id(tmp_path: Path) -> No
     assert odb.get(oid) == data
     assert odb.write_hashed(oid, data) is False
     assert odb.write(data) == oid
+
+
+@pytest.mark.parametrize("count", [10, 2_500])
+def test_lacking_names_what_is_neither_stored_nor_pending_in_order(tmp_path: Path,
+                                                                   count: int) -> None:
+    # 10 ids are looked for one by one; 2,500 through the folders' listings.
+    db = FileObjectDatabase(tmp_path / "objects")
+    ids = [hash_bytes(b"%d" % n) for n in range(count)]
+    with db.batch():
+        db.write(b"0")
+    with db.batch():
+        db.write(b"1")  # pending: not on disk yet
+        assert not (tmp_path / "objects" / ids[1][:2] / ids[1][2:]).exists()
+        assert db.lacking(ids) == ids[2:]
+    assert db.lacking(reversed(ids)) == list(reversed(ids[2:]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,50 @@ def test_a_pack_makes_every_member_present_and_downloads_name_its_ranges(
     assert service.announce_pack(admin, "lab", pid, len(data)) == {
         "id": pid, "size": len(data), "objects": len(objects)}
     assert service.fsck() == []
+
+
+def test_object_files_places_packed_and_loose_objects_in_one_query(
+        service: Service, admin: Caller, tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from tests.unit.remote.test_bulk_objects import write_objects
+
+    _, packed = build({f"f{i}.bin": os.urandom(100 + i) for i in range(40)})
+    pid, data = _pack(packed)
+    service.put_pack(admin, "lab", pid, io.BytesIO(data), len(data))
+    loose = {oid: b for oid, b in build({"loose.txt": os.urandom(3000)})[1].items()
+             if oid not in packed}
+    service.put_object_files(admin, "lab", write_objects(tmp_path / "client", loose))
+    unknown = "0" * 64
+
+    def placed(ids: list[str]) -> tuple[list[dict[str, Any]], int]:
+        statements: list[str] = []
+
+        def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+            statements.append(statement)
+
+        event.listen(service.db.engine, "before_cursor_execute", count)
+        try:
+            answer = service.object_files(admin, "lab", ids)["objects"]
+        finally:
+            event.remove(service.db.engine, "before_cursor_execute", count)
+        # Statements that read objects or where they lie (not the project's and role's).
+        return answer, sum("objects" in q.partition("FROM")[2].split()[0] for q in statements
+                           if "FROM" in q)
+
+    ids = [*packed, *loose, unknown]
+    answer, queries = placed(ids)
+    assert [a["id"] for a in answer] == ids
+    for item in answer[:len(packed)]:
+        where = item["pack"]
+        assert item["path"] is None and where["path"] == str(_stored(tmp_path, pid))
+        assert data[where["offset"]:where["offset"] + where["length"]] == packed[item["id"]]
+        assert item["size"] == len(packed[item["id"]])
+    for item in answer[len(packed):-1]:
+        assert Path(item["path"]).read_bytes() == loose[item["id"]] and "pack" not in item
+    assert answer[-1]["error"]["code"] == 404
+    # The objects with their places in one query, for 2 ids as for 40.
+    assert queries == 1 and placed(ids[:2])[1] == 1
 
 
 def test_a_pack_with_one_bad_member_is_refused_whole(service: Service, admin: Caller,
