@@ -10,14 +10,20 @@ server reaches S3 through its proxy too, so the presigned URLs it hands out name
 proxy, and every byte the client or the server moves pays the latency. Each command runs
 as a whole subprocess, as a user runs it, once per latency (each step changes what the
 next one sees). Everything lives in one temp folder under /tmp, removed at the end
-(``--keep`` keeps it). The table goes to stdout and the same figures to
-``bench/results/wan.json``.
+(``--keep`` keeps it). The files are spread over 1,000 folders (``--folders``). The table
+goes to stdout and the same figures to ``bench/results/wan.json`` (``--out`` names
+another file, so that runs at different latencies keep their own).
 
 Columns: seconds; requests and connections the ama-server saw; requests to S3 from the
 client (presigned URLs; all of DVC's) and from the server (its own, signed in headers),
-and S3 connections. moto's server closes every connection after one answer (and gunicorn's
-sync workers do too), so against them connections equal requests whatever the client
-does. A command that fails is reported with its exit code and last line of error.
+and S3 connections; for ama, all its requests (server and S3) per 1,000 files; the peak
+resident memory of the command (with the children it waited for, from ``wait4``). moto's
+server closes every connection after one answer (and gunicorn's sync workers do too), so
+against them connections equal requests whatever the client does. A command that fails is
+reported with its exit code and last line of error; one that runs past its timeout
+(``--timeout``, ``--dvc-timeout`` for DVC's) is stopped and shown as "> N s (stopped)".
+Each upload's and clone's result is checked: the clone must hold every file of the data
+with its size, or the row says what is wrong.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,23 +74,49 @@ class Row:
     s3_server_requests: int
     s3_connections: int
     error: str = ""
+    peak_rss_mb: float | None = None
+    timeout: float | None = None
+    files: int | None = None
+    requests_per_1000: float | None = None
+    checked: bool | None = None
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float
-         ) -> tuple[float, int, str]:
+         ) -> tuple[float, int, str, float]:
     """Run a command; return (seconds, exit code, the last line of its stderr that names
-    an error, else its last line)."""
+    an error, else its last line, and its peak resident memory in MB with that of the
+    children it waited for). A command still running after ``timeout`` seconds is killed
+    with its process group and given the exit code -1."""
     start = time.monotonic()
-    try:
-        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        code, err = done.returncode, done.stderr
-    except subprocess.TimeoutExpired as e:
-        code, err = -1, f"timed out after {timeout:.0f} s; {e.stderr or ''}"
-    seconds = time.monotonic() - start
-    lines = [line for line in str(err).splitlines() if line.strip()]
+    with tempfile.TemporaryFile() as err_file:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=err_file, start_new_session=True)
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - start
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
+    if stopped.is_set():
+        code, err = -1, f"stopped after {timeout:.0f} s; {err}"
+    lines = [line for line in err.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
-    return seconds, code, ((errors or lines)[-1] if code and lines else "")
+    # ru_maxrss is in KiB on Linux.
+    return (seconds, code, ((errors or lines)[-1] if code and lines else ""),
+            usage.ru_maxrss / 1024)
 
 
 def _check(args: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -92,41 +126,97 @@ def _check(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def make_data(root: Path, files: int, size: int) -> Path:
-    """``files`` files of ``size`` distinct bytes, 1,000 to a folder."""
+def make_data(root: Path, files: int, size: int, folders: int = 1000) -> Path:
+    """``files`` files of ``size`` distinct bytes, spread evenly over ``folders`` folders
+    (fewer when there are fewer files)."""
     data = root / "data"
+    folders = max(1, min(folders, files))
     for n in range(files):
-        folder = data / f"d{n // 1000:04}"
-        if n % 1000 == 0:
-            folder.mkdir(parents=True)
-        (folder / f"f{n:06}.bin").write_bytes(os.urandom(size))
+        folder = data / f"d{n * folders // files:04}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n:06}.bin").write_bytes(n.to_bytes(8, "little")
+                                              + os.urandom(max(0, size - 8)))
     return data
+
+
+def sizes_of(tree: Path) -> dict[str, int]:
+    """Every file below ``tree`` by name (the benchmark's names are unique) → size."""
+    found: dict[str, int] = {}
+    for folder, _dirs, names in os.walk(tree):
+        for name in names:
+            found[name] = os.stat(os.path.join(folder, name)).st_size
+    return found
+
+
+def check_copy(expected: dict[str, int], tree: Path) -> str:
+    """What is wrong with the copy in ``tree`` of files ``expected`` (name → size), or
+    ""; the stores' own files (.ama, .dvc*) are not counted."""
+    if not tree.is_dir():
+        return f"check failed: {tree.name} was not made"
+    got = {name: size for name, size in sizes_of(tree).items() if name in expected}
+    missing = len(expected) - len(got)
+    wrong = sum(1 for name, size in got.items() if expected[name] != size)
+    if missing or wrong:
+        return (f"check failed: {missing} of {len(expected)} files missing, {wrong} of "
+                "another size")
+    return ""
 
 
 class Bench:
     def __init__(self, tmp: Path, data: Path, s3_endpoint: str, timeout: float,
-                 dvc: str | None) -> None:
+                 dvc: str | None, dvc_timeout: float | None = None) -> None:
         self.tmp = tmp
         self.data = data
         self.s3_endpoint = s3_endpoint
         self.timeout = timeout
         self.dvc = dvc
+        self.dvc_timeout = dvc_timeout or timeout
+        self.expected: dict[Path, dict[str, int]] = {}
+        self.out: Path | None = None
+        self.meta: dict[str, Any] = {}
         self.rows: list[Row] = []
         self.client_env: dict[str, str] = {}
 
+    def save(self) -> None:
+        """Write the figures so far to ``out``: a long run that dies keeps its rows."""
+        if self.out is None:
+            return
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps({
+            **self.meta, "machine": {**self.meta.get("machine", {}), "load": os.getloadavg()},
+            "rows": [asdict(r) for r in self.rows]}, indent=2) + "\n")
+
+    def files_of(self, data: Path) -> dict[str, int]:
+        if data not in self.expected:
+            self.expected[data] = sizes_of(data)
+        return self.expected[data]
+
     def measure(self, rtt: float, tool: str, operation: str, args: list[str], cwd: Path,
-                env: dict[str, str], s3: WanProxy, server: WanProxy | None) -> Row:
+                env: dict[str, str], s3: WanProxy, server: WanProxy | None,
+                data: Path | None = None, copy: Path | None = None) -> Row:
+        """Run one command and record its row; ``copy``, when given, is the folder that
+        must then hold every file of ``data`` with its size."""
         s3.reset_counts()
         if server is not None:
             server.reset_counts()
-        seconds, code, error = _run(args, cwd, env, self.timeout)
+        timeout = self.timeout if tool == "ama" else self.dvc_timeout
+        seconds, code, error, rss = _run(args, cwd, env, timeout)
         # With no ama-server in between (DVC), every S3 request is the client's own.
         client = s3.count(path=SIGNED) if server is not None else s3.count()
+        expected = self.files_of(data or self.data)
         row = Row(rtt, tool, operation, round(seconds, 2), code,
                   server.count() if server else None, server.connections if server else None,
-                  client, s3.count() - client, s3.connections, error)
+                  client, s3.count() - client, s3.connections, error,
+                  peak_rss_mb=round(rss, 1), timeout=timeout, files=len(expected))
+        total = s3.count() + (server.count() if server else 0)
+        row.requests_per_1000 = round(total * 1000 / max(1, len(expected)), 2)
+        if copy is not None and code == 0:
+            problem = check_copy(expected, copy)
+            row.checked = not problem
+            row.error = row.error or problem
         self.rows.append(row)
         print(_line(row), flush=True)
+        self.save()
         return row
 
     def ama(self, rtt: float, data: Path | None = None, label: str = "") -> None:
@@ -168,14 +258,14 @@ class Bench:
         if label:
             self._killed_upload(rtt, root, ama, env, s3, remote, data, label, bucket)
         self.measure(rtt, "ama", "upload" + label, [ama, "upload", "-q", "-m", "far"], work,
-                     env, s3, remote)
+                     env, s3, remote, data)
         other = {**env, "AMA_HOME": str(root / "other-home")}
         for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
                      ["auth", "login", "--token", token, "--remote", "far"],
                      ["config", "set", "project.active", PROJECT]):
             _check([ama, *args], root, other)
         self.measure(rtt, "ama", "clone" + label, [ama, "clone", "-q", "data/1", "-d", "clone"],
-                     root, other, s3, remote)
+                     root, other, s3, remote, data, root / "clone")
 
     def _killed_upload(self, rtt: float, root: Path, ama: str, env: dict[str, str],
                        s3: WanProxy, remote: WanProxy, data: Path, label: str,
@@ -237,10 +327,16 @@ class Bench:
                          ["remote", "modify", "far", "endpointurl", s3.url],
                          ["add", "-q", "data"]):
                 _check([dvc, *args], repo, env)
-            self.measure(rtt, "dvc", "push" + label, [dvc, "push", "-q"], repo, env, s3, None)
+            data = data or self.data
+            push = self.measure(rtt, "dvc", "push" + label, [dvc, "push", "-q"], repo, env,
+                                s3, None, data)
+            if push.code:
+                print(f"      dvc pull{label} not run: the push did not finish", flush=True)
+                return
             shutil.rmtree(repo / ".dvc" / "cache")
             shutil.rmtree(repo / "data")
-            self.measure(rtt, "dvc", "pull" + label, [dvc, "pull", "-q"], repo, env, s3, None)
+            self.measure(rtt, "dvc", "pull" + label, [dvc, "pull", "-q"], repo, env, s3, None,
+                         data, repo / "data")
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -299,17 +395,24 @@ def make_large(root: Path, count: int, mib: int) -> Path:
     return data
 
 
-HEAD = (f"{'rtt':>5} {'tool':4} {'operation':12} {'seconds':>8} {'exit':>4} "
-        f"{'server req':>10} {'conn':>6} {'S3 client':>9} {'S3 server':>9} {'S3 conn':>7}")
+HEAD = (f"{'rtt':>5} {'tool':4} {'operation':12} {'seconds':>15} {'exit':>4} "
+        f"{'server req':>10} {'conn':>6} {'S3 client':>9} {'S3 server':>9} {'S3 conn':>7} "
+        f"{'req/1k':>7} {'RSS MB':>7}")
 
 
 def _line(row: Row) -> str:
     def n(value: int | None) -> str:
         return "-" if value is None else str(value)
 
-    line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:12} {row.seconds:>8.2f} "
+    seconds = (f"> {row.timeout:.0f} (stopped)" if row.code == -1 and row.timeout
+               else f"{row.seconds:.2f}")
+    per = "-" if row.tool != "ama" or row.requests_per_1000 is None else \
+        f"{row.requests_per_1000:.2f}"
+    rss = "-" if row.peak_rss_mb is None else f"{row.peak_rss_mb:.0f}"
+    line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:12} {seconds:>15} "
             f"{row.code:>4} {n(row.server_requests):>10} {n(row.server_connections):>6} "
-            f"{row.s3_client_requests:>9} {row.s3_server_requests:>9} {row.s3_connections:>7}")
+            f"{row.s3_client_requests:>9} {row.s3_server_requests:>9} {row.s3_connections:>7} "
+            f"{per:>7} {rss:>7}")
     return line + (f"  {row.error}" if row.error else "")
 
 
@@ -330,8 +433,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="round-trip times in milliseconds, comma-separated")
     parser.add_argument("--files", type=int, default=2000, help="how many files (2,000)")
     parser.add_argument("--size", type=int, default=1024, help="bytes per file (1 KiB)")
+    parser.add_argument("--folders", type=int, default=1000,
+                        help="how many folders the files are spread over (1,000)")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds before a command is given up")
+    parser.add_argument("--dvc-timeout", type=float,
+                        help="seconds before a DVC command is stopped (default: --timeout)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="where the figures go as JSON (bench/results/wan.json)")
     parser.add_argument("--dvc", help="a dvc with dvc-s3 to compare with, or 'install'")
     parser.add_argument("--tools", default="ama,dvc",
                         help="which of ama and dvc to run (dvc only with --dvc)")
@@ -351,14 +460,22 @@ def main(argv: list[str] | None = None) -> int:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ama-bench-wan."))
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     try:
         dvc = _install_dvc(tmp) if args.dvc == "install" else args.dvc
-        data = make_data(tmp, args.files, args.size)
-        bench = Bench(tmp, data, f"http://{host}:{port}", args.timeout, dvc)
+        data = make_data(tmp, args.files, args.size, args.folders)
+        bench = Bench(tmp, data, f"http://{host}:{port}", args.timeout, dvc,
+                      args.dvc_timeout)
+        bench.out = args.out
+        bench.meta = {
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "load_at_start": load},
+            "files": args.files, "size": args.size, "folders": min(args.folders, args.files),
+            "rtt_ms": rtts}
         if args.threshold:
             bench.client_env["AMA_MULTIPART_THRESHOLD"] = str(args.threshold)
         large = None
@@ -366,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
             count, _, mib = args.large.partition("x")
             large = make_large(tmp, int(count), int(mib))
             print(f"large: {count} files of {mib} MiB")
-        print(f"{args.files} files of {args.size} bytes; requests counted at the proxies")
+        print(f"{args.files} files of {args.size} bytes in {min(args.folders, args.files)} "
+              f"folders; requests counted at the proxies; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(HEAD, flush=True)
         tools = args.tools.split(",")
         for rtt in rtts:
@@ -378,12 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.ama(rtt, large, "-large")
             if dvc and "dvc" in tools and large is not None:
                 bench.dvc_flow(rtt, large, "-large")
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "load": os.getloadavg()},
-            "files": args.files, "size": args.size,
-            "rows": [asdict(r) for r in bench.rows]}, indent=2) + "\n")
+        bench.save()
     finally:
         moto.stop()
         if args.keep:
