@@ -418,22 +418,18 @@ class Version:
             raise IsADirectory(f"{path} is a folder of {self.name}/{self.version}",
                                "open one of its files; list them with .files()")
         if kind == "proxy":
-            return self._proxied(path, oid), size
+            return self._proxied(path, oid, size), size
         return oid, size
 
-    def _proxied(self, path: str, descriptor_id: str) -> str:
-        """The id of the proxy file ``path``'s bytes, fetched from its source into the
-        asset store (verified) when it lacks them."""
-        from ama.plumbing.objects import InvalidObject
-        from ama.plumbing.proxy import parse_descriptor
+    def _proxied(self, path: str, descriptor_id: str, size: int) -> str:
+        """The id of the proxy file ``path``'s bytes (``size`` by its tree entry), fetched
+        from its source into the asset store (verified) when it lacks them."""
+        from ama.plumbing.proxy import file_descriptor
         from ama.porcelain.sources import fetch_proxy
 
         self.client._fetch([(descriptor_id, 0)])
         odb = self.client.store.objects
-        try:
-            descriptor = parse_descriptor(odb.get(descriptor_id))
-        except InvalidObject as e:
-            raise InvalidObject(f"{path}: {e.message}") from None
+        descriptor = file_descriptor(odb.get(descriptor_id), path, size)
         if not odb.has(descriptor.id):
             fetch_proxy(odb, path, descriptor)
         return descriptor.id

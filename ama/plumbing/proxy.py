@@ -134,3 +134,18 @@ def parse_descriptor(data: bytes, max_size: int | None = None) -> ProxyDescripto
         raise InvalidObject(f"proxy descriptor: its size {descriptor.size:,} is over the "
                             f"{max_size:,} bytes an object may have")
     return descriptor
+
+
+def file_descriptor(data: bytes, path: str, size: int) -> ProxyDescriptor:
+    """The descriptor ``data`` of the proxy file ``path`` whose tree entry says ``size``
+    bytes; raises :class:`InvalidObject` naming the file for a descriptor no client may
+    follow or one that describes another size (a remote that lets such a version through
+    would otherwise hand out bytes of a size no listing showed)."""
+    try:
+        descriptor = parse_descriptor(data)
+    except InvalidObject as e:
+        raise InvalidObject(f"{path}: {e.message}") from None
+    if descriptor.size != size:
+        raise InvalidObject(f"{path}: its descriptor says {descriptor.size} bytes, its tree "
+                            f"{size}")
+    return descriptor

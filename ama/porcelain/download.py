@@ -28,7 +28,7 @@ from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
-from ama.plumbing.objects import InvalidObject, check_paths
+from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
 from ama.plumbing.ranged import fetch_ranged
@@ -413,15 +413,9 @@ def _described(odb: FileObjectDatabase, path: str, did: str, size: int,
     """The entry of the proxy file ``path`` whose descriptor is ``did``, recorded in
     ``proxies``; raises :class:`~ama.plumbing.objects.InvalidObject` naming the file for a
     descriptor no client may follow."""
-    from ama.plumbing.proxy import parse_descriptor
+    from ama.plumbing.proxy import file_descriptor
 
-    try:
-        descriptor = parse_descriptor(odb.get(did))
-    except InvalidObject as e:
-        raise InvalidObject(f"{path}: {e.message}") from None
-    if descriptor.size != size:
-        raise InvalidObject(f"{path}: its descriptor says {descriptor.size} bytes, its tree "
-                            f"{size}")
+    descriptor = file_descriptor(odb.get(did), path, size)
     proxies[path] = (did, descriptor)
     return IndexEntry(path, descriptor.id, size)
 

@@ -187,21 +187,14 @@ class _Fetch:
         """Turn each proxy of ``files`` into the file its descriptor describes (fetched
         and checked: :func:`~ama.plumbing.proxy.parse_descriptor`); return path → (id of
         its bytes, id of its descriptor) for each."""
-        from ama.plumbing.objects import InvalidObject
-        from ama.plumbing.proxy import parse_descriptor
+        from ama.plumbing.proxy import file_descriptor
 
         found: dict[str, tuple[str, str]] = {}
         described = {p: f for p, f in files.items() if f is not None and f[0] == "proxy"}
         if described:
             self([f[1] for f in described.values()])
         for path, (_kind, did, size) in described.items():
-            try:
-                descriptor = parse_descriptor(self.odb.get(did))
-            except InvalidObject as e:
-                raise InvalidObject(f"{path}: {e.message}") from None
-            if descriptor.size != size:
-                raise InvalidObject(f"{path}: its descriptor says {descriptor.size} bytes, "
-                                    f"its tree {size}")
+            descriptor = file_descriptor(self.odb.get(did), path, size)
             files[path] = ("blob", descriptor.id, size)
             found[path] = (descriptor.id, did)
             self.descriptors[path] = descriptor

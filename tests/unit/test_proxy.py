@@ -11,7 +11,12 @@ from ama.plumbing.hashing import EMPTY_BLOB_ID, hash_bytes
 from ama.plumbing.index import read_tree_into
 from ama.plumbing.objects import InvalidObject, Tree, TreeEntry, object_type
 from ama.plumbing.odb import FileObjectDatabase
-from ama.plumbing.proxy import ProxyDescriptor, ProxyNotPlaceable, parse_descriptor
+from ama.plumbing.proxy import (
+    ProxyDescriptor,
+    ProxyNotPlaceable,
+    file_descriptor,
+    parse_descriptor,
+)
 
 CONTENT_ID = hash_bytes(b"content")
 
@@ -172,3 +177,14 @@ def test_a_tree_holding_a_proxy_and_a_link_flattens(tmp_path: Path) -> None:
     root = odb.write(Tree.of([TreeEntry("tree", sub, 12, "d")]).serialize())
     assert flatten_tree_ids(odb, root) == {"d/x.bin": ("proxy", descriptor),
                                            "d/y": ("link", target)}
+
+
+def test_a_proxy_files_descriptor_must_describe_the_size_its_tree_entry_says() -> None:
+    # What clone, switch and the Python API read before they fetch from a source: a
+    # remote that let a version through whose tree and descriptor disagree is named.
+    data = ProxyDescriptor("s3://bucket/data/x.bin", 7, CONTENT_ID, '"etag-1"', "v3").serialize()
+    assert file_descriptor(data, "data/x.bin", 7).size == 7
+    with pytest.raises(InvalidObject, match=r"data/x.bin: its descriptor says 7 bytes, its tree 8"):
+        file_descriptor(data, "data/x.bin", 8)
+    with pytest.raises(InvalidObject, match=r"^data/x.bin: not a proxy descriptor"):
+        file_descriptor(b"{}", "data/x.bin", 7)
