@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ama.plumbing import pack, ranged
+from ama.plumbing import pack, ranged, wire
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, ValidationFailed
@@ -111,9 +111,7 @@ def test_a_part_with_wrong_bytes_is_refused_and_nothing_is_verified(
     path.write_bytes(bytes(bad))
     client = HttpTransport(server.url, server.token)
     client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
-    plan = client.start_multipart(server.project, oid, len(data))
-    for part in plan["parts"]:
-        client.upload_part(part["action"], path, part["offset"], part["size"])
+    plan = _send_parts(client, server.project, oid, path)
     assert client.complete_multipart(server.project, oid, plan["upload_id"])["pending"]
     error = _settled(client, server.project, oid)["error"]
     assert error["code"] == 422
@@ -138,6 +136,28 @@ def _settled(client: HttpTransport, project: str, oid: str) -> dict[str, Any]:
 def _keys(s3_bucket: object) -> list[str]:
     client, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
     return [item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", [])]
+
+
+def _send_parts(client: HttpTransport, project: str, oid: str, path: Path
+                ) -> wire.MultipartUpload | wire.ObjectAnswer:
+    """Open an upload in parts of object ``oid`` and send every part of the file ``path``
+    as planned: the plan."""
+    plan = client.start_multipart(project, oid, path.stat().st_size)
+    for part in plan["parts"]:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+    return plan
+
+
+def _cloned_elsewhere(tmp_path: Path, server: RunningServer) -> bytes:
+    """Clone data/1 from ``server`` as another user's machine would, signed in with its
+    token: the bytes of its weights.bin."""
+    other = {"AMA_HOME": str(tmp_path / "other-home")}
+    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
+                 ("config", "set", "project.active", server.project),
+                 ("auth", "login", "--token", server.token)):
+        ama(*args, cwd=tmp_path, env=other)
+    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
+    return (tmp_path / "clone" / "weights.bin").read_bytes()
 
 
 def _join(home: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,13 +211,7 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     # Only the parts not stored were sent again: fewer than half of the object's bytes.
     assert sum(1 for r in s3.requests if r.method == "PUT" and "partNumber=" in r.target
                and r.connection > since) == 8 - stored
-    other = {"AMA_HOME": str(tmp_path / "other-home")}
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
-                 ("config", "set", "project.active", server.project),
-                 ("auth", "login", "--token", server.token)):
-        ama(*args, cwd=tmp_path, env=other)
-    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
-    assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+    assert _cloned_elsewhere(tmp_path, server) == data
 
 
 def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
@@ -308,9 +322,7 @@ def test_completing_an_upload_another_request_completed_checks_what_is_stored(
     oid = hash_bytes(data)
     (tmp_path / "big").write_bytes(data)
     client = HttpTransport(server.url, server.token)
-    plan = client.start_multipart(server.project, oid, len(data))
-    for part in plan["parts"]:
-        client.upload_part(part["action"], tmp_path / "big", part["offset"], part["size"])
+    plan = _send_parts(client, server.project, oid, tmp_path / "big")
     s3, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
     key = f"ama/objects/{oid[:2]}/{oid[2:]}"
     parts = s3.list_parts(Bucket=name, Key=key, UploadId=plan["upload_id"])["Parts"]
@@ -389,13 +401,7 @@ def test_gcs_takes_an_object_over_the_threshold_in_parts_sent_straight_to_it(
     # Joined, hashed and copied by the server; nothing of the upload is left.
     assert _blobs(bucket, "ama/objects/") == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
     assert _blobs(bucket, "ama/uploads/") == []
-    other = {"AMA_HOME": str(tmp_path / "other-home")}
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
-                 ("config", "set", "project.active", server.project),
-                 ("auth", "login", "--token", server.token)):
-        ama(*args, cwd=tmp_path, env=other)
-    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
-    assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+    assert _cloned_elsewhere(tmp_path, server) == data
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -413,9 +419,7 @@ def test_gcs_refuses_parts_with_wrong_bytes_and_keeps_nothing_of_them(
     path.write_bytes(bytes(bad))
     client = HttpTransport(server.url, server.token)
     client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
-    plan = client.start_multipart(server.project, oid, len(data))
-    for part in plan["parts"]:
-        client.upload_part(part["action"], path, part["offset"], part["size"])
+    plan = _send_parts(client, server.project, oid, path)
     assert len(_blobs(bucket, "ama/uploads/")) == 3
     with pytest.raises(ValidationFailed) as e:
         client.complete_multipart(server.project, oid, plan["upload_id"])
@@ -455,13 +459,7 @@ def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
     assert sum(1 for r in gcs.requests if r.method == "PUT" and GCS_PARTS in r.target
                and r.connection > since) == 8 - stored
     assert _blobs(bucket, "ama/uploads/") == []
-    other = {"AMA_HOME": str(tmp_path / "other-home")}
-    for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
-                 ("config", "set", "project.active", server.project),
-                 ("auth", "login", "--token", server.token)):
-        ama(*args, cwd=tmp_path, env=other)
-    ama("clone", "data/1", "-d", "clone", cwd=tmp_path, env=other)
-    assert (tmp_path / "clone" / "weights.bin").read_bytes() == data
+    assert _cloned_elsewhere(tmp_path, server) == data
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -480,9 +478,7 @@ def test_gcs_upload_in_parts_never_replaces_an_object_stored_meanwhile(
     path.write_bytes(bytes(len(data)))
     client = HttpTransport(server.url, server.token)
     client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
-    plan = client.start_multipart(server.project, oid, len(data))
-    for part in plan["parts"]:
-        client.upload_part(part["action"], path, part["offset"], part["size"])
+    plan = _send_parts(client, server.project, oid, path)
     name = f"ama/objects/{oid[:2]}/{oid[2:]}"
     whole = bucket.client.bucket(bucket.name).blob(name)
     whole.upload_from_string(data, if_generation_match=0)
