@@ -13,7 +13,8 @@ Configuration: ``STORAGE_EMULATOR_HOST`` (or the ``emulator_host`` option) selec
 emulator, reached with anonymous credentials. Otherwise the client authenticates with the
 service-account key named by the ``credentials_file`` option or
 ``GOOGLE_APPLICATION_CREDENTIALS``, else with the machine's default credentials. V4 signed
-URLs need a service-account key (the same option); without one, presign is refused.
+URLs need a service-account key (the same option); without one, no URL is signed and the
+server carries every transfer itself.
 """
 
 from __future__ import annotations
@@ -221,11 +222,15 @@ class GCSBackend:
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
     ) -> wire.Action | None:
-        """Return a V4 signed GET or PUT; a PUT only creates (412 when the key exists)."""
+        """Return a V4 signed GET or PUT; a PUT only creates (412 when the key exists).
+        Without a key to sign with (the machine's default credentials), None: the server
+        then carries the bytes through its own routes, as for a ``file://`` storage."""
         name = self._name(key)
         method = check_method(method)
         if not 1 <= expires <= MAX_EXPIRES:
             raise BadInput(f"signed URLs expire after 1 to {MAX_EXPIRES} seconds, not {expires}")
+        if self._signer is None:
+            return None
         headers: dict[str, str] = {}
         if method == "PUT":
             headers["x-goog-if-generation-match"] = "0"

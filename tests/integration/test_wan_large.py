@@ -520,6 +520,35 @@ def test_gcs_parts_go_through_the_server_without_a_key_to_sign_with(
     assert gcs.count("PUT", GCS_OBJECTS) == 0
 
 
+def test_gcs_without_a_key_to_sign_with_carries_every_transfer_itself(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server on machine credentials that cannot sign URLs: small files (in a pack), a
+    # loose one and a large one (in parts) go up and come back through the server.
+    bucket, gcs = far_gcs_bucket()
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(storage_url=bucket.storage_url("ama"))
+    _join(tmp_path, server, monkeypatch)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    files = {f"small/{i}.txt": os.urandom(100 + i) for i in range(20)}
+    files["loose.bin"] = os.urandom(1 << 20)
+    files["weights.bin"] = os.urandom(2 * PART + 1000)
+    for name, data in files.items():
+        (m / name).parent.mkdir(exist_ok=True)
+        (m / name).write_bytes(data)
+    ama("add", ".", cwd=m)
+    ama("upload", "-m", "no key", cwd=m)
+    assert _cloned_elsewhere(tmp_path, server) == files["weights.bin"]
+    clone = tmp_path / "clone"
+    assert {p.relative_to(clone).as_posix(): p.read_bytes() for p in clone.rglob("*")
+            if p.is_file() and ".ama" not in p.relative_to(clone).parts} == files
+    assert gcs.requests and not any("Signature=" in r.target for r in gcs.requests)
+
+
 def test_fsck_repair_removes_the_parts_of_an_abandoned_gcs_upload_once_old_enough(
         tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
         start_ama_server: Callable[..., RunningServer],
