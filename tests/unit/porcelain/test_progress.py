@@ -154,3 +154,31 @@ def test_an_upload_to_the_embedded_remote_moves_within_a_large_object(
     assert calls[-1] == (objects, objects, size, size), calls
     # The remote hashes what it stored window by window: bytes move inside a.bin.
     assert any(0 < b < BIG and d < objects for d, _, b, _ in calls), calls
+
+
+def test_add_tells_the_files_and_bytes_its_walk_found_before_the_totals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ama.porcelain.add import add
+    from ama.porcelain.asset import TELL_EVERY
+
+    ok(["class", "init", "ml-models"])
+    root = tmp_path / "a"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    ok(["init", "ml-models"])
+    for d in range(5):
+        (root / f"d{d}").mkdir()
+        for i in range(200):
+            (root / f"d{d}" / f"f{i}.bin").write_bytes(b"x" * (i + 1))
+    steps: Steps = {}
+    add(Asset.open(root), ["."], cwd=root, progress=recorder(steps))
+    calls = steps[None]
+    first_total = next(i for i, c in enumerate(calls) if c[1])
+    counted = calls[:first_total]
+    # Every TELL_EVERY names and after each folder: counts and bytes that only grow, the
+    # last of them every file found.
+    assert len(counted) >= 1000 // TELL_EVERY
+    assert all(c[1] == 0 and c[3] == 0 for c in counted)
+    assert all(a[0] <= b[0] and a[2] <= b[2] for a, b in pairwise(counted))
+    assert counted[-1][0] == 1000 and counted[-1][2] == 5 * sum(range(1, 201))
+    assert calls[first_total][:2] == (0, 1000)
