@@ -90,7 +90,8 @@ def header(members: list[Member]) -> bytes:
 
 
 # How many objects a pack's writer puts in between two reports (see :func:`write`): a
-# few milliseconds of small files, so a bar drawing ten frames a second has a new count.
+# few milliseconds of small files, so a bar drawing ten frames a second or more has a new
+# count.
 REPORT_EVERY = 256
 
 

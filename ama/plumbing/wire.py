@@ -152,6 +152,11 @@ class ClassRules(TypedDict, total=False):
     max_total_size: int
     max_file_size: int
     max_file_count: int
+    # The asset's own rules, checked when its title, description or tags change.
+    max_tags: int
+    tag_pattern: str
+    max_title_length: int
+    max_description_length: int
 
 
 class AssetClass(TypedDict):

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 # (files done, files total[, bytes done, bytes total])
 Progress = Callable[..., None]
+# Files stored between two reports to a bar: at most a few tens of milliseconds of small
+# files, so a bar drawing ten frames a second or more always has a new count (one
+# process stores its share while another stores the rest unseen).
+REPORT_EVERY = 128
 
 
 @dataclass
@@ -224,7 +228,7 @@ def store_files(asset: Asset,
                 crash_point("store.stored")
             if st.st_size < MMAP_THRESHOLD or stat.S_ISLNK(st.st_mode):
                 done_bytes += st.st_size  # a large file was counted window by window
-            if report is not None and ((n + 1) % 256 == 0 or n + 1 == count
+            if report is not None and ((n + 1) % REPORT_EVERY == 0 or n + 1 == count
                                        or st.st_size >= MMAP_THRESHOLD):
                 report(n + 1, count, done_bytes, count_bytes)
         return hashed, stored

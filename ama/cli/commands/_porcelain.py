@@ -41,6 +41,11 @@ def open_asset():  # type: ignore[no-untyped-def]
     return Asset.open()
 
 
+# Seconds between two frames of a bar: twelve a second, so that with the jitter of the
+# calls that draw them a moving bar still shows at least ten.
+FRAME = 1 / 12
+
+
 @contextlib.contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
     """Yield a ``(done, total[, done_bytes, total_bytes][, phase=NAME])`` callback drawing a
@@ -70,7 +75,7 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
     # Redrawn from the callback, not by rich's refresh thread: a command with no thread of
     # its own may split its work with a forked child (ama.plumbing.parallel), which a live
     # thread rightly prevents. Commands call back at least every MiB or so of work, which
-    # is many times a second; the bar draws ten frames a second of those. The one
+    # is many times a second; the bar draws a frame every FRAME seconds of those. The one
     # exception is a wait in a single system call (a disk sync), where no call comes: a
     # thread redraws then, and is joined at the next call, before anything can fork.
     with Bar("[progress.description]{task.description}", BarColumn(),
@@ -91,7 +96,7 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
 
         def wait_frames(stop: threading.Event) -> None:
             began = time.monotonic()
-            while not stop.wait(0.1):
+            while not stop.wait(FRAME):
                 with lock:
                     bar.update(task, files=f"{time.monotonic() - began:.1f} s")
                     bar.refresh()
@@ -130,8 +135,8 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
                         return
                 if not total:
                     # Still counting: the files (and bytes) seen so far, a frame every
-                    # tenth of a second.
-                    if now - drawn >= 0.1:
+                    # FRAME seconds.
+                    if now - drawn >= FRAME:
                         drawn = now
                         bar.update(task, files=f"counting… {done:,} files",
                                    size="" if done_bytes is None else _size(done_bytes))
@@ -156,12 +161,12 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
                     bar.update(task, files=files)
                 else:
                     bar.update(task, completed=done, total=total, files=files, size="")
-                # Ten frames a second, plus the first and the last, plus one a sixteenth
-                # of the bytes (at least a hashing window) so that a short command still
-                # shows the bar move. A frame costs a millisecond or two of rendering, and
-                # calls come every MiB: drawing on each call would cost a second or two a
-                # GiB.
-                if (now - drawn >= 0.1 or done >= total or first
+                # A frame every FRAME seconds, plus the first and the last, plus one a
+                # sixteenth of the bytes (at least a hashing window) so that a short
+                # command still shows the bar move. A frame costs a millisecond or two of
+                # rendering, and calls come every MiB: drawing on each call would cost a
+                # second or two a GiB.
+                if (now - drawn >= FRAME or done >= total or first
                         or (done_bytes or 0) - drawn_bytes
                         >= max(MAP_WINDOW, known_bytes >> 4)):
                     drawn = now
