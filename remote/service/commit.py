@@ -33,6 +33,7 @@ from ama_remote.models import (
 from ama_remote.service.common import Caller, _written_by
 from ama_remote.service.gc import lock_against_marking, marked, recheck
 from ama_remote.service.packs import Packs
+from ama_remote.storage.base import Backend
 
 BUMPS = ("patch", "minor", "major")
 
@@ -226,7 +227,6 @@ class Committing(Packs):
         project's storage and checked against its id."""
         from ama.plumbing.objects import InvalidObject
         from ama.plumbing.proxy import MAX_DESCRIPTOR_BYTES, parse_descriptor
-        from ama_remote.service.objects import _CheckedStream
 
         if not proxies:
             return []
@@ -240,11 +240,7 @@ class Committing(Packs):
                                     "bytes"))
                 continue
 
-            def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
-                return ValidationFailed(f"the proxy descriptor {oid} is damaged: {detail}",
-                                        "upload the version again")
-            data = _CheckedStream(self._open_stored(s, proj.id, storage, oid, stored),
-                                  oid, stored, corrupt).read_all()
+            data = self._read_checked(s, proj.id, storage, oid, stored, "proxy descriptor")
             try:
                 descriptor = parse_descriptor(data, self.max_object_bytes)
             except InvalidObject as e:
@@ -255,13 +251,23 @@ class Committing(Packs):
                                     f"{size}"))
         return found
 
+    def _read_checked(self, s: Session, project_id: int, storage: Backend, oid: str,
+                      size: int, what: str) -> bytes:
+        """The ``size`` bytes of the small stored object ``oid`` (a ``what``), checked
+        against its id; raises ValidationFailed naming it when they are not."""
+        from ama_remote.service.objects import _CheckedStream
+
+        def corrupt(detail: str) -> ValidationFailed:
+            return ValidationFailed(f"the {what} {oid} is damaged: {detail}",
+                                    "upload the version again")
+        return _CheckedStream(self._open_stored(s, project_id, storage, oid, size),
+                              oid, size, corrupt).read_all()
+
     def _link_problems(self, s: Session, proj: Project, links: list[tuple[str, str, int]]
                        ) -> list[tuple[str, str]]:
         """``(path, why)`` for each link ``(path, blob id, size)`` whose target
         :func:`~ama.plumbing.objects.link_problem` refuses. A link's blob is its target
         path: it is read from the project's storage and checked against its id."""
-        from ama_remote.service.objects import _CheckedStream
-
         storage = self._storage(proj.storage_url)
         targets: dict[str, str | None] = {}
         found = []
@@ -270,11 +276,7 @@ class Committing(Packs):
                 if size > MAX_LINK_TARGET_BYTES:
                     targets[oid] = None
                 else:
-                    def corrupt(detail: str, oid: str = oid) -> ValidationFailed:
-                        return ValidationFailed(f"the link blob {oid} is damaged: {detail}",
-                                                "upload the version again")
-                    data = _CheckedStream(self._open_stored(s, proj.id, storage, oid, size),
-                                          oid, size, corrupt).read_all()
+                    data = self._read_checked(s, proj.id, storage, oid, size, "link blob")
                     try:
                         targets[oid] = decode_link_target(data)
                     except BadInput:

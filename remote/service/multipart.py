@@ -252,10 +252,16 @@ class Multipart(Objects):
         elif storage.stat(object_key(oid)) is None:
             raise ValidationFailed(f"object {oid} was not uploaded", "run the upload again",
                                    problems=[oid])
-        if self._claim(project_id, oid, completed=True):
-            _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
-                                       row.size))
+        self._hash_later(project_id, storage_url, oid, row.size, completed=True)
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
+
+    def _hash_later(self, project_id: int, storage_url: str, oid: str, size: int,
+                    completed: bool = False) -> None:
+        """Have a background thread of this worker hash the pending object ``oid``, unless
+        another worker holds the job (see :meth:`_claim`)."""
+        if self._claim(project_id, oid, completed):
+            _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
+                                       size))
 
     def _claim(self, project_id: int, oid: str, completed: bool = False) -> bool:
         """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
@@ -367,9 +373,7 @@ class Multipart(Objects):
                 answers[oid] = {"id": oid, "error": {
                     "code": 422, "message": failure or f"object {oid} was not uploaded"}}
             else:
-                if self._claim(project_id, oid):
-                    _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url,
-                                               oid, row.size))
+                self._hash_later(project_id, storage_url, oid, row.size)
                 answers[oid] = {"id": oid, "pending": True, "verifying": True}
         return {"objects": [answers[oid] for oid in dict.fromkeys(ids)]}
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ama.cli.command import group, positional_or_option
 from ama.cli.commands._metadata import complete_class
 from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
+
+if TYPE_CHECKING:
+    from ama.porcelain.classes import AssetClass
 
 
 @group(
@@ -52,9 +56,19 @@ def command() -> None:
     """
 
 
+def _done(cls: AssetClass, verb: str, as_json: bool) -> None:
+    """Say that ``cls`` was created or updated (``verb``), or print it as JSON."""
+    if as_json:
+        emit_json(cls.to_json())
+    else:
+        click.echo(f"{verb} class {cls.name}")
+
+
 def _edit(name: str) -> None:
     """Open the class editor of ``name``: on the dashboard a server remote serves, or on
-    one served here for a folder remote until Ctrl-C."""
+    one served here for a folder remote until Ctrl-C; what was printed before is flushed
+    first, so that it comes before the editor's lines."""
+    sys.stdout.flush()
     from ama.cli.commands.dashboard import open_in_browser, serve
     from ama.porcelain.config import Config
     from ama.porcelain.dashboard import editor_path, open_dashboard
@@ -112,12 +126,8 @@ def init(name: str, schema_file: str | None, rules_file: str | None,
             raise
         click.echo(f"{e.message}: opening its editor")
     else:
-        if as_json:
-            emit_json(cls.to_json())
-        else:
-            click.echo(f"Created class {cls.name}")
+        _done(cls, "Created", as_json)
     if edit:
-        sys.stdout.flush()
         _edit(name)
 
 
@@ -154,12 +164,8 @@ def update(name: str, schema_file: str | None, rules_file: str | None,
             and visualisation_file is None):
         cls = update_class(Config.open(), name, description, schema_file, rules_file,
                            visualisation_file)
-        if as_json:
-            emit_json(cls.to_json())
-        else:
-            click.echo(f"Updated class {cls.name}")
+        _done(cls, "Updated", as_json)
     if edit:
-        sys.stdout.flush()
         _edit(name)
 
 
