@@ -7,7 +7,11 @@ Run it with ``.venv/bin/python bench/wan.py`` (``--rtt 0,20,80`` by default; ``-
 serve`` (gunicorn, 2 workers) run on 127.0.0.1, each behind the proxy of
 ``tests/services/wan.py`` that delays every chunk by half the round trip each way; the
 server reaches S3 through its proxy too, so the presigned URLs it hands out name the
-proxy, and every byte the client or the server moves pays the latency. Each command runs
+proxy, and every byte the client or the server moves pays the latency. With
+``--server-near-storage`` the server reaches moto directly, as one deployed beside its
+bucket does, and signs URLs for the proxy's address (``AMA_S3_PRESIGN_ENDPOINT_URL``): the
+clients still pay the latency on every byte, the server's read-back of what they sent does
+not (and its own S3 requests are then not counted). Each command runs
 as a whole subprocess, as a user runs it, once per latency (each step changes what the
 next one sees). Everything lives in one temp folder under /tmp, removed at the end
 (``--keep`` keeps it). The files are spread over 1,000 folders (``--folders``). The table
@@ -194,6 +198,7 @@ class Bench:
         self.meta: dict[str, Any] = {}
         self.rows: list[Row] = []
         self.client_env: dict[str, str] = {}
+        self.server_near_storage = False
 
     def save(self) -> None:
         """Write the figures so far to ``out``: a long run that dies keeps its rows."""
@@ -243,8 +248,11 @@ class Bench:
         _reset(self.s3_endpoint)  # moto holds every bucket in memory: one flow's at a time
         bucket = _bucket(self.s3_endpoint)
         with WanProxy(_hostport(self.s3_endpoint), rtt_ms=rtt) as s3:
+            near = {"AWS_ENDPOINT_URL": self.s3_endpoint,
+                    "AMA_S3_PRESIGN_ENDPOINT_URL": s3.url} if self.server_near_storage \
+                else {"AWS_ENDPOINT_URL": s3.url}
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("AMA_")},
-                   **CREDENTIALS, "AWS_ENDPOINT_URL": s3.url,
+                   **CREDENTIALS, **near,
                    "AMA_SERVER_HOME": str(root / "server"),
                    "AMA_DATABASE_URL": f"sqlite:///{root / 'ama.db'}"}
             storage = f"s3://{bucket}/ama"
@@ -302,6 +310,10 @@ class Bench:
                 total += size
         _check([ama, "init", "killed"], work, env)
         _check([ama, "add", "-q", "."], work, env)
+        # One part in flight while it is killed: with the default eight per object, every
+        # part of a few hundred MiB is sent at once, and half the bytes stored means all of
+        # them nearly stored. The re-run goes at the default.
+        _check([ama, "config", "set", "transfer.parallelism", "1"], work, env)
         client = _client(self.s3_endpoint)
         process = subprocess.Popen([ama, "upload", "-q", "-m", "killed"], cwd=work, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -314,6 +326,7 @@ class Bench:
             time.sleep(0.05)
         process.wait()
         stored = _parts_bytes(client, bucket)
+        _check([ama, "config", "set", "transfer.parallelism", "8"], work, env)
         s3.reset_counts()
         row = self.measure(rtt, "ama", "resume" + label,
                            [ama, "upload", "-q", "-m", "killed"], work, env, s3, remote)
@@ -502,6 +515,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the small files' rows (default: yes)")
     parser.add_argument("--threshold", type=int,
                         help="ama's transfer.multipart_threshold in bytes (default: its own)")
+    parser.add_argument("--server-near-storage", action="store_true",
+                        help="ama-server reaches S3 directly, as a server deployed beside "
+                        "its bucket does; only the clients (and the URLs the server signs "
+                        "for them) go through the proxy")
     args = parser.parse_args(argv)
     rtts = [float(r) for r in args.rtt.split(",") if r.strip()]
 
@@ -522,11 +539,12 @@ def main(argv: list[str] | None = None) -> int:
                       args.dvc_timeout)
         bench.out = args.out
         bench.dvc_push = args.dvc_push
+        bench.server_near_storage = args.server_near_storage
         bench.meta = {
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                         "load_at_start": load},
             "files": args.files, "size": args.size, "folders": min(args.folders, args.files),
-            "rtt_ms": rtts}
+            "rtt_ms": rtts, "server_near_storage": args.server_near_storage}
         if args.threshold:
             bench.client_env["AMA_MULTIPART_THRESHOLD"] = str(args.threshold)
         large = None

@@ -343,7 +343,12 @@ def project() -> None:
 def project_add(name: str, storage: str, no_check: bool) -> None:
     """Add a project whose objects live in the storage at URL (checked by writing, reading
     and deleting a probe object first). Each project needs its own storage: a URL that
-    is, contains or lies inside another project's is refused."""
+    is, contains or lies inside another project's is refused.
+
+    S3 is reached with boto3's settings (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    ...). When clients reach the bucket by another address than the server does (the
+    server beside it on a private endpoint), AMA_S3_PRESIGN_ENDPOINT_URL names the
+    address the URLs it signs for clients point at."""
     if not no_check:
         check_storage(storage)
     service = _settings().service()

@@ -21,9 +21,10 @@ def open_backend(url: str, **options: Any) -> Backend:
     """Return the backend for ``url``.
 
     - ``file:///abs/path``: a local directory (created on the first write);
-    - ``s3://bucket/prefix``: options ``endpoint_url``, ``region``, ``access_key_id``,
-      ``secret_access_key`` (else boto3's own configuration: ``AWS_ENDPOINT_URL``,
-      ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, …);
+    - ``s3://bucket/prefix``: options ``endpoint_url``, ``presign_endpoint_url``,
+      ``region``, ``access_key_id``, ``secret_access_key`` (else the environment:
+      ``AMA_S3_PRESIGN_ENDPOINT_URL`` and boto3's own ``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+      ``AWS_ACCESS_KEY_ID``, …);
     - ``gs://bucket/prefix``: options ``credentials_file`` (a service-account JSON key, else
       ``GOOGLE_APPLICATION_CREDENTIALS``) and ``project``; ``STORAGE_EMULATOR_HOST`` selects
       an emulator.

@@ -9,11 +9,19 @@ in one request; larger ones, unless already stored, stream in 8 MiB parts. Presi
 
 Configuration: the options of :func:`~ama_remote.storage.open_backend`, else boto3's own
 (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, …). Addressing is path-style.
+
+Where clients reach the storage by another address than the server does (a server beside
+its bucket on a private endpoint, clients far away on the public one; an S3-compatible
+store behind a proxy), ``AMA_S3_PRESIGN_ENDPOINT_URL`` (or the ``presign_endpoint_url``
+option) names the endpoint the presigned URLs point at: SigV4 signs the host, so such a URL
+must be made for the address the client will send it to. The server's own reads (the
+read-back that hashes what clients sent) still go to ``endpoint_url``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -53,6 +61,7 @@ class S3Backend:
         prefix: str = "",
         *,
         endpoint_url: str | None = None,
+        presign_endpoint_url: str | None = None,
         region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
@@ -80,6 +89,11 @@ class S3Backend:
             read_timeout=60,
         )
         self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        presign_endpoint_url = presign_endpoint_url or os.environ.get(
+            "AMA_S3_PRESIGN_ENDPOINT_URL")
+        # Presigning is computed locally: this client never sends a request.
+        self._signer = self._client if not presign_endpoint_url else session.client(
+            "s3", endpoint_url=presign_endpoint_url, config=config)
         events = self._client.meta.events
         events.register("before-parameter-build.s3.PutObject", _create_only)
         events.register("before-parameter-build.s3.CompleteMultipartUpload", _create_only)
@@ -227,7 +241,7 @@ class S3Backend:
                 params["ContentLength"] = size
                 headers["Content-Length"] = str(size)
         with self._errors():
-            href = self._client.generate_presigned_url(
+            href = self._signer.generate_presigned_url(
                 "put_object" if method == "PUT" else "get_object",
                 Params=params,
                 ExpiresIn=expires,
@@ -268,7 +282,7 @@ class S3Backend:
                      expires: int) -> wire.Action:
         """Return a presigned PUT of part ``number`` (``size`` bytes) of the upload."""
         with self._errors():
-            href = self._client.generate_presigned_url(
+            href = self._signer.generate_presigned_url(
                 "upload_part", Params={"Bucket": self.bucket, "Key": self._name(key),
                                        "UploadId": upload_id, "PartNumber": number,
                                        "ContentLength": size},

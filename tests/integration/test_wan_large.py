@@ -99,6 +99,36 @@ def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
     assert stored == []  # completed, nothing left behind
 
 
+def test_presigned_urls_name_the_clients_endpoint_while_the_server_reads_its_own(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server beside its bucket, clients far away: the URLs it signs name the far address
+    # (the proxy), its own read-back of what they sent goes straight to the storage.
+    far = wan_proxy(*_hostport(s3_bucket.endpoint_url), rtt_ms=20)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AMA_S3_PRESIGN_ENDPOINT_URL", far.url)
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+    odb = FileObjectDatabase(tmp_path / "objects")
+    large = os.urandom(2 * PART + 1000)
+    small = [f"small {n}\n".encode() for n in range(20)]
+    with odb.batch():
+        objects = [(odb.write(data), len(data)) for data in (large, *small)]
+    client = HttpTransport(server.url, server.token)
+    assert send(client, server.project, odb, objects,
+                multipart_threshold=THRESHOLD) == (21, sum(s for _, s in objects))
+    assert far.count("PUT", "partNumber=") == 3  # the parts went the client's way
+    assert far.count("PUT", "/packs/") == 1  # and the pack of small ones
+    assert all(SIGNED in r.target for r in far.requests)  # nothing of the server's
+    answer = client.batch(server.project, "download",
+                          [{"id": o, "size": s} for o, s in objects[:1]])
+    since = len(far.requests)
+    out = tmp_path / "back"
+    client.download(answer["objects"][0]["actions"]["download"], objects[0][0], out)
+    assert out.read_bytes() == large
+    assert len(far.requests) > since  # the download too
+
+
 def test_a_part_with_wrong_bytes_is_refused_and_nothing_is_verified(
         tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
