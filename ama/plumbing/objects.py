@@ -107,12 +107,16 @@ def path_problems(paths: Iterable[str]) -> list[tuple[str, str]]:
     """Return ``(path, why)`` for each ``/``-separated path whose names break the name rules
     (:func:`name_problem`) or are reserved (:func:`reserved_problem`), in the given order."""
     found = []
+    good: set[str] = set()  # a folder's name comes again with each of its files
     for path in paths:
         for name in path.split("/"):
+            if name in good:
+                continue
             problem = name_problem(name) or reserved_problem(name)
             if problem:
                 found.append((path, problem))
                 break
+            good.add(name)
     return found
 
 
