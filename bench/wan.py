@@ -199,6 +199,7 @@ class Bench:
         self.rows: list[Row] = []
         self.client_env: dict[str, str] = {}
         self.server_near_storage = False
+        self.link: str | None = None
 
     def save(self) -> None:
         """Write the figures so far to ``out``: a long run that dies keeps its rows."""
@@ -288,7 +289,8 @@ class Bench:
         other = {**env, "AMA_HOME": str(root / "other-home")}
         for args in (["remote", "add", "far", remote.url], ["remote", "default", "far"],
                      ["auth", "login", "--token", token, "--remote", "far"],
-                     ["config", "set", "project.active", PROJECT]):
+                     ["config", "set", "project.active", PROJECT],
+                     *([["config", "set", "link.strategy", self.link]] if self.link else [])):
             _check([ama, *args], root, other)
         self.measure(rtt, "ama", "clone" + label, [ama, "clone", "-q", "data/1", "-d", "clone"],
                      root, other, s3, remote, data, root / "clone")
@@ -519,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ama-server reaches S3 directly, as a server deployed beside "
                         "its bucket does; only the clients (and the URLs the server signs "
                         "for them) go through the proxy")
+    parser.add_argument("--link", help="ama's link.strategy for the clone (default: its "
+                        "own, a copy where the file system has no reflinks; hardlink to "
+                        "compare with bench/embedded.py)")
     args = parser.parse_args(argv)
     rtts = [float(r) for r in args.rtt.split(",") if r.strip()]
 
@@ -540,11 +545,13 @@ def main(argv: list[str] | None = None) -> int:
         bench.out = args.out
         bench.dvc_push = args.dvc_push
         bench.server_near_storage = args.server_near_storage
+        bench.link = args.link
         bench.meta = {
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                         "load_at_start": load},
             "files": args.files, "size": args.size, "folders": min(args.folders, args.files),
-            "rtt_ms": rtts, "server_near_storage": args.server_near_storage}
+            "rtt_ms": rtts, "server_near_storage": args.server_near_storage,
+            "link": args.link}
         if args.threshold:
             bench.client_env["AMA_MULTIPART_THRESHOLD"] = str(args.threshold)
         large = None
