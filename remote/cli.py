@@ -472,15 +472,22 @@ def _duration(text: str) -> int:
                          ("Free what nothing has referenced for a week:",
                           "ama-server gc --grace 7d")],
          see_also=["ama-server-fsck(1)", "ama-protocol(7)"],
-         exit_codes={0: "success (also when there was nothing to free)", 2: "bad usage",
+         exit_codes={0: "success (also when there was nothing to free)",
+                     1: "a pack to repack is damaged in storage (named on stderr, left as "
+                        "it is; everything else was done)",
+                     2: "bad usage",
                      4: "a storage refused access", 5: "a storage is unreachable"})
 @click.option("--dry-run", is_flag=True, help="Only count what would be freed.")
+@click.option("--repack-below", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              metavar="SHARE",
+              help="Repack a pack whose referenced objects fill less than this share of "
+                   "it (0: never).")
 @click.option("--grace", default="7d", show_default=True, metavar="DURATION",
               help="Keep objects uploaded or announced more recently than this (7d, 12h, "
                    "30m, 90s, 2w, or seconds): an upload may still be on its way to its "
                    "commit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def gc(dry_run: bool, grace: str, as_json: bool) -> None:
+def gc(dry_run: bool, grace: str, repack_below: float, as_json: bool) -> None:
     """Free the stored objects that nothing references.
 
     An object is referenced while a version of any project on its storage reaches it, or
@@ -503,18 +510,28 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
     the objects in it is referenced and it and they are older than the grace period. The
     mark drops the pack and its objects from their projects and marks each object; the
     sweep deletes the pack only while every project still marks all of them and none has
-    received the pack again. A pack with one referenced object is kept whole.
+    received the pack again.
+
+    A pack with referenced objects is kept, unless they fill less than --repack-below of
+    it: then its referenced objects are copied, each checked against its id, into a new
+    pack, and the old pack is retired, to be freed whole by a run once the grace period
+    has passed (a download may have been told to read it). A version committed or an
+    upload sent meanwhile that needs one of the other objects leaves the pack as it was.
+    A pack damaged in storage is never copied from: it is named on stderr, left for
+    'ama-server fsck', and the exit status is 1.
 
     Prints one line per storage on stdout: its URL, its projects (separated by commas), the
     unreferenced objects and their bytes, the objects and bytes freed, the unreferenced
-    packs and their bytes, and the packs and bytes freed, separated by tabs; and a summary
-    on stderr.
+    packs and their bytes, the packs and bytes freed, the packs to repack and the bytes
+    of their unreferenced objects, and the packs repacked and the bytes their retirement
+    will free, separated by tabs; and a summary on stderr.
     """
     import json
     from datetime import timedelta
 
     seconds = _duration(grace)
-    report = _settings().service().gc(timedelta(seconds=seconds), dry_run=dry_run)
+    report = _settings().service().gc(timedelta(seconds=seconds), dry_run=dry_run,
+                                      repack_below=repack_below)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -523,21 +540,35 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
                                    str(row["objects"]), str(row["bytes"]), str(row["freed"]),
                                    str(row["freed_bytes"]), str(row["packs"]),
                                    str(row["pack_bytes"]), str(row["freed_packs"]),
-                                   str(row["freed_pack_bytes"])]))
+                                   str(row["freed_pack_bytes"]), str(row["repacks"]),
+                                   str(row["repack_bytes"]), str(row["repacked"]),
+                                   str(row["repacked_bytes"])]))
 
     def total(name: str) -> int:
         return sum(r[name] for r in report["storages"])
 
     found, found_bytes = total("objects"), total("bytes")
     packs, pack_bytes = total("packs"), total("pack_bytes")
+    repacks, repack_bytes = total("repacks"), total("repack_bytes")
     if dry_run:
         click.echo(f"ama-server gc: would free {found} object(s), {found_bytes} bytes, and "
-                   f"{packs} pack(s), {pack_bytes} bytes", err=True)
+                   f"{packs} pack(s), {pack_bytes} bytes, and repack {repacks} pack(s) "
+                   f"holding {repack_bytes} unreferenced bytes", err=True)
     else:
         click.echo(f"ama-server gc: freed {total('freed')} object(s), {total('freed_bytes')} "
                    f"bytes, and {total('freed_packs')} pack(s), {total('freed_pack_bytes')} "
                    f"bytes ({found} object(s) found unreferenced, {found_bytes} bytes; "
-                   f"{packs} pack(s), {pack_bytes} bytes)", err=True)
+                   f"{packs} pack(s), {pack_bytes} bytes); repacked {total('repacked')} of "
+                   f"{repacks} pack(s), whose old packs free {total('repacked_bytes')} bytes "
+                   "once the grace period has passed", err=True)
+    refused = [problem for row in report["storages"] for problem in row["refused"]]
+    for problem in refused:
+        click.echo(f"ama-server: error: {problem}", err=True)
+    if refused:
+        click.echo(f"hint: run 'ama-server fsck' on the projects of "
+                   f"{', '.join(r['storage'] for r in report['storages'] if r['refused'])}",
+                   err=True)
+        raise SystemExit(1)
 
 
 cli.add_command(gc)

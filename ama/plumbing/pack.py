@@ -7,8 +7,10 @@ comes before the objects so a pack can be checked as it streams by, without hold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -246,6 +248,47 @@ def check(stream: BinaryIO, name: str, size: int | None = None,
     if whole.hexdigest() != name:
         raise BadPack(name, f"its bytes hash to {whole.hexdigest()}")
     return members
+
+
+def rewrite(stream: BinaryIO, name: str, size: int, keep: set[str], folder: str
+            ) -> tuple[str, str, int, list[Member]]:
+    """Write a new pack, in ``folder``, of the members of pack ``name`` (read whole from
+    ``stream``, ``size`` bytes, and checked as :func:`check` does) whose ids are in
+    ``keep``, in their order; return (new name, path, size, its members). Raises BadPack as
+    :func:`check` does, and when a member of ``keep`` is not in the pack: nothing is
+    written from a pack that is not wholly what its name says.
+
+    The kept bytes wait in a temp file, not in memory: a pack is as large as its uploader
+    made it."""
+    with tempfile.TemporaryFile(dir=folder) as spool:
+        places: dict[str, tuple[int, int]] = {}
+
+        def spooled(member: Member, data: bytes) -> None:
+            if member.id in keep and member.id not in places:
+                places[member.id] = (spool.tell(), member.length)
+                spool.write(data)
+
+        members = check(stream, name, size, spooled)
+        absent = sorted(keep - set(places))
+        if absent:
+            raise BadPack(name, f"it does not hold object {absent[0]}", absent)
+        kept = [(m.id, m.length) for m in members if m.id in places]
+
+        def read(oid: str, length: int) -> bytes:
+            spool.seek(places[oid][0])
+            return spool.read(length)
+
+        temp = os.path.join(folder, f".pack-{os.getpid()}-{id(kept)}")
+        try:
+            with open(temp, "wb") as out:
+                new = write(kept, read, out)
+            path = os.path.join(folder, f"{new}.pack")
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+    return new, path, os.stat(path).st_size, layout(kept)
 
 
 def ranges(members: list[Member], gap: int = 0,

@@ -28,10 +28,22 @@ its members' rows and where they lie and marks each member, and the sweep delete
 only while every member is still marked everywhere and no project holds the pack again. A
 commit reaching a member then finds its row gone, or its mark, which the re-check settles
 by reading the pack's key (docs/design.md §8).
+
+A pack with referenced members is kept, and with it its unreferenced ones, unless they
+fill less than ``--repack-below`` of it: then (4. *Repack*, after the sweep) its referenced
+members are read from it, each hashed, into a new pack stored create-only, and in one
+transaction exclusive against commits their places move to the new pack while the other
+members' rows are forgotten, unless the pack changed or one of those was referenced or sent
+again since the look. The old pack is retired, a pack that holds nothing as old as the
+repack, and so freed whole by a run once the grace period has passed: a download told to
+read it still finds it until then. A commit reaching a forgotten member finds its row gone
+and fails with it missing; the upload sends it again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +52,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from ama.plumbing import pack
 from ama.plumbing.hashing import is_id
 from ama.plumbing.objects import InvalidObject, Manifest
 from ama_remote.models import (
@@ -54,9 +67,11 @@ from ama_remote.models import (
 )
 from ama_remote.service.common import ServiceBase, _tree_entries
 from ama_remote.service.packs import pack_key
-from ama_remote.storage.base import object_key
+from ama_remote.storage.base import ObjectMissing, object_key
 
 GC_GRACE = timedelta(days=7)
+# A pack is repacked when its referenced members fill less than this share of it.
+REPACK_BELOW = 0.5
 # The PostgreSQL advisory lock that orders gc's mark (exclusive) against commits (shared).
 GC_LOCK = 7232
 _SWEEP_BATCH = 200
@@ -95,7 +110,22 @@ class Collection:
     names: list[str]
     candidates: dict[str, int] = field(default_factory=dict)  # oid -> bytes
     packs: dict[str, int] = field(default_factory=dict)  # pid -> bytes, candidates whole
+    repacks: dict[str, Repack] = field(default_factory=dict)  # pid -> what to keep of it
     seen_version: int = 0
+
+
+@dataclass
+class Repack:
+    """A pack whose referenced members fill less than the share ``--repack-below`` of it:
+    they are copied into a new pack and the rest freed with the old one."""
+
+    size: int
+    live: dict[str, int]  # oid -> bytes, the members kept
+    dead: set[str]
+
+    @property
+    def reclaimable(self) -> int:
+        return self.size - sum(self.live.values())
 
 
 @dataclass
@@ -158,7 +188,8 @@ def recheck(base: ServiceBase, project_id: int, storage_url: str,
 class Collecting(ServiceBase):
     """The server's garbage collection (``ama-server gc``)."""
 
-    def gc(self, grace: timedelta = GC_GRACE, dry_run: bool = False) -> dict[str, Any]:
+    def gc(self, grace: timedelta = GC_GRACE, dry_run: bool = False,
+           repack_below: float = REPACK_BELOW) -> dict[str, Any]:
         """Free the stored objects that no version of any project on their storage
         references, and that no upload younger than ``grace`` has sent or announced.
 
@@ -170,23 +201,38 @@ class Collecting(ServiceBase):
         none of whose objects is referenced, which go whole. Stored keys no project
         has a row for (what an upload cut off may leave) are freed once they were marked
         at least ``grace`` ago, by an earlier run unless ``grace`` is zero.
+
+        A pack whose referenced (or young) members fill less than ``repack_below`` of it
+        (0 turns this off) has them copied into a new pack (:meth:`repack`): ``repacks``
+        and ``repack_bytes`` count such packs and the bytes of their other members;
+        ``repacked`` and ``repacked_bytes`` those repacked, whose old packs a later run
+        frees once the grace period has passed; ``refused`` names each pack that could
+        not be, and why (a damaged pack stays, for ``ama-server fsck``).
         """
         report = []
-        for group in self.look(grace):
+        for group in self.look(grace, repack_below):
             freed = (0, 0, 0, 0) if dry_run else self.sweep(group, self.mark(group, grace))
+            repacked, repacked_bytes, refused = (0, 0, []) if dry_run else \
+                self.repack(group, grace)
             report.append({"storage": group.url, "projects": group.names,
                            "objects": len(group.candidates),
                            "bytes": sum(group.candidates.values()),
                            "freed": freed[0], "freed_bytes": freed[1],
                            "packs": len(group.packs), "pack_bytes": sum(group.packs.values()),
-                           "freed_packs": freed[2], "freed_pack_bytes": freed[3]})
+                           "freed_packs": freed[2], "freed_pack_bytes": freed[3],
+                           "repacks": len(group.repacks),
+                           "repack_bytes": sum(r.reclaimable for r in group.repacks.values()),
+                           "repacked": repacked, "repacked_bytes": repacked_bytes,
+                           "refused": refused})
         return {"dry_run": dry_run, "storages": report}
 
     # -- step 1 --
 
-    def look(self, grace: timedelta = GC_GRACE) -> list[Collection]:
+    def look(self, grace: timedelta = GC_GRACE, repack_below: float = 0.0
+             ) -> list[Collection]:
         """Step 1, read only: per storage, the objects and packs that nothing references
-        and that no upload younger than ``grace`` has sent or announced."""
+        and that no upload younger than ``grace`` has sent or announced, and the packs
+        whose referenced members fill less than ``repack_below`` of them."""
         with self.db.read() as s:
             groups: dict[str, Collection] = {}
             for proj in s.scalars(select(Project).order_by(Project.name)):
@@ -195,10 +241,10 @@ class Collecting(ServiceBase):
                 group.project_ids.append(proj.id)
                 group.names.append(proj.name)
         for group in groups.values():
-            self._look(group, grace)
+            self._look(group, grace, repack_below)
         return list(groups.values())
 
-    def _look(self, group: Collection, grace: timedelta) -> None:
+    def _look(self, group: Collection, grace: timedelta, repack_below: float) -> None:
         storage = self._storage(group.url)
         cutoff = self._now() - grace
         with self.db.read() as s:
@@ -213,11 +259,12 @@ class Collecting(ServiceBase):
                 _, was_verified, was_young = rows.get(oid, (0, False, False))
                 rows[oid] = (size, verified or was_verified, created > cutoff or was_young)
             # Packed objects are never candidates alone: a pack is freed whole or not at all.
-            placed: dict[str, set[str]] = {}  # pid -> the oids placed in it
+            placed: dict[str, dict[str, int]] = {}  # pid -> the oids placed in it, bytes
             in_packs: set[str] = set()
-            for oid, pid in s.execute(select(PackedObject.oid, PackedObject.pid).where(
-                    PackedObject.project_id.in_(group.project_ids))):
-                placed.setdefault(pid, set()).add(oid)
+            for oid, pid, length in s.execute(
+                    select(PackedObject.oid, PackedObject.pid, PackedObject.length).where(
+                        PackedObject.project_id.in_(group.project_ids))):
+                placed.setdefault(pid, {})[oid] = length
                 in_packs.add(oid)
             packs: dict[str, tuple[int, bool]] = {}  # pid -> (size, kept)
             for pid, size, verified, created in s.execute(
@@ -228,10 +275,15 @@ class Collecting(ServiceBase):
                 kept = not verified or created > cutoff or packs.get(pid, (0, False))[1]
                 packs[pid] = (size, kept)
         for pid, (size, kept) in packs.items():
-            members = placed.get(pid, set())
-            if not kept and not any(oid in referenced or rows.get(oid, (0, False, False))[2]
-                                    for oid in members):
+            members = placed.get(pid, {})
+            live = {oid: length for oid, length in members.items()
+                    if oid in referenced or rows.get(oid, (0, False, False))[2]}
+            if kept:
+                continue
+            if not live:
                 group.packs[pid] = size
+            elif len(live) < len(members) and sum(live.values()) < repack_below * size:
+                group.repacks[pid] = Repack(size, live, set(members) - set(live))
         for oid, (size, verified, young) in rows.items():
             if not young and oid not in referenced and oid not in in_packs:
                 # An upload negotiated but never verified may have sent nothing at all.
@@ -374,6 +426,95 @@ class Collecting(ServiceBase):
                 freed_packs += 1
                 freed_pack_bytes += group.packs[pid]
         return freed, freed_bytes, freed_packs, freed_pack_bytes
+
+    # -- step 4 --
+
+    def repack(self, group: Collection, grace: timedelta = GC_GRACE
+               ) -> tuple[int, int, list[str]]:
+        """Step 4: copy the referenced members of each of ``group.repacks`` into a new pack
+        and move their places there, forgetting the others; the old pack is retired (a
+        pack with no member, as old as now), which a later run frees whole once the grace
+        period has passed, so a download that was told to read the old pack still can.
+        Returns the packs repacked, the bytes their retirement frees, and what was
+        refused (a pack damaged in storage stays as it is)."""
+        repacked = freed = 0
+        refused: list[str] = []
+        storage = self._storage(group.url)
+        for pid, plan in sorted(group.repacks.items()):
+            with tempfile.TemporaryDirectory(prefix="ama-repack-") as folder:
+                try:
+                    with contextlib.closing(storage.open(pack_key(pid))) as stream:
+                        new, path, size, members = pack.rewrite(
+                            stream, pid, plan.size, set(plan.live), folder)
+                except pack.BadPack as e:
+                    refused.append(f"{e.message}; it was not repacked")
+                    continue
+                except ObjectMissing:
+                    refused.append(f"pack {pid} is not in storage; it was not repacked")
+                    continue
+                with open(path, "rb") as f:
+                    created = storage.put(pack_key(new), f, size)
+            if self.db.run(lambda s, pid=pid, plan=plan, new=new, size=size,  # type: ignore[misc]
+                           members=members: self._switch(s, group, grace, pid, plan, new,
+                                                         size, members)):
+                repacked += 1
+                freed += plan.size - size
+            elif created:
+                # A version or an upload took one of the others since the look: the pack
+                # stays as it is, and the copy nothing points to goes.
+                storage.delete(pack_key(new))
+        return repacked, freed, refused
+
+    def _switch(self, s: Session, group: Collection, grace: timedelta, pid: str,
+                plan: Repack, new: str, size: int, members: list[pack.Member]) -> bool:
+        """In one transaction exclusive against commits: unless pack ``pid`` changed or one
+        of the members it loses was referenced or sent again since the look, place its kept
+        members in pack ``new`` and forget the others. Returns whether it did."""
+        lock_against_marking(s, exclusive=True)
+        ids = group.project_ids
+        rows = s.execute(select(PackedObject.project_id, PackedObject.oid).where(
+            PackedObject.project_id.in_(ids), PackedObject.pid == pid)).all()
+        if {oid for _, oid in rows} != set(plan.live) | plan.dead:
+            return False
+        olds = s.execute(select(Pack.project_id, Pack.verified).where(
+            Pack.project_id.in_(ids), Pack.pid == pid)).all()
+        if not olds or not all(verified for _, verified in olds):
+            return False  # an upload is sending it again
+        if self._referenced(s, ids, group.seen_version) & plan.dead:
+            return False
+        dead = sorted(plan.dead)
+        cutoff = self._now() - grace
+        for start in range(0, len(dead), _IN_BATCH):
+            if s.scalar(select(StoredObject.oid).where(
+                    StoredObject.project_id.in_(ids),
+                    StoredObject.oid.in_(dead[start:start + _IN_BATCH]),
+                    StoredObject.created > cutoff).limit(1)) is not None:
+                return False
+        holders = {project_id for project_id, _ in olds}
+        for project_id in holders:
+            row = s.get(Pack, (project_id, new))
+            if row is not None and not row.verified:
+                return False  # the same bytes announced by an upload: let it finish
+        now = self._now()
+        where = {m.id: m for m in members}
+        moved = [{"project_id": project_id, "oid": oid, "pid": new,
+                  "offset": where[oid].offset, "length": where[oid].length}
+                 for project_id, oid in rows if oid in where]
+        for start in range(0, len(moved), _IN_BATCH):
+            s.execute(update(PackedObject), moved[start:start + _IN_BATCH])
+        s.execute(delete(PackedObject).where(PackedObject.project_id.in_(ids),
+                                             PackedObject.pid == pid))
+        for start in range(0, len(dead), _IN_BATCH):
+            _forget(s, ids, dead[start:start + _IN_BATCH])
+        for project_id in holders:
+            if s.get(Pack, (project_id, new)) is None:
+                s.add(Pack(project_id=project_id, pid=new, size=size, verified=True,
+                           count=sum(1 for p, oid in rows if p == project_id and oid in where),
+                           created=now))
+        # Retired: a pack no object lies in, as old as now, goes whole after the grace.
+        s.execute(update(Pack).where(Pack.project_id.in_(ids), Pack.pid == pid)
+                  .values(count=0, created=now))
+        return True
 
     def _mark_packs(self, s: Session, group: Collection, newly: set[str], cutoff: Any,
                     taken: set[str], now: Any) -> dict[str, list[str]]:

@@ -121,9 +121,9 @@ def test_dry_run_grace_and_freeing_what_no_version_references(
     assert all(stored(server, oid) for oid in aborted) and orphan_path.exists()
 
     done = server.run("gc", "--grace", "0")
-    assert done.stdout.split("\t")[2:] == [str(len(unreferenced) + 1), str(size + len(orphan)),
-                                           str(len(unreferenced) + 1),
-                                           str(size + len(orphan)), "0", "0", "0", "0\n"]
+    assert done.stdout.rstrip("\n").split("\t")[2:] == [
+        str(len(unreferenced) + 1), str(size + len(orphan)), str(len(unreferenced) + 1),
+        str(size + len(orphan)), "0", "0", "0", "0", "0", "0", "0", "0"]
     assert f"freed {len(unreferenced) + 1} object(s), {size + len(orphan)} bytes" in done.stderr
     assert not any(stored(server, oid) for oid in unreferenced) and not orphan_path.exists()
     assert all(stored(server, oid) for oid in kept)
@@ -184,7 +184,8 @@ def test_a_pack_goes_whole_when_nothing_references_its_objects_and_stays_whole_o
     assert (report["packs"], report["pack_bytes"], report["freed_packs"]) == (1, dead_size, 0)
     assert pack_stored(server, dead)
     done = server.run("gc", "--dry-run", "--grace", "0")
-    assert done.stdout.rstrip("\n").split("\t")[6:] == ["1", str(dead_size), "0", "0"]
+    assert done.stdout.rstrip("\n").split("\t")[6:] == ["1", str(dead_size), "0", "0",
+                                                        "0", "0", "0", "0"]
     assert f"1 pack(s), {dead_size} bytes" in done.stderr
     assert push_packed(client, server.project, dead_paths, tmp_path / "packs") is None
 
