@@ -48,6 +48,15 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of ``data`` into the open file ``fd`` at ``offset`` (``pwrite`` may write
+    less than it was given)."""
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
                  sync: bool = True,
                  sync_dir: Callable[[str], None] = fsync_dir) -> None:

@@ -3,10 +3,11 @@ store's temp area, which a download run again after an interruption goes on from
 hash of the whole against the object's id before it may enter the store.
 
 One GET per object is one connection's speed and, cut off, starts again from byte 0. The
-partial file ``<id>.partial`` is written in place, chunk by chunk; ``<id>.ranges`` lists
-the chunks written (a line each, appended once a chunk's bytes are in the file), so a
-re-run fetches only the others. Nothing under ``objects/`` is ever partial or unhashed:
-the caller moves the file into the store only after :func:`fetch_ranged` returned.
+partial file ``<id>.partial`` is written in place, each range as its bytes arrive;
+``<id>.ranges`` lists the ranges written (a line each, appended once all of a range's
+bytes are in the file), so a re-run fetches only the others, and a range cut off half-way
+again. Nothing under ``objects/`` is ever partial or unhashed: the caller moves the file
+into the store only after :func:`fetch_ranged` returned.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ MiB = 1 << 20
 # small enough that an interruption loses little and memory holds a few per thread.
 CHUNK = 16 * MiB
 MAX_CHUNKS = 10_000
-# Ranges held in memory at once by this process, however many objects are fetched at once
-# (each fetch runs its own threads): a range is up to twice its size while it is read, so
-# 8 ranges of 16 MiB hold at most about 256 MiB, where two objects of 8 threads each held
-# twice that, and more objects more. Eight requests in flight fill a far link.
+# Ranged requests in flight at once in this process, however many objects are fetched at
+# once (each fetch runs its own threads): eight fill a far link, and more only share it.
+# A range is written to its file as it arrives, so each holds a chunk in memory, not the
+# range.
 RANGES_IN_FLIGHT = 8
 _in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
 
 
-class ReadsRanges(Protocol):
-    def read_range(self, action: Mapping[str, Any], oid: str, start: int,
-                   length: int) -> bytes: ...
+class WritesRanges(Protocol):
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int) -> None: ...
 
 
 def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
@@ -48,7 +49,7 @@ def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
             for n, offset in enumerate(range(0, size, step))]
 
 
-def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, size: int,
+def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, size: int,
                  folder: str | os.PathLike[str], parallelism: int = 8,
                  notice: Callable[[str], None] | None = None, chunk: int = CHUNK,
                  on_bytes: Callable[[int], None] | None = None) -> Path:
@@ -82,9 +83,7 @@ def fetch_ranged(transport: ReadsRanges, action: Mapping[str, Any], oid: str, si
         def fetch(chunk: tuple[int, int, int]) -> None:
             n, offset, length = chunk
             with _in_flight:
-                data = transport.read_range(action, oid, offset, length)
-                os.pwrite(fd, data, offset)
-                del data
+                transport.write_range(action, oid, offset, length, fd)
             with lock, open(ranges, "a") as f:
                 f.write(f"{n}\n")
             if on_bytes is not None:

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import orjson
 
 from ama.plumbing import wire
+from ama.plumbing.durable import write_at
 from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised from here too
     FAILED,
     UNREACHABLE,
@@ -118,6 +119,8 @@ class Transport(Protocol):
                  on_bytes: Callable[[int], None] | None = None) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int) -> None: ...
     # administration (ama-protocol(7), ADMINISTRATION)
     def users(self) -> list[wire.AdminUser]: ...
     def set_user_active(self, username: str, active: bool) -> wire.User: ...
@@ -729,7 +732,21 @@ class HttpTransport:
         """Return ``length`` bytes of object ``oid`` from ``start`` through a download
         action's href, with an HTTP ``Range`` request. These bytes cannot be hashed against
         the id; the answer is checked to be exactly the range asked for. Raises
-        :class:`RemoteError` when it is not."""
+        :class:`RemoteError` when it is not, and :class:`Unreachable` when it broke off."""
+        return b"".join(self._range(action, oid, start, length))
+
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int) -> None:
+        """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
+        offset ``start``, chunk by chunk as they arrive: a range of a large object is never
+        held whole. On an error the range is partly written, and is to be fetched again."""
+        at = start
+        for chunk in self._range(action, oid, start, length):
+            write_at(fd, chunk, at)
+            at += len(chunk)
+
+    def _range(self, action: Mapping[str, Any], oid: str, start: int,
+               length: int) -> Iterator[bytes]:
         import requests
         from urllib3.exceptions import HTTPError
 
@@ -738,41 +755,50 @@ class HttpTransport:
         response = self._send(action.get("method", "GET"), action["href"], headers=headers,
                               stream=True)
         try:
-            return self._read_answer(response, action, oid, start, length)
+            yield from self._answer_chunks(response, action, oid, start, length)
         except (requests.RequestException, HTTPError) as e:
             raise Unreachable(f"reading bytes {start}-{end} of {oid} from "
                               f"{_public(action['href'])} broke off: {e}",
                               "run the command again") from None
-
-    def _read_answer(self, response: requests.Response, action: Mapping[str, Any], oid: str,
-                     start: int, length: int) -> bytes:
-        """The ``length`` bytes from ``start`` that ``response`` to a Range request holds."""
-        end = start + length - 1
-        try:
-            if response.status_code == 206:
-                expected = f"bytes {start}-{end}/"
-                if not response.headers.get("Content-Range", "").startswith(expected):
-                    raise RemoteError(f"{_public(action['href'])} answered the range "
-                                      f"{response.headers.get('Content-Range')!r} of object "
-                                      f"{oid} for bytes {start}-{end}")
-                data: bytes = response.raw.read(length + 1, decode_content=True)
-            else:
-                # A server that ignores Range sends the whole object: skip to the range.
-                data = b""
-                skipped = 0
-                for chunk in response.iter_content(CHUNK):
-                    if skipped + len(chunk) > start:
-                        data += chunk[max(0, start - skipped):]
-                        if len(data) >= length:
-                            break
-                    skipped += len(chunk)
-                data = data[:length]
         finally:
             response.close()
-        if len(data) != length:
-            raise RemoteError(f"{_public(action['href'])} answered {len(data)} bytes of object "
+
+    def _answer_chunks(self, response: requests.Response, action: Mapping[str, Any],
+                       oid: str, start: int, length: int) -> Iterator[bytes]:
+        """The ``length`` bytes from ``start`` that ``response`` to a Range request holds,
+        in chunks; raises RemoteError when it holds another range, fewer bytes or more."""
+        end = start + length - 1
+        given = 0
+        if response.status_code == 206:
+            expected = f"bytes {start}-{end}/"
+            if not response.headers.get("Content-Range", "").startswith(expected):
+                raise RemoteError(f"{_public(action['href'])} answered the range "
+                                  f"{response.headers.get('Content-Range')!r} of object "
+                                  f"{oid} for bytes {start}-{end}")
+            while given < length:
+                chunk: bytes = response.raw.read(min(CHUNK, length - given),
+                                                 decode_content=True)
+                if not chunk:
+                    break
+                given += len(chunk)
+                yield chunk
+            over = bool(response.raw.read(1, decode_content=True)) if given == length else False
+        else:
+            # A server that ignores Range sends the whole object: skip to the range.
+            skipped = 0
+            for chunk in response.iter_content(CHUNK):
+                if skipped + len(chunk) > start:
+                    piece = chunk[max(0, start - skipped):][:length - given]
+                    given += len(piece)
+                    yield piece
+                    if given >= length:
+                        break
+                skipped += len(chunk)
+            over = False
+        if given != length or over:
+            raise RemoteError(f"{_public(action['href'])} answered "
+                              f"{'more than ' if over else ''}{given} bytes of object "
                               f"{oid} for a range of {length}", "run the command again")
-        return data
 
     # -- large objects in parts (ama.plumbing.multipart) --
 

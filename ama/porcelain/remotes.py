@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from ama.plumbing import wire
+from ama.plumbing.durable import write_at
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import CHUNK, hash_bytes
 from ama.plumbing.objects import CLASS_NAME_RE
@@ -660,6 +661,19 @@ class InProcessTransport:
     def read_range(self, action: Mapping[str, Any], oid: str, start: int, length: int) -> bytes:
         """Return ``length`` bytes of object ``oid`` from ``start``, not hashed (the
         remote's storage verified the object when it was stored)."""
+        return b"".join(self._range(action, oid, start, length))
+
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int) -> None:
+        """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
+        offset ``start``, chunk by chunk."""
+        at = start
+        for chunk in self._range(action, oid, start, length):
+            write_at(fd, chunk, at)
+            at += len(chunk)
+
+    def _range(self, action: Mapping[str, Any], oid: str, start: int,
+               length: int) -> Iterator[bytes]:
         project, _ = self._target(action)
         packed = "/packs/" in str(action.get("href", ""))
         stream, size = self._call("open_pack" if packed else "open_object", project, oid)
@@ -674,12 +688,15 @@ class InProcessTransport:
                 skip = start
                 while skip and (chunk := stream.read(min(skip, CHUNK))):
                     skip -= len(chunk)
-            data = b""
-            while len(data) < length and (chunk := stream.read(length - len(data))):
-                data += chunk
+            given = 0
+            while given < length and (chunk := stream.read(min(CHUNK, length - given))):
+                given += len(chunk)
+                yield chunk
+            if given != length:
+                raise CorruptObject(oid, f"{self.url} (bytes {start}-{start + length - 1}: "
+                                    f"{given} of them stored)", "")
         finally:
             stream.close()
-        return data
 
 
 __all__ = ["InProcessTransport", "RemoteExists", "RemoteInfo", "UnknownRemote", "add",
