@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 # Temp files in work trees and stores have short names of their own (not the final name with
 # a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
@@ -48,13 +48,14 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
-    """Write all of ``data`` into the open file ``fd`` at ``offset`` (``pwrite`` may write
-    less than it was given)."""
-    view = memoryview(data)
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
+def write_at(fd: int, chunks: Iterable[bytes | memoryview], offset: int) -> None:
+    """Write ``chunks`` one after the other into the open file ``fd`` from ``offset``, each
+    as it comes (``pwrite`` may write less than it was given)."""
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            done = os.pwrite(fd, view, offset)
+            view, offset = view[done:], offset + done
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,

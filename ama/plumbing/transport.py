@@ -740,10 +740,7 @@ class HttpTransport:
         """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
         offset ``start``, chunk by chunk as they arrive: a range of a large object is never
         held whole. On an error the range is partly written, and is to be fetched again."""
-        at = start
-        for chunk in self._range(action, oid, start, length):
-            write_at(fd, chunk, at)
-            at += len(chunk)
+        write_at(fd, self._range(action, oid, start, length), start)
 
     def _range(self, action: Mapping[str, Any], oid: str, start: int,
                length: int) -> Iterator[bytes]:

@@ -667,10 +667,7 @@ class InProcessTransport:
                     fd: int) -> None:
         """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
         offset ``start``, chunk by chunk."""
-        at = start
-        for chunk in self._range(action, oid, start, length):
-            write_at(fd, chunk, at)
-            at += len(chunk)
+        write_at(fd, self._range(action, oid, start, length), start)
 
     def _range(self, action: Mapping[str, Any], oid: str, start: int,
                length: int) -> Iterator[bytes]:

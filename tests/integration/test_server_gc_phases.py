@@ -4,7 +4,6 @@ that open a race with an upload, made to happen every time instead of now and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,31 +11,12 @@ import pytest
 
 from ama.plumbing.errors import ValidationFailed
 from ama.plumbing.transport import HttpTransport
-from ama_remote.db import Database
 from ama_remote.service import Service
 from tests.integration.test_gunicorn import write_version
 from tests.integration.test_server_gc import check_cloneable, pack_stored, push_packed
 from tests.services.server import RunningServer
 
 NO_GRACE = timedelta(0)
-
-
-@pytest.fixture(params=["file", "s3"])
-def phased_server(request: pytest.FixtureRequest,
-                  start_ama_server: Callable[..., RunningServer],
-                  server_database_url: str) -> RunningServer:
-    storage = None if request.param == "file" else \
-        request.getfixturevalue("s3_bucket").storage_url("ama")
-    return start_ama_server(server_database_url, storage)
-
-
-@pytest.fixture
-def collector(phased_server: RunningServer) -> Iterator[Service]:
-    """The server's service layer in this process, on the server's database and storage:
-    gc's steps one at a time."""
-    service = Service(Database(phased_server.database_url))
-    yield service
-    service.db.dispose()
 
 
 def test_a_commit_after_gc_swept_the_pack_its_upload_found_objects_in_is_refused_then_made(

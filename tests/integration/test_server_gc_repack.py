@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +18,6 @@ from ama.plumbing import pack
 from ama.plumbing.errors import ValidationFailed
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.transport import HttpTransport
-from ama_remote.db import Database
 from ama_remote.service import Service
 from ama_remote.service.packs import pack_key
 from tests.integration.test_gunicorn import write_version
@@ -29,21 +27,10 @@ from tests.services.server import RunningServer
 NO_GRACE = timedelta(0)
 
 
-@pytest.fixture(params=["file", "s3"])
-def server(request: pytest.FixtureRequest, start_ama_server: Callable[..., RunningServer],
-           server_database_url: str) -> RunningServer:
-    storage = None if request.param == "file" else \
-        request.getfixturevalue("s3_bucket").storage_url("ama")
-    return start_ama_server(server_database_url, storage)
-
-
 @pytest.fixture
-def collector(server: RunningServer) -> Iterator[Service]:
-    """The server's service layer in this process, on its database and storage: gc's
-    steps one at a time."""
-    service = Service(Database(server.database_url))
-    yield service
-    service.db.dispose()
+def server(phased_server: RunningServer) -> RunningServer:
+    """ama-server on SQLite and PostgreSQL, storing in a folder and in S3."""
+    return phased_server
 
 
 def _extra(tmp_path: Path, count: int, size: int) -> dict[str, Path]:
