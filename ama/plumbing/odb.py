@@ -338,8 +338,10 @@ class FileObjectDatabase:
 
         On success every object written inside is durable and visible under its id; on an
         exception the temp files are removed and nothing becomes visible. ``syncing``, for
-        the outermost batch, is called with True before the sync (seconds for a GiB
-        received) and with False after it.
+        the outermost batch, is called with True when it starts waiting on the disk (the
+        syncs and the renames: seconds for a GiB received or 30,000 files) and with False
+        when that ends; the pair comes twice when the renames are split with forked
+        children, since no thread a True may start can live across a fork.
         """
         if self._pending is not None:
             yield
@@ -356,18 +358,22 @@ class FileObjectDatabase:
                 if syncing is not None:
                     syncing(True)
                 syncfs(self.root)
-                if syncing is not None:
-                    syncing(False)
                 renames = list(pending.items())
                 if len(renames) >= self.split_at:  # a share per core: see in_child
                     own, *others = shares(len(renames), workers())
+                    if syncing is not None:
+                        syncing(False)
                     theirs = [forked(partial(self._rename, renames[a:b])) for a, b in others]
+                    if syncing is not None:
+                        syncing(True)
                     self._rename(renames[own[0]:own[1]])
                     for done in theirs:
                         done()
                 else:
                     self._rename(renames)
                 syncfs(self.root)
+                if syncing is not None:
+                    syncing(False)
         except BaseException:
             for temp in self._pending.values():
                 with contextlib.suppress(FileNotFoundError):

@@ -64,22 +64,11 @@ def test_add_draws_progress_on_a_terminal_only(tmp_path: Path) -> None:
     assert b"Staging" not in drawn and out == b""
 
 
-def test_the_bar_runs_no_thread_so_a_command_can_still_fork(tmp_path: Path) -> None:
-    """A live thread stops the forked split of large work (ama.plumbing.parallel): the bar
-    is redrawn from the command's own calls, not by a thread of its own."""
+def _script_on_a_terminal(script: Path) -> tuple[bytes, bytes]:
+    """Run a Python ``script`` with stderr on a pseudo-terminal; its stdout and what it
+    drew."""
     import sys
 
-    script = tmp_path / "bar.py"
-    script.write_text(
-        "import threading\n"
-        "from ama.cli.commands._porcelain import progress\n"
-        "from ama.plumbing.parallel import can_fork\n"
-        "with progress('Placing') as bar:\n"
-        "    assert bar is not None, 'stderr is a terminal: a bar is drawn'\n"
-        "    bar(1, 2)\n"
-        "    seen = (threading.active_count(), can_fork())\n"
-        "    bar(2, 2)\n"
-        "print(*seen)\n")
     primary, secondary = os.openpty()
     try:
         proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
@@ -96,12 +85,60 @@ def test_the_bar_runs_no_thread_so_a_command_can_still_fork(tmp_path: Path) -> N
                 break
             drawn += chunk
         out = proc.stdout.read() if proc.stdout else b""
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=60) == 0, drawn
     finally:
         os.close(primary)
+    return out, drawn
+
+
+def test_the_bar_runs_no_thread_so_a_command_can_still_fork(tmp_path: Path) -> None:
+    """A live thread stops the forked split of large work (ama.plumbing.parallel): the bar
+    is redrawn from the command's own calls, not by a thread of its own."""
+    script = tmp_path / "bar.py"
+    script.write_text(
+        "import threading\n"
+        "from ama.cli.commands._porcelain import progress\n"
+        "from ama.plumbing.parallel import can_fork\n"
+        "with progress('Placing') as bar:\n"
+        "    assert bar is not None, 'stderr is a terminal: a bar is drawn'\n"
+        "    bar(1, 2)\n"
+        "    seen = (threading.active_count(), can_fork())\n"
+        "    bar(2, 2)\n"
+        "print(*seen)\n")
+    out, drawn = _script_on_a_terminal(script)
     assert b"Placing" in drawn
     assert out.split()[0] == b"1"
     assert out.split()[1] == (b"True" if (os.cpu_count() or 1) > 1 else b"False")
+
+
+def test_a_wait_stopped_for_a_fork_goes_on_with_its_clock(tmp_path: Path) -> None:
+    """A store's disk wait is told in two parts around the fork of its renames: the bar
+    stops drawing for the fork (no thread across it) and then draws the same step on, its
+    clock counting from the first part, never a "counting…" frame between."""
+    script = tmp_path / "wait.py"
+    script.write_text(
+        "import threading, time\n"
+        "from ama.cli.commands._porcelain import progress\n"
+        "from ama.plumbing.parallel import can_fork\n"
+        "with progress('Staging') as bar:\n"
+        "    bar(3, 3)\n"
+        "    bar(0, 0, phase='syncing to disk')\n"
+        "    time.sleep(0.6)\n"
+        "    bar(1, 1, phase='syncing to disk')\n"
+        "    between = (threading.active_count(), can_fork())\n"
+        "    bar(0, 0, phase='syncing to disk')\n"
+        "    time.sleep(0.6)\n"
+        "    bar(1, 1, phase='syncing to disk')\n"
+        "print(*between, threading.active_count())\n")
+    out, drawn = _script_on_a_terminal(script)
+    assert out.split() == [b"1", b"True" if (os.cpu_count() or 1) > 1 else b"False", b"1"]
+    shown = frames(drawn, "Staging: syncing to disk")
+    clock = [float(m.group(1)) for f in shown if (m := re.search(r"([0-9.]+) s", f))]
+    assert clock and max(clock) >= 1.0, shown  # 1.2 s of waiting in all, in one clock
+    assert clock == sorted(clock), shown
+    everything = frames(drawn, "Staging")
+    after = everything[everything.index(shown[0]):]
+    assert not any("counting" in f for f in after), after
 
 
 def frames(drawn: bytes, label: str) -> list[str]:

@@ -237,6 +237,56 @@ def test_a_failed_batch_leaves_no_temp_files(tmp_path: Path) -> None:
     assert [p for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the renames split only across cores")
+def test_the_disk_wait_is_told_around_the_renames_and_never_across_their_fork(
+        tmp_path: Path) -> None:
+    """A bar's wait thread draws the syncs and the renames, and is stopped before the
+    renames are forked (a live thread would keep them in one process)."""
+    import threading
+
+    odb = FileObjectDatabase(tmp_path / "objects")
+    odb.split_at = 4
+    told: list[bool] = []
+    waits: list[tuple[threading.Thread, threading.Event]] = []
+    renamed_by = tmp_path / "renamed-by"
+    rename = odb._rename
+
+    def recorded(renames: list[tuple[str, str]]) -> None:
+        with open(renamed_by, "a") as out:  # the child's writes reach the file too
+            out.write(f"{os.getpid()}\n")
+        rename(renames)
+
+    def syncing(started: bool) -> None:
+        told.append(started)
+        if started:  # as the terminal's bar does: a thread draws until it is told
+            stop = threading.Event()
+            thread = threading.Thread(target=stop.wait)
+            thread.start()
+            waits.append((thread, stop))
+        else:
+            thread, stop = waits.pop()
+            stop.set()
+            thread.join()
+
+    odb._rename = recorded  # type: ignore[method-assign]
+    with odb.batch(syncing):
+        oids = [odb.write(f"object {n}".encode()) for n in range(8)]
+    assert told == [True, False, True, False]
+    assert waits == []
+    assert all(odb.get(oid) == f"object {n}".encode() for n, oid in enumerate(oids))
+    # A forked child renamed a share: the thread was gone when it was forked.
+    pids = renamed_by.read_text().split()
+    assert len(pids) == 2 and str(os.getpid()) in pids and len(set(pids)) == 2
+
+
+def test_a_small_batch_tells_one_disk_wait(tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    told: list[bool] = []
+    with odb.batch(told.append):
+        odb.write(b"one")
+    assert told == [True, False]
+
+
 def test_large_write_file_stores_the_bytes_it_hashed(tmp_path: Path) -> None:
     data = random.Random(7).randbytes(4 * MMAP_THRESHOLD + 1)
     src = tmp_path / "weights.bin"

@@ -92,27 +92,43 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
         start = time.monotonic()
         known_bytes = 0  # the bytes total once a command has given it
         shown_phase: str | None = None
-        waiting: tuple[threading.Thread, threading.Event] | None = None
+        waiting: tuple[threading.Thread, threading.Event, float] | None = None
+        paused: tuple[str | None, float] | None = None  # a wait ended: its step, its start
 
-        def wait_frames(stop: threading.Event) -> None:
-            began = time.monotonic()
+        def wait_frames(stop: threading.Event, began: float) -> None:
             while not stop.wait(FRAME):
                 with lock:
                     bar.update(task, files=f"{time.monotonic() - began:.1f} s")
                     bar.refresh()
 
+        def _wait(began: float) -> tuple[threading.Thread, threading.Event, float]:
+            """A thread drawing a wait's elapsed time from ``began`` until it is stopped."""
+            stop = threading.Event()
+            thread = threading.Thread(target=wait_frames, args=(stop, began), daemon=True)
+            thread.start()
+            return thread, stop, began
+
         def update(done: int, total: int, done_bytes: int | None = None,
                    total_bytes: int | None = None, *, phase: str | None = None) -> None:
             nonlocal drawn, first, drawn_bytes, known_bytes, start, shown_phase, waiting
+            nonlocal paused
             with lock:
                 ended, waiting = waiting, None
             if ended is not None:  # joined outside the lock, which its frames take
                 ended[1].set()
                 ended[0].join()
                 if phase == shown_phase:
-                    return  # the call that ends a wait: the next step draws itself
+                    # The call that ends a wait: the next step draws itself. The same
+                    # wait may go on after a fork (a store's renames): its clock goes on.
+                    paused = (phase, ended[2])
+                    return
             now = time.monotonic()
+            resumed, paused = paused, None
             with lock:
+                if phase is not None and total == 0 and resumed is not None \
+                        and resumed[0] == phase:
+                    waiting = _wait(resumed[1])
+                    return
                 if phase != shown_phase:
                     # A new step: its own totals, rate, clock and description.
                     shown_phase = phase
@@ -126,12 +142,8 @@ def progress(label: str, enabled: bool = True) -> Iterator[Progress | None]:
                     step = next(t for t in bar.tasks if t.id == task)
                     step.total, step.start_time = None, bar.get_time()
                     if phase is not None and total == 0:
-                        stop = threading.Event()
-                        thread = threading.Thread(target=wait_frames, args=(stop,),
-                                                  daemon=True)
-                        waiting = (thread, stop)
                         bar.refresh()
-                        thread.start()
+                        waiting = _wait(time.monotonic())
                         return
                 if not total:
                     # Still counting: the files (and bytes) seen so far, a frame every
