@@ -21,6 +21,7 @@ from ama.plumbing.odb import (
     MissingObject,
     ObjectDatabase,
 )
+from tests.unit.test_parallel import _in_fresh_interpreter
 
 
 def _two_sharing_a_prefix() -> tuple[bytes, bytes]:
@@ -241,42 +242,42 @@ def test_a_failed_batch_leaves_no_temp_files(tmp_path: Path) -> None:
 def test_the_disk_wait_is_told_around_the_renames_and_never_across_their_fork(
         tmp_path: Path) -> None:
     """A bar's wait thread draws the syncs and the renames, and is stopped before the
-    renames are forked (a live thread would keep them in one process)."""
-    import threading
+    renames are forked (a live thread would keep them in one process). Run in a fresh
+    interpreter, single-threaded as a command is (see test_parallel)."""
+    printed = _in_fresh_interpreter(f"""
+        import os, threading
+        from ama.plumbing.odb import FileObjectDatabase
+        odb = FileObjectDatabase({str(tmp_path / "objects")!r})
+        odb.split_at = 4
+        told, waits, pids = [], [], {str(tmp_path / "renamed-by")!r}
+        rename = odb._rename
 
-    odb = FileObjectDatabase(tmp_path / "objects")
-    odb.split_at = 4
-    told: list[bool] = []
-    waits: list[tuple[threading.Thread, threading.Event]] = []
-    renamed_by = tmp_path / "renamed-by"
-    rename = odb._rename
+        def recorded(renames):
+            with open(pids, "a") as out:  # the child's writes reach the file too
+                out.write(f"{{os.getpid()}}\\n")
+            rename(renames)
 
-    def recorded(renames: list[tuple[str, str]]) -> None:
-        with open(renamed_by, "a") as out:  # the child's writes reach the file too
-            out.write(f"{os.getpid()}\n")
-        rename(renames)
+        def syncing(started):
+            told.append(started)
+            if started:  # as the terminal's bar does: a thread draws until it is told
+                stop = threading.Event()
+                thread = threading.Thread(target=stop.wait)
+                thread.start()
+                waits.append((thread, stop))
+            else:
+                thread, stop = waits.pop()
+                stop.set()
+                thread.join()
 
-    def syncing(started: bool) -> None:
-        told.append(started)
-        if started:  # as the terminal's bar does: a thread draws until it is told
-            stop = threading.Event()
-            thread = threading.Thread(target=stop.wait)
-            thread.start()
-            waits.append((thread, stop))
-        else:
-            thread, stop = waits.pop()
-            stop.set()
-            thread.join()
-
-    odb._rename = recorded  # type: ignore[method-assign]
-    with odb.batch(syncing):
-        oids = [odb.write(f"object {n}".encode()) for n in range(8)]
-    assert told == [True, False, True, False]
-    assert waits == []
-    assert all(odb.get(oid) == f"object {n}".encode() for n, oid in enumerate(oids))
+        odb._rename = recorded
+        with odb.batch(syncing):
+            oids = [odb.write(f"object {{n}}".encode()) for n in range(8)]
+        assert all(odb.get(oid) == f"object {{n}}".encode() for n, oid in enumerate(oids))
+        by = open(pids).read().split()
+        print(told, waits, len(by), str(os.getpid()) in by, len(set(by)))
+    """)
     # A forked child renamed a share: the thread was gone when it was forked.
-    pids = renamed_by.read_text().split()
-    assert len(pids) == 2 and str(os.getpid()) in pids and len(set(pids)) == 2
+    assert printed == "[True, False, True, False] [] 2 True 2"
 
 
 def test_a_small_batch_tells_one_disk_wait(tmp_path: Path) -> None:
