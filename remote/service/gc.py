@@ -67,7 +67,7 @@ from ama_remote.models import (
 )
 from ama_remote.service.common import ServiceBase, _tree_entries
 from ama_remote.service.packs import pack_key
-from ama_remote.storage.base import ObjectMissing, object_key
+from ama_remote.storage.base import Backend, ObjectMissing, object_key
 
 GC_GRACE = timedelta(days=7)
 # A pack is repacked when its referenced members fill less than this share of it.
@@ -247,9 +247,8 @@ class Collecting(ServiceBase):
     def _look(self, group: Collection, grace: timedelta, repack_below: float) -> None:
         storage = self._storage(group.url)
         cutoff = self._now() - grace
+        group.seen_version = self.db.run(_watermark)
         with self.db.read() as s:
-            group.seen_version = s.scalar(select(Version.id).order_by(Version.id.desc())
-                                          .limit(1)) or 0
             referenced = self._referenced(s, group.project_ids, 0)
             rows: dict[str, tuple[int, bool, bool]] = {}  # oid -> (size, verified, young)
             for oid, size, verified, created in s.execute(
@@ -454,6 +453,12 @@ class Collecting(ServiceBase):
                     continue
                 with open(path, "rb") as f:
                     created = storage.put(pack_key(new), f, size)
+            if not created and not self._stored_whole(storage, new, size):
+                # Bytes already under the new pack's name (an upload's, another gc run's,
+                # or damage) are moved onto only once read and found to be that pack.
+                refused.append(f"pack {new} in storage is not the pack {pid} repacks "
+                               "into; it was not repacked")
+                continue
             if self.db.run(lambda s, pid=pid, plan=plan, new=new, size=size,  # type: ignore[misc]
                            members=members: self._switch(s, group, grace, pid, plan, new,
                                                          size, members)):
@@ -461,9 +466,28 @@ class Collecting(ServiceBase):
                 freed += plan.size - size
             elif created:
                 # A version or an upload took one of the others since the look: the pack
-                # stays as it is, and the copy nothing points to goes.
-                storage.delete(pack_key(new))
+                # stays as it is, and the copy goes unless something points to it now.
+                self.db.run(lambda s, new=new: self._drop_copy(s, group, new))  # type: ignore[misc]
         return repacked, freed, refused
+
+    @staticmethod
+    def _stored_whole(storage: Backend, pid: str, size: int) -> bool:
+        """Whether the bytes under pack ``pid``'s key are that pack, read and checked whole."""
+        try:
+            with contextlib.closing(storage.open(pack_key(pid))) as stream:
+                pack.check(stream, pid, size)
+        except (pack.BadPack, ObjectMissing):
+            return False
+        return True
+
+    def _drop_copy(self, s: Session, group: Collection, new: str) -> None:
+        """Delete the new pack ``new`` a refused repack wrote, unless a project of the
+        storage holds it now (another gc run switched to the same bytes, or an upload
+        announced them): exclusive against switches and announcements."""
+        lock_against_marking(s, exclusive=True)
+        if s.scalar(select(Pack.pid).where(Pack.project_id.in_(group.project_ids),
+                                           Pack.pid == new).limit(1)) is None:
+            self._storage(group.url).delete(pack_key(new))
 
     def _switch(self, s: Session, group: Collection, grace: timedelta, pid: str,
                 plan: Repack, new: str, size: int, members: list[pack.Member]) -> bool:
@@ -490,11 +514,12 @@ class Collecting(ServiceBase):
                     StoredObject.oid.in_(dead[start:start + _IN_BATCH]),
                     StoredObject.created > cutoff).limit(1)) is not None:
                 return False
+        if s.scalar(select(Pack.pid).where(Pack.project_id.in_(ids), Pack.pid == new,
+                                           Pack.verified.is_(False)).limit(1)) is not None:
+            return False  # the same bytes announced by an upload: let it finish
+        if self._storage(group.url).stat(pack_key(new)) is None:
+            return False  # a refused run's copy, dropped since this one wrote or read it
         holders = {project_id for project_id, _ in olds}
-        for project_id in holders:
-            row = s.get(Pack, (project_id, new))
-            if row is not None and not row.verified:
-                return False  # the same bytes announced by an upload: let it finish
         now = self._now()
         where = {m.id: m for m in members}
         moved = [{"project_id": project_id, "oid": oid, "pid": new,
@@ -583,6 +608,15 @@ class Collecting(ServiceBase):
                 GcMark.oid.in_(members[start:start + _IN_BATCH]), GcMark.swept.is_(None))
                 .values(swept=self._now()))
         return True
+
+
+def _watermark(s: Session) -> int:
+    """The highest version id, read while no commit runs: every version at or below it is
+    committed and seen by the walk that follows, and any later one gets a higher id (on
+    PostgreSQL a commit takes its id early, holding the lock shared, and ids do not come in
+    commit order)."""
+    lock_against_marking(s, exclusive=True)
+    return s.scalar(select(Version.id).order_by(Version.id.desc()).limit(1)) or 0
 
 
 def _forget(s: Session, project_ids: list[int], oids: list[str]) -> None:

@@ -5,21 +5,32 @@ upload or a commit falls between them."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import tempfile
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from sqlalchemy import select
 
+import ama_remote.service.commit as commit_module
 from ama.plumbing import pack
 from ama.plumbing.errors import ValidationFailed
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.transport import HttpTransport
+from ama_remote.db import Database
+from ama_remote.models import User
 from ama_remote.service import Service
+from ama_remote.service.common import Caller
 from ama_remote.service.packs import pack_key
+from ama_remote.storage import open_backend
 from tests.integration.test_gunicorn import write_version
 from tests.integration.test_server_gc import check_cloneable, gc, pack_stored, push_packed
 from tests.services.server import RunningServer
@@ -230,3 +241,131 @@ def test_a_commit_between_the_look_and_the_repack_keeps_the_pack_whole(
     assert _asks_for(client, server.project, others) == set()
     check_cloneable(client, server.project, [paths], tmp_path)
     assert server.run("fsck").returncode == 0
+
+
+def test_two_gc_runs_at_once_keep_the_new_pack_the_winner_moved_to(
+        server: RunningServer, collector: Service, tmp_path: Path) -> None:
+    # Both runs plan the same repack, so both write the same new pack (named by its
+    # bytes). Run B goes whole while run A is between writing it and its switch: B finds
+    # the pack stored, reads it, and moves the objects there; A's switch is refused, and
+    # the copy A wrote stays, since B's rows point to it.
+    client = HttpTransport(server.url, server.token)
+    paths, _, _, old = _one_live_in_a_pack(client, server.project, tmp_path)
+    other = Service(Database(server.database_url))
+    try:
+        [group_a] = collector.look(NO_GRACE, 0.5)
+        [group_b] = other.look(NO_GRACE, 0.5)
+        assert set(group_a.repacks) == set(group_b.repacks) == {old}
+        switch = collector._switch
+        seen: dict[str, object] = {}
+
+        def b_runs_first(*args: Any) -> bool:
+            seen["new"], seen["b"] = args[5], other.repack(group_b, NO_GRACE)
+            return switch(*args)
+
+        collector._switch = b_runs_first  # type: ignore[method-assign]
+        assert collector.repack(group_a, NO_GRACE) == (0, 0, [])
+        assert seen["b"] == (1, group_b.repacks[old].size - _size_of(server, seen["new"]), [])
+        assert pack_stored(server, str(seen["new"]))
+        # A run after the grace frees the old pack; the version lives on in the new one.
+        [group] = collector.look(NO_GRACE, 0.5)
+        collector.sweep(group, collector.mark(group, NO_GRACE))
+        assert not pack_stored(server, old)
+        check_cloneable(client, server.project, [paths], tmp_path)
+        assert server.run("fsck").returncode == 0
+    finally:
+        other.db.dispose()
+
+
+def test_bytes_already_under_the_new_packs_name_are_read_before_anything_moves_there(
+        server: RunningServer, collector: Service, tmp_path: Path) -> None:
+    # Bytes under the new pack's name that are not that pack (an upload of another project
+    # on the storage that sent it damaged, or damage in storage): the repack is refused,
+    # and the old pack keeps the objects.
+    client = HttpTransport(server.url, server.token)
+    paths, _, _, old = _one_live_in_a_pack(client, server.project, tmp_path)
+    [group] = collector.look(NO_GRACE, 0.5)
+    plan = group.repacks[old]
+    storage = collector._storage(group.url)
+    with tempfile.TemporaryDirectory() as folder, \
+            contextlib.closing(storage.open(pack_key(old))) as stream:
+        new, _, size, _ = pack.rewrite(stream, old, plan.size, set(plan.live), folder)
+    assert storage.put(pack_key(new), io.BytesIO(b"\0" * size), size)
+    repacked, freed, refused = collector.repack(group, NO_GRACE)
+    assert (repacked, freed) == (0, 0)
+    assert len(refused) == 1 and new in refused[0] and "not repacked" in refused[0]
+    [group] = collector.look(NO_GRACE, 0.5)
+    collector.sweep(group, collector.mark(group, NO_GRACE))
+    assert pack_stored(server, old)
+    check_cloneable(client, server.project, [paths], tmp_path)
+
+
+def _size_of(server: RunningServer, pid: object) -> int:
+    return open_backend(server.storage_url).stat(pack_key(str(pid))) or 0
+
+
+@pytest.fixture
+def pg_server(start_ama_server: Callable[..., RunningServer],
+              postgres_url: str) -> RunningServer:
+    """ama-server on PostgreSQL, where commits run side by side and take their version ids
+    in another order than they end."""
+    return start_ama_server(postgres_url, None)
+
+
+def test_a_commit_in_flight_at_gcs_look_is_waited_for_and_keeps_what_it_names(
+        pg_server: RunningServer, tmp_path: Path) -> None:
+    # Commit T1 takes its version id and stops before it ends; commit T2 takes a higher
+    # id and ends first. gc's look waits for T1 (its watermark is read while no commit
+    # runs), so T1's version is walked and the object it names from the pack stays.
+    server = pg_server
+    collector = Service(Database(server.database_url))
+    client = HttpTransport(server.url, server.token)
+    try:
+        _, others, first, old = _one_live_in_a_pack(client, server.project, tmp_path)
+        reused = next(iter(others))
+        paths, manifest = write_version(tmp_path, {"again.bin": others[reused].read_bytes()},
+                                        parent=first)
+        push_packed(client, server.project,
+                    {oid: p for oid, p in paths.items() if oid != reused}, tmp_path / "p1")
+        with collector.db.read() as s:
+            user = s.scalars(select(User).order_by(User.id)).one()
+            caller = Caller(user_id=user.id, username=user.username, is_admin=True)
+        inside, release = threading.Event(), threading.Event()
+        point = commit_module.crash_point
+
+        def held(name: str) -> None:
+            if name == "server.commit.recorded" and threading.current_thread().name == "T1":
+                inside.set()
+                release.wait(60)
+            point(name)
+
+        commit_module.crash_point = held  # type: ignore[assignment]
+        done: dict[str, Any] = {}
+        t1 = threading.Thread(name="T1", target=lambda: done.update(v=collector.commit(
+            caller, server.project, "models", None, None, manifest, "t1")))
+        t1.start()
+        try:
+            assert inside.wait(30)
+            client.put_class(server.project, "other")
+            p2, m2 = write_version(tmp_path, {"t2.txt": b"second commit\n"})
+            push_packed(client, server.project, p2, tmp_path / "p2")
+            client.commit(server.project, "other", None, None, m2, "t2")
+            looked: list[Any] = []
+            look = threading.Thread(target=lambda: looked.extend(
+                collector.look(NO_GRACE, 0.5)))
+            look.start()
+            look.join(2)
+            assert look.is_alive(), "gc's look read its watermark while a commit was in flight"
+        finally:
+            release.set()
+            t1.join(60)
+            commit_module.crash_point = point  # type: ignore[assignment]
+        look.join(60)
+        assert done["v"]["version"] == "0.0.0"  # a new asset of the class
+        [group] = looked
+        assert reused not in group.repacks[old].dead
+        collector.repack(group, NO_GRACE)
+        check_cloneable(client, server.project, [paths], tmp_path)
+        assert server.run("fsck").returncode == 0
+    finally:
+        collector.db.dispose()
