@@ -485,7 +485,8 @@ def _duration(text: str) -> int:
 @click.option("--grace", default="7d", show_default=True, metavar="DURATION",
               help="Keep objects uploaded or announced more recently than this (7d, 12h, "
                    "30m, 90s, 2w, or seconds): an upload may still be on its way to its "
-                   "commit.")
+                   "commit. Keep it above an hour, how long a download link lasts: a "
+                   "retired pack a clone was told to read goes after one grace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def gc(dry_run: bool, grace: str, repack_below: float, as_json: bool) -> None:
     """Free the stored objects that nothing references.
