@@ -117,8 +117,7 @@ def sign_in(b: Browser, site: Site, user: str, path: str = "/") -> None:
     page.goto(site.url + path)
     assert "/login" in page.url  # no session yet: every page sends to the sign-in form
     page.fill("#token", site.tokens[user])
-    page.click("form.card button[type=submit]")
-    page.wait_for_load_state()
+    b.follow("form.card button[type=submit]")
     assert "/login" not in page.url
 
 
@@ -133,11 +132,11 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     page = b.page
     sign_in(b, site, "wanda")
     b.shot("projects")
-    page.get_by_role("link", name="demo", exact=True).click()
-    page.get_by_role("link", name="tables", exact=True).click()
+    b.follow(page.get_by_role("link", name="demo", exact=True))
+    b.follow(page.get_by_role("link", name="tables", exact=True))
     assert page.locator("table.assets tbody tr").count() == 2
     b.shot("class")
-    page.get_by_role("link", name="tables/1", exact=True).click()
+    b.follow(page.get_by_role("link", name="tables/1", exact=True))
     assert page.locator("h1 .title").inner_text() == XSS_TITLE
     versions = page.locator("table.versions tbody tr")
     assert versions.count() == 2
@@ -145,7 +144,7 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     assert "Ada Lovelace" in versions.nth(0).inner_text()
     b.shot("asset")
 
-    page.get_by_role("link", name="0.0.0", exact=True).click()
+    b.follow(page.get_by_role("link", name="0.0.0", exact=True))
     assert page.locator("table.csv th").all_inner_texts() == ["species", "length"]
     assert page.locator("table.csv td").all_inner_texts() == ["heron", "94", "stork", "102"]
     page.wait_for_function("() => document.querySelector('figure.image img').complete")
@@ -155,25 +154,24 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
     assert page.input_value("#clone") == "ama clone tables/1/0.0.0"
     b.shot("version")
     # A folder opens on its own page, with the previews of its files.
-    page.get_by_role("link", name="notes/", exact=True).click()
-    page.wait_for_url("**path=notes*")
+    b.follow(page.get_by_role("link", name="notes/", exact=True))
+    assert "path=notes" in page.url
     assert page.locator("table.files td.path").all_inner_texts() == ["meta.json"]
     assert '"source": "field"' in page.locator("figure.text pre").inner_text()
     b.shot("version-folder")
-    page.get_by_role("link", name="tables/1/0.0.0", exact=True).click()
-    page.wait_for_url("**/v/0.0.0#files")
+    b.follow(page.get_by_role("link", name="tables/1/0.0.0", exact=True))
+    assert page.url.endswith("/v/0.0.0#files")
     assert "notes/" in page.locator("table.files").inner_text()
 
     # The lineage graph of tables/2 links to the version it was made from.
     page.goto(site.url + "/p/demo/c/tables/a/2")
-    page.locator("svg.lineage a").first.click()
-    page.wait_for_load_state()
+    b.follow(page.locator("svg.lineage a").first)
     assert page.url.endswith("/p/demo/c/tables/a/1/v/0.0.1")
     assert page.locator("h1").inner_text() == "tables/1/0.0.1"
     b.shot("lineage-input")
 
     page.goto(site.url + "/p/demo/c/tables/a/1")
-    page.get_by_role("link", name="diff", exact=True).click()
+    b.follow(page.get_by_role("link", name="diff", exact=True))
     rows = {r.split("\t")[1]: r.split("\t")[0]
             for r in page.locator("table.diff tbody tr").all_inner_texts()}
     assert rows == {"extra.txt": "added", "notes/meta.json": "removed", "a.csv": "modified"}
@@ -181,7 +179,7 @@ def test_a_user_browses_a_project_down_to_a_version_its_lineage_a_diff_and_a_sea
 
     page.goto(site.url + "/p/demo")
     page.fill("#q", hash_bytes(CSV_0))
-    page.click("form.search button")
+    b.follow("form.search button")
     found = page.locator("table.results tbody tr").all_inner_texts()
     assert len(found) == 1 and found[0].startswith("tables/1/0.0.0\tfile\ta.csv")
     b.shot("search-file")
@@ -238,8 +236,7 @@ def test_a_writer_edits_the_tags_of_an_asset(site: Site,
     sign_in(b, site, "wanda", "/p/demo/c/tables/a/1")
     page.click("details summary")
     page.fill("#tags", "birds, reviewed, gold")
-    page.click("form.edit button")
-    page.wait_for_load_state()
+    b.follow("form.edit button")
     assert page.locator("dd.tags .pill").all_inner_texts() == ["birds", "gold", "reviewed"]
     b.shot("tags-edited")
     admin = site.service.authenticate(site.tokens["wanda"])
@@ -322,8 +319,7 @@ def test_a_session_cookie_is_strict_and_signing_out_revokes_it(
     session = cookie["value"]
     assert session != site.tokens["rita"]  # a session token of its own
     site.service.authenticate(session)
-    b.page.click("form.signout button")
-    b.page.wait_for_load_state()
+    b.follow("form.signout button")
     assert "/login" in b.page.url
     with pytest.raises(Unauthenticated, match="revoked"):
         site.service.authenticate(session)
@@ -338,7 +334,7 @@ def test_a_wrong_token_is_refused_on_the_sign_in_page(
     b = browser()
     b.page.goto(site.url + "/login")
     b.page.fill("#token", "ama_not-a-token")
-    b.page.click("form.card button[type=submit]")
+    b.follow("form.card button[type=submit]")
     assert b.page.locator("p.error").inner_text() == "the token is not valid"
     assert not [c for c in b.context.cookies() if c["name"] == "ama_session"]
     b.shot("sign-in-refused")

@@ -56,21 +56,19 @@ def test_a_project_admin_grants_a_role_and_the_grantees_page_changes(
     pam = browser()
     page = pam.page
     sign_in(pam, site, "pam")
-    page.get_by_role("link", name="Admin", exact=True).click()
-    page.get_by_role("link", name="demo", exact=True).click()
+    pam.follow(page.get_by_role("link", name="Admin", exact=True))
+    pam.follow(page.get_by_role("link", name="demo", exact=True))
     assert page.url.endswith("/p/demo/members")
     row = page.locator("table.members tbody tr", has_text="rita")
     assert row.locator("select").input_value() == "reader"
     row.locator("select").select_option("writer")
-    row.get_by_role("button", name="Change").click()
-    page.wait_for_load_state()
+    pam.follow(row.get_by_role("button", name="Change"))
     assert page.locator("table.members tbody tr", has_text="rita").locator(
         "select").input_value() == "writer"
     # A user of no project yet: granted from the form below the table.
     page.fill("#grant-user", "otto")
     page.select_option("#grant-role", "reader")
-    page.click("form.grant button")
-    page.wait_for_load_state()
+    pam.follow("form.grant button")
     pam.shot("members-granted")
     assert members(site) == {ADMIN: "admin", "otto": "reader", "pam": "admin",
                              "rita": "writer", "wanda": "writer"}
@@ -82,9 +80,8 @@ def test_a_project_admin_grants_a_role_and_the_grantees_page_changes(
     # otto's pages, as a session of his (a third browser is not needed for it).
     otto = {"ama_session": site.service.issue_token("otto", ttl=600)}
     assert ">demo</a>" in requests.get(site.url + "/", cookies=otto, timeout=30).text
-    page.locator("table.members tbody tr", has_text="otto").get_by_role(
-        "button", name="Revoke").click()
-    page.wait_for_load_state()
+    pam.follow(page.locator("table.members tbody tr", has_text="otto").get_by_role(
+        "button", name="Revoke"))
     assert "otto" not in members(site)
     assert ">demo</a>" not in requests.get(site.url + "/", cookies=otto, timeout=30).text
     assert requests.get(site.url + "/p/demo", cookies=otto, timeout=30).status_code == 404
@@ -151,11 +148,10 @@ def test_the_audit_log_filters_by_action(admins: Site,
     b = browser()
     page = b.page
     sign_in(b, site, ADMIN)
-    page.get_by_role("link", name="Admin", exact=True).click()
-    page.get_by_role("link", name="Users", exact=True).click()
+    b.follow(page.get_by_role("link", name="Admin", exact=True))
+    b.follow(page.get_by_role("link", name="Users", exact=True))
     row = page.locator("table.users tbody tr", has_text="wanda@example.org")
-    row.get_by_role("button", name="Disable").click()
-    page.wait_for_load_state()
+    b.follow(row.get_by_role("button", name="Disable"))
     assert page.locator("table.users tbody tr", has_text="wanda@example.org").locator(
         "td.state").inner_text() == "disabled"
     b.shot("users-disabled")
@@ -169,8 +165,7 @@ def test_the_audit_log_filters_by_action(admins: Site,
     actions = set(page.locator("table.audit tbody td:nth-child(4)").all_inner_texts())
     assert {"user.disable", "role.grant", "tags", "title"} <= actions
     page.select_option("select[name=action]", "user.disable")
-    page.click("form.filters button")
-    page.wait_for_load_state()
+    b.follow("form.filters button")
     assert "action=user.disable" in page.url
     rows = page.locator("table.audit tbody tr").all_inner_texts()
     assert len(rows) == 1
@@ -198,15 +193,14 @@ def test_a_user_revokes_one_of_their_own_tokens(admins: Site,
     b = browser()
     page = b.page
     sign_in(b, site, "rita")
-    page.get_by_role("link", name="Tokens", exact=True).click()
+    b.follow(page.get_by_role("link", name="Tokens", exact=True))
     rows = page.locator("table.tokens tbody tr")
     assert rows.count() == 2  # the token she signed in with, and this session's
     current = rows.filter(has_text="this session")
     assert current.count() == 1
     other = rows.filter(has_not_text="this session")
     token_id = other.locator("td").first.inner_text()
-    other.get_by_role("button").click()
-    page.wait_for_load_state()
+    b.follow(other.get_by_role("button"))
     assert page.url.endswith("/tokens")
     revoked = page.locator("table.tokens tbody tr", has_text="revoked")
     assert revoked.locator("td").first.inner_text() == token_id
@@ -220,9 +214,8 @@ def test_a_user_revokes_one_of_their_own_tokens(admins: Site,
     assert answer.status_code == 404
     site.service.authenticate(site.tokens["wanda"])
     # Revoking the session's own token signs the browser out.
-    page.locator("table.tokens tbody tr", has_text="this session").get_by_role(
-        "button").click()
-    page.wait_for_load_state()
+    b.follow(page.locator("table.tokens tbody tr", has_text="this session").get_by_role(
+        "button"))
     assert "/login" in page.url
     page.goto(site.url + "/")
     assert "/login" in page.url

@@ -106,8 +106,7 @@ def test_a_user_signs_in_with_the_issuer_lands_on_the_projects_and_signs_out(
     # The pre-login cookie was spent by the callback.
     assert not [c for c in b.context.cookies() if c["name"] == "ama_oidc"]
 
-    page.click("form.signout button")
-    page.wait_for_load_state()
+    b.follow("form.signout button")
     assert "/login" in page.url
     with pytest.raises(Unauthenticated, match="revoked"):
         site.service.authenticate(session)

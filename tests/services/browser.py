@@ -5,7 +5,8 @@
   cannot download browsers here: it launches the system's ``chromium``
   (tests/services/tools.sh installs it).
 - :class:`Browser` records every JavaScript dialog (an ``alert`` an injected script would
-  open) in ``dialogs``, and ``shot(name)`` saves a screenshot under tmp_path/screenshots.
+  open) in ``dialogs``, ``shot(name)`` saves a screenshot under tmp_path/screenshots, and
+  ``follow(target)`` clicks a link or a submit button and waits for the page it leads to.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ class Browser:
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def follow(self, target: Any) -> None:
+        """Click ``target`` (a locator, or a selector on the page) and wait until the page
+        the click navigates to has loaded.
+
+        A click returns once it is dispatched; ``wait_for_load_state`` or a query that does
+        not wait (``count``, ``all_inner_texts``) right after it can still see the page being
+        left. Waiting for the navigation the click starts cannot.
+        """
+        with self.page.expect_navigation():
+            if isinstance(target, str):
+                self.page.click(target)
+            else:
+                target.click()
 
 
 @pytest.fixture(scope="session")
