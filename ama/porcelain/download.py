@@ -15,7 +15,7 @@ import fnmatch
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -213,6 +213,38 @@ RANGE_GAP = 64 << 10
 # Threads storing received packed objects, and how many objects each takes at a time.
 STORE_THREADS = 4
 STORE_CHUNK = 256
+# Bytes of packed objects fetched and not yet stored, at most (or one pack's needed bytes,
+# when they are more): what a download holds in memory, however many packs its batch names
+# (50,000 objects near the pack threshold are gigabytes).
+HELD_BYTES = 192 << 20
+
+
+class _Budget:
+    """At most ``limit`` bytes held at once: :meth:`take` waits until the bytes it asks for
+    fit (any amount fits when nothing is held), :meth:`give` returns them, :meth:`close`
+    lets every waiter go on (the work it waits for failed)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._held = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def take(self, n: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or self._held == 0
+                                or self._held + n <= self._limit)
+            self._held += n
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self._held -= n
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
 
 def _receive_packed(transport: Transport, odb: FileObjectDatabase,
@@ -222,9 +254,14 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
     """Bring the packed objects ``wanted`` (pack id -> members) into ``odb``: a whole pack
     (hashed against its name) when most of it is needed, else the members' ranges, joined
     where they are near; every member hashed against its id before it enters. Returns how
-    many objects entered."""
+    many objects entered. At most :data:`HELD_BYTES` of members wait in memory between
+    their fetch and their store."""
+    budget = _Budget(HELD_BYTES)
+
     def fetch(pid: str) -> list[tuple[str, Member, bytes]]:
         members = wanted[pid]
+        # Taken back by store(), or by the failure that ends the download.
+        budget.take(sum(m.length for m in members))
         info = packs.get(pid)
         if info is None:
             raise NotFound(f"pack {pid} is not on the remote {transport.url}",
@@ -252,31 +289,44 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
         return got
 
     def store(got: list[tuple[str, Member, bytes]]) -> int:
-        for pid, m, data in got:
-            actual = hash_bytes(data)
-            if actual != m.id:
-                raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
-                                    f"of pack {pid} on {transport.url}", actual)
-            # Found lacking by receive's listing of the store: not looked for again.
-            odb.write_hashed(actual, data, lacking=True)
+        try:
+            for pid, m, data in got:
+                actual = hash_bytes(data)
+                if actual != m.id:
+                    raise CorruptObject(m.id, f"bytes {m.offset}-{m.offset + m.length - 1} "
+                                        f"of pack {pid} on {transport.url}", actual)
+                # Found lacking by receive's listing of the store: not looked for again.
+                odb.write_hashed(actual, data, lacking=True)
+        finally:
+            budget.give(sum(m.length for _, m, _ in got))
         return len(got)
 
     count = 0
     # Storing is a file each (open, write, seal, close): a few threads take turns at the
     # system calls, where one thread behind the fetches took twice as long for 100,000.
     # The threads are done before the batch ends, so nothing is written after its sync.
+    # Packs are stored in the order they arrive: a fetch waiting for the budget waits for
+    # packs already fetched, never for one behind it.
     with odb.batch(), ThreadPoolExecutor(max_workers=parallelism) as pool, \
             ThreadPoolExecutor(max_workers=STORE_THREADS) as writers:
+        # A fetch's future is let go once its members are handed to the writers: it holds
+        # them (its result) for as long as it is referenced.
+        fetches = {pool.submit(fetch, pid) for pid in sorted(wanted)}
         stored: list[Future[int]] = []
         try:
-            for got in pool.map(fetch, sorted(wanted)):
+            for fetched in as_completed(fetches):
+                fetches.discard(fetched)
+                got = fetched.result()
+                del fetched
                 stored += [writers.submit(store, got[i:i + STORE_CHUNK])
                            for i in range(0, len(got), STORE_CHUNK)]
+                del got
             for future in stored:
                 count += future.result()
         except BaseException:
-            for future in stored:
+            for future in [*fetches, *stored]:
                 future.cancel()
+            budget.close()
             raise
     return count
 

@@ -11,8 +11,10 @@ import io
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blake3 import blake3
@@ -20,6 +22,7 @@ from blake3 import blake3
 from ama.plumbing import pack
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, ValidationFailed
+from ama.porcelain import download
 from ama.porcelain.download import receive
 from tests.e2e.test_lifecycle import ama, files
 from tests.integration.test_wan import _behind, _lifecycle
@@ -207,3 +210,51 @@ def test_the_embedded_remote_round_trips_small_files_in_packs(tmp_path: Path) ->
     store = tmp_path / "third-home" / "objects"
     blobs = {blake3(f"small file {n}\n".encode()).hexdigest() for n in range(200)}
     assert not [p for p in store.rglob("*") if p.parent.name + p.name in blobs]
+
+
+def test_a_download_of_many_packs_holds_a_bounded_share_of_them_in_memory(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight threads fetch eight packs of 2 MiB; at most 5 MiB of their members wait for the
+    store at once (two packs), counted from the first byte a pack's fetch asks for to the
+    store's write of each member."""
+    server = start_ama_server()
+    limit, count, per_pack, size = 5 << 20, 8, 100, 20 << 10
+    needed: dict[str, int] = {}
+    wanted: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    held = [0, 0]  # now, at most
+
+    def hold(n: int) -> None:
+        with lock:
+            held[0] += n
+            held[1] = max(held)
+
+    class Counting(HttpTransport):
+        def download(self, action: Any, oid: str, path: Any, **kw: Any) -> Any:
+            hold(needed.get(oid, 0))
+            return super().download(action, oid, path, **kw)
+
+    class Store(FileObjectDatabase):
+        def write_hashed(self, oid: str, data: Any, lacking: bool = False) -> bool:
+            added = super().write_hashed(oid, data, lacking)
+            hold(-len(data))
+            return added
+
+    client = Counting(server.url, server.token)
+    for _ in range(count):
+        blobs = [os.urandom(size) for _ in range(per_pack)]
+        objects = {blake3(b).hexdigest(): b for b in blobs}
+        name, data = _pack_bytes(objects)
+        (tmp_path / name).write_bytes(data)
+        assert client.send_pack(server.project, name, tmp_path / name,
+                                len(data))["objects"] == per_pack
+        needed[name] = per_pack * size
+        wanted += [(oid, size) for oid in objects]
+    monkeypatch.setattr(download, "HELD_BYTES", limit)
+    odb = Store(tmp_path / "home" / "objects")
+    odb.root.mkdir(parents=True)
+    assert receive(client, server.project, odb, wanted, parallelism=8) == len(wanted)
+    assert held[0] == 0  # every member fetched was stored
+    assert held[1] <= limit
+    assert all(odb.get(oid) is not None for oid, _ in wanted[::97])
