@@ -324,7 +324,9 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
             for future in stored:
                 count += future.result()
         except BaseException:
-            for future in [*fetches, *stored]:
+            for waiting in fetches:
+                waiting.cancel()
+            for future in stored:
                 future.cancel()
             budget.close()
             raise
