@@ -53,6 +53,9 @@ WRITING_TREES = "writing trees"
 ASKING = "asking the remote what it lacks"
 STORING_PACKS = "remote storing packs"
 COMMITTING = "committing"
+# The remote reading back what went straight to its storage and hashing it: for an object
+# of gigabytes sent in parts, as long as sending it again from beside its storage.
+VERIFYING = "remote verifying"
 # Ids per verify call; the remote answers those it could not read in time as pending.
 VERIFY_BATCH = 1000
 # Objects the remote hashes in the background (sent in parts) are asked about again after
@@ -428,6 +431,8 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
         if progress is not None:
             progress(n_small + sent, n_small + len(objects), small_bytes + sent_bytes,
                      total_bytes)
+        if verify and progress is not None:
+            progress(0, 0, phase=VERIFYING)
         _verify(transport, project, list(dict.fromkeys(verify)))
     return packed + sent, packed_bytes + sent_bytes
 

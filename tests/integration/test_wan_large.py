@@ -29,6 +29,7 @@ from ama.porcelain.download import receive
 from ama.porcelain.upload import send
 from tests.e2e.test_interruptions import kill_when
 from tests.e2e.test_lifecycle import ama
+from tests.e2e.test_progress_tty import frames, run
 from tests.services.server import RunningServer
 from tests.services.wan import Fault, WanProxy
 
@@ -248,6 +249,29 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     assert sum(1 for r in s3.requests if r.method == "PUT" and "partNumber=" in r.target
                and r.connection > since) == 8 - stored
     assert _cloned_elsewhere(tmp_path, server) == data
+
+
+def test_the_wait_for_the_remote_to_hash_a_large_object_is_named_on_the_bar(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the parts are sent, the server reads the object back and hashes it before the
+    version may commit: minutes for tens of gigabytes, which the bar names as a step of its
+    own rather than standing still at its end."""
+    server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+    _join(tmp_path, server, monkeypatch)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    (m / "weights.bin").write_bytes(os.urandom(3 * PART))
+    ama("add", ".", cwd=m)
+    code, _, drawn = run(["upload", "-m", "big"], m, tty=True)
+    assert code == 0, drawn[-2000:]
+    shown = frames(drawn, "Uploading")
+    sent = [i for i, f in enumerate(shown) if re.search(r"3/3 files +15\.0 MiB/15\.0 MiB", f)]
+    verifying = [i for i, f in enumerate(shown) if "Uploading: remote verifying" in f]
+    committing = [i for i, f in enumerate(shown) if "Uploading: committing" in f]
+    assert sent and verifying and committing, shown
+    assert sent[0] < verifying[0] < committing[0], shown
 
 
 def test_fsck_repair_aborts_an_abandoned_upload_in_parts(

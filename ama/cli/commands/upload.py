@@ -51,7 +51,9 @@ def command(message: str, metadata_file: str | None, bump: str, quiet: bool,
     (ml-models/1) and version 0.0.0; each later one bumps the patch number. An upload
     with nothing changed makes no version and says so. An interrupted upload resumes
     where it stopped when run again; objects of transfer.multipart_threshold bytes or
-    more go in parts, and one interrupted goes on from the parts already stored.
+    more go in parts, and one interrupted goes on from the parts already stored. A
+    server reads back and hashes what went straight to its storage before the version
+    may commit: for gigabytes, a wait the progress bar names (remote verifying).
     """
     from ama.cli.commands.commit_manifest import author_date
     from ama.porcelain.upload import upload
