@@ -1,21 +1,23 @@
 """Large objects in parts: opening (or finding again) a multipart upload whose parts the
 client sends in parallel to presigned URLs, completing it into the object, create-only,
 and verifying it by hashing what was stored, after the completing request (where the parts
-are joined aside, GCS, the join is hashed in the completing request, before it is copied to
-the object's key).
+are joined aside, GCS, the join is hashed before it is copied to the object's key, and
+both after the completing request too).
 
 A single PUT is refused by S3 above 5 GiB and starts again from byte 0 when cut off; in
 parts, an upload cut off goes on from the parts already stored, which the storage lists.
 
 Hashing a stored object means reading it back whole from the storage: for gigabytes far
 away, about as long again as sending them. The completing request therefore answers once
-the parts are joined, and the object is *pending* (a row of ``verifications``) until one
-of this worker's background threads has hashed it; only then is it verified, and only a
+the parts are joined (S3, ``file://``), or at once (GCS, whose join is done aside in the
+background too), and the object is *pending* (a row of ``verifications``) until one of
+this worker's background threads has hashed it; only then is it verified, and only a
 verified object may be in a version (a commit naming a pending one is refused with
 :class:`~ama_remote.errors.StillVerifying`, which clients retry). Bytes that hash wrong
 are deleted and the refusal is kept for the client's next question. A worker that dies
 meanwhile leaves the object pending: a later ``verify`` of it after
-:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again.
+:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again (joining the
+newest upload's parts again where they are joined aside).
 """
 
 from __future__ import annotations
@@ -215,8 +217,9 @@ class Multipart(Objects):
         """Join the parts of ``upload_id`` into object ``oid`` (unless its key is stored
         already), and have this worker hash the stored bytes after answering: returns
         ``{"id","size","pending": True,"verifying": True}`` (ask :meth:`verify_objects`
-        for the outcome), or ``{"id","size","verified": True}`` for an object held already
-        and for one whose parts a storage joins aside (GCS), hashed in this request.
+        for the outcome), or ``{"id","size","verified": True}`` for an object held already.
+        Where a storage joins the parts aside (GCS), the join too is the background's:
+        a join of tens of gigabytes, hashed, outlasts any request.
 
         Raises NotFound for an object this project did not open an upload of, and
         ValidationFailed (422) when nothing is stored under its key.
@@ -234,11 +237,11 @@ class Multipart(Objects):
                            "start its upload again with 'ama upload'")
         storage = self._storage(storage_url)
         if upload_id is not None and isinstance(storage, JoinsAside):
-            joined = self._join_aside(storage, oid, row.size, upload_id)
-            if joined is not None:
-                self.db.run(lambda s: self._upsert_object(s, project_id, *joined))
-                return {"id": oid, "size": row.size, "verified": True}
-        elif upload_id is not None:
+            storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
+            self._hash_later(project_id, storage_url, oid, row.size, completed=True,
+                             upload_id=upload_id)
+            return {"id": oid, "size": row.size, "pending": True, "verifying": True}
+        if upload_id is not None:
             if not isinstance(storage, CompletesInPlace):
                 raise BadInput(f"the storage of project {project!r} takes no multipart "
                                "uploads", "send the object in one request")
@@ -256,12 +259,13 @@ class Multipart(Objects):
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
 
     def _hash_later(self, project_id: int, storage_url: str, oid: str, size: int,
-                    completed: bool = False) -> None:
-        """Have a background thread of this worker hash the pending object ``oid``, unless
-        another worker holds the job (see :meth:`_claim`)."""
+                    completed: bool = False, upload_id: str | None = None) -> None:
+        """Have a background thread of this worker hash the pending object ``oid`` (join
+        the parts of ``upload_id`` first, on a storage that joins aside), unless another
+        worker holds the job (see :meth:`_claim`)."""
         if self._claim(project_id, oid, completed):
             _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
-                                       size))
+                                       size, upload_id))
 
     def _claim(self, project_id: int, oid: str, completed: bool = False) -> bool:
         """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
@@ -286,19 +290,32 @@ class Multipart(Objects):
 
         return self.db.run(claim)
 
-    def _verify_pending(self, project_id: int, storage_url: str, oid: str, size: int
-                        ) -> wire.ObjectAnswer:
+    def _verify_pending(self, project_id: int, storage_url: str, oid: str, size: int,
+                        upload_id: str | None = None) -> wire.ObjectAnswer:
         """Hash the pending object ``oid`` from storage and settle its job: verified, or
-        its bytes deleted and the refusal recorded. Returns the object's answer."""
+        its bytes deleted and the refusal recorded. Returns the object's answer. On a
+        storage that joins aside, an object whose key is not stored yet is first joined
+        from the parts of ``upload_id`` (by default the newest upload of it)."""
         hold_point("server.verify")
         storage = self._storage(storage_url)
+        key = object_key(oid)
         try:
-            reader = storage
-            if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
-                    and storage.stat(object_key(oid)) == size):
-                # Another length is read whole, counted and refused as ever.
-                reader = cast(Backend, _InRanges(storage, size))
-            answer, verified = self._verify_stored(reader, oid, size)
+            settled = None
+            if isinstance(storage, JoinsAside):
+                if storage.stat(key) is None:
+                    settled = self._joined_answer(storage, oid, size,
+                                                  upload_id or storage.open_upload(key))
+                elif upload_id is not None:  # the key holds an object: the parts go
+                    storage.abort_upload(key, upload_id)
+            if settled is not None:
+                answer, verified = settled
+            else:  # held by the key (or nothing is): that is what is hashed
+                reader = storage
+                if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
+                        and storage.stat(key) == size):
+                    # Another length is read whole, counted and refused as ever.
+                    reader = cast(Backend, _InRanges(storage, size))
+                answer, verified = self._verify_stored(reader, oid, size)
         except Exception:
             # Let the next verify of it try again at once, rather than after the lease.
             self.db.run(lambda s: _release(s, project_id, oid))
@@ -316,6 +333,20 @@ class Multipart(Objects):
 
         self.db.run(settle)
         return answer
+
+    def _joined_answer(self, storage: _StorageJoiningAside, oid: str, size: int,
+                       upload_id: str
+                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
+        """:meth:`_join_aside` as :meth:`_verify_stored` answers: the object's answer and
+        its verified row's arguments (None when its bytes were refused), or None when the
+        object's key holds the object (or no part is stored): that is then to be hashed."""
+        try:
+            verified = self._join_aside(storage, oid, size, upload_id)
+        except ValidationFailed as e:
+            return {"id": oid, "error": {"code": 422, "message": e.message}}, None
+        if verified is None:
+            return None
+        return {"id": oid, "size": size, "verified": True}, verified
 
     def _join_aside(self, storage: _StorageJoiningAside, oid: str, size: int,
                     upload_id: str) -> tuple[Any, ...] | None:

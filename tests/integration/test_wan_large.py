@@ -22,7 +22,6 @@ from ama.plumbing.transport import (
     HttpTransport,
     RemoteError,
     Unreachable,
-    ValidationFailed,
 )
 from ama.porcelain.config import Config
 from ama.porcelain.download import receive
@@ -491,13 +490,46 @@ def test_gcs_refuses_parts_with_wrong_bytes_and_keeps_nothing_of_them(
     client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
     plan = _send_parts(client, server.project, oid, path)
     assert len(_blobs(bucket, "ama/uploads/")) == 3
-    with pytest.raises(ValidationFailed) as e:
-        client.complete_multipart(server.project, oid, plan["upload_id"])
-    assert oid in e.value.message and "deleted" in e.value.message
+    # Joined and hashed after the answer: a join of gigabytes outlasts any request.
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    refused = _settled(client, server.project, oid)
+    assert refused["error"]["code"] == 422
+    assert oid in refused["error"]["message"] and "deleted" in refused["error"]["message"]
     assert _blobs(bucket) == []  # no object, no parts, no join of them
     answer = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
     assert "upload" in answer["objects"][0]["actions"]  # still wanted: not verified
     assert "error" in client.verify(server.project, [oid])["objects"][0]
+
+
+def test_gcs_joins_and_hashes_the_parts_after_the_completing_request_answers(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Joining tens of gigabytes and reading them back outlasts any request (the client's
+    and gunicorn's timeouts): the completing request answers at once, the object stays
+    pending, held at the background's hold point, and only the background joins it."""
+    release = tmp_path / "release-verification"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = _send_parts(client, server.project, oid, path)
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    assert client.verify(server.project, [oid])["objects"] == [
+        {"id": oid, "pending": True, "verifying": True}]
+    # Nothing joined yet: the three parts, and no object under its key.
+    assert len(_blobs(bucket, "ama/uploads/")) == 3 and _blobs(bucket, "ama/objects/") == []
+    release.touch()
+    assert _settled(client, server.project, oid) == {"id": oid, "size": len(data),
+                                                     "verified": True}
+    assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
 
 
 def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
@@ -585,7 +617,9 @@ def test_gcs_parts_go_through_the_server_without_a_key_to_sign_with(
     for part in again["parts"]:
         client.upload_part(part["action"], tmp_path / "big", part["offset"], part["size"])
     answer = client.complete_multipart(server.project, oid, plan["upload_id"])
-    assert answer == {"id": oid, "size": len(data), "verified": True}
+    assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    assert _settled(client, server.project, oid) == {"id": oid, "size": len(data),
+                                                     "verified": True}
     assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
     assert gcs.count("PUT", GCS_OBJECTS) == 0
 
