@@ -114,7 +114,8 @@ class Transport(Protocol):
     def verify(self, project: str, ids: list[str]) -> wire.Verification: ...
     def send_pack(self, project: str, name: str, path: str | os.PathLike[str],
                   size: int) -> wire.PackAnswer: ...
-    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None: ...
+    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+               on_bytes: Callable[[int], None] | None = None) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
                  on_bytes: Callable[[int], None] | None = None) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
@@ -683,8 +684,12 @@ class HttpTransport:
         checked: wire.PackAnswer = self._call("POST", f"{packs}/{_seg(name)}/verify", {})
         return checked
 
-    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-        """Stream the file at ``path`` to an upload action's href."""
+    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+               on_bytes: Callable[[int], None] | None = None) -> None:
+        """Stream the file at ``path`` to an upload action's href; ``on_bytes`` hears of
+        each chunk sent (once, however often a retry sends it)."""
+        from ama.plumbing.multipart import Window
+
         size = os.stat(path).st_size
         headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
         with open(path, "rb") as f:
@@ -693,8 +698,9 @@ class HttpTransport:
             # A retry sends the file again from its start (urllib3 seeks back to where it
             # began). 412: the storage holds the key already, a try whose answer was lost
             # or someone else's upload; the remote's verify hashes what is there.
+            body = f if on_bytes is None else Window(f, 0, size, on_bytes)
             self._send(action.get("method", "PUT"), action["href"], accept=(412,),
-                       headers=headers, data=f if size else b"").close()
+                       headers=headers, data=body if size else b"").close()
 
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
                  on_bytes: Callable[[int], None] | None = None) -> int:
@@ -808,14 +814,16 @@ class HttpTransport:
         return result
 
     def upload_part(self, action: Mapping[str, Any], path: str | os.PathLike[str],
-                    offset: int, size: int) -> None:
-        """Send ``size`` bytes of the file at ``path`` from ``offset`` to a part's action."""
+                    offset: int, size: int,
+                    on_bytes: Callable[[int], None] | None = None) -> None:
+        """Send ``size`` bytes of the file at ``path`` from ``offset`` to a part's action;
+        ``on_bytes`` hears of each chunk sent (once, however often a retry sends it)."""
         from ama.plumbing.multipart import Window
 
         headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
         with open(path, "rb") as f:
             self._send(action.get("method", "PUT"), action["href"], headers=headers,
-                       data=Window(f, offset, size) if size else b"").close()
+                       data=Window(f, offset, size, on_bytes) if size else b"").close()
 
     def complete_multipart(self, project: str, oid: str,
                            upload_id: str | None) -> wire.ObjectAnswer:

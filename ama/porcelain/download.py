@@ -73,7 +73,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     if not todo:
         return 0
     total = len(todo)
-    meter = _Meter(progress, total, sum(size for _, size in todo))
+    meter = Meter(progress, total, sum(size for _, size in todo))
     on_bytes = None if progress is None else meter.add_bytes
     if isinstance(transport, LocalTransfer):
         with odb.batch(syncing(progress)):
@@ -377,10 +377,11 @@ def syncing(progress: Progress | None) -> Callable[[bool], None] | None:
     return told
 
 
-class _Meter:
-    """Files and bytes received so far, told to ``progress`` from whichever thread moved
-    them: the totals at once, then after every object and every chunk (a MiB or so) of one.
-    A download that is tried again counts its bytes again, so bytes stop at their total."""
+class Meter:
+    """Files and bytes moved so far (received, or sent by an upload), told to ``progress``
+    from whichever thread moved them: the totals at once, then after every object and every
+    chunk (a MiB or so) of one. A download that is tried again counts its bytes again, so
+    bytes stop at their total."""
 
     def __init__(self, progress: Progress | None, files: int, size: int) -> None:
         self.progress = progress

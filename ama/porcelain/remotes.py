@@ -622,11 +622,15 @@ class InProcessTransport:
             raise BadInput(f"transfer href {action.get('href')!r} is not this remote's own")
         return unquote(parts[2]), parts[4]
 
-    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str],
+               on_bytes: Callable[[int], None] | None = None) -> None:
+        from ama.plumbing.multipart import Window
+
         project, oid = self._target(action)
         size = os.stat(path).st_size
         with open(path, "rb") as f:
-            self._call("put_object", project, oid, f, size)
+            self._call("put_object", project, oid,
+                       f if on_bytes is None else Window(f, 0, size, on_bytes), size)
 
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
                  on_bytes: Callable[[int], None] | None = None) -> int:

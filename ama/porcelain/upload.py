@@ -41,6 +41,7 @@ from ama.plumbing.rules import rule_problems
 from ama.plumbing.transport import Conflict, LocalTransfer, Transport, ValidationFailed
 from ama.porcelain.asset import Asset, Head, locked_index
 from ama.porcelain.classes import LocalClasses, load_json_file, project_dir
+from ama.porcelain.download import Meter
 from ama.porcelain.store import UPLOADS_DIR
 
 # (files done, files total[, bytes done, bytes total][, phase=NAME]): see ama.cli's bar
@@ -384,6 +385,15 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
         return packed + sent, packed_bytes + sent_bytes
     sent = 0
     sent_bytes = 0
+
+    def offset(done: int, files: int, done_bytes: int, size: int) -> None:
+        assert progress is not None
+        progress(n_small + done, n_small + files, small_bytes + done_bytes,
+                 small_bytes + size)
+
+    # Moves with every chunk sent, from whichever thread sends it.
+    meter = Meter(None if progress is None else offset, len(objects),
+                  total_bytes - small_bytes)
     for start in range(0, len(objects), BATCH):
         chunk = objects[start:start + BATCH]
         answer = transport.batch(project, "upload", [{"id": o, "size": s} for o, s in chunk])
@@ -405,20 +415,20 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
             try:
                 for oid, size, action in todo:
                     if size >= multipart_threshold and isinstance(transport, SendsParts):
-                        pending.add(pool.submit(_send_large, transport, project, action, odb,
-                                                oid, size, parallelism, notice))
+                        pending.add(pool.submit(_metered, meter, size, _send_large, transport,
+                                                project, action, odb, oid, size, parallelism,
+                                                notice))
                         # The remote hashes an object sent in parts after it answered.
                         verify.append(oid)
                     else:
-                        pending.add(pool.submit(_send_one, transport, action, odb, oid, size))
+                        pending.add(pool.submit(_metered, meter, size, _send_one, transport,
+                                                action, odb, oid, size))
                     if len(pending) >= parallelism * 4:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in finished:
                             sent_bytes += future.result()
                             done += 1
-                        if progress is not None:
-                            progress(n_small + sent + done, n_small + len(objects),
-                                     small_bytes + sent_bytes, total_bytes)
+                        meter.set_files(sent + done)
                 finished, pending = wait(pending)
                 for future in finished:
                     sent_bytes += future.result()
@@ -428,9 +438,8 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                     future.cancel()
                 raise
         sent += done
-        if progress is not None:
-            progress(n_small + sent, n_small + len(objects), small_bytes + sent_bytes,
-                     total_bytes)
+        # Objects the remote held already count as done too.
+        meter.set_files(start + len(chunk))
         if verify and progress is not None:
             progress(0, 0, phase=VERIFYING)
         _verify(transport, project, list(dict.fromkeys(verify)))
@@ -584,19 +593,36 @@ def _send_files(transport: LocalTransfer, project: str, odb: FileObjectDatabase,
     return len(stored), sum(int(item["size"]) for item in stored)
 
 
+def _metered(meter: Meter, size: int, send: Callable[..., int], *args: Any) -> int:
+    """``send(*args, on_bytes=…)`` with its bytes told to ``meter`` as they go, and what it
+    did not tell of ``size`` (bytes the storage held already) once it is done."""
+    told = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal told
+        told += n
+        meter.add_bytes(n)
+
+    sent = send(*args, on_bytes=on_bytes)
+    if told < size:
+        meter.add_bytes(size - told)
+    return sent
+
+
 def _send_one(transport: Transport, action: wire.Action, odb: FileObjectDatabase,
-              oid: str, size: int) -> int:
-    transport.upload(action, odb.path(oid))
+              oid: str, size: int, on_bytes: Callable[[int], None] | None = None) -> int:
+    transport.upload(action, odb.path(oid), on_bytes)
     return size
 
 
 def _send_large(transport: SendsParts, project: str, action: wire.Action,
                 odb: FileObjectDatabase, oid: str, size: int, parallelism: int,
-                notice: Callable[[str], None] | None) -> int:
+                notice: Callable[[str], None] | None,
+                on_bytes: Callable[[int], None] | None = None) -> int:
     """Send a large object in parts; in one request when the remote's storage takes no
     parts (or the remote is older than uploads in parts). Returns the bytes sent."""
     try:
         return send_in_parts(transport, project, oid, size, odb.path(oid), parallelism,
-                             notice)
+                             notice, on_bytes)
     except (BadInput, NotFound):
-        return _send_one(cast(Transport, transport), action, odb, oid, size)
+        return _send_one(cast(Transport, transport), action, odb, oid, size, on_bytes)

@@ -250,13 +250,16 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     assert _cloned_elsewhere(tmp_path, server) == data
 
 
-def test_the_wait_for_the_remote_to_hash_a_large_object_is_named_on_the_bar(
+def test_the_bar_moves_with_the_parts_and_names_the_wait_for_the_remote_to_hash_them(
         tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
-    """After the parts are sent, the server reads the object back and hashes it before the
-    version may commit: minutes for tens of gigabytes, which the bar names as a step of its
-    own rather than standing still at its end."""
-    server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+    """The bytes of a large object's parts move the bar as they are sent (through a link of
+    10 MiB/s, 15 MiB take over a second: frames are drawn ten times a second). After the
+    parts, the server reads the object back and hashes it before the version may commit:
+    minutes for tens of gigabytes, which the bar names as a step of its own rather than
+    standing still at its end."""
+    server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20,
+                              bandwidth=10 << 20)
     _join(tmp_path, server, monkeypatch)
     m = tmp_path / "m"
     m.mkdir()
@@ -271,6 +274,9 @@ def test_the_wait_for_the_remote_to_hash_a_large_object_is_named_on_the_bar(
     committing = [i for i, f in enumerate(shown) if "Uploading: committing" in f]
     assert sent and verifying and committing, shown
     assert sent[0] < verifying[0] < committing[0], shown
+    # Within the large object, before it is done: some MiB of its 15 sent.
+    moving = re.compile(r"[0-2]/3 files +([1-9][0-9.]*) MiB/15\.0 MiB")
+    assert any((m := moving.search(f)) and float(m[1]) < 15 for f in shown[:sent[0]]), shown
 
 
 def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
