@@ -9,7 +9,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 import click
@@ -150,6 +154,10 @@ class AmaGroup(click.Group):
             # The reader went away (`ama ls-files | head`): stop quietly, as git does.
             sys.stderr.close()
             ctx.exit(141)
+        except KeyboardInterrupt:
+            _said.set()
+            click.echo(f"ama: error: {INTERRUPTED[0]}\nhint: {INTERRUPTED[1]}", err=True)
+            ctx.exit(130)
 
 
 def report(error: AmaError) -> None:
@@ -213,8 +221,45 @@ def cli(break_lock: bool) -> None:
         ctx.with_resource(store_in_use(home_dir() / "objects", create=False))
 
 
+INTERRUPTED = ("interrupted",
+               "run the command again: what it finished is kept, and it goes on from there")
+# A first Ctrl-C unwinds the command (its finally blocks, its locks, its progress bar). A
+# thread still moving bytes (a part of 64 MiB to storage far away) would keep the process
+# alive until it is done, so after this many seconds, or at a second Ctrl-C, the process
+# ends at once, as a kill ends it: every command leaves the store, the index and the work
+# tree whole when killed at any point, and a transfer goes on from what it finished.
+INTERRUPT_GRACE = 3.0
+_interrupted = threading.Event()
+_said = threading.Event()  # the command unwound and said it was interrupted
+
+
+def _stop_now() -> None:
+    """End the process at once, saying so on stderr (the cursor shown again on a terminal,
+    where a progress bar hid it)."""
+    try:
+        restore = "\r\x1b[2K\x1b[?25h" if sys.stderr.isatty() else ""
+        said = "" if _said.is_set() else (
+            f"ama: error: {INTERRUPTED[0]}\nhint: {INTERRUPTED[1]}\n")
+        os.write(2, f"{restore}{said}".encode())
+    finally:
+        os._exit(130)
+
+
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    if _interrupted.is_set():
+        _stop_now()
+    _interrupted.set()
+    timer = threading.Timer(INTERRUPT_GRACE, _stop_now)
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Run ``ama``; this is the console script for ``ama`` and ``git-ama``."""
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
     if argv is None and sys.argv and sys.argv[0].rpartition("/")[2] == "git-ama":
         from ama.cli.commands.git import git_ama_args
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import http.server
 import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from ama.plumbing.transport import (
 from ama.porcelain.config import Config
 from ama.porcelain.download import receive
 from ama.porcelain.upload import send
+from tests.e2e.conftest import installed
 from tests.e2e.test_interruptions import kill_when
 from tests.e2e.test_lifecycle import ama
 from tests.e2e.test_progress_tty import frames, run
@@ -277,6 +280,40 @@ def test_the_bar_moves_with_the_parts_and_names_the_wait_for_the_remote_to_hash_
     # Within the large object, before it is done: some MiB of its 15 sent.
     moving = re.compile(r"[0-2]/3 files +([1-9][0-9.]*) MiB/15\.0 MiB")
     assert any((m := moving.search(f)) and float(m[1]) < 15 for f in shown[:sent[0]]), shown
+
+
+def test_ctrl_c_stops_an_upload_whose_parts_are_in_flight_and_a_re_run_goes_on(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C unwinds the command; threads still sending parts would keep it alive until
+    the object is sent and completed (40 MiB through 4 MiB/s: ten seconds), so after a
+    grace the process ends as a kill would, saying so. Nothing is completed behind the
+    user's back, and the re-run sends what is missing."""
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
+                               rtt_ms=20, bandwidth=4 << 20)
+    _join(tmp_path, server, monkeypatch)
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    data = os.urandom(8 * PART)
+    oid = hash_bytes(data)
+    (m / "weights.bin").write_bytes(data)
+    ama("add", ".", cwd=m)
+    proc = subprocess.Popen([installed(), "upload", "-m", "big"], cwd=m,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while s3.count("PUT", "partNumber=") < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.decode().count("ama: error: interrupted\nhint: run the command again") == 1
+    assert "Traceback" not in err.decode()
+    assert f"ama/objects/{oid[:2]}/{oid[2:]}" not in _keys(s3_bucket)  # never completed
+    s3.set_bandwidth(None)
+    ama("upload", "-m", "big", cwd=m)
+    assert _cloned_elsewhere(tmp_path, server) == data
 
 
 def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
