@@ -211,6 +211,18 @@ def _join(home: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch) ->
         ama(*args, cwd=home)
 
 
+def _staged_weights(tmp_path: Path, size: int) -> tuple[Path, bytes]:
+    """An asset directory tmp_path/m of class data with ``size`` random bytes staged as
+    weights.bin: the directory and the bytes."""
+    m = tmp_path / "m"
+    m.mkdir()
+    ama("init", "data", cwd=m)
+    data = os.urandom(size)
+    (m / "weights.bin").write_bytes(data)
+    ama("add", ".", cwd=m)
+    return m, data
+
+
 def _parts_stored(s3_bucket: object) -> int:
     client, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
     uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
@@ -227,12 +239,7 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
                                rtt_ms=20, bandwidth=10 << 20)
     _join(tmp_path, server, monkeypatch)
     ama("config", "set", "transfer.parallelism", "2", cwd=tmp_path)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    data = os.urandom(8 * PART)
-    (m / "weights.bin").write_bytes(data)
-    ama("add", ".", cwd=m)
+    m, data = _staged_weights(tmp_path, 8 * PART)
     # Asking moto only once 4 parts were sent: asked every few milliseconds from the start,
     # it slows the upload it watches.
     kill_when(["upload", "-m", "big"], m, {},
@@ -264,11 +271,7 @@ def test_the_bar_moves_with_the_parts_and_names_the_wait_for_the_remote_to_hash_
     server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20,
                               bandwidth=10 << 20)
     _join(tmp_path, server, monkeypatch)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    (m / "weights.bin").write_bytes(os.urandom(3 * PART))
-    ama("add", ".", cwd=m)
+    m, _ = _staged_weights(tmp_path, 3 * PART)
     code, _, drawn = run(["upload", "-m", "big"], m, tty=True)
     assert code == 0, drawn[-2000:]
     shown = frames(drawn, "Uploading")
@@ -292,13 +295,8 @@ def test_ctrl_c_stops_an_upload_whose_parts_are_in_flight_and_a_re_run_goes_on(
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
                                rtt_ms=20, bandwidth=4 << 20)
     _join(tmp_path, server, monkeypatch)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    data = os.urandom(8 * PART)
+    m, data = _staged_weights(tmp_path, 8 * PART)
     oid = hash_bytes(data)
-    (m / "weights.bin").write_bytes(data)
-    ama("add", ".", cwd=m)
     proc = subprocess.Popen([installed(), "upload", "-m", "big"], cwd=m,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -352,13 +350,8 @@ def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
                                rtt_ms=20)
     _join(tmp_path, server, monkeypatch)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    data = os.urandom(8 * PART)
+    m, data = _staged_weights(tmp_path, 8 * PART)
     oid = hash_bytes(data)
-    (m / "weights.bin").write_bytes(data)
-    ama("add", ".", cwd=m)
     ama("upload", "-m", "big", cwd=m)
     home = tmp_path / "other-home"
     other = {"AMA_HOME": str(home)}
@@ -500,13 +493,8 @@ def test_gcs_takes_an_object_over_the_threshold_in_parts_sent_straight_to_it(
     server, bucket, gcs = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch,
                                       rtt_ms=20)
     _join(tmp_path, server, monkeypatch)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    data = os.urandom(2 * PART + 1000)  # just over two parts
+    m, data = _staged_weights(tmp_path, 2 * PART + 1000)  # just over two parts
     oid = hash_bytes(data)
-    (m / "weights.bin").write_bytes(data)
-    ama("add", ".", cwd=m)
     ama("upload", "-m", "big", cwd=m)
     assert gcs.count("PUT", GCS_PARTS) == 3  # the parts, signed, from the client
     assert gcs.count("PUT", GCS_OBJECTS) == 0  # and no single PUT of the whole object
@@ -584,12 +572,7 @@ def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
                                       rtt_ms=20, bandwidth=10 << 20)
     _join(tmp_path, server, monkeypatch)
     ama("config", "set", "transfer.parallelism", "2", cwd=tmp_path)
-    m = tmp_path / "m"
-    m.mkdir()
-    ama("init", "data", cwd=m)
-    data = os.urandom(8 * PART)
-    (m / "weights.bin").write_bytes(data)
-    ama("add", ".", cwd=m)
+    m, data = _staged_weights(tmp_path, 8 * PART)
     kill_when(["upload", "-m", "big"], m, {},
               lambda: gcs.count("PUT", GCS_PARTS) >= 4
               and len(_blobs(bucket, "ama/uploads/")) >= 4)
