@@ -219,10 +219,15 @@ STORE_CHUNK = 256
 HELD_BYTES = 192 << 20
 
 
+class _Closed(Exception):
+    """The download a fetch waited to go on with failed meanwhile."""
+
+
 class _Budget:
     """At most ``limit`` bytes held at once: :meth:`take` waits until the bytes it asks for
     fit (any amount fits when nothing is held), :meth:`give` returns them, :meth:`close`
-    lets every waiter go on (the work it waits for failed)."""
+    ends every wait (the download failed): :meth:`take` then raises :class:`_Closed`, so
+    that no fetch starts after the failure."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
@@ -234,6 +239,8 @@ class _Budget:
         with self._cond:
             self._cond.wait_for(lambda: self._closed or self._held == 0
                                 or self._held + n <= self._limit)
+            if self._closed:
+                raise _Closed
             self._held += n
 
     def give(self, n: int) -> None:

@@ -295,17 +295,22 @@ class Multipart(Objects):
         """Hash the pending object ``oid`` from storage and settle its job: verified, or
         its bytes deleted and the refusal recorded. Returns the object's answer. On a
         storage that joins aside, an object whose key is not stored yet is first joined
-        from the parts of ``upload_id`` (by default the newest upload of it)."""
+        from the parts of ``upload_id``, the upload its completing request named."""
         hold_point("server.verify")
         storage = self._storage(storage_url)
         key = object_key(oid)
         try:
             settled = None
-            if isinstance(storage, JoinsAside):
+            # Only the upload a completing request named is joined: another client's
+            # upload of the same object may still be sending its parts, and a guess at
+            # which is done would join (and, refused, delete) parts still on their way.
+            # Without it (a verify after a dead worker's lease, fsck), the key is hashed,
+            # and an object whose parts were never joined is "not uploaded": its client's
+            # next upload goes on from its parts and completes them again.
+            if isinstance(storage, JoinsAside) and upload_id is not None:
                 if storage.stat(key) is None:
-                    settled = self._joined_answer(storage, oid, size,
-                                                  upload_id or storage.open_upload(key))
-                elif upload_id is not None:  # the key holds an object: the parts go
+                    settled = self._joined_answer(storage, oid, size, upload_id)
+                else:  # the key holds an object: the parts go
                     storage.abort_upload(key, upload_id)
             if settled is not None:
                 answer, verified = settled
@@ -412,9 +417,13 @@ class Multipart(Objects):
              grace: timedelta = LEFTOVER_GRACE) -> list[Problem]:
         """As :meth:`Objects.fsck`, first reporting each object of an upload in parts whose
         bytes were not hashed yet (``problem`` ``pending``): a worker may be hashing it, or
-        have died doing so. With ``repair``, each is hashed here: a match is recorded as
-        held (``repaired``), bytes that do not match are deleted (``problem`` ``corrupt``,
-        ``repaired``)."""
+        have died doing so. With ``repair``, each is hashed here from its key (a worker
+        hashing it meanwhile comes to the same verdict; parts are never joined here): a
+        match is recorded as held (``repaired``), bytes that do not match are deleted
+        (``problem`` ``corrupt``, ``repaired``), and an object of which nothing is stored
+        under its key is ``missing`` (its client's next upload goes on from its parts),
+        unless a worker holds its job: its parts are being joined (GCS), and it is left
+        to that worker."""
         with self.db.read() as s:
             query = (select(Project.name, Project.id, Project.storage_url, StoredObject.oid,
                             StoredObject.size)
@@ -430,10 +439,12 @@ class Multipart(Objects):
         for name, project_id, storage_url, oid, size in pending:
             entry: Problem = {"project": name, "object": oid, "problem": "pending",
                                      "versions": []}
-            if repair:
+            if repair and (self._storage(storage_url).stat(object_key(oid)) is not None
+                           or self._claim(project_id, oid)):
                 answer = self._verify_pending(project_id, storage_url, oid, size)
                 if "error" in answer:
-                    entry["problem"] = "corrupt"
+                    entry["problem"] = ("missing" if answer["error"]["code"] == 404
+                                        else "corrupt")
                 entry["repaired"] = True
             problems.append(entry)
         return problems + super().fsck(project, repair, grace)

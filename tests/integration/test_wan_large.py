@@ -563,6 +563,46 @@ def test_gcs_joins_and_hashes_the_parts_after_the_completing_request_answers(
     assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
 
 
+def test_gcs_never_joins_an_upload_no_completing_request_named(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two clients upload one object: A completes (its join held at the hold point), B is
+    still sending parts. ``fsck --repair`` meanwhile neither joins B's parts (refused, they
+    would be deleted under B) nor refuses A's object, whose join a worker holds; A's
+    object is verified once its join is done, and B's part is still there."""
+    release = tmp_path / "release-verification"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+    monkeypatch.delenv("AMA_HOLD_AT")  # for fsck's own process
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(data)
+    a = HttpTransport(server.url, server.token)
+    b = HttpTransport(server.url, server.token)
+    a.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan_a = a.start_multipart(server.project, oid, len(data))
+    plan_b = b.start_multipart(server.project, oid, len(data))
+    assert plan_a["upload_id"] != plan_b["upload_id"]  # no part of either was stored yet
+    for part in plan_a["parts"]:
+        a.upload_part(part["action"], path, part["offset"], part["size"])
+    first = plan_b["parts"][0]
+    b.upload_part(first["action"], path, first["offset"], first["size"])
+    assert a.complete_multipart(server.project, oid, plan_a["upload_id"])["pending"]
+    b_part = f"ama/uploads/objects/{oid[:2]}/{oid[2:]}/{plan_b['upload_id']}/1"
+    fsck = server.run("fsck", "--repair", check=False)
+    assert f"demo\t{oid}\t\tpending" in fsck.stdout.splitlines(), fsck.stdout
+    assert b_part in _blobs(bucket, "ama/uploads/")
+    assert a.verify(server.project, [oid])["objects"] == [
+        {"id": oid, "pending": True, "verifying": True}]
+    release.touch()
+    assert _settled(a, server.project, oid) == {"id": oid, "size": len(data),
+                                                "verified": True}
+    assert b_part in _blobs(bucket, "ama/uploads/")  # left for fsck after the grace
+
+
 def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
         tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
         start_ama_server: Callable[..., RunningServer],
