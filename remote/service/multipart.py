@@ -16,8 +16,10 @@ verified object may be in a version (a commit naming a pending one is refused wi
 :class:`~ama_remote.errors.StillVerifying`, which clients retry). Bytes that hash wrong
 are deleted and the refusal is kept for the client's next question. A worker that dies
 meanwhile leaves the object pending: a later ``verify`` of it after
-:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again (joining the
-newest upload's parts again where they are joined aside).
+:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again. Where the parts
+are joined aside and the worker died before the join reached the object's key, nothing is
+joined then (only a completing request names the upload to join): the object is "not
+uploaded", and its client's next upload goes on from its parts and completes them again.
 """
 
 from __future__ import annotations
