@@ -24,6 +24,7 @@ uploaded", and its client's next upload goes on from its parts and completes the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -232,12 +233,17 @@ class Multipart(Objects):
             row = self._object_rows(s, proj.id, [oid]).get(oid)
             project_id, storage_url = proj.id, proj.storage_url
             others = self._held_by_neighbours(s, proj, [oid])
+        storage = self._storage(storage_url)
         if row is not None and row.verified:
+            if upload_id is not None and isinstance(storage, UploadsInParts):
+                # Held already (another client's upload of it came first): the parts of
+                # this one are not needed. Left, they would wait for fsck's grace.
+                with contextlib.suppress(AmaError):
+                    storage.abort_upload(object_key(oid), upload_id)
             return {"id": oid, "size": row.size, "verified": True}
         if row is None or oid in others:
             raise NotFound(f"object {oid} was not uploaded",
                            "start its upload again with 'ama upload'")
-        storage = self._storage(storage_url)
         if upload_id is not None and isinstance(storage, JoinsAside):
             storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
             self._hash_later(project_id, storage_url, oid, row.size, completed=True,

@@ -570,7 +570,8 @@ def test_gcs_never_joins_an_upload_no_completing_request_named(
     """Two clients upload one object: A completes (its join held at the hold point), B is
     still sending parts. ``fsck --repair`` meanwhile neither joins B's parts (refused, they
     would be deleted under B) nor refuses A's object, whose join a worker holds; A's
-    object is verified once its join is done, and B's part is still there."""
+    object is verified once its join is done, B's part is still there, and B's completion
+    finds the object held and drops it."""
     release = tmp_path / "release-verification"
     monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
     monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
@@ -600,7 +601,11 @@ def test_gcs_never_joins_an_upload_no_completing_request_named(
     release.touch()
     assert _settled(a, server.project, oid) == {"id": oid, "size": len(data),
                                                 "verified": True}
-    assert b_part in _blobs(bucket, "ama/uploads/")  # left for fsck after the grace
+    assert b_part in _blobs(bucket, "ama/uploads/")
+    # B completes in its turn: the object is held already, and B's parts go.
+    assert b.complete_multipart(server.project, oid, plan_b["upload_id"]) == {
+        "id": oid, "size": len(data), "verified": True}
+    assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
 
 
 def test_gcs_upload_killed_half_way_goes_on_from_the_parts_stored(
