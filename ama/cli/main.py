@@ -156,7 +156,7 @@ class AmaGroup(click.Group):
             ctx.exit(141)
         except KeyboardInterrupt:
             _said.set()
-            click.echo(f"ama: error: {INTERRUPTED[0]}\nhint: {INTERRUPTED[1]}", err=True)
+            click.echo(INTERRUPTED, err=True, nl=False)
             ctx.exit(130)
 
 
@@ -221,8 +221,9 @@ def cli(break_lock: bool) -> None:
         ctx.with_resource(store_in_use(home_dir() / "objects", create=False))
 
 
-INTERRUPTED = ("interrupted",
-               "run the command again: what it finished is kept, and it goes on from there")
+INTERRUPTED = ("ama: error: interrupted\n"
+               "hint: run the command again: what it finished is kept, and it goes on from "
+               "there\n")
 # A first Ctrl-C unwinds the command (its finally blocks, its locks, its progress bar). A
 # thread still moving bytes (a part of 64 MiB to storage far away) would keep the process
 # alive until it is done, so after this many seconds, or at a second Ctrl-C, the process
@@ -238,9 +239,7 @@ def _stop_now() -> None:
     where a progress bar hid it)."""
     try:
         restore = "\r\x1b[2K\x1b[?25h" if sys.stderr.isatty() else ""
-        said = "" if _said.is_set() else (
-            f"ama: error: {INTERRUPTED[0]}\nhint: {INTERRUPTED[1]}\n")
-        os.write(2, f"{restore}{said}".encode())
+        os.write(2, f"{restore}{'' if _said.is_set() else INTERRUPTED}".encode())
     finally:
         os._exit(130)
 

@@ -346,10 +346,13 @@ def root_page(ctx: click.Context, table: dict[str, tuple[str, str, str]]) -> str
             page.item(reference(f"ama-{name}(1)"), escape(table[name][1] if name in table
                                                            else ""))
     page.section("EXIT STATUS")
+    from ama.cli.main import INTERRUPT_GRACE
+
     _exit_status_section(page, {**(getattr(command, "exit_codes", None) or EXIT_CODES),
-                                130: "interrupted (Ctrl-C): the command unwinds, or, three "
-                                     "seconds later or at a second Ctrl-C, stops at once as "
-                                     "a kill would; run it again to go on"})
+                                130: f"interrupted (Ctrl-C): the command unwinds, or, "
+                                     f"{INTERRUPT_GRACE:.0f} seconds later or at a second "
+                                     "Ctrl-C, stops at once as a kill would; run it again "
+                                     "to go on"})
     page.section("EXAMPLES")
     for text, example in getattr(command, "examples", None) or ROOT_EXAMPLES:
         page.example(text, example)

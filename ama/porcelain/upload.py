@@ -428,7 +428,7 @@ def send(transport: Transport, project: str, odb: FileObjectDatabase,
                         for future in finished:
                             sent_bytes += future.result()
                             done += 1
-                        meter.set_files(sent + done)
+                        meter.set_files(start + done)
                 finished, pending = wait(pending)
                 for future in finished:
                     sent_bytes += future.result()

@@ -316,10 +316,7 @@ class Multipart(Objects):
             # and an object whose parts were never joined is "not uploaded": its client's
             # next upload goes on from its parts and completes them again.
             if isinstance(storage, JoinsAside) and upload_id is not None:
-                if storage.stat(key) is None:
-                    settled = self._joined_answer(storage, oid, size, upload_id)
-                else:  # the key holds an object: the parts go
-                    storage.abort_upload(key, upload_id)
+                settled = self._join_aside(storage, oid, size, upload_id)
             if settled is not None:
                 answer, verified = settled
             else:  # held by the key (or nothing is): that is what is hashed
@@ -347,28 +344,16 @@ class Multipart(Objects):
         self.db.run(settle)
         return answer
 
-    def _joined_answer(self, storage: _StorageJoiningAside, oid: str, size: int,
-                       upload_id: str
-                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
-        """:meth:`_join_aside` as :meth:`_verify_stored` answers: the object's answer and
-        its verified row's arguments (None when its bytes were refused), or None when the
-        object's key holds the object (or no part is stored): that is then to be hashed."""
-        try:
-            verified = self._join_aside(storage, oid, size, upload_id)
-        except ValidationFailed as e:
-            return {"id": oid, "error": {"code": 422, "message": e.message}}, None
-        if verified is None:
-            return None
-        return {"id": oid, "size": size, "verified": True}, verified
-
     def _join_aside(self, storage: _StorageJoiningAside, oid: str, size: int,
-                    upload_id: str) -> tuple[Any, ...] | None:
+                    upload_id: str
+                    ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
         """Join the parts of ``upload_id`` aside, hash the join and copy it to the object's
-        key: the verified row's arguments after ``project_id``, or None when the key holds
-        an object already (kept, and checked by the caller like any). The parts are removed
-        once that is known, and kept on any other error. Raises ValidationFailed when the
-        join is not the object (the parts and the join are deleted: the next upload sends
-        every part again)."""
+        key. Returns what :meth:`_verify_stored` returns of the join (the object's answer,
+        and its verified row's arguments, None when the join is not the object: the parts
+        and the join are then deleted, and the next upload sends every part again), or None
+        when the key holds an object already (kept, and hashed by the caller like any) or
+        no part is stored. The parts are removed once the outcome is known, and kept on
+        any other error."""
         key = object_key(oid)
         if storage.stat(key) is not None:
             storage.abort_upload(key, upload_id)
@@ -381,12 +366,11 @@ class Multipart(Objects):
         answer, verified = self._verify_stored(storage, oid, size, joined.key)
         if verified is None:
             storage.abort_upload(key, upload_id)
-            raise ValidationFailed(str(answer["error"]["message"]), "run the upload again",
-                                   problems=[oid])
+            return answer, None
         # The copy is of the generation hashed: its bytes are not read a second time.
         published = storage.publish_upload(key, upload_id, joined)
         storage.abort_upload(key, upload_id)
-        return verified if published else None
+        return (answer, verified) if published else None
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
                        seconds: float | None = None) -> wire.Verification:
