@@ -440,9 +440,11 @@ def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     or hold the path (or the projects the storage is shared with), separated by commas; the
     problem (missing, corrupt, unverified, pending, missing-pack, corrupt-pack, unsafe-path,
     shared-storage or leftover); and,
-    with --repair, 'repaired' for each one repaired. A pending object is one an upload in
-    parts completed and the server has not yet hashed (a worker hashing it, or killed
-    first): with --repair it is hashed here.
+    with --repair, 'repaired' for each one repaired. A pending object is one of an upload in
+    parts that the server has not finished hashing (a worker hashing it, or killed
+    first): with --repair it is hashed here, unless a worker renewed its claim on it
+    within the lease (15 minutes; AMA_VERIFY_LEASE_SECONDS sets another), which is left
+    to finish.
     """
     from datetime import timedelta
 

@@ -822,7 +822,10 @@ class HttpTransport:
 
         headers = {**dict(action.get("headers") or {}), "Content-Length": str(size)}
         with open(path, "rb") as f:
-            self._send(action.get("method", "PUT"), action["href"], headers=headers,
+            # 412: a part stored create-only already (a try whose answer was lost, or
+            # another client's upload of the same object); the remote hashes what is there.
+            self._send(action.get("method", "PUT"), action["href"], accept=(412,),
+                       headers=headers,
                        data=Window(f, offset, size, on_bytes) if size else b"").close()
 
     def complete_multipart(self, project: str, oid: str,

@@ -1,22 +1,26 @@
-"""Large objects in parts: opening (or finding again) a multipart upload whose parts the
-client sends in parallel to presigned URLs, completing it into the object, create-only,
-and verifying it by hashing what was stored, after the completing request (where the parts
-are joined aside, GCS, the join is hashed before it is copied to the object's key, and
-both after the completing request too).
+"""Large objects in parts: opening (or finding again) an upload whose parts the client
+sends in parallel to presigned URLs, joining them into the object, create-only, and
+verifying it by hashing what was stored, apart from the requests of the upload.
 
 A single PUT is refused by S3 above 5 GiB and starts again from byte 0 when cut off; in
 parts, an upload cut off goes on from the parts already stored, which the storage lists.
 
 Hashing a stored object means reading it back whole from the storage: for gigabytes far
-away, about as long again as sending them. The completing request therefore answers once
-the parts are joined (S3, ``file://``), or at once (GCS, whose join is done aside in the
-background too), and the object is *pending* (a row of ``verifications``) until one of
-this worker's background threads has hashed it; only then is it verified, and only a
-verified object may be in a version (a commit naming a pending one is refused with
-:class:`~ama_remote.errors.StillVerifying`, which clients retry). Bytes that hash wrong
-are deleted and the refusal is kept for the client's next question. A worker that dies
-meanwhile leaves the object pending: a later ``verify`` of it after
-:data:`VERIFY_LEASE`, or ``ama-server fsck --repair``, hashes it again. Where the parts
+away, about as long again as sending them. Where the parts are objects of their own that
+can be read as soon as each is stored (S3: :class:`JoinsHashedParts`), the worker that
+opened the upload *follows* it instead: one of its threads hashes the parts in order as
+they land, while the client sends the next ones, and joins exactly the parts it read into
+the object's key; nothing is read back. Elsewhere the completing request answers once the
+parts are joined (``file://``), or at once (GCS, whose join is done aside in the
+background too), and a background thread of the worker hashes the object after.
+
+Until hashed, the object is *pending* (a row of ``verifications``, the claim of the job);
+only then is it verified, and only a verified object may be in a version (a commit naming
+a pending one is refused with :class:`~ama_remote.errors.StillVerifying`, which clients
+retry). Bytes that hash wrong are deleted and the refusal is kept for the client's next
+question. A job renews its claim every :data:`HEARTBEAT` seconds; a worker that dies
+leaves the object pending, and a later ``verify`` of it once the claim is older than
+:func:`verify_lease`, or ``ama-server fsck --repair``, hashes it again. Where the parts
 are joined aside and the worker died before the join reached the object's key, nothing is
 joined then (only a completing request names the upload to join): the object is "not
 uploaded", and its client's next upload goes on from its parts and completes them again.
@@ -29,14 +33,15 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing import wire
@@ -46,8 +51,15 @@ from ama.plumbing.hashing import check_id
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Project, StoredObject, Verification
 from ama_remote.service.common import Caller, Problem, upsert_objects
-from ama_remote.service.objects import LEFTOVER_GRACE, Objects
-from ama_remote.storage.base import Backend, Joined, ObjectMissing, ReadsRanges, object_key
+from ama_remote.service.objects import LEFTOVER_GRACE, READ_CHUNK, Objects
+from ama_remote.storage.base import (
+    Backend,
+    Joined,
+    ObjectMissing,
+    ReadsRanges,
+    object_key,
+    upload_prefix,
+)
 
 # S3 holds at most this many parts in one upload.
 MAX_PARTS = 10_000
@@ -56,9 +68,27 @@ PART_TTL = 3600
 # (killed, restarted): the next verify of the object hashes it again. A hash that takes
 # longer (tens of gigabytes far away) may so be done twice, which costs reads, not safety.
 VERIFY_LEASE = timedelta(minutes=15)
+# A job that runs long (a follow of parts a slow client sends, a read-back of gigabytes)
+# renews its claim this often, so that only a dead worker's claim outlives the lease.
+HEARTBEAT = 15.0
 # Objects one worker hashes at once in the background: each waits on its storage more
 # than it hashes, and each more costs a connection and a core's share.
 VERIFY_THREADS = 2
+
+# Uploads in parts one worker follows at once (hashing each part as it lands, on a storage
+# whose parts are objects of their own): each is a thread that mostly waits, and holds up
+# to PARTS_AHEAD * CHUNKS_AHEAD chunks (24 MiB) while it reads. An upload not followed is
+# hashed whole once its completing request came.
+FOLLOWERS = 8
+# A follower looks for the part it waits for again after POLL seconds, then less often
+# (up to POLL_MAX), and gives the upload up after FOLLOW_IDLE seconds without that part
+# (its client is gone: its next run, or its completing request, has it followed again).
+POLL, POLL_MAX = 0.2, 2.0
+FOLLOW_IDLE = 900.0
+# A follower streams this many parts at once (one request each, read as it is hashed),
+# each holding at most CHUNKS_AHEAD chunks of READ_CHUNK bytes that wait for the hash.
+PARTS_AHEAD = 3
+CHUNKS_AHEAD = 8
 
 # A pending object is read back in ranges of this many bytes, this many requests in
 # flight, on a storage that reads ranges: one stream from storage far away goes at one
@@ -102,6 +132,14 @@ class _Background:
 
 
 _BACKGROUND = _Background(VERIFY_THREADS)
+_FOLLOWING = threading.BoundedSemaphore(FOLLOWERS)
+
+
+def verify_lease() -> timedelta:
+    """:data:`VERIFY_LEASE`, or ``AMA_VERIFY_LEASE_SECONDS`` when set (a server whose
+    workers are restarted often may want its objects taken up sooner)."""
+    seconds = os.environ.get("AMA_VERIFY_LEASE_SECONDS", "")
+    return timedelta(seconds=float(seconds)) if seconds else VERIFY_LEASE
 
 
 @runtime_checkable
@@ -144,6 +182,24 @@ class _StorageJoiningAside(JoinsAside, Backend, Protocol):
 
 
 @runtime_checkable
+class JoinsHashedParts(UploadsInParts, Protocol):
+    """A storage whose parts are objects of their own that the server reads as soon as
+    each is stored (S3): the object is hashed part by part while the client still sends
+    the rest, and :meth:`join_parts` then stores exactly the parts hashed (each as it was
+    when read, by its ETag) under the object's key, create-only. Parts are create-only:
+    nobody with a part's URL replaces one once stored."""
+
+    def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]: ...
+    def open_part(self, key: str, upload_id: str, number: int, tag: str) -> BinaryIO: ...
+    def join_parts(self, key: str, upload_id: str,
+                   parts: Sequence[tuple[int, str]]) -> bool: ...
+
+
+class _StorageJoiningHashed(JoinsHashedParts, Backend, Protocol):
+    """A storage (:class:`Backend`) that joins the parts it hashed."""
+
+
+@runtime_checkable
 class TakesParts(Protocol):
     """A storage whose parts the server writes (``file://``): its :meth:`presign_part`
     gives None, and the client sends each part to the server's own route."""
@@ -179,9 +235,12 @@ class Multipart(Objects):
         storage without URLs of its own (``file://``) is this server's own route, after
         ``href_prefix`` (the HTTP app's scheme and host).
         """
-        held, project_id, storage = self._about_to_store(caller, project, oid, size)
+        held, project_id, storage_url = self._about_to_store(caller, project, oid, size)
         if held is not None:
             return held
+        if size < 1:
+            raise BadInput(f"object {oid} is empty", "send it in one request")
+        storage = self._storage(storage_url)
         if not isinstance(storage, UploadsInParts):
             raise BadInput(f"the storage of project {project!r} takes no multipart uploads",
                            "send the object in one request")
@@ -213,7 +272,37 @@ class Multipart(Objects):
                 "method": "PUT", "headers": {}, "expires": PART_TTL}
             answer["parts"].append({"number": number, "offset": offset, "size": length,
                                     "action": action})
+        if isinstance(storage, JoinsHashedParts):
+            self._follow(project_id, storage_url, oid, size, upload_id, plan[0][2])
         return answer
+
+    def _follow(self, project_id: int, storage_url: str, oid: str, size: int,
+                upload_id: str, part_size: int) -> None:
+        """Have a thread of this worker hash the parts of ``upload_id`` as they land and
+        join them, unless another worker holds the job (a follower of an earlier run of
+        the same upload, still waiting for its parts) or this one follows
+        :data:`FOLLOWERS` uploads already (the completing request then has it hashed)."""
+        if not _FOLLOWING.acquire(blocking=False):
+            return
+        try:
+            claimed = self._claim(project_id, oid)
+        except BaseException:
+            _FOLLOWING.release()
+            raise
+        if not claimed:
+            _FOLLOWING.release()
+            return
+
+        def follow() -> None:
+            try:
+                self._verify_pending(project_id, storage_url, oid, size, upload_id,
+                                     part_size=part_size, wait=True)
+            except Exception:  # the object stays pending: its completing request takes it
+                _log.exception("following an upload in parts failed")
+            finally:
+                _FOLLOWING.release()
+
+        threading.Thread(target=follow, daemon=True, name="ama-follow").start()
 
     def complete_multipart(self, caller: Caller, project: str, oid: str,
                            upload_id: str | None) -> wire.ObjectAnswer:
@@ -249,7 +338,14 @@ class Multipart(Objects):
             self._hash_later(project_id, storage_url, oid, row.size, completed=True,
                              upload_id=upload_id)
             return {"id": oid, "size": row.size, "pending": True, "verifying": True}
-        if upload_id is not None:
+        if upload_id is not None and isinstance(storage, JoinsHashedParts):
+            if storage.stat(object_key(oid)) is None:
+                storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
+                # Followed as its parts landed (by a worker that may be joining them now),
+                # else hashed here from its parts, once: a refusal recorded is kept.
+                self._hash_later(project_id, storage_url, oid, row.size, upload_id=upload_id)
+                return {"id": oid, "size": row.size, "pending": True, "verifying": True}
+        elif upload_id is not None:
             if not isinstance(storage, CompletesInPlace):
                 raise BadInput(f"the storage of project {project!r} takes no multipart "
                                "uploads", "send the object in one request")
@@ -277,7 +373,7 @@ class Multipart(Objects):
 
     def _claim(self, project_id: int, oid: str, completed: bool = False) -> bool:
         """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
-        began, or the one that did began longer than :data:`VERIFY_LEASE` ago). With
+        began, or the one that did renewed its claim longer than :func:`verify_lease` ago). With
         ``completed`` (its upload was just completed), a refusal recorded for earlier bytes
         is forgotten and the job begins again."""
         now = self._now()
@@ -291,7 +387,7 @@ class Multipart(Objects):
             if job.failure is not None and not completed:
                 return False
             if (job.failure is None and job.claimed is not None
-                    and job.claimed > now - VERIFY_LEASE):
+                    and job.claimed > now - verify_lease()):
                 return False
             job.claimed, job.failure = now, None
             return True
@@ -299,23 +395,39 @@ class Multipart(Objects):
         return self.db.run(claim)
 
     def _verify_pending(self, project_id: int, storage_url: str, oid: str, size: int,
-                        upload_id: str | None = None) -> wire.ObjectAnswer:
+                        upload_id: str | None = None, part_size: int | None = None,
+                        wait: bool = False) -> wire.ObjectAnswer:
         """Hash the pending object ``oid`` from storage and settle its job: verified, or
         its bytes deleted and the refusal recorded. Returns the object's answer. On a
         storage that joins aside, an object whose key is not stored yet is first joined
-        from the parts of ``upload_id``, the upload its completing request named."""
+        from the parts of ``upload_id``, the upload its completing request named. On a
+        storage that joins the parts it hashed, such an object is hashed from the parts of
+        ``upload_id`` (else of the newest upload of it) in order, and joined: with
+        ``wait``, each part is waited for as the client sends it (``part_size`` bytes
+        each; else the first part's size), and the job is given up, still pending, after
+        :data:`FOLLOW_IDLE` seconds without one."""
         hold_point("server.verify")
+        with self.db.read() as s:
+            row = self._object_rows(s, project_id, [oid]).get(oid)
+        if row is not None and row.verified:  # settled by the job that held it before
+            self.db.run(lambda s: s.execute(delete(Verification).where(
+                Verification.project_id == project_id, Verification.oid == oid)))
+            return {"id": oid, "size": row.size, "verified": True}
         storage = self._storage(storage_url)
         key = object_key(oid)
+        beat = _Heartbeat(self, project_id, oid)
         try:
             settled = None
+            if isinstance(storage, JoinsHashedParts) and storage.stat(key) is None:
+                settled = self._follow_parts(cast(_StorageJoiningHashed, storage), oid, size,
+                                             upload_id, part_size, wait, beat)
             # Only the upload a completing request named is joined: another client's
             # upload of the same object may still be sending its parts, and a guess at
             # which is done would join (and, refused, delete) parts still on their way.
             # Without it (a verify after a dead worker's lease, fsck), the key is hashed,
             # and an object whose parts were never joined is "not uploaded": its client's
             # next upload goes on from its parts and completes them again.
-            if isinstance(storage, JoinsAside) and upload_id is not None:
+            elif isinstance(storage, JoinsAside) and upload_id is not None:
                 settled = self._join_aside(storage, oid, size, upload_id)
             if settled is not None:
                 answer, verified = settled
@@ -324,8 +436,13 @@ class Multipart(Objects):
                 if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
                         and storage.stat(key) == size):
                     # Another length is read whole, counted and refused as ever.
-                    reader = cast(Backend, _InRanges(storage, size))
+                    reader = cast(Backend, _InRanges(storage, size, beat))
                 answer, verified = self._verify_stored(reader, oid, size)
+                if isinstance(storage, JoinsHashedParts) and upload_id is not None:
+                    storage.abort_upload(key, upload_id)  # stored by another way: not needed
+        except _GaveUp:
+            self.db.run(lambda s: _release(s, project_id, oid))
+            return {"id": oid, "pending": True, "verifying": True}
         except Exception:
             # Let the next verify of it try again at once, rather than after the lease.
             self.db.run(lambda s: _release(s, project_id, oid))
@@ -371,6 +488,39 @@ class Multipart(Objects):
         published = storage.publish_upload(key, upload_id, joined)
         storage.abort_upload(key, upload_id)
         return (answer, verified) if published else None
+
+    def _follow_parts(self, storage: _StorageJoiningHashed, oid: str, size: int,
+                      upload_id: str | None, part_size: int | None, wait: bool,
+                      beat: Callable[[], None]
+                      ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
+        """Hash the parts of ``upload_id`` (else of the newest upload of ``oid``) in order
+        as :class:`_LandingParts` hands them out, and join the parts hashed into the
+        object's key. Returns what :meth:`_verify_stored` returns (bytes that are not the
+        object, or a part of a size the upload did not plan, have the upload's parts
+        deleted; a part missing, without ``wait``, is "not uploaded"), or None when the
+        key was stored meanwhile by another (the caller hashes it). Raises
+        :class:`_GaveUp`."""
+        key = object_key(oid)
+        if upload_id is None:
+            upload_id = storage.open_upload(key)
+        parts = _LandingParts(storage, key, upload_id, size, part_size, beat,
+                              FOLLOW_IDLE if wait else 0.0)
+        try:
+            answer, verified = self._verify_stored(
+                cast(Backend, _Landed(parts, storage, upload_id)), oid, size)
+        except _WrongPart as e:
+            storage.abort_upload(key, upload_id)
+            return {"id": oid, "error": {"code": 422, "message": f"object {oid}: {e}; the "
+                                         "upload's parts were deleted"}}, None
+        if verified is None:
+            return answer, None
+        try:
+            joined = storage.join_parts(key, upload_id, parts.tags)
+        except ObjectMissing:  # its parts removed meanwhile (fsck, another's refusal)
+            return {"id": oid, "error": {"code": 404,
+                                         "message": f"object {oid} was not uploaded"}}, None
+        storage.abort_upload(key, upload_id)
+        return (answer, verified) if joined else None
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
                        seconds: float | None = None) -> wire.Verification:
@@ -477,12 +627,13 @@ class _InRanges:
     """A storage's object of ``size`` bytes opened as :class:`_Ranges` (and deleted from the
     storage): what :meth:`Objects._verify_stored` reads and, on a mismatch, deletes."""
 
-    def __init__(self, storage: ReadsRanges, size: int) -> None:
+    def __init__(self, storage: ReadsRanges, size: int, beat: Callable[[], None]) -> None:
         self._storage = storage
         self._size = size
+        self._beat = beat
 
     def open(self, key: str) -> BinaryIO:
-        return cast(BinaryIO, _Ranges(self._storage, key, self._size))
+        return cast(BinaryIO, _Ranges(self._storage, key, self._size, self._beat))
 
     def delete(self, key: str) -> None:
         cast(Backend, self._storage).delete(key)
@@ -492,10 +643,12 @@ class _Ranges:
     """The bytes of ``key`` as a stream, read as ranges of :data:`RANGE_BYTES`,
     :data:`RANGE_AHEAD` of them in flight, handed out in order."""
 
-    def __init__(self, storage: ReadsRanges, key: str, size: int) -> None:
+    def __init__(self, storage: ReadsRanges, key: str, size: int,
+                 beat: Callable[[], None]) -> None:
         self._storage = storage
         self._key = key
         self._size = size
+        self._beat = beat
         self._offsets = iter(range(0, size, RANGE_BYTES))
         self._pool = ThreadPoolExecutor(max_workers=RANGE_AHEAD, thread_name_prefix="ama-range")
         self._ahead: deque[Future[bytes]] = deque()
@@ -516,9 +669,182 @@ class _Ranges:
                 return b""
             self._piece = memoryview(self._ahead.popleft().result())
             self._ask()
+            self._beat()
         n = len(self._piece) if n is None or n < 0 else n
         data, self._piece = self._piece[:n], self._piece[n:]
         return bytes(data)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Heartbeat:
+    """Renews the claim of the job of hashing ``oid`` when called, at most every
+    :data:`HEARTBEAT` seconds: a job that runs long is not taken for a dead worker's."""
+
+    def __init__(self, service: Multipart, project_id: int, oid: str) -> None:
+        self._service = service
+        self._project_id = project_id
+        self._oid = oid
+        self._last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self._last < HEARTBEAT:
+            return
+        self._last = time.monotonic()
+        now = self._service._now()
+        self._service.db.run(lambda s: s.execute(
+            update(Verification).where(Verification.project_id == self._project_id,
+                                       Verification.oid == self._oid,
+                                       Verification.failure.is_(None))
+            .values(claimed=now)))
+
+
+class _GaveUp(Exception):
+    """No part came for :data:`FOLLOW_IDLE` seconds: the upload's client is gone."""
+
+
+class _WrongPart(Exception):
+    """A part stored with another size than its upload planned (sent for another part
+    size, or by someone else)."""
+
+
+class _LandingParts:
+    """The parts of an upload of an object of ``size`` bytes, in order, as one stream: each
+    part read once it is stored (listed), as it was when listed (its ETag), in one request
+    streamed while it is hashed; up to :data:`PARTS_AHEAD` parts are streamed at once,
+    each holding at most :data:`CHUNKS_AHEAD` chunks that wait for the hash. ``tags``
+    lists ``(number, ETag)`` of the parts begun, in order: what the join copies.
+
+    A part not stored yet is waited for (looked for every :data:`POLL` to
+    :data:`POLL_MAX` seconds) while no part is being read, for ``idle`` seconds, then
+    :class:`_GaveUp` is raised (ObjectMissing when ``idle`` is 0: not uploaded). Raises
+    :class:`_WrongPart` for a part of another size than planned (parts of ``part_size``
+    bytes, else of the first part's size)."""
+
+    def __init__(self, storage: _StorageJoiningHashed, key: str, upload_id: str, size: int,
+                 part_size: int | None, beat: Callable[[], None], idle: float) -> None:
+        self._storage = storage
+        self._key = key
+        self._upload_id = upload_id
+        self._size = size
+        self._part_size = part_size
+        self._beat = beat
+        self._idle = idle
+        self._known: dict[int, tuple[int, str]] = {}
+        self._looked = -POLL
+        self._plan: list[tuple[int, int, int]] | None = None
+        self._next = 0  # the index in the plan of the next part to begin
+        self.tags: list[tuple[int, str]] = []
+        self._closed = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=PARTS_AHEAD, thread_name_prefix="ama-part")
+        self._streams: deque[queue.Queue[bytes | BaseException]] = deque()
+        self._piece = b""
+
+    def _look(self) -> None:
+        self._known = self._storage.part_tags(self._key, self._upload_id)
+        self._looked = time.monotonic()
+
+    def _present(self, number: int, wait: bool) -> bool:
+        """Whether part ``number`` is stored, looked for again if not known (at most every
+        POLL seconds without ``wait``; waited for with it)."""
+        if number in self._known:
+            return True
+        if wait or time.monotonic() - self._looked >= POLL:
+            self._look()
+        delay, deadline = POLL, time.monotonic() + self._idle
+        while wait and number not in self._known:
+            if time.monotonic() >= deadline:
+                if self._idle:
+                    raise _GaveUp()
+                raise ObjectMissing(f"{upload_prefix(self._key, self._upload_id)}{number}",
+                                    self._storage.url)
+            self._beat()
+            time.sleep(delay)
+            delay = min(2 * delay, POLL_MAX)
+            self._look()
+        return number in self._known
+
+    def _fill(self, wait: bool) -> None:
+        """Begin reading the next parts stored, up to PARTS_AHEAD at once; with ``wait`` and
+        none being read, wait for the next part."""
+        while len(self._streams) < PARTS_AHEAD:
+            if self._plan is None:
+                if not self._present(1, wait and not self._streams):
+                    return
+                self._plan = part_plan(self._size, self._part_size or self._known[1][0])
+            if self._next == len(self._plan):
+                return
+            number, _, length = self._plan[self._next]
+            if not self._present(number, wait and not self._streams):
+                return
+            stored, tag = self._known[number]
+            if stored != length:
+                raise _WrongPart(f"part {number} of upload {self._upload_id} holds {stored} "
+                                 f"bytes, not {length}")
+            self.tags.append((number, tag))
+            self._beat()
+            self._next += 1
+            chunks: queue.Queue[bytes | BaseException] = queue.Queue(CHUNKS_AHEAD)
+            self._streams.append(chunks)
+            self._pool.submit(self._pump, number, tag, chunks)
+
+    def _pump(self, number: int, tag: str, chunks: queue.Queue[bytes | BaseException]) -> None:
+        """Read part ``number`` into ``chunks``, then an empty chunk (or the error)."""
+        try:
+            stream = self._storage.open_part(self._key, self._upload_id, number, tag)
+            try:
+                while not self._closed.is_set():
+                    chunk = stream.read(READ_CHUNK)
+                    self._put(chunks, chunk)
+                    if not chunk:
+                        return
+            finally:
+                stream.close()
+        except BaseException as e:  # handed to the reader, which raises it
+            self._put(chunks, e)
+
+    def _put(self, chunks: queue.Queue[bytes | BaseException], item: bytes | BaseException
+             ) -> None:
+        while not self._closed.is_set():
+            with contextlib.suppress(queue.Full):
+                chunks.put(item, timeout=1.0)
+                return
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._piece:
+            if not self._streams:
+                self._fill(wait=True)
+                if not self._streams:
+                    return b""  # every part read
+            item = self._streams[0].get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:  # the end of this part
+                self._streams.popleft()
+            self._piece = item
+            self._fill(wait=False)
+        n = len(self._piece) if n is None or n < 0 else n
+        data, self._piece = self._piece[:n], self._piece[n:]
+        return data
+
+    def close(self) -> None:
+        self._closed.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Landed:
+    """An upload's :class:`_LandingParts` as what :meth:`Objects._verify_stored` reads and,
+    when the bytes are not the object, deletes (the upload's parts)."""
+
+    def __init__(self, parts: _LandingParts, storage: _StorageJoiningHashed,
+                 upload_id: str) -> None:
+        self._parts = parts
+        self._storage = storage
+        self._upload_id = upload_id
+
+    def open(self, key: str) -> BinaryIO:
+        return cast(BinaryIO, self._parts)
+
+    def delete(self, key: str) -> None:
+        self._storage.abort_upload(key, self._upload_id)

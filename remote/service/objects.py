@@ -274,10 +274,10 @@ class Objects(Packs):
                            for oid, size in pending], replace=False)
 
     def _about_to_store(self, caller: Caller, project: str, oid: str, size: Any
-                        ) -> tuple[wire.ObjectAnswer | None, int, Backend]:
+                        ) -> tuple[wire.ObjectAnswer | None, int, str]:
         """Check an upload of object ``oid`` of ``size`` bytes to ``project`` (writers):
         return the answer when the project holds it verified already (else None), the
-        project's id and its storage. Raises BadInput for a bad id or size, NotFound,
+        project's id and its storage's URL. Raises BadInput for a bad id or size, NotFound,
         Forbidden."""
         check_id(oid)
         if type(size) is not int or size < 0:
@@ -289,7 +289,7 @@ class Objects(Packs):
         held: wire.ObjectAnswer | None = (
             {"id": oid, "size": row.size, "verified": True}
             if row is not None and row.verified else None)
-        return held, project_id, self._storage(storage_url)
+        return held, project_id, storage_url
 
     def put_object(self, caller: Caller, project: str, oid: str, stream: BinaryIO,
                    size: int) -> wire.ObjectAnswer:
@@ -298,9 +298,10 @@ class Objects(Packs):
         Returns ``{"id","size","verified": True}``. When the bytes are not ``size`` long or
         do not hash to ``oid`` they are deleted and ValidationFailed says which.
         """
-        held, project_id, storage = self._about_to_store(caller, project, oid, size)
+        held, project_id, storage_url = self._about_to_store(caller, project, oid, size)
         if held is not None:
             return held
+        storage = self._storage(storage_url)
         reader = _HashingReader(stream)
         try:
             created = storage.put(object_key(oid), cast(BinaryIO, reader), size)

@@ -242,6 +242,49 @@ def check_key(key: str) -> str:
     return key
 
 
+# Below it, the parts of uploads in parts that are objects of their own (S3, GCS):
+# ``uploads/<object key>/<upload id>/<number>``, outside ``objects/``.
+UPLOADS = "uploads/"
+
+
+def upload_prefix(key: str, upload_id: str) -> str:
+    """Return the prefix of the parts of upload ``upload_id`` of ``key``,
+    ``uploads/<key>/<upload id>/``. Raises BadInput for an id that is not alphanumeric."""
+    check_key(key)
+    if not upload_id.isalnum():
+        raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
+    return f"{UPLOADS}{key}/{upload_id}/"
+
+
+def upload_of(handle: str) -> tuple[str, str]:
+    """Return (object key, upload id) of an upload's prefix ``uploads/<key>/<id>/``."""
+    key, _, upload_id = handle[len(UPLOADS):-1].rpartition("/")
+    return key, upload_id
+
+
+def uploads_left(parts: Iterator[tuple[str, int, datetime]]) -> Iterator[Leftover]:
+    """Of the objects ``(key, size, last write)`` below ``uploads/``, one leftover per upload
+    in parts (its parts, and anything else below its prefix), dated by its newest."""
+    found: dict[str, tuple[int, datetime]] = {}
+    for name, size, modified in parts:
+        handle = name.rpartition("/")[0] + "/"
+        total, newest = found.get(handle, (0, modified))
+        found[handle] = (total + size, max(newest, modified))
+    for handle, (size, modified) in sorted(found.items()):
+        key, upload_id = upload_of(handle)
+        yield Leftover(f"{key} (upload in parts {upload_id})", size, modified, handle)
+
+
+def newest_upload(dated_parts: Iterator[tuple[str, datetime]]) -> str | None:
+    """Of parts ``(name below uploads/<key>/, last write)``, the upload id whose newest part
+    is the newest: an upload cut off keeps its parts, and the next one goes on from them."""
+    newest: dict[str, datetime] = {}
+    for name, modified in dated_parts:
+        upload_id = name.partition("/")[0]
+        newest[upload_id] = max(newest.get(upload_id, modified), modified)
+    return max(newest, key=lambda u: newest[u]) if newest else None
+
+
 def check_method(method: str) -> str:
     """Return ``method`` upper-cased if it is GET or PUT."""
     upper = method.upper()

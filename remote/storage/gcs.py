@@ -39,6 +39,7 @@ from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
+    UPLOADS,
     Joined,
     Leftover,
     ObjectMissing,
@@ -47,10 +48,12 @@ from ama_remote.storage.base import (
     StorageUnreachable,
     check_key,
     check_method,
+    newest_upload,
+    upload_prefix,
+    uploads_left,
 )
 
 MAX_EXPIRES = 7 * 86400  # V4 signed URLs live at most a week
-_UPLOADS = "uploads/"  # below it, the parts of uploads in parts
 _JOINED = "joined-"  # an upload's parts composed, under the upload's prefix, to be hashed
 _COMPOSE_MAX = 32  # sources one compose request takes
 _SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
@@ -202,19 +205,14 @@ class GCSBackend:
         stored whole or not at all, and an unfinished resumable upload never appears in the
         bucket (GCS drops its session a week after it began)."""
         base = f"{self.prefix}/" if self.prefix else ""
-        found: dict[str, tuple[int, datetime.datetime]] = {}
         with self._errors():
-            for blob in self._bucket.list_blobs(prefix=base + _UPLOADS, retry=self._retry):
-                handle = blob.name[len(base):].rpartition("/")[0] + "/"
-                size, modified = found.get(handle, (0, blob.updated))
-                found[handle] = (size + int(blob.size), max(modified, blob.updated))
-        for handle, (size, modified) in sorted(found.items()):
-            key, _, upload_id = handle[len(_UPLOADS):-1].rpartition("/")
-            yield Leftover(f"{key} (upload in parts {upload_id})", size, modified, handle)
+            yield from uploads_left(
+                (blob.name[len(base):], int(blob.size), blob.updated)
+                for blob in self._bucket.list_blobs(prefix=base + UPLOADS, retry=self._retry))
 
     def remove_leftover(self, leftover: Leftover) -> None:
         """Delete the parts of an upload :meth:`leftovers` found; gone already is fine."""
-        if not leftover.handle.startswith(_UPLOADS) or not leftover.handle.endswith("/"):
+        if not leftover.handle.startswith(UPLOADS) or not leftover.handle.endswith("/"):
             raise BadInput(f"{leftover.handle} is not an upload in parts of this storage")
         for key in list(self.list(leftover.handle)):
             self.delete(key)
@@ -260,31 +258,22 @@ class GCSBackend:
 
     min_part = 1  # compose takes sources of any size
 
-    def _upload_prefix(self, key: str, upload_id: str) -> str:
-        check_key(key)
-        if not upload_id.isalnum():
-            raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
-        return f"{_UPLOADS}{key}/{upload_id}/"
-
     def open_upload(self, key: str) -> str:
         """Return the id of the upload of ``key`` of which a part is stored (the newest), or
         a new one: an upload cut off keeps its parts, and the next one goes on from them. A
         new upload exists in the bucket only once a part of it is stored."""
-        prefix = f"{_UPLOADS}{check_key(key)}/"
-        base = f"{self.prefix}/" if self.prefix else ""
-        newest: dict[str, datetime.datetime] = {}
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        prefix += f"{UPLOADS}{check_key(key)}/"
         with self._errors():
-            for blob in self._bucket.list_blobs(prefix=base + prefix, retry=self._retry):
-                upload_id = blob.name[len(base + prefix):].partition("/")[0]
-                newest[upload_id] = max(newest.get(upload_id, blob.updated), blob.updated)
-        if newest:
-            return max(newest, key=lambda u: newest[u])
-        return secrets.token_hex(16)
+            found = newest_upload(
+                (blob.name[len(prefix):], blob.updated)
+                for blob in self._bucket.list_blobs(prefix=prefix, retry=self._retry))
+        return found or secrets.token_hex(16)
 
     def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
         """Return part number → size of the parts of the upload stored (each whole: an
         object exists only once all of it arrived)."""
-        prefix = self._upload_prefix(key, upload_id)
+        prefix = upload_prefix(key, upload_id)
         return {int(name[len(prefix):]): size for name, size in self.list_sizes(prefix)
                 if name[len(prefix):].isdigit()}
 
@@ -296,7 +285,7 @@ class GCSBackend:
         create-only, and checked only by hashing the joined object."""
         if self._signer is None:
             return None
-        name = self._name(f"{self._upload_prefix(key, upload_id)}{number}")
+        name = self._name(f"{upload_prefix(key, upload_id)}{number}")
         headers = {"x-goog-content-length-range": f"{size},{size}"}
         with self._errors():
             href = self._bucket.blob(name).generate_signed_url(
@@ -307,7 +296,7 @@ class GCSBackend:
     def put_part(self, key: str, upload_id: str, number: int, stream: BinaryIO,
                  size: int) -> None:
         """Store part ``number`` of the upload: exactly ``size`` bytes of ``stream``."""
-        name = self._name(f"{self._upload_prefix(key, upload_id)}{number}")
+        name = self._name(f"{upload_prefix(key, upload_id)}{number}")
         with self._errors():
             # Not retried: the request's body cannot be read twice; the client sends it again.
             self._bucket.blob(name, chunk_size=self.part_size).upload_from_file(
@@ -318,7 +307,7 @@ class GCSBackend:
         """Compose the stored parts, in order, into a new key below the upload's, which only
         this call writes. Returns it and its generation. Raises ObjectMissing when no part
         is stored (the upload was completed, or aborted, by another request)."""
-        prefix = self._upload_prefix(key, upload_id)
+        prefix = upload_prefix(key, upload_id)
         parts = [f"{prefix}{n}" for n in sorted(self.stored_parts(key, upload_id))]
         if not parts:
             raise ObjectMissing(f"{prefix}1", self.url)
@@ -350,7 +339,7 @@ class GCSBackend:
     def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool:
         """Copy the generation of the joined object that was hashed to ``key``, create-only.
         Returns True when stored, False when ``key`` existed already (its bytes are kept)."""
-        self._upload_prefix(key, upload_id)
+        upload_prefix(key, upload_id)
         source = self._bucket.blob(self._name(joined.key))
         target = self._bucket.blob(self._name(key))
         try:
@@ -367,7 +356,7 @@ class GCSBackend:
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Delete the parts of the upload, and their join; none left is fine."""
-        for name in list(self.list(self._upload_prefix(key, upload_id))):
+        for name in list(self.list(upload_prefix(key, upload_id))):
             self.delete(name)
 
     @contextlib.contextmanager

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 import boto3
@@ -34,6 +36,7 @@ from ama.plumbing import wire
 from ama.plumbing.errors import BadInput
 from ama_remote.storage.base import (
     CHUNK,
+    UPLOADS,
     Leftover,
     ObjectMissing,
     SizedReader,
@@ -41,11 +44,15 @@ from ama_remote.storage.base import (
     StorageUnreachable,
     check_key,
     check_method,
+    newest_upload,
+    upload_prefix,
+    uploads_left,
 )
 
 MAX_EXPIRES = 7 * 86400  # SigV4 presigned URLs live at most a week
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
-_ABSENT = {"NoSuchKey", "404", "NotFound"}
+_ABSENT = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
+_JOIN_THREADS = 8  # parts copied into the object's key at once
 
 
 def _create_only(params: dict[str, Any], **_: Any) -> None:
@@ -199,9 +206,17 @@ class S3Backend:
                     yield item["Key"][len(base) :], int(item["Size"])
 
     def leftovers(self) -> Iterator[Leftover]:
-        """Yield the multipart uploads below the prefix never completed or aborted: a large
-        object's upload whose process was killed keeps its parts, billed, until aborted."""
-        base = f"{self.prefix}/" if self.prefix else ""
+        """Yield the uploads in parts never completed or aborted, whose parts are billed
+        until removed: those whose parts are objects below ``uploads/`` (dated by their
+        newest part), and multipart uploads of S3's own (a join cut off, or an upload of
+        an older server)."""
+        base = self._uploads_base()
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base + UPLOADS)
+        with self._errors():
+            yield from uploads_left((item["Key"][len(base):], int(item["Size"]),
+                                     item["LastModified"])
+                                    for page in pages for item in page.get("Contents", []))
         pages = self._client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=base
         )
@@ -220,10 +235,14 @@ class S3Backend:
                     )
 
     def remove_leftover(self, leftover: Leftover) -> None:
-        """Abort an unfinished multipart upload, freeing its parts."""
-        upload_id, _, key = leftover.handle.partition("/")
-        with contextlib.suppress(_Absent), self._errors():
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        """Delete the parts of an upload :meth:`leftovers` found; gone already is fine."""
+        if leftover.handle.startswith(UPLOADS):
+            if not leftover.handle.endswith("/"):
+                raise BadInput(f"{leftover.handle} is not an upload in parts of this storage")
+            self._delete_below(leftover.handle)
+            return
+        upload_id, _, name = leftover.handle.partition("/")
+        self._abort(name, upload_id)
 
     def presign(
         self, key: str, method: str, expires: int, size: int | None = None
@@ -249,77 +268,122 @@ class S3Backend:
             )
         return {"href": href, "method": method, "headers": headers, "expires": expires}
 
-    # -- multipart uploads with presigned parts (ama_remote.service.multipart) --
+    # -- uploads in parts (ama_remote.service.multipart) --
+    #
+    # Each part is an object of its own, ``uploads/<object key>/<upload id>/<number>``, sent
+    # create-only to a presigned PUT. The parts of an S3 multipart upload cannot be read
+    # before the upload completes; these can, as soon as each is stored: the server hashes
+    # the object part by part while the client still sends the rest, then joins exactly the
+    # parts it hashed into the object's key by copies inside S3 (UploadPartCopy, each
+    # conditional on the ETag the server read) into a multipart upload completed
+    # create-only. What was hashed is never read back.
 
-    min_part = 5 << 20  # S3 refuses a smaller part, but for the last
+    min_part = 5 << 20  # S3 joins no smaller part, but for the last
+
+    def _uploads_base(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
 
     def open_upload(self, key: str) -> str:
-        """Return the id of the newest unfinished multipart upload of ``key``, or of a new
-        one: an upload cut off keeps its parts, and the next one goes on from them."""
-        name = self._name(key)
+        """Return the id of the upload of ``key`` of which a part is stored (the newest), or
+        a new one: an upload cut off keeps its parts, and the next one goes on from them. A
+        new upload exists in the bucket only once a part of it is stored."""
+        prefix = f"{self._uploads_base()}{UPLOADS}{check_key(key)}/"
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix)
         with self._errors():
-            found = self._client.list_multipart_uploads(
-                Bucket=self.bucket, Prefix=name).get("Uploads", [])
-            mine = sorted((u for u in found if u["Key"] == name), key=lambda u: u["Initiated"])
-            if mine:
-                return str(mine[-1]["UploadId"])
-            answer = self._client.create_multipart_upload(Bucket=self.bucket, Key=name)
-        return str(answer["UploadId"])
+            found = newest_upload((item["Key"][len(prefix):], item["LastModified"])
+                                  for page in pages for item in page.get("Contents", []))
+        return found or secrets.token_hex(16)
 
-    def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
-        """Return part number → size of the parts stored in the upload."""
-        name = self._name(key)
-        parts: dict[int, int] = {}
-        pages = self._client.get_paginator("list_parts").paginate(
-            Bucket=self.bucket, Key=name, UploadId=upload_id)
+    def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]:
+        """Return part number → (size, ETag) of the parts of the upload stored (each whole:
+        an object exists only once all of it arrived)."""
+        prefix = self._uploads_base() + upload_prefix(key, upload_id)
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix)
+        parts: dict[int, tuple[int, str]] = {}
         with self._errors():
             for page in pages:
-                for part in page.get("Parts", []):
-                    parts[int(part["PartNumber"])] = int(part["Size"])
+                for item in page.get("Contents", []):
+                    number = item["Key"][len(prefix):]
+                    if number.isdigit():
+                        parts[int(number)] = (int(item["Size"]), str(item["ETag"]))
         return parts
 
-    def presign_part(self, key: str, upload_id: str, number: int, size: int,
-                     expires: int) -> wire.Action:
-        """Return a presigned PUT of part ``number`` (``size`` bytes) of the upload."""
-        with self._errors():
-            href = self._signer.generate_presigned_url(
-                "upload_part", Params={"Bucket": self.bucket, "Key": self._name(key),
-                                       "UploadId": upload_id, "PartNumber": number,
-                                       "ContentLength": size},
-                ExpiresIn=expires, HttpMethod="PUT")
-        return {"href": href, "method": "PUT", "headers": {"Content-Length": str(size)},
-                "expires": expires}
+    def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Return part number → size of the parts of the upload stored."""
+        return {n: size for n, (size, _) in self.part_tags(key, upload_id).items()}
 
-    def complete_upload(self, key: str, upload_id: str) -> bool:
-        """Join the stored parts into ``key``, create-only. Returns True when stored, False
-        when ``key`` already existed (the upload is aborted, its bytes kept)."""
-        name = self._name(key)
+    def presign_part(self, key: str, upload_id: str, number: int, size: int,
+                     expires: int) -> wire.Action | None:
+        """Return a presigned PUT of part ``number`` (``size`` bytes), create-only: a part,
+        once stored, is what the server hashes and joins, and nobody replaces it."""
+        return self.presign(f"{upload_prefix(key, upload_id)}{number}", "PUT", expires, size)
+
+    def open_part(self, key: str, upload_id: str, number: int, tag: str) -> BinaryIO:
+        """Return a stream of part ``number`` as it was when it had ETag ``tag``. Raises
+        ObjectMissing when the part is gone or is another now."""
+        part = f"{upload_prefix(key, upload_id)}{number}"
         try:
             with self._errors():
-                parts = []
-                pages = self._client.get_paginator("list_parts").paginate(
-                    Bucket=self.bucket, Key=name, UploadId=upload_id)
-                for page in pages:
-                    parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
-                              for p in page.get("Parts", [])]
+                answer = self._client.get_object(Bucket=self.bucket, Key=self._name(part),
+                                                 IfMatch=tag)
+        except (_Absent, _Precondition):
+            raise ObjectMissing(part, self.url) from None
+        return answer["Body"]  # type: ignore[no-any-return]
+
+    def join_parts(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> bool:
+        """Store under ``key``, create-only, the parts ``(number, ETag)`` in order, each as
+        it was with that ETag. Returns True when stored, False when ``key`` existed already
+        (its bytes are kept). Raises ObjectMissing when a part is gone or is another now."""
+        name, prefix = self._name(key), upload_prefix(key, upload_id)
+        with self._errors():
+            joining = str(self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=name)["UploadId"])
+
+        def copy(part: tuple[int, str]) -> dict[str, Any]:
+            number, tag = part
+            with self._errors():
+                answer = self._client.upload_part_copy(
+                    Bucket=self.bucket, Key=name, UploadId=joining, PartNumber=number,
+                    CopySource={"Bucket": self.bucket, "Key": self._name(f"{prefix}{number}")},
+                    CopySourceIfMatch=tag)
+            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+        try:
+            with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
+                copied = list(pool.map(copy, parts))
+            with self._errors():
                 self._client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=name, UploadId=upload_id,
-                    MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
-        except _Precondition:
-            self.abort_upload(key, upload_id)
-            return False
-        except _Absent:
-            # No such upload: completed by another request (a client cut off after asking,
-            # then run again), or aborted.
+                    Bucket=self.bucket, Key=name, UploadId=joining,
+                    MultipartUpload={"Parts": copied})
+        except (_Precondition, _Absent):
+            self._abort(name, joining)
             if self.stat(key) is not None:
                 return False
-            raise ObjectMissing(key, self.url) from None
+            raise ObjectMissing(f"{prefix}{parts[0][0]}", self.url) from None
+        except BaseException:
+            self._abort(name, joining)
+            raise
         return True
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        """Drop an unfinished upload and its parts; one already gone is fine."""
+        """Delete the parts of the upload; gone already is fine."""
+        self._delete_below(upload_prefix(key, upload_id))
+
+    def _delete_below(self, prefix: str) -> None:
+        names = [self._name(k) for k in self.list(prefix)]
+        with self._errors():
+            for start in range(0, len(names), 1000):  # the most one request deletes
+                self._client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": n} for n in names[start:start + 1000]],
+                    "Quiet": True})
+
+    def _abort(self, name: str, upload_id: str) -> None:
+        """Drop a multipart upload of ``name`` (the full key) and its parts; one already
+        gone is fine."""
         with contextlib.suppress(_Absent), self._errors():
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=self._name(key),
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=name,
                                                 UploadId=upload_id)
 
     @contextlib.contextmanager

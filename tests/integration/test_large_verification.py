@@ -1,7 +1,8 @@
-"""The remote hashes an object sent in parts after the request that completes its upload:
-the object is pending until its bytes hashed right, no version commits against it before,
-bytes that hash wrong are deleted and refused, and a worker killed before hashing leaves
-the object pending for ``ama-server fsck --repair``.
+"""The remote hashes an object sent in parts apart from the requests of its upload (on S3,
+part by part as the parts land, joining them into the object once hashed): the object is
+pending until its bytes hashed right, no version commits against it before, bytes that
+hash wrong are deleted and refused, and a worker killed before hashing leaves the object
+pending, for ``ama-server fsck --repair`` once the worker's lease ran out.
 
 Each test holds the background hash at its hold point (``AMA_HOLD_AT=server.verify``) until
 it creates the file ``AMA_HOLD_UNTIL`` names: what happens meanwhile is deterministic.
@@ -58,6 +59,18 @@ class Setup:
 
     def key(self) -> str:
         return f"ama/objects/{self.large[:2]}/{self.large[2:]}"
+
+    def parts(self) -> list[str]:
+        """The keys of the parts stored of the large object's uploads."""
+        return sorted(k for k in self.keys() if k.startswith(f"ama/uploads/{self.key()[4:]}/"))
+
+    def damage_part(self, number: int) -> None:
+        """Replace stored part ``number`` with bytes that are not the object's."""
+        part = next(k for k in self.parts() if k.endswith(f"/{number}"))
+        client, name = self.bucket.client, self.bucket.name  # type: ignore[attr-defined]
+        bad = bytearray(self.data[(number - 1) * PART:number * PART])
+        bad[7] ^= 0xFF
+        client.put_object(Bucket=name, Key=part, Body=bytes(bad))
 
     def send_small(self) -> None:
         """Upload and verify the manifest and tree (each in one request)."""
@@ -124,13 +137,15 @@ def test_a_large_upload_completes_before_its_hash_and_commits_only_after(
     # The completing request answers while the hash is held: it did not wait for it.
     assert setup.send_large() == {"id": setup.large, "size": len(setup.data),
                                   "pending": True, "verifying": True}
-    assert setup.key() in setup.keys()
+    # Its parts are stored; the object's key holds nothing until they hashed right.
+    assert len(setup.parts()) == 3 and setup.key() not in setup.keys()
     assert setup.client.verify(setup.server.project, [setup.large])["objects"] == [
         {"id": setup.large, "pending": True, "verifying": True}]
     _still_verifying(setup)
     assert list(setup.client.assets(setup.server.project, "models")) == []
     setup.release()
     assert setup.settled() == {"id": setup.large, "size": len(setup.data), "verified": True}
+    assert setup.key() in setup.keys() and setup.parts() == []
     version = setup.commit()
     assert (version["ordinal"], version["version"]) == (1, "0.0.0")
     # Held now: a new upload of it sends nothing.
@@ -143,17 +158,14 @@ def test_bytes_damaged_before_the_hash_are_never_verified_and_the_commit_is_refu
         setup: Setup) -> None:
     setup.send_small()
     assert setup.send_large()["pending"]
-    # The stored object is damaged between its completion and its hash.
-    client, name = setup.bucket.client, setup.bucket.name  # type: ignore[attr-defined]
-    bad = bytearray(setup.data)
-    bad[PART + 7] ^= 0xFF
-    client.put_object(Bucket=name, Key=setup.key(), Body=bytes(bad))
+    # A stored part is damaged before it is hashed.
+    setup.damage_part(2)
     setup.release()
     answer = setup.settled()
     assert answer["id"] == setup.large and "error" in answer
     message = answer["error"]["message"]  # type: ignore[index]
     assert "does not match its id" in message and "deleted" in message
-    assert setup.key() not in setup.keys()
+    assert setup.key() not in setup.keys() and setup.parts() == []
     with pytest.raises(ValidationFailed) as e:
         setup.commit()
     assert "refused when the server hashed them" in e.value.message
@@ -186,31 +198,37 @@ def test_a_worker_killed_before_the_hash_leaves_the_object_pending_for_fsck(
     # (until its lease runs out), and nothing commits against it.
     assert setup.client.verify(setup.server.project, [setup.large])["objects"][0]["pending"]
     _still_verifying(setup)
-    assert setup.key() in setup.keys()
+    assert len(setup.parts()) == 3 and setup.key() not in setup.keys()
     monkeypatch.delenv("AMA_HOLD_AT")
     found = setup.server.run("fsck", check=False)
     assert found.returncode == 1
     assert f"demo\t{setup.large}\t\tpending" in found.stdout.splitlines()
+    # Within the lease, the job is left to the worker that may hold it.
+    held = setup.server.run("fsck", "--repair", check=False)
+    assert f"demo\t{setup.large}\t\tpending" in held.stdout.splitlines(), held.stdout
+    assert len(setup.parts()) == 3
+    monkeypatch.setenv("AMA_VERIFY_LEASE_SECONDS", "0")
     repaired = setup.server.run("fsck", "--repair", check=False)
     assert f"demo\t{setup.large}\t\tpending\trepaired" in repaired.stdout.splitlines(), \
         repaired.stdout
     assert setup.server.run("fsck").stdout == ""
+    assert setup.key() in setup.keys() and setup.parts() == []
     assert setup.client.verify(setup.server.project, [setup.large])["objects"] == [
         {"id": setup.large, "size": len(setup.data), "verified": True}]
     assert setup.commit()["ordinal"] == 1
 
 
-def test_fsck_repair_deletes_pending_bytes_that_hash_wrong(setup: Setup,
+def test_fsck_repair_deletes_pending_parts_that_hash_wrong(setup: Setup,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     assert setup.send_large()["pending"]
     for pid in _workers(setup.server.process.pid):
         os.kill(pid, signal.SIGKILL)
-    client, name = setup.bucket.client, setup.bucket.name  # type: ignore[attr-defined]
-    client.put_object(Bucket=name, Key=setup.key(), Body=b"x" * len(setup.data))
+    setup.damage_part(3)
     monkeypatch.delenv("AMA_HOLD_AT")
+    monkeypatch.setenv("AMA_VERIFY_LEASE_SECONDS", "0")
     repaired = setup.server.run("fsck", "--repair", check=False)
     assert f"demo\t{setup.large}\t\tcorrupt\trepaired" in repaired.stdout.splitlines()
-    assert setup.key() not in setup.keys()
+    assert setup.key() not in setup.keys() and setup.parts() == []
     answer = setup.client.verify(setup.server.project, [setup.large])["objects"][0]
     assert "does not match its id" in answer["error"]["message"]

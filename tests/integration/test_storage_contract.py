@@ -394,9 +394,21 @@ def test_what_an_upload_cut_off_leaves_is_listed_and_removed(
     elif storage.kind == "s3":
         client = request.getfixturevalue("s3_bucket").client
         bucket = request.getfixturevalue("s3_bucket").name
+        # A part of an upload in parts is an object of its own; a multipart upload of S3's
+        # own is what a join of them cut off (or an older server's upload) leaves.
+        client.put_object(Bucket=bucket, Key=f"{PREFIX}/uploads/objects/ab/cut/0123abcd/1",
+                          Body=b"x" * 1000)
         upload = client.create_multipart_upload(Bucket=bucket, Key=cut)
         client.upload_part(Bucket=bucket, Key=cut, UploadId=upload["UploadId"], PartNumber=1,
-                           Body=b"x" * 1000)
+                           Body=b"y" * 1000)
+        found = list(backend.leftovers())
+        assert [(f.name.split(" ")[1:], f.size) for f in found] == [
+            (["(upload", "in", "parts", "0123abcd)"], 1000),
+            (["(multipart", "upload", f"{upload['UploadId']})"], 1000)]
+        assert all(f.name.startswith("objects/ab/cut ") for f in found)
+        assert found[0].modified >= started  # moto dates every multipart upload in 2010
+        backend.remove_leftover(found[1])
+        assert len(list(backend.leftovers())) == 1
     else:
         gcs = request.getfixturevalue("gcs_bucket")
         gcs.client.bucket(gcs.name).blob(cut).create_resumable_upload_session()
@@ -410,13 +422,44 @@ def test_what_an_upload_cut_off_leaves_is_listed_and_removed(
     assert len(found) == 1
     assert found[0].name.startswith("objects/ab/") and found[0].size == 1000
     assert found[0].modified.tzinfo is not None
-    if storage.kind != "s3":  # moto answers one fixed time for every multipart upload
-        assert found[0].modified >= started
+    assert found[0].modified >= started
     backend.remove_leftover(found[0])
     backend.remove_leftover(found[0])  # already gone is fine
     assert list(backend.leftovers()) == []
     assert storage.raw_keys() == [f"{PREFIX}/objects/aa/whole"]
     assert read_all(backend, "objects/aa/whole") == b"whole"
+
+
+def test_s3_joins_the_parts_it_read_create_only(s3_bucket: Any) -> None:
+    from ama_remote.storage.s3 import S3Backend
+
+    backend = open_backend(s3_bucket.storage_url(PREFIX))
+    assert isinstance(backend, S3Backend)
+    key = "objects/ab/cdef"
+    upload = backend.open_upload(key)
+    data = [bytes([n]) * (5 << 20) for n in (1, 2)] + [b"end"]
+    for n, part in enumerate(data, 1):
+        action = backend.presign_part(key, upload, n, len(part), 60)
+        assert action is not None
+        response = requests.put(action["href"], data=part, headers=action["headers"])
+        assert response.status_code == 200
+        # Create-only: once stored, a part is what is hashed and joined.
+        again = requests.put(action["href"], data=b"x" * len(part), headers=action["headers"])
+        assert again.status_code == 412
+    assert backend.open_upload(key) == upload  # found again by its parts
+    tags = backend.part_tags(key, upload)
+    assert {n: size for n, (size, _) in tags.items()} == {1: 5 << 20, 2: 5 << 20, 3: 3}
+    assert backend.open_part(key, upload, 3, tags[3][1]).read() == b"end"
+    with pytest.raises(ObjectMissing):  # a part as it was under another ETag is gone
+        backend.open_part(key, upload, 3, tags[1][1])
+    parts = [(n, tags[n][1]) for n in (1, 2, 3)]
+    assert backend.join_parts(key, upload, parts) is True
+    assert read_all(backend, key) == b"".join(data)
+    assert backend.join_parts(key, upload, parts) is False  # never replaces the object
+    backend.abort_upload(key, upload)
+    assert list(backend.list("")) == [key]
+    assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get(
+        "Uploads", []) == []  # the refused join left no parts of its own
 
 
 def test_gcs_joins_more_parts_than_one_compose_takes_in_order(gcs_bucket: Any) -> None:

@@ -94,18 +94,88 @@ def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
     client = HttpTransport(server.url, server.token)
     assert send(client, server.project, odb, [(oid, len(data))],
                 multipart_threshold=THRESHOLD) == (1, len(data))
-    assert s3.count("PUT", "partNumber=") == 3
-    assert s3.count("PUT", SIGNED) == 3  # no single PUT of the whole object
-    # Read back by the server, to hash it, as two ranges of 8 MiB requested at once.
-    assert sum(1 for r in s3.requests if r.method == "GET"
-               and r.target.endswith(f"/objects/{oid[:2]}/{oid[2:]}")) == 2
+    key = f"/objects/{oid[:2]}/{oid[2:]}"
+    # Three parts, each an object of its own sent create-only to a presigned URL; no
+    # single PUT of the whole object.
+    sent = [r for r in s3.requests if r.method == "PUT" and SIGNED in r.target]
+    assert len(sent) == 3
+    assert all(f"/uploads{key}/" in r.target for r in sent)
+    # Hashed by the server part by part (each read once, as it landed), then joined into
+    # the object's key by copies inside the storage: exactly the three parts hashed, each
+    # as it was read. The object itself is never read back.
+    reads = [r.target for r in s3.requests if r.method == "GET" and "/uploads/" in r.target]
+    assert len(reads) == 3 and len(set(reads)) == 3
+    assert not any(r.method == "GET" and r.target.endswith(key) for r in s3.requests)
+    copies = [r for r in s3.requests if r.method == "PUT" and key + "?" in r.target
+              and "partNumber=" in r.target]
+    assert len(copies) == 3
     answer = client.batch(server.project, "download", [{"id": oid, "size": len(data)}])
     out = tmp_path / "back"
     client.download(answer["objects"][0]["actions"]["download"], oid, out)
     assert out.read_bytes() == data
+    # Nothing left behind: no part, no multipart upload of the join.
+    assert _keys(s3_bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
     stored = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
         Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
-    assert stored == []  # completed, nothing left behind
+    assert stored == []
+
+
+def test_the_server_hashes_each_part_as_it_lands_not_the_object_after(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+    data = os.urandom(3 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    *first, last = plan["parts"]
+    for part in first:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+
+    def read(number: int) -> bool:
+        return any(r.method == "GET" and r.target.startswith("/") and "/uploads/" in r.target
+                   and r.target.endswith(f"/{number}") for r in s3.requests)
+
+    # The three first parts are read by the server while the last one is not sent yet.
+    deadline = time.monotonic() + 60
+    while not all(read(n) for n in (1, 2, 3)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(read(n) for n in (1, 2, 3)) and not read(4)
+    assert client.verify(server.project, [oid])["objects"][0]["pending"]
+    client.upload_part(last["action"], path, last["offset"], last["size"])
+    client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert _settled(client, server.project, oid) == {"id": oid, "size": len(data),
+                                                     "verified": True}
+    assert sum(read(n) for n in (1, 2, 3, 4)) == 4
+    key = f"/objects/{oid[:2]}/{oid[2:]}"
+    assert not any(r.method == "GET" and r.target.endswith(key) for r in s3.requests)
+
+
+def test_a_part_whose_answer_was_lost_is_sent_again_and_taken_as_stored(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first part stored, its answer cut off: the retry finds it stored (412, parts are
+    # create-only), which is what it wanted, and the object is whole.
+    lost = Fault("reset-after", nth=[1], methods=["PUT"], path="/uploads/", partial=0)
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
+                               faults=[lost])
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(2 * PART + 1000)
+    with odb.batch():
+        oid = odb.write(data)
+    client = HttpTransport(server.url, server.token)
+    assert send(client, server.project, odb, [(oid, len(data))],
+                multipart_threshold=THRESHOLD) == (1, len(data))
+    assert lost.injected == 1
+    sent = [r.target for r in s3.requests if r.method == "PUT" and SIGNED in r.target]
+    assert len(sent) == 4 and len(set(sent)) == 3  # one part twice
+    assert _settled(client, server.project, oid)["verified"]
+    answer = client.batch(server.project, "download", [{"id": oid, "size": len(data)}])
+    client.download(answer["objects"][0]["actions"]["download"], oid, tmp_path / "back")
+    assert (tmp_path / "back").read_bytes() == data
 
 
 def test_presigned_urls_name_the_clients_endpoint_while_the_server_reads_its_own(
@@ -126,7 +196,7 @@ def test_presigned_urls_name_the_clients_endpoint_while_the_server_reads_its_own
     client = HttpTransport(server.url, server.token)
     assert send(client, server.project, odb, objects,
                 multipart_threshold=THRESHOLD) == (21, sum(s for _, s in objects))
-    assert far.count("PUT", "partNumber=") == 3  # the parts went the client's way
+    assert far.count("PUT", "/uploads/") == 3  # the parts went the client's way
     assert far.count("PUT", "/packs/") == 1  # and the pack of small ones
     assert all(SIGNED in r.target for r in far.requests)  # nothing of the server's
     answer = client.batch(server.project, "download",
@@ -224,10 +294,7 @@ def _staged_weights(tmp_path: Path, size: int) -> tuple[Path, bytes]:
 
 
 def _parts_stored(s3_bucket: object) -> int:
-    client, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
-    uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
-    return sum(len(client.list_parts(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-                   .get("Parts", [])) for u in uploads)
+    return sum(1 for key in _keys(s3_bucket) if key.startswith("ama/uploads/"))
 
 
 def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
@@ -243,7 +310,7 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     # Asking moto only once 4 parts were sent: asked every few milliseconds from the start,
     # it slows the upload it watches.
     kill_when(["upload", "-m", "big"], m, {},
-              lambda: s3.count("PUT", "partNumber=") >= 4 and _parts_stored(s3_bucket) >= 4)
+              lambda: s3.count("PUT", "/uploads/") >= 4 and _parts_stored(s3_bucket) >= 4)
     s3.set_bandwidth(None)
     # Counted on the re-run's own connections: the proxy may still read a request the
     # killed one left in its socket.
@@ -255,7 +322,7 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     stored = int(found[1]) // 5
     assert 4 <= stored < 8
     # Only the parts not stored were sent again: fewer than half of the object's bytes.
-    assert sum(1 for r in s3.requests if r.method == "PUT" and "partNumber=" in r.target
+    assert sum(1 for r in s3.requests if r.method == "PUT" and SIGNED in r.target
                and r.connection > since) == 8 - stored
     assert _cloned_elsewhere(tmp_path, server) == data
 
@@ -301,7 +368,7 @@ def test_ctrl_c_stops_an_upload_whose_parts_are_in_flight_and_a_re_run_goes_on(
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while s3.count("PUT", "partNumber=") < 8 and time.monotonic() < deadline:
+    while s3.count("PUT", "/uploads/") < 8 and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -326,14 +393,14 @@ def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
     first = plan["parts"][0]
     client.upload_part(first["action"], tmp_path / "big", first["offset"], first["size"])
     assert _parts_stored(s3_bucket) == 1
-    # moto dates every upload's start in 2010, so the grace cannot be seen at work here.
+    # Younger than the grace: an upload that may still be running is left alone.
+    young = server.run("fsck", "--repair", check=False)
+    assert "leftover" not in young.stdout and _parts_stored(s3_bucket) == 1
     old = server.run("fsck", "--repair", "--grace", "0", check=False)
     leftovers = [line.split("\t") for line in old.stdout.splitlines() if "leftover" in line]
     assert len(leftovers) == 1 and plan["upload_id"] in leftovers[0][1], old.stdout
     assert leftovers[0][-1] == "repaired"
-    uploads = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
-        Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
-    assert uploads == []
+    assert _parts_stored(s3_bucket) == 0
 
 
 def _ranges_written(incoming: Path) -> int:
@@ -417,11 +484,14 @@ def test_file_storage_takes_an_object_in_parts_through_the_server(
     assert [p.name for p in (storage / "objects" / oid[:2]).iterdir()] == [oid[2:]]
 
 
-def test_completing_an_upload_another_request_completed_checks_what_is_stored(
+def test_an_object_stored_while_its_parts_were_sent_is_what_is_hashed(
         tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
-    # A client killed after asking to complete, and run again: its second completion
-    # finds the upload gone and the object stored, and verifies that.
+    # The object's key stored by another way while this upload's parts were sent (its
+    # follower held): what the key holds is hashed, never replaced by the parts, which go.
+    release = tmp_path / "release-verification"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
     server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch)
     data = os.urandom(PART + 1000)
     oid = hash_bytes(data)
@@ -430,15 +500,16 @@ def test_completing_an_upload_another_request_completed_checks_what_is_stored(
     plan = _send_parts(client, server.project, oid, tmp_path / "big")
     s3, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
     key = f"ama/objects/{oid[:2]}/{oid[2:]}"
-    parts = s3.list_parts(Bucket=name, Key=key, UploadId=plan["upload_id"])["Parts"]
-    s3.complete_multipart_upload(
-        Bucket=name, Key=key, UploadId=plan["upload_id"],
-        MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
-                                   for p in parts]})
+    s3.put_object(Bucket=name, Key=key, Body=data)
     answer = client.complete_multipart(server.project, oid, plan["upload_id"])
     assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    release.touch()
     assert _settled(client, server.project, oid) == {"id": oid, "size": len(data),
                                                      "verified": True}
+    assert _keys(s3_bucket) == [key]
+    # A client cut off after asking to complete, run again: told it is held.
+    assert client.complete_multipart(server.project, oid, plan["upload_id"]) == {
+        "id": oid, "size": len(data), "verified": True}
 
 
 def test_gcs_storage_takes_a_large_object_in_parts_and_hands_it_out_in_ranges(
