@@ -185,12 +185,13 @@ class _StorageJoiningAside(JoinsAside, Backend, Protocol):
 class JoinsHashedParts(UploadsInParts, Protocol):
     """A storage whose parts are objects of their own that the server reads as soon as
     each is stored (S3): the object is hashed part by part while the client still sends
-    the rest, and :meth:`join_parts` then stores exactly the parts hashed (each as it was
-    when read, by its ETag) under the object's key, create-only. Parts are create-only:
-    nobody with a part's URL replaces one once stored."""
+    the rest (:meth:`open_part` answers the ETag of what it streams), and
+    :meth:`join_parts` then stores exactly the parts hashed (each as it was with that
+    ETag) under the object's key, create-only. Parts are create-only: nobody with a
+    part's URL replaces one once stored."""
 
     def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]: ...
-    def open_part(self, key: str, upload_id: str, number: int, tag: str) -> BinaryIO: ...
+    def open_part(self, key: str, upload_id: str, number: int) -> tuple[BinaryIO, str]: ...
     def join_parts(self, key: str, upload_id: str,
                    parts: Sequence[tuple[int, str]]) -> bool: ...
 
@@ -711,10 +712,10 @@ class _WrongPart(Exception):
 
 class _LandingParts:
     """The parts of an upload of an object of ``size`` bytes, in order, as one stream: each
-    part read once it is stored (listed), as it was when listed (its ETag), in one request
-    streamed while it is hashed; up to :data:`PARTS_AHEAD` parts are streamed at once,
-    each holding at most :data:`CHUNKS_AHEAD` chunks that wait for the hash. ``tags``
-    lists ``(number, ETag)`` of the parts begun, in order: what the join copies.
+    part read once it is stored (listed), in one request streamed while it is hashed; up
+    to :data:`PARTS_AHEAD` parts are streamed at once, each holding at most
+    :data:`CHUNKS_AHEAD` chunks that wait for the hash. ``tags`` lists ``(number, ETag)``
+    of the parts read, in order, once all are: what the join copies.
 
     A part not stored yet is waited for (looked for every :data:`POLL` to
     :data:`POLL_MAX` seconds) while no part is being read, for ``idle`` seconds, then
@@ -735,7 +736,7 @@ class _LandingParts:
         self._looked = -POLL
         self._plan: list[tuple[int, int, int]] | None = None
         self._next = 0  # the index in the plan of the next part to begin
-        self.tags: list[tuple[int, str]] = []
+        self._tags: dict[int, str] = {}
         self._closed = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=PARTS_AHEAD, thread_name_prefix="ama-part")
         self._streams: deque[queue.Queue[bytes | BaseException]] = deque()
@@ -778,21 +779,25 @@ class _LandingParts:
             number, _, length = self._plan[self._next]
             if not self._present(number, wait and not self._streams):
                 return
-            stored, tag = self._known[number]
+            stored, _ = self._known[number]
             if stored != length:
                 raise _WrongPart(f"part {number} of upload {self._upload_id} holds {stored} "
                                  f"bytes, not {length}")
-            self.tags.append((number, tag))
             self._beat()
             self._next += 1
             chunks: queue.Queue[bytes | BaseException] = queue.Queue(CHUNKS_AHEAD)
             self._streams.append(chunks)
-            self._pool.submit(self._pump, number, tag, chunks)
+            self._pool.submit(self._pump, number, chunks)
 
-    def _pump(self, number: int, tag: str, chunks: queue.Queue[bytes | BaseException]) -> None:
+    @property
+    def tags(self) -> list[tuple[int, str]]:
+        return sorted(self._tags.items())
+
+    def _pump(self, number: int, chunks: queue.Queue[bytes | BaseException]) -> None:
         """Read part ``number`` into ``chunks``, then an empty chunk (or the error)."""
         try:
-            stream = self._storage.open_part(self._key, self._upload_id, number, tag)
+            stream, self._tags[number] = self._storage.open_part(self._key, self._upload_id,
+                                                                 number)
             try:
                 while not self._closed.is_set():
                     chunk = stream.read(READ_CHUNK)

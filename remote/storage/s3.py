@@ -320,17 +320,16 @@ class S3Backend:
         once stored, is what the server hashes and joins, and nobody replaces it."""
         return self.presign(f"{upload_prefix(key, upload_id)}{number}", "PUT", expires, size)
 
-    def open_part(self, key: str, upload_id: str, number: int, tag: str) -> BinaryIO:
-        """Return a stream of part ``number`` as it was when it had ETag ``tag``. Raises
-        ObjectMissing when the part is gone or is another now."""
+    def open_part(self, key: str, upload_id: str, number: int) -> tuple[BinaryIO, str]:
+        """Return a stream of part ``number`` and the ETag of what it streams (the join
+        copies the part only as it was with that ETag). Raises ObjectMissing."""
         part = f"{upload_prefix(key, upload_id)}{number}"
         try:
             with self._errors():
-                answer = self._client.get_object(Bucket=self.bucket, Key=self._name(part),
-                                                 IfMatch=tag)
-        except (_Absent, _Precondition):
+                answer = self._client.get_object(Bucket=self.bucket, Key=self._name(part))
+        except _Absent:
             raise ObjectMissing(part, self.url) from None
-        return answer["Body"]  # type: ignore[no-any-return]
+        return answer["Body"], str(answer["ETag"])
 
     def join_parts(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> bool:
         """Store under ``key``, create-only, the parts ``(number, ETag)`` in order, each as
@@ -341,18 +340,24 @@ class S3Backend:
             joining = str(self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=name)["UploadId"])
 
-        def copy(part: tuple[int, str]) -> dict[str, Any]:
+        def copy(part: tuple[int, str]) -> None:
             number, tag = part
             with self._errors():
-                answer = self._client.upload_part_copy(
+                self._client.upload_part_copy(
                     Bucket=self.bucket, Key=name, UploadId=joining, PartNumber=number,
                     CopySource={"Bucket": self.bucket, "Key": self._name(f"{prefix}{number}")},
                     CopySourceIfMatch=tag)
-            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
         try:
             with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
-                copied = list(pool.map(copy, parts))
+                list(pool.map(copy, parts))
+            # Completed with the parts as the join lists them (only this call writes to it):
+            # an S3 stand-in may answer a copy with another ETag than it then stores.
+            copied = self._stored_parts_of(name, joining)
+            if [p["PartNumber"] for p in copied] != [number for number, _ in parts]:
+                raise StorageUnreachable(self.url, f"the join of upload {upload_id} lists "
+                                         "other parts than were copied into it",
+                                         "run the upload again")
             with self._errors():
                 self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=name, UploadId=joining,
@@ -378,6 +383,15 @@ class S3Backend:
                 self._client.delete_objects(Bucket=self.bucket, Delete={
                     "Objects": [{"Key": n} for n in names[start:start + 1000]],
                     "Quiet": True})
+
+    def _stored_parts_of(self, name: str, upload_id: str) -> Sequence[dict[str, Any]]:
+        """The parts of multipart upload ``upload_id`` of ``name`` (the full key), in order,
+        as CompleteMultipartUpload names them."""
+        pages = self._client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=name, UploadId=upload_id)
+        with self._errors():
+            return [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                    for page in pages for p in page.get("Parts", [])]
 
     def _abort(self, name: str, upload_id: str) -> None:
         """Drop a multipart upload of ``name`` (the full key) and its parts; one already
