@@ -83,12 +83,14 @@ FOLLOWERS = 8
 # A follower looks for the part it waits for again after POLL seconds, then less often
 # (up to POLL_MAX), and gives the upload up after FOLLOW_IDLE seconds without that part
 # (its client is gone: its next run, or its completing request, has it followed again).
-POLL, POLL_MAX = 0.2, 2.0
+POLL, POLL_MAX = 0.2, 1.0
 FOLLOW_IDLE = 900.0
 # A follower streams this many parts at once (one request each, read as it is hashed),
 # each holding at most CHUNKS_AHEAD chunks of READ_CHUNK bytes that wait for the hash.
 PARTS_AHEAD = 3
 CHUNKS_AHEAD = 8
+# Parts copied into the join of the object's key at once (copies inside the storage).
+JOIN_THREADS = 4
 
 # A pending object is read back in ranges of this many bytes, this many requests in
 # flight, on a storage that reads ranges: one stream from storage far away goes at one
@@ -185,15 +187,19 @@ class _StorageJoiningAside(JoinsAside, Backend, Protocol):
 class JoinsHashedParts(UploadsInParts, Protocol):
     """A storage whose parts are objects of their own that the server reads as soon as
     each is stored (S3): the object is hashed part by part while the client still sends
-    the rest (:meth:`open_part` answers the ETag of what it streams), and
-    :meth:`join_parts` then stores exactly the parts hashed (each as it was with that
-    ETag) under the object's key, create-only. Parts are create-only: nobody with a
-    part's URL replaces one once stored."""
+    the rest (:meth:`open_part` answers the ETag of what it streams); each part read is
+    copied, as it was with that ETag, into a join of the object's key
+    (:meth:`copy_part`), which :meth:`finish_join` stores, create-only, once the whole
+    hashed right. Parts are create-only: nobody with a part's URL replaces one once
+    stored."""
 
     def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]: ...
     def open_part(self, key: str, upload_id: str, number: int) -> tuple[BinaryIO, str]: ...
-    def join_parts(self, key: str, upload_id: str,
-                   parts: Sequence[tuple[int, str]]) -> bool: ...
+    def open_join(self, key: str) -> str: ...
+    def copy_part(self, key: str, upload_id: str, joining: str, number: int,
+                  tag: str) -> None: ...
+    def finish_join(self, key: str, joining: str, numbers: Sequence[int]) -> bool: ...
+    def abort_join(self, key: str, joining: str) -> None: ...
 
 
 class _StorageJoiningHashed(JoinsHashedParts, Backend, Protocol):
@@ -496,7 +502,9 @@ class Multipart(Objects):
                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
         """Hash the parts of ``upload_id`` (else of the newest upload of ``oid``) in order
         as :class:`_LandingParts` hands them out, and join the parts hashed into the
-        object's key. Returns what :meth:`_verify_stored` returns (bytes that are not the
+        object's key (each part copied into the join as soon as it is read, the join stored
+        once the whole hashed right). Returns what :meth:`_verify_stored` returns (bytes
+        that are not the
         object, or a part of a size the upload did not plan, have the upload's parts
         deleted; a part missing, without ``wait``, is "not uploaded"), or None when the
         key was stored meanwhile by another (the caller hashes it). Raises
@@ -504,19 +512,25 @@ class Multipart(Objects):
         key = object_key(oid)
         if upload_id is None:
             upload_id = storage.open_upload(key)
+        join = _Join(storage, key, upload_id)
         parts = _LandingParts(storage, key, upload_id, size, part_size, beat,
-                              FOLLOW_IDLE if wait else 0.0)
+                              FOLLOW_IDLE if wait else 0.0, join.add)
         try:
             answer, verified = self._verify_stored(
                 cast(Backend, _Landed(parts, storage, upload_id)), oid, size)
         except _WrongPart as e:
+            join.abort()
             storage.abort_upload(key, upload_id)
             return {"id": oid, "error": {"code": 422, "message": f"object {oid}: {e}; the "
                                          "upload's parts were deleted"}}, None
+        except BaseException:
+            join.abort()
+            raise
         if verified is None:
+            join.abort()
             return answer, None
         try:
-            joined = storage.join_parts(key, upload_id, parts.tags)
+            joined = join.finish([number for number, _ in parts.tags])
         except ObjectMissing:  # its parts removed meanwhile (fsck, another's refusal)
             return {"id": oid, "error": {"code": 404,
                                          "message": f"object {oid} was not uploaded"}}, None
@@ -715,7 +729,8 @@ class _LandingParts:
     part read once it is stored (listed), in one request streamed while it is hashed; up
     to :data:`PARTS_AHEAD` parts are streamed at once, each holding at most
     :data:`CHUNKS_AHEAD` chunks that wait for the hash. ``tags`` lists ``(number, ETag)``
-    of the parts read, in order, once all are: what the join copies.
+    of the parts read, in order, once all are; ``on_read`` is told of each part read
+    whole, from the thread that read it.
 
     A part not stored yet is waited for (looked for every :data:`POLL` to
     :data:`POLL_MAX` seconds) while no part is being read, for ``idle`` seconds, then
@@ -724,7 +739,8 @@ class _LandingParts:
     bytes, else of the first part's size)."""
 
     def __init__(self, storage: _StorageJoiningHashed, key: str, upload_id: str, size: int,
-                 part_size: int | None, beat: Callable[[], None], idle: float) -> None:
+                 part_size: int | None, beat: Callable[[], None], idle: float,
+                 on_read: Callable[[int, str], None]) -> None:
         self._storage = storage
         self._key = key
         self._upload_id = upload_id
@@ -732,6 +748,7 @@ class _LandingParts:
         self._part_size = part_size
         self._beat = beat
         self._idle = idle
+        self._on_read = on_read
         self._known: dict[int, tuple[int, str]] = {}
         self._looked = -POLL
         self._plan: list[tuple[int, int, int]] | None = None
@@ -801,9 +818,12 @@ class _LandingParts:
             try:
                 while not self._closed.is_set():
                     chunk = stream.read(READ_CHUNK)
-                    self._put(chunks, chunk)
                     if not chunk:
+                        if not self._closed.is_set():
+                            self._on_read(number, self._tags[number])
+                        self._put(chunks, chunk)
                         return
+                    self._put(chunks, chunk)
             finally:
                 stream.close()
         except BaseException as e:  # handed to the reader, which raises it
@@ -836,6 +856,51 @@ class _LandingParts:
     def close(self) -> None:
         self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Join:
+    """The parts of an upload copied into a join of the object's key as each is read
+    (:meth:`add`), :data:`JOIN_THREADS` at once, so that little is left to copy when the
+    hash is done: the join is stored (:meth:`finish`) only once the whole hashed right,
+    else dropped (:meth:`abort`)."""
+
+    def __init__(self, storage: _StorageJoiningHashed, key: str, upload_id: str) -> None:
+        self._storage = storage
+        self._key = key
+        self._upload_id = upload_id
+        self._lock = threading.Lock()
+        self._joining: str | None = None
+        self._dropped = False
+        self._pool = ThreadPoolExecutor(max_workers=JOIN_THREADS, thread_name_prefix="ama-join")
+        self._copies: list[Future[None]] = []
+
+    def add(self, number: int, tag: str) -> None:
+        with self._lock:
+            if self._dropped:
+                return
+            if self._joining is None:
+                self._joining = self._storage.open_join(self._key)
+            self._copies.append(self._pool.submit(self._storage.copy_part, self._key,
+                                                  self._upload_id, self._joining, number, tag))
+
+    def finish(self, numbers: list[int]) -> bool:
+        """Wait for the copies and store the join; see ``finish_join``."""
+        try:
+            for copy in self._copies:
+                copy.result()
+        except BaseException:
+            self.abort()
+            raise
+        self._pool.shutdown()
+        assert self._joining is not None  # a hashed object has a part
+        return self._storage.finish_join(self._key, self._joining, numbers)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._dropped = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._joining is not None:
+            self._storage.abort_join(self._key, self._joining)
 
 
 class _Landed:

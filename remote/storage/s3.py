@@ -24,7 +24,6 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 import boto3
@@ -52,7 +51,6 @@ from ama_remote.storage.base import (
 MAX_EXPIRES = 7 * 86400  # SigV4 presigned URLs live at most a week
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _ABSENT = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
-_JOIN_THREADS = 8  # parts copied into the object's key at once
 
 
 def _create_only(params: dict[str, Any], **_: Any) -> None:
@@ -331,46 +329,53 @@ class S3Backend:
             raise ObjectMissing(part, self.url) from None
         return answer["Body"], str(answer["ETag"])
 
-    def join_parts(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> bool:
-        """Store under ``key``, create-only, the parts ``(number, ETag)`` in order, each as
-        it was with that ETag. Returns True when stored, False when ``key`` existed already
-        (its bytes are kept). Raises ObjectMissing when a part is gone or is another now."""
-        name, prefix = self._name(key), upload_prefix(key, upload_id)
+    def open_join(self, key: str) -> str:
+        """Open the join of an upload's parts into ``key``: a multipart upload of S3's own,
+        which only this server writes to. Returns its id."""
         with self._errors():
-            joining = str(self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=name)["UploadId"])
+            return str(self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=self._name(key))["UploadId"])
 
-        def copy(part: tuple[int, str]) -> None:
-            number, tag = part
+    def copy_part(self, key: str, upload_id: str, joining: str, number: int, tag: str) -> None:
+        """Copy part ``number`` of the upload, as it was with ETag ``tag``, into the join
+        ``joining`` (a copy inside S3). Raises ObjectMissing when the part is gone or is
+        another now."""
+        part = f"{upload_prefix(key, upload_id)}{number}"
+        try:
             with self._errors():
                 self._client.upload_part_copy(
-                    Bucket=self.bucket, Key=name, UploadId=joining, PartNumber=number,
-                    CopySource={"Bucket": self.bucket, "Key": self._name(f"{prefix}{number}")},
+                    Bucket=self.bucket, Key=self._name(key), UploadId=joining,
+                    PartNumber=number, CopySource={"Bucket": self.bucket,
+                                                   "Key": self._name(part)},
                     CopySourceIfMatch=tag)
+        except (_Absent, _Precondition):
+            raise ObjectMissing(part, self.url) from None
 
+    def finish_join(self, key: str, joining: str, numbers: Sequence[int]) -> bool:
+        """Complete the join ``joining`` into ``key``, create-only, once it holds exactly
+        the parts ``numbers``. Returns True when stored, False when ``key`` existed already
+        (its bytes are kept, the join dropped)."""
+        name = self._name(key)
+        # Completed with the parts as the join lists them (only this server writes to it):
+        # an S3 stand-in may answer a copy with another ETag than it then stores.
+        copied = self._stored_parts_of(name, joining)
+        if [p["PartNumber"] for p in copied] != list(numbers):
+            self._abort(name, joining)
+            raise StorageUnreachable(self.url, f"the join of {key} lists other parts than "
+                                     "were copied into it", "run the upload again")
         try:
-            with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
-                list(pool.map(copy, parts))
-            # Completed with the parts as the join lists them (only this call writes to it):
-            # an S3 stand-in may answer a copy with another ETag than it then stores.
-            copied = self._stored_parts_of(name, joining)
-            if [p["PartNumber"] for p in copied] != [number for number, _ in parts]:
-                raise StorageUnreachable(self.url, f"the join of upload {upload_id} lists "
-                                         "other parts than were copied into it",
-                                         "run the upload again")
             with self._errors():
                 self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=name, UploadId=joining,
                     MultipartUpload={"Parts": copied})
-        except (_Precondition, _Absent):
+        except _Precondition:
             self._abort(name, joining)
-            if self.stat(key) is not None:
-                return False
-            raise ObjectMissing(f"{prefix}{parts[0][0]}", self.url) from None
-        except BaseException:
-            self._abort(name, joining)
-            raise
+            return False
         return True
+
+    def abort_join(self, key: str, joining: str) -> None:
+        """Drop the join ``joining`` and what was copied into it; gone already is fine."""
+        self._abort(self._name(key), joining)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Delete the parts of the upload; gone already is fine."""

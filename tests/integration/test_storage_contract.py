@@ -453,14 +453,30 @@ def test_s3_joins_the_parts_it_read_create_only(s3_bucket: Any) -> None:
     assert stream.read() == b"end" and tag == tags[3][1]
     with pytest.raises(ObjectMissing):
         backend.open_part(key, upload, 4)
-    parts = [(n, tags[n][1]) for n in (1, 2, 3)]
-    assert backend.join_parts(key, upload, parts) is True
+
+
+    def join() -> bool:
+        joining = backend.open_join(key)
+        for n in (3, 1, 2):  # copied in any order, joined in the parts' order
+            backend.copy_part(key, upload, joining, n, tags[n][1])
+        return backend.finish_join(key, joining, [1, 2, 3])
+
+    assert join() is True
     assert read_all(backend, key) == b"".join(data)
-    assert backend.join_parts(key, upload, parts) is False  # never replaces the object
+    assert join() is False  # never replaces the object
+    joining = backend.open_join(key)
+    backend.copy_part(key, upload, joining, 1, tags[1][1])
+    with pytest.raises(StorageUnreachable):  # a part missing from the join: never stored
+        backend.finish_join(key, joining, [1, 2])
     backend.abort_upload(key, upload)
+    with pytest.raises(ObjectMissing):
+        backend.copy_part(key, upload, backend.open_join(key), 1, tags[1][1])
     assert list(backend.list("")) == [key]
+    uploads = s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name)["Uploads"]
+    assert len(uploads) == 1  # the join opened last; the refused ones left nothing
+    backend.abort_join(key, uploads[0]["UploadId"])
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get(
-        "Uploads", []) == []  # the refused join left no parts of its own
+        "Uploads", []) == []
 
 
 def test_gcs_joins_more_parts_than_one_compose_takes_in_order(gcs_bucket: Any) -> None:

@@ -225,7 +225,10 @@ def test_a_part_with_wrong_bytes_is_refused_and_nothing_is_verified(
     error = _settled(client, server.project, oid)["error"]
     assert error["code"] == 422
     assert oid in error["message"] and "deleted" in error["message"]
-    assert _keys(s3_bucket) == []  # the joined bytes were deleted
+    assert _keys(s3_bucket) == []  # the parts were deleted
+    joins = s3_bucket.client.list_multipart_uploads(  # type: ignore[attr-defined]
+        Bucket=s3_bucket.name).get("Uploads", [])  # type: ignore[attr-defined]
+    assert joins == []  # and what was copied into a join of the object's key dropped
     answer = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
     assert "upload" in answer["objects"][0]["actions"]  # still wanted: not verified
     assert "error" in client.verify(server.project, [oid])["objects"][0]
@@ -384,6 +387,11 @@ def test_ctrl_c_stops_an_upload_whose_parts_are_in_flight_and_a_re_run_goes_on(
 def test_fsck_repair_aborts_an_abandoned_upload_in_parts(
         tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server's follower held before it reads (and copies into a join) the part: what
+    # is seen is the grace of the part itself (moto dates every multipart upload, as a
+    # join is, in 2010).
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(tmp_path / "never"))
     server, _ = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch)
     data = os.urandom(2 * PART)
     oid = hash_bytes(data)
