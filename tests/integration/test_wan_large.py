@@ -83,17 +83,25 @@ def _large_server(s3_bucket: object, start_ama_server: Callable[..., RunningServ
     return server, s3
 
 
-def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
-        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
-        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
-    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+def _sent_in_parts(tmp_path: Path, server: RunningServer
+                   ) -> tuple[HttpTransport, str, bytes]:
+    """Send an object just over two parts to ``server`` as an upload does: the client, the
+    object's id and its bytes."""
     odb = FileObjectDatabase(tmp_path / "objects")
-    data = os.urandom(2 * PART + 1000)  # just over two parts
+    data = os.urandom(2 * PART + 1000)
     with odb.batch():
         oid = odb.write(data)
     client = HttpTransport(server.url, server.token)
     assert send(client, server.project, odb, [(oid, len(data))],
                 multipart_threshold=THRESHOLD) == (1, len(data))
+    return client, oid, data
+
+
+def test_an_object_over_the_threshold_goes_up_in_parts_and_comes_back_whole(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
+    client, oid, data = _sent_in_parts(tmp_path, server)
     key = f"/objects/{oid[:2]}/{oid[2:]}"
     # Three parts, each an object of its own sent create-only to a presigned URL; no
     # single PUT of the whole object.
@@ -162,13 +170,7 @@ def test_a_part_whose_answer_was_lost_is_sent_again_and_taken_as_stored(
     lost = Fault("reset-after", nth=[1], methods=["PUT"], path="/uploads/", partial=0)
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch,
                                faults=[lost])
-    odb = FileObjectDatabase(tmp_path / "objects")
-    data = os.urandom(2 * PART + 1000)
-    with odb.batch():
-        oid = odb.write(data)
-    client = HttpTransport(server.url, server.token)
-    assert send(client, server.project, odb, [(oid, len(data))],
-                multipart_threshold=THRESHOLD) == (1, len(data))
+    client, oid, data = _sent_in_parts(tmp_path, server)
     assert lost.injected == 1
     sent = [r.target for r in s3.requests if r.method == "PUT" and SIGNED in r.target]
     assert len(sent) == 4 and len(set(sent)) == 3  # one part twice
@@ -524,13 +526,7 @@ def test_gcs_storage_takes_a_large_object_in_parts_and_hands_it_out_in_ranges(
         tmp_path: Path, gcs_bucket: object, start_ama_server: Callable[..., RunningServer],
         monkeypatch: pytest.MonkeyPatch) -> None:
     server = start_ama_server(storage_url=gcs_bucket.storage_url("ama"))  # type: ignore[attr-defined]
-    odb = FileObjectDatabase(tmp_path / "objects")
-    data = os.urandom(2 * PART + 1000)
-    with odb.batch():
-        oid = odb.write(data)
-    client = HttpTransport(server.url, server.token)
-    assert send(client, server.project, odb, [(oid, len(data))],
-                multipart_threshold=THRESHOLD) == (1, len(data))
+    client, oid, data = _sent_in_parts(tmp_path, server)
     assert _blobs(gcs_bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]  # no part left
     monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(THRESHOLD))
     other = FileObjectDatabase(tmp_path / "home" / "objects")
