@@ -139,9 +139,20 @@ _FOLLOWING = threading.BoundedSemaphore(FOLLOWERS)
 
 def verify_lease() -> timedelta:
     """:data:`VERIFY_LEASE`, or ``AMA_VERIFY_LEASE_SECONDS`` when set (a server whose
-    workers are restarted often may want its objects taken up sooner)."""
+    workers are restarted often may want its objects taken up sooner; below three
+    heartbeats a live job may be taken up a second time, which costs reads, not
+    safety). Raises BadInput for a value that is not a number of seconds."""
     seconds = os.environ.get("AMA_VERIFY_LEASE_SECONDS", "")
-    return timedelta(seconds=float(seconds)) if seconds else VERIFY_LEASE
+    if not seconds:
+        return VERIFY_LEASE
+    try:
+        lease = float(seconds)
+    except ValueError:
+        lease = -1.0
+    if not lease >= 0:
+        raise BadInput(f"AMA_VERIFY_LEASE_SECONDS={seconds!r} is not a number of seconds",
+                       f"set it to seconds, at least {3 * HEARTBEAT:.0f} (or unset it)")
+    return timedelta(seconds=lease)
 
 
 @runtime_checkable
@@ -193,6 +204,7 @@ class JoinsHashedParts(UploadsInParts, Protocol):
     hashed right. Parts are create-only: nobody with a part's URL replaces one once
     stored."""
 
+    def upload_parts(self, key: str) -> dict[str, int]: ...
     def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]: ...
     def open_part(self, key: str, upload_id: str, number: int) -> tuple[BinaryIO, str]: ...
     def open_join(self, key: str) -> str: ...
@@ -268,6 +280,12 @@ class Multipart(Objects):
             Verification.failure.is_not(None))))
         upload_id = storage.open_upload(key)
         stored = storage.stored_parts(key, upload_id)
+        if len(plan) > 1 and stored.get(1, plan[0][2]) != plan[0][2] \
+                and stored[1] >= storage.min_part:
+            # Parts sent for another part size (the server's setting changed since): the
+            # upload goes on in them.
+            plan = part_plan(size, stored[1])
+            answer["part_size"] = plan[0][2]
         answer["upload_id"] = upload_id
         for number, offset, length in plan:
             if stored.get(number) == length:
@@ -403,7 +421,8 @@ class Multipart(Objects):
 
     def _verify_pending(self, project_id: int, storage_url: str, oid: str, size: int,
                         upload_id: str | None = None, part_size: int | None = None,
-                        wait: bool = False) -> wire.ObjectAnswer:
+                        wait: bool = False, keep_missing: bool = True
+                        ) -> wire.ObjectAnswer:
         """Hash the pending object ``oid`` from storage and settle its job: verified, or
         its bytes deleted and the refusal recorded. Returns the object's answer. On a
         storage that joins aside, an object whose key is not stored yet is first joined
@@ -412,7 +431,9 @@ class Multipart(Objects):
         ``upload_id`` (else of the newest upload of it) in order, and joined: with
         ``wait``, each part is waited for as the client sends it (``part_size`` bytes
         each; else the first part's size), and the job is given up, still pending, after
-        :data:`FOLLOW_IDLE` seconds without one."""
+        :data:`FOLLOW_IDLE` seconds without one. Without ``keep_missing`` (fsck, which
+        no client asked), an object found not uploaded is left pending, not refused: its
+        client may still be sending it."""
         hold_point("server.verify")
         with self.db.read() as s:
             row = self._object_rows(s, project_id, [oid]).get(oid)
@@ -445,7 +466,8 @@ class Multipart(Objects):
                     # Another length is read whole, counted and refused as ever.
                     reader = cast(Backend, _InRanges(storage, size, beat))
                 answer, verified = self._verify_stored(reader, oid, size)
-                if isinstance(storage, JoinsHashedParts) and upload_id is not None:
+                if (isinstance(storage, JoinsHashedParts) and upload_id is not None
+                        and verified is not None):
                     storage.abort_upload(key, upload_id)  # stored by another way: not needed
         except _GaveUp:
             self.db.run(lambda s: _release(s, project_id, oid))
@@ -454,6 +476,10 @@ class Multipart(Objects):
             # Let the next verify of it try again at once, rather than after the lease.
             self.db.run(lambda s: _release(s, project_id, oid))
             raise
+
+        if not keep_missing and verified is None and answer["error"]["code"] == 404:
+            self.db.run(lambda s: _release(s, project_id, oid))
+            return answer
 
         def settle(s: Session) -> None:
             if verified is not None:
@@ -534,8 +560,10 @@ class Multipart(Objects):
         except ObjectMissing:  # its parts removed meanwhile (fsck, another's refusal)
             return {"id": oid, "error": {"code": 404,
                                          "message": f"object {oid} was not uploaded"}}, None
+        if not joined:  # the key taken meanwhile: hashed by the caller, the parts kept
+            return None
         storage.abort_upload(key, upload_id)
-        return (answer, verified) if joined else None
+        return answer, verified
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
                        seconds: float | None = None) -> wire.Verification:
@@ -598,7 +626,8 @@ class Multipart(Objects):
                                      "versions": []}
             if repair and (self._storage(storage_url).stat(object_key(oid)) is not None
                            or self._claim(project_id, oid)):
-                answer = self._verify_pending(project_id, storage_url, oid, size)
+                answer = self._verify_pending(project_id, storage_url, oid, size,
+                                              keep_missing=False)
                 if "error" in answer:
                     entry["problem"] = ("missing" if answer["error"]["code"] == 404
                                         else "corrupt")
@@ -734,7 +763,8 @@ class _LandingParts:
 
     A part not stored yet is waited for (looked for every :data:`POLL` to
     :data:`POLL_MAX` seconds) while no part is being read, for ``idle`` seconds, then
-    :class:`_GaveUp` is raised (ObjectMissing when ``idle`` is 0: not uploaded). Raises
+    :class:`_GaveUp` is raised (ObjectMissing when ``idle`` is 0: not uploaded); so it is
+    as soon as another upload of the object stores a part meanwhile. Raises
     :class:`_WrongPart` for a part of another size than planned (parts of ``part_size``
     bytes, else of the first part's size)."""
 
@@ -771,12 +801,21 @@ class _LandingParts:
         if wait or time.monotonic() - self._looked >= POLL:
             self._look()
         delay, deadline = POLL, time.monotonic() + self._idle
+        others: dict[str, int] | None = None
         while wait and number not in self._known:
             if time.monotonic() >= deadline:
                 if self._idle:
                     raise _GaveUp()
                 raise ObjectMissing(f"{upload_prefix(self._key, self._upload_id)}{number}",
                                     self._storage.url)
+            # Parts stored meanwhile in another upload of the object: its client moved on
+            # (a run after a kill that began anew), and the job is left to that upload's.
+            now = {u: n for u, n in self._storage.upload_parts(self._key).items()
+                   if u != self._upload_id}
+            if ((others is not None and any(n > others.get(u, 0) for u, n in now.items()))
+                    or (not self._known and any(now.values()))):
+                raise _GaveUp()
+            others = now
             self._beat()
             time.sleep(delay)
             delay = min(2 * delay, POLL_MAX)

@@ -225,10 +225,12 @@ class S3Backend:
                     parts = self._client.list_parts(
                         Bucket=self.bucket, Key=key, UploadId=upload_id
                     ).get("Parts", [])
+                    # Dated by its newest part: a join a server is still copying parts
+                    # into is as young as its last copy, whenever it began.
                     yield Leftover(
                         f"{key[len(base):]} (multipart upload {upload_id})",
                         sum(int(p["Size"]) for p in parts),
-                        upload["Initiated"],
+                        max([upload["Initiated"], *(p["LastModified"] for p in parts)]),
                         f"{upload_id}/{key}",
                     )
 
@@ -292,6 +294,19 @@ class S3Backend:
             found = newest_upload((item["Key"][len(prefix):], item["LastModified"])
                                   for page in pages for item in page.get("Contents", []))
         return found or secrets.token_hex(16)
+
+    def upload_parts(self, key: str) -> dict[str, int]:
+        """Return upload id → number of parts stored, for every upload of ``key``."""
+        prefix = f"{self._uploads_base()}{UPLOADS}{check_key(key)}/"
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix)
+        counts: dict[str, int] = {}
+        with self._errors():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    upload_id = item["Key"][len(prefix):].partition("/")[0]
+                    counts[upload_id] = counts.get(upload_id, 0) + 1
+        return counts
 
     def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]:
         """Return part number → (size, ETag) of the parts of the upload stored (each whole:

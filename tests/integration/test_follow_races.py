@@ -1,0 +1,193 @@
+"""The S3 follower of an upload in parts (the worker that hashes its parts as they land and
+joins them) against what others do meanwhile: bytes put under the object's key, a start
+sent twice, fsck --repair, a worker killed. Nothing that hashed right is lost, and no
+upload whose parts are all stored is left pending or refused.
+
+ama-server (gunicorn, sqlite) on moto's S3, objects in parts of 5 MiB; the object is just
+over two parts (three parts)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.transport import HttpTransport
+from tests.services.server import RunningServer
+
+PART = 5 << 20
+
+
+class Up:
+    """A server on moto's S3 and an object of three parts to send to it."""
+
+    def __init__(self, tmp_path: Path, s3_bucket: Any,
+                 start_ama_server: Callable[..., RunningServer],
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)
+        monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+        self.bucket = s3_bucket
+        self.server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))
+        self.client = HttpTransport(self.server.url, self.server.token)
+        self.project = self.server.project
+        self.data = os.urandom(2 * PART + 1000)
+        self.oid = hash_bytes(self.data)
+        self.path = tmp_path / "big"
+        self.path.write_bytes(self.data)
+
+    def start(self) -> dict[str, Any]:
+        self.client.batch(self.project, "upload", [{"id": self.oid, "size": len(self.data)}])
+        return dict(self.client.start_multipart(self.project, self.oid, len(self.data)))
+
+    def send(self, plan: dict[str, Any], numbers: list[int]) -> None:
+        for part in plan["parts"]:
+            if part["number"] in numbers:
+                self.client.upload_part(part["action"], self.path, part["offset"],
+                                        part["size"])
+
+    def complete(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.client.complete_multipart(self.project, self.oid, plan["upload_id"]))
+
+    def answer(self) -> dict[str, Any]:
+        return dict(self.client.verify(self.project, [self.oid])["objects"][0])
+
+    def settled(self, seconds: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        answer = self.answer()
+        while answer.get("pending") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            answer = self.answer()
+        return answer
+
+    def keys(self, prefix: str = "ama/") -> list[str]:
+        c, name = self.bucket.client, self.bucket.name
+        return [i["Key"] for i in c.list_objects_v2(Bucket=name, Prefix=prefix)
+                .get("Contents", [])]
+
+    def key(self) -> str:
+        return f"ama/objects/{self.oid[:2]}/{self.oid[2:]}"
+
+    def parts(self) -> list[str]:
+        return self.keys(f"ama/uploads/objects/{self.oid[:2]}/{self.oid[2:]}/")
+
+    def joins(self) -> list[dict[str, Any]]:
+        c, name = self.bucket.client, self.bucket.name
+        return list(c.list_multipart_uploads(Bucket=name).get("Uploads", []))
+
+
+@pytest.fixture
+def up(tmp_path: Path, s3_bucket: Any, start_ama_server: Callable[..., RunningServer],
+       monkeypatch: pytest.MonkeyPatch) -> Up:
+    return Up(tmp_path, s3_bucket, start_ama_server, monkeypatch)
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_other_bytes_put_under_the_key_do_not_cost_the_parts_that_hashed_right(
+        up: Up) -> None:
+    """A writer of the project (hostile, or a client of another version) stores 10 bytes
+    under the object's key, through the single PUT ``batch upload`` presigns for an object
+    not yet verified, while a client sends the object in parts. The join of the parts is
+    refused (the key is taken) and the key hashes wrong: it is deleted and refused, but the
+    parts that hashed right are kept, and the next run completes them sending nothing."""
+    plan = up.start()
+    up.send(plan, [1, 2])
+    answer = up.client.batch(up.project, "upload", [{"id": up.oid, "size": 10}])
+    action = answer["objects"][0]["actions"]["upload"]
+    put = requests.put(action["href"], data=b"0123456789", headers=action["headers"],
+                       timeout=30)
+    assert put.status_code == 200, put.text
+    assert up.key() in up.keys()
+    up.send(plan, [3])
+    up.complete(plan)
+    settled = up.settled()
+    assert "does not match its id" in settled["error"]["message"]
+    assert up.key() not in up.keys() and len(up.parts()) == 3
+    again = up.start()
+    assert again["upload_id"] == plan["upload_id"] and again["parts"] == []
+    up.complete(again)
+    assert up.settled().get("verified")
+    assert up.key() in up.keys() and up.parts() == []
+
+
+def test_a_retried_start_is_not_left_waiting_for_the_follower_of_an_upload_never_sent(
+        up: Up) -> None:
+    """The answer to the start of an upload in parts is lost (a proxy's 502, a read
+    timeout) and the client sends the POST again: no part is stored yet, so the retry
+    opens another upload. The follower of the first gives it up once parts land in the
+    second, and the object is hashed and held within seconds, not after the follower's
+    15 minutes of waiting."""
+    first = up.start()   # its answer lost
+    second = up.start()  # the client's retry
+    assert first["upload_id"] != second["upload_id"]
+    up.send(second, [1, 2, 3])
+    up.complete(second)
+    # Every byte is stored; hashing three parts of 5 MiB on loopback takes a second.
+    answer = up.settled(seconds=30)
+    assert answer.get("verified"), answer
+
+
+def test_fsck_repair_leaves_the_join_of_an_upload_still_followed(up: Up) -> None:
+    """The follower's join (an S3 multipart upload of the object's key) is dated by the
+    newest part copied into it, not by when it began: an upload that runs longer than
+    fsck's grace (hundreds of GiB over a slow link) keeps its join, as it keeps its parts.
+    moto dates every multipart upload's start in 2010, so only its parts' dates can keep
+    the join here."""
+    plan = up.start()
+    up.send(plan, [1])
+    _wait_for(lambda: len(up.joins()) == 1)  # part 1 read, the join opened
+    up.send(plan, [2])  # the upload still runs: its newest part is young
+    fsck = up.server.run("fsck", "--repair", check=False)
+    assert len(up.parts()) == 2, fsck.stdout  # the running upload's parts are kept
+    assert len(up.joins()) == 1, fsck.stdout  # ... and so must be its follower's join
+    up.send(plan, [3])
+    up.complete(plan)
+    answer = up.settled()
+    assert answer.get("verified"), (answer, fsck.stdout)
+
+
+def _workers(master: int) -> list[int]:
+    return [int(p) for p in
+            Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def test_an_upload_still_sent_when_fsck_repair_finds_it_pending_completes(
+        up: Up, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker following an upload is killed (a deploy) while its client, which sends
+    its parts straight to S3, goes on. Once the worker's lease ran out (here: fsck run
+    with a lease of 0), fsck --repair finds a part missing and says so, but records no
+    refusal: its client may still be sending. The client stores its last part and
+    completes, and the object is held."""
+    plan = up.start()
+    up.send(plan, [1, 2])
+    for pid in _workers(up.server.process.pid):
+        os.kill(pid, 9)
+    monkeypatch.setenv("AMA_VERIFY_LEASE_SECONDS", "0")  # for fsck only: "15 minutes on"
+    fsck = up.server.run("fsck", "--repair", check=False)
+    monkeypatch.delenv("AMA_VERIFY_LEASE_SECONDS")
+    assert len(up.parts()) == 2, fsck.stdout
+    _wait_for(lambda: bool(_workers(up.server.process.pid)))
+    up.send(plan, [3])
+    _wait_for(lambda: _answers(up))
+    up.complete(plan)
+    answer = up.settled()
+    assert answer.get("verified"), (answer, fsck.stdout)
+
+
+def _answers(up: Up) -> bool:
+    try:
+        up.answer()
+    except Exception:  # noqa: BLE001 - workers still booting
+        return False
+    return True
