@@ -54,6 +54,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from toolenv import tool_env, venv_bin  # noqa: E402
 
+from ama.plumbing.multipart import DEFAULT_THRESHOLD  # noqa: E402
 from tests.services.server import run_ama_server, start_server  # noqa: E402
 from tests.services.wan import WanProxy  # noqa: E402
 
@@ -332,7 +333,8 @@ class Bench:
         s3.reset_counts()
         row = self.measure(rtt, "ama", "resume" + label,
                            [ama, "upload", "-q", "-m", "killed"], work, env, s3, remote)
-        parts = s3.count("PUT", "partNumber=")
+        parts = sum(1 for r in s3.requests if r.method == "PUT" and "/uploads/" in r.target
+                    and "X-Amz-Signature=" in r.target)
         note = (f"killed (exit {process.returncode}) with {stored / MiB:.0f} of "
                 f"{total / MiB:.0f} MiB stored in parts; the re-run sent {parts} part(s)")
         row.error = row.error or note
@@ -429,12 +431,13 @@ def _reset(endpoint: str) -> None:
 
 
 def _parts_bytes(client: Any, bucket: str) -> int:
-    """The bytes in the parts of the bucket's unfinished multipart uploads."""
+    """The bytes stored of uploads in parts: their parts (objects of their own under
+    ``uploads/``) and the large objects already joined from them."""
     total = 0
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        parts = client.list_parts(Bucket=bucket, Key=upload["Key"],
-                                  UploadId=upload["UploadId"]).get("Parts", [])
-        total += sum(int(p["Size"]) for p in parts)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            if "/uploads/" in f"/{item['Key']}" or int(item["Size"]) >= DEFAULT_THRESHOLD:
+                total += int(item["Size"])
     return total
 
 
