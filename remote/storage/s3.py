@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
@@ -181,8 +182,9 @@ class S3Backend:
         with contextlib.suppress(_Absent), self._errors():
             self._client.delete_object(Bucket=self.bucket, Key=name)
 
-    def list(self, prefix: str = "") -> Iterator[str]:
-        """Yield the keys below the backend's prefix that start with ``prefix``."""
+    def _listed(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(key, listing entry)`` for the keys below the backend's prefix that start
+        with ``prefix``, page by page (ListObjectsV2: size, ETag, last write)."""
         base = f"{self.prefix}/" if self.prefix else ""
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=base + prefix
@@ -190,31 +192,24 @@ class S3Backend:
         with self._errors():
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield item["Key"][len(base) :]
+                    yield item["Key"][len(base) :], item
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield the keys below the backend's prefix that start with ``prefix``."""
+        return (key for key, _ in self._listed(prefix))
 
     def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         """Yield ``(key, size)`` for the keys :meth:`list` yields, from the same pages."""
-        base = f"{self.prefix}/" if self.prefix else ""
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=base + prefix
-        )
-        with self._errors():
-            for page in pages:
-                for item in page.get("Contents", []):
-                    yield item["Key"][len(base) :], int(item["Size"])
+        return ((key, int(item["Size"])) for key, item in self._listed(prefix))
 
     def leftovers(self) -> Iterator[Leftover]:
         """Yield the uploads in parts never completed or aborted, whose parts are billed
         until removed: those whose parts are objects below ``uploads/`` (dated by their
         newest part), and multipart uploads of S3's own (a join cut off, or an upload of
         an older server)."""
-        base = self._uploads_base()
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=base + UPLOADS)
-        with self._errors():
-            yield from uploads_left((item["Key"][len(base):], int(item["Size"]),
-                                     item["LastModified"])
-                                    for page in pages for item in page.get("Contents", []))
+        yield from uploads_left((key, int(item["Size"]), item["LastModified"])
+                                for key, item in self._listed(UPLOADS))
+        base = f"{self.prefix}/" if self.prefix else ""
         pages = self._client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=base
         )
@@ -280,48 +275,27 @@ class S3Backend:
 
     min_part = 5 << 20  # S3 joins no smaller part, but for the last
 
-    def _uploads_base(self) -> str:
-        return f"{self.prefix}/" if self.prefix else ""
-
     def open_upload(self, key: str) -> str:
         """Return the id of the upload of ``key`` of which a part is stored (the newest), or
         a new one: an upload cut off keeps its parts, and the next one goes on from them. A
         new upload exists in the bucket only once a part of it is stored."""
-        prefix = f"{self._uploads_base()}{UPLOADS}{check_key(key)}/"
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix)
-        with self._errors():
-            found = newest_upload((item["Key"][len(prefix):], item["LastModified"])
-                                  for page in pages for item in page.get("Contents", []))
+        prefix = f"{UPLOADS}{check_key(key)}/"
+        found = newest_upload((name[len(prefix):], item["LastModified"])
+                              for name, item in self._listed(prefix))
         return found or secrets.token_hex(16)
 
     def upload_parts(self, key: str) -> dict[str, int]:
         """Return upload id → number of parts stored, for every upload of ``key``."""
-        prefix = f"{self._uploads_base()}{UPLOADS}{check_key(key)}/"
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix)
-        counts: dict[str, int] = {}
-        with self._errors():
-            for page in pages:
-                for item in page.get("Contents", []):
-                    upload_id = item["Key"][len(prefix):].partition("/")[0]
-                    counts[upload_id] = counts.get(upload_id, 0) + 1
-        return counts
+        prefix = f"{UPLOADS}{check_key(key)}/"
+        return dict(Counter(name[len(prefix):].partition("/")[0]
+                            for name, _ in self._listed(prefix)))
 
     def part_tags(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]:
         """Return part number → (size, ETag) of the parts of the upload stored (each whole:
         an object exists only once all of it arrived)."""
-        prefix = self._uploads_base() + upload_prefix(key, upload_id)
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix)
-        parts: dict[int, tuple[int, str]] = {}
-        with self._errors():
-            for page in pages:
-                for item in page.get("Contents", []):
-                    number = item["Key"][len(prefix):]
-                    if number.isdigit():
-                        parts[int(number)] = (int(item["Size"]), str(item["ETag"]))
-        return parts
+        prefix = upload_prefix(key, upload_id)
+        return {int(name[len(prefix):]): (int(item["Size"]), str(item["ETag"]))
+                for name, item in self._listed(prefix) if name[len(prefix):].isdigit()}
 
     def stored_parts(self, key: str, upload_id: str) -> dict[int, int]:
         """Return part number → size of the parts of the upload stored."""
