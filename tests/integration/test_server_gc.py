@@ -33,7 +33,9 @@ VERSIONS = 8
 
 
 def gc(server: RunningServer, *args: str) -> dict:
-    done = server.run("gc", "--json", *args)
+    """``ama-server gc --json ARGS``, run in this process: its report. (The installed
+    command's own output is read where a test runs it with ``server.run``.)"""
+    done = server.invoke("gc", "--json", *args)
     return json.loads(done.stdout)
 
 
@@ -129,7 +131,7 @@ def test_dry_run_grace_and_freeing_what_no_version_references(
     assert all(stored(server, oid) for oid in kept)
     check_cloneable(client, server.project, [kept], tmp_path)
     assert totals(gc(server, "--grace", "0")) == (0, 0, 0, 0)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
 
 
 def test_a_commit_naming_freed_objects_fails_cleanly_until_they_are_sent_again(
@@ -199,7 +201,7 @@ def test_a_pack_goes_whole_when_nothing_references_its_objects_and_stays_whole_o
     assert pack_stored(server, dead)
     assert gc(server, "--grace", "0")["storages"][0]["freed_packs"] == 1
     assert gc(server, "--grace", "0")["storages"][0]["packs"] == 0
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["loose", "packed"])
@@ -259,6 +261,6 @@ def test_uploads_racing_repeated_collections_without_grace_lose_nothing(
     collector.db.dispose()
     assert not errors, errors
     assert len(committed) == 3 * VERSIONS
-    server.run("gc", "--grace", "0")
+    server.invoke("gc", "--grace", "0")
     check_cloneable(setup, server.project, committed, tmp_path)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0

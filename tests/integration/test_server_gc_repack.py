@@ -130,7 +130,7 @@ def test_a_mostly_unreferenced_pack_is_repacked_and_the_old_one_freed_after_the_
     assert not pack_stored(server, old)
     assert _pack_bytes(server) < before - 9 * 4096
     check_cloneable(client, server.project, [paths], tmp_path)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
     # Nothing more to do.
     last = gc(server, "--grace", "0")["storages"][0]
     assert (last["freed_packs"], last["repacks"], last["packs"]) == (0, 0, 0)
@@ -170,14 +170,14 @@ def test_a_pack_damaged_in_storage_is_not_repacked(server: RunningServer,
     data[where.offset] ^= 0xFF
     _overwrite(server, pack_key(old), bytes(data))
 
-    run = server.run("gc", "--grace", "0", "--json", check=False)
+    run = server.invoke("gc", "--grace", "0", "--json", check=False)
     assert run.returncode == 1, run.stderr
     assert f"pack {old} is refused" in run.stderr
     assert "ama-server fsck" in run.stderr
     assert _read_stored(server, old) == bytes(data)  # left as it was, nothing copied
     # Its objects are still recorded where they were: fsck names the damage.
     assert _asks_for(client, server.project, others) == set()
-    fsck = server.run("fsck", check=False)
+    fsck = server.invoke("fsck", check=False)
     assert fsck.returncode != 0 and old in fsck.stdout + fsck.stderr
 
 
@@ -219,7 +219,7 @@ def test_an_upload_that_found_an_object_in_the_pack_before_its_repack_sends_it_a
     version = client.commit(server.project, "models", None, None, manifest, "again")
     assert version["version"] == "0.0.0"  # of a new asset
     check_cloneable(client, server.project, [paths], tmp_path)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
 
 
 def test_a_commit_between_the_look_and_the_repack_keeps_the_pack_whole(
@@ -240,7 +240,7 @@ def test_a_commit_between_the_look_and_the_repack_keeps_the_pack_whole(
     assert _pack_bytes(server) == before
     assert _asks_for(client, server.project, others) == set()
     check_cloneable(client, server.project, [paths], tmp_path)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
 
 
 def test_two_gc_runs_at_once_keep_the_new_pack_the_winner_moved_to(
@@ -272,7 +272,7 @@ def test_two_gc_runs_at_once_keep_the_new_pack_the_winner_moved_to(
         collector.sweep(group, collector.mark(group, NO_GRACE))
         assert not pack_stored(server, old)
         check_cloneable(client, server.project, [paths], tmp_path)
-        assert server.run("fsck").returncode == 0
+        assert server.invoke("fsck").returncode == 0
     finally:
         other.db.dispose()
 
@@ -366,6 +366,6 @@ def test_a_commit_in_flight_at_gcs_look_is_waited_for_and_keeps_what_it_names(
         assert reused not in group.repacks[old].dead
         collector.repack(group, NO_GRACE)
         check_cloneable(client, server.project, [paths], tmp_path)
-        assert server.run("fsck").returncode == 0
+        assert server.invoke("fsck").returncode == 0
     finally:
         collector.db.dispose()

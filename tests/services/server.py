@@ -68,6 +68,11 @@ class RunningServer:
         """Run ``ama-server ARGS`` on this server's home and database."""
         return run_ama_server(self.env(), *args, check=check)
 
+    def invoke(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``ama-server ARGS`` like :meth:`run`, but in this process
+        (:func:`invoke_ama_server`)."""
+        return invoke_ama_server(self.home, self.database_url, *args, check=check)
+
 
 def setup_ama_server(home: Path, database_url: str, *args: str) -> str:
     """Run ``ama-server ARGS`` on ``home`` and ``database_url`` in this process; return its
@@ -83,6 +88,31 @@ def setup_ama_server(home: Path, database_url: str, *args: str) -> str:
         raise AssertionError(f"ama-server {' '.join(args)} exited {done.exit_code}:\n"
                              f"{done.output}") from done.exception
     return done.stdout
+
+
+def invoke_ama_server(home: Path, database_url: str, *args: str,
+                      check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``ama-server ARGS`` on ``home`` and ``database_url`` in this process; return its
+    exit status, stdout and stderr as :func:`run_ama_server` does. The same command code as
+    the installed script runs, without the second or so a process of its own costs (its
+    imports) on a loaded machine: for tests of what a command does rather than of the
+    console script. An exception the command does not turn into an exit status is raised
+    here, as the process would have died of it with a traceback."""
+    from click.testing import CliRunner
+
+    from ama_remote.cli import cli
+
+    command = ["--home", str(home), "--database-url", database_url, *args]
+    done = CliRunner().invoke(cli, command, prog_name="ama-server")
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise AssertionError(f"ama-server {' '.join(args)} raised {done.exception!r}:\n"
+                             f"{done.output}") from done.exception
+    result = subprocess.CompletedProcess([*ama_server_command(), *command], done.exit_code,
+                                         done.stdout, done.stderr)
+    if check and done.exit_code != 0:
+        raise AssertionError(f"ama-server {' '.join(args)} exited {done.exit_code}:\n"
+                             f"{done.stdout}{done.stderr}")
+    return result
 
 
 def run_ama_server(env: dict[str, str], *args: str,
