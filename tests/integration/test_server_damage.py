@@ -66,7 +66,7 @@ def test_an_object_whose_stored_bytes_changed_is_never_served_whole_and_fsck_lis
     paths, manifest = write_version(tmp_path, {"big.bin": big, "small.txt": small})
     push(client, server.project, paths)
     client.commit(server.project, "models", None, None, manifest, "k")
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
     storage = Path(urlsplit(server.storage_url).path)
     status, body, whole = get_object(server, hash_bytes(big))
     assert (status, body, whole) == (200, big, True)
@@ -84,7 +84,7 @@ def test_an_object_whose_stored_bytes_changed_is_never_served_whole_and_fsck_lis
     assert rows[manifest]
     again = client.batch(server.project, "download", [{"id": hash_bytes(big), "size": 0}])
     assert again["objects"][0]["error"]["code"] == 404
-    fsck = server.run("fsck", check=False)
+    fsck = server.invoke("fsck", check=False)
     assert fsck.returncode == 1
     assert sorted(fsck.stdout.splitlines()) == sorted(
         f"{server.project}\t{oid}\tmodels/1/0.0.0\tcorrupt"
@@ -142,16 +142,16 @@ def test_fsck_lists_and_repair_removes_what_a_killed_upload_left_but_not_one_in_
     assert temp.exists()
 
     # Young: it could be an upload still running, so it is neither listed nor removed.
-    assert server.run("fsck", "--repair").returncode == 0
+    assert server.invoke("fsck", "--repair").returncode == 0
     assert temp.exists()
     two_days_ago = time.time() - 2 * 86400
     os.utime(temp, (two_days_ago, two_days_ago))
     name = temp.relative_to(storage).as_posix()
-    listed = server.run("fsck", check=False)
+    listed = server.invoke("fsck", check=False)
     assert listed.returncode == 1
     assert listed.stdout == f"{server.project}\t{name}\t\tleftover\n"
     assert temp.exists()
-    repaired = server.run("fsck", "--repair")
+    repaired = server.invoke("fsck", "--repair")
     assert repaired.stdout == f"{server.project}\t{name}\t\tleftover\trepaired\n"
     assert not temp.exists()
-    assert server.run("fsck").stdout == ""
+    assert server.invoke("fsck").stdout == ""

@@ -51,7 +51,7 @@ def test_a_commit_after_gc_swept_the_pack_its_upload_found_objects_in_is_refused
     version = client.commit(server.project, "models", None, None, manifest, "again")
     assert version["version"] == "0.0.0"
     check_cloneable(client, server.project, [paths], tmp_path)
-    assert server.run("fsck").returncode == 0
+    assert server.invoke("fsck").returncode == 0
     # The version keeps them: gc finds nothing to free.
     [group] = collector.look(NO_GRACE)
     assert (group.candidates, group.packs) == ({}, {})
