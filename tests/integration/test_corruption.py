@@ -37,6 +37,26 @@ def run(*args: str, cwd: Path, home: Path, code: int | None = 0
     return done
 
 
+def prepare(*args: str, cwd: Path, home: Path) -> str:
+    """``ama ARGS`` run in this process, as ``home``, in ``cwd``; its stdout. For making the
+    cases (init, add, upload: nine of each per test): a process per command costs its
+    imports, a second each on a loaded machine. What meets the damage (clone, download,
+    fsck, store verify) always runs the installed ``ama``."""
+    from click.testing import CliRunner
+
+    from ama.cli.main import cli
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        done = CliRunner().invoke(cli, list(args), env={"AMA_HOME": str(home)},
+                                  catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    assert done.exit_code == 0, (args, done.exit_code, done.output)
+    return done.stdout
+
+
 def content(kind: str, damage: str) -> dict[str, bytes]:
     """An asset of its own for each case: a file at the root and one in a folder."""
     return {"top.txt": f"top of {kind} {damage}\n".encode() * 50,
@@ -57,9 +77,9 @@ def upload_case(tmp_path: Path, home: Path, kind: str, damage: str) -> Uploaded:
     for rel, data in content(kind, damage).items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(data)
-    run("init", "data", cwd=folder, home=home)
-    run("add", ".", cwd=folder, home=home)
-    name = run("upload", "-m", f"{kind} {damage}", cwd=folder, home=home).stdout.split()[0]
+    prepare("init", "data", cwd=folder, home=home)
+    prepare("add", ".", cwd=folder, home=home)
+    name = prepare("upload", "-m", f"{kind} {damage}", cwd=folder, home=home).split()[0]
     manifest = json.loads((folder / ".ama" / "HEAD").read_text())["manifest"]
     store = folder_place(home / "objects")
     root = json.loads(store.read(manifest))["tree"]
