@@ -416,6 +416,21 @@ def server_state(command: str) -> str:
     return "full"
 
 
+def in_process(program: click.Command, env: dict[str, str], cwd: Path, *args: str) -> None:
+    """Run ``program ARGS`` (``ama``'s or ``ama-server``'s command group) in this process with
+    ``env``, in ``cwd``, and require exit 0: for the set-up of an example, which itself
+    always runs in bash. A process per set-up command costs its imports, over and over."""
+    from click.testing import CliRunner
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        done = CliRunner().invoke(program, list(args), env=env, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    assert done.exit_code == 0, f"{' '.join(args)} exited {done.exit_code}:\n{done.output}"
+
+
 @pytest.mark.parametrize("example", SERVER, ids=lambda e: e.id)
 def test_server_example(example: Example, server_world: Path, s3_world: dict[str, str],
                         tmp_path: Path) -> None:
@@ -426,25 +441,30 @@ def test_server_example(example: Example, server_world: Path, s3_world: dict[str
     if state == "none":
         shutil.rmtree(home)
     elif state == "bare":
+        from ama_remote.cli import cli as server_cli
+
         shutil.rmtree(home)
-        bash("ama-server init --admin alice --email alice@example.org", env, root)
+        in_process(server_cli, env, root, "init", "--admin", "alice", "--email",
+                   "alice@example.org")
     world = World(root, s3=s3_world["S3"], port=free_port(),
                   token=(root / "home" / "alice.token").read_text().strip())
     server = None
     if not re.search(r"\bama-server\b", example.command):  # a client example
+        from ama.cli.main import cli
+
         server = start_server(env, tmp_path / "server.log", workers=1)
         world.url = server.url
-        connect = (f"ama remote add team {server.url} >/dev/null && ama remote default team "
-                   f">/dev/null && ama auth login --token {world.token} >/dev/null && "
-                   "ama project activate vision >/dev/null")
         if not example.command.startswith("ama remote add team"):
-            done = bash(connect, env, root / "work")
-            assert done.returncode == 0, done.stderr
+            work = root / "work"
+            in_process(cli, env, work, "remote", "add", "team", server.url)
+            in_process(cli, env, work, "remote", "default", "team")
+            in_process(cli, env, work, "auth", "login", "--token", world.token)
+            in_process(cli, env, work, "project", "activate", "vision")
     try:
         run_example(example, world, env)
     finally:
         if server is not None:
-            server.stop()
+            server.stop_soon()
 
 
 def serve_script(command: str, url: str) -> str:

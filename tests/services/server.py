@@ -171,6 +171,14 @@ class ServerProcess:
         """Stop the server (SIGTERM, then SIGKILL after 15 s); stopping twice is fine."""
         _stop(self.process)
 
+    def stop_soon(self) -> None:
+        """Ask the server to stop (SIGTERM) without waiting the second or so gunicorn takes
+        to: it is waited for at the end of the session, as the servers of
+        ``start_ama_server`` are. For a test that is done with its server and its folder."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            _stopping.append(self.process)
+
 
 def start_server(env: Mapping[str, str], log: Path, workers: int = 2) -> ServerProcess:
     """Start ``ama-server serve`` with ``env`` on a free port of 127.0.0.1, appending its
