@@ -8,6 +8,7 @@ comes before the objects so a pack can be checked as it streams by, without hold
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import struct
 import tempfile
@@ -54,21 +55,31 @@ class Member:
 
 
 def plan(objects: Iterable[tuple[str, int]], target: int = TARGET) -> list[list[tuple[str, int]]]:
-    """Split (id, size) objects into the groups that make packs of about ``target`` bytes,
-    in the order given, each object once."""
+    """Split (id, size) objects into the groups that make packs of at most ``target`` bytes
+    (an object larger alone is a pack of its own), in the order given, each object once:
+    as few packs as the target allows, of about equal size, since the packs of an upload
+    are written and checked side by side and the largest sets its end (100 MiB of small
+    files make two packs of 50 MiB, not one of 64 and one of 36)."""
+    unique: dict[str, int] = {}
+    for oid, size in objects:
+        unique.setdefault(oid, size)
+    total = sum(size + ENTRY_SIZE for size in unique.values())
+    share = total / max(1, math.ceil(total / target))
     groups: list[list[tuple[str, int]]] = []
     group: list[tuple[str, int]] = []
-    filled = 0
-    seen: set[str] = set()
-    for oid, size in objects:
-        if oid in seen:
-            continue
-        seen.add(oid)
-        if group and filled + size + ENTRY_SIZE > target:
+    filled = before = current = 0
+    for oid, size in unique.items():
+        entry = size + ENTRY_SIZE
+        # Each object goes to the share its middle falls in, unless the pack would outgrow
+        # the target.
+        share_of = int((before + entry / 2) // share)
+        if group and (share_of > current or filled + entry > target):
             groups.append(group)
             group, filled = [], 0
+        current = share_of
         group.append((oid, size))
-        filled += size + ENTRY_SIZE
+        filled += entry
+        before += entry
     if group:
         groups.append(group)
     return groups

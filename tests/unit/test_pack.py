@@ -80,11 +80,25 @@ def test_a_pack_whose_bytes_are_not_its_name_is_refused() -> None:
         pack.check(io.BytesIO(data), "0" * 64)
 
 
-def test_plan_fills_packs_up_to_the_target_and_sends_each_object_once() -> None:
+def test_plan_makes_the_fewest_packs_of_about_equal_size_and_sends_each_object_once() -> None:
     objects = [(f"{i:064x}", 100) for i in range(10)] + [(f"{0:064x}", 100)]
     groups = pack.plan(objects, target=3 * (100 + pack.ENTRY_SIZE))
-    assert [len(g) for g in groups] == [3, 3, 3, 1]
+    assert [len(g) for g in groups] == [2, 3, 2, 3]  # not 3, 3, 3, 1
     assert sum(groups, []) == objects[:10]
+    assert [len(g) for g in pack.plan(objects[:10], target=5 * (100 + pack.ENTRY_SIZE))] \
+        == [5, 5]
+    assert [len(g) for g in pack.plan(objects[:10], target=10**6)] == [10]
+
+
+def test_plan_never_outgrows_the_target_and_keeps_a_large_object_alone() -> None:
+    entry = 100 + pack.ENTRY_SIZE
+    objects = [(f"{i:064x}", 100) for i in range(7)]
+    objects.insert(3, (f"{99:064x}", 10 * entry))
+    groups = pack.plan(objects, target=4 * entry)
+    assert sum(groups, []) == objects
+    assert [g for g in groups if (f"{99:064x}", 10 * entry) in g] == [[objects[3]]]
+    assert all(sum(s + pack.ENTRY_SIZE for _, s in g) <= 4 * entry
+               for g in groups if len(g) > 1)
 
 
 def test_ranges_join_neighbours_and_split_at_gaps_and_the_limit() -> None:
