@@ -13,6 +13,10 @@ as ``bench/lifecycle.py`` does) adds DVC's rows to each round, measured right af
 the same files: ``dvc push`` of the added tree to a local remote folder, and ``dvc pull`` into
 a new workspace with an empty cache (hard links, as ama's clone). The figures and the ratios
 (DVC's time over ama's) go to ``bench/results/embedded.json``.
+
+Each round also measures the floor (``bench/floor.py``): the file-system work the upload and
+the clone cannot avoid with a store of loose objects, done by a bare loop on the same disk, and
+DVC's time over it, the largest ratio any tool could show there.
 """
 
 from __future__ import annotations
@@ -154,6 +158,20 @@ class Embedded:
         return {"dvc_push": push.seconds, "dvc_pull": pull.seconds,
                 "dvc_push_rss_mb": push.max_rss / MB, "dvc_pull_rss_mb": pull.max_rss / MB}
 
+    def floor(self, where: Path) -> dict[str, float]:
+        """The same file-system work as the upload and the clone, done by a bare loop
+        (``bench/floor.py``): the least either can take on this disk."""
+        work = where / "floor"
+        work.mkdir()
+        drop_dirty()
+        out = self.quiet([sys.executable, str(HERE / "floor.py"), str(self.base / "tree"),
+                          str(work)], where, self.env)
+        shutil.rmtree(work)
+        got = json.loads(out)
+        print(f"bench: round floor: upload {got['upload']:.2f} s, clone {got['clone']:.2f} s",
+              file=sys.stderr, flush=True)
+        return {"floor_upload": got["upload"], "floor_clone": got["clone"]}
+
     def make_tree(self, tree: Path) -> None:
         per = self.files // self.folders
         n = 0
@@ -191,10 +209,14 @@ class Embedded:
         print(f"bench: round {k}: upload {up.seconds:.2f} s, clone {clone.seconds:.2f} s "
               f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         figures["load_ama"] = os.getloadavg()[0]
+        figures.update(self.floor(where))
         if self.dvc:
             figures.update(self.dvc_round(k, where))
             figures["push_ratio"] = figures["dvc_push"] / figures["upload"]
             figures["pull_ratio"] = figures["dvc_pull"] / figures["clone"]
+            # The ratio any tool keeping loose objects could reach on this disk at best.
+            figures["push_ratio_floor"] = figures["dvc_push"] / figures["floor_upload"]
+            figures["pull_ratio_floor"] = figures["dvc_pull"] / figures["floor_clone"]
             figures["load_dvc"] = os.getloadavg()[0]
         shutil.rmtree(where)
         return figures
@@ -239,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         # The ratio of the medians, besides each round's own (which the rounds list).
         summary["push_ratio_of_medians"] = summary["dvc_push"] / summary["upload"]
         summary["pull_ratio_of_medians"] = summary["dvc_pull"] / summary["clone"]
+        summary["pull_ratio_floor_of_medians"] = summary["dvc_pull"] / summary["floor_clone"]
+        summary["push_ratio_floor_of_medians"] = summary["dvc_push"] / summary["floor_upload"]
     result = {"files": args.files, "folders": args.folders, "tools": versions,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "platform": platform.platform()},
