@@ -96,7 +96,10 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
 
     Start with 'ama-server init', add a project with 'ama-server project add', then run
     'ama-server serve'. Settings come from the options, the environment
-    (AMA_SERVER_HOME, AMA_DATABASE_URL) and $AMA_SERVER_HOME/server.toml.
+    (AMA_SERVER_HOME, AMA_DATABASE_URL; AMA_MULTIPART_PART_BYTES, the part size of uploads
+    in parts; AMA_VERIFY_LEASE_SECONDS, how long a worker's claim on an object it hashes
+    holds) and $AMA_SERVER_HOME/server.toml. A setting the server cannot use stops it
+    before it starts, with exit status 2.
     """
     ctx.obj = _Settings(home, database_url)
 

@@ -102,8 +102,13 @@ def load_config(environ: Mapping[str, str] | None = None,
     values: dict[str, Any] = _read_file(root / CONFIG_FILE)
     if environ.get("AMA_DATABASE_URL"):
         values["database_url"] = environ["AMA_DATABASE_URL"]
-    if environ.get("AMA_MULTIPART_PART_BYTES", "").isdigit():
-        values["multipart_part_bytes"] = int(environ["AMA_MULTIPART_PART_BYTES"])
+    if environ.get("AMA_MULTIPART_PART_BYTES"):
+        part = environ["AMA_MULTIPART_PART_BYTES"]
+        if not part.isdigit():
+            raise BadConfig(f"AMA_MULTIPART_PART_BYTES={part!r} is not a number of bytes",
+                            "set it to a whole number of bytes (or unset it)")
+        values["multipart_part_bytes"] = int(part)
+    lease_seconds(environ)  # refused at start, not at the first upload in parts
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(values) - _KNOWN)
     if unknown:
@@ -124,6 +129,24 @@ def load_config(environ: Mapping[str, str] | None = None,
             raise BadConfig(f"setting {name} must be a string, not {values[name]!r}")
     values.setdefault("database_url", f"sqlite:///{root / 'ama.db'}")
     return ServerConfig(home=root, **values)
+
+
+def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
+    """``AMA_VERIFY_LEASE_SECONDS``, the lease of a worker's claim on an object it hashes
+    (None when unset: the default). Raises :class:`BadConfig` for a value that is not a
+    number of seconds."""
+    environ = os.environ if environ is None else environ
+    seconds = environ.get("AMA_VERIFY_LEASE_SECONDS", "")
+    if not seconds:
+        return None
+    try:
+        lease = float(seconds)
+    except ValueError:
+        lease = -1.0
+    if not lease >= 0:  # also refuses nan
+        raise BadConfig(f"AMA_VERIFY_LEASE_SECONDS={seconds!r} is not a number of seconds",
+                        "set it to seconds, at least three heartbeats, 45 (or unset it)")
+    return lease
 
 
 def _read_file(path: Path) -> dict[str, Any]:

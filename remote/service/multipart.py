@@ -48,6 +48,7 @@ from ama.plumbing import wire
 from ama.plumbing.crash import hold_point
 from ama.plumbing.errors import AmaError
 from ama.plumbing.hashing import check_id
+from ama_remote.config import lease_seconds
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Project, StoredObject, Verification
 from ama_remote.service.common import Caller, Problem, upsert_objects
@@ -141,18 +142,9 @@ def verify_lease() -> timedelta:
     """:data:`VERIFY_LEASE`, or ``AMA_VERIFY_LEASE_SECONDS`` when set (a server whose
     workers are restarted often may want its objects taken up sooner; below three
     heartbeats a live job may be taken up a second time, which costs reads, not
-    safety). Raises BadInput for a value that is not a number of seconds."""
-    seconds = os.environ.get("AMA_VERIFY_LEASE_SECONDS", "")
-    if not seconds:
-        return VERIFY_LEASE
-    try:
-        lease = float(seconds)
-    except ValueError:
-        lease = -1.0
-    if not lease >= 0:
-        raise BadInput(f"AMA_VERIFY_LEASE_SECONDS={seconds!r} is not a number of seconds",
-                       f"set it to seconds, at least {3 * HEARTBEAT:.0f} (or unset it)")
-    return timedelta(seconds=lease)
+    safety). The server refuses to start with a value that is not a number of seconds."""
+    seconds = lease_seconds()
+    return VERIFY_LEASE if seconds is None else timedelta(seconds=seconds)
 
 
 @runtime_checkable

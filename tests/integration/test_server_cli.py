@@ -200,6 +200,22 @@ def test_a_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "server.toml" in done.stderr
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("AMA_VERIFY_LEASE_SECONDS", "15m"), ("AMA_VERIFY_LEASE_SECONDS", "-1"),
+    ("AMA_VERIFY_LEASE_SECONDS", "nan"), ("AMA_MULTIPART_PART_BYTES", "64M")])
+def test_serve_refuses_to_start_with_a_bad_setting_in_the_environment(
+        tmp_path: Path, variable: str, value: str) -> None:
+    env = env_for(tmp_path)
+    init(env, tmp_path)
+    # A port nobody listens on: were the setting taken, the server would start there.
+    done = subprocess.run([*_command(), "serve", "--bind", "127.0.0.1:1"],
+                          env={**env, variable: value}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"{variable}={value!r}" in done.stderr and "unset it" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_on_a_taken_port_fails_with_a_message(tmp_path: Path) -> None:
     import socket
 
