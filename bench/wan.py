@@ -201,6 +201,7 @@ class Bench:
         self.client_env: dict[str, str] = {}
         self.server_near_storage = False
         self.link: str | None = None
+        self.clone = True
 
     def save(self) -> None:
         """Write the figures so far to ``out``: a long run that dies keeps its rows."""
@@ -293,8 +294,10 @@ class Bench:
                      ["config", "set", "project.active", PROJECT],
                      *([["config", "set", "link.strategy", self.link]] if self.link else [])):
             _check([ama, *args], root, other)
-        self.measure(rtt, "ama", "clone" + label, [ama, "clone", "-q", "data/1", "-d", "clone"],
-                     root, other, s3, remote, data, root / "clone")
+        if self.clone:
+            self.measure(rtt, "ama", "clone" + label,
+                         [ama, "clone", "-q", "data/1", "-d", "clone"], root, other, s3,
+                         remote, data, root / "clone")
 
     def _killed_upload(self, rtt: float, root: Path, ama: str, env: dict[str, str],
                        s3: WanProxy, remote: WanProxy, data: Path, label: str,
@@ -377,6 +380,8 @@ class Bench:
                 stored = _seed_dvc_remote(bucket, repo / ".dvc" / "cache")
                 print(f"      dvc push{label} not timed (--no-dvc-push): {stored} objects put "
                       "into moto directly", flush=True)
+            if not self.clone:
+                return
             shutil.rmtree(repo / ".dvc" / "cache")
             shutil.rmtree(repo / "data")
             self.measure(rtt, "dvc", "pull" + label, [dvc, "pull", "-q"], repo, env, s3, None,
@@ -524,6 +529,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="ama-server reaches S3 directly, as a server deployed beside "
                         "its bucket does; only the clients (and the URLs the server signs "
                         "for them) go through the proxy")
+    parser.add_argument("--clone", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the clone and pull rows (default: yes; --no-clone for "
+                        "files of GiBs: moto answers each ranged GET by reading the whole "
+                        "object into memory, so eight ranges of a 3 GiB object at once "
+                        "hold 24 GiB in the benchmark's own process)")
     parser.add_argument("--link", help="ama's link.strategy for the clone (default: its "
                         "own, a copy where the file system has no reflinks; hardlink to "
                         "compare with bench/embedded.py)")
@@ -549,12 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         bench.dvc_push = args.dvc_push
         bench.server_near_storage = args.server_near_storage
         bench.link = args.link
+        bench.clone = args.clone
         bench.meta = {
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                         "load_at_start": load},
             "files": args.files, "size": args.size, "folders": min(args.folders, args.files),
             "rtt_ms": rtts, "server_near_storage": args.server_near_storage,
-            "link": args.link}
+            "link": args.link, "clone": args.clone}
         if args.threshold:
             bench.client_env["AMA_MULTIPART_THRESHOLD"] = str(args.threshold)
         large = None
