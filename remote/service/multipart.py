@@ -135,7 +135,38 @@ class _Background:
 
 
 _BACKGROUND = _Background(VERIFY_THREADS)
-_FOLLOWING = threading.BoundedSemaphore(FOLLOWERS)
+
+
+class _Followers:
+    """The uploads this worker follows: at most ``total`` at once, and at most half of
+    them of one project, so that a writer who opens uploads and never sends their parts
+    (each followed until :data:`FOLLOW_IDLE`) keeps no other project's from being
+    followed."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.per_project = max(1, total // 2)
+        self._lock = threading.Lock()
+        self._held: dict[int, int] = {}
+
+    def take(self, project_id: int) -> bool:
+        with self._lock:
+            if (sum(self._held.values()) >= self.total
+                    or self._held.get(project_id, 0) >= self.per_project):
+                return False
+            self._held[project_id] = self._held.get(project_id, 0) + 1
+            return True
+
+    def release(self, project_id: int) -> None:
+        with self._lock:
+            left = self._held[project_id] - 1
+            if left:
+                self._held[project_id] = left
+            else:
+                del self._held[project_id]
+
+
+_FOLLOWING = _Followers(FOLLOWERS)
 
 
 def verify_lease() -> timedelta:
@@ -298,16 +329,17 @@ class Multipart(Objects):
         """Have a thread of this worker hash the parts of ``upload_id`` as they land and
         join them, unless another worker holds the job (a follower of an earlier run of
         the same upload, still waiting for its parts) or this one follows
-        :data:`FOLLOWERS` uploads already (the completing request then has it hashed)."""
-        if not _FOLLOWING.acquire(blocking=False):
+        :data:`FOLLOWERS` uploads already, or half as many of this project (the completing
+        request then has it hashed)."""
+        if not _FOLLOWING.take(project_id):
             return
         try:
             claimed = self._claim(project_id, oid)
         except BaseException:
-            _FOLLOWING.release()
+            _FOLLOWING.release(project_id)
             raise
         if not claimed:
-            _FOLLOWING.release()
+            _FOLLOWING.release(project_id)
             return
 
         def follow() -> None:
@@ -317,7 +349,7 @@ class Multipart(Objects):
             except Exception:  # the object stays pending: its completing request takes it
                 _log.exception("following an upload in parts failed")
             finally:
-                _FOLLOWING.release()
+                _FOLLOWING.release(project_id)
 
         threading.Thread(target=follow, daemon=True, name="ama-follow").start()
 

@@ -191,3 +191,39 @@ def _answers(up: Up) -> bool:
     except Exception:  # noqa: BLE001 - workers still booting
         return False
     return True
+
+
+def test_a_project_that_opens_uploads_and_sends_nothing_keeps_no_other_from_being_followed(
+        tmp_path: Path, s3_bucket: Any, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer of one project opens uploads in parts of made-up objects and never sends a
+    part: each is followed, waiting 15 minutes for its first part. The server's one worker
+    follows at most half its uploads for one project, so an upload of another project is
+    still followed: its first part is read, and the join of its key opened, while its
+    client still sends the rest."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"), workers=1)
+    server.setup("project", "add", "other", "--storage", s3_bucket.storage_url("other"),
+                 "--no-check")
+    server.setup("project", "grant", "other", "admin", "admin")
+    client = HttpTransport(server.url, server.token)
+    size = 2 * PART + 1000
+    for _ in range(8):  # as many as a worker follows
+        made_up = hash_bytes(os.urandom(32))
+        client.batch(server.project, "upload", [{"id": made_up, "size": size}])
+        client.start_multipart(server.project, made_up, size)
+    data = os.urandom(size)
+    oid = hash_bytes(data)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    client.batch("other", "upload", [{"id": oid, "size": size}])
+    plan = client.start_multipart("other", oid, size)
+    first = next(p for p in plan["parts"] if p["number"] == 1)
+    client.upload_part(first["action"], path, first["offset"], first["size"])
+
+    def joined() -> bool:
+        uploads = s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name)
+        return any(u["Key"] == f"other/objects/{oid[:2]}/{oid[2:]}"
+                   for u in uploads.get("Uploads", []))
+    _wait_for(joined)
