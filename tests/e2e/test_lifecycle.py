@@ -22,15 +22,33 @@ def ama(*args: str, cwd: Path, code: int = 0, env: dict[str, str] | None = None
     return done
 
 
+def prepare(*args: str, cwd: Path, env: dict[str, str]) -> None:
+    """``ama ARGS`` run in this process with ``env``, in ``cwd``, and required to exit 0: for
+    the set-up of a scenario (its remotes and classes), which the scenario's own commands
+    then use through the installed ``ama``. A process per set-up command costs its imports."""
+    from click.testing import CliRunner
+
+    from ama.cli.main import cli
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        done = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    assert done.exit_code == 0, (args, done.exit_code, done.output)
+
+
 def two_machines(tmp_path: Path, name: str, url: str, env: dict[str, str]
                  ) -> tuple[dict[str, str], dict[str, str]]:
     """Two asset stores (two machines: ``env`` and another home) whose default remote is
-    ``name`` at ``url``, with class ml-models on it; returns the two environments."""
+    ``name`` at ``url``, with class ml-models on it; returns the two environments. Set up
+    in this process (:func:`prepare`)."""
     other = {**env, "AMA_HOME": str(tmp_path / "other-home")}
     for where in (env, other):
-        ama("remote", "add", name, url, cwd=tmp_path, env=where)
-        ama("remote", "default", name, cwd=tmp_path, env=where)
-    ama("class", "init", "ml-models", cwd=tmp_path, env=env)
+        prepare("remote", "add", name, url, cwd=tmp_path, env=where)
+        prepare("remote", "default", name, cwd=tmp_path, env=where)
+    prepare("class", "init", "ml-models", cwd=tmp_path, env=env)
     return env, other
 
 
