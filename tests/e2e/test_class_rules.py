@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ama.plumbing.transport import HttpTransport, Transport
-from tests.e2e.test_lifecycle import ama
+from tests.e2e.test_lifecycle import ama, prepare
 from tests.services.server import RunningServer
 from tests.unit.porcelain.published import publish
 
@@ -67,6 +67,6 @@ def test_class_rules_against_ama_server(tmp_path: Path,
                                         server_database_url: str) -> None:
     server = start_ama_server(server_database_url)
     env = {"AMA_TOKEN": server.token, "AMA_PROJECT": server.project}
-    ama("remote", "add", "team", server.url, cwd=tmp_path, env=env)
-    ama("remote", "default", "team", cwd=tmp_path, env=env)
+    prepare("remote", "add", "team", server.url, cwd=tmp_path, env=env)
+    prepare("remote", "default", "team", cwd=tmp_path, env=env)
     _scenario(tmp_path, env, HttpTransport(server.url, token=server.token), server.project)

@@ -22,7 +22,7 @@ def ama(*args: str, cwd: Path, code: int = 0, env: dict[str, str] | None = None
     return done
 
 
-def prepare(*args: str, cwd: Path, env: dict[str, str]) -> None:
+def prepare(*args: str, cwd: Path, env: dict[str, str] | None = None) -> None:
     """``ama ARGS`` run in this process with ``env``, in ``cwd``, and required to exit 0: for
     the set-up of a scenario (its remotes and classes), which the scenario's own commands
     then use through the installed ``ama``. A process per set-up command costs its imports."""
@@ -33,7 +33,7 @@ def prepare(*args: str, cwd: Path, env: dict[str, str]) -> None:
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        done = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+        done = CliRunner().invoke(cli, list(args), env=env or {}, catch_exceptions=False)
     finally:
         os.chdir(old)
     assert done.exit_code == 0, (args, done.exit_code, done.output)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ama.plumbing.hashing import hash_bytes
-from tests.e2e.test_lifecycle import ama, files
+from tests.e2e.test_lifecycle import ama, files, prepare
 from tests.services.server import RunningServer
 
 
@@ -24,11 +24,11 @@ def flip(path: Path) -> None:
 def test_corrupt_objects_are_fetched_again_from_the_server(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer]) -> None:
     server = start_ama_server()
-    ama("remote", "add", "team", server.url, cwd=tmp_path)
-    ama("remote", "default", "team", cwd=tmp_path)
-    ama("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
-    ama("project", "activate", server.project, cwd=tmp_path)
-    ama("class", "init", "ml-models", cwd=tmp_path)
+    prepare("remote", "add", "team", server.url, cwd=tmp_path)
+    prepare("remote", "default", "team", cwd=tmp_path)
+    prepare("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
+    prepare("project", "activate", server.project, cwd=tmp_path)
+    prepare("class", "init", "ml-models", cwd=tmp_path)
     m = tmp_path / "m"
     m.mkdir()
     ama("init", "ml-models", cwd=m)

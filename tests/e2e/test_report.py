@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_lifecycle import ama
+from tests.e2e.test_lifecycle import ama, prepare
 from tests.services.server import RunningServer
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
@@ -52,10 +52,10 @@ class Page(html.parser.HTMLParser):
 
 
 def use_server(tmp_path: Path, server: RunningServer) -> None:
-    ama("remote", "add", "team", server.url, cwd=tmp_path)
-    ama("remote", "default", "team", cwd=tmp_path)
-    ama("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
-    ama("project", "activate", server.project, cwd=tmp_path)
+    prepare("remote", "add", "team", server.url, cwd=tmp_path)
+    prepare("remote", "default", "team", cwd=tmp_path)
+    prepare("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
+    prepare("project", "activate", server.project, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("where", ["embedded", "server"])

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.test_lifecycle import ama, files
+from tests.e2e.test_lifecycle import ama, files, prepare
 from tests.services.server import RunningServer
 
 
@@ -18,11 +18,11 @@ def test_an_upload_cut_before_its_commit_is_freed_then_sent_again(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer],
         server_database_url: str) -> None:
     server = start_ama_server(server_database_url)
-    ama("remote", "add", "team", server.url, cwd=tmp_path)
-    ama("remote", "default", "team", cwd=tmp_path)
-    ama("auth", "login", "--token", server.token, cwd=tmp_path)
-    ama("project", "activate", server.project, cwd=tmp_path)
-    ama("class", "init", "ml-models", cwd=tmp_path)
+    prepare("remote", "add", "team", server.url, cwd=tmp_path)
+    prepare("remote", "default", "team", cwd=tmp_path)
+    prepare("auth", "login", "--token", server.token, cwd=tmp_path)
+    prepare("project", "activate", server.project, cwd=tmp_path)
+    prepare("class", "init", "ml-models", cwd=tmp_path)
     m = tmp_path / "m"
     m.mkdir()
     ama("init", "ml-models", cwd=m)
@@ -46,8 +46,9 @@ def test_an_upload_cut_before_its_commit_is_freed_then_sent_again(
     (tmp_path / "elsewhere").mkdir()
     for args in (("remote", "add", "team", server.url), ("remote", "default", "team"),
                  ("auth", "login", "--token", server.token),
-                 ("project", "activate", server.project), ("clone", "ml-models/1")):
-        ama(*args, cwd=tmp_path / "elsewhere", env=other)
+                 ("project", "activate", server.project)):
+        prepare(*args, cwd=tmp_path / "elsewhere", env=other)
+    ama("clone", "ml-models/1", cwd=tmp_path / "elsewhere", env=other)
     assert files(tmp_path / "elsewhere" / "ml-models" / "1") == files(m)
     assert server.run("fsck").returncode == 0
     after = json.loads(server.run("gc", "--grace", "0", "--json").stdout)["storages"][0]

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.test_lifecycle import ama
+from tests.e2e.test_lifecycle import ama, prepare
 from tests.services.server import RunningServer
 
 
@@ -91,8 +91,8 @@ def test_links_round_trip_on_the_embedded_remote(tmp_path: Path) -> None:
 def test_links_round_trip_through_ama_server(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer]) -> None:
     server = start_ama_server()
-    ama("remote", "add", "team", server.url, cwd=tmp_path)
-    ama("remote", "default", "team", cwd=tmp_path)
-    ama("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
-    ama("project", "activate", server.project, cwd=tmp_path)
+    prepare("remote", "add", "team", server.url, cwd=tmp_path)
+    prepare("remote", "default", "team", cwd=tmp_path)
+    prepare("auth", "login", "--token", server.token, "--remote", "team", cwd=tmp_path)
+    prepare("project", "activate", server.project, cwd=tmp_path)
     round_trip(tmp_path)
