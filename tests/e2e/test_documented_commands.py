@@ -23,7 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,15 +364,15 @@ def home_of(command: str, root: Path) -> dict[str, str]:
 # -- the team server -------------------------------------------------------------------------
 
 # The server world: ~/.ama-server set up as the README says (an admin alice, bob, the
-# project vision on moto's S3 with bob a writer), the client's remote team on it.
-SERVER_SETUP = r"""
-set -euo pipefail
-ama-server init --admin alice --email alice@example.org > "$HOME/alice.token"
-ama-server user add bob --email bob@example.org > /dev/null
-ama-server project add vision --storage "$S3/vision" > /dev/null
-ama-server project grant vision bob writer > /dev/null
-ama remote remove team > /dev/null
-"""
+# project vision on moto's S3 with bob a writer), the client's remote team on it. Each
+# line runs in this process (:func:`in_process`): set-up, not an example.
+SERVER_SETUP: list[tuple[str, ...]] = [
+    ("ama-server", "init", "--admin", "alice", "--email", "alice@example.org"),
+    ("ama-server", "user", "add", "bob", "--email", "bob@example.org"),
+    ("ama-server", "project", "add", "vision", "--storage", "{S3}/vision"),
+    ("ama-server", "project", "grant", "vision", "bob", "writer"),
+    ("ama", "remote", "remove", "team"),
+]
 
 
 def s3_environment(s3_server: str) -> dict[str, str]:
@@ -399,10 +399,19 @@ def s3_world(s3_server: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server_world(local_world: Path, s3_server: str,
                  tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ama.cli.main import cli
+    from ama_remote.cli import cli as server_cli
+
     root = copy_world(local_world, tmp_path_factory.mktemp("server-world"))
-    s3 = s3_environment(s3_server)
-    done = bash(SERVER_SETUP, {**environment(root), **s3}, root / "work")
-    assert done.returncode == 0, done.stdout + done.stderr
+    env: dict[str, str | None] = {**environment(root), **s3_environment(s3_server)}
+    # This fixture may be set up before a test's environment is scrubbed: what environment()
+    # leaves out of bash's environment is unset here too.
+    env.update({k: None for k in os.environ if k not in env})
+    for program, *args in SERVER_SETUP:
+        out = in_process(server_cli if program == "ama-server" else cli, env, root / "work",
+                         *(a.format(**env) for a in args))
+        if args[0] == "init":
+            (root / "home" / "alice.token").write_text(out)
     return root
 
 
@@ -416,10 +425,12 @@ def server_state(command: str) -> str:
     return "full"
 
 
-def in_process(program: click.Command, env: dict[str, str], cwd: Path, *args: str) -> None:
+def in_process(program: click.Command, env: Mapping[str, str | None], cwd: Path,
+               *args: str) -> str:
     """Run ``program ARGS`` (``ama``'s or ``ama-server``'s command group) in this process with
-    ``env``, in ``cwd``, and require exit 0: for the set-up of an example, which itself
-    always runs in bash. A process per set-up command costs its imports, over and over."""
+    ``env``, in ``cwd``, and require exit 0; return its stdout. For the set-up of an example,
+    which itself always runs in bash. A process per set-up command costs its imports, over
+    and over."""
     from click.testing import CliRunner
 
     old = os.getcwd()
@@ -429,6 +440,7 @@ def in_process(program: click.Command, env: dict[str, str], cwd: Path, *args: st
     finally:
         os.chdir(old)
     assert done.exit_code == 0, f"{' '.join(args)} exited {done.exit_code}:\n{done.output}"
+    return done.stdout
 
 
 @pytest.mark.parametrize("example", SERVER, ids=lambda e: e.id)
