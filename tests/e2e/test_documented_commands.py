@@ -23,13 +23,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import pytest
 
+from tests.services.inprocess import in_process
 from tests.services.server import free_port, start_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -423,24 +424,6 @@ def server_state(command: str) -> str:
     if re.search(r"ama-server (user|project) add\b", command):
         return "bare"
     return "full"
-
-
-def in_process(program: click.Command, env: Mapping[str, str | None], cwd: Path,
-               *args: str) -> str:
-    """Run ``program ARGS`` (``ama``'s or ``ama-server``'s command group) in this process with
-    ``env``, in ``cwd``, and require exit 0; return its stdout. For the set-up of an example,
-    which itself always runs in bash. A process per set-up command costs its imports, over
-    and over."""
-    from click.testing import CliRunner
-
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        done = CliRunner().invoke(program, list(args), env=env, catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert done.exit_code == 0, f"{' '.join(args)} exited {done.exit_code}:\n{done.output}"
-    return done.stdout
 
 
 @pytest.mark.parametrize("example", SERVER, ids=lambda e: e.id)

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.services.inprocess import in_process
+
 AMA = shutil.which("ama", path=os.path.dirname(sys.executable)) or "ama"
 
 
@@ -23,20 +25,12 @@ def ama(*args: str, cwd: Path, code: int = 0, env: dict[str, str] | None = None
 
 
 def prepare(*args: str, cwd: Path, env: dict[str, str] | None = None) -> None:
-    """``ama ARGS`` run in this process with ``env``, in ``cwd``, and required to exit 0: for
-    the set-up of a scenario (its remotes and classes), which the scenario's own commands
-    then use through the installed ``ama``. A process per set-up command costs its imports."""
-    from click.testing import CliRunner
-
+    """``ama ARGS`` run in this process (:func:`in_process`) with ``env``, in ``cwd``: for the
+    set-up of a scenario (its remotes and classes), which the scenario's own commands then
+    use through the installed ``ama``."""
     from ama.cli.main import cli
 
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        done = CliRunner().invoke(cli, list(args), env=env or {}, catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert done.exit_code == 0, (args, done.exit_code, done.output)
+    in_process(cli, env or {}, cwd, *args)
 
 
 def two_machines(tmp_path: Path, name: str, url: str, env: dict[str, str]

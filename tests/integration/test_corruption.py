@@ -21,6 +21,7 @@ import pytest
 
 from ama.plumbing import pack
 from tests.e2e.test_lifecycle import AMA, files
+from tests.services.inprocess import in_process
 from tests.services.server import RunningServer, run_ama_server
 
 KINDS = ("blob", "tree", "manifest")
@@ -38,23 +39,12 @@ def run(*args: str, cwd: Path, home: Path, code: int | None = 0
 
 
 def prepare(*args: str, cwd: Path, home: Path) -> str:
-    """``ama ARGS`` run in this process, as ``home``, in ``cwd``; its stdout. For making the
-    cases (init, add, upload: nine of each per test): a process per command costs its
-    imports, a second each on a loaded machine. What meets the damage (clone, download,
-    fsck, store verify) always runs the installed ``ama``."""
-    from click.testing import CliRunner
-
+    """``ama ARGS`` run in this process (:func:`in_process`), as ``home``, in ``cwd``; its
+    stdout. For making the cases (init, add, upload: nine of each per test). What meets the
+    damage (clone, download, fsck, store verify) always runs the installed ``ama``."""
     from ama.cli.main import cli
 
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        done = CliRunner().invoke(cli, list(args), env={"AMA_HOME": str(home)},
-                                  catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert done.exit_code == 0, (args, done.exit_code, done.output)
-    return done.stdout
+    return in_process(cli, {"AMA_HOME": str(home)}, cwd, *args)
 
 
 def content(kind: str, damage: str) -> dict[str, bytes]:
