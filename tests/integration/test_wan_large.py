@@ -327,8 +327,10 @@ def test_an_upload_killed_half_way_goes_on_from_the_parts_stored(
     stored = int(found[1]) // 5
     assert 4 <= stored < 8
     # Only the parts not stored were sent again: fewer than half of the object's bytes.
-    assert sum(1 for r in s3.requests if r.method == "PUT" and SIGNED in r.target
-               and r.connection > since) == 8 - stored
+    # Counted by part, not by request: a PUT repeated after a reset or a 5xx of a loaded
+    # moto is one part sent, and a stored part sent again would still count once more.
+    assert len({r.target.partition("?")[0] for r in s3.requests if r.method == "PUT"
+                and SIGNED in r.target and r.connection > since}) == 8 - stored
     assert _cloned_elsewhere(tmp_path, server) == data
 
 
