@@ -48,14 +48,18 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_at(fd: int, chunks: Iterable[bytes | memoryview], offset: int) -> None:
+def write_at(fd: int, chunks: Iterable[bytes | memoryview], offset: int,
+             written: Callable[[int], None] | None = None) -> None:
     """Write ``chunks`` one after the other into the open file ``fd`` from ``offset``, each
-    as it comes (``pwrite`` may write less than it was given)."""
+    as it comes (``pwrite`` may write less than it was given); ``written`` is told the
+    length of each chunk once all of it is in the file."""
     for chunk in chunks:
         view = memoryview(chunk)
         while view:
             done = os.pwrite(fd, view, offset)
             view, offset = view[done:], offset + done
+        if written is not None:
+            written(len(chunk))
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,

@@ -3,11 +3,15 @@ store's temp area, which a download run again after an interruption goes on from
 hash of the whole against the object's id before it may enter the store.
 
 One GET per object is one connection's speed and, cut off, starts again from byte 0. The
-partial file ``<id>.partial`` is written in place, each range as its bytes arrive;
-``<id>.ranges`` lists the ranges written (a line each, appended once all of a range's
-bytes are in the file), so a re-run fetches only the others, and a range cut off half-way
-again. Nothing under ``objects/`` is ever partial or unhashed: the caller moves the file
-into the store only after :func:`fetch_ranged` returned.
+object is cut into *pieces* of :data:`CHUNK` bytes; the partial file ``<id>.partial`` is
+written in place as bytes arrive, and ``<id>.ranges`` lists the pieces written (a line
+each, appended once all of a piece's bytes are in the file), so a re-run fetches only the
+others, and a piece cut off half-way again. A request asks for a *run* of pieces that lie
+one after the other, about one run per stream in flight: each request costs a round trip
+before its first byte (and, on some storages, a read of the whole object), so a gigabyte
+is fetched in eight requests, not sixty-four, while an interruption still loses at most
+the pieces being written. Nothing under ``objects/`` is ever partial or unhashed: the
+caller moves the file into the store only after :func:`fetch_ranged` returned.
 """
 
 from __future__ import annotations
@@ -24,29 +28,48 @@ from ama.plumbing.hashing import hash_file
 from ama.plumbing.odb import CorruptObject
 
 MiB = 1 << 20
-# A range per request: big enough that a request's round trip is small beside its bytes,
-# small enough that an interruption loses little and memory holds a few per thread.
+# A piece: what a re-run after an interruption fetches again at most per stream, and
+# what memory holds a few chunks of per thread (a piece is written as it arrives).
 CHUNK = 16 * MiB
 MAX_CHUNKS = 10_000
+# Pieces one request asks for at most (512 MiB at the default): past that, a longer
+# request saves no round trip worth having.
+MAX_RUN = 32
 # Ranged requests in flight at once in this process, however many objects are fetched at
 # once (each fetch runs its own threads): eight fill a far link, and more only share it.
-# A range is written to its file as it arrives, so each holds a chunk in memory, not the
-# range.
 RANGES_IN_FLIGHT = 8
 _in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
 
 
 class WritesRanges(Protocol):
     def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
-                    fd: int) -> None: ...
+                    fd: int, written: Callable[[int], None] | None = None) -> None: ...
 
 
 def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
-    """(index, offset, length) of the ranges an object of ``size`` bytes is fetched in:
-    ``chunk`` bytes each, more when there would be over MAX_CHUNKS."""
+    """(index, offset, length) of the pieces of an object of ``size`` bytes: ``chunk``
+    bytes each, more when there would be over MAX_CHUNKS."""
     step = max(chunk, -(-size // MAX_CHUNKS), 1)
     return [(n, offset, min(step, size - offset))
             for n, offset in enumerate(range(0, size, step))]
+
+
+def runs(todo: list[tuple[int, int, int]], streams: int,
+         longest: int = MAX_RUN) -> list[list[tuple[int, int, int]]]:
+    """The pieces ``todo`` (in order) grouped into runs that one request each fetches:
+    pieces that follow one another, about ``streams`` runs of equal length where there
+    are enough pieces, none longer than ``longest`` pieces."""
+    if not todo:
+        return []
+    length = max(1, min(longest, -(-len(todo) // max(1, streams))))
+    out: list[list[tuple[int, int, int]]] = []
+    for piece in todo:
+        last = out[-1] if out else None
+        if last is not None and len(last) < length and last[-1][0] + 1 == piece[0]:
+            last.append(piece)
+        else:
+            out.append([piece])
+    return out
 
 
 def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, size: int,
@@ -54,9 +77,9 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
                  notice: Callable[[str], None] | None = None, chunk: int = CHUNK,
                  on_bytes: Callable[[int], None] | None = None) -> Path:
     """Fetch object ``oid`` (``size`` bytes) through a download action into
-    ``folder/<oid>.partial`` in ranges of ``chunk`` bytes, ``parallelism`` at a time,
-    going on from the chunks a killed run wrote (``notice`` is told so; ``on_bytes`` gets
-    their length, then that of each chunk fetched); return the
+    ``folder/<oid>.partial`` in pieces of ``chunk`` bytes, runs of them ``parallelism``
+    requests at a time, going on from the pieces a killed run wrote (``notice`` is told
+    so; ``on_bytes`` gets their length, then that of each chunk written); return the
     file once its bytes hash to ``oid``. Raises :class:`CorruptObject` (and removes the
     partial file) when they do not, and the transport's errors (keeping what was fetched).
     """
@@ -80,16 +103,27 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
         if os.fstat(fd).st_size != size:
             os.ftruncate(fd, size)
 
-        def fetch(chunk: tuple[int, int, int]) -> None:
-            n, offset, length = chunk
-            with _in_flight:
-                transport.write_range(action, oid, offset, length, fd)
-            with lock, open(ranges, "a") as f:
-                f.write(f"{n}\n")
-            if on_bytes is not None:
-                on_bytes(length)
+        def fetch(run: list[tuple[int, int, int]]) -> None:
+            start = run[0][1]
+            length = run[-1][1] + run[-1][2] - start
+            pending = iter(run)
+            piece = next(pending, None)
+            got = 0  # bytes of the run in the file
 
-        todo = [c for c in plan if c[0] not in done]
+            def written(count: int) -> None:
+                nonlocal piece, got
+                got += count
+                while piece is not None and piece[1] + piece[2] - start <= got:
+                    with lock, open(ranges, "a") as f:
+                        f.write(f"{piece[0]}\n")
+                    piece = next(pending, None)
+                if on_bytes is not None:
+                    on_bytes(count)
+
+            with _in_flight:
+                transport.write_range(action, oid, start, length, fd, written)
+
+        todo = runs([c for c in plan if c[0] not in done], parallelism)
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
                 for _ in pool.map(fetch, todo):

@@ -121,7 +121,7 @@ class Transport(Protocol):
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
     def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
-                    fd: int) -> None: ...
+                    fd: int, written: Callable[[int], None] | None = None) -> None: ...
     # administration (ama-protocol(7), ADMINISTRATION)
     def users(self) -> list[wire.AdminUser]: ...
     def set_user_active(self, username: str, active: bool) -> wire.User: ...
@@ -742,11 +742,12 @@ class HttpTransport:
         return b"".join(self._range(action, oid, start, length))
 
     def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
-                    fd: int) -> None:
+                    fd: int, written: Callable[[int], None] | None = None) -> None:
         """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
         offset ``start``, chunk by chunk as they arrive: a range of a large object is never
-        held whole. On an error the range is partly written, and is to be fetched again."""
-        write_at(fd, self._range(action, oid, start, length), start)
+        held whole; ``written`` is told the length of each chunk once it is in the file. On
+        an error the range is partly written, and is to be fetched again."""
+        write_at(fd, self._range(action, oid, start, length), start, written)
 
     def _range(self, action: Mapping[str, Any], oid: str, start: int,
                length: int) -> Iterator[bytes]:

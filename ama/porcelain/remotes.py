@@ -668,10 +668,10 @@ class InProcessTransport:
         return b"".join(self._range(action, oid, start, length))
 
     def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
-                    fd: int) -> None:
+                    fd: int, written: Callable[[int], None] | None = None) -> None:
         """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
-        offset ``start``, chunk by chunk."""
-        write_at(fd, self._range(action, oid, start, length), start)
+        offset ``start``, chunk by chunk (``written`` is told the length of each)."""
+        write_at(fd, self._range(action, oid, start, length), start, written)
 
     def _range(self, action: Mapping[str, Any], oid: str, start: int,
                length: int) -> Iterator[bytes]:
