@@ -131,6 +131,12 @@ def load_config(environ: Mapping[str, str] | None = None,
     return ServerConfig(home=root, **values)
 
 
+# A job that hashes an object renews its claim this often, so that only a dead worker's
+# claim outlives the lease; a lease shorter than three of these may see a live job taken
+# up a second time.
+HEARTBEAT = 15.0
+
+
 def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
     """``AMA_VERIFY_LEASE_SECONDS``, the lease of a worker's claim on an object it hashes
     (None when unset: the default). Raises :class:`BadConfig` for a value that is not a
@@ -145,7 +151,8 @@ def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
         lease = -1.0
     if not lease >= 0:  # also refuses nan
         raise BadConfig(f"AMA_VERIFY_LEASE_SECONDS={seconds!r} is not a number of seconds",
-                        "set it to seconds, at least three heartbeats, 45 (or unset it)")
+                        f"set it to seconds, at least three heartbeats, {3 * HEARTBEAT:g} "
+                        "(or unset it)")
     return lease
 
 

@@ -48,7 +48,7 @@ from ama.plumbing import wire
 from ama.plumbing.crash import hold_point
 from ama.plumbing.errors import AmaError
 from ama.plumbing.hashing import check_id
-from ama_remote.config import lease_seconds
+from ama_remote.config import HEARTBEAT, lease_seconds
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
 from ama_remote.models import Project, StoredObject, Verification
 from ama_remote.service.common import Caller, Problem, upsert_objects
@@ -69,9 +69,6 @@ PART_TTL = 3600
 # (killed, restarted): the next verify of the object hashes it again. A hash that takes
 # longer (tens of gigabytes far away) may so be done twice, which costs reads, not safety.
 VERIFY_LEASE = timedelta(minutes=15)
-# A job that runs long (a follow of parts a slow client sends, a read-back of gigabytes)
-# renews its claim this often, so that only a dead worker's claim outlives the lease.
-HEARTBEAT = 15.0
 # Objects one worker hashes at once in the background: each waits on its storage more
 # than it hashes, and each more costs a connection and a core's share.
 VERIFY_THREADS = 2
