@@ -32,9 +32,10 @@ MiB = 1 << 20
 # what memory holds a few chunks of per thread (a piece is written as it arrives).
 CHUNK = 16 * MiB
 MAX_CHUNKS = 10_000
-# Pieces one request asks for at most (512 MiB at the default): past that, a longer
-# request saves no round trip worth having.
-MAX_RUN = 32
+# Bytes one request asks for at most (or one piece, when pieces are larger): past that a
+# longer request saves no round trip worth having, and shorter runs let the streams share
+# an object of tens of gigabytes evenly to its end.
+RUN_BYTES = 512 * MiB
 # Ranged requests in flight at once in this process, however many objects are fetched at
 # once (each fetch runs its own threads): eight fill a far link, and more only share it.
 RANGES_IN_FLIGHT = 8
@@ -55,13 +56,14 @@ def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
 
 
 def runs(todo: list[tuple[int, int, int]], streams: int,
-         longest: int = MAX_RUN) -> list[list[tuple[int, int, int]]]:
+         longest: int = RUN_BYTES) -> list[list[tuple[int, int, int]]]:
     """The pieces ``todo`` (in order) grouped into runs that one request each fetches:
     pieces that follow one another, about ``streams`` runs of equal length where there
-    are enough pieces, none longer than ``longest`` pieces."""
+    are enough pieces, none of more than ``longest`` bytes but for a run of one piece."""
     if not todo:
         return []
-    length = max(1, min(longest, -(-len(todo) // max(1, streams))))
+    most = max(1, longest // max(1, todo[0][2]))  # pieces, all of one size but the last
+    length = max(1, min(most, -(-len(todo) // max(1, streams))))
     out: list[list[tuple[int, int, int]]] = []
     for piece in todo:
         last = out[-1] if out else None
