@@ -6,12 +6,15 @@ One GET per object is one connection's speed and, cut off, starts again from byt
 object is cut into *pieces* of :data:`CHUNK` bytes; the partial file ``<id>.partial`` is
 written in place as bytes arrive, and ``<id>.ranges`` lists the pieces written (a line
 each, appended once all of a piece's bytes are in the file), so a re-run fetches only the
-others, and a piece cut off half-way again. A request asks for a *run* of pieces that lie
-one after the other, about one run per stream in flight: each request costs a round trip
-before its first byte (and, on some storages, a read of the whole object), so a gigabyte
-is fetched in eight requests, not sixty-four, while an interruption still loses at most
-the pieces being written. Nothing under ``objects/`` is ever partial or unhashed: the
-caller moves the file into the store only after :func:`fetch_ranged` returned.
+others, and a piece cut off half-way again; its first line names the size of the pieces,
+and a list of pieces of another size (the threshold changed since) is thrown away. A
+request asks for a *run* of pieces that lie one after the other, about two runs per
+stream in flight: each request costs a round trip before its first byte (and, on some
+storages, a read of the whole object), so a gigabyte is fetched in sixteen requests, not
+sixty-four, while an interruption still loses at most the pieces being written, and a
+slow connection's share is taken up by the others as they finish theirs. Nothing under
+``objects/`` is ever partial or unhashed: the caller moves the file into the store only
+after :func:`fetch_ranged` returned.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,10 +39,16 @@ MAX_CHUNKS = 10_000
 # longer request saves no round trip worth having, and shorter runs let the streams share
 # an object of tens of gigabytes evenly to its end.
 RUN_BYTES = 512 * MiB
+# Runs per stream: one would have the slowest connection set the end.
+RUNS_PER_STREAM = 2
 # Ranged requests in flight at once in this process, however many objects are fetched at
 # once (each fetch runs its own threads): eight fill a far link, and more only share it.
 RANGES_IN_FLIGHT = 8
 _in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
+
+
+class _Stopped(Exception):
+    """A run stopped because another failed."""
 
 
 class WritesRanges(Protocol):
@@ -47,10 +56,15 @@ class WritesRanges(Protocol):
                     fd: int, written: Callable[[int], None] | None = None) -> None: ...
 
 
+def piece_bytes(size: int, chunk: int = CHUNK) -> int:
+    """The bytes of each piece (but the last) of an object of ``size`` bytes: ``chunk``,
+    more when there would be over MAX_CHUNKS."""
+    return max(chunk, -(-size // MAX_CHUNKS), 1)
+
+
 def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
-    """(index, offset, length) of the pieces of an object of ``size`` bytes: ``chunk``
-    bytes each, more when there would be over MAX_CHUNKS."""
-    step = max(chunk, -(-size // MAX_CHUNKS), 1)
+    """(index, offset, length) of the pieces of an object of ``size`` bytes."""
+    step = piece_bytes(size, chunk)
     return [(n, offset, min(step, size - offset))
             for n, offset in enumerate(range(0, size, step))]
 
@@ -58,12 +72,13 @@ def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
 def runs(todo: list[tuple[int, int, int]], streams: int,
          longest: int = RUN_BYTES) -> list[list[tuple[int, int, int]]]:
     """The pieces ``todo`` (in order) grouped into runs that one request each fetches:
-    pieces that follow one another, about ``streams`` runs of equal length where there
-    are enough pieces, none of more than ``longest`` bytes but for a run of one piece."""
+    pieces that follow one another, about RUNS_PER_STREAM runs of equal length for each
+    of ``streams`` where there are enough pieces, none of more than ``longest`` bytes
+    but for a run of one piece."""
     if not todo:
         return []
     most = max(1, longest // max(1, todo[0][2]))  # pieces, all of one size but the last
-    length = max(1, min(most, -(-len(todo) // max(1, streams))))
+    length = max(1, min(most, -(-len(todo) // max(1, streams * RUNS_PER_STREAM))))
     out: list[list[tuple[int, int, int]]] = []
     for piece in todo:
         last = out[-1] if out else None
@@ -83,15 +98,20 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
     requests at a time, going on from the pieces a killed run wrote (``notice`` is told
     so; ``on_bytes`` gets their length, then that of each chunk written); return the
     file once its bytes hash to ``oid``. Raises :class:`CorruptObject` (and removes the
-    partial file) when they do not, and the transport's errors (keeping what was fetched).
+    partial file) when they do not, and the first of the transport's errors, once the
+    runs under way stopped at their next chunk (keeping the pieces written; runs not begun
+    are not asked for).
     """
     partial = Path(folder) / f"{oid}.partial"
     ranges = Path(folder) / f"{oid}.ranges"
+    header = f"pieces {piece_bytes(size, chunk)}"
     done: set[int] = set()
-    if partial.exists() and ranges.exists():
-        done = {int(line) for line in ranges.read_text().split() if line.isdigit()}
-    else:
-        ranges.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        lines = ranges.read_text().splitlines()
+        if partial.exists() and lines[:1] == [header]:
+            done = {int(line) for line in lines[1:] if line.isdigit()}
+    if not done:
+        ranges.write_text(f"{header}\n")
     plan = chunks(size, chunk)
     have = sum(length for n, _, length in plan if n in done)
     if have and notice is not None:
@@ -101,6 +121,7 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
         on_bytes(have)
     fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
     lock = threading.Lock()
+    failed = threading.Event()  # a run failed: the others stop at their next chunk
     try:
         if os.fstat(fd).st_size != size:
             os.ftruncate(fd, size)
@@ -114,6 +135,8 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
 
             def written(count: int) -> None:
                 nonlocal piece, got
+                if failed.is_set():
+                    raise _Stopped()
                 got += count
                 while piece is not None and piece[1] + piece[2] - start <= got:
                     with lock, open(ranges, "a") as f:
@@ -124,12 +147,24 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
 
             with _in_flight:
                 transport.write_range(action, oid, start, length, fd, written)
+            # Answered whole: any piece a transport did not tell of is in the file too.
+            if piece is not None:
+                written(length - got)
 
         todo = runs([c for c in plan if c[0] not in done], parallelism)
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
-                for _ in pool.map(fetch, todo):
-                    pass
+                fetches = [pool.submit(fetch, run) for run in todo]
+                try:
+                    for fetched in as_completed(fetches):
+                        fetched.result()
+                except BaseException:
+                    # The error is the command's: runs not begun are dropped, and those
+                    # under way stop, keeping the pieces they wrote for the next run.
+                    failed.set()
+                    for waiting in fetches:
+                        waiting.cancel()
+                    raise
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ama.plumbing.ranged import chunks, runs
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ama.plumbing.durable import write_at
+from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.ranged import chunks, fetch_ranged, runs
 
 
 def _firsts(groups: list[list[tuple[int, int, int]]]) -> list[list[int]]:
@@ -14,16 +24,16 @@ def test_pieces_cut_an_object_and_grow_past_the_most_pieces() -> None:
     assert len(chunks(10_001 * 16, 16)) <= 10_000
 
 
-def test_a_whole_object_is_one_run_per_stream() -> None:
+def test_a_whole_object_is_two_runs_per_stream() -> None:
     plan = chunks(64 * 16, 16)
     groups = runs(plan, 8)
-    assert _firsts(groups) == [list(range(n, n + 8)) for n in range(0, 64, 8)]
+    assert _firsts(groups) == [list(range(n, n + 4)) for n in range(0, 64, 4)]
 
 
 def test_runs_never_span_a_gap_nor_pass_the_longest() -> None:
     # After an interruption: pieces 3-5 and 8 are written already.
     plan = [p for p in chunks(12 * 16, 16) if p[0] not in {3, 4, 5, 8}]
-    assert _firsts(runs(plan, 2)) == [[0, 1, 2], [6, 7], [9, 10, 11]]
+    assert _firsts(runs(plan, 2)) == [[0, 1], [2], [6, 7], [9, 10], [11]]
     assert _firsts(runs(chunks(10 * 16, 16), 1, longest=4 * 16)) == [
         [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     # Pieces larger than the longest run (an object of terabytes): a run each.
@@ -39,3 +49,107 @@ def test_an_object_of_tens_of_gigabytes_is_asked_for_in_runs_of_512_mib() -> Non
 def test_fewer_pieces_than_streams_are_a_run_each() -> None:
     assert _firsts(runs(chunks(3 * 16, 16), 8)) == [[0], [1], [2]]
     assert runs([], 8) == []
+
+
+class _Served:
+    """A transport that answers ranges of ``data`` in chunks of ``step`` bytes (across
+    the pieces' boundaries), broken off once ``cut`` bytes were written in all; it notes
+    the ranges asked for. ``tells``: whether it tells of the chunks it wrote."""
+
+    def __init__(self, data: bytes, step: int, cut: int | None = None,
+                 tells: bool = True) -> None:
+        self.data, self.step, self.cut, self.tells = data, step, cut, tells
+        self.sent = 0
+        self.asked: list[tuple[int, int]] = []
+
+    def _chunks(self, start: int, length: int) -> Any:
+        for at in range(start, start + length, self.step):
+            piece = self.data[at:min(at + self.step, start + length)]
+            if self.cut is not None and self.sent + len(piece) > self.cut:
+                raise ConnectionResetError("cut off")
+            self.sent += len(piece)
+            yield piece
+
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int, written: Callable[[int], None] | None = None) -> None:
+        self.asked.append((start, length))
+        write_at(fd, self._chunks(start, length), start, written if self.tells else None)
+
+
+def _listed(folder: Path, oid: str) -> set[int]:
+    return {int(n) for n in (folder / f"{oid}.ranges").read_text().splitlines()[1:]}
+
+
+def test_only_pieces_whose_bytes_are_all_written_are_listed_and_fetched_no_more(
+        tmp_path: Path) -> None:
+    # 10 pieces of 1,000 bytes, sent in chunks of 333 across their boundaries, one stream
+    # (two runs of five); cut off after 2,500 bytes: pieces 0 and 1 are written.
+    data = os.urandom(10_000)
+    oid = hash_bytes(data)
+    cut = _Served(data, 333, cut=2_500)
+    with pytest.raises(ConnectionResetError):
+        fetch_ranged(cut, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000)
+    assert _listed(tmp_path, oid) == {0, 1}
+    partial = (tmp_path / f"{oid}.partial").read_bytes()
+    assert partial[:2_000] == data[:2_000]
+    heard: list[str] = []
+    again = _Served(data, 333)
+    done = fetch_ranged(again, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000,
+                        notice=heard.append)
+    assert done.read_bytes() == data
+    assert again.asked == [(2_000, 4_000), (6_000, 4_000)]
+    assert heard and "resuming" in heard[0]
+    assert not (tmp_path / f"{oid}.ranges").exists()
+
+
+def test_a_list_of_pieces_of_another_size_is_thrown_away(tmp_path: Path) -> None:
+    # Cut off with pieces of 1,000 bytes, then run again with pieces of 3,000 (the
+    # threshold changed): the list names other bytes, so all is fetched again.
+    data = os.urandom(10_000)
+    oid = hash_bytes(data)
+    with pytest.raises(ConnectionResetError):
+        fetch_ranged(_Served(data, 333, cut=4_500), {}, oid, len(data), tmp_path,
+                     parallelism=1, chunk=1_000)
+    assert _listed(tmp_path, oid) == {0, 1, 2, 3}
+    again = _Served(data, 333)
+    assert fetch_ranged(again, {}, oid, len(data), tmp_path, parallelism=1,
+                        chunk=3_000).read_bytes() == data
+    assert sum(length for _, length in again.asked) == len(data)
+
+
+def test_a_run_answered_whole_is_listed_though_its_transport_tells_of_no_chunk(
+        tmp_path: Path) -> None:
+    # A transport that does not tell of its chunks: each run it answers whole is listed
+    # once it returned, so a cut-off later run still leaves the first one's pieces.
+    data = os.urandom(10_000)
+    oid = hash_bytes(data)
+    with pytest.raises(ConnectionResetError):
+        fetch_ranged(_Served(data, 333, cut=7_000, tells=False), {}, oid, len(data),
+                     tmp_path, parallelism=1, chunk=1_000)
+    assert _listed(tmp_path, oid) == {0, 1, 2, 3, 4}
+
+
+class _FailsFirst(_Served):
+    """Its run from byte 0 breaks off after a chunk; the others go a chunk per 50 ms."""
+
+    def _chunks(self, start: int, length: int) -> Any:
+        for n, piece in enumerate(super()._chunks(start, length)):
+            if start == 0 and n == 1:
+                raise ConnectionResetError("cut off")
+            if start:
+                time.sleep(0.05)
+            yield piece
+
+
+def test_a_run_that_fails_stops_the_others_and_drops_those_not_begun(tmp_path: Path) -> None:
+    # 8 pieces of 1,000 bytes, two streams: four runs of two pieces. The first run breaks
+    # off; the second, under way, stops at its next chunk, and the last two are dropped
+    # (one may have begun, and stops as well).
+    data = os.urandom(8_000)
+    oid = hash_bytes(data)
+    served = _FailsFirst(data, 333)
+    with pytest.raises(ConnectionResetError):
+        fetch_ranged(served, {}, oid, len(data), tmp_path, parallelism=2, chunk=1_000)
+    assert served.sent < 2_000
+    assert _listed(tmp_path, oid) == set()
+    assert len(served.asked) <= 3
