@@ -8,11 +8,13 @@ written in place as bytes arrive, and ``<id>.ranges`` lists the pieces written (
 each, appended once all of a piece's bytes are in the file), so a re-run fetches only the
 others, and a piece cut off half-way again; its first line names the size of the pieces,
 and a list of pieces of another size (the threshold changed since) is thrown away. A
-request asks for a *run* of pieces that lie one after the other, about two runs per
+request asks for a *run* of pieces that lie one after the other, about one run per
 stream in flight: each request costs a round trip before its first byte (and, on some
-storages, a read of the whole object), so a gigabyte is fetched in sixteen requests, not
-sixty-four, while an interruption still loses at most the pieces being written, and a
-slow connection's share is taken up by the others as they finish theirs. Nothing under
+storages, a read of the whole object), so a gigabyte is fetched in about eight requests,
+not sixty-four, while an interruption still loses at most the pieces being written. A
+stream that finished its run takes over the second half of the pieces left to the run
+with most left (whose request then stops where the taken pieces begin), so a slow
+connection does not set the end. Nothing under
 ``objects/`` is ever partial or unhashed: the caller moves the file into the store only
 after :func:`fetch_ranged` returned.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -39,8 +42,6 @@ MAX_CHUNKS = 10_000
 # longer request saves no round trip worth having, and shorter runs let the streams share
 # an object of tens of gigabytes evenly to its end.
 RUN_BYTES = 512 * MiB
-# Runs per stream: one would have the slowest connection set the end.
-RUNS_PER_STREAM = 2
 # Ranged requests in flight at once in this process, however many objects are fetched at
 # once (each fetch runs its own threads): eight fill a far link, and more only share it.
 RANGES_IN_FLIGHT = 8
@@ -49,6 +50,61 @@ _in_flight = threading.BoundedSemaphore(RANGES_IN_FLIGHT)
 
 class _Stopped(Exception):
     """A run stopped because another failed."""
+
+
+class _Enough(Exception):
+    """A run stopped where the pieces another stream took over from it begin."""
+
+
+class _Run:
+    """Pieces one request fetches: ``next`` is the first not written yet, and the request
+    stops before piece ``end`` (lowered when another stream takes the rest over)."""
+
+    def __init__(self, pieces: list[tuple[int, int, int]]) -> None:
+        self.pieces = pieces
+        self.start = pieces[0][1]
+        self.length = pieces[-1][1] + pieces[-1][2] - self.start
+        self.next = 0
+        self.end = len(pieces)
+        self.got = 0  # bytes of the request in the file
+
+    def left(self) -> int:
+        """Pieces after the one being written."""
+        return self.end - self.next - 1
+
+    def limit(self) -> int:
+        """Bytes of the request up to ``end``."""
+        last = self.pieces[self.end - 1]
+        return last[1] + last[2] - self.start
+
+
+class _Plan:
+    """The runs of a fetch, handed to its streams: the runs not begun in order, then, once
+    none is left, the back half of the pieces left to the run under way with most left
+    (at least two), so that the streams end together however their speeds differ."""
+
+    def __init__(self, todo: list[list[tuple[int, int, int]]], lock: threading.Lock) -> None:
+        self.lock = lock
+        self._waiting = deque(todo)
+        self._going: list[_Run] = []
+
+    def take(self) -> _Run | None:
+        with self.lock:
+            if self._waiting:
+                run = _Run(self._waiting.popleft())
+            else:
+                busiest = max(self._going, key=_Run.left, default=None)
+                if busiest is None or busiest.left() < 2:
+                    return None
+                cut = busiest.end - (busiest.left() + 1) // 2
+                run = _Run(busiest.pieces[cut:busiest.end])
+                busiest.end = cut
+            self._going.append(run)
+            return run
+
+    def finish(self, run: _Run) -> None:
+        with self.lock:
+            self._going.remove(run)
 
 
 class WritesRanges(Protocol):
@@ -72,13 +128,12 @@ def chunks(size: int, chunk: int = CHUNK) -> list[tuple[int, int, int]]:
 def runs(todo: list[tuple[int, int, int]], streams: int,
          longest: int = RUN_BYTES) -> list[list[tuple[int, int, int]]]:
     """The pieces ``todo`` (in order) grouped into runs that one request each fetches:
-    pieces that follow one another, about RUNS_PER_STREAM runs of equal length for each
-    of ``streams`` where there are enough pieces, none of more than ``longest`` bytes
-    but for a run of one piece."""
+    pieces that follow one another, about ``streams`` runs of equal length where there
+    are enough pieces, none of more than ``longest`` bytes but for a run of one piece."""
     if not todo:
         return []
     most = max(1, longest // max(1, todo[0][2]))  # pieces, all of one size but the last
-    length = max(1, min(most, -(-len(todo) // max(1, streams * RUNS_PER_STREAM))))
+    length = max(1, min(most, -(-len(todo) // max(1, streams))))
     out: list[list[tuple[int, int, int]]] = []
     for piece in todo:
         last = out[-1] if out else None
@@ -112,8 +167,8 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
             done = {int(line) for line in lines[1:] if line.isdigit()}
     if not done:
         ranges.write_text(f"{header}\n")
-    plan = chunks(size, chunk)
-    have = sum(length for n, _, length in plan if n in done)
+    plan_of_pieces = chunks(size, chunk)
+    have = sum(length for n, _, length in plan_of_pieces if n in done)
     if have and notice is not None:
         notice(f"resuming: {have / MiB:.0f} of {size / MiB:.0f} MiB of object {oid[:12]} "
                "already fetched")
@@ -126,44 +181,53 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
         if os.fstat(fd).st_size != size:
             os.ftruncate(fd, size)
 
-        def fetch(run: list[tuple[int, int, int]]) -> None:
-            start = run[0][1]
-            length = run[-1][1] + run[-1][2] - start
-            pending = iter(run)
-            piece = next(pending, None)
-            got = 0  # bytes of the run in the file
-
+        def fetch(run: _Run) -> None:
             def written(count: int) -> None:
-                nonlocal piece, got
                 if failed.is_set():
                     raise _Stopped()
-                got += count
-                while piece is not None and piece[1] + piece[2] - start <= got:
-                    with lock, open(ranges, "a") as f:
-                        f.write(f"{piece[0]}\n")
-                    piece = next(pending, None)
-                if on_bytes is not None:
-                    on_bytes(count)
+                before, run.got = run.got, run.got + count
+                with lock:
+                    limit = run.limit()
+                    while run.next < run.end and (
+                            run.pieces[run.next][1] + run.pieces[run.next][2] - run.start
+                            <= run.got):
+                        with open(ranges, "a") as f:
+                            f.write(f"{run.pieces[run.next][0]}\n")
+                        run.next += 1
+                    cut_short = run.end < len(run.pieces) and run.next >= run.end
+                if on_bytes is not None:  # not the bytes past a limit: others fetch them
+                    on_bytes(min(run.got, limit) - min(before, limit))
+                if cut_short:
+                    raise _Enough()
 
-            with _in_flight:
-                transport.write_range(action, oid, start, length, fd, written)
-            # Answered whole: any piece a transport did not tell of is in the file too.
-            if piece is not None:
-                written(length - got)
+            try:
+                with _in_flight:
+                    transport.write_range(action, oid, run.start, run.length, fd, written)
+                # Answered whole: any piece a transport did not tell of is in the file too.
+                if run.next < run.end:
+                    written(run.length - run.got)
+            except _Enough:
+                pass
 
-        todo = runs([c for c in plan if c[0] not in done], parallelism)
+        def stream() -> None:
+            while not failed.is_set() and (run := plan.take()) is not None:
+                try:
+                    fetch(run)
+                finally:
+                    plan.finish(run)
+
+        todo = runs([c for c in plan_of_pieces if c[0] not in done], parallelism)
+        plan = _Plan(todo, lock)
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
-                fetches = [pool.submit(fetch, run) for run in todo]
+                streams = [pool.submit(stream) for _ in range(min(parallelism, len(todo)))]
                 try:
-                    for fetched in as_completed(fetches):
-                        fetched.result()
+                    for finished in as_completed(streams):
+                        finished.result()
                 except BaseException:
-                    # The error is the command's: runs not begun are dropped, and those
-                    # under way stop, keeping the pieces they wrote for the next run.
+                    # The error is the command's: the streams stop at their next chunk,
+                    # keeping the pieces they wrote for the next run, and take no more.
                     failed.set()
-                    for waiting in fetches:
-                        waiting.cancel()
                     raise
         os.fsync(fd)
     finally:

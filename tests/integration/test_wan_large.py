@@ -471,15 +471,16 @@ def test_a_large_download_killed_half_way_goes_on_from_the_ranges_fetched(
     # Only the ranges not in the partial file were fetched again. Compared by the ranges
     # asked for, not by requests: a request retried after a reset asks for a range twice.
     # The pieces not written are asked for in runs of pieces one after the other, a
-    # request each: about two runs for each of the two streams, and one more for each
-    # gap the killed runs left (at most four), where a request a piece made over eight.
+    # request each: a run for each of the two streams and each gap the killed runs left,
+    # and a few more where a stream done takes over from the other, where a request a
+    # piece made one for each.
     asked = {r.range for r in s3.requests
              if r.method == "GET" and SIGNED in r.target and r.connection > since
              and f"{oid[:2]}/{oid[2:]}" in r.target and r.range is not None}
     again = set().union(*(_pieces(header, THRESHOLD // 4) for header in asked))
     assert again == set(range(27)) - done
     gaps = sum(1 for n in again if n - 1 not in again)
-    assert 1 <= len(asked) <= 2 * 2 + gaps, (asked, sorted(again))
+    assert 1 <= len(asked) <= max(1, len(again) // 2) + gaps, (asked, sorted(again))
     assert list((home / "incoming").glob(f"{oid}.*")) == []
 
 
@@ -915,10 +916,10 @@ def test_large_downloads_at_once_hold_a_bounded_number_of_ranges(
 def test_a_piece_cut_off_half_way_is_fetched_again_whole_by_the_next_run(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
-    # An object of 8 pieces of 1 MiB, one stream: two runs of four pieces, a request each.
-    # The first answer is reset after two pieces and 300,000 bytes of the third passed
-    # (the second run is then not asked for). At 20 MiB/s, so that the client has read
-    # what passed when the reset comes (a reset drops what it has not read).
+    # An object of 8 pieces of 1 MiB, one stream: one run, one request. Its answer is
+    # reset after two pieces and 300,000 bytes of the third passed. At 20 MiB/s, so that
+    # the client has read what passed when the reset comes (a reset drops what it has not
+    # read).
     monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(4 << 20))
     server = start_ama_server()  # file:// storage: the server answers the ranges itself
     odb = FileObjectDatabase(tmp_path / "objects")
@@ -944,8 +945,7 @@ def test_a_piece_cut_off_half_way_is_fetched_again_whole_by_the_next_run(
     assert receive(client, server.project, other, [(oid, len(data))], parallelism=1) == 1
     assert Path(other.path(oid)).read_bytes() == data
     asked = [r.range for r in remote.requests if r.method == "GET" and r.range]
-    # The six pieces left, in two runs of three.
-    assert asked == [f"bytes={2 << 20}-{(5 << 20) - 1}", f"bytes={5 << 20}-{(8 << 20) - 1}"]
+    assert asked == [f"bytes={2 << 20}-{(8 << 20) - 1}"]
 
 
 def test_a_range_answered_short_is_refused_never_written_as_whole(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,16 +25,16 @@ def test_pieces_cut_an_object_and_grow_past_the_most_pieces() -> None:
     assert len(chunks(10_001 * 16, 16)) <= 10_000
 
 
-def test_a_whole_object_is_two_runs_per_stream() -> None:
+def test_a_whole_object_is_one_run_per_stream() -> None:
     plan = chunks(64 * 16, 16)
     groups = runs(plan, 8)
-    assert _firsts(groups) == [list(range(n, n + 4)) for n in range(0, 64, 4)]
+    assert _firsts(groups) == [list(range(n, n + 8)) for n in range(0, 64, 8)]
 
 
 def test_runs_never_span_a_gap_nor_pass_the_longest() -> None:
     # After an interruption: pieces 3-5 and 8 are written already.
     plan = [p for p in chunks(12 * 16, 16) if p[0] not in {3, 4, 5, 8}]
-    assert _firsts(runs(plan, 2)) == [[0, 1], [2], [6, 7], [9, 10], [11]]
+    assert _firsts(runs(plan, 2)) == [[0, 1, 2], [6, 7], [9, 10, 11]]
     assert _firsts(runs(chunks(10 * 16, 16), 1, longest=4 * 16)) == [
         [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     # Pieces larger than the longest run (an object of terabytes): a run each.
@@ -83,7 +84,7 @@ def _listed(folder: Path, oid: str) -> set[int]:
 def test_only_pieces_whose_bytes_are_all_written_are_listed_and_fetched_no_more(
         tmp_path: Path) -> None:
     # 10 pieces of 1,000 bytes, sent in chunks of 333 across their boundaries, one stream
-    # (two runs of five); cut off after 2,500 bytes: pieces 0 and 1 are written.
+    # (one run); cut off after 2,500 bytes: pieces 0 and 1 are written.
     data = os.urandom(10_000)
     oid = hash_bytes(data)
     cut = _Served(data, 333, cut=2_500)
@@ -97,7 +98,7 @@ def test_only_pieces_whose_bytes_are_all_written_are_listed_and_fetched_no_more(
     done = fetch_ranged(again, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000,
                         notice=heard.append)
     assert done.read_bytes() == data
-    assert again.asked == [(2_000, 4_000), (6_000, 4_000)]
+    assert again.asked == [(2_000, 8_000)]
     assert heard and "resuming" in heard[0]
     assert not (tmp_path / f"{oid}.ranges").exists()
 
@@ -117,15 +118,33 @@ def test_a_list_of_pieces_of_another_size_is_thrown_away(tmp_path: Path) -> None
     assert sum(length for _, length in again.asked) == len(data)
 
 
+class _SecondBreaks(_Served):
+    """Tells of no chunk; its run from byte 0 is answered whole, and the other breaks off
+    once that one returned."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data, 333, tells=False)
+        self.first = threading.Event()
+
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int, written: Callable[[int], None] | None = None) -> None:
+        if start:
+            self.first.wait(5)
+            time.sleep(0.2)  # the first stream lists its run meanwhile
+            raise ConnectionResetError("cut off")
+        super().write_range(action, oid, start, length, fd, written)
+        self.first.set()
+
+
 def test_a_run_answered_whole_is_listed_though_its_transport_tells_of_no_chunk(
         tmp_path: Path) -> None:
-    # A transport that does not tell of its chunks: each run it answers whole is listed
-    # once it returned, so a cut-off later run still leaves the first one's pieces.
+    # Two runs of five pieces on two streams: the first answered whole by a transport that
+    # tells of no chunk is listed once it returned; the second breaks off.
     data = os.urandom(10_000)
     oid = hash_bytes(data)
     with pytest.raises(ConnectionResetError):
-        fetch_ranged(_Served(data, 333, cut=7_000, tells=False), {}, oid, len(data),
-                     tmp_path, parallelism=1, chunk=1_000)
+        fetch_ranged(_SecondBreaks(data), {}, oid, len(data), tmp_path, parallelism=2,
+                     chunk=1_000)
     assert _listed(tmp_path, oid) == {0, 1, 2, 3, 4}
 
 
@@ -153,3 +172,32 @@ def test_a_run_that_fails_stops_the_others_and_drops_those_not_begun(tmp_path: P
     assert served.sent < 2_000
     assert _listed(tmp_path, oid) == set()
     assert len(served.asked) <= 3
+
+
+class _OneSlow(_Served):
+    """Its run from byte 0 goes a chunk per 20 ms; the others at once."""
+
+    def _chunks(self, start: int, length: int) -> Any:
+        for piece in super()._chunks(start, length):
+            if start == 0:
+                time.sleep(0.02)
+            yield piece
+
+
+def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Path) -> None:
+    # 16 pieces of 1,000 bytes, two streams: two runs of eight. The first stream is slow;
+    # the second, done at once, takes over the back half of the first's pieces left, and
+    # again, while the first stops where the taken pieces begin.
+    data = os.urandom(16_000)
+    oid = hash_bytes(data)
+    served = _OneSlow(data, 250)
+    heard: list[int] = []
+    done = fetch_ranged(served, {}, oid, len(data), tmp_path, parallelism=2, chunk=1_000,
+                        on_bytes=heard.append)
+    assert done.read_bytes() == data
+    assert served.asked[:2] in ([(0, 8_000), (8_000, 8_000)], [(8_000, 8_000), (0, 8_000)])
+    taken = served.asked[2:]
+    assert taken and all(start % 1_000 == 0 and 0 < start < 8_000 for start, _ in taken)
+    # The slow stream sent far less than its eight pieces; progress counts each byte once.
+    assert served.sent < 16_000 + 8_000 // 2
+    assert sum(heard) == len(data)
