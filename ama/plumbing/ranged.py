@@ -42,6 +42,10 @@ MAX_CHUNKS = 10_000
 # longer request saves no round trip worth having, and shorter runs let the streams share
 # an object of tens of gigabytes evenly to its end.
 RUN_BYTES = 512 * MiB
+# A stream done takes over from a run with at least this many pieces left after the one
+# being written: fewer are a tail about as short as the new request's round trip (and,
+# on some storages, its read of the whole object) is long.
+TAKE_OVER = 4
 # Ranged requests in flight at once in this process, however many objects are fetched at
 # once (each fetch runs its own threads): eight fill a far link, and more only share it.
 RANGES_IN_FLIGHT = 8
@@ -67,6 +71,7 @@ class _Run:
         self.next = 0
         self.end = len(pieces)
         self.got = 0  # bytes of the request in the file
+        self.begun = False  # its request sent (not waiting for a place in flight)
 
     def left(self) -> int:
         """Pieces after the one being written."""
@@ -81,7 +86,8 @@ class _Run:
 class _Plan:
     """The runs of a fetch, handed to its streams: the runs not begun in order, then, once
     none is left, the back half of the pieces left to the run under way with most left
-    (at least two), so that the streams end together however their speeds differ."""
+    (at least :data:`TAKE_OVER`), so that the streams end together however their speeds
+    differ."""
 
     def __init__(self, todo: list[list[tuple[int, int, int]]], lock: threading.Lock) -> None:
         self.lock = lock
@@ -93,8 +99,9 @@ class _Plan:
             if self._waiting:
                 run = _Run(self._waiting.popleft())
             else:
-                busiest = max(self._going, key=_Run.left, default=None)
-                if busiest is None or busiest.left() < 2:
+                busiest = max((r for r in self._going if r.begun), key=_Run.left,
+                              default=None)
+                if busiest is None or busiest.left() < TAKE_OVER:
                     return None
                 cut = busiest.end - (busiest.left() + 1) // 2
                 run = _Run(busiest.pieces[cut:busiest.end])
@@ -202,6 +209,7 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
 
             try:
                 with _in_flight:
+                    run.begun = True
                     transport.write_range(action, oid, run.start, run.length, fd, written)
                 # Answered whole: any piece a transport did not tell of is in the file too.
                 if run.next < run.end:

@@ -186,8 +186,8 @@ class _OneSlow(_Served):
 
 def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Path) -> None:
     # 16 pieces of 1,000 bytes, two streams: two runs of eight. The first stream is slow;
-    # the second, done at once, takes over the back half of the first's pieces left, and
-    # again, while the first stops where the taken pieces begin.
+    # the second, done at once, takes over the back half of the first's pieces left
+    # (while at least four are left), and the first stops where the taken pieces begin.
     data = os.urandom(16_000)
     oid = hash_bytes(data)
     served = _OneSlow(data, 250)
