@@ -148,40 +148,34 @@ def test_a_run_answered_whole_is_listed_though_its_transport_tells_of_no_chunk(
     assert _listed(tmp_path, oid) == {0, 1, 2, 3, 4}
 
 
-class _FailsFirst(_Served):
-    """Its run from byte 0 breaks off after a chunk; the others go a chunk per 50 ms."""
+class _Paced(_Served):
+    """Its run from byte 0 goes a chunk per ``first`` seconds, or breaks off after its
+    first chunk (``breaks``); the others go a chunk per ``others`` seconds."""
+
+    def __init__(self, data: bytes, step: int, first: float = 0.0, others: float = 0.0,
+                 breaks: bool = False) -> None:
+        super().__init__(data, step)
+        self.first, self.others, self.breaks = first, others, breaks
 
     def _chunks(self, start: int, length: int) -> Any:
         for n, piece in enumerate(super()._chunks(start, length)):
-            if start == 0 and n == 1:
+            if start == 0 and self.breaks and n == 1:
                 raise ConnectionResetError("cut off")
-            if start:
-                time.sleep(0.05)
+            time.sleep(self.others if start else self.first)
             yield piece
 
 
-def test_a_run_that_fails_stops_the_others_and_drops_those_not_begun(tmp_path: Path) -> None:
-    # 8 pieces of 1,000 bytes, two streams: four runs of two pieces. The first run breaks
-    # off; the second, under way, stops at its next chunk, and the last two are dropped
-    # (one may have begun, and stops as well).
+def test_a_run_that_fails_stops_the_others(tmp_path: Path) -> None:
+    # 8 pieces of 1,000 bytes, two streams: two runs of four. The first breaks off; the
+    # second, under way, stops at its next chunk, and neither stream takes on more.
     data = os.urandom(8_000)
     oid = hash_bytes(data)
-    served = _FailsFirst(data, 333)
+    served = _Paced(data, 333, others=0.05, breaks=True)
     with pytest.raises(ConnectionResetError):
         fetch_ranged(served, {}, oid, len(data), tmp_path, parallelism=2, chunk=1_000)
     assert served.sent < 2_000
     assert _listed(tmp_path, oid) == set()
-    assert len(served.asked) <= 3
-
-
-class _OneSlow(_Served):
-    """Its run from byte 0 goes a chunk per 20 ms; the others at once."""
-
-    def _chunks(self, start: int, length: int) -> Any:
-        for piece in super()._chunks(start, length):
-            if start == 0:
-                time.sleep(0.02)
-            yield piece
+    assert len(served.asked) == 2
 
 
 def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Path) -> None:
@@ -190,7 +184,7 @@ def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Pat
     # (while at least four are left), and the first stops where the taken pieces begin.
     data = os.urandom(16_000)
     oid = hash_bytes(data)
-    served = _OneSlow(data, 250)
+    served = _Paced(data, 250, first=0.02)
     heard: list[int] = []
     done = fetch_ranged(served, {}, oid, len(data), tmp_path, parallelism=2, chunk=1_000,
                         on_bytes=heard.append)
