@@ -277,11 +277,15 @@ def uploads_left(parts: Iterator[tuple[str, int, datetime]]) -> Iterator[Leftove
 
 def newest_upload(dated_parts: Iterator[tuple[str, datetime]]) -> str | None:
     """Of parts ``(name below uploads/<key>/, last write)``, the upload id whose newest part
-    is the newest: an upload cut off keeps its parts, and the next one goes on from them."""
-    newest: dict[str, datetime] = {}
+    is the newest: an upload cut off keeps its parts, and the next one goes on from them.
+    Of uploads whose newest parts are of the same second (listings date to the second),
+    the one with most parts: a part of a killed client's upload that landed late ties
+    with those of the upload its next run sends, which is the one to go on with."""
+    newest: dict[str, tuple[datetime, int]] = {}
     for name, modified in dated_parts:
         upload_id = name.partition("/")[0]
-        newest[upload_id] = max(newest.get(upload_id, modified), modified)
+        seen, parts = newest.get(upload_id, (modified, 0))
+        newest[upload_id] = (max(seen, modified), parts + 1)
     return max(newest, key=lambda u: newest[u]) if newest else None
 
 
