@@ -130,7 +130,7 @@ class _SecondBreaks(_Served):
                     fd: int, written: Callable[[int], None] | None = None) -> None:
         if start:
             self.first.wait(5)
-            time.sleep(0.2)  # the first stream lists its run meanwhile
+            time.sleep(0.5)  # the first stream lists its run meanwhile
             raise ConnectionResetError("cut off")
         super().write_range(action, oid, start, length, fd, written)
         self.first.set()
@@ -150,24 +150,31 @@ def test_a_run_answered_whole_is_listed_though_its_transport_tells_of_no_chunk(
 
 class _Paced(_Served):
     """Its run from byte 0 goes a chunk per ``first`` seconds, or breaks off after its
-    first chunk (``breaks``); the others go a chunk per ``others`` seconds."""
+    first chunk (``breaks``); the others go a chunk per ``others`` seconds, each once that
+    run sent its first chunk (so that it is under way, whatever the machine's load)."""
 
     def __init__(self, data: bytes, step: int, first: float = 0.0, others: float = 0.0,
                  breaks: bool = False) -> None:
         super().__init__(data, step)
         self.first, self.others, self.breaks = first, others, breaks
+        self.under_way = threading.Event()
 
     def _chunks(self, start: int, length: int) -> Any:
+        if start:
+            self.under_way.wait(5)
         for n, piece in enumerate(super()._chunks(start, length)):
             if start == 0 and self.breaks and n == 1:
                 raise ConnectionResetError("cut off")
             time.sleep(self.others if start else self.first)
             yield piece
+            if start == 0:
+                self.under_way.set()
 
 
 def test_a_run_that_fails_stops_the_others(tmp_path: Path) -> None:
     # 8 pieces of 1,000 bytes, two streams: two runs of four. The first breaks off; the
-    # second, under way, stops at its next chunk, and neither stream takes on more.
+    # second stops at its next chunk (or is not asked for, when the break came first),
+    # and neither stream takes on more.
     data = os.urandom(8_000)
     oid = hash_bytes(data)
     served = _Paced(data, 333, others=0.05, breaks=True)
@@ -175,7 +182,7 @@ def test_a_run_that_fails_stops_the_others(tmp_path: Path) -> None:
         fetch_ranged(served, {}, oid, len(data), tmp_path, parallelism=2, chunk=1_000)
     assert served.sent < 2_000
     assert _listed(tmp_path, oid) == set()
-    assert len(served.asked) == 2
+    assert 1 <= len(served.asked) <= 2
 
 
 def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Path) -> None:
