@@ -204,7 +204,10 @@ class Verification(Base):
     """An object whose bytes were stored whole by an upload in parts and are hashed after
     the upload's last request (the object is not verified until they hashed right):
     ``claimed`` is when a worker last began hashing them, ``failure`` why they were
-    refused (they were deleted; the next upload of the object starts again)."""
+    refused (they were deleted; the next upload of the object starts again), ``upload_id``
+    the storage's upload whose parts hold them: the one its completing request named, else
+    the one last opened (a worker that takes the job up later follows that upload, not a
+    guess at the newest)."""
 
     __tablename__ = "verifications"
 
@@ -214,6 +217,7 @@ class Verification(Base):
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
     claimed: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    upload_id: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Pack(Base):

@@ -331,7 +331,7 @@ class Multipart(Objects):
         if not _FOLLOWING.take(project_id):
             return
         try:
-            claimed = self._claim(project_id, oid)
+            claimed = self._claim(project_id, oid, upload_id=upload_id)
         except BaseException:
             _FOLLOWING.release(project_id)
             raise
@@ -411,31 +411,42 @@ class Multipart(Objects):
     def _hash_later(self, project_id: int, storage_url: str, oid: str, size: int,
                     completed: bool = False, upload_id: str | None = None) -> None:
         """Have a background thread of this worker hash the pending object ``oid`` (join
-        the parts of ``upload_id`` first, on a storage that joins aside), unless another
-        worker holds the job (see :meth:`_claim`)."""
-        if self._claim(project_id, oid, completed):
+        the parts of ``upload_id``, the upload its completing request named, first on a
+        storage that joins aside), unless another worker holds the job (see
+        :meth:`_claim`)."""
+        if self._claim(project_id, oid, completed, upload_id, named=upload_id is not None):
             _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
                                        size, upload_id))
 
-    def _claim(self, project_id: int, oid: str, completed: bool = False) -> bool:
+    def _claim(self, project_id: int, oid: str, completed: bool = False,
+               upload_id: str | None = None, named: bool = False) -> bool:
         """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
         began, or the one that did renewed its claim longer than :func:`verify_lease` ago). With
         ``completed`` (its upload was just completed), a refusal recorded for earlier bytes
-        is forgotten and the job begins again."""
+        is forgotten and the job begins again. ``upload_id``, the upload the caller would
+        follow, becomes the job's when the caller takes it, and, ``named`` by the request
+        completing it, even when another worker holds the job (one following an earlier
+        upload of the same object, which gives up once this one's parts land): whoever
+        takes the job up later follows the upload completed, not a guess at the newest."""
         now = self._now()
 
         def claim(s: Session) -> bool:
             job = s.get(Verification, (project_id, oid), with_for_update=True)
             if job is None:
-                s.add(Verification(project_id=project_id, oid=oid, claimed=now))
+                s.add(Verification(project_id=project_id, oid=oid, claimed=now,
+                                   upload_id=upload_id))
                 s.flush()
                 return True
+            if upload_id is not None and named:
+                job.upload_id = upload_id
             if job.failure is not None and not completed:
                 return False
             if (job.failure is None and job.claimed is not None
                     and job.claimed > now - verify_lease()):
                 return False
             job.claimed, job.failure = now, None
+            if upload_id is not None:
+                job.upload_id = upload_id
             return True
 
         return self.db.run(claim)
@@ -449,15 +460,18 @@ class Multipart(Objects):
         storage that joins aside, an object whose key is not stored yet is first joined
         from the parts of ``upload_id``, the upload its completing request named. On a
         storage that joins the parts it hashed, such an object is hashed from the parts of
-        ``upload_id`` (else of the newest upload of it) in order, and joined: with
-        ``wait``, each part is waited for as the client sends it (``part_size`` bytes
-        each; else the first part's size), and the job is given up, still pending, after
-        :data:`FOLLOW_IDLE` seconds without one. Without ``keep_missing`` (fsck, which
-        no client asked), an object found not uploaded is left pending, not refused: its
-        client may still be sending it."""
+        ``upload_id`` (else of the upload its job names, else of the newest upload of it)
+        in order, and joined: with ``wait``, each part is waited for as the client sends it
+        (``part_size`` bytes each; else the first part's size), and the job is given up,
+        still pending, after :data:`FOLLOW_IDLE` seconds without one. Without
+        ``keep_missing`` (fsck, which no client asked), an object found not uploaded is
+        left pending, not refused: its client may still be sending it."""
         hold_point("server.verify")
         with self.db.read() as s:
             row = self._object_rows(s, project_id, [oid]).get(oid)
+            if upload_id is None:  # taken up again: the upload its job names
+                job = s.get(Verification, (project_id, oid))
+                upload_id = job.upload_id if job is not None else None
         if row is not None and row.verified:  # settled by the job that held it before
             self.db.run(lambda s: s.execute(delete(Verification).where(
                 Verification.project_id == project_id, Verification.oid == oid)))
@@ -468,14 +482,15 @@ class Multipart(Objects):
         try:
             settled = None
             if isinstance(storage, JoinsHashedParts) and storage.stat(key) is None:
-                settled = self._follow_parts(cast(_StorageJoiningHashed, storage), oid, size,
-                                             upload_id, part_size, wait, beat)
+                settled = self._follow_parts(cast(_StorageJoiningHashed, storage), project_id,
+                                             oid, size, upload_id, part_size, wait, beat)
             # Only the upload a completing request named is joined: another client's
             # upload of the same object may still be sending its parts, and a guess at
             # which is done would join (and, refused, delete) parts still on their way.
-            # Without it (a verify after a dead worker's lease, fsck), the key is hashed,
-            # and an object whose parts were never joined is "not uploaded": its client's
-            # next upload goes on from its parts and completes them again.
+            # A job taken up again (after a dead worker's lease, by fsck) joins the upload
+            # its completing request named. Without one, the key is hashed, and an object
+            # whose parts were never joined is "not uploaded": its client's next upload
+            # goes on from its parts and completes them again.
             elif isinstance(storage, JoinsAside) and upload_id is not None:
                 settled = self._join_aside(storage, oid, size, upload_id)
             if settled is not None:
@@ -543,25 +558,27 @@ class Multipart(Objects):
         storage.abort_upload(key, upload_id)
         return (answer, verified) if published else None
 
-    def _follow_parts(self, storage: _StorageJoiningHashed, oid: str, size: int,
-                      upload_id: str | None, part_size: int | None, wait: bool,
+    def _follow_parts(self, storage: _StorageJoiningHashed, project_id: int, oid: str,
+                      size: int, upload_id: str | None, part_size: int | None, wait: bool,
                       beat: Callable[[], None]
                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
         """Hash the parts of ``upload_id`` (else of the newest upload of ``oid``) in order
         as :class:`_LandingParts` hands them out, and join the parts hashed into the
         object's key (each part copied into the join as soon as it is read, the join stored
         once the whole hashed right). Returns what :meth:`_verify_stored` returns (bytes
-        that are not the
-        object, or a part of a size the upload did not plan, have the upload's parts
-        deleted; a part missing, without ``wait``, is "not uploaded"), or None when the
-        key was stored meanwhile by another (the caller hashes it). Raises
-        :class:`_GaveUp`."""
+        that are not the object, or a part of a size the upload did not plan, have the
+        upload's parts deleted; a part missing, without ``wait``, is "not uploaded"), or
+        None when the key was stored meanwhile by another (the caller hashes it). Raises
+        :class:`_GaveUp`, also once the job of ``project_id``'s ``oid`` names another
+        upload."""
         key = object_key(oid)
         if upload_id is None:
             upload_id = storage.open_upload(key)
         join = _Join(storage, key, upload_id)
+        followed = upload_id
         parts = _LandingParts(storage, key, upload_id, size, part_size, beat,
-                              FOLLOW_IDLE if wait else 0.0, join.add)
+                              FOLLOW_IDLE if wait else 0.0, join.add,
+                              lambda: self._names_another(project_id, oid, followed))
         try:
             answer, verified = self._verify_stored(
                 cast(Backend, _Landed(parts, storage, upload_id)), oid, size)
@@ -585,6 +602,13 @@ class Multipart(Objects):
             return None
         storage.abort_upload(key, upload_id)
         return answer, verified
+
+    def _names_another(self, project_id: int, oid: str, upload_id: str) -> bool:
+        """Whether the job of hashing ``oid`` names an upload other than ``upload_id``: a
+        request completed that one, and the follower of this one gives the job up to it."""
+        with self.db.read() as s:
+            job = s.get(Verification, (project_id, oid))
+            return job is not None and job.upload_id not in (None, upload_id)
 
     def verify_objects(self, caller: Caller, project: str, ids: list[str],
                        seconds: float | None = None) -> wire.Verification:
@@ -624,12 +648,12 @@ class Multipart(Objects):
         """As :meth:`Objects.fsck`, first reporting each object of an upload in parts whose
         bytes were not hashed yet (``problem`` ``pending``): a worker may be hashing it, or
         have died doing so. With ``repair``, each is hashed here from its key (a worker
-        hashing it meanwhile comes to the same verdict; parts are never joined here): a
-        match is recorded as held (``repaired``), bytes that do not match are deleted
-        (``problem`` ``corrupt``, ``repaired``), and an object of which nothing is stored
-        under its key is ``missing`` (its client's next upload goes on from its parts),
-        unless a worker holds its job: its parts are being joined (GCS), and it is left
-        to that worker."""
+        hashing it meanwhile comes to the same verdict; only parts of the upload its
+        completing request named are joined here): a match is recorded as held
+        (``repaired``), bytes that do not match are deleted (``problem`` ``corrupt``,
+        ``repaired``), and an object of which nothing is stored under its key is
+        ``missing`` (its client's next upload goes on from its parts), unless a worker
+        holds its job: its parts are being joined (GCS), and it is left to that worker."""
         with self.db.read() as s:
             query = (select(Project.name, Project.id, Project.storage_url, StoredObject.oid,
                             StoredObject.size)
@@ -785,19 +809,22 @@ class _LandingParts:
     A part not stored yet is waited for (looked for every :data:`POLL` to
     :data:`POLL_MAX` seconds) while no part is being read, for ``idle`` seconds, then
     :class:`_GaveUp` is raised (ObjectMissing when ``idle`` is 0: not uploaded); so it is
-    as soon as another upload of the object stores a part meanwhile. Raises
+    as soon as another upload of the object stores a part meanwhile, or ``moved_on``
+    says the job went to another upload (a request completed it). Raises
     :class:`_WrongPart` for a part of another size than planned (parts of ``part_size``
     bytes, else of the first part's size)."""
 
     def __init__(self, storage: _StorageJoiningHashed, key: str, upload_id: str, size: int,
                  part_size: int | None, beat: Callable[[], None], idle: float,
-                 on_read: Callable[[int, str], None]) -> None:
+                 on_read: Callable[[int, str], None],
+                 moved_on: Callable[[], bool] = lambda: False) -> None:
         self._storage = storage
         self._key = key
         self._upload_id = upload_id
         self._size = size
         self._part_size = part_size
         self._beat = beat
+        self._moved_on = moved_on
         self._idle = idle
         self._on_read = on_read
         self._known: dict[int, tuple[int, str]] = {}
@@ -834,7 +861,7 @@ class _LandingParts:
             now = {u: n for u, n in self._storage.upload_parts(self._key).items()
                    if u != self._upload_id}
             if ((others is not None and any(n > others.get(u, 0) for u, n in now.items()))
-                    or (not self._known and any(now.values()))):
+                    or (not self._known and any(now.values())) or self._moved_on()):
                 raise _GaveUp()
             others = now
             self._beat()

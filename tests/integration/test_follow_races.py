@@ -227,3 +227,32 @@ def test_a_project_that_opens_uploads_and_sends_nothing_keeps_no_other_from_bein
         return any(u["Key"] == f"other/objects/{oid[:2]}/{oid[2:]}"
                    for u in uploads.get("Uploads", []))
     _wait_for(joined)
+
+
+
+def test_a_follower_of_a_killed_run_gives_the_job_up_to_the_upload_completed(
+        tmp_path: Path, s3_bucket: Any, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run is killed after it opened an upload (its follower, held here, holds the job)
+    and sent a part still on its way. The re-run opens another upload (no part of the first
+    was stored yet), sends every part and completes it, which names that upload as the
+    job's. The first run's part lands a second later, the newest of all, and the follower
+    reads it and waits for the next. It gives the job up within a poll, not after 15
+    minutes, and the client's next verify follows the upload the completion named, not the
+    one whose part is newest (which lacks parts: it would refuse the object as "not
+    uploaded")."""
+    released = tmp_path / "released"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(released))
+    up = Up(tmp_path, s3_bucket, start_ama_server, monkeypatch)
+    killed = up.start()
+    rerun = up.start()
+    assert killed["upload_id"] != rerun["upload_id"]
+    up.send(rerun, [1, 2, 3])
+    assert up.complete(rerun).get("pending")
+    time.sleep(1.1)  # S3 dates parts to the second: the late part is strictly the newest
+    up.send(killed, [1])
+    released.write_text("")
+    answer = up.settled(seconds=30)
+    assert answer.get("verified"), answer
+    assert up.key() in up.keys()
