@@ -227,8 +227,9 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
         todo = runs([c for c in plan_of_pieces if c[0] not in done], parallelism)
         plan = _Plan(todo, lock)
         if todo:
-            with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
-                streams = [pool.submit(stream) for _ in range(min(parallelism, len(todo)))]
+            count = min(parallelism, len(todo))  # one stream per run, at most
+            with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+                streams = [pool.submit(stream) for _ in range(count)]
                 try:
                     for finished in as_completed(streams):
                         finished.result()
