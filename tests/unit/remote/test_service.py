@@ -219,6 +219,26 @@ def test_missing_objects_are_listed_and_nothing_is_recorded(service: Service, ad
     assert service.commit(admin, "lab", "models", None, None, manifest, "k1")["ordinal"] == 1
 
 
+def test_a_blob_held_with_another_size_or_not_verified_is_named_at_each_path(
+        service: Service, admin: Caller) -> None:
+    """The commit's check of the blobs asks the database only for those not held verified
+    with the size the tree gives: a blob of 3 bytes named at one path with 3 and at another
+    with 5 is wrong at the second only, and a blob whose upload in parts was started but
+    never completed is missing."""
+    good, unsent = hash_bytes(b"big"), hash_bytes(b"never sent")
+    tree = Tree.of([TreeEntry("blob", good, 3, "a"), TreeEntry("blob", good, 5, "b"),
+                    TreeEntry("blob", unsent, 10, "c")]).serialize()
+    manifest = Manifest.create(hash_bytes(tree), ADA, T0).serialize()
+    upload(service, admin, {good: b"big", hash_bytes(tree): tree,
+                            hash_bytes(manifest): manifest})
+    service.batch(admin, "lab", "upload", [{"id": unsent, "size": 10}])
+    service.start_multipart(admin, "lab", unsent, 10, 5 << 20)  # a row, not verified
+    with pytest.raises(ValidationFailed) as failed:
+        service.commit(admin, "lab", "models", None, None, hash_bytes(manifest), "k1")
+    assert failed.value.problems == [f"blob {good} (b) is 3 bytes, the tree says 5",
+                                     f"missing blob {unsent} (c)"]
+
+
 RULES = [
     ({"schema": {"type": "object", "required": ["accuracy"]}}, {"a": b"1"}, {},
      "schema: metadata (root): 'accuracy' is a required property"),
