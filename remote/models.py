@@ -205,9 +205,9 @@ class Verification(Base):
     the upload's last request (the object is not verified until they hashed right):
     ``claimed`` is when a worker last began hashing them, ``failure`` why they were
     refused (they were deleted; the next upload of the object starts again), ``upload_id``
-    the storage's upload whose parts hold them: the one its completing request named, else
-    the one last opened (a worker that takes the job up later follows that upload, not a
-    guess at the newest)."""
+    the storage's upload whose parts hold them, as its completing request named it (None
+    before): a worker that takes the job up later follows or joins that upload, not a
+    guess at the newest, and one following another upload of the object gives it up."""
 
     __tablename__ = "verifications"
 

@@ -251,7 +251,11 @@ def check(stream: BinaryIO, name: str, size: int | None = None,
         if len(window) - at < m.length:
             rest = window[at:]
             more = _read_exactly(hashing, max(m.length - len(rest), CHUNK))
-            window, at = memoryview(b"".join((rest, more))), 0
+            # No copy of what was read when nothing is left over: a pack of one large
+            # member holds it once here, and once more only for ``keep``.
+            window = memoryview(b"".join((rest, more)) if rest else more)
+            at = 0
+            del rest, more
             if len(window) < m.length:
                 raise BadPack(name, f"it ends inside object {m.id}", [m.id])
         data = window[at:at + m.length]
@@ -259,7 +263,7 @@ def check(stream: BinaryIO, name: str, size: int | None = None,
         if blake3(data).hexdigest() != m.id:
             bad.append(m.id)
         elif keep is not None:
-            keep(m, bytes(data))
+            keep(m, data.obj if len(data) == len(window) else bytes(data))  # type: ignore[arg-type]
     if at < len(window) or stream.read(1):
         raise BadPack(name, "it has bytes after its last object")
     if bad:

@@ -109,13 +109,19 @@ def id_among(s: Session, column: Any, unique: list[str]) -> Any:
     return column.in_(select(listed.c.value))
 
 
+_LARGEST = (1 << 63) - 1  # a BIGINT's largest value
+
+
 def not_held(s: Session, project_id: int, pairs: Iterable[tuple[str, int]]) -> set[str]:
     """Of ``(id, size)`` pairs (size -1: any size), the ids the project does not hold
     verified with that size, in one query that answers only those: a commit of 100,000
     files checks its blobs without a row each coming back."""
     unique = sorted(set(pairs))
+    # A size no database integer holds is held by no object (a tree may say anything).
+    huge = {oid for oid, size in unique if size > _LARGEST}
+    unique = [(oid, size) for oid, size in unique if size <= _LARGEST]
     if not unique:
-        return set()
+        return huge
     if s.get_bind().dialect.name == "postgresql":
         # Two text parameters split by the server, as in id_among.
         query = text(
@@ -126,13 +132,15 @@ def not_held(s: Session, project_id: int, pairs: Iterable[tuple[str, int]]) -> s
         params: dict[str, Any] = {"ids": ",".join(o for o, _ in unique),
                                   "sizes": ",".join(str(n) for _, n in unique)}
     else:
+        # json_extract, not ->> (SQLite 3.38): the SQLite of some supported Pythons is older.
         query = text(
-            "SELECT j.value ->> 0 FROM json_each(:pairs) AS j "
-            "LEFT JOIN objects AS o ON o.project_id = :project AND o.oid = j.value ->> 0 "
-            "WHERE o.oid IS NULL OR NOT o.verified "
-            "OR (j.value ->> 1 >= 0 AND o.size <> j.value ->> 1)")
+            "SELECT json_extract(j.value, '$[0]') FROM json_each(:pairs) AS j "
+            "LEFT JOIN objects AS o "
+            "ON o.project_id = :project AND o.oid = json_extract(j.value, '$[0]') "
+            "WHERE o.oid IS NULL OR NOT o.verified OR (json_extract(j.value, '$[1]') >= 0 "
+            "AND o.size <> json_extract(j.value, '$[1]'))")
         params = {"pairs": json.dumps(unique)}
-    return set(s.execute(query, {**params, "project": project_id}).scalars())
+    return huge | set(s.execute(query, {**params, "project": project_id}).scalars())
 
 
 def upsert_objects(s: Session, values: list[ObjectRow], replace: bool) -> None:

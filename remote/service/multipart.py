@@ -21,9 +21,10 @@ retry). Bytes that hash wrong are deleted and the refusal is kept for the client
 question. A job renews its claim every :data:`HEARTBEAT` seconds; a worker that dies
 leaves the object pending, and a later ``verify`` of it once the claim is older than
 :func:`verify_lease`, or ``ama-server fsck --repair``, hashes it again. Where the parts
-are joined aside and the worker died before the join reached the object's key, nothing is
-joined then (only a completing request names the upload to join): the object is "not
-uploaded", and its client's next upload goes on from its parts and completes them again.
+are joined aside and the worker died before the join reached the object's key, the job
+taken up again joins the upload its completing request named (kept with the job); only
+without one is the object "not uploaded", and its client's next upload goes on from its
+parts and completes them again.
 """
 
 from __future__ import annotations
@@ -331,7 +332,7 @@ class Multipart(Objects):
         if not _FOLLOWING.take(project_id):
             return
         try:
-            claimed = self._claim(project_id, oid, upload_id=upload_id)
+            claimed = self._claim(project_id, oid)
         except BaseException:
             _FOLLOWING.release(project_id)
             raise
@@ -379,17 +380,20 @@ class Multipart(Objects):
         if row is None or oid in others:
             raise NotFound(f"object {oid} was not uploaded",
                            "start its upload again with 'ama upload'")
+        # The upload is named to the job only when a part of it is stored: an id made up
+        # (any alphanumeric id lists no part) takes the job from no worker.
         if upload_id is not None and isinstance(storage, JoinsAside):
-            storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
+            parts = storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
             self._hash_later(project_id, storage_url, oid, row.size, completed=True,
-                             upload_id=upload_id)
+                             upload_id=upload_id, named=bool(parts))
             return {"id": oid, "size": row.size, "pending": True, "verifying": True}
         if upload_id is not None and isinstance(storage, JoinsHashedParts):
             if storage.stat(object_key(oid)) is None:
-                storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
+                parts = storage.stored_parts(object_key(oid), upload_id)
                 # Followed as its parts landed (by a worker that may be joining them now),
                 # else hashed here from its parts, once: a refusal recorded is kept.
-                self._hash_later(project_id, storage_url, oid, row.size, upload_id=upload_id)
+                self._hash_later(project_id, storage_url, oid, row.size, upload_id=upload_id,
+                                 named=bool(parts))
                 return {"id": oid, "size": row.size, "pending": True, "verifying": True}
         elif upload_id is not None:
             if not isinstance(storage, CompletesInPlace):
@@ -409,44 +413,43 @@ class Multipart(Objects):
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
 
     def _hash_later(self, project_id: int, storage_url: str, oid: str, size: int,
-                    completed: bool = False, upload_id: str | None = None) -> None:
+                    completed: bool = False, upload_id: str | None = None,
+                    named: bool = False) -> None:
         """Have a background thread of this worker hash the pending object ``oid`` (join
         the parts of ``upload_id``, the upload its completing request named, first on a
         storage that joins aside), unless another worker holds the job (see
-        :meth:`_claim`)."""
-        if self._claim(project_id, oid, completed, upload_id, named=upload_id is not None):
+        :meth:`_claim`); with ``named``, the job keeps ``upload_id`` either way."""
+        if self._claim(project_id, oid, completed, named=upload_id if named else None):
             _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
                                        size, upload_id))
 
     def _claim(self, project_id: int, oid: str, completed: bool = False,
-               upload_id: str | None = None, named: bool = False) -> bool:
+               named: str | None = None) -> bool:
         """Make hashing object ``oid`` the caller's job: True when no worker holds it (none
         began, or the one that did renewed its claim longer than :func:`verify_lease` ago). With
         ``completed`` (its upload was just completed), a refusal recorded for earlier bytes
-        is forgotten and the job begins again. ``upload_id``, the upload the caller would
-        follow, becomes the job's when the caller takes it, and, ``named`` by the request
-        completing it, even when another worker holds the job (one following an earlier
-        upload of the same object, which gives up once this one's parts land): whoever
-        takes the job up later follows the upload completed, not a guess at the newest."""
+        is forgotten and the job begins again. ``named``, the upload a completing request
+        named (with a part stored), becomes the job's whether or not the caller takes it: a
+        worker holding the job to follow another upload of the object (a killed run's)
+        then gives it up, and whoever takes the job up later follows the upload completed,
+        not a guess at the newest."""
         now = self._now()
 
         def claim(s: Session) -> bool:
             job = s.get(Verification, (project_id, oid), with_for_update=True)
             if job is None:
                 s.add(Verification(project_id=project_id, oid=oid, claimed=now,
-                                   upload_id=upload_id))
+                                   upload_id=named))
                 s.flush()
                 return True
-            if upload_id is not None and named:
-                job.upload_id = upload_id
+            if named is not None:
+                job.upload_id = named
             if job.failure is not None and not completed:
                 return False
             if (job.failure is None and job.claimed is not None
                     and job.claimed > now - verify_lease()):
                 return False
             job.claimed, job.failure = now, None
-            if upload_id is not None:
-                job.upload_id = upload_id
             return True
 
         return self.db.run(claim)
@@ -648,8 +651,9 @@ class Multipart(Objects):
         """As :meth:`Objects.fsck`, first reporting each object of an upload in parts whose
         bytes were not hashed yet (``problem`` ``pending``): a worker may be hashing it, or
         have died doing so. With ``repair``, each is hashed here from its key (a worker
-        hashing it meanwhile comes to the same verdict; only parts of the upload its
-        completing request named are joined here): a match is recorded as held
+        hashing it meanwhile comes to the same verdict; on a storage that joins aside, only
+        parts of the upload its completing request named are joined here): a match is
+        recorded as held
         (``repaired``), bytes that do not match are deleted (``problem`` ``corrupt``,
         ``repaired``), and an object of which nothing is stored under its key is
         ``missing`` (its client's next upload goes on from its parts), unless a worker

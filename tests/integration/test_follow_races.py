@@ -256,3 +256,20 @@ def test_a_follower_of_a_killed_run_gives_the_job_up_to_the_upload_completed(
     answer = up.settled(seconds=30)
     assert answer.get("verified"), answer
     assert up.key() in up.keys()
+
+
+def test_a_completion_naming_an_upload_with_no_part_leaves_the_follower_its_job(
+        up: Up) -> None:
+    """A writer completes the object naming an upload id of its own making while the
+    client still sends its parts: no part of that upload is stored, so the job is not
+    named after it, and the worker following the real upload goes on (a job named after
+    it would have the follower give up, and the next verify refuse the object as not
+    uploaded)."""
+    plan = up.start()
+    up.send(plan, [1, 2])
+    made_up = {**plan, "upload_id": "0123456789abcdef0123456789abcdef"}
+    assert up.complete(made_up).get("pending")
+    time.sleep(1.5)  # longer than the follower's longest wait between two looks
+    up.send(plan, [3])
+    answer = up.settled()
+    assert answer.get("verified"), answer

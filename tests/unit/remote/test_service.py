@@ -223,11 +223,13 @@ def test_a_blob_held_with_another_size_or_not_verified_is_named_at_each_path(
         service: Service, admin: Caller) -> None:
     """The commit's check of the blobs asks the database only for those not held verified
     with the size the tree gives: a blob of 3 bytes named at one path with 3 and at another
-    with 5 is wrong at the second only, and a blob whose upload in parts was started but
-    never completed is missing."""
+    with 5 is wrong at the second only (and at a third with a size no database integer
+    holds), and a blob whose upload in parts was started but never completed is
+    missing."""
     good, unsent = hash_bytes(b"big"), hash_bytes(b"never sent")
     tree = Tree.of([TreeEntry("blob", good, 3, "a"), TreeEntry("blob", good, 5, "b"),
-                    TreeEntry("blob", unsent, 10, "c")]).serialize()
+                    TreeEntry("blob", unsent, 10, "c"),
+                    TreeEntry("blob", good, 1 << 63, "d")]).serialize()
     manifest = Manifest.create(hash_bytes(tree), ADA, T0).serialize()
     upload(service, admin, {good: b"big", hash_bytes(tree): tree,
                             hash_bytes(manifest): manifest})
@@ -236,7 +238,8 @@ def test_a_blob_held_with_another_size_or_not_verified_is_named_at_each_path(
     with pytest.raises(ValidationFailed) as failed:
         service.commit(admin, "lab", "models", None, None, hash_bytes(manifest), "k1")
     assert failed.value.problems == [f"blob {good} (b) is 3 bytes, the tree says 5",
-                                     f"missing blob {unsent} (c)"]
+                                     f"missing blob {unsent} (c)",
+                                     f"blob {good} (d) is 3 bytes, the tree says {1 << 63}"]
 
 
 RULES = [
