@@ -653,10 +653,9 @@ class Multipart(Objects):
         have died doing so. With ``repair``, each is hashed here from its key (a worker
         hashing it meanwhile comes to the same verdict; on a storage that joins aside, only
         parts of the upload its completing request named are joined here): a match is
-        recorded as held
-        (``repaired``), bytes that do not match are deleted (``problem`` ``corrupt``,
-        ``repaired``), and an object of which nothing is stored under its key is
-        ``missing`` (its client's next upload goes on from its parts), unless a worker
+        recorded as held (``repaired``), bytes that do not match are deleted (``problem``
+        ``corrupt``, ``repaired``), and an object of which nothing is stored under its key
+        is ``missing`` (its client's next upload goes on from its parts), unless a worker
         holds its job: its parts are being joined (GCS), and it is left to that worker."""
         with self.db.read() as s:
             query = (select(Project.name, Project.id, Project.storage_url, StoredObject.oid,
