@@ -380,35 +380,37 @@ class Multipart(Objects):
         if row is None or oid in others:
             raise NotFound(f"object {oid} was not uploaded",
                            "start its upload again with 'ama upload'")
-        # The upload is named to the job only when a part of it is stored: an id made up
-        # (any alphanumeric id lists no part) takes the job from no worker.
-        if upload_id is not None and isinstance(storage, JoinsAside):
-            parts = storage.stored_parts(object_key(oid), upload_id)  # an id of this storage's
-            self._hash_later(project_id, storage_url, oid, row.size, completed=True,
+        key = object_key(oid)
+        aside = isinstance(storage, JoinsAside)
+        if upload_id is not None and (aside or (isinstance(storage, JoinsHashedParts)
+                                                and storage.stat(key) is None)):
+            # Joined (aside) after the answer, a refusal recorded for earlier bytes
+            # forgotten; or followed as its parts landed (by a worker that may be joining
+            # them now), else hashed here from its parts, once: a refusal recorded is kept.
+            # The upload is named to the job only when a part of it is stored (which also
+            # checks the id is one of this storage's): a made-up id takes the job from no
+            # worker.
+            parts = cast(UploadsInParts, storage).stored_parts(key, upload_id)
+            self._hash_later(project_id, storage_url, oid, row.size, completed=aside,
                              upload_id=upload_id, named=bool(parts))
             return {"id": oid, "size": row.size, "pending": True, "verifying": True}
-        if upload_id is not None and isinstance(storage, JoinsHashedParts):
-            if storage.stat(object_key(oid)) is None:
-                parts = storage.stored_parts(object_key(oid), upload_id)
-                # Followed as its parts landed (by a worker that may be joining them now),
-                # else hashed here from its parts, once: a refusal recorded is kept.
-                self._hash_later(project_id, storage_url, oid, row.size, upload_id=upload_id,
-                                 named=bool(parts))
-                return {"id": oid, "size": row.size, "pending": True, "verifying": True}
-        elif upload_id is not None:
+        if upload_id is None:
+            if storage.stat(key) is None:
+                raise ValidationFailed(f"object {oid} was not uploaded",
+                                       "run the upload again", problems=[oid])
+        # A storage that joins the parts it hashed comes here with its key stored already
+        # (joined by its follower, or by another way): that is hashed below.
+        elif not isinstance(storage, JoinsHashedParts):
             if not isinstance(storage, CompletesInPlace):
                 raise BadInput(f"the storage of project {project!r} takes no multipart "
                                "uploads", "send the object in one request")
             try:
-                storage.complete_upload(object_key(oid), upload_id)
+                storage.complete_upload(key, upload_id)
             except AmaError:
                 # Completed meanwhile by another request (the same client's, cut off after
                 # it asked, and run again): what is stored is checked all the same.
-                if storage.stat(object_key(oid)) is None:
+                if storage.stat(key) is None:
                     raise
-        elif storage.stat(object_key(oid)) is None:
-            raise ValidationFailed(f"object {oid} was not uploaded", "run the upload again",
-                                   problems=[oid])
         self._hash_later(project_id, storage_url, oid, row.size, completed=True)
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
 
