@@ -18,7 +18,9 @@ Until hashed, the object is *pending* (a row of ``verifications``, the claim of 
 only then is it verified, and only a verified object may be in a version (a commit naming
 a pending one is refused with :class:`~ama_remote.errors.StillVerifying`, which clients
 retry). Bytes that hash wrong are deleted and the refusal is kept for the client's next
-question. A job renews its claim every :data:`HEARTBEAT` seconds; a worker that dies
+question. While a job runs, a thread of its worker renews its claim every
+:func:`heartbeat` seconds (a third of the lease, at most :data:`HEARTBEAT`), however long
+one read of storage takes; a worker that dies
 leaves the object pending, and a later ``verify`` of it once the claim is older than
 :func:`verify_lease`, or ``ama-server fsck --repair``, hashes it again. Where the parts
 are joined aside and the worker died before the join reached the object's key, the job
@@ -169,11 +171,18 @@ _FOLLOWING = _Followers(FOLLOWERS)
 
 def verify_lease() -> timedelta:
     """:data:`VERIFY_LEASE`, or ``AMA_VERIFY_LEASE_SECONDS`` when set (a server whose
-    workers are restarted often may want its objects taken up sooner; below three
-    heartbeats a live job may be taken up a second time, which costs reads, not
-    safety). The server refuses to start with a value that is not a number of seconds."""
+    workers are restarted often may want its objects taken up sooner; a live job renews
+    its claim three times a lease, so only a dead worker's job is taken up again). The
+    server refuses to start with a value that is not a number of seconds."""
     seconds = lease_seconds()
     return VERIFY_LEASE if seconds is None else timedelta(seconds=seconds)
+
+
+def heartbeat() -> float:
+    """Seconds between two renewals of a job's claim: :data:`HEARTBEAT`, or a third of a
+    lease shorter than three of them (a job outlives its lease only if its worker died);
+    0 for a lease of 0, under which no claim holds and none is renewed."""
+    return min(HEARTBEAT, verify_lease().total_seconds() / 3)
 
 
 @runtime_checkable
@@ -483,33 +492,33 @@ class Multipart(Objects):
             return {"id": oid, "size": row.size, "verified": True}
         storage = self._storage(storage_url)
         key = object_key(oid)
-        beat = _Heartbeat(self, project_id, oid)
         try:
-            settled = None
-            if isinstance(storage, JoinsHashedParts) and storage.stat(key) is None:
-                settled = self._follow_parts(cast(_StorageJoiningHashed, storage), project_id,
-                                             oid, size, upload_id, part_size, wait, beat)
-            # Only the upload a completing request named is joined: another client's
-            # upload of the same object may still be sending its parts, and a guess at
-            # which is done would join (and, refused, delete) parts still on their way.
-            # A job taken up again (after a dead worker's lease, by fsck) joins the upload
-            # its completing request named. Without one, the key is hashed, and an object
-            # whose parts were never joined is "not uploaded": its client's next upload
-            # goes on from its parts and completes them again.
-            elif isinstance(storage, JoinsAside) and upload_id is not None:
-                settled = self._join_aside(storage, oid, size, upload_id)
-            if settled is not None:
-                answer, verified = settled
-            else:  # held by the key (or nothing is): that is what is hashed
-                reader = storage
-                if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
-                        and storage.stat(key) == size):
-                    # Another length is read whole, counted and refused as ever.
-                    reader = cast(Backend, _InRanges(storage, size, beat))
-                answer, verified = self._verify_stored(reader, oid, size)
-                if (isinstance(storage, JoinsHashedParts) and upload_id is not None
-                        and verified is not None):
-                    storage.abort_upload(key, upload_id)  # stored by another way: not needed
+            with _Heartbeat(self, project_id, oid):
+                settled = None
+                if isinstance(storage, JoinsHashedParts) and storage.stat(key) is None:
+                    settled = self._follow_parts(cast(_StorageJoiningHashed, storage), project_id,
+                                                 oid, size, upload_id, part_size, wait)
+                # Only the upload a completing request named is joined: another client's
+                # upload of the same object may still be sending its parts, and a guess at
+                # which is done would join (and, refused, delete) parts still on their way.
+                # A job taken up again (after a dead worker's lease, by fsck) joins the upload
+                # its completing request named. Without one, the key is hashed, and an object
+                # whose parts were never joined is "not uploaded": its client's next upload
+                # goes on from its parts and completes them again.
+                elif isinstance(storage, JoinsAside) and upload_id is not None:
+                    settled = self._join_aside(storage, oid, size, upload_id)
+                if settled is not None:
+                    answer, verified = settled
+                else:  # held by the key (or nothing is): that is what is hashed
+                    reader = storage
+                    if (isinstance(storage, ReadsRanges) and size > RANGE_BYTES
+                            and storage.stat(key) == size):
+                        # Another length is read whole, counted and refused as ever.
+                        reader = cast(Backend, _InRanges(storage, size))
+                    answer, verified = self._verify_stored(reader, oid, size)
+                    if (isinstance(storage, JoinsHashedParts) and upload_id is not None
+                            and verified is not None):
+                        storage.abort_upload(key, upload_id)  # stored by another way: not needed
         except _GaveUp:
             self.db.run(lambda s: _release(s, project_id, oid))
             return {"id": oid, "pending": True, "verifying": True}
@@ -564,8 +573,7 @@ class Multipart(Objects):
         return (answer, verified) if published else None
 
     def _follow_parts(self, storage: _StorageJoiningHashed, project_id: int, oid: str,
-                      size: int, upload_id: str | None, part_size: int | None, wait: bool,
-                      beat: Callable[[], None]
+                      size: int, upload_id: str | None, part_size: int | None, wait: bool
                       ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None] | None:
         """Hash the parts of ``upload_id`` (else of the newest upload of ``oid``) in order
         as :class:`_LandingParts` hands them out, and join the parts hashed into the
@@ -581,7 +589,7 @@ class Multipart(Objects):
             upload_id = storage.open_upload(key)
         join = _Join(storage, key, upload_id)
         followed = upload_id
-        parts = _LandingParts(storage, key, upload_id, size, part_size, beat,
+        parts = _LandingParts(storage, key, upload_id, size, part_size,
                               FOLLOW_IDLE if wait else 0.0, join.add,
                               lambda: self._names_another(project_id, oid, followed))
         try:
@@ -721,13 +729,12 @@ class _InRanges:
     """A storage's object of ``size`` bytes opened as :class:`_Ranges` (and deleted from the
     storage): what :meth:`Objects._verify_stored` reads and, on a mismatch, deletes."""
 
-    def __init__(self, storage: ReadsRanges, size: int, beat: Callable[[], None]) -> None:
+    def __init__(self, storage: ReadsRanges, size: int) -> None:
         self._storage = storage
         self._size = size
-        self._beat = beat
 
     def open(self, key: str) -> BinaryIO:
-        return cast(BinaryIO, _Ranges(self._storage, key, self._size, self._beat))
+        return cast(BinaryIO, _Ranges(self._storage, key, self._size))
 
     def delete(self, key: str) -> None:
         cast(Backend, self._storage).delete(key)
@@ -737,12 +744,10 @@ class _Ranges:
     """The bytes of ``key`` as a stream, read as ranges of :data:`RANGE_BYTES`,
     :data:`RANGE_AHEAD` of them in flight, handed out in order."""
 
-    def __init__(self, storage: ReadsRanges, key: str, size: int,
-                 beat: Callable[[], None]) -> None:
+    def __init__(self, storage: ReadsRanges, key: str, size: int) -> None:
         self._storage = storage
         self._key = key
         self._size = size
-        self._beat = beat
         self._offsets = iter(range(0, size, RANGE_BYTES))
         self._pool = ThreadPoolExecutor(max_workers=RANGE_AHEAD, thread_name_prefix="ama-range")
         self._ahead: deque[Future[bytes]] = deque()
@@ -763,7 +768,6 @@ class _Ranges:
                 return b""
             self._piece = memoryview(self._ahead.popleft().result())
             self._ask()
-            self._beat()
         n = len(self._piece) if n is None or n < 0 else n
         data, self._piece = self._piece[:n], self._piece[n:]
         return bytes(data)
@@ -773,19 +777,36 @@ class _Ranges:
 
 
 class _Heartbeat:
-    """Renews the claim of the job of hashing ``oid`` when called, at most every
-    :data:`HEARTBEAT` seconds: a job that runs long is not taken for a dead worker's."""
+    """While entered, renews the claim of the job of hashing ``oid`` every
+    :func:`heartbeat` seconds from a thread of its own: a job that runs long (one read of
+    storage may take longer than a lease) is not taken for a dead worker's, and only a
+    dead worker's claim outlives the lease."""
 
     def __init__(self, service: Multipart, project_id: int, oid: str) -> None:
         self._service = service
         self._project_id = project_id
         self._oid = oid
-        self._last = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ama-heartbeat", daemon=True)
 
-    def __call__(self) -> None:
-        if time.monotonic() - self._last < HEARTBEAT:
-            return
-        self._last = time.monotonic()
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        every = heartbeat()
+        while every > 0 and not self._done.wait(every):
+            try:
+                self._renew()
+            except Exception:  # the database out of reach a moment: the next beat tries
+                _log.warning("renewing the claim on object %s failed", self._oid,
+                             exc_info=True)
+
+    def _renew(self) -> None:
         now = self._service._now()
         self._service.db.run(lambda s: s.execute(
             update(Verification).where(Verification.project_id == self._project_id,
@@ -820,7 +841,7 @@ class _LandingParts:
     bytes, else of the first part's size)."""
 
     def __init__(self, storage: _StorageJoiningHashed, key: str, upload_id: str, size: int,
-                 part_size: int | None, beat: Callable[[], None], idle: float,
+                 part_size: int | None, idle: float,
                  on_read: Callable[[int, str], None],
                  moved_on: Callable[[], bool] = lambda: False) -> None:
         self._storage = storage
@@ -828,7 +849,6 @@ class _LandingParts:
         self._upload_id = upload_id
         self._size = size
         self._part_size = part_size
-        self._beat = beat
         self._moved_on = moved_on
         self._idle = idle
         self._on_read = on_read
@@ -869,7 +889,6 @@ class _LandingParts:
                     or (not self._known and any(now.values())) or self._moved_on()):
                 raise _GaveUp()
             others = now
-            self._beat()
             time.sleep(delay)
             delay = min(2 * delay, POLL_MAX)
             self._look()
@@ -892,7 +911,6 @@ class _LandingParts:
             if stored != length:
                 raise _WrongPart(f"part {number} of upload {self._upload_id} holds {stored} "
                                  f"bytes, not {length}")
-            self._beat()
             self._next += 1
             chunks: queue.Queue[bytes | BaseException] = queue.Queue(CHUNKS_AHEAD)
             self._streams.append(chunks)

@@ -657,6 +657,42 @@ def test_gcs_joins_and_hashes_the_parts_after_the_completing_request_answers(
     assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
 
 
+def test_gcs_hash_of_a_join_outlasting_the_lease_keeps_its_claim_and_reads_it_once(
+        tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker hashing a join renews its claim as it reads: the client's verifies while
+    the join is read back slowly, past the lease, find the job live and leave it, and the
+    join is read once (a claim left to lapse had the job taken up and read again)."""
+    monkeypatch.setenv("AMA_VERIFY_LEASE_SECONDS", "1.5")  # renewed every 0.5 s
+    server, bucket, gcs = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = _send_parts(client, server.project, oid, path)
+    gcs.set_bandwidth(2 << 20)  # the join comes back in about 5 s: three leases
+    start = time.monotonic()
+    assert client.complete_multipart(server.project, oid, plan["upload_id"])["pending"]
+    answers = []
+    while not (answer := dict(client.verify(server.project, [oid])["objects"][0])).get(
+            "verified") and time.monotonic() - start < 60:
+        answers.append(answer)
+        time.sleep(0.25)
+    assert answer == {"id": oid, "size": len(data), "verified": True}
+    assert time.monotonic() - start > 3 * 1.5  # the hash did outlast the lease
+    assert answers and all(a == {"id": oid, "pending": True, "verifying": True}
+                           for a in answers)
+    # One join made, and read from its first byte once.
+    reads = [r for r in gcs.requests if r.method == "GET" and "joined-" in r.target
+             and "alt=media" in r.target]
+    assert len({r.target for r in reads}) == 1, reads
+    assert sum(1 for r in reads if (r.range or "bytes=0-").startswith("bytes=0-")) == 1, reads
+    assert _blobs(bucket) == [f"ama/objects/{oid[:2]}/{oid[2:]}"]
+
+
 def test_gcs_never_joins_an_upload_no_completing_request_named(
         tmp_path: Path, far_gcs_bucket: Callable[..., tuple[Any, WanProxy]],
         start_ama_server: Callable[..., RunningServer],
