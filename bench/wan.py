@@ -3,8 +3,9 @@
 
 Run it with ``.venv/bin/python bench/wan.py`` (``--rtt 0,20,80`` by default; ``--files
 100000`` for the large run; ``--dvc PATH`` or ``--dvc install`` adds ``dvc push`` and
-``dvc pull`` to the same S3 through the same proxy). moto's S3 server and ``ama-server
-serve`` (gunicorn, 2 workers) run on 127.0.0.1, each behind the proxy of
+``dvc pull`` to the same S3 through the same proxy). moto's S3 server (a process of its
+own, so that it shares no interpreter lock with the proxies) and ``ama-server serve``
+(gunicorn, 2 workers) run on 127.0.0.1, each behind the proxy of
 ``tests/services/wan.py`` that delays every chunk by half the round trip each way; the
 server reaches S3 through its proxy too, so the presigned URLs it hands out name the
 proxy, and every byte the client or the server moves pays the latency. With
@@ -34,12 +35,14 @@ with its size, or the row says what is wrong.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,7 +93,7 @@ class Row:
 # Runs a command and writes the peak resident memory of the processes it waited for (the
 # command's own, with its children's) to the file argv[1]; dies of the command's signal.
 # Measured in this small process, not by wait4 in the benchmark's: a child forked from the
-# benchmark (which holds moto's whole S3 in memory) starts with its size as its peak.
+# benchmark starts with the benchmark's size as its peak.
 _MEASURE = ("import os, resource, subprocess, sys\n"
             "code = subprocess.call(sys.argv[2:])\n"
             "with open(sys.argv[1], 'w') as f:\n"
@@ -370,14 +373,14 @@ class Bench:
                 push = self.measure(rtt, "dvc", "push" + label, [dvc, "push", "-q"], repo,
                                     env, s3, None, data)
                 if push.code == -1:
-                    stored = _seed_dvc_remote(bucket, repo / ".dvc" / "cache")
+                    stored = _seed_dvc_remote(self.s3_endpoint, bucket, repo / ".dvc" / "cache")
                     print(f"      dvc push{label} stopped: its remaining {stored} objects "
                           "were put into moto directly (untimed), for the pull", flush=True)
                 elif push.code:
                     print(f"      dvc pull{label} not run: the push failed", flush=True)
                     return
             else:
-                stored = _seed_dvc_remote(bucket, repo / ".dvc" / "cache")
+                stored = _seed_dvc_remote(self.s3_endpoint, bucket, repo / ".dvc" / "cache")
                 print(f"      dvc push{label} not timed (--no-dvc-push): {stored} objects put "
                       "into moto directly", flush=True)
             if not self.clone:
@@ -388,24 +391,56 @@ class Bench:
                          data, repo / "data")
 
 
-def _seed_dvc_remote(bucket: str, cache: Path) -> int:
+def _seed_dvc_remote(endpoint: str, bucket: str, cache: Path) -> int:
     """Put the objects of DVC's ``cache`` that its remote ``s3://bucket/dvc`` lacks
-    straight into moto's memory (moto runs in this process): what a finished ``dvc push``
-    leaves there, in seconds. Returns how many were put."""
-    from moto.s3.models import s3_backends
+    straight into moto (``endpoint``, not through a proxy): what a finished ``dvc push``
+    leaves there. Returns how many were put."""
+    client = _client(endpoint)
+    held = {item["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix="dvc/") for item in page.get("Contents", [])}
+    missing = [(f"dvc/{path.relative_to(cache).as_posix()}", path)
+               for path in (cache / "files").rglob("*") if path.is_file()]
+    missing = [(key, path) for key, path in missing if key not in held]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kp: client.put_object(Bucket=bucket, Key=kp[0],
+                                                   Body=kp[1].read_bytes()), missing))
+    return len(missing)
 
-    backend = next(b for account in s3_backends.values() for b in account.values()
-                   if bucket in b.buckets)
-    held = set(backend.buckets[bucket].keys.keys())
-    stored = 0
-    for folder, _dirs, names in os.walk(cache / "files"):
-        for name in names:
-            path = Path(folder) / name
-            key = f"dvc/{path.relative_to(cache).as_posix()}"
-            if key not in held:
-                backend.put_object(bucket, key, path.read_bytes())
-                stored += 1
-    return stored
+
+class _Moto:
+    """moto's S3 server in a process of its own, on 127.0.0.1: it does the storage's work
+    for both tools, and in the benchmark's process it would share one interpreter lock
+    with the proxies that carry every byte."""
+
+    def __init__(self, log: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                 str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+        import requests
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{self.url}/moto-api/", timeout=5)
+                return
+            except requests.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"moto's server did not start; see {log}") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -540,20 +575,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rtts = [float(r) for r in args.rtt.split(",") if r.strip()]
 
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ama-bench-wan."))
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
+    moto = _Moto(tmp / "moto.log")
     try:
         dvc = _install_dvc(tmp) if args.dvc == "install" else args.dvc
         data = make_data(tmp, args.files, args.size, args.folders)
-        bench = Bench(tmp, data, f"http://{host}:{port}", args.timeout, dvc,
+        bench = Bench(tmp, data, moto.url, args.timeout, dvc,
                       args.dvc_timeout)
         bench.out = args.out
         bench.dvc_push = args.dvc_push
