@@ -482,10 +482,13 @@ class Version:
             from blake3 import blake3
 
             from ama.plumbing.odb import CorruptObject
+            from ama.porcelain.download import checked_member
 
-            pack_action = answer["packs"][where["id"]]["actions"]["download"]
+            packs = answer.get("packs") or {}
+            member = checked_member(remote.transport, oid, size, where, packs)
+            pack_action = packs[where["id"]]["actions"]["download"]
             whole: bytes = remote.transport.read_range(pack_action, where["id"],
-                                                       where["offset"], where["length"])
+                                                       member.offset, member.length)
             if (actual := blake3(whole).hexdigest()) != oid:
                 raise CorruptObject(oid, remote.transport.url, actual)
             return whole[start:end]

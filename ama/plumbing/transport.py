@@ -39,7 +39,8 @@ from ama.plumbing.errors import (  # noqa: F401 - the protocol's errors, raised 
     UnsupportedMediaType,
     ValidationFailed,
 )
-from ama.plumbing.hashing import CHUNK
+from ama.plumbing.hashing import CHUNK, is_id
+from ama.plumbing.objects import CLASS_NAME_RE, VERSION_RE
 from ama.plumbing.odb import CorruptObject
 
 if TYPE_CHECKING:
@@ -59,6 +60,34 @@ class Unreachable(AmaError):
     """The remote cannot be reached: no connection, no answer in time, or unavailable."""
 
     exit_code = UNREACHABLE
+
+
+def plain_session() -> requests.Session:
+    """A requests session that adds no credentials of its own. requests would add the
+    user's ~/.netrc login for a URL's host (its ``default`` one for any host) to each
+    request without an Authorization header and to every redirect, where the URLs come
+    from a remote (presigned storage URLs, a proxy file's source): a server of someone
+    else's would receive the login. An Authorization header the caller sets is kept on a
+    redirect to the same host only. Proxies and CA bundles of the environment still
+    apply."""
+    import requests
+
+    class Plain(requests.Session):
+        def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                         response: requests.Response) -> None:
+            if "Authorization" in prepared_request.headers and self.should_strip_auth(
+                    str(response.request.url), str(prepared_request.url)):
+                del prepared_request.headers["Authorization"]
+
+    session = Plain()
+    # Any auth set keeps requests from looking the host up in the netrc; this one adds none.
+    session.auth = lambda request: request
+    return session
+
+
+# The most bytes a download of an object whose size is not known takes (a manifest, a tree:
+# a tree of a million entries is about 100 MB); an object of known size takes its size.
+MAX_UNSIZED = 1 << 30
 
 
 # -- the interface --------------------------------------------------------------------------
@@ -117,7 +146,7 @@ class Transport(Protocol):
     def upload(self, action: Mapping[str, Any], path: str | os.PathLike[str],
                on_bytes: Callable[[int], None] | None = None) -> None: ...
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
-                 on_bytes: Callable[[int], None] | None = None) -> int: ...
+                 on_bytes: Callable[[int], None] | None = None, size: int = ...) -> int: ...
     def read_range(self, action: Mapping[str, Any], oid: str, start: int,
                    length: int) -> bytes: ...
     def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
@@ -329,7 +358,6 @@ class HttpTransport:
                  session: requests.Session | None = None,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 5,
                  pool_size: int = 10, retry_deadline: float = 120.0) -> None:
-        import requests
         from requests.adapters import HTTPAdapter
 
         parts = urlsplit(url)
@@ -338,7 +366,7 @@ class HttpTransport:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or plain_session()
         if skip_dns(environ) and not address:
             raise BadInput(
                 f"ASSET_SERVER_SKIP_DNS is set but no address is configured for {self.url}",
@@ -428,7 +456,12 @@ class HttpTransport:
         while page is not None:
             answer: wire.Page = self._call("GET", path, params={**(params or {}), "page": page})
             yield from answer["items"]
-            page = answer.get("next_page")
+            following = answer.get("next_page")
+            if following is not None and (type(following) is not int or following <= page):
+                raise RemoteError(f"the remote at {self.url} answered {path} with page "
+                                  f"{following!r} after page {page}",
+                                  "tell the server's administrator")
+            page = following
 
     def _p(self, project: str) -> str:
         return f"/v1/projects/{_seg(project)}"
@@ -481,10 +514,12 @@ class HttpTransport:
         return result
 
     def classes(self, project: str) -> list[wire.AssetClass]:
-        return list(self._all(self._p(project) + "/classes"))
+        return [self._checked_class(c) for c in self._all(self._p(project) + "/classes")]
 
     def get_class(self, project: str, name: str) -> wire.AssetClass:
-        result: wire.AssetClass = self._call("GET", self._c(project, name))
+        result: wire.AssetClass = self._checked_class(self._call("GET", self._c(project, name)))
+        if result["name"] != name:
+            raise self._strange("a class", "name", result["name"])
         return result
 
     def put_class(self, project: str, name: str, description: str = "",
@@ -497,11 +532,12 @@ class HttpTransport:
 
     def assets(self, project: str, cls: str,
                deleted: bool = False) -> Iterator[wire.AssetRecord]:
-        return self._all(self._c(project, cls) + "/assets", {"deleted": 1} if deleted else None)
+        return (self._checked_asset(a) for a in self._all(
+            self._c(project, cls) + "/assets", {"deleted": 1} if deleted else None))
 
     def asset(self, project: str, cls: str, name: str) -> wire.AssetRecord:
-        result: wire.AssetRecord = self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}")
-        return result
+        return self._checked_asset(
+            self._call("GET", f"{self._c(project, cls)}/assets/{_seg(name)}"))
 
     def update_asset(self, project: str, cls: str, name: str, title: str | None = None,
                      description: str | None = None, tags: list[str] | None = None,
@@ -521,7 +557,8 @@ class HttpTransport:
         return result
 
     def versions(self, project: str, cls: str, asset: str) -> list[wire.Version]:
-        return list(self._all(f"{self._c(project, cls)}/assets/{_seg(asset)}/versions"))
+        return [self._checked_version(v) for v in
+                self._all(f"{self._c(project, cls)}/assets/{_seg(asset)}/versions")]
 
     def version_size(self, project: str, cls: str, asset: str, version: str) -> wire.VersionSize:
         result: wire.VersionSize = self._call(
@@ -532,9 +569,10 @@ class HttpTransport:
                manifest: str, idempotency_key: str, bump: str = "patch") -> wire.Version:
         """Record ``manifest`` as the next version; raises :class:`Conflict` (someone uploaded
         first) or :class:`ValidationFailed` (objects missing, class rules broken)."""
-        result: wire.Version = self._call("POST", self._c(project, cls) + "/versions", {
-            "asset": asset, "parent": parent, "manifest": manifest,
-            "idempotency_key": idempotency_key, "bump": bump})
+        result: wire.Version = self._checked_version(self._call(
+            "POST", self._c(project, cls) + "/versions", {
+                "asset": asset, "parent": parent, "manifest": manifest,
+                "idempotency_key": idempotency_key, "bump": bump}))
         return result
 
     def put_alias(self, project: str, cls: str, alias: str, asset: int,
@@ -556,13 +594,61 @@ class HttpTransport:
              cls: str | None = None, blob: str | None = None) -> list[wire.FoundVersion]:
         query = {k: v for k, v in (("hash", hash), ("alias", alias), ("class", cls),
                                    ("blob", blob)) if v is not None}
-        return list(self._all(self._p(project) + "/find", query))
+        return [self._checked_version(v) for v in self._all(self._p(project) + "/find", query)]
 
     def inputs(self, project: str, manifest: str) -> list[wire.Input]:
-        return list(self._all(f"{self._p(project)}/versions/{_seg(manifest)}/inputs"))
+        found: list[wire.Input] = []
+        for item in self._all(f"{self._p(project)}/versions/{_seg(manifest)}/inputs"):
+            if not isinstance(item, dict) or not _is_str(item.get("manifest"), is_id):
+                raise self._strange("an input", "manifest", item)
+            if item.get("version") is not None:
+                self._checked_version(item["version"])
+            found.append(cast(wire.Input, item))
+        return found
 
     def dependents(self, project: str, manifest: str) -> list[wire.Dependent]:
-        return list(self._all(f"{self._p(project)}/versions/{_seg(manifest)}/dependents"))
+        return [self._checked_version(v) for v in
+                self._all(f"{self._p(project)}/versions/{_seg(manifest)}/dependents")]
+
+    # -- answers checked before anything uses them --
+    #
+    # Names, ordinals, versions and ids a remote answers become paths on this machine (the
+    # local record of versions, class files, a clone's folder, the store's objects): a
+    # hostile or broken remote must not name a path of its choosing.
+
+    def _strange(self, what: str, field: str, value: Any) -> RemoteError:
+        return RemoteError(f"the remote at {self.url} answered {what} whose {field} cannot "
+                           f"be one: {str(value)[:200]!r}", "tell the server's administrator")
+
+    def _checked_version(self, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise self._strange("a version", "form", v)
+        for field, good in (("class", lambda x: _is_str(x, CLASS_NAME_RE.match)),
+                            ("ordinal", _is_ordinal),
+                            ("version", lambda x: _is_str(x, VERSION_RE.match)),
+                            ("manifest", lambda x: _is_str(x, is_id)),
+                            ("parent", lambda x: x is None or _is_str(x, is_id))):
+            if field in v and not good(v[field]):
+                raise self._strange("a version", field, v[field])
+        if "manifest" not in v or "version" not in v:
+            raise self._strange("a version", "form", v)
+        return v
+
+    def _checked_asset(self, a: Any) -> Any:
+        if not isinstance(a, dict):
+            raise self._strange("an asset", "form", a)
+        if not _is_str(a.get("class"), CLASS_NAME_RE.match):
+            raise self._strange("an asset", "class", a.get("class"))
+        if not _is_ordinal(a.get("ordinal")):
+            raise self._strange("an asset", "ordinal", a.get("ordinal"))
+        if a.get("latest") is not None:
+            self._checked_version(a["latest"])
+        return a
+
+    def _checked_class(self, c: Any) -> Any:
+        if not isinstance(c, dict) or not _is_str(c.get("name"), CLASS_NAME_RE.match):
+            raise self._strange("a class", "name", c.get("name") if isinstance(c, dict) else c)
+        return c
 
     # -- administration --
 
@@ -703,10 +789,13 @@ class HttpTransport:
                        headers=headers, data=body if size else b"").close()
 
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
-                 on_bytes: Callable[[int], None] | None = None) -> int:
+                 on_bytes: Callable[[int], None] | None = None, size: int = MAX_UNSIZED
+                 ) -> int:
         """Stream a download action's href into ``path``, hashing as it comes; return the
         size. ``on_bytes`` gets the length of each chunk written. Raises
-        :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``."""
+        :class:`CorruptObject` (and removes ``path``) if the bytes are not ``oid``, and
+        RemoteError once more than ``size`` bytes came (a body that does not end, or
+        decodes to more than was asked for, does not fill the disk)."""
         import requests
         from blake3 import blake3
 
@@ -717,15 +806,22 @@ class HttpTransport:
         try:
             with open(path, "wb") as f:
                 for chunk in response.iter_content(CHUNK):
+                    total += len(chunk)
+                    if total > size:
+                        raise RemoteError(f"{_public(action['href'])} answered more than the "
+                                          f"{size} bytes of object {oid}",
+                                          "run the command again")
                     hasher.update(chunk)
                     f.write(chunk)
-                    total += len(chunk)
                     if on_bytes is not None:
                         on_bytes(len(chunk))
         except requests.RequestException as e:
             Path(path).unlink(missing_ok=True)
             raise Unreachable(f"download of object {oid} from {_public(action['href'])} "
                               f"broke off: {e}", "run the command again") from None
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
         finally:
             response.close()
         actual = hasher.hexdigest()
@@ -860,6 +956,14 @@ _HINTS: dict[int, str] = {
     401: "log in with 'ama auth login', or check AMA_TOKEN",
     403: "ask an admin of the project for a role that allows this",
 }
+
+
+def _is_str(value: Any, good: Callable[[str], Any]) -> bool:
+    return isinstance(value, str) and bool(good(value))
+
+
+def _is_ordinal(value: Any) -> bool:
+    return type(value) is int and value >= 1
 
 
 def _error_from(response: requests.Response, url: str) -> AmaError:

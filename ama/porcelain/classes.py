@@ -105,6 +105,7 @@ class LocalClasses:
         return [self.get(name) for name in self.names()]
 
     def put(self, cls: AssetClass) -> None:
+        check_class_name(cls.name)  # also a remote's answer: it names the file
         self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(cls.to_json(), indent=2, sort_keys=True) + "\n"
         write_atomic(self.folder / f"{cls.name}.json", text.encode("utf-8"))

@@ -66,6 +66,7 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
     version), :class:`DestinationTaken`, and the transport's errors; nothing is created
     before the remote has answered.
     """
+    from ama.plumbing.transport import RemoteError
     from ama.porcelain.download import REACHING, download, receive, version_files
     from ama.porcelain.remotes import open_remote
 
@@ -93,6 +94,9 @@ def clone(name: str, dest: Path | None = None, *, version: str | None = None,
                            f"list them with 'ama versions {info['name']}'")
         chosen = found[0]
     ordinal = str(info["ordinal"])
+    if not ordinal.isascii() or not ordinal.isdigit() or ordinal[0] == "0":
+        raise RemoteError(f"the remote {remote.name} answered {ordinal[:100]!r} as the "
+                          f"ordinal of {cls}/{asset_name}", "tell the server's administrator")
     root = (Path(dest) if dest is not None else Path(cls) / ordinal).absolute()
     unfinished = _unfinished(root)
     if unfinished is not None:

@@ -26,14 +26,20 @@ from ama.plumbing.checkout import checkout
 from ama.plumbing.crash import crash_point
 from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
-from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.hashing import hash_bytes, is_id
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
 from ama.plumbing.ranged import fetch_ranged
 from ama.plumbing.refs import pid_alive
-from ama.plumbing.transport import LocalTransfer, RemoteError, Transport, Unreachable
+from ama.plumbing.transport import (
+    MAX_UNSIZED,
+    LocalTransfer,
+    RemoteError,
+    Transport,
+    Unreachable,
+)
 from ama.porcelain.asset import Asset, locked_index
 from ama.porcelain.clone import CLONE_MARKER
 from ama.porcelain.config import Config
@@ -69,7 +75,14 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
     Every object received is re-hashed as it enters the store. ``brought``, when given,
     gets the ids of the objects that this call found missing and brought in, once all are
     in: a checkout in the same operation need not hash them again (``verified``)."""
-    todo = _lacking(odb, dict(wanted))
+    sized = dict(wanted)
+    for oid, size in sized.items():
+        # Ids come from a remote's answers (a version's manifest); each becomes a path.
+        if not is_id(oid) or type(size) is not int or size < 0:
+            raise RemoteError(f"the remote at {transport.url} named an object "
+                              f"{str(oid)[:100]!r} of {size!r} bytes, which cannot be one",
+                              "tell the server's administrator")
+    todo = _lacking(odb, sized)
     if not todo:
         return 0
     total = len(todo)
@@ -96,6 +109,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
         actions: list[tuple[str, wire.Action]] = []
         sizes: dict[str, int] = {}
         in_packs: dict[str, list[Member]] = {}
+        packs = answer.get("packs") or {}
         for item in answer["objects"]:
             if "error" in item:
                 raise NotFound(f"object {item.get('id')} is not on the remote "
@@ -103,15 +117,16 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                                f"{item['error'].get('message')}",
                                "ask whoever uploaded it to upload it again, or run "
                                "'ama-server fsck' on the server")
+            asked = sized.get(item["id"], 0)
             where = item.get("pack")
             if where is not None:
-                in_packs.setdefault(where["id"], []).append(
-                    Member(item["id"], where["offset"], where["length"]))
+                member = checked_member(transport, item["id"], asked, where, packs)
+                in_packs.setdefault(where["id"], []).append(member)
                 continue
             action = (item.get("actions") or {}).get("download")
             if action is not None:
                 actions.append((item["id"], action))
-                sizes[item["id"]] = int(item.get("size") or 0)
+                sizes[item["id"]] = _size(transport, item["id"], asked, item.get("size"))
         if in_packs:
             done += _receive_packed(transport, odb, in_packs, answer.get("packs") or {},
                                     folder, parallelism)
@@ -145,7 +160,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                                              sizes[oid], temp, parallelism, large, on_bytes)
                     else:
                         future = pool.submit(_fetch_one, transport, action, oid, temp,
-                                             on_bytes)
+                                             sizes.get(oid, 0) or MAX_UNSIZED, on_bytes)
                     paths[future] = temp
                     pending.add(future)
                     if len(pending) >= parallelism * 4:
@@ -160,9 +175,45 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(temp)
                 raise
+    left = odb.lacking(oid for oid, _ in todo)
+    if left:
+        raise RemoteError(f"the remote at {transport.url} answered for object {left[0]} "
+                          f"({len(left)} in all) neither where to fetch it nor that it lacks it",
+                          "run the command again; if it repeats, tell the server's "
+                          "administrator")
     if brought is not None:
         brought.update(oid for oid, _ in todo)
     return done
+
+
+def _size(transport: Transport, oid: str, asked: int, answered: Any) -> int:
+    """The size to fetch of object ``oid``: the size asked for (from a tree, which the id
+    fixes), else the remote's, at most :data:`MAX_UNSIZED`."""
+    if type(answered) is not int or answered < 0 or (asked and answered != asked) \
+            or answered > (asked or MAX_UNSIZED):
+        raise RemoteError(f"the remote at {transport.url} answered a size of {answered!r} "
+                          f"bytes for object {oid}" + (f", of {asked}" if asked else ""),
+                          "tell the server's administrator")
+    return answered
+
+
+def checked_member(transport: Transport, oid: str, asked: int, where: Any,
+            packs: dict[str, wire.PackDownload]) -> Member:
+    """Where the remote answered that object ``oid`` lies in a pack, checked: a pack named
+    by an id, of a size, that holds the whole range, of the size asked for (the pack's
+    bytes are read into memory and files named after its id)."""
+    pid = where.get("id") if isinstance(where, dict) else None
+    info = packs.get(pid) if isinstance(pid, str) and is_id(pid) else None
+    pack_size = info.get("size") if isinstance(info, dict) else None
+    offset = where.get("offset") if isinstance(where, dict) else None
+    length = where.get("length") if isinstance(where, dict) else None
+    if (type(pack_size) is not int or type(offset) is not int or type(length) is not int
+            or offset < pack.HEADER_SIZE or length < 0 or offset + length > pack_size
+            or length != (asked or length) or length > pack.TARGET):
+        raise RemoteError(f"the remote at {transport.url} answered that object {oid} lies "
+                          f"in a pack where it cannot: {str(where)[:200]}",
+                          "tell the server's administrator")
+    return Member(oid, offset, length)
 
 
 def refetch(transport: Transport, project: str, odb: FileObjectDatabase,
@@ -278,7 +329,7 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
         if sum(m.length for m in members) >= WHOLE_PACK * info["size"]:
             temp = str(folder / f"{pid[:16]}.{os.getpid()}.pack")
             try:
-                transport.download(action, pid, temp)
+                transport.download(action, pid, temp, size=info["size"])
                 with open(temp, "rb") as f:
                     for m in sorted(members, key=lambda m: m.offset):
                         f.seek(m.offset)
@@ -340,9 +391,9 @@ def _receive_packed(transport: Transport, odb: FileObjectDatabase,
     return count
 
 
-def _fetch_one(transport: Transport, action: wire.Action, oid: str, temp: str,
+def _fetch_one(transport: Transport, action: wire.Action, oid: str, temp: str, size: int,
                on_bytes: Callable[[int], None] | None = None) -> str:
-    transport.download(action, oid, temp, on_bytes=on_bytes)
+    transport.download(action, oid, temp, on_bytes=on_bytes, size=size)
     return temp
 
 

@@ -38,7 +38,9 @@ from ama.plumbing.objects import CLASS_NAME_RE
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.transport import (
     ANY_TARGET,
+    MAX_UNSIZED,
     HttpTransport,
+    RemoteError,
     Transport,
     _AnyTarget,
 )
@@ -633,7 +635,8 @@ class InProcessTransport:
                        f if on_bytes is None else Window(f, 0, size, on_bytes), size)
 
     def download(self, action: Mapping[str, Any], oid: str, path: str | os.PathLike[str],
-                 on_bytes: Callable[[int], None] | None = None) -> int:
+                 on_bytes: Callable[[int], None] | None = None, size: int = MAX_UNSIZED
+                 ) -> int:
         from blake3 import blake3
 
         project, _ = self._target(action)
@@ -646,11 +649,17 @@ class InProcessTransport:
                     chunk = stream.read(CHUNK)
                     if not chunk:
                         break
+                    total += len(chunk)
+                    if total > size:
+                        raise RemoteError(f"the remote at {self.url} holds more than the "
+                                          f"{size} bytes of object {oid}")
                     hasher.update(chunk)
                     f.write(chunk)
-                    total += len(chunk)
                     if on_bytes is not None:
                         on_bytes(len(chunk))
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:

@@ -202,22 +202,12 @@ class BucketSource:
 
 
 def _anonymous() -> requests.Session:
-    """A session that sends no credentials. requests would add the user's ~/.netrc login
-    for the host (its ``default`` one for any host) to the first request and to every
-    redirect, and a proxy's URL is chosen by whoever uploaded the version: a server of
-    theirs would receive the login. Proxies and CA bundles of the environment still apply.
-    """
-    import requests
+    """A session that sends no credentials: a proxy's URL is chosen by whoever uploaded the
+    version, and a server of theirs would receive the user's ~/.netrc login (see
+    :func:`~ama.plumbing.transport.plain_session`)."""
+    from ama.plumbing.transport import plain_session
 
-    class Anonymous(requests.Session):
-        def rebuild_auth(self, prepared_request: requests.PreparedRequest,
-                         response: requests.Response) -> None:
-            prepared_request.headers.pop("Authorization", None)
-
-    session = Anonymous()
-    # Any auth set keeps requests from looking the host up in the netrc; this one adds none.
-    session.auth = lambda request: request
-    return session
+    return plain_session()
 
 
 class WebSource:

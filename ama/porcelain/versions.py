@@ -20,6 +20,7 @@ from ama.plumbing import wire
 from ama.plumbing.durable import write_atomic
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.graph import read_manifest
+from ama.plumbing.hashing import is_id
 from ama.plumbing.objects import CLASS_NAME_RE, VERSION_RE, check_class_name
 from ama.plumbing.transport import Transport
 from ama.porcelain.asset import Asset
@@ -50,6 +51,11 @@ def parse_name(text: str) -> tuple[str, str, str | None]:
 
 
 def refs_dir(home: Path, remote: str, project: str, cls: str, ordinal: str | int) -> Path:
+    """Where the refs of asset ``cls/ordinal`` are; raises BadInput for a class name or
+    an ordinal that cannot be one (a remote's answer becomes this path)."""
+    check_class_name(cls)
+    if not str(ordinal).isascii() or not str(ordinal).isdigit() or str(ordinal)[0] == "0":
+        raise BadInput(f"{ordinal!r} is not an ordinal")
     return project_dir(home, remote, project) / "versions" / cls / str(ordinal)
 
 
@@ -60,6 +66,9 @@ def record(home: Path, remote: str, project: str, cls: str, ordinal: str | int,
     folder = refs_dir(home, remote, project, cls, ordinal)
     folder.mkdir(parents=True, exist_ok=True)
     for v in versions:
+        if not VERSION_RE.match(v["version"]) or not is_id(v["manifest"]):
+            raise BadInput(f"{v['version']!r} → {v['manifest']!r} is not a version and its "
+                           "manifest")
         path = folder / v["version"]
         if path.exists():
             continue
