@@ -29,6 +29,7 @@ from ama.plumbing.jsontext import MAX_INT, parse_json
 from ama_remote.config import ServerConfig, load_config, open_service
 from ama_remote.errors import PayloadTooLarge, UnsupportedMediaType, http_status
 from ama_remote.service.admin import parse_moment
+from ama_remote.service.multipart import MAX_PARTS
 from ama_remote.storage.base import Bounded
 
 log = logging.getLogger("ama_remote.app")
@@ -468,10 +469,13 @@ class Multipart(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, project: str,
                 oid: str) -> None:
         body = _json_body(req, self.config)
+        size = _field(body, "size", int)
+        if size > self.config.max_object_bytes:
+            raise PayloadTooLarge(f"an object of {size} bytes is larger than the "
+                                  f"{self.config.max_object_bytes} bytes this server takes")
         resp.media = self.service.start_multipart(
-            req.context.caller, project, check_id(oid, "the object id"),
-            _field(body, "size", int), self.config.multipart_part_bytes,
-            href_prefix=req.forwarded_prefix)
+            req.context.caller, project, check_id(oid, "the object id"), size,
+            self.config.multipart_part_bytes, href_prefix=req.forwarded_prefix)
 
 
 class MultipartPart(_Resource):
@@ -483,11 +487,9 @@ class MultipartPart(_Resource):
         if size > self.config.max_object_bytes:
             raise PayloadTooLarge(f"a part of {size} bytes is larger than the "
                                   f"{self.config.max_object_bytes} bytes this server takes")
-        if not number.isdigit():
-            raise BadInput(f"part number {number!r} is not a number")
         resp.media = self.service.put_part(
             req.context.caller, project, check_id(oid, "the object id"), upload_id,
-            int(number), req.bounded_stream, size)
+            _int(number, "part number", 0, 1, MAX_PARTS), req.bounded_stream, size)
         resp.status = falcon.HTTP_201
 
 

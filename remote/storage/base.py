@@ -251,9 +251,15 @@ def upload_prefix(key: str, upload_id: str) -> str:
     """Return the prefix of the parts of upload ``upload_id`` of ``key``,
     ``uploads/<key>/<upload id>/``. Raises BadInput for an id that is not alphanumeric."""
     check_key(key)
-    if not upload_id.isalnum():
-        raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
-    return f"{UPLOADS}{key}/{upload_id}/"
+    return f"{UPLOADS}{key}/{check_upload_id(upload_id)}/"
+
+
+def check_upload_id(upload_id: str) -> str:
+    """Return ``upload_id`` if it can be an upload's id (1 to 64 ASCII letters and digits,
+    as this server makes them); raise BadInput otherwise."""
+    if not (0 < len(upload_id) <= 64 and upload_id.isascii() and upload_id.isalnum()):
+        raise BadInput(f"upload id {upload_id[:80]!r} is not one of this storage's")
+    return upload_id
 
 
 def upload_of(handle: str) -> tuple[str, str]:

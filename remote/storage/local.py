@@ -40,6 +40,7 @@ from ama_remote.storage.base import (
     StorageUnreachable,
     check_key,
     check_method,
+    check_upload_id,
 )
 
 _TEMP_PREFIX = ".tmp-"
@@ -227,8 +228,7 @@ class LocalBackend:
 
     def _part_prefix(self, key: str, upload_id: str) -> Path:
         final = self._path(key)
-        if not upload_id.isalnum():
-            raise BadInput(f"upload id {upload_id!r} is not one of this storage's")
+        check_upload_id(upload_id)
         # Temp files to list() and to fsck's leftovers alike.
         return final.parent / f"{_TEMP_PREFIX}part-{final.name}.{upload_id}."
 

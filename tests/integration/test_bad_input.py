@@ -337,3 +337,35 @@ def test_a_manifest_nested_100000_deep_is_refused_not_a_500(api: Api) -> None:
         "idempotency_key": "k"})
     # The object is taken (its bytes match its id) but is no manifest the commit can use.
     assert result.status_code == 422, result.text
+
+
+# -- uploads in parts: what a route takes from its path and body -----------------------------
+
+
+@pytest.mark.parametrize(("upload_id", "number", "problem"), [
+    ("abc123", "²", "parameter 'part number' must be an integer from 1 to 10000"),
+    ("abc123", "0", "parameter 'part number' must be an integer from 1 to 10000"),
+    ("abc123", "1" * 5000, "parameter 'part number' must be an integer from 1 to 10000"),
+    ("abcé", "1", "upload id 'abcé' is not one of this storage's"),
+    ("a" * 65, "1", f"upload id '{'a' * 65}' is not one of this storage's"),
+])
+def test_a_part_with_a_number_or_an_upload_id_no_upload_has_is_refused_with_400(
+        api: Api, upload_id: str, number: str, problem: str) -> None:
+    oid = hash_bytes(b"in parts")
+    assert api.call("POST", f"/v1/projects/demo/objects/{oid}/multipart", "wendy",
+                    json={"size": 8}).status_code == 200
+    result = api.call("PUT", f"/v1/projects/demo/objects/{oid}/multipart/{upload_id}/{number}",
+                      "wendy", body=b"in parts")
+    assert result.status_code == 400, result.text
+    assert problem in error(result)["message"]
+
+
+def test_an_upload_in_parts_larger_than_the_server_takes_is_refused_before_it_begins(
+        api: Api) -> None:
+    oid = hash_bytes(b"huge")
+    result = api.call("POST", f"/v1/projects/demo/objects/{oid}/multipart", "wendy",
+                      json={"size": 2 ** 50})
+    assert result.status_code == 413, result.text
+    assert f"an object of {2 ** 50} bytes is larger than" in error(result)["message"]
+    assert api.call("POST", "/v1/projects/demo/objects/verify", "wendy",
+                    json={"ids": [oid]}).json["objects"][0].get("verified") is not True
