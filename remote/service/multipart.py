@@ -61,6 +61,7 @@ from ama_remote.storage.base import (
     Joined,
     ObjectMissing,
     ReadsRanges,
+    Tags,
     object_key,
     upload_prefix,
 )
@@ -401,7 +402,7 @@ class Multipart(Objects):
             # worker.
             parts = cast(UploadsInParts, storage).stored_parts(key, upload_id)
             self._hash_later(project_id, storage_url, oid, row.size, completed=aside,
-                             upload_id=upload_id, named=bool(parts))
+                             upload_id=upload_id if parts else None)
             return {"id": oid, "size": row.size, "pending": True, "verifying": True}
         if upload_id is None:
             if storage.stat(key) is None:
@@ -424,13 +425,12 @@ class Multipart(Objects):
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
 
     def _hash_later(self, project_id: int, storage_url: str, oid: str, size: int,
-                    completed: bool = False, upload_id: str | None = None,
-                    named: bool = False) -> None:
+                    completed: bool = False, upload_id: str | None = None) -> None:
         """Have a background thread of this worker hash the pending object ``oid`` (join
-        the parts of ``upload_id``, the upload its completing request named, first on a
-        storage that joins aside), unless another worker holds the job (see
-        :meth:`_claim`); with ``named``, the job keeps ``upload_id`` either way."""
-        if self._claim(project_id, oid, completed, named=upload_id if named else None):
+        the parts of ``upload_id``, the upload its completing request named, with a part
+        stored, first on a storage that joins aside), unless another worker holds the job
+        (see :meth:`_claim`); the job keeps ``upload_id`` either way."""
+        if self._claim(project_id, oid, completed, named=upload_id):
             _BACKGROUND.submit(partial(self._verify_pending, project_id, storage_url, oid,
                                        size, upload_id))
 
@@ -738,6 +738,9 @@ class _InRanges:
 
     def delete(self, key: str) -> None:
         cast(Backend, self._storage).delete(key)
+
+    def tag(self, key: str) -> tuple[int, str, str] | None:
+        return self._storage.tag(key) if isinstance(self._storage, Tags) else None
 
 
 class _Ranges:

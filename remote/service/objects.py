@@ -35,6 +35,7 @@ from ama_remote.storage.base import (
     ObjectMissing,
     PutsFiles,
     Syncs,
+    Tags,
     object_key,
 )
 
@@ -658,6 +659,12 @@ class Objects(Packs):
         its answer, and the arguments of its verified row after ``project_id`` (None unless
         it matched; a mismatch is deleted)."""
         key = object_key(oid) if key is None else key
+        # Which version of the key is read: bytes that hash wrong are deleted only while the
+        # key still holds them. A presigned PUT is create-only but outlives a delete, so two
+        # hashes of one key at once could otherwise see the first delete the bad bytes, the
+        # right ones stored, and the second delete those (its bad bytes put back by the URL
+        # then, and the object recorded as held).
+        held = storage.tag(key) if isinstance(storage, Tags) else None
         try:
             stream = storage.open(key)
             reader = _HashingReader(stream)
@@ -671,10 +678,14 @@ class Objects(Packs):
             return {"id": oid, "error": {"code": 404,
                                          "message": f"object {oid} was not uploaded"}}, None
         if reader.hexdigest() != oid or reader.count != expected:
-            storage.delete(key)
+            gone = "it was deleted"
+            if held is None or (isinstance(storage, Tags) and storage.tag(key) == held):
+                storage.delete(key)
+            else:
+                gone = "other bytes stored since are left to their own check"
             return {"id": oid, "error": {
                 "code": 422, "message": f"object {oid} does not match its id "
-                f"({reader.count} bytes hashing to {reader.hexdigest()}); it was deleted"}}, None
+                f"({reader.count} bytes hashing to {reader.hexdigest()}); {gone}"}}, None
         kind, data = reader.structured()
         return ({"id": oid, "size": reader.count, "verified": True},
                 (oid, reader.count, True, kind, data))

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 
+from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.transport import HttpTransport, Unreachable
 from tests.e2e.test_lifecycle import ama, files
 from tests.integration.test_gunicorn import push, write_version
@@ -261,3 +265,48 @@ def test_transfers_reuse_one_kept_alive_connection(
         ("PUT", f"/o{n}", 5000) for n in range(6)]
     assert proxy.count("PUT") == 7
     assert proxy.connections == 1
+
+
+def test_a_hash_that_read_bad_bytes_never_deletes_the_right_ones_stored_since(
+        s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer PUTs bad bytes to an object's presigned URL and asks to verify it twice.
+    While the second hash still reads them, the first has deleted them and the right bytes
+    were stored (here: by hand, the end of the first hash and another client's upload).
+    The second hash finds the bad bytes it read, and deletes nothing: the right bytes stay,
+    and are verified (a delete would have left the key empty for the bad bytes' URL, which
+    outlives it, and the object recorded as held by nothing)."""
+    s3 = _behind(wan_proxy, s3_bucket.endpoint_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.url)
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+    client = HttpTransport(server.url, server.token)
+    right = os.urandom(3 << 20)
+    bad = bytearray(right)
+    bad[5] ^= 0xFF
+    oid = hash_bytes(right)
+    key = f"ama/objects/{oid[:2]}/{oid[2:]}"
+    bucket, name = s3_bucket.client, s3_bucket.name  # type: ignore[attr-defined]
+    answer = client.batch(server.project, "upload", [{"id": oid, "size": len(right)}])
+    action = answer["objects"][0]["actions"]["upload"]
+    put = requests.put(action["href"], data=bytes(bad), headers=action["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+    s3.set_bandwidth(1 << 20)  # the server reads the 3 MiB back in about 3 s
+    result: dict[str, object] = {}
+    hashing = threading.Thread(target=lambda: result.update(
+        client.verify(server.project, [oid])["objects"][0]))
+    hashing.start()
+    deadline = time.monotonic() + 10
+    while s3.count("GET", key) == 0:  # the hash began reading the bad bytes
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    bucket.delete_object(Bucket=name, Key=key)
+    bucket.put_object(Bucket=name, Key=key, Body=right)
+    hashing.join(60)
+    assert [o["Key"] for o in bucket.list_objects_v2(Bucket=name, Prefix=key)
+            .get("Contents", [])] == [key]
+    assert bucket.get_object(Bucket=name, Key=key)["Body"].read() == right
+    assert "does not match its id" in str(result["error"])  # type: ignore[index]
+    assert "left to their own check" in str(result["error"])  # type: ignore[index]
+    s3.set_bandwidth(None)
+    assert client.verify(server.project, [oid])["objects"][0] == {
+        "id": oid, "size": len(right), "verified": True}
