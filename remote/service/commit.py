@@ -297,7 +297,7 @@ def _refuse_unverified(s: Session, project_id: int, manifest: str, missing: list
     ids = [next(w for w in problem.split() if is_id(w)) for problem in missing
            if any(is_id(w) for w in problem.split())]
     jobs = dict(s.execute(select(Verification.oid, Verification.failure).where(
-        Verification.project_id == project_id, Verification.oid.in_(ids))).tuples().all())
+        Verification.project_id == project_id, Verification.oid.in_(ids))).all())
     refused = [failure for failure in jobs.values() if failure is not None]
     if refused:
         raise ValidationFailed(
