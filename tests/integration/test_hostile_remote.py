@@ -6,11 +6,9 @@ the remote pointed."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
-from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,62 +20,41 @@ from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, RemoteError
 from ama.porcelain.download import receive
 from tests.e2e.test_lifecycle import ama
+from tests.integration.test_proxy_attacks import _Server, hostile
 
-Answer = Any  # a JSON document, or a function that answers the request itself
-
+__all__ = ["hostile"]  # the fixture, shared with the proxy attacks' tests
 
 class Fake:
-    """The hostile remote: ``routes`` maps (method, path) to an answer; ``seen`` holds
-    (method, path, Authorization header) of each request, to it or to a storage URL it
-    names (``/storage/...``)."""
+    """The hostile remote: ``routes`` maps (method, path) to a JSON answer, or to a function
+    that answers on the request's handler itself; ``seen()`` lists (method, path,
+    Authorization header) of each request, to it or to a storage URL it names
+    (``/storage/...``)."""
 
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Answer] = {}
-        self.seen: list[tuple[str, str, str | None]] = []
-        fake = self
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.url = server.url
+        self.routes: dict[tuple[str, str], Any] = {}
+        server.answer = self._answer
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _answer(self, handler: BaseHTTPRequestHandler
+                ) -> tuple[int, dict[str, str], bytes] | None:
+        answer = self.routes.get((handler.command, urlsplit(handler.path).path))
+        if callable(answer):
+            answer(handler)
+            return None
+        if answer is None:
+            return 404, {"Content-Type": "application/json"}, json.dumps({"error": {
+                "code": 404, "message": f"no {handler.path}"}}).encode()
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
-            def _answer(self) -> None:
-                path = urlsplit(self.path).path
-                fake.seen.append((self.command, path, self.headers.get("Authorization")))
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                answer = fake.routes.get((self.command, path))
-                if callable(answer):
-                    answer(self)
-                    return
-                body = json.dumps(answer if answer is not None else {
-                    "error": {"code": 404, "message": f"no {path}"}}).encode()
-                self.send_response(200 if answer is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = _answer  # noqa: N815 - http.server's names
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def seen(self) -> list[tuple[str, str, str | None]]:
+        return [(method, urlsplit(path).path, headers.get("Authorization"))
+                for method, path, headers, _ in self.server.seen]
 
 
 @pytest.fixture
-def fake() -> Iterator[Fake]:
-    remote = Fake()
-    try:
-        yield remote
-    finally:
-        remote.close()
+def fake(hostile: _Server) -> Fake:
+    return Fake(hostile)
 
 
 MANIFEST = hash_bytes(b"a manifest")
@@ -150,7 +127,7 @@ def test_a_listing_whose_next_page_goes_back_ends_with_an_error(
     fake.routes[("GET", f"{ASSETS}/1/versions")] = {"items": [version()], "next_page": 1}
     err = clone_from(fake, tmp_path / "work")
     assert "with page 1 after page 1" in err
-    assert sum(1 for s in fake.seen if s[1] == f"{ASSETS}/1/versions") == 1
+    assert sum(1 for s in fake.seen() if s[1] == f"{ASSETS}/1/versions") == 1
 
 
 def _negotiation(fake: Fake, objects: list[dict[str, Any]],
@@ -184,10 +161,10 @@ def test_a_packed_object_placed_where_it_cannot_lie_is_refused_before_any_read(
         "size": 1000, "actions": {"download": {"href": f"{fake.url}/storage/pack"}}}})
     with pytest.raises(RemoteError, match=f"object {oid} lies in a pack where it cannot"):
         _receive(fake, tmp_path, [(oid, 100)])
-    assert [s for s in fake.seen if s[1].startswith("/storage")] == []
+    assert [s for s in fake.seen() if s[1].startswith("/storage")] == []
 
 
-def _endless(handler: http.server.BaseHTTPRequestHandler) -> None:
+def _endless(handler: BaseHTTPRequestHandler) -> None:
     """A body without end, chunk after chunk, until the client hangs up."""
     handler.send_response(200)
     handler.send_header("Transfer-Encoding", "chunked")
@@ -217,7 +194,7 @@ def test_a_size_answered_unlike_the_size_asked_is_refused(fake: Fake, tmp_path: 
         "href": f"{fake.url}/storage/object"}}}])
     with pytest.raises(RemoteError, match=f"size of {1 << 40} bytes for object {oid}"):
         _receive(fake, tmp_path, [(oid, 3000)])
-    assert [s for s in fake.seen if s[1].startswith("/storage")] == []
+    assert [s for s in fake.seen() if s[1].startswith("/storage")] == []
 
 
 def test_an_object_the_answer_passes_over_is_an_error_not_a_success(
@@ -232,7 +209,7 @@ def test_a_remote_id_that_is_a_path_is_refused_before_the_store_is_touched(
         fake: Fake, tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match="named an object '../../etc/hostname'"):
         _receive(fake, tmp_path, [("../../etc/hostname", 0)])
-    assert fake.seen == []
+    assert fake.seen() == []
 
 
 def test_the_netrc_login_goes_nowhere_and_the_token_only_to_the_remote(
@@ -244,13 +221,13 @@ def test_the_netrc_login_goes_nowhere_and_the_token_only_to_the_remote(
     data = b"stored bytes"
     oid = hash_bytes(data)
 
-    def stored(handler: http.server.BaseHTTPRequestHandler) -> None:
+    def stored(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
 
-    def elsewhere(handler: http.server.BaseHTTPRequestHandler) -> None:
+    def elsewhere(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(302)  # on to "another host": the same server by its other name
         handler.send_header("Location", f"http://localhost:{fake.server.server_address[1]}"
                                         "/storage/object")
@@ -263,7 +240,7 @@ def test_the_netrc_login_goes_nowhere_and_the_token_only_to_the_remote(
         "href": f"{fake.url}/v1/redirect"}}}])
     odb = _receive(fake, tmp_path, [(oid, len(data))])
     assert odb.get(oid) == data
-    assert fake.seen == [
+    assert fake.seen() == [
         ("POST", "/v1/projects/demo/objects/batch", "Bearer the-token"),
         ("GET", "/v1/redirect", "Bearer the-token"),  # the remote's own origin
         ("GET", "/storage/object", None)]  # another origin: no token, no netrc login

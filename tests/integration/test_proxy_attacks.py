@@ -22,16 +22,21 @@ from ama.porcelain.upload import send
 
 
 class _Recorded(BaseHTTPRequestHandler):
-    """Answers with the server's ``answer(handler)``: (status, headers, body); records each
-    request (method, path, headers, body) in ``server.seen``."""
+    """Answers with the server's ``answer(handler)``: (status, headers, body), or None when
+    it answered on the handler itself; records each request (method, path, headers, body)
+    in ``server.seen``."""
 
     server: _Server
+    protocol_version = "HTTP/1.1"
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.server.seen.append((self.command, self.path, dict(self.headers),
                                  self.rfile.read(length)))
-        status, headers, body = self.server.answer(self)
+        answered = self.server.answer(self)
+        if answered is None:
+            return
+        status, headers, body = answered
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(name, value)
@@ -46,7 +51,7 @@ class _Recorded(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     seen: list[tuple[str, str, dict[str, str], bytes]]
-    answer: Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
+    answer: Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes] | None]
 
     @property
     def url(self) -> str:

@@ -262,6 +262,19 @@ def _send_parts(client: HttpTransport, project: str, oid: str, path: Path
     return plan
 
 
+def _parts_sent(tmp_path: Path, server: RunningServer
+                ) -> tuple[HttpTransport, bytes, str, dict[str, Any]]:
+    """An object of three parts (just over two of PART bytes), announced and every part sent
+    to ``server``, not completed: the client, the bytes, their id and the upload's plan."""
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(data)
+    client = HttpTransport(server.url, server.token)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    return client, data, oid, dict(_send_parts(client, server.project, oid, path))
+
+
 def _cloned_elsewhere(tmp_path: Path, server: RunningServer) -> bytes:
     """Clone data/1 from ``server`` as another user's machine would, signed in with its
     token: the bytes of its weights.bin."""
@@ -638,13 +651,7 @@ def test_gcs_joins_and_hashes_the_parts_after_the_completing_request_answers(
     monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
     monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
     server, bucket, _ = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
-    data = os.urandom(2 * PART + 1000)
-    oid = hash_bytes(data)
-    path = tmp_path / "sent"
-    path.write_bytes(data)
-    client = HttpTransport(server.url, server.token)
-    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
-    plan = _send_parts(client, server.project, oid, path)
+    client, data, oid, plan = _parts_sent(tmp_path, server)
     answer = client.complete_multipart(server.project, oid, plan["upload_id"])
     assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
     assert client.verify(server.project, [oid])["objects"] == [
@@ -666,13 +673,7 @@ def test_gcs_hash_of_a_join_outlasting_the_lease_keeps_its_claim_and_reads_it_on
     join is read once (a claim left to lapse had the job taken up and read again)."""
     monkeypatch.setenv("AMA_VERIFY_LEASE_SECONDS", "1.5")  # renewed every 0.5 s
     server, bucket, gcs = _gcs_server(far_gcs_bucket, start_ama_server, monkeypatch)
-    data = os.urandom(2 * PART + 1000)
-    oid = hash_bytes(data)
-    path = tmp_path / "sent"
-    path.write_bytes(data)
-    client = HttpTransport(server.url, server.token)
-    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
-    plan = _send_parts(client, server.project, oid, path)
+    client, data, oid, plan = _parts_sent(tmp_path, server)
     gcs.set_bandwidth(2 << 20)  # the join comes back in about 5 s: three leases
     start = time.monotonic()
     assert client.complete_multipart(server.project, oid, plan["upload_id"])["pending"]
