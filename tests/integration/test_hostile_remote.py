@@ -20,9 +20,9 @@ from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, RemoteError
 from ama.porcelain.download import receive
 from tests.e2e.test_lifecycle import ama
-from tests.integration.test_proxy_attacks import _Server, hostile
+from tests.integration.test_proxy_attacks import _Server, hostile, netrc_login
 
-__all__ = ["hostile"]  # the fixture, shared with the proxy attacks' tests
+__all__ = ["hostile", "netrc_login"]  # fixtures, shared with the proxy attacks' tests
 
 class Fake:
     """The hostile remote: ``routes`` maps (method, path) to a JSON answer, or to a function
@@ -213,11 +213,7 @@ def test_a_remote_id_that_is_a_path_is_refused_before_the_store_is_touched(
 
 
 def test_the_netrc_login_goes_nowhere_and_the_token_only_to_the_remote(
-        fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("default login alice password s3cret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
+        fake: Fake, tmp_path: Path, netrc_login: str) -> None:
     data = b"stored bytes"
     oid = hash_bytes(data)
 

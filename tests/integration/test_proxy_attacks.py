@@ -95,12 +95,19 @@ def test_a_remote_cannot_make_an_upload_send_an_object_it_was_not_asked_about(
     assert not any(secret in body for *_, body in hostile.seen)
 
 
-def test_a_proxy_source_never_gets_the_users_netrc_login(
-        tmp_path: Path, hostile: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def netrc_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A netrc whose ``default`` login (victim, hunter2) is for any host, where requests
+    looks (NETRC): the login's password."""
     netrc = tmp_path / "netrc"
     netrc.write_text("default login victim password hunter2\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
+    return "hunter2"
+
+
+def test_a_proxy_source_never_gets_the_users_netrc_login(
+        tmp_path: Path, hostile: _Server, netrc_login: str) -> None:
 
     def answer(handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
         if handler.path == "/hop/data.bin":  # a redirect: requests looks the netrc up again
