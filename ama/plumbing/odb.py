@@ -493,6 +493,32 @@ class FileObjectDatabase:
                 os.unlink(temp)
             raise
 
+    def adopt_file(self, path: str | os.PathLike[str], oid: str) -> None:
+        """Move the file at ``path`` into the store as object ``oid``: a download this
+        process has just written (and hashed as it came), which no other process writes.
+        Moved, not copied: an object of tens of gigabytes costs no second copy, in time
+        or disk. Its bytes are hashed again once moved, where no one else names them;
+        raises :class:`CorruptObject` (the file removed) when they are not ``oid``. A file
+        on another filesystem than the store's is copied first."""
+        self._ensure_folder("tmp")
+        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
+        try:
+            try:
+                os.rename(path, temp)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                shutil.copyfile(path, temp)
+                os.unlink(path)
+            actual = hash_file(temp)
+            if actual != oid:
+                raise CorruptObject(oid, os.fspath(path), actual)
+            self._adopt(temp, oid)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
     def _adopt(self, temp: str, oid: str) -> None:
         """Make ``temp``, a file of the store's tmp/ whose bytes were just hashed to ``oid``,
         that object (or drop it when the object is stored already); the caller removes

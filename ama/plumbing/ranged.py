@@ -16,7 +16,9 @@ stream that finished its run takes over the second half of the pieces left to th
 with most left (whose request then stops where the taken pieces begin), so a slow
 connection does not set the end. Nothing under
 ``objects/`` is ever partial or unhashed: the caller moves the file into the store only
-after :func:`fetch_ranged` returned.
+after :func:`fetch_ranged` returned. One process at a time writes an object's partial file
+(a lock file beside it): two downloads of one object at once would otherwise write into
+one file and truncate each other's list of pieces.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ama.plumbing.hashing import hash_file
+from ama.plumbing.lock import Lock
 from ama.plumbing.odb import CorruptObject
 
 MiB = 1 << 20
@@ -154,7 +157,8 @@ def runs(todo: list[tuple[int, int, int]], streams: int,
 def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, size: int,
                  folder: str | os.PathLike[str], parallelism: int = 8,
                  notice: Callable[[str], None] | None = None, chunk: int = CHUNK,
-                 on_bytes: Callable[[int], None] | None = None) -> Path:
+                 on_bytes: Callable[[int], None] | None = None,
+                 into: str | os.PathLike[str] | None = None) -> Path:
     """Fetch object ``oid`` (``size`` bytes) through a download action into
     ``folder/<oid>.partial`` in pieces of ``chunk`` bytes, runs of them ``parallelism``
     requests at a time, going on from the pieces a killed run wrote (``notice`` is told
@@ -162,10 +166,23 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
     file once its bytes hash to ``oid``. Raises :class:`CorruptObject` (and removes the
     partial file) when they do not, and the first of the transport's errors, once the
     runs under way stopped at their next chunk (keeping the pieces written; runs not begun
-    are not asked for).
+    are not asked for). With ``into``, the file is moved there before another process may
+    take the object's partial file up, and that path is returned.
+
+    One process at a time fetches an object into its partial file (the lock
+    ``<oid>.partial.lock``): another raises :class:`~ama.plumbing.lock.Locked` naming it.
     """
     partial = Path(folder) / f"{oid}.partial"
-    ranges = Path(folder) / f"{oid}.ranges"
+    with Lock(partial, f"the partial download of object {oid[:12]}"):
+        return _fetch_ranged(transport, action, oid, size, partial, parallelism, notice,
+                             chunk, on_bytes, into)
+
+
+def _fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, size: int,
+                  partial: Path, parallelism: int, notice: Callable[[str], None] | None,
+                  chunk: int, on_bytes: Callable[[int], None] | None,
+                  into: str | os.PathLike[str] | None) -> Path:
+    ranges = partial.with_suffix(".ranges")
     header = f"pieces {piece_bytes(size, chunk)}"
     done: set[int] = set()
     with contextlib.suppress(FileNotFoundError):
@@ -248,4 +265,7 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
                 os.unlink(path)
         raise CorruptObject(oid, "the ranges fetched", actual)
     ranges.unlink(missing_ok=True)
-    return partial
+    if into is None:
+        return partial
+    os.replace(partial, into)
+    return Path(into)

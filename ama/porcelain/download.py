@@ -3,9 +3,10 @@ the receiving side of every transfer from a remote (clone, fetch, switch use it)
 
 Objects are negotiated in one batch call per 50,000 ids, received in parallel
 (``transfer.parallelism``) into temp files under ``$AMA_HOME/incoming``, re-hashed as they
-arrive (the transport refuses bytes that do not match their id) and again as they enter the
-store. A download that is killed leaves only whole objects in the store, so running it again
-fetches just the rest.
+arrive (the transport refuses bytes that do not match their id) and again as they are moved
+into the store (moved, not copied: a large object costs no second copy). A download that
+is killed leaves only whole objects in the store, so running it again fetches just the
+rest.
 """
 
 from __future__ import annotations
@@ -135,16 +136,17 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
         with ThreadPoolExecutor(max_workers=parallelism) as pool, \
                 odb.batch(syncing(progress)):
             pending: set[Future[str]] = set()
-            paths: dict[Future[str], str] = {}
+            paths: dict[Future[str], tuple[str, str]] = {}
 
             def ingest(finished: set[Future[str]],
-                       paths: dict[Future[str], str] = paths) -> None:
+                       paths: dict[Future[str], tuple[str, str]] = paths) -> None:
                 nonlocal done
                 for future in finished:
-                    temp = paths.pop(future)
+                    oid, temp = paths.pop(future)
                     try:
                         future.result()
-                        odb.write_file(temp)
+                        # A file of this process's own, hashed as it came: moved in.
+                        odb.adopt_file(temp, oid)
                     finally:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(temp)
@@ -161,7 +163,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                     else:
                         future = pool.submit(_fetch_one, transport, action, oid, temp,
                                              sizes.get(oid, 0) or MAX_UNSIZED, on_bytes)
-                    paths[future] = temp
+                    paths[future] = (oid, temp)
                     pending.add(future)
                     if len(pending) >= parallelism * 4:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -171,7 +173,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
             except BaseException:
                 for future in pending:
                     future.cancel()
-                for temp in paths.values():
+                for _, temp in paths.values():
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(temp)
                 raise
@@ -404,8 +406,8 @@ def _fetch_large(transport: Transport, action: wire.Action, oid: str, size: int,
     one fails, and move it to ``temp`` once it hashed to ``oid``."""
     # A quarter of the threshold a range: 16 MiB at the default of 64 MiB.
     chunk = max(1 << 20, large // 4)
-    os.replace(fetch_ranged(transport, action, oid, size, os.path.dirname(temp),
-                            parallelism, chunk=chunk, on_bytes=on_bytes), temp)
+    fetch_ranged(transport, action, oid, size, os.path.dirname(temp), parallelism,
+                 chunk=chunk, on_bytes=on_bytes, into=temp)
     return temp
 
 

@@ -385,3 +385,26 @@ def test_lacking_names_what_is_neither_stored_nor_pending_in_order(tmp_path: Pat
         assert not (tmp_path / "objects" / ids[1][:2] / ids[1][2:]).exists()
         assert db.lacking(ids) == ids[2:]
     assert db.lacking(reversed(ids)) == list(reversed(ids[2:]))
+
+
+def test_a_download_is_moved_into_the_store_not_copied_and_checked_once_there(
+        tmp_path: Path) -> None:
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(300_000)
+    oid = hash_bytes(data)
+    fetched = tmp_path / "incoming" / "fetched"
+    fetched.parent.mkdir()
+    fetched.write_bytes(data)
+    inode = fetched.stat().st_ino
+    odb.adopt_file(fetched, oid)
+    assert not fetched.exists()
+    assert odb.path(oid).stat().st_ino == inode  # the same file: no second copy
+    assert odb.get(oid) == data
+    # Bytes that are not the object are refused and leave nothing behind.
+    other = tmp_path / "incoming" / "other"
+    other.write_bytes(data[:-1] + b"!")
+    wrong = hash_bytes(b"something else")
+    with pytest.raises(CorruptObject):
+        odb.adopt_file(other, wrong)
+    assert not odb.has(wrong) and not other.exists()
+    assert odb.temp_files() == []

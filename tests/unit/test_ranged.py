@@ -13,6 +13,7 @@ import pytest
 
 from ama.plumbing.durable import write_at
 from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.lock import Locked
 from ama.plumbing.ranged import chunks, fetch_ranged, runs
 
 
@@ -202,3 +203,40 @@ def test_a_stream_done_takes_over_half_of_what_a_slow_one_has_left(tmp_path: Pat
     # The slow stream sent far less than its eight pieces; progress counts each byte once.
     assert served.sent < 16_000 + 8_000 // 2
     assert sum(heard) == len(data)
+
+
+class _Held(_Served):
+    """A transport whose first range waits until ``release`` is set."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data, 1_000)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def write_range(self, action: Mapping[str, Any], oid: str, start: int, length: int,
+                    fd: int, written: Callable[[int], None] | None = None) -> None:
+        self.started.set()
+        self.release.wait(30)
+        super().write_range(action, oid, start, length, fd, written)
+
+
+def test_one_fetch_at_a_time_writes_an_objects_partial_file(tmp_path: Path) -> None:
+    """Two downloads of one object at once (two clones, two notebooks): the second is
+    refused naming the holder, not let write into the first's partial file and list of
+    pieces; the first, done, has moved its file out of the second's way."""
+    data = os.urandom(10_000)
+    oid = hash_bytes(data)
+    first = _Held(data)
+    out = tmp_path / "fetched"
+    result: list[Path] = []
+    fetching = threading.Thread(target=lambda: result.append(fetch_ranged(
+        first, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000, into=out)))
+    fetching.start()
+    assert first.started.wait(30)
+    second = _Served(data, 1_000)
+    with pytest.raises(Locked, match=f"the partial download of object {oid[:12]} is locked"):
+        fetch_ranged(second, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000)
+    assert second.asked == []
+    first.release.set()
+    fetching.join(30)
+    assert result == [out] and out.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if oid in p.name] == []  # nor lock left
