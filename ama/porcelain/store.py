@@ -15,7 +15,9 @@ or names them holds the store's lock shared while it runs, and gc holds it exclu
 ``wait`` seconds, then stops naming them), and they wait for it. And objects younger than
 ``grace`` seconds are kept, by the later of their mtime and ctime: a sealed object's mtime
 is when it was sealed (or, for a file hard-linked from elsewhere, long before), while
-linking or renaming it into the store sets its ctime.
+linking or renaming it into the store sets its ctime. Temp files of the store older than
+``grace``, and what downloads killed half-way left in ``$AMA_HOME/incoming`` (partial files
+a re-run goes on from) once a week old, are removed too.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ from ama.porcelain.config import Config
 Progress = Callable[[int, int, int, int], None]
 UPLOADS_DIR = "uploads"
 DEFAULT_GRACE = 3600
+# A download killed half-way keeps its partial file this long for a re-run to go on from.
+INCOMING_GRACE = 7 * 86400
+INCOMING = "incoming"
 DEFAULT_WAIT = 60.0
 
 
@@ -398,6 +403,14 @@ def _sweep(store: Store, keep: set[str], dry_run: bool, grace: float,
             with contextlib.suppress(OSError):
                 if temp.stat().st_mtime <= cutoff:
                     temp.unlink()
+        # What downloads killed half-way left in incoming/ (no download runs now: each
+        # holds the store's lock): a partial file a re-run goes on from, kept a while.
+        stale = now() - max(grace, INCOMING_GRACE)
+        with contextlib.suppress(FileNotFoundError):
+            for left in os.scandir(store.home / INCOMING):
+                with contextlib.suppress(OSError):
+                    if left.is_file(follow_symlinks=False) and left.stat().st_mtime <= stale:
+                        os.unlink(left.path)
     result.deleted.sort()
     return result
 

@@ -176,7 +176,9 @@ def gc(dry_run: bool, grace: int, wait: float, quiet: bool, as_json: bool) -> No
     need. See ama-store(1) and 'ama store prune' for directories that are gone.
 
     gc waits for ama commands that are running to finish (they may be writing objects
-    that nothing names yet), and commands that start meanwhile wait for gc."""
+    that nothing names yet), and commands that start meanwhile wait for gc. It also
+    removes what downloads killed half-way left in $AMA_HOME/incoming once a week old
+    (a re-run of the download goes on from it until then)."""
     from ama.porcelain.store import gc as store_gc
 
     result = store_gc(_open(), dry_run=dry_run, grace=grace, wait=wait)

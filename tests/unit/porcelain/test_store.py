@@ -133,6 +133,24 @@ def test_gc_grace_counts_from_when_an_object_entered_the_store(asset: Asset) -> 
     assert gc(asset.store, grace=0).deleted == [oid]
 
 
+def test_gc_removes_what_a_killed_download_left_once_a_week_old(asset: Asset) -> None:
+    import time
+
+    incoming = asset.store.home / "incoming"
+    incoming.mkdir(exist_ok=True)
+    week_old = time.time() - 7 * 86400 - 60
+    left = {}
+    for name, mtime in (("a" * 64 + ".partial", week_old), ("a" * 64 + ".ranges", week_old),
+                        ("b" * 64 + ".partial", time.time() - 86400)):
+        left[name] = incoming / name
+        left[name].write_bytes(b"half")
+        os.utime(left[name], (mtime, mtime))
+    gc(asset.store, dry_run=True, grace=0)
+    assert all(path.exists() for path in left.values())  # a dry run removes nothing
+    gc(asset.store, grace=0)
+    assert sorted(p.name for p in incoming.iterdir()) == ["b" * 64 + ".partial"]  # a day old
+
+
 def test_add_stores_again_a_staged_object_gone_from_the_store(asset: Asset) -> None:
     write(asset.root, {"a": "kept", "b": "lost"})
     add(asset, ["."])
