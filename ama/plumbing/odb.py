@@ -512,7 +512,7 @@ class FileObjectDatabase:
                 os.unlink(path)
             actual = hash_file(temp)
             if actual != oid:
-                raise CorruptObject(oid, os.fspath(path), actual)
+                raise CorruptObject(oid, f"{temp} (moved from {os.fspath(path)})", actual)
             self._adopt(temp, oid)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

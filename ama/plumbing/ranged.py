@@ -264,8 +264,7 @@ def _fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, 
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         raise CorruptObject(oid, "the ranges fetched", actual)
+    if into is not None:
+        os.replace(partial, into)
     ranges.unlink(missing_ok=True)
-    if into is None:
-        return partial
-    os.replace(partial, into)
-    return Path(into)
+    return partial if into is None else Path(into)

@@ -457,7 +457,8 @@ class HttpTransport:
             answer: wire.Page = self._call("GET", path, params={**(params or {}), "page": page})
             yield from answer["items"]
             following = answer.get("next_page")
-            if following is not None and (type(following) is not int or following <= page):
+            if following is not None and (type(following) is not int or following <= page
+                                          or not answer["items"]):
                 raise RemoteError(f"the remote at {self.url} answered {path} with page "
                                   f"{following!r} after page {page}",
                                   "tell the server's administrator")
@@ -627,6 +628,7 @@ class HttpTransport:
                             ("ordinal", _is_ordinal),
                             ("version", lambda x: _is_str(x, VERSION_RE.match)),
                             ("manifest", lambda x: _is_str(x, is_id)),
+                            ("tree", lambda x: _is_str(x, is_id)),
                             ("parent", lambda x: x is None or _is_str(x, is_id))):
             if field in v and not good(v[field]):
                 raise self._strange("a version", field, v[field])

@@ -295,9 +295,12 @@ class _Callback:
 def _issuer_metadata(issuer: str) -> wire.JSONObject:
     import requests
 
+    from ama.plumbing.transport import plain_session
+
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT)
+        # The issuer is the remote's to name: no ~/.netrc login goes to it.
+        response = plain_session().get(url, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
         data = response.json()
     except (requests.RequestException, ValueError) as e:

@@ -15,6 +15,7 @@ import contextlib
 import fnmatch
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from ama.plumbing.errors import NotFound
 from ama.plumbing.graph import read_manifest, tree_entries
 from ama.plumbing.hashing import hash_bytes, is_id
 from ama.plumbing.index import Index, IndexEntry, mode_of, path_key
+from ama.plumbing.lock import Locked
 from ama.plumbing.objects import check_paths
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase
 from ama.plumbing.pack import Member
@@ -144,9 +146,9 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                 for future in finished:
                     oid, temp = paths.pop(future)
                     try:
-                        future.result()
-                        # A file of this process's own, hashed as it came: moved in.
-                        odb.adopt_file(temp, oid)
+                        if future.result():  # else another download stored it meanwhile
+                            # A file of this process's own, hashed as it came: moved in.
+                            odb.adopt_file(temp, oid)
                     finally:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(temp)
@@ -159,7 +161,8 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                     temp = str(folder / f"{oid[:16]}.{os.getpid()}.{counter}")
                     if sizes.get(oid, 0) >= large:
                         future = pool.submit(_fetch_large, transport, action, oid,
-                                             sizes[oid], temp, parallelism, large, on_bytes)
+                                             sizes[oid], temp, parallelism, large, on_bytes,
+                                             odb.has)
                     else:
                         future = pool.submit(_fetch_one, transport, action, oid, temp,
                                              sizes.get(oid, 0) or MAX_UNSIZED, on_bytes)
@@ -258,6 +261,8 @@ def _lacking(odb: FileObjectDatabase, wanted: dict[str, int]) -> list[tuple[str,
     return [(oid, size) for oid, size in wanted.items() if oid in lacking]
 
 
+# How often a download looks again whether another one of the same large object is done.
+WAIT_FOR_OTHER = 0.5
 # A pack is fetched whole when at least this share of its bytes is needed, else as ranges.
 WHOLE_PACK = 0.5
 # Ranges of one pack closer than this are fetched with one request: a round trip costs
@@ -401,14 +406,23 @@ def _fetch_one(transport: Transport, action: wire.Action, oid: str, temp: str, s
 
 def _fetch_large(transport: Transport, action: wire.Action, oid: str, size: int,
                  temp: str, parallelism: int, large: int,
-                 on_bytes: Callable[[int], None] | None = None) -> str:
+                 on_bytes: Callable[[int], None] | None, stored: Callable[[str], bool]
+                 ) -> str:
     """Fetch a large object in ranges into its partial file, kept for a re-run when this
-    one fails, and move it to ``temp`` once it hashed to ``oid``."""
+    one fails, and move it to ``temp`` once it hashed to ``oid``: ``temp``, or "" when
+    another download of the object (another command, or another thread of this process)
+    was writing its partial file, and was waited for, and ``stored`` says it is stored."""
     # A quarter of the threshold a range: 16 MiB at the default of 64 MiB.
     chunk = max(1 << 20, large // 4)
-    fetch_ranged(transport, action, oid, size, os.path.dirname(temp), parallelism,
-                 chunk=chunk, on_bytes=on_bytes, into=temp)
-    return temp
+    while True:
+        try:
+            fetch_ranged(transport, action, oid, size, os.path.dirname(temp), parallelism,
+                         chunk=chunk, on_bytes=on_bytes, into=temp)
+            return temp
+        except Locked:
+            time.sleep(WAIT_FOR_OTHER)
+            if stored(oid):
+                return ""
 
 
 # The steps around a transfer, as progress names them (see ama.cli's progress bar).

@@ -599,15 +599,15 @@ class InProcessTransport:
         if item["path"] is not None:
             return int(odb.write_link(item["path"], item["id"], item["size"],
                                       on_bytes=on_bytes))
-        return self._stream_in(project, item["id"], odb, on_bytes)
+        return self._stream_in(project, item["id"], item["size"], odb, on_bytes)
 
-    def _stream_in(self, project: str, oid: str, odb: FileObjectDatabase,
+    def _stream_in(self, project: str, oid: str, size: int, odb: FileObjectDatabase,
                    on_bytes: Callable[[int], None] | None = None) -> int:
         temp = odb.root.parent / "incoming" / f"{oid[:16]}.{os.getpid()}.{threading.get_ident()}"
         temp.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.download({"href": f"/v1/projects/{quote(project, safe='')}/objects/{oid}"},
-                          oid, temp, on_bytes)
+                          oid, temp, on_bytes, size=size)
             before = odb.has(oid)
             odb.write_file(temp)
             return int(not before)

@@ -734,7 +734,9 @@ class _InRanges:
         self._size = size
 
     def open(self, key: str) -> BinaryIO:
-        return cast(BinaryIO, _Ranges(self._storage, key, self._size))
+        ranges = _Ranges(self._storage, key, self._size)
+        ranges.tag = self.tag(key)  # what is read: its bytes are deleted only while held
+        return cast(BinaryIO, ranges)
 
     def delete(self, key: str) -> None:
         cast(Backend, self._storage).delete(key)
@@ -753,6 +755,7 @@ class _Ranges:
         self._size = size
         self._offsets = iter(range(0, size, RANGE_BYTES))
         self._pool = ThreadPoolExecutor(max_workers=RANGE_AHEAD, thread_name_prefix="ama-range")
+        self.tag: tuple[int, str, str] | None = None
         self._ahead: deque[Future[bytes]] = deque()
         self._piece = memoryview(b"")
         for _ in range(RANGE_AHEAD):

@@ -659,14 +659,15 @@ class Objects(Packs):
         its answer, and the arguments of its verified row after ``project_id`` (None unless
         it matched; a mismatch is deleted)."""
         key = object_key(oid) if key is None else key
-        # Which version of the key is read: bytes that hash wrong are deleted only while the
-        # key still holds them. A presigned PUT is create-only but outlives a delete, so two
-        # hashes of one key at once could otherwise see the first delete the bad bytes, the
-        # right ones stored, and the second delete those (its bad bytes put back by the URL
-        # then, and the object recorded as held).
-        held = storage.tag(key) if isinstance(storage, Tags) else None
         try:
             stream = storage.open(key)
+            # Which version of the key is read (S3's ETag, GCS's generation): bytes that hash
+            # wrong are deleted only while the key still holds them. A presigned PUT is
+            # create-only but outlives a delete, so two hashes of one key at once could
+            # otherwise see the first delete the bad bytes, the right ones stored, and the
+            # second delete those (its bad bytes put back by the URL then, and the object
+            # recorded as held).
+            held = getattr(stream, "tag", None)
             reader = _HashingReader(stream)
             try:
                 reader.drain()
@@ -679,7 +680,7 @@ class Objects(Packs):
                                          "message": f"object {oid} was not uploaded"}}, None
         if reader.hexdigest() != oid or reader.count != expected:
             gone = "it was deleted"
-            if held is None or (isinstance(storage, Tags) and storage.tag(key) == held):
+            if not isinstance(storage, Tags) or held is None or storage.tag(key) == held:
                 storage.delete(key)
             else:
                 gone = "other bytes stored since are left to their own check"

@@ -177,6 +177,31 @@ class HasLocalPaths(Protocol):
         ...
 
 
+class TaggedStream:
+    """A stream of an object's bytes with the :meth:`Tags.tag` of the version it reads
+    (from the answer that opened it: no request more), so that what was read can be told
+    from what the key holds later."""
+
+    def __init__(self, stream: Any, tag: tuple[int, str, str]) -> None:
+        self._stream = stream
+        self.tag = tag
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)  # type: ignore[no-any-return]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> TaggedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @runtime_checkable
 class Tags(Protocol):
     """A storage that tells what version of an object it holds: an ETag (S3) or a generation

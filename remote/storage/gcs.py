@@ -46,6 +46,7 @@ from ama_remote.storage.base import (
     SizedReader,
     StorageDenied,
     StorageUnreachable,
+    TaggedStream,
     check_key,
     check_method,
     newest_upload,
@@ -161,8 +162,9 @@ class GCSBackend:
             blob = self._bucket.get_blob(name, retry=self._retry)
         if blob is None:
             raise ObjectMissing(key, self.url)
-        return cast(BinaryIO, _ErrorMapping(blob.open("rb", chunk_size=self.part_size,
-                                                     retry=self._retry), self))
+        return cast(BinaryIO, TaggedStream(
+            _ErrorMapping(blob.open("rb", chunk_size=self.part_size, retry=self._retry), self),
+            (int(blob.size), str(blob.generation or ""), "")))
 
     def stat(self, key: str) -> int | None:
         """Return the size of ``key``, or None when absent."""

@@ -25,7 +25,7 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import boto3
 import botocore.exceptions
@@ -42,6 +42,7 @@ from ama_remote.storage.base import (
     SizedReader,
     StorageDenied,
     StorageUnreachable,
+    TaggedStream,
     check_key,
     check_method,
     newest_upload,
@@ -140,7 +141,10 @@ class S3Backend:
                 answer = self._client.get_object(Bucket=self.bucket, Key=name)
         except _Absent:
             raise ObjectMissing(key, self.url) from None
-        return answer["Body"]  # type: ignore[no-any-return]
+        version = answer.get("VersionId") or ""
+        return cast(BinaryIO, TaggedStream(answer["Body"], (
+            int(answer["ContentLength"]), str(answer.get("ETag") or ""),
+            "" if version == "null" else str(version))))
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         """Return ``length`` bytes of ``key`` from ``offset`` (fewer at its end); raises

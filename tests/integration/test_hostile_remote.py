@@ -83,7 +83,7 @@ def clone_from(fake: Fake, where: Path, code: int = 1) -> str:
     return ama("clone", "data/1", cwd=where, code=code, env=env).stderr
 
 
-@pytest.mark.parametrize("field", ["version", "manifest"])
+@pytest.mark.parametrize("field", ["version", "manifest", "tree"])
 def test_a_version_naming_a_path_is_refused_and_nothing_is_written_there(
         fake: Fake, tmp_path: Path, field: str) -> None:
     target = tmp_path / "outside" / "authorized_keys"

@@ -950,6 +950,45 @@ def test_large_downloads_at_once_hold_a_bounded_number_of_ranges(
         assert Path(other.path(oid)).read_bytes() == data
 
 
+def test_two_downloads_of_one_large_object_at_once_share_its_fetch(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two clients of one store (two notebooks, or two clones of versions that share a
+    # shard) download the same large object at once: the second waits for the first's
+    # partial file, and takes the object from the store; nothing is written twice over.
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(1 << 20))
+    server = start_ama_server()  # file:// storage
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(4 << 20)
+    with odb.batch():
+        oid = odb.write(data)
+    assert send(HttpTransport(server.url, server.token), server.project, odb,
+                [(oid, len(data))]) == (1, len(data))
+    remote = wan_proxy(*_hostport(server.url), bandwidth=2 << 20)  # about 2 s a fetch
+    home = tmp_path / "home"
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def download() -> None:
+        try:
+            got.append(receive(HttpTransport(remote.url, server.token), server.project,
+                               FileObjectDatabase(home / "objects"), [(oid, len(data))],
+                               parallelism=2))
+        except BaseException as e:  # noqa: BLE001 - handed to the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=download) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)  # the first has its partial file by then
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and got == [1, 1]
+    assert FileObjectDatabase(home / "objects").get(oid) == data
+    assert remote.count("GET", oid[2:]) <= 2  # one fetch: its runs, not a second one's
+    assert list((home / "incoming").iterdir()) == []
+
+
 def test_a_piece_cut_off_half_way_is_fetched_again_whole_by_the_next_run(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
