@@ -148,7 +148,7 @@ def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
         lease = float(seconds)
     except ValueError:
         lease = -1.0
-    if not lease >= 0:  # also refuses nan
+    if not 0 <= lease < 10**9:  # also refuses nan and inf
         raise BadConfig(f"AMA_VERIFY_LEASE_SECONDS={seconds!r} is not a number of seconds",
                         "set it to a number of seconds (or unset it: 15 minutes)")
     return lease

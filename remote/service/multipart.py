@@ -73,6 +73,8 @@ PART_TTL = 3600
 # (killed, restarted): the next verify of the object hashes it again. A hash that takes
 # longer (tens of gigabytes far away) may so be done twice, which costs reads, not safety.
 VERIFY_LEASE = timedelta(minutes=15)
+# The shortest time between two renewals of a claim, however short the lease.
+HEARTBEAT_MIN = 0.05
 # Objects one worker hashes at once in the background: each waits on its storage more
 # than it hashes, and each more costs a connection and a core's share.
 VERIFY_THREADS = 2
@@ -805,6 +807,8 @@ class _Heartbeat:
 
     def _run(self) -> None:
         every = heartbeat()
+        if every > 0:
+            every = max(every, HEARTBEAT_MIN)  # a lease of milliseconds: not a busy loop
         while every > 0 and not self._done.wait(every):
             try:
                 self._renew()

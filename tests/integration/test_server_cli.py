@@ -202,7 +202,8 @@ def test_a_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("variable", "value"), [
     ("AMA_VERIFY_LEASE_SECONDS", "15m"), ("AMA_VERIFY_LEASE_SECONDS", "-1"),
-    ("AMA_VERIFY_LEASE_SECONDS", "nan"), ("AMA_MULTIPART_PART_BYTES", "64M")])
+    ("AMA_VERIFY_LEASE_SECONDS", "nan"), ("AMA_VERIFY_LEASE_SECONDS", "inf"),
+    ("AMA_MULTIPART_PART_BYTES", "64M")])
 def test_serve_refuses_to_start_with_a_bad_setting_in_the_environment(
         tmp_path: Path, variable: str, value: str) -> None:
     env = env_for(tmp_path)
