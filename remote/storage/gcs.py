@@ -162,8 +162,8 @@ class GCSBackend:
             blob = self._bucket.get_blob(name, retry=self._retry)
         if blob is None:
             raise ObjectMissing(key, self.url)
-        return cast(BinaryIO, TaggedStream(
-            _ErrorMapping(blob.open("rb", chunk_size=self.part_size, retry=self._retry), self),
+        return cast(BinaryIO, _ErrorMapping(
+            blob.open("rb", chunk_size=self.part_size, retry=self._retry), self,
             (int(blob.size), str(blob.generation or ""), "")))
 
     def stat(self, key: str) -> int | None:
@@ -386,28 +386,16 @@ class GCSBackend:
             raise StorageUnreachable(self.url, str(e)) from None
 
 
-class _ErrorMapping:
-    """A reading stream whose storage errors come out as ours."""
+class _ErrorMapping(TaggedStream):
+    """A reading stream of a generation (its tag) whose storage errors come out as ours."""
 
-    def __init__(self, reader: Any, backend: GCSBackend) -> None:
-        self._reader = reader
+    def __init__(self, reader: Any, backend: GCSBackend, tag: tuple[int, str, str]) -> None:
+        super().__init__(reader, tag)
         self._backend = backend
 
     def read(self, n: int = -1) -> bytes:
         with self._backend._errors():
-            return self._reader.read(n)  # type: ignore[no-any-return]
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._reader.close()
-
-    def __enter__(self) -> _ErrorMapping:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            return self._stream.read(n)  # type: ignore[no-any-return]
 
 
 class _Precondition(Exception):
