@@ -161,10 +161,21 @@ class AmaGroup(click.Group):
 
 
 def report(error: AmaError) -> None:
-    """Print an error the way every ama command does."""
-    click.echo(f"ama: error: {error.message}", err=True)
+    """Print an error the way every ama command does: with control characters shown
+    escaped, since a message may carry a remote's words (an escape sequence in them would
+    drive the user's terminal)."""
+    click.echo(f"ama: error: {shown(error.message)}", err=True)
     if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
+        click.echo(f"hint: {shown(error.hint)}", err=True)
+
+
+def shown(text: str) -> str:
+    """``text`` with every character that is not printable (but for line feeds and tabs)
+    written as its escape, ``\\x1b`` for an ESC."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else
+                   ascii(c)[1:-1] for c in text)
 
 
 class UsageError(click.UsageError):

@@ -242,3 +242,19 @@ def test_the_netrc_login_goes_nowhere_and_the_token_only_to_the_remote(
         ("GET", "/storage/object", None)]  # another origin: no token, no netrc login
 
 
+
+
+def test_a_remote_error_cannot_drive_the_users_terminal(fake: Fake, tmp_path: Path) -> None:
+    def refused(handler: BaseHTTPRequestHandler) -> None:
+        body = json.dumps({"error": {"code": "not_found", "message":
+                                     "gone\x1b]0;owned\x07\x1b[2J", "hint": "\x1b[31mred"}})
+        handler.send_response(404)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body.encode())
+
+    fake.routes[("GET", f"{ASSETS}/1")] = refused
+    err = clone_from(fake, tmp_path / "work", code=3)  # not found
+    assert "\x1b" not in err and "\x07" not in err
+    assert "gone\\x1b]0;owned\\x07\\x1b[2J" in err and "hint: \\x1b[31mred" in err
