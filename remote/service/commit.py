@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ama.plumbing import wire
-from ama.plumbing.crash import crash_point
+from ama.plumbing.crash import crash_point, hold_point
 from ama.plumbing.hashing import check_id, is_id
 from ama.plumbing.objects import (
     MAX_LINK_TARGET_BYTES,
@@ -60,6 +60,17 @@ class _Marked(Exception):
         self.project_id, self.storage_url, self.ids = project_id, storage_url, ids
 
 
+class _Unread(Exception):
+    """A commit needs blobs read from storage (link targets, proxy descriptors): its
+    transaction is given up, they are read outside it, and it is tried again with them. A
+    read of storage never holds the database's write lock (on SQLite, every project's)."""
+
+    def __init__(self, project_id: int, storage_url: str,
+                 wanted: dict[str, tuple[int, str]]) -> None:
+        super().__init__(f"{len(wanted)} blob(s) to read")
+        self.project_id, self.storage_url, self.wanted = project_id, storage_url, wanted
+
+
 def _rule_problems(klass: AssetClass, manifest: Manifest,
                    files: list[tuple[str, str, int]]) -> list[str]:
     """Return one line per broken class rule (empty when the version passes them all)."""
@@ -95,11 +106,14 @@ class Committing(Packs):
                            "give the asset's ordinal to upload a new version of it")
         request: _Request = {"class": cls, "asset": asset, "parent": parent,
                              "manifest": manifest, "bump": bump}
-        for _attempt in range(3):
+        known: dict[str, bytes] = {}  # blobs read outside the transaction, by id
+        for _attempt in range(4):
             try:
                 result = self.db.run(lambda s: self._commit(s, caller, project, request,
-                                                            idempotency_key))
+                                                            idempotency_key, known))
                 break
+            except _Unread as e:
+                known.update(self._read_blobs(e))
             except _Marked as e:
                 # The server's garbage collection marked objects this version names: keep
                 # those whose bytes are there, and fail naming those it deleted.
@@ -117,8 +131,16 @@ class Committing(Packs):
         crash_point("server.commit.committed")
         return result
 
+    def _read_blobs(self, unread: _Unread) -> dict[str, bytes]:
+        """The blobs a commit wants, each read once from storage (checked against its id),
+        in a transaction that only reads."""
+        storage = self._storage(unread.storage_url)
+        with self.db.read() as s:
+            return {oid: self._read_checked(s, unread.project_id, storage, oid, size, what)
+                    for oid, (size, what) in unread.wanted.items()}
+
     def _commit(self, s: Session, caller: Caller, project: str, request: _Request,
-                key: str) -> wire.Version:
+                key: str, known: dict[str, bytes]) -> wire.Version:
         proj = self._project(s, caller, project, "writer")
         lock_against_marking(s)
         cls, asset_no, parent = request["class"], request["asset"], request["parent"]
@@ -180,11 +202,14 @@ class Committing(Packs):
         _refuse_paths(path_problems(path for path, _, _ in files),
                       "path(s) that no asset directory may hold",
                       "remove them (names such as .ama are ama's own), then upload again")
-        _refuse_paths(self._link_problems(s, proj, links),
+        wanted = self._blobs_wanted(s, proj, links, proxies, known)
+        if wanted:
+            raise _Unread(proj.id, proj.storage_url, wanted)
+        _refuse_paths(self._link_problems(links, known),
                       "symbolic link(s) pointing outside it",
                       "make their targets relative paths inside the asset, or upload them "
                       "with 'ama add --follow-symlinks' or '--skip-symlinks'")
-        _refuse_paths(self._proxy_problems(s, proj, proxies),
+        _refuse_paths(self._proxy_problems(s, proj, proxies, known),
                       "proxy file(s) whose descriptor no client may follow",
                       "add proxies with 'ama add --proxy' from s3://, gs://, http:// or "
                       "https:// sources, then upload again")
@@ -218,19 +243,34 @@ class Committing(Packs):
         crash_point("server.commit.recorded")
         return result
 
-    def _proxy_problems(self, s: Session, proj: Project, proxies: list[tuple[str, str, int]]
-                        ) -> list[tuple[str, str]]:
+    def _blobs_wanted(self, s: Session, proj: Project, links: list[tuple[str, str, int]],
+                      proxies: list[tuple[str, str, int]], known: dict[str, bytes]
+                      ) -> dict[str, tuple[int, str]]:
+        """id -> (size, what) of the link blobs and proxy descriptors the checks below read
+        that are not ``known`` yet (each once, however many paths name it); those too
+        long to be one are never read."""
+        from ama.plumbing.proxy import MAX_DESCRIPTOR_BYTES
+
+        wanted = {oid: (size, "link blob") for _, oid, size in links
+                  if size <= MAX_LINK_TARGET_BYTES and oid not in known}
+        if proxies:
+            rows = self._object_rows(s, proj.id, {oid for _, oid, _ in proxies})
+            wanted.update((oid, (rows[oid].size, "proxy descriptor")) for _, oid, _ in proxies
+                          if rows[oid].size <= MAX_DESCRIPTOR_BYTES and oid not in known)
+        return wanted
+
+    def _proxy_problems(self, s: Session, proj: Project, proxies: list[tuple[str, str, int]],
+                        known: dict[str, bytes]) -> list[tuple[str, str]]:
         """``(path, why)`` for each proxy ``(path, descriptor id, size)`` whose descriptor
         is not one :func:`~ama.plumbing.proxy.parse_descriptor` accepts (a scheme no client
         fetches, such as ``file://``; a size over the largest object this server takes), or
-        describes another size than its tree entry says. Each descriptor is read from the
-        project's storage and checked against its id."""
+        describes another size than its tree entry says. Each descriptor was read from the
+        project's storage and checked against its id (``known``)."""
         from ama.plumbing.objects import InvalidObject
         from ama.plumbing.proxy import MAX_DESCRIPTOR_BYTES, parse_descriptor
 
         if not proxies:
             return []
-        storage = self._storage(proj.storage_url)
         rows = self._object_rows(s, proj.id, {oid for _, oid, _ in proxies})
         found = []
         for path, oid, size in proxies:
@@ -240,7 +280,7 @@ class Committing(Packs):
                                     "bytes"))
                 continue
 
-            data = self._read_checked(s, proj.id, storage, oid, stored, "proxy descriptor")
+            data = known[oid]
             try:
                 descriptor = parse_descriptor(data, self.max_object_bytes)
             except InvalidObject as e:
@@ -260,15 +300,17 @@ class Committing(Packs):
         def corrupt(detail: str) -> ValidationFailed:
             return ValidationFailed(f"the {what} {oid} is damaged: {detail}",
                                     "upload the version again")
+        hold_point("server.commit.read")
         return _CheckedStream(self._open_stored(s, project_id, storage, oid, size),
                               oid, size, corrupt).read_all()
 
-    def _link_problems(self, s: Session, proj: Project, links: list[tuple[str, str, int]]
+    @staticmethod
+    def _link_problems(links: list[tuple[str, str, int]], known: dict[str, bytes]
                        ) -> list[tuple[str, str]]:
         """``(path, why)`` for each link ``(path, blob id, size)`` whose target
         :func:`~ama.plumbing.objects.link_problem` refuses. A link's blob is its target
-        path: it is read from the project's storage and checked against its id."""
-        storage = self._storage(proj.storage_url)
+        path: it was read from the project's storage and checked against its id
+        (``known``)."""
         targets: dict[str, str | None] = {}
         found = []
         for path, oid, size in links:
@@ -276,9 +318,8 @@ class Committing(Packs):
                 if size > MAX_LINK_TARGET_BYTES:
                     targets[oid] = None
                 else:
-                    data = self._read_checked(s, proj.id, storage, oid, size, "link blob")
                     try:
-                        targets[oid] = decode_link_target(data)
+                        targets[oid] = decode_link_target(known[oid])
                     except BadInput:
                         targets[oid] = None
             target = targets[oid]

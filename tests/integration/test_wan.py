@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ama.plumbing.hashing import hash_bytes
+from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, Unreachable
 from tests.e2e.test_lifecycle import ama, files
 from tests.integration.test_gunicorn import push, write_version
@@ -310,3 +311,49 @@ def test_a_hash_that_read_bad_bytes_never_deletes_the_right_ones_stored_since(
     s3.set_bandwidth(None)
     assert client.verify(server.project, [oid])["objects"][0] == {
         "id": oid, "size": len(right), "verified": True}
+
+
+def test_a_commit_reads_storage_outside_its_transaction_and_each_blob_once(
+        tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit checks the target of every link in its version, read from storage (far
+    away, and slow for a tree of thousands): held at that read, it holds no lock of the
+    database, so another commit (on SQLite, of any project) goes through meanwhile; and a
+    blob that a hundred links share is read once."""
+    from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
+    from ama.porcelain.upload import send
+
+    s3 = _behind(wan_proxy, s3_bucket.endpoint_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.url)
+    release = tmp_path / "release"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.commit.read")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+    client = HttpTransport(server.url, server.token)
+    client.put_class(server.project, "data")
+    odb = FileObjectDatabase(tmp_path / "objects")
+    author = Author("T", "t@example.org")
+    with odb.batch():
+        target, a = odb.write(b"a.txt"), odb.write(b"A")
+        plain = [TreeEntry("blob", a, 1, "a.txt")]
+        linked = odb.write(Tree.of([*plain, *(TreeEntry("link", target, 5, f"to-a-{n}")
+                                               for n in range(100))]).serialize())
+        alone = odb.write(Tree.of(plain).serialize())
+        first, second = (odb.write(Manifest(tree=tree, author=author,
+                                            created="2026-12-06T03:00:00Z").serialize())
+                         for tree in (linked, alone))
+    objects = [target, a, linked, alone, first, second]
+    send(client, server.project, odb, [(o, odb.size(o)) for o in objects])
+    s3.reset_counts()
+    held: dict[str, object] = {}
+    committing = threading.Thread(target=lambda: held.update(client.commit(
+        server.project, "data", None, None, first, "with-links")))
+    committing.start()
+    time.sleep(1.0)  # at its read of the links' blob by now
+    other = HttpTransport(server.url, server.token, timeout=(5.0, 10.0), retries=0)
+    assert other.commit(server.project, "data", None, None, second, "alone")["name"] == "data/1"
+    assert held == {}  # still at its read
+    release.touch()
+    committing.join(60)
+    assert held["name"] == "data/2"
+    assert s3.count("GET") == 1  # the blob of a hundred links, once
