@@ -517,7 +517,7 @@ class Multipart(Objects):
                             and storage.stat(key) == size):
                         # Another length is read whole, counted and refused as ever.
                         reader = cast(Backend, _InRanges(storage, size))
-                    answer, verified = self._verify_stored(reader, oid, size)
+                    answer, verified = self._verify_stored(reader, oid)
                     if (isinstance(storage, JoinsHashedParts) and upload_id is not None
                             and verified is not None):
                         storage.abort_upload(key, upload_id)  # stored by another way: not needed
@@ -565,7 +565,7 @@ class Multipart(Objects):
         except ObjectMissing:  # joined and removed by another request (cut off, re-run)
             return None
         # Kept on any other error (the storage unreachable a moment): a re-run joins again.
-        answer, verified = self._verify_stored(storage, oid, size, joined.key)
+        answer, verified = self._verify_stored(storage, oid, joined.key)
         if verified is None:
             storage.abort_upload(key, upload_id)
             return answer, None
@@ -596,7 +596,7 @@ class Multipart(Objects):
                               lambda: self._names_another(project_id, oid, followed))
         try:
             answer, verified = self._verify_stored(
-                cast(Backend, _Landed(parts, storage, upload_id)), oid, size)
+                cast(Backend, _Landed(parts, storage, upload_id)), oid)
         except _WrongPart as e:
             join.abort()
             storage.abort_upload(key, upload_id)

@@ -610,7 +610,7 @@ class Objects(Packs):
                                                         if not r.verified])
         storage = self._storage(storage_url)
         answers: dict[str, wire.ObjectAnswer] = {}
-        todo: list[tuple[str, int]] = []
+        todo: list[str] = []
         for oid in dict.fromkeys(ids):
             row = rows.get(oid)
             if row is not None and row.verified:
@@ -620,13 +620,12 @@ class Objects(Packs):
                     "code": 404, "message": f"object {oid} was not uploaded"}}
             else:
                 answers[oid] = {}  # keeps the order asked; filled in below
-                todo.append((oid, row.size))
+                todo.append(oid)
         deadline = None if seconds is None else time.monotonic() + max(0.0, seconds)
         started = 0
         lock = threading.Lock()
 
-        def check(oid: str, expected: int
-                  ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
+        def check(oid: str) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
             nonlocal started
             with lock:
                 late = (deadline is not None and started >= VERIFY_WORKERS
@@ -634,12 +633,12 @@ class Objects(Packs):
                 started += not late
             if late:
                 return {"id": oid, "pending": True}, None
-            return self._verify_stored(storage, oid, expected)
+            return self._verify_stored(storage, oid)
 
         # Each read waits on the storage far more than it hashes: threads overlap the waits,
         # so a call costs about objects / VERIFY_WORKERS round trips instead of one each.
         with ThreadPoolExecutor(max_workers=min(VERIFY_WORKERS, len(todo) or 1)) as pool:
-            checked = list(pool.map(lambda t: check(*t), todo))
+            checked = list(pool.map(check, todo))
         verified = [row for _, row in checked if row is not None]
 
         def record(s: Session) -> None:
@@ -653,11 +652,14 @@ class Objects(Packs):
         return {"objects": list(answers.values())}
 
     @staticmethod
-    def _verify_stored(storage: Backend, oid: str, expected: int, key: str | None = None
+    def _verify_stored(storage: Backend, oid: str, key: str | None = None
                        ) -> tuple[wire.ObjectAnswer, tuple[Any, ...] | None]:
         """Read and hash the stored object ``oid`` (under ``key``, by default its own):
         its answer, and the arguments of its verified row after ``project_id`` (None unless
-        it matched; a mismatch is deleted)."""
+        it matched; a mismatch is deleted). Bytes that hash to the id are the object
+        whatever size an upload announced (a writer's wrong size, kept from the first
+        announcement, would have had every later upload of it deleted): their count is
+        recorded."""
         key = object_key(oid) if key is None else key
         try:
             stream = storage.open(key)
@@ -678,7 +680,7 @@ class Objects(Packs):
         except ObjectMissing:  # never stored, or the server's garbage collection freed it
             return {"id": oid, "error": {"code": 404,
                                          "message": f"object {oid} was not uploaded"}}, None
-        if reader.hexdigest() != oid or reader.count != expected:
+        if reader.hexdigest() != oid:
             gone = "it was deleted"
             if not isinstance(storage, Tags) or held is None or storage.tag(key) == held:
                 storage.delete(key)

@@ -357,3 +357,26 @@ def test_a_commit_reads_storage_outside_its_transaction_and_each_blob_once(
     committing.join(60)
     assert held["name"] == "data/2"
     assert s3.count("GET") == 1  # the blob of a hundred links, once
+
+
+def test_a_wrong_size_announced_first_does_not_cost_the_right_upload(
+        s3_bucket: object, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer announces an object with a size of 1 byte and sends nothing; the row kept
+    that size. Another member uploads the object's true bytes to the URL they were given:
+    the bytes hash to the id, so they are the object, kept and recorded with their own
+    size (they were deleted as "not matching", every time, for as long as the row lived)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)  # type: ignore[attr-defined]
+    server = start_ama_server(storage_url=s3_bucket.storage_url("ama"))  # type: ignore[attr-defined]
+    client = HttpTransport(server.url, server.token)
+    data = os.urandom(300 << 10)  # above the pack threshold: sent alone, to a presigned URL
+    oid = hash_bytes(data)
+    client.batch(server.project, "upload", [{"id": oid, "size": 1}])
+    answer = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    action = answer["objects"][0]["actions"]["upload"]
+    put = requests.put(action["href"], data=data, headers=action["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+    assert client.verify(server.project, [oid])["objects"][0] == {
+        "id": oid, "size": len(data), "verified": True}
+    again = client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    assert again["objects"][0] == {"id": oid, "size": len(data)}  # held, with its size
