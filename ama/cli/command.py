@@ -77,3 +77,13 @@ def read_records(stream: Any, nul: bool = False) -> Iterable[str]:
             line = line.rstrip("\n")
             if line:
                 yield line
+
+
+def shown(text: str) -> str:
+    """``text`` with every character that is not printable (but for line feeds and tabs)
+    written as its escape, ``\\x1b`` for an ESC: what others wrote (a version's message,
+    an asset's title, a remote's error) cannot drive the user's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else
+                   ascii(c)[1:-1] for c in text)

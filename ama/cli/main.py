@@ -20,6 +20,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from ama import __version__
+from ama.cli.command import shown
 from ama.plumbing.errors import AmaError
 
 # name -> (module under ama.cli.commands, one-line summary, group)
@@ -168,14 +169,6 @@ def report(error: AmaError) -> None:
     if error.hint:
         click.echo(f"hint: {shown(error.hint)}", err=True)
 
-
-def shown(text: str) -> str:
-    """``text`` with every character that is not printable (but for line feeds and tabs)
-    written as its escape, ``\\x1b`` for an ESC."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in "\n\t" else
-                   ascii(c)[1:-1] for c in text)
 
 
 class UsageError(click.UsageError):

@@ -307,3 +307,18 @@ def test_upload_dates_its_manifest_by_ama_author_date(tmp_path: Path) -> None:
     ama("add", ".", cwd=tmp_path / "one" / "m", env=bad)
     assert "AMA_AUTHOR_DATE" in ama("upload", "-m", "second", cwd=tmp_path / "one" / "m",
                                     env=bad, code=2).stderr
+
+
+def test_what_others_wrote_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    # A version's message is anyone's text: its escape sequences are shown, not sent.
+    ama("class", "init", "data", cwd=tmp_path)
+    a = tmp_path / "a"
+    a.mkdir()
+    ama("init", "data", cwd=a)
+    (a / "f.txt").write_text("f")
+    ama("add", ".", cwd=a)
+    ama("upload", "-m", "tidy\x1b]0;owned\x07\x1b[2J", cwd=a)
+    for command in (["history"], ["versions"], ["info"]):
+        out = ama(*command, cwd=a).stdout
+        assert "\x1b" not in out and "\x07" not in out, (command, out)
+        assert "tidy\\x1b]0;owned\\x07\\x1b[2J" in out, (command, out)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ama.cli.command import group, positional_or_option
+from ama.cli.command import group, positional_or_option, shown
 from ama.cli.commands._metadata import complete_class
 from ama.cli.commands._porcelain import emit_json, json_array_option, json_option
 
@@ -202,7 +202,7 @@ def list_(as_json: bool) -> None:
         emit_json([c.to_json() for c in classes])
         return
     for c in classes:
-        click.echo(f"{c.name}\t{c.description}" if c.description else c.name)
+        click.echo(shown(f"{c.name}\t{c.description}") if c.description else c.name)
 
 
 @command.command("info", examples=[
@@ -224,9 +224,10 @@ def info(name_arg: str | None, name: str | None, as_json: bool) -> None:
         emit_json(cls.to_json())
         return
     click.echo(f"name: {cls.name}")
-    click.echo(f"description: {cls.description}")
+    click.echo(shown(f"description: {cls.description}"))
     click.echo(f"created: {cls.created}")
     click.echo("schema: " + (json.dumps(cls.schema, indent=2) if cls.schema else "none"))
     click.echo("rules: " + (json.dumps(cls.rules, indent=2) if cls.rules else "none"))
-    shown = cls.extra.get("visualisation")
-    click.echo("visualisation: " + (json.dumps(shown, indent=2) if shown else "none"))
+    visualisation = cls.extra.get("visualisation")
+    click.echo("visualisation: "
+               + (json.dumps(visualisation, indent=2) if visualisation else "none"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ama.cli.command import command
+from ama.cli.command import command, shown
 from ama.cli.commands._porcelain import emit_json, json_array_option, open_asset
 
 
@@ -34,4 +34,4 @@ def command(as_json: bool) -> None:
         out.append(f"  {e.message}")
         out.extend(f"    {c.status}\t{c.path}" for c in e.changes)
         out.append("")
-    click.echo("\n".join(out).rstrip("\n"))
+    click.echo(shown("\n".join(out).rstrip("\n")))  # messages and names others wrote

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ama.cli.command import command
+from ama.cli.command import shown as escaped
 from ama.cli.commands._metadata import METADATA_EXIT_CODES, complete_asset, remote_option, target
 from ama.cli.commands._porcelain import emit_json, json_option
 
@@ -142,7 +143,7 @@ def command(name: str | None, only_hash: bool, only_metadata: bool, only_urls: b
         out.append("versions:")
         for item in shown.versions:
             out.append(f"  {item['version']}\t{item['created']}\t{item['author']}")
-    click.echo("\n".join(out))
+    click.echo(escaped("\n".join(out)))  # titles, messages, names: others wrote them
 
 
 def _urls(name: str | None, remote: str | None, presign: bool, as_json: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ama.cli.command import command
+from ama.cli.command import command, shown
 from ama.cli.commands._metadata import complete_asset
 from ama.cli.commands._porcelain import emit_json, json_array_option
 
@@ -46,4 +46,5 @@ def command(name: str | None, as_json: bool) -> None:
         click.echo(f"note: {listed[0].name} is {listed[0].status}", err=True)
     for v in listed:
         mark = "*" if v.current else " "
-        click.echo(f"{mark} {v.version}\t{v.created or ''}\t{v.author or ''}\t{v.message or ''}")
+        click.echo(shown(f"{mark} {v.version}\t{v.created or ''}\t{v.author or ''}\t"
+                         f"{v.message or ''}"))
