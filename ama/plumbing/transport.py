@@ -844,11 +844,13 @@ class HttpTransport:
         """Write the bytes :meth:`read_range` would return into the open file ``fd`` at
         offset ``start``, chunk by chunk as they arrive: a range of a large object is never
         held whole; ``written`` is told the length of each chunk once it is in the file. On
-        an error the range is partly written, and is to be fetched again."""
-        write_at(fd, self._range(action, oid, start, length), start, written)
+        an error the range is partly written, and is to be fetched again. One of the
+        ranges of a large object: a storage that answers it with the whole object is
+        refused (skipping to each range would read the object again and again)."""
+        write_at(fd, self._range(action, oid, start, length, skip=False), start, written)
 
     def _range(self, action: Mapping[str, Any], oid: str, start: int,
-               length: int) -> Iterator[bytes]:
+               length: int, skip: bool = True) -> Iterator[bytes]:
         import requests
         from urllib3.exceptions import HTTPError
 
@@ -857,7 +859,7 @@ class HttpTransport:
         response = self._send(action.get("method", "GET"), action["href"], headers=headers,
                               stream=True)
         try:
-            yield from self._answer_chunks(response, action, oid, start, length)
+            yield from self._answer_chunks(response, action, oid, start, length, skip)
         except (requests.RequestException, HTTPError) as e:
             raise Unreachable(f"reading bytes {start}-{end} of {oid} from "
                               f"{_public(action['href'])} broke off: {e}",
@@ -866,9 +868,11 @@ class HttpTransport:
             response.close()
 
     def _answer_chunks(self, response: requests.Response, action: Mapping[str, Any],
-                       oid: str, start: int, length: int) -> Iterator[bytes]:
+                       oid: str, start: int, length: int, skip: bool = True
+                       ) -> Iterator[bytes]:
         """The ``length`` bytes from ``start`` that ``response`` to a Range request holds,
-        in chunks; raises RemoteError when it holds another range, fewer bytes or more."""
+        in chunks; raises RemoteError when it holds another range, fewer bytes or more.
+        A whole object answered instead is skipped to the range, with ``skip``."""
         end = start + length - 1
         given = 0
         if response.status_code == 206:
@@ -885,6 +889,13 @@ class HttpTransport:
                 given += len(chunk)
                 yield chunk
             over = bool(response.raw.read(1, decode_content=True)) if given == length else False
+        elif start > 0 and not skip:
+            # A server that ignores Range sends the whole object: skipping to the range
+            # would read every byte before it, for each range of a large object.
+            raise RemoteError(f"{_public(action['href'])} answered a request for bytes "
+                              f"{start}-{end} of object {oid} with HTTP "
+                              f"{response.status_code}, not a range",
+                              "the remote's storage must answer Range requests (206)")
         else:
             # A server that ignores Range sends the whole object: skip to the range.
             skipped = 0

@@ -258,3 +258,26 @@ def test_a_remote_error_cannot_drive_the_users_terminal(fake: Fake, tmp_path: Pa
     err = clone_from(fake, tmp_path / "work", code=3)  # not found
     assert "\x1b" not in err and "\x07" not in err
     assert "gone\\x1b]0;owned\\x07\\x1b[2J" in err and "hint: \\x1b[31mred" in err
+
+
+def test_a_storage_that_ignores_ranges_is_named_not_read_again_and_again(
+        fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each run of a large object's pieces would have read every byte before its start.
+    monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(1 << 20))
+    data = os.urandom(4 << 20)
+    oid = hash_bytes(data)
+
+    def whole(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)  # whatever the Range asked
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        try:
+            handler.wfile.write(data)
+        except OSError:
+            pass
+
+    fake.routes[("GET", "/storage/object")] = whole
+    _negotiation(fake, [{"id": oid, "size": len(data), "actions": {"download": {
+        "href": f"{fake.url}/storage/object"}}}])
+    with pytest.raises(RemoteError, match="with HTTP 200, not a range"):
+        _receive(fake, tmp_path, [(oid, len(data))])
