@@ -132,12 +132,7 @@ def test_the_server_hashes_each_part_as_it_lands_not_the_object_after(
         tmp_path: Path, s3_bucket: object, start_ama_server: Callable[..., RunningServer],
         wan_proxy: Callable[..., WanProxy], monkeypatch: pytest.MonkeyPatch) -> None:
     server, s3 = _large_server(s3_bucket, start_ama_server, wan_proxy, monkeypatch, rtt_ms=20)
-    data = os.urandom(3 * PART + 1000)
-    oid = hash_bytes(data)
-    path = tmp_path / "big"
-    path.write_bytes(data)
-    client = HttpTransport(server.url, server.token)
-    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    client, data, oid, path = _announced(tmp_path, server, 3 * PART + 1000)
     plan = client.start_multipart(server.project, oid, len(data))
     *first, last = plan["parts"]
     for part in first:
@@ -262,17 +257,37 @@ def _send_parts(client: HttpTransport, project: str, oid: str, path: Path
     return plan
 
 
-def _parts_sent(tmp_path: Path, server: RunningServer
-                ) -> tuple[HttpTransport, bytes, str, dict[str, Any]]:
-    """An object of three parts (just over two of PART bytes), announced and every part sent
-    to ``server``, not completed: the client, the bytes, their id and the upload's plan."""
-    data = os.urandom(2 * PART + 1000)
+def _announced(tmp_path: Path, server: RunningServer, size: int
+               ) -> tuple[HttpTransport, bytes, str, Path]:
+    """``size`` random bytes in a file, announced to ``server`` for upload: the client, the
+    bytes, their id and the file."""
+    data = os.urandom(size)
     oid = hash_bytes(data)
     path = tmp_path / "sent"
     path.write_bytes(data)
     client = HttpTransport(server.url, server.token)
     client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    return client, data, oid, path
+
+
+def _parts_sent(tmp_path: Path, server: RunningServer
+                ) -> tuple[HttpTransport, bytes, str, dict[str, Any]]:
+    """An object of three parts (just over two of PART bytes), announced and every part sent
+    to ``server``, not completed: the client, the bytes, their id and the upload's plan."""
+    client, data, oid, path = _announced(tmp_path, server, 2 * PART + 1000)
     return client, data, oid, dict(_send_parts(client, server.project, oid, path))
+
+
+def _stored(tmp_path: Path, server: RunningServer, size: int) -> tuple[bytes, str]:
+    """``size`` random bytes uploaded to ``server`` (in parts from the threshold set): the
+    bytes and their id."""
+    odb = FileObjectDatabase(tmp_path / "objects")
+    data = os.urandom(size)
+    with odb.batch():
+        oid = odb.write(data)
+    assert send(HttpTransport(server.url, server.token), server.project, odb,
+                [(oid, len(data))]) == (1, len(data))
+    return data, oid
 
 
 def _cloned_elsewhere(tmp_path: Path, server: RunningServer) -> bytes:
@@ -958,12 +973,7 @@ def test_two_downloads_of_one_large_object_at_once_share_its_fetch(
     # partial file, and takes the object from the store; nothing is written twice over.
     monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(1 << 20))
     server = start_ama_server()  # file:// storage
-    odb = FileObjectDatabase(tmp_path / "objects")
-    data = os.urandom(4 << 20)
-    with odb.batch():
-        oid = odb.write(data)
-    assert send(HttpTransport(server.url, server.token), server.project, odb,
-                [(oid, len(data))]) == (1, len(data))
+    data, oid = _stored(tmp_path, server, 4 << 20)
     remote = wan_proxy(*_hostport(server.url), bandwidth=2 << 20)  # about 2 s a fetch
     home = tmp_path / "home"
     got: list[int] = []
@@ -998,12 +1008,7 @@ def test_a_piece_cut_off_half_way_is_fetched_again_whole_by_the_next_run(
     # read).
     monkeypatch.setenv("AMA_MULTIPART_THRESHOLD", str(4 << 20))
     server = start_ama_server()  # file:// storage: the server answers the ranges itself
-    odb = FileObjectDatabase(tmp_path / "objects")
-    data = os.urandom(8 << 20)
-    with odb.batch():
-        oid = odb.write(data)
-    assert send(HttpTransport(server.url, server.token), server.project, odb,
-                [(oid, len(data))]) == (1, len(data))
+    data, oid = _stored(tmp_path, server, 8 << 20)
     remote = wan_proxy(*_hostport(server.url), bandwidth=20 << 20, faults=[
         Fault("reset-after", nth=[1], methods=["GET"], path=oid[2:],
               partial=(2 << 20) + 300_000)])
