@@ -131,8 +131,7 @@ def receive(transport: Transport, project: str, odb: FileObjectDatabase,
                 actions.append((item["id"], action))
                 sizes[item["id"]] = _size(transport, item["id"], asked, item.get("size"))
         if in_packs:
-            done += _receive_packed(transport, odb, in_packs, answer.get("packs") or {},
-                                    folder, parallelism)
+            done += _receive_packed(transport, odb, in_packs, packs, folder, parallelism)
             meter.add_bytes(sum(m.length for members in in_packs.values() for m in members))
             meter.set_files(done)
         with ThreadPoolExecutor(max_workers=parallelism) as pool, \
@@ -203,7 +202,7 @@ def _size(transport: Transport, oid: str, asked: int, answered: Any) -> int:
 
 
 def checked_member(transport: Transport, oid: str, asked: int, where: Any,
-            packs: dict[str, wire.PackDownload]) -> Member:
+                   packs: dict[str, wire.PackDownload]) -> Member:
     """Where the remote answered that object ``oid`` lies in a pack, checked: a pack named
     by an id, of a size, that holds the whole range, of the size asked for (the pack's
     bytes are read into memory and files named after its id)."""

@@ -183,9 +183,11 @@ def verify_lease() -> timedelta:
 
 def heartbeat() -> float:
     """Seconds between two renewals of a job's claim: :data:`HEARTBEAT`, or a third of a
-    lease shorter than three of them (a job outlives its lease only if its worker died);
-    0 for a lease of 0, under which no claim holds and none is renewed."""
-    return min(HEARTBEAT, verify_lease().total_seconds() / 3)
+    lease shorter than three of them (a job outlives its lease only if its worker died),
+    at least :data:`HEARTBEAT_MIN`; 0 for a lease of 0, under which no claim holds and none
+    is renewed."""
+    lease = verify_lease().total_seconds()
+    return max(min(HEARTBEAT, lease / 3), HEARTBEAT_MIN) if lease > 0 else 0.0
 
 
 @runtime_checkable
@@ -741,9 +743,8 @@ class _InRanges:
         self._size = size
 
     def open(self, key: str) -> BinaryIO:
-        ranges = _Ranges(self._storage, key, self._size)
-        ranges.tag = self.tag(key)  # what is read: its bytes are deleted only while held
-        return cast(BinaryIO, ranges)
+        # What is read, so that its bytes are deleted only while the key holds them.
+        return cast(BinaryIO, _Ranges(self._storage, key, self._size, self.tag(key)))
 
     def delete(self, key: str) -> None:
         cast(Backend, self._storage).delete(key)
@@ -756,13 +757,14 @@ class _Ranges:
     """The bytes of ``key`` as a stream, read as ranges of :data:`RANGE_BYTES`,
     :data:`RANGE_AHEAD` of them in flight, handed out in order."""
 
-    def __init__(self, storage: ReadsRanges, key: str, size: int) -> None:
+    def __init__(self, storage: ReadsRanges, key: str, size: int,
+                 tag: tuple[int, str, str] | None) -> None:
         self._storage = storage
         self._key = key
         self._size = size
+        self.tag = tag
         self._offsets = iter(range(0, size, RANGE_BYTES))
         self._pool = ThreadPoolExecutor(max_workers=RANGE_AHEAD, thread_name_prefix="ama-range")
-        self.tag: tuple[int, str, str] | None = None
         self._ahead: deque[Future[bytes]] = deque()
         self._piece = memoryview(b"")
         for _ in range(RANGE_AHEAD):
@@ -812,8 +814,6 @@ class _Heartbeat:
 
     def _run(self) -> None:
         every = heartbeat()
-        if every > 0:
-            every = max(every, HEARTBEAT_MIN)  # a lease of milliseconds: not a busy loop
         while every > 0 and not self._done.wait(every):
             try:
                 self._renew()

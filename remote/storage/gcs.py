@@ -163,8 +163,7 @@ class GCSBackend:
         if blob is None:
             raise ObjectMissing(key, self.url)
         return cast(BinaryIO, _ErrorMapping(
-            blob.open("rb", chunk_size=self.part_size, retry=self._retry), self,
-            (int(blob.size), str(blob.generation or ""), "")))
+            blob.open("rb", chunk_size=self.part_size, retry=self._retry), self, _tag_of(blob)))
 
     def stat(self, key: str) -> int | None:
         """Return the size of ``key``, or None when absent."""
@@ -179,7 +178,7 @@ class GCSBackend:
         name = self._name(key)
         with self._errors():
             blob = self._bucket.get_blob(name, retry=self._retry)
-        return None if blob is None else (int(blob.size), str(blob.generation or ""), "")
+        return None if blob is None else _tag_of(blob)
 
     def delete(self, key: str) -> None:
         """Remove ``key``; absent is fine."""
@@ -384,6 +383,11 @@ class GCSBackend:
             requests.exceptions.Timeout,
         ) as e:
             raise StorageUnreachable(self.url, str(e)) from None
+
+
+def _tag_of(blob: Any) -> tuple[int, str, str]:
+    """The :meth:`GCSBackend.tag` of a blob as read: its size and generation."""
+    return (int(blob.size), str(blob.generation or ""), "")
 
 
 class _ErrorMapping(TaggedStream):

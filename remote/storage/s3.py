@@ -141,10 +141,7 @@ class S3Backend:
                 answer = self._client.get_object(Bucket=self.bucket, Key=name)
         except _Absent:
             raise ObjectMissing(key, self.url) from None
-        version = answer.get("VersionId") or ""
-        return cast(BinaryIO, TaggedStream(answer["Body"], (
-            int(answer["ContentLength"]), str(answer.get("ETag") or ""),
-            "" if version == "null" else str(version))))
+        return cast(BinaryIO, TaggedStream(answer["Body"], _tag_of(answer)))
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         """Return ``length`` bytes of ``key`` from ``offset`` (fewer at its end); raises
@@ -176,9 +173,7 @@ class S3Backend:
                 answer = self._client.head_object(Bucket=self.bucket, Key=name)
         except _Absent:
             return None
-        version = answer.get("VersionId") or ""
-        return (int(answer["ContentLength"]), str(answer.get("ETag") or ""),
-                "" if version == "null" else str(version))
+        return _tag_of(answer)
 
     def delete(self, key: str) -> None:
         """Remove ``key``; absent is fine."""
@@ -440,3 +435,11 @@ class _Precondition(Exception):
 
 class _Absent(Exception):
     """The key does not exist."""
+
+
+def _tag_of(answer: dict[str, Any]) -> tuple[int, str, str]:
+    """The :meth:`S3Backend.tag` an answer of GetObject or HeadObject tells: its size, ETag
+    and version id ("" for none, or S3's "null")."""
+    version = answer.get("VersionId") or ""
+    return (int(answer["ContentLength"]), str(answer.get("ETag") or ""),
+            "" if version == "null" else str(version))
