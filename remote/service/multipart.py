@@ -714,11 +714,10 @@ class Multipart(Objects):
         if row is None:
             raise NotFound(f"object {oid} was not uploaded",
                            "start its upload again with 'ama upload'")
+        # Not against the row's size: the first size announced, which a writer may have
+        # got wrong; the bytes' hash decides.
         if row.verified:
             raise BadInput(f"object {oid} is held already: none of its parts is needed")
-        if size > row.size:
-            raise BadInput(f"a part of {size} bytes is larger than object {oid} "
-                           f"({row.size} bytes)")
         storage = self._storage(storage_url)
         if not isinstance(storage, TakesParts):
             raise BadInput(f"the storage of project {project!r} takes parts from the "
