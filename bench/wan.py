@@ -428,7 +428,7 @@ class _Moto:
             try:
                 requests.get(f"{self.url}/moto-api/", timeout=5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"moto's server did not start; see {log}") from None

@@ -74,8 +74,8 @@ def _start(binary: str, log: Path, port: int | None = None,
         try:
             if requests.get(f"{url}/storage/v1/b", timeout=1).status_code == 200:
                 return process, url
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or too busy starting to answer within the second
         time.sleep(0.05)
     process.kill()
     process.wait()
