@@ -42,7 +42,7 @@ ERROR_CODES: dict[int, str] = {
     400: "bad_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 411: "length_required",
     413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-    500: "internal", 503: "still_verifying",
+    500: "internal", 503: "still_verifying", 507: "storage_full",
 }
 BUMPS = ("patch", "minor", "major")
 # The longest a verify call that gives "seconds" goes on beginning objects.

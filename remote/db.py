@@ -11,14 +11,19 @@ writes with ``SELECT … FOR UPDATE`` on the rows they depend on.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+
+from ama_remote.errors import DatabaseFull
 
 T = TypeVar("T")
 
@@ -26,6 +31,9 @@ BUSY_TIMEOUT_MS = 30_000
 _WRITE = "ama_write"
 # PostgreSQL SQLSTATEs that mean "run the transaction again": serialization failure, deadlock.
 _RETRY_SQLSTATES = {"40001", "40P01"}
+_SQLITE_FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+_SQLITE_IOERR = getattr(sqlite3, "SQLITE_IOERR", 10)
+_NEARLY_FULL = 1 << 20  # free bytes under which an I/O error of SQLite's is a full disk
 
 
 class Database:
@@ -46,7 +54,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """Yield a session in a write transaction; commit on success, roll back on error."""
-        with self.engine.connect() as conn:
+        with self._full_as_error(), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with Session(bind=conn, expire_on_commit=False, autoflush=True) as session:
                 with session.begin():
@@ -55,9 +63,42 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """Yield a session for reads (a deferred transaction, rolled back at the end)."""
-        with self.engine.connect() as conn:
+        with self._full_as_error(), self.engine.connect() as conn:
             with Session(bind=conn, expire_on_commit=False) as session:
                 yield session
+
+    @contextmanager
+    def _full_as_error(self) -> Iterator[None]:
+        """Raise :class:`DatabaseFull` for a database error that is its disk being full."""
+        try:
+            yield
+        except DBAPIError as e:
+            if self._is_full(e):
+                raise DatabaseFull() from e
+            raise
+
+    def _is_full(self, error: DBAPIError) -> bool:
+        """Whether ``error`` is the database's disk (or quota) being full: SQLite's
+        SQLITE_FULL, PostgreSQL's disk_full (53100); or SQLite's I/O error on a disk with
+        next to no space left, which is how it answers when it cannot create the files of
+        its log (``-wal``, ``-shm``) for want of space."""
+        orig = error.orig
+        if getattr(orig, "sqlstate", None) == "53100":
+            return True
+        if not isinstance(orig, sqlite3.Error):
+            return False
+        code = getattr(orig, "sqlite_errorcode", None)  # Python 3.11 on; else its words
+        if code == _SQLITE_FULL or "database or disk is full" in str(orig):
+            return True
+        io_error = (code & 0xFF) == _SQLITE_IOERR if code is not None else \
+            "disk I/O error" in str(orig)
+        database = self.engine.url.database
+        if not io_error or not database or database == ":memory:":
+            return False
+        folder = os.path.dirname(os.path.abspath(database))
+        with suppress(OSError):
+            return shutil.disk_usage(folder).free < _NEARLY_FULL
+        return False
 
     def run(self, work: Callable[[Session], T], attempts: int = 8) -> T:
         """Return ``work(session)`` run in a write transaction, retried when it lost a race.
@@ -95,7 +136,7 @@ class Database:
         config = Config()
         config.set_main_option("script_location", "ama_remote:migrations")
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self.engine.connect() as conn:
+        with self._full_as_error(), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             config.attributes["connection"] = conn
             command.upgrade(config, revision)

@@ -22,6 +22,7 @@ __all__ = [
     "AmaError",
     "BadInput",
     "Conflict",
+    "DatabaseFull",
     "Forbidden",
     "NotFound",
     "ObjectCorrupt",
@@ -45,6 +46,21 @@ class ObjectCorrupt(NotFound):
             "upload it again if you have it ('ama upload'), and tell the server's "
             "administrator to run 'ama-server fsck'")
         self.oid = oid
+
+
+class DatabaseFull(AmaError):
+    """The disk (or quota) of the remote's database is full: the request's transaction was
+    rolled back, so nothing of it was recorded. Answered 507, not retried: asking again at
+    once cannot succeed. Names no path or URL (a database URL may hold a password)."""
+
+    http_status = 507
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the remote's database is full: no space is left on its disk, so nothing of "
+            "this was recorded",
+            "free space on the disk of the remote's database (its administrator can), then "
+            "run the command again")
 
 
 class StillVerifying(AmaError):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["tests.services.postgres", "tests.services.s3", "tests.services.gcs",
+                  "tests.services.disk",
                   "tests.services.wan",
                   "tests.services.server", "tests.services.browser"]
 

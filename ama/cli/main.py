@@ -21,7 +21,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from ama import __version__
 from ama.cli.command import shown
-from ama.plumbing.errors import AmaError
+from ama.plumbing.errors import AmaError, environment_error
 
 # name -> (module under ama.cli.commands, one-line summary, group)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -155,6 +155,14 @@ class AmaGroup(click.Group):
             # The reader went away (`ama ls-files | head`): stop quietly, as git does.
             sys.stderr.close()
             ctx.exit(141)
+        except OSError as e:
+            from ama.plumbing.store import home_dir
+
+            failed = environment_error(e, str(home_dir()))
+            if failed is None:
+                raise  # not the machine's state: a bug, shown with its traceback
+            report(failed)
+            ctx.exit(failed.exit_code)
         except KeyboardInterrupt:
             _said.set()
             click.echo(INTERRUPTED, err=True, nl=False)

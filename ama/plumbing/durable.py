@@ -4,8 +4,9 @@ crash (one per operation where many files are written, as git's core.fsyncMethod
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 # Temp files in work trees and stores have short names of their own (not the final name with
 # a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
@@ -38,6 +39,48 @@ def remove_temp_files(folder: str, keep: Callable[[str], bool] = lambda name: Fa
                 os.unlink(os.path.join(folder, name))
                 removed += 1
     return removed
+
+# What a file system answers when it will not take a write, whatever the write.
+UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+@contextlib.contextmanager
+def unless_unwritable() -> Iterator[None]:
+    """Run the block, skipping the rest of it when the file system will not take a write
+    (:data:`UNWRITABLE`): for a write that only saves work for later, such as the stats a
+    ``status`` learned, which a full disk or a read-only checkout must not turn into a
+    failed look."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in UNWRITABLE:
+            raise
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` into the open file ``fd`` (``write`` may write less than it
+    was given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+@contextlib.contextmanager
+def new_file(path: str) -> Iterator[None]:
+    """Run the block that makes the new file ``path``: should it fail (a full disk, bytes
+    that are not what was expected, an interrupt), the file is removed, and an error of
+    the file system that names no file (met writing to a descriptor) is raised naming
+    ``path``: a full disk is about a file, which the user needs to hear of."""
+    try:
+        yield
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        # Only the file system's own: a ConnectionError (an OSError too) stays what it is.
+        if type(e) is OSError and e.errno is not None and e.filename is None:
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
+
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a folder's entries (a rename, a new name) durable."""
@@ -74,20 +117,14 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
     path = os.fspath(path)
     temp = temp_beside(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
+    with new_file(temp):
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fchmod(fd, mode)
             if sync:
                 os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
     if sync:
         sync_dir(os.path.dirname(path) or ".")

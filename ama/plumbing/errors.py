@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 OK = 0
 FAILED = 1
 BAD_INPUT = 2
@@ -97,3 +100,55 @@ class UnsupportedMediaType(AmaError):
     """A request body of a content type the endpoint does not take."""
 
     exit_code = BAD_INPUT
+
+
+class EnvironmentFailed(AmaError):
+    """The machine refused what a command needs of it: a full disk, a read-only or
+    forbidden folder, no file descriptors left. Not a bug of ama's: the fix is the machine's."""
+
+    exit_code = FAILED
+
+
+# errno -> (what the machine said, what to do about it); {path} is the file it was about.
+_ENVIRONMENT: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on the disk holding {path}",
+                   "free space on that disk and run the command again{store}"),
+    errno.EDQUOT: ("your disk quota is used up, writing {path}",
+                   "free space within your quota and run the command again{store}"),
+    errno.EROFS: ("{path} is on a read-only file system",
+                  "run the command where it may write, or remount that file system"),
+    errno.EACCES: ("permission denied: {path}",
+                   "check who owns {path} and its folder (ls -ld), or run as that user"),
+    errno.EPERM: ("operation not permitted: {path}",
+                  "check who owns {path} and its folder (ls -ld), or run as that user"),
+    errno.EMFILE: ("too many files open at once in this process",
+                   "raise the limit (ulimit -n 4096) and run the command again"),
+    errno.ENFILE: ("too many files open on this machine",
+                   "close other programs' files, or raise fs.file-max, and run the command "
+                   "again"),
+    errno.EIO: ("the disk failed to read or write {path}",
+                "check the disk (dmesg); the file may be damaged"),
+}
+
+
+def environment_error(error: OSError, store: str | None = None) -> EnvironmentFailed | None:
+    """Return ``error`` as an :class:`EnvironmentFailed` naming its file and the fix, or None
+    when it is not one the machine's state explains (a bug, to be shown as one). ``store``
+    is the asset store's folder: a full disk under it gets ``ama store gc`` as a way out."""
+    if error.errno not in _ENVIRONMENT:
+        return None
+    message, hint = _ENVIRONMENT[error.errno]
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    # A copy's or a rename's second name is the one written: what a full disk is about.
+    path = os.fsdecode((error.filename2 if full else None) or error.filename or "")
+    if full and path and not os.path.lexists(path):
+        path = os.path.dirname(path)  # a temp file, removed: its folder says where
+    way_out = ""
+    if full and store and path and os.path.abspath(path).startswith(
+            os.path.join(os.path.abspath(store), "")):
+        path = f"the asset store {store}"  # which of its files says nothing to the user
+        way_out = ("; `ama store gc` removes what no version in this store needs, and "
+                   "AMA_HOME can name a store on a larger disk")
+    path = path or ("a file the command writes" if full else "a file")
+    return EnvironmentFailed(message.format(path=path),
+                             hint.format(path=path, store=way_out))

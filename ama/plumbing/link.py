@@ -16,7 +16,7 @@ import os
 import shutil
 from collections.abc import Callable
 
-from ama.plumbing.durable import temp_beside
+from ama.plumbing.durable import new_file, temp_beside, write_all
 from ama.plumbing.errors import AmaError, BadInput
 from ama.plumbing.hashing import read_small
 
@@ -123,7 +123,7 @@ class Linker:
             except FileExistsError:
                 pass  # something appeared meanwhile: replace it as below
         temp = temp_beside(dest)
-        try:
+        with new_file(temp):
             if used in ("reflink", "auto"):
                 try:
                     reflink(src, temp)
@@ -149,10 +149,6 @@ class Linker:
                 # name: dest held this very object already.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
         return used
 
 
@@ -183,9 +179,7 @@ def _copy(src: str, dest: str, mode: int, copied: Callable[[int], None] | None =
     out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         os.fchmod(out, mode)  # whatever the umask, as a copy by shutil and chmod would be
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view):]
+        write_all(out, data)
     finally:
         os.close(out)
 

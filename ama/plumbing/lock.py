@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from ama.plumbing.durable import write_atomic
+from ama.plumbing.durable import new_file, write_all, write_atomic
 from ama.plumbing.errors import AmaError
 
 log = logging.getLogger("ama")
@@ -135,10 +135,11 @@ class Lock:
         folder, name = os.path.split(self.path)
         temp = f"{folder}/.{name}.{os.getpid()}"  # a dot name: never a ref, never listed
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        with new_file(temp):  # a full disk leaves no lock file half made
+            try:
+                write_all(fd, line)
+            finally:
+                os.close(fd)
         try:
             os.link(temp, self.path)
             return True
@@ -149,10 +150,11 @@ class Lock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 return False
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+            with new_file(self.path):  # ours (O_EXCL): not left empty, blocking others
+                try:
+                    write_all(fd, line)
+                finally:
+                    os.close(fd)
             return True
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -34,7 +34,7 @@ from typing import Protocol, TypeVar
 
 from blake3 import blake3
 
-from ama.plumbing.durable import fsync_dir  # noqa: F401 - re-exported
+from ama.plumbing.durable import fsync_dir, new_file, write_all  # noqa: F401 - fsync_dir re-exported
 from ama.plumbing.errors import AmaError, BadInput, NotFound
 from ama.plumbing.hashing import (
     MMAP_THRESHOLD,
@@ -459,13 +459,12 @@ class FileObjectDatabase:
         assert self._pending is not None
         temp = self._temp_path(oid)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            seal(fd, oid)  # ``oid`` is the hash of exactly these bytes
-        finally:
-            os.close(fd)
+        with new_file(temp):
+            try:
+                write_all(fd, data)
+                seal(fd, oid)  # ``oid`` is the hash of exactly these bytes
+            finally:
+                os.close(fd)
         self._pending[oid] = temp
 
     def write_file(self, path: str | os.PathLike[str], size: int | None = None,
@@ -481,17 +480,12 @@ class FileObjectDatabase:
             size = os.stat(path).st_size
         if size < MMAP_THRESHOLD:
             return self.write(read_small(path, size))
-        self._ensure_folder("tmp")
-        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
-        try:
+        temp = self._tmp_file()
+        with new_file(temp):
             shutil.copyfile(path, temp)
             oid = hash_file(temp, None, hashed)
             self._adopt(temp, oid)
             return oid
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
 
     def adopt_file(self, path: str | os.PathLike[str], oid: str) -> None:
         """Move the file at ``path`` into the store as object ``oid``: a download this
@@ -500,9 +494,8 @@ class FileObjectDatabase:
         or disk. Its bytes are hashed again once moved, where no one else names them;
         raises :class:`CorruptObject` (the file removed) when they are not ``oid``. A file
         on another filesystem than the store's is copied first."""
-        self._ensure_folder("tmp")
-        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
-        try:
+        temp = self._tmp_file()
+        with new_file(temp):
             try:
                 os.rename(path, temp)
             except OSError as e:
@@ -514,10 +507,6 @@ class FileObjectDatabase:
             if actual != oid:
                 raise CorruptObject(oid, f"{temp} (moved from {os.fspath(path)})", actual)
             self._adopt(temp, oid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
 
     def _adopt(self, temp: str, oid: str) -> None:
         """Make ``temp``, a file of the store's tmp/ whose bytes were just hashed to ``oid``,
@@ -547,11 +536,10 @@ class FileObjectDatabase:
         raises, they are thrown away (a download that is not what was expected never
         enters the store).
         """
-        self._ensure_folder("tmp")
-        temp = os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
+        temp = self._tmp_file()
         hasher = blake3()
         total = 0
-        try:
+        with new_file(temp):
             with open(temp, "wb") as out:
                 for chunk in chunks:
                     hasher.update(chunk)
@@ -564,10 +552,6 @@ class FileObjectDatabase:
                 check(oid, total)
             self._adopt(temp, oid)
             return oid, total
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
 
     def write_link(self, src: str | os.PathLike[str], oid: str, size: int,
                    on_bytes: Callable[[int], None] | None = None) -> bool:
@@ -603,7 +587,7 @@ class FileObjectDatabase:
                 on_bytes(done - told)
                 told = done
 
-        try:
+        with new_file(temp):
             cloned = False
             if not self._no_reflink:
                 try:
@@ -628,10 +612,6 @@ class FileObjectDatabase:
             if actual != oid:
                 raise CorruptObject(oid, os.fspath(src), actual)
             seal(temp, oid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
         tell(size)
         self._pending[oid] = temp
         return True
@@ -653,6 +633,12 @@ class FileObjectDatabase:
             os.makedirs(folder, exist_ok=True)
             self._made.add(name)
         return folder
+
+    def _tmp_file(self) -> str:
+        """A new name in the store's tmp/ folder, for a file that becomes an object once
+        hashed there (:meth:`_adopt`)."""
+        self._ensure_folder("tmp")
+        return os.path.join(self.root, "tmp", f"{_TEMP_PREFIX}{os.getpid()}-{self._next()}")
 
     def _temp_path(self, oid: str) -> str:
         folder = self._ensure_folder(oid[:2])

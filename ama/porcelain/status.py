@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ama.plumbing.durable import unless_unwritable
 from ama.plumbing.index import Index, IndexEntry, change_of, path_key
 from ama.porcelain.asset import Asset, Head, IndexLocked, WorkScan, locked_index, scan
 
@@ -73,7 +74,8 @@ def status(asset: Asset, refresh: bool = True) -> Status:
     """Return the :class:`Status` of ``asset``.
 
     With ``refresh`` the stat of files found unchanged after re-hashing is saved in the
-    index (skipped quietly when another command holds the index). Raises
+    index (skipped quietly when another command holds the index, or the index cannot be
+    written: a full disk, a read-only checkout; status is a look, the save a shortcut). Raises
     :class:`~ama.plumbing.odb.MissingObject` when the version HEAD names is not in the store.
     """
     index = asset.index()
@@ -88,7 +90,8 @@ def status(asset: Asset, refresh: bool = True) -> Status:
                  "untracked"):
         getattr(result, name).sort(key=path_key)
     if refresh and touched:
-        with contextlib.suppress(IndexLocked), locked_index(asset) as fresh:
+        with contextlib.suppress(IndexLocked), unless_unwritable(), \
+                locked_index(asset) as fresh:
             for entry in touched:
                 current = fresh.get(entry.path)
                 if current is not None and current.id == entry.id:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from ama.plumbing import wire
-from ama.plumbing.errors import NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
+from ama.plumbing.errors import FAILED, NOT_ALLOWED, UNREACHABLE, AmaError, BadInput, NotFound
 from ama.plumbing.hashing import check_id
 
 # Reads and writes move through memory in pieces of this size, never whole objects.
@@ -56,6 +56,22 @@ class StorageDenied(AmaError):
         super().__init__(
             f"storage {url} refused access: {detail}",
             hint or "check the credentials the server runs with for this storage",
+        )
+        self.url = url
+
+
+class StorageFull(AmaError):
+    """A backend whose disk (or quota) is full: nothing more can be stored until space is
+    freed. Answered 507, not retried: asking again at once cannot succeed."""
+
+    exit_code = FAILED
+    http_status = 507
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(
+            f"storage {url} is full: {detail}",
+            "free space where it stores (its administrator can; 'ama-server gc' removes what "
+            "no version needs), then run the command again: what was stored is kept",
         )
         self.url = url
 

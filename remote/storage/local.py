@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ama.plumbing import wire
+from ama.plumbing.durable import write_all
 from ama.plumbing.errors import BadInput
 from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
@@ -37,6 +38,7 @@ from ama_remote.storage.base import (
     SizedReader,
     SizeMismatch,
     StorageDenied,
+    StorageFull,
     StorageUnreachable,
     check_key,
     check_method,
@@ -74,9 +76,7 @@ class LocalBackend:
             try:
                 try:
                     while chunk := reader.read(CHUNK):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
+                        write_all(fd, chunk)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -117,9 +117,7 @@ class LocalBackend:
                         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                         try:
                             while chunk := reader.read(CHUNK):
-                                view = memoryview(chunk)
-                                while view:
-                                    view = view[os.write(fd, view):]
+                                write_all(fd, chunk)
                                 if copied is not None:
                                     copied(len(chunk))
                         finally:
@@ -325,6 +323,10 @@ class LocalBackend:
             raise StorageUnreachable(
                 self.url, f"{e.filename} is not a directory", "point the storage at a folder"
             ) from None
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise StorageFull(self.url, e.strerror or "no space left") from None
 
 
 def _try_link(source: str | Path, final: str | Path) -> bool | None:

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,15 +180,17 @@ class ServerProcess:
             _stopping.append(self.process)
 
 
-def start_server(env: Mapping[str, str], log: Path, workers: int = 2) -> ServerProcess:
+def start_server(env: Mapping[str, str], log: Path, workers: int = 2,
+                 wrapper: Sequence[str] = ()) -> ServerProcess:
     """Start ``ama-server serve`` with ``env`` on a free port of 127.0.0.1, appending its
-    output to ``log``; return once it answers. Fails the test if it never does."""
+    output to ``log``; return once it answers. Fails the test if it never does. ``wrapper``
+    is a command the server runs under (a small disk's namespace, ``tests.services.disk``)."""
     for _attempt in range(3):  # another process may take the free port first
         url = f"http://127.0.0.1:{free_port()}"
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                [*ama_server_command(), "serve", "--bind", url.removeprefix("http://"),
-                 "--workers", str(workers)],
+                [*wrapper, *ama_server_command(), "serve", "--bind",
+                 url.removeprefix("http://"), "--workers", str(workers)],
                 env=dict(env), stdout=out, stderr=subprocess.STDOUT)
         if _wait(process, url, log):
             return ServerProcess(url, process, log)
@@ -198,9 +200,10 @@ def start_server(env: Mapping[str, str], log: Path, workers: int = 2) -> ServerP
 
 
 @contextmanager
-def serving(env: Mapping[str, str], log: Path, workers: int = 2) -> Iterator[ServerProcess]:
+def serving(env: Mapping[str, str], log: Path, workers: int = 2,
+            wrapper: Sequence[str] = ()) -> Iterator[ServerProcess]:
     """Run ``ama-server serve`` (see :func:`start_server`) for the duration of the block."""
-    server = start_server(env, log, workers)
+    server = start_server(env, log, workers, wrapper)
     try:
         yield server
     finally:
