@@ -66,19 +66,30 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 @contextlib.contextmanager
-def new_file(path: str) -> Iterator[None]:
-    """Run the block that makes the new file ``path``: should it fail (a full disk, bytes
-    that are not what was expected, an interrupt), the file is removed, and an error of
-    the file system that names no file (met writing to a descriptor) is raised naming
-    ``path``: a full disk is about a file, which the user needs to hear of."""
+def naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Run the block that writes the file ``path``: an error of the file system that names
+    no file (met writing to a descriptor) is raised naming ``path``, since a full disk is
+    about a file, which the user needs to hear of."""
     try:
         yield
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    except OSError as e:
         # Only the file system's own: a ConnectionError (an OSError too) stays what it is.
         if type(e) is OSError and e.errno is not None and e.filename is None:
-            raise OSError(e.errno, e.strerror, path) from None
+            raise OSError(e.errno, e.strerror, os.fspath(path)) from None
+        raise
+
+
+@contextlib.contextmanager
+def new_file(path: str) -> Iterator[None]:
+    """Run the block that makes the new file ``path``: should it fail (a full disk, bytes
+    that are not what was expected, an interrupt), the file is removed; a failure names
+    it (:func:`naming`)."""
+    try:
+        with naming(path):
+            yield
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         raise
 
 

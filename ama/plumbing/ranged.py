@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
+from ama.plumbing.durable import naming
 from ama.plumbing.hashing import hash_file
 from ama.plumbing.lock import Lock
 from ama.plumbing.odb import CorruptObject
@@ -173,7 +174,8 @@ def fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, s
     ``<oid>.partial.lock``): another raises :class:`~ama.plumbing.lock.Locked` naming it.
     """
     partial = Path(folder) / f"{oid}.partial"
-    with Lock(partial, f"the partial download of object {oid[:12]}"):
+    # A full disk names the partial file, which keeps the pieces written for the next run.
+    with Lock(partial, f"the partial download of object {oid[:12]}"), naming(partial):
         return _fetch_ranged(transport, action, oid, size, partial, parallelism, notice,
                              chunk, on_bytes, into)
 
