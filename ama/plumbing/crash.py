@@ -14,7 +14,8 @@ the tens of microseconds that storing or placing one file takes).
 
 With ``AMA_HOLD_AT=NAME`` and ``AMA_HOLD_UNTIL=PATH``, a process that reaches the hold
 point ``NAME`` waits there until ``PATH`` exists: a test damages what the step is about to
-read, or kills the process while it waits, deterministically.
+read, or kills the process while it waits, deterministically. Each arrival that waits
+appends a line to ``PATH.waiting``, so the test knows how many reached the step.
 
 Each step is one ``crash_point("NAME")`` line in the code; ama-format(5), under
 ENVIRONMENT, lists them all with the state each leaves (a test keeps the two in step).
@@ -53,5 +54,12 @@ def hold_point(name: str) -> None:
     if name != _HOLD_AT:
         return
     until = os.environ.get("AMA_HOLD_UNTIL")
+    if until and not os.path.exists(until):
+        # One line per arrival, so that a test knows how many reached the step.
+        fd = os.open(f"{until}.waiting", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, f"{name} {os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
     while until and not os.path.exists(until):
         time.sleep(0.05)

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from ama.plumbing.errors import AmaError
+from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, Unreachable, ValidationFailed
+from ama_remote.service.multipart import VERIFY_THREADS
 from tests.services.server import RunningServer
 
 PART = 5 << 20  # S3's smallest part but for the last
@@ -232,3 +234,58 @@ def test_fsck_repair_deletes_pending_parts_that_hash_wrong(setup: Setup,
     assert setup.key() not in setup.keys() and setup.parts() == []
     answer = setup.client.verify(setup.server.project, [setup.large])["objects"][0]
     assert "does not match its id" in answer["error"]["message"]
+
+
+def test_one_projects_queue_of_hashes_never_holds_up_anothers(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer of one project who completes more uploads in parts than a worker hashes at
+    once fills only its own project's queue: another project's object, completed after,
+    is taken up at once (held at the hold point beside the first project's, where one
+    shared queue had it wait for them), and every object is verified once released."""
+    release = tmp_path / "release-verification"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    server = start_ama_server(workers=1)  # one process: one set of background threads
+    server.setup("project", "add", "other", "--storage", (tmp_path / "other").as_uri(),
+                 "--no-check")
+    server.setup("project", "grant", "other", "admin", "admin")
+    client = HttpTransport(server.url, server.token)
+    waiting = tmp_path / "release-verification.waiting"
+
+    def completed(project: str, n: int) -> str:
+        data = os.urandom(PART + 1000 + n)  # two parts
+        path = tmp_path / f"{project}-{n}"
+        path.write_bytes(data)
+        oid = hash_bytes(data)
+        client.batch(project, "upload", [{"id": oid, "size": len(data)}])
+        plan = client.start_multipart(project, oid, len(data))
+        for part in plan["parts"]:
+            client.upload_part(part["action"], path, part["offset"], part["size"])
+        assert client.complete_multipart(project, oid, plan["upload_id"])["pending"] is True
+        return oid
+
+    def arrivals(count: int = 0) -> int:
+        """How many jobs reached the hold point, once ``count`` did (or 15 s went by)."""
+        for _ in range(300):  # the jobs reach the hold point after their requests answered
+            lines = waiting.read_text().splitlines() if waiting.exists() else []
+            if len(lines) >= count:
+                break
+            time.sleep(0.05)
+        return len(lines)
+
+    mine = [completed(server.project, n) for n in range(VERIFY_THREADS + 2)]
+    assert arrivals(VERIFY_THREADS) == VERIFY_THREADS  # as many as a project's threads
+    time.sleep(0.5)
+    assert arrivals() == VERIFY_THREADS  # the rest wait in its queue
+    theirs = completed("other", 0)
+    assert arrivals(VERIFY_THREADS + 1) == VERIFY_THREADS + 1  # not behind the first's
+    release.touch()
+    for project, oid in [*((server.project, o) for o in mine), ("other", theirs)]:
+        for _ in range(600):
+            answer = client.verify(project, [oid])["objects"][0]
+            if not answer.get("pending"):
+                break
+            time.sleep(0.05)
+        assert answer == {"id": oid, "size": answer["size"], "verified": True}
