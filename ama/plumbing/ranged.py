@@ -265,6 +265,15 @@ def _fetch_ranged(transport: WritesRanges, action: Mapping[str, Any], oid: str, 
         for path in (partial, ranges):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        if have:
+            # The pieces kept from an earlier run are listed once written, not once on the
+            # disk: after a power cut some may hold zeros. Fetched whole once more, the
+            # bytes decide whether the remote's are wrong.
+            if notice is not None:
+                notice(f"the pieces of object {oid[:12]} kept from an earlier run do not "
+                       "hash to it (lost in a crash?): fetching it whole again")
+            return _fetch_ranged(transport, action, oid, size, partial, parallelism,
+                                 notice, chunk, on_bytes, into)
         raise CorruptObject(oid, "the ranges fetched", actual)
     if into is not None:
         os.replace(partial, into)

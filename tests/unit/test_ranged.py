@@ -14,6 +14,7 @@ import pytest
 from ama.plumbing.durable import write_at
 from ama.plumbing.hashing import hash_bytes
 from ama.plumbing.lock import Locked
+from ama.plumbing.odb import CorruptObject
 from ama.plumbing.ranged import chunks, fetch_ranged, runs
 
 
@@ -240,3 +241,32 @@ def test_one_fetch_at_a_time_writes_an_objects_partial_file(tmp_path: Path) -> N
     fetching.join(30)
     assert result == [out] and out.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir() if oid in p.name] == []  # nor lock left
+
+
+def test_pieces_kept_that_a_crash_lost_are_fetched_again_not_called_corrupt(
+        tmp_path: Path) -> None:
+    # A power cut after the list of pieces reached the disk and before their bytes did:
+    # the list names pieces whose bytes are zeros.
+    data = os.urandom(10_000)
+    oid = hash_bytes(data)
+    with pytest.raises(ConnectionResetError):
+        fetch_ranged(_Served(data, 333, cut=4_500), {}, oid, len(data), tmp_path,
+                     parallelism=1, chunk=1_000)
+    assert _listed(tmp_path, oid) == {0, 1, 2, 3}
+    partial = tmp_path / f"{oid}.partial"
+    partial.write_bytes(bytes(len(data)))  # what the disk kept: nothing of the pieces
+    heard: list[str] = []
+    again = _Served(data, 333)
+    done = fetch_ranged(again, {}, oid, len(data), tmp_path, parallelism=1, chunk=1_000,
+                        notice=heard.append)
+    assert done.read_bytes() == data
+    assert again.asked == [(4_000, 6_000), (0, 10_000)]  # the rest, then all of it again
+    assert any("do not hash to it" in line and "fetching it whole again" in line
+               for line in heard)
+    # Bytes fetched whole that do not hash to the id are the remote's fault: said so.
+    wrong = bytearray(data)
+    wrong[5] ^= 1
+    with pytest.raises(CorruptObject):
+        fetch_ranged(_Served(bytes(wrong), 333), {}, oid, len(data), tmp_path,
+                     parallelism=1, chunk=1_000)
+    assert not partial.exists() and not (tmp_path / f"{oid}.ranges").exists()
