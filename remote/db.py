@@ -88,7 +88,8 @@ class Database:
         if not isinstance(orig, sqlite3.Error):
             return False
         code = getattr(orig, "sqlite_errorcode", None)  # Python 3.11 on; else its words
-        if code == _SQLITE_FULL or "database or disk is full" in str(orig):
+        if (code & 0xFF) == _SQLITE_FULL if code is not None else \
+                "database or disk is full" in str(orig):
             return True
         io_error = (code & 0xFF) == _SQLITE_IOERR if code is not None else \
             "disk I/O error" in str(orig)

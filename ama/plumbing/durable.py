@@ -67,15 +67,15 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 @contextlib.contextmanager
 def naming(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Run the block that writes the file ``path``: an error of the file system that names
-    no file (met writing to a descriptor) is raised naming ``path``, since a full disk is
-    about a file, which the user needs to hear of."""
+    """Run the block that writes the file ``path``: a full disk (or quota) met writing to a
+    descriptor, which names no file, is raised naming ``path``, the file the user needs
+    to hear of. Any other error goes on as it was."""
     try:
         yield
     except OSError as e:
-        # Only the file system's own: a ConnectionError (an OSError too) stays what it is.
-        if type(e) is OSError and e.errno is not None and e.filename is None:
-            raise OSError(e.errno, e.strerror, os.fspath(path)) from None
+        if type(e) is OSError and e.errno in (errno.ENOSPC, errno.EDQUOT) \
+                and e.filename is None:
+            e.filename = os.fspath(path)
         raise
 
 

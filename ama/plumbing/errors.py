@@ -129,13 +129,18 @@ _ENVIRONMENT: dict[int, tuple[str, str]] = {
     errno.EIO: ("the disk failed to read or write {path}",
                 "check the disk (dmesg); the file may be damaged"),
 }
+# The same, where the error names no file.
+_NO_PATH = {errno.ENOSPC: "no space left on a disk the command writes to",
+            errno.EDQUOT: "your disk quota is used up"}
 
 
 def environment_error(error: OSError, store: str | None = None) -> EnvironmentFailed | None:
     """Return ``error`` as an :class:`EnvironmentFailed` naming its file and the fix, or None
     when it is not one the machine's state explains (a bug, to be shown as one). ``store``
     is the asset store's folder: a full disk under it gets ``ama store gc`` as a way out."""
-    if error.errno not in _ENVIRONMENT:
+    # The file system's own errors only: an SSL or a resolver error carries an errno of
+    # another meaning, and a ConnectionError is the network's.
+    if type(error) not in (OSError, PermissionError) or error.errno not in _ENVIRONMENT:
         return None
     message, hint = _ENVIRONMENT[error.errno]
     full = error.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -144,11 +149,15 @@ def environment_error(error: OSError, store: str | None = None) -> EnvironmentFa
     if full and path and not os.path.lexists(path):
         path = os.path.dirname(path)  # a temp file, removed: its folder says where
     way_out = ""
-    if full and store and path and os.path.abspath(path).startswith(
-            os.path.join(os.path.abspath(store), "")):
+    if full and store and path and (
+            os.path.abspath(path) == os.path.abspath(store)
+            or os.path.abspath(path).startswith(os.path.join(os.path.abspath(store), ""))):
         path = f"the asset store {store}"  # which of its files says nothing to the user
         way_out = ("; `ama store gc` removes what no version in this store needs, and "
                    "AMA_HOME can name a store on a larger disk")
-    path = path or ("a file the command writes" if full else "a file")
+    if not path and "{path}" in message:
+        if not full:
+            return None  # no file to name: nothing a user can check, so shown as a bug
+        message = _NO_PATH[error.errno]
     return EnvironmentFailed(message.format(path=path),
                              hint.format(path=path, store=way_out))

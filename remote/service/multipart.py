@@ -75,9 +75,11 @@ PART_TTL = 3600
 VERIFY_LEASE = timedelta(minutes=15)
 # The shortest time between two renewals of a claim, however short the lease.
 HEARTBEAT_MIN = 0.05
-# Objects of one project one worker hashes at once in the background: each waits on its
-# storage more than it hashes, and each more costs a connection and a core's share.
+# Objects of one project one worker hashes at once in the background, and of all projects:
+# each waits on its storage more than it hashes, and each more costs a connection, a
+# database session, up to 32 MiB held and a core's share.
 VERIFY_THREADS = 2
+VERIFY_THREADS_TOTAL = 8
 
 # Uploads in parts one worker follows at once (hashing each part as it lands, on a storage
 # whose parts are objects of their own): each is a thread that mostly waits, and holds up
@@ -108,50 +110,88 @@ _log = logging.getLogger(__name__)
 
 class _Background:
     """Daemon threads of this process that run the jobs requests queue, so that a request
-    answers before its job is done: each project's jobs in a queue of its own, run by at
-    most ``per_project`` threads at once. One project's jobs never wait behind another's:
-    a writer who completes a thousand uploads of 50 GiB delays only its own project's.
-    Threads start as jobs come and end when their project's queue is empty; a gunicorn
-    worker forked from a parent that had some starts afresh (the parent's are not in it)."""
+    answers before its job is done. Each project's jobs wait in a queue of their own; at
+    most ``per_project`` of one project run at once and at most ``total`` in all, a thread
+    that finishes a job taking the next of the project running fewest (the projects in
+    turn among equals). One project's jobs so
+    never wait behind another's: a writer who completes a thousand uploads of 50 GiB
+    delays only its own project's, and a busy server runs ``total`` hashes, not more.
+    Threads start as jobs come and end when no job may run; a gunicorn worker forked from
+    a parent that had some starts afresh (the parent's threads are not in it)."""
 
-    def __init__(self, per_project: int) -> None:
+    def __init__(self, per_project: int, total: int) -> None:
         self._per_project = per_project
+        self._total = total
         self._lock = threading.Lock()
         self._pid: int | None = None
+        # Project -> its jobs waiting, in the order projects take turns (taken: to the back).
         self._queued: dict[int, deque[Callable[[], object]]] = {}
         self._running: dict[int, int] = {}
+        self._threads = 0
 
     def submit(self, project_id: int, job: Callable[[], object]) -> None:
         with self._lock:
             if self._pid != os.getpid():
-                self._pid, self._queued, self._running = os.getpid(), {}, {}
-            if self._running.get(project_id, 0) >= self._per_project:
-                self._queued.setdefault(project_id, deque()).append(job)
-                return
-            self._running[project_id] = self._running.get(project_id, 0) + 1
-        threading.Thread(target=self._run, args=(project_id, job), daemon=True,
-                         name="ama-verify").start()
-
-    def _run(self, project_id: int, job: Callable[[], object] | None) -> None:
-        while job is not None:
-            try:
-                job()
-            except Exception:  # the object stays pending: a later verify or fsck takes it
-                _log.exception("verifying an object in the background failed")
+                self._pid, self._queued, self._running, self._threads = os.getpid(), {}, {}, 0
+            self._queued.setdefault(project_id, deque()).append(job)
+            taken = self._take() if self._threads < self._total else None
+            if taken is None:
+                return  # a thread that finishes a job takes it
+            self._threads += 1
+        try:
+            threading.Thread(target=self._run, args=taken, daemon=True,
+                             name="ama-verify").start()
+        except BaseException:  # no thread to be had (a limit of the machine's): queued again
             with self._lock:
-                waiting = self._queued.get(project_id)
-                if waiting:
-                    job = waiting.popleft()
-                    if not waiting:
-                        del self._queued[project_id]
-                else:
-                    job = None
-                    self._running[project_id] -= 1
-                    if not self._running[project_id]:
-                        del self._running[project_id]
+                self._threads -= 1
+                self._done(taken[0])
+                self._queued[taken[0]] = deque([taken[1], *self._queued.get(taken[0], ())])
+            raise
+
+    def _take(self) -> tuple[int, Callable[[], object]] | None:
+        """The next job to run (its lock held), counted as running: of the projects with a
+        job waiting, the one with fewest running (under ``per_project``), the first in
+        turn of those."""
+        running = self._running.get
+        waiting_ones = [p for p in self._queued if running(p, 0) < self._per_project]
+        if not waiting_ones:
+            return None
+        project_id = min(waiting_ones, key=lambda p: running(p, 0))  # the first of the least
+        waiting = self._queued.pop(project_id)
+        job = waiting.popleft()
+        if waiting:
+            self._queued[project_id] = waiting  # its next turn after the others'
+        self._running[project_id] = running(project_id, 0) + 1
+        return project_id, job
+
+    def _done(self, project_id: int) -> None:
+        left = self._running[project_id] - 1
+        if left:
+            self._running[project_id] = left
+        else:
+            del self._running[project_id]
+
+    def _run(self, project_id: int, job: Callable[[], object]) -> None:
+        try:
+            while True:
+                try:
+                    job()
+                except Exception:  # the object stays pending: a later verify or fsck takes it
+                    _log.exception("verifying an object in the background failed")
+                finally:
+                    with self._lock:
+                        self._done(project_id)
+                with self._lock:
+                    taken = self._take()
+                if taken is None:
+                    return
+                project_id, job = taken
+        finally:
+            with self._lock:
+                self._threads -= 1
 
 
-_BACKGROUND = _Background(VERIFY_THREADS)
+_BACKGROUND = _Background(VERIFY_THREADS, VERIFY_THREADS_TOTAL)
 
 
 class _Followers:

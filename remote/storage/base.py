@@ -70,8 +70,9 @@ class StorageFull(AmaError):
     def __init__(self, url: str, detail: str) -> None:
         super().__init__(
             f"storage {url} is full: {detail}",
-            "free space where it stores (its administrator can; 'ama-server gc' removes what "
-            "no version needs), then run the command again: what was stored is kept",
+            "free space on the disk it stores on (for a server's, its administrator can, and "
+            "'ama-server gc' removes what no version needs), then run the command again: "
+            "what was stored is kept",
         )
         self.url = url
 

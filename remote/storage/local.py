@@ -283,6 +283,7 @@ class LocalBackend:
         parts = self.stored_parts(key, upload_id)
         prefix = self._part_prefix(key, upload_id)
         final = self._path(key)
+        kept = False
         try:
             if final.exists():
                 return False
@@ -304,8 +305,12 @@ class LocalBackend:
                 if created:
                     fsync_dir(final.parent)
                 return created
+        except StorageFull:
+            kept = True  # the same upload completes once space is freed, sending nothing
+            raise
         finally:
-            self.abort_upload(key, upload_id)
+            if not kept:
+                self.abort_upload(key, upload_id)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Remove the parts of the upload; none left is fine."""

@@ -1,12 +1,13 @@
 """A small disk for tests of what ama does when a disk fills up: a tmpfs of a few MiB.
 
 ``small_disk(size)`` mounts one on a folder of the test's own and returns a
-:class:`SmallDisk`. As root it is mounted where every process sees it; otherwise it lives
-in a user and mount namespace of its own (``unshare``, which needs no privilege where user
-namespaces are allowed, as on Debian and Ubuntu), held open by a sleeping process, and
-:meth:`SmallDisk.run` enters it (``nsenter``). Either way the commands a test runs through
-``run`` (and a server started with ``wrapper=disk.wrapper``) see the disk; the test's own
-process may not, so it looks at the disk through ``run`` too.
+:class:`SmallDisk`. The mount lives in a namespace of its own (``unshare``: a mount
+namespace as root, else a user namespace, which needs no privilege where they are allowed,
+as on Debian and Ubuntu), held open by a process that ends when the fixture (or the test
+process) does, so no mount outlives the test. :meth:`SmallDisk.run` enters it
+(``nsenter``): the commands a test runs through ``run`` (and a server started with
+``wrapper=disk.wrapper``) see the disk; the test's own process does not, so it looks at
+the disk through ``run`` too.
 """
 
 from __future__ import annotations
@@ -24,22 +25,22 @@ import pytest
 @dataclass
 class SmallDisk:
     path: Path  # where it is mounted
-    enter: list[str]  # nsenter's command (without its "--"), or nothing where all see it
+    enter: list[str]  # nsenter's command that enters its namespace (without its "--")
     _filler: int = field(default=0)
 
     @property
     def wrapper(self) -> list[str]:
         """The command prefix that runs a process where the disk is seen."""
-        return [*self.enter, "--"] if self.enter else []
+        return [*self.enter, "--"]
 
     def run(self, *command: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``command`` where the disk is mounted, in ``cwd`` (which may be on it); its
         exit status, stdout and stderr."""
-        if self.enter:  # nsenter opens a --wd before it enters: a shell changes to it after
-            command = ("sh", "-c", 'cd "$0" && exec "$@"', str(cwd or os.getcwd()), *command)
-        return subprocess.run([*self.wrapper, *command], cwd=None if self.enter else cwd,
-                              capture_output=True, text=True, timeout=timeout,
+        # nsenter opens a --wd before it enters: a shell changes to it after.
+        shell = ("sh", "-c", 'cd "$0" && exec "$@"', str(cwd or os.getcwd()))
+        return subprocess.run([*self.wrapper, *shell, *command], capture_output=True,
+                              text=True, timeout=timeout,
                               env=dict(env if env is not None else os.environ))
 
     def fill(self, leave: int = 0) -> None:
@@ -58,8 +59,7 @@ class SmallDisk:
 
     def read(self, path: Path) -> bytes:
         """The bytes of the file at ``path`` (on the disk)."""
-        wrapper = self.wrapper
-        return subprocess.run([*wrapper, "cat", str(path)], capture_output=True,
+        return subprocess.run([*self.wrapper, "cat", str(path)], capture_output=True,
                               check=True, timeout=60).stdout
 
     def files(self, under: Path) -> list[str]:
@@ -76,45 +76,59 @@ def _tools() -> None:
                     "apt-get install util-linux mount", pytrace=False)
 
 
+# How a namespace with a mount of its own is made: as root, a mount namespace alone (no
+# mount outlives the test, not even a killed one's); else, or where root may not mount (a
+# container without CAP_SYS_ADMIN), a user namespace in which the caller is root.
+_WAYS = {"mount": (["--mount"], ["-m"]),
+         "user": (["--user", "--map-root-user", "--mount"], ["-U", "-m",
+                                                            "--preserve-credentials"])}
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
     """Yield ``mount(size)`` -> a :class:`SmallDisk` of ``size`` bytes (a tmpfs)."""
     _tools()
-    mounted: list[Path] = []
     holders: list[subprocess.Popen[str]] = []
 
-    def mount(size: int) -> SmallDisk:
-        path = tmp_path / f"disk-{len(mounted) + len(holders) + 1}"
-        path.mkdir()
-        options = f"size={size},mode=0777"
-        if os.geteuid() == 0:
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                pytest.fail(f"mounting a tmpfs as root failed: {done.stderr}", pytrace=False)
-            mounted.append(path)
-            return SmallDisk(path, [])
+    def hold(path: Path, size: int, way: str) -> tuple[subprocess.Popen[str], str]:
+        """A process in a new namespace in which the tmpfs is mounted on ``path``; it lives
+        until its stdin closes (the fixture's end, or the test process's death)."""
+        unshare, _ = _WAYS[way]
         holder = subprocess.Popen(
-            ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private",
-             "sh", "-c", f"mount -t tmpfs -o {options} tmpfs '{path}' && echo ready "
-             "&& exec sleep 100000"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        holders.append(holder)
+            ["unshare", *unshare, "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs -o size={size},mode=0777 tmpfs '{path}' && echo ready "
+             "&& exec cat >/dev/null"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert holder.stdout is not None
-        if holder.stdout.readline().strip() != "ready":
-            holder.kill()
-            pytest.fail("a user and mount namespace for a small disk could not be made "
-                        f"(unshare): {holder.communicate()[1]}; run the tests as root, or "
-                        "allow user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
-                        pytrace=False)
-        return SmallDisk(path, ["nsenter", "-t", str(holder.pid), "-U", "-m",
-                                "--preserve-credentials"])
+        if holder.stdout.readline().strip() == "ready":
+            return holder, ""
+        holder.kill()
+        return holder, holder.communicate()[1].strip()
+
+    def mount(size: int) -> SmallDisk:
+        path = tmp_path / f"disk-{len(holders) + 1}"
+        path.mkdir()
+        refused = []
+        for way in (["mount", "user"] if os.geteuid() == 0 else ["user"]):
+            holder, why = hold(path, size, way)
+            if not why:
+                holders.append(holder)
+                return SmallDisk(path, ["nsenter", "-t", str(holder.pid), *_WAYS[way][1]])
+            refused.append(f"{way} namespace: {why}")
+        pytest.fail("no namespace with a small disk of its own could be made "
+                    f"({'; '.join(refused)}): run the tests as root, or allow user "
+                    "namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu "
+                    "24.04 also kernel.apparmor_restrict_unprivileged_userns=0)",
+                    pytrace=False)
 
     try:
         yield mount
     finally:
-        for path in mounted:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
         for holder in holders:
-            holder.kill()
-            holder.wait()
+            assert holder.stdin is not None
+            holder.stdin.close()  # its cat ends, and with it the namespace and its mount
+            try:
+                holder.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                holder.kill()
+                holder.wait()
