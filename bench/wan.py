@@ -88,6 +88,9 @@ class Row:
     files: int | None = None
     requests_per_1000: float | None = None
     checked: bool | None = None
+    # Processor seconds (user and system) moto's process spent during the command: the
+    # storage's own work, which on this machine both tools wait on.
+    storage_cpu_seconds: float | None = None
 
 
 # Runs a command and writes the peak resident memory of the processes it waited for (the
@@ -205,6 +208,7 @@ class Bench:
         self.server_near_storage = False
         self.link: str | None = None
         self.clone = True
+        self.storage_pid: int | None = None  # moto's, whose processor time rows report
 
     def save(self) -> None:
         """Write the figures so far to ``out``: a long run that dies keeps its rows."""
@@ -229,7 +233,9 @@ class Bench:
         if server is not None:
             server.reset_counts()
         timeout = self.timeout if tool == "ama" else self.dvc_timeout
+        cpu_before = _cpu_seconds(self.storage_pid)
         seconds, code, error, rss = _run(args, cwd, env, timeout)
+        cpu_after = _cpu_seconds(self.storage_pid)
         # With no ama-server in between (DVC), every S3 request is the client's own.
         client = s3.count(path=SIGNED) if server is not None else s3.count()
         expected = self.files_of(data or self.data)
@@ -239,6 +245,8 @@ class Bench:
                   peak_rss_mb=round(rss, 1), timeout=timeout, files=len(expected))
         total = s3.count() + (server.count() if server else 0)
         row.requests_per_1000 = round(total * 1000 / max(1, len(expected)), 2)
+        if cpu_before is not None and cpu_after is not None:
+            row.storage_cpu_seconds = round(cpu_after - cpu_before, 2)
         if copy is not None and code == 0:
             problem = check_copy(expected, copy)
             row.checked = not problem
@@ -443,6 +451,18 @@ class _Moto:
             self.process.wait()
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User and system processor seconds the process ``pid`` has used so far (Linux's
+    /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _hostport(url: str) -> tuple[str, int]:
     host, _, port = url.removeprefix("http://").rpartition(":")
     return host, int(port)
@@ -502,7 +522,7 @@ def make_large(root: Path, count: int, mib: int) -> Path:
 
 HEAD = (f"{'rtt':>5} {'tool':4} {'operation':12} {'seconds':>15} {'exit':>4} "
         f"{'server req':>10} {'conn':>6} {'S3 client':>9} {'S3 server':>9} {'S3 conn':>7} "
-        f"{'req/1k':>7} {'RSS MB':>7}")
+        f"{'req/1k':>7} {'RSS MB':>7} {'S3 cpu s':>8}")
 
 
 def _line(row: Row) -> str:
@@ -514,10 +534,11 @@ def _line(row: Row) -> str:
     per = "-" if row.tool != "ama" or row.requests_per_1000 is None else \
         f"{row.requests_per_1000:.2f}"
     rss = "-" if row.peak_rss_mb is None else f"{row.peak_rss_mb:.0f}"
+    cpu = "-" if row.storage_cpu_seconds is None else f"{row.storage_cpu_seconds:.1f}"
     line = (f"{row.rtt_ms:>5g} {row.tool:4} {row.operation:12} {seconds:>15} "
             f"{row.code:>4} {n(row.server_requests):>10} {n(row.server_connections):>6} "
             f"{row.s3_client_requests:>9} {row.s3_server_requests:>9} {row.s3_connections:>7} "
-            f"{per:>7} {rss:>7}")
+            f"{per:>7} {rss:>7} {cpu:>8}")
     return line + (f"  {row.error}" if row.error else "")
 
 
@@ -584,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(tmp, data, moto.url, args.timeout, dvc,
                       args.dvc_timeout)
         bench.out = args.out
+        bench.storage_pid = moto.process.pid
         bench.dvc_push = args.dvc_push
         bench.server_near_storage = args.server_near_storage
         bench.link = args.link
