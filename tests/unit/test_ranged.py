@@ -105,15 +105,22 @@ def test_only_pieces_whose_bytes_are_all_written_are_listed_and_fetched_no_more(
     assert not (tmp_path / f"{oid}.ranges").exists()
 
 
-def test_a_list_of_pieces_of_another_size_is_thrown_away(tmp_path: Path) -> None:
-    # Cut off with pieces of 1,000 bytes, then run again with pieces of 3,000 (the
-    # threshold changed): the list names other bytes, so all is fetched again.
+def _four_pieces_fetched(folder: Path) -> tuple[bytes, str]:
+    """10,000 random bytes fetched in pieces of 1,000 into ``folder``, cut off after 4,500
+    bytes (four pieces listed): the bytes and their id."""
     data = os.urandom(10_000)
     oid = hash_bytes(data)
     with pytest.raises(ConnectionResetError):
-        fetch_ranged(_Served(data, 333, cut=4_500), {}, oid, len(data), tmp_path,
+        fetch_ranged(_Served(data, 333, cut=4_500), {}, oid, len(data), folder,
                      parallelism=1, chunk=1_000)
-    assert _listed(tmp_path, oid) == {0, 1, 2, 3}
+    assert _listed(folder, oid) == {0, 1, 2, 3}
+    return data, oid
+
+
+def test_a_list_of_pieces_of_another_size_is_thrown_away(tmp_path: Path) -> None:
+    # Cut off with pieces of 1,000 bytes, then run again with pieces of 3,000 (the
+    # threshold changed): the list names other bytes, so all is fetched again.
+    data, oid = _four_pieces_fetched(tmp_path)
     again = _Served(data, 333)
     assert fetch_ranged(again, {}, oid, len(data), tmp_path, parallelism=1,
                         chunk=3_000).read_bytes() == data
@@ -247,12 +254,7 @@ def test_pieces_kept_that_a_crash_lost_are_fetched_again_not_called_corrupt(
         tmp_path: Path) -> None:
     # A power cut after the list of pieces reached the disk and before their bytes did:
     # the list names pieces whose bytes are zeros.
-    data = os.urandom(10_000)
-    oid = hash_bytes(data)
-    with pytest.raises(ConnectionResetError):
-        fetch_ranged(_Served(data, 333, cut=4_500), {}, oid, len(data), tmp_path,
-                     parallelism=1, chunk=1_000)
-    assert _listed(tmp_path, oid) == {0, 1, 2, 3}
+    data, oid = _four_pieces_fetched(tmp_path)
     partial = tmp_path / f"{oid}.partial"
     partial.write_bytes(bytes(len(data)))  # what the disk kept: nothing of the pieces
     heard: list[str] = []
