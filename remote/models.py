@@ -204,7 +204,10 @@ class Verification(Base):
     """An object whose bytes were stored whole by an upload in parts and are hashed after
     the upload's last request (the object is not verified until they hashed right):
     ``claimed`` is when a worker last began hashing them, ``failure`` why they were
-    refused (they were deleted; the next upload of the object starts again), ``upload_id``
+    refused (they were deleted; the next upload of the object starts again) or why the job
+    could not be done (the storage filled while it joined the parts, which are kept),
+    ``failure_code`` the status that says which (422, 507; None, from before it was kept,
+    is 422), ``upload_id``
     the storage's upload whose parts hold them, as its completing request named it (None
     before): a worker that takes the job up later follows or joins that upload, not a
     guess at the newest, and one following another upload of the object gives it up."""
@@ -218,6 +221,7 @@ class Verification(Base):
     claimed: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     failure: Mapped[str | None] = mapped_column(Text, nullable=True)
     upload_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failure_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Pack(Base):

@@ -533,6 +533,13 @@ def _verify(transport: Transport, project: str, ids: list[str],
         checked = transport.verify(project, ids[:VERIFY_BATCH])
         answers = checked.get("objects", [])
         bad = [i for i in answers if "error" in i]
+        full = [i for i in bad if i["error"].get("code") == 507]
+        if full:  # not the bytes' fault: kept by the remote, completed by the next run
+            raise AmaError(
+                f"the remote could not store {len(full)} object(s): "
+                + str(full[0]["error"].get("message", "its storage is full")),
+                "free space where the remote stores (its administrator can), then run the "
+                "upload again: it sends nothing again")
         if bad:
             raise ValidationFailed(
                 f"{len(bad)} object(s) did not arrive intact: "

@@ -61,6 +61,7 @@ from ama_remote.storage.base import (
     Joined,
     ObjectMissing,
     ReadsRanges,
+    StorageFull,
     Tags,
     object_key,
     upload_prefix,
@@ -259,21 +260,13 @@ class UploadsInParts(Protocol):
 
 
 @runtime_checkable
-class CompletesInPlace(Protocol):
-    """A storage that joins an upload's parts into the object's key itself, create-only
-    (S3's CompleteMultipartUpload with If-None-Match, ``file://``): what it joined is
-    hashed there, and deleted if it is not the object."""
-
-    def complete_upload(self, key: str, upload_id: str) -> bool: ...
-
-
-@runtime_checkable
 class JoinsAside(UploadsInParts, Protocol):
-    """A storage that joins an upload's parts under a key of their own (GCS
-    compose), which the server hashes before :meth:`publish_upload` copies it to the
-    object's key, create-only. Only bytes that are the object ever reach its key: a
-    storage that ignored the create-only precondition (fake-gcs-server ignores it on
-    compose and copy) would at worst replace an object with the same bytes."""
+    """A storage that joins an upload's parts under a key of their own (GCS compose, a
+    file of ``file://``'s own), which the server hashes before :meth:`publish_upload`
+    copies (or links) it to the object's key, create-only. Only bytes that are the object
+    ever reach its key: a storage that ignored the create-only precondition
+    (fake-gcs-server ignores it on compose and copy) would at worst replace an object with
+    the same bytes."""
 
     def join_upload(self, key: str, upload_id: str) -> Joined: ...
     def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool: ...
@@ -469,16 +462,8 @@ class Multipart(Objects):
         # A storage that joins the parts it hashed comes here with its key stored already
         # (joined by its follower, or by another way): that is hashed below.
         elif not isinstance(storage, JoinsHashedParts):
-            if not isinstance(storage, CompletesInPlace):
-                raise BadInput(f"the storage of project {project!r} takes no multipart "
-                               "uploads", "send the object in one request")
-            try:
-                storage.complete_upload(key, upload_id)
-            except AmaError:
-                # Completed meanwhile by another request (the same client's, cut off after
-                # it asked, and run again): what is stored is checked all the same.
-                if storage.stat(key) is None:
-                    raise
+            raise BadInput(f"the storage of project {project!r} takes no multipart "
+                           "uploads", "send the object in one request")
         self._hash_later(project_id, storage_url, oid, row.size, completed=True)
         return {"id": oid, "size": row.size, "pending": True, "verifying": True}
 
@@ -518,7 +503,7 @@ class Multipart(Objects):
             if (job.failure is None and job.claimed is not None
                     and job.claimed > now - verify_lease()):
                 return False
-            job.claimed, job.failure = now, None
+            job.claimed, job.failure, job.failure_code = now, None, None
             return True
 
         return self.db.run(claim)
@@ -580,6 +565,18 @@ class Multipart(Objects):
         except _GaveUp:
             self.db.run(lambda s: _release(s, project_id, oid))
             return {"id": oid, "pending": True, "verifying": True}
+        except StorageFull as e:
+            # Asked again it would fail again: its client is told (it would wait an hour
+            # otherwise), and its next upload, once space is freed, completes the parts kept.
+            message = e.message
+
+            def full(s: Session) -> None:
+                job = s.get(Verification, (project_id, oid))
+                if job is not None:
+                    job.claimed, job.failure, job.failure_code = None, message, 507
+
+            self.db.run(full)
+            return {"id": oid, "error": {"code": 507, "message": message}}
         except Exception:
             # Let the next verify of it try again at once, rather than after the lease.
             self.db.run(lambda s: _release(s, project_id, oid))
@@ -598,6 +595,7 @@ class Multipart(Objects):
             job = s.get(Verification, (project_id, oid))
             if job is not None:
                 job.claimed, job.failure = None, str(answer["error"]["message"])
+                job.failure_code = int(answer["error"]["code"])
 
         self.db.run(settle)
         return answer
@@ -692,8 +690,10 @@ class Multipart(Objects):
         with self.db.read() as s:
             proj = self._project(s, caller, project, "writer")
             project_id, storage_url = proj.id, proj.storage_url
-            jobs = {job.oid: job.failure for job in s.scalars(select(Verification).where(
-                Verification.project_id == project_id, Verification.oid.in_(set(ids))))}
+            jobs = {job.oid: (job.failure, job.failure_code or 422)
+                    for job in s.scalars(select(Verification).where(
+                        Verification.project_id == project_id,
+                        Verification.oid.in_(set(ids))))}
             rows = self._object_rows(s, project_id, jobs)
         if not jobs:
             return super().verify_objects(caller, project, ids, seconds)
@@ -702,13 +702,14 @@ class Multipart(Objects):
         if rest:
             answers = {a["id"]: a for a in
                        super().verify_objects(caller, project, rest, seconds)["objects"]}
-        for oid, failure in jobs.items():
+        for oid, (failure, code) in jobs.items():
             row = rows.get(oid)
             if row is not None and row.verified:  # settled since the read above
                 answers[oid] = {"id": oid, "size": row.size, "verified": True}
             elif failure is not None or row is None:
                 answers[oid] = {"id": oid, "error": {
-                    "code": 422, "message": failure or f"object {oid} was not uploaded"}}
+                    "code": code if failure is not None else 422,
+                    "message": failure or f"object {oid} was not uploaded"}}
             else:
                 self._hash_later(project_id, storage_url, oid, row.size)
                 answers[oid] = {"id": oid, "pending": True, "verifying": True}

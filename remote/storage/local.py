@@ -33,6 +33,7 @@ from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
 from ama_remote.storage.base import (
     CHUNK,
+    Joined,
     Leftover,
     ObjectMissing,
     SizedReader,
@@ -46,6 +47,8 @@ from ama_remote.storage.base import (
 )
 
 _TEMP_PREFIX = ".tmp-"
+# After an upload's part prefix, the name of a join of its parts (then a token of its own).
+_JOINED = "joined-"
 # link() errors that mean "this filesystem has no hard links", not "the name exists".
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 
@@ -277,46 +280,68 @@ class LocalBackend:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
 
-    def complete_upload(self, key: str, upload_id: str) -> bool:
-        """Join the parts in order into ``key`` unless it exists (True when stored), and
-        remove them."""
-        parts = self.stored_parts(key, upload_id)
+    def join_upload(self, key: str, upload_id: str) -> Joined:
+        """Join the stored parts, in order, into a new file beside them that only this call
+        writes (a temp file to :meth:`list` and :meth:`leftovers`), durable. Returns its
+        key and its inode as its version. Raises ObjectMissing when no part is stored (the
+        upload was completed, or aborted, by another request). A join of tens of gigabytes
+        takes minutes: the server runs it after the completing request answered."""
         prefix = self._part_prefix(key, upload_id)
-        final = self._path(key)
-        kept = False
-        try:
-            if final.exists():
-                return False
-            temp = final.parent / f"{_TEMP_PREFIX}{final.name[:12]}-{secrets.token_hex(8)}"
-            with self._errors():
+        parts = sorted(self.stored_parts(key, upload_id))
+        if not parts:
+            raise ObjectMissing(f"{key} (upload {upload_id})", self.url)
+        joined = prefix.parent / f"{prefix.name}{_JOINED}{secrets.token_hex(8)}"
+        with self._errors():
+            try:
+                fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 try:
-                    with open(temp, "xb") as out:
-                        for number in sorted(parts):
-                            with open(f"{prefix}{number}", "rb") as part:
-                                while chunk := part.read(CHUNK):
-                                    out.write(chunk)
-                        out.flush()
-                        os.fsync(out.fileno())
-                    os.chmod(temp, 0o444)
-                    created = _link_if_absent(temp, final)
+                    for number in parts:
+                        with open(f"{prefix}{number}", "rb") as part:
+                            while chunk := part.read(CHUNK):
+                                write_all(fd, chunk)
+                    os.fsync(fd)
                 finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temp)
-                if created:
-                    fsync_dir(final.parent)
-                return created
-        except StorageFull:
-            kept = True  # the same upload completes once space is freed, sending nothing
-            raise
-        finally:
-            if not kept:
-                self.abort_upload(key, upload_id)
+                    os.close(fd)
+            except FileNotFoundError:  # its parts removed meanwhile: completed elsewhere
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(joined)
+                raise ObjectMissing(f"{key} (upload {upload_id})", self.url) from None
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(joined)
+                raise
+            version = str(os.stat(joined).st_ino)
+        return Joined(joined.relative_to(self.root).as_posix(), version)
+
+    def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool:
+        """Give the join that was hashed the object's key, create-only (a hard link, else a
+        copy), and remove the join. Returns True when stored, False when ``key`` existed
+        already (its bytes are kept)."""
+        source = self._path(joined.key)
+        if not source.name.startswith(f"{self._part_prefix(key, upload_id).name}{_JOINED}"):
+            raise BadInput(f"{joined.key} is not a join of upload {upload_id} of {key}")
+        final = self._path(key)
+        with self._errors():
+            if str(os.stat(source).st_ino) != joined.version:
+                raise StorageUnreachable(self.url, f"the join of upload {upload_id} changed "
+                                         "after it was hashed", "run the upload again")
+            try:
+                created = _link_if_absent(source, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(source)
+            if created:
+                fsync_dir(final.parent)
+            return created
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        """Remove the parts of the upload; none left is fine."""
-        for number in self.stored_parts(key, upload_id):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{self._part_prefix(key, upload_id)}{number}")
+        """Remove the parts of the upload, and its joins; none left is fine."""
+        prefix = self._part_prefix(key, upload_id)
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(prefix.parent):
+                if name.startswith(prefix.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(prefix.parent / name)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:

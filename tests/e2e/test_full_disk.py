@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from ama.plumbing.hashing import hash_bytes
 from tests.e2e.conftest import installed
 from tests.e2e.test_lifecycle import ama
 from tests.services.disk import SmallDisk
-from tests.services.server import ADMIN, PROJECT, ama_server_command, serving
+from tests.services.server import ADMIN, PROJECT, ServerProcess, ama_server_command, serving
 
 MIB = 1 << 20
 
@@ -153,24 +155,8 @@ def test_a_server_whose_database_fills_answers_507_and_records_nothing(
     retried as a 500 would be) and no version is recorded; once space is freed the same
     upload makes the version."""
     disk = small_disk(16 * MIB)
-    server_env = {**os.environ, "AMA_SERVER_HOME": str(tmp_path / "server"),
-                  "AMA_DATABASE_URL": f"sqlite:///{disk.path / 'ama.db'}"}
-    storage = (tmp_path / "storage").as_uri()
-
-    def server(*args: str) -> str:
-        done = disk.run(*ama_server_command(), *args, env=server_env)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout
-
-    token = server("init", "--admin", ADMIN, "--email", "admin@example.org", "--storage",
-                   storage).strip()
-    server("project", "add", PROJECT, "--storage", storage, "--no-check")
-    server("project", "grant", PROJECT, ADMIN, "admin")
-    with serving(server_env, tmp_path / "server.log", wrapper=disk.wrapper) as running:
-        env = {"AMA_HOME": str(tmp_path / "home"), "AMA_TOKEN": token}
-        ama("remote", "add", "team", running.url, cwd=tmp_path, env=env)
-        ama("remote", "default", "team", cwd=tmp_path, env=env)
-        ama("project", "activate", PROJECT, cwd=tmp_path, env=env)
+    with server_on(disk, tmp_path, f"sqlite:///{disk.path / 'ama.db'}",
+                   tmp_path / "storage") as (running, env):
         m, _ = uploaded(tmp_path, env, [1000, 2000])
         (m / "f0.bin").write_bytes(os.urandom(1000))
         ama("add", ".", cwd=m, env=env)
@@ -189,3 +175,63 @@ def test_a_server_whose_database_fills_answers_507_and_records_nothing(
             ["0.0.0", "0.0.1"]
         # Answered once, not failed with a 500 that the client would have asked again.
         assert running.log.read_text(errors="replace").count('" 507 ') == 1
+
+
+def test_a_server_storage_that_fills_while_joining_parts_keeps_them_for_the_next_run(
+        tmp_path: Path, small_disk: Callable[[int], SmallDisk]) -> None:
+    """A file:// storage with room for an object's parts and not for their join: the
+    upload fails naming the full storage, and once space is freed the same upload sends
+    nothing again and completes."""
+    disk = small_disk(24 * MIB)
+    storage = disk.path / "storage"
+    with server_on(disk, tmp_path, f"sqlite:///{tmp_path / 'ama.db'}", storage,
+                   AMA_MULTIPART_PART_BYTES=str(MIB)) as (running, env):
+        env["AMA_MULTIPART_THRESHOLD"] = str(MIB)
+        ama("class", "init", "data", cwd=tmp_path, env=env)
+        m = tmp_path / "m"
+        m.mkdir()
+        ama("init", "data", cwd=m, env=env)
+        data = os.urandom(6 * MIB + 1000)
+        (m / "weights.bin").write_bytes(data)
+        ama("add", ".", cwd=m, env=env)
+        disk.fill(leave=9 * MIB)  # the seven parts, and not their join beside them
+
+        refused = ama("upload", "-m", "first", cwd=m, env=env, code=1)
+        assert f"storage {storage.as_uri()} is full" in refused.stderr, refused.stderr
+        assert "then run the upload again: it sends nothing again" in refused.stderr
+        assert len([f for f in disk.files(storage) if "part-" in f]) == 7  # all kept
+
+        disk.free()
+        done = ama("upload", "-m", "first", cwd=m, env=env)
+        assert "version 0.0.0" in done.stdout
+        assert "resuming: 6 of 6 MiB of object" in done.stderr, done.stderr
+        assert "(0 bytes)" in done.stderr  # nothing sent again
+        assert disk.read(storage / "objects" / hash_bytes(data)[:2] /
+                         hash_bytes(data)[2:]) == data
+        assert leftovers(disk.files(storage)) == []
+
+
+@contextmanager
+def server_on(disk: SmallDisk, tmp_path: Path, database_url: str, storage: Path,
+              **settings: str) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """ama-server, set up and serving where ``disk`` is seen, its database and project's
+    storage where named, the environment holding ``settings``; yields it and the
+    environment of a client signed in to it, its project active."""
+    server_env = {**os.environ, "AMA_SERVER_HOME": str(tmp_path / "server"),
+                  "AMA_DATABASE_URL": database_url, **settings}
+
+    def server(*args: str) -> str:
+        done = disk.run(*ama_server_command(), *args, env=server_env)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    token = server("init", "--admin", ADMIN, "--email", "admin@example.org", "--storage",
+                   storage.as_uri()).strip()
+    server("project", "add", PROJECT, "--storage", storage.as_uri(), "--no-check")
+    server("project", "grant", PROJECT, ADMIN, "admin")
+    with serving(server_env, tmp_path / "server.log", wrapper=disk.wrapper) as running:
+        env = {"AMA_HOME": str(tmp_path / "home"), "AMA_TOKEN": token}
+        ama("remote", "add", "team", running.url, cwd=tmp_path, env=env)
+        ama("remote", "default", "team", cwd=tmp_path, env=env)
+        ama("project", "activate", PROJECT, cwd=tmp_path, env=env)
+        yield running, env

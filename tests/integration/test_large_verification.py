@@ -289,3 +289,41 @@ def test_one_projects_queue_of_hashes_never_holds_up_anothers(
                 break
             time.sleep(0.05)
         assert answer == {"id": oid, "size": answer["size"], "verified": True}
+
+
+def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Joining tens of gigabytes on the server's disk outlasts a request (gunicorn's
+    timeout would kill the worker mid-join): the completing request answers at once, and
+    the background joins the parts aside, hashes the join and only then links it to the
+    object's key."""
+    release = tmp_path / "release-verification"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    monkeypatch.setenv("AMA_MULTIPART_PART_BYTES", str(PART))
+    storage = tmp_path / "storage"
+    server = start_ama_server(storage_url=storage.as_uri())
+    client = HttpTransport(server.url, server.token)
+    data = os.urandom(2 * PART + 1000)
+    oid = hash_bytes(data)
+    path = tmp_path / "sent"
+    path.write_bytes(data)
+    client.batch(server.project, "upload", [{"id": oid, "size": len(data)}])
+    plan = client.start_multipart(server.project, oid, len(data))
+    for part in plan["parts"]:
+        client.upload_part(part["action"], path, part["offset"], part["size"])
+    answer = client.complete_multipart(server.project, oid, plan["upload_id"])
+    assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
+    key = storage / "objects" / oid[:2] / oid[2:]
+    folder = [p.name for p in key.parent.iterdir()]
+    assert not key.exists() and len(folder) == 3  # the three parts, not joined yet
+    release.touch()
+    for _ in range(600):
+        answer = client.verify(server.project, [oid])["objects"][0]
+        if not answer.get("pending"):
+            break
+        time.sleep(0.05)
+    assert answer == {"id": oid, "size": len(data), "verified": True}
+    assert key.read_bytes() == data
+    assert [p.name for p in key.parent.iterdir()] == [oid[2:]]  # no part, no join left

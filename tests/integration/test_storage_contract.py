@@ -14,7 +14,7 @@ import pytest
 import requests
 from blake3 import blake3
 
-from ama.plumbing.errors import NotFound
+from ama.plumbing.errors import BadInput, NotFound
 from ama.plumbing.hashing import hash_bytes
 from ama_remote.storage import Backend, ObjectMissing, object_key, open_backend
 from ama_remote.storage.base import SizeMismatch, StorageUnreachable
@@ -499,3 +499,37 @@ def test_gcs_joins_more_parts_than_one_compose_takes_in_order(gcs_bucket: Any) -
     backend.abort_upload(key, upload)
     assert read_all(backend, key) == data
     assert list(backend.list("")) == [key]
+
+
+def test_file_joins_an_uploads_parts_aside_and_links_it_create_only(tmp_path: Path) -> None:
+    """A file:// storage joins the parts into a file of the join's own (hashed by the
+    server before it gets the object's key, after the completing request answered: a join
+    of gigabytes outlasts a request), then links it to the key, create-only."""
+    from ama_remote.storage.base import Joined
+    from ama_remote.storage.local import LocalBackend
+
+    backend = open_backend((tmp_path / "storage").as_uri())
+    assert isinstance(backend, LocalBackend)
+    key = "objects/ab/cdef"
+    with pytest.raises(ObjectMissing):  # nothing stored: completed, or never begun
+        backend.join_upload(key, backend.open_upload(key))
+    upload = backend.open_upload(key)
+    data = bytes(range(256)) * 273 + b"end"
+    for n, at in enumerate(range(0, len(data), 10_000)):
+        part = data[at:at + 10_000]
+        backend.put_part(key, upload, n + 1, io.BytesIO(part), len(part))
+    assert backend.open_upload(key) == upload  # found again by its parts
+    joined = backend.join_upload(key, upload)
+    again = backend.join_upload(key, upload)  # a completion run twice: a join each
+    assert joined.key != again.key and key not in list(backend.list(""))
+    assert read_all(backend, joined.key) == data and backend.stat(key) is None
+    with pytest.raises(StorageUnreachable):  # not the file that was hashed
+        backend.publish_upload(key, upload, Joined(again.key, "0"))
+    with pytest.raises(BadInput):  # not a join of this upload: never linked to the key
+        backend.publish_upload(key, upload, Joined("objects/ab/other", "0"))
+    assert backend.publish_upload(key, upload, joined) is True
+    assert backend.publish_upload(key, upload, backend.join_upload(key, upload)) is False
+    assert read_all(backend, key) == data  # kept as it was
+    backend.abort_upload(key, upload)
+    assert list(backend.list("")) == [key]  # no part, no join left
+    assert [leftover.key for leftover in backend.leftovers()] == []
