@@ -23,6 +23,7 @@ __all__ = [
     "BadInput",
     "Conflict",
     "DatabaseFull",
+    "NotStored",
     "Forbidden",
     "NotFound",
     "ObjectCorrupt",
@@ -61,6 +62,19 @@ class DatabaseFull(AmaError):
             "this was recorded",
             "free space on the disk of the remote's database (its administrator can), then "
             "run the command again")
+
+
+class NotStored(AmaError):
+    """Objects a commit names that their storage could not hold (it filled while their
+    parts were joined; the parts are kept): answered 507, as the verify of them was."""
+
+    http_status = 507
+
+    def __init__(self, count: int, manifest: str, why: str) -> None:
+        super().__init__(
+            f"{count} object(s) reachable from manifest {manifest} could not be stored: {why}",
+            "free space where the remote stores (its administrator can), then run the upload "
+            "again: it sends nothing again")
 
 
 class StillVerifying(AmaError):

@@ -534,7 +534,7 @@ def _verify(transport: Transport, project: str, ids: list[str],
         answers = checked.get("objects", [])
         bad = [i for i in answers if "error" in i]
         full = [i for i in bad if i["error"].get("code") == 507]
-        if full:  # not the bytes' fault: kept by the remote, completed by the next run
+        if full and len(full) == len(bad):  # not the bytes' fault: kept by the remote
             raise AmaError(
                 f"the remote could not store {len(full)} object(s): "
                 + str(full[0]["error"].get("message", "its storage is full")),

@@ -20,7 +20,7 @@ from ama.plumbing.objects import (
     path_problems,
 )
 from ama.plumbing.rules import rule_problems
-from ama_remote.errors import BadInput, Conflict, StillVerifying, ValidationFailed
+from ama_remote.errors import BadInput, Conflict, NotStored, StillVerifying, ValidationFailed
 from ama_remote.models import (
     Asset,
     AssetClass,
@@ -337,8 +337,13 @@ def _refuse_unverified(s: Session, project_id: int, manifest: str, missing: list
     bytes hashed wrong (ValidationFailed); return when some are simply missing."""
     ids = [next(w for w in problem.split() if is_id(w)) for problem in missing
            if any(is_id(w) for w in problem.split())]
-    jobs = dict(s.execute(select(Verification.oid, Verification.failure).where(
-        Verification.project_id == project_id, Verification.oid.in_(ids))).all())
+    rows = s.execute(select(Verification.oid, Verification.failure,
+                            Verification.failure_code).where(
+        Verification.project_id == project_id, Verification.oid.in_(ids))).all()
+    jobs = {oid: failure for oid, failure, _ in rows}
+    full = [failure for _, failure, code in rows if failure is not None and code == 507]
+    if full:  # not the bytes' fault: their parts are kept for the next upload
+        raise NotStored(len(full), manifest, full[0])
     refused = [failure for failure in jobs.values() if failure is not None]
     if refused:
         raise ValidationFailed(

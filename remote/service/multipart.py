@@ -10,9 +10,9 @@ away, about as long again as sending them. Where the parts are objects of their 
 can be read as soon as each is stored (S3: :class:`JoinsHashedParts`), the worker that
 opened the upload *follows* it instead: one of its threads hashes the parts in order as
 they land, while the client sends the next ones, and joins exactly the parts it read into
-the object's key; nothing is read back. Elsewhere the completing request answers once the
-parts are joined (``file://``), or at once (GCS, whose join is done aside in the
-background too), and a background thread of the worker hashes the object after.
+the object's key; nothing is read back. Elsewhere (GCS, ``file://``) the completing
+request answers at once, and a background thread of the worker joins the parts aside,
+hashes the join and only then gives it the object's key.
 
 Until hashed, the object is *pending* (a row of ``verifications``, the claim of the job);
 only then is it verified, and only a verified object may be in a version (a commit naming
@@ -595,7 +595,6 @@ class Multipart(Objects):
             job = s.get(Verification, (project_id, oid))
             if job is not None:
                 job.claimed, job.failure = None, str(answer["error"]["message"])
-                job.failure_code = int(answer["error"]["code"])
 
         self.db.run(settle)
         return answer
@@ -745,10 +744,10 @@ class Multipart(Objects):
                            or self._claim(project_id, oid)):
                 answer = self._verify_pending(project_id, storage_url, oid, size,
                                               keep_missing=False)
-                if "error" in answer:
-                    entry["problem"] = ("missing" if answer["error"]["code"] == 404
-                                        else "corrupt")
-                entry["repaired"] = True
+                code = answer["error"]["code"] if "error" in answer else None
+                if code is not None:
+                    entry["problem"] = {404: "missing", 507: "storage-full"}.get(code, "corrupt")
+                entry["repaired"] = code != 507  # kept as it was, for its next upload
             problems.append(entry)
         return problems + super().fsck(project, repair, grace)
 

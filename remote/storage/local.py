@@ -296,6 +296,9 @@ class LocalBackend:
                 fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 try:
                     for number in parts:
+                        # Touched: a part kept a day (a full disk, a client that came back
+                        # late) is not a leftover of fsck's while it is joined, or after.
+                        os.utime(f"{prefix}{number}")
                         with open(f"{prefix}{number}", "rb") as part:
                             while chunk := part.read(CHUNK):
                                 write_all(fd, chunk)
@@ -315,10 +318,13 @@ class LocalBackend:
 
     def publish_upload(self, key: str, upload_id: str, joined: Joined) -> bool:
         """Give the join that was hashed the object's key, create-only (a hard link, else a
-        copy), and remove the join. Returns True when stored, False when ``key`` existed
-        already (its bytes are kept)."""
+        rename where the filesystem has none), and remove the join, and the parts of every
+        upload of the object (held now, it takes no more). Returns True when stored, False
+        when ``key`` existed already (its bytes are kept)."""
         source = self._path(joined.key)
-        if not source.name.startswith(f"{self._part_prefix(key, upload_id).name}{_JOINED}"):
+        prefix = self._part_prefix(key, upload_id)
+        if source.parent != prefix.parent or \
+                not source.name.startswith(f"{prefix.name}{_JOINED}"):
             raise BadInput(f"{joined.key} is not a join of upload {upload_id} of {key}")
         final = self._path(key)
         with self._errors():
@@ -332,16 +338,29 @@ class LocalBackend:
                     os.unlink(source)
             if created:
                 fsync_dir(final.parent)
+            self._remove_uploads(key)  # another client's upload of it too: not needed
             return created
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        """Remove the parts of the upload, and its joins; none left is fine."""
-        prefix = self._part_prefix(key, upload_id)
+        """Remove the parts of the upload, and its joins; none left is fine. A part still
+        being written (a temp file of its own) is left to finish, and to fsck's grace."""
+        self._part_prefix(key, upload_id)  # checks the id
+        self._remove_uploads(key, upload_id)
+
+    def _remove_uploads(self, key: str, upload_id: str | None = None) -> None:
+        """Remove the parts and joins of upload ``upload_id`` of ``key`` (of every upload
+        of it with None). A part still being written, a temp file of its own, is left."""
+        final = self._path(key)
+        start = f"{_TEMP_PREFIX}part-{final.name}."
         with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(prefix.parent):
-                if name.startswith(prefix.name):
+            for name in os.listdir(final.parent):
+                if not name.startswith(start):
+                    continue
+                upload, _, tail = name[len(start):].partition(".")
+                if (upload_id is None or upload == upload_id) and (
+                        tail.isdigit() or tail.startswith(_JOINED)):
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(prefix.parent / name)
+                        os.unlink(final.parent / name)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:

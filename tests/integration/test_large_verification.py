@@ -291,13 +291,12 @@ def test_one_projects_queue_of_hashes_never_holds_up_anothers(
         assert answer == {"id": oid, "size": answer["size"], "verified": True}
 
 
-def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
-        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Joining tens of gigabytes on the server's disk outlasts a request (gunicorn's
-    timeout would kill the worker mid-join): the completing request answers at once, and
-    the background joins the parts aside, hashes the join and only then links it to the
-    object's key."""
+def _file_upload_completed(tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+                           monkeypatch: pytest.MonkeyPatch
+                           ) -> tuple[HttpTransport, RunningServer, bytes, str, Path, Path]:
+    """ama-server on file:// storage, its background hash held until the file
+    ``release-verification`` exists; an object of three parts sent and completed: the
+    client, the server, the bytes, their id, the object's key and the release file."""
     release = tmp_path / "release-verification"
     monkeypatch.setenv("AMA_HOLD_AT", "server.verify")
     monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
@@ -315,15 +314,49 @@ def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
         client.upload_part(part["action"], path, part["offset"], part["size"])
     answer = client.complete_multipart(server.project, oid, plan["upload_id"])
     assert answer == {"id": oid, "size": len(data), "pending": True, "verifying": True}
-    key = storage / "objects" / oid[:2] / oid[2:]
+    return client, server, data, oid, storage / "objects" / oid[:2] / oid[2:], release
+
+
+def _settled_answer(client: HttpTransport, project: str, oid: str) -> dict:
+    for _ in range(600):
+        answer = dict(client.verify(project, [oid])["objects"][0])
+        if not answer.get("pending"):
+            return answer
+        time.sleep(0.05)
+    pytest.fail(f"object {oid} was never settled")
+
+
+def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Joining tens of gigabytes on the server's disk outlasts a request (gunicorn's
+    timeout would kill the worker mid-join): the completing request answers at once, and
+    the background joins the parts aside, hashes the join and only then links it to the
+    object's key."""
+    client, server, data, oid, key, release = _file_upload_completed(
+        tmp_path, start_ama_server, monkeypatch)
     folder = [p.name for p in key.parent.iterdir()]
     assert not key.exists() and len(folder) == 3  # the three parts, not joined yet
     release.touch()
-    for _ in range(600):
-        answer = client.verify(server.project, [oid])["objects"][0]
-        if not answer.get("pending"):
-            break
-        time.sleep(0.05)
+    answer = _settled_answer(client, server.project, oid)
     assert answer == {"id": oid, "size": len(data), "verified": True}
     assert key.read_bytes() == data
     assert [p.name for p in key.parent.iterdir()] == [oid[2:]]  # no part, no join left
+
+
+def test_a_file_storage_never_gives_a_join_that_hashed_wrong_the_objects_key(
+        tmp_path: Path, start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    client, server, _, oid, key, release = _file_upload_completed(
+        tmp_path, start_ama_server, monkeypatch)
+    second = next(p for p in key.parent.iterdir() if p.name.endswith(".2"))
+    damaged = bytearray(second.read_bytes())
+    damaged[7] ^= 0xFF  # the disk, or a writer, changed a part after it was stored
+    second.chmod(0o644)
+    second.write_bytes(bytes(damaged))
+    release.touch()
+    answer = _settled_answer(client, server.project, oid)
+    assert answer["error"]["code"] == 422 and "deleted" in answer["error"]["message"]
+    assert not key.exists() and list(key.parent.iterdir()) == []  # no object, part, join
+    again = client.batch(server.project, "upload", [{"id": oid, "size": 2 * PART + 1000}])
+    assert "upload" in again["objects"][0]["actions"]  # still wanted: never held
