@@ -32,7 +32,7 @@ import requests
 
 from ama.plumbing.errors import NotFound
 from ama_remote.dashboard.pages import SESSION_COOKIE, SESSION_TTL, Page, _Request
-from ama_remote.dashboard.views import _safe_next
+from ama_remote.dashboard.views import _safe_next, secure_cookie
 from ama_remote.errors import Unauthenticated
 from ama_remote.oidc import IdTokenVerifier, IssuerUnreachable, OidcLogin, OidcSettings, nonce_hash
 
@@ -122,7 +122,7 @@ class Start(_OidcPage):
             nonce=nonce_hash(pending.nonce))
         resp.set_cookie(PRELOGIN_COOKIE, pending.encode(), max_age=PRELOGIN_TTL,
                         path="/login/oidc", http_only=True,
-                        secure=request.req.scheme == "https", same_site="Lax")
+                        secure=secure_cookie(request.req), same_site="Lax")
         self.redirect(url)
 
 
@@ -139,10 +139,10 @@ class Callback(_OidcPage):
         started = pending is not None and state is not None and hmac.compare_digest(
             state.encode(), pending.state.encode())
         refusal = request.param("error")
-        # A refusal's words go on the page only for a sign-in under way in this browser
-        # (some issuers send no state with one): a link anyone makes with an
-        # error_description would otherwise write on this site's page.
-        if refusal and pending is not None and (state is None or started):
+        # A refusal's words go on the page only for the sign-in under way in this browser,
+        # its state matching: a link anyone makes with an error_description would
+        # otherwise write on this site's page (a sign-in anyone can start for the browser).
+        if refusal and started:
             reason = request.param("error_description") or refusal
             raise Unauthenticated(f"{issuer} refused the sign-in: {reason[:200]}", AGAIN)
         if not started:
@@ -157,11 +157,13 @@ class Callback(_OidcPage):
         username = login.account(verifier.verify(id_token, pending.nonce))
         session = self.service.issue_token(username, ttl=SESSION_TTL)
         resp.set_cookie(SESSION_COOKIE, session, max_age=SESSION_TTL, path="/",
-                        http_only=True, secure=request.req.scheme == "https",
+                        http_only=True, secure=secure_cookie(request.req),
                         same_site="Strict")
         request.caller = self.service.authenticate(session)
         request.session = session
-        self.dash.render(resp, "signed_in.html", request, next=pending.next)
+        # Checked again: the cookie that carried it is the browser's, which a neighbour
+        # site of the same domain may have written.
+        self.dash.render(resp, "signed_in.html", request, next=_safe_next(pending.next))
 
     def _exchange(self, settings: OidcSettings, verifier: IdTokenVerifier,
                   req: falcon.Request, code: str, pending: Pending) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -42,10 +43,22 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def secure_cookie(req: falcon.Request) -> bool:
+    """Whether the browser came by HTTPS, so that a cookie set now must never go over plain
+    HTTP: this server speaks HTTP behind a proxy that ends TLS, and says so in
+    ``Forwarded`` or ``X-Forwarded-Proto`` (a client that claims it falsely only makes its
+    own cookies Secure)."""
+    return req.forwarded_scheme == "https"
+
+
 def _set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
                 max_age: int) -> None:
     resp.set_cookie(name, value, max_age=max_age, path="/", http_only=True,
-                    secure=req.scheme == "https", same_site="Strict")
+                    secure=secure_cookie(req), same_site="Strict")
+
+
+# A name a download may be given: a file name's own characters only (no quote, no path).
+_DOWNLOAD_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 
 
 class Static(Page):
@@ -325,6 +338,10 @@ class Raw(Page):
             resp.content_type = IMAGE_TYPES[suffix]
         else:
             resp.content_type = "application/octet-stream"
-            resp.downloadable_as = filename.rpartition("/")[2] or oid
+            # A name from the link (a tree's path): a writer who sends a reader a link
+            # chooses it, so it is only used when it is a plain file name.
+            name = filename.rpartition("/")[2]
+            resp.downloadable_as = name if _DOWNLOAD_NAME.fullmatch(name) \
+                and name.strip(".") else oid
         resp.set_stream(stream, size)
 

@@ -383,6 +383,31 @@ def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
     assert answer.status_code == 303
     cookie = answer.cookies["ama_session"]
     assert cookie.secure and cookie.http_only and cookie.same_site == "Strict"
+    # Behind a proxy that ends TLS and says so (in either header), the server itself
+    # speaking HTTP: Secure all the same, so that the cookie never goes over plain HTTP.
+    for said in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=10.0.0.1;proto=https"}):
+        form = client.simulate_get("/login", headers=said)
+        assert form.cookies["ama_login"].secure, said
+    assert not client.simulate_get("/login").cookies["ama_login"].secure
+
+
+def test_a_download_is_named_only_by_a_plain_file_name(tmp_path: Path) -> None:
+    """A writer who sends a reader a link chooses its name= : only a plain file name is
+    given to the download; anything else (a quote, a path, a trick name) gets the id."""
+    service, admin, client = in_process(tmp_path)
+    commit(service, admin, "demo", "tables", {"report.csv": b"a,b\n"})
+    oid = hash_bytes(b"a,b\n")
+    cookie = {"Cookie": f"ama_session={service.issue_token('ada')}"}
+
+    def named(name: str) -> str:
+        answer = client.simulate_get(f"/p/demo/raw/{oid}", params={"name": name},
+                                     headers=cookie)
+        assert answer.status_code == 200 and answer.content == b"a,b\n"
+        return str(answer.headers["content-disposition"])
+
+    assert named("sub/report.csv") == 'attachment; filename="report.csv"'
+    for trick in ('x.csv"; filename="Invoice.hta', "..", "a b.csv", "résumé.pdf", ""):
+        assert named(trick) == f'attachment; filename="{oid}"', trick
 
 
 def test_pages_cost_a_bounded_number_of_queries_whatever_the_number_of_assets(

@@ -269,3 +269,12 @@ def test_a_refusal_not_from_the_issuer_puts_no_words_on_the_page(site: Site) -> 
     assert answer.status_code == 401
     assert "state does not match" in answer.text
     assert "555" not in answer.text and "refused the sign-in" not in answer.text
+    # Nor after the lure's maker started a sign-in in the victim's browser (a GET anyone
+    # can make it send): the callback's state is not that sign-in's.
+    browser = requests.Session()
+    browser.get(site.url + "/login/oidc", allow_redirects=False, timeout=30)
+    assert "ama_oidc" in browser.cookies
+    answer = browser.get(site.url + "/login/oidc/callback",
+                         params={"error": "access_denied", "error_description": lure},
+                         timeout=30)
+    assert answer.status_code == 401 and "555" not in answer.text
