@@ -199,11 +199,7 @@ class Token(_Resource):
         grant_type = _field(body, "grant_type", str, default=None)
         if grant_type is None:
             # Rotation: the presented token is exchanged for a new one and stops working.
-            old = _bearer(req)
-            caller = self.service.authenticate(old)
-            token = self.service.issue_token(caller.username)
-            self.service.revoke_token(old)
-            username = caller.username
+            token, username = self.service.rotate_token(_bearer(req))
         elif grant_type in self.grants:
             username = self.grants[grant_type](body)
             token = self.service.issue_token(username)

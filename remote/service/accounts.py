@@ -141,6 +141,22 @@ class Accounts(ServiceBase):
                     f"ask a server admin to run 'ama-server user activate {user.username}'")
             return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
 
+    def rotate_token(self, token: str) -> tuple[str, str]:
+        """Exchange ``token`` (valid) for a new token of its user, which it stops being:
+        ``(new token, username)``. The new one lives as long as the old one was made to
+        (a dashboard session's 12 hours stay 12 hours): a stolen session cookie is not
+        made a token of a month."""
+        caller = self.authenticate(token)
+        with self.db.read() as s:
+            row = s.scalars(select(Token).where(Token.token_hash == self._token_hash(token))
+                            ).first()
+            lifetime = None if row is None or row.expires is None else \
+                max(1, int((row.expires - row.created).total_seconds()))
+        new = self.issue_token(caller.username, ttl=None if lifetime is None else
+                               min(lifetime, self.token_ttl))
+        self.revoke_token(token)
+        return new, caller.username
+
     def revoke_token(self, token: str) -> None:
         """Revoke ``token`` (an unknown or already revoked token is left as it is)."""
         def work(s: Session) -> None:

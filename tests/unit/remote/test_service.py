@@ -466,6 +466,27 @@ def test_tokens_expire_are_revocable_and_need_an_active_user(service: Service, c
         service.authenticate(fresh)
 
 
+def test_a_rotated_token_lives_as_long_as_the_one_it_replaces(service: Service,
+                                                              clock: Clock) -> None:
+    """A dashboard session (12 hours) rotated through the API stays a token of 12 hours:
+    a stolen session cookie is not made a token of a month."""
+    service.add_user("tom", "tom@example.org")
+    session = service.issue_token("tom", ttl=12 * 3600)
+    rotated, username = service.rotate_token(session)
+    assert username == "tom" and service.authenticate(rotated).username == "tom"
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate(session)
+    clock.now = T0 + timedelta(hours=12, seconds=1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        service.authenticate(rotated)
+    # A token of the usual lifetime rotates into one of the usual lifetime.
+    clock.now = T0
+    usual = service.issue_token("tom")
+    renewed, _ = service.rotate_token(usual)
+    clock.now = T0 + timedelta(seconds=service.token_ttl - 1)
+    assert service.authenticate(renewed).username == "tom"
+
+
 def test_tokens_are_stored_only_as_hashes(service: Service, db_url: str) -> None:
     service.add_user("tom", "tom@example.org")
     token = service.issue_token("tom")
