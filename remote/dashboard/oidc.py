@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -141,9 +142,12 @@ class Callback(_OidcPage):
         refusal = request.param("error")
         # A refusal's words go on the page only for the sign-in under way in this browser,
         # its state matching: a link anyone makes with an error_description would
-        # otherwise write on this site's page (a sign-in anyone can start for the browser).
-        if refusal and started:
-            reason = request.param("error_description") or refusal
+        # otherwise write on this site's page (and anyone can start a sign-in for the
+        # browser). Some issuers send no state with a refusal: then only its error code
+        # (RFC 6749's words, such as access_denied), in which no lure can be written.
+        if refusal and pending is not None and (started or state is None):
+            reason = (request.param("error_description") or refusal) if started else (
+                refusal if re.fullmatch(r"[a-z_]{1,40}", refusal) else "an error")
             raise Unauthenticated(f"{issuer} refused the sign-in: {reason[:200]}", AGAIN)
         if not started:
             raise Unauthenticated(
