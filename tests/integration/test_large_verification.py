@@ -24,6 +24,7 @@ from ama.plumbing.objects import Author, Manifest, Tree, TreeEntry
 from ama.plumbing.odb import FileObjectDatabase
 from ama.plumbing.transport import HttpTransport, Unreachable, ValidationFailed
 from ama_remote.service.multipart import VERIFY_THREADS
+from tests.integration.test_wan_large import _settled
 from tests.services.server import RunningServer
 
 PART = 5 << 20  # S3's smallest part but for the last
@@ -283,11 +284,7 @@ def test_one_projects_queue_of_hashes_never_holds_up_anothers(
     assert arrivals(VERIFY_THREADS + 1) == VERIFY_THREADS + 1  # not behind the first's
     release.touch()
     for project, oid in [*((server.project, o) for o in mine), ("other", theirs)]:
-        for _ in range(600):
-            answer = client.verify(project, [oid])["objects"][0]
-            if not answer.get("pending"):
-                break
-            time.sleep(0.05)
+        answer = _settled(client, project, oid)
         assert answer == {"id": oid, "size": answer["size"], "verified": True}
 
 
@@ -317,15 +314,6 @@ def _file_upload_completed(tmp_path: Path, start_ama_server: Callable[..., Runni
     return client, server, data, oid, storage / "objects" / oid[:2] / oid[2:], release
 
 
-def _settled_answer(client: HttpTransport, project: str, oid: str) -> dict:
-    for _ in range(600):
-        answer = dict(client.verify(project, [oid])["objects"][0])
-        if not answer.get("pending"):
-            return answer
-        time.sleep(0.05)
-    pytest.fail(f"object {oid} was never settled")
-
-
 def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
         tmp_path: Path, start_ama_server: Callable[..., RunningServer],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,7 +326,7 @@ def test_a_file_storage_joins_the_parts_after_the_completing_request_answers(
     folder = [p.name for p in key.parent.iterdir()]
     assert not key.exists() and len(folder) == 3  # the three parts, not joined yet
     release.touch()
-    answer = _settled_answer(client, server.project, oid)
+    answer = _settled(client, server.project, oid)
     assert answer == {"id": oid, "size": len(data), "verified": True}
     assert key.read_bytes() == data
     assert [p.name for p in key.parent.iterdir()] == [oid[2:]]  # no part, no join left
@@ -355,7 +343,7 @@ def test_a_file_storage_never_gives_a_join_that_hashed_wrong_the_objects_key(
     second.chmod(0o644)
     second.write_bytes(bytes(damaged))
     release.touch()
-    answer = _settled_answer(client, server.project, oid)
+    answer = _settled(client, server.project, oid)
     assert answer["error"]["code"] == 422 and "deleted" in answer["error"]["message"]
     assert not key.exists() and list(key.parent.iterdir()) == []  # no object, part, join
     again = client.batch(server.project, "upload", [{"id": oid, "size": 2 * PART + 1000}])
