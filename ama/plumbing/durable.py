@@ -8,6 +8,8 @@ import errno
 import os
 from collections.abc import Callable, Iterable, Iterator
 
+from ama.plumbing.errors import DISK_FULL
+
 # Temp files in work trees and stores have short names of their own (not the final name with
 # a suffix, which a 255-byte name cannot take), so that any name fits and a walk of a work
 # tree can skip what a killed command left behind.
@@ -73,8 +75,7 @@ def naming(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        if type(e) is OSError and e.errno in (errno.ENOSPC, errno.EDQUOT) \
-                and e.filename is None:
+        if type(e) is OSError and e.errno in DISK_FULL and e.filename is None:
             e.filename = os.fspath(path)
         raise
 

@@ -129,6 +129,8 @@ _ENVIRONMENT: dict[int, tuple[str, str]] = {
     errno.EIO: ("the disk failed to read or write {path}",
                 "check the disk (dmesg); the file may be damaged"),
 }
+# The errnos of a disk (or a quota) with no room left: what a write of any size meets.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 # The same, where the error names no file.
 _NO_PATH = {errno.ENOSPC: "no space left on a disk the command writes to",
             errno.EDQUOT: "your disk quota is used up"}
@@ -143,15 +145,14 @@ def environment_error(error: OSError, store: str | None = None) -> EnvironmentFa
     if type(error) not in (OSError, PermissionError) or error.errno not in _ENVIRONMENT:
         return None
     message, hint = _ENVIRONMENT[error.errno]
-    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    full = error.errno in DISK_FULL
     # A copy's or a rename's second name is the one written: what a full disk is about.
     path = os.fsdecode((error.filename2 if full else None) or error.filename or "")
     if full and path and not os.path.lexists(path):
         path = os.path.dirname(path)  # a temp file, removed: its folder says where
     way_out = ""
-    if full and store and path and (
-            os.path.abspath(path) == os.path.abspath(store)
-            or os.path.abspath(path).startswith(os.path.join(os.path.abspath(store), ""))):
+    where, home = os.path.abspath(path), os.path.abspath(store or "/")
+    if full and store and path and (where == home or where.startswith(home + os.sep)):
         path = f"the asset store {store}"  # which of its files says nothing to the user
         way_out = ("; `ama store gc` removes what no version in this store needs, and "
                    "AMA_HOME can name a store on a larger disk")

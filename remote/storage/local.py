@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ama.plumbing import wire
-from ama.plumbing.durable import write_all
-from ama.plumbing.errors import BadInput
+from ama.plumbing.durable import new_file, write_all
+from ama.plumbing.errors import DISK_FULL, BadInput
 from ama.plumbing.link import LinkFailed, reflink
 from ama.plumbing.odb import fsync_dir, syncfs
 from ama_remote.storage.base import (
@@ -293,26 +293,21 @@ class LocalBackend:
         joined = prefix.parent / f"{prefix.name}{_JOINED}{secrets.token_hex(8)}"
         with self._errors():
             try:
-                fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                try:
-                    for number in parts:
-                        # Touched: a part kept a day (a full disk, a client that came back
-                        # late) is not a leftover of fsck's while it is joined, or after.
-                        os.utime(f"{prefix}{number}")
-                        with open(f"{prefix}{number}", "rb") as part:
-                            while chunk := part.read(CHUNK):
-                                write_all(fd, chunk)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                with new_file(str(joined)):  # removed if the join fails
+                    fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                    try:
+                        for number in parts:
+                            # Touched: a part kept a day (a full disk, a client that came
+                            # back late) is not fsck's leftover while it is joined, or after.
+                            os.utime(f"{prefix}{number}")
+                            with open(f"{prefix}{number}", "rb") as part:
+                                while chunk := part.read(CHUNK):
+                                    write_all(fd, chunk)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
             except FileNotFoundError:  # its parts removed meanwhile: completed elsewhere
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(joined)
                 raise ObjectMissing(f"{key} (upload {upload_id})", self.url) from None
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(joined)
-                raise
             version = str(os.stat(joined).st_ino)
         return Joined(joined.relative_to(self.root).as_posix(), version)
 
@@ -373,7 +368,7 @@ class LocalBackend:
                 self.url, f"{e.filename} is not a directory", "point the storage at a folder"
             ) from None
         except OSError as e:
-            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if e.errno not in DISK_FULL:
                 raise
             raise StorageFull(self.url, e.strerror or "no space left") from None
 
