@@ -4,11 +4,20 @@ An ``ama-server`` serves the dashboard itself at ``/``; a folder remote has no s
 this runs the same pages (``ama_remote.dashboard``) in this process, on the loopback
 interface only, for the local user. Instead of a token, a one-time login link signs the
 browser in: whoever can read this terminal can open it, once, as Jupyter does.
+
+The pages live under a secret path, ``http://127.0.0.1:PORT/<random>/``, and so does the
+session cookie. A browser sends a cookie of 127.0.0.1 to every port of it: at the root, a
+user's session would go along to any server another user of the machine runs on 127.0.0.1
+(a link to it is enough), and that user could then sign in here with it. Under the secret
+path it goes only to this server, and another user's dashboard cannot overwrite it.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import socketserver
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +58,31 @@ class Dashboard:
         self.server.server_close()
 
 
+def _under(root: str, app: Any) -> Callable[..., Iterable[bytes]]:
+    """The WSGI ``app`` served under the path ``root`` (its SCRIPT_NAME there) alone: any
+    other path is not found, naming nothing."""
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        # Compared in constant time: the secret path is what keeps other users out.
+        if not hmac.compare_digest(path[:len(root)].encode(), root.encode()):
+            path = ""
+        if path == root:
+            start_response("308 Permanent Redirect", [("Location", root + "/"),
+                                                      ("Content-Length", "0")])
+            return [b""]
+        if not path.startswith(root + "/"):
+            body = b"Not found: the dashboard's address is the one it printed.\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
+                                              ("Content-Length", str(len(body)))])
+            return [body]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + root
+        environ["PATH_INFO"] = path[len(root):]
+        result: Iterable[bytes] = app(environ, start_response)
+        return result
+
+    return serve
+
+
 def editor_path(project: str, name: str) -> str:
     """The path of the class editor of class ``name`` of ``project`` on a dashboard."""
     return f"/p/{quote(project, safe='')}/c/{quote(name, safe='')}/edit"
@@ -77,10 +111,11 @@ def open_dashboard(config: Config, remote: str | None = None, port: int = 0,
     once = OneTimeLogin(caller.username)
     app: Any = falcon.App()
     add_dashboard(app, service, once)
-    server = make_server(LOOPBACK, port, app, server_class=_ThreadingServer,
+    root = "/" + secrets.token_urlsafe(16)
+    server = make_server(LOOPBACK, port, _under(root, app), server_class=_ThreadingServer,
                          handler_class=_QuietHandler)
-    url = f"http://{LOOPBACK}:{server.server_port}"
+    url = f"http://{LOOPBACK}:{server.server_port}{root}"
     login = f"{url}/login/once?key={once.key}"
     if next_page:
-        login += "&next=" + quote(next_page, safe="/")
+        login += "&next=" + quote(root + next_page, safe="/")
     return Dashboard(info.url, url + "/", login, server)

@@ -32,7 +32,7 @@ import falcon
 import requests
 
 from ama.plumbing.errors import NotFound
-from ama_remote.dashboard.pages import SESSION_COOKIE, SESSION_TTL, Page, _Request
+from ama_remote.dashboard.pages import SESSION_COOKIE, SESSION_TTL, Page, _Request, href, site_path
 from ama_remote.dashboard.views import _safe_next, secure_cookie
 from ama_remote.errors import Unauthenticated
 from ama_remote.oidc import IdTokenVerifier, IssuerUnreachable, OidcLogin, OidcSettings, nonce_hash
@@ -122,7 +122,7 @@ class Start(_OidcPage):
             endpoint, state=pending.state, code_verifier=pending.verifier,
             nonce=nonce_hash(pending.nonce))
         resp.set_cookie(PRELOGIN_COOKIE, pending.encode(), max_age=PRELOGIN_TTL,
-                        path="/login/oidc", http_only=True,
+                        path=href("login", "oidc"), http_only=True,
                         secure=secure_cookie(request.req), same_site="Lax")
         self.redirect(url)
 
@@ -135,7 +135,7 @@ class Callback(_OidcPage):
         issuer = issuer_name(settings.issuer)
         pending = Pending.decode(request.req.cookies.get(PRELOGIN_COOKIE))
         # Spent whatever happens next: a callback answers once.
-        resp.unset_cookie(PRELOGIN_COOKIE, path="/login/oidc")
+        resp.unset_cookie(PRELOGIN_COOKIE, path=href("login", "oidc"))
         state = request.param("state")
         started = pending is not None and state is not None and hmac.compare_digest(
             state.encode(), pending.state.encode())
@@ -160,7 +160,7 @@ class Callback(_OidcPage):
         id_token = self._exchange(settings, verifier, request.req, code, pending)
         username = login.account(verifier.verify(id_token, pending.nonce))
         session = self.service.issue_token(username, ttl=SESSION_TTL)
-        resp.set_cookie(SESSION_COOKIE, session, max_age=SESSION_TTL, path="/",
+        resp.set_cookie(SESSION_COOKIE, session, max_age=SESSION_TTL, path=site_path(),
                         http_only=True, secure=secure_cookie(request.req),
                         same_site="Strict")
         request.caller = self.service.authenticate(session)

@@ -13,6 +13,7 @@ import hmac
 import secrets
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -74,10 +75,21 @@ def csrf_token(session: str) -> str:
     return hmac.new(session.encode(), b"ama-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
+# The path the site is served under: "" at a host's root, a proxy's prefix, or the secret
+# path of ``ama dashboard`` (whose cookies must go to no other server of 127.0.0.1, whatever
+# its port). Set from each request's SCRIPT_NAME before its page is made.
+_ROOT: ContextVar[str] = ContextVar("dashboard_root", default="")
+
+
+def site_path() -> str:
+    """The path of the site's home page, ending in "/": the path of its cookies too."""
+    return _ROOT.get() + "/"
+
+
 def href(*parts: Any, **query: Any) -> str:
     """A path of this site from ``parts``, each quoted whole, with a query of the given
     non-empty values."""
-    path = "/" + "/".join(quote(str(p), safe="") for p in parts)
+    path = site_path() + "/".join(quote(str(p), safe="") for p in parts)
     kept = {k.rstrip("_"): v for k, v in query.items() if v not in (None, "", False)}
     return path + ("?" + urlencode(kept) if kept else "")
 
@@ -205,6 +217,7 @@ class Page:
     def _serve(self, req: falcon.Request, resp: falcon.Response, params: dict[str, Any],
                handler: Callable[..., None] | None) -> None:
         secure_headers(resp)
+        _ROOT.set(req.root_path)
         request = _Request(req, None, None, {})
         try:
             if handler is None:

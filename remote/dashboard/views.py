@@ -24,6 +24,7 @@ from ama_remote.dashboard.pages import (
     _Request,
     href,
     secure_headers,
+    site_path,
     static_file,
 )
 from ama_remote.errors import Forbidden, NotFound, Unauthenticated
@@ -37,9 +38,10 @@ def _asset_name(name: str) -> int | str:
 def _safe_next(target: str | None) -> str:
     # Only a path of this site: "//host" or "/\host" would send the user elsewhere, and so
     # would "/<TAB>/host" in a page's link (a browser drops tabs and newlines from a URL).
-    if not target or not target.startswith("/") or target[1:2] in ("/", "\\") \
+    home = site_path()
+    if not target or not target.startswith(home) or target[1:2] in ("/", "\\") \
             or not target.isprintable():
-        return "/"
+        return home
     return target
 
 
@@ -53,7 +55,7 @@ def secure_cookie(req: falcon.Request) -> bool:
 
 def _set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
                 max_age: int) -> None:
-    resp.set_cookie(name, value, max_age=max_age, path="/", http_only=True,
+    resp.set_cookie(name, value, max_age=max_age, path=site_path(), http_only=True,
                     secure=secure_cookie(req), same_site="Strict")
 
 
@@ -106,7 +108,7 @@ class Login(Page):
             return
         session = self.service.issue_token(caller.username, ttl=SESSION_TTL)
         _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
-        resp.unset_cookie(LOGIN_COOKIE, path="/")
+        resp.unset_cookie(LOGIN_COOKIE, path=site_path())
         self.redirect(_safe_next(request.form.get("next")))
 
 
@@ -137,8 +139,8 @@ class Logout(Page):
     def post(self, request: _Request, resp: falcon.Response) -> None:
         assert request.session is not None
         self.service.revoke_token(request.session)
-        resp.unset_cookie(SESSION_COOKIE, path="/")
-        self.redirect("/login")
+        resp.unset_cookie(SESSION_COOKIE, path=site_path())
+        self.redirect(href("login"))
 
 
 class Home(Page):

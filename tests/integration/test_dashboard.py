@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import event
@@ -391,6 +392,32 @@ def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
     assert not client.simulate_get("/login").cookies["ama_login"].secure
 
 
+def test_under_a_proxys_path_every_link_and_cookie_keeps_to_it(tmp_path: Path) -> None:
+    """Served under a path (a proxy's SCRIPT_NAME, or ``ama dashboard``'s secret one), the
+    pages link, redirect and scope their cookies under it, never to the host's root."""
+    service, _, client = in_process(tmp_path)
+    form = client.simulate_get("/login", root_path="/ama", query_string="next=/elsewhere")
+    assert form.cookies["ama_login"].path == "/ama/"
+    nonce = form.cookies["ama_login"].value
+    # A next page outside the site's path is not followed: home instead.
+    assert 'name="next" value="/ama/"' in form.text
+    assert 'href="/ama/static/dashboard.css"' in form.text and 'action="/ama/login"' in form.text
+    answer = client.simulate_post(
+        "/login", root_path="/ama", body=f"csrf={nonce}&next=/ama/p/demo&token="
+        f"{service.issue_token('ada')}", headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"ama_login={nonce}"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ama/p/demo"
+    session = answer.cookies["ama_session"]
+    assert session.path == "/ama/"
+    page = client.simulate_get("/p/demo", root_path="/ama",
+                               headers={"Cookie": f"ama_session={session.value}"})
+    links = re.findall(r'(?:href|action|src)="(/[^"]*)"', page.text)
+    assert links and all(link.startswith("/ama/") for link in links), links
+    assert not client.simulate_get("/p/demo", root_path="/ama").headers[
+        "location"].startswith("/login")
+
+
 def test_a_download_is_named_only_by_a_plain_file_name(tmp_path: Path) -> None:
     """A writer who sends a reader a link chooses its name= : only a plain file name is
     given to the download; anything else (a quote, a path, a trick name) gets the id."""
@@ -544,8 +571,11 @@ def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
         assert requests.get(url + "p/default", timeout=10, allow_redirects=False
                             ).status_code == 303  # no session: to the sign-in page
         browser = requests.Session()
-        page = browser.get(login, timeout=10)  # signed in, on a page that moves on to /
-        assert page.status_code == 200 and 'content="0;url=/"' in page.text
+        # The pages live under a secret path of their own (see the next test).
+        root = urlsplit(url).path
+        assert len(root) > 20 and root.endswith("/")
+        page = browser.get(login, timeout=10)  # signed in, on a page that moves on home
+        assert page.status_code == 200 and f'content="0;url={root}"' in page.text
         assert ">default</a>" in browser.get(url, timeout=10).text
         assert "Local scans" in browser.get(url + "p/default", timeout=10).text
         # The link signs in once: a second browser cannot use it again.
@@ -562,6 +592,67 @@ def test_ama_dashboard_serves_the_folder_remote_on_loopback_until_ctrl_c(
     assert "Traceback" not in err
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=5)
+
+
+def test_ama_dashboards_session_goes_to_no_other_server_of_the_machine(
+        clean_env: Path, browser: Callable[[], Browser]) -> None:
+    """A browser sends a cookie of 127.0.0.1 to every port of it. Another user of the
+    machine who gets a signed-in user to open a page of a server of theirs on 127.0.0.1
+    must not receive the session (it would sign them in to this user's remote), and their
+    own dashboard must not overwrite it."""
+    import http.server
+    import threading
+
+    import requests
+
+    from ama.porcelain.config import Config
+    from ama.porcelain.dashboard import open_dashboard
+
+    heard: list[tuple[str, str]] = []  # (path, Cookie header) of each request
+
+    class Neighbour(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            heard.append((self.path, self.headers.get("Cookie") or ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"a neighbour's page")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    neighbour = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Neighbour)
+    mine, theirs = (open_dashboard(Config.open()) for _ in range(2))
+    servers = [neighbour, mine.server, theirs.server]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        b = browser()
+        b.page.goto(mine.login_url)
+        b.page.wait_for_url(mine.url)
+        assert b.page.locator("a", has_text="default").count() == 1
+        # The user opens the neighbour's pages: their cookies stay home.
+        for path in ("/", "/login", urlsplit(theirs.url).path):
+            b.page.goto(f"http://127.0.0.1:{neighbour.server_port}{path}")
+            assert "a neighbour's page" in b.page.content()
+        assert {path for path, _ in heard} >= {"/", "/login", urlsplit(theirs.url).path}
+        assert not any("ama_" in cookie for _, cookie in heard), heard
+        # Each dashboard has its secret path; the port alone leads nowhere.
+        assert urlsplit(mine.url).path != urlsplit(theirs.url).path
+        port = f"http://127.0.0.1:{mine.server.server_port}"
+        for path in ("/", "/login", "/p/default", urlsplit(theirs.url).path):
+            bare = requests.get(port + path, timeout=10, allow_redirects=False)
+            assert bare.status_code == 404 and urlsplit(mine.url).path not in bare.text
+        # Signing in to the other dashboard leaves this one signed in.
+        b.page.goto(theirs.login_url)
+        b.page.wait_for_url(theirs.url)
+        b.page.goto(mine.url + "p/default")
+        assert b.page.url == mine.url + "p/default"
+        assert b.page.locator("form.signout").count() == 1
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def test_image_previews_are_served_as_thumbnails_and_downloads_as_they_are(

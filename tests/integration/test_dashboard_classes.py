@@ -240,7 +240,7 @@ def test_ama_class_init_edit_serves_the_editor_of_a_folder_remote(
         prefix = "Edit the class at (signs in once): "
         assert lines[2].startswith(prefix + url + "login/once?key=")
         login = lines[2].removeprefix(prefix).strip()
-        assert login.endswith("&next=/p/default/c/scans/edit")
+        assert login.endswith(f"&next={urlsplit(url).path}p/default/c/scans/edit")
         assert lines[3] == "Press Ctrl-C to stop.\n"
 
         # The browser was asked to open a page that leads to the same link, not the link:

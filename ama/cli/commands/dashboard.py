@@ -90,7 +90,9 @@ def command(remote: str | None, port: int, no_browser: bool) -> None:
     The pages are those an ama-server serves at its address: projects, classes, assets,
     versions with their files and previews, lineage, diffs and search. The printed login
     link signs one browser in as the remote's local user, once; it is opened in a browser
-    when one is available. Only this machine can reach the address.
+    when one is available. Only this machine can reach the address, and the pages and
+    their session cookie live under a secret path of it: no other server on 127.0.0.1 (another
+    user's, on another port) is sent the session.
     """
     from ama.plumbing.errors import BadInput
     from ama.porcelain.config import Config
