@@ -217,7 +217,8 @@ class Page:
     def _serve(self, req: falcon.Request, resp: falcon.Response, params: dict[str, Any],
                handler: Callable[..., None] | None) -> None:
         secure_headers(resp)
-        _ROOT.set(req.root_path)
+        # Quoted as a path: a proxy's prefix goes into links, Location and cookie paths.
+        root = _ROOT.set(quote(req.root_path.rstrip("/"), safe="/"))
         request = _Request(req, None, None, {})
         try:
             if handler is None:
@@ -252,6 +253,8 @@ class Page:
                 raise
             self.dash.render(resp, "error.html", request, status=status, message=e.message,
                              hint=e.hint)
+        finally:
+            _ROOT.reset(root)
 
     @staticmethod
     def redirect(location: str) -> None:

@@ -6,6 +6,7 @@ import hmac
 import re
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
 import falcon
 
@@ -38,9 +39,14 @@ def _asset_name(name: str) -> int | str:
 def _safe_next(target: str | None) -> str:
     # Only a path of this site: "//host" or "/\host" would send the user elsewhere, and so
     # would "/<TAB>/host" in a page's link (a browser drops tabs and newlines from a URL).
+    # Under a path (a proxy's, or ama dashboard's), "PATH/../x" would leave it for another
+    # site of the same host: no dot segment, even %-encoded, and no backslash.
     home = site_path()
     if not target or not target.startswith(home) or target[1:2] in ("/", "\\") \
             or not target.isprintable():
+        return home
+    path = unquote(target.partition("?")[0].partition("#")[0])
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
         return home
     return target
 

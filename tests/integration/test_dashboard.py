@@ -414,8 +414,15 @@ def test_under_a_proxys_path_every_link_and_cookie_keeps_to_it(tmp_path: Path) -
                                headers={"Cookie": f"ama_session={session.value}"})
     links = re.findall(r'(?:href|action|src)="(/[^"]*)"', page.text)
     assert links and all(link.startswith("/ama/") for link in links), links
-    assert not client.simulate_get("/p/demo", root_path="/ama").headers[
-        "location"].startswith("/login")
+    assert client.simulate_get("/p/demo", root_path="/ama").headers["location"] == (
+        "/ama/login?next=%2Fama%2Fp%2Fdemo")
+    # Nor to another site of the host by a dot segment, however it is written.
+    for sneaky in ("/ama/../v1/projects", "/ama/%2e%2E/other", "/ama/p/%2E/x",
+                   "/ama/..%5cother", "/ama/p\\..\\x"):
+        form = client.simulate_get("/login", root_path="/ama", params={"next": sneaky})
+        assert 'name="next" value="/ama/"' in form.text, sneaky
+    assert 'name="next" value="/ama/p/demo?path=a..b"' in client.simulate_get(
+        "/login", root_path="/ama", params={"next": "/ama/p/demo?path=a..b"}).text
 
 
 def test_a_download_is_named_only_by_a_plain_file_name(tmp_path: Path) -> None:
