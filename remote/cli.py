@@ -436,7 +436,8 @@ def token_issue(username: str, days: int | None) -> None:
 def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     """Check that every object every version names is in its project's storage and hashes to
     its id, that no two projects share a storage, and what uploads cut off (a worker
-    killed, a machine stopped) left in storage. Every pack is read whole and each of its
+    killed, a machine stopped) left in storage, such as a pack announced and never
+    checked. Every pack is read whole and each of its
     objects hashed. Each problem is one line on stdout, its
     fields separated by tabs: the project; the object's id (or the pack's, the storage URL,
     the leftover's name, or a path no version may hold); the versions that name the object

@@ -719,7 +719,8 @@ class Objects(Packs):
         ``shared-storage``, ``versions`` names the other projects); and one per leftover of
         an upload older than ``grace`` (``object`` is its name in the storage, ``problem``
         is ``leftover``, ``versions`` is empty), younger ones being uploads that may still
-        be running. Each pack the project holds is read whole: one problem per pack
+        be running; a pack announced longer ago and never checked is such a leftover too
+        (``object`` is its key). Each pack the project holds is read whole: one problem per pack
         missing from storage (``missing-pack``) or damaged, ill-formed or out of step with
         the rows of where its members lie (``corrupt-pack``, with ``detail``), and its
         members that versions hold are ``corrupt``.
@@ -774,6 +775,7 @@ class Objects(Packs):
             if url not in listed:  # a storage two legacy projects share is walked once
                 listed.add(url)
                 problems += self._leftovers(name, storage, repair, grace)
+            problems += self._abandoned_packs(project_id, name, url, repair, grace)
             pack_problems, damaged = self._fsck_packs(project_id, name, storage)
             problems += pack_problems
             restored: list[str] = []

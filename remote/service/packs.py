@@ -10,16 +10,18 @@ deleted and none of its members is recorded from it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, BinaryIO, TypedDict
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from ama.plumbing import pack, wire
+from ama.plumbing.crash import hold_point
 from ama.plumbing.hashing import check_id
 from ama.plumbing.objects import TREE_HEADERS, object_type
 from ama_remote.errors import BadInput, NotFound, ValidationFailed
-from ama_remote.models import Pack, PackedObject, StoredObject
+from ama_remote.models import Pack, PackedObject, Project, StoredObject
 from ama_remote.service.common import (
     Caller,
     ObjectRow,
@@ -28,6 +30,7 @@ from ama_remote.service.common import (
     id_among,
     upsert_objects,
 )
+from ama_remote.storage import storages_overlap
 from ama_remote.storage.base import (
     Backend,
     Bounded,
@@ -111,7 +114,7 @@ class Packs(ServiceBase):
             # gc freed some of its objects (they may have lain in another pack), or the
             # pack itself: upload and check it again, which records them all.
             stale = True
-        if row is None or stale:
+        if row is None or not row.verified:  # new, stale, or sent again: young again
             now = self._now()
 
             def announce(s: Session) -> None:
@@ -125,8 +128,11 @@ class Packs(ServiceBase):
                 if current is None:
                     s.add(Pack(project_id=project_id, pid=pid, size=size, count=0,
                                verified=False, created=now))
-                elif stale:
-                    current.verified = False
+                else:
+                    if stale:
+                        current.verified = False
+                    if not current.verified:  # an upload of it runs again: young again,
+                        current.created = now  # fsck leaves it alone (abandoned_packs)
             self.db.run(announce)
         base = f"{href_prefix}/v1/projects/{project}/packs/{pid}"
         action = self._storage(storage_url).presign(pack_key(pid), "PUT", PACK_TTL, size)
@@ -241,11 +247,18 @@ class Packs(ServiceBase):
                 close()
 
         def record(s: Session) -> None:
+            # The row first: once ``ama-server fsck --repair`` removed the pack as an
+            # abandoned upload (and its bytes with it), nothing of it may be recorded.
+            found = s.execute(update(Pack).where(Pack.project_id == project_id,
+                                                 Pack.pid == pid)
+                              .values(verified=True, count=len(members), size=size))
+            if not found.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"pack {pid} was removed as an abandoned upload while it "
+                               "was checked", "upload it again")
             upsert_objects(s, values, replace=True)
             _insert_ignore(s, [{"project_id": project_id, "oid": m.id, "pid": pid,
                                 "offset": m.offset, "length": m.length} for m in members])
-            s.execute(update(Pack).where(Pack.project_id == project_id, Pack.pid == pid)
-                      .values(verified=True, count=len(members), size=size))
+        hold_point("server.pack.record")
         self.db.run(record)
         return {"id": pid, "size": size, "objects": len(members)}
 
@@ -287,6 +300,38 @@ class Packs(ServiceBase):
         if where is not None:
             return open_range(storage, pack_key(where.pid), where.offset, where.length)
         return storage.open(object_key(oid))
+
+    def _abandoned_packs(self, project_id: int, project: str, url: str, repair: bool,
+                         grace: timedelta) -> list[Problem]:
+        """The packs the project announced more than ``grace`` ago and never had checked
+        (an upload cut off between the two, whose bytes may or may not be stored), as
+        ``leftover`` problems (``object`` is the pack's key); with ``repair``, each row
+        is removed and then the key from the storage at ``url``, unless a project on that
+        storage (a legacy one sharing it) holds a pack of that name."""
+        storage = self._storage(url)
+        cutoff = self._now() - grace
+        with self.db.read() as s:
+            pids = list(s.scalars(select(Pack.pid).where(
+                Pack.project_id == project_id, Pack.verified.is_(False),
+                Pack.created <= cutoff).order_by(Pack.pid)))
+        found: list[Problem] = []
+        for pid in pids:
+            if repair:
+                def forget(s: Session, pid: str = pid) -> None:
+                    # Only while it is still unchecked and old: a check that recorded it
+                    # first keeps it, and one that comes after finds no row to record.
+                    gone = s.execute(delete(Pack).where(
+                        Pack.project_id == project_id, Pack.pid == pid,
+                        Pack.verified.is_(False), Pack.created <= cutoff))
+                    holders = s.scalars(select(Project.storage_url).join(
+                        Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
+                    if gone.rowcount and not any(  # type: ignore[attr-defined]
+                            storages_overlap(url, other) for other in holders):
+                        storage.delete(pack_key(pid))  # in the transaction, as gc does
+                self.db.run(forget)
+            found.append({"project": project, "object": pack_key(pid), "problem": "leftover",
+                          "versions": [], "repaired": repair})
+        return found
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend
                     ) -> tuple[list[Problem], set[str]]:

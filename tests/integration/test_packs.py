@@ -258,3 +258,52 @@ def test_a_download_of_many_packs_holds_a_bounded_share_of_them_in_memory(
     assert held[0] == 0  # every member fetched was stored
     assert held[1] <= limit
     assert all(odb.get(oid) is not None for oid, _ in wanted[::97])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_pack_fsck_removes_as_abandoned_while_it_is_checked_records_nothing(
+        database: str, request: pytest.FixtureRequest, tmp_path: Path,
+        start_ama_server: Callable[..., RunningServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ama-server fsck --repair`` removes a pack announced and never checked (an upload
+    cut off) once it is older than the grace; one whose check is under way when that
+    happens must record none of its objects as held, their bytes being gone."""
+    release = tmp_path / "release"
+    monkeypatch.setenv("AMA_HOLD_AT", "server.pack.record")
+    monkeypatch.setenv("AMA_HOLD_UNTIL", str(release))
+    server = start_ama_server(database_url=None if database == "sqlite"
+                              else request.getfixturevalue("postgres_url"))
+    client = HttpTransport(server.url, server.token)
+    objects = {blake3(data).hexdigest(): data for data in (b"late\n" * 20, b"checked\n")}
+    name, data = _pack_bytes(objects)
+    path = tmp_path / f"{name}.pack"
+    path.write_bytes(data)
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            client.send_pack(server.project, name, path, len(data))
+        except BaseException as e:  # noqa: BLE001 (handed to the test)
+            failed.append(e)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    waiting = Path(f"{release}.waiting")
+    for _ in range(600):  # the server has read the pack whole and is about to record it
+        if waiting.exists():
+            break
+        threading.Event().wait(0.05)
+    assert waiting.read_text().startswith("server.pack.record ")
+    done = server.invoke("fsck", "--repair", "--grace", "0")
+    key = f"packs/{name[:2]}/{name[2:]}"
+    assert done.stdout.split("\n")[0].split("\t") == [
+        server.project, key, "", "leftover", "repaired"], done.stdout
+    release.touch()
+    sending.join(timeout=60)
+    assert len(failed) == 1 and "removed as an abandoned upload" in str(failed[0])
+    answer = client.batch(server.project, "upload",
+                          [{"id": oid, "size": len(b)} for oid, b in objects.items()])
+    assert all(item.get("actions") for item in answer["objects"])  # none held
+    # Sent again, it is checked and recorded, and nothing is left over.
+    assert client.send_pack(server.project, name, path, len(data))["objects"] == 2
+    assert server.invoke("fsck", "--repair", "--grace", "0").stdout == ""

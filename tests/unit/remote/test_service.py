@@ -30,6 +30,7 @@ from ama_remote.errors import (
 )
 from ama_remote.models import AuditEntry, Project, StoredObject, Version
 from ama_remote.service import Caller, Service
+from ama_remote.service.packs import pack_key
 from ama_remote.storage import open_backend
 from ama_remote.storage.base import object_key
 
@@ -797,6 +798,60 @@ def test_fsck_lists_leftovers_of_uploads_older_than_the_grace_and_repair_removes
     assert [p["repaired"] for p in service.fsck(repair=True)] == [True]
     assert not temp.exists()
     assert service.fsck() == []
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_pack_announced_and_never_checked_is_a_leftover_fsck_repair_removes(
+        database: str, request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> None:
+    """A client cut off between announcing (and perhaps storing) a pack and having it
+    checked leaves a row and maybe the bytes that gc never frees; fsck names them once the
+    grace is over, and --repair removes them, so that a check of it that comes late
+    records nothing."""
+    db = Database(request.getfixturevalue("postgres_url") if database == "postgres"
+                  else f"sqlite:///{tmp_path / 'ama.db'}")
+    db.migrate()
+    service = Service(db, clock=clock, token_bytes=Counter())
+    service.create_project("lab", (tmp_path / "storage").as_uri())
+    admin = make_caller(service, "ada", "admin")
+    _, objects = build({"a": b"cut off\n" * 10, "b": b"before its check\n"})
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for oid, data in objects.items():
+        (folder / oid).write_bytes(data)
+    members = [(oid, len(d)) for oid, d in objects.items()]
+    name, path, size = pack.write_file(members, lambda oid: str(folder / oid), str(folder))
+    storage = service._storage((tmp_path / "storage").as_uri())
+    key = pack_key(name)
+
+    def send() -> None:  # announced and stored (a presigned PUT), never checked
+        service.announce_pack(admin, "lab", name, size)
+        with open(path, "rb") as f:
+            storage.put(key, f, size)
+
+    send()
+    leftover = {"project": "lab", "object": key, "problem": "leftover", "versions": []}
+    clock.now = T0 + timedelta(hours=23)
+    assert service.fsck() == []  # perhaps an upload still running
+    # The same upload run again a day later is young again.
+    service.announce_pack(admin, "lab", name, size)
+    clock.now = T0 + timedelta(hours=46)
+    assert service.fsck() == []
+    clock.now = T0 + timedelta(days=3)
+    assert service.fsck() == [{**leftover, "repaired": False}]
+    assert storage.stat(key) == size
+    assert service.fsck(repair=True) == [{**leftover, "repaired": True}]
+    assert storage.stat(key) is None and service.fsck() == []
+    # Its check coming after the repair finds nothing to check, and records nothing.
+    with pytest.raises(NotFound):
+        service.verify_pack(admin, "lab", name)
+    assert all("actions" in item for item in service.batch(
+        admin, "lab", "upload", [{"id": oid, "size": n} for oid, n in members])["objects"])
+    # A check that recorded the pack first keeps it: it is no leftover any more.
+    send()
+    service.verify_pack(admin, "lab", name)
+    clock.now = T0 + timedelta(days=9)
+    assert service.fsck(repair=True) == [] and storage.stat(key) == size
+    db.dispose()
 
 
 # -- finding and lineage ---------------------------------------------------------------------
