@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from ama.plumbing.durable import is_temp, write_atomic
+from ama.plumbing.durable import is_temp, write_all, write_atomic
 from ama.plumbing.errors import BadInput
 from ama.plumbing.graph import read_manifest, read_tree
 from ama.plumbing.head import (  # noqa: F401 - re-exported for the porcelain
@@ -187,7 +187,9 @@ def registry_path(home: Path) -> Path:
 def registered(home: Path) -> list[Path]:
     """Return the asset directories registered on this machine, in registration order."""
     try:
-        lines = registry_path(home).read_text(encoding="utf-8").splitlines()
+        # As the file system names them (a path need not be UTF-8), and a line cut short
+        # by a full disk or a kill is one bad path, not an error of every command.
+        lines = os.fsdecode(registry_path(home).read_bytes()).split("\n")
     except FileNotFoundError:
         return []
     seen: dict[str, None] = {}
@@ -205,16 +207,20 @@ def register(home: Path, root: Path) -> None:
     if "\n" in text:
         raise BadInput(f"cannot register {text!r}: the path holds a newline")
     home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(registry_path(home), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(registry_path(home), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, (text + "\n").encode("utf-8"))
+        line = os.fsencode(text) + b"\n"
+        end = os.fstat(fd).st_size
+        if end and os.pread(fd, 1, end - 1) != b"\n":
+            line = b"\n" + line  # after a line cut short: never joined to it
+        write_all(fd, line)
     finally:
         os.close(fd)
 
 
 def write_registry(home: Path, roots: list[Path]) -> None:
     """Replace the registry with ``roots`` atomically."""
-    write_atomic(registry_path(home), "".join(f"{r}\n" for r in roots).encode("utf-8"))
+    write_atomic(registry_path(home), b"".join(os.fsencode(r) + b"\n" for r in roots))
 
 
 def is_asset_dir(path: Path) -> bool:

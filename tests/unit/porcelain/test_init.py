@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,30 @@ def test_init_writes_head_and_registers(tmp_path: Path) -> None:
                     "version": "temp_"}
     assert Head.read(root / ".ama") == head
     assert registered(home_dir()) == [root]
+
+
+def test_a_registration_cut_short_never_joins_the_next_nor_breaks_the_registry(
+        tmp_path: Path) -> None:
+    """A full disk or a kill may leave the registry's last line cut short (no newline, half
+    a character): the next registration starts a line of its own, and reading the registry
+    still works, so that ``ama store gc`` still sees every asset directory."""
+    from ama.porcelain.asset import registry_path
+
+    init_class(LocalClasses.open(), "ml-models")
+    first, second = tmp_path / "first", tmp_path / "sécond"
+    first.mkdir()
+    second.mkdir()
+    init(first, "ml-models")
+    registry = registry_path(home_dir())
+    with registry.open("ab") as f:
+        f.write(str(tmp_path / "cut-sh").encode() + "é".encode()[:1])  # no newline
+    init(second, "ml-models")
+    assert registered(home_dir())[0] == first and registered(home_dir())[-1] == second
+    # A folder whose name is not UTF-8 is registered, and read back, as the system names it.
+    odd = tmp_path / os.fsdecode(b"caf\xe9")
+    odd.mkdir()
+    init(odd, "ml-models")
+    assert registered(home_dir())[-1] == odd
 
 
 def test_init_refusals_change_nothing(tmp_path: Path) -> None:
