@@ -10,7 +10,7 @@ from typing import Any
 
 import falcon
 
-from ama_remote.dashboard.pages import SESSION_COOKIE, Page, _Request, href, site_path
+from ama_remote.dashboard.pages import SESSION_COOKIE, Page, _Request, drop_cookie, href
 from ama_remote.errors import BadInput, Forbidden
 from ama_remote.service.admin import ACTIONS, parse_moment
 
@@ -98,7 +98,7 @@ class Tokens(Page):
                    if t["current"]]
         self.service.revoke_token_id(request.caller, int(sent))
         if current and current[0]["id"] == int(sent):
-            resp.unset_cookie(SESSION_COOKIE, path=site_path())
+            drop_cookie(request.req, resp, SESSION_COOKIE)
             self.redirect(href("login"))
         self.redirect(href("tokens"))
 

@@ -32,8 +32,17 @@ import falcon
 import requests
 
 from ama.plumbing.errors import NotFound
-from ama_remote.dashboard.pages import SESSION_COOKIE, SESSION_TTL, Page, _Request, href, site_path
-from ama_remote.dashboard.views import _safe_next, secure_cookie
+from ama_remote.dashboard.pages import (
+    SESSION_COOKIE,
+    SESSION_TTL,
+    Page,
+    _Request,
+    cookie_name,
+    drop_cookie,
+    href,
+    set_cookie,
+)
+from ama_remote.dashboard.views import _safe_next
 from ama_remote.errors import Unauthenticated
 from ama_remote.oidc import IdTokenVerifier, IssuerUnreachable, OidcLogin, OidcSettings, nonce_hash
 
@@ -121,9 +130,8 @@ class Start(_OidcPage):
         url, _state = self._client(settings, request.req).create_authorization_url(
             endpoint, state=pending.state, code_verifier=pending.verifier,
             nonce=nonce_hash(pending.nonce))
-        resp.set_cookie(PRELOGIN_COOKIE, pending.encode(), max_age=PRELOGIN_TTL,
-                        path=href("login", "oidc"), http_only=True,
-                        secure=secure_cookie(request.req), same_site="Lax")
+        set_cookie(request.req, resp, PRELOGIN_COOKIE, pending.encode(), PRELOGIN_TTL,
+                   same_site="Lax", path=href("login", "oidc"))
         self.redirect(url)
 
 
@@ -133,9 +141,11 @@ class Callback(_OidcPage):
     def get(self, request: _Request, resp: falcon.Response) -> None:
         login, settings, verifier = self._oidc()
         issuer = issuer_name(settings.issuer)
-        pending = Pending.decode(request.req.cookies.get(PRELOGIN_COOKIE))
+        pending = Pending.decode(request.req.cookies.get(cookie_name(request.req,
+                                                                     PRELOGIN_COOKIE)))
         # Spent whatever happens next: a callback answers once.
-        resp.unset_cookie(PRELOGIN_COOKIE, path=href("login", "oidc"))
+        drop_cookie(request.req, resp, PRELOGIN_COOKIE, same_site="Lax",
+                    path=href("login", "oidc"))
         state = request.param("state")
         started = pending is not None and state is not None and hmac.compare_digest(
             state.encode(), pending.state.encode())
@@ -160,9 +170,7 @@ class Callback(_OidcPage):
         id_token = self._exchange(settings, verifier, request.req, code, pending)
         username = login.account(verifier.verify(id_token, pending.nonce))
         session = self.service.issue_token(username, ttl=SESSION_TTL)
-        resp.set_cookie(SESSION_COOKIE, session, max_age=SESSION_TTL, path=site_path(),
-                        http_only=True, secure=secure_cookie(request.req),
-                        same_site="Strict")
+        set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
         request.caller = self.service.authenticate(session)
         request.session = session
         # Checked again: the cookie that carried it is the browser's, which a neighbour

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -84,6 +85,43 @@ _ROOT: ContextVar[str] = ContextVar("dashboard_root", default="")
 def site_path() -> str:
     """The path of the site's home page, ending in "/": the path of its cookies too."""
     return _ROOT.get() + "/"
+
+
+def secure_cookie(req: falcon.Request) -> bool:
+    """Whether the browser came by HTTPS, so that a cookie set now must never go over plain
+    HTTP: this server speaks HTTP behind a proxy that ends TLS, and says so in
+    ``Forwarded`` or ``X-Forwarded-Proto`` (a client that claims it falsely only makes its
+    own cookies Secure)."""
+    return req.forwarded_scheme == "https"
+
+
+def cookie_name(req: falcon.Request, name: str) -> str:
+    """The name cookie ``name`` has for this request: ``__Host-`` before it when the browser
+    came by HTTPS to a site at its host's root. A browser takes such a cookie only from
+    this very host, Secure and for the whole host: a neighbour subdomain cannot plant one
+    (the sign-in form's token, chosen by it, or a session of its own to sign the browser
+    in as someone else), nor can a page over plain HTTP."""
+    return f"__Host-{name}" if secure_cookie(req) and not _ROOT.get() else name
+
+
+def set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
+               max_age: int, same_site: str = "Strict", path: str | None = None) -> None:
+    """Set cookie ``name`` (:func:`cookie_name`), HttpOnly, Secure under HTTPS, for
+    ``path`` (default: the site's; a ``__Host-`` cookie is for the whole host)."""
+    full = cookie_name(req, name)
+    resp.set_cookie(full, value, max_age=max_age, http_only=True, same_site=same_site,
+                    path="/" if full != name else path or site_path(),
+                    secure=secure_cookie(req))
+
+
+def drop_cookie(req: falcon.Request, resp: falcon.Response, name: str,
+                same_site: str = "Strict", path: str | None = None) -> None:
+    """Have the browser forget cookie ``name`` as :func:`set_cookie` set it (with its
+    attributes: a browser ignores the removal of a ``__Host-`` cookie that is not Secure)."""
+    full = cookie_name(req, name)
+    resp.set_cookie(full, "", expires=datetime(1970, 1, 1, tzinfo=timezone.utc),
+                    http_only=True, same_site=same_site, secure=secure_cookie(req),
+                    path="/" if full != name else path or site_path())
 
 
 def href(*parts: Any, **query: Any) -> str:
@@ -225,7 +263,7 @@ class Page:
                 raise falcon.HTTPMethodNotAllowed(
                     ["GET"] + (["POST"] if hasattr(self, "post") else []))
             request.form = read_form(req)
-            session = req.cookies.get(SESSION_COOKIE)
+            session = req.cookies.get(cookie_name(req, SESSION_COOKIE))
             if session:
                 try:
                     request.caller = self.service.authenticate(session)

@@ -23,8 +23,11 @@ from ama_remote.dashboard.pages import (
     SESSION_TTL,
     Page,
     _Request,
+    cookie_name,
+    drop_cookie,
     href,
     secure_headers,
+    set_cookie,
     site_path,
     static_file,
 )
@@ -49,20 +52,6 @@ def _safe_next(target: str | None) -> str:
     if "\\" in path or any(part in (".", "..") for part in path.split("/")):
         return home
     return target
-
-
-def secure_cookie(req: falcon.Request) -> bool:
-    """Whether the browser came by HTTPS, so that a cookie set now must never go over plain
-    HTTP: this server speaks HTTP behind a proxy that ends TLS, and says so in
-    ``Forwarded`` or ``X-Forwarded-Proto`` (a client that claims it falsely only makes its
-    own cookies Secure)."""
-    return req.forwarded_scheme == "https"
-
-
-def _set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
-                max_age: int) -> None:
-    resp.set_cookie(name, value, max_age=max_age, path=site_path(), http_only=True,
-                    secure=secure_cookie(req), same_site="Strict")
 
 
 # A name a download may be given: a file name's own characters only (no quote, no path).
@@ -91,7 +80,7 @@ class Login(Page):
         # Before a session there is nothing to derive a CSRF token from: the form carries a
         # random value that must equal a SameSite=Strict cookie another site cannot set.
         nonce = secrets.token_urlsafe(24)
-        _set_cookie(request.req, resp, LOGIN_COOKIE, nonce, 600)
+        set_cookie(request.req, resp, LOGIN_COOKIE, nonce, 600)
         from ama_remote.dashboard.oidc import issuer_name
 
         oidc = self.dash.oidc
@@ -102,7 +91,7 @@ class Login(Page):
                          error=error)
 
     def post(self, request: _Request, resp: falcon.Response) -> None:
-        nonce = request.req.cookies.get(LOGIN_COOKIE, "")
+        nonce = request.req.cookies.get(cookie_name(request.req, LOGIN_COOKIE), "")
         sent = request.form.get("csrf", "")
         if not nonce or not hmac.compare_digest(nonce.encode(), sent.encode()):
             raise Forbidden("the sign-in form's CSRF token is missing or wrong",
@@ -113,8 +102,8 @@ class Login(Page):
             self.get(request, resp, error=e.message, next_page=request.form.get("next"))
             return
         session = self.service.issue_token(caller.username, ttl=SESSION_TTL)
-        _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
-        resp.unset_cookie(LOGIN_COOKIE, path=site_path())
+        set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
+        drop_cookie(request.req, resp, LOGIN_COOKIE)
         self.redirect(_safe_next(request.form.get("next")))
 
 
@@ -134,7 +123,7 @@ class Once(Page):
             raise Forbidden("this login link is not valid, or was used already",
                             "restart 'ama dashboard' for a new link")
         session = self.service.issue_token(once.username, ttl=SESSION_TTL)
-        _set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
+        set_cookie(request.req, resp, SESSION_COOKIE, session, SESSION_TTL)
         request.caller = self.service.authenticate(session)
         request.session = session
         self.dash.render(resp, "signed_in.html", request,
@@ -145,7 +134,7 @@ class Logout(Page):
     def post(self, request: _Request, resp: falcon.Response) -> None:
         assert request.session is not None
         self.service.revoke_token(request.session)
-        resp.unset_cookie(SESSION_COOKIE, path=site_path())
+        drop_cookie(request.req, resp, SESSION_COOKIE)
         self.redirect(href("login"))
 
 

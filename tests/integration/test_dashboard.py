@@ -372,24 +372,45 @@ def in_process(tmp_path: Path, **options: Any) -> tuple[Service, Caller, Any]:
                                                                 ServerConfig(tmp_path, "")))
 
 
-def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+def test_under_tls_the_cookies_are_the_hosts_own_and_secure(tmp_path: Path) -> None:
+    """Over HTTPS, at the host's root, every cookie is Secure and named ``__Host-``: a
+    browser takes one only from this very host, so a neighbour subdomain (or a page over
+    plain HTTP) can plant neither the sign-in form's token nor a session of its own."""
     service, _, client = in_process(tmp_path)
     form = client.simulate_get("/login", protocol="https")
-    nonce = form.cookies["ama_login"].value
-    assert form.cookies["ama_login"].secure
-    answer = client.simulate_post(
-        "/login", protocol="https", body=f"csrf={nonce}&token={service.issue_token('ada')}",
-        headers={"Content-Type": "application/x-www-form-urlencoded",
-                 "Cookie": f"ama_login={nonce}"})
+    cookie = form.cookies["__Host-ama_login"]
+    assert cookie.secure and cookie.path == "/" and cookie.domain is None
+    assert "ama_login" not in form.cookies
+    nonce = cookie.value
+    body = f"csrf={nonce}&token={service.issue_token('ada')}"
+    posted = {"Content-Type": "application/x-www-form-urlencoded"}
+    # A token a neighbour planted under the plain name is not the form's.
+    planted = client.simulate_post("/login", protocol="https", body=body, headers={
+        **posted, "Cookie": f"ama_login={nonce}"})
+    assert planted.status_code == 403 and not planted.cookies
+    answer = client.simulate_post("/login", protocol="https", body=body, headers={
+        **posted, "Cookie": f"__Host-ama_login={nonce}"})
     assert answer.status_code == 303
-    cookie = answer.cookies["ama_session"]
-    assert cookie.secure and cookie.http_only and cookie.same_site == "Strict"
+    session = answer.cookies["__Host-ama_session"]
+    assert session.secure and session.http_only and session.same_site == "Strict"
+    assert session.path == "/"
+    dropped = answer.cookies["__Host-ama_login"]  # spent: forgotten, Secure as it was set
+    assert dropped.value == "" and dropped.secure and dropped.path == "/"
+    # The session is read under its own name only: a planted plain one signs nobody in.
+    assert client.simulate_get("/p/demo", protocol="https", headers={
+        "Cookie": f"ama_session={session.value}"}).status_code == 303
+    assert client.simulate_get("/p/demo", protocol="https", headers={
+        "Cookie": f"__Host-ama_session={session.value}"}).status_code == 200
     # Behind a proxy that ends TLS and says so (in either header), the server itself
-    # speaking HTTP: Secure all the same, so that the cookie never goes over plain HTTP.
+    # speaking HTTP: the same, so that the cookie never goes over plain HTTP.
     for said in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=10.0.0.1;proto=https"}):
         form = client.simulate_get("/login", headers=said)
-        assert form.cookies["ama_login"].secure, said
-    assert not client.simulate_get("/login").cookies["ama_login"].secure
+        assert form.cookies["__Host-ama_login"].secure, said
+    plain = client.simulate_get("/login").cookies["ama_login"]
+    assert not plain.secure and plain.path == "/"
+    # Under a path (a prefix no __Host- cookie may have), the path keeps them apart.
+    under = client.simulate_get("/login", protocol="https", root_path="/ama").cookies
+    assert under["ama_login"].secure and under["ama_login"].path == "/ama/"
 
 
 def test_under_a_proxys_path_every_link_and_cookie_keeps_to_it(tmp_path: Path) -> None:
