@@ -114,7 +114,7 @@ class Packs(ServiceBase):
             # gc freed some of its objects (they may have lain in another pack), or the
             # pack itself: upload and check it again, which records them all.
             stale = True
-        if row is None or not row.verified:  # new, stale, or sent again: young again
+        if row is None or stale or not row.verified:  # new, stale, or sent again: young again
             now = self._now()
 
             def announce(s: Session) -> None:
@@ -210,6 +210,7 @@ class Packs(ServiceBase):
             row = s.get(Pack, (proj.id, pid))
             project_id, storage_url = proj.id, proj.storage_url
             verified, count = (row.verified, row.count) if row is not None else (False, 0)
+            announced = row.created if row is not None else None
         storage = self._storage(storage_url)
         key = pack_key(pid)
         size = storage.stat(key) if row is not None else None
@@ -247,14 +248,16 @@ class Packs(ServiceBase):
                 close()
 
         def record(s: Session) -> None:
-            # The row first: once ``ama-server fsck --repair`` removed the pack as an
-            # abandoned upload (and its bytes with it), nothing of it may be recorded.
+            # The row read before the pack first, as it was: once ``ama-server fsck
+            # --repair`` removed the pack as an abandoned upload (its bytes with it),
+            # nothing of what was read may be recorded, even under a row an upload made
+            # anew since (its announce dates it: a day or more later).
             found = s.execute(update(Pack).where(Pack.project_id == project_id,
-                                                 Pack.pid == pid)
+                                                 Pack.pid == pid, Pack.created == announced)
                               .values(verified=True, count=len(members), size=size))
             if not found.rowcount:  # type: ignore[attr-defined]
-                raise NotFound(f"pack {pid} was removed as an abandoned upload while it "
-                               "was checked", "upload it again")
+                raise NotFound(f"pack {pid} was announced again, or removed as an abandoned "
+                               "upload, while it was checked", "upload it again")
             upsert_objects(s, values, replace=True)
             _insert_ignore(s, [{"project_id": project_id, "oid": m.id, "pid": pid,
                                 "offset": m.offset, "length": m.length} for m in members])
@@ -307,7 +310,9 @@ class Packs(ServiceBase):
         (an upload cut off between the two, whose bytes may or may not be stored), as
         ``leftover`` problems (``object`` is the pack's key); with ``repair``, each row
         is removed and then the key from the storage at ``url``, unless a project on that
-        storage (a legacy one sharing it) holds a pack of that name."""
+        storage (a legacy one sharing it) holds a pack of that name. A pack checked once
+        and sent again since (gc freed some of its objects) is no leftover: its other
+        objects still lie in it."""
         storage = self._storage(url)
         cutoff = self._now() - grace
         with self.db.read() as s:
@@ -316,21 +321,38 @@ class Packs(ServiceBase):
                 Pack.created <= cutoff).order_by(Pack.pid)))
         found: list[Problem] = []
         for pid in pids:
-            if repair:
-                def forget(s: Session, pid: str = pid) -> None:
-                    # Only while it is still unchecked and old: a check that recorded it
-                    # first keeps it, and one that comes after finds no row to record.
-                    gone = s.execute(delete(Pack).where(
+            def forget(s: Session, pid: str = pid) -> bool:
+                from ama_remote.service.gc import lock_against_marking  # gc imports this
+
+                # Exclusive against announcing a pack, as gc's sweep is: an announce of it
+                # in any project either comes first (and is seen below) or after the key
+                # is gone.
+                lock_against_marking(s, exclusive=True)
+                placed = s.scalars(select(Project.storage_url).join(
+                    PackedObject, PackedObject.project_id == Project.id).where(
+                    PackedObject.pid == pid).distinct())
+                if any(storages_overlap(url, other) for other in placed):
+                    return False
+                if not repair:
+                    return s.scalar(select(Pack.pid).where(
                         Pack.project_id == project_id, Pack.pid == pid,
-                        Pack.verified.is_(False), Pack.created <= cutoff))
-                    holders = s.scalars(select(Project.storage_url).join(
-                        Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
-                    if gone.rowcount and not any(  # type: ignore[attr-defined]
-                            storages_overlap(url, other) for other in holders):
-                        storage.delete(pack_key(pid))  # in the transaction, as gc does
-                self.db.run(forget)
-            found.append({"project": project, "object": pack_key(pid), "problem": "leftover",
-                          "versions": [], "repaired": repair})
+                        Pack.verified.is_(False), Pack.created <= cutoff)) is not None
+                # Only while it is still unchecked and old: a check that recorded it first
+                # keeps it, and one that comes after finds no row to record.
+                gone = s.execute(delete(Pack).where(
+                    Pack.project_id == project_id, Pack.pid == pid,
+                    Pack.verified.is_(False), Pack.created <= cutoff))
+                if not gone.rowcount:  # type: ignore[attr-defined]
+                    return False
+                holders = s.scalars(select(Project.storage_url).join(
+                    Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
+                if not any(storages_overlap(url, other) for other in holders):
+                    storage.delete(pack_key(pid))  # in the transaction, as gc's sweep does
+                return True
+
+            if self.db.run(forget):
+                found.append({"project": project, "object": pack_key(pid),
+                              "problem": "leftover", "versions": [], "repaired": repair})
         return found
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ama.plumbing import pack
 from ama.plumbing.hashing import hash_bytes
@@ -28,7 +28,7 @@ from ama_remote.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from ama_remote.models import AuditEntry, Project, StoredObject, Version
+from ama_remote.models import AuditEntry, Pack, Project, StoredObject, Version
 from ama_remote.service import Caller, Service
 from ama_remote.service.packs import pack_key
 from ama_remote.storage import open_backend
@@ -850,6 +850,16 @@ def test_a_pack_announced_and_never_checked_is_a_leftover_fsck_repair_removes(
     send()
     service.verify_pack(admin, "lab", name)
     clock.now = T0 + timedelta(days=9)
+    assert service.fsck(repair=True) == [] and storage.stat(key) == size
+    # Checked once, then sent again (a member found bad meanwhile) by an upload cut off:
+    # its other objects still lie in it, so it is no leftover, and nothing is removed.
+    with db.transaction() as s:
+        s.execute(update(StoredObject).where(StoredObject.oid == members[0][0])
+                  .values(verified=False))
+    assert "actions" in service.announce_pack(admin, "lab", name, size)
+    with db.read() as s:
+        assert s.scalars(select(Pack.verified)).all() == [False]  # to be checked again
+    clock.now = T0 + timedelta(days=12)
     assert service.fsck(repair=True) == [] and storage.stat(key) == size
     db.dispose()
 
