@@ -861,6 +861,10 @@ def test_a_pack_announced_and_never_checked_is_a_leftover_fsck_repair_removes(
         assert s.scalars(select(Pack.verified)).all() == [False]  # to be checked again
     clock.now = T0 + timedelta(days=12)
     assert service.fsck(repair=True) == [] and storage.stat(key) == size
+    # Its upload run again records every object of it as held once more.
+    assert service.put_pack_file(admin, "lab", name, path, size)["objects"] == len(members)
+    with db.read() as s:
+        assert s.scalars(select(StoredObject.verified)).all() == [True] * len(members)
     db.dispose()
 
 
