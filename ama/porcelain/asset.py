@@ -10,6 +10,7 @@ directories that no longer exist.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -199,14 +200,31 @@ def registered(home: Path) -> list[Path]:
     return [Path(p) for p in seen]
 
 
+@contextlib.contextmanager
+def registry_locked(home: Path) -> Iterator[None]:
+    """Hold the registry's lock (an ``flock`` on a ``.lock`` file beside it, which the
+    kernel drops with its holder), waiting for it: a registration and a rewrite of the
+    registry (``ama store prune``) never run at once, so neither loses the other's line."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / f"{REGISTRY_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def register(home: Path, root: Path) -> None:
-    """Add ``root`` to the registry (one append of one line: safe with concurrent writers)."""
-    if root in registered(home):
-        return
+    """Add ``root`` to the registry: one line appended, under :func:`registry_locked`."""
     text = str(root)
     if "\n" in text:
         raise BadInput(f"cannot register {text!r}: the path holds a newline")
-    home.mkdir(parents=True, exist_ok=True)
+    with registry_locked(home):
+        if root not in registered(home):
+            _append(home, text)
+
+
+def _append(home: Path, text: str) -> None:
     fd = os.open(registry_path(home), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         line = os.fsencode(text) + b"\n"
@@ -219,7 +237,8 @@ def register(home: Path, root: Path) -> None:
 
 
 def write_registry(home: Path, roots: list[Path]) -> None:
-    """Replace the registry with ``roots`` atomically."""
+    """Replace the registry with ``roots`` atomically (under :func:`registry_locked`, held
+    since it was read)."""
     write_atomic(registry_path(home), b"".join(os.fsencode(r) + b"\n" for r in roots))
 
 

@@ -43,7 +43,13 @@ from ama.plumbing.objects import TREE_HEADER, TREE_HEADERS, InvalidObject
 from ama.plumbing.odb import CorruptObject, FileObjectDatabase, MissingObject
 from ama.plumbing.refs import SYMREF_PREFIX
 from ama.plumbing.store import Store
-from ama.porcelain.asset import Head, is_asset_dir, registered, write_registry
+from ama.porcelain.asset import (
+    Head,
+    is_asset_dir,
+    registered,
+    registry_locked,
+    write_registry,
+)
 from ama.porcelain.config import Config
 
 # (objects done, objects total, bytes done, bytes total)
@@ -475,12 +481,13 @@ def prune(store: Store, dry_run: bool = False) -> Pruned:
     """Drop the registrations of asset directories that no longer exist."""
     result = Pruned()
     keep: list[Path] = []
-    for root in registered(store.home):
-        if is_asset_dir(root):
-            keep.append(root)
-            result.kept.append(str(root))
-        else:
-            result.dropped.append(str(root))
-    if result.dropped and not dry_run:
-        write_registry(store.home, keep)
+    with registry_locked(store.home):  # an asset directory registered meanwhile stays
+        for root in registered(store.home):
+            if is_asset_dir(root):
+                keep.append(root)
+                result.kept.append(str(root))
+            else:
+                result.dropped.append(str(root))
+        if result.dropped and not dry_run:
+            write_registry(store.home, keep)
     return result

@@ -51,6 +51,26 @@ def test_a_registration_cut_short_never_joins_the_next_nor_breaks_the_registry(
     assert registered(home_dir())[-1] == odd
 
 
+def test_a_registration_waits_for_a_prune_and_is_kept(tmp_path: Path) -> None:
+    """``ama store prune`` rewrites the registry from what it read: a directory registered
+    in between would be dropped (and its staged objects no longer kept by ``ama store
+    gc``). A registration waits while the registry is held, and lands after."""
+    import threading
+
+    from ama.porcelain.asset import register, registry_locked
+
+    home = home_dir()
+    roots = [tmp_path / "a", tmp_path / "b"]
+    register(home, roots[0])
+    with registry_locked(home):  # as prune holds it from its read to its rewrite
+        late = threading.Thread(target=register, args=(home, roots[1]))
+        late.start()
+        late.join(timeout=1.0)
+        assert late.is_alive() and registered(home) == roots[:1]
+    late.join(timeout=30)
+    assert not late.is_alive() and registered(home) == roots
+
+
 def test_init_refusals_change_nothing(tmp_path: Path) -> None:
     init_class(LocalClasses.open(), "ml-models")
     outer = tmp_path / "outer"
