@@ -202,11 +202,13 @@ def registered(home: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def registry_locked(home: Path) -> Iterator[None]:
-    """Hold the registry's lock (an ``flock`` on a ``.lock`` file beside it, which the
-    kernel drops with its holder), waiting for it: a registration and a rewrite of the
-    registry (``ama store prune``) never run at once, so neither loses the other's line."""
+    """Hold the registry's lock, waiting for it: an ``flock`` on the folder ``home`` (read
+    access is enough; the kernel drops it with its holder). A registration and a rewrite
+    of the registry (``ama store prune``) so never run at once, and neither loses the
+    other's line. Not re-entrant: hold it for a read and a write, never around a call that
+    takes it."""
     home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home / f"{REGISTRY_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -215,10 +217,13 @@ def registry_locked(home: Path) -> Iterator[None]:
 
 
 def register(home: Path, root: Path) -> None:
-    """Add ``root`` to the registry: one line appended, under :func:`registry_locked`."""
+    """Add ``root`` to the registry: one line appended, under :func:`registry_locked`
+    (nothing is written when it is registered already)."""
     text = str(root)
     if "\n" in text:
         raise BadInput(f"cannot register {text!r}: the path holds a newline")
+    if root in registered(home):
+        return
     with registry_locked(home):
         if root not in registered(home):
             _append(home, text)

@@ -480,14 +480,17 @@ class Pruned:
 def prune(store: Store, dry_run: bool = False) -> Pruned:
     """Drop the registrations of asset directories that no longer exist."""
     result = Pruned()
-    keep: list[Path] = []
+    # Looked at before the lock is taken: a folder on a mount that hangs holds up only
+    # this command, not every registration waiting for the lock.
+    gone = {root for root in registered(store.home) if not is_asset_dir(root)}
     with registry_locked(store.home):  # an asset directory registered meanwhile stays
+        keep: list[Path] = []
         for root in registered(store.home):
-            if is_asset_dir(root):
+            if root in gone:
+                result.dropped.append(str(root))
+            else:
                 keep.append(root)
                 result.kept.append(str(root))
-            else:
-                result.dropped.append(str(root))
         if result.dropped and not dry_run:
             write_registry(store.home, keep)
     return result

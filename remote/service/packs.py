@@ -40,6 +40,7 @@ from ama_remote.storage.base import (
 )
 
 PACK_TTL = 3600
+_REFRESH_AFTER = timedelta(seconds=PACK_TTL)
 _MANIFEST_START = b'{"author":'
 
 
@@ -131,8 +132,12 @@ class Packs(ServiceBase):
                 else:
                     if stale:
                         current.verified = False
-                    if not current.verified:  # an upload of it runs again: young again,
-                        current.created = now  # fsck leaves it alone (abandoned_packs)
+                    # An upload of it runs again: young again, so that fsck leaves it alone
+                    # (abandoned_packs). Not within the hour its URLs live: the date is what
+                    # a check under way records under (verify_pack), and another upload of
+                    # the same pack announcing it meanwhile must not make that check fail.
+                    if not current.verified and current.created < now - _REFRESH_AFTER:
+                        current.created = now
             self.db.run(announce)
         base = f"{href_prefix}/v1/projects/{project}/packs/{pid}"
         action = self._storage(storage_url).presign(pack_key(pid), "PUT", PACK_TTL, size)
@@ -326,8 +331,9 @@ class Packs(ServiceBase):
 
                 # Exclusive against announcing a pack, as gc's sweep is: an announce of it
                 # in any project either comes first (and is seen below) or after the key
-                # is gone.
-                lock_against_marking(s, exclusive=True)
+                # is gone. (Only to repair: a report holds up no commit.)
+                if repair:
+                    lock_against_marking(s, exclusive=True)
                 placed = s.scalars(select(Project.storage_url).join(
                     PackedObject, PackedObject.project_id == Project.id).where(
                     PackedObject.pid == pid).distinct())
