@@ -443,13 +443,15 @@ def fsck(project_name: str | None, repair: bool, grace: int | None) -> None:
     the leftover's name, or a path no version may hold); the versions that name the object
     or hold the path (or the projects the storage is shared with), separated by commas; the
     problem (missing, corrupt, unverified, pending, storage-full, missing-pack, corrupt-pack,
-    unsafe-path, shared-storage or leftover); and,
+    unchecked-pack, unsafe-path, shared-storage or leftover); and,
     with --repair, 'repaired' for each one repaired. A pending object is one of an upload in
     parts that the server has not finished hashing (a worker hashing it, or killed
     first): with --repair it is hashed here, unless a worker renewed its claim on it
     within the lease (15 minutes; AMA_VERIFY_LEASE_SECONDS sets another), which is left
     to finish; storage-full, when the storage filled as its parts were joined (kept, for
-    its next upload once space is freed).
+    its next upload once space is freed); unchecked-pack, a pack checked once and sent
+    again by an upload cut off before its check (its objects cannot be read through the
+    server meanwhile): with --repair it is checked here.
     """
     from datetime import timedelta
 

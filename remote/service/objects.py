@@ -720,10 +720,11 @@ class Objects(Packs):
         an upload older than ``grace`` (``object`` is its name in the storage, ``problem``
         is ``leftover``, ``versions`` is empty), younger ones being uploads that may still
         be running; a pack announced longer ago and never checked is such a leftover too
-        (``object`` is its key). Each pack the project holds is read whole: one problem per pack
-        missing from storage (``missing-pack``) or damaged, ill-formed or out of step with
-        the rows of where its members lie (``corrupt-pack``, with ``detail``), and its
-        members that versions hold are ``corrupt``.
+        (``object`` is its key), or ``unchecked-pack`` when it was checked once before
+        (``repair`` checks it again). Each pack the project holds is read whole: one
+        problem per pack missing from storage (``missing-pack``) or damaged, ill-formed
+        or out of step with the rows of where its members lie (``corrupt-pack``, with
+        ``detail``), and its members that versions hold are ``corrupt``.
         With ``repair``, leftovers are removed and unverified objects recorded as held
         again; each such problem has ``"repaired": True``.
         """

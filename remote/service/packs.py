@@ -212,8 +212,15 @@ class Packs(ServiceBase):
         check_id(pid)
         with self.db.read() as s:
             proj = self._project(s, caller, project, "writer")
-            row = s.get(Pack, (proj.id, pid))
             project_id, storage_url = proj.id, proj.storage_url
+        return self._check_pack(project_id, project, storage_url, pid)
+
+    def _check_pack(self, project_id: int, project: str, storage_url: str, pid: str
+                    ) -> wire.PackAnswer:
+        """:meth:`verify_pack` of project ``project_id`` (named ``project``), once the
+        caller may."""
+        with self.db.read() as s:
+            row = s.get(Pack, (project_id, pid))
             verified, count = (row.verified, row.count) if row is not None else (False, 0)
             announced = row.created if row is not None else None
         storage = self._storage(storage_url)
@@ -315,9 +322,12 @@ class Packs(ServiceBase):
         (an upload cut off between the two, whose bytes may or may not be stored), as
         ``leftover`` problems (``object`` is the pack's key); with ``repair``, each row
         is removed and then the key from the storage at ``url``, unless a project on that
-        storage (a legacy one sharing it) holds a pack of that name. A pack checked once
-        and sent again since (gc freed some of its objects) is no leftover: its other
-        objects still lie in it."""
+        storage (a legacy one sharing it) holds a pack of that name.
+
+        A pack checked once and announced again since (gc freed some of its objects) by
+        an upload cut off is no leftover: its other objects still lie in it, and cannot be
+        read through the server until it is checked again. It is ``unchecked-pack``, and
+        ``repair`` checks it again as its upload would have (:meth:`verify_pack`)."""
         storage = self._storage(url)
         cutoff = self._now() - grace
         with self.db.read() as s:
@@ -326,7 +336,7 @@ class Packs(ServiceBase):
                 Pack.created <= cutoff).order_by(Pack.pid)))
         found: list[Problem] = []
         for pid in pids:
-            def forget(s: Session, pid: str = pid) -> bool:
+            def forget(s: Session, pid: str = pid) -> str | None:
                 from ama_remote.service.gc import lock_against_marking  # gc imports this
 
                 # Exclusive against announcing a pack, as gc's sweep is: an announce of it
@@ -334,31 +344,41 @@ class Packs(ServiceBase):
                 # is gone. (Only to repair: a report holds up no commit.)
                 if repair:
                     lock_against_marking(s, exclusive=True)
+                still = s.scalar(select(Pack.pid).where(
+                    Pack.project_id == project_id, Pack.pid == pid,
+                    Pack.verified.is_(False), Pack.created <= cutoff)) is not None
+                if not still:  # checked, or announced again, meanwhile
+                    return None
                 placed = s.scalars(select(Project.storage_url).join(
                     PackedObject, PackedObject.project_id == Project.id).where(
                     PackedObject.pid == pid).distinct())
                 if any(storages_overlap(url, other) for other in placed):
-                    return False
-                if not repair:
-                    return s.scalar(select(Pack.pid).where(
+                    return "unchecked-pack"
+                if repair:
+                    # Only while it is still unchecked and old: a check that recorded it
+                    # first keeps it, and one that comes after finds no row to record.
+                    gone = s.execute(delete(Pack).where(
                         Pack.project_id == project_id, Pack.pid == pid,
-                        Pack.verified.is_(False), Pack.created <= cutoff)) is not None
-                # Only while it is still unchecked and old: a check that recorded it first
-                # keeps it, and one that comes after finds no row to record.
-                gone = s.execute(delete(Pack).where(
-                    Pack.project_id == project_id, Pack.pid == pid,
-                    Pack.verified.is_(False), Pack.created <= cutoff))
-                if not gone.rowcount:  # type: ignore[attr-defined]
-                    return False
-                holders = s.scalars(select(Project.storage_url).join(
-                    Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
-                if not any(storages_overlap(url, other) for other in holders):
-                    storage.delete(pack_key(pid))  # in the transaction, as gc's sweep does
-                return True
+                        Pack.verified.is_(False), Pack.created <= cutoff))
+                    if not gone.rowcount:  # type: ignore[attr-defined]
+                        return None
+                    holders = s.scalars(select(Project.storage_url).join(
+                        Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
+                    if not any(storages_overlap(url, other) for other in holders):
+                        storage.delete(pack_key(pid))  # in the transaction, as gc's sweep
+                return "leftover"
 
-            if self.db.run(forget):
-                found.append({"project": project, "object": pack_key(pid),
-                              "problem": "leftover", "versions": [], "repaired": repair})
+            problem = self.db.run(forget)
+            if problem is None:
+                continue
+            repaired = repair
+            if repair and problem == "unchecked-pack":
+                try:
+                    self._check_pack(project_id, project, url, pid)
+                except (NotFound, ValidationFailed):  # gone, or bad: see missing-pack
+                    repaired = False
+            found.append({"project": project, "object": pack_key(pid), "problem": problem,
+                          "versions": [], "repaired": repaired})
         return found
 
     def _fsck_packs(self, project_id: int, project: str, storage: Backend

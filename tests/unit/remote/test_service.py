@@ -852,19 +852,28 @@ def test_a_pack_announced_and_never_checked_is_a_leftover_fsck_repair_removes(
     clock.now = T0 + timedelta(days=9)
     assert service.fsck(repair=True) == [] and storage.stat(key) == size
     # Checked once, then sent again (a member found bad meanwhile) by an upload cut off:
-    # its other objects still lie in it, so it is no leftover, and nothing is removed.
+    # its other objects still lie in it, so it is no leftover and nothing is removed, but
+    # until checked again none of them can be read through the server; repair checks it.
     with db.transaction() as s:
         s.execute(update(StoredObject).where(StoredObject.oid == members[0][0])
                   .values(verified=False))
     assert "actions" in service.announce_pack(admin, "lab", name, size)
     with db.read() as s:
         assert s.scalars(select(Pack.verified)).all() == [False]  # to be checked again
+    with pytest.raises(NotFound):
+        service.open_pack(admin, "lab", name)
     clock.now = T0 + timedelta(days=12)
-    assert service.fsck(repair=True) == [] and storage.stat(key) == size
-    # Its upload run again records every object of it as held once more.
-    assert service.put_pack_file(admin, "lab", name, path, size)["objects"] == len(members)
+    unchecked = {**leftover, "problem": "unchecked-pack"}
+    assert service.fsck() == [{**unchecked, "repaired": False}]
+    assert service.fsck(repair=True) == [{**unchecked, "repaired": True}]
+    assert storage.stat(key) == size and service.fsck() == []
     with db.read() as s:
         assert s.scalars(select(StoredObject.verified)).all() == [True] * len(members)
+    stream, length = service.open_pack(admin, "lab", name)
+    stream.close()
+    assert length == size
+    # Sent again once more, the same: held, nothing to send.
+    assert service.put_pack_file(admin, "lab", name, path, size)["objects"] == len(members)
     db.dispose()
 
 
