@@ -215,10 +215,11 @@ class Packs(ServiceBase):
             project_id, storage_url = proj.id, proj.storage_url
         return self._check_pack(project_id, project, storage_url, pid)
 
-    def _check_pack(self, project_id: int, project: str, storage_url: str, pid: str
-                    ) -> wire.PackAnswer:
+    def _check_pack(self, project_id: int, project: str, storage_url: str, pid: str,
+                    delete_bad: bool = True) -> wire.PackAnswer:
         """:meth:`verify_pack` of project ``project_id`` (named ``project``), once the
-        caller may."""
+        caller may. Without ``delete_bad`` a bad pack is refused and kept (fsck's, where
+        good objects of it may be held: ``corrupt-pack`` is for an administrator)."""
         with self.db.read() as s:
             row = s.get(Pack, (project_id, pid))
             verified, count = (row.verified, row.count) if row is not None else (False, 0)
@@ -247,6 +248,8 @@ class Packs(ServiceBase):
         try:
             members = pack.check(stream, pid, size, keep)
         except pack.BadPack as e:
+            if not delete_bad:
+                raise ValidationFailed(e.message, e.hint) from e
             storage.delete(key)
             self.db.run(lambda s: s.query(Pack).filter_by(project_id=project_id, pid=pid)
                         .delete())
@@ -374,8 +377,8 @@ class Packs(ServiceBase):
             repaired = repair
             if repair and problem == "unchecked-pack":
                 try:
-                    self._check_pack(project_id, project, url, pid)
-                except (NotFound, ValidationFailed):  # gone, or bad: see missing-pack
+                    self._check_pack(project_id, project, url, pid, delete_bad=False)
+                except (NotFound, ValidationFailed):  # gone, or bad: kept as it is
                     repaired = False
             found.append({"project": project, "object": pack_key(pid), "problem": problem,
                           "versions": [], "repaired": repaired})

@@ -874,6 +874,20 @@ def test_a_pack_announced_and_never_checked_is_a_leftover_fsck_repair_removes(
     assert length == size
     # Sent again once more, the same: held, nothing to send.
     assert service.put_pack_file(admin, "lab", name, path, size)["objects"] == len(members)
+    # Damaged in storage meanwhile, such a pack is not checked good, and kept as it is
+    # (its good objects are held: what to do is the administrator's, told by corrupt-pack).
+    stored = tmp_path / "storage" / key
+    stored.chmod(0o644)
+    damaged = bytearray(stored.read_bytes())
+    damaged[-1] ^= 1
+    stored.write_bytes(bytes(damaged))
+    with db.transaction() as s:
+        s.execute(update(StoredObject).where(StoredObject.oid == members[0][0])
+                  .values(verified=False))
+    assert "actions" in service.announce_pack(admin, "lab", name, size)
+    clock.now = T0 + timedelta(days=15)
+    assert {**unchecked, "repaired": False} in service.fsck(repair=True)
+    assert stored.read_bytes() == bytes(damaged)
     db.dispose()
 
 
