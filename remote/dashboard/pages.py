@@ -108,20 +108,23 @@ def set_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str
                max_age: int, same_site: str = "Strict", path: str | None = None) -> None:
     """Set cookie ``name`` (:func:`cookie_name`), HttpOnly, Secure under HTTPS, for
     ``path`` (default: the site's; a ``__Host-`` cookie is for the whole host)."""
-    full = cookie_name(req, name)
-    resp.set_cookie(full, value, max_age=max_age, http_only=True, same_site=same_site,
-                    path="/" if full != name else path or site_path(),
-                    secure=secure_cookie(req))
+    _put_cookie(req, resp, name, value, same_site, path, max_age=max_age)
 
 
 def drop_cookie(req: falcon.Request, resp: falcon.Response, name: str,
                 same_site: str = "Strict", path: str | None = None) -> None:
     """Have the browser forget cookie ``name`` as :func:`set_cookie` set it (with its
     attributes: a browser ignores the removal of a ``__Host-`` cookie that is not Secure)."""
+    _put_cookie(req, resp, name, "", same_site, path,
+                expires=datetime(1970, 1, 1, tzinfo=timezone.utc))
+
+
+def _put_cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str,
+                same_site: str, path: str | None, **lifetime: Any) -> None:
     full = cookie_name(req, name)
-    resp.set_cookie(full, "", expires=datetime(1970, 1, 1, tzinfo=timezone.utc),
-                    http_only=True, same_site=same_site, secure=secure_cookie(req),
-                    path="/" if full != name else path or site_path())
+    resp.set_cookie(full, value, http_only=True, same_site=same_site,
+                    secure=secure_cookie(req),
+                    path="/" if full != name else path or site_path(), **lifetime)
 
 
 def href(*parts: Any, **query: Any) -> str:

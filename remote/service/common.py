@@ -10,6 +10,7 @@ is the one way an object row is written.
 from __future__ import annotations
 
 import json
+import operator
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -143,39 +144,52 @@ def not_held(s: Session, project_id: int, pairs: Iterable[tuple[str, int]]) -> s
     return huge | set(s.execute(query, {**params, "project": project_id}).scalars())
 
 
+def insert_rows(s: Session, table: str, columns: tuple[str, ...], rows: list[Any],
+                conflict: str) -> None:
+    """Insert ``rows`` (tuples, or lists, of the ``columns``' values, already in the
+    driver's terms) into ``table`` with ``ON CONFLICT (project_id, oid) DO conflict``,
+    straight through the driver's executemany, 10,000 rows a call: SQLAlchemy's per-row
+    parameter handling costs more than the insert itself for the 100,000 rows of a few
+    packs."""
+    if not rows:
+        return
+    s.flush()  # the connection below bypasses the session's autoflush
+    connection = s.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = (f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))}) "
+           f"ON CONFLICT (project_id, oid) DO {conflict}")
+    for start in range(0, len(rows), 10_000):
+        connection.exec_driver_sql(sql, [tuple(row) for row in rows[start:start + 10_000]])
+
+
+_OBJECT_COLUMNS = ("project_id", "oid", "size", "verified", "kind", "data", "created")
+
+
 def upsert_objects(s: Session, values: list[ObjectRow], replace: bool) -> None:
     """Insert object rows (every column of :class:`StoredObject`); a row already there for
     the same project and id is overwritten when ``replace``, else kept as it is."""
     if not values:
         return
-    # Straight to the driver's executemany, as _insert_ignore of packs does: SQLAlchemy's
-    # per-row parameter handling cost more than the insert itself for the 100,000 rows of
-    # a few packs. Each column's own conversion (a date's text in SQLite) still applies.
-    connection = s.connection()
-    dialect = connection.dialect
+    # Each column's own conversion (a date's text in SQLite) as SQLAlchemy would apply it.
+    dialect = s.get_bind().dialect
     table = cast(Table, StoredObject.__table__)  # a mapped class's is a Table
-    columns = ("project_id", "oid", "size", "verified", "kind", "data", "created")
     convert = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-               for name in columns]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO objects ({', '.join(columns)}) VALUES ({', '.join([mark] * 7)}) "
-           "ON CONFLICT (project_id, oid) DO ")
-    sql += ("UPDATE SET size = excluded.size, verified = excluded.verified, "
-            "kind = excluded.kind, data = excluded.data" if replace else "NOTHING")
-    s.flush()  # the connection below bypasses the session's autoflush
-    for start in range(0, len(values), 10_000):
-        rows = [[row["project_id"], row["oid"], row["size"], row["verified"], row["kind"],
-                 row["data"], row["created"]] for row in values[start:start + 10_000]]
-        for k, f in enumerate(convert):
-            if f is not None:
-                done: dict[Any, Any] = {}  # most rows share one date: converted once
-                for row in rows:
-                    v = row[k]
-                    if v is not None:
-                        if v not in done:
-                            done[v] = f(v)
-                        row[k] = done[v]
-        connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+               for name in _OBJECT_COLUMNS]
+    get = operator.itemgetter(*_OBJECT_COLUMNS)
+    rows = [list(get(row)) for row in values]
+    for k, f in enumerate(convert):
+        if f is not None:
+            done: dict[Any, Any] = {}  # most rows share one date: converted once
+            for row in rows:
+                v = row[k]
+                if v is not None:
+                    if v not in done:
+                        done[v] = f(v)
+                    row[k] = done[v]
+    insert_rows(s, "objects", _OBJECT_COLUMNS, rows,
+                "UPDATE SET size = excluded.size, verified = excluded.verified, "
+                "kind = excluded.kind, data = excluded.data" if replace else "NOTHING")
 
 
 def _tree_entries(data: bytes, checked: bool) -> list[tuple[str, str, int, str]]:

@@ -9,6 +9,7 @@ deleted and none of its members is recorded from it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, BinaryIO, TypedDict
@@ -28,6 +29,7 @@ from ama_remote.service.common import (
     Problem,
     ServiceBase,
     id_among,
+    insert_rows,
     upsert_objects,
 )
 from ama_remote.storage import storages_overlap
@@ -352,10 +354,13 @@ class Packs(ServiceBase):
                     Pack.verified.is_(False), Pack.created <= cutoff)) is not None
                 if not still:  # checked, or announced again, meanwhile
                     return None
-                placed = s.scalars(select(Project.storage_url).join(
-                    PackedObject, PackedObject.project_id == Project.id).where(
-                    PackedObject.pid == pid).distinct())
-                if any(storages_overlap(url, other) for other in placed):
+                def on_this_storage(model: type[Pack] | type[PackedObject]) -> bool:
+                    """Whether a project on this storage has a row of ``model`` for it."""
+                    return any(storages_overlap(url, other) for other in s.scalars(
+                        select(Project.storage_url).join(model, model.project_id == Project.id)
+                        .where(model.pid == pid).distinct()))
+
+                if on_this_storage(PackedObject):  # objects lie in it
                     return "unchecked-pack"
                 if repair:
                     # Only while it is still unchecked and old: a check that recorded it
@@ -365,9 +370,7 @@ class Packs(ServiceBase):
                         Pack.verified.is_(False), Pack.created <= cutoff))
                     if not gone.rowcount:  # type: ignore[attr-defined]
                         return None
-                    holders = s.scalars(select(Project.storage_url).join(
-                        Pack, Pack.project_id == Project.id).where(Pack.pid == pid))
-                    if not any(storages_overlap(url, other) for other in holders):
+                    if not on_this_storage(Pack):
                         storage.delete(pack_key(pid))  # in the transaction, as gc's sweep
                 return "leftover"
 
@@ -428,6 +431,9 @@ class Packs(ServiceBase):
         return problems, damaged
 
 
+_PACKED_COLUMNS = ("project_id", "oid", "pid", "offset", "length")
+
+
 class _PackedRow(TypedDict):
     """Where a packed object lies: a row of :class:`PackedObject`."""
 
@@ -440,15 +446,5 @@ class _PackedRow(TypedDict):
 
 def _insert_ignore(s: Session, values: list[_PackedRow]) -> None:
     """Insert rows of where packed objects lie; an object placed already keeps its place."""
-    if not values:
-        return
-    # Straight to the driver's executemany: SQLAlchemy's per-row parameter handling costs
-    # more than the insert itself for the 100,000 rows of a few packs.
-    connection = s.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO packed_objects (project_id, oid, pid, \"offset\", length) "
-           f"VALUES ({', '.join([mark] * 5)}) ON CONFLICT (project_id, oid) DO NOTHING")
-    s.flush()
-    rows = [(v["project_id"], v["oid"], v["pid"], v["offset"], v["length"]) for v in values]
-    for start in range(0, len(rows), 10_000):
-        connection.exec_driver_sql(sql, rows[start:start + 10_000])
+    insert_rows(s, "packed_objects", _PACKED_COLUMNS,
+                [operator.itemgetter(*_PACKED_COLUMNS)(v) for v in values], "NOTHING")
